@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * A username/password the kubelet would send for an image. Pull secrets only ever give the
+ * kubelet these two fields (registry-semantics §3), so that is all a credential is here.
+ * `label` says where it came from (secret name and key) for messages; it never holds a value.
+ */
+export interface Credential {
+  readonly username: string
+  readonly password: string
+  readonly label: string
+}
+
+const identities = new WeakMap<Credential, string>()
+
+/**
+ * A stable, non-reversible identity for cache and single-flight keys: two namespaces holding
+ * the same secret value share it, and nothing can read the value back out of a key.
+ */
+export function credentialIdentity(credential: Credential | null): string {
+  if (credential === null) return 'anonymous'
+  let id = identities.get(credential)
+  if (id === undefined) {
+    id = createHash('sha256').update(credential.username).update('\0').update(credential.password).digest('hex')
+    identities.set(credential, id)
+  }
+  return id
+}
+
+export function basicAuthorization(credential: Credential): string {
+  return 'Basic ' + Buffer.from(`${credential.username}:${credential.password}`).toString('base64')
+}

@@ -1,0 +1,5 @@
+export { RegistryClient, summarize, type CheckOptions, type RegistryClientOptions } from './client.js'
+export { credentialIdentity, type Credential } from './credential.js'
+export { isIndexMediaType, MANIFEST_ACCEPT } from './media-types.js'
+export { isDetermined, type Attempt, type CheckResult, type ReasonCode, type UnreachableCause } from './result.js'
+export { buildTrustStore, type TrustOptions, type TrustStore } from './trust.js'

@@ -1,0 +1,41 @@
+/**
+ * What a manifest check can conclude. The `code` is stable: messages, metrics, policy and
+ * tests all branch on it, never on text.
+ */
+export type NotFoundCode = 'TagNotFound' | 'DigestNotFound' | 'RepositoryNotFound'
+export type DeniedCode = 'RepositoryNotFoundOrDenied' | 'AccessDenied'
+export type UndeterminedCode = 'RateLimited' | 'RegistryUnreachable'
+export type ReasonCode = 'Exists' | NotFoundCode | DeniedCode | UndeterminedCode
+
+/** Why a registry gave no answer. */
+export type UnreachableCause = 'dns' | 'refused' | 'tls' | 'timeout' | 'reset' | '5xx' | 'bad-response'
+
+/** What one credential (or the anonymous attempt) got. Never carries a credential value. */
+export interface Attempt {
+  /** The credential's label, or `anonymous`. */
+  credential: string
+  code: ReasonCode
+  detail: string
+  /** HTTP status of the answer that decided this attempt, when there was one. */
+  status?: number
+  /** Error codes from the registry's JSON error body (`MANIFEST_UNKNOWN`, `DENIED`, …). */
+  registryErrors?: string[]
+  cause?: UnreachableCause
+  retryAfterSeconds?: number
+}
+
+interface Base {
+  /** Every attempt in the order made: one per credential, or one anonymous. */
+  attempts: Attempt[]
+}
+
+export type CheckResult =
+  | (Base & { code: 'Exists'; digest: string; mediaType: string; decidedBy: string })
+  | (Base & { code: NotFoundCode | DeniedCode; detail: string })
+  | (Base & { code: 'RateLimited'; detail: string; retryAfterSeconds?: number })
+  | (Base & { code: 'RegistryUnreachable'; detail: string; cause: UnreachableCause })
+
+/** True when the registry answered about the image; false when policy must decide. */
+export function isDetermined(result: CheckResult): boolean {
+  return result.code !== 'RateLimited' && result.code !== 'RegistryUnreachable'
+}

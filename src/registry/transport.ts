@@ -1,0 +1,197 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { Pool } from 'undici'
+import { TransportError, classifyNetworkError } from './transport-error.js'
+import type { TrustStore } from './trust.js'
+
+/**
+ * HTTP to registries: one keep-alive pool per origin (capped connections, so a slow registry
+ * cannot soak up sockets), per-request timeout on top of the caller's deadline, bounded body
+ * reads, and redirects followed by hand so credentials never cross to another origin.
+ */
+export interface TransportOptions {
+  trust: TrustStore
+  /** host[:port] values (as written in image references) reached without certificate checks, or over plain HTTP. */
+  insecureRegistries?: Iterable<string>
+  /** Concurrent connections per origin. Registries throttle clients that open many. */
+  connectionsPerOrigin?: number
+  /** One request, connect to last byte. Shorter than the review budget so a second credential still gets a chance. */
+  requestTimeoutMs?: number
+  userAgent?: string
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD'
+  url: URL
+  headers?: Record<string, string>
+  /** Kept apart from `headers` so it can be dropped on a cross-origin redirect. */
+  authorization?: string | undefined
+  /** Cap on a 2xx body; larger bodies are a bad response, not a buffer to fill. */
+  maxBodyBytes: number
+  /** The caller's overall deadline. */
+  signal?: AbortSignal | undefined
+}
+
+export interface HttpResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer
+  /** The URL that answered, after redirects. */
+  url: URL
+}
+
+export const DEFAULT_CONNECTIONS_PER_ORIGIN = 8
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000
+/** Error and redirect bodies only serve to read registry error codes: 64 KiB is plenty. */
+const ERROR_BODY_LIMIT = 64 * 1024
+/** containerd follows at most 10; registries that need more are misconfigured. */
+const MAX_REDIRECTS = 5
+/** Origins come from untrusted image names: cap the pools we keep open. */
+const MAX_POOLS = 256
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
+
+export class Transport {
+  readonly #pools = new Map<string, Pool>()
+  readonly #insecure: ReadonlySet<string>
+  /** Insecure hosts found to speak plain HTTP. */
+  readonly #plain = new Set<string>()
+  readonly #trust: TrustStore
+  readonly #connections: number
+  readonly #timeoutMs: number
+  readonly #userAgent: string
+
+  constructor(options: TransportOptions) {
+    this.#trust = options.trust
+    this.#insecure = new Set(options.insecureRegistries ?? [])
+    this.#connections = options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.#userAgent = options.userAgent ?? 'pullguard'
+  }
+
+  isInsecure(host: string): boolean {
+    return this.#insecure.has(host)
+  }
+
+  /** `https://host`, or `http://host` for an insecure registry that turned out to speak plain HTTP. */
+  baseUrl(host: string): string {
+    return `${this.#plain.has(host) ? 'http' : 'https'}://${host}`
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    let url = req.url
+    let authorization = req.authorization
+    for (let hop = 0; ; hop++) {
+      let res: HttpResponse
+      try {
+        res = await this.#once(req, url, authorization)
+      } catch (err) {
+        // Docker's rule for insecure registries: try TLS without verification, then plain HTTP.
+        if (err instanceof TransportError && err.reason === 'tls' && url.protocol === 'https:' && this.#insecure.has(url.host)) {
+          this.#plain.add(url.host)
+          url = new URL(url.href.replace(/^https:/, 'http:'))
+          res = await this.#once(req, url, authorization)
+        } else {
+          throw err
+        }
+      }
+      const location = res.headers.location
+      if (!REDIRECT_STATUSES.has(res.status) || typeof location !== 'string') return res
+      if (hop >= MAX_REDIRECTS) throw new TransportError('bad-response', `${req.url.host} redirected more than ${MAX_REDIRECTS} times`)
+      const next = parseLocation(location, url)
+      if (next.protocol === 'http:' && !this.#insecure.has(next.host)) {
+        throw new TransportError('tls', `${url.host} redirected to plain HTTP at ${next.host}, which is not an insecure registry`)
+      }
+      // Never send credentials to another origin (or down to plain HTTP on the same host).
+      if (next.origin !== url.origin) authorization = undefined
+      url = next
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.allSettled(pools.map((p) => p.close()))
+  }
+
+  async #once(req: HttpRequest, url: URL, authorization: string | undefined): Promise<HttpResponse> {
+    const host = url.host
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
+    const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers }
+    if (authorization !== undefined) headers.authorization = authorization
+    try {
+      const res = await this.#pool(url).request({
+        method: req.method,
+        path: url.pathname + url.search,
+        headers,
+        signal,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      })
+      const ok = res.statusCode >= 200 && res.statusCode < 300
+      const limit = ok ? req.maxBodyBytes : ERROR_BODY_LIMIT
+      const { body, overflow } = await readBounded(res.body, limit)
+      if (overflow && ok) {
+        throw new TransportError('bad-response', `${host} sent a body larger than ${limit} bytes for ${url.pathname}`)
+      }
+      return { status: res.statusCode, headers: res.headers, body, url }
+    } catch (err) {
+      if (err instanceof TransportError) throw err
+      if (req.signal?.aborted === true) {
+        throw new TransportError('timeout', `the review's time budget ran out waiting for ${host}`)
+      }
+      if (timeout.aborted) throw new TransportError('timeout', `${host} did not answer within ${this.#timeoutMs} ms`)
+      throw classifyNetworkError(err, host)
+    }
+  }
+
+  #pool(url: URL): Pool {
+    const origin = url.origin
+    let pool = this.#pools.get(origin)
+    if (pool !== undefined) return pool
+    if (this.#pools.size >= MAX_POOLS) {
+      const [oldestOrigin, oldest] = this.#pools.entries().next().value as [string, Pool]
+      this.#pools.delete(oldestOrigin)
+      void oldest.close().catch(() => undefined)
+    }
+    pool = new Pool(origin, {
+      connections: this.#connections,
+      keepAliveTimeout: 30_000,
+      connect: {
+        timeout: this.#timeoutMs,
+        secureContext: this.#trust.secureContext,
+        // Only for hosts the operator listed; there is no global switch.
+        rejectUnauthorized: !this.#insecure.has(url.host),
+      },
+    })
+    this.#pools.set(origin, pool)
+    return pool
+  }
+}
+
+function parseLocation(location: string, base: URL): URL {
+  try {
+    const next = new URL(location, base)
+    if (next.protocol === 'https:' || next.protocol === 'http:') return next
+  } catch {
+    // fall through
+  }
+  throw new TransportError('bad-response', `${base.host} redirected to an invalid location`)
+}
+
+async function readBounded(
+  body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown },
+  limit: number,
+): Promise<{ body: Buffer; overflow: boolean }> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    if (size + chunk.length > limit) {
+      chunks.push(chunk.subarray(0, limit - size))
+      body.destroy()
+      return { body: Buffer.concat(chunks), overflow: true }
+    }
+    chunks.push(chunk)
+    size += chunk.length
+  }
+  return { body: Buffer.concat(chunks), overflow: false }
+}

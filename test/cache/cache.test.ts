@@ -1,0 +1,75 @@
+import t from 'tap'
+import { SingleFlight } from '../../src/cache/single-flight.js'
+import { TtlCache } from '../../src/cache/ttl-cache.js'
+
+t.test('TtlCache returns values until they expire', async (t) => {
+  let now = 1000
+  const c = new TtlCache<string, number>({ maxEntries: 10, clock: { now: () => now } })
+  c.set('a', 1, 2000)
+  t.equal(c.get('a'), 1)
+  now = 1999
+  t.equal(c.get('a'), 1)
+  now = 2000
+  t.equal(c.get('a'), undefined)
+  t.equal(c.size, 0, 'expired entry removed on read')
+})
+
+t.test('TtlCache does not store an entry that is already expired', async (t) => {
+  const c = new TtlCache<string, number>({ maxEntries: 10, clock: { now: () => 5000 } })
+  c.set('a', 1, 5000)
+  t.equal(c.size, 0)
+})
+
+t.test('TtlCache holds its bound under churn, evicting the oldest', async (t) => {
+  const c = new TtlCache<number, number>({ maxEntries: 100, clock: { now: () => 0 } })
+  for (let i = 0; i < 10_000; i++) c.set(i, i, 1e9)
+  t.equal(c.size, 100)
+  t.equal(c.get(9_899), undefined)
+  t.equal(c.get(9_900), 9_900)
+  t.equal(c.get(9_999), 9_999)
+})
+
+t.test('TtlCache re-set moves a key to the newest position', async (t) => {
+  const c = new TtlCache<string, number>({ maxEntries: 2, clock: { now: () => 0 } })
+  c.set('a', 1, 10)
+  c.set('b', 2, 10)
+  c.set('a', 3, 10)
+  c.set('c', 4, 10)
+  t.equal(c.get('b'), undefined)
+  t.equal(c.get('a'), 3)
+})
+
+t.test('TtlCache rejects a non-positive bound', async (t) => {
+  t.throws(() => new TtlCache({ maxEntries: 0 }), RangeError)
+})
+
+t.test('SingleFlight runs concurrent work for one key once and shares the result', async (t) => {
+  const sf = new SingleFlight<string, number>()
+  let runs = 0
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const work = async () => {
+    runs++
+    await gate
+    return 42
+  }
+  const all = Array.from({ length: 50 }, () => sf.run('k', work))
+  t.equal(sf.inflight, 1)
+  release()
+  t.same(await Promise.all(all), Array(50).fill(42))
+  t.equal(runs, 1)
+  t.equal(sf.inflight, 0)
+  t.equal(await sf.run('k', work), 42)
+  t.equal(runs, 2, 'a call after completion runs again')
+})
+
+t.test('SingleFlight shares a rejection and then forgets it', async (t) => {
+  const sf = new SingleFlight<string, number>()
+  const p1 = sf.run('k', async () => {
+    throw new Error('boom')
+  })
+  const p2 = sf.run('k', async () => 1)
+  await t.rejects(p1, /boom/)
+  await t.rejects(p2, /boom/)
+  t.equal(await sf.run('k', async () => 2), 2)
+})

@@ -1,0 +1,164 @@
+// Runs the real CNCF distribution registry (Debian docker-registry 2.8.2) on 127.0.0.1 with TLS from a
+// test CA, in one of three auth modes. Each instance gets its own port, storage and config in a temp
+// dir; close() kills the process and removes the dir. A process 'exit' hook kills any registry a
+// crashed test forgot, so no orphan keeps a port or a temp dir.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import bcrypt from 'bcryptjs'
+import { Agent, request } from 'undici'
+import type { TestCA } from './pki.js'
+import { requireRegistryBinary } from './registry-binary.js'
+import type { TokenServer } from './token-server.js'
+
+export { requireRegistryBinary }
+
+export type RegistryAuth =
+  | { kind: 'none' }
+  | { kind: 'htpasswd'; users: Record<string, string> }
+  | { kind: 'token'; tokenServer: TokenServer }
+export interface RunningRegistry { host: string; origin: string; caPem: string; close(): Promise<void> }
+
+// The registry starts in well under a second; 10 s covers a loaded CI box without hiding a hang.
+const START_TIMEOUT_MS = 10_000
+const POLL_INTERVAL_MS = 50
+// After SIGTERM the registry shuts down its HTTP server (drain timeout 0); give it this long.
+const KILL_GRACE_MS = 3_000
+// Bound the stderr kept for error messages: enough for the fatal line and its context.
+const MAX_LOG_CHARS = 16_384
+// The port picked by listening on 0 can be taken again before the registry binds it.
+const PORT_ATTEMPTS = 3
+// Cheap bcrypt cost: htpasswd hashes are made per test and checked on every request.
+const BCRYPT_ROUNDS = 4
+
+const live = new Set<{ child: ChildProcess; dir: string }>()
+let exitHookInstalled = false
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once('exit', () => {
+    for (const r of live) { r.child.kill('SIGKILL'); rmSync(r.dir, { recursive: true, force: true }) }
+  })
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+// JSON strings are valid YAML double-quoted scalars, so every value goes through JSON.stringify.
+function configYaml(dir: string, port: number, auth: RegistryAuth): string {
+  const q = JSON.stringify
+  const lines = [
+    'version: 0.1',
+    'log:', '  level: warn', '  accesslog:', '    disabled: true',
+    'storage:', '  filesystem:', `    rootdirectory: ${q(join(dir, 'storage'))}`, '  delete:', '    enabled: true',
+    'http:', `  addr: ${q(`127.0.0.1:${port}`)}`, '  secret: "pullguard-test-secret"',
+    '  tls:', `    certificate: ${q(join(dir, 'tls.pem'))}`, `    key: ${q(join(dir, 'tls-key.pem'))}`,
+  ]
+  if (auth.kind === 'htpasswd') {
+    lines.push('auth:', '  htpasswd:', '    realm: "pullguard-test"', `    path: ${q(join(dir, 'htpasswd'))}`)
+  } else if (auth.kind === 'token') {
+    const ts = auth.tokenServer
+    lines.push('auth:', '  token:', `    realm: ${q(ts.realm)}`, `    service: ${q(ts.service)}`,
+      `    issuer: ${q(ts.issuer)}`, `    rootcertbundle: ${q(ts.rootCertBundlePath)}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+function htpasswd(users: Record<string, string>): string {
+  return Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, BCRYPT_ROUNDS)}\n`).join('')
+}
+
+// REGISTRY_* variables override the config file (distribution's configuration parser); a developer's
+// shell must not change the test registry, so they are dropped.
+function childEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')))
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS)
+  await exited
+  clearTimeout(timer)
+}
+
+// Polls GET /v2/ until the registry answers 200 (no auth) or 401 (auth on); both mean it is serving.
+async function waitReady(child: ChildProcess, origin: string, caPem: string, log: () => string): Promise<void> {
+  const agent = new Agent({ connect: { ca: caPem, timeout: 1_000 } })
+  const deadline = Date.now() + START_TIMEOUT_MS
+  try {
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new ExitedEarly(`docker-registry exited (${child.exitCode ?? child.signalCode}) before serving:\n${log()}`)
+      }
+      try {
+        const res = await request(`${origin}/v2/`, { dispatcher: agent, headersTimeout: 1_000, bodyTimeout: 1_000 })
+        await res.body.dump()
+        if (res.statusCode === 200 || res.statusCode === 401) return
+      } catch { /* not listening yet */ }
+      await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
+    }
+    throw new Error(`docker-registry not ready after ${START_TIMEOUT_MS} ms:\n${log()}`)
+  } finally {
+    await agent.close()
+  }
+}
+class ExitedEarly extends Error {}
+
+export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth }): Promise<RunningRegistry> {
+  const binary = requireRegistryBinary()
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-registry-'))
+  try {
+    const tls = await opts.ca.issue('pullguard test registry', { dns: ['localhost'], ips: ['127.0.0.1'] })
+    await mkdir(join(dir, 'storage'))
+    await writeFile(join(dir, 'tls.pem'), tls.certPem)
+    await writeFile(join(dir, 'tls-key.pem'), tls.keyPem, { mode: 0o600 })
+    if (opts.auth.kind === 'htpasswd') await writeFile(join(dir, 'htpasswd'), htpasswd(opts.auth.users))
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort()
+      const configPath = join(dir, 'config.yml')
+      await writeFile(configPath, configYaml(dir, port, opts.auth))
+      let log = ''
+      const child = spawn(binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() })
+      const keep = (chunk: Buffer): void => { log = (log + chunk.toString('utf8')).slice(-MAX_LOG_CHARS) }
+      child.stdout?.on('data', keep)
+      child.stderr?.on('data', keep)
+      const entry = { child, dir }
+      live.add(entry)
+      installExitHook()
+      const origin = `https://127.0.0.1:${port}`
+      try {
+        await waitReady(child, origin, opts.ca.caPem, () => log)
+      } catch (err) {
+        await stop(child)
+        live.delete(entry)
+        if (err instanceof ExitedEarly && /address already in use/.test(log) && attempt < PORT_ATTEMPTS) continue
+        throw err
+      }
+      let closing: Promise<void> | undefined
+      return {
+        host: `127.0.0.1:${port}`, origin, caPem: opts.ca.caPem,
+        close: () => (closing ??= (async () => {
+          await stop(child)
+          live.delete(entry)
+          await rm(dir, { recursive: true, force: true })
+        })()),
+      }
+    }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+}
