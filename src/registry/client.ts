@@ -1,15 +1,17 @@
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
-import type { Credential } from './credential.js'
-import { attemptManifest, type AttemptContext, type AuthHint } from './manifest.js'
+import { ANONYMOUS, type Credential } from './credential.js'
+import { attemptManifest, type AttemptContext } from './manifest.js'
 import type { Attempt, CheckResult, ReasonCode } from './result.js'
-import { TokenSource } from './token.js'
+import { TokenSource, type BearerParams } from './token.js'
 import { Transport, type TransportOptions } from './transport.js'
 import { buildTrustStore, type TrustOptions, type TrustStore } from './trust.js'
 
 export interface RegistryClientOptions extends Omit<TransportOptions, 'trust'> {
   /** A prepared trust store, or the options to build one. */
   trust?: TrustStore | TrustOptions
+  /** Deadline for a check whose caller passes no signal. */
+  defaultDeadlineMs?: number
   clock?: Clock
 }
 
@@ -18,23 +20,31 @@ export interface CheckOptions {
   signal?: AbortSignal
 }
 
-/** How long we remember that a registry wants Bearer or Basic (saves the 401 round-trip). */
+/**
+ * Without a caller's deadline a check could run for 6 turns × 6 redirects × the per-request
+ * timeout. The webhook always passes its review budget; this bounds every other caller.
+ */
+export const DEFAULT_DEADLINE_MS = 30_000
+
+/** How long we remember a registry's Bearer challenge (saves the 401 round-trip). */
 const AUTH_HINT_TTL_MS = 60 * 60 * 1000
 const MAX_AUTH_HINTS = 1024
 
 export class RegistryClient {
   readonly #transport: Transport
   readonly #ctx: AttemptContext
+  readonly #defaultDeadlineMs: number
 
   constructor(options: RegistryClientOptions = {}) {
     const clock = options.clock ?? systemClock
+    this.#defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS
     const trust = options.trust !== undefined && 'secureContext' in options.trust ? options.trust : buildTrustStore(options.trust)
     this.#transport = new Transport({ ...options, trust })
-    const hints = new TtlCache<string, AuthHint>({ maxEntries: MAX_AUTH_HINTS, clock })
+    const hints = new TtlCache<string, BearerParams>({ maxEntries: MAX_AUTH_HINTS, clock })
     this.#ctx = {
       transport: this.#transport,
       tokens: new TokenSource(this.#transport, clock),
-      authHints: { get: (host) => hints.get(host), set: (host, hint) => hints.set(host, hint, clock.now() + AUTH_HINT_TTL_MS) },
+      bearerHints: { get: (host) => hints.get(host), set: (host, params) => hints.set(host, params, clock.now() + AUTH_HINT_TTL_MS) },
       now: () => clock.now(),
     }
   }
@@ -45,15 +55,16 @@ export class RegistryClient {
    * (kubelet kuberuntime_image.go, registry-semantics §4). Never throws.
    */
   async checkManifest(ref: ImageReference, credentials: readonly Credential[], options: CheckOptions = {}): Promise<CheckResult> {
+    const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
     const attempts: Attempt[] = []
     const candidates: ReadonlyArray<Credential | null> = credentials.length === 0 ? [null] : credentials
     for (const credential of candidates) {
-      if (options.signal?.aborted === true) {
+      if (signal.aborted) {
         // An untried credential might have worked: the answer is "unknown", not "denied".
-        attempts.push({ credential: credential?.label ?? 'anonymous', code: 'RegistryUnreachable', cause: 'timeout', detail: 'not tried: the time budget ran out' })
+        attempts.push({ credential: credential?.label ?? ANONYMOUS, code: 'RegistryUnreachable', cause: 'timeout', detail: 'not tried: the time budget ran out' })
         continue
       }
-      const { digest, mediaType, ...attempt } = await attemptManifest(this.#ctx, ref, credential, options.signal)
+      const { digest, mediaType, ...attempt } = await attemptManifest(this.#ctx, ref, credential, signal)
       attempts.push(attempt)
       if (attempt.code === 'Exists' && digest !== undefined) {
         return { code: 'Exists', digest, mediaType: mediaType ?? '', decidedBy: attempt.credential, attempts }
@@ -69,17 +80,16 @@ export class RegistryClient {
 
 /**
  * No attempt succeeded: say the most useful true thing.
- * - A missing tag/digest seen by any credential is definitive: that credential could read the
- *   repository, so no other credential will find the tag either.
- * - Otherwise, if any attempt got no answer (unreachable, rate limited), the image is not proven
- *   unpullable: that credential might have worked.
- * - Otherwise the strongest denial, repository-missing first.
+ * - If any attempt got no answer (unreachable, rate limited, out of time), the image is not
+ *   proven unpullable: that credential might have worked. Never deny on a guess.
+ * - Otherwise the most specific "no": a missing tag or digest (the registry showed the
+ *   repository), a missing repository, then the denials.
  */
 const PRECEDENCE: readonly ReasonCode[] = [
-  'TagNotFound',
-  'DigestNotFound',
   'RateLimited',
   'RegistryUnreachable',
+  'TagNotFound',
+  'DigestNotFound',
   'RepositoryNotFound',
   'RepositoryNotFoundOrDenied',
   'AccessDenied',

@@ -11,6 +11,18 @@ export interface Credential {
   readonly label: string
 }
 
+/** How an attempt without credentials is named in results. */
+export const ANONYMOUS = 'anonymous'
+
+/**
+ * containerd sends Basic (to a registry or a token realm) only with a non-empty secret
+ * (remotes/docker/auth/fetch.go, authorizer.go); an entry with an empty password pulls anonymously
+ * from token registries and cannot answer a Basic challenge.
+ */
+export function hasBasicCredentials(credential: Credential): boolean {
+  return credential.username !== '' && credential.password !== ''
+}
+
 const identities = new WeakMap<Credential, string>()
 
 /**
@@ -18,7 +30,7 @@ const identities = new WeakMap<Credential, string>()
  * the same secret value share it, and nothing can read the value back out of a key.
  */
 export function credentialIdentity(credential: Credential | null): string {
-  if (credential === null) return 'anonymous'
+  if (credential === null) return ANONYMOUS
   let id = identities.get(credential)
   if (id === undefined) {
     id = createHash('sha256').update(credential.username).update('\0').update(credential.password).digest('hex')

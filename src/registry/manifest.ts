@@ -1,120 +1,141 @@
 /**
  * One attempt at reading a manifest with one credential (or none), the way containerd's
- * resolver does it (remotes/docker/resolver.go):
- *  1. HEAD /v2/<repo>/manifests/<ref> with the full Accept list, with a cached token if any.
+ * resolver does it (core/remotes/docker/resolver.go, authorizer.go):
+ *  1. HEAD /v2/<repo>/manifests/<ref> with the full Accept list. When this registry is known to
+ *     want a Bearer token and one is cached, it goes along at once (saves the 401 round-trip).
+ *     Basic credentials are only ever sent in answer to a challenge.
  *  2. 401 + challenge → Bearer: get a token (token.ts) and retry; Basic: retry with the
- *     credential. A 401 to a cached token earns one retry with a fresh token.
- *  3. 404 → the tags list tells a missing tag from a missing repository; HEAD refused
- *     (405/400) or no digest header → GET.
- *  4. Everything else is classified once, here, into a reason code.
+ *     credential. A 401 to a cached token earns one retry with a fresh one.
+ *  3. 200 → the answer must look like a manifest (valid digest, manifest media type, within the
+ *     size a runtime accepts); HEAD refused (405/400) or not saying enough → GET.
+ *  4. 404 → the tags list tells a missing tag from a missing repository.
+ *  5. Everything else is classified here, once, into a reason code.
  */
 import { createHash } from 'node:crypto'
-import type { ImageReference } from '../reference/index.js'
+import { digestProblem, type ImageReference } from '../reference/index.js'
 import { parseChallenges, type Challenge } from './challenge.js'
-import { basicAuthorization, type Credential } from './credential.js'
-import { MANIFEST_ACCEPT } from './media-types.js'
+import { ANONYMOUS, basicAuthorization, hasBasicCredentials, type Credential } from './credential.js'
+import { MANIFEST_ACCEPT, isManifestMediaType, sniffManifestMediaType } from './media-types.js'
 import { registryErrorCodes } from './registry-errors.js'
 import type { Attempt } from './result.js'
 import { retryAfterSeconds } from './retry-after.js'
 import type { BearerParams, TokenSource } from './token.js'
-import type { HttpResponse, Transport } from './transport.js'
-import { TransportError } from './transport-error.js'
+import { ERROR_BODY_LIMIT, type HttpResponse, type Transport } from './transport.js'
+import { asTransportError } from './transport-error.js'
 
-/** The OCI distribution spec asks registries to accept manifests up to 4 MiB; refuse more. */
+/** containerd refuses manifests over 4 MiB (MaxManifestSize); so do we, before reading them. */
 export const MANIFEST_BODY_LIMIT = 4 * 1024 * 1024
-
-export type AuthHint = { kind: 'bearer'; bearer: BearerParams } | { kind: 'basic' }
 
 export interface AttemptContext {
   transport: Transport
   tokens: TokenSource
-  /** What each registry asked for last time, so a warm check makes a single request. */
-  authHints: { get(host: string): AuthHint | undefined; set(host: string, hint: AuthHint): void }
+  /**
+   * The Bearer challenge each registry sent last time, to send a cached token at once. Basic is
+   * never sent before the registry asks: containerd does not, and an anonymous-readable
+   * repository must not fail because of a stale password.
+   */
+  bearerHints: { get(host: string): BearerParams | undefined; set(host: string, params: BearerParams): void }
   now(): number
 }
 
 export type AttemptResult = Attempt & { digest?: string; mediaType?: string }
+type Outcome = Omit<AttemptResult, 'credential'>
 
-export async function attemptManifest(
-  ctx: AttemptContext,
-  ref: ImageReference,
-  credential: Credential | null,
-  signal: AbortSignal | undefined,
-): Promise<AttemptResult> {
-  const who = credential === null ? 'anonymous' : credential.label
-  const scope = `repository:${ref.path}:pull`
-  const report = (a: Omit<AttemptResult, 'credential'>): AttemptResult => ({ credential: who, ...a })
+export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, credential: Credential | null, signal: AbortSignal | undefined): Promise<AttemptResult> {
+  const who = credential?.label ?? ANONYMOUS
   try {
-    const hint = ctx.authHints.get(ref.registryHost)
-    let authorization = cachedAuthorization(ctx, hint, scope, credential)
-    let usedCachedToken = authorization !== undefined && hint?.kind === 'bearer'
-    let authenticated = authorization !== undefined
-    let method: 'HEAD' | 'GET' = 'HEAD'
-    const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/manifests/${ref.reference}`)
-
-    // Each turn either returns or changes the request (auth, method); six turns cover the longest path.
-    for (let turn = 0; turn < 6; turn++) {
-      const res = await ctx.transport.send({ method, url, headers: { accept: MANIFEST_ACCEPT }, authorization, maxBodyBytes: MANIFEST_BODY_LIMIT, signal })
-      const status = res.status
-      if (status === 200) {
-        const digest = headerValue(res, 'docker-content-digest') ?? ref.digest ?? (method === 'GET' ? sha256(res.body) : undefined)
-        if (digest === undefined) {
-          method = 'GET' // containerd does the same when a registry omits the digest on HEAD
-          continue
-        }
-        const mediaType = (headerValue(res, 'content-type') ?? '').split(';')[0]!.trim()
-        return report({ code: 'Exists', status, detail: `manifest ${digest} found`, digest, mediaType })
-      }
-      if (status === 401) {
-        const challenges = parseChallenges(res.headers['www-authenticate'])
-        const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined)
-        const basic = challenges.find((c) => c.scheme === 'basic')
-        if (!authenticated || usedCachedToken) {
-          if (bearer !== undefined) {
-            const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
-            ctx.authHints.set(ref.registryHost, { kind: 'bearer', bearer: params })
-            const token = await ctx.tokens.get(params, scope, credential, { fresh: usedCachedToken, signal })
-            if (!token.ok) {
-              const { ok: _ok, ...failure } = token
-              return report(failure)
-            }
-            authorization = `Bearer ${token.token}`
-          } else if (basic !== undefined) {
-            ctx.authHints.set(ref.registryHost, { kind: 'basic' })
-            if (credential === null) return report({ code: 'AccessDenied', status, detail: `${ref.registryHost} requires a username and password (Basic auth) and none was given` })
-            authorization = basicAuthorization(credential)
-          } else {
-            return report({ code: 'AccessDenied', status, detail: `${ref.registryHost} answered 401 without a usable authentication challenge` })
-          }
-          authenticated = true
-          usedCachedToken = false
-          continue
-        }
-        return report(deniedAfterAuth(ref, res, bearer, credential))
-      }
-      if ((status === 405 || status === 400) && method === 'HEAD') {
-        method = 'GET' // some registries refuse HEAD
-        continue
-      }
-      return report(await classifyFailure(ctx, ref, res, authorization, signal))
-    }
-    return report({ code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} kept answering in a way that never settled` })
+    return { credential: who, ...(await attempt(ctx, ref, credential, signal)) }
   } catch (err) {
-    const e = err instanceof TransportError ? err : new TransportError('bad-response', `unexpected error: ${(err as Error)?.message ?? String(err)}`)
-    return report({ code: 'RegistryUnreachable', cause: e.reason, detail: e.detail })
+    const e = asTransportError(err)
+    return { credential: who, code: 'RegistryUnreachable', cause: e.reason, detail: e.detail }
   }
 }
 
-function cachedAuthorization(ctx: AttemptContext, hint: AuthHint | undefined, scope: string, credential: Credential | null): string | undefined {
-  if (hint === undefined) return undefined
-  if (hint.kind === 'basic') return credential === null ? undefined : basicAuthorization(credential)
-  const token = ctx.tokens.cached(hint.bearer, scope, credential)
-  return token === undefined ? undefined : `Bearer ${token}`
+async function attempt(ctx: AttemptContext, ref: ImageReference, credential: Credential | null, signal: AbortSignal | undefined): Promise<Outcome> {
+  const scope = `repository:${ref.path}:pull`
+  const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/manifests/${ref.reference}`)
+  const hint = ctx.bearerHints.get(ref.registryHost)
+  const cached = hint === undefined ? undefined : ctx.tokens.cached(hint, scope, credential)
+  let authorization = cached === undefined ? undefined : `Bearer ${cached}`
+  // 'cached': sent a token from the cache (may be stale); 'fresh': answered this attempt's own challenge.
+  let auth: 'none' | 'cached' | 'fresh' = cached === undefined ? 'none' : 'cached'
+  let method: 'HEAD' | 'GET' = 'HEAD'
+
+  // Each turn either returns or changes the request (auth, method); six turns cover the longest path.
+  for (let turn = 0; turn < 6; turn++) {
+    const res = await ctx.transport.send({ method, url, headers: { accept: MANIFEST_ACCEPT }, authorization, maxBodyBytes: MANIFEST_BODY_LIMIT, signal })
+    const status = res.status
+    if (status === 200) {
+      const found = readManifestAnswer(ref, res, method)
+      if (found === 'need-get') {
+        method = 'GET'
+        continue
+      }
+      return found
+    }
+    if (status === 401 && auth !== 'fresh') {
+      const challenges = parseChallenges(res.headers['www-authenticate'])
+      const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined)
+      const basic = challenges.find((c) => c.scheme === 'basic')
+      if (bearer !== undefined) {
+        const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
+        ctx.bearerHints.set(ref.registryHost, params)
+        const token = await ctx.tokens.get(params, scope, credential, { fresh: auth === 'cached', signal })
+        if (!token.ok) {
+          const { ok: _ok, ...failure } = token
+          return failure
+        }
+        authorization = `Bearer ${token.token}`
+      } else if (basic !== undefined) {
+        // containerd's basic handler refuses to answer without both a username and a password.
+        if (credential === null || !hasBasicCredentials(credential)) {
+          return { code: 'AccessDenied', status, detail: `${ref.registryHost} requires a username and password (Basic auth) and ${credential === null ? 'none was given' : `${credential.label} has none`}` }
+        }
+        authorization = basicAuthorization(credential)
+      } else {
+        return { code: 'AccessDenied', status, detail: `${ref.registryHost} answered 401 without a usable authentication challenge` }
+      }
+      auth = 'fresh'
+      continue
+    }
+    if (status === 401) return deniedAfterAuth(ref, res, credential)
+    if ((status === 405 || status === 400) && method === 'HEAD') {
+      method = 'GET' // some registries refuse HEAD
+      continue
+    }
+    return classifyFailure(ctx, ref, res, authorization, signal)
+  }
+  return { code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} kept answering in a way that never settled` }
 }
 
-/** 401 after we authenticated. */
-function deniedAfterAuth(ref: ImageReference, res: HttpResponse, bearer: Challenge | undefined, credential: Credential | null): Omit<Attempt, 'credential'> {
+/**
+ * A 200 is only "exists" when it is a manifest a runtime would use. A login page from a proxy, a
+ * digest header that is not a digest, or a manifest larger than containerd accepts is not.
+ */
+function readManifestAnswer(ref: ImageReference, res: HttpResponse, method: 'HEAD' | 'GET'): Outcome | 'need-get' {
+  const bad = (detail: string): Outcome => ({ code: 'RegistryUnreachable', cause: 'bad-response', status: 200, detail: `${ref.registryHost} ${detail}` })
+  const header = headerValue(res, 'docker-content-digest')
+  if (header !== undefined && digestProblem(header) !== undefined) return bad('answered with a Docker-Content-Digest that is not a digest')
+  if (ref.digest !== undefined && header !== undefined && header !== ref.digest) return bad(`answered digest ${header} when asked for ${ref.digest}`)
+  const length = Number(headerValue(res, 'content-length') ?? NaN)
+  if (length > MANIFEST_BODY_LIMIT) return bad(`announced a ${length}-byte manifest; runtimes refuse manifests over ${MANIFEST_BODY_LIMIT} bytes`)
+  let mediaType = (headerValue(res, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+  if (!isManifestMediaType(mediaType)) {
+    if (method === 'HEAD') return 'need-get'
+    const sniffed = sniffManifestMediaType(res.body)
+    if (sniffed === undefined) return bad(`answered 200 with something that is not a manifest (${mediaType || 'no content type'})`)
+    mediaType = sniffed
+  }
+  const digest = ref.digest ?? header ?? (method === 'GET' ? sha256(res.body) : undefined)
+  // containerd, too, falls back to GET when a HEAD names no digest.
+  if (digest === undefined) return 'need-get'
+  return { code: 'Exists', status: 200, detail: `manifest ${digest} found`, digest, mediaType }
+}
+
+/** 401 although we answered the challenge. */
+function deniedAfterAuth(ref: ImageReference, res: HttpResponse, credential: Credential | null): Outcome {
   const registryErrors = registryErrorCodes(res.body)
+  const bearer = parseChallenges(res.headers['www-authenticate']).find((c: Challenge) => c.scheme === 'bearer')
   const base = { status: res.status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
   // Token auth (Docker Hub, distribution) grants nothing for a repository that does not exist or
   // that this identity may not read, and says `insufficient_scope` for both: we cannot tell which.
@@ -126,13 +147,7 @@ function deniedAfterAuth(ref: ImageReference, res: HttpResponse, bearer: Challen
   return { ...base, code: 'AccessDenied', detail: `${ref.registryHost} refused ${who} (HTTP 401)` }
 }
 
-async function classifyFailure(
-  ctx: AttemptContext,
-  ref: ImageReference,
-  res: HttpResponse,
-  authorization: string | undefined,
-  signal: AbortSignal | undefined,
-): Promise<Omit<Attempt, 'credential'>> {
+async function classifyFailure(ctx: AttemptContext, ref: ImageReference, res: HttpResponse, authorization: string | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
   const status = res.status
   const registryErrors = registryErrorCodes(res.body)
   const base = { status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
@@ -145,19 +160,15 @@ async function classifyFailure(
     // only the tags list tells a missing tag from a missing repository.
     const repository = registryErrors.includes('NAME_UNKNOWN') ? 'missing' : await probeRepository(ctx, ref, authorization, signal)
     if (repository === 'missing') return { ...base, code: 'RepositoryNotFound', detail: `repository ${ref.path} does not exist on ${ref.registryHost}` }
-    return notFound(ref, base)
+    return ref.digest !== undefined
+      ? { ...base, code: 'DigestNotFound', detail: `${ref.path}@${ref.digest} does not exist on ${ref.registryHost}` }
+      : { ...base, code: 'TagNotFound', detail: `tag ${ref.reference} does not exist in ${ref.path} on ${ref.registryHost}` }
   }
   if (status === 403) {
     return { ...base, code: 'AccessDenied', detail: `${ref.registryHost} denied access to ${ref.path} (HTTP 403${registryErrors.length > 0 ? ' ' + registryErrors.join(',') : ''})` }
   }
   if (status >= 500) return { ...base, code: 'RegistryUnreachable', cause: '5xx', detail: `${ref.registryHost} answered HTTP ${status}` }
   return { ...base, code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} answered HTTP ${status} to a manifest request` }
-}
-
-function notFound(ref: ImageReference, base: { status: number; registryErrors?: string[] }): Omit<Attempt, 'credential'> {
-  return ref.digest !== undefined
-    ? { ...base, code: 'DigestNotFound', detail: `${ref.path}@${ref.digest} does not exist on ${ref.registryHost}` }
-    : { ...base, code: 'TagNotFound', detail: `tag ${ref.reference} does not exist in ${ref.path} on ${ref.registryHost}` }
 }
 
 /**
@@ -167,7 +178,7 @@ function notFound(ref: ImageReference, base: { status: number; registryErrors?: 
 async function probeRepository(ctx: AttemptContext, ref: ImageReference, authorization: string | undefined, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
   const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/tags/list?n=1`)
   try {
-    const res = await ctx.transport.send({ method: 'GET', url, headers: { accept: 'application/json' }, authorization, maxBodyBytes: 64 * 1024, signal })
+    const res = await ctx.transport.send({ method: 'GET', url, headers: { accept: 'application/json' }, authorization, maxBodyBytes: ERROR_BODY_LIMIT, signal })
     if (res.status === 200) return 'exists'
     if (res.status === 404) return 'missing'
   } catch {

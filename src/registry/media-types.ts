@@ -8,6 +8,36 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
 
+/** Schema 1 (deprecated): containerd 1.x still pulls it, containerd 2.x refuses it. */
+export const DOCKER_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json'
+export const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws'
+
+const MANIFEST_TYPES: ReadonlySet<string> = new Set([OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED])
+
+export function isManifestMediaType(mediaType: string): boolean {
+  return MANIFEST_TYPES.has(mediaType)
+}
+
+/**
+ * The media type of a manifest body whose Content-Type did not say (some registries and proxies
+ * send application/json or octet-stream): the `mediaType` field, or its shape.
+ */
+export function sniffManifestMediaType(body: Buffer): string | undefined {
+  let json: unknown
+  try {
+    json = JSON.parse(body.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (typeof json !== 'object' || json === null) return undefined
+  const m = json as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown; layers?: unknown; config?: unknown; fsLayers?: unknown }
+  if (typeof m.mediaType === 'string' && MANIFEST_TYPES.has(m.mediaType)) return m.mediaType
+  if (m.schemaVersion === 1 && Array.isArray(m.fsLayers)) return DOCKER_SCHEMA1
+  if (m.schemaVersion === 2 && Array.isArray(m.manifests)) return OCI_INDEX
+  if (m.schemaVersion === 2 && Array.isArray(m.layers) && typeof m.config === 'object') return OCI_MANIFEST
+  return undefined
+}
+
 export const MANIFEST_ACCEPT = [DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX, '*/*'].join(', ')
 
 export function isIndexMediaType(mediaType: string): boolean {

@@ -10,13 +10,14 @@
  * A 200 proves nothing about access: the grant may be empty. The caller must retry the
  * manifest request with the token and judge that answer.
  */
+import { within } from '../cache/deadline.js'
 import { SingleFlight } from '../cache/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
-import { basicAuthorization, credentialIdentity, type Credential } from './credential.js'
+import { basicAuthorization, credentialIdentity, hasBasicCredentials, type Credential } from './credential.js'
 import { retryAfterSeconds } from './retry-after.js'
 import type { UnreachableCause } from './result.js'
 import type { Transport } from './transport.js'
-import { TransportError } from './transport-error.js'
+import { asTransportError } from './transport-error.js'
 
 export interface BearerParams {
   realm: string
@@ -25,12 +26,19 @@ export interface BearerParams {
 
 export type TokenOutcome =
   | { ok: true; token: string }
-  | { ok: false; code: 'AccessDenied'; status: number; detail: string }
+  | { ok: false; code: 'AccessDenied' | 'RepositoryNotFoundOrDenied'; status: number; detail: string }
   | { ok: false; code: 'RateLimited'; status: number; detail: string; retryAfterSeconds?: number }
   | { ok: false; code: 'RegistryUnreachable'; cause: UnreachableCause; detail: string; status?: number }
 
 /** Token answers are a few KiB; cap what a hostile realm can make us buffer. */
-const TOKEN_BODY_LIMIT = 256 * 1024
+const TOKEN_BODY_LIMIT = 64 * 1024
+/**
+ * Real registry tokens are well under 8 KiB (JWTs of Docker Hub, GHCR, Harbor, ACR). A larger one,
+ * or one with characters a header cannot carry, would fail on every request while sitting in the
+ * cache: refuse it instead.
+ */
+const MAX_TOKEN_LENGTH = 16 * 1024
+const TOKEN_CHARS = /^[\x21-\x7e]+$/
 const MIN_LIFETIME_S = 60
 /** Tokens per (namespace credential × repository) add up; bound them. */
 const MAX_TOKENS = 10_000
@@ -64,7 +72,10 @@ export class TokenSource {
       const hit = this.#cache.get(key)
       if (hit !== undefined) return { ok: true, token: hit }
     }
-    return this.#flight.run(key, () => this.#fetch(key, bearer, scope, credential, options.signal))
+    // The shared fetch is bounded by the transport's per-request timeout, not by the first
+    // caller's deadline; each caller stops waiting at its own.
+    const shared = this.#flight.run(key, () => this.#fetch(key, bearer, scope, credential))
+    return within(shared, options.signal, () => unreachable('timeout', `the time budget ran out waiting for token server ${hostOf(bearer.realm)}`))
   }
 
   async #fetch(
@@ -72,7 +83,6 @@ export class TokenSource {
     bearer: BearerParams,
     scope: string,
     credential: Credential | null,
-    signal: AbortSignal | undefined,
   ): Promise<TokenOutcome> {
     let url: URL
     try {
@@ -93,17 +103,20 @@ export class TokenSource {
         method: 'GET',
         url,
         headers: { accept: 'application/json' },
-        authorization: credential === null ? undefined : basicAuthorization(credential),
+        // Like containerd (auth/fetch.go): Basic only with a secret, otherwise an anonymous token.
+        authorization: credential !== null && hasBasicCredentials(credential) ? basicAuthorization(credential) : undefined,
         maxBodyBytes: TOKEN_BODY_LIMIT,
-        signal,
       })
     } catch (err) {
-      const e = err instanceof TransportError ? err : new TransportError('bad-response', String(err))
+      const e = asTransportError(err)
       return unreachable(e.reason, `token server ${url.host}: ${e.detail}`)
     }
-    const who = credential === null ? 'an anonymous token' : `the credentials of ${credential.label}`
     if (res.status === 401 || res.status === 403) {
-      return { ok: false, code: 'AccessDenied', status: res.status, detail: `token server ${url.host} refused ${who} (HTTP ${res.status})` }
+      // Refusing credentials means they are wrong; refusing an anonymous token (GHCR does, for a
+      // private or missing repository) says nothing about which.
+      return credential === null
+        ? { ok: false, code: 'RepositoryNotFoundOrDenied', status: res.status, detail: `token server ${url.host} refused anonymous access to ${scope}: the repository does not exist or requires authorization` }
+        : { ok: false, code: 'AccessDenied', status: res.status, detail: `token server ${url.host} refused the credentials of ${credential.label} (HTTP ${res.status})` }
     }
     if (res.status === 429) {
       const retry = retryAfterSeconds(res.headers['retry-after'], this.#clock.now())
@@ -112,7 +125,7 @@ export class TokenSource {
     if (res.status >= 500) return unreachable('5xx', `token server ${url.host} answered HTTP ${res.status}`, res.status)
     if (res.status !== 200) return unreachable('bad-response', `token server ${url.host} answered HTTP ${res.status}`, res.status)
     const parsed = parseTokenBody(res.body)
-    if (parsed === undefined) return unreachable('bad-response', `token server ${url.host} sent no token`)
+    if (parsed === undefined) return unreachable('bad-response', `token server ${url.host} sent no usable token`)
     const base = parsed.issuedAt !== undefined && parsed.issuedAt <= this.#clock.now() ? Math.max(parsed.issuedAt, started - 60_000) : started
     const lifetimeMs = parsed.expiresIn * 1000
     // Refresh a little early so a token does not expire between our check and the registry's.
@@ -124,6 +137,14 @@ export class TokenSource {
 
 function cacheKey(bearer: BearerParams, scope: string, credential: Credential | null): string {
   return `${bearer.realm}\n${bearer.service ?? ''}\n${scope}\n${credentialIdentity(credential)}`
+}
+
+function hostOf(realm: string): string {
+  try {
+    return new URL(realm).host
+  } catch {
+    return 'realm'
+  }
 }
 
 function unreachable(cause: UnreachableCause, detail: string, status?: number): TokenOutcome {
@@ -140,7 +161,7 @@ export function parseTokenBody(body: Buffer): { token: string; expiresIn: number
   if (typeof json !== 'object' || json === null) return undefined
   const o = json as Record<string, unknown>
   const token = typeof o.token === 'string' && o.token !== '' ? o.token : typeof o.access_token === 'string' && o.access_token !== '' ? o.access_token : undefined
-  if (token === undefined) return undefined
+  if (token === undefined || token.length > MAX_TOKEN_LENGTH || !TOKEN_CHARS.test(token)) return undefined
   const expiresIn = typeof o.expires_in === 'number' && Number.isFinite(o.expires_in) ? Math.max(MIN_LIFETIME_S, o.expires_in) : MIN_LIFETIME_S
   const issuedAt = typeof o.issued_at === 'string' ? Date.parse(o.issued_at) : NaN
   return Number.isNaN(issuedAt) ? { token, expiresIn } : { token, expiresIn, issuedAt }

@@ -63,3 +63,7 @@ function isTlsError(code: string, message: string): boolean {
     /\bSSL\b|\bTLS\b|certificate/i.test(message)
   )
 }
+
+export function asTransportError(err: unknown): TransportError {
+  return err instanceof TransportError ? err : new TransportError('bad-response', `unexpected error: ${(err as Error)?.message ?? String(err)}`)
+}

@@ -40,9 +40,13 @@ export interface HttpResponse {
 }
 
 export const DEFAULT_CONNECTIONS_PER_ORIGIN = 8
+/**
+ * One request, connect to last byte. Callers with a budget (the webhook: --timeout) set it to a
+ * fraction of that budget so a registry that hangs on one credential leaves time for the next.
+ */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000
 /** Error and redirect bodies only serve to read registry error codes: 64 KiB is plenty. */
-const ERROR_BODY_LIMIT = 64 * 1024
+export const ERROR_BODY_LIMIT = 64 * 1024
 /** containerd follows at most 10; registries that need more are misconfigured. */
 const MAX_REDIRECTS = 5
 /** Origins come from untrusted image names: cap the pools we keep open. */
@@ -61,19 +65,19 @@ export class Transport {
 
   constructor(options: TransportOptions) {
     this.#trust = options.trust
-    this.#insecure = new Set(options.insecureRegistries ?? [])
+    this.#insecure = new Set([...(options.insecureRegistries ?? [])].map(normalizeHost))
     this.#connections = options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.#userAgent = options.userAgent ?? 'pullguard'
   }
 
   isInsecure(host: string): boolean {
-    return this.#insecure.has(host)
+    return this.#insecure.has(normalizeHost(host))
   }
 
   /** `https://host`, or `http://host` for an insecure registry that turned out to speak plain HTTP. */
   baseUrl(host: string): string {
-    return `${this.#plain.has(host) ? 'http' : 'https'}://${host}`
+    return `${this.#plain.has(normalizeHost(host)) ? 'http' : 'https'}://${host}`
   }
 
   async send(req: HttpRequest): Promise<HttpResponse> {
@@ -147,7 +151,12 @@ export class Transport {
   #pool(url: URL): Pool {
     const origin = url.origin
     let pool = this.#pools.get(origin)
-    if (pool !== undefined) return pool
+    if (pool !== undefined) {
+      // Most recently used last, so eviction closes the pool idle the longest.
+      this.#pools.delete(origin)
+      this.#pools.set(origin, pool)
+      return pool
+    }
     if (this.#pools.size >= MAX_POOLS) {
       const [oldestOrigin, oldest] = this.#pools.entries().next().value as [string, Pool]
       this.#pools.delete(oldestOrigin)
@@ -165,6 +174,18 @@ export class Transport {
     })
     this.#pools.set(origin, pool)
     return pool
+  }
+}
+
+/**
+ * One spelling per host, as URL.host has it (lower case, default port dropped), so
+ * `--insecure-registry MyReg:443` matches the image `myreg/app`.
+ */
+export function normalizeHost(host: string): string {
+  try {
+    return new URL(`https://${host}`).host
+  } catch {
+    return host.toLowerCase()
   }
 }
 

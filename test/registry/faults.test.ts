@@ -160,20 +160,96 @@ t.test('without Docker-Content-Digest the digest is computed from the GET body',
 })
 
 t.test('a manifest over 4 MiB is refused as a bad response, not buffered', async (t) => {
+  let written = 0
+  let closed!: () => void
+  const disconnected = new Promise<void>((r) => (closed = r))
   const s = await server((req, res) => {
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' })
     if (req.method === 'HEAD') return res.end()
-    const chunk = Buffer.alloc(1024 * 1024, 0x20)
-    let sent = 0
+    const chunk = Buffer.alloc(64 * 1024, 0x20)
     const pump = (): void => {
-      while (sent < 100 && res.write(chunk)) sent++
-      if (sent >= 100) res.end()
+      while (written < 100 * 1024 * 1024 && !res.destroyed) {
+        written += chunk.length
+        if (!res.write(chunk)) return
+      }
+      res.end()
     }
     res.on('drain', pump)
+    res.on('close', () => closed())
     pump()
   })
   const r = await client({ requestTimeoutMs: 5000 }).checkManifest(ref(s.host), [])
   t.match(r, { code: 'RegistryUnreachable', cause: 'bad-response', detail: /larger than 4194304 bytes/ })
+  await disconnected
+  // What the server managed to write is the 4 MiB we read plus what sat in socket buffers, not 100 MiB.
+  t.ok(written < 16 * 1024 * 1024, `server wrote ${written} bytes before the client hung up`)
+})
+
+t.test('a HEAD announcing a manifest over 4 MiB is refused without reading it', async (t) => {
+  const s = await server((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST, 'content-length': String(5 * 1024 * 1024) })
+    res.end()
+  })
+  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /refuse manifests over/ })
+  t.same(s.seen.map((q) => q.method), ['HEAD'])
+})
+
+t.test('a 200 that is a login page, not a manifest, is a bad response', async (t) => {
+  const s = await server((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end(req.method === 'HEAD' ? undefined : '<html><body>Please sign in</body></html>')
+  })
+  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a manifest \(text\/html\)/ })
+})
+
+t.test('a manifest served as application/json is recognized by its content', async (t) => {
+  const s = await server((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'docker-content-digest': DIGEST })
+    res.end(req.method === 'HEAD' ? undefined : MANIFEST)
+  })
+  t.match(await client().checkManifest(ref(s.host), []), { code: 'Exists', digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' })
+})
+
+t.test('a Docker-Content-Digest that is not a digest is a bad response', async (t) => {
+  const s = await server((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': 'not-a-digest' })
+    res.end()
+  })
+  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a digest/ })
+})
+
+t.test('asked for one digest, answering another is a bad response', async (t) => {
+  const s = await server(exists)
+  const other = 'sha256:' + 'b'.repeat(64)
+  t.match(await client().checkManifest(ref(s.host, `app@${other}`), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /when asked for/ })
+})
+
+t.test('a repository readable anonymously is not failed by a stale Basic password', async (t) => {
+  const s = await server((req, res) => {
+    if (req.url?.includes('/private/') && req.headers.authorization === undefined) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+      return res.end()
+    }
+    if (req.url?.includes('/private/')) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+      return res.end()
+    }
+    exists(req, res, [])
+  })
+  const c = client()
+  t.equal((await c.checkManifest(ref(s.host, 'private/app:v1'), [user])).code, 'AccessDenied')
+  t.match(await c.checkManifest(ref(s.host, 'public/app:v1'), [user]), { code: 'Exists', decidedBy: user.label })
+  t.equal(s.seen.at(-1)?.headers.authorization, undefined, 'no credentials sent to an anonymous-readable repository')
+})
+
+t.test('a credential without a password cannot answer a Basic challenge', async (t) => {
+  const s = await server((_req, res) => {
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+    res.end()
+  })
+  const noPassword: Credential = { label: 'secret ns/np key "fake"', username: 'u', password: '' }
+  t.match(await client().checkManifest(ref(s.host), [noPassword]), { code: 'AccessDenied', detail: /has none/ })
+  t.equal(s.seen.length, 1)
 })
 
 t.test('a redirect to another host is followed without the Authorization header', async (t) => {
@@ -259,13 +335,66 @@ t.test('a token server that hangs: timeout', async (t) => {
   t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'timeout', detail: /token server/ })
 })
 
+t.test('a token server refusing an anonymous token means not found or private, not wrong credentials', async (t) => {
+  const realm = await server((_req, res) => {
+    res.writeHead(403)
+    res.end()
+  })
+  const s = await server((_req, res) => {
+    res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
+    res.end()
+  })
+  t.match(await client().checkManifest(ref(s.host), []), { code: 'RepositoryNotFoundOrDenied' })
+  t.match(await client().checkManifest(ref(s.host), [user]), { code: 'AccessDenied' })
+})
+
+for (const [name, token] of [
+  ['a token with characters a header cannot carry', 'abc\r\nx-injected: 1'],
+  ['a token of 100 KB', 'a'.repeat(20_000)],
+] as const) {
+  t.test(`${name} is refused, not cached`, async (t) => {
+    const realm = await server((_req, res) => res.end(JSON.stringify({ token })))
+    const s = await server((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
+      res.end()
+    })
+    t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /no usable token/ })
+  })
+}
+
+t.test('callers sharing one token fetch each stop at their own deadline', async (t) => {
+  const realm = await server((_req, res) => setTimeout(() => res.end('{"token":"shared-token"}'), 800))
+  const s = await server((req, res) => {
+    if (req.headers.authorization !== 'Bearer shared-token') {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
+      return res.end()
+    }
+    exists(req, res, [])
+  })
+  const c = client({ requestTimeoutMs: 5000 })
+  const short = timed(c.checkManifest(ref(s.host), [], { signal: AbortSignal.timeout(200) }))
+  const long = timed(c.checkManifest(ref(s.host), [], { signal: AbortSignal.timeout(5000) }))
+  const [a, b] = await Promise.all([short, long])
+  t.match(a.r, { code: 'RegistryUnreachable', cause: 'timeout' })
+  t.ok(a.ms < 700, `the short caller left after ${a.ms} ms, before the token arrived`)
+  t.match(b.r, { code: 'Exists' }, 'the patient caller got the shared token')
+  t.equal(realm.seen.length, 1, 'one token request for both')
+})
+
+t.test('without a caller deadline the default deadline still bounds a check', async (t) => {
+  const s = await server(() => undefined)
+  const { r, ms } = await timed(client({ requestTimeoutMs: 30_000, defaultDeadlineMs: 300 }).checkManifest(ref(s.host), []))
+  t.match(r, { code: 'RegistryUnreachable', cause: 'timeout' })
+  t.ok(ms < 300 + 1500, `answered after ${ms} ms`)
+})
+
 t.test('a token server that returns no token: bad response', async (t) => {
   const realm = await server((_req, res) => res.end('{"expires_in":300}'))
   const s = await server((_req, res) => {
     res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /sent no token/ })
+  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /sent no usable token/ })
 })
 
 t.test('a rate-limited token server is RateLimited', async (t) => {

@@ -4,10 +4,14 @@ import type { Attempt } from '../../src/registry/result.js'
 
 const a = (credential: string, code: Attempt['code'], extra: Partial<Attempt> = {}): Attempt => ({ credential, code, detail: `${credential} got ${code}`, ...extra })
 
-t.test('a missing tag seen by any credential decides, even after a timeout', async (t) => {
+t.test('an attempt that got no answer makes the result undetermined, even beside a missing tag', async (t) => {
   const r = summarize([a('s1', 'RegistryUnreachable', { cause: 'timeout' }), a('s2', 'TagNotFound')])
-  t.equal(r.code, 'TagNotFound')
+  t.match(r, { code: 'RegistryUnreachable', cause: 'timeout' })
   t.equal(r.attempts.length, 2)
+})
+
+t.test('a missing tag outranks denials from other credentials', async (t) => {
+  t.equal(summarize([a('s1', 'AccessDenied'), a('s2', 'TagNotFound')]).code, 'TagNotFound')
 })
 
 t.test('an unanswered attempt beats a denial: the untried path might have worked', async (t) => {
