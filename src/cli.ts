@@ -1,29 +1,26 @@
 #!/usr/bin/env node
 /**
  * Entry point: `pullguard serve`. Parses flags and environment into one Config (exit 2 on
- * invalid configuration, one line naming the flag), then starts the HTTPS server.
+ * invalid configuration, one line naming the flag), then starts the webhook.
  */
 import { ConfigError, parseServeConfig } from './config.js'
-import { buildServer } from './server/app.js'
-import { generateDevCertificate } from './server/dev-certificate.js'
+import { createServe } from './serve.js'
 import { createLogger } from './server/logger.js'
 
-const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]`
+const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
+                       [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]
+                       [--insecure-registry HOST[:PORT]]... [--log-level LEVEL]`
 
 async function serve(argv: string[]): Promise<void> {
   const config = parseServeConfig(argv)
   const logger = createLogger(config.logLevel)
-  let tls = config.tls
-  if (tls === undefined) {
-    logger.warn('no --tls-cert/--tls-key given: serving a self-signed certificate generated in memory (development only)')
-    tls = { ...(await generateDevCertificate()), certPath: '(generated)', keyPath: '(generated)' }
-  }
-  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger })
-  const address = await app.listen({ port: config.port, host: config.host })
-  logger.info({ address, port: app.server.address() }, 'pullguard listening')
+  const server = await createServe(config, logger)
+  await server.app.listen({ port: config.port, host: config.host })
+  const address = server.app.server.address()
+  logger.info({ address, mode: config.mode, onRegistryError: config.onRegistryError, timeoutMs: config.timeoutMs, insecureRegistries: config.insecureRegistries }, 'pullguard listening')
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down')
-    app.close().then(
+    server.close().then(
       () => process.exit(0),
       () => process.exit(1),
     )
@@ -44,7 +41,7 @@ async function main(argv: string[]): Promise<void> {
       if (command === undefined) process.exitCode = 2
       return
     default:
-      throw new ConfigError(command, `unknown command\n${USAGE}`)
+      throw new ConfigError(command, `unknown command (${USAGE.split('\n')[0]})`)
   }
 }
 

@@ -16,11 +16,26 @@ export interface TlsFiles {
   keyPath: string
 }
 
+export type Mode = 'enforce' | 'warn'
+export type OnRegistryError = 'allow' | 'deny'
+
 export interface ServeConfig {
   port: number
   host: string
   /** Undefined: generate a self-signed pair in memory (development only; logged as a warning). */
   tls: TlsFiles | undefined
+  /** For namespaces without a `pullguard.io/mode` label. */
+  mode: Mode
+  /** What to do when a registry gives no answer (unreachable, rate limited, timeout). */
+  onRegistryError: OnRegistryError
+  /** Budget for one review, all images included. */
+  timeoutMs: number
+  /** Extra PEM bundle trusted for registries. */
+  registryCaPem: string | undefined
+  /** host[:port] reached without certificate checks or over plain HTTP. */
+  insecureRegistries: string[]
+  /** NODE_EXTRA_CA_CERTS, re-read because passing our own CA list makes Node drop it. */
+  nodeExtraCaCertsPath: string | undefined
   logLevel: LogLevel
 }
 
@@ -42,17 +57,29 @@ const SERVE_OPTIONS = {
   host: { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
+  mode: { type: 'string' },
+  'on-registry-error': { type: 'string' },
+  timeout: { type: 'string' },
+  'registry-ca': { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
   'log-level': { type: 'string' },
 } as const
 
+type Values = { [K in keyof typeof SERVE_OPTIONS]?: (typeof SERVE_OPTIONS)[K] extends { multiple: true } ? string[] : string }
+
+/** The API server waits at most 30 s for a webhook; a budget beyond 29 s could never be honoured. */
+export const MAX_TIMEOUT_MS = 29_000
+/** Below this not even a warm registry round-trip fits. */
+export const MIN_TIMEOUT_MS = 100
+
 export function parseServeConfig(argv: readonly string[], env: Env = process.env): ServeConfig {
-  let values: Record<string, string | undefined>
+  let values: Values
   try {
     ;({ values } = parseArgs({ args: [...argv], options: SERVE_OPTIONS, strict: true, allowPositionals: false }))
   } catch (err) {
     throw new ConfigError('serve', (err as Error).message)
   }
-  const pick = (flag: keyof typeof SERVE_OPTIONS, envName: string): { value: string | undefined; source: string } => {
+  const pick = (flag: Exclude<keyof typeof SERVE_OPTIONS, 'insecure-registry'>, envName: string): { value: string | undefined; source: string } => {
     const fromFlag = values[flag]
     if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` }
     const fromEnv = env[envName]
@@ -63,24 +90,77 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
   const host = pick('host', 'PULLGUARD_HOST')
   const cert = pick('tls-cert', 'PULLGUARD_TLS_CERT')
   const key = pick('tls-key', 'PULLGUARD_TLS_KEY')
+  const mode = pick('mode', 'PULLGUARD_MODE')
+  const onError = pick('on-registry-error', 'PULLGUARD_ON_REGISTRY_ERROR')
+  const timeout = pick('timeout', 'PULLGUARD_TIMEOUT')
+  const ca = pick('registry-ca', 'PULLGUARD_REGISTRY_CA')
   const level = pick('log-level', 'PULLGUARD_LOG_LEVEL')
+  const insecure = values['insecure-registry'] !== undefined
+    ? { list: values['insecure-registry'], source: '--insecure-registry' }
+    : { list: splitList(env.PULLGUARD_INSECURE_REGISTRIES), source: 'PULLGUARD_INSECURE_REGISTRIES' }
 
+  const timeoutMs = parseDuration(timeout.value ?? '8s', timeout.source)
+  if (timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new ConfigError(timeout.source, `${timeout.value} is outside 100ms..29s (the API server waits at most 30s for a webhook)`)
+  }
   return {
     port: parsePort(port.value ?? '8443', port.source),
     host: host.value ?? '0.0.0.0',
     tls: readTls(cert, key),
-    logLevel: parseLogLevel(level.value ?? 'info', level.source),
+    mode: oneOf(mode.value ?? 'enforce', ['enforce', 'warn'] as const, mode.source),
+    onRegistryError: oneOf(onError.value ?? 'allow', ['allow', 'deny'] as const, onError.source),
+    timeoutMs,
+    registryCaPem: ca.value === undefined ? undefined : readCertificates(ca.value, ca.source),
+    insecureRegistries: insecure.list.map((h) => parseRegistryHost(h, insecure.source)),
+    nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
+    logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
   }
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], source: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(source, `"${value}" is not one of ${allowed.join(', ')}`)
+  return value as T
+}
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m)/y
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const
+
+/** `500ms`, `8s`, `1m`, `1m30s`, `1.5s`. */
+export function parseDuration(value: string, source: string): number {
+  let total = 0
+  DURATION_PART.lastIndex = 0
+  let consumed = 0
+  while (consumed < value.length) {
+    const m = DURATION_PART.exec(value)
+    if (m === null) break
+    total += Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]
+    consumed = DURATION_PART.lastIndex
+  }
+  if (value === '' || consumed !== value.length) throw new ConfigError(source, `"${value}" is not a duration (examples: 500ms, 8s, 1m)`)
+  return Math.round(total)
+}
+
+/** host[:port] as written in image references: no scheme, no path. */
+function parseRegistryHost(value: string, source: string): string {
+  if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(value)) {
+    throw new ConfigError(source, `"${value}" is not a registry host[:port] (no scheme or path)`)
+  }
+  return value
+}
+
+function readCertificates(path: string, source: string): string {
+  const text = readPem(path, source)
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(source, `${path} holds no PEM certificate`)
+  return text
 }
 
 function parsePort(value: string, source: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new ConfigError(source, `"${value}" is not a port number (0-65535)`)
   return Number(value)
-}
-
-function parseLogLevel(value: string, source: string): LogLevel {
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new ConfigError(source, `"${value}" is not one of ${LOG_LEVELS.join(', ')}`)
-  return value as LogLevel
 }
 
 function readTls(cert: { value: string | undefined; source: string }, key: { value: string | undefined; source: string }): TlsFiles | undefined {

@@ -1,15 +1,25 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { handleReview } from '../admission/handler.js'
+import { peekUid } from '../admission/review.js'
+import type { Judge } from '../policy/subject.js'
 
 export interface ServerOptions {
   certPem: string
   keyPem: string
   logger: Logger
+  judge: Judge
 }
 
 /**
- * The HTTPS server. Built by a function that takes its collaborators, so tests and the CLI
- * build it the same way (and tests can use `inject`).
+ * A Pod with its managedFields is at most ~1.5 MiB (etcd's object limit); an UPDATE review carries
+ * it twice. 8 MiB leaves room and stops a client from making us parse arbitrary amounts of JSON.
+ */
+export const BODY_LIMIT_BYTES = 8 * 1024 * 1024
+
+/**
+ * The HTTPS server. Built by a function that takes its collaborators, so tests and the CLI build
+ * it the same way. The route only decodes and encodes; the decision is the judge's.
  */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -17,6 +27,23 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     loggerInstance: options.logger,
     // Health probes every few seconds would drown the decision log at info.
     logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // The API server's own deadline is --timeout plus a little; a client that sends slower than
+    // this is not the API server.
+    requestTimeout: 30_000,
+  })
+
+  // Malformed JSON, oversized or wrongly typed bodies: a JSON reason with the right 4xx, never a 500.
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) request.log.error({ err }, 'request failed')
+    void reply.code(status).send({ error: status === 500 ? 'InternalError' : err.code ?? 'BadRequest', reason: status === 500 ? 'internal error' : err.message })
+  })
+
+  app.post('/validate', async (request, reply) => {
+    const result = await handleReview(request.body, options.judge)
+    if (result.status === 400) request.log.warn({ uid: peekUid(request.body), reason: result.body.reason }, 'malformed AdmissionReview')
+    return reply.code(result.status).send(result.body)
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async () => ({ status: 'ready' }))

@@ -1,0 +1,54 @@
+/**
+ * Bytes-level contract of POST /validate, without HTTP: a parsed body in, a status and a body
+ * out. Decodes the review, picks the images this request makes the kubelet pull, hands them to
+ * the policy's Judge, and encodes its verdict. Knows nothing of registries.
+ */
+import type { Judge } from '../policy/subject.js'
+import { readPodSpec, newImages } from './pod-spec.js'
+import { allowed, denied, type AdmissionReviewOut } from './response.js'
+import { ReviewDecodeError, decodeReview, type AdmissionRequest } from './review.js'
+
+export type HandlerResult = { status: 200; body: AdmissionReviewOut } | { status: 400; body: { error: 'MalformedReview'; reason: string } }
+
+export async function handleReview(body: unknown, judge: Judge): Promise<HandlerResult> {
+  let req: AdmissionRequest
+  let subject
+  try {
+    req = decodeReview(body)
+    subject = podSubject(req)
+  } catch (err) {
+    if (err instanceof ReviewDecodeError) return { status: 400, body: { error: 'MalformedReview', reason: err.reason } }
+    throw err
+  }
+  if (subject === undefined || subject.images.length === 0) return { status: 200, body: allowed(req.uid) }
+  const verdict = await judge(subject)
+  return { status: 200, body: verdict.allowed ? allowed(req.uid, verdict.warnings) : denied(req.uid, verdict.message ?? 'pullguard denied the request', verdict.warnings) }
+}
+
+/** The pod this request would run, or undefined when it does not make the kubelet pull anything new. */
+function podSubject(req: AdmissionRequest) {
+  const isPod = req.kind.group === '' && req.kind.kind === 'Pod'
+  if (!isPod) return undefined
+  if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return undefined
+  // kubectl debug adds containers through this subresource; status, binding and the like pull nothing.
+  if (req.subResource !== undefined && req.subResource !== 'ephemeralcontainers') return undefined
+  if (req.object === null) throw new ReviewDecodeError(`request.object is required for ${req.operation} of a Pod`)
+  const spec = readPodSpec(req.object.spec, 'spec')
+  let images = spec.images
+  if (req.operation === 'UPDATE') {
+    if (req.oldObject === null) throw new ReviewDecodeError('request.oldObject is required for UPDATE of a Pod')
+    images = newImages(images, readPodSpec(req.oldObject.spec, 'spec').images)
+  }
+  const metadata = (req.object.metadata ?? {}) as { name?: unknown; generateName?: unknown }
+  const name = req.name !== '' ? req.name : typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
+  return {
+    uid: req.uid,
+    namespace: req.namespace,
+    kind: 'Pod',
+    name,
+    operation: req.operation,
+    dryRun: req.dryRun,
+    images,
+    pullSecrets: spec.imagePullSecrets,
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * AdmissionReview v1 out. Built only by these helpers, each taking the request's uid, the way
+ * controller-runtime's response.go does: nobody hand-builds a review.
+ */
+export interface AdmissionResponse {
+  uid: string
+  allowed: boolean
+  status?: { code: number; reason: string; message: string }
+  warnings?: string[]
+}
+
+export interface AdmissionReviewOut {
+  apiVersion: 'admission.k8s.io/v1'
+  kind: 'AdmissionReview'
+  response: AdmissionResponse
+}
+
+/**
+ * The API server drops warnings over 256 characters' worth of display and caps the total; kubectl
+ * shows each on one line. Longer text is cut with an ellipsis rather than lost whole.
+ */
+export const MAX_WARNING_LENGTH = 256
+export const MAX_WARNINGS = 20
+
+function review(response: AdmissionResponse): AdmissionReviewOut {
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }
+}
+
+function cleanWarnings(warnings: readonly string[]): string[] {
+  const out = warnings.slice(0, MAX_WARNINGS).map((w) => {
+    const line = w.replace(/\s+/g, ' ').trim()
+    return line.length > MAX_WARNING_LENGTH ? line.slice(0, MAX_WARNING_LENGTH - 1) + '…' : line
+  })
+  if (warnings.length > MAX_WARNINGS) out[MAX_WARNINGS - 1] = `… and ${warnings.length - MAX_WARNINGS + 1} more warnings (see pullguard's decision log)`
+  return out
+}
+
+export function allowed(uid: string, warnings: readonly string[] = []): AdmissionReviewOut {
+  return review(warnings.length > 0 ? { uid, allowed: true, warnings: cleanWarnings(warnings) } : { uid, allowed: true })
+}
+
+export function denied(uid: string, message: string, warnings: readonly string[] = []): AdmissionReviewOut {
+  const response: AdmissionResponse = { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message } }
+  if (warnings.length > 0) response.warnings = cleanWarnings(warnings)
+  return review(response)
+}

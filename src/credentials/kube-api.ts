@@ -1,0 +1,194 @@
+/**
+ * The Kubernetes API behind the small interfaces in sources.ts, through @kubernetes/client-node 1.x.
+ *
+ * 1. Each read gets its own AbortController, aborted by the caller's signal or by our per-request
+ *    timeout, whichever comes first.
+ * 2. client-node 1.x lets a call carry ConfigurationOptions; a per-call middleware puts our signal on
+ *    the RequestContext (`setSignal`), and its default IsomorphicFetchHttpLibrary hands that signal to
+ *    node-fetch, which destroys the socket on abort. So a hung API server costs us nothing after the
+ *    timeout.
+ * 3. The middleware only runs after client-node has applied authentication (token files, exec
+ *    plugins, OIDC refresh), which takes no signal; we also race the whole call against the same
+ *    signal, so a stuck auth step cannot hang the caller either.
+ * 4. Every outcome becomes a Lookup value. Details are built from status codes, Status messages and
+ *    error codes only: never from raw bodies or error messages, which can quote the response (a
+ *    JSON.parse error shows the start of the body, i.e. secret data) or the exec plugin's output.
+ */
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type V1Namespace,
+  type V1Secret,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node'
+import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+
+// One API read must leave most of the review budget (default 8s, inside the webhook's
+// timeoutSeconds) for the registry checks that depend on it; a healthy API server answers a GET
+// in milliseconds, so 3s only ever cuts off a server that is not going to answer.
+const DEFAULT_REQUEST_TIMEOUT_MS = 3000
+// Status messages end up in admission warnings, which kubectl shows on one line.
+const MAX_DETAIL_CHARS = 300
+
+export interface KubeApiOptions {
+  requestTimeoutMs?: number
+}
+
+/** `path` given: that file only; otherwise KUBECONFIG, ~/.kube/config, then in-cluster config. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig()
+  if (path === undefined) kc.loadFromDefault()
+  else kc.loadFromFile(path)
+  return kc
+}
+
+export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSource {
+  readonly #core: CoreV1Api
+  readonly #timeoutMs: number
+
+  constructor(kubeConfig: KubeConfig, options: KubeApiOptions = {}) {
+    const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new RangeError(`requestTimeoutMs must be a positive number, got ${timeoutMs}`)
+    }
+    this.#timeoutMs = timeoutMs
+    this.#core = kubeConfig.makeApiClient(CoreV1Api)
+  }
+
+  getSecret(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<SecretObject>> {
+    return this.#read(signal, (o) => this.#core.readNamespacedSecret({ name, namespace }, o), (s: V1Secret) => {
+      if (!isKind(s, 'Secret') || !isNamed(s, namespace, name)) return undefined
+      const data = s.data === undefined ? {} : stringMap(s.data)
+      if (data === undefined) return undefined
+      // The API omits `type` for secrets created without one; the apiserver defaults it to Opaque.
+      return { name, namespace, type: s.type === undefined || s.type === '' ? 'Opaque' : s.type, data }
+    })
+  }
+
+  getServiceAccount(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<ServiceAccountObject>> {
+    return this.#read(signal, (o) => this.#core.readNamespacedServiceAccount({ name, namespace }, o), (sa: V1ServiceAccount) => {
+      if (!isKind(sa, 'ServiceAccount') || !isNamed(sa, namespace, name)) return undefined
+      const refs: unknown = sa.imagePullSecrets ?? []
+      if (!Array.isArray(refs)) return undefined
+      // The kubelet skips references without a name (pkg/kubelet/kubelet_pods.go getPullSecretsForPod).
+      const imagePullSecrets = refs
+        .map((r: unknown) => (isRecord(r) && typeof r['name'] === 'string' ? r['name'] : ''))
+        .filter((n) => n !== '')
+      return { name, namespace, imagePullSecrets }
+    })
+  }
+
+  getNamespace(name: string, signal?: AbortSignal): Promise<Lookup<NamespaceObject>> {
+    return this.#read(signal, (o) => this.#core.readNamespace({ name }, o), (ns: V1Namespace) => {
+      if (!isKind(ns, 'Namespace') || !isNamed(ns, undefined, name)) return undefined
+      const labels = ns.metadata?.labels === undefined ? {} : stringMap(ns.metadata.labels)
+      return labels === undefined ? undefined : { name, labels }
+    })
+  }
+
+  async #read<R, T>(
+    callerSignal: AbortSignal | undefined,
+    call: (options: ConfigurationOptions) => Promise<R>,
+    convert: (raw: R) => T | undefined,
+  ): Promise<Lookup<T>> {
+    if (callerSignal?.aborted === true) return { kind: 'error', detail: 'aborted before the request was sent' }
+    const controller = new AbortController()
+    let callerAborted = false
+    const onCallerAbort = (): void => { callerAborted = true; controller.abort() }
+    callerSignal?.addEventListener('abort', onCallerAbort, { once: true })
+    const timer = setTimeout(() => controller.abort(), this.#timeoutMs)
+    try {
+      const raw = await untilAborted(call(withSignal(controller.signal)), controller.signal)
+      const object = isRecord(raw) ? convert(raw) : undefined
+      return object === undefined ? { kind: 'error', detail: 'the API answer is not the requested object' } : { kind: 'found', object }
+    } catch (err) {
+      if (err instanceof ApiException) return fromStatus(err.code, err.body)
+      if (controller.signal.aborted) {
+        return callerAborted
+          ? { kind: 'error', detail: 'aborted by the caller before the API answered' }
+          : { kind: 'error', detail: `no answer from the Kubernetes API within ${this.#timeoutMs} ms` }
+      }
+      return { kind: 'error', detail: describeFailure(err) }
+    } finally {
+      clearTimeout(timer)
+      callerSignal?.removeEventListener('abort', onCallerAbort)
+    }
+  }
+}
+
+/** Per-call middleware: the RequestContext is only reachable here, after auth has been applied. */
+function withSignal(signal: AbortSignal): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(signal)
+      return new Observable(Promise.resolve(ctx))
+    },
+    post: (res) => new Observable(Promise.resolve(res)),
+  }
+  // 'append' keeps any middleware the KubeConfig's configuration already carries.
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('aborted'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/** 404 is an answer about the object; 403 is about our RBAC; anything else is no answer. */
+function fromStatus(code: number, body: unknown): Lookup<never> {
+  if (code === 404) return { kind: 'missing' }
+  const message = statusMessage(body)
+  if (code === 403) return { kind: 'forbidden', detail: message ?? 'forbidden (HTTP 403)' }
+  if (code === 401) return { kind: 'error', detail: 'the Kubernetes API rejected our credentials (HTTP 401)' }
+  return { kind: 'error', detail: `the Kubernetes API answered HTTP ${code}${message === undefined ? '' : `: ${message}`}` }
+}
+
+/**
+ * Only the `message` of a real Status body: the apiserver writes it from names and RBAC facts and
+ * never echoes request headers. Any other body is dropped rather than quoted.
+ */
+function statusMessage(body: unknown): string | undefined {
+  let parsed: unknown = body
+  if (typeof body === 'string') {
+    try { parsed = JSON.parse(body) } catch { return undefined }
+  }
+  if (!isRecord(parsed) || parsed['kind'] !== 'Status' || typeof parsed['message'] !== 'string') return undefined
+  const message = parsed['message'].replace(/\s+/g, ' ').trim()
+  return message.length > MAX_DETAIL_CHARS ? `${message.slice(0, MAX_DETAIL_CHARS)}…` : message
+}
+
+/** Network, TLS and parsing failures, named by their code (ECONNREFUSED, CERT_…), never their message. */
+function describeFailure(err: unknown): string {
+  if (err instanceof SyntaxError) return 'the API answer is not valid JSON'
+  const e = isRecord(err) ? err : {}
+  const code = typeof e['code'] === 'string' ? e['code'] : undefined
+  const name = typeof e['name'] === 'string' ? e['name'] : 'unknown error'
+  return code !== undefined ? `cannot reach the Kubernetes API (${code})` : `request to the Kubernetes API failed (${name})`
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+// A 200 carrying another kind (a Status, an HTML error page parsed into nothing) is not our object.
+function isKind(o: { kind?: string }, kind: string): boolean {
+  return o.kind === undefined || o.kind === kind
+}
+
+// Guards namespace isolation: a credential must come from the namespace and name we asked for.
+function isNamed(o: { metadata?: { name?: string; namespace?: string } }, namespace: string | undefined, name: string): boolean {
+  return o.metadata?.name === name && (namespace === undefined || o.metadata.namespace === undefined || o.metadata.namespace === namespace)
+}
+
+function stringMap(v: unknown): Record<string, string> | undefined {
+  if (!isRecord(v)) return undefined
+  const entries = Object.entries(v)
+  return entries.every(([, value]) => typeof value === 'string') ? Object.fromEntries(entries as Array<[string, string]>) : undefined
+}

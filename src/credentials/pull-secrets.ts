@@ -1,0 +1,165 @@
+/**
+ * A pod's imagePullSecrets → the credentials the kubelet tries for each image, in its order.
+ *
+ * 1. getPullSecretsForPod (pkg/kubelet/kubelet_pods.go): each name in pod order, read from the pod's
+ *    namespace; an empty name is skipped; a secret that cannot be read is skipped with a warning. A
+ *    name listed twice is read twice, so its credentials are tried twice — we read it once and add it
+ *    twice. (We read a few at a time in parallel and keep pod order.)
+ * 2. secretsToTrackedDockerConfigs (pkg/credentialprovider/secrets/secrets.go): only type
+ *    kubernetes.io/dockerconfigjson with a non-empty ".dockerconfigjson", or kubernetes.io/dockercfg
+ *    with a non-empty ".dockercfg", is used; anything else is ignored. A document that does not
+ *    parse makes MakeDockerKeyring fail, and with it every pull of the pod (image_manager.go).
+ * 3. All secrets go into one BasicDockerKeyring (see keyring.ts), unioned before the node's keyring:
+ *    UnionDockerKeyring{pod secrets, node, credential plugins} — each keyring looks up separately,
+ *    Docker Hub fallback included, and the results are concatenated.
+ */
+import type { Credential } from '../registry/credential.js'
+import { decodeGoBase64, displayKey, parseDockerCfg, parseDockerConfigJson, type DockerConfigParse } from './docker-config.js'
+import { createKeyring, type KeyringEntry } from './keyring.js'
+import type { Lookup, SecretObject, SecretSource } from './sources.js'
+
+export interface SecretProblem {
+  secret: string
+  kind: 'missing' | 'forbidden' | 'error' | 'wrong-type' | 'unparseable'
+  /** Human text naming types, keys and fields; never a value. */
+  detail: string
+}
+
+export interface PullKeyring {
+  /**
+   * Credentials for one image (its normalized name, `docker.io/library/nginx`), in the order the
+   * kubelet tries them. An empty username means the runtime pulls anonymously for that attempt
+   * (containerd's ParseAuth). Meaningless when `fatal` is set: then the kubelet pulls nothing.
+   */
+  credentialsFor(imageName: string): Credential[]
+  /** Secrets that were skipped or broken, in pod order (once per name). */
+  problems: SecretProblem[]
+  /** Secret names that loaded and parsed, in pod order (once per name). */
+  loaded: string[]
+  /** True when some secret could not be read (forbidden/error): the kubelet might have credentials we don't see. */
+  incomplete: boolean
+  /** A secret that exists but does not parse: the kubelet fails every pull of the pod. */
+  fatal: SecretProblem | undefined
+}
+
+export interface LoadPullKeyringOptions {
+  signal?: AbortSignal
+  /** The node's own credentials, as one keyring; they come after the pod's for every image. */
+  extraEntries?: readonly KeyringEntry[]
+}
+
+/** The two secret types the kubelet reads pull credentials from, and the data key of each (core/v1 types.go). */
+const DOCKER_SECRET_TYPES: Readonly<Record<string, { key: string; parse: (text: string) => DockerConfigParse }>> = {
+  'kubernetes.io/dockerconfigjson': { key: '.dockerconfigjson', parse: parseDockerConfigJson },
+  'kubernetes.io/dockercfg': { key: '.dockercfg', parse: parseDockerCfg },
+}
+
+/**
+ * Secret reads in flight at once. A pod spec may list hundreds of names (only the request size
+ * bounds it); the kubelet reads them one by one from its cache, and more parallel GETs would only
+ * queue at the API server's priority-and-fairness limits while holding the review's time budget.
+ */
+const MAX_PARALLEL_READS = 8
+
+type Outcome = { entries: KeyringEntry[] } | { problem: SecretProblem }
+
+export async function loadPullKeyring(
+  source: SecretSource,
+  namespace: string,
+  secretNames: readonly string[],
+  options: LoadPullKeyringOptions = {},
+): Promise<PullKeyring> {
+  const names = secretNames.filter((name) => name !== '')
+  const unique = [...new Set(names)]
+  const outcomes = new Map<string, Outcome>()
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL_READS, unique.length) }, async () => {
+    for (let name = unique[next++]; name !== undefined; name = unique[next++]) {
+      outcomes.set(name, toOutcome(namespace, name, await read(source, namespace, name, options.signal)))
+    }
+  }))
+
+  const podEntries: KeyringEntry[] = []
+  for (const name of names) {
+    const outcome = outcomes.get(name)
+    if (outcome !== undefined && 'entries' in outcome) podEntries.push(...outcome.entries)
+  }
+  const problems: SecretProblem[] = []
+  const loaded: string[] = []
+  for (const name of unique) {
+    const outcome = outcomes.get(name)
+    if (outcome === undefined) continue
+    if ('problem' in outcome) problems.push(outcome.problem)
+    else loaded.push(name)
+  }
+
+  const podKeyring = createKeyring(podEntries)
+  const nodeKeyring = createKeyring(options.extraEntries ?? [])
+  // One Credential object per entry, so credentialIdentity's per-object cache keeps working.
+  const credentials = new Map<KeyringEntry, Credential>()
+  const toCredential = (entry: KeyringEntry): Credential => {
+    let credential = credentials.get(entry)
+    if (credential === undefined) {
+      credential = Object.freeze({ username: entry.username, password: entry.password, label: entry.label })
+      credentials.set(entry, credential)
+    }
+    return credential
+  }
+
+  return {
+    credentialsFor: (imageName) => [...podKeyring(imageName), ...nodeKeyring(imageName)].map(toCredential),
+    problems,
+    loaded,
+    incomplete: problems.some((p) => p.kind === 'forbidden' || p.kind === 'error'),
+    fatal: problems.find((p) => p.kind === 'unparseable'),
+  }
+}
+
+async function read(source: SecretSource, namespace: string, name: string, signal: AbortSignal | undefined): Promise<Lookup<SecretObject>> {
+  try {
+    return await source.getSecret(namespace, name, signal)
+  } catch (err) {
+    // Sources report outcomes as values; a throw is a bug or an abort, and an abort is the caller's.
+    if (signal?.aborted === true) throw signal.reason
+    return { kind: 'error', detail: err instanceof Error ? err.message : String(err) }
+  }
+}
+
+function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>): Outcome {
+  const problem = (kind: SecretProblem['kind'], detail: string): Outcome => ({ problem: { secret: name, kind, detail } })
+  switch (lookup.kind) {
+    case 'missing':
+      return problem('missing', `secret ${namespace}/${name} does not exist; the kubelet skips it`)
+    case 'forbidden':
+      return problem('forbidden', `pullguard may not read secret ${namespace}/${name} (${lookup.detail}); the kubelet may still use it`)
+    case 'error':
+      return problem('error', `secret ${namespace}/${name} could not be read: ${lookup.detail}`)
+    case 'found':
+      break
+  }
+  const secret = lookup.object
+  const known = Object.hasOwn(DOCKER_SECRET_TYPES, secret.type) ? DOCKER_SECRET_TYPES[secret.type] : undefined
+  if (known === undefined) {
+    return problem('wrong-type', `secret ${namespace}/${name} has type ${JSON.stringify(secret.type)}; the kubelet only uses kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg secrets for pulls`)
+  }
+  const encoded = Object.hasOwn(secret.data, known.key) ? secret.data[known.key] : undefined
+  if (encoded === undefined || encoded === '') {
+    return problem('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but no ${known.key} data; the kubelet ignores it`)
+  }
+  const where = `secret ${namespace}/${name} (${known.key})`
+  const bytes = decodeGoBase64(encoded, true)
+  if (bytes === undefined) return problem('unparseable', `${where} holds data that is not base64`)
+  if (bytes.length === 0) {
+    return problem('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`)
+  }
+  const parsed = known.parse(bytes.toString('utf8'))
+  if (!parsed.ok) return problem('unparseable', `${where} does not parse as the kubelet reads it: ${parsed.problem}`)
+  return {
+    entries: parsed.entries.map((entry) => ({
+      key: entry.key,
+      username: entry.username,
+      password: entry.password,
+      label: `secret ${namespace}/${name} (key ${JSON.stringify(displayKey(entry.key))})`,
+    })),
+  }
+}

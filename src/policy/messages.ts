@@ -1,0 +1,87 @@
+/**
+ * Every sentence a developer reads from pullguard is built here, from reason codes. A denial line
+ * says which container, which image, what the registry said, which secrets were tried (names
+ * only), and the fix. Warnings are the short form, one line each.
+ */
+import type { ImageOutcome } from './outcome.js'
+
+export interface MessageContext {
+  namespace: string
+  /** `pod team-a/web-x2x9q`, `deployment team-b/api`. */
+  object: string
+}
+
+function where(o: ImageOutcome): string {
+  return `container "${o.use.container}" (${o.use.field}) image "${o.use.image}"`
+}
+
+function secretCommand(server: string, namespace: string): string {
+  const name = 'pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()
+  const dockerServer = server === 'docker.io' ? '' : ` --docker-server=${server}`
+  return `kubectl create secret docker-registry ${name}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${namespace}, then list "${name}" in the pod's imagePullSecrets`
+}
+
+function tried(o: Extract<ImageOutcome, { kind: 'checked' }>): string {
+  return o.tried.length === 0 ? 'no pull secret matches this registry, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
+}
+
+/** What is wrong and how to fix it, for a denial (one line per image). */
+export function explain(o: ImageOutcome, ctx: MessageContext): string {
+  if (o.kind === 'invalid') return `${where(o)}: ${o.problem} (the kubelet reports InvalidImageName). Fix: correct the image reference.`
+  if (o.kind === 'broken-secret') {
+    return `${where(o)}: pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of this ${ctx.object.split(' ')[0]} while it is listed. Fix: recreate it with kubectl create secret docker-registry, or remove it from imagePullSecrets.`
+  }
+  const { ref, result } = o
+  const repo = `${ref.domain}/${ref.path}`
+  switch (result.code) {
+    case 'TagNotFound':
+      return `${where(o)}: tag "${ref.reference}" does not exist in ${repo}. Fix: push that tag or use one that exists.`
+    case 'DigestNotFound':
+      return `${where(o)}: digest ${ref.reference} does not exist in ${repo}. Fix: use a digest that exists (it may have been deleted).`
+    case 'RepositoryNotFound':
+      return `${where(o)}: repository ${repo} does not exist. Fix: check the image name for typos.`
+    case 'RepositoryNotFoundOrDenied':
+      return `${where(o)}: ${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)}). Fix: check the name; if it is private: ${secretCommand(ref.domain, ctx.namespace)}.`
+    case 'AccessDenied':
+      return o.tried.length === 0
+        ? `${where(o)}: ${ref.registryHost} requires credentials and ${tried(o)}. Fix: ${secretCommand(ref.domain, ctx.namespace)}.`
+        : `${where(o)}: ${ref.registryHost} refused the credentials (${tried(o)}). Fix: update the secret's username/password or create a new one: ${secretCommand(ref.domain, ctx.namespace)}.`
+    case 'RateLimited':
+    case 'RegistryUnreachable':
+      return `${where(o)}: could not be verified: ${undetermined(o)}.`
+    case 'Exists':
+      return `${where(o)}: pullable (${result.digest}).`
+  }
+}
+
+function undetermined(o: Extract<ImageOutcome, { kind: 'checked' }>): string {
+  const r = o.result
+  if (r.code === 'RateLimited') return `${o.ref.registryHost} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}`
+  if (r.code === 'RegistryUnreachable') return `${o.ref.registryHost} is unreachable (${r.cause}: ${r.detail})`
+  if (o.incomplete) return `${o.ref.registryHost} denied the credentials pullguard could read, and some pull secrets could not be read (the kubelet may have them)`
+  return r.code
+}
+
+/** The one-line form, for warnings. */
+export function warning(o: ImageOutcome, note: string): string {
+  const head = `container "${o.use.container}" image "${o.use.image}"`
+  if (o.kind === 'invalid') return `${head}: ${o.problem}${note}`
+  if (o.kind === 'broken-secret') return `${head}: pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull${note}`
+  switch (o.result.code) {
+    case 'TagNotFound':
+      return `${head}: tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}${note}`
+    case 'DigestNotFound':
+      return `${head}: digest not found in ${o.ref.domain}/${o.ref.path}${note}`
+    case 'RepositoryNotFound':
+      return `${head}: repository does not exist${note}`
+    case 'RepositoryNotFoundOrDenied':
+      return `${head}: repository does not exist or requires credentials (${o.tried.length} secrets tried)${note}`
+    case 'AccessDenied':
+      return `${head}: ${o.ref.registryHost} refused access (${o.tried.length} secrets tried)${note}`
+    case 'RateLimited':
+    case 'RegistryUnreachable':
+      return `${head}: not verified, ${undetermined(o)}${note}`
+    case 'Exists':
+      return `${head}: pullable${note}`
+  }
+}

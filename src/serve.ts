@@ -1,0 +1,54 @@
+/**
+ * `pullguard serve` assembled from its parts: one registry client (pools, tokens), one cached
+ * checker, the Kubernetes API source, the namespace modes, the judge, the HTTPS server. The CLI
+ * and the tests build it with this same function.
+ */
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { ServeConfig } from './config.js'
+import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
+import { createJudge, decisionBudgetMs } from './policy/judge.js'
+import { NamespaceModes } from './policy/namespace-mode.js'
+import { CachedChecker } from './registry/cached-checker.js'
+import { RegistryClient } from './registry/index.js'
+import { buildServer } from './server/app.js'
+import { generateDevCertificate } from './server/dev-certificate.js'
+
+export interface Serve {
+  app: FastifyInstance
+  close(): Promise<void>
+}
+
+export async function createServe(config: ServeConfig, logger: Logger, kubeConfig: KubeConfig = loadKubeConfig()): Promise<Serve> {
+  let tls = config.tls
+  if (tls === undefined) {
+    logger.warn('no --tls-cert/--tls-key given: serving a self-signed certificate generated in memory (development only)')
+    tls = { ...(await generateDevCertificate()), certPath: '(generated)', keyPath: '(generated)' }
+  }
+  const budget = decisionBudgetMs(config.timeoutMs)
+  const registry = new RegistryClient({
+    trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
+    insecureRegistries: config.insecureRegistries,
+    // Half the budget per request: a registry that hangs on the first credential still leaves
+    // time to try the next one before the review must be answered.
+    requestTimeoutMs: Math.max(200, Math.floor(budget / 2)),
+  })
+  const kube = new KubeApi(kubeConfig, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
+  const judge = createJudge({
+    checker: new CachedChecker(registry, { checkBudgetMs: budget }),
+    secrets: kube,
+    modes: new NamespaceModes(kube, config.mode),
+    onRegistryError: config.onRegistryError,
+    timeoutMs: config.timeoutMs,
+    logger,
+  })
+  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge })
+  return {
+    app,
+    close: async () => {
+      await app.close()
+      await registry.close()
+    },
+  }
+}

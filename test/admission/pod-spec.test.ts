@@ -1,0 +1,61 @@
+import t from 'tap'
+import { newImages, readPodSpec } from '../../src/admission/pod-spec.js'
+import { ReviewDecodeError } from '../../src/admission/review.js'
+
+t.test('reads init, regular and ephemeral containers in pull order with their field paths', async (t) => {
+  const spec = {
+    containers: [{ name: 'web', image: 'nginx:1.25' }, { name: 'side', image: 'envoy:v1' }],
+    initContainers: [{ name: 'migrate', image: 'migrate:v3' }],
+    ephemeralContainers: [{ name: 'debug', image: 'busybox:1.36' }],
+    imagePullSecrets: [{ name: 'regcred' }, { name: '' }, {}, { name: 'ghcr' }],
+  }
+  t.same(readPodSpec(spec, 'spec'), {
+    images: [
+      { container: 'migrate', field: 'spec.initContainers[0]', image: 'migrate:v3' },
+      { container: 'web', field: 'spec.containers[0]', image: 'nginx:1.25' },
+      { container: 'side', field: 'spec.containers[1]', image: 'envoy:v1' },
+      { container: 'debug', field: 'spec.ephemeralContainers[0]', image: 'busybox:1.36' },
+    ],
+    imagePullSecrets: ['regcred', 'ghcr'],
+  })
+})
+
+t.test('the prefix names template paths', async (t) => {
+  t.same(readPodSpec({ containers: [{ name: 'a', image: 'x' }] }, 'spec.template.spec').images[0]?.field, 'spec.template.spec.containers[0]')
+})
+
+t.test('an absent spec or absent lists are empty, a container without image is skipped', async (t) => {
+  t.same(readPodSpec(undefined, 'spec'), { images: [], imagePullSecrets: [] })
+  t.same(readPodSpec({ containers: [{ name: 'noimage' }] }, 'spec').images, [])
+})
+
+const bad: Array<[string, unknown, RegExp]> = [
+  ['spec not an object', 'x', /^spec must be an object$/],
+  ['containers not a list', { containers: {} }, /^spec.containers must be an array$/],
+  ['container not an object', { initContainers: [null] }, /^spec.initContainers\[0\] must be an object$/],
+  ['imagePullSecrets not a list', { imagePullSecrets: 'regcred' }, /^spec.imagePullSecrets must be an array$/],
+  ['a pull secret ref not an object', { imagePullSecrets: ['regcred'] }, /^spec.imagePullSecrets\[0\] must be an object$/],
+]
+for (const [name, spec, reason] of bad) {
+  t.test(`refuses a spec with ${name}`, async (t) => {
+    let caught: unknown
+    try {
+      readPodSpec(spec, 'spec')
+    } catch (err) {
+      caught = err
+    }
+    t.ok(caught instanceof ReviewDecodeError, 'a ReviewDecodeError')
+    t.match((caught as ReviewDecodeError).reason, reason)
+  })
+}
+
+t.test('newImages keeps only images the old object did not have', async (t) => {
+  const old = [{ container: 'web', field: 'spec.containers[0]', image: 'nginx:1.25' }]
+  const cur = [
+    { container: 'web', field: 'spec.containers[0]', image: 'nginx:1.25' },
+    { container: 'debug', field: 'spec.ephemeralContainers[0]', image: 'busybox:1.36' },
+    { container: 'web2', field: 'spec.containers[1]', image: 'nginx:1.26' },
+  ]
+  t.same(newImages(cur, old).map((u) => u.image), ['busybox:1.36', 'nginx:1.26'])
+  t.same(newImages(cur, cur), [])
+})

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { ConfigError, parseDuration, parseServeConfig } from '../src/config.js'
+
+t.test('defaults match the documented table', async (t) => {
+  t.same(parseServeConfig([], {}), {
+    port: 8443, host: '0.0.0.0', tls: undefined, mode: 'enforce', onRegistryError: 'allow', timeoutMs: 8000,
+    registryCaPem: undefined, insecureRegistries: [], nodeExtraCaCertsPath: undefined, logLevel: 'info',
+  })
+})
+
+t.test('every setting has its environment variable, and flags win', async (t) => {
+  const env = {
+    PULLGUARD_PORT: '9443', PULLGUARD_HOST: '127.0.0.1', PULLGUARD_MODE: 'warn', PULLGUARD_ON_REGISTRY_ERROR: 'deny',
+    PULLGUARD_TIMEOUT: '2s', PULLGUARD_INSECURE_REGISTRIES: 'reg.local:5000, [::1]:5000 ,', PULLGUARD_LOG_LEVEL: 'debug', NODE_EXTRA_CA_CERTS: '/etc/extra.pem',
+  }
+  t.match(parseServeConfig([], env), { port: 9443, host: '127.0.0.1', mode: 'warn', onRegistryError: 'deny', timeoutMs: 2000, insecureRegistries: ['reg.local:5000', '[::1]:5000'], logLevel: 'debug', nodeExtraCaCertsPath: '/etc/extra.pem' })
+  t.match(parseServeConfig(['--mode', 'enforce', '--insecure-registry', 'a:1', '--insecure-registry', 'b', '--timeout', '500ms'], env), { mode: 'enforce', insecureRegistries: ['a:1', 'b'], timeoutMs: 500 })
+})
+
+const durations: Array<[string, number | RegExp]> = [['500ms', 500], ['8s', 8000], ['1m', 60000], ['1m30s', 90000], ['1.5s', 1500], ['8', /not a duration/], ['', /not a duration/], ['-1s', /not a duration/], ['1h', /not a duration/]]
+for (const [input, expected] of durations) {
+  t.test(`duration ${JSON.stringify(input)}`, async (t) => {
+    if (typeof expected === 'number') t.equal(parseDuration(input, '--timeout'), expected)
+    else t.throws(() => parseDuration(input, '--timeout'), { name: 'ConfigError', message: expected })
+  })
+}
+
+t.test('config errors name the flag or variable', async (t) => {
+  t.throws(() => parseServeConfig(['--timeout', '50ms'], {}), new ConfigError('--timeout', '50ms is outside 100ms..29s (the API server waits at most 30s for a webhook)'))
+  t.throws(() => parseServeConfig([], { PULLGUARD_LOG_LEVEL: 'loud' }), { message: /^PULLGUARD_LOG_LEVEL: "loud" is not one of/ })
+})

@@ -1,0 +1,255 @@
+// `pullguard serve` end to end: real HTTPS, real registries (distribution), the Kubernetes API
+// stand-in reached through a kubeconfig file, the shared AdmissionReview fixtures.
+import t from 'tap'
+import { startFakeKubeApi, loadFixture, makeDockerConfigSecret } from '../helpers/fake-kube-api.js'
+import { createTestCA } from '../helpers/pki.js'
+import { startRegistry } from '../helpers/registry.js'
+import { countRequests } from '../helpers/request-counter.js'
+import { seedOciIndex, seedOciManifest, type PushAuth } from '../helpers/seed.js'
+import { startTokenServer } from '../helpers/token-server.js'
+import { closedPort, startFakeServer } from '../helpers/fake-server.js'
+import { startWebhook, type RunningWebhook } from '../helpers/webhook.js'
+
+const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
+const PULLER_PASSWORD = 'Pu11er-S3cret-Value'
+const ca = await createTestCA()
+t.teardown(() => ca.close())
+const tokenServer = await startTokenServer({
+  ca,
+  users: { admin: ADMIN.password, puller: PULLER_PASSWORD, other: 'other-pw' },
+  grant: (user, repo, actions) => (user === 'admin' ? actions : user === 'puller' && repo.startsWith('example/') ? actions.filter((a) => a === 'pull') : []),
+})
+t.teardown(() => tokenServer.close())
+const open = await startRegistry({ ca, auth: { kind: 'none' } })
+const priv = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
+t.teardown(() => open.close())
+t.teardown(() => priv.close())
+await seedOciManifest(open, 'team-a/migrate', 'v3')
+await seedOciIndex(open, 'library/nginx', '1.25', [{ os: 'linux', architecture: 'amd64' }])
+await seedOciManifest(open, 'library/busybox', '1.36')
+const sidecar = await seedOciManifest(priv, 'example/sidecar', 'v1', ADMIN)
+
+const kube = await startFakeKubeApi({ ca })
+t.teardown(() => kube.close())
+const counter = countRequests()
+t.teardown(() => counter.stop())
+
+const IMAGES: Record<string, string> = {
+  'registry.example.com:5000/team-a/migrate:v3': `${open.host}/team-a/migrate:v3`,
+  'nginx:1.25': `${open.host}/library/nginx:1.25`,
+  'ghcr.io/example/sidecar@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b': `${priv.host}/example/sidecar@${sidecar.digest}`,
+  'busybox:1.36': `${open.host}/library/busybox:1.36`,
+}
+/** A fixture with its example hosts pointed at the test registries. */
+function review(name: string, images: Record<string, string> = IMAGES): any {
+  let text = JSON.stringify(loadFixture(`admission/${name}`))
+  for (const [from, to] of Object.entries(images)) text = text.split(JSON.stringify(from)).join(JSON.stringify(to))
+  return JSON.parse(text)
+}
+function podWith(images: string[], opts: { namespace?: string; secrets?: string[]; uid?: string } = {}): any {
+  const r = review('pod-create.json')
+  r.request.uid = opts.uid ?? `uid-${Math.random().toString(16).slice(2)}`
+  r.request.namespace = opts.namespace ?? 'team-a'
+  r.request.object.metadata.namespace = r.request.namespace
+  r.request.object.spec.initContainers = []
+  r.request.object.spec.containers = images.map((image, i) => ({ name: `c${i}`, image }))
+  r.request.object.spec.imagePullSecrets = (opts.secrets ?? []).map((name) => ({ name }))
+  return r
+}
+function namespace(name: string, mode?: string): void {
+  const ns = loadFixture<any>('api/namespace.json')
+  ns.metadata.name = name
+  ns.metadata.labels = { 'kubernetes.io/metadata.name': name, ...(mode === undefined ? {} : { 'pullguard.io/mode': mode }) }
+  kube.namespaces.set(name, ns)
+}
+for (const ns of ['team-a', 'team-b', 'team-c']) namespace(ns)
+kube.secrets.set('team-a/regcred', makeDockerConfigSecret('team-a', 'regcred', { [priv.host]: { username: 'puller', password: PULLER_PASSWORD } }))
+kube.secrets.set('team-a/ghcr-pull', makeDockerConfigSecret('team-a', 'ghcr-pull', { 'ghcr.io': { username: 'x', password: 'GhcrValue123' } }))
+
+async function webhook(args: string[] = []): Promise<RunningWebhook> {
+  const w = await startWebhook({ ca, kube, args })
+  t.teardown(() => w.close())
+  return w
+}
+const hook = await webhook()
+
+t.test('allows the pod-create fixture when every image exists and the pull secret reads the private one', async (t) => {
+  const r = review('pod-create.json')
+  const res = await hook.post(r)
+  t.equal(res.status, 200)
+  t.same(res.body, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: r.request.uid, allowed: true } })
+})
+
+t.test('denies a pod whose tag does not exist, saying which container, which image and the fix', async (t) => {
+  const image = `${open.host}/library/nginx:1.255`
+  const r = podWith([`${open.host}/library/nginx:1.25`, image], { uid: 'deny-tag' })
+  const res = await hook.post(r)
+  t.equal(res.status, 200)
+  t.match(res.body, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'deny-tag', allowed: false, status: { code: 403, reason: 'Forbidden' } } })
+  const message: string = res.body.response.status.message
+  t.match(message, `container "c1" (spec.containers[1]) image "${image}"`)
+  t.match(message, 'tag "1.255" does not exist')
+  t.match(message, '1 of 2 images cannot be pulled')
+  t.notMatch(message, 'c0', 'the pullable container is not blamed')
+})
+
+t.test('denies a private image when no pull secret matches, with the kubectl command to fix it', async (t) => {
+  const res = await hook.post(podWith([`${priv.host}/example/sidecar:v1`], { uid: 'deny-private' }))
+  t.equal(res.body.response.allowed, false)
+  const message: string = res.body.response.status.message
+  t.match(message, 'does not exist or requires authorization')
+  t.match(message, 'no pull secret matches this registry')
+  t.match(message, `kubectl create secret docker-registry`)
+  t.match(message, `--docker-server=${priv.host}`)
+  t.match(message, '-n team-a')
+})
+
+t.test('a missing pull secret is skipped and named in a warning', async (t) => {
+  const res = await hook.post(podWith([`${open.host}/library/busybox:1.36`], { secrets: ['does-not-exist'] }))
+  t.equal(res.body.response.allowed, true)
+  t.match(res.body.response.warnings, [/pull secret "does-not-exist"/])
+})
+
+t.test('a pull secret that does not parse denies the pod, naming the secret', async (t) => {
+  kube.secrets.set('team-a/broken', { ...makeDockerConfigSecret('team-a', 'broken', {}) as object, data: { '.dockerconfigjson': Buffer.from('{not json').toString('base64') } })
+  const res = await hook.post(podWith([`${open.host}/library/busybox:1.36`], { secrets: ['broken'] }))
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.status.message, 'pull secret "broken" cannot be parsed')
+})
+
+t.test('a secret pullguard may not read does not turn into a denial', async (t) => {
+  kube.faults.push({ match: /secrets\/forbidden-one/, status: 403 })
+  t.teardown(() => void kube.faults.splice(0))
+  const res = await hook.post(podWith([`${priv.host}/example/sidecar:v1`], { secrets: ['forbidden-one'] }))
+  t.equal(res.body.response.allowed, true, 'the kubelet may be able to read it')
+  t.match(res.body.response.warnings.join('\n'), /forbidden-one/)
+})
+
+t.test('a namespace labelled warn allows with one warning per image', async (t) => {
+  namespace('team-b', 'warn')
+  t.teardown(() => namespace('team-b'))
+  const w = await webhook()
+  const res = await w.post(podWith([`${open.host}/library/nginx:nope`, `${open.host}/nothing/here:v1`, `${open.host}/library/busybox:1.36`], { namespace: 'team-b' }))
+  t.equal(res.body.response.allowed, true)
+  t.equal(res.body.response.warnings.length, 2)
+  t.match(res.body.response.warnings, [/tag "nope" not found.*warn mode/, /repository does not exist.*warn mode/])
+  for (const w of res.body.response.warnings as string[]) t.ok(w.length <= 256)
+})
+
+t.test('--mode warn applies where no label says otherwise, and a label enforce overrides it', async (t) => {
+  namespace('team-c', 'enforce')
+  t.teardown(() => namespace('team-c'))
+  const w = await webhook(['--mode', 'warn'])
+  t.equal((await w.post(podWith([`${open.host}/library/nginx:nope`], { namespace: 'team-b' }))).body.response.allowed, true)
+  t.equal((await w.post(podWith([`${open.host}/library/nginx:nope`], { namespace: 'team-c' }))).body.response.allowed, false)
+})
+
+t.test('a namespace labelled off is allowed without asking any registry', async (t) => {
+  namespace('team-b', 'off')
+  t.teardown(() => namespace('team-b'))
+  const w = await webhook()
+  counter.reset()
+  const res = await w.post(podWith([`${open.host}/library/nginx:nope`], { namespace: 'team-b' }))
+  t.same(res.body.response, { uid: res.body.response.uid, allowed: true })
+  t.equal(counter.count(open.origin), 0)
+})
+
+t.test('an unreachable registry is allowed with a warning by default, denied with --on-registry-error deny', async (t) => {
+  const image = `127.0.0.1:${await closedPort()}/app:v1`
+  const allow = await hook.post(podWith([image]))
+  t.equal(allow.body.response.allowed, true)
+  t.match(allow.body.response.warnings, [/not verified.*unreachable \(refused.*allowed by --on-registry-error=allow/])
+  const strict = await webhook(['--on-registry-error', 'deny'])
+  const deny = await strict.post(podWith([image]))
+  t.equal(deny.body.response.allowed, false)
+  t.match(deny.body.response.status.message, /could not be verified.*Denied by --on-registry-error=deny/s)
+})
+
+t.test('a hanging registry is answered within --timeout, as a registry error', async (t) => {
+  const hang = await startFakeServer(() => undefined, ca)
+  t.teardown(() => hang.close())
+  const w = await webhook(['--timeout', '1s'])
+  const started = Date.now()
+  const res = await w.post(podWith([`${hang.host}/app:v1`]))
+  const ms = Date.now() - started
+  t.ok(ms < 1000, `answered after ${ms} ms, inside the 1s budget`)
+  t.equal(res.body.response.allowed, true)
+  t.match(res.body.response.warnings, [/not verified/])
+})
+
+t.test('UPDATE via the ephemeralcontainers subresource checks only the new image', async (t) => {
+  const w = await webhook() // a fresh result cache
+  counter.reset()
+  const r = review('pod-ephemeralcontainers-update.json')
+  const res = await w.post(r)
+  t.same(res.body.response, { uid: r.request.uid, allowed: true })
+  t.same(counter.paths(open.origin).filter((p) => p.includes('/manifests/')), ['HEAD /v2/library/busybox/manifests/1.36'])
+})
+
+t.test('UPDATE that changes no image asks no registry', async (t) => {
+  const r = review('pod-ephemeralcontainers-update.json')
+  r.request.object.spec.ephemeralContainers = []
+  counter.reset()
+  t.same((await hook.post(r)).body.response, { uid: r.request.uid, allowed: true })
+  t.equal(counter.count(open.origin), 0)
+})
+
+t.test('DELETE, other subresources and other kinds are allowed untouched', async (t) => {
+  const del = review('pod-create.json')
+  del.request.operation = 'DELETE'
+  del.request.object.spec.containers[0].image = 'Invalid'
+  t.same((await hook.post(del)).body.response, { uid: del.request.uid, allowed: true })
+  const status = review('pod-create.json')
+  status.request.subResource = 'status'
+  status.request.object.spec.containers[0].image = 'Invalid'
+  t.same((await hook.post(status)).body.response, { uid: status.request.uid, allowed: true })
+  const cm = review('pod-create.json')
+  cm.request.kind = { group: '', version: 'v1', kind: 'ConfigMap' }
+  t.same((await hook.post(cm)).body.response, { uid: cm.request.uid, allowed: true })
+})
+
+t.test('an invalid image reference is denied with the reason', async (t) => {
+  const res = await hook.post(podWith(['Nginx:latest']))
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.status.message, /repository name must be lowercase.*InvalidImageName/)
+})
+
+t.test('dryRun requests are judged the same way', async (t) => {
+  const r = podWith([`${open.host}/library/nginx:1.255`])
+  r.request.dryRun = true
+  t.equal((await hook.post(r)).body.response.allowed, false)
+})
+
+t.test('50 concurrent reviews of one new image make one registry request', async (t) => {
+  const seeded = await seedOciManifest(open, 'burst/app', 'v1')
+  counter.reset()
+  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => hook.post(podWith([`${open.host}/burst/app:v1`], { uid: `burst-${i}` }))))
+  t.ok(results.every((r, i) => r.body.response.allowed === true && r.body.response.uid === `burst-${i}`))
+  t.same(counter.paths(open.origin), ['HEAD /v2/burst/app/manifests/v1'])
+  t.ok(seeded.digest.startsWith('sha256:'))
+})
+
+t.test("namespace B cannot get an allowed produced by namespace A's secret of the same name", async (t) => {
+  kube.secrets.set('team-b/regcred', makeDockerConfigSecret('team-b', 'regcred', { [priv.host]: { username: 'puller', password: 'wrong-password' } }))
+  const image = `${priv.host}/example/sidecar:v1`
+  t.equal((await hook.post(podWith([image], { namespace: 'team-a', secrets: ['regcred'] }))).body.response.allowed, true)
+  const b = await hook.post(podWith([image], { namespace: 'team-b', secrets: ['regcred'] }))
+  t.equal(b.body.response.allowed, false)
+  t.match(b.body.response.status.message, /refused the credentials.*secret team-b\/regcred/)
+})
+
+t.test('one decision log line per review, and no secret value in any log line or response', async (t) => {
+  const r = podWith([`${priv.host}/example/sidecar:v1`], { uid: 'log-check', secrets: ['regcred'] })
+  const res = await hook.post(r)
+  const decision = hook.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'decision' && l.uid === 'log-check')
+  t.equal(decision.length, 1)
+  t.match(decision[0], { namespace: 'team-a', kind: 'Pod', verdict: 'allowed', images: [{ image: `${priv.host}/example/sidecar:v1`, reason: 'Exists' }] })
+  t.type(decision[0].durationMs, 'number')
+  const everything = [...hook.logs, res.text].join('\n')
+  for (const secret of [PULLER_PASSWORD, 'GhcrValue123', 'wrong-password']) {
+    t.notOk(everything.includes(secret), `no ${secret}`)
+    t.notOk(everything.includes(Buffer.from(secret).toString('base64')), `no base64 of ${secret}`)
+    t.notOk(everything.includes(Buffer.from(`puller:${secret}`).toString('base64')), `no base64 user:${secret}`)
+  }
+  t.notMatch(everything, /eyJ[A-Za-z0-9_-]{20,}\./, 'no token')
+})

@@ -1,0 +1,85 @@
+// The decision as a pure function of the per-image outcomes, the mode and --on-registry-error.
+import t from 'tap'
+import { decide } from '../../src/policy/judge.js'
+import type { ImageOutcome } from '../../src/policy/outcome.js'
+import { pullability } from '../../src/policy/outcome.js'
+import { parseReference } from '../../src/reference/index.js'
+import type { CheckResult } from '../../src/registry/index.js'
+
+const ctx = { namespace: 'team-a', object: 'pod team-a/web' }
+let n = 0
+function checked(code: CheckResult['code'], extra: { tried?: string[]; incomplete?: boolean } = {}): ImageOutcome {
+  const image = `reg.example:5000/app${n++}:v1`
+  const ref = parseReference(image)
+  const result: CheckResult =
+    code === 'Exists' ? { code, digest: 'sha256:' + 'a'.repeat(64), mediaType: 'x', decidedBy: 'anonymous', attempts: [] }
+      : code === 'RegistryUnreachable' ? { code, cause: 'refused', detail: 'connection refused', attempts: [] }
+        : code === 'RateLimited' ? { code, detail: 'rate limited', retryAfterSeconds: 30, attempts: [] }
+          : { code, detail: 'x', attempts: [] }
+  return { kind: 'checked', use: { container: `c${n}`, field: `spec.containers[${n}]`, image }, ref, result, tried: extra.tried ?? [], incomplete: extra.incomplete ?? false }
+}
+const invalid = (): ImageOutcome => ({ kind: 'invalid', use: { container: 'bad', field: 'spec.containers[9]', image: 'Nginx' }, problem: 'invalid image reference "Nginx": repository name must be lowercase' })
+
+const pullabilityCases: Array<[string, ImageOutcome, ReturnType<typeof pullability>]> = [
+  ['Exists', checked('Exists'), 'pullable'],
+  ['TagNotFound', checked('TagNotFound'), 'not-pullable'],
+  ['DigestNotFound', checked('DigestNotFound'), 'not-pullable'],
+  ['RepositoryNotFound', checked('RepositoryNotFound'), 'not-pullable'],
+  ['RepositoryNotFoundOrDenied', checked('RepositoryNotFoundOrDenied'), 'not-pullable'],
+  ['AccessDenied', checked('AccessDenied'), 'not-pullable'],
+  ['AccessDenied with unreadable secrets', checked('AccessDenied', { incomplete: true }), 'unknown'],
+  ['OrDenied with unreadable secrets', checked('RepositoryNotFoundOrDenied', { incomplete: true }), 'unknown'],
+  ['TagNotFound with unreadable secrets stays a no', checked('TagNotFound', { incomplete: true }), 'not-pullable'],
+  ['RateLimited', checked('RateLimited'), 'unknown'],
+  ['RegistryUnreachable', checked('RegistryUnreachable'), 'unknown'],
+  ['an invalid reference', invalid(), 'not-pullable'],
+]
+for (const [name, outcome, expected] of pullabilityCases) {
+  t.test(`${name} is ${expected}`, async (t) => {
+    t.equal(pullability(outcome), expected)
+  })
+}
+
+t.test('enforce: all pullable → allowed, nothing to say', async (t) => {
+  t.same(decide([checked('Exists'), checked('Exists')], 'enforce', 'allow', ctx), { allowed: true, message: undefined, warnings: [] })
+})
+
+t.test('enforce: one missing tag → denied, the message lists only that image', async (t) => {
+  const missing = checked('TagNotFound')
+  const v = decide([checked('Exists'), missing], 'enforce', 'allow', ctx)
+  t.equal(v.allowed, false)
+  t.match(v.message, /^pullguard refused pod team-a\/web: 1 of 2 images cannot be pulled\.\n- container "c\d+" \(spec\.containers\[\d+\]\) image "reg\.example:5000\/app\d+:v1": tag "v1" does not exist/)
+  t.equal(v.message!.split('\n').length, 2)
+  t.same(v.warnings, [])
+})
+
+t.test('enforce + allow: registry errors alone → allowed with one warning each', async (t) => {
+  const v = decide([checked('RegistryUnreachable'), checked('RateLimited')], 'enforce', 'allow', ctx)
+  t.equal(v.allowed, true)
+  t.match(v.warnings, [/unreachable \(refused: connection refused\); allowed by --on-registry-error=allow/, /rate limiting \(retry after 30s\); allowed by/])
+})
+
+t.test('enforce + deny: registry errors → denied, said as "could not be verified"', async (t) => {
+  const v = decide([checked('RegistryUnreachable')], 'enforce', 'deny', ctx)
+  t.equal(v.allowed, false)
+  t.match(v.message, /1 of 1 image could not be verified\.\n.*Denied by --on-registry-error=deny\./)
+})
+
+t.test('enforce + allow: a denial and a registry error → denied for the one, warned for the other', async (t) => {
+  const v = decide([checked('AccessDenied', { tried: ['secret team-a/regcred (key "reg.example:5000")'] }), checked('RegistryUnreachable')], 'enforce', 'allow', ctx)
+  t.equal(v.allowed, false)
+  t.match(v.message, /refused the credentials \(tried secret team-a\/regcred/)
+  t.equal(v.warnings.length, 1)
+})
+
+t.test('warn: everything is allowed, one warning per image that is not pullable', async (t) => {
+  const v = decide([checked('TagNotFound'), invalid(), checked('RegistryUnreachable'), checked('Exists')], 'warn', 'deny', ctx)
+  t.equal(v.allowed, true)
+  t.equal(v.warnings.length, 3)
+  for (const w of v.warnings) t.match(w, /\(warn mode: allowed\)$/)
+})
+
+t.test('an anonymous denial says no secret matched and gives the create-secret command', async (t) => {
+  const v = decide([checked('AccessDenied')], 'enforce', 'allow', ctx)
+  t.match(v.message, /requires credentials and no pull secret matches this registry.*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/)
+})
