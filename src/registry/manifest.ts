@@ -1,43 +1,29 @@
 /**
- * One attempt at reading a manifest with one credential (or none), the way containerd's
- * resolver does it (core/remotes/docker/resolver.go, authorizer.go):
- *  1. HEAD /v2/<repo>/manifests/<ref> with the full Accept list. When this registry is known to
- *     want a Bearer token and one is cached, it goes along at once (saves the 401 round-trip).
- *     Basic credentials are only ever sent in answer to a challenge.
- *  2. 401 + challenge → Bearer: get a token (token.ts) and retry; Basic: retry with the
- *     credential. A 401 to a cached token earns one retry with a fresh one.
- *  3. 200 → the answer must look like a manifest (valid digest, manifest media type, within the
+ * One attempt at reading a manifest with one credential (or none), the way containerd's resolver
+ * does it (core/remotes/docker/resolver.go):
+ *  1. HEAD /v2/<repo>/manifests/<ref> with the full Accept list, authenticated as auth-flow.ts
+ *     describes.
+ *  2. 200 → the answer must look like a manifest (valid digest, manifest media type, within the
  *     size a runtime accepts); HEAD refused (405/400) or not saying enough → GET.
- *  4. 404 → the tags list tells a missing tag from a missing repository.
- *  5. Everything else is classified here, once, into a reason code.
+ *  3. 404 → the tags list tells a missing tag from a missing repository.
+ *  4. Everything else is classified here, once, into a reason code.
  */
 import { createHash } from 'node:crypto'
 import { digestProblem, type ImageReference } from '../reference/index.js'
-import { parseChallenges, type Challenge } from './challenge.js'
-import { ANONYMOUS, basicAuthorization, hasBasicCredentials, type Credential } from './credential.js'
+import { sendAuthorized, startAuth, type AuthContext, type AuthState } from './auth-flow.js'
+import { parseChallenges } from './challenge.js'
+import { ANONYMOUS, type Credential } from './credential.js'
 import { MANIFEST_ACCEPT, isManifestMediaType, sniffManifestMediaType } from './media-types.js'
 import { registryErrorCodes } from './registry-errors.js'
 import type { Attempt } from './result.js'
 import { retryAfterSeconds } from './retry-after.js'
-import type { BearerParams, TokenSource } from './token.js'
-import { ERROR_BODY_LIMIT, type HttpResponse, type Transport } from './transport.js'
+import { ERROR_BODY_LIMIT, type HttpResponse } from './transport.js'
 import { asTransportError } from './transport-error.js'
 
 /** containerd refuses manifests over 4 MiB (MaxManifestSize); so do we, before reading them. */
 export const MANIFEST_BODY_LIMIT = 4 * 1024 * 1024
 
-export interface AttemptContext {
-  transport: Transport
-  tokens: TokenSource
-  /**
-   * The Bearer challenge each registry sent last time, to send a cached token at once. Basic is
-   * never sent before the registry asks: containerd does not, and an anonymous-readable
-   * repository must not fail because of a stale password.
-   */
-  bearerHints: { get(host: string): BearerParams | undefined; set(host: string, params: BearerParams): void }
-  now(): number
-}
-
+export type AttemptContext = AuthContext
 export type AttemptResult = Attempt & { digest?: string; mediaType?: string }
 type Outcome = Omit<AttemptResult, 'credential'>
 
@@ -52,60 +38,25 @@ export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, 
 }
 
 async function attempt(ctx: AttemptContext, ref: ImageReference, credential: Credential | null, signal: AbortSignal | undefined): Promise<Outcome> {
-  const scope = `repository:${ref.path}:pull`
   const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/manifests/${ref.reference}`)
-  const hint = ctx.bearerHints.get(ref.registryHost)
-  const cached = hint === undefined ? undefined : ctx.tokens.cached(hint, scope, credential)
-  let authorization = cached === undefined ? undefined : `Bearer ${cached}`
-  // 'cached': sent a token from the cache (may be stale); 'fresh': answered this attempt's own challenge.
-  let auth: 'none' | 'cached' | 'fresh' = cached === undefined ? 'none' : 'cached'
+  const auth = startAuth(ctx, ref.registryHost, ref.path, credential)
   let method: 'HEAD' | 'GET' = 'HEAD'
-
-  // Each turn either returns or changes the request (auth, method); six turns cover the longest path.
-  for (let turn = 0; turn < 6; turn++) {
-    const res = await ctx.transport.send({ method, url, headers: { accept: MANIFEST_ACCEPT }, authorization, maxBodyBytes: MANIFEST_BODY_LIMIT, signal })
-    const status = res.status
-    if (status === 200) {
+  // HEAD, then at most one GET (HEAD refused, or not saying enough).
+  for (let turn = 0; turn < 2; turn++) {
+    const sent = await sendAuthorized(ctx, auth, { method, url, accept: MANIFEST_ACCEPT, maxBodyBytes: MANIFEST_BODY_LIMIT, signal })
+    if (!sent.ok) return sent.failure
+    const res = sent.res
+    if (res.status === 200) {
       const found = readManifestAnswer(ref, res, method)
-      if (found === 'need-get') {
-        method = 'GET'
-        continue
-      }
-      return found
+      if (found !== 'need-get') return found
+    } else if (res.status === 401) {
+      return deniedAfterAuth(ref, res, credential)
+    } else if (!((res.status === 405 || res.status === 400) && method === 'HEAD')) {
+      return classifyFailure(ctx, ref, res, auth, signal)
     }
-    if (status === 401 && auth !== 'fresh') {
-      const challenges = parseChallenges(res.headers['www-authenticate'])
-      const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined)
-      const basic = challenges.find((c) => c.scheme === 'basic')
-      if (bearer !== undefined) {
-        const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
-        ctx.bearerHints.set(ref.registryHost, params)
-        const token = await ctx.tokens.get(params, scope, credential, { fresh: auth === 'cached', signal })
-        if (!token.ok) {
-          const { ok: _ok, ...failure } = token
-          return failure
-        }
-        authorization = `Bearer ${token.token}`
-      } else if (basic !== undefined) {
-        // containerd's basic handler refuses to answer without both a username and a password.
-        if (credential === null || !hasBasicCredentials(credential)) {
-          return { code: 'AccessDenied', status, detail: `${ref.registryHost} requires a username and password (Basic auth) and ${credential === null ? 'none was given' : `${credential.label} has none`}` }
-        }
-        authorization = basicAuthorization(credential)
-      } else {
-        return { code: 'AccessDenied', status, detail: `${ref.registryHost} answered 401 without a usable authentication challenge` }
-      }
-      auth = 'fresh'
-      continue
-    }
-    if (status === 401) return deniedAfterAuth(ref, res, credential)
-    if ((status === 405 || status === 400) && method === 'HEAD') {
-      method = 'GET' // some registries refuse HEAD
-      continue
-    }
-    return classifyFailure(ctx, ref, res, authorization, signal)
+    method = 'GET' // some registries refuse HEAD, or leave out what a HEAD should say
   }
-  return { code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} kept answering in a way that never settled` }
+  return { code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} answered a manifest GET without a usable manifest` }
 }
 
 /**
@@ -135,7 +86,7 @@ function readManifestAnswer(ref: ImageReference, res: HttpResponse, method: 'HEA
 /** 401 although we answered the challenge. */
 function deniedAfterAuth(ref: ImageReference, res: HttpResponse, credential: Credential | null): Outcome {
   const registryErrors = registryErrorCodes(res.body)
-  const bearer = parseChallenges(res.headers['www-authenticate']).find((c: Challenge) => c.scheme === 'bearer')
+  const bearer = parseChallenges(res.headers['www-authenticate']).find((c) => c.scheme === 'bearer')
   const base = { status: res.status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
   // Token auth (Docker Hub, distribution) grants nothing for a repository that does not exist or
   // that this identity may not read, and says `insufficient_scope` for both: we cannot tell which.
@@ -147,7 +98,7 @@ function deniedAfterAuth(ref: ImageReference, res: HttpResponse, credential: Cre
   return { ...base, code: 'AccessDenied', detail: `${ref.registryHost} refused ${who} (HTTP 401)` }
 }
 
-async function classifyFailure(ctx: AttemptContext, ref: ImageReference, res: HttpResponse, authorization: string | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
+async function classifyFailure(ctx: AttemptContext, ref: ImageReference, res: HttpResponse, auth: AuthState, signal: AbortSignal | undefined): Promise<Outcome> {
   const status = res.status
   const registryErrors = registryErrorCodes(res.body)
   const base = { status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
@@ -158,7 +109,7 @@ async function classifyFailure(ctx: AttemptContext, ref: ImageReference, res: Ht
   if (status === 404) {
     // distribution answers MANIFEST_UNKNOWN for a missing repository too, and a HEAD has no body:
     // only the tags list tells a missing tag from a missing repository.
-    const repository = registryErrors.includes('NAME_UNKNOWN') ? 'missing' : await probeRepository(ctx, ref, authorization, signal)
+    const repository = registryErrors.includes('NAME_UNKNOWN') ? 'missing' : await probeRepository(ctx, ref, auth, signal)
     if (repository === 'missing') return { ...base, code: 'RepositoryNotFound', detail: `repository ${ref.path} does not exist on ${ref.registryHost}` }
     return ref.digest !== undefined
       ? { ...base, code: 'DigestNotFound', detail: `${ref.path}@${ref.digest} does not exist on ${ref.registryHost}` }
@@ -175,12 +126,12 @@ async function classifyFailure(ctx: AttemptContext, ref: ImageReference, res: Ht
  * GET /v2/<repo>/tags/list: 200 → the repository exists; 404 → it does not. Anything else
  * (listing forbidden, a timeout) leaves it open; the manifest is missing either way.
  */
-async function probeRepository(ctx: AttemptContext, ref: ImageReference, authorization: string | undefined, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
+async function probeRepository(ctx: AttemptContext, ref: ImageReference, auth: AuthState, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
   const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/tags/list?n=1`)
   try {
-    const res = await ctx.transport.send({ method: 'GET', url, headers: { accept: 'application/json' }, authorization, maxBodyBytes: ERROR_BODY_LIMIT, signal })
-    if (res.status === 200) return 'exists'
-    if (res.status === 404) return 'missing'
+    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: ERROR_BODY_LIMIT, signal })
+    if (sent.ok && sent.res.status === 200) return 'exists'
+    if (sent.ok && sent.res.status === 404) return 'missing'
   } catch {
     // fall through: the manifest's 404 already decided that the image cannot be pulled
   }

@@ -1,0 +1,87 @@
+/**
+ * Sending a request the way containerd's authorizer does (core/remotes/docker/authorizer.go):
+ *  1. Send, with a cached Bearer token when this registry is known to want one.
+ *  2. On 401, answer the challenge once: Bearer → a token (token.ts); Basic → the credential.
+ *     A cached token that the registry refused is replaced by a fresh one.
+ *  3. Return whatever came back: a 401 after answering means the credential is not good enough,
+ *     and the caller decides what that means for its request.
+ * Basic credentials are only ever sent in answer to a challenge (an anonymous-readable repository
+ * must not fail because of a stale password, and containerd does not send them first either).
+ */
+import { parseChallenges } from './challenge.js'
+import { basicAuthorization, hasBasicCredentials, type Credential } from './credential.js'
+import type { Attempt } from './result.js'
+import type { BearerParams, TokenSource } from './token.js'
+import type { HttpResponse, Transport } from './transport.js'
+
+export interface AuthContext {
+  transport: Transport
+  tokens: TokenSource
+  /** The Bearer challenge each registry sent last time, to send a cached token at once. */
+  bearerHints: { get(host: string): BearerParams | undefined; set(host: string, params: BearerParams): void }
+  now(): number
+}
+
+/** Carried across the requests of one attempt, so a GET after a HEAD reuses what the HEAD earned. */
+export interface AuthState {
+  readonly registryHost: string
+  readonly scope: string
+  readonly credential: Credential | null
+  authorization: string | undefined
+  /** 'cached': a token from the cache (may be stale); 'fresh': this attempt answered a challenge. */
+  mode: 'none' | 'cached' | 'fresh'
+}
+
+export function startAuth(ctx: AuthContext, registryHost: string, repository: string, credential: Credential | null): AuthState {
+  const scope = `repository:${repository}:pull`
+  const hint = ctx.bearerHints.get(registryHost)
+  const cached = hint === undefined ? undefined : ctx.tokens.cached(hint, scope, credential)
+  return { registryHost, scope, credential, authorization: cached === undefined ? undefined : `Bearer ${cached}`, mode: cached === undefined ? 'none' : 'cached' }
+}
+
+export interface AuthorizedRequest {
+  method: 'GET' | 'HEAD'
+  url: URL
+  accept: string
+  maxBodyBytes: number
+  signal: AbortSignal | undefined
+}
+
+/** The response, or why authentication failed before a response could be had. */
+export type AuthorizedResult = { ok: true; res: HttpResponse } | { ok: false; failure: Omit<Attempt, 'credential'> }
+
+export async function sendAuthorized(ctx: AuthContext, state: AuthState, req: AuthorizedRequest): Promise<AuthorizedResult> {
+  for (;;) {
+    const res = await ctx.transport.send({ method: req.method, url: req.url, headers: { accept: req.accept }, authorization: state.authorization, maxBodyBytes: req.maxBodyBytes, signal: req.signal })
+    if (res.status !== 401 || state.mode === 'fresh') return { ok: true, res }
+    const failure = await answerChallenge(ctx, state, res, req.signal)
+    if (failure !== undefined) return { ok: false, failure }
+  }
+}
+
+async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResponse, signal: AbortSignal | undefined): Promise<Omit<Attempt, 'credential'> | undefined> {
+  const challenges = parseChallenges(res.headers['www-authenticate'])
+  const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined)
+  const basic = challenges.find((c) => c.scheme === 'basic')
+  const { credential, registryHost } = state
+  if (bearer !== undefined) {
+    const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
+    ctx.bearerHints.set(registryHost, params)
+    const token = await ctx.tokens.get(params, state.scope, credential, { fresh: state.mode === 'cached', signal })
+    if (!token.ok) {
+      const { ok: _ok, ...failure } = token
+      return failure
+    }
+    state.authorization = `Bearer ${token.token}`
+  } else if (basic !== undefined) {
+    // containerd's basic handler refuses to answer without both a username and a password.
+    if (credential === null || !hasBasicCredentials(credential)) {
+      return { code: 'AccessDenied', status: 401, detail: `${registryHost} requires a username and password (Basic auth) and ${credential === null ? 'none was given' : `${credential.label} has none`}` }
+    }
+    state.authorization = basicAuthorization(credential)
+  } else {
+    return { code: 'AccessDenied', status: 401, detail: `${registryHost} answered 401 without a usable authentication challenge` }
+  }
+  state.mode = 'fresh'
+  return undefined
+}
