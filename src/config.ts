@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { parsePlatform } from './policy/platforms.js'
+import type { Platform } from './registry/index.js'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -36,6 +38,14 @@ export interface ServeConfig {
   insecureRegistries: string[]
   /** NODE_EXTRA_CA_CERTS, re-read because passing our own CA list makes Node drop it. */
   nodeExtraCaCertsPath: string | undefined
+  /** Namespaces never judged (no registry or API call). */
+  exemptNamespaces: string[]
+  /** Image globs never checked. */
+  exemptImages: string[]
+  /** A docker config.json standing for the nodes' own credentials. */
+  nodeDockerConfigPath: string | undefined
+  /** The cluster's platforms; empty: read them from the Node objects. */
+  platforms: Platform[]
   logLevel: LogLevel
 }
 
@@ -62,8 +72,14 @@ const SERVE_OPTIONS = {
   timeout: { type: 'string' },
   'registry-ca': { type: 'string' },
   'insecure-registry': { type: 'string', multiple: true },
+  'exempt-namespace': { type: 'string', multiple: true },
+  'exempt-image': { type: 'string', multiple: true },
+  'node-docker-config': { type: 'string' },
+  platform: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
 } as const
+
+type ListFlag = 'insecure-registry' | 'exempt-namespace' | 'exempt-image' | 'platform'
 
 type Values = { [K in keyof typeof SERVE_OPTIONS]?: (typeof SERVE_OPTIONS)[K] extends { multiple: true } ? string[] : string }
 
@@ -79,7 +95,7 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
   } catch (err) {
     throw new ConfigError('serve', (err as Error).message)
   }
-  const pick = (flag: Exclude<keyof typeof SERVE_OPTIONS, 'insecure-registry'>, envName: string): { value: string | undefined; source: string } => {
+  const pick = (flag: Exclude<keyof typeof SERVE_OPTIONS, ListFlag>, envName: string): { value: string | undefined; source: string } => {
     const fromFlag = values[flag]
     if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` }
     const fromEnv = env[envName]
@@ -95,9 +111,16 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
   const timeout = pick('timeout', 'PULLGUARD_TIMEOUT')
   const ca = pick('registry-ca', 'PULLGUARD_REGISTRY_CA')
   const level = pick('log-level', 'PULLGUARD_LOG_LEVEL')
-  const insecure = values['insecure-registry'] !== undefined
-    ? { list: values['insecure-registry'], source: '--insecure-registry' }
-    : { list: splitList(env.PULLGUARD_INSECURE_REGISTRIES), source: 'PULLGUARD_INSECURE_REGISTRIES' }
+  const pickList = (flag: ListFlag, envName: string): { list: string[]; source: string; given: boolean } => {
+    const fromFlag = values[flag]
+    if (fromFlag !== undefined) return { list: fromFlag, source: `--${flag}`, given: true }
+    return { list: splitList(env[envName]), source: envName, given: env[envName] !== undefined && env[envName] !== '' }
+  }
+  const insecure = pickList('insecure-registry', 'PULLGUARD_INSECURE_REGISTRIES')
+  const exemptNs = pickList('exempt-namespace', 'PULLGUARD_EXEMPT_NAMESPACES')
+  const exemptImages = pickList('exempt-image', 'PULLGUARD_EXEMPT_IMAGES')
+  const platforms = pickList('platform', 'PULLGUARD_PLATFORMS')
+  const nodeConfig = pick('node-docker-config', 'PULLGUARD_NODE_DOCKER_CONFIG')
 
   const timeoutMs = parseDuration(timeout.value ?? '8s', timeout.source)
   if (timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
@@ -113,8 +136,37 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     registryCaPem: ca.value === undefined ? undefined : readCertificates(ca.value, ca.source),
     insecureRegistries: insecure.list.map((h) => parseRegistryHost(h, insecure.source)),
     nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
+    exemptNamespaces: exemptNs.given ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source)) : [ownNamespace(env)],
+    exemptImages: exemptImages.list,
+    nodeDockerConfigPath: nodeConfig.value,
+    platforms: platforms.list.map((p) => {
+      try {
+        return parsePlatform(p)
+      } catch (err) {
+        throw new ConfigError(platforms.source, (err as Error).message)
+      }
+    }),
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
   }
+}
+
+/** Where pullguard itself runs: the downward API, else the service account's namespace file. */
+export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace'
+function ownNamespace(env: Env): string {
+  if (env.POD_NAMESPACE !== undefined && env.POD_NAMESPACE !== '') return env.POD_NAMESPACE
+  try {
+    const fromFile = readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim()
+    if (fromFile !== '') return fromFile
+  } catch {
+    // not in a cluster
+  }
+  return 'pullguard'
+}
+
+/** A DNS-1123 label, as namespace names are. */
+function parseNamespace(value: string, source: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) throw new ConfigError(source, `"${value}" is not a namespace name`)
+  return value
 }
 
 function splitList(value: string | undefined): string[] {

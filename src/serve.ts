@@ -6,10 +6,13 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { ServeConfig } from './config.js'
+import { ConfigError, type ServeConfig } from './config.js'
 import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
+import { NodeDockerConfig, NodeDockerConfigError } from './credentials/node-config.js'
+import { ImageExemptions } from './policy/exemptions.js'
 import { createJudge, decisionBudgetMs } from './policy/judge.js'
 import { NamespaceModes } from './policy/namespace-mode.js'
+import { NodePlatforms } from './policy/node-platforms.js'
 import { CachedChecker } from './registry/cached-checker.js'
 import { RegistryClient } from './registry/index.js'
 import { buildServer } from './server/app.js'
@@ -35,12 +38,18 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     requestTimeoutMs: Math.max(200, Math.floor(budget / 2)),
   })
   const kube = new KubeApi(kubeConfig, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
+  const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const judge = createJudge({
     checker: new CachedChecker(registry, { checkBudgetMs: budget }),
     secrets: kube,
+    serviceAccounts: kube,
     modes: new NamespaceModes(kube, config.mode),
     onRegistryError: config.onRegistryError,
     timeoutMs: config.timeoutMs,
+    exemptNamespaces: new Set(config.exemptNamespaces),
+    exemptImages: new ImageExemptions(config.exemptImages),
+    ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
+    clusterPlatforms: new NodePlatforms(kube, config.platforms, logger),
     logger,
   })
   const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge })
@@ -49,6 +58,17 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     close: async () => {
       await app.close()
       await registry.close()
+      nodeCredentials?.close()
     },
+  }
+}
+
+function loadNodeCredentials(path: string | undefined, logger: Logger): NodeDockerConfig | undefined {
+  if (path === undefined) return undefined
+  try {
+    return new NodeDockerConfig(path, logger)
+  } catch (err) {
+    if (err instanceof NodeDockerConfigError) throw new ConfigError('--node-docker-config', err.message)
+    throw err
   }
 }

@@ -4,8 +4,25 @@ import { ConfigError, parseDuration, parseServeConfig } from '../src/config.js'
 t.test('defaults match the documented table', async (t) => {
   t.same(parseServeConfig([], {}), {
     port: 8443, host: '0.0.0.0', tls: undefined, mode: 'enforce', onRegistryError: 'allow', timeoutMs: 8000,
-    registryCaPem: undefined, insecureRegistries: [], nodeExtraCaCertsPath: undefined, logLevel: 'info',
+    registryCaPem: undefined, insecureRegistries: [], nodeExtraCaCertsPath: undefined,
+    exemptNamespaces: ['pullguard'], exemptImages: [], nodeDockerConfigPath: undefined, platforms: [], logLevel: 'info',
   })
+})
+
+t.test('pullguard exempts its own namespace by default, from POD_NAMESPACE when set', async (t) => {
+  t.same(parseServeConfig([], { POD_NAMESPACE: 'platform-tools' }).exemptNamespaces, ['platform-tools'])
+  t.same(parseServeConfig(['--exempt-namespace', 'kube-system', '--exempt-namespace', 'pullguard'], { POD_NAMESPACE: 'x' }).exemptNamespaces, ['kube-system', 'pullguard'])
+  t.same(parseServeConfig([], { PULLGUARD_EXEMPT_NAMESPACES: 'a,b' }).exemptNamespaces, ['a', 'b'])
+  t.throws(() => parseServeConfig(['--exempt-namespace', 'Bad_NS'], {}), { message: /^--exempt-namespace: "Bad_NS" is not a namespace name$/ })
+})
+
+t.test('exempt images, node docker config and platforms', async (t) => {
+  const c = parseServeConfig(['--exempt-image', 'registry.internal/*', '--platform', 'linux/arm64', '--platform', 'linux/amd64', '--node-docker-config', '/etc/node/config.json'], {})
+  t.same(c.exemptImages, ['registry.internal/*'])
+  t.same(c.platforms, [{ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'amd64' }])
+  t.equal(c.nodeDockerConfigPath, '/etc/node/config.json')
+  t.match(parseServeConfig([], { PULLGUARD_EXEMPT_IMAGES: '*/debug:*,x/*', PULLGUARD_PLATFORMS: 'linux/arm/v7' }), { exemptImages: ['*/debug:*', 'x/*'], platforms: [{ os: 'linux', architecture: 'arm', variant: 'v7' }] })
+  t.throws(() => parseServeConfig(['--platform', 'linux/amd65'], {}), { message: /^--platform: invalid platform "linux\/amd65"/ })
 })
 
 t.test('every setting has its environment variable, and flags win', async (t) => {

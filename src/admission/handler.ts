@@ -3,8 +3,9 @@
  * out. Decodes the review, picks the images this request makes the kubelet pull, hands them to
  * the policy's Judge, and encodes its verdict. Knows nothing of registries.
  */
-import type { Judge } from '../policy/subject.js'
+import type { Judge, ReviewSubject } from '../policy/subject.js'
 import { readPodSpec, newImages } from './pod-spec.js'
+import { dig, podSpecLocation } from './workloads.js'
 import { allowed, denied, type AdmissionReviewOut } from './response.js'
 import { ReviewDecodeError, decodeReview, type AdmissionRequest } from './review.js'
 
@@ -25,30 +26,34 @@ export async function handleReview(body: unknown, judge: Judge): Promise<Handler
   return { status: 200, body: verdict.allowed ? allowed(req.uid, verdict.warnings) : denied(req.uid, verdict.message ?? 'pullguard denied the request', verdict.warnings) }
 }
 
-/** The pod this request would run, or undefined when it does not make the kubelet pull anything new. */
-function podSubject(req: AdmissionRequest) {
-  const isPod = req.kind.group === '' && req.kind.kind === 'Pod'
-  if (!isPod) return undefined
+/** The pod (or pod template) this request makes the kubelet pull, or undefined when there is none. */
+function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
+  const location = podSpecLocation(req.kind.group, req.kind.kind)
+  if (location === undefined) return undefined
   if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return undefined
-  // kubectl debug adds containers through this subresource; status, binding and the like pull nothing.
-  if (req.subResource !== undefined && req.subResource !== 'ephemeralcontainers') return undefined
-  if (req.object === null) throw new ReviewDecodeError(`request.object is required for ${req.operation} of a Pod`)
-  const spec = readPodSpec(req.object.spec, 'spec')
+  // kubectl debug adds containers through this subresource; status, scale, binding and the like pull nothing.
+  if (req.subResource !== undefined && !(req.kind.kind === 'Pod' && req.subResource === 'ephemeralcontainers')) return undefined
+  if (req.object === null) throw new ReviewDecodeError(`request.object is required for ${req.operation} of a ${req.kind.kind}`)
+  const prefix = location.path.join('.')
+  const spec = readPodSpec(dig(req.object, location.path), prefix)
   let images = spec.images
   if (req.operation === 'UPDATE') {
-    if (req.oldObject === null) throw new ReviewDecodeError('request.oldObject is required for UPDATE of a Pod')
-    images = newImages(images, readPodSpec(req.oldObject.spec, 'spec').images)
+    if (req.oldObject === null) throw new ReviewDecodeError(`request.oldObject is required for UPDATE of a ${req.kind.kind}`)
+    images = newImages(images, readPodSpec(dig(req.oldObject, location.path), prefix).images)
   }
   const metadata = (req.object.metadata ?? {}) as { name?: unknown; generateName?: unknown }
   const name = req.name !== '' ? req.name : typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
   return {
     uid: req.uid,
     namespace: req.namespace,
-    kind: 'Pod',
+    kind: req.kind.kind,
     name,
     operation: req.operation,
     dryRun: req.dryRun,
+    template: location.template,
     images,
     pullSecrets: spec.imagePullSecrets,
+    serviceAccountName: spec.serviceAccountName,
+    scheduling: spec.scheduling,
   }
 }

@@ -1,37 +1,73 @@
 /**
  * What a pod spec tells pullguard: the images the kubelet will pull (with the field path a person
- * can find them at) and the pull secrets it will use. Reads only; the API server has validated
- * the object already, so wrong types here mean a forged or broken review (ReviewDecodeError).
+ * can find them at), the pull secrets and service account it will use, and where it may be
+ * scheduled. Reads only; the API server has validated the object already, so wrong types here
+ * mean a forged or broken review (ReviewDecodeError).
  */
-import type { ImageUse } from '../policy/subject.js'
+import type { ImageUse, SchedulingConstraints } from '../policy/subject.js'
 import { ReviewDecodeError } from './review.js'
 
 export interface PodSpecView {
   images: ImageUse[]
   imagePullSecrets: string[]
+  serviceAccountName: string | undefined
+  scheduling: SchedulingConstraints
 }
 
 /** The kubelet pulls init containers first, then containers; ephemeral ones on `kubectl debug`. */
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const
 
 export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
-  if (spec === undefined || spec === null) return { images: [], imagePullSecrets: [] }
+  if (spec === undefined || spec === null) return { images: [], imagePullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] } }
   const s = object(spec, prefix)
   const images: ImageUse[] = []
   for (const list of CONTAINER_LISTS) {
-    const items = array(s[list], `${prefix}.${list}`)
-    items.forEach((item, i) => {
+    array(s[list], `${prefix}.${list}`).forEach((item, i) => {
       const field = `${prefix}.${list}[${i}]`
       const c = object(item, field)
       // The API server requires an image; a missing one cannot be pulled and is not ours to judge.
-      if (typeof c.image !== 'string') return
-      images.push({ container: typeof c.name === 'string' ? c.name : `#${i}`, field, image: c.image })
+      if (typeof c.image !== 'string' || pulledNever(c.imagePullPolicy)) return
+      images.push({ container: typeof c.name === 'string' ? c.name : `#${i}`, kind: 'container', field, image: c.image })
     })
   }
+  // Image volumes (KEP-4639) are pulled by the kubelet with the pod's credentials, like containers.
+  array(s.volumes, `${prefix}.volumes`).forEach((item, i) => {
+    const v = object(item, `${prefix}.volumes[${i}]`)
+    if (v.image === undefined || v.image === null) return
+    const image = object(v.image, `${prefix}.volumes[${i}].image`)
+    if (typeof image.reference !== 'string' || image.reference === '' || pulledNever(image.pullPolicy)) return
+    images.push({ container: typeof v.name === 'string' ? v.name : `#${i}`, kind: 'volume', field: `${prefix}.volumes[${i}].image`, image: image.reference })
+  })
   const imagePullSecrets = array(s.imagePullSecrets, `${prefix}.imagePullSecrets`)
     .map((ref, i) => object(ref, `${prefix}.imagePullSecrets[${i}]`).name)
     .filter((name): name is string => typeof name === 'string' && name !== '')
-  return { images, imagePullSecrets }
+  const sa = [s.serviceAccountName, s.serviceAccount].find((v): v is string => typeof v === 'string' && v !== '')
+  return { images, imagePullSecrets, serviceAccountName: sa, scheduling: readScheduling(s, prefix) }
+}
+
+/** `Never` means the image must already be on the node: the kubelet never pulls it. */
+function pulledNever(policy: unknown): boolean {
+  return policy === 'Never'
+}
+
+function readScheduling(s: Record<string, unknown>, prefix: string): SchedulingConstraints {
+  const nodeSelector: Record<string, string> = {}
+  if (s.nodeSelector !== undefined && s.nodeSelector !== null) {
+    for (const [k, v] of Object.entries(object(s.nodeSelector, `${prefix}.nodeSelector`))) if (typeof v === 'string') nodeSelector[k] = v
+  }
+  const required = (((s.affinity as Record<string, unknown> | null | undefined)?.nodeAffinity as Record<string, unknown> | null | undefined)?.requiredDuringSchedulingIgnoredDuringExecution ?? null) as Record<string, unknown> | null
+  const field = `${prefix}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`
+  const nodeSelectorTerms = (required === null ? [] : array(required.nodeSelectorTerms, field)).map((term, i) => {
+    const expressions = array(object(term, `${field}[${i}]`).matchExpressions, `${field}[${i}].matchExpressions`)
+    return {
+      matchExpressions: expressions.map((e, j) => {
+        const x = object(e, `${field}[${i}].matchExpressions[${j}]`)
+        const values = Array.isArray(x.values) ? x.values.filter((v): v is string => typeof v === 'string') : undefined
+        return { key: String(x.key ?? ''), operator: String(x.operator ?? ''), ...(values === undefined ? {} : { values }) }
+      }),
+    }
+  })
+  return { nodeSelector, nodeSelectorTerms }
 }
 
 /** Images in `current` that `previous` did not have: on UPDATE only those are pulled anew. */

@@ -22,10 +22,11 @@ import {
   type ConfigurationOptions,
   type ObservableMiddleware,
   type V1Namespace,
+  type V1NodeList,
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node'
-import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+import type { Lookup, NamespaceObject, NamespaceSource, NodeSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
 
 // One API read must leave most of the review budget (default 8s, inside the webhook's
 // timeoutSeconds) for the registry checks that depend on it; a healthy API server answers a GET
@@ -33,6 +34,12 @@ import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSour
 const DEFAULT_REQUEST_TIMEOUT_MS = 3000
 // Status messages end up in admission warnings, which kubectl shows on one line.
 const MAX_DETAIL_CHARS = 300
+// Node objects are large (status.images alone can be tens of KiB each): read them in pages so one
+// answer stays a few MiB, each page within the per-request timeout. 100 pages of 500 is ten times
+// the largest cluster Kubernetes supports; past that we say "unknown" rather than give a partial
+// list, which could lack the one platform a pod would land on.
+const NODE_PAGE_SIZE = 500
+const MAX_NODE_PAGES = 100
 
 export interface KubeApiOptions {
   requestTimeoutMs?: number
@@ -46,7 +53,9 @@ export function loadKubeConfig(path?: string): KubeConfig {
   return kc
 }
 
-export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSource {
+type NodePlatform = { os: string; architecture: string }
+
+export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSource, NodeSource {
   readonly #core: CoreV1Api
   readonly #timeoutMs: number
 
@@ -90,6 +99,20 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
     })
   }
 
+  async listNodePlatforms(signal?: AbortSignal): Promise<Lookup<NodePlatform[]>> {
+    const seen = new Map<string, NodePlatform>()
+    let next: string | undefined
+    for (let page = 0; page < MAX_NODE_PAGES; page++) {
+      const request = { limit: NODE_PAGE_SIZE, ...(next === undefined ? {} : { _continue: next }) }
+      const r = await this.#read(signal, (o) => this.#core.listNode(request, o), nodePage)
+      if (r.kind !== 'found') return r
+      for (const p of r.object.platforms) seen.set(`${p.os}/${p.architecture}`, p)
+      next = r.object.next
+      if (next === undefined) return { kind: 'found', object: [...seen.values()] }
+    }
+    return { kind: 'error', detail: `the cluster has more than ${NODE_PAGE_SIZE * MAX_NODE_PAGES} nodes; set the platforms with --platform` }
+  }
+
   async #read<R, T>(
     callerSignal: AbortSignal | undefined,
     call: (options: ConfigurationOptions) => Promise<R>,
@@ -118,6 +141,25 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
       callerSignal?.removeEventListener('abort', onCallerAbort)
     }
   }
+}
+
+/**
+ * One page of nodes. A node that has not yet posted its status has no nodeInfo: it is skipped (it
+ * runs no pods until it does, and the next refresh sees it).
+ */
+function nodePage(list: V1NodeList): { platforms: NodePlatform[]; next: string | undefined } | undefined {
+  if (!isKind(list, 'NodeList')) return undefined
+  const items: unknown = list.items
+  if (!Array.isArray(items)) return undefined
+  const platforms: NodePlatform[] = []
+  for (const node of items) {
+    const info: unknown = isRecord(node) && isRecord(node['status']) ? node['status']['nodeInfo'] : undefined
+    if (!isRecord(info)) continue
+    const { operatingSystem: os, architecture } = info
+    if (typeof os === 'string' && os !== '' && typeof architecture === 'string' && architecture !== '') platforms.push({ os, architecture })
+  }
+  const next = list.metadata?._continue
+  return { platforms, next: next === undefined || next === '' ? undefined : next }
 }
 
 /** Per-call middleware: the RequestContext is only reachable here, after auth has been applied. */

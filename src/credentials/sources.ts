@@ -44,3 +44,12 @@ export interface ServiceAccountSource {
 export interface NamespaceSource {
   getNamespace(name: string, signal?: AbortSignal): Promise<Lookup<NamespaceObject>>
 }
+
+/**
+ * The distinct (os, architecture) pairs of the cluster's Nodes, from `status.nodeInfo` (the
+ * kubelet's runtime.GOOS / GOARCH; it reports no variant). Found with an empty list: no node has
+ * reported yet.
+ */
+export interface NodeSource {
+  listNodePlatforms(signal?: AbortSignal): Promise<Lookup<Array<{ os: string; architecture: string }>>>
+}

@@ -3,6 +3,7 @@
  * says which container, which image, what the registry said, which secrets were tried (names
  * only), and the fix. Warnings are the short form, one line each.
  */
+import type { Platform } from '../registry/index.js'
 import type { ImageOutcome } from './outcome.js'
 
 export interface MessageContext {
@@ -11,31 +12,47 @@ export interface MessageContext {
   object: string
 }
 
+type Checked = Extract<ImageOutcome, { kind: 'checked' }>
+
+function what(o: ImageOutcome): string {
+  return `${o.use.kind === 'volume' ? 'image volume' : 'container'} "${o.use.container}"`
+}
+
 function where(o: ImageOutcome): string {
-  return `container "${o.use.container}" (${o.use.field}) image "${o.use.image}"`
+  return `${what(o)} (${o.use.field}) image "${o.use.image}"`
+}
+
+function platforms(list: readonly Platform[]): string {
+  return list.map((p) => `${p.os}/${p.architecture}${p.variant === undefined ? '' : '/' + p.variant}`).join(', ')
 }
 
 function secretCommand(server: string, namespace: string): string {
   const name = 'pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()
   const dockerServer = server === 'docker.io' ? '' : ` --docker-server=${server}`
-  return `kubectl create secret docker-registry ${name}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${namespace}, then list "${name}" in the pod's imagePullSecrets`
+  return `kubectl create secret docker-registry ${name}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${namespace}, then list "${name}" in imagePullSecrets (of the pod template, or of its service account)`
 }
 
-function tried(o: Extract<ImageOutcome, { kind: 'checked' }>): string {
+function tried(o: Checked): string {
   return o.tried.length === 0 ? 'no pull secret matches this registry, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
+}
+
+function tagFix(o: Checked): string {
+  const s = o.suggestions ?? []
+  return s.length === 0 ? 'push that tag or use one that exists' : `existing tags nearest to it: ${s.join(', ')}`
 }
 
 /** What is wrong and how to fix it, for a denial (one line per image). */
 export function explain(o: ImageOutcome, ctx: MessageContext): string {
+  if (o.kind === 'exempt') return `${where(o)}: exempt by --exempt-image ${o.pattern}.`
   if (o.kind === 'invalid') return `${where(o)}: ${o.problem} (the kubelet reports InvalidImageName). Fix: correct the image reference.`
   if (o.kind === 'broken-secret') {
-    return `${where(o)}: pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of this ${ctx.object.split(' ')[0]} while it is listed. Fix: recreate it with kubectl create secret docker-registry, or remove it from imagePullSecrets.`
+    return `${where(o)}: pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed. Fix: recreate it with kubectl create secret docker-registry, or remove it from imagePullSecrets.`
   }
   const { ref, result } = o
   const repo = `${ref.domain}/${ref.path}`
   switch (result.code) {
     case 'TagNotFound':
-      return `${where(o)}: tag "${ref.reference}" does not exist in ${repo}. Fix: push that tag or use one that exists.`
+      return `${where(o)}: tag "${ref.reference}" does not exist in ${repo}. Fix: ${tagFix(o)}.`
     case 'DigestNotFound':
       return `${where(o)}: digest ${ref.reference} does not exist in ${repo}. Fix: use a digest that exists (it may have been deleted).`
     case 'RepositoryNotFound':
@@ -50,11 +67,14 @@ export function explain(o: ImageOutcome, ctx: MessageContext): string {
     case 'RegistryUnreachable':
       return `${where(o)}: could not be verified: ${undetermined(o)}.`
     case 'Exists':
+      if (o.platform?.verdict === 'none') {
+        return `${where(o)}: no entry for ${platforms(o.platform.missing)} in the image index (it has ${platforms(o.platform.available) || 'no platform entries'}); the kubelet reports "no match for platform in manifest". Fix: publish the image for that platform, or schedule onto nodes it supports (nodeSelector kubernetes.io/arch).`
+      }
       return `${where(o)}: pullable (${result.digest}).`
   }
 }
 
-function undetermined(o: Extract<ImageOutcome, { kind: 'checked' }>): string {
+function undetermined(o: Checked): string {
   const r = o.result
   if (r.code === 'RateLimited') return `${o.ref.registryHost} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}`
   if (r.code === 'RegistryUnreachable') return `${o.ref.registryHost} is unreachable (${r.cause}: ${r.detail})`
@@ -63,25 +83,38 @@ function undetermined(o: Extract<ImageOutcome, { kind: 'checked' }>): string {
 }
 
 /** The one-line form, for warnings. */
-export function warning(o: ImageOutcome, note: string): string {
-  const head = `container "${o.use.container}" image "${o.use.image}"`
-  if (o.kind === 'invalid') return `${head}: ${o.problem}${note}`
-  if (o.kind === 'broken-secret') return `${head}: pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull${note}`
+export function warning(o: ImageOutcome, suffix: string): string {
+  const head = `${what(o)} image "${o.use.image}"`
+  if (o.kind === 'exempt') return `${head}: exempt by --exempt-image ${o.pattern}${suffix}`
+  if (o.kind === 'invalid') return `${head}: ${o.problem}${suffix}`
+  if (o.kind === 'broken-secret') return `${head}: pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull${suffix}`
   switch (o.result.code) {
-    case 'TagNotFound':
-      return `${head}: tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}${note}`
+    case 'TagNotFound': {
+      const s = o.suggestions ?? []
+      return `${head}: tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}${s.length > 0 ? ` (try ${s.join(', ')})` : ''}${suffix}`
+    }
     case 'DigestNotFound':
-      return `${head}: digest not found in ${o.ref.domain}/${o.ref.path}${note}`
+      return `${head}: digest not found in ${o.ref.domain}/${o.ref.path}${suffix}`
     case 'RepositoryNotFound':
-      return `${head}: repository does not exist${note}`
+      return `${head}: repository does not exist${suffix}`
     case 'RepositoryNotFoundOrDenied':
-      return `${head}: repository does not exist or requires credentials (${o.tried.length} secrets tried)${note}`
+      return `${head}: repository does not exist or requires credentials (${o.tried.length} secrets tried)${suffix}`
     case 'AccessDenied':
-      return `${head}: ${o.ref.registryHost} refused access (${o.tried.length} secrets tried)${note}`
+      return `${head}: ${o.ref.registryHost} refused access (${o.tried.length} secrets tried)${suffix}`
     case 'RateLimited':
     case 'RegistryUnreachable':
-      return `${head}: not verified, ${undetermined(o)}${note}`
+      return `${head}: not verified, ${undetermined(o)}${suffix}`
     case 'Exists':
-      return `${head}: pullable${note}`
+      if (o.platform?.verdict === 'none') return `${head}: no ${platforms(o.platform.missing)} entry in the image index${suffix}`
+      return `${head}: pullable${suffix}`
   }
+}
+
+/** A warning given whatever the verdict, or undefined. */
+export function note(o: ImageOutcome): string | undefined {
+  if (o.kind === 'exempt') return warning(o, '')
+  if (o.kind === 'checked' && o.result.code === 'Exists' && o.platform?.verdict === 'some') {
+    return `${what(o)} image "${o.use.image}": no ${platforms(o.platform.missing)} entry in the image index; pods scheduled on such nodes will fail to pull`
+  }
+  return undefined
 }

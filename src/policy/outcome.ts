@@ -4,10 +4,20 @@
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { ImageReference } from '../reference/index.js'
-import type { CheckResult } from '../registry/index.js'
+import type { CheckResult, Platform } from '../registry/index.js'
 import type { ImageUse } from './subject.js'
 
+/** How an index's platforms compare with the nodes the pod can run on (platforms.ts). */
+export interface PlatformFit {
+  verdict: 'ok' | 'some' | 'none'
+  /** Platforms the pod may run on that the index has no entry for. */
+  missing: Platform[]
+  /** Platforms the index has (attestations left out). */
+  available: Platform[]
+}
+
 export type ImageOutcome =
+  | { kind: 'exempt'; use: ImageUse; pattern: string }
   | { kind: 'invalid'; use: ImageUse; problem: string }
   | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem }
   | {
@@ -19,16 +29,21 @@ export type ImageOutcome =
       tried: string[]
       /** Some pull secret could not be read: the kubelet may hold credentials we could not try. */
       incomplete: boolean
+      /** When the manifest is an index and the cluster's platforms are known. */
+      platform?: PlatformFit
+      /** For TagNotFound: existing tags nearest to the one asked for. */
+      suggestions?: string[]
     }
 
 /** pullable: the kubelet will pull it. not-pullable: it definitely will not. unknown: policy decides. */
 export type Pullability = 'pullable' | 'not-pullable' | 'unknown'
 
 export function pullability(o: ImageOutcome): Pullability {
+  if (o.kind === 'exempt') return 'pullable'
   if (o.kind !== 'checked') return 'not-pullable'
   switch (o.result.code) {
     case 'Exists':
-      return 'pullable'
+      return o.platform?.verdict === 'none' ? 'not-pullable' : 'pullable'
     case 'TagNotFound':
     case 'DigestNotFound':
     case 'RepositoryNotFound':
@@ -45,7 +60,9 @@ export function pullability(o: ImageOutcome): Pullability {
 
 /** The stable reason code for logs and metrics. */
 export function reasonCode(o: ImageOutcome): string {
+  if (o.kind === 'exempt') return 'Exempt'
   if (o.kind === 'invalid') return 'InvalidReference'
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
+  if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
   return o.result.code
 }

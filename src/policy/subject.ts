@@ -2,25 +2,39 @@
 import type { Operation } from './operation.js'
 
 export interface ImageUse {
-  /** Container name. */
+  /** Container name, or image volume name. */
   container: string
-  /** Where it sits in the object, e.g. `spec.initContainers[0]`. */
+  /** `volume` for an image volume (`spec.volumes[].image`), which the kubelet pulls like a container image. */
+  kind: 'container' | 'volume'
+  /** Where it sits in the object, e.g. `spec.template.spec.initContainers[0]`. */
   field: string
   image: string
+}
+
+/** What decides which nodes a pod can land on, as far as platforms go. */
+export interface SchedulingConstraints {
+  nodeSelector: Record<string, string>
+  /** requiredDuringSchedulingIgnoredDuringExecution terms: ORed; expressions within one ANDed. */
+  nodeSelectorTerms: Array<{ matchExpressions: Array<{ key: string; operator: string; values?: string[] }> }>
 }
 
 export interface ReviewSubject {
   uid: string
   namespace: string
-  /** `Pod`, or a workload kind. */
+  /** `Pod`, or a workload kind (`Deployment`, `CronJob`, …). */
   kind: string
   name: string
   operation: Operation
   dryRun: boolean
-  /** The images to judge (on UPDATE, only the new ones). */
+  /** True for a pod template: its pods do not exist yet, so the service account's pull secrets still apply. */
+  template: boolean
+  /** The images to judge (on UPDATE, only the new ones; never `imagePullPolicy: Never`). */
   images: ImageUse[]
   /** imagePullSecrets names, in pod order. */
   pullSecrets: string[]
+  /** spec.serviceAccountName (or the deprecated serviceAccount), undefined when unset. */
+  serviceAccountName: string | undefined
+  scheduling: SchedulingConstraints
 }
 
 export interface Verdict {

@@ -32,8 +32,18 @@ export const DEFAULT_EXISTS_TTL_MS = 5 * 60_000
 export const DEFAULT_NEGATIVE_TTL_MS = 15_000
 export const DEFAULT_MAX_ENTRIES = 100_000
 
+/** A tag list feeds one suggestion; a minute is fresh enough and spares the registry. */
+export const TAGS_TTL_MS = 60_000
+/**
+ * A list holds up to 10 000 tags of up to 128 characters (about 1.3 MB at worst, a few KB
+ * usually), and repositories come from untrusted pod specs: keep few lists.
+ */
+const MAX_TAG_LISTS = 64
+
 export interface ImageChecker {
   check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult>
+  /** The repository's tags (for suggestions), or undefined when they cannot be had in time. */
+  tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined>
 }
 
 export class CachedChecker implements ImageChecker {
@@ -44,6 +54,9 @@ export class CachedChecker implements ImageChecker {
   readonly #existsTtl: number
   readonly #negativeTtl: number
   readonly #budget: number
+  /** Tag lists are made lazily: most checkers never see a missing tag. */
+  #tagCache: TtlCache<string, readonly string[] | null> | undefined
+  #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
 
   constructor(client: RegistryClient, options: CachedCheckerOptions) {
     this.#client = client
@@ -67,6 +80,28 @@ export class CachedChecker implements ImageChecker {
     })
     return within(shared, signal, timedOut)
   }
+
+  /**
+   * The repository's tags for a suggestion, cached for a minute under the same key scheme as
+   * `check` (namespace and credential hashes; anonymous lists shared) and fetched once for all
+   * concurrent waiters. A failed listing is remembered as briefly as a negative answer, so a
+   * registry that refuses listing is not asked again by every review of a broken Deployment.
+   * Never throws; undefined when no list could be read.
+   */
+  async tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined> {
+    const key = `tags\n${identityKey(credentials, namespace)}\n${ref.name}`
+    const cache = (this.#tagCache ??= new TtlCache({ maxEntries: MAX_TAG_LISTS, clock: this.#clock }))
+    const hit = cache.get(key)
+    if (hit !== undefined) return hit ?? undefined
+    const flight = (this.#tagFlight ??= new SingleFlight())
+    // Like check: the shared listing keeps its own budget (the client's), whoever gave up waiting.
+    const shared = flight.run(key, async () => {
+      const tags = await this.#client.listTags(ref, credentials).catch(() => undefined)
+      cache.set(key, tags ?? null, this.#clock.now() + (tags === undefined ? this.#negativeTtl : TAGS_TTL_MS))
+      return tags
+    })
+    return within(shared, signal, () => undefined)
+  }
 }
 
 function cacheKey(ref: ImageReference, credentials: readonly Credential[], namespace: string): string {
@@ -78,4 +113,9 @@ function cacheKey(ref: ImageReference, credentials: readonly Credential[], names
 
 function timedOut(): CheckResult {
   return { code: 'RegistryUnreachable', cause: 'timeout', detail: "the review's time budget ran out before the registry answered", attempts: [] }
+}
+
+function identityKey(credentials: readonly Credential[], namespace: string): string {
+  if (credentials.length === 0) return 'anonymous'
+  return `${namespace}\n${credentials.map((c) => `${credentialIdentity(c)}:${c.label}`).join('\n')}`
 }

@@ -3,6 +3,7 @@ import type { ImageReference } from '../reference/index.js'
 import { ANONYMOUS, type Credential } from './credential.js'
 import { attemptManifest, type AttemptContext } from './manifest.js'
 import type { Attempt, CheckResult, ReasonCode } from './result.js'
+import { listTags, type ListTagsOptions } from './tags.js'
 import { TokenSource, type BearerParams } from './token.js'
 import { Transport, type TransportOptions } from './transport.js'
 import { buildTrustStore, type TrustOptions, type TrustStore } from './trust.js'
@@ -13,7 +14,24 @@ export interface RegistryClientOptions extends Omit<TransportOptions, 'trust'> {
   /** Deadline for a check whose caller passes no signal. */
   defaultDeadlineMs?: number
   clock?: Clock
+  /**
+   * After finding an index, read its platforms (one manifest GET, which Docker Hub counts as a
+   * pull; see index-platforms.ts). Default true.
+   */
+  resolveIndexPlatforms?: boolean
 }
+
+export interface ListTagsClientOptions extends Omit<ListTagsOptions, 'signal'> {
+  /** The caller's deadline; the listing ends at it or at `budgetMs`, whichever comes first. */
+  signal?: AbortSignal
+  budgetMs?: number
+}
+
+/**
+ * Tags only feed a suggestion in a denial message: two seconds is far above a registry's normal
+ * answer and well inside the webhook's budget (--timeout, 8 s by default).
+ */
+export const DEFAULT_TAG_LIST_BUDGET_MS = 2_000
 
 export interface CheckOptions {
   /** The overall deadline: when it fires, the check ends with RegistryUnreachable (timeout). */
@@ -46,6 +64,7 @@ export class RegistryClient {
       tokens: new TokenSource(this.#transport, clock),
       bearerHints: { get: (host) => hints.get(host), set: (host, params) => hints.set(host, params, clock.now() + AUTH_HINT_TTL_MS) },
       now: () => clock.now(),
+      resolveIndexPlatforms: options.resolveIndexPlatforms ?? true,
     }
   }
 
@@ -64,13 +83,32 @@ export class RegistryClient {
         attempts.push({ credential: credential?.label ?? ANONYMOUS, code: 'RegistryUnreachable', cause: 'timeout', detail: 'not tried: the time budget ran out' })
         continue
       }
-      const { digest, mediaType, ...attempt } = await attemptManifest(this.#ctx, ref, credential, signal)
+      const { digest, mediaType, platforms, ...attempt } = await attemptManifest(this.#ctx, ref, credential, signal)
       attempts.push(attempt)
       if (attempt.code === 'Exists' && digest !== undefined) {
-        return { code: 'Exists', digest, mediaType: mediaType ?? '', decidedBy: attempt.credential, attempts }
+        return { code: 'Exists', digest, mediaType: mediaType ?? '', decidedBy: attempt.credential, attempts, ...(platforms === undefined ? {} : { platforms }) }
       }
     }
     return summarize(attempts)
+  }
+
+  /**
+   * The repository's tags, for suggestions after TagNotFound. Credentials are tried in the
+   * kubelet's order (none: anonymous) and the first list read wins. Runs on its own budget
+   * (`budgetMs`, default 2 s), cut shorter by the caller's signal: a suggestion must never cost
+   * the review its deadline. Never throws; undefined when no list could be read.
+   */
+  async listTags(ref: ImageReference, credentials: readonly Credential[], options: ListTagsClientOptions = {}): Promise<string[] | undefined> {
+    const { signal: callerSignal, budgetMs, ...limits } = options
+    const budget = AbortSignal.timeout(budgetMs ?? DEFAULT_TAG_LIST_BUDGET_MS)
+    const signal = callerSignal === undefined ? budget : AbortSignal.any([callerSignal, budget])
+    const candidates: ReadonlyArray<Credential | null> = credentials.length === 0 ? [null] : credentials
+    for (const credential of candidates) {
+      if (signal.aborted) return undefined
+      const listed = await listTags(this.#ctx, ref, credential, { ...limits, signal })
+      if (listed.ok) return listed.tags
+    }
+    return undefined
   }
 
   close(): Promise<void> {

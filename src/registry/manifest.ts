@@ -7,15 +7,17 @@
  *     size a runtime accepts); HEAD refused (405/400) or not saying enough → GET.
  *  3. 404 → the tags list tells a missing tag from a missing repository.
  *  4. Everything else is classified here, once, into a reason code.
+ *  5. An index that exists: its platforms (index-platforms.ts), at most one more request.
  */
 import { createHash } from 'node:crypto'
 import { digestProblem, type ImageReference } from '../reference/index.js'
 import { sendAuthorized, startAuth, type AuthContext, type AuthState } from './auth-flow.js'
 import { parseChallenges } from './challenge.js'
 import { ANONYMOUS, type Credential } from './credential.js'
-import { MANIFEST_ACCEPT, isManifestMediaType, sniffManifestMediaType } from './media-types.js'
+import { fetchIndexPlatforms, platformsFromBody } from './index-platforms.js'
+import { MANIFEST_ACCEPT, isIndexMediaType, isManifestMediaType, sniffManifestMediaType } from './media-types.js'
 import { registryErrorCodes } from './registry-errors.js'
-import type { Attempt } from './result.js'
+import type { Attempt, Platform } from './result.js'
 import { retryAfterSeconds } from './retry-after.js'
 import { ERROR_BODY_LIMIT, type HttpResponse } from './transport.js'
 import { asTransportError } from './transport-error.js'
@@ -23,8 +25,11 @@ import { asTransportError } from './transport-error.js'
 /** containerd refuses manifests over 4 MiB (MaxManifestSize); so do we, before reading them. */
 export const MANIFEST_BODY_LIMIT = 4 * 1024 * 1024
 
-export type AttemptContext = AuthContext
-export type AttemptResult = Attempt & { digest?: string; mediaType?: string }
+export type AttemptContext = AuthContext & {
+  /** Read an index's platforms after finding it (index-platforms.ts); default true. */
+  resolveIndexPlatforms?: boolean
+}
+export type AttemptResult = Attempt & { digest?: string; mediaType?: string; platforms?: Platform[] }
 type Outcome = Omit<AttemptResult, 'credential'>
 
 export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, credential: Credential | null, signal: AbortSignal | undefined): Promise<AttemptResult> {
@@ -48,7 +53,7 @@ async function attempt(ctx: AttemptContext, ref: ImageReference, credential: Cre
     const res = sent.res
     if (res.status === 200) {
       const found = readManifestAnswer(ref, res, method)
-      if (found !== 'need-get') return found
+      if (found !== 'need-get') return withIndexPlatforms(ctx, ref, auth, found, method === 'GET' ? res.body : undefined, signal)
     } else if (res.status === 401) {
       return deniedAfterAuth(ref, res, credential)
     } else if (!((res.status === 405 || res.status === 400) && method === 'HEAD')) {
@@ -81,6 +86,18 @@ function readManifestAnswer(ref: ImageReference, res: HttpResponse, method: 'HEA
   // containerd, too, falls back to GET when a HEAD names no digest.
   if (digest === undefined) return 'need-get'
   return { code: 'Exists', status: 200, detail: `manifest ${digest} found`, digest, mediaType }
+}
+
+/**
+ * 5. An index found: add the platforms it offers (index-platforms.ts), from the body in hand or one
+ *    GET by digest. Failing to read them keeps Exists, with the reason in the detail.
+ */
+async function withIndexPlatforms(ctx: AttemptContext, ref: ImageReference, auth: AuthState, found: Outcome, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
+  if (ctx.resolveIndexPlatforms === false || found.code !== 'Exists' || found.digest === undefined || !isIndexMediaType(found.mediaType ?? '')) return found
+  const read = body === undefined ? await fetchIndexPlatforms(ctx, auth, ref, found.digest, signal) : platformsFromBody(body, found.digest)
+  return read.ok
+    ? { ...found, platforms: read.platforms, detail: `${found.detail}; the index lists ${read.platforms.length} platform(s)` }
+    : { ...found, detail: `${found.detail}; its platforms are unknown: ${read.reason}` }
 }
 
 /** 401 although we answered the challenge. */

@@ -24,13 +24,30 @@ export interface Attempt {
   retryAfterSeconds?: number
 }
 
+/**
+ * One `platform` of an image index entry, as the registry wrote it (not normalized: policy/
+ * platforms.ts compares platforms the way containerd does).
+ */
+export interface Platform {
+  os: string
+  architecture: string
+  variant?: string
+}
+
 interface Base {
   /** Every attempt in the order made: one per credential, or one anonymous. */
   attempts: Attempt[]
 }
 
 export type CheckResult =
-  | (Base & { code: 'Exists'; digest: string; mediaType: string; decidedBy: string })
+  | (Base & {
+      code: 'Exists'
+      digest: string
+      mediaType: string
+      decidedBy: string
+      /** For an index: the platforms of its entries. Absent for an image manifest, or when they could not be read. */
+      platforms?: Platform[]
+    })
   | (Base & { code: NotFoundCode | DeniedCode; detail: string })
   | (Base & { code: 'RateLimited'; detail: string; retryAfterSeconds?: number })
   | (Base & { code: 'RegistryUnreachable'; detail: string; cause: UnreachableCause })

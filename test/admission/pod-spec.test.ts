@@ -1,6 +1,7 @@
 import t from 'tap'
 import { newImages, readPodSpec } from '../../src/admission/pod-spec.js'
 import { ReviewDecodeError } from '../../src/admission/review.js'
+import type { ImageUse } from '../../src/policy/subject.js'
 
 t.test('reads init, regular and ephemeral containers in pull order with their field paths', async (t) => {
   const spec = {
@@ -11,12 +12,41 @@ t.test('reads init, regular and ephemeral containers in pull order with their fi
   }
   t.same(readPodSpec(spec, 'spec'), {
     images: [
-      { container: 'migrate', field: 'spec.initContainers[0]', image: 'migrate:v3' },
-      { container: 'web', field: 'spec.containers[0]', image: 'nginx:1.25' },
-      { container: 'side', field: 'spec.containers[1]', image: 'envoy:v1' },
-      { container: 'debug', field: 'spec.ephemeralContainers[0]', image: 'busybox:1.36' },
+      { container: 'migrate', kind: 'container', field: 'spec.initContainers[0]', image: 'migrate:v3' },
+      { container: 'web', kind: 'container', field: 'spec.containers[0]', image: 'nginx:1.25' },
+      { container: 'side', kind: 'container', field: 'spec.containers[1]', image: 'envoy:v1' },
+      { container: 'debug', kind: 'container', field: 'spec.ephemeralContainers[0]', image: 'busybox:1.36' },
     ],
     imagePullSecrets: ['regcred', 'ghcr'],
+    serviceAccountName: undefined,
+    scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+  })
+})
+
+t.test('skips imagePullPolicy Never, reads image volumes, the service account and scheduling constraints', async (t) => {
+  const spec = {
+    serviceAccount: 'legacy',
+    serviceAccountName: 'builder',
+    containers: [{ name: 'local', image: 'dev:local', imagePullPolicy: 'Never' }, { name: 'app', image: 'app:v1', imagePullPolicy: 'Always' }],
+    volumes: [
+      { name: 'config', configMap: { name: 'x' } },
+      { name: 'models', image: { reference: 'models:v2', pullPolicy: 'IfNotPresent' } },
+      { name: 'cached', image: { reference: 'cached:v1', pullPolicy: 'Never' } },
+    ],
+    nodeSelector: { 'kubernetes.io/arch': 'arm64', 'disk': 'ssd' },
+    affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] }] } } },
+  }
+  t.same(readPodSpec(spec, 'spec.template.spec'), {
+    images: [
+      { container: 'app', kind: 'container', field: 'spec.template.spec.containers[1]', image: 'app:v1' },
+      { container: 'models', kind: 'volume', field: 'spec.template.spec.volumes[1].image', image: 'models:v2' },
+    ],
+    imagePullSecrets: [],
+    serviceAccountName: 'builder',
+    scheduling: {
+      nodeSelector: { 'kubernetes.io/arch': 'arm64', disk: 'ssd' },
+      nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] }],
+    },
   })
 })
 
@@ -25,7 +55,7 @@ t.test('the prefix names template paths', async (t) => {
 })
 
 t.test('an absent spec or absent lists are empty, a container without image is skipped', async (t) => {
-  t.same(readPodSpec(undefined, 'spec'), { images: [], imagePullSecrets: [] })
+  t.same(readPodSpec(undefined, 'spec').images, [])
   t.same(readPodSpec({ containers: [{ name: 'noimage' }] }, 'spec').images, [])
 })
 
@@ -50,11 +80,11 @@ for (const [name, spec, reason] of bad) {
 }
 
 t.test('newImages keeps only images the old object did not have', async (t) => {
-  const old = [{ container: 'web', field: 'spec.containers[0]', image: 'nginx:1.25' }]
-  const cur = [
-    { container: 'web', field: 'spec.containers[0]', image: 'nginx:1.25' },
-    { container: 'debug', field: 'spec.ephemeralContainers[0]', image: 'busybox:1.36' },
-    { container: 'web2', field: 'spec.containers[1]', image: 'nginx:1.26' },
+  const old: ImageUse[] = [{ container: 'web', kind: 'container', field: 'spec.containers[0]', image: 'nginx:1.25' }]
+  const cur: ImageUse[] = [
+    { container: 'web', kind: 'container', field: 'spec.containers[0]', image: 'nginx:1.25' },
+    { container: 'debug', kind: 'container', field: 'spec.ephemeralContainers[0]', image: 'busybox:1.36' },
+    { container: 'web2', kind: 'container', field: 'spec.containers[1]', image: 'nginx:1.26' },
   ]
   t.same(newImages(cur, old).map((u) => u.image), ['busybox:1.36', 'nginx:1.26'])
   t.same(newImages(cur, cur), [])

@@ -1,6 +1,6 @@
 // The decision as a pure function of the per-image outcomes, the mode and --on-registry-error.
 import t from 'tap'
-import { decide } from '../../src/policy/judge.js'
+import { decide } from '../../src/policy/decide.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { pullability } from '../../src/policy/outcome.js'
 import { parseReference } from '../../src/reference/index.js'
@@ -16,9 +16,9 @@ function checked(code: CheckResult['code'], extra: { tried?: string[]; incomplet
       : code === 'RegistryUnreachable' ? { code, cause: 'refused', detail: 'connection refused', attempts: [] }
         : code === 'RateLimited' ? { code, detail: 'rate limited', retryAfterSeconds: 30, attempts: [] }
           : { code, detail: 'x', attempts: [] }
-  return { kind: 'checked', use: { container: `c${n}`, field: `spec.containers[${n}]`, image }, ref, result, tried: extra.tried ?? [], incomplete: extra.incomplete ?? false }
+  return { kind: 'checked', use: { container: `c${n}`, kind: 'container', field: `spec.containers[${n}]`, image }, ref, result, tried: extra.tried ?? [], incomplete: extra.incomplete ?? false }
 }
-const invalid = (): ImageOutcome => ({ kind: 'invalid', use: { container: 'bad', field: 'spec.containers[9]', image: 'Nginx' }, problem: 'invalid image reference "Nginx": repository name must be lowercase' })
+const invalid = (): ImageOutcome => ({ kind: 'invalid', use: { container: 'bad', kind: 'container', field: 'spec.containers[9]', image: 'Nginx' }, problem: 'invalid image reference "Nginx": repository name must be lowercase' })
 
 const pullabilityCases: Array<[string, ImageOutcome, ReturnType<typeof pullability>]> = [
   ['Exists', checked('Exists'), 'pullable'],

@@ -1,0 +1,39 @@
+/**
+ * Which objects carry a pod spec, and where. A Deployment's bad image is best refused at
+ * `kubectl apply` of the Deployment, not minutes later when its ReplicaSet fails to make pods.
+ */
+export interface PodSpecLocation {
+  /** Keys from the object root to the pod template's `spec` (for a Pod: the spec itself). */
+  path: readonly string[]
+  /** A template: its pods do not exist yet (service-account pull secrets still to be added). */
+  template: boolean
+}
+
+const TEMPLATE = ['spec', 'template', 'spec']
+
+/** Keyed by `group/Kind` (core group is empty). */
+const LOCATIONS: ReadonlyMap<string, PodSpecLocation> = new Map([
+  ['/Pod', { path: ['spec'], template: false }],
+  ['/PodTemplate', { path: ['template', 'spec'], template: true }],
+  ['/ReplicationController', { path: TEMPLATE, template: true }],
+  ['apps/Deployment', { path: TEMPLATE, template: true }],
+  ['apps/ReplicaSet', { path: TEMPLATE, template: true }],
+  ['apps/StatefulSet', { path: TEMPLATE, template: true }],
+  ['apps/DaemonSet', { path: TEMPLATE, template: true }],
+  ['batch/Job', { path: TEMPLATE, template: true }],
+  ['batch/CronJob', { path: ['spec', 'jobTemplate', 'spec', 'template', 'spec'], template: true }],
+])
+
+export function podSpecLocation(group: string, kind: string): PodSpecLocation | undefined {
+  return LOCATIONS.get(`${group}/${kind}`)
+}
+
+/** Follows `path` into `object`; undefined where a step is missing. */
+export function dig(object: Record<string, unknown>, path: readonly string[]): unknown {
+  let cur: unknown = object
+  for (const key of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined
+    cur = (cur as Record<string, unknown>)[key]
+  }
+  return cur
+}
