@@ -9,9 +9,14 @@ import { createLogger } from './server/logger.js'
 
 const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
                        [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]
-                       [--insecure-registry HOST[:PORT]]... [--log-level LEVEL]`
+                       [--insecure-registry HOST[:PORT]]... [--exempt-namespace NS]... [--exempt-image GLOB]...
+                       [--node-docker-config FILE] [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]`
 
 async function serve(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
   const config = parseServeConfig(argv)
   const logger = createLogger(config.logLevel)
   const server = await createServe(config, logger)

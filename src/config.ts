@@ -3,7 +3,9 @@
  * This is the only module that reads process.env. Invalid input is a ConfigError naming the
  * flag: the CLI prints its message on one line and exits with status 2.
  */
+import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
 import { parsePlatform } from './policy/platforms.js'
 import type { Platform } from './registry/index.js'
@@ -206,7 +208,15 @@ function parseRegistryHost(value: string, source: string): string {
 
 function readCertificates(path: string, source: string): string {
   const text = readPem(path, source)
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(source, `${path} holds no PEM certificate`)
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
+  if (blocks.length === 0) throw new ConfigError(source, `${path} holds no PEM certificate`)
+  blocks.forEach((pem, i) => {
+    try {
+      new X509Certificate(pem)
+    } catch {
+      throw new ConfigError(source, `certificate ${i + 1} in ${path} cannot be parsed`)
+    }
+  })
   return text
 }
 
@@ -219,7 +229,14 @@ function readTls(cert: { value: string | undefined; source: string }, key: { val
   if (cert.value === undefined && key.value === undefined) return undefined
   if (cert.value === undefined) throw new ConfigError('--tls-cert', 'is required when --tls-key is set')
   if (key.value === undefined) throw new ConfigError('--tls-key', 'is required when --tls-cert is set')
-  return { certPem: readPem(cert.value, cert.source), keyPem: readPem(key.value, key.source), certPath: cert.value, keyPath: key.value }
+  const pair = { certPem: readPem(cert.value, cert.source), keyPem: readPem(key.value, key.source), certPath: cert.value, keyPath: key.value }
+  try {
+    createSecureContext({ cert: pair.certPem, key: pair.keyPem })
+  } catch (err) {
+    // Swapped files, a key for another certificate, an encrypted key: say so now, not at first request.
+    throw new ConfigError(cert.source, `${cert.value} and ${key.value} are not a usable certificate and key pair (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  }
+  return pair
 }
 
 export function readPem(path: string, source: string): string {

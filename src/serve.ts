@@ -23,7 +23,7 @@ export interface Serve {
   close(): Promise<void>
 }
 
-export async function createServe(config: ServeConfig, logger: Logger, kubeConfig: KubeConfig = loadKubeConfig()): Promise<Serve> {
+export async function createServe(config: ServeConfig, logger: Logger, kubeConfig: KubeConfig = defaultKubeConfig()): Promise<Serve> {
   let tls = config.tls
   if (tls === undefined) {
     logger.warn('no --tls-cert/--tls-key given: serving a self-signed certificate generated in memory (development only)')
@@ -70,5 +70,14 @@ function loadNodeCredentials(path: string | undefined, logger: Logger): NodeDock
   } catch (err) {
     if (err instanceof NodeDockerConfigError) throw new ConfigError('--node-docker-config', err.message)
     throw err
+  }
+}
+
+/** KUBECONFIG or the in-cluster service account; a broken one is a configuration error (exit 2). */
+function defaultKubeConfig(): KubeConfig {
+  try {
+    return loadKubeConfig()
+  } catch (err) {
+    throw new ConfigError('KUBECONFIG', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
 }

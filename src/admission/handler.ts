@@ -4,6 +4,7 @@
  * the policy's Judge, and encodes its verdict. Knows nothing of registries.
  */
 import type { Judge, ReviewSubject } from '../policy/subject.js'
+export type { Judge }
 import { readPodSpec, newImages } from './pod-spec.js'
 import { dig, podSpecLocation } from './workloads.js'
 import { allowed, denied, type AdmissionReviewOut } from './response.js'

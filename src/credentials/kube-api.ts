@@ -69,6 +69,7 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
   }
 
   getSecret(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<SecretObject>> {
+    if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
     return this.#read(signal, (o) => this.#core.readNamespacedSecret({ name, namespace }, o), (s: V1Secret) => {
       if (!isKind(s, 'Secret') || !isNamed(s, namespace, name)) return undefined
       const data = s.data === undefined ? {} : stringMap(s.data)
@@ -79,6 +80,7 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
   }
 
   getServiceAccount(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<ServiceAccountObject>> {
+    if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
     return this.#read(signal, (o) => this.#core.readNamespacedServiceAccount({ name, namespace }, o), (sa: V1ServiceAccount) => {
       if (!isKind(sa, 'ServiceAccount') || !isNamed(sa, namespace, name)) return undefined
       const refs: unknown = sa.imagePullSecrets ?? []
@@ -92,6 +94,7 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
   }
 
   getNamespace(name: string, signal?: AbortSignal): Promise<Lookup<NamespaceObject>> {
+    if (!validNames(name, name)) return Promise.resolve({ kind: 'missing' })
     return this.#read(signal, (o) => this.#core.readNamespace({ name }, o), (ns: V1Namespace) => {
       if (!isKind(ns, 'Namespace') || !isNamed(ns, undefined, name)) return undefined
       const labels = ns.metadata?.labels === undefined ? {} : stringMap(ns.metadata.labels)
@@ -213,6 +216,18 @@ function describeFailure(err: unknown): string {
   const code = typeof e['code'] === 'string' ? e['code'] : undefined
   const name = typeof e['name'] === 'string' ? e['name'] : 'unknown error'
   return code !== undefined ? `cannot reach the Kubernetes API (${code})` : `request to the Kubernetes API failed (${name})`
+}
+
+/**
+ * Object names are DNS-1123 subdomains (namespaces: labels). A name from a pod spec that is not one
+ * (`..`, `a/b`, `.`) names nothing: the kubelet cannot read such a secret either. Asking anyway
+ * would hit another URL (`secrets/..` is the namespace itself) and turn "missing" into "error",
+ * which a pod could use to make its denial look undetermined.
+ */
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+function validNames(namespace: string, name: string): boolean {
+  return LABEL.test(namespace) && name.length <= 253 && SUBDOMAIN.test(name)
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -7,6 +7,9 @@ import { explain, note, warning, type MessageContext } from './messages.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import type { Verdict } from './subject.js'
 
+/** A denial a person can read in a terminal; the decision log has every image. */
+export const MAX_MESSAGE_LINES = 10
+
 export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistryError: OnRegistryError, ctx: MessageContext): Verdict {
   const broken = outcomes.filter((o) => pullability(o) === 'not-pullable')
   const unknown = outcomes.filter((o) => pullability(o) === 'unknown')
@@ -22,7 +25,8 @@ export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistry
   if (!denyUnknown) for (const o of unknown) warnings.push(warning(o, '; allowed by --on-registry-error=allow'))
   if (refused.length === 0) return { allowed: true, message: undefined, warnings }
 
-  const lines = refused.map((o) => '- ' + explain(o, ctx) + (pullability(o) === 'unknown' ? ' Denied by --on-registry-error=deny.' : ''))
+  const lines = refused.slice(0, MAX_MESSAGE_LINES).map((o) => '- ' + explain(o, ctx) + (pullability(o) === 'unknown' ? ' Denied by --on-registry-error=deny.' : ''))
+  if (refused.length > MAX_MESSAGE_LINES) lines.push(`- … and ${refused.length - MAX_MESSAGE_LINES} more (see pullguard's decision log)`)
   const parts: string[] = []
   if (broken.length > 0) parts.push(`${broken.length} of ${plural(outcomes.length, 'image')} cannot be pulled`)
   if (denyUnknown && unknown.length > 0) parts.push(`${unknown.length} of ${plural(outcomes.length, 'image')} could not be verified`)

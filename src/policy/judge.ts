@@ -7,6 +7,7 @@
  * little shorter than --timeout, so the answer leaves before the API server gives up on us;
  * whatever has not answered by then counts as a registry error and --on-registry-error decides.
  */
+import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { OnRegistryError } from '../config.js'
@@ -17,6 +18,7 @@ import { tryParseReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import type { Platform } from '../registry/index.js'
 import { decide } from './decide.js'
+import { secretProblemsWarning } from './messages.js'
 import type { ImageExemptions } from './exemptions.js'
 import type { NamespaceModes } from './namespace-mode.js'
 import { reasonCode, type ImageOutcome } from './outcome.js'
@@ -75,6 +77,8 @@ function judgeWith(options: JudgeOptions): Judge {
       return { allowed: true, message: undefined, warnings: [`namespace ${subject.namespace} is exempt by --exempt-namespace: images not checked`] }
     }
     const signal = AbortSignal.timeout(decisionBudgetMs(options.timeoutMs))
+    // Every waiter (images, tokens, API reads) listens on this one signal.
+    setMaxListeners(0, signal)
     const ns = await options.modes.modeFor(subject.namespace, signal)
     if (ns.note !== undefined) log.warn({ note: ns.note }, 'namespace mode fell back to the default')
     if (ns.mode === 'off') {
@@ -90,8 +94,10 @@ function judgeWith(options: JudgeOptions): Judge {
     const incomplete = keyring.incomplete || secretNames.incomplete
     const candidates = podPlatforms(cluster, subject.scheduling)
 
-    const outcomes = await Promise.all(
-      distinct(subject.images).map(async (use): Promise<ImageOutcome> => {
+    const byImage = await mapLimit(
+      distinct(subject.images),
+      MAX_PARALLEL_IMAGES,
+      async (use): Promise<ImageOutcome> => {
         const parsed = tryParseReference(use.image)
         const exempt = options.exemptImages?.match(use.image, parsed.ok ? parsed.ref : undefined)
         if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
@@ -108,13 +114,17 @@ function judgeWith(options: JudgeOptions): Judge {
           if (tags !== undefined) outcome.suggestions = suggestTags(parsed.ref.tag, tags)
         }
         return outcome
-      }),
+      },
     )
+    // One outcome per container: a person looks for their container's name in the message.
+    const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
 
     const object = `${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name}`
     const verdict = decide(outcomes, ns.mode, options.onRegistryError, { namespace: subject.namespace, object })
-    const notes = [...(secretNames.warning === undefined ? [] : [secretNames.warning]), ...keyring.problems.map((p) => `pull secret "${p.secret}": ${p.detail}`)]
-    verdict.warnings.unshift(...notes)
+    // Image warnings first: kubectl shows only so many, and they are what the person came for.
+    if (secretNames.warning !== undefined) verdict.warnings.push(secretNames.warning)
+    const skipped = secretProblemsWarning(keyring.problems)
+    if (skipped !== undefined) verdict.warnings.push(skipped)
     log.info(
       {
         mode: ns.mode,
@@ -136,10 +146,29 @@ function judgeWith(options: JudgeOptions): Judge {
   }
 }
 
+/**
+ * Images checked at once in one review. A pod with hundreds of images (generated manifests) must
+ * not open hundreds of registry requests at once; the cache and single-flight make repeats cheap.
+ */
+const MAX_PARALLEL_IMAGES = 16
+
 /** One check per image string: the same image in two containers is one question. */
 function distinct(uses: readonly ImageUse[]): ImageUse[] {
   const seen = new Set<string>()
   return uses.filter((u) => !seen.has(u.image) && (seen.add(u.image), true))
+}
+
+async function mapLimit(uses: readonly ImageUse[], limit: number, work: (use: ImageUse) => Promise<ImageOutcome>): Promise<Map<string, ImageOutcome>> {
+  const out = new Map<string, ImageOutcome>()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < uses.length) {
+      const use = uses[next++]!
+      out.set(use.image, await work(use))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, uses.length) }, worker))
+  return out
 }
 
 export type { ReviewSubject }

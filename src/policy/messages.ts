@@ -4,7 +4,8 @@
  * only), and the fix. Warnings are the short form, one line each.
  */
 import type { Platform } from '../registry/index.js'
-import type { ImageOutcome } from './outcome.js'
+import type { SecretProblem } from '../credentials/pull-secrets.js'
+import { pullability, type ImageOutcome } from './outcome.js'
 
 export interface MessageContext {
   namespace: string
@@ -58,8 +59,12 @@ export function explain(o: ImageOutcome, ctx: MessageContext): string {
     case 'RepositoryNotFound':
       return `${where(o)}: repository ${repo} does not exist. Fix: check the image name for typos.`
     case 'RepositoryNotFoundOrDenied':
-      return `${where(o)}: ${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)}). Fix: check the name; if it is private: ${secretCommand(ref.domain, ctx.namespace)}.`
+      if (pullability(o) === 'unknown') return `${where(o)}: could not be verified: ${undetermined(o)}.`
+      return o.tried.length === 0
+        ? `${where(o)}: ${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)}). Fix: check the name; if it is private: ${secretCommand(ref.domain, ctx.namespace)}.`
+        : `${where(o)}: ${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)}). Fix: check the name, and that the account in that secret has pull access to ${ref.path}.`
     case 'AccessDenied':
+      if (pullability(o) === 'unknown') return `${where(o)}: could not be verified: ${undetermined(o)}.`
       return o.tried.length === 0
         ? `${where(o)}: ${ref.registryHost} requires credentials and ${tried(o)}. Fix: ${secretCommand(ref.domain, ctx.namespace)}.`
         : `${where(o)}: ${ref.registryHost} refused the credentials (${tried(o)}). Fix: update the secret's username/password or create a new one: ${secretCommand(ref.domain, ctx.namespace)}.`
@@ -78,8 +83,7 @@ function undetermined(o: Checked): string {
   const r = o.result
   if (r.code === 'RateLimited') return `${o.ref.registryHost} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}`
   if (r.code === 'RegistryUnreachable') return `${o.ref.registryHost} is unreachable (${r.cause}: ${r.detail})`
-  if (o.incomplete) return `${o.ref.registryHost} denied the credentials pullguard could read, and some pull secrets could not be read (the kubelet may have them)`
-  return r.code
+  return `${o.ref.registryHost} refused the credentials pullguard could read (${o.tried.length === 0 ? 'none' : o.tried.join(', ')}), and some pull secrets or the service account could not be read by pullguard; the kubelet may still pull with them (grant pullguard get on secrets and serviceaccounts)`
 }
 
 /** The one-line form, for warnings. */
@@ -98,9 +102,11 @@ export function warning(o: ImageOutcome, suffix: string): string {
     case 'RepositoryNotFound':
       return `${head}: repository does not exist${suffix}`
     case 'RepositoryNotFoundOrDenied':
-      return `${head}: repository does not exist or requires credentials (${o.tried.length} secrets tried)${suffix}`
     case 'AccessDenied':
-      return `${head}: ${o.ref.registryHost} refused access (${o.tried.length} secrets tried)${suffix}`
+      if (pullability(o) === 'unknown') return `${head}: not verified, some pull secrets could not be read by pullguard${suffix}`
+      return o.result.code === 'AccessDenied'
+        ? `${head}: ${o.ref.registryHost} refused access (${plural(o.tried.length, 'secret')} tried)${suffix}`
+        : `${head}: repository does not exist or requires credentials (${plural(o.tried.length, 'secret')} tried)${suffix}`
     case 'RateLimited':
     case 'RegistryUnreachable':
       return `${head}: not verified, ${undetermined(o)}${suffix}`
@@ -117,4 +123,22 @@ export function note(o: ImageOutcome): string | undefined {
     return `${what(o)} image "${o.use.image}": no ${platforms(o.platform.missing)} entry in the image index; pods scheduled on such nodes will fail to pull`
   }
   return undefined
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
+const PROBLEM_WORDS: Record<SecretProblem['kind'], string> = {
+  missing: 'not found',
+  forbidden: 'pullguard may not read it',
+  error: 'could not be read',
+  'wrong-type': 'not a docker-registry secret',
+  unparseable: 'does not parse',
+}
+
+/** All skipped pull secrets in one line, names and why in a word or three. */
+export function secretProblemsWarning(problems: readonly SecretProblem[]): string | undefined {
+  if (problems.length === 0) return undefined
+  return `pull secrets skipped: ${problems.map((p) => `"${p.secret}" (${PROBLEM_WORDS[p.kind]})`).join(', ')}`
 }

@@ -1,8 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { handleReview } from '../admission/handler.js'
+import { handleReview, type Judge } from '../admission/handler.js'
 import { peekUid } from '../admission/review.js'
-import type { Judge } from '../policy/subject.js'
 
 export interface ServerOptions {
   certPem: string

@@ -107,7 +107,7 @@ t.test('denies a private image when no pull secret matches, with the kubectl com
 t.test('a missing pull secret is skipped and named in a warning', async (t) => {
   const res = await hook.post(podWith([`${open.host}/library/busybox:1.36`], { secrets: ['does-not-exist'] }))
   t.equal(res.body.response.allowed, true)
-  t.match(res.body.response.warnings, [/pull secret "does-not-exist"/])
+  t.same(res.body.response.warnings, ['pull secrets skipped: "does-not-exist" (not found)'])
 })
 
 t.test('a pull secret that does not parse denies the pod, naming the secret', async (t) => {
@@ -133,7 +133,10 @@ t.test('a namespace labelled warn allows with one warning per image', async (t) 
   t.equal(res.body.response.allowed, true)
   t.equal(res.body.response.warnings.length, 2)
   t.match(res.body.response.warnings, [/tag "nope" not found.*warn mode/, /repository does not exist.*warn mode/])
-  for (const w of res.body.response.warnings as string[]) t.ok(w.length <= 256)
+  for (const w of res.body.response.warnings as string[]) {
+    t.ok(w.length <= 200, `fits a terminal line or two: ${w.length}`)
+    t.notOk(w.endsWith('…'), 'not cut short')
+  }
 })
 
 t.test('--mode warn applies where no label says otherwise, and a label enforce overrides it', async (t) => {
@@ -252,4 +255,76 @@ t.test('one decision log line per review, and no secret value in any log line or
     t.notOk(everything.includes(Buffer.from(`puller:${secret}`).toString('base64')), `no base64 user:${secret}`)
   }
   t.notMatch(everything, /eyJ[A-Za-z0-9_-]{20,}\./, 'no token')
+})
+
+t.test('a secret name that names nothing (..) cannot turn a denial into "undetermined"', async (t) => {
+  const res = await hook.post(podWith([`${priv.host}/example/sidecar:v1`], { secrets: ['..', '.', 'a/b'] }))
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.warnings, [/pull secrets skipped: "\.\." \(not found\), "\." \(not found\), "a\/b" \(not found\)/])
+})
+
+t.test("namespace B's identical password under another secret name is judged with B's own secret", async (t) => {
+  kube.secrets.set('team-c/other-name', makeDockerConfigSecret('team-c', 'other-name', { [priv.host]: { username: 'puller', password: PULLER_PASSWORD } }))
+  const image = `${priv.host}/example/sidecar:v1`
+  t.equal((await hook.post(podWith([image], { namespace: 'team-a', secrets: ['regcred'] }))).body.response.allowed, true)
+  const b = podWith([image], { namespace: 'team-c', secrets: ['other-name'], uid: 'team-c-same-password' })
+  t.equal((await hook.post(b)).body.response.allowed, true)
+  const line = hook.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === 'team-c-same-password')
+  t.match(line.images, [{ decidedBy: `secret team-c/other-name (key "${priv.host}")` }])
+})
+
+t.test('a legacy kubernetes.io/dockercfg secret is used', async (t) => {
+  kube.secrets.set('team-a/legacy', makeDockerConfigSecret('team-a', 'legacy', { [priv.host]: { username: 'puller', password: PULLER_PASSWORD } }, 'kubernetes.io/dockercfg'))
+  t.equal((await hook.post(podWith([`${priv.host}/example/sidecar:v1`], { secrets: ['legacy'] }))).body.response.allowed, true)
+})
+
+t.test('a wrong password fails even for a public image: the kubelet does not fall back to anonymous', async (t) => {
+  kube.secrets.set('team-a/stale', makeDockerConfigSecret('team-a', 'stale', { [priv.host]: { username: 'puller', password: 'old-password' } }))
+  const res = await hook.post(podWith([`${priv.host}/example/sidecar:v1`], { secrets: ['stale'] }))
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.status.message, /refused the credentials \(tried secret team-a\/stale/)
+})
+
+t.test('a hanging Kubernetes API is answered within --timeout', async (t) => {
+  kube.faults.push({ match: /secrets\/slow-secret/, hang: true })
+  t.teardown(() => void kube.faults.splice(0))
+  const w = await webhook(['--timeout', '1s'])
+  const started = Date.now()
+  const res = await w.post(podWith([`${open.host}/library/busybox:1.36`], { secrets: ['slow-secret'] }))
+  t.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`)
+  t.equal(res.body.response.allowed, true)
+  t.match(res.body.response.warnings, [/"slow-secret" \(could not be read\)/])
+})
+
+t.test('the deadline with --on-registry-error deny denies, still within the budget', async (t) => {
+  const hang = await startFakeServer(() => undefined, ca)
+  t.teardown(() => hang.close())
+  const w = await webhook(['--timeout', '1s', '--on-registry-error', 'deny'])
+  const started = Date.now()
+  const res = await w.post(podWith([`${hang.host}/app:v1`]))
+  t.ok(Date.now() - started < 1000)
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.status.message, /could not be verified.*timeout.*Denied by --on-registry-error=deny/s)
+})
+
+t.test('a forbidden secret is explained as such, not as "no secret matched"', async (t) => {
+  kube.faults.push({ match: /secrets\/hidden/, status: 403 })
+  t.teardown(() => void kube.faults.splice(0))
+  const w = await webhook(['--on-registry-error', 'deny'])
+  const res = await w.post(podWith([`${priv.host}/example/sidecar:v1`], { secrets: ['hidden'] }))
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.status.message, /could not be read by pullguard; the kubelet may still pull with them/)
+  t.notMatch(res.body.response.status.message, /kubectl create secret/)
+})
+
+t.test('hundreds of images: a bounded message, every image in the log', async (t) => {
+  const images = Array.from({ length: 40 }, (_, i) => `${open.host}/many/missing${i}:v1`)
+  const r = podWith(images, { uid: 'many-images' })
+  const res = await hook.post(r)
+  t.equal(res.body.response.allowed, false)
+  const lines = (res.body.response.status.message as string).split('\n')
+  t.equal(lines.length, 12, 'summary, 10 images, and the rest counted')
+  t.match(lines.at(-1), /and 30 more/)
+  const line = hook.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === 'many-images')
+  t.equal(line.images.length, 40)
 })
