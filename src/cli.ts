@@ -23,11 +23,19 @@ async function serve(argv: string[]): Promise<void> {
   await server.app.listen({ port: config.port, host: config.host })
   const address = server.app.server.address()
   logger.info({ address, mode: config.mode, onRegistryError: config.onRegistryError, timeoutMs: config.timeoutMs, insecureRegistries: config.insecureRegistries }, 'pullguard listening')
+  // SIGTERM (a rolling update, a node drain): stop accepting, answer the reviews in flight, exit 0.
   const stop = (signal: string): void => {
-    logger.info({ signal }, 'shutting down')
+    logger.info({ signal }, 'shutting down: finishing in-flight reviews')
     server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        logger.info('stopped')
+        logger.flush?.()
+        process.exit(0)
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
     )
   }
   process.once('SIGTERM', () => stop('SIGTERM'))

@@ -5,6 +5,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyInstance } from 'fastify'
+import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
 import { ConfigError, type ServeConfig } from './config.js'
 import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
@@ -17,10 +18,14 @@ import { CachedChecker } from './registry/cached-checker.js'
 import { RegistryClient } from './registry/index.js'
 import { buildServer } from './server/app.js'
 import { generateDevCertificate } from './server/dev-certificate.js'
+import { Metrics } from './server/metrics.js'
+import { CertificateReloader } from './server/tls-reload.js'
 
 export interface Serve {
   app: FastifyInstance
-  close(): Promise<void>
+  metrics: Metrics
+  /** Stops accepting, lets in-flight reviews finish (up to `graceMs`), then releases everything. */
+  close(graceMs?: number): Promise<void>
 }
 
 export async function createServe(config: ServeConfig, logger: Logger, kubeConfig: KubeConfig = defaultKubeConfig()): Promise<Serve> {
@@ -30,7 +35,9 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     tls = { ...(await generateDevCertificate()), certPath: '(generated)', keyPath: '(generated)' }
   }
   const budget = decisionBudgetMs(config.timeoutMs)
+  const metrics = new Metrics()
   const registry = new RegistryClient({
+    onRequest: metrics.registryRequest,
     trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
     insecureRegistries: config.insecureRegistries,
     // Half the budget per request: a registry that hangs on the first credential still leaves
@@ -40,7 +47,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const kube = new KubeApi(kubeConfig, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const judge = createJudge({
-    checker: new CachedChecker(registry, { checkBudgetMs: budget }),
+    checker: new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks }),
     secrets: kube,
     serviceAccounts: kube,
     modes: new NamespaceModes(kube, config.mode),
@@ -50,16 +57,40 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     exemptImages: new ImageExemptions(config.exemptImages),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
     clusterPlatforms: new NodePlatforms(kube, config.platforms, logger),
+    onDecision: metrics.decision,
     logger,
   })
-  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge })
+  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready: reachedOnce(kube) })
+  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server as HttpsServer, config.tls.certPath, config.tls.keyPath, logger)
   return {
     app,
-    close: async () => {
-      await app.close()
+    metrics,
+    close: async (graceMs = config.timeoutMs + 2_000) => {
+      reloader?.close()
+      // app.close() stops accepting and waits for in-flight reviews; past the grace period, stop waiting.
+      let timer: NodeJS.Timeout | undefined
+      const grace = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)))
+      const outcome = await Promise.race([app.close().then(() => 'closed' as const), grace])
+      clearTimeout(timer)
+      if (outcome === 'timeout') logger.warn({ graceMs }, 'in-flight reviews did not finish within the grace period')
       await registry.close()
       nodeCredentials?.close()
     },
+  }
+}
+
+/**
+ * Ready once the Kubernetes API has answered anything (even 403/404): TLS is loaded by then, and
+ * the pull secrets can be read. Latched: a later API outage is a registry-style error per review,
+ * not a reason to take every replica out of the Service at once.
+ */
+function reachedOnce(kube: KubeApi): () => Promise<boolean> {
+  let reached = false
+  return async () => {
+    if (reached) return true
+    const answer = await kube.getNamespace('default', AbortSignal.timeout(2_000))
+    reached = answer.kind !== 'error'
+    return reached
   }
 }
 

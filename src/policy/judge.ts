@@ -21,10 +21,10 @@ import { decide } from './decide.js'
 import { secretProblemsWarning } from './messages.js'
 import type { ImageExemptions } from './exemptions.js'
 import type { NamespaceModes } from './namespace-mode.js'
-import { reasonCode, type ImageOutcome } from './outcome.js'
+import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
 import { judgePlatforms, podPlatforms } from './platforms.js'
 import { pullSecretNames } from './pull-secret-names.js'
-import type { ImageUse, Judge, ReviewSubject } from './subject.js'
+import type { ImageUse, Judge, ReviewSubject, Verdict } from './subject.js'
 import { suggestTags } from './tag-suggestions.js'
 
 export interface JudgeOptions {
@@ -43,6 +43,16 @@ export interface JudgeOptions {
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
   logger: Logger
   clock?: Clock
+  /** Told about every decision, for metrics. Labels are bounded: verdict, mode, reason code. */
+  onDecision?: (d: DecisionSummary) => void
+}
+
+export interface DecisionSummary {
+  verdict: 'allowed' | 'allowed-with-warnings' | 'denied'
+  mode: 'enforce' | 'warn' | 'off' | 'exempt'
+  /** The reason code that decided: the first image that cannot be pulled, else the first unverified, else Pullable. */
+  reason: string
+  seconds: number
 }
 
 /** Time kept back from --timeout to build, log and send the answer. */
@@ -72,9 +82,13 @@ function judgeWith(options: JudgeOptions): Judge {
   return async (subject) => {
     const started = clock.now()
     const log = options.logger.child({ uid: subject.uid, namespace: subject.namespace, kind: subject.kind, name: subject.name, operation: subject.operation, dryRun: subject.dryRun })
+    const report = (verdict: Verdict, mode: DecisionSummary['mode'], reason: string): Verdict => {
+      options.onDecision?.({ verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied', mode, reason, seconds: (clock.now() - started) / 1000 })
+      return verdict
+    }
     if (options.exemptNamespaces?.has(subject.namespace) === true) {
       log.info({ verdict: 'allowed', exempt: '--exempt-namespace', images: subject.images.length, durationMs: clock.now() - started }, 'decision')
-      return { allowed: true, message: undefined, warnings: [`namespace ${subject.namespace} is exempt by --exempt-namespace: images not checked`] }
+      return report({ allowed: true, message: undefined, warnings: [`namespace ${subject.namespace} is exempt by --exempt-namespace: images not checked`] }, 'exempt', 'ExemptNamespace')
     }
     const signal = AbortSignal.timeout(decisionBudgetMs(options.timeoutMs))
     // Every waiter (images, tokens, API reads) listens on this one signal.
@@ -83,7 +97,7 @@ function judgeWith(options: JudgeOptions): Judge {
     if (ns.note !== undefined) log.warn({ note: ns.note }, 'namespace mode fell back to the default')
     if (ns.mode === 'off') {
       log.info({ mode: 'off', verdict: 'allowed', images: subject.images.length, durationMs: clock.now() - started }, 'decision')
-      return { allowed: true, message: undefined, warnings: [] }
+      return report({ allowed: true, message: undefined, warnings: [] }, 'off', 'ModeOff')
     }
 
     const [secretNames, cluster] = await Promise.all([
@@ -142,8 +156,14 @@ function judgeWith(options: JudgeOptions): Judge {
       },
       'decision',
     )
-    return verdict
+    return report(verdict, ns.mode, primaryReason(outcomes))
   }
+}
+
+function primaryReason(outcomes: readonly ImageOutcome[]): string {
+  const first = outcomes.find((o) => pullability(o) === 'not-pullable') ?? outcomes.find((o) => pullability(o) === 'unknown')
+  if (first !== undefined) return reasonCode(first)
+  return outcomes.length > 0 && outcomes.every((o) => o.kind === 'exempt') ? 'Exempt' : 'Pullable'
 }
 
 /**

@@ -26,6 +26,13 @@ export interface CachedCheckerOptions {
   /** How long a shared registry check may run, whoever is waiting for it. */
   checkBudgetMs: number
   clock?: Clock
+  /** Told about every lookup (`hit`/`miss`) and about checks starting (+1) and ending (-1). */
+  observer?: CheckObserver
+}
+
+export interface CheckObserver {
+  lookup(cache: 'result' | 'tags', hit: boolean): void
+  inflight(delta: 1 | -1): void
 }
 
 export const DEFAULT_EXISTS_TTL_MS = 5 * 60_000
@@ -58,8 +65,11 @@ export class CachedChecker implements ImageChecker {
   #tagCache: TtlCache<string, readonly string[] | null> | undefined
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
 
+  readonly #observer: CheckObserver | undefined
+
   constructor(client: RegistryClient, options: CachedCheckerOptions) {
     this.#client = client
+    this.#observer = options.observer
     this.#clock = options.clock ?? systemClock
     this.#cache = new TtlCache({ maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, clock: this.#clock })
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
@@ -70,10 +80,12 @@ export class CachedChecker implements ImageChecker {
   async check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
     const key = cacheKey(ref, credentials, namespace)
     const hit = this.#cache.get(key)
+    this.#observer?.lookup('result', hit !== undefined)
     if (hit !== undefined) return hit
     // The shared check runs on its own budget: one waiter's deadline must not cut it short for the others.
     const shared = this.#flight.run(key, async () => {
-      const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) })
+      this.#observer?.inflight(1)
+      const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
       const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
       if (ttl > 0) this.#cache.set(key, result, this.#clock.now() + ttl)
       return result
@@ -92,6 +104,7 @@ export class CachedChecker implements ImageChecker {
     const key = `tags\n${identityKey(credentials, namespace)}\n${ref.name}`
     const cache = (this.#tagCache ??= new TtlCache({ maxEntries: MAX_TAG_LISTS, clock: this.#clock }))
     const hit = cache.get(key)
+    this.#observer?.lookup('tags', hit !== undefined)
     if (hit !== undefined) return hit ?? undefined
     const flight = (this.#tagFlight ??= new SingleFlight())
     // Like check: the shared listing keeps its own budget (the client's), whoever gave up waiting.

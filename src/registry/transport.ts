@@ -17,7 +17,11 @@ export interface TransportOptions {
   /** One request, connect to last byte. Shorter than the review budget so a second credential still gets a chance. */
   requestTimeoutMs?: number
   userAgent?: string
+  /** Told about every HTTP request: host, outcome (`2xx`… or a cause such as `timeout`), seconds. */
+  onRequest?: RequestObserver
 }
+
+export type RequestObserver = (host: string, outcome: string, seconds: number) => void
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD'
@@ -61,6 +65,7 @@ export class Transport {
   readonly #trust: TrustStore
   readonly #connections: number
   readonly #timeoutMs: number
+  readonly #onRequest: RequestObserver | undefined
   readonly #userAgent: string
 
   constructor(options: TransportOptions) {
@@ -69,6 +74,7 @@ export class Transport {
     this.#connections = options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.#userAgent = options.userAgent ?? 'pullguard'
+    this.#onRequest = options.onRequest
   }
 
   isInsecure(host: string): boolean {
@@ -117,6 +123,18 @@ export class Transport {
   }
 
   async #once(req: HttpRequest, url: URL, authorization: string | undefined): Promise<HttpResponse> {
+    const started = performance.now()
+    try {
+      const res = await this.#request(req, url, authorization)
+      this.#onRequest?.(url.host, `${Math.floor(res.status / 100)}xx`, (performance.now() - started) / 1000)
+      return res
+    } catch (err) {
+      this.#onRequest?.(url.host, err instanceof TransportError ? err.reason : 'bad-response', (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+
+  async #request(req: HttpRequest, url: URL, authorization: string | undefined): Promise<HttpResponse> {
     const host = url.host
     const timeout = AbortSignal.timeout(this.#timeoutMs)
     const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])

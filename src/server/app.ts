@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { Metrics } from './metrics.js'
 import { handleReview, type Judge } from '../admission/handler.js'
 import { peekUid } from '../admission/review.js'
 
@@ -8,6 +9,9 @@ export interface ServerOptions {
   keyPem: string
   logger: Logger
   judge: Judge
+  /** /readyz: true once pullguard can serve reviews (the Kubernetes API answered at least once). */
+  ready?: () => Promise<boolean>
+  metrics?: Metrics
 }
 
 /**
@@ -45,7 +49,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return reply.code(result.status).send(result.body)
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
-  app.get('/readyz', async () => ({ status: 'ready' }))
+  app.get('/readyz', async (_request, reply) => {
+    const ready = options.ready === undefined ? true : await options.ready()
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'waiting for the Kubernetes API' })
+  })
+  const metrics = options.metrics
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
+  }
   await app.ready()
   return app as unknown as FastifyInstance
 }

@@ -15,12 +15,12 @@ export interface RunningWebhook {
   logs: string[]
   /** POSTs a body (an object is sent as JSON, a string or Buffer as is) to /validate. */
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>
-  get(path: string): Promise<{ status: number; body: any }>
+  get(path: string): Promise<{ status: number; body: any; text: string }>
   close(): Promise<void>
 }
 
-export async function startWebhook(opts: { ca: TestCA; kube: FakeKubeApi; args?: string[]; env?: Record<string, string> }): Promise<RunningWebhook> {
-  const cert = await opts.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] })
+export async function startWebhook(opts: { ca: TestCA; kube: FakeKubeApi; args?: string[]; env?: Record<string, string>; tls?: { certPath: string; keyPath: string } }): Promise<RunningWebhook> {
+  const cert = opts.tls ?? (await opts.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] }))
   const config = parseServeConfig(
     ['--port', '0', '--host', '127.0.0.1', '--tls-cert', cert.certPath, '--tls-key', cert.keyPath, '--registry-ca', opts.ca.caPath, '--log-level', 'debug', ...(opts.args ?? [])],
     opts.env ?? {},
@@ -56,7 +56,8 @@ export async function startWebhook(opts: { ca: TestCA; kube: FakeKubeApi; args?:
     },
     async get(path) {
       const res = await request(`${origin}${path}`, { dispatcher: agent })
-      return { status: res.statusCode, body: parse(await res.body.text()) }
+      const text = await res.body.text()
+      return { status: res.statusCode, body: parse(text), text }
     },
     async close() {
       await agent.close()

@@ -1,0 +1,58 @@
+/**
+ * Prometheus metrics. Every label value is bounded: verdicts, modes and reason codes are fixed
+ * sets; registry hosts come from pod specs (anyone who can create a pod can name any host), so
+ * only the first MAX_HOSTS distinct hosts get their own series and the rest count as `other`.
+ * No label ever holds an image tag, a namespace or a credential.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { DecisionSummary } from '../policy/judge.js'
+import type { CheckObserver } from '../registry/cached-checker.js'
+
+const MAX_HOSTS = 50
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly #hosts = new Set<string>()
+  readonly #decisions = new Counter({ name: 'pullguard_decisions_total', help: 'Admission decisions by verdict, mode and deciding reason code.', labelNames: ['verdict', 'mode', 'reason'] as const, registers: [this.registry] })
+  readonly #reviewSeconds = new Histogram({
+    name: 'pullguard_review_duration_seconds',
+    help: 'Time to judge one review, all images included.',
+    labelNames: ['verdict'] as const,
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16],
+    registers: [this.registry],
+  })
+  readonly #registrySeconds = new Histogram({
+    name: 'pullguard_registry_request_duration_seconds',
+    help: 'HTTP requests to registries and token servers, by host and outcome (status class or failure cause).',
+    labelNames: ['registry', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers: [this.registry],
+  })
+  readonly #cache = new Counter({ name: 'pullguard_cache_lookups_total', help: 'Result and tag-list cache lookups.', labelNames: ['cache', 'result'] as const, registers: [this.registry] })
+  readonly #inflight = new Gauge({ name: 'pullguard_inflight_checks', help: 'Registry checks running now (shared checks count once).', registers: [this.registry] })
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })
+  }
+
+  decision = (d: DecisionSummary): void => {
+    this.#decisions.inc({ verdict: d.verdict, mode: d.mode, reason: d.reason })
+    this.#reviewSeconds.observe({ verdict: d.verdict }, d.seconds)
+  }
+
+  registryRequest = (host: string, outcome: string, seconds: number): void => {
+    this.#registrySeconds.observe({ registry: this.#host(host), outcome }, seconds)
+  }
+
+  readonly checks: CheckObserver = {
+    lookup: (cache, hit) => this.#cache.inc({ cache, result: hit ? 'hit' : 'miss' }),
+    inflight: (delta) => this.#inflight.inc(delta),
+  }
+
+  #host(host: string): string {
+    if (this.#hosts.has(host)) return host
+    if (this.#hosts.size >= MAX_HOSTS) return 'other'
+    this.#hosts.add(host)
+    return host
+  }
+}
