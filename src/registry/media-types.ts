@@ -1,3 +1,5 @@
+import { jsonObject } from './json-body.js'
+
 /**
  * The manifest types a runtime accepts, in containerd's order (remotes/docker/resolver.go).
  * Without them some registries answer 404 for an image that exists only as an index, or
@@ -23,13 +25,8 @@ export function isManifestMediaType(mediaType: string): boolean {
  * send application/json or octet-stream): the `mediaType` field, or its shape.
  */
 export function sniffManifestMediaType(body: Buffer): string | undefined {
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (typeof json !== 'object' || json === null) return undefined
+  const json = jsonObject(body)
+  if (json === undefined) return undefined
   const m = json as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown; layers?: unknown; config?: unknown; fsLayers?: unknown }
   if (typeof m.mediaType === 'string' && MANIFEST_TYPES.has(m.mediaType)) return m.mediaType
   if (m.schemaVersion === 1 && Array.isArray(m.fsLayers)) return DOCKER_SCHEMA1

@@ -1,3 +1,5 @@
+import { jsonObject } from './json-body.js'
+
 /**
  * The JSON error body of the distribution API: `{"errors":[{"code":"MANIFEST_UNKNOWN",…}]}`.
  * Codes are upper-case identifiers; anything else in the body is ignored (and never echoed:
@@ -7,14 +9,7 @@ const CODE = /^[A-Z][A-Z0-9_]{0,63}$/
 
 export function registryErrorCodes(body: Buffer): string[] {
   if (body.length === 0) return []
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch {
-    return []
-  }
-  if (typeof json !== 'object' || json === null) return []
-  const errors = (json as { errors?: unknown }).errors
+  const errors = jsonObject(body)?.errors
   if (!Array.isArray(errors)) return []
   const codes: string[] = []
   for (const e of errors.slice(0, 16)) {

@@ -12,6 +12,7 @@
 import type { ImageReference } from '../reference/index.js'
 import { tagProblem } from '../reference/grammar.js'
 import { sendAuthorized, startAuth, type AuthContext, type AuthState } from './auth-flow.js'
+import { jsonObject } from './json-body.js'
 import type { Credential } from './credential.js'
 import { asTransportError } from './transport-error.js'
 
@@ -105,14 +106,8 @@ function refuseForeignNextLink(target: string, base: URL, registryOrigin: string
 
 /** `{"name": string, "tags": string[] | null}`; tags that are not valid tag strings are dropped. */
 export function parseTagPage(body: Buffer): string[] | undefined {
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined
-  const o = json as Record<string, unknown>
+  const o = jsonObject(body)
+  if (o === undefined) return undefined
   if (typeof o.name !== 'string') return undefined
   // distribution answers `"tags": null` for a repository whose tags were all deleted.
   if (o.tags === null || o.tags === undefined) return []

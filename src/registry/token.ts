@@ -18,6 +18,7 @@ import { retryAfterSeconds } from './retry-after.js'
 import type { UnreachableCause } from './result.js'
 import type { Transport } from './transport.js'
 import { asTransportError } from './transport-error.js'
+import { jsonObject } from './json-body.js'
 
 export interface BearerParams {
   realm: string
@@ -152,14 +153,8 @@ function unreachable(cause: UnreachableCause, detail: string, status?: number): 
 }
 
 export function parseTokenBody(body: Buffer): { token: string; expiresIn: number; issuedAt?: number } | undefined {
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (typeof json !== 'object' || json === null) return undefined
-  const o = json as Record<string, unknown>
+  const o = jsonObject(body)
+  if (o === undefined) return undefined
   const token = typeof o.token === 'string' && o.token !== '' ? o.token : typeof o.access_token === 'string' && o.access_token !== '' ? o.access_token : undefined
   if (token === undefined || token.length > MAX_TOKEN_LENGTH || !TOKEN_CHARS.test(token)) return undefined
   const expiresIn = typeof o.expires_in === 'number' && Number.isFinite(o.expires_in) ? Math.max(MIN_LIFETIME_S, o.expires_in) : MIN_LIFETIME_S
