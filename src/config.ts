@@ -7,11 +7,11 @@ import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
+import type { Mode, OnRegistryError } from './policy/modes.js'
 import { parsePlatform } from './policy/platforms.js'
+import { LOG_LEVELS, type LogLevel } from './server/logger.js'
 import type { Platform } from './registry/index.js'
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-export type LogLevel = (typeof LOG_LEVELS)[number]
 
 export interface TlsFiles {
   certPem: string
@@ -20,8 +20,6 @@ export interface TlsFiles {
   keyPath: string
 }
 
-export type Mode = 'enforce' | 'warn'
-export type OnRegistryError = 'allow' | 'deny'
 
 export interface ServeConfig {
   port: number

@@ -2,7 +2,7 @@
  * The verdict for a review, as a pure function of what was found about each image, the mode and
  * --on-registry-error.
  */
-import type { Mode, OnRegistryError } from '../config.js'
+import type { Mode, OnRegistryError } from './modes.js'
 import { explain, note, warning, type MessageContext } from './messages.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import type { Verdict } from './subject.js'

@@ -10,7 +10,7 @@
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
-import type { OnRegistryError } from '../config.js'
+import type { OnRegistryError } from './modes.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import { loadPullKeyring } from '../credentials/pull-secrets.js'
 import type { SecretSource, ServiceAccountSource } from '../credentials/sources.js'

@@ -5,7 +5,7 @@
  */
 import { SingleFlight } from '../cache/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
-import type { Mode } from '../config.js'
+import type { Mode } from './modes.js'
 import type { NamespaceSource } from '../credentials/sources.js'
 
 export const MODE_LABEL = 'pullguard.io/mode'
