@@ -8,6 +8,7 @@
  * stand in for them with an entry here, or exempt those images.
  */
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
+import { fingerprint, statFingerprint } from '../cache/file-fingerprint.js'
 import type { Logger } from 'pino'
 import { displayKey, parseDockerConfigFile } from './docker-config.js'
 import type { KeyringEntry } from './keyring.js'
@@ -24,14 +25,17 @@ export class NodeDockerConfig {
   #entries: readonly KeyringEntry[]
   readonly #path: string
   readonly #logger: Logger
-  readonly #onChange = (cur: Stats, prev: Stats): void => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) this.reload()
+  /** The file as last read: compared with each poll, not with the poller's own first look, which may come after a change. */
+  #seen: string
+  readonly #onChange = (cur: Stats): void => {
+    if (fingerprint(cur) !== this.#seen) this.reload()
   }
 
   /** Reads the file once; a file that cannot be read or parsed is a start-up error. */
   constructor(path: string, logger: Logger, options: { watch?: boolean } = {}) {
     this.#path = path
     this.#logger = logger
+    this.#seen = statFingerprint(path)
     const first = read(path)
     if (typeof first === 'string') throw new NodeDockerConfigError(first)
     this.#entries = first.entries
@@ -44,6 +48,7 @@ export class NodeDockerConfig {
   }
 
   reload(): void {
+    this.#seen = statFingerprint(this.#path)
     const next = read(this.#path)
     if (typeof next === 'string') {
       this.#logger.error({ path: this.#path, problem: next }, 'node docker config could not be reloaded; keeping the previous version')
@@ -74,3 +79,4 @@ function read(path: string): { entries: KeyringEntry[]; helpers: string[] } | st
   const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `node docker config (key "${displayKey(e.key)}")` }))
   return { entries, helpers: parsed.helpers ?? [] }
 }
+

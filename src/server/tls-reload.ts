@@ -4,7 +4,8 @@
  * theirs, so no request is dropped. A half-written or mismatched pair is refused and the old one
  * kept until the next change.
  */
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
+import { readFileSync, unwatchFile, watchFile } from 'node:fs'
+import { statFingerprint } from '../cache/file-fingerprint.js'
 import type { Server } from 'node:https'
 import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
@@ -13,8 +14,10 @@ import type { Logger } from 'pino'
 const POLL_MS = 2_000
 
 export class CertificateReloader {
-  readonly #listener = (cur: Stats, prev: Stats): void => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) this.reload()
+  /** Both files as last loaded; each poll compares with this, never with the poller's own first look. */
+  #seen: string
+  readonly #listener = (): void => {
+    if (this.#fingerprint() !== this.#seen) this.reload()
   }
 
   constructor(
@@ -24,11 +27,13 @@ export class CertificateReloader {
     private readonly logger: Logger,
     pollMs = POLL_MS,
   ) {
+    this.#seen = this.#fingerprint()
     for (const path of [certPath, keyPath]) watchFile(path, { interval: pollMs, persistent: false }, this.#listener)
   }
 
   /** Re-reads both files; true when the new pair is in use. */
   reload(): boolean {
+    this.#seen = this.#fingerprint()
     let cert: string
     let key: string
     try {
@@ -42,6 +47,10 @@ export class CertificateReloader {
     this.server.setSecureContext({ cert, key, minVersion: 'TLSv1.2' })
     this.logger.info({ cert: this.certPath }, 'serving certificate reloaded')
     return true
+  }
+
+  #fingerprint(): string {
+    return `${statFingerprint(this.certPath)}|${statFingerprint(this.keyPath)}`
   }
 
   close(): void {

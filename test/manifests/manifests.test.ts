@@ -1,0 +1,312 @@
+/**
+ * manifests/ rendered with `kubectl kustomize` and decoded by kubectl (render.ts), then checked
+ * against what pullguard itself needs: its flags (parsed by the real config parser), the kinds it
+ * judges, the API it reads, and the timeouts the API server and pullguard keep.
+ */
+import t, { type Test } from 'tap'
+import { posix } from 'node:path'
+import {
+  loadAllYaml,
+  type V1ClusterRole,
+  type V1ClusterRoleBinding,
+  type V1Namespace,
+  type V1PodDisruptionBudget,
+  type V1Service,
+  type V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node'
+import { parseDuration, parseServeConfig } from '../../src/config.js'
+import { podSpecLocation } from '../../src/admission/workloads.js'
+import { decode, kustomizationDirs, kustomize, type KubeObject } from './render.js'
+import { argsWithoutTls, flag, grants, ofKind, pullguardContainer as container, pullguardDeployment as deployment, pullguardWebhook as webhook, selects, the } from './objects.js'
+
+const BASE = 'manifests/base'
+const CERT_MANAGER = 'manifests/overlays/cert-manager'
+const WARN = 'manifests/overlays/warn'
+const ALL = [BASE, CERT_MANAGER, WARN]
+
+const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
+const TLS_DIR = '/etc/pullguard/tls'
+/** The API server never waits longer for a webhook than this (admissionregistration validation). */
+const MAX_WEBHOOK_TIMEOUT_SECONDS = 30
+
+/** What the webhook must send pullguard: every object that carries a pod spec (src/admission/workloads.ts). */
+const JUDGED: ReadonlyArray<{ group: string; resource: string; kind: string }> = [
+  { group: '', resource: 'pods', kind: 'Pod' },
+  { group: '', resource: 'pods/ephemeralcontainers', kind: 'Pod' },
+  { group: '', resource: 'replicationcontrollers', kind: 'ReplicationController' },
+  { group: '', resource: 'podtemplates', kind: 'PodTemplate' },
+  { group: 'apps', resource: 'deployments', kind: 'Deployment' },
+  { group: 'apps', resource: 'replicasets', kind: 'ReplicaSet' },
+  { group: 'apps', resource: 'statefulsets', kind: 'StatefulSet' },
+  { group: 'apps', resource: 'daemonsets', kind: 'DaemonSet' },
+  { group: 'batch', resource: 'jobs', kind: 'Job' },
+  { group: 'batch', resource: 'cronjobs', kind: 'CronJob' },
+]
+
+/** Read-only, and only what a decision reads. */
+const RBAC = ['secrets', 'serviceaccounts', 'namespaces', 'nodes'].flatMap((r) => ['get', 'list', 'watch'].map((v) => `/${r}:${v}`)).sort()
+
+interface Rendered {
+  yaml: string
+  objects: KubeObject[]
+}
+
+/** Rendered once, up front: without kubectl one test fails saying so and the rest are skipped. */
+const rendering = ((): { ok: true; manifests: Map<string, Rendered> } | { ok: false; problem: string } => {
+  try {
+    return { ok: true, manifests: new Map(ALL.map((dir) => { const yaml = kustomize(dir); return [dir, { yaml, objects: decode(yaml) }] })) }
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message }
+  }
+})()
+
+function check(name: string, body: (t: Test, m: (dir: string) => KubeObject[], yaml: (dir: string) => string) => void): void {
+  t.test(name, { skip: rendering.ok ? false : 'manifests could not be rendered (see "kubectl renders …")' }, async (t) => {
+    if (!rendering.ok) return
+    const { manifests } = rendering
+    const get = (dir: string): Rendered => {
+      const r = manifests.get(dir)
+      if (r === undefined) throw new Error(`${dir} was not rendered`)
+      return r
+    }
+    body(t, (dir) => get(dir).objects, (dir) => get(dir).yaml)
+  })
+}
+
+t.test('kubectl renders every kustomization under manifests/', async (t) => {
+  if (!rendering.ok) return void t.fail(rendering.problem)
+  t.same(ALL.slice().sort(), kustomizationDirs(), 'every kustomization under manifests/ is one these tests render')
+})
+
+check('every document is a Kubernetes object with apiVersion, kind and metadata.name', (t, m) => {
+  for (const dir of ALL) {
+    t.ok(m(dir).length > 0, `${dir} renders objects`)
+    for (const o of m(dir)) t.ok(typeof o.apiVersion === 'string' && typeof o.kind === 'string' && typeof o.metadata?.name === 'string' && o.metadata.name !== '', `${dir}: ${o.kind} ${o.metadata?.name}`)
+  }
+})
+
+check('every field of the built-in objects is one the Kubernetes API knows (no typo is silently dropped)', (t, m, yaml) => {
+  // client-node's typed models drop fields they do not know; for built-in kinds a dropped field is a typo
+  // the API server would reject (or ignore). Custom resources come back untyped, as they are.
+  for (const dir of ALL) {
+    const typed = loadAllYaml(yaml(dir)).map((o: unknown) => JSON.parse(JSON.stringify(o)) as KubeObject)
+    t.equal(typed.length, m(dir).length, `${dir}: both decoders see the same documents`)
+    m(dir).forEach((o, i) => t.strictSame(typed[i], o, `${dir}: ${o.kind} ${o.metadata.name} survives the typed model unchanged`))
+  }
+})
+
+check('base installs exactly the objects of a pullguard install, each in namespace pullguard when namespaced', (t, m) => {
+  const names = m(BASE).map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort()
+  t.same(names, [
+    'ClusterRole//pullguard', 'ClusterRoleBinding//pullguard', 'Deployment/pullguard/pullguard', 'Namespace//pullguard', 'PodDisruptionBudget/pullguard/pullguard',
+    'Service/pullguard/pullguard', 'ServiceAccount/pullguard/pullguard', 'ValidatingWebhookConfiguration//pullguard',
+  ])
+})
+
+check('RBAC: get, list and watch on secrets, serviceaccounts, namespaces and nodes, bound to the ServiceAccount, nothing else', (t, m) => {
+  for (const dir of ALL) {
+    const objects = m(dir)
+    t.same(ofKind(objects, 'Role').concat(ofKind(objects, 'RoleBinding')), [], `${dir}: no namespaced RBAC`)
+    t.same(ofKind<V1ClusterRole>(objects, 'ClusterRole').map((r) => r.metadata.name), ['pullguard'], `${dir}: one ClusterRole`)
+    const role = the<V1ClusterRole>(objects, 'ClusterRole', 'pullguard')
+    t.equal(role.aggregationRule, undefined, `${dir}: no aggregation`)
+    t.same(grants(role.rules ?? []), RBAC, `${dir}: exactly the read grants pullguard uses`)
+    const binding = the<V1ClusterRoleBinding>(objects, 'ClusterRoleBinding', 'pullguard')
+    t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'pullguard' })
+    t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'pullguard', namespace: 'pullguard' }])
+    t.equal(deployment(objects).spec?.template.spec?.serviceAccountName, 'pullguard')
+    t.equal(deployment(objects).spec?.template.spec?.automountServiceAccountToken, true, 'the token pullguard reads the API with')
+    t.ok(the(objects, 'ServiceAccount', 'pullguard'))
+  }
+})
+
+check('the webhook timeout is above the review budget (--timeout) and within what the API server allows', (t, m) => {
+  for (const dir of ALL) {
+    const args = container(m(dir)).args ?? []
+    const timeout = flag(args, 'timeout')
+    t.not(timeout, undefined, `${dir}: --timeout is set explicitly`)
+    const budgetMs = parseDuration(timeout ?? '8s', '--timeout')
+    const seconds = webhook(m(dir)).timeoutSeconds ?? 10
+    t.ok(seconds * 1000 > budgetMs, `${dir}: timeoutSeconds ${seconds}s > --timeout ${timeout}`)
+    t.ok(seconds <= MAX_WEBHOOK_TIMEOUT_SECONDS, `${dir}: timeoutSeconds ${seconds} ≤ ${MAX_WEBHOOK_TIMEOUT_SECONDS}`)
+  }
+})
+
+check('every container argument is a flag pullguard serve accepts, with a valid value', (t, m) => {
+  for (const dir of ALL) {
+    const args = container(m(dir)).args ?? []
+    t.equal(container(m(dir)).command, undefined, `${dir}: the image's entrypoint (node dist/cli.js serve) runs`)
+    t.ok(args.every((a) => /^--[a-z-]+=/.test(a)), `${dir}: --flag=value form`)
+    // The TLS files exist only in the pod; they are checked against the mounts below.
+    const rest = argsWithoutTls(m(dir))
+    t.doesNotThrow(() => parseServeConfig(rest, {}), `${dir}: ${rest.join(' ')}`)
+  }
+  const base = parseServeConfig(argsWithoutTls(m(BASE)), {})
+  t.match(base, { port: 8443, mode: 'enforce', onRegistryError: 'allow', timeoutMs: 8000 })
+})
+
+check('the Service sends 443 to the container port pullguard listens on, and selects its pods', (t, m) => {
+  for (const dir of ALL) {
+    const objects = m(dir)
+    const service = the<V1Service>(objects, 'Service', 'pullguard')
+    const ports = service.spec?.ports ?? []
+    t.equal(ports.length, 1)
+    const port = ports[0]
+    t.equal(port?.port, 443)
+    const listening = parseServeConfig(argsWithoutTls(objects), {}).port
+    const target = (container(objects).ports ?? []).find((p) => p.name === port?.targetPort || p.containerPort === port?.targetPort)
+    t.not(target, undefined, `${dir}: targetPort ${String(port?.targetPort)} is a container port`)
+    t.equal(target?.containerPort, listening, `${dir}: that port is --port`)
+    t.same([target?.name, target?.protocol ?? 'TCP'], ['https', 'TCP'])
+    t.ok(selects({ matchLabels: service.spec?.selector ?? { none: 'selector' } }, deployment(objects).spec?.template.metadata?.labels ?? {}), `${dir}: selector matches the pods`)
+  }
+})
+
+check('the image, the probes and the TLS and scratch volumes are where pullguard expects them', (t, m) => {
+  for (const dir of ALL) {
+    const objects = m(dir)
+    const c = container(objects)
+    t.equal(c.image, IMAGE, `${dir}: image`)
+    t.same(c.livenessProbe?.httpGet, { path: '/healthz', port: 'https', scheme: 'HTTPS' }, `${dir}: liveness`)
+    t.same(c.readinessProbe?.httpGet, { path: '/readyz', port: 'https', scheme: 'HTTPS' }, `${dir}: readiness`)
+    const args = c.args ?? []
+    const mounts = c.volumeMounts ?? []
+    const volumes = deployment(objects).spec?.template.spec?.volumes ?? []
+    const tls = mounts.find((v) => v.mountPath === TLS_DIR)
+    t.equal(tls?.readOnly, true, `${dir}: TLS mounted read-only at ${TLS_DIR}`)
+    t.same(volumes.find((v) => v.name === tls?.name)?.secret?.secretName, 'pullguard-tls')
+    t.equal(flag(args, 'tls-cert'), `${TLS_DIR}/tls.crt`)
+    t.equal(flag(args, 'tls-key'), `${TLS_DIR}/tls.key`)
+    t.equal(posix.dirname(flag(args, 'tls-cert') ?? ''), tls?.mountPath)
+    const tmp = mounts.find((v) => v.mountPath === '/tmp')
+    t.not(volumes.find((v) => v.name === tmp?.name)?.emptyDir, undefined, `${dir}: writable /tmp`)
+    t.same(c.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } }, `${dir}: own namespace from the downward API`)
+  }
+})
+
+check('the pod runs non-root, read-only, unprivileged, with no capabilities and seccomp RuntimeDefault', (t, m) => {
+  for (const dir of ALL) {
+    const spec = deployment(m(dir)).spec?.template.spec
+    const pod = spec?.securityContext ?? {}
+    const own = container(m(dir)).securityContext ?? {}
+    // The container's setting wins over the pod's (PodSecurityContext docs).
+    const effective = { runAsNonRoot: own.runAsNonRoot ?? pod.runAsNonRoot, runAsUser: own.runAsUser ?? pod.runAsUser, runAsGroup: own.runAsGroup ?? pod.runAsGroup, seccomp: (own.seccompProfile ?? pod.seccompProfile)?.type }
+    t.same(effective, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccomp: 'RuntimeDefault' }, dir)
+    t.equal(own.readOnlyRootFilesystem, true, `${dir}: read-only root filesystem`)
+    t.equal(own.allowPrivilegeEscalation, false, `${dir}: no privilege escalation`)
+    t.strictSame(own.capabilities, { drop: ['ALL'] }, `${dir}: all capabilities dropped, none added`)
+    t.equal(own.privileged, undefined, `${dir}: not privileged`)
+    t.equal(spec?.hostNetwork, undefined, `${dir}: no host network`)
+    t.equal(spec?.priorityClassName, undefined, 'system-cluster-critical is refused outside kube-system on some clusters')
+  }
+})
+
+check('two replicas, spread over nodes and zones without blocking scheduling, kept by a PodDisruptionBudget', (t, m) => {
+  for (const dir of ALL) {
+    const objects = m(dir)
+    const d = deployment(objects)
+    const labels = d.spec?.template.metadata?.labels ?? {}
+    t.equal(d.spec?.replicas, 2, `${dir}: replicas`)
+    t.ok(selects(d.spec?.selector ?? {}, labels), `${dir}: the selector matches the template`)
+    const spread = d.spec?.template.spec?.topologySpreadConstraints ?? []
+    t.same(spread.map((c) => c.topologyKey).sort(), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'])
+    for (const c of spread) t.ok(c.whenUnsatisfiable === 'ScheduleAnyway' && selects(c.labelSelector ?? {}, labels), `${dir}: ${c.topologyKey} spread is soft and counts pullguard pods`)
+    const anti = d.spec?.template.spec?.affinity?.podAntiAffinity
+    t.equal(anti?.requiredDuringSchedulingIgnoredDuringExecution, undefined)
+    t.ok(anti?.preferredDuringSchedulingIgnoredDuringExecution?.some((p) => p.podAffinityTerm.topologyKey === 'kubernetes.io/hostname' && selects(p.podAffinityTerm.labelSelector ?? {}, labels)))
+    t.strictSame(container(objects).resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } }, `${dir}: resources`)
+    const pdb = the<V1PodDisruptionBudget>(objects, 'PodDisruptionBudget', 'pullguard')
+    t.equal(pdb.spec?.minAvailable, 1, `${dir}: minAvailable`)
+    t.ok(selects(pdb.spec?.selector ?? { matchLabels: { none: 'selector' } }, labels), `${dir}: the budget covers the pods`)
+  }
+})
+
+check('the webhook sends CREATE and UPDATE of every object that carries a pod spec, and nothing else', (t, m) => {
+  for (const { group, kind } of JUDGED) t.not(podSpecLocation(group, kind), undefined, `pullguard judges ${group}/${kind}`)
+  for (const dir of ALL) {
+    const rules = webhook(m(dir)).rules ?? []
+    const sent = rules.flatMap((r) => r.apiGroups?.flatMap((g) => r.resources?.flatMap((res) => r.operations?.map((op) => `${g}/${res}:${op}`) ?? []) ?? []) ?? []).sort()
+    t.same(sent, JUDGED.flatMap(({ group, resource }) => [`${group}/${resource}:CREATE`, `${group}/${resource}:UPDATE`]).sort(), dir)
+    for (const r of rules) {
+      t.same(r.apiVersions, ['v1'], 'the v1 shapes pullguard reads; matchPolicy Equivalent converts others')
+      t.equal(r.scope, 'Namespaced')
+    }
+  }
+})
+
+check('the webhook calls the Service at /validate, v1 reviews, no side effects, fails open, caBundle left to cert-manager or the script', (t, m) => {
+  for (const dir of ALL) {
+    const w = webhook(m(dir))
+    const service = the<V1Service>(m(dir), 'Service', 'pullguard')
+    t.same(w.clientConfig.service, { namespace: service.metadata?.namespace, name: service.metadata?.name, path: '/validate', port: service.spec?.ports?.[0]?.port }, dir)
+    t.equal(w.clientConfig.url, undefined)
+    t.equal(w.clientConfig.caBundle, undefined, `${dir}: an applied manifest must not overwrite the injected caBundle`)
+    t.equal(w.name, 'pullguard.pullguard.io')
+    t.same(w.admissionReviewVersions, ['v1'])
+    t.equal(w.sideEffects, 'None', `${dir}: sideEffects`)
+    t.equal(w.failurePolicy, 'Ignore', `${dir}: failurePolicy`)
+    t.equal(w.matchPolicy, 'Equivalent', `${dir}: matchPolicy`)
+    t.equal(w.objectSelector, undefined, 'pod labels are not a way around pullguard')
+    // matchConditions may only spare UPDATEs (pullguard judges only new images then); every CREATE is sent.
+    for (const c of w.matchConditions ?? []) t.match(c.expression, /^request\.operation != 'UPDATE' \|\|/, c.name)
+  }
+})
+
+check('namespaces labelled pullguard.io/mode=off and pullguard\'s own namespace are never sent', (t, m) => {
+  for (const dir of ALL) {
+    const selector = webhook(m(dir)).namespaceSelector ?? {}
+    // The API server adds kubernetes.io/metadata.name to every namespace.
+    const ns = (name: string, labels: Record<string, string> = {}): Record<string, string> => ({ 'kubernetes.io/metadata.name': name, ...labels })
+    t.ok(selects(selector, ns('team-a')), `${dir}: an unlabelled namespace is judged`)
+    t.ok(selects(selector, ns('team-a', { 'pullguard.io/mode': 'warn' })), 'warn is judged')
+    t.ok(selects(selector, ns('team-a', { 'pullguard.io/mode': 'enforce' })), 'enforce is judged')
+    t.notOk(selects(selector, ns('team-a', { 'pullguard.io/mode': 'off' })), 'off is not sent')
+    t.notOk(selects(selector, ns('pullguard', { 'pullguard.io/mode': 'enforce' })), 'pullguard\'s namespace is not sent, whatever its labels')
+    const own = the<V1Namespace>(m(dir), 'Namespace', 'pullguard')
+    t.equal(own.metadata?.labels?.['pullguard.io/mode'], 'off')
+    t.notOk(selects(selector, ns('pullguard', own.metadata?.labels)))
+    t.equal(deployment(m(dir)).metadata?.namespace, 'pullguard')
+  }
+})
+
+check('cert-manager overlay: a CA chain issues pullguard-tls for the Service\'s DNS names and the CA is injected', (t, m) => {
+  const objects = m(CERT_MANAGER)
+  const vwc = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard')
+  t.equal(vwc.metadata?.annotations?.['cert-manager.io/inject-ca-from'], 'pullguard/pullguard-tls')
+  interface IssuerRef { group?: string; kind?: string; name: string }
+  type Certificate = KubeObject & { spec: { secretName: string; dnsNames?: string[]; isCA?: boolean; issuerRef: IssuerRef; usages?: string[] } }
+  type Issuer = KubeObject & { spec: { selfSigned?: object; ca?: { secretName: string } } }
+  const issuer = (ref: IssuerRef): Issuer => {
+    t.same([ref.group ?? 'cert-manager.io', ref.kind ?? 'Issuer'], ['cert-manager.io', 'Issuer'], `${ref.name} is an Issuer of this overlay`)
+    return the<Issuer>(objects, 'Issuer', ref.name)
+  }
+  const serving = the<Certificate>(objects, 'Certificate', 'pullguard-tls')
+  t.equal(serving.metadata.namespace, 'pullguard')
+  t.equal(serving.spec.secretName, 'pullguard-tls', 'the Secret the Deployment mounts')
+  t.same(serving.spec.dnsNames, ['pullguard.pullguard.svc', 'pullguard.pullguard.svc.cluster.local'])
+  t.not(serving.spec.isCA, true)
+  t.ok(serving.spec.usages?.includes('server auth'))
+  const caIssuer = issuer(serving.spec.issuerRef)
+  const ca = ofKind<Certificate>(objects, 'Certificate').find((c) => c.spec.secretName === caIssuer.spec.ca?.secretName)
+  t.equal(ca?.spec.isCA, true, 'the serving certificate is signed by a CA certificate of this overlay')
+  t.not(issuer(ca?.spec.issuerRef ?? { name: '?' }).spec.selfSigned, undefined, 'which is self-signed')
+  for (const o of objects.filter((o) => o.apiVersion.startsWith('cert-manager.io/'))) t.equal(o.metadata.namespace, 'pullguard', `${o.kind} ${o.metadata.name}`)
+  const key = (o: KubeObject): string => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`
+  const added = objects.filter((o) => !m(BASE).some((b) => key(b) === key(o)))
+  t.same(added.map(key).sort(), ['Certificate/pullguard/pullguard-ca', 'Certificate/pullguard/pullguard-tls', 'Issuer/pullguard/pullguard-ca', 'Issuer/pullguard/pullguard-selfsigned'], 'adds only the cert-manager objects')
+  for (const b of m(BASE)) {
+    const o = structuredClone(objects.find((o) => key(o) === key(b)))
+    if (o?.kind === 'ValidatingWebhookConfiguration') delete o.metadata.annotations
+    t.strictSame(o, b, `${key(b)} as in the base, but for the inject annotation`)
+  }
+})
+
+check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {
+  const expected = structuredClone(m(BASE))
+  const args = deployment(expected).spec?.template.spec?.containers[0]?.args ?? []
+  const i = args.indexOf('--mode=enforce')
+  t.not(i, -1)
+  args[i] = '--mode=warn'
+  t.strictSame(m(WARN), expected)
+  t.equal(parseServeConfig(argsWithoutTls(m(WARN)), {}).mode, 'warn')
+})

@@ -1,0 +1,74 @@
+/**
+ * The manifests as a cluster would receive them, without a cluster:
+ * 1. `kubectl kustomize DIR` builds the kustomization exactly as `kubectl apply -k DIR` does;
+ * 2. kubectl's own decoder (YAML 1.1, as `kubectl apply` reads it) turns that YAML into JSON:
+ *    `kubectl patch --local` with an empty merge patch changes nothing and contacts no server.
+ *    The objects stay raw, so a misspelt field is still there for the tests to find.
+ */
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** From dist/test/manifests/ (where this runs) up to the repository. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+}
+
+export class KubectlError extends Error {
+  constructor(
+    readonly code: 'KubectlMissing' | 'KubectlFailed',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'KubectlError'
+  }
+}
+
+/** kustomize of a local directory takes well under a second; a minute means something hangs. */
+const KUBECTL_TIMEOUT_MS = 60_000
+/** The rendered manifests are a few tens of KiB. */
+const KUBECTL_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+function kubectl(args: readonly string[], input?: string): string {
+  const run = spawnSync('kubectl', args, { cwd: REPO_ROOT, input, encoding: 'utf8', timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_MAX_OUTPUT_BYTES })
+  if (run.error !== undefined) {
+    if ((run.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KubectlError('KubectlMissing', 'kubectl is not on PATH: the manifest tests render manifests/ with `kubectl kustomize` (no cluster needed). Install kubectl: https://kubernetes.io/docs/tasks/tools/')
+    }
+    throw new KubectlError('KubectlFailed', `kubectl ${args.join(' ')}: ${run.error.message}`)
+  }
+  if (run.status !== 0) throw new KubectlError('KubectlFailed', `kubectl ${args.join(' ')} exited with ${run.status ?? run.signal}: ${run.stderr.trim()}`)
+  return run.stdout
+}
+
+/** `kubectl kustomize DIR` (DIR relative to the repository): the YAML `kubectl apply -k` would send. */
+export function kustomize(dir: string): string {
+  return kubectl(['kustomize', dir])
+}
+
+/** Each document of a YAML stream, decoded by kubectl, in order. */
+export function decode(yaml: string): KubeObject[] {
+  const out = kubectl(['patch', '--local', '--filename=-', '--type=merge', '--patch={}', '--output=jsonpath={@}{"\\n"}'], yaml)
+  return out
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as KubeObject)
+}
+
+/** Every directory under manifests/ that holds a kustomization, relative to the repository. */
+export function kustomizationDirs(root = join(REPO_ROOT, 'manifests')): string[] {
+  const found: string[] = []
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(dir, entry.name))
+      else if (entry.name === 'kustomization.yaml' || entry.name === 'kustomization.yml' || entry.name === 'Kustomization') found.push(relative(REPO_ROOT, dir))
+    }
+  }
+  walk(root)
+  return found.sort()
+}
