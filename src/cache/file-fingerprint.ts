@@ -1,13 +1,13 @@
 /**
- * What identifies a version of a watched file (a mounted Secret is replaced by an atomic symlink
- * swap: new inode, new mtime). Watchers compare each poll with the fingerprint taken when the file
- * was last read, never with the poller's own first look, which may already be after a change.
+ * Noticing that a file changed: a mounted Secret is replaced by an atomic symlink swap (new inode,
+ * new mtime). We poll stat ourselves and compare with the fingerprint taken when the file was last
+ * read. fs.watchFile compares with its own first look instead, which can already be after a change
+ * (it is taken asynchronously), and then never reports that change at all.
  */
 import { statSync, type Stats } from 'node:fs'
 
 export function fingerprint(s: Stats): string {
-  // fs.watchFile reports a missing file as all zeros.
-  return s.ino === 0 && s.mtimeMs === 0 ? 'missing' : `${s.ino}:${s.size}:${s.mtimeMs}`
+  return `${s.ino}:${s.size}:${s.mtimeMs}`
 }
 
 export function statFingerprint(path: string): string {
@@ -15,5 +15,36 @@ export function statFingerprint(path: string): string {
     return fingerprint(statSync(path))
   } catch {
     return 'missing'
+  }
+}
+
+export class FileWatcher {
+  #seen: string
+  readonly #timer: NodeJS.Timeout
+
+  /** Calls `onChange` when any of `paths` differs from what was there at construction or the last `markSeen()`. */
+  constructor(
+    private readonly paths: readonly string[],
+    intervalMs: number,
+    onChange: () => void,
+  ) {
+    this.#seen = this.#current()
+    this.#timer = setInterval(() => {
+      if (this.#current() !== this.#seen) onChange()
+    }, intervalMs)
+    this.#timer.unref()
+  }
+
+  /** Call right before reading the files, so a change during the read is seen next time. */
+  markSeen(): void {
+    this.#seen = this.#current()
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+  }
+
+  #current(): string {
+    return this.paths.map(statFingerprint).join('|')
   }
 }

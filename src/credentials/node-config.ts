@@ -7,8 +7,8 @@
  * Credential-provider plugins (ECR, GCR, ACR) run on the node and are invisible to a webhook:
  * stand in for them with an entry here, or exempt those images.
  */
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs'
-import { fingerprint, statFingerprint } from '../cache/file-fingerprint.js'
+import { readFileSync } from 'node:fs'
+import { FileWatcher } from '../cache/file-fingerprint.js'
 import type { Logger } from 'pino'
 import { displayKey, parseDockerConfigFile } from './docker-config.js'
 import type { KeyringEntry } from './keyring.js'
@@ -25,22 +25,18 @@ export class NodeDockerConfig {
   #entries: readonly KeyringEntry[]
   readonly #path: string
   readonly #logger: Logger
-  /** The file as last read: compared with each poll, not with the poller's own first look, which may come after a change. */
-  #seen: string
-  readonly #onChange = (cur: Stats): void => {
-    if (fingerprint(cur) !== this.#seen) this.reload()
-  }
+  readonly #watcher: FileWatcher | undefined
 
   /** Reads the file once; a file that cannot be read or parsed is a start-up error. */
   constructor(path: string, logger: Logger, options: { watch?: boolean } = {}) {
     this.#path = path
     this.#logger = logger
-    this.#seen = statFingerprint(path)
+    // Watch before the first read, so a change during it is not missed.
+    this.#watcher = options.watch === false ? undefined : new FileWatcher([path], POLL_MS, () => this.reload())
     const first = read(path)
     if (typeof first === 'string') throw new NodeDockerConfigError(first)
     this.#entries = first.entries
     if (first.helpers.length > 0) this.#warnHelpers(first.helpers)
-    if (options.watch !== false) watchFile(path, { interval: POLL_MS, persistent: false }, this.#onChange)
   }
 
   entries(): readonly KeyringEntry[] {
@@ -48,7 +44,7 @@ export class NodeDockerConfig {
   }
 
   reload(): void {
-    this.#seen = statFingerprint(this.#path)
+    this.#watcher?.markSeen()
     const next = read(this.#path)
     if (typeof next === 'string') {
       this.#logger.error({ path: this.#path, problem: next }, 'node docker config could not be reloaded; keeping the previous version')
@@ -59,7 +55,7 @@ export class NodeDockerConfig {
   }
 
   close(): void {
-    unwatchFile(this.#path, this.#onChange)
+    this.#watcher?.close()
   }
 
   #warnHelpers(helpers: string[]): void {

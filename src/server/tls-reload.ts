@@ -4,8 +4,8 @@
  * theirs, so no request is dropped. A half-written or mismatched pair is refused and the old one
  * kept until the next change.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs'
-import { statFingerprint } from '../cache/file-fingerprint.js'
+import { readFileSync } from 'node:fs'
+import { FileWatcher } from '../cache/file-fingerprint.js'
 import type { Server } from 'node:https'
 import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
@@ -14,11 +14,7 @@ import type { Logger } from 'pino'
 const POLL_MS = 2_000
 
 export class CertificateReloader {
-  /** Both files as last loaded; each poll compares with this, never with the poller's own first look. */
-  #seen: string
-  readonly #listener = (): void => {
-    if (this.#fingerprint() !== this.#seen) this.reload()
-  }
+  readonly #watcher: FileWatcher
 
   constructor(
     private readonly server: Server,
@@ -27,13 +23,12 @@ export class CertificateReloader {
     private readonly logger: Logger,
     pollMs = POLL_MS,
   ) {
-    this.#seen = this.#fingerprint()
-    for (const path of [certPath, keyPath]) watchFile(path, { interval: pollMs, persistent: false }, this.#listener)
+    this.#watcher = new FileWatcher([certPath, keyPath], pollMs, () => this.reload())
   }
 
   /** Re-reads both files; true when the new pair is in use. */
   reload(): boolean {
-    this.#seen = this.#fingerprint()
+    this.#watcher.markSeen()
     let cert: string
     let key: string
     try {
@@ -49,11 +44,7 @@ export class CertificateReloader {
     return true
   }
 
-  #fingerprint(): string {
-    return `${statFingerprint(this.certPath)}|${statFingerprint(this.keyPath)}`
-  }
-
   close(): void {
-    for (const path of [this.certPath, this.keyPath]) unwatchFile(path, this.#listener)
+    this.#watcher.close()
   }
 }
