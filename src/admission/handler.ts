@@ -40,7 +40,12 @@ function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
   let images = spec.images
   if (req.operation === 'UPDATE') {
     if (req.oldObject === null) throw new ReviewDecodeError(`request.oldObject is required for UPDATE of a ${req.kind.kind}`)
-    images = newImages(images, readPodSpec(dig(req.oldObject, location.path), prefix).images)
+    const oldSpec = dig(req.oldObject, location.path)
+    // A template whose pull secrets, service account or scheduling changed makes new pods pull every
+    // image again, with other credentials or on other nodes: judge them all.
+    if (!location.template || pullContext(dig(req.object, location.path)) === pullContext(oldSpec)) {
+      images = newImages(images, readPodSpec(oldSpec, prefix).images)
+    }
   }
   const metadata = (req.object.metadata ?? {}) as { name?: unknown; generateName?: unknown }
   const name = req.name !== '' ? req.name : typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
@@ -57,4 +62,10 @@ function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
     serviceAccountName: spec.serviceAccountName,
     scheduling: spec.scheduling,
   }
+}
+
+/** The parts of a pod spec, other than images, that decide whether its pulls succeed. */
+function pullContext(spec: unknown): string {
+  const s = (typeof spec === 'object' && spec !== null ? spec : {}) as Record<string, unknown>
+  return JSON.stringify([s.imagePullSecrets, s.serviceAccountName, s.serviceAccount, s.nodeSelector, s.affinity])
 }

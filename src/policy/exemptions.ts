@@ -1,8 +1,9 @@
 /**
  * `--exempt-image` patterns: globs where `*` matches any run of characters (slashes included) and
- * `?` one character. A pattern is tried against the normalized reference
- * (`docker.io/library/nginx:1.25`, `quay.io/org/app@sha256:…`) and against the image as written in
- * the spec, so both `registry.internal/*` and `nginx:*` do what they say.
+ * `?` one character, matched against the normalized reference only (`docker.io/library/nginx:1.25`,
+ * `quay.io/org/app@sha256:…`). Not the image as written: `nginx:*` would then also match
+ * `nginx:5000/evil/app`, another registry. An invalid reference is never exempt: the kubelet
+ * refuses it whatever the pattern says.
  */
 import type { ImageReference } from '../reference/index.js'
 
@@ -17,10 +18,9 @@ export class ImageExemptions {
     return this.#patterns.length
   }
 
-  /** The first pattern matching the image, or undefined. */
-  match(image: string, ref: ImageReference | undefined): string | undefined {
-    const forms = ref === undefined ? [image] : [ref.canonical, image]
-    return this.#patterns.find((p) => forms.some((f) => globMatch(p, f)))
+  /** The first pattern matching the normalized reference, or undefined. */
+  match(ref: ImageReference): string | undefined {
+    return this.#patterns.find((p) => globMatch(p, ref.canonical))
   }
 }
 

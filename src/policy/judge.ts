@@ -69,6 +69,7 @@ export function createJudge(options: JudgeOptions): Judge {
       return await judge(subject)
     } catch (err) {
       options.logger.error({ err, uid: subject.uid }, 'internal error while judging; applying --on-registry-error')
+      options.onDecision?.({ verdict: options.onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings', mode: 'enforce', reason: 'InternalError', seconds: 0 })
       const text = `pullguard could not check the images of ${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name} (internal error)`
       return options.onRegistryError === 'deny'
         ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
@@ -113,9 +114,9 @@ function judgeWith(options: JudgeOptions): Judge {
       MAX_PARALLEL_IMAGES,
       async (use): Promise<ImageOutcome> => {
         const parsed = tryParseReference(use.image)
-        const exempt = options.exemptImages?.match(use.image, parsed.ok ? parsed.ref : undefined)
-        if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
         if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
+        const exempt = options.exemptImages?.match(parsed.ref)
+        if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
         if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal }
         const credentials = keyring.credentialsFor(parsed.ref.name)
         const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)

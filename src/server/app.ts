@@ -34,6 +34,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // The API server's own deadline is --timeout plus a little; a client that sends slower than
     // this is not the API server.
     requestTimeout: 30_000,
+    // While shutting down, reviews still arriving on open connections are answered, not refused
+    // with 503 (the API server would apply failurePolicy to them).
+    return503OnClosing: false,
   })
 
   // Malformed JSON, oversized or wrongly typed bodies: a JSON reason with the right 4xx, never a 500.

@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics. Every label value is bounded: verdicts, modes and reason codes are fixed
  * sets; registry hosts come from pod specs (anyone who can create a pod can name any host), so
- * only the first MAX_HOSTS distinct hosts get their own series and the rest count as `other`.
+ * only the first MAX_HOSTS distinct hosts that answered over HTTP get their own series and the
+ * rest count as `other`.
  * No label ever holds an image tag, a namespace or a credential.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -41,7 +42,14 @@ export class Metrics {
   }
 
   registryRequest = (host: string, outcome: string, seconds: number): void => {
-    this.#registrySeconds.observe({ registry: this.#host(host), outcome }, seconds)
+    // Only a host that answered over HTTP may claim one of the few host labels: names that do not
+    // resolve or refuse connections (anyone can write them in a pod spec) stay `other`.
+    const answered = outcome === '2xx' || outcome === '4xx'
+    this.#registrySeconds.observe({ registry: answered ? this.#host(host) : this.#known(host), outcome }, seconds)
+  }
+
+  #known(host: string): string {
+    return this.#hosts.has(host) ? host : 'other'
   }
 
   readonly checks: CheckObserver = {

@@ -238,3 +238,32 @@ t.test('no suggestion rather than a wrong one', async (t) => {
   const res = await hook.post(workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'web', image: `${open.host}/library/nginx:v9-experimental` }] }))
   t.match(res.body.response.status.message, /Fix: push that tag or use one that exists\./)
 })
+
+t.test('a template UPDATE that changes pull secrets, service account or scheduling judges every image again', async (t) => {
+  const w = await webhook()
+  const r = workload('apps', 'Deployment', 'deployments', { imagePullSecrets: [{ name: 'team-b-registry' }], containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }] }, 'team-b')
+  r.request.operation = 'UPDATE'
+  r.request.oldObject = structuredClone(r.request.object)
+  r.request.object.spec.template.spec.imagePullSecrets = []
+  r.request.object.spec.template.spec.serviceAccountName = 'default'
+  const res = await w.post(r)
+  t.equal(res.body.response.allowed, false, 'the new pods would have no credentials for the private image')
+  t.match(res.body.response.status.message, 'container "api"')
+})
+
+t.test('a template that lists its own secrets does not read its service account', async (t) => {
+  const before = kube.requests.filter((q) => q.path.includes('/serviceaccounts/')).length
+  const r = workload('apps', 'Deployment', 'deployments', { serviceAccountName: 'reporter', imagePullSecrets: [{ name: 'team-b-registry' }], containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }] }, 'team-b')
+  t.same((await hook.post(r)).body.response, { uid: r.request.uid, allowed: true })
+  t.equal(kube.requests.filter((q) => q.path.includes('/serviceaccounts/')).length, before)
+})
+
+t.test('an invalid reference is never exempt, and patterns do not match the image as written', async (t) => {
+  const w = await webhook(['--exempt-image', `${open.host}/*`, '--exempt-image', 'busybox:*'])
+  counter.reset()
+  const res = await w.post(workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'bad', image: `${open.host}/Upper/app:v1` }, { name: 'short', image: `${open.host}/library/busybox:none` }] }))
+  t.equal(res.body.response.allowed, false)
+  t.match(res.body.response.status.message, /container "bad".*repository name must be lowercase/)
+  t.notMatch(res.body.response.warnings?.join('\n') ?? '', 'exempt by --exempt-image busybox:*', '"busybox:*" is not the normalized form')
+  t.match(res.body.response.warnings?.join('\n') ?? '', /library\/busybox:none.*exempt by --exempt-image/, `exempt by the ${open.host}/* pattern instead`)
+})

@@ -181,6 +181,11 @@ check('the image, the probes and the TLS and scratch volumes are where pullguard
     const tmp = mounts.find((v) => v.mountPath === '/tmp')
     t.not(volumes.find((v) => v.name === tmp?.name)?.emptyDir, undefined, `${dir}: writable /tmp`)
     t.same(c.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } }, `${dir}: own namespace from the downward API`)
+    // Shutdown: the preStop wait, then up to --timeout + 2s for reviews in flight, inside the grace period.
+    const sleep = c.lifecycle?.preStop?.exec?.command
+    t.same(sleep?.[0], 'sleep', `${dir}: preStop waits for the endpoints to drop the pod`)
+    const budget = Number(sleep?.[1]) + parseDuration(flag(args, 'timeout') ?? '8s', 'timeout') / 1000 + 2
+    t.ok(budget <= (deployment(objects).spec?.template.spec?.terminationGracePeriodSeconds ?? 30), `${dir}: shutdown (${budget}s) fits the grace period`)
   }
 })
 

@@ -21,13 +21,11 @@ for (const [pattern, input, expected] of cases) {
   })
 }
 
-t.test('patterns are tried on the normalized reference and on the image as written', async (t) => {
+t.test('patterns match the normalized reference only', async (t) => {
   const ex = new ImageExemptions(['docker.io/library/busybox:*', 'nginx:*'])
-  t.equal(ex.match('busybox:1.36', parseReference('busybox:1.36')), 'docker.io/library/busybox:*')
-  t.equal(ex.match('nginx:1.25', parseReference('nginx:1.25')), 'nginx:*')
-  t.equal(ex.match('docker.io/library/nginx:1.25', parseReference('docker.io/library/nginx:1.25')), undefined, 'written in full, "nginx:*" does not apply')
-  t.equal(ex.match('redis:7', parseReference('redis:7')), undefined)
-  t.equal(ex.match('Nginx:1', undefined), undefined, 'an invalid reference is matched as written only')
+  t.equal(ex.match(parseReference('busybox:1.36')), 'docker.io/library/busybox:*', 'written short, matched normalized')
+  t.equal(ex.match(parseReference('nginx:1.25')), undefined, '"nginx:*" is not a normalized pattern')
+  t.equal(ex.match(parseReference('redis:7')), undefined)
 })
 
 t.test('a hostile pattern and input stay linear', async (t) => {
