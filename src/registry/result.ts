@@ -51,8 +51,3 @@ export type CheckResult =
   | (Base & { code: NotFoundCode | DeniedCode; detail: string })
   | (Base & { code: 'RateLimited'; detail: string; retryAfterSeconds?: number })
   | (Base & { code: 'RegistryUnreachable'; detail: string; cause: UnreachableCause })
-
-/** True when the registry answered about the image; false when policy must decide. */
-export function isDetermined(result: CheckResult): boolean {
-  return result.code !== 'RateLimited' && result.code !== 'RegistryUnreachable'
-}

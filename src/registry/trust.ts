@@ -17,7 +17,7 @@ export interface TrustOptions {
   systemBundlePaths?: readonly string[]
 }
 
-export const DEFAULT_SYSTEM_BUNDLES = [
+const DEFAULT_SYSTEM_BUNDLES = [
   '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine
   '/etc/pki/tls/certs/ca-bundle.crt', // RHEL, Fedora
   '/etc/ssl/cert.pem', // macOS, BSD
@@ -52,7 +52,7 @@ export function buildTrustStore(options: TrustOptions = {}): TrustStore {
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
 
-export function splitPem(text: string): string[] {
+function splitPem(text: string): string[] {
   return text.match(PEM_BLOCK) ?? []
 }
 
