@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 /**
- * Entry point: `pullguard serve`. Parses flags and environment into one Config (exit 2 on
- * invalid configuration, one line naming the flag), then starts the webhook.
+ * Entry point: `pullguard serve` (the webhook) and `pullguard check` (manifests in CI). Parses flags
+ * and environment into one Config (exit 2 on invalid configuration or input, one line naming the
+ * flag or the file), then runs the command.
  */
+import { CHECK_USAGE, check } from './check/command.js'
+import { InputError } from './check/manifests.js'
 import { ConfigError, parseServeConfig } from './config.js'
-import { createServe } from './serve.js'
 import { createLogger } from './server/logger.js'
 
 const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
                        [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]
                        [--insecure-registry HOST[:PORT]]... [--exempt-namespace NS]... [--exempt-image GLOB]...
-                       [--node-docker-config FILE] [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]`
+                       [--node-docker-config FILE] [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
+${CHECK_USAGE}`
 
 async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -19,6 +22,8 @@ async function serve(argv: string[]): Promise<void> {
   }
   const config = parseServeConfig(argv)
   const logger = createLogger(config.logLevel)
+  // Loaded on demand: the Kubernetes client takes about a second to import, which `check` need not pay.
+  const { createServe } = await import('./serve.js')
   const server = await createServe(config, logger)
   await server.app.listen({ port: config.port, host: config.host })
   const address = server.app.server.address()
@@ -47,6 +52,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest)
+    case 'check':
+      process.exitCode = await check(rest)
+      return
     case undefined:
     case '-h':
     case '--help':
@@ -59,7 +67,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof InputError) {
     process.stderr.write(`pullguard: ${err.message}\n`)
     process.exit(2)
   }

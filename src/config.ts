@@ -60,7 +60,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>
+export type Env = Readonly<Record<string, string | undefined>>
 
 const SERVE_OPTIONS = {
   port: { type: 'string' },
@@ -173,7 +173,7 @@ function splitList(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
 }
 
-function oneOf<T extends string>(value: string, allowed: readonly T[], source: string): T {
+export function oneOf<T extends string>(value: string, allowed: readonly T[], source: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(source, `"${value}" is not one of ${allowed.join(', ')}`)
   return value as T
 }
@@ -197,14 +197,14 @@ export function parseDuration(value: string, source: string): number {
 }
 
 /** host[:port] as written in image references: no scheme, no path. */
-function parseRegistryHost(value: string, source: string): string {
+export function parseRegistryHost(value: string, source: string): string {
   if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(value)) {
     throw new ConfigError(source, `"${value}" is not a registry host[:port] (no scheme or path)`)
   }
   return value
 }
 
-function readCertificates(path: string, source: string): string {
+export function readCertificates(path: string, source: string): string {
   const text = readPem(path, source)
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
   if (blocks.length === 0) throw new ConfigError(source, `${path} holds no PEM certificate`)

@@ -1,0 +1,95 @@
+/**
+ * `pullguard check -f PATH…`: reads manifests, checks every image the way the webhook would, prints
+ * a report and sets the exit status (see report.ts). Usage and input problems throw ConfigError or
+ * InputError; the CLI prints them on one line and exits 2.
+ */
+import { readFileSync } from 'node:fs'
+import { ConfigError } from '../config.js'
+import { createLogger } from '../server/logger.js'
+import { parseCheckConfig, type CheckConfig } from './config.js'
+import { helpersNote, readDockerCredentials, type DockerCredentials } from './docker-config.js'
+import { readDocuments } from './manifests.js'
+import { manifestObjects, type CheckObject } from './objects.js'
+import { buildReport, renderJson, renderTable } from './report.js'
+import { runCheck, type ClusterSources } from './run.js'
+
+export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--docker-config FILE] [--from-cluster [--kubeconfig FILE]]
+                       [--namespace NS] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
+                       [--platform OS/ARCH[/VARIANT]]... [--exempt-image GLOB]... [--on-registry-error allow|deny]
+                       [--output table|json]`
+
+/** A terminal user waiting less than this needs no progress line. */
+const PROGRESS_AFTER_MS = 1_000
+
+export async function check(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(CHECK_USAGE + '\n')
+    return 0
+  }
+  const config = parseCheckConfig(argv)
+  const docker = readDockerCredentials(config.dockerConfigPath)
+  const documents = readDocuments(config.inputs, () => readFileSync(0, 'utf8'))
+  const { objects, skipped } = manifestObjects(documents, config.namespace)
+  const cluster = config.fromCluster ? await clusterSources(config) : undefined
+  const progress = progressLine(config.progress)
+  let checked
+  try {
+    checked = await runCheck(objects, { config, docker, logger: createLogger('silent'), ...(cluster === undefined ? {} : { cluster }), onProgress: progress.update })
+  } finally {
+    progress.done()
+  }
+  const report = buildReport(checked, notes(config, docker, objects), skipped, config.onRegistryError)
+  process.stdout.write(config.output === 'json' ? renderJson(report) : renderTable(report))
+  return report.summary.exitCode
+}
+
+function notes(config: CheckConfig, docker: DockerCredentials, objects: readonly CheckObject[]): string[] {
+  const out: string[] = []
+  if (docker.path === undefined) out.push('no docker config found ($DOCKER_CONFIG/config.json, ~/.docker/config.json): registries were asked without credentials unless a pull secret applies')
+  const helpers = helpersNote(docker)
+  if (helpers !== undefined) out.push(helpers)
+  if (!config.fromCluster) {
+    const withSecrets = objects.filter((o) => o.subject.pullSecrets.length > 0).length
+    if (withSecrets > 0) {
+      out.push(`pull secrets are not read without --from-cluster: ${withSecrets} object(s) listing imagePullSecrets were checked with the docker config only, and an image those credentials refuse is reported unknown`)
+    }
+    if (objects.some((o) => o.subject.template && o.subject.pullSecrets.length === 0)) {
+      out.push('service accounts are not read without --from-cluster: templates without imagePullSecrets were checked as if their service account added no pull secrets')
+    }
+  }
+  return out
+}
+
+/** KUBECONFIG (or --kubeconfig); the client is imported only here, as it takes a second to load. */
+async function clusterSources(config: CheckConfig): Promise<ClusterSources> {
+  const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
+  try {
+    return new KubeApi(loadKubeConfig(config.kubeconfigPath), { requestTimeoutMs: config.timeoutMs })
+  } catch (err) {
+    throw new ConfigError(config.kubeconfigPath === undefined ? '--from-cluster' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+}
+
+/** "checking 3/10 objects" on stderr, only on a terminal and only once the check takes a while. */
+function progressLine(enabled: boolean): { update: (done: number, total: number) => void; done: () => void } {
+  if (!enabled) return { update: () => undefined, done: () => undefined }
+  const started = Date.now()
+  let shown = false
+  let last = 'checking images…'
+  const show = (): void => {
+    process.stderr.write(`\r\x1b[K${last}`)
+    shown = true
+  }
+  const timer = setTimeout(show, PROGRESS_AFTER_MS)
+  timer.unref()
+  return {
+    update: (done, total) => {
+      last = `checking images: ${done}/${total} objects`
+      if (Date.now() - started >= PROGRESS_AFTER_MS) show()
+    },
+    done: () => {
+      clearTimeout(timer)
+      if (shown) process.stderr.write('\r\x1b[K')
+    },
+  }
+}

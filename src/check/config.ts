@@ -1,0 +1,110 @@
+/**
+ * `pullguard check` options, validated once (a ConfigError names the flag; the CLI exits 2).
+ * The flags it shares with `serve` mean the same thing and are parsed by the same helpers, except
+ * --timeout, which here bounds each image rather than a whole admission review.
+ */
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ConfigError, oneOf, parseDuration, parseRegistryHost, readCertificates, type Env } from '../config.js'
+import type { OnRegistryError } from '../policy/modes.js'
+import { parsePlatform } from '../policy/platforms.js'
+import type { Platform } from '../registry/index.js'
+
+export interface CheckConfig {
+  /** Files, directories, or `-` for stdin, in the order given. */
+  inputs: string[]
+  /** Where the docker config is read from; undefined when none was given and the default is absent. */
+  dockerConfigPath: string | undefined
+  /** True when --docker-config was given: a missing file is then an error, not "no credentials". */
+  dockerConfigExplicit: boolean
+  fromCluster: boolean
+  /** KUBECONFIG for --from-cluster (undefined: the client's defaults). */
+  kubeconfigPath: string | undefined
+  /** For objects without metadata.namespace. */
+  namespace: string
+  /** Per image. */
+  timeoutMs: number
+  registryCaPem: string | undefined
+  insecureRegistries: string[]
+  nodeExtraCaCertsPath: string | undefined
+  platforms: Platform[]
+  exemptImages: string[]
+  onRegistryError: OnRegistryError
+  output: 'table' | 'json'
+  /** Whether stderr is a terminal (progress line). */
+  progress: boolean
+}
+
+const CHECK_OPTIONS = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  'docker-config': { type: 'string' },
+  'from-cluster': { type: 'boolean' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  timeout: { type: 'string' },
+  'registry-ca': { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
+  platform: { type: 'string', multiple: true },
+  'exempt-image': { type: 'string', multiple: true },
+  'on-registry-error': { type: 'string' },
+  output: { type: 'string', short: 'o' },
+} as const
+
+/**
+ * Per image, a check may retry, follow redirects and fetch a token; a minute covers a slow
+ * registry behind a slow proxy, and beyond that a CI job is better told "unknown" than kept waiting.
+ */
+export const MAX_CHECK_TIMEOUT_MS = 60_000
+const MIN_CHECK_TIMEOUT_MS = 100
+
+export function parseCheckConfig(argv: readonly string[], env: Env = process.env, stderrIsTTY = process.stderr.isTTY === true): CheckConfig {
+  let values
+  try {
+    ;({ values } = parseArgs({ args: [...argv], options: CHECK_OPTIONS, strict: true, allowPositionals: false }))
+  } catch (err) {
+    throw new ConfigError('check', (err as Error).message)
+  }
+  const inputs = values.filename ?? []
+  if (inputs.length === 0) throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')
+  if (inputs.filter((i) => i === '-').length > 1) throw new ConfigError('-f/--filename', '- (stdin) can be given only once')
+
+  const timeout = values.timeout ?? '8s'
+  const timeoutMs = parseDuration(timeout, '--timeout')
+  if (timeoutMs < MIN_CHECK_TIMEOUT_MS || timeoutMs > MAX_CHECK_TIMEOUT_MS) throw new ConfigError('--timeout', `${timeout} is outside 100ms..60s (per image)`)
+
+  const namespace = values.namespace ?? 'default'
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new ConfigError('--namespace', `"${namespace}" is not a namespace name`)
+
+  return {
+    inputs,
+    dockerConfigPath: values['docker-config'] ?? defaultDockerConfig(env),
+    dockerConfigExplicit: values['docker-config'] !== undefined,
+    fromCluster: values['from-cluster'] === true,
+    kubeconfigPath: values.kubeconfig,
+    namespace,
+    timeoutMs,
+    registryCaPem: values['registry-ca'] === undefined ? undefined : readCertificates(values['registry-ca'], '--registry-ca'),
+    insecureRegistries: (values['insecure-registry'] ?? []).map((h) => parseRegistryHost(h, '--insecure-registry')),
+    nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
+    platforms: (values.platform ?? []).map((p) => {
+      try {
+        return parsePlatform(p)
+      } catch (err) {
+        throw new ConfigError('--platform', (err as Error).message)
+      }
+    }),
+    exemptImages: values['exempt-image'] ?? [],
+    onRegistryError: oneOf(values['on-registry-error'] ?? 'allow', ['allow', 'deny'] as const, '--on-registry-error'),
+    output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
+    progress: stderrIsTTY,
+  }
+}
+
+/** Docker's own lookup: $DOCKER_CONFIG/config.json, else ~/.docker/config.json; only when it exists. */
+function defaultDockerConfig(env: Env): string | undefined {
+  const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir()
+  const path = env.DOCKER_CONFIG !== undefined && env.DOCKER_CONFIG !== '' ? join(env.DOCKER_CONFIG, 'config.json') : join(home, '.docker', 'config.json')
+  return existsSync(path) ? path : undefined
+}

@@ -1,0 +1,39 @@
+/**
+ * The developer's or CI job's docker config.json as check's stand-in for node credentials: its
+ * `auths` entries are tried after the pod's pull secrets, with the kubelet's matching rules (the
+ * same parser as --node-docker-config). Credential helpers (`credsStore`, `credHelpers`) run
+ * programs pullguard does not run, so the registries they cover are reported, not silently dropped.
+ */
+import { readFileSync } from 'node:fs'
+import { ConfigError } from '../config.js'
+import { displayKey, MAX_DOCKER_CONFIG_LENGTH, parseDockerConfigFile } from '../credentials/docker-config.js'
+import type { KeyringEntry } from '../credentials/keyring.js'
+
+export interface DockerCredentials {
+  path: string | undefined
+  entries: KeyringEntry[]
+  /** Registries served by a credential helper; "*" for a `credsStore`. */
+  helpers: string[]
+}
+
+export function readDockerCredentials(path: string | undefined): DockerCredentials {
+  if (path === undefined) return { path, entries: [], helpers: [] }
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError('--docker-config', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  if (text.length > MAX_DOCKER_CONFIG_LENGTH) throw new ConfigError('--docker-config', `${path} is larger than ${MAX_DOCKER_CONFIG_LENGTH} characters`)
+  const parsed = parseDockerConfigFile(text)
+  if (!parsed.ok) throw new ConfigError('--docker-config', `${path}: ${parsed.problem}`)
+  const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `docker config (key "${displayKey(e.key)}")` }))
+  return { path, entries, helpers: parsed.helpers ?? [] }
+}
+
+/** The one line saying which registries' credentials were not used. */
+export function helpersNote(creds: DockerCredentials): string | undefined {
+  if (creds.helpers.length === 0) return undefined
+  const which = creds.helpers.map((h) => (h === '*' ? 'credsStore (every registry without an "auths" entry)' : `credHelpers "${h}"`)).join(', ')
+  return `${creds.path}: credential helpers are not supported, so their credentials were not used: ${which}. Add an "auths" entry (docker login with credsStore unset), or use --from-cluster with the pull secrets.`
+}

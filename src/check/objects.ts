@@ -1,0 +1,82 @@
+/**
+ * Manifest documents → the subjects the webhook would judge: `List` objects are opened, objects
+ * that carry no pod spec are skipped, and each pod spec is read by the admission layer's own
+ * readPodSpec, so a manifest yields exactly the images a CREATE of it would have the kubelet pull.
+ */
+import { ReviewDecodeError } from '../admission/review.js'
+import { readPodSpec } from '../admission/pod-spec.js'
+import { dig, podSpecLocation } from '../admission/workloads.js'
+import type { ReviewSubject } from '../policy/subject.js'
+import { InputError, type Document } from './manifests.js'
+
+export interface CheckObject {
+  /** The file it came from (`-` for stdin). */
+  source: string
+  subject: ReviewSubject
+}
+
+export interface ManifestObjects {
+  objects: CheckObject[]
+  /** Kubernetes objects that carry no pod spec (Services, ConfigMaps, …). */
+  skipped: number
+}
+
+/** `List` inside `List` is legal but never written by hand; this bounds a hostile input. */
+const MAX_LIST_DEPTH = 8
+
+export function manifestObjects(documents: readonly Document[], defaultNamespace: string): ManifestObjects {
+  const result: ManifestObjects = { objects: [], skipped: 0 }
+  for (const doc of documents) collect(doc.source, doc.value, `document ${doc.index}`, defaultNamespace, result, 0)
+  return result
+}
+
+function collect(source: string, value: unknown, where: string, defaultNamespace: string, into: ManifestObjects, depth: number): void {
+  const name = source === '-' ? '(stdin)' : source
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError(`${name}: ${where} is not a Kubernetes object`)
+  const object = value as Record<string, unknown>
+  const kind = typeof object.kind === 'string' ? object.kind : undefined
+  const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : undefined
+  // Not a Kubernetes object at all (a Helm values file in the same directory): nothing to check.
+  if (kind === undefined || apiVersion === undefined) {
+    into.skipped++
+    return
+  }
+  if (kind === 'List' || (kind.endsWith('List') && Array.isArray(object.items))) {
+    if (depth >= MAX_LIST_DEPTH) throw new InputError(`${name}: ${where}: Lists nested deeper than ${MAX_LIST_DEPTH}`)
+    const items = Array.isArray(object.items) ? object.items : []
+    items.forEach((item, i) => collect(source, item, `${where} items[${i}]`, defaultNamespace, into, depth + 1))
+    return
+  }
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
+  const location = podSpecLocation(group, kind)
+  if (location === undefined) {
+    into.skipped++
+    return
+  }
+  const metadata = (typeof object.metadata === 'object' && object.metadata !== null ? object.metadata : {}) as Record<string, unknown>
+  const objectName = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
+  const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : defaultNamespace
+  let spec
+  try {
+    spec = readPodSpec(dig(object, location.path), location.path.join('.'))
+  } catch (err) {
+    if (err instanceof ReviewDecodeError) throw new InputError(`${name}: ${kind} ${objectName}: ${err.reason}`)
+    throw err
+  }
+  into.objects.push({
+    source,
+    subject: {
+      uid: `${source}#${where}`,
+      namespace,
+      kind,
+      name: objectName,
+      operation: 'CREATE',
+      dryRun: true,
+      template: location.template,
+      images: spec.images,
+      pullSecrets: spec.imagePullSecrets,
+      serviceAccountName: spec.serviceAccountName,
+      scheduling: spec.scheduling,
+    },
+  })
+}

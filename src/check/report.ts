@@ -1,0 +1,85 @@
+/**
+ * What `pullguard check` prints: a JSON document with stable field names (reason codes are the
+ * webhook's), or a table and the fix lines under it (messages.explain, the webhook's sentences).
+ * And the exit status: 0 every image pullable; 1 one definitely not; 3 only undetermined ones
+ * under --on-registry-error deny. (2, usage and input errors, never reaches a report.)
+ */
+import { secretProblemsWarning, explain } from '../policy/messages.js'
+import type { OnRegistryError } from '../policy/modes.js'
+import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
+import type { CheckedObject } from './run.js'
+import { OFFLINE_SECRET_DETAIL } from './offline-cluster.js'
+
+export interface ImageReport {
+  container: string
+  field: string
+  image: string
+  verdict: Pullability
+  reason: string
+  message: string
+}
+
+export interface ObjectReport {
+  kind: string
+  namespace: string
+  name: string
+  source: string
+  images: ImageReport[]
+  warnings: string[]
+}
+
+export interface CheckReport {
+  objects: ObjectReport[]
+  /** Said once for the whole run: credential helpers, pull secrets not read. */
+  notes: string[]
+  summary: { objects: number; images: number; pullable: number; notPullable: number; unknown: number; skippedObjects: number; exitCode: 0 | 1 | 3 }
+}
+
+export function buildReport(checked: readonly CheckedObject[], notes: string[], skippedObjects: number, onRegistryError: OnRegistryError): CheckReport {
+  const objects = checked.map(({ object, outcomes, serviceAccountWarning, secretProblems }): ObjectReport => {
+    const s = object.subject
+    const ctx = { namespace: s.namespace, object: `${s.kind.toLowerCase()} ${s.namespace}/${s.name}` }
+    // Offline, every listed secret is "not read": that is said once in the notes, not per object.
+    const problems = secretProblems.filter((p) => !(p.kind === 'error' && p.detail.includes(OFFLINE_SECRET_DETAIL)))
+    const warnings = [serviceAccountWarning, secretProblemsWarning(problems)].filter((w): w is string => w !== undefined)
+    return {
+      kind: s.kind,
+      namespace: s.namespace,
+      name: s.name,
+      source: object.source,
+      images: outcomes.map((o) => ({ container: o.use.container, field: o.use.field, image: o.use.image, verdict: pullability(o), reason: reasonCode(o), message: explain(o, ctx) })),
+      warnings,
+    }
+  })
+  const all = objects.flatMap((o) => o.images)
+  const count = (v: Pullability): number => all.filter((i) => i.verdict === v).length
+  const notPullable = count('not-pullable')
+  const unknown = count('unknown')
+  const exitCode = notPullable > 0 ? 1 : unknown > 0 && onRegistryError === 'deny' ? 3 : 0
+  return { objects, notes, summary: { objects: objects.length, images: all.length, pullable: count('pullable'), notPullable, unknown, skippedObjects, exitCode } }
+}
+
+export function renderJson(report: CheckReport): string {
+  return JSON.stringify(report, null, 2) + '\n'
+}
+
+const HEADERS = ['OBJECT', 'CONTAINER', 'IMAGE', 'VERDICT', 'REASON'] as const
+
+export function renderTable(report: CheckReport): string {
+  const rows = report.objects.flatMap((o) => o.images.map((i) => [`${o.kind.toLowerCase()} ${o.namespace}/${o.name}`, i.container, i.image, i.verdict, i.reason]))
+  const lines: string[] = []
+  if (rows.length === 0) lines.push('no images to check')
+  else {
+    const widths = HEADERS.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
+    const format = (cells: readonly string[]): string => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')
+    lines.push(format(HEADERS), ...rows.map(format))
+  }
+  const fixes = report.objects.flatMap((o) => o.images.filter((i) => i.verdict !== 'pullable').map((i) => `- ${o.kind.toLowerCase()} ${o.namespace}/${o.name} (${o.source === '-' ? 'stdin' : o.source}): ${i.message}`))
+  if (fixes.length > 0) lines.push('', ...fixes)
+  const warnings = report.objects.flatMap((o) => o.warnings.map((w) => `warning: ${o.kind.toLowerCase()} ${o.namespace}/${o.name}: ${w}`))
+  const notes = report.notes.map((n) => `note: ${n}`)
+  if (warnings.length + notes.length > 0) lines.push('', ...warnings, ...notes)
+  const s = report.summary
+  lines.push('', `${s.images} images in ${s.objects} objects: ${s.pullable} pullable, ${s.notPullable} not pullable, ${s.unknown} unknown`)
+  return lines.join('\n') + '\n'
+}

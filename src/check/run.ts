@@ -1,0 +1,82 @@
+/**
+ * `pullguard check` assembled: manifests → subjects → assess() (the webhook's own path to
+ * per-image outcomes) → a report. Receives its inputs and collaborators, so the CLI and tests
+ * build it the same way.
+ *
+ * Time: --timeout bounds each image's registry check (the checker's shared budget); an object's
+ * deadline leaves room for all its images, checked 16 at a time, plus the API reads before them.
+ */
+import { setMaxListeners } from 'node:events'
+import type { Logger } from 'pino'
+import type { SecretProblem } from '../credentials/pull-secrets.js'
+import type { NamespaceSource, NodeSource, SecretSource, ServiceAccountSource } from '../credentials/sources.js'
+import { assess } from '../policy/assess.js'
+import { ImageExemptions } from '../policy/exemptions.js'
+import { NamespaceModes } from '../policy/namespace-mode.js'
+import { NodePlatforms } from '../policy/node-platforms.js'
+import type { ImageOutcome } from '../policy/outcome.js'
+import { CachedChecker } from '../registry/cached-checker.js'
+import { RegistryClient } from '../registry/index.js'
+import type { CheckConfig } from './config.js'
+import type { DockerCredentials } from './docker-config.js'
+import type { CheckObject } from './objects.js'
+import { NO_NAMESPACE_LABELS, OfflineCluster } from './offline-cluster.js'
+
+export interface CheckedObject {
+  object: CheckObject
+  outcomes: ImageOutcome[]
+  /** The service account could not be found or read (from-cluster only). */
+  serviceAccountWarning: string | undefined
+  secretProblems: SecretProblem[]
+}
+
+export type ClusterSources = SecretSource & ServiceAccountSource & NamespaceSource & NodeSource
+
+export interface RunOptions {
+  config: CheckConfig
+  docker: DockerCredentials
+  logger: Logger
+  /** With --from-cluster, the Kubernetes API; otherwise nothing is read (OfflineCluster). */
+  cluster?: ClusterSources
+  onProgress?: (done: number, total: number) => void
+}
+
+/** Images per object checked at once (assess's own bound); used to size an object's deadline. */
+const PARALLEL_IMAGES = 16
+
+export async function runCheck(objects: readonly CheckObject[], options: RunOptions): Promise<CheckedObject[]> {
+  const { config } = options
+  const registry = new RegistryClient({
+    trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
+    insecureRegistries: config.insecureRegistries,
+    // As in serve: half the budget per request leaves time for a second credential.
+    requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
+  })
+  const cluster = options.cluster ?? new OfflineCluster()
+  const assessOptions = {
+    checker: new CachedChecker(registry, { checkBudgetMs: config.timeoutMs }),
+    secrets: cluster,
+    serviceAccounts: cluster,
+    modes: new NamespaceModes(NO_NAMESPACE_LABELS, 'enforce'),
+    exemptImages: new ImageExemptions(config.exemptImages),
+    nodeCredentials: { entries: () => options.docker.entries },
+    clusterPlatforms: new NodePlatforms(cluster, config.platforms, options.logger),
+  }
+  const results: CheckedObject[] = []
+  try {
+    for (const object of objects) {
+      const batches = Math.ceil(new Set(object.subject.images.map((u) => u.image)).size / PARALLEL_IMAGES)
+      // +2 timeouts: the API reads before the images, and tag listings after a missing tag.
+      const signal = AbortSignal.timeout(config.timeoutMs * (batches + 2))
+      setMaxListeners(0, signal)
+      const found = await assess(assessOptions, object.subject, signal)
+      // No exempt namespaces and no mode labels in check: anything else is a bug.
+      if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in check`)
+      results.push({ object, outcomes: found.outcomes, serviceAccountWarning: found.secretNames.warning, secretProblems: found.secretProblems })
+      options.onProgress?.(results.length, objects.length)
+    }
+  } finally {
+    await registry.close()
+  }
+  return results
+}

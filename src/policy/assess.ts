@@ -1,0 +1,113 @@
+/**
+ * What pullguard finds out about a subject's images, before any verdict: which mode applies,
+ * which pull secrets the kubelet would use, and each image's outcome. The webhook's Judge turns
+ * this into a Verdict with decide(); `pullguard check` reports it image by image. One function,
+ * so both reach the same outcomes.
+ */
+import type { KeyringEntry } from '../credentials/keyring.js'
+import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets.js'
+import type { SecretSource, ServiceAccountSource } from '../credentials/sources.js'
+import { tryParseReference } from '../reference/index.js'
+import type { ImageChecker } from '../registry/cached-checker.js'
+import type { Platform } from '../registry/index.js'
+import type { ImageExemptions } from './exemptions.js'
+import type { NamespaceModes } from './namespace-mode.js'
+import type { Mode } from './modes.js'
+import type { ImageOutcome } from './outcome.js'
+import { judgePlatforms, podPlatforms } from './platforms.js'
+import { pullSecretNames, type PullSecretNames } from './pull-secret-names.js'
+import type { ImageUse, ReviewSubject } from './subject.js'
+import { suggestTags } from './tag-suggestions.js'
+
+export interface AssessOptions {
+  checker: ImageChecker
+  secrets: SecretSource
+  serviceAccounts: ServiceAccountSource
+  modes: NamespaceModes
+  exemptNamespaces?: ReadonlySet<string>
+  exemptImages?: ImageExemptions
+  /** The nodes' own credentials (--node-docker-config, or check's --docker-config), tried after the pod's. */
+  nodeCredentials?: { entries(): readonly KeyringEntry[] }
+  /** The cluster's platforms; an empty list means unknown (no platform check). */
+  clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
+}
+
+export type Assessment =
+  /** --exempt-namespace: nothing was read or checked. */
+  | { mode: 'exempt' }
+  /** The namespace says `pullguard.io/mode: off`; `modeNote` when the label could not be used. */
+  | { mode: 'off'; modeNote: string | undefined }
+  | {
+      mode: Mode
+      modeNote: string | undefined
+      /** One per entry of subject.images, in the same order. */
+      outcomes: ImageOutcome[]
+      secretNames: PullSecretNames
+      /** Pull secrets skipped or broken, in pod order. */
+      secretProblems: SecretProblem[]
+    }
+
+export async function assess(options: AssessOptions, subject: ReviewSubject, signal: AbortSignal): Promise<Assessment> {
+  if (options.exemptNamespaces?.has(subject.namespace) === true) return { mode: 'exempt' }
+  const ns = await options.modes.modeFor(subject.namespace, signal)
+  if (ns.mode === 'off') return { mode: 'off', modeNote: ns.note }
+
+  const [secretNames, cluster] = await Promise.all([
+    pullSecretNames(subject, options.serviceAccounts, signal),
+    options.clusterPlatforms?.platforms(signal) ?? Promise.resolve([]),
+  ])
+  const keyring = await loadPullKeyring(options.secrets, subject.namespace, secretNames.names, { signal, extraEntries: options.nodeCredentials?.entries() ?? [] })
+  const incomplete = keyring.incomplete || secretNames.incomplete
+  const candidates = podPlatforms(cluster, subject.scheduling)
+
+  const byImage = await mapLimit(
+    distinct(subject.images),
+    MAX_PARALLEL_IMAGES,
+    async (use): Promise<ImageOutcome> => {
+      const parsed = tryParseReference(use.image)
+      if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
+      const exempt = options.exemptImages?.match(parsed.ref)
+      if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
+      if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal }
+      const credentials = keyring.credentialsFor(parsed.ref.name)
+      const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
+      const outcome: ImageOutcome = { kind: 'checked', use, ref: parsed.ref, result, tried: credentials.map((c) => c.label), incomplete }
+      if (result.code === 'Exists' && result.platforms !== undefined && candidates.length > 0) {
+        outcome.platform = judgePlatforms(result.platforms, candidates)
+      }
+      if (result.code === 'TagNotFound' && parsed.ref.tag !== undefined) {
+        const tags = await options.checker.tags(parsed.ref, credentials, subject.namespace, signal)
+        if (tags !== undefined) outcome.suggestions = suggestTags(parsed.ref.tag, tags)
+      }
+      return outcome
+    },
+  )
+  // One outcome per container: a person looks for their container's name in the message.
+  const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
+  return { mode: ns.mode, modeNote: ns.note, outcomes, secretNames, secretProblems: keyring.problems }
+}
+
+/**
+ * Images checked at once in one review. A pod with hundreds of images (generated manifests) must
+ * not open hundreds of registry requests at once; the cache and single-flight make repeats cheap.
+ */
+const MAX_PARALLEL_IMAGES = 16
+
+/** One check per image string: the same image in two containers is one question. */
+function distinct(uses: readonly ImageUse[]): ImageUse[] {
+  const seen = new Set<string>()
+  return uses.filter((u) => !seen.has(u.image) && (seen.add(u.image), true))
+}
+
+async function mapLimit(uses: readonly ImageUse[], limit: number, work: (use: ImageUse) => Promise<ImageOutcome>): Promise<Map<string, ImageOutcome>> {
+  const out = new Map<string, ImageOutcome>()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < uses.length) {
+      const use = uses[next++]!
+      out.set(use.image, await work(use))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, uses.length) }, worker))
+  return out
+}
