@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 /**
- * Entry point: `pullguard serve` (the webhook) and `pullguard check` (manifests in CI). Parses flags
+ * Entry point: `pullguard serve` (the webhook), `pullguard check` (manifests in CI) and
+ * `pullguard diagnose` (pods already stuck on a pull). Parses flags
  * and environment into one Config (exit 2 on invalid configuration or input, one line naming the
  * flag or the file), then runs the command.
  */
 import { CHECK_USAGE, check } from './check/command.js'
 import { InputError } from './check/manifests.js'
 import { ConfigError, parseServeConfig } from './config.js'
+import { DIAGNOSE_USAGE, diagnose, TargetError } from './diagnose/command.js'
 import { createLogger } from './server/logger.js'
 
 const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
                        [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]
                        [--insecure-registry HOST[:PORT]]... [--exempt-namespace NS]... [--exempt-image GLOB]...
                        [--node-docker-config FILE] [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
-${CHECK_USAGE}`
+${CHECK_USAGE}
+${DIAGNOSE_USAGE}`
 
 async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -55,6 +58,9 @@ async function main(argv: string[]): Promise<void> {
     case 'check':
       process.exitCode = await check(rest)
       return
+    case 'diagnose':
+      process.exitCode = await diagnose(rest)
+      return
     case undefined:
     case '-h':
     case '--help':
@@ -67,7 +73,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof InputError) {
+  if (err instanceof ConfigError || err instanceof InputError || err instanceof TargetError) {
     process.stderr.write(`pullguard: ${err.message}\n`)
     process.exit(2)
   }

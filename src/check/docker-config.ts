@@ -16,18 +16,19 @@ export interface DockerCredentials {
   helpers: string[]
 }
 
-export function readDockerCredentials(path: string | undefined): DockerCredentials {
+/** `flag` and `source` name the file in errors and in credential labels (`node docker config` for diagnose). */
+export function readDockerCredentials(path: string | undefined, flag = '--docker-config', source = 'docker config'): DockerCredentials {
   if (path === undefined) return { path, entries: [], helpers: [] }
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new ConfigError('--docker-config', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    throw new ConfigError(flag, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
   }
-  if (text.length > MAX_DOCKER_CONFIG_LENGTH) throw new ConfigError('--docker-config', `${path} is larger than ${MAX_DOCKER_CONFIG_LENGTH} characters`)
+  if (text.length > MAX_DOCKER_CONFIG_LENGTH) throw new ConfigError(flag, `${path} is larger than ${MAX_DOCKER_CONFIG_LENGTH} characters`)
   const parsed = parseDockerConfigFile(text)
-  if (!parsed.ok) throw new ConfigError('--docker-config', `${path}: ${parsed.problem}`)
-  const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `docker config (key "${displayKey(e.key)}")` }))
+  if (!parsed.ok) throw new ConfigError(flag, `${path}: ${parsed.problem}`)
+  const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `${source} (key "${displayKey(e.key)}")` }))
   return { path, entries, helpers: parsed.helpers ?? [] }
 }
 

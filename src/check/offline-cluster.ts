@@ -25,8 +25,3 @@ export class OfflineCluster implements SecretSource, ServiceAccountSource, Names
     return { kind: 'found', object: [] }
   }
 }
-
-/** Namespace labels decide the webhook's mode; check reports pullability, so it never reads them. */
-export const NO_NAMESPACE_LABELS: NamespaceSource = {
-  getNamespace: async () => ({ kind: 'missing' }),
-}

@@ -12,7 +12,7 @@ import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { NamespaceSource, NodeSource, SecretSource, ServiceAccountSource } from '../credentials/sources.js'
 import { assess } from '../policy/assess.js'
 import { ImageExemptions } from '../policy/exemptions.js'
-import { NamespaceModes } from '../policy/namespace-mode.js'
+import { labelsIgnored } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import { CachedChecker } from '../registry/cached-checker.js'
@@ -20,7 +20,7 @@ import { RegistryClient } from '../registry/index.js'
 import type { CheckConfig } from './config.js'
 import type { DockerCredentials } from './docker-config.js'
 import type { CheckObject } from './objects.js'
-import { NO_NAMESPACE_LABELS, OfflineCluster } from './offline-cluster.js'
+import { OfflineCluster } from './offline-cluster.js'
 
 export interface CheckedObject {
   object: CheckObject
@@ -57,7 +57,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
     checker: new CachedChecker(registry, { checkBudgetMs: config.timeoutMs }),
     secrets: cluster,
     serviceAccounts: cluster,
-    modes: new NamespaceModes(NO_NAMESPACE_LABELS, 'enforce'),
+    modes: labelsIgnored(),
     exemptImages: new ImageExemptions(config.exemptImages),
     nodeCredentials: { entries: () => options.docker.entries },
     clusterPlatforms: new NodePlatforms(cluster, config.platforms, options.logger),

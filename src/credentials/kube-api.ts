@@ -21,12 +21,18 @@ import {
   Observable,
   type ConfigurationOptions,
   type ObservableMiddleware,
+  type CoreV1Event,
+  type CoreV1EventList,
+  type V1ContainerStatus,
   type V1Namespace,
+  type V1Node,
   type V1NodeList,
+  type V1Pod,
+  type V1PodList,
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node'
-import type { Lookup, NamespaceObject, NamespaceSource, NodeSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+import type { ContainerState, Lookup, NamespaceObject, NamespaceSource, NodeSource, PodEvent, PodObject, PodSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
 
 // One API read must leave most of the review budget (default 8s, inside the webhook's
 // timeoutSeconds) for the registry checks that depend on it; a healthy API server answers a GET
@@ -40,6 +46,9 @@ const MAX_DETAIL_CHARS = 300
 // list, which could lack the one platform a pod would land on.
 const NODE_PAGE_SIZE = 500
 const MAX_NODE_PAGES = 100
+// Pods for `diagnose namespace`: pages of 500 (a page is a few MiB at most), kept only when failing.
+const POD_PAGE_SIZE = 500
+const MAX_POD_PAGES = 1000
 
 export interface KubeApiOptions {
   requestTimeoutMs?: number
@@ -55,7 +64,7 @@ export function loadKubeConfig(path?: string): KubeConfig {
 
 type NodePlatform = { os: string; architecture: string }
 
-export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSource, NodeSource {
+export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSource, NodeSource, PodSource {
   readonly #core: CoreV1Api
   readonly #timeoutMs: number
 
@@ -116,6 +125,58 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
     return { kind: 'error', detail: `the cluster has more than ${NODE_PAGE_SIZE * MAX_NODE_PAGES} nodes; set the platforms with --platform` }
   }
 
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<PodObject>> {
+    if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
+    return this.#read(signal, (o) => this.#core.readNamespacedPod({ name, namespace }, o), (p: V1Pod) => {
+      if (!isKind(p, 'Pod') || !isNamed(p, namespace, name)) return undefined
+      return toPod(p)
+    })
+  }
+
+  async listPods(namespace: string | undefined, keep: (pod: PodObject) => boolean, signal?: AbortSignal): Promise<Lookup<PodObject[]>> {
+    if (namespace !== undefined && !validNames(namespace, namespace)) return { kind: 'missing' }
+    const kept: PodObject[] = []
+    let next: string | undefined
+    for (let page = 0; page < MAX_POD_PAGES; page++) {
+      const request = { limit: POD_PAGE_SIZE, ...(next === undefined ? {} : { _continue: next }) }
+      const r = await this.#read(
+        signal,
+        (o) => (namespace === undefined ? this.#core.listPodForAllNamespaces(request, o) : this.#core.listNamespacedPod({ namespace, ...request }, o)),
+        (list: V1PodList) => {
+          if (!isKind(list, 'PodList') || !Array.isArray(list.items)) return undefined
+          const pods = list.items.map(toPod)
+          if (pods.some((p) => p === undefined || (namespace !== undefined && p.namespace !== namespace))) return undefined
+          const more = list.metadata?._continue
+          return { pods: pods as PodObject[], next: more === undefined || more === '' ? undefined : more }
+        },
+      )
+      if (r.kind !== 'found') return r
+      kept.push(...r.object.pods.filter(keep))
+      next = r.object.next
+      if (next === undefined) return { kind: 'found', object: kept }
+    }
+    return { kind: 'error', detail: `more than ${POD_PAGE_SIZE * MAX_POD_PAGES} pods; diagnose one namespace at a time` }
+  }
+
+  listPodEvents(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<Lookup<PodEvent[]>> {
+    if (!validNames(namespace, name)) return Promise.resolve({ kind: 'found', object: [] })
+    const fieldSelector = `involvedObject.kind=Pod,involvedObject.name=${name}`
+    return this.#read(signal, (o) => this.#core.listNamespacedEvent({ namespace, fieldSelector }, o), (list: CoreV1EventList) => {
+      if (!isKind(list, 'EventList') || !Array.isArray(list.items)) return undefined
+      // A pod re-created under the same name (StatefulSet) leaves events of the old one behind.
+      return list.items.filter((e) => e.involvedObject?.name === name && (e.involvedObject.uid === undefined || e.involvedObject.uid === '' || e.involvedObject.uid === uid)).map(toEvent)
+    })
+  }
+
+  getNodePlatform(name: string, signal?: AbortSignal): Promise<Lookup<NodePlatform>> {
+    if (name.length > 253 || !SUBDOMAIN.test(name)) return Promise.resolve({ kind: 'missing' })
+    return this.#read(signal, (o) => this.#core.readNode({ name }, o), (node: V1Node) => {
+      if (!isKind(node, 'Node') || !isNamed(node, undefined, name)) return undefined
+      const info = node.status?.nodeInfo
+      return info === undefined || info.operatingSystem === '' || info.architecture === '' ? undefined : { os: info.operatingSystem, architecture: info.architecture }
+    })
+  }
+
   async #read<R, T>(
     callerSignal: AbortSignal | undefined,
     call: (options: ConfigurationOptions) => Promise<R>,
@@ -163,6 +224,55 @@ function nodePage(list: V1NodeList): { platforms: NodePlatform[]; next: string |
   }
   const next = list.metadata?._continue
   return { platforms, next: next === undefined || next === '' ? undefined : next }
+}
+
+const STATUS_LISTS = [
+  ['initContainerStatuses', 'initContainers'],
+  ['containerStatuses', 'containers'],
+  ['ephemeralContainerStatuses', 'ephemeralContainers'],
+] as const
+
+/**
+ * client-node's model keeps the API's JSON field names for everything in a PodSpec (only ListMeta's
+ * `continue` is renamed), so the spec goes to readPodSpec as it is.
+ */
+function toPod(p: V1Pod): PodObject | undefined {
+  const m = p.metadata
+  if (m?.name === undefined || m.namespace === undefined) return undefined
+  const containers: ContainerState[] = []
+  for (const [field, list] of STATUS_LISTS) {
+    const statuses: V1ContainerStatus[] = p.status?.[field] ?? []
+    for (const s of statuses) {
+      if (typeof s.name !== 'string') continue
+      containers.push({ name: s.name, list, waitingReason: s.state?.waiting?.reason, waitingMessage: s.state?.waiting?.message })
+    }
+  }
+  const owner = m.ownerReferences?.find((r) => r.controller === true)
+  return {
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid ?? '',
+    nodeName: p.spec?.nodeName === '' ? undefined : p.spec?.nodeName,
+    labels: m.labels ?? {},
+    controller: owner === undefined ? undefined : { kind: owner.kind, name: owner.name },
+    spec: p.spec,
+    containers,
+  }
+}
+
+function toEvent(e: CoreV1Event): PodEvent {
+  // client-node turns Time fields into Dates but leaves MicroTime ones (eventTime, series) as strings.
+  const last = [e.series?.lastObservedTime, e.lastTimestamp, e.eventTime, e.metadata?.creationTimestamp]
+    .map((v: unknown) => (v instanceof Date ? v : typeof v === 'string' ? new Date(v) : undefined))
+    .find((d) => d !== undefined && !Number.isNaN(d.getTime()))
+  return {
+    type: e.type ?? '',
+    reason: e.reason ?? '',
+    message: e.message ?? '',
+    fieldPath: e.involvedObject?.fieldPath === '' ? undefined : e.involvedObject?.fieldPath,
+    count: e.series?.count ?? e.count ?? 1,
+    lastSeen: last?.toISOString().replace('.000Z', 'Z'),
+  }
 }
 
 /** Per-call middleware: the RequestContext is only reachable here, after auth has been applied. */

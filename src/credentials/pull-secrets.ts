@@ -36,6 +36,8 @@ export interface PullKeyring {
   problems: SecretProblem[]
   /** Secret names that loaded and parsed, in pod order (once per name). */
   loaded: string[]
+  /** For each loaded secret, the registry keys it holds (as written in it: names, never values). */
+  registries: ReadonlyMap<string, string[]>
   /** True when some secret could not be read (forbidden/error): the kubelet might have credentials we don't see. */
   incomplete: boolean
   /** A secret that exists but does not parse: the kubelet fails every pull of the pod. */
@@ -86,11 +88,15 @@ export async function loadPullKeyring(
   }
   const problems: SecretProblem[] = []
   const loaded: string[] = []
+  const registries = new Map<string, string[]>()
   for (const name of unique) {
     const outcome = outcomes.get(name)
     if (outcome === undefined) continue
     if ('problem' in outcome) problems.push(outcome.problem)
-    else loaded.push(name)
+    else {
+      loaded.push(name)
+      registries.set(name, [...new Set(outcome.entries.map((e) => displayKey(e.key)))])
+    }
   }
 
   const podKeyring = createKeyring(podEntries)
@@ -110,6 +116,7 @@ export async function loadPullKeyring(
     credentialsFor: (imageName) => [...podKeyring(imageName), ...nodeKeyring(imageName)].map(toCredential),
     problems,
     loaded,
+    registries,
     incomplete: problems.some((p) => p.kind === 'forbidden' || p.kind === 'error'),
     fatal: problems.find((p) => p.kind === 'unparseable'),
   }

@@ -53,3 +53,51 @@ export interface NamespaceSource {
 export interface NodeSource {
   listNodePlatforms(signal?: AbortSignal): Promise<Lookup<Array<{ os: string; architecture: string }>>>
 }
+
+/** A container's state as the kubelet last reported it (status.initContainerStatuses, …). */
+export interface ContainerState {
+  name: string
+  /** The spec list it belongs to. */
+  list: 'initContainers' | 'containers' | 'ephemeralContainers'
+  waitingReason: string | undefined
+  waitingMessage: string | undefined
+}
+
+/** What `pullguard diagnose` needs of a Pod. */
+export interface PodObject {
+  name: string
+  namespace: string
+  uid: string
+  nodeName: string | undefined
+  labels: Record<string, string>
+  /** The controller ownerReference (ReplicaSet, Job, StatefulSet, …); undefined for a bare pod. */
+  controller: { kind: string; name: string } | undefined
+  /** The spec with the API's JSON field names, for readPodSpec. */
+  spec: unknown
+  containers: ContainerState[]
+}
+
+/** One kubelet (or scheduler) event about a pod; `count` folds the repeats the API deduplicates. */
+export interface PodEvent {
+  type: string
+  reason: string
+  message: string
+  /** `spec.containers{api}`; undefined for events about the whole pod. */
+  fieldPath: string | undefined
+  count: number
+  /** When it last happened (ISO 8601), if the API said. */
+  lastSeen: string | undefined
+}
+
+export interface PodSource {
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<PodObject>>
+  /**
+   * The pods of a namespace (undefined: of every namespace), read in pages; only those `keep`
+   * accepts are held, so a large cluster costs one page of memory.
+   */
+  listPods(namespace: string | undefined, keep: (pod: PodObject) => boolean, signal?: AbortSignal): Promise<Lookup<PodObject[]>>
+  /** Events whose involvedObject is this pod (by name, and by uid when the event has one). */
+  listPodEvents(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<Lookup<PodEvent[]>>
+  /** One node's platform (status.nodeInfo); `missing` when the node is gone. */
+  getNodePlatform(name: string, signal?: AbortSignal): Promise<Lookup<{ os: string; architecture: string }>>
+}

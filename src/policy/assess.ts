@@ -45,6 +45,8 @@ export type Assessment =
       secretNames: PullSecretNames
       /** Pull secrets skipped or broken, in pod order. */
       secretProblems: SecretProblem[]
+      /** Pull secrets that loaded, in pod order, with the registries each holds credentials for. */
+      secretsLoaded: Array<{ name: string; registries: string[] }>
     }
 
 export async function assess(options: AssessOptions, subject: ReviewSubject, signal: AbortSignal): Promise<Assessment> {
@@ -84,7 +86,8 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
   )
   // One outcome per container: a person looks for their container's name in the message.
   const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
-  return { mode: ns.mode, modeNote: ns.note, outcomes, secretNames, secretProblems: keyring.problems }
+  const secretsLoaded = keyring.loaded.map((name) => ({ name, registries: keyring.registries.get(name) ?? [] }))
+  return { mode: ns.mode, modeNote: ns.note, outcomes, secretNames, secretProblems: keyring.problems, secretsLoaded }
 }
 
 /**

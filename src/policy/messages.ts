@@ -27,10 +27,20 @@ function platforms(list: readonly Platform[]): string {
   return list.map((p) => `${p.os}/${p.architecture}${p.variant === undefined ? '' : '/' + p.variant}`).join(', ')
 }
 
-function secretCommand(server: string, namespace: string): string {
-  const name = 'pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()
+/** The name pullguard proposes for a new pull secret for `server` (an image's registry domain). */
+export function pullSecretNameFor(server: string): string {
+  return ('pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()).slice(0, 253)
+}
+
+/** `kubectl create secret docker-registry NAME …` for `server`; kubectl's default server is Docker Hub's. */
+export function createSecretCommand(name: string, server: string, namespace: string): string {
   const dockerServer = server === 'docker.io' ? '' : ` --docker-server=${server}`
-  return `kubectl create secret docker-registry ${name}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${namespace}, then list "${name}" in imagePullSecrets (of the pod template, or of its service account)`
+  return `kubectl create secret docker-registry ${name}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${namespace}`
+}
+
+function secretCommand(server: string, namespace: string): string {
+  const name = pullSecretNameFor(server)
+  return `${createSecretCommand(name, server, namespace)}, then list "${name}" in imagePullSecrets (of the pod template, or of its service account)`
 }
 
 function tried(o: Checked): string {

@@ -58,3 +58,11 @@ export class NamespaceModes {
     return { ...fallback, note: `label ${MODE_LABEL}=${JSON.stringify(value.slice(0, 63))} is not enforce, warn or off; using --mode ${this.defaultMode}` }
   }
 }
+
+/**
+ * For `check` and `diagnose`, which report pullability whatever a namespace's label says: a mode
+ * that never reads namespaces.
+ */
+export function labelsIgnored(): NamespaceModes {
+  return new NamespaceModes({ getNamespace: async () => ({ kind: 'missing' }) }, 'enforce')
+}

@@ -24,11 +24,35 @@ export function suggestTags(wanted: string, existing: readonly string[], max = 3
   // would cost more than the rest of the work.
   const tags = existing.length > MAX_SUGGESTION_INPUT ? existing.slice(0, MAX_SUGGESTION_INPUT) : existing
   const out = new Set<string>()
-  for (const tag of [...bySpelling(wanted, tags), ...byVersion(wanted, tags)]) {
+  // `2.4.l` for `2.4.1`: a letter typed for the digit it looks like is the one typo that changes
+  // the digits, so it is undone first and the tag it then names (and its neighbours) come first.
+  const undone = digitLookalikes(wanted)
+  const first = undone === wanted ? [] : [...tags.filter((t) => t === undone), ...bySpelling(undone, tags), ...byVersion(undone, tags)]
+  for (const tag of [...first, ...bySpelling(wanted, tags), ...byVersion(wanted, tags)]) {
     if (out.size >= limit) break
     out.add(tag)
   }
   return [...out]
+}
+
+const LOOKALIKES: Readonly<Record<string, string>> = { l: '1', I: '1', O: '0', o: '0' }
+const NUMERIC_NEIGHBOUR = /^[0-9.]$/
+
+/**
+ * `l`/`I` → `1` and `O`/`o` → `0` where they sit among digits: after a digit or a dot, and before
+ * a digit, a dot, a dash or the end (`2.4.l`, `1.2O`, `v1.O.3-alpine`); `latest` stays as it is.
+ */
+export function digitLookalikes(tag: string): string {
+  let out = ''
+  for (let i = 0; i < tag.length; i++) {
+    const c = tag[i]!
+    const digit = Object.hasOwn(LOOKALIKES, c) ? LOOKALIKES[c] : undefined
+    const prev = tag[i - 1]
+    const next = tag[i + 1]
+    const fits = prev !== undefined && NUMERIC_NEIGHBOUR.test(prev) && (next === undefined || next === '-' || next === '_' || NUMERIC_NEIGHBOUR.test(next))
+    out += digit !== undefined && fits ? digit : c
+  }
+  return out
 }
 
 /** A few ms of table cells (about 12 ns each); real tag lists need a few thousand. */

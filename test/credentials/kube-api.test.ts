@@ -236,3 +236,47 @@ t.test('the stand-in serves pods, pod lists, nodes and events in the fixture sha
   t.match(fake.requests.at(-2)?.path, /\/api\/v1\/namespaces\/team-b\/events\?fieldSelector=involvedObject\.name/)
   await t.rejects(core.readNamespacedPod({ namespace: 'team-b', name: 'nope' }), { code: 404 })
 })
+
+t.test('pods, events and a node for diagnose: the fixture pod keeps its spec through client-node', async (t) => {
+  const { readPodSpec } = await import('../../src/admission/pod-spec.js')
+  const fake = await fakeApi()
+  const raw = loadFixture('api/pod-imagepullbackoff.json')
+  const key = `team-b/${raw.metadata.name}`
+  fake.pods.set(key, raw)
+  const other = loadFixture('api/pod-imagepullbackoff.json')
+  other.metadata = { ...other.metadata, name: 'other', namespace: 'team-c', uid: 'u2' }
+  delete other.metadata.ownerReferences
+  fake.pods.set('team-c/other', other)
+  const events = loadFixture('api/eventlist-pod.json').items
+  // An event left by an earlier pod of the same name (another uid) is not this pod's.
+  fake.events.set(key, [...events, { ...events[2], involvedObject: { ...events[2].involvedObject, uid: 'an-older-pod' }, message: 'stale' }])
+  fake.nodes.push({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'worker-2' }, status: { nodeInfo: { operatingSystem: 'linux', architecture: 'arm64' } } })
+
+  const r = await api(fake).getPod('team-b', raw.metadata.name)
+  if (r.kind !== 'found') return t.fail(`got ${r.kind}`)
+  t.same(readPodSpec(r.object.spec, 'spec'), readPodSpec(raw.spec, 'spec'), 'the model object reads as the raw JSON does')
+  t.match(r.object, { name: raw.metadata.name, namespace: 'team-b', uid: raw.metadata.uid, nodeName: 'worker-2', controller: { kind: 'ReplicaSet', name: 'api-5d8f7c9b6d' }, labels: { 'pod-template-hash': '5d8f7c9b6d' } })
+  t.same(r.object.containers, [
+    { name: 'api', list: 'containers', waitingReason: 'ImagePullBackOff', waitingMessage: `Back-off pulling image "registry.example.com:5000/team-b/api:2.4.l"` },
+    { name: 'proxy', list: 'containers', waitingReason: undefined, waitingMessage: undefined },
+  ])
+
+  const ev = await api(fake).listPodEvents('team-b', raw.metadata.name, raw.metadata.uid)
+  if (ev.kind !== 'found') return t.fail(`got ${ev.kind}`)
+  t.equal(ev.object.length, events.length, 'the stale event is dropped')
+  t.same(ev.object[2], { type: 'Warning', reason: 'Failed', message: events[2].message, fieldPath: 'spec.containers{api}', count: 4, lastSeen: '2026-11-25T08:01:31Z' })
+  t.equal(ev.object[0]?.lastSeen, '2026-11-25T08:00:00.101Z', 'eventTime when there is no lastTimestamp')
+  t.ok(fake.requests.some((q) => q.path.includes('fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3Dapi-5d8f7c9b6d-q7w2e')), 'asks the API for this pod\'s events only')
+
+  const seen: string[] = []
+  const stuck = await api(fake).listPods(undefined, (p) => (seen.push(`${p.namespace}/${p.name}`), p.namespace === 'team-c'))
+  t.same(seen.sort(), [key, 'team-c/other'], 'all namespaces are read')
+  t.same(stuck.kind === 'found' ? stuck.object.map((p) => p.name) : stuck, ['other'], 'only what keep accepts is held')
+  const inB = await api(fake).listPods('team-b', () => true)
+  t.same(inB.kind === 'found' ? inB.object.map((p) => p.name) : inB, [raw.metadata.name])
+  t.same(await api(fake).getNodePlatform('worker-2'), { kind: 'found', object: { os: 'linux', architecture: 'arm64' } })
+  t.same(await api(fake).getNodePlatform('gone'), { kind: 'missing' })
+  t.same(await api(fake).getPod('team-b', 'nope'), { kind: 'missing' })
+  fake.faults.push({ match: /\/pods/, status: 403 })
+  t.match(await api(fake).listPods('team-b', () => true), { kind: 'forbidden', detail: /cannot list resource "pods"/ })
+})

@@ -50,6 +50,7 @@ t.test('turns the fixture secrets into credentials, labelled by secret and key',
   ], 'Docker Hub fallback from a legacy .dockercfg')
   t.same(ring.credentialsFor('quay.io/org/app'), [])
   t.same(ring.loaded, ['regcred', 'legacy-hub'])
+  t.same([...ring.registries], [['regcred', ['registry.example.com:5000']], ['legacy-hub', ['https://index.docker.io/v1/']]], 'which registries each loaded secret holds (keys, never values)')
   t.same(ring.problems.map((p) => [p.secret, p.kind]), [['app-config', 'wrong-type']])
   t.match(ring.problems[0]?.detail, /has type "Opaque"; the kubelet only uses kubernetes.io\/dockerconfigjson and kubernetes.io\/dockercfg/)
   t.equal(ring.incomplete, false)

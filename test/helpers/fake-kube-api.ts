@@ -103,6 +103,8 @@ function parsePath(pathname: string): Target | undefined {
   const p = pathname.split('/').slice(1).map(decodeURIComponent)
   if (p[0] !== 'api' || p[1] !== 'v1') return undefined
   if (p.length === 3 && p[2] === 'nodes') return { resource: 'nodes', verb: 'list' }
+  if (p.length === 4 && p[2] === 'nodes' && p[3] !== undefined) return { resource: 'nodes', name: p[3], verb: 'get' }
+  if (p.length === 3 && p[2] === 'pods') return { resource: 'pods', verb: 'list' }
   if (p[2] !== 'namespaces' || p[3] === undefined) return undefined
   if (p.length === 4) return { resource: 'namespaces', name: p[3], verb: 'get' }
   const resource = p[4]
@@ -141,7 +143,11 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
       case 'serviceaccounts:get': return one(fake.serviceAccounts, key)
       case 'pods:get': return one(fake.pods, key)
       case 'nodes:list': return [200, list('NodeList', fake.nodes)]
-      case 'pods:list': return [200, list('PodList', inNamespace(fake.pods, target.namespace ?? ''))]
+      case 'pods:list': return [200, list('PodList', target.namespace === undefined ? [...fake.pods.values()] : inNamespace(fake.pods, target.namespace))]
+      case 'nodes:get': {
+        const node = fake.nodes.find((n) => (n as { metadata?: { name?: string } }).metadata?.name === target.name)
+        return node === undefined ? [404, status(404, target)] : [200, node]
+      }
       case 'events:list': {
         const ns = target.namespace ?? ''
         const selector = url.searchParams.get('fieldSelector') ?? ''

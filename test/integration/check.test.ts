@@ -1,12 +1,11 @@
 // `pullguard check` end to end: the real CLI as a child process, against the real registries (open,
 // htpasswd/Basic, token), the test CA and the API stand-in. HOME and DOCKER_CONFIG point at temp
 // dirs, so the developer's own ~/.docker is never read.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { runCli, type CliRun } from '../helpers/cli.js'
 import { startFakeKubeApi, makeDockerConfigSecret } from '../helpers/fake-kube-api.js'
 import { closedPort } from '../helpers/fake-server.js'
 import { createTestCA } from '../helpers/pki.js'
@@ -14,7 +13,6 @@ import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
 const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
 const CI_PASSWORD = 'Ci-Pull-Password'
 
@@ -48,24 +46,9 @@ const dockerDir = join(work, 'docker')
 mkdirSync(home)
 mkdirSync(dockerDir)
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
 /** Runs `pullguard check ARGS` with the test CA; `env` adds to a minimal environment. */
-function check(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'check', '--registry-ca', ca.caPath, '--timeout', '3s', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: home, DOCKER_CONFIG: dockerDir, ...options.env },
-      cwd: work,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(options.stdin ?? '')
-  })
+function check(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  return runCli(['check', '--registry-ca', ca.caPath, '--timeout', '3s', ...args], { env: { HOME: home, DOCKER_CONFIG: dockerDir, ...options.env }, cwd: work, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) })
 }
 
 function file(name: string, text: string): string {

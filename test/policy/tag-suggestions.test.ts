@@ -1,7 +1,7 @@
 // suggestTags: which existing tags a TagNotFound denial names. Table-driven, with tag lists shaped
 // like real repositories (nginx, python) and the cases where the right answer is nothing.
 import t from 'tap'
-import { osaDistance, parseVersion, sameDigitRuns, suggestTags, typoLimit } from '../../src/policy/tag-suggestions.js'
+import { digitLookalikes, osaDistance, parseVersion, sameDigitRuns, suggestTags, typoLimit } from '../../src/policy/tag-suggestions.js'
 
 const NGINX = [
   'latest', 'mainline', 'stable', 'alpine', 'alpine-slim', 'perl', 'mainline-alpine', 'stable-alpine', 'stable-perl',
@@ -44,6 +44,9 @@ const rows: Array<[name: string, wanted: string, existing: readonly string[], ex
   ['several typos ranked by distance, then by name', 'alpne', ['alpine', 'alpines', 'Alpne'], ['Alpne', 'alpine']],
   ['duplicates in the list are named once', 'lates', ['latest', 'latest', 'latest'], ['latest']],
   ['a commit id differing only in case', 'ABC1234', ['abc1234', 'abc1235'], ['abc1234']],
+  ['a letter l typed for the digit 1', '2.4.l', ['2.4.0', '2.4.1', '2.5.0'], ['2.4.1', '2.4.0', '2.5.0']],
+  ['a letter O typed for the digit 0', '1.2O', ['1.20', '1.21', '1.2'], ['1.20', '1.21', '1.2']],
+  ['a look-alike inside a suffixed version', 'v1.O.3-alpine', ['v1.0.3-alpine', 'v1.0.2-alpine'], ['v1.0.3-alpine', 'v1.0.2-alpine']],
   // nothing is better than a wrong suggestion
   ['a major that does not exist', 'v9', ['latest', '1.0'], []],
   ['another major, even the only versions there are', '3.0', ['2.9', '4.0', '2'], []],
@@ -177,4 +180,12 @@ t.test('a hostile list of long near-identical tags is bounded too', async (t) =>
   const ms = performance.now() - started
   t.ok(result.length <= 3)
   t.ok(ms < 75, `${ms.toFixed(1)} ms`)
+})
+
+t.test('digitLookalikes: only letters standing among digits', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['2.4.l', '2.4.1'], ['1.2O', '1.20'], ['v1.O.3-alpine', 'v1.0.3-alpine'], ['3.l2.0', '3.12.0'],
+    ['latest', 'latest'], ['1.25-lts', '1.25-lts'], ['stable-alpine', 'stable-alpine'], ['l.2', 'l.2'], ['Octo', 'Octo'], ['1.0-lo', '1.0-lo'],
+  ]
+  for (const [input, want] of cases) t.equal(digitLookalikes(input), want, input)
 })

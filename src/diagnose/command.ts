@@ -1,0 +1,92 @@
+/**
+ * `pullguard diagnose pod NAME` / `diagnose namespace [NS | -A]`: reads the pods stuck on an image
+ * pull with the user's kubeconfig, diagnoses each (run.ts) and prints the report (report.ts).
+ * Usage errors throw ConfigError; a pod or namespace that cannot be read throws TargetError; the
+ * CLI prints either on one line and exits 2.
+ */
+import { ConfigError } from '../config.js'
+import { readDockerCredentials } from '../check/docker-config.js'
+import type { Lookup, PodObject } from '../credentials/sources.js'
+import { parseDiagnoseConfig, type DiagnoseConfig } from './config.js'
+import { buildDiagnoseReport, renderDiagnoseJson, renderDiagnoseText, type DiagnoseReport } from './report.js'
+import { Diagnoser, isStuck, type DiagnoseApi } from './run.js'
+
+export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | namespace [NS | -A/--all-namespaces]
+                       [--kubeconfig FILE] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
+                       [--node-docker-config FILE] [--output table|json]`
+
+export class TargetError extends Error {
+  readonly code = 'TargetUnreadable'
+  override name = 'TargetError'
+}
+
+export async function diagnose(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(DIAGNOSE_USAGE + '\n')
+    return 0
+  }
+  const config = parseDiagnoseConfig(argv)
+  const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
+  // Imported here: the Kubernetes client takes a second to load.
+  const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
+  let api: DiagnoseApi
+  let contextNamespace: string | undefined
+  try {
+    const kc = loadKubeConfig(config.kubeconfigPath)
+    contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace
+    api = new KubeApi(kc, { requestTimeoutMs: config.timeoutMs })
+  } catch (err) {
+    throw new ConfigError(config.kubeconfigPath === undefined ? 'diagnose' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const report = await run(api, config, contextNamespace === undefined || contextNamespace === '' ? 'default' : contextNamespace, node.entries)
+  process.stdout.write(config.output === 'json' ? renderDiagnoseJson(report) : renderDiagnoseText(report))
+  return report.summary.exitCode
+}
+
+async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: string, nodeCredentials: DiagnoseConfigCredentials): Promise<DiagnoseReport> {
+  const target = config.target
+  // Listing a cluster's pods takes pages; each page has the per-request timeout of its own.
+  const signal = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
+  let pods: PodObject[]
+  let examined = 0
+  let scope: DiagnoseReport['scope']
+  if (target.kind === 'pod') {
+    const namespace = target.namespace ?? defaultNamespace
+    scope = { kind: 'pod', namespace, name: target.name }
+    const found = await api.getPod(namespace, target.name, signal)
+    pods = [readable(found, `pod ${namespace}/${target.name}`)]
+    examined = 1
+  } else {
+    const namespace = target.kind === 'namespace' ? target.namespace ?? defaultNamespace : undefined
+    scope = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
+    const keep = (pod: PodObject): boolean => (examined++, isStuck(pod))
+    pods = readable(await api.listPods(namespace, keep, signal), namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`)
+  }
+  const diagnoser = new Diagnoser(api, {
+    timeoutMs: config.timeoutMs,
+    registryCaPem: config.registryCaPem,
+    insecureRegistries: config.insecureRegistries,
+    nodeExtraCaCertsPath: config.nodeExtraCaCertsPath,
+    nodeCredentials,
+  })
+  try {
+    return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))
+  } finally {
+    await diagnoser.close()
+  }
+}
+
+type DiagnoseConfigCredentials = ReturnType<typeof readDockerCredentials>['entries']
+
+function readable<T>(found: Lookup<T>, what: string): T {
+  switch (found.kind) {
+    case 'found':
+      return found.object
+    case 'missing':
+      throw new TargetError(`${what} not found`)
+    case 'forbidden':
+      throw new TargetError(`${what} may not be read with your credentials: ${found.detail}`)
+    case 'error':
+      throw new TargetError(`${what} could not be read: ${found.detail}`)
+  }
+}

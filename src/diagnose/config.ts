@@ -1,0 +1,89 @@
+/**
+ * `pullguard diagnose` options, validated once (a ConfigError names the flag; the CLI exits 2).
+ * Registry flags mean what they mean for `check`; --node-docker-config what it means for `serve`.
+ */
+import { parseArgs } from 'node:util'
+import { ConfigError, oneOf, parseDuration, parseRegistryHost, readCertificates, type Env } from '../config.js'
+import { MAX_CHECK_TIMEOUT_MS } from '../check/config.js'
+
+export type DiagnoseTarget =
+  /** namespace undefined: the kubeconfig context's namespace, else `default` (as kubectl). */
+  | { kind: 'pod'; name: string; namespace: string | undefined }
+  | { kind: 'namespace'; namespace: string | undefined }
+  | { kind: 'all-namespaces' }
+
+export interface DiagnoseConfig {
+  target: DiagnoseTarget
+  kubeconfigPath: string | undefined
+  /** Per image. */
+  timeoutMs: number
+  registryCaPem: string | undefined
+  insecureRegistries: string[]
+  nodeExtraCaCertsPath: string | undefined
+  nodeDockerConfigPath: string | undefined
+  output: 'table' | 'json'
+}
+
+const OPTIONS = {
+  namespace: { type: 'string', short: 'n' },
+  'all-namespaces': { type: 'boolean', short: 'A' },
+  kubeconfig: { type: 'string' },
+  timeout: { type: 'string' },
+  'registry-ca': { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
+  'node-docker-config': { type: 'string' },
+  output: { type: 'string', short: 'o' },
+} as const
+
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.env): DiagnoseConfig {
+  let values
+  let positionals
+  try {
+    ;({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true }))
+  } catch (err) {
+    throw new ConfigError('diagnose', (err as Error).message)
+  }
+  const timeout = values.timeout ?? '8s'
+  const timeoutMs = parseDuration(timeout, '--timeout')
+  if (timeoutMs < 100 || timeoutMs > MAX_CHECK_TIMEOUT_MS) throw new ConfigError('--timeout', `${timeout} is outside 100ms..60s (per image)`)
+  return {
+    target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true),
+    kubeconfigPath: values.kubeconfig,
+    timeoutMs,
+    registryCaPem: values['registry-ca'] === undefined ? undefined : readCertificates(values['registry-ca'], '--registry-ca'),
+    insecureRegistries: (values['insecure-registry'] ?? []).map((h) => parseRegistryHost(h, '--insecure-registry')),
+    nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
+    nodeDockerConfigPath: values['node-docker-config'],
+    output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
+  }
+}
+
+function parseTarget(positionals: string[], namespaceFlag: string | undefined, all: boolean): DiagnoseTarget {
+  const [what, name, ...extra] = positionals
+  if (extra.length > 0) throw new ConfigError('diagnose', `unexpected argument "${extra[0]}"`)
+  if (namespaceFlag !== undefined && !LABEL.test(namespaceFlag)) throw new ConfigError('--namespace', `"${namespaceFlag}" is not a namespace name`)
+  switch (what) {
+    case 'pod':
+    case 'po':
+      if (all) throw new ConfigError('--all-namespaces', 'applies to `diagnose namespace` only')
+      if (name === undefined) throw new ConfigError('diagnose pod', 'a pod name is required')
+      if (name.length > 253 || !SUBDOMAIN.test(name)) throw new ConfigError('diagnose pod', `"${name}" is not a pod name`)
+      return { kind: 'pod', name, namespace: namespaceFlag }
+    case 'namespace':
+    case 'ns':
+      if (all) {
+        if (name !== undefined || namespaceFlag !== undefined) throw new ConfigError('--all-namespaces', 'cannot be combined with a namespace')
+        return { kind: 'all-namespaces' }
+      }
+      if (name !== undefined && !LABEL.test(name)) throw new ConfigError('diagnose namespace', `"${name}" is not a namespace name`)
+      if (name !== undefined && namespaceFlag !== undefined && name !== namespaceFlag) throw new ConfigError('--namespace', `names ${namespaceFlag}, but the argument names ${name}`)
+      return { kind: 'namespace', namespace: name ?? namespaceFlag }
+    case undefined:
+      throw new ConfigError('diagnose', 'what to diagnose is required: `pod NAME` or `namespace [NS]`')
+    default:
+      throw new ConfigError('diagnose', `unknown target "${what}" (pod NAME, or namespace [NS | --all-namespaces])`)
+  }
+}
