@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
 import { ConfigError, type ServeConfig } from './config.js'
+import { ClusterCache } from './credentials/cluster-cache.js'
 import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
 import { NodeDockerConfig, NodeDockerConfigError } from './credentials/node-config.js'
 import { ImageExemptions } from './policy/exemptions.js'
@@ -45,12 +46,16 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     requestTimeoutMs: Math.max(200, Math.floor(budget / 2)),
   })
   const kube = new KubeApi(kubeConfig, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
+  // Pull secrets, service accounts and namespaces kept by list + watch; until listed (or when
+  // RBAC allows no list), lookups go to the API as they would without it.
+  const cluster = new ClusterCache(kubeConfig, kube, logger)
+  cluster.start()
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const judge = createJudge({
     checker: new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks }),
-    secrets: kube,
-    serviceAccounts: kube,
-    modes: new NamespaceModes(kube, config.mode),
+    secrets: cluster,
+    serviceAccounts: cluster,
+    modes: new NamespaceModes(cluster, config.mode),
     onRegistryError: config.onRegistryError,
     timeoutMs: config.timeoutMs,
     exemptNamespaces: new Set(config.exemptNamespaces),
@@ -74,6 +79,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
       clearTimeout(timer)
       if (outcome === 'timeout') logger.warn({ graceMs }, 'in-flight reviews did not finish within the grace period')
       await registry.close()
+      cluster.stop()
       nodeCredentials?.close()
     },
   }

@@ -276,7 +276,7 @@ function toEvent(e: CoreV1Event): PodEvent {
 }
 
 /** Per-call middleware: the RequestContext is only reachable here, after auth has been applied. */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
+export function withSignal(signal: AbortSignal): ConfigurationOptions {
   const middleware: ObservableMiddleware = {
     pre: (ctx) => {
       ctx.setSignal(signal)

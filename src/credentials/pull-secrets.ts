@@ -77,7 +77,7 @@ export async function loadPullKeyring(
   let next = 0
   await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL_READS, unique.length) }, async () => {
     for (let name = unique[next++]; name !== undefined; name = unique[next++]) {
-      outcomes.set(name, toOutcome(namespace, name, await read(source, namespace, name, options.signal)))
+      outcomes.set(name, outcomeOf(namespace, name, await read(source, namespace, name, options.signal)))
     }
   }))
 
@@ -101,8 +101,8 @@ export async function loadPullKeyring(
 
   const podKeyring = createKeyring(podEntries)
   const nodeKeyring = createKeyring(options.extraEntries ?? [])
-  // One Credential object per entry, so credentialIdentity's per-object cache keeps working.
-  const credentials = new Map<KeyringEntry, Credential>()
+  // One Credential object per entry, across reviews while the secret is unchanged, so
+  // credentialIdentity's per-object cache keeps working.
   const toCredential = (entry: KeyringEntry): Credential => {
     let credential = credentials.get(entry)
     if (credential === undefined) {
@@ -130,6 +130,24 @@ async function read(source: SecretSource, namespace: string, name: string, signa
     if (signal?.aborted === true) throw signal.reason
     return { kind: 'error', detail: err instanceof Error ? err.message : String(err) }
   }
+}
+
+/**
+ * Parsed secrets, by the object read. The cluster cache hands out the same frozen object until the
+ * secret changes, so a warm review decodes nothing; a changed or deleted secret is a new object or
+ * none, and its old parse goes with the old object.
+ */
+const parsed = new WeakMap<SecretObject, Outcome>()
+const credentials = new WeakMap<KeyringEntry, Credential>()
+
+function outcomeOf(namespace: string, name: string, lookup: Lookup<SecretObject>): Outcome {
+  if (lookup.kind !== 'found' || lookup.object.namespace !== namespace || lookup.object.name !== name) return toOutcome(namespace, name, lookup)
+  let outcome = parsed.get(lookup.object)
+  if (outcome === undefined) {
+    outcome = toOutcome(namespace, name, lookup)
+    parsed.set(lookup.object, outcome)
+  }
+  return outcome
 }
 
 function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>): Outcome {

@@ -2,6 +2,10 @@
 // the exact shapes of ../shared/fixtures/api (objects, lists, and 401/403/404 Status bodies), behind
 // a real kubeconfig file (CA data + bearer token) so @kubernetes/client-node does its real work.
 // It serves only what a test puts in its maps; `loadFixture` makes adding the fixture objects a line.
+// Secrets, service accounts and namespaces can also be listed cluster-wide and watched
+// (`?watch=true&resourceVersion=…`, with a `type=` field selector for secrets): changes made
+// through put()/remove() are logged with a resourceVersion, replayed to watches that resume from an
+// older one, and streamed as the API server does (one JSON event per line).
 import { randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -36,6 +40,16 @@ export interface FakeKubeApi {
   events: Map<string, unknown[]> // key `${ns}/${podName}`
   /** Per-path fault injection. First match wins. */
   faults: Fault[]
+  /** Adds or replaces an object (a Secret, ServiceAccount or Namespace) and tells the watches. */
+  put(resource: Watched, object: unknown): void
+  /** Deletes one (`namespace/name`, or the name of a namespace) and tells the watches. */
+  remove(resource: Watched, key: string): void
+  /** Watches open now. */
+  readonly watches: number
+  /** Cuts every open watch connection, as a restarting API server or a load balancer does. */
+  dropWatches(): void
+  /** Ends every watch with 410 Gone and forgets the log: a resume must list again. */
+  expireWatches(): void
   /** TCP connections currently open / accepted so far: shows aborted requests really close their socket. */
   readonly openConnections: number
   readonly totalConnections: number
@@ -78,6 +92,9 @@ export function makeDockerConfigSecret(
   }
 }
 
+export type Watched = 'secrets' | 'serviceaccounts' | 'namespaces'
+const WATCHED: readonly string[] = ['secrets', 'serviceaccounts', 'namespaces']
+
 interface Target { resource: string; name?: string; namespace?: string; verb: 'get' | 'list' }
 
 const REASONS: Record<number, string> = {
@@ -104,7 +121,7 @@ function parsePath(pathname: string): Target | undefined {
   if (p[0] !== 'api' || p[1] !== 'v1') return undefined
   if (p.length === 3 && p[2] === 'nodes') return { resource: 'nodes', verb: 'list' }
   if (p.length === 4 && p[2] === 'nodes' && p[3] !== undefined) return { resource: 'nodes', name: p[3], verb: 'get' }
-  if (p.length === 3 && p[2] === 'pods') return { resource: 'pods', verb: 'list' }
+  if (p.length === 3 && p[2] !== undefined && ['pods', 'secrets', 'serviceaccounts', 'namespaces'].includes(p[2])) return { resource: p[2], verb: 'list' }
   if (p[2] !== 'namespaces' || p[3] === undefined) return undefined
   if (p.length === 4) return { resource: 'namespaces', name: p[3], verb: 'get' }
   const resource = p[4]
@@ -124,7 +141,40 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
   let resourceVersion = 73000
   let totalConnections = 0
 
-  const list = (kind: string, items: unknown[]): unknown => ({ kind, apiVersion: 'v1', metadata: { resourceVersion: String(++resourceVersion) }, items })
+  const list = (kind: string, items: unknown[]): unknown => ({ kind, apiVersion: 'v1', metadata: { resourceVersion: String(resourceVersion) }, items })
+  const log: Array<{ rv: number; resource: Watched; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: unknown }> = []
+  let oldestRv = resourceVersion
+  const watchers = new Set<{ resource: Watched; type: string | undefined; res: ServerResponse }>()
+  const mapOf = (resource: Watched): Map<string, unknown> => (resource === 'secrets' ? fake.secrets : resource === 'serviceaccounts' ? fake.serviceAccounts : fake.namespaces)
+  const typeOf = (o: unknown): string | undefined => (o as { type?: string }).type
+  const selected = (resource: string, url: URL): ((o: unknown) => boolean) => {
+    const type = resource === 'secrets' ? /(?:^|,)type==?([^,]*)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] : undefined
+    return (o) => type === undefined || (typeOf(o) ?? 'Opaque') === type
+  }
+  function record(resource: Watched, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void {
+    const rv = ++resourceVersion
+    const o = JSON.parse(JSON.stringify(object)) as { metadata?: Record<string, unknown> }
+    o.metadata = { ...o.metadata, resourceVersion: String(rv) }
+    log.push({ rv, resource, type, object: o })
+    for (const w of watchers) if (w.resource === resource && (w.type === undefined || (typeOf(o) ?? 'Opaque') === w.type)) w.res.write(JSON.stringify({ type, object: o }) + '\n')
+    if (type !== 'DELETED') {
+      const m = o.metadata as { name?: string; namespace?: string }
+      mapOf(resource).set(resource === 'namespaces' ? m.name ?? '' : `${m.namespace ?? ''}/${m.name ?? ''}`, o)
+    }
+  }
+  function watch(url: URL, resource: Watched, res: ServerResponse): void {
+    const since = Number(url.searchParams.get('resourceVersion') ?? '0')
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+    if (since < oldestRv) {
+      res.end(JSON.stringify({ type: 'ERROR', object: { ...(status(410, undefined) as object), message: `too old resource version: ${since} (${oldestRv})` } }) + '\n')
+      return
+    }
+    const type = resource === 'secrets' ? /(?:^|,)type==?([^,]*)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] : undefined
+    for (const e of log) if (e.rv > since && e.resource === resource && (type === undefined || (typeOf(e.object) ?? 'Opaque') === type)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n')
+    const w = { resource, type, res }
+    watchers.add(w)
+    res.on('close', () => watchers.delete(w))
+  }
   const inNamespace = <V>(m: Map<string, V>, ns: string): V[] => [...m].filter(([k]) => k.startsWith(`${ns}/`)).map(([, v]) => v)
 
   function send(res: ServerResponse, code: number, body: unknown): void {
@@ -144,6 +194,9 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
       case 'pods:get': return one(fake.pods, key)
       case 'nodes:list': return [200, list('NodeList', fake.nodes)]
       case 'pods:list': return [200, list('PodList', target.namespace === undefined ? [...fake.pods.values()] : inNamespace(fake.pods, target.namespace))]
+      case 'secrets:list': return [200, list('SecretList', (target.namespace === undefined ? [...fake.secrets.values()] : inNamespace(fake.secrets, target.namespace)).filter(selected('secrets', url)))]
+      case 'serviceaccounts:list': return [200, list('ServiceAccountList', target.namespace === undefined ? [...fake.serviceAccounts.values()] : inNamespace(fake.serviceAccounts, target.namespace))]
+      case 'namespaces:list': return [200, list('NamespaceList', [...fake.namespaces.values()])]
       case 'nodes:get': {
         const node = fake.nodes.find((n) => (n as { metadata?: { name?: string } }).metadata?.name === target.name)
         return node === undefined ? [404, status(404, target)] : [200, node]
@@ -172,6 +225,10 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
     if (fault?.body !== undefined) return send(res, fault.status ?? 200, fault.body)
     if (fault?.status !== undefined) return send(res, fault.status, status(fault.status, target))
     if (req.method !== 'GET') return send(res, 405, status(405, target))
+    if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') {
+      if (target?.verb === 'list' && target.namespace === undefined && WATCHED.includes(target.resource)) return watch(url, target.resource as Watched, res)
+      return send(res, 405, status(405, target))
+    }
     const [code, body] = answer(url, target)
     send(res, code, body)
   }
@@ -194,6 +251,27 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
     origin, kubeconfigPath, token, requests: [],
     secrets: new Map(), serviceAccounts: new Map(), namespaces: new Map(), nodes: [], pods: new Map(), events: new Map(),
     faults: [],
+    put: (resource, object) => {
+      const m = (object as { metadata?: { name?: string; namespace?: string } }).metadata
+      const key = resource === 'namespaces' ? m?.name ?? '' : `${m?.namespace ?? ''}/${m?.name ?? ''}`
+      record(resource, mapOf(resource).has(key) ? 'MODIFIED' : 'ADDED', object)
+    },
+    remove: (resource, key) => {
+      const old = mapOf(resource).get(key)
+      if (old === undefined) return
+      mapOf(resource).delete(key)
+      record(resource, 'DELETED', old)
+    },
+    get watches() { return watchers.size },
+    dropWatches: () => {
+      for (const w of watchers) w.res.destroy()
+      watchers.clear()
+    },
+    expireWatches: () => {
+      oldestRv = resourceVersion
+      for (const w of watchers) w.res.end(JSON.stringify({ type: 'ERROR', object: status(410, undefined) }) + '\n')
+      watchers.clear()
+    },
     get openConnections() { return sockets.size },
     get totalConnections() { return totalConnections },
     async close() {

@@ -1,0 +1,177 @@
+/**
+ * The webhook's view of the cluster, kept locally so a review makes no API request once warm:
+ * pull secrets of the two docker types, service accounts and namespaces, each by list + watch
+ * (reflector.ts). A change or a delete reaches the copy within a watch event; a deleted secret's
+ * data is dropped with it.
+ *
+ * Answers not in a copy go to the API (KubeApi), as before caching:
+ * - before the first list completes, or when listing is not allowed (RBAC without list/watch);
+ * - a name the copy does not have: it may be a secret of another type (the kubelet ignores it, and
+ *   we say why), one created a moment ago and not yet seen by the watch, or a missing one. Those
+ *   answers (`missing`, other types: never data) are remembered briefly so a pod listing a missing
+ *   secret does not cost a GET per review; a docker secret created meanwhile is found in the copy first.
+ */
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import { TtlCache } from '../cache/ttl-cache.js'
+import { withSignal } from './kube-api.js'
+import { Reflector, REFLECTOR_PAGE_SIZE, type ListPage } from './reflector.js'
+import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+
+/** The two secret types the kubelet reads pull credentials from, and their data key. */
+const PULL_SECRET_KEYS: Readonly<Record<string, string>> = {
+  'kubernetes.io/dockerconfigjson': '.dockerconfigjson',
+  'kubernetes.io/dockercfg': '.dockercfg',
+}
+const NOT_COPIED_TTL_MS = 30_000
+const MAX_NOT_COPIED = 10_000
+
+export interface ClusterCacheStats {
+  pullSecrets: number
+  serviceAccounts: number
+  namespaces: number
+  synced: boolean
+}
+
+export class ClusterCache implements SecretSource, ServiceAccountSource, NamespaceSource {
+  readonly #api: SecretSource & ServiceAccountSource & NamespaceSource
+  readonly #secrets: Array<Reflector<SecretObject>>
+  readonly #accounts: Reflector<ServiceAccountObject>
+  readonly #namespaces: Reflector<NamespaceObject>
+  /** Secret answers from the API for names the copy lacks: `missing`, or another type without its data. */
+  readonly #notCopied = new TtlCache<string, Lookup<SecretObject>>({ maxEntries: MAX_NOT_COPIED })
+
+  constructor(kubeConfig: KubeConfig, api: SecretSource & ServiceAccountSource & NamespaceSource, logger: Logger) {
+    this.#api = api
+    const core = kubeConfig.makeApiClient(CoreV1Api)
+    const page = (list: { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage => ({
+      items: list.items,
+      resourceVersion: list.metadata?.resourceVersion ?? '',
+      continue: list.metadata?._continue === undefined || list.metadata._continue === '' ? undefined : list.metadata._continue,
+    })
+    const request = (token: string | undefined): { limit: number; _continue?: string } => ({ limit: REFLECTOR_PAGE_SIZE, ...(token === undefined ? {} : { _continue: token }) })
+    this.#secrets = Object.keys(PULL_SECRET_KEYS).map((type) => {
+      const fieldSelector = `type=${type}`
+      return new Reflector<SecretObject>(kubeConfig, {
+        name: `secrets (${type})`,
+        path: '/api/v1/secrets',
+        fieldSelector,
+        list: async (token, signal) => page(await core.listSecretForAllNamespaces({ ...request(token), fieldSelector }, withSignal(signal))),
+        convert: (o) => pullSecret(o, type),
+        logger,
+      })
+    })
+    this.#accounts = new Reflector<ServiceAccountObject>(kubeConfig, {
+      name: 'serviceaccounts',
+      path: '/api/v1/serviceaccounts',
+      list: async (token, signal) => page(await core.listServiceAccountForAllNamespaces(request(token), withSignal(signal))),
+      convert: serviceAccount,
+      logger,
+    })
+    this.#namespaces = new Reflector<NamespaceObject>(kubeConfig, {
+      name: 'namespaces',
+      path: '/api/v1/namespaces',
+      list: async (token, signal) => page(await core.listNamespace(request(token), withSignal(signal))),
+      convert: namespace,
+      logger,
+    })
+  }
+
+  start(): void {
+    for (const r of this.#all()) r.start()
+  }
+
+  /** Resolves when every copy is listed, or at the timeout; true when all are. */
+  async waitForSync(timeoutMs: number): Promise<boolean> {
+    const done = await Promise.all(this.#all().map((r) => r.waitForSync(timeoutMs)))
+    return done.every(Boolean)
+  }
+
+  stop(): void {
+    for (const r of this.#all()) r.stop()
+    this.#notCopied.clear()
+  }
+
+  stats(): ClusterCacheStats {
+    return {
+      pullSecrets: this.#secrets.reduce((n, r) => n + r.size, 0),
+      serviceAccounts: this.#accounts.size,
+      namespaces: this.#namespaces.size,
+      synced: this.#all().every((r) => r.synced),
+    }
+  }
+
+  async getSecret(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<SecretObject>> {
+    const key = `${namespace}/${name}`
+    const copied = this.#secrets.every((r) => r.synced)
+    if (copied) {
+      for (const r of this.#secrets) {
+        const hit = r.get(key)
+        if (hit !== undefined) return { kind: 'found', object: hit }
+      }
+      const remembered = this.#notCopied.get(key)
+      if (remembered !== undefined) return remembered
+    }
+    const answer = await this.#api.getSecret(namespace, name, signal)
+    if (copied) {
+      // Only answers that say "nothing for the kubelet here"; a docker secret goes to the copy by its watch.
+      if (answer.kind === 'missing') this.#notCopied.set(key, answer, Date.now() + NOT_COPIED_TTL_MS)
+      if (answer.kind === 'found' && !Object.hasOwn(PULL_SECRET_KEYS, answer.object.type)) {
+        this.#notCopied.set(key, { kind: 'found', object: { ...answer.object, data: {} } }, Date.now() + NOT_COPIED_TTL_MS)
+      }
+    }
+    return answer
+  }
+
+  async getServiceAccount(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<ServiceAccountObject>> {
+    const hit = this.#accounts.synced ? this.#accounts.get(`${namespace}/${name}`) : undefined
+    return hit !== undefined ? { kind: 'found', object: hit } : this.#api.getServiceAccount(namespace, name, signal)
+  }
+
+  async getNamespace(name: string, signal?: AbortSignal): Promise<Lookup<NamespaceObject>> {
+    const hit = this.#namespaces.synced ? this.#namespaces.get(name) : undefined
+    return hit !== undefined ? { kind: 'found', object: hit } : this.#api.getNamespace(name, signal)
+  }
+
+  #all(): Array<Reflector<unknown>> {
+    return [...this.#secrets, this.#accounts, this.#namespaces] as Array<Reflector<unknown>>
+  }
+}
+
+type Raw = { metadata?: { name?: unknown; namespace?: unknown; labels?: unknown }; type?: unknown; data?: unknown; imagePullSecrets?: unknown }
+
+function names(o: unknown): { raw: Raw; name: string; namespace: string } | undefined {
+  if (typeof o !== 'object' || o === null) return undefined
+  const raw = o as Raw
+  const name = raw.metadata?.name
+  const namespace = raw.metadata?.namespace
+  return typeof name === 'string' && typeof namespace === 'string' ? { raw, name, namespace } : undefined
+}
+
+/** Only the one data key the kubelet reads; the type as the field selector promised it. */
+function pullSecret(o: unknown, type: string): { key: string; value: SecretObject } | undefined {
+  const n = names(o)
+  if (n === undefined || (n.raw.type !== undefined && n.raw.type !== type)) return undefined
+  const dataKey = PULL_SECRET_KEYS[type]!
+  const data = n.raw.data
+  const value = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[dataKey] : undefined
+  return { key: `${n.namespace}/${n.name}`, value: Object.freeze({ name: n.name, namespace: n.namespace, type, data: typeof value === 'string' ? { [dataKey]: value } : {} }) }
+}
+
+function serviceAccount(o: unknown): { key: string; value: ServiceAccountObject } | undefined {
+  const n = names(o)
+  if (n === undefined) return undefined
+  const refs = Array.isArray(n.raw.imagePullSecrets) ? n.raw.imagePullSecrets : []
+  // As KubeApi: the kubelet skips references without a name.
+  const imagePullSecrets = refs.map((r: unknown) => (typeof r === 'object' && r !== null && typeof (r as { name?: unknown }).name === 'string' ? (r as { name: string }).name : '')).filter((s) => s !== '')
+  return { key: `${n.namespace}/${n.name}`, value: { name: n.name, namespace: n.namespace, imagePullSecrets } }
+}
+
+function namespace(o: unknown): { key: string; value: NamespaceObject } | undefined {
+  if (typeof o !== 'object' || o === null) return undefined
+  const m = (o as Raw).metadata
+  if (typeof m?.name !== 'string') return undefined
+  const labels: Record<string, string> = {}
+  if (typeof m.labels === 'object' && m.labels !== null) for (const [k, v] of Object.entries(m.labels)) if (typeof v === 'string') labels[k] = v
+  return { key: m.name, value: { name: m.name, labels } }
+}

@@ -1,0 +1,223 @@
+/**
+ * A local copy of one kind of API object, kept by list + watch (what client-go calls a reflector):
+ * list every page, then watch from the list's resourceVersion; on a watch that ends, watch again
+ * from the last version seen; on 410 Gone or an error, list again after a back-off. Only a
+ * projection of each object is kept (`convert`), so a Secret's other keys never sit in memory.
+ *
+ * client-node's own informer takes no field selector, which the pull-secret copies need (only the
+ * two docker types), and does not restart itself after an error; this is the small part of it we
+ * need, on client-node's Watch.
+ */
+import { Watch, type KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+
+export interface ListPage {
+  items: unknown[]
+  resourceVersion: string
+  continue: string | undefined
+}
+
+export interface ReflectorOptions<T> {
+  /** For logs: `secrets (kubernetes.io/dockerconfigjson)`. */
+  name: string
+  /** The cluster-scoped collection path, e.g. `/api/v1/secrets`. */
+  path: string
+  fieldSelector?: string
+  /** One page of the list (client-node's typed call); throws on failure. */
+  list: (continueToken: string | undefined, signal: AbortSignal) => Promise<ListPage>
+  /** The key (`namespace/name`, or `name`) and the part worth keeping; undefined drops the object. */
+  convert: (object: unknown) => { key: string; value: T } | undefined
+  /** Called with the key of every object added, changed or removed (after the change). */
+  onChange?: (key: string) => void
+  logger: Logger
+}
+
+const PAGE_SIZE = 500
+/** The API server ends a watch after this; we then watch again from the last version. */
+const WATCH_TIMEOUT_S = 300
+/** No line at all (not even a bookmark) for this long: the connection is dead without knowing it. */
+const WATCH_IDLE_MS = (WATCH_TIMEOUT_S + 30) * 1000
+const MIN_BACKOFF_MS = 1_000
+const MAX_BACKOFF_MS = 30_000
+const LIST_TIMEOUT_MS = 60_000
+
+export class Reflector<T> {
+  readonly #options: ReflectorOptions<T>
+  readonly #watch: Watch
+  #items = new Map<string, T>()
+  #resourceVersion = ''
+  #synced = false
+  #stopped = false
+  #backoffMs = MIN_BACKOFF_MS
+  #timer: NodeJS.Timeout | undefined
+  #watchAbort: AbortController | undefined
+  #idle: NodeJS.Timeout | undefined
+  #listAbort: AbortController | undefined
+  #firstSync: Promise<void>
+  #resolveFirstSync!: () => void
+
+  constructor(kubeConfig: KubeConfig, options: ReflectorOptions<T>) {
+    this.#options = options
+    this.#watch = new Watch(kubeConfig)
+    this.#firstSync = new Promise((resolve) => (this.#resolveFirstSync = resolve))
+  }
+
+  /** True once a full list has been read; stays true through re-lists (the old copy serves meanwhile). */
+  get synced(): boolean {
+    return this.#synced
+  }
+
+  get size(): number {
+    return this.#items.size
+  }
+
+  get(key: string): T | undefined {
+    return this.#items.get(key)
+  }
+
+  start(): void {
+    void this.#relist()
+  }
+
+  /** Resolves at the first complete list, or after `timeoutMs` (whichever is first). */
+  waitForSync(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))
+    return Promise.race([this.#firstSync, timeout]).then(() => {
+      clearTimeout(timer)
+      return this.#synced
+    })
+  }
+
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    clearTimeout(this.#idle)
+    this.#listAbort?.abort()
+    this.#watchAbort?.abort()
+    this.#items.clear()
+  }
+
+  async #relist(): Promise<void> {
+    if (this.#stopped) return
+    const abort = new AbortController()
+    this.#listAbort = abort
+    const timer = setTimeout(() => abort.abort(), LIST_TIMEOUT_MS)
+    timer.unref()
+    try {
+      const next = new Map<string, T>()
+      let token: string | undefined
+      let version = ''
+      do {
+        const page = await this.#options.list(token, abort.signal)
+        for (const item of page.items) {
+          const kept = this.#options.convert(item)
+          if (kept !== undefined) next.set(kept.key, kept.value)
+        }
+        version = page.resourceVersion
+        token = page.continue
+      } while (token !== undefined)
+      if (this.#stopped) return
+      const previous = this.#items
+      this.#items = next
+      this.#resourceVersion = version
+      for (const key of new Set([...previous.keys(), ...next.keys()])) if (previous.get(key) !== next.get(key)) this.#options.onChange?.(key)
+      if (!this.#synced) this.#options.logger.info({ cache: this.#options.name, objects: next.size }, 'cache synced')
+      this.#synced = true
+      this.#resolveFirstSync()
+      this.#backoffMs = MIN_BACKOFF_MS
+    } catch (err) {
+      clearTimeout(timer)
+      return this.#retry('list failed', err)
+    }
+    clearTimeout(timer)
+    try {
+      await this.#startWatch()
+    } catch (err) {
+      this.#retry('watch failed', err)
+    }
+  }
+
+  async #startWatch(): Promise<void> {
+    if (this.#stopped) return
+    const query = {
+      resourceVersion: this.#resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: WATCH_TIMEOUT_S,
+      ...(this.#options.fieldSelector === undefined ? {} : { fieldSelector: this.#options.fieldSelector }),
+    }
+    let gone = false
+    const resetIdle = (): void => {
+      clearTimeout(this.#idle)
+      this.#idle = setTimeout(() => this.#watchAbort?.abort(), WATCH_IDLE_MS)
+      this.#idle.unref()
+    }
+    resetIdle()
+    this.#watchAbort = await this.#watch.watch(
+      this.#options.path,
+      query,
+      (phase, object) => {
+        resetIdle()
+        if (phase === 'ERROR') {
+          // 410 Gone: our resourceVersion is older than the server keeps; anything else: start over too.
+          gone = true
+          this.#watchAbort?.abort()
+          return
+        }
+        const version = resourceVersionOf(object)
+        if (version !== undefined) this.#resourceVersion = version
+        if (phase === 'BOOKMARK') return
+        this.#apply(phase, object)
+      },
+      (err: unknown) => {
+        clearTimeout(this.#idle)
+        if (this.#stopped) return
+        if (gone) return this.#retry('watch expired', undefined)
+        if (err !== null && err !== undefined) return this.#retry('watch failed', err)
+        // A normal end (timeoutSeconds): carry on from the last version seen.
+        this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#retry('watch failed', e)), 0)
+      },
+    )
+  }
+
+  #apply(phase: string, object: unknown): void {
+    const kept = this.#options.convert(object)
+    if (kept === undefined) {
+      // An object we no longer keep (it changed into something we drop): forget any old copy.
+      const key = keyOf(object)
+      if (key !== undefined && this.#items.delete(key)) this.#options.onChange?.(key)
+      return
+    }
+    if (phase === 'DELETED') this.#items.delete(kept.key)
+    else this.#items.set(kept.key, kept.value)
+    this.#options.onChange?.(kept.key)
+  }
+
+  #retry(what: string, err: unknown): void {
+    if (this.#stopped) return
+    const code = typeof err === 'object' && err !== null ? ((err as { code?: unknown; statusCode?: unknown }).statusCode ?? (err as { code?: unknown }).code) : undefined
+    // Never the error's message: it can quote a response body.
+    this.#options.logger.warn({ cache: this.#options.name, code, retryInMs: this.#backoffMs }, `cache ${what}; listing again`)
+    this.#timer = setTimeout(() => void this.#relist(), this.#backoffMs)
+    this.#timer.unref()
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2)
+  }
+}
+
+export { PAGE_SIZE as REFLECTOR_PAGE_SIZE }
+
+function metadataOf(object: unknown): Record<string, unknown> | undefined {
+  const m = typeof object === 'object' && object !== null ? (object as Record<string, unknown>).metadata : undefined
+  return typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : undefined
+}
+
+function resourceVersionOf(object: unknown): string | undefined {
+  const v = metadataOf(object)?.resourceVersion
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+function keyOf(object: unknown): string | undefined {
+  const m = metadataOf(object)
+  if (typeof m?.name !== 'string') return undefined
+  return typeof m.namespace === 'string' && m.namespace !== '' ? `${m.namespace}/${m.name}` : m.name
+}

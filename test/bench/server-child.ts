@@ -1,0 +1,46 @@
+// One server under benchmark, in its own process so the load generator does not share its event
+// loop: `ceiling` (bare Fastify, same TLS settings, parses the review, answers a fixed allow) or
+// `pullguard` (the real `serve`, built by createServe). The parent sends {role settings} over IPC
+// and gets {port}; later {memory} requests are answered with process.memoryUsage() after a GC.
+import Fastify from 'fastify'
+import { parseServeConfig } from '../../src/config.js'
+import { loadKubeConfig } from '../../src/credentials/kube-api.js'
+import { createServe } from '../../src/serve.js'
+import { createLogger } from '../../src/server/logger.js'
+
+export type ChildRequest =
+  | { start: 'ceiling'; certPem: string; keyPem: string }
+  | { start: 'pullguard'; args: string[]; kubeconfigPath: string }
+  | { memory: true }
+  | { exit: true }
+
+async function start(msg: Extract<ChildRequest, { start: string }>): Promise<number> {
+  if (msg.start === 'ceiling') {
+    const app = Fastify({ https: { cert: msg.certPem, key: msg.keyPem, minVersion: 'TLSv1.2' }, bodyLimit: 8 * 1024 * 1024 })
+    app.post('/validate', async (request) => {
+      const review = request.body as { apiVersion?: string; kind?: string; request?: { uid?: string } }
+      return { apiVersion: review.apiVersion, kind: review.kind, response: { uid: review.request?.uid, allowed: true } }
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    return (app.server.address() as { port: number }).port
+  }
+  // Logging at info, as in production; stdout goes to /dev/null (the parent ignores it).
+  const config = parseServeConfig(msg.args, {})
+  const serve = await createServe(config, createLogger(config.logLevel), loadKubeConfig(msg.kubeconfigPath))
+  await serve.app.listen({ port: 0, host: '127.0.0.1' })
+  return (serve.app.server.address() as { port: number }).port
+}
+
+process.on('message', (msg: ChildRequest) => {
+  // A clean exit, so --cpu-prof (BENCH_CPU_PROF) can write its profile.
+  if ('exit' in msg) process.exit(0)
+  if ('memory' in msg) {
+    globalThis.gc?.()
+    process.send?.({ memory: process.memoryUsage() })
+    return
+  }
+  start(msg).then(
+    (port) => process.send?.({ port }),
+    (err: unknown) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
+  )
+})
