@@ -49,13 +49,16 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   // Pull secrets, service accounts and namespaces kept by list + watch; until listed (or when
   // RBAC allows no list), lookups go to the API as they would without it.
   const cluster = new ClusterCache(kubeConfig, kube, logger)
+  const modes = new NamespaceModes(cluster, config.mode)
+  // A relabelled namespace takes its new mode from the next review, not after the modes' TTL.
+  cluster.onNamespaceChange((name) => modes.forget(name))
   cluster.start()
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const judge = createJudge({
     checker: new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks }),
     secrets: cluster,
     serviceAccounts: cluster,
-    modes: new NamespaceModes(cluster, config.mode),
+    modes,
     onRegistryError: config.onRegistryError,
     timeoutMs: config.timeoutMs,
     exemptNamespaces: new Set(config.exemptNamespaces),

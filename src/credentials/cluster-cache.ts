@@ -40,6 +40,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   readonly #namespaces: Reflector<NamespaceObject>
   /** Secret answers from the API for names the copy lacks: `missing`, or another type without its data. */
   readonly #notCopied = new TtlCache<string, Lookup<SecretObject>>({ maxEntries: MAX_NOT_COPIED })
+  readonly #namespaceListeners: Array<(name: string) => void> = []
 
   constructor(kubeConfig: KubeConfig, api: SecretSource & ServiceAccountSource & NamespaceSource, logger: Logger) {
     this.#api = api
@@ -73,8 +74,16 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
       path: '/api/v1/namespaces',
       list: async (token, signal) => page(await core.listNamespace(request(token), withSignal(signal))),
       convert: namespace,
+      onChange: (name) => {
+        for (const listener of this.#namespaceListeners) listener(name)
+      },
       logger,
     })
+  }
+
+  /** Called with a namespace's name whenever the watch sees it change (labels: the mode). */
+  onNamespaceChange(listener: (name: string) => void): void {
+    this.#namespaceListeners.push(listener)
   }
 
   start(): void {

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../config.js'
 import { readDockerCredentials } from '../check/docker-config.js'
+import type { KeyringEntry } from '../credentials/keyring.js'
 import type { Lookup, PodObject } from '../credentials/sources.js'
 import { parseDiagnoseConfig, type DiagnoseConfig } from './config.js'
 import { buildDiagnoseReport, renderDiagnoseJson, renderDiagnoseText, type DiagnoseReport } from './report.js'
@@ -43,7 +44,7 @@ export async function diagnose(argv: string[]): Promise<number> {
   return report.summary.exitCode
 }
 
-async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: string, nodeCredentials: DiagnoseConfigCredentials): Promise<DiagnoseReport> {
+async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: string, nodeCredentials: readonly KeyringEntry[]): Promise<DiagnoseReport> {
   const target = config.target
   // Listing a cluster's pods takes pages; each page has the per-request timeout of its own.
   const signal = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
@@ -75,8 +76,6 @@ async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: s
     await diagnoser.close()
   }
 }
-
-type DiagnoseConfigCredentials = ReturnType<typeof readDockerCredentials>['entries']
 
 function readable<T>(found: Lookup<T>, what: string): T {
   switch (found.kind) {

@@ -48,6 +48,11 @@ export class NamespaceModes {
     })
   }
 
+  /** The namespace changed (a watch event): its next review reads the label again. */
+  forget(namespace: string): void {
+    this.#cache.delete(namespace)
+  }
+
   #decide(found: Awaited<ReturnType<NamespaceSource['getNamespace']>>): ModeDecision {
     const fallback = { mode: this.defaultMode, source: 'default' as const }
     if (found.kind === 'missing') return fallback

@@ -97,11 +97,18 @@ t.test('a dropped watch resumes, an expired one lists again: changes keep arrivi
   fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'after-drop' } }))
   await until(t, 'the change after a dropped watch', async () => (await password(cache, 'team-a', 'regcred')) === 'after-drop', 8000)
   await until(t, 'the watches again', () => fake.watches === 4, 8000)
+  const changed: string[] = []
+  cache.onNamespaceChange((name) => changed.push(name))
   fake.expireWatches()
   fake.put('namespaces', { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'team-new', labels: { 'pullguard.io/mode': 'warn' } } })
-  await until(t, 'the change after an expired watch', async () => (await cache.getNamespace('team-new')).kind === 'found', 8000)
+  // From the copy, not the API fallback: the re-list has happened.
+  await until(t, 'the change after an expired watch', () => changed.includes('team-new') && cache.stats().namespaces === 2, 8000)
   const listed = fake.requests.filter((r) => r.path.startsWith('/api/v1/namespaces?') && !r.path.includes('watch=')).length
   t.ok(listed >= 2, 'the namespaces were listed again after 410 Gone')
+  changed.splice(0)
+  fake.put('namespaces', { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'team-new', labels: { 'pullguard.io/mode': 'off' } } })
+  await until(t, 'the relabel announced (the modes forget their cached label)', () => changed.includes('team-new'))
+  t.match(await cache.getNamespace('team-new'), { kind: 'found', object: { labels: { 'pullguard.io/mode': 'off' } } })
 })
 
 t.test('without permission to list, every lookup goes to the API and still works', async (t) => {

@@ -147,16 +147,16 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
   const watchers = new Set<{ resource: Watched; type: string | undefined; res: ServerResponse }>()
   const mapOf = (resource: Watched): Map<string, unknown> => (resource === 'secrets' ? fake.secrets : resource === 'serviceaccounts' ? fake.serviceAccounts : fake.namespaces)
   const typeOf = (o: unknown): string | undefined => (o as { type?: string }).type
-  const selected = (resource: string, url: URL): ((o: unknown) => boolean) => {
-    const type = resource === 'secrets' ? /(?:^|,)type==?([^,]*)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] : undefined
-    return (o) => type === undefined || (typeOf(o) ?? 'Opaque') === type
-  }
+  /** A secret list's or watch's `type=` field selector, if any. */
+  const typeSelector = (resource: string, url: URL): string | undefined =>
+    resource === 'secrets' ? /(?:^|,)type==?([^,]*)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] : undefined
+  const hasType = (type: string | undefined, o: unknown): boolean => type === undefined || (typeOf(o) ?? 'Opaque') === type
   function record(resource: Watched, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void {
     const rv = ++resourceVersion
     const o = JSON.parse(JSON.stringify(object)) as { metadata?: Record<string, unknown> }
     o.metadata = { ...o.metadata, resourceVersion: String(rv) }
     log.push({ rv, resource, type, object: o })
-    for (const w of watchers) if (w.resource === resource && (w.type === undefined || (typeOf(o) ?? 'Opaque') === w.type)) w.res.write(JSON.stringify({ type, object: o }) + '\n')
+    for (const w of watchers) if (w.resource === resource && hasType(w.type, o)) w.res.write(JSON.stringify({ type, object: o }) + '\n')
     if (type !== 'DELETED') {
       const m = o.metadata as { name?: string; namespace?: string }
       mapOf(resource).set(resource === 'namespaces' ? m.name ?? '' : `${m.namespace ?? ''}/${m.name ?? ''}`, o)
@@ -169,8 +169,8 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
       res.end(JSON.stringify({ type: 'ERROR', object: { ...(status(410, undefined) as object), message: `too old resource version: ${since} (${oldestRv})` } }) + '\n')
       return
     }
-    const type = resource === 'secrets' ? /(?:^|,)type==?([^,]*)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] : undefined
-    for (const e of log) if (e.rv > since && e.resource === resource && (type === undefined || (typeOf(e.object) ?? 'Opaque') === type)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n')
+    const type = typeSelector(resource, url)
+    for (const e of log) if (e.rv > since && e.resource === resource && hasType(type, e.object)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n')
     const w = { resource, type, res }
     watchers.add(w)
     res.on('close', () => watchers.delete(w))
@@ -194,7 +194,7 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
       case 'pods:get': return one(fake.pods, key)
       case 'nodes:list': return [200, list('NodeList', fake.nodes)]
       case 'pods:list': return [200, list('PodList', target.namespace === undefined ? [...fake.pods.values()] : inNamespace(fake.pods, target.namespace))]
-      case 'secrets:list': return [200, list('SecretList', (target.namespace === undefined ? [...fake.secrets.values()] : inNamespace(fake.secrets, target.namespace)).filter(selected('secrets', url)))]
+      case 'secrets:list': return [200, list('SecretList', (target.namespace === undefined ? [...fake.secrets.values()] : inNamespace(fake.secrets, target.namespace)).filter((o) => hasType(typeSelector('secrets', url), o)))]
       case 'serviceaccounts:list': return [200, list('ServiceAccountList', target.namespace === undefined ? [...fake.serviceAccounts.values()] : inNamespace(fake.serviceAccounts, target.namespace))]
       case 'namespaces:list': return [200, list('NamespaceList', [...fake.namespaces.values()])]
       case 'nodes:get': {

@@ -5,7 +5,7 @@ import { RegistryClient, type Credential } from '../../src/registry/index.js'
 import { MT } from '../helpers/seed.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
-import { countRequests } from '../helpers/request-counter.js'
+import { clientHarness } from '../helpers/client-harness.js'
 import { seedDockerSchema2, seedOciIndex, seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
 
@@ -44,19 +44,7 @@ const seeded = {
   tokenPrivate: await seedOciManifest(token, 'private/app', 'v1', ADMIN),
 }
 
-const counter = countRequests()
-t.teardown(() => counter.stop())
-t.beforeEach(() => {
-  counter.reset()
-  tokenServer.requests.splice(0)
-})
-
-const newClient = (): RegistryClient => {
-  const c = new RegistryClient({ trust: { extraCaPem: ca.caPem } })
-  t.teardown(() => c.close())
-  return c
-}
-const ref = (host: string, rest: string) => parseReference(`${host}/${rest}`)
+const { counter, newClient, ref } = clientHarness(t, ca, tokenServer)
 
 t.test('finds an OCI image manifest by tag with a single HEAD', async (t) => {
   const r = await newClient().checkManifest(ref(open.host, 'app:v1'), [])

@@ -10,13 +10,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { suggestTags } from '../../src/policy/tag-suggestions.js'
-import { parseReference } from '../../src/reference/index.js'
 import { CachedChecker } from '../../src/registry/cached-checker.js'
-import { RegistryClient, type Credential } from '../../src/registry/index.js'
+import type { Credential } from '../../src/registry/index.js'
 import { startFakeServer, type FakeServer } from '../helpers/fake-server.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
-import { countRequests } from '../helpers/request-counter.js'
+import { clientHarness } from '../helpers/client-harness.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
 
@@ -42,18 +41,7 @@ for (const tag of NGINX_TAGS) await seedOciManifest(open, 'library/nginx', tag)
 for (const tag of PRIVATE_TAGS) await seedOciManifest(token, 'private/app', tag, ADMIN)
 const sorted = (tags: readonly string[] | undefined): string[] | undefined => (tags === undefined ? undefined : [...tags].sort())
 
-const counter = countRequests()
-t.teardown(() => counter.stop())
-t.beforeEach(() => {
-  counter.reset()
-  tokenServer.requests.splice(0)
-})
-const newClient = (): RegistryClient => {
-  const c = new RegistryClient({ trust: { extraCaPem: ca.caPem } })
-  t.teardown(() => c.close())
-  return c
-}
-const ref = (host: string, rest: string) => parseReference(`${host}/${rest}`)
+const { counter, newClient, ref } = clientHarness(t, ca, tokenServer)
 
 /** Pages the upstream registry's tag lists like distribution 3 does; passes everything else through. */
 async function pagingProxy(upstream: RunningRegistry): Promise<FakeServer> {

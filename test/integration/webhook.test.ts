@@ -328,3 +328,32 @@ t.test('hundreds of images: a bounded message, every image in the log', async (t
   const line = hook.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === 'many-images')
   t.equal(line.images.length, 40)
 })
+
+t.test('the watched copy: a relabelled namespace and a changed secret apply from the next review, without API reads', async (t) => {
+  const labelled = (mode: string): unknown => ({ ...loadFixture<any>('api/namespace.json'), metadata: { name: 'team-live', labels: { 'pullguard.io/mode': mode } } })
+  kube.put('namespaces', labelled('warn'))
+  kube.put('secrets', makeDockerConfigSecret('team-live', 'regcred', { [priv.host]: { username: 'puller', password: 'an-old-password' } }))
+  const watchesBefore = kube.watches
+  const w = await webhook()
+  const post = async (images: string[], secrets: string[] = []): Promise<any> => (await w.post(podWith(images, { namespace: 'team-live', secrets }))).body.response
+  const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await check()) return
+    t.fail(`timed out waiting for ${what}`)
+  }
+  const missing = `${open.host}/library/nginx:9.99`
+  await until('the watches of the new webhook', async () => kube.watches === watchesBefore + 4)
+  t.match(await post([missing]), { allowed: true, warnings: [/tag "9.99" not found/] }, 'warn from the label')
+  const reads = (): number => kube.requests.filter((q) => /^\/api\/v1\/namespaces\/team-live(\/|$)/.test(q.path)).length
+  const readsBefore = reads()
+
+  kube.put('namespaces', labelled('enforce'))
+  await until('enforce from the new label', async () => (await post([missing])).allowed === false)
+
+  const privateImage = `${priv.host}/example/sidecar:v1`
+  t.match(await post([privateImage], ['regcred']), { allowed: false, status: { message: /refused the credentials/ } }, 'the old password is refused')
+  kube.put('secrets', makeDockerConfigSecret('team-live', 'regcred', { [priv.host]: { username: 'puller', password: PULLER_PASSWORD } }))
+  await until('the new password', async () => (await post([privateImage], ['regcred'])).allowed === true)
+  kube.remove('secrets', 'team-live/regcred')
+  await until('the delete', async () => (await post([privateImage], ['regcred'])).allowed === false)
+  t.equal(reads() - readsBefore, 1, 'one GET in all: the deleted secret\'s name, then its absence is remembered')
+})

@@ -43,3 +43,15 @@ t.test('answers are cached for 30 s; API errors are not cached', async (t) => {
   await modes.modeFor('b')
   t.equal(s.calls, 4)
 })
+
+t.test('forget: a namespace that changed is read again at once', async (t) => {
+  const answers: Record<string, Lookup<NamespaceObject>> = { a: ns({ 'pullguard.io/mode': 'warn' }) }
+  const s = source(answers)
+  const modes = new NamespaceModes(s, 'enforce')
+  t.match(await modes.modeFor('a'), { mode: 'warn' })
+  answers.a = ns({ 'pullguard.io/mode': 'off' })
+  t.match(await modes.modeFor('a'), { mode: 'warn' }, 'cached')
+  modes.forget('a')
+  t.match(await modes.modeFor('a'), { mode: 'off' })
+  t.equal(s.calls, 2)
+})
