@@ -5,8 +5,11 @@
  *     A cached token that the registry refused is replaced by a fresh one.
  *  3. Return whatever came back: a 401 after answering means the credential is not good enough,
  *     and the caller decides what that means for its request.
- * Basic credentials are only ever sent in answer to a challenge (an anonymous-readable repository
- * must not fail because of a stale password, and containerd does not send them first either).
+ * A registry that challenged for Basic before gets the credential on the first request (containerd
+ * does the same within one pull, whose authorizer remembers each host's challenge), so a new image
+ * costs one request. If that is refused, the request starts over anonymously and answers the
+ * challenge as above: an anonymous-readable repository must not fail because of a stale password,
+ * and a pull on the node starts anonymous too.
  */
 import { parseChallenges } from './challenge.js'
 import { basicAuthorization, hasBasicCredentials, type Credential } from './credential.js'
@@ -17,10 +20,12 @@ import type { HttpResponse, Transport } from './transport.js'
 export interface AuthContext {
   transport: Transport
   tokens: TokenSource
-  /** The Bearer challenge each registry sent last time, to send a cached token at once. */
-  bearerHints: { get(host: string): BearerParams | undefined; set(host: string, params: BearerParams): void }
+  /** The challenge each registry sent last time: a cached Bearer token, or Basic, is sent at once. */
+  authHints: { get(host: string): AuthHint | undefined; set(host: string, hint: AuthHint): void }
   now(): number
 }
+
+export type AuthHint = { scheme: 'bearer'; params: BearerParams } | { scheme: 'basic' }
 
 /** Carried across the requests of one attempt, so a GET after a HEAD reuses what the HEAD earned. */
 export interface AuthState {
@@ -28,14 +33,20 @@ export interface AuthState {
   readonly scope: string
   readonly credential: Credential | null
   authorization: string | undefined
-  /** 'cached': a token from the cache (may be stale); 'fresh': this attempt answered a challenge. */
-  mode: 'none' | 'cached' | 'fresh'
+  /**
+   * 'cached': a token from the cache (may be stale); 'basic-first': Basic sent unasked, to a registry
+   * that asked for it before; 'fresh': this attempt answered a challenge.
+   */
+  mode: 'none' | 'cached' | 'basic-first' | 'fresh'
 }
 
 export function startAuth(ctx: AuthContext, registryHost: string, repository: string, credential: Credential | null): AuthState {
   const scope = `repository:${repository}:pull`
-  const hint = ctx.bearerHints.get(registryHost)
-  const cached = hint === undefined ? undefined : ctx.tokens.cached(hint, scope, credential)
+  const hint = ctx.authHints.get(registryHost)
+  if (hint?.scheme === 'basic' && credential !== null && hasBasicCredentials(credential)) {
+    return { registryHost, scope, credential, authorization: basicAuthorization(credential), mode: 'basic-first' }
+  }
+  const cached = hint?.scheme === 'bearer' ? ctx.tokens.cached(hint.params, scope, credential) : undefined
   return { registryHost, scope, credential, authorization: cached === undefined ? undefined : `Bearer ${cached}`, mode: cached === undefined ? 'none' : 'cached' }
 }
 
@@ -54,6 +65,12 @@ export async function sendAuthorized(ctx: AuthContext, state: AuthState, req: Au
   for (;;) {
     const res = await ctx.transport.send({ method: req.method, url: req.url, headers: { accept: req.accept }, authorization: state.authorization, maxBodyBytes: req.maxBodyBytes, signal: req.signal })
     if (res.status !== 401 || state.mode === 'fresh') return { ok: true, res }
+    if (state.mode === 'basic-first') {
+      // Refused unasked: start over the way the node does, anonymously, and answer the challenge.
+      state.authorization = undefined
+      state.mode = 'none'
+      continue
+    }
     const failure = await answerChallenge(ctx, state, res, req.signal)
     if (failure !== undefined) return { ok: false, failure }
   }
@@ -66,7 +83,7 @@ async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResp
   const { credential, registryHost } = state
   if (bearer !== undefined) {
     const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
-    ctx.bearerHints.set(registryHost, params)
+    ctx.authHints.set(registryHost, { scheme: 'bearer', params })
     const token = await ctx.tokens.get(params, state.scope, credential, { fresh: state.mode === 'cached', signal })
     if (!token.ok) {
       const { ok: _ok, ...failure } = token
@@ -78,6 +95,7 @@ async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResp
     if (credential === null || !hasBasicCredentials(credential)) {
       return { code: 'AccessDenied', status: 401, detail: `${registryHost} requires a username and password (Basic auth) and ${credential === null ? 'none was given' : `${credential.label} has none`}` }
     }
+    ctx.authHints.set(registryHost, { scheme: 'basic' })
     state.authorization = basicAuthorization(credential)
   } else {
     return { code: 'AccessDenied', status: 401, detail: `${registryHost} answered 401 without a usable authentication challenge` }

@@ -4,7 +4,8 @@ import { ANONYMOUS, type Credential } from './credential.js'
 import { attemptManifest, type AttemptContext } from './manifest.js'
 import type { Attempt, CheckResult, ReasonCode } from './result.js'
 import { listTags, type ListTagsOptions } from './tags.js'
-import { TokenSource, type BearerParams } from './token.js'
+import { TokenSource } from './token.js'
+import type { AuthHint } from './auth-flow.js'
 import { Transport, type TransportOptions } from './transport.js'
 import { buildTrustStore, type TrustOptions, type TrustStore } from './trust.js'
 
@@ -58,11 +59,11 @@ export class RegistryClient {
     this.#defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS
     const trust = options.trust !== undefined && 'secureContext' in options.trust ? options.trust : buildTrustStore(options.trust)
     this.#transport = new Transport({ ...options, trust })
-    const hints = new TtlCache<string, BearerParams>({ maxEntries: MAX_AUTH_HINTS, clock })
+    const hints = new TtlCache<string, AuthHint>({ maxEntries: MAX_AUTH_HINTS, clock })
     this.#ctx = {
       transport: this.#transport,
       tokens: new TokenSource(this.#transport, clock),
-      bearerHints: { get: (host) => hints.get(host), set: (host, params) => hints.set(host, params, clock.now() + AUTH_HINT_TTL_MS) },
+      authHints: { get: (host) => hints.get(host), set: (host, hint) => hints.set(host, hint, clock.now() + AUTH_HINT_TTL_MS) },
       now: () => clock.now(),
       resolveIndexPlatforms: options.resolveIndexPlatforms ?? true,
     }

@@ -6,6 +6,7 @@ import { MT } from '../helpers/seed.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { clientHarness } from '../helpers/client-harness.js'
+import { startFakeServer } from '../helpers/fake-server.js'
 import { seedDockerSchema2, seedOciIndex, seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
 
@@ -95,14 +96,42 @@ t.test('a missing digest is DigestNotFound', async (t) => {
   t.match(r, { code: 'DigestNotFound' })
 })
 
-t.test('Basic auth: the right password reads a private repository, sent only when challenged', async (t) => {
+t.test('Basic auth: the right password reads a private repository; once challenged, sent first', async (t) => {
   const client = newClient()
   const r = await client.checkManifest(ref(basic.host, 'private/app:v1'), [alice])
   t.match(r, { code: 'Exists', digest: seeded.basicPrivate.digest, decidedBy: alice.label })
   t.equal(counter.count(basic.origin), 2, 'HEAD → 401 Basic challenge → HEAD with credentials')
   counter.reset()
   t.match(await client.checkManifest(ref(basic.host, 'private/app:v1'), [alice]), { code: 'Exists' })
-  t.equal(counter.count(basic.origin), 2, 'like containerd, Basic is never sent before the registry asks')
+  t.equal(counter.count(basic.origin), 1, 'the registry asked for Basic before: one HEAD with credentials')
+})
+
+t.test('Basic sent first and refused: starts over anonymously, and the verdict is the same', async (t) => {
+  const client = newClient()
+  await client.checkManifest(ref(basic.host, 'private/app:v1'), [alice])
+  counter.reset()
+  const r = await client.checkManifest(ref(basic.host, 'private/app:v1'), [aliceWrong])
+  t.match(r, { code: 'AccessDenied', attempts: [{ credential: aliceWrong.label, code: 'AccessDenied', status: 401 }] })
+  t.equal(counter.count(basic.origin), 3, 'HEAD with the stale password → 401, anonymous HEAD → 401 challenge, HEAD with the password → 401')
+})
+
+t.test('Basic sent first to an anonymous-readable repository: a stale password does not make it fail', async (t) => {
+  // Registries like Nexus read some repositories anonymously and answer a wrong password with 401.
+  const good = `Basic ${Buffer.from(`${alice.username}:${alice.password}`).toString('base64')}`
+  const server = await startFakeServer((req, res) => {
+    const auth = req.headers.authorization
+    const publicRepo = req.url?.startsWith('/v2/public/') === true
+    if ((publicRepo && auth === undefined) || auth === good) {
+      return res.writeHead(200, { 'content-type': MT.ociManifest, 'docker-content-digest': `sha256:${'c'.repeat(64)}`, 'content-length': '2' }).end()
+    }
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="nexus"' }).end()
+  }, ca)
+  t.teardown(() => server.close())
+  const client = newClient()
+  t.match(await client.checkManifest(ref(server.host, 'private/app:v1'), [alice]), { code: 'Exists' })
+  server.seen.splice(0)
+  t.match(await client.checkManifest(ref(server.host, 'public/app:v1'), [aliceWrong]), { code: 'Exists' }, 'as on the node, whose pull starts anonymous')
+  t.same(server.seen.map((r) => r.headers.authorization === undefined ? 'anonymous' : 'basic'), ['basic', 'anonymous'])
 })
 
 t.test('Basic auth: a wrong password is AccessDenied naming the secret, never the password', async (t) => {

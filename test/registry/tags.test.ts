@@ -3,10 +3,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
 import { parseReference } from '../../src/reference/index.js'
-import type { AuthContext } from '../../src/registry/auth-flow.js'
+import type { AuthContext, AuthHint } from '../../src/registry/auth-flow.js'
 import { CachedChecker } from '../../src/registry/cached-checker.js'
 import { listTags, parseNextLink, parseTagPage, RegistryClient, type Credential } from '../../src/registry/index.js'
-import { TokenSource, type BearerParams } from '../../src/registry/token.js'
+import { TokenSource } from '../../src/registry/token.js'
 import { Transport } from '../../src/registry/transport.js'
 import { buildTrustStore } from '../../src/registry/trust.js'
 import { closedPort, startFakeServer, type FakeServer, type Handler } from '../helpers/fake-server.js'
@@ -25,8 +25,8 @@ async function server(handler: Handler, tls = true): Promise<FakeServer> {
 function context(): AuthContext {
   const transport = new Transport({ trust: buildTrustStore({ extraCaPem: ca.caPem }), requestTimeoutMs: 1000 })
   t.teardown(() => transport.close())
-  const hints = new Map<string, BearerParams>()
-  return { transport, tokens: new TokenSource(transport), bearerHints: { get: (h) => hints.get(h), set: (h, p) => void hints.set(h, p) }, now: () => Date.now() }
+  const hints = new Map<string, AuthHint>()
+  return { transport, tokens: new TokenSource(transport), authHints: { get: (h) => hints.get(h), set: (h, p) => void hints.set(h, p) }, now: () => Date.now() }
 }
 function client(options: ConstructorParameters<typeof RegistryClient>[0] = {}): RegistryClient {
   const c = new RegistryClient({ trust: { extraCaPem: ca.caPem }, requestTimeoutMs: 1000, ...options })
