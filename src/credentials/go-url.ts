@@ -65,8 +65,13 @@ function validUserinfo(userinfo: string): boolean {
 /** Characters a host may hold unescaped (url.go shouldEscape in encodeHost mode). */
 const HOST_CHAR = /[A-Za-z0-9\-_.~!$&'()*+,;=:[\]<>"]/
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
+const HOST_CHARS_ONLY = /^[A-Za-z0-9\-_.~!$&'()*+,;=:[\]<>"]*$/
+
 /** url.go unescape: "%XY" must be hex; in a host only non-ASCII may be %-encoded (and "%25"). */
 function unescape(s: string, mode: 'host' | 'zone' | 'other'): string | undefined {
+  // The common case (registry hosts and paths): nothing escaped, nothing beyond printable ASCII.
+  if (!s.includes('%') && PRINTABLE_ASCII.test(s)) return mode === 'other' || HOST_CHARS_ONLY.test(s) ? s : undefined
   const bytes: number[] = []
   for (let i = 0; i < s.length;) {
     if (s[i] === '%') {

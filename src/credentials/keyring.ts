@@ -40,7 +40,7 @@ const DOCKER_HUB_KEY = 'index.docker.io'
 
 /** BasicDockerKeyring.Add's key normalization; undefined when the kubelet would drop the key. */
 export function normalizeKey(key: string): NormalizedKey | undefined {
-  const parsed = parseHttpUrl(key.startsWith('https://') || key.startsWith('http://') ? key : `https://${key}`)
+  const parsed = parseOnce(key.startsWith('https://') || key.startsWith('http://') ? key : `https://${key}`)
   if (parsed === undefined) return undefined
   let path = parsed.path
   if (path.startsWith('/v2/') || path.startsWith('/v1/')) path = path.slice(3)
@@ -98,9 +98,25 @@ export function isDefaultRegistryMatch(imageName: string): boolean {
  * number of host labels, the glob's path a plain string prefix of the target's, each label
  * filepath.Match-ed (a malformed pattern matches nothing).
  */
+/**
+ * parseHttpUrl is pure and the same few keys and image names come back on every review: parse each
+ * once. Bounded by clearing, as the strings come from pod specs and secret keys.
+ */
+const parsedUrls = new Map<string, ReturnType<typeof parseHttpUrl>>()
+const MAX_PARSED_URLS = 10_000
+function parseOnce(url: string): ReturnType<typeof parseHttpUrl> {
+  // A key with userinfo (`https://user:pass@host`) is parsed every time rather than kept.
+  if (url.includes('@')) return parseHttpUrl(url)
+  if (parsedUrls.has(url)) return parsedUrls.get(url)
+  if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear()
+  const parsed = parseHttpUrl(url)
+  parsedUrls.set(url, parsed)
+  return parsed
+}
+
 function urlsMatch(glob: string, target: string): boolean {
-  const g = parseHttpUrl(`https://${glob}`)
-  const t = parseHttpUrl(`https://${target}`)
+  const g = parseOnce(`https://${glob}`)
+  const t = parseOnce(`https://${target}`)
   if (g === undefined || t === undefined) return false
   const gHost = splitHostPort(g.host)
   const tHost = splitHostPort(t.host)

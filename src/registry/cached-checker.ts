@@ -87,7 +87,7 @@ export class CachedChecker implements ImageChecker {
       this.#observer?.inflight(1)
       const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
       const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
-      if (ttl > 0) this.#cache.set(key, result, this.#clock.now() + ttl)
+      if (ttl > 0) this.#cache.set(key, forCache(result), this.#clock.now() + ttl)
       return result
     })
     return within(shared, signal, timedOut)
@@ -122,6 +122,15 @@ function cacheKey(ref: ImageReference, credentials: readonly Credential[], names
   // Labels are part of the key so a cached answer names this pod's own secrets.
   const ids = credentials.map((c) => `${credentialIdentity(c)}:${c.label}`).join('\n')
   return `${namespace}\n${ids}\n${ref.canonical}`
+}
+
+/**
+ * What a cached answer keeps: the verdict without the per-attempt log, which only the first caller
+ * can use (nothing downstream reads it) and which would be most of an entry's memory.
+ */
+const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
+function forCache(result: CheckResult): CheckResult {
+  return result.attempts.length === 0 ? result : { ...result, attempts: NO_ATTEMPTS }
 }
 
 function timedOut(): CheckResult {

@@ -19,7 +19,7 @@ const CONNECTIONS = 16
 const SECONDS = 10
 const COLD_IMAGES = 40
 const STAMPEDE = 1000
-const MEMORY_ENTRIES = 100_000
+const MEMORY_ENTRIES = Number(process.env.BENCH_MEMORY_ENTRIES ?? 100_000)
 const CHURN_ENTRIES = 50_000
 const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
 const PULLER = { username: 'puller', password: 'Bench-Pull-Password' }
@@ -120,77 +120,89 @@ const fmt = (l: Load): string => `${Math.round(l.rps)} req/s, p50 ${l.p50} ms, p
 
 process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; ${CONNECTIONS} connections, ${SECONDS}s per run\n`)
 
-// 1 + 2. Ceiling and warm path, interleaved after a warm-up of each, best of two rounds.
-await load(ceiling.port, warmBody, { duration: 2 })
-await load(pullguard.port, warmBody, { duration: 2 })
-const apiBefore = apiRequests(kube)
-const registryBefore = await registryRequests(pullguard.port)
-let bestCeiling: Load | undefined
-let bestWarm: Load | undefined
-for (let round = 0; round < 2; round++) {
-  const c = await load(ceiling.port, warmBody)
-  const w = await load(pullguard.port, warmBody)
-  if (bestCeiling === undefined || c.rps > bestCeiling.rps) bestCeiling = c
-  if (bestWarm === undefined || w.rps > bestWarm.rps) bestWarm = w
-}
-report('ceiling (bare Fastify, same TLS)', fmt(bestCeiling!))
-report('warm path (3 images cached, 2 pull secrets)', fmt(bestWarm!))
-report('warm / ceiling', (bestWarm!.rps / bestCeiling!.rps).toFixed(2), '>= 0.80')
-report('warm p99', `${bestWarm!.p99} ms`, '<= 2 ms')
-report('API requests during the warm runs', String(apiRequests(kube) - apiBefore), '0')
-report('registry requests during the warm runs', String((await registryRequests(pullguard.port)) - registryBefore), '0')
+// BENCH_PHASES=warm,cold,stampede,memory (the default: all) runs some of them.
+const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory').split(','))
 
-if (process.env.BENCH_CPU_PROF !== undefined) {
-  pullguard.child.send({ exit: true } satisfies ChildRequest)
-  await new Promise((r) => pullguard.child.once('exit', r))
-  process.exit(0)
+// 1 + 2. Ceiling and warm path, interleaved after a warm-up of each, best of two rounds.
+if (phases.has('warm')) {
+  await load(ceiling.port, warmBody, { duration: 2 })
+  await load(pullguard.port, warmBody, { duration: 2 })
+  const apiBefore = apiRequests(kube)
+  const registryBefore = await registryRequests(pullguard.port)
+  let bestCeiling: Load | undefined
+  let bestWarm: Load | undefined
+  for (let round = 0; round < 2; round++) {
+    const c = await load(ceiling.port, warmBody)
+    const w = await load(pullguard.port, warmBody)
+    if (bestCeiling === undefined || c.rps > bestCeiling.rps) bestCeiling = c
+    if (bestWarm === undefined || w.rps > bestWarm.rps) bestWarm = w
+  }
+  report('ceiling (bare Fastify, same TLS)', fmt(bestCeiling!))
+  report('warm path (3 images cached, 2 pull secrets)', fmt(bestWarm!))
+  report('warm / ceiling', (bestWarm!.rps / bestCeiling!.rps).toFixed(2), '>= 0.80')
+  report('warm p99', `${bestWarm!.p99} ms`, '<= 2 ms')
+  report('API requests during the warm runs', String(apiRequests(kube) - apiBefore), '0')
+  report('registry requests during the warm runs', String((await registryRequests(pullguard.port)) - registryBefore), '0')
+
+  if (process.env.BENCH_CPU_PROF !== undefined) {
+    pullguard.child.send({ exit: true } satisfies ChildRequest)
+    await new Promise((r) => pullguard.child.once('exit', r))
+    ceiling.child.kill()
+    process.exit(0)
+  }
 }
 
 // 3. Cold path: one new image per review, one review at a time, against one registry round trip.
-const rtt: number[] = []
-for (let i = 0; i < 20; i++) {
-  const started = performance.now()
-  await (await request(`https://${host}/v2/`, { dispatcher: insecure })).body.dump()
-  rtt.push(performance.now() - started)
+if (phases.has('cold')) {
+  const rtt: number[] = []
+  for (let i = 0; i < 20; i++) {
+    const started = performance.now()
+    await (await request(`https://${host}/v2/`, { dispatcher: insecure })).body.dump()
+    rtt.push(performance.now() - started)
+  }
+  const coldBefore = await registryRequests(pullguard.port)
+  const tokenlessBase = median(rtt)
+  const cold: number[] = []
+  for (let i = 0; i < COLD_IMAGES; i++) {
+    const body = review([`${host}/cold/app-${i}:1.0`, `${host}/library/nginx:1.25`, `${host}/example/sidecar:1.0`], `cold-${i}`)
+    const started = performance.now()
+    const res = await request(`https://127.0.0.1:${pullguard.port}/validate`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: insecure })
+    await res.body.dump()
+    cold.push(performance.now() - started)
+  }
+  const coldRequests = (await registryRequests(pullguard.port)) - coldBefore
+  report('cold path: review with one new image', `median ${median(cold).toFixed(1)} ms, p99 ${percentile(cold, 0.99).toFixed(1)} ms; one registry round trip ${tokenlessBase.toFixed(1)} ms`)
+  report('cold path: registry requests per new image', (coldRequests / COLD_IMAGES).toFixed(2), '1 (HEAD; Basic auth needs no token)')
 }
-const coldBefore = await registryRequests(pullguard.port)
-const tokenlessBase = median(rtt)
-const cold: number[] = []
-for (let i = 0; i < COLD_IMAGES; i++) {
-  const body = review([`${host}/cold/app-${i}:1.0`, `${host}/library/nginx:1.25`, `${host}/example/sidecar:1.0`], `cold-${i}`)
-  const started = performance.now()
-  const res = await request(`https://127.0.0.1:${pullguard.port}/validate`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: insecure })
-  await res.body.dump()
-  cold.push(performance.now() - started)
-}
-const coldRequests = (await registryRequests(pullguard.port)) - coldBefore
-report('cold path: review with one new image', `median ${median(cold).toFixed(1)} ms, p99 ${percentile(cold, 0.99).toFixed(1)} ms; one registry round trip ${tokenlessBase.toFixed(1)} ms`)
-report('cold path: registry requests per new image', (coldRequests / COLD_IMAGES).toFixed(2), '1 (HEAD; Basic auth needs no token)')
 
 // 4. Stampede: 1 000 concurrent reviews of one image nobody has asked about yet.
-const stampedeBefore = await registryRequests(pullguard.port)
-const stampedeBody = review([`${host}/bench/stampede:1.0`, `${host}/library/nginx:1.25`, `${host}/example/sidecar:1.0`], 'stampede')
-const stampede = await load(pullguard.port, stampedeBody, { connections: STAMPEDE, amount: STAMPEDE })
-report('stampede: 1000 concurrent reviews of one new image', `registry requests ${(await registryRequests(pullguard.port)) - stampedeBefore}; ${fmt(stampede)}`, '1')
+if (phases.has('stampede')) {
+  const stampedeBefore = await registryRequests(pullguard.port)
+  const stampedeBody = review([`${host}/bench/stampede:1.0`, `${host}/library/nginx:1.25`, `${host}/example/sidecar:1.0`], 'stampede')
+  const stampede = await load(pullguard.port, stampedeBody, { connections: STAMPEDE, amount: STAMPEDE })
+  report('stampede: 1000 concurrent reviews of one new image', `registry requests ${(await registryRequests(pullguard.port)) - stampedeBefore}; ${fmt(stampede)}`, '1')
+}
 
 // 5. Memory: 100 000 distinct images in the result cache, then churn past the bound.
-const before = await memoryOf(pullguard.child)
-let n = 0
-const distinct = (): string => {
-  const i = n++
-  return review([`${instantHost}/mem/app-${i}:1.0`, `${instantHost}/mem/app-${i}:1.0`, `${instantHost}/mem/app-${i}:1.0`], `mem-${i}`)
-}
-const mb = (b: number): string => `${(b / 1024 / 1024).toFixed(0)} MB`
-report('memory at start', `RSS ${mb(before.rss)}, heap ${mb(before.heapUsed)}`)
-// A phase that stalls is reported as such rather than hanging the whole run.
-const within = <T>(p: Promise<T>, ms: number): Promise<T | undefined> => Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())])
-const fill = await within(load(pullguard.port, distinct, { amount: MEMORY_ENTRIES, connections: 32 }), 180_000)
-const full = await memoryOf(pullguard.child)
-report(`memory with ${MEMORY_ENTRIES} cached images`, `RSS ${mb(full.rss)}, heap ${mb(full.heapUsed)} (${fill === undefined ? `fill did not finish in 180 s, ${n} reviews sent` : `filled at ${Math.round(fill.rps)} reviews/s`})`, '<= 150 MB RSS')
-if (fill !== undefined) {
-  await within(load(pullguard.port, distinct, { amount: CHURN_ENTRIES, connections: 32 }), 120_000)
-  const churned = await memoryOf(pullguard.child)
-  report(`memory after ${CHURN_ENTRIES} more (cache bound 100000 entries)`, `RSS ${mb(churned.rss)}, heap ${mb(churned.heapUsed)}`, 'heap not growing')
+if (phases.has('memory')) {
+  const before = await memoryOf(pullguard.child)
+  let n = 0
+  const distinct = (): string => {
+    const i = n++
+    return review([`${instantHost}/mem/app-${i}:1.0`, `${instantHost}/mem/app-${i}:1.0`, `${instantHost}/mem/app-${i}:1.0`], `mem-${i}`)
+  }
+  const mb = (b: number): string => `${(b / 1024 / 1024).toFixed(0)} MB`
+  report('memory at start', `RSS ${mb(before.rss)}, heap ${mb(before.heapUsed)}`)
+  // A phase that stalls is reported as such rather than hanging the whole run.
+  const within = <T>(p: Promise<T>, ms: number): Promise<T | undefined> => Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())])
+  const fill = await within(load(pullguard.port, distinct, { amount: MEMORY_ENTRIES, connections: 32 }), 180_000)
+  const full = await memoryOf(pullguard.child)
+  report(`memory with ${MEMORY_ENTRIES} cached images`, `RSS ${mb(full.rss)}, heap ${mb(full.heapUsed)} (${fill === undefined ? `fill did not finish in 180 s, ${n} reviews sent` : `filled at ${Math.round(fill.rps)} reviews/s`})`, '<= 150 MB RSS')
+  if (fill !== undefined) {
+    await within(load(pullguard.port, distinct, { amount: CHURN_ENTRIES, connections: 32 }), 120_000)
+    const churned = await memoryOf(pullguard.child)
+    report(`memory after ${CHURN_ENTRIES} more (cache bound 100000 entries)`, `RSS ${mb(churned.rss)}, heap ${mb(churned.heapUsed)}`, 'heap not growing')
+  }
 }
 
 process.stdout.write('\n| measurement | result | target |\n|---|---|---|\n')

@@ -31,6 +31,9 @@ async function start(msg: Extract<ChildRequest, { start: string }>): Promise<num
   return (serve.app.server.address() as { port: number }).port
 }
 
+// The bench ended (or died): do not outlive it.
+process.on('disconnect', () => process.exit(0))
+
 process.on('message', (msg: ChildRequest) => {
   // A clean exit, so --cpu-prof (BENCH_CPU_PROF) can write its profile.
   if ('exit' in msg) process.exit(0)

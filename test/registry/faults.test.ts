@@ -230,7 +230,8 @@ t.test('a repository readable anonymously is not failed by a stale Basic passwor
       res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
       return res.end()
     }
-    if (req.url?.includes('/private/')) {
+    // Every password is stale here, and like Nexus the registry refuses one even where anonymous reads are fine.
+    if (req.url?.includes('/private/') || req.headers.authorization !== undefined) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
       return res.end()
     }
@@ -238,8 +239,9 @@ t.test('a repository readable anonymously is not failed by a stale Basic passwor
   })
   const c = client()
   t.equal((await c.checkManifest(ref(s.host, 'private/app:v1'), [user])).code, 'AccessDenied')
+  const seen = s.seen.length
   t.match(await c.checkManifest(ref(s.host, 'public/app:v1'), [user]), { code: 'Exists', decidedBy: user.label })
-  t.equal(s.seen.at(-1)?.headers.authorization, undefined, 'no credentials sent to an anonymous-readable repository')
+  t.same(s.seen.slice(seen).map((r) => (r.headers.authorization === undefined ? 'anonymous' : 'basic')), ['basic', 'anonymous'], 'Basic first (the host asked for it before), refused, then anonymous as on the node')
 })
 
 t.test('a credential without a password cannot answer a Basic challenge', async (t) => {
