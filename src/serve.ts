@@ -54,8 +54,15 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   cluster.onNamespaceChange((name) => modes.forget(name))
   cluster.start()
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
+  const checker = new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks })
+  metrics.cacheSizes({
+    result: () => checker.size,
+    'pull-secrets': () => cluster.stats().pullSecrets,
+    'service-accounts': () => cluster.stats().serviceAccounts,
+    namespaces: () => cluster.stats().namespaces,
+  })
   const judge = createJudge({
-    checker: new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks }),
+    checker,
     secrets: cluster,
     serviceAccounts: cluster,
     modes,

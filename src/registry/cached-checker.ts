@@ -77,6 +77,11 @@ export class CachedChecker implements ImageChecker {
     this.#budget = options.checkBudgetMs
   }
 
+  /** Results held now (bounded by maxEntries). */
+  get size(): number {
+    return this.#cache.size
+  }
+
   async check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
     const key = cacheKey(ref, credentials, namespace)
     const hit = this.#cache.get(key)

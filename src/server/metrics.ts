@@ -31,9 +31,24 @@ export class Metrics {
   })
   readonly #cache = new Counter({ name: 'pullguard_cache_lookups_total', help: 'Result and tag-list cache lookups.', labelNames: ['cache', 'result'] as const, registers: [this.registry] })
   readonly #inflight = new Gauge({ name: 'pullguard_inflight_checks', help: 'Registry checks running now (shared checks count once).', registers: [this.registry] })
+  #sizes: Record<string, () => number> = {}
+  readonly #entries = new Gauge({
+    name: 'pullguard_cache_entries',
+    help: 'Entries held now: result cache (bounded), and the watched copies of pull secrets, service accounts and namespaces.',
+    labelNames: ['cache'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [cache, size] of Object.entries(this.#sizes)) this.#entries.set({ cache }, size())
+    },
+  })
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })
+  }
+
+  /** What pullguard_cache_entries reports, read at each scrape. */
+  cacheSizes(sizes: Record<'result' | 'pull-secrets' | 'service-accounts' | 'namespaces', () => number>): void {
+    this.#sizes = sizes
   }
 
   decision = (d: DecisionSummary): void => {

@@ -116,6 +116,10 @@ const registryRequests = async (port: number): Promise<number> => {
   return [...text.matchAll(/^pullguard_registry_request_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0)
 }
 const insecure = new Agent({ connect: { rejectUnauthorized: false } })
+const cacheEntries = async (port: number): Promise<string> => {
+  const text = await (await request(`https://127.0.0.1:${port}/metrics`, { dispatcher: insecure })).body.text()
+  return /^pullguard_cache_entries\{cache="result"\} (\d+)/m.exec(text)?.[1] ?? '?'
+}
 const fmt = (l: Load): string => `${Math.round(l.rps)} req/s, p50 ${l.p50} ms, p99 ${l.p99} ms${l.non2xx + l.errors > 0 ? `, ${l.non2xx} non-2xx, ${l.errors} errors` : ''}`
 
 process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; ${CONNECTIONS} connections, ${SECONDS}s per run\n`)
@@ -197,11 +201,11 @@ if (phases.has('memory')) {
   const within = <T>(p: Promise<T>, ms: number): Promise<T | undefined> => Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())])
   const fill = await within(load(pullguard.port, distinct, { amount: MEMORY_ENTRIES, connections: 32 }), 180_000)
   const full = await memoryOf(pullguard.child)
-  report(`memory with ${MEMORY_ENTRIES} cached images`, `RSS ${mb(full.rss)}, heap ${mb(full.heapUsed)} (${fill === undefined ? `fill did not finish in 180 s, ${n} reviews sent` : `filled at ${Math.round(fill.rps)} reviews/s`})`, '<= 150 MB RSS')
+  report(`memory with ${MEMORY_ENTRIES} cached images`, `RSS ${mb(full.rss)}, heap ${mb(full.heapUsed)}, ${await cacheEntries(pullguard.port)} entries (${fill === undefined ? `fill did not finish in 180 s, ${n} reviews sent` : `filled at ${Math.round(fill.rps)} reviews/s`})`, '<= 150 MB RSS')
   if (fill !== undefined) {
     await within(load(pullguard.port, distinct, { amount: CHURN_ENTRIES, connections: 32 }), 120_000)
     const churned = await memoryOf(pullguard.child)
-    report(`memory after ${CHURN_ENTRIES} more (cache bound 100000 entries)`, `RSS ${mb(churned.rss)}, heap ${mb(churned.heapUsed)}`, 'heap not growing')
+    report(`memory after ${CHURN_ENTRIES} more (cache bound 100000 entries)`, `RSS ${mb(churned.rss)}, heap ${mb(churned.heapUsed)}, ${await cacheEntries(pullguard.port)} entries`, '<= 100000 entries, heap not growing')
   }
 }
 

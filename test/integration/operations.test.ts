@@ -63,6 +63,15 @@ t.test('metrics count decisions, registry requests, cache lookups and carry no t
   t.match(text, /pullguard_cache_lookups_total\{cache="result",result="hit"\} 1/)
   t.match(text, /pullguard_cache_lookups_total\{cache="result",result="miss"\} 2/)
   t.match(text, /pullguard_inflight_checks 0/)
+  t.match(text, /pullguard_cache_entries\{cache="result"\} 2/, 'the pullable answer and the missing tag')
+  let sizes = text
+  for (let i = 0; i < 40 && !sizes.includes('pullguard_cache_entries{cache="pull-secrets"} 1'); i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    sizes = (await w.get('/metrics')).text
+  }
+  t.match(sizes, /pullguard_cache_entries\{cache="pull-secrets"\} 1\n/, 'the watched copy holds the one pull secret')
+  t.match(sizes, /pullguard_cache_entries\{cache="namespaces"\} 1\n/)
+  t.match(sizes, /pullguard_cache_entries\{cache="service-accounts"\} 0\n/)
   t.match(text, /pullguard_process_cpu_seconds_total/)
   for (const forbidden of ['no-such-tag', 'team-a', 'team/app', SECRET, Buffer.from(`u:${SECRET}`).toString('base64')]) {
     t.notOk(text.includes(forbidden), `no ${forbidden} in /metrics`)
