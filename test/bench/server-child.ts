@@ -1,8 +1,10 @@
 // One server under benchmark, in its own process so the load generator does not share its event
-// loop: `ceiling` (bare Fastify, same TLS settings, parses the review, answers a fixed allow) or
-// `pullguard` (the real `serve`, built by createServe). The parent sends {role settings} over IPC
+// loop: `ceiling` (bare Fastify, same TLS settings, parses the review, answers a fixed allow),
+// `pullguard` (the real `serve`, built by createServe), or the memory phase's instant registry. The parent sends {role settings} over IPC
 // and gets {port}; later {memory} requests are answered with process.memoryUsage() after a GC.
 import Fastify from 'fastify'
+import { createServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { parseServeConfig } from '../../src/config.js'
 import { loadKubeConfig } from '../../src/credentials/kube-api.js'
 import { createServe } from '../../src/serve.js'
@@ -10,11 +12,21 @@ import { createLogger } from '../../src/server/logger.js'
 
 export type ChildRequest =
   | { start: 'ceiling'; certPem: string; keyPem: string }
+  /** A registry where every manifest exists, answered without disk or auth (the memory phase's). */
+  | { start: 'instant-registry'; certPem: string; keyPem: string }
   | { start: 'pullguard'; args: string[]; kubeconfigPath: string }
   | { memory: true }
   | { exit: true }
 
 async function start(msg: Extract<ChildRequest, { start: string }>): Promise<number> {
+  if (msg.start === 'instant-registry') {
+    const server = createServer({ cert: msg.certPem, key: msg.keyPem }, (req, res) => {
+      if (req.url === '/v2/') return res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end()
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': `sha256:${'ab'.repeat(32)}`, 'content-length': '512' }).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return (server.address() as AddressInfo).port
+  }
   if (msg.start === 'ceiling') {
     const app = Fastify({ https: { cert: msg.certPem, key: msg.keyPem, minVersion: 'TLSv1.2' }, bodyLimit: 8 * 1024 * 1024 })
     app.post('/validate', async (request) => {
