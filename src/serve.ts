@@ -15,6 +15,7 @@ import { ImageExemptions } from './policy/exemptions.js'
 import { createJudge, decisionBudgetMs } from './policy/judge.js'
 import { NamespaceModes } from './policy/namespace-mode.js'
 import { NodePlatforms } from './policy/node-platforms.js'
+import { AssessmentMemo } from './policy/assessment-memo.js'
 import { CachedChecker } from './registry/cached-checker.js'
 import { RegistryClient } from './registry/index.js'
 import { buildServer } from './server/app.js'
@@ -55,8 +56,17 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   cluster.start()
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const checker = new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks })
+  const platforms = new NodePlatforms(kube, config.platforms, logger)
+  // The same spec asked again (every pod of a ReplicaSet) reuses its assessment while the
+  // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
+  const memo = new AssessmentMemo({
+    revision: (namespace) => cluster.revision(namespace),
+    inputs: () => [nodeCredentials?.entries(), platforms.current()],
+    expiresAt: (result) => checker.expiresAt(result),
+  })
   metrics.cacheSizes({
     result: () => checker.size,
+    assessments: () => memo.size,
     'pull-secrets': () => cluster.stats().pullSecrets,
     'service-accounts': () => cluster.stats().serviceAccounts,
     namespaces: () => cluster.stats().namespaces,
@@ -71,7 +81,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     exemptNamespaces: new Set(config.exemptNamespaces),
     exemptImages: new ImageExemptions(config.exemptImages),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
-    clusterPlatforms: new NodePlatforms(kube, config.platforms, logger),
+    clusterPlatforms: platforms,
+    memo,
     onDecision: metrics.decision,
     logger,
   })

@@ -41,6 +41,9 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   /** Secret answers from the API for names the copy lacks: `missing`, or another type without its data. */
   readonly #notCopied = new TtlCache<string, Lookup<SecretObject>>({ maxEntries: MAX_NOT_COPIED })
   readonly #namespaceListeners: Array<(name: string) => void> = []
+  /** Per namespace, the counter value at its last change (see revision). */
+  readonly #revisions = new Map<string, number>()
+  #changes = 0
 
   constructor(kubeConfig: KubeConfig, api: SecretSource & ServiceAccountSource & NamespaceSource, logger: Logger) {
     this.#api = api
@@ -59,6 +62,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
         fieldSelector,
         list: async (token, signal) => page(await core.listSecretForAllNamespaces({ ...request(token), fieldSelector }, withSignal(signal))),
         convert: (o) => pullSecret(o, type),
+        onChange: (key) => this.#changed(key.slice(0, key.indexOf('/'))),
         logger,
       })
     })
@@ -67,6 +71,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
       path: '/api/v1/serviceaccounts',
       list: async (token, signal) => page(await core.listServiceAccountForAllNamespaces(request(token), withSignal(signal))),
       convert: serviceAccount,
+      onChange: (key) => this.#changed(key.slice(0, key.indexOf('/'))),
       logger,
     })
     this.#namespaces = new Reflector<NamespaceObject>(kubeConfig, {
@@ -75,6 +80,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
       list: async (token, signal) => page(await core.listNamespace(request(token), withSignal(signal))),
       convert: namespace,
       onChange: (name) => {
+        this.#changed(name)
         for (const listener of this.#namespaceListeners) listener(name)
       },
       logger,
@@ -84,6 +90,21 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   /** Called with a namespace's name whenever the watch sees it change (labels: the mode). */
   onNamespaceChange(listener: (name: string) => void): void {
     this.#namespaceListeners.push(listener)
+  }
+
+  /**
+   * A number that changes whenever a pull secret, a service account or the object of this
+   * namespace changes in the copies; undefined while any copy is not listed yet (answers may come
+   * from the API then, and nothing tells us when they change). Lets a caller keep what it derived
+   * from this namespace's objects for as long as the number stays the same.
+   */
+  revision(namespace: string): number | undefined {
+    if (!this.#secrets.every((r) => r.synced) || !this.#accounts.synced || !this.#namespaces.synced) return undefined
+    return this.#revisions.get(namespace) ?? 0
+  }
+
+  #changed(namespace: string): void {
+    this.#revisions.set(namespace, ++this.#changes)
   }
 
   start(): void {

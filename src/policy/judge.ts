@@ -11,6 +11,7 @@ import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
 import { assess, type AssessOptions } from './assess.js'
+import type { AssessmentMemo } from './assessment-memo.js'
 import { decide } from './decide.js'
 import { secretProblemsWarning } from './messages.js'
 import type { OnRegistryError } from './modes.js'
@@ -23,6 +24,8 @@ export interface JudgeOptions extends AssessOptions {
   timeoutMs: number
   logger: Logger
   clock?: Clock
+  /** Reuses assessments of specs seen before while nothing they depend on changed (the webhook's warm path). */
+  memo?: AssessmentMemo
   /** Told about every decision, for metrics. Labels are bounded: verdict, mode, reason code. */
   onDecision?: (d: DecisionSummary) => void
 }
@@ -72,17 +75,21 @@ function judgeWith(options: JudgeOptions): Judge {
       options.onDecision?.({ verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied', mode, reason, seconds: (clock.now() - started) / 1000 })
       return verdict
     }
-    // A controller and a timer cleared at the end cost a fraction of AbortSignal.timeout, whose
-    // timer lives until it fires; on the warm path nothing ever waits on it.
-    const deadline = new AbortController()
-    const timer = setTimeout(() => deadline.abort(new DOMException('the decision budget ran out', 'TimeoutError')), decisionBudgetMs(options.timeoutMs))
-    // Every waiter (images, tokens, API reads) listens on this one signal.
-    setMaxListeners(0, deadline.signal)
-    let found: Awaited<ReturnType<typeof assess>>
-    try {
-      found = await assess(options, subject, deadline.signal)
-    } finally {
-      clearTimeout(timer)
+    const stamp = options.exemptNamespaces?.has(subject.namespace) === true ? undefined : options.memo?.stamp(subject)
+    let found = stamp === undefined ? undefined : options.memo!.get(stamp)
+    if (found === undefined) {
+      // A controller and a timer cleared at the end cost a fraction of AbortSignal.timeout, whose
+      // timer lives until it fires; on the warm path nothing ever waits on it.
+      const deadline = new AbortController()
+      const timer = setTimeout(() => deadline.abort(new DOMException('the decision budget ran out', 'TimeoutError')), decisionBudgetMs(options.timeoutMs))
+      // Every waiter (images, tokens, API reads) listens on this one signal.
+      setMaxListeners(0, deadline.signal)
+      try {
+        found = await assess(options, subject, deadline.signal)
+      } finally {
+        clearTimeout(timer)
+      }
+      if (stamp !== undefined) options.memo!.keep(stamp, found)
     }
     if (found.mode === 'exempt') {
       log.info({ verdict: 'allowed', exempt: '--exempt-namespace', images: subject.images.length, durationMs: clock.now() - started }, 'decision')

@@ -65,6 +65,16 @@ export class NodePlatforms {
     return this.#known ?? []
   }
 
+  /**
+   * What platforms() would answer now without waiting: the list, or undefined while none has been
+   * read. Starts a due refresh like platforms() does.
+   */
+  current(): readonly Platform[] | undefined {
+    if (this.#fixed !== undefined) return this.#fixed
+    if (this.#clock.now() >= this.#dueAt) this.#startRead()
+    return this.#known
+  }
+
   #startRead(): void {
     if (this.#reading !== undefined) return
     this.#reading = this.#read().finally(() => {

@@ -66,6 +66,8 @@ export class CachedChecker implements ImageChecker {
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
 
   readonly #observer: CheckObserver | undefined
+  /** Expiry of each cached result object (weak: an evicted result takes its entry with it). */
+  readonly #expiry = new WeakMap<CheckResult, number>()
 
   constructor(client: RegistryClient, options: CachedCheckerOptions) {
     this.#client = client
@@ -75,6 +77,15 @@ export class CachedChecker implements ImageChecker {
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
     this.#budget = options.checkBudgetMs
+  }
+
+  /**
+   * Until when `result` (as returned by check) is served from the cache; undefined for answers that
+   * are not cached (registry errors, rate limits, timeouts). A memo built on a result must not
+   * outlive it.
+   */
+  expiresAt(result: CheckResult): number | undefined {
+    return this.#expiry.get(result)
   }
 
   /** Results held now (bounded by maxEntries). */
@@ -92,8 +103,13 @@ export class CachedChecker implements ImageChecker {
       this.#observer?.inflight(1)
       const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
       const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
-      if (ttl > 0) this.#cache.set(key, forCache(result), this.#clock.now() + ttl)
-      return result
+      if (ttl <= 0) return result
+      // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
+      const cached = forCache(result)
+      const expiresAt = this.#clock.now() + ttl
+      this.#cache.set(key, cached, expiresAt)
+      this.#expiry.set(cached, expiresAt)
+      return cached
     })
     return within(shared, signal, timedOut)
   }

@@ -34,7 +34,7 @@ export class Metrics {
   #sizes: Record<string, () => number> = {}
   readonly #entries = new Gauge({
     name: 'pullguard_cache_entries',
-    help: 'Entries held now: result cache (bounded), and the watched copies of pull secrets, service accounts and namespaces.',
+    help: 'Entries held now: result cache and reused assessments (bounded), and the watched copies of pull secrets, service accounts and namespaces.',
     labelNames: ['cache'] as const,
     registers: [this.registry],
     collect: () => {
@@ -47,13 +47,22 @@ export class Metrics {
   }
 
   /** What pullguard_cache_entries reports, read at each scrape. */
-  cacheSizes(sizes: Record<'result' | 'pull-secrets' | 'service-accounts' | 'namespaces', () => number>): void {
+  cacheSizes(sizes: Record<'result' | 'assessments' | 'pull-secrets' | 'service-accounts' | 'namespaces', () => number>): void {
     this.#sizes = sizes
   }
 
+  /** Series children by label values (a bounded set), so a decision does not hash its labels each time. */
+  readonly #decisionSeries = new Map<string, { inc(): void }>()
+  readonly #durationSeries = new Map<string, { observe(value: number): void }>()
+
   decision = (d: DecisionSummary): void => {
-    this.#decisions.inc({ verdict: d.verdict, mode: d.mode, reason: d.reason })
-    this.#reviewSeconds.observe({ verdict: d.verdict }, d.seconds)
+    const key = `${d.verdict}\n${d.mode}\n${d.reason}`
+    let counter = this.#decisionSeries.get(key)
+    if (counter === undefined) this.#decisionSeries.set(key, (counter = this.#decisions.labels(d.verdict, d.mode, d.reason)))
+    counter.inc()
+    let histogram = this.#durationSeries.get(d.verdict)
+    if (histogram === undefined) this.#durationSeries.set(d.verdict, (histogram = this.#reviewSeconds.labels(d.verdict)))
+    histogram.observe(d.seconds)
   }
 
   registryRequest = (host: string, outcome: string, seconds: number): void => {

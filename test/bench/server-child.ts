@@ -16,6 +16,8 @@ export type ChildRequest =
   | { start: 'instant-registry'; certPem: string; keyPem: string }
   | { start: 'pullguard'; args: string[]; kubeconfigPath: string }
   | { memory: true }
+  /** CPU time this process has used so far (process.cpuUsage), to compare the servers' cost per request. */
+  | { cpu: true }
   | { exit: true }
 
 async function start(msg: Extract<ChildRequest, { start: string }>): Promise<number> {
@@ -49,6 +51,10 @@ process.on('disconnect', () => process.exit(0))
 process.on('message', (msg: ChildRequest) => {
   // A clean exit, so --cpu-prof (BENCH_CPU_PROF) can write its profile.
   if ('exit' in msg) process.exit(0)
+  if ('cpu' in msg) {
+    process.send?.({ cpu: process.cpuUsage() })
+    return
+  }
   if ('memory' in msg) {
     globalThis.gc?.()
     process.send?.({ memory: process.memoryUsage() })

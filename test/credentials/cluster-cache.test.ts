@@ -119,4 +119,32 @@ t.test('without permission to list, every lookup goes to the API and still works
   t.equal((await cache.getSecret('team-a', 'nope')).kind, 'missing')
   t.equal((await cache.getSecret('team-a', 'nope')).kind, 'missing')
   t.equal(gets().length, 4, 'nothing is remembered from an incomplete copy')
+  t.equal(cache.revision('team-a'), undefined, 'no revision: nothing derived from these answers may be kept')
+})
+
+t.test("a namespace's revision moves with its pull secrets, service accounts and Namespace object, and only those", async (t) => {
+  const { fake, cache } = await setup(t)
+  t.equal(cache.revision('team-a'), undefined, 'none before the copies are listed')
+  await cache.waitForSync(5000)
+  const sa = loadFixture<any>('api/serviceaccount.json')
+  const ns = loadFixture<any>('api/namespace.json')
+  const other = 'team-other'
+  const moved = async (what: string, change: () => void, namespace: string): Promise<void> => {
+    const before = cache.revision(namespace)
+    const elsewhere = cache.revision(namespace === other ? 'team-a' : other)
+    t.type(before, 'number')
+    change()
+    await until(t, what, () => cache.revision(namespace) !== before)
+    t.equal(cache.revision(namespace === other ? 'team-a' : other), elsewhere, `${what}: other namespaces keep theirs`)
+  }
+  await moved('a changed pull secret', () => fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'next' } })), 'team-a')
+  await moved('a deleted pull secret', () => fake.remove('secrets', 'team-a/legacy'), 'team-a')
+  await moved('a new pull secret in another namespace', () => fake.put('secrets', makeDockerConfigSecret(other, 'regcred', { 'reg.example.com': { username: 'u', password: 'p' } })), other)
+  await moved('a changed service account', () => fake.put('serviceaccounts', { ...sa, imagePullSecrets: [{ name: 'added' }] }), sa.metadata.namespace)
+  await moved('a relabelled namespace', () => fake.put('namespaces', { ...ns, metadata: { ...ns.metadata, labels: { 'pullguard.io/mode': 'warn' } } }), ns.metadata.name)
+  // An Opaque secret is not watched: it can never be a pull secret, and it leaves the revision alone.
+  const before = cache.revision('team-a')
+  fake.put('secrets', { ...loadFixture<object>('api/secret-opaque.json'), data: { other: 'Y2hhbmdlZA==' } })
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal(cache.revision('team-a'), before, 'a change the kubelet cannot see moves nothing')
 })

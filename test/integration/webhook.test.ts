@@ -357,3 +357,43 @@ t.test('the watched copy: a relabelled namespace and a changed secret apply from
   await until('the delete', async () => (await post([privateImage], ['regcred'])).allowed === false)
   t.equal(reads() - readsBefore, 1, 'one GET in all: the deleted secret\'s name, then its absence is remembered')
 })
+
+t.test('a repeated spec reuses its assessment until its service account or a registry answer changes', async (t) => {
+  kube.put('namespaces', { ...loadFixture<any>('api/namespace.json'), metadata: { name: 'team-memo', labels: {} } })
+  kube.put('serviceaccounts', { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: 'builder', namespace: 'team-memo' }, imagePullSecrets: [] })
+  kube.put('secrets', makeDockerConfigSecret('team-memo', 'regcred', { [priv.host]: { username: 'puller', password: PULLER_PASSWORD } }))
+  const w = await webhook()
+  const lookups = async (): Promise<number> => {
+    const text = (await w.get('/metrics')).text
+    return [...text.matchAll(/^pullguard_cache_lookups_total\{cache="result",result="[a-z]+"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0)
+  }
+  // A Deployment whose pods get the service account's pull secrets (registry-semantics §4).
+  const deployment = (uid: string): any => {
+    const r = review('deployment-create-dryrun.json')
+    r.request.uid = uid
+    r.request.namespace = 'team-memo'
+    r.request.object.metadata.namespace = 'team-memo'
+    const spec = r.request.object.spec.template.spec
+    spec.serviceAccountName = 'builder'
+    spec.imagePullSecrets = []
+    spec.initContainers = []
+    spec.containers = [{ name: 'app', image: `${priv.host}/example/sidecar:v1` }]
+    return r
+  }
+  const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await check()) return
+    t.fail(`timed out waiting for ${what}`)
+  }
+  await until('the copies of the new webhook', async () => /pullguard_cache_entries\{cache="service-accounts"\} [1-9]/.test((await w.get('/metrics')).text))
+  t.match((await w.post(deployment('d1'))).body.response, { allowed: false, status: { message: /no pull secret matches this registry/ } }, 'no secret from the service account yet')
+  // The first review also started the read of the Nodes' platforms: an input that changed once.
+  await w.post(deployment('d2'))
+  const before = await lookups()
+  for (let i = 0; i < 5; i++) t.equal((await w.post(deployment(`again-${i}`))).body.response.allowed, false)
+  t.equal(await lookups(), before, 'the same spec again: the assessment is reused, not even the result cache is asked')
+  t.match((await w.get('/metrics')).text, /pullguard_cache_entries\{cache="assessments"\} [1-9]/)
+
+  kube.put('serviceaccounts', { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: 'builder', namespace: 'team-memo' }, imagePullSecrets: [{ name: 'regcred' }] })
+  await until('the service account that now lists regcred', async () => (await w.post(deployment('after-sa'))).body.response.allowed === true)
+  t.ok((await lookups()) > before, 'the changed service account made a new assessment')
+})

@@ -1,0 +1,138 @@
+/**
+ * The warm path's shortcut: the same pod spec in the same namespace, asked again while nothing it
+ * depends on has changed, gets the assessment made last time without re-reading secrets,
+ * rebuilding the keyring or re-parsing images. A ReplicaSet creating 500 pods asks 500 times.
+ *
+ * An assessment is reused only while all of these hold, so a memo never answers differently
+ * from a fresh assessment:
+ * - the namespace's revision is the one read before the assessment started (any change to its
+ *   pull secrets, service accounts or the Namespace object, seen by the watch, moves it; while the
+ *   copies are not authoritative there is no revision and nothing is kept);
+ * - the other inputs (the nodes' credentials, the cluster's platforms) are the same objects;
+ * - every registry answer it used is still in the result cache (the memo expires with the first
+ *   of them: an answer is never served past its own TTL);
+ * - it holds nothing transient: no API read failure, no unreadable service account, no secret
+ *   problem (those are answered from short-lived memories of their own), no registry error.
+ */
+import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
+import type { CheckResult } from '../registry/result.js'
+import type { Assessment } from './assess.js'
+import type { ReviewSubject } from './subject.js'
+
+export interface AssessmentMemoOptions {
+  /** Changes whenever anything read about the namespace changes; undefined: do not keep anything. */
+  revision(namespace: string): number | undefined
+  /** The other inputs an assessment depends on, compared by identity. */
+  inputs(): readonly unknown[]
+  /** Until when the result cache serves `result`; undefined when it does not hold it. */
+  expiresAt(result: CheckResult): number | undefined
+  /** Bound on assessments kept (each is a few KB: keys come from pod specs). */
+  maxEntries?: number
+  clock?: Clock
+}
+
+/** What must be equal when the memo is read again, taken before the assessment starts. */
+export interface MemoStamp {
+  key: string
+  namespace: string
+  revision: number
+  inputs: readonly unknown[]
+}
+
+interface Entry {
+  revision: number
+  inputs: readonly unknown[]
+  assessment: Assessment
+}
+
+export const DEFAULT_MEMO_ENTRIES = 4096
+/** Pod specs with hundreds of containers are not the warm path; their keys would be most of the memory. */
+const MAX_KEY_CHARS = 8192
+
+export class AssessmentMemo {
+  readonly #options: AssessmentMemoOptions
+  readonly #entries: TtlCache<string, Entry>
+  readonly #clock: Clock
+
+  constructor(options: AssessmentMemoOptions) {
+    this.#options = options
+    this.#clock = options.clock ?? systemClock
+    this.#entries = new TtlCache({ maxEntries: options.maxEntries ?? DEFAULT_MEMO_ENTRIES, clock: this.#clock })
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /**
+   * The stamp for a subject: read before assessing it, passed to `keep` afterwards. Undefined when
+   * nothing about it can be kept (no revision, oversized spec).
+   */
+  stamp(subject: ReviewSubject): MemoStamp | undefined {
+    const revision = this.#options.revision(subject.namespace)
+    if (revision === undefined) return undefined
+    const key = memoKey(subject)
+    if (key.length > MAX_KEY_CHARS) return undefined
+    return { key, namespace: subject.namespace, revision, inputs: this.#options.inputs() }
+  }
+
+  /** The assessment kept for this stamp's subject, if it is still what a fresh one would be. */
+  get(stamp: MemoStamp): Assessment | undefined {
+    const entry = this.#entries.get(stamp.key)
+    if (entry === undefined) return undefined
+    if (entry.revision !== stamp.revision || !sameInputs(entry.inputs, stamp.inputs)) {
+      this.#entries.delete(stamp.key)
+      return undefined
+    }
+    return entry.assessment
+  }
+
+  /** Keeps an assessment made after `stamp` was taken, if it may be kept, until its first answer expires. */
+  keep(stamp: MemoStamp, assessment: Assessment): void {
+    const expiresAt = this.#keepUntil(assessment)
+    if (expiresAt === undefined) return
+    this.#entries.set(stamp.key, { revision: stamp.revision, inputs: stamp.inputs, assessment }, expiresAt)
+  }
+
+  #keepUntil(a: Assessment): number | undefined {
+    if (a.mode === 'exempt') return undefined
+    if (a.modeNote !== undefined) return undefined
+    if (a.mode === 'off') return this.#clock.now() + OFF_TTL_MS
+    if (a.secretNames.incomplete || a.secretProblems.length > 0) return undefined
+    let until = Number.POSITIVE_INFINITY
+    for (const o of a.outcomes) {
+      if (o.kind !== 'checked') continue
+      if (o.incomplete) return undefined
+      const expires = this.#options.expiresAt(o.result)
+      if (expires === undefined) return undefined
+      if (expires < until) until = expires
+    }
+    // Nothing checked (all invalid or exempt): it depends on the namespace's revision alone.
+    return until === Number.POSITIVE_INFINITY ? this.#clock.now() + OFF_TTL_MS : until
+  }
+}
+
+/** Assessments that used no registry answer are kept this long (the revision guards them anyway). */
+const OFF_TTL_MS = 5 * 60_000
+
+/**
+ * Everything of a subject an assessment reads, and nothing it does not (uid, name, operation and
+ * dryRun only shape the message, which is built afresh from the subject each time).
+ */
+export function memoKey(s: ReviewSubject): string {
+  return JSON.stringify([
+    s.namespace,
+    s.template,
+    s.serviceAccountName ?? null,
+    s.pullSecrets,
+    s.images.map((u) => [u.container, u.kind, u.field, u.image]),
+    s.scheduling.nodeSelector,
+    s.scheduling.nodeSelectorTerms,
+  ])
+}
+
+function sameInputs(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
