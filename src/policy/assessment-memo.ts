@@ -120,15 +120,18 @@ const OFF_TTL_MS = 5 * 60_000
  * dryRun only shape the message, which is built afresh from the subject each time).
  */
 export function memoKey(s: ReviewSubject): string {
-  return JSON.stringify([
-    s.namespace,
-    s.template,
-    s.serviceAccountName ?? null,
-    s.pullSecrets,
-    s.images.map((u) => [u.container, u.kind, u.field, u.image]),
-    s.scheduling.nodeSelector,
-    s.scheduling.nodeSelectorTerms,
-  ])
+  // Length-prefixed fields: no value, whatever characters it holds, can pass for two others.
+  let key = `${field(s.namespace)}${s.template ? 'T' : 'P'}${s.serviceAccountName === undefined ? '-' : field(s.serviceAccountName)}${s.pullSecrets.length};`
+  for (const name of s.pullSecrets) key += field(name)
+  key += `${s.images.length};`
+  for (const u of s.images) key += field(u.container) + field(u.kind) + field(u.field) + field(u.image)
+  const { nodeSelector, nodeSelectorTerms } = s.scheduling
+  if (nodeSelectorTerms.length > 0 || Object.keys(nodeSelector).length > 0) key += field(JSON.stringify([nodeSelector, nodeSelectorTerms]))
+  return key
+}
+
+function field(value: string): string {
+  return `${value.length}:${value}`
 }
 
 function sameInputs(a: readonly unknown[], b: readonly unknown[]): boolean {

@@ -108,8 +108,15 @@ function judgeWith(options: JudgeOptions): Judge {
     if (secretNames.warning !== undefined) verdict.warnings.push(secretNames.warning)
     const skipped = secretProblemsWarning(found.secretProblems)
     if (skipped !== undefined) verdict.warnings.push(skipped)
-    log.info(
+    // One literal rather than spreading `about` into the fields: this line is written for every review.
+    options.logger.info(
       {
+        uid: subject.uid,
+        namespace: subject.namespace,
+        kind: subject.kind,
+        name: subject.name,
+        operation: subject.operation,
+        dryRun: subject.dryRun,
         mode: found.mode,
         verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied',
         pullSecrets: { source: secretNames.source, names: secretNames.names },

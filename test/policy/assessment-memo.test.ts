@@ -163,3 +163,17 @@ t.test('an oversized spec is not kept', async (t) => {
   const images = Array.from({ length: 200 }, (_, i) => ({ container: `c${i}`, kind: 'container' as const, field: `spec.containers[${i}]`, image: `reg.example.com/app-${i}:1` }))
   t.equal(w.memo.stamp(subject({ images })), undefined)
 })
+
+t.test('the key cannot be forged from separators inside values', async (t) => {
+  const image = (name: string) => ({ container: 'app', kind: 'container' as const, field: 'spec.containers[0]', image: name })
+  const keys = [
+    memoKey(subject({ pullSecrets: ['a', 'b'] })),
+    memoKey(subject({ pullSecrets: ['a,b'] })),
+    memoKey(subject({ pullSecrets: ['a1:b'] })),
+    memoKey(subject({ images: [image('x'), image('y')] })),
+    memoKey(subject({ images: [image('x4:app9:container18:spec.containers[0]1:y')] })),
+    memoKey(subject({ serviceAccountName: '-' })),
+    memoKey(subject({ serviceAccountName: undefined })),
+  ]
+  t.equal(new Set(keys).size, keys.length)
+})
