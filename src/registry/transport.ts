@@ -148,6 +148,10 @@ export class Transport {
         signal,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
+        // undici closes the connection after every HEAD by default (for servers that wrongly send
+        // a body); registries answer HEAD per spec, and a new TLS handshake per manifest check was
+        // most of the cold path's cost. Go's client, the kubelet's, keeps them open too.
+        reset: false,
       })
       const ok = res.statusCode >= 200 && res.statusCode < 300
       const limit = ok ? req.maxBodyBytes : ERROR_BODY_LIMIT

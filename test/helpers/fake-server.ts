@@ -5,7 +5,8 @@ import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import type { TestCA } from './pki.js'
 
-export interface SeenRequest { method: string; url: string; headers: IncomingMessage['headers'] }
+/** `connection`: the client's port, which tells connections apart. */
+export interface SeenRequest { method: string; url: string; headers: IncomingMessage['headers']; connection: number | undefined }
 export interface FakeServer {
   host: string // 127.0.0.1:PORT
   origin: string
@@ -19,7 +20,7 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, seen: SeenRequ
 export async function startFakeServer(handler: Handler, ca?: TestCA): Promise<FakeServer> {
   const seen: SeenRequest[] = []
   const wrapped = (req: IncomingMessage, res: ServerResponse): void => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, connection: req.socket.remotePort })
     handler(req, res, seen)
   }
   let server: HttpServer

@@ -286,6 +286,14 @@ t.test('a redirect on the same origin keeps the Authorization header', async (t)
   t.ok(s.seen.at(-1)?.headers.authorization?.startsWith('Basic '))
 })
 
+t.test('manifest HEADs keep their connection open (no TLS handshake per image)', async (t) => {
+  const s = await server(exists)
+  const c = client({ connectionsPerOrigin: 1 })
+  for (let i = 0; i < 5; i++) t.match(await c.checkManifest(ref(s.host, `app:v${i}`), []), { code: 'Exists' })
+  t.same(s.seen.map((r) => r.method), ['HEAD', 'HEAD', 'HEAD', 'HEAD', 'HEAD'])
+  t.equal(new Set(s.seen.map((r) => r.connection)).size, 1, 'one connection for all five')
+})
+
 t.test('a redirect loop ends as a bad response', async (t) => {
   const s = await server((_req, res) => {
     res.writeHead(302, { location: '/again' })
