@@ -77,6 +77,7 @@ function triedSecrets(o: Checked, ctx: FixContext): string[] {
 function nowSentence(o: ImageOutcome, ctx: FixContext): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}: not checked`
   if (o.kind === 'invalid') return o.problem
+  if (o.kind === 'metadata-host') return `registry host ${o.problem}: no node can pull from there`
   if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" exists but does not parse (${o.problem.detail}); the kubelet fails every pull of this pod while it is listed`
   const { ref, result } = o
   const tried = o.tried.length === 0 ? 'no credentials apply, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
@@ -110,6 +111,7 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
 function fixLines(o: ImageOutcome, ctx: FixContext, kubelet: KubeletCause | undefined, verdict: Verdict): string[] {
   const ns = ctx.namespace
   if (o.kind === 'exempt') return []
+  if (o.kind === 'metadata-host') return [`use the image's real registry: ${setImage(ctx, o.use.container, '<image>')}`]
   if (o.kind === 'invalid') return [`correct the image reference: ${setImage(ctx, o.use.container, '<image>')}`]
   if (o.kind === 'broken-secret') {
     const name = o.problem.secret

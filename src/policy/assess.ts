@@ -9,6 +9,7 @@ import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets
 import type { SecretSource, ServiceAccountSource } from '../credentials/sources.js'
 import { tryParseReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
+import { metadataHostProblem } from '../registry/metadata-hosts.js'
 import type { Platform } from '../registry/index.js'
 import type { ImageExemptions } from './exemptions.js'
 import type { NamespaceModes } from './namespace-mode.js'
@@ -68,6 +69,9 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
     async (use): Promise<ImageOutcome> => {
       const parsed = tryParseReference(use.image)
       if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
+      // Before exemptions and secrets: whatever else is configured, nothing is sent there.
+      const metadata = metadataHostProblem(parsed.ref.registryHost)
+      if (metadata !== undefined) return { kind: 'metadata-host', use, problem: metadata }
       const exempt = options.exemptImages?.match(parsed.ref)
       if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
       if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal }

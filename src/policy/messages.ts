@@ -56,6 +56,7 @@ function tagFix(o: Checked): string {
 export function explain(o: ImageOutcome, ctx: MessageContext): string {
   if (o.kind === 'exempt') return `${where(o)}: exempt by --exempt-image ${o.pattern}.`
   if (o.kind === 'invalid') return `${where(o)}: ${o.problem} (the kubelet reports InvalidImageName). Fix: correct the image reference.`
+  if (o.kind === 'metadata-host') return `${where(o)}: registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it. Fix: use the image's real registry.`
   if (o.kind === 'broken-secret') {
     return `${where(o)}: pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed. Fix: recreate it with kubectl create secret docker-registry, or remove it from imagePullSecrets.`
   }
@@ -101,6 +102,7 @@ export function warning(o: ImageOutcome, suffix: string): string {
   const head = `${what(o)} image "${o.use.image}"`
   if (o.kind === 'exempt') return `${head}: exempt by --exempt-image ${o.pattern}${suffix}`
   if (o.kind === 'invalid') return `${head}: ${o.problem}${suffix}`
+  if (o.kind === 'metadata-host') return `${head}: registry host ${o.problem}; no request was sent${suffix}`
   if (o.kind === 'broken-secret') return `${head}: pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull${suffix}`
   switch (o.result.code) {
     case 'TagNotFound': {

@@ -19,6 +19,8 @@ export interface PlatformFit {
 export type ImageOutcome =
   | { kind: 'exempt'; use: ImageUse; pattern: string }
   | { kind: 'invalid'; use: ImageUse; problem: string }
+  /** The registry host is a cloud metadata or link-local address: no request was made. */
+  | { kind: 'metadata-host'; use: ImageUse; problem: string }
   | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem }
   | {
       kind: 'checked'
@@ -62,6 +64,7 @@ export function pullability(o: ImageOutcome): Pullability {
 export function reasonCode(o: ImageOutcome): string {
   if (o.kind === 'exempt') return 'Exempt'
   if (o.kind === 'invalid') return 'InvalidReference'
+  if (o.kind === 'metadata-host') return 'MetadataHost'
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
   if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
   return o.result.code

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 
 /**
  * A username/password the kubelet would send for an image. Pull secrets only ever give the
@@ -24,6 +24,11 @@ export function hasBasicCredentials(credential: Credential): boolean {
 }
 
 const identities = new WeakMap<Credential, string>()
+/**
+ * Keyed per process: a plain hash of a password can be brute-forced offline from a heap dump or a
+ * core file; an HMAC under a key that exists only in this process's memory cannot be precomputed.
+ */
+const IDENTITY_KEY = randomBytes(32)
 
 /**
  * A stable, non-reversible identity for cache and single-flight keys: two namespaces holding
@@ -33,7 +38,7 @@ export function credentialIdentity(credential: Credential | null): string {
   if (credential === null) return ANONYMOUS
   let id = identities.get(credential)
   if (id === undefined) {
-    id = createHash('sha256').update(credential.username).update('\0').update(credential.password).digest('hex')
+    id = createHmac('sha256', IDENTITY_KEY).update(credential.username).update('\0').update(credential.password).digest('hex')
     identities.set(credential, id)
   }
   return id

@@ -82,6 +82,8 @@ function readManifestAnswer(ref: ImageReference, res: HttpResponse, method: 'HEA
     if (sniffed === undefined) return bad(`answered 200 with something that is not a manifest (${mediaType || 'no content type'})`)
     mediaType = sniffed
   }
+  // A body in hand must be what the runtime will unmarshal: a JSON object.
+  if (method === 'GET' && !isJsonObject(res.body)) return bad(`answered a manifest that is not a JSON object (${mediaType})`)
   const digest = ref.digest ?? header ?? (method === 'GET' ? sha256(res.body) : undefined)
   // containerd, too, falls back to GET when a HEAD names no digest.
   if (digest === undefined) return 'need-get'
@@ -163,4 +165,13 @@ function headerValue(res: HttpResponse, name: string): string | undefined {
 
 function sha256(body: Buffer): string {
   return 'sha256:' + createHash('sha256').update(body).digest('hex')
+}
+
+function isJsonObject(body: Buffer): boolean {
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+  } catch {
+    return false
+  }
 }

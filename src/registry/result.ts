@@ -8,7 +8,8 @@ export type UndeterminedCode = 'RateLimited' | 'RegistryUnreachable'
 export type ReasonCode = 'Exists' | NotFoundCode | DeniedCode | UndeterminedCode
 
 /** Why a registry gave no answer. */
-export type UnreachableCause = 'dns' | 'refused' | 'tls' | 'timeout' | 'reset' | '5xx' | 'bad-response'
+/** `metadata-host`: pullguard refused to send a request to a cloud metadata or link-local address (metadata-hosts.ts). */
+export type UnreachableCause = 'dns' | 'refused' | 'tls' | 'timeout' | 'reset' | '5xx' | 'bad-response' | 'metadata-host'
 
 /** What one credential (or the anonymous attempt) got. Never carries a credential value. */
 export interface Attempt {

@@ -15,6 +15,8 @@ export class TransportError extends Error {
   }
 }
 
+/** The error code our DNS guard (transport.ts) fails a lookup with. */
+export const METADATA_ADDRESS_CODE = 'EPULLGUARD_METADATA_ADDRESS'
 const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA'])
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
@@ -32,6 +34,7 @@ export function classifyNetworkError(err: unknown, host: string): TransportError
   const code = typeof e?.code === 'string' ? e.code : ''
   const name = typeof e?.name === 'string' ? e.name : ''
   const message = typeof e?.message === 'string' ? e.message : String(err)
+  if (code === METADATA_ADDRESS_CODE) return new TransportError('metadata-host', `refused to connect to ${host}: ${message}`)
   if (DNS.has(code)) return new TransportError('dns', `cannot resolve ${host} (${code})`)
   if (REFUSED.has(code)) return new TransportError('refused', `connection to ${host} refused (${code})`)
   if (TIMEOUT.has(code) || name === 'TimeoutError') return new TransportError('timeout', `${host} did not answer in time (${code || name})`)

@@ -1,6 +1,8 @@
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns'
 import type { IncomingHttpHeaders } from 'node:http'
 import { Pool } from 'undici'
-import { TransportError, classifyNetworkError } from './transport-error.js'
+import { metadataAddressProblem, metadataHostProblem } from './metadata-hosts.js'
+import { METADATA_ADDRESS_CODE, TransportError, classifyNetworkError } from './transport-error.js'
 import type { TrustStore } from './trust.js'
 
 /**
@@ -90,6 +92,9 @@ export class Transport {
     let url = req.url
     let authorization = req.authorization
     for (let hop = 0; ; hop++) {
+      // The first URL (a redirect target is checked below, as soon as it is read); token realms
+      // come through here too.
+      if (hop === 0) refuseMetadataHost(url, undefined)
       let res: HttpResponse
       try {
         res = await this.#once(req, url, authorization)
@@ -107,6 +112,7 @@ export class Transport {
       if (!REDIRECT_STATUSES.has(res.status) || typeof location !== 'string') return res
       if (hop >= MAX_REDIRECTS) throw new TransportError('bad-response', `${req.url.host} redirected more than ${MAX_REDIRECTS} times`)
       const next = parseLocation(location, url)
+      refuseMetadataHost(next, url.host)
       if (next.protocol === 'http:' && !this.#insecure.has(next.host)) {
         throw new TransportError('tls', `${url.host} redirected to plain HTTP at ${next.host}, which is not an insecure registry`)
       }
@@ -192,6 +198,8 @@ export class Transport {
         secureContext: this.#trust.secureContext,
         // Only for hosts the operator listed; there is no global switch.
         rejectUnauthorized: !this.#insecure.has(url.host),
+        // A name that resolves to a metadata address is refused after DNS, before connecting.
+        lookup: guardedLookup,
       },
     })
     this.#pools.set(origin, pool)
@@ -210,6 +218,34 @@ export function normalizeHost(host: string): string {
     return host.toLowerCase()
   }
 }
+
+function refuseMetadataHost(url: URL, redirectedFrom: string | undefined): void {
+  const problem = metadataHostProblem(url.host)
+  if (problem === undefined) return
+  throw new TransportError('metadata-host', redirectedFrom === undefined ? `refused to contact ${url.host}: ${problem}` : `${redirectedFrom} redirected to ${url.host}, refused: ${problem}`)
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+type LookupFunction = (hostname: string, options: LookupOptions, callback: LookupCallback) => void
+
+/**
+ * A lookup for net.connect that refuses answers which are metadata or link-local addresses
+ * (classified as `metadata-host`): a name pointed there (by DNS or a redirect) gets no connection.
+ */
+export function metadataGuardedLookup(resolve: LookupFunction = dnsLookup as LookupFunction): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, options, (err, address, family) => {
+      if (err !== null) return callback(err, address, family)
+      const list: LookupAddress[] = Array.isArray(address) ? address : [{ address, family: family ?? 0 }]
+      for (const a of list) {
+        const problem = metadataAddressProblem(a.address)
+        if (problem !== undefined) return callback(Object.assign(new Error(`${hostname} resolves to ${a.address}: ${problem}`), { code: METADATA_ADDRESS_CODE }), address, family)
+      }
+      callback(null, address, family)
+    })
+  }
+}
+const guardedLookup = metadataGuardedLookup()
 
 function parseLocation(location: string, base: URL): URL {
   try {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { Metrics } from './metrics.js'
 import { handleReview, type Judge } from '../admission/handler.js'
 import { peekUid } from '../admission/review.js'
+import { MalformedBody, parseJsonBody } from './json-body.js'
 
 export interface ServerOptions {
   certPem: string
@@ -46,7 +47,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     void reply.code(status).send({ error: status === 500 ? 'InternalError' : err.code ?? 'BadRequest', reason: status === 500 ? 'internal error' : err.message })
   })
 
+  // JSON only (no text/plain), parsed by us: see json-body.ts.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, parseJsonBody(body as Buffer)))
+
   app.post('/validate', async (request, reply) => {
+    if (request.body instanceof MalformedBody) {
+      request.log.warn({ reason: request.body.reason }, 'malformed AdmissionReview')
+      return reply.code(400).send({ error: 'MalformedReview', reason: request.body.reason })
+    }
     const result = await handleReview(request.body, options.judge)
     if (result.status === 400) request.log.warn({ uid: peekUid(request.body), reason: result.body.reason }, 'malformed AdmissionReview')
     return reply.code(result.status).send(result.body)

@@ -240,3 +240,10 @@ t.test('without --from-cluster, listed pull secrets are said to be unread and re
   t.equal(gone.code, 1)
   t.match(gone.stdout, 'warning: pod team-b/api: pull secrets skipped: "ci-pull" (not found)')
 })
+
+t.test('an image on a metadata address is not pullable, and nothing is sent there', async (t) => {
+  const r = await check(['-f', file('metadata.yaml', pod('meta', { app: '169.254.169.254/latest/meta-data:v1' }))])
+  t.equal(r.code, 1, r.stderr)
+  t.match(r.stdout, /pod default\/meta\s+app\s+169\.254\.169\.254\/latest\/meta-data:v1\s+not-pullable\s+MetadataHost/)
+  t.match(r.stdout, /link-local address/)
+})

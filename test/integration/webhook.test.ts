@@ -239,6 +239,12 @@ t.test("namespace B cannot get an allowed produced by namespace A's secret of th
   const b = await hook.post(podWith([image], { namespace: 'team-b', secrets: ['regcred'] }))
   t.equal(b.body.response.allowed, false)
   t.match(b.body.response.status.message, /refused the credentials.*secret team-b\/regcred/)
+  // Namespace C names a regcred it does not have: nothing of A's answer (result cache, single
+  // flight, reused assessment) reaches it either.
+  const c = await hook.post(podWith([image], { namespace: 'team-c', secrets: ['regcred'] }))
+  t.equal(c.body.response.allowed, false)
+  t.match(c.body.response.warnings, [/"regcred" \(not found\)/])
+  t.equal((await hook.post(podWith([image], { namespace: 'team-a', secrets: ['regcred'] }))).body.response.allowed, true, 'and A still gets its own answer')
 })
 
 t.test('one decision log line per review, and no secret value in any log line or response', async (t) => {
@@ -396,4 +402,16 @@ t.test('a repeated spec reuses its assessment until its service account or a reg
   kube.put('serviceaccounts', { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: 'builder', namespace: 'team-memo' }, imagePullSecrets: [{ name: 'regcred' }] })
   await until('the service account that now lists regcred', async () => (await w.post(deployment('after-sa'))).body.response.allowed === true)
   t.ok((await lookups()) > before, 'the changed service account made a new assessment')
+})
+
+t.test('an image on a cloud metadata or link-local host is denied without any request, whatever the mode of other checks', async (t) => {
+  const requests = async (): Promise<number> => [...(await hook.get('/metrics')).text.matchAll(/^pullguard_registry_request_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0)
+  const before = await requests()
+  for (const image of ['169.254.169.254/latest/meta-data:v1', '[fd00:ec2::254]:80/x:1', 'metadata.google.internal/computemetadata/v1:latest', '2852039166:80/x:1']) {
+    const res = (await hook.post(podWith([image], { secrets: ['regcred'] }))).body.response
+    t.equal(res.allowed, false, image)
+    t.match(res.status.message, /registry host .*(link-local|metadata)/, `${image}: the reason`)
+    t.match(res.status.message, /pullguard sends no request to it/)
+  }
+  t.equal(await requests(), before, 'no registry request, no token request')
 })

@@ -194,6 +194,16 @@ t.test('a HEAD announcing a manifest over 4 MiB is refused without reading it', 
   t.same(s.seen.map((q) => q.method), ['HEAD'])
 })
 
+t.test('a manifest GET whose body is not a JSON object is a bad response', async (t) => {
+  for (const body of ['{"schemaVersion": 2, "mediaType": ', '[1,2]', '']) {
+    const s = await server((req, res) => {
+      if (req.method === 'HEAD') return void res.writeHead(405).end()
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(body)
+    })
+    t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a JSON object/ }, JSON.stringify(body))
+  }
+})
+
 t.test('a 200 that is a login page, not a manifest, is a bad response', async (t) => {
   const s = await server((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
@@ -300,6 +310,27 @@ t.test('a redirect loop ends as a bad response', async (t) => {
     res.end()
   })
   t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /redirected more than/ })
+})
+
+t.test('a redirect or a token realm pointing at a metadata address is refused without a request', async (t) => {
+  // 169.254.169.254 is unroutable here: a connection attempt would hang until the timeout.
+  for (const target of ['http://169.254.169.254/latest/meta-data/', 'https://169.254.169.254/m', 'https://[fd00:ec2::254]/m', 'https://metadata.google.internal/computeMetadata/v1/', 'https://2852039166/m']) {
+    const s = await server((_req, res) => {
+      res.writeHead(307, { location: target })
+      res.end()
+    })
+    const { r, ms } = await timed(client().checkManifest(ref(s.host), [user]))
+    t.match(r, { code: 'RegistryUnreachable', cause: 'metadata-host', detail: /redirected to .*refused/ }, target)
+    t.ok(ms < 300, `refused at once (${ms} ms), not after a connection attempt`)
+  }
+  const realm = await server((_req, res) => {
+    res.writeHead(401, { 'www-authenticate': 'Bearer realm="https://169.254.169.254/token",service="x"' })
+    res.end()
+  })
+  const { r, ms } = await timed(client().checkManifest(ref(realm.host), [user]))
+  t.match(r, { code: 'RegistryUnreachable', cause: 'metadata-host', detail: /169\.254\.169\.254/ }, 'token realm')
+  t.ok(ms < 300, `refused at once (${ms} ms)`)
+  t.match(await client().checkManifest(ref('169.254.169.254'), []), { code: 'RegistryUnreachable', cause: 'metadata-host' }, 'and the registry itself, should a caller ask')
 })
 
 t.test('a redirect down to plain HTTP is refused', async (t) => {
