@@ -28,7 +28,9 @@ export function metadataHostProblem(host: string): string | undefined {
 export function metadataAddressProblem(address: string): string | undefined {
   const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address.split('.').map(Number) : embeddedIpv4(address)
   if (v4 !== undefined) {
-    return v4[0] === 169 && v4[1] === 254 ? `${v4.join('.')} is a link-local address (169.254.0.0/16: cloud metadata services live there)` : undefined
+    if (v4[0] === 169 && v4[1] === 254) return `${v4.join('.')} is a link-local address (169.254.0.0/16: cloud metadata services live there)`
+    // Alibaba Cloud's metadata service sits outside link-local.
+    return v4.join('.') === '100.100.100.200' ? `${v4.join('.')} is a cloud metadata service (Alibaba Cloud)` : undefined
   }
   const groups = ipv6Groups(address)
   if (groups === undefined) return undefined

@@ -21,13 +21,14 @@ const refused: Array<[string, RegExp]> = [
   ['[::ffff:a9fe:a9fe]:443', /169\.254\.169\.254/],
   ['[64:ff9b::169.254.169.254]', /169\.254\.169\.254/],
   ['[fe80::1]', /fe80::\/10/],
+  ['100.100.100.200', /Alibaba Cloud/],
   ['metadata.google.internal', /cloud metadata service/],
   ['METADATA.google.internal.', /cloud metadata service/],
   ['metadata.google.internal:80', /cloud metadata service/],
 ]
 for (const [host, problem] of refused) t.match(metadataHostProblem(host), problem, `refused: ${host}`)
 
-const allowed = ['registry.example.com', 'registry.example.com:5000', '10.0.0.5:5000', '192.168.1.10', '172.16.0.1:443', '127.0.0.1:5000', 'localhost:5000', '[::1]:5000', '[fd00::1]:5000', 'registry-1.docker.io', '169.254.example.com', 'metadata.google.internal.example.com', 'metadata', '100.64.0.1', '170.254.169.254', '[2001:db8::169:254]']
+const allowed = ['registry.example.com', 'registry.example.com:5000', '10.0.0.5:5000', '192.168.1.10', '172.16.0.1:443', '127.0.0.1:5000', 'localhost:5000', '[::1]:5000', '[fd00::1]:5000', 'registry-1.docker.io', '169.254.example.com', 'metadata.google.internal.example.com', 'metadata', '100.64.0.1', '100.100.100.201', '170.254.169.254', '[2001:db8::169:254]']
 for (const host of allowed) t.equal(metadataHostProblem(host), undefined, `allowed: ${host}`)
 
 t.test('addresses as DNS returns them', async (t) => {
