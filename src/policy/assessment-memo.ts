@@ -34,7 +34,6 @@ export interface AssessmentMemoOptions {
 /** What must be equal when the memo is read again, taken before the assessment starts. */
 export interface MemoStamp {
   key: string
-  namespace: string
   revision: number
   inputs: readonly unknown[]
 }
@@ -73,7 +72,7 @@ export class AssessmentMemo {
     if (revision === undefined) return undefined
     const key = memoKey(subject)
     if (key.length > MAX_KEY_CHARS) return undefined
-    return { key, namespace: subject.namespace, revision, inputs: this.#options.inputs() }
+    return { key, revision, inputs: this.#options.inputs() }
   }
 
   /** The assessment kept for this stamp's subject, if it is still what a fresh one would be. */

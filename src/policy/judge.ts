@@ -75,7 +75,7 @@ function judgeWith(options: JudgeOptions): Judge {
       options.onDecision?.({ verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied', mode, reason, seconds: (clock.now() - started) / 1000 })
       return verdict
     }
-    const stamp = options.exemptNamespaces?.has(subject.namespace) === true ? undefined : options.memo?.stamp(subject)
+    const stamp = options.memo?.stamp(subject)
     let found = stamp === undefined ? undefined : options.memo!.get(stamp)
     if (found === undefined) {
       // A controller and a timer cleared at the end cost a fraction of AbortSignal.timeout, whose

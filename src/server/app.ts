@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { Metrics } from './metrics.js'
 import { handleReview, type Judge } from '../admission/handler.js'
 import { peekUid } from '../admission/review.js'
-import { MalformedBody, parseJsonBody } from './json-body.js'
+import { MalformedBody, useJsonBodyParser } from './json-body.js'
 
 export interface ServerOptions {
   certPem: string
@@ -48,8 +48,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   })
 
   // JSON only (no text/plain), parsed by us: see json-body.ts.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, parseJsonBody(body as Buffer)))
+  useJsonBodyParser(app as unknown as FastifyInstance)
 
   app.post('/validate', async (request, reply) => {
     if (request.body instanceof MalformedBody) {

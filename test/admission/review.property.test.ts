@@ -7,18 +7,13 @@ import { handleReview } from '../../src/admission/handler.js'
 import { ReviewDecodeError, decodeReview } from '../../src/admission/review.js'
 import { OPERATIONS } from '../../src/policy/operation.js'
 import type { ReviewSubject } from '../../src/policy/subject.js'
+import { jsonPaths } from '../helpers/json-paths.js'
 import { loadFixture } from '../helpers/fake-kube-api.js'
 
 const RUNS = 2000
 const fixtures = ['pod-create.json', 'pod-ephemeralcontainers-update.json', 'deployment-create-dryrun.json', 'cronjob-create.json'].map((f) => loadFixture<Record<string, unknown>>(`admission/${f}`))
 
-/** Every path to a value in a JSON document. */
-function paths(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
-  if (typeof value !== 'object' || value === null) return [prefix]
-  const keys: Array<string | number> = Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value)
-  return [prefix, ...keys.flatMap((k) => paths((value as Record<string | number, unknown>)[k], [...prefix, k]))]
-}
-const fixturePaths = fixtures.map((f) => paths(f))
+const fixturePaths = fixtures.map((f) => jsonPaths(f))
 
 /** A fixture with one value replaced (or removed), anywhere in it. */
 const mutated = fc

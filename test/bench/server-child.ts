@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { parseServeConfig } from '../../src/config.js'
 import { loadKubeConfig } from '../../src/credentials/kube-api.js'
 import { createServe } from '../../src/serve.js'
-import { parseJsonBody } from '../../src/server/json-body.js'
+import { useJsonBodyParser } from '../../src/server/json-body.js'
 import { createLogger } from '../../src/server/logger.js'
 
 export type ChildRequest =
@@ -33,8 +33,7 @@ async function start(msg: Extract<ChildRequest, { start: string }>): Promise<num
   if (msg.start === 'ceiling') {
     const app = Fastify({ https: { cert: msg.certPem, key: msg.keyPem, minVersion: 'TLSv1.2' }, bodyLimit: 8 * 1024 * 1024 })
     // The same body parser as pullguard's, so the ratio compares everything else.
-    app.removeAllContentTypeParsers()
-    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, parseJsonBody(body as Buffer)))
+    useJsonBodyParser(app)
     app.post('/validate', async (request) => {
       const review = request.body as { apiVersion?: string; kind?: string; request?: { uid?: string } }
       return { apiVersion: review.apiVersion, kind: review.kind, response: { uid: review.request?.uid, allowed: true } }

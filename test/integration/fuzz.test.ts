@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib'
 import { connect, createSecureContext } from 'node:tls'
 import t from 'tap'
 import { Pool, request } from 'undici'
+import { jsonPaths } from '../helpers/json-paths.js'
 import { loadFixture, startFakeKubeApi } from '../helpers/fake-kube-api.js'
 import { closedPort, startFakeServer } from '../helpers/fake-server.js'
 import { gc } from '../helpers/gc.js'
@@ -61,12 +62,7 @@ base.request.object.spec.containers = [{ name: 'app', image: `${live}/team/app:1
 base.request.object.spec.imagePullSecrets = []
 const baseText = JSON.stringify(base)
 
-function paths(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
-  if (typeof value !== 'object' || value === null) return [prefix]
-  const keys: Array<string | number> = Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value)
-  return [prefix, ...keys.flatMap((k) => paths((value as Record<string | number, unknown>)[k], [...prefix, k]))]
-}
-const allPaths = paths(base).filter((p) => p.length > 0)
+const allPaths = jsonPaths(base).filter((p) => p.length > 0)
 
 const oddValues: unknown[] = [null, true, false, 0, -1, 1e308, '', 'x', [], {}, [[]], { a: { b: {} } }, '\u0000', '\ud800', 'A'.repeat(5000), [1, 'two', null], { __proto__: { polluted: true } }, { constructor: { prototype: {} } }]
 const hostileImages = ['', ' ', 'UPPER/Case:1', 'a'.repeat(5000), '\u0000', 'x@sha256:zz', 'http://evil/x', `${dead}/unreachable:1`, '169.254.169.254/x:1', 'localhost:99999999/x', '[::1/x', '@', ':', '/', 'a//b', 'ü/x:1', '../../etc/passwd']
