@@ -9,7 +9,7 @@ import { CHECK_USAGE, check } from './check/command.js'
 import { InputError } from './check/manifests.js'
 import { ConfigError, parseServeConfig } from './config.js'
 import { DIAGNOSE_USAGE, diagnose, TargetError } from './diagnose/command.js'
-import { createLogger } from './server/logger.js'
+import { createLogger } from './log/logger.js'
 
 const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
                        [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]

@@ -9,7 +9,7 @@ import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
 import type { Mode, OnRegistryError } from './policy/modes.js'
 import { parsePlatform } from './policy/platforms.js'
-import { LOG_LEVELS, type LogLevel } from './server/logger.js'
+import { LOG_LEVELS, type LogLevel } from './log/logger.js'
 import type { Platform } from './registry/index.js'
 
 
@@ -79,9 +79,82 @@ const SERVE_OPTIONS = {
   'log-level': { type: 'string' },
 } as const
 
-type ListFlag = 'insecure-registry' | 'exempt-namespace' | 'exempt-image' | 'platform'
-
 type Values = { [K in keyof typeof SERVE_OPTIONS]?: (typeof SERVE_OPTIONS)[K] extends { multiple: true } ? string[] : string }
+
+export interface Picked { value: string | undefined; source: string }
+export interface PickedList { list: string[]; source: string; given: boolean }
+
+/**
+ * The environment variable of every flag, whichever command takes it: `check` and `diagnose` read
+ * the flags they share with `serve` from the same variables, so one environment configures all three.
+ */
+export const FLAG_ENV = {
+  port: 'PULLGUARD_PORT',
+  host: 'PULLGUARD_HOST',
+  'tls-cert': 'PULLGUARD_TLS_CERT',
+  'tls-key': 'PULLGUARD_TLS_KEY',
+  mode: 'PULLGUARD_MODE',
+  'on-registry-error': 'PULLGUARD_ON_REGISTRY_ERROR',
+  timeout: 'PULLGUARD_TIMEOUT',
+  'registry-ca': 'PULLGUARD_REGISTRY_CA',
+  'insecure-registry': 'PULLGUARD_INSECURE_REGISTRIES',
+  'exempt-namespace': 'PULLGUARD_EXEMPT_NAMESPACES',
+  'exempt-image': 'PULLGUARD_EXEMPT_IMAGES',
+  'node-docker-config': 'PULLGUARD_NODE_DOCKER_CONFIG',
+  platform: 'PULLGUARD_PLATFORMS',
+  'log-level': 'PULLGUARD_LOG_LEVEL',
+} as const
+export type EnvFlag = keyof typeof FLAG_ENV
+
+/**
+ * Each flag, else its environment variable (an empty one counts as unset; lists are comma
+ * separated): the flag wins, and `source` names whichever was used, for error messages.
+ */
+export function flagsOrEnv(values: Readonly<Record<string, string | string[] | boolean | undefined>>, env: Env): {
+  pick(flag: EnvFlag): Picked
+  pickList(flag: EnvFlag): PickedList
+} {
+  return {
+    pick(flag) {
+      const fromFlag = values[flag]
+      if (typeof fromFlag === 'string') return { value: fromFlag, source: `--${flag}` }
+      const fromEnv = env[FLAG_ENV[flag]]
+      return { value: fromEnv === '' ? undefined : fromEnv, source: FLAG_ENV[flag] }
+    },
+    pickList(flag) {
+      const fromFlag = values[flag]
+      if (Array.isArray(fromFlag)) return { list: fromFlag, source: `--${flag}`, given: true }
+      const fromEnv = env[FLAG_ENV[flag]]
+      return { list: splitList(fromEnv), source: FLAG_ENV[flag], given: fromEnv !== undefined && fromEnv !== '' }
+    },
+  }
+}
+
+/** --registry-ca: the PEM bundle, read and checked now. */
+export function registryCa(picked: Picked): string | undefined {
+  return picked.value === undefined ? undefined : readCertificates(picked.value, picked.source)
+}
+
+/** --insecure-registry: host[:port] each. */
+export function insecureRegistries(picked: PickedList): string[] {
+  return picked.list.map((h) => parseRegistryHost(h, picked.source))
+}
+
+/** --platform: os/arch[/variant] each. */
+export function platformList(picked: PickedList): Platform[] {
+  return picked.list.map((p) => {
+    try {
+      return parsePlatform(p)
+    } catch (err) {
+      throw new ConfigError(picked.source, (err as Error).message)
+    }
+  })
+}
+
+/** NODE_EXTRA_CA_CERTS, re-read because passing our own CA list makes Node drop it. */
+export function nodeExtraCaCerts(env: Env): string | undefined {
+  return env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS
+}
 
 /** The API server waits at most 30 s for a webhook; a budget beyond 29 s could never be honoured. */
 export const MAX_TIMEOUT_MS = 29_000
@@ -95,32 +168,21 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
   } catch (err) {
     throw new ConfigError('serve', (err as Error).message)
   }
-  const pick = (flag: Exclude<keyof typeof SERVE_OPTIONS, ListFlag>, envName: string): { value: string | undefined; source: string } => {
-    const fromFlag = values[flag]
-    if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` }
-    const fromEnv = env[envName]
-    return { value: fromEnv === '' ? undefined : fromEnv, source: envName }
-  }
-
-  const port = pick('port', 'PULLGUARD_PORT')
-  const host = pick('host', 'PULLGUARD_HOST')
-  const cert = pick('tls-cert', 'PULLGUARD_TLS_CERT')
-  const key = pick('tls-key', 'PULLGUARD_TLS_KEY')
-  const mode = pick('mode', 'PULLGUARD_MODE')
-  const onError = pick('on-registry-error', 'PULLGUARD_ON_REGISTRY_ERROR')
-  const timeout = pick('timeout', 'PULLGUARD_TIMEOUT')
-  const ca = pick('registry-ca', 'PULLGUARD_REGISTRY_CA')
-  const level = pick('log-level', 'PULLGUARD_LOG_LEVEL')
-  const pickList = (flag: ListFlag, envName: string): { list: string[]; source: string; given: boolean } => {
-    const fromFlag = values[flag]
-    if (fromFlag !== undefined) return { list: fromFlag, source: `--${flag}`, given: true }
-    return { list: splitList(env[envName]), source: envName, given: env[envName] !== undefined && env[envName] !== '' }
-  }
-  const insecure = pickList('insecure-registry', 'PULLGUARD_INSECURE_REGISTRIES')
-  const exemptNs = pickList('exempt-namespace', 'PULLGUARD_EXEMPT_NAMESPACES')
-  const exemptImages = pickList('exempt-image', 'PULLGUARD_EXEMPT_IMAGES')
-  const platforms = pickList('platform', 'PULLGUARD_PLATFORMS')
-  const nodeConfig = pick('node-docker-config', 'PULLGUARD_NODE_DOCKER_CONFIG')
+  const { pick, pickList } = flagsOrEnv(values, env)
+  const port = pick('port')
+  const host = pick('host')
+  const cert = pick('tls-cert')
+  const key = pick('tls-key')
+  const mode = pick('mode')
+  const onError = pick('on-registry-error')
+  const timeout = pick('timeout')
+  const ca = pick('registry-ca')
+  const level = pick('log-level')
+  const insecure = pickList('insecure-registry')
+  const exemptNs = pickList('exempt-namespace')
+  const exemptImages = pickList('exempt-image')
+  const platforms = pickList('platform')
+  const nodeConfig = pick('node-docker-config')
 
   const timeoutMs = parseDuration(timeout.value ?? '8s', timeout.source)
   if (timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
@@ -133,19 +195,13 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     mode: oneOf(mode.value ?? 'enforce', ['enforce', 'warn'] as const, mode.source),
     onRegistryError: oneOf(onError.value ?? 'allow', ['allow', 'deny'] as const, onError.source),
     timeoutMs,
-    registryCaPem: ca.value === undefined ? undefined : readCertificates(ca.value, ca.source),
-    insecureRegistries: insecure.list.map((h) => parseRegistryHost(h, insecure.source)),
-    nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
+    registryCaPem: registryCa(ca),
+    insecureRegistries: insecureRegistries(insecure),
+    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
     exemptNamespaces: exemptNs.given ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source)) : [ownNamespace(env)],
     exemptImages: exemptImages.list,
     nodeDockerConfigPath: nodeConfig.value,
-    platforms: platforms.list.map((p) => {
-      try {
-        return parsePlatform(p)
-      } catch (err) {
-        throw new ConfigError(platforms.source, (err as Error).message)
-      }
-    }),
+    platforms: platformList(platforms),
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
   }
 }

@@ -1,5 +1,8 @@
 import t from 'tap'
+import { parseCheckConfig } from '../src/check/config.js'
 import { ConfigError, parseDuration, parseServeConfig } from '../src/config.js'
+import { parseDiagnoseConfig } from '../src/diagnose/config.js'
+import { createTestCA } from './helpers/pki.js'
 
 t.test('defaults match the documented table', async (t) => {
   t.same(parseServeConfig([], {}), {
@@ -45,4 +48,25 @@ for (const [input, expected] of durations) {
 t.test('config errors name the flag or variable', async (t) => {
   t.throws(() => parseServeConfig(['--timeout', '50ms'], {}), new ConfigError('--timeout', '50ms is outside 100ms..29s (the API server waits at most 30s for a webhook)'))
   t.throws(() => parseServeConfig([], { PULLGUARD_LOG_LEVEL: 'loud' }), { message: /^PULLGUARD_LOG_LEVEL: "loud" is not one of/ })
+})
+
+t.test('check and diagnose read the variables they share with serve; their flags still win', async (t) => {
+  const ca = await createTestCA()
+  t.teardown(() => ca.close())
+  const env = {
+    PULLGUARD_REGISTRY_CA: ca.caPath, PULLGUARD_INSECURE_REGISTRIES: 'reg.local:5000,b:1', PULLGUARD_TIMEOUT: '3s',
+    PULLGUARD_PLATFORMS: 'linux/arm64', PULLGUARD_EXEMPT_IMAGES: 'docker.io/*', PULLGUARD_ON_REGISTRY_ERROR: 'deny',
+    PULLGUARD_NODE_DOCKER_CONFIG: '/etc/node/config.json',
+  }
+  const shared = { registryCaPem: ca.caPem, insecureRegistries: ['reg.local:5000', 'b:1'], timeoutMs: 3000 }
+  t.match(parseServeConfig([], env), { ...shared, platforms: [{ os: 'linux', architecture: 'arm64' }], exemptImages: ['docker.io/*'], onRegistryError: 'deny', nodeDockerConfigPath: '/etc/node/config.json' }, 'serve')
+  t.match(parseCheckConfig(['-f', 'x.yaml'], env, false), { ...shared, platforms: [{ os: 'linux', architecture: 'arm64' }], exemptImages: ['docker.io/*'], onRegistryError: 'deny' }, 'check')
+  t.match(parseDiagnoseConfig(['pod', 'web-1'], env), { ...shared, nodeDockerConfigPath: '/etc/node/config.json' }, 'diagnose')
+  t.match(parseCheckConfig(['-f', 'x.yaml', '--timeout', '20s', '--insecure-registry', 'c:2'], env, false), { timeoutMs: 20_000, insecureRegistries: ['c:2'] }, 'check: flags win')
+  t.match(parseDiagnoseConfig(['pod', 'web-1', '--timeout', '45s'], env), { timeoutMs: 45_000 }, 'diagnose: flags win, per-image limit')
+  for (const parse of [(e: Record<string, string>) => parseCheckConfig(['-f', 'x.yaml'], e, false), (e: Record<string, string>) => parseDiagnoseConfig(['pod', 'web-1'], e)]) {
+    t.throws(() => parse({ PULLGUARD_REGISTRY_CA: '/nonexistent/ca.pem' }), { name: 'ConfigError', message: /^PULLGUARD_REGISTRY_CA: cannot read \/nonexistent\/ca.pem/ })
+    t.throws(() => parse({ PULLGUARD_TIMEOUT: '2m' }), { name: 'ConfigError', message: 'PULLGUARD_TIMEOUT: 2m is outside 100ms..60s (per image)' })
+    t.throws(() => parse({ PULLGUARD_INSECURE_REGISTRIES: 'https://x' }), { name: 'ConfigError', message: /^PULLGUARD_INSECURE_REGISTRIES: "https:\/\/x" is not a registry host/ })
+  }
 })

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../config.js'
-import { createLogger } from '../server/logger.js'
+import { createLogger } from '../log/logger.js'
 import { parseCheckConfig, type CheckConfig } from './config.js'
 import { helpersNote, readDockerCredentials, type DockerCredentials } from './docker-config.js'
 import { readDocuments } from './manifests.js'

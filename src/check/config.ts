@@ -7,9 +7,8 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, oneOf, parseDuration, parseRegistryHost, readCertificates, type Env } from '../config.js'
+import { ConfigError, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, parseDuration, platformList, registryCa, type Env, type Picked } from '../config.js'
 import type { OnRegistryError } from '../policy/modes.js'
-import { parsePlatform } from '../policy/platforms.js'
 import type { Platform } from '../registry/index.js'
 
 export interface CheckConfig {
@@ -70,9 +69,8 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
   if (inputs.length === 0) throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')
   if (inputs.filter((i) => i === '-').length > 1) throw new ConfigError('-f/--filename', '- (stdin) can be given only once')
 
-  const timeout = values.timeout ?? '8s'
-  const timeoutMs = parseDuration(timeout, '--timeout')
-  if (timeoutMs < MIN_CHECK_TIMEOUT_MS || timeoutMs > MAX_CHECK_TIMEOUT_MS) throw new ConfigError('--timeout', `${timeout} is outside 100ms..60s (per image)`)
+  const { pick, pickList } = flagsOrEnv(values, env)
+  const timeoutMs = perImageTimeout(pick('timeout'))
 
   const namespace = values.namespace ?? 'default'
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new ConfigError('--namespace', `"${namespace}" is not a namespace name`)
@@ -85,21 +83,27 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
     kubeconfigPath: values.kubeconfig,
     namespace,
     timeoutMs,
-    registryCaPem: values['registry-ca'] === undefined ? undefined : readCertificates(values['registry-ca'], '--registry-ca'),
-    insecureRegistries: (values['insecure-registry'] ?? []).map((h) => parseRegistryHost(h, '--insecure-registry')),
-    nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
-    platforms: (values.platform ?? []).map((p) => {
-      try {
-        return parsePlatform(p)
-      } catch (err) {
-        throw new ConfigError('--platform', (err as Error).message)
-      }
-    }),
-    exemptImages: values['exempt-image'] ?? [],
-    onRegistryError: oneOf(values['on-registry-error'] ?? 'allow', ['allow', 'deny'] as const, '--on-registry-error'),
+    registryCaPem: registryCa(pick('registry-ca')),
+    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
+    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
+    platforms: platformList(pickList('platform')),
+    exemptImages: pickList('exempt-image').list,
+    onRegistryError: onRegistryError(pick('on-registry-error')),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
     progress: stderrIsTTY,
   }
+}
+
+/** --timeout of check and diagnose: per image, so it may exceed serve's 29 s review budget. */
+export function perImageTimeout(picked: Picked): number {
+  const value = picked.value ?? '8s'
+  const ms = parseDuration(value, picked.source)
+  if (ms < MIN_CHECK_TIMEOUT_MS || ms > MAX_CHECK_TIMEOUT_MS) throw new ConfigError(picked.source, `${value} is outside 100ms..60s (per image)`)
+  return ms
+}
+
+function onRegistryError(picked: Picked): OnRegistryError {
+  return oneOf(picked.value ?? 'allow', ['allow', 'deny'] as const, picked.source)
 }
 
 /** Docker's own lookup: $DOCKER_CONFIG/config.json, else ~/.docker/config.json; only when it exists. */

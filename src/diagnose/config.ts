@@ -3,8 +3,8 @@
  * Registry flags mean what they mean for `check`; --node-docker-config what it means for `serve`.
  */
 import { parseArgs } from 'node:util'
-import { ConfigError, oneOf, parseDuration, parseRegistryHost, readCertificates, type Env } from '../config.js'
-import { MAX_CHECK_TIMEOUT_MS } from '../check/config.js'
+import { ConfigError, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, registryCa, type Env } from '../config.js'
+import { perImageTimeout } from '../check/config.js'
 
 export type DiagnoseTarget =
   /** namespace undefined: the kubeconfig context's namespace, else `default` (as kubectl). */
@@ -46,17 +46,15 @@ export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.
   } catch (err) {
     throw new ConfigError('diagnose', (err as Error).message)
   }
-  const timeout = values.timeout ?? '8s'
-  const timeoutMs = parseDuration(timeout, '--timeout')
-  if (timeoutMs < 100 || timeoutMs > MAX_CHECK_TIMEOUT_MS) throw new ConfigError('--timeout', `${timeout} is outside 100ms..60s (per image)`)
+  const { pick, pickList } = flagsOrEnv(values, env)
   return {
     target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true),
     kubeconfigPath: values.kubeconfig,
-    timeoutMs,
-    registryCaPem: values['registry-ca'] === undefined ? undefined : readCertificates(values['registry-ca'], '--registry-ca'),
-    insecureRegistries: (values['insecure-registry'] ?? []).map((h) => parseRegistryHost(h, '--insecure-registry')),
-    nodeExtraCaCertsPath: env.NODE_EXTRA_CA_CERTS === '' ? undefined : env.NODE_EXTRA_CA_CERTS,
-    nodeDockerConfigPath: values['node-docker-config'],
+    timeoutMs: perImageTimeout(pick('timeout')),
+    registryCaPem: registryCa(pick('registry-ca')),
+    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
+    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
+    nodeDockerConfigPath: pick('node-docker-config').value,
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
   }
 }

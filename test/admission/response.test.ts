@@ -1,6 +1,6 @@
 import t from 'tap'
 import { allowed, denied, MAX_WARNINGS } from '../../src/admission/response.js'
-import { loadFixture } from '../helpers/fake-kube-api.js'
+import { loadFixture } from '../helpers/fixtures.js'
 
 t.test('denied has the shape of the denied fixture', async (t) => {
   const fixture = loadFixture<any>('admission/response-denied.json')

@@ -8,7 +8,7 @@ import { ReviewDecodeError, decodeReview } from '../../src/admission/review.js'
 import { OPERATIONS } from '../../src/policy/operation.js'
 import type { ReviewSubject } from '../../src/policy/subject.js'
 import { jsonPaths } from '../helpers/json-paths.js'
-import { loadFixture } from '../helpers/fake-kube-api.js'
+import { loadFixture } from '../helpers/fixtures.js'
 
 const RUNS = 2000
 const fixtures = ['pod-create.json', 'pod-ephemeralcontainers-update.json', 'deployment-create-dryrun.json', 'cronjob-create.json'].map((f) => loadFixture<Record<string, unknown>>(`admission/${f}`))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { decodeReview, peekUid, ReviewDecodeError } from '../../src/admission/review.js'
-import { loadFixture } from '../helpers/fake-kube-api.js'
+import { loadFixture } from '../helpers/fixtures.js'
 
 for (const name of ['pod-create.json', 'pod-ephemeralcontainers-update.json', 'deployment-create-dryrun.json', 'cronjob-create.json']) {
   t.test(`decodes the ${name} fixture`, async (t) => {

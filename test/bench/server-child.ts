@@ -9,7 +9,7 @@ import { parseServeConfig } from '../../src/config.js'
 import { loadKubeConfig } from '../../src/credentials/kube-api.js'
 import { createServe } from '../../src/serve.js'
 import { useJsonBodyParser } from '../../src/server/json-body.js'
-import { createLogger } from '../../src/server/logger.js'
+import { createLogger } from '../../src/log/logger.js'
 
 export type ChildRequest =
   | { start: 'ceiling'; certPem: string; keyPem: string }

@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import { ClusterCache } from '../../src/credentials/cluster-cache.js'
 import { KubeApi, loadKubeConfig } from '../../src/credentials/kube-api.js'
-import { createLogger } from '../../src/server/logger.js'
+import { createLogger } from '../../src/log/logger.js'
 import { loadFixture, makeDockerConfigSecret, startFakeKubeApi, type FakeKubeApi } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 

@@ -1,7 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { loadFixture } from '../helpers/fixtures.js'
 import {
   decodeGoBase64,
   displayKey,
@@ -12,11 +10,8 @@ import {
   type DockerConfigParse,
 } from '../../src/credentials/docker-config.js'
 
-// dist/test/credentials/ → the repo root is three levels up; shared/ sits beside the clone.
 function fixture(name: string): { type: string; data: Record<string, string> } {
-  const beside = fileURLToPath(new URL(`../../../../shared/fixtures/api/${name}`, import.meta.url))
-  const path = existsSync(beside) ? beside : join(process.env['PULLGUARD_SHARED_DIR'] ?? '../shared', 'fixtures/api', name)
-  return JSON.parse(readFileSync(path, 'utf8')) as { type: string; data: Record<string, string> }
+  return loadFixture(`api/${name}`) as { type: string; data: Record<string, string> }
 }
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64')

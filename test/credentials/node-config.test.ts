@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { NodeDockerConfig, NodeDockerConfigError } from '../../src/credentials/node-config.js'
-import { createLogger } from '../../src/server/logger.js'
+import { createLogger } from '../../src/log/logger.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pullguard-node-config-'))
 const lines: string[] = []

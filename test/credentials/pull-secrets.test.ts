@@ -1,17 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { loadFixture } from '../helpers/fixtures.js'
 import { loadPullKeyring, type SecretProblem } from '../../src/credentials/pull-secrets.js'
 import type { KeyringEntry } from '../../src/credentials/keyring.js'
 import type { Lookup, SecretObject, SecretSource } from '../../src/credentials/sources.js'
 import type { Credential } from '../../src/registry/credential.js'
 
-// dist/test/credentials/ → the repo root is three levels up; shared/ sits beside the clone.
 function fixtureSecret(name: string): SecretObject {
-  const beside = fileURLToPath(new URL(`../../../../shared/fixtures/api/${name}`, import.meta.url))
-  const path = existsSync(beside) ? beside : join(process.env['PULLGUARD_SHARED_DIR'] ?? '../shared', 'fixtures/api', name)
-  const raw = JSON.parse(readFileSync(path, 'utf8')) as { metadata: { name: string; namespace: string }; type: string; data: Record<string, string> }
+  const raw = loadFixture(`api/${name}`) as { metadata: { name: string; namespace: string }; type: string; data: Record<string, string> }
   return { name: raw.metadata.name, namespace: raw.metadata.namespace, type: raw.type, data: raw.data }
 }
 

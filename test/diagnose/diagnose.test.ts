@@ -10,7 +10,7 @@ import { failingContainers, kubeletCause, kubeletEvent, type KubeletCause } from
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { parseReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
-import { loadFixture } from '../helpers/fake-kube-api.js'
+import { loadFixture } from '../helpers/fixtures.js'
 
 t.test('kubeletCause: the runtime errors users actually see', async (t) => {
   const cases: Array<[string, KubeletCause]> = [

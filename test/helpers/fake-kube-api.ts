@@ -1,5 +1,5 @@
 // An in-process HTTPS stand-in for the Kubernetes API: the GET paths pullguard reads, answered with
-// the exact shapes of ../shared/fixtures/api (objects, lists, and 401/403/404 Status bodies), behind
+// the exact shapes of test/fixtures/api (objects, lists, and 401/403/404 Status bodies), behind
 // a real kubeconfig file (CA data + bearer token) so @kubernetes/client-node does its real work.
 // It serves only what a test puts in its maps; `loadFixture` makes adding the fixture objects a line.
 // Secrets, service accounts and namespaces can also be listed cluster-wide and watched
@@ -7,15 +7,16 @@
 // through put()/remove() are logged with a resourceVersion, replayed to watches that resume from an
 // older one, and streamed as the API server does (one JSON event per line).
 import { randomBytes, randomUUID } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { loadFixture } from './fixtures.js'
 import { createTestCA, type TestCA } from './pki.js'
+
+export { loadFixture }
 
 export interface Fault {
   match: RegExp // tested against the path including the query
@@ -54,20 +55,6 @@ export interface FakeKubeApi {
   readonly openConnections: number
   readonly totalConnections: number
   close(): Promise<void>
-}
-
-// dist/test/helpers/ → repo root is three levels up; shared/ sits beside the clone (here and in CI).
-function fixturesDir(): string {
-  const beside = fileURLToPath(new URL('../../../../shared/fixtures/', import.meta.url))
-  if (existsSync(beside)) return beside
-  const env = process.env['PULLGUARD_SHARED_DIR']
-  if (env !== undefined && env !== '') return join(env, 'fixtures')
-  throw new Error(`shared fixtures not found at ${beside}; set PULLGUARD_SHARED_DIR to the shared/ directory`)
-}
-
-/** A fresh deep copy of a fixture, e.g. `loadFixture('api/secret-opaque.json')`. */
-export function loadFixture<T = any>(relativePath: string): T {
-  return JSON.parse(readFileSync(join(fixturesDir(), relativePath), 'utf8')) as T
 }
 
 /**

@@ -5,7 +5,7 @@ import { Agent, request } from 'undici'
 import { parseServeConfig } from '../../src/config.js'
 import { loadKubeConfig } from '../../src/credentials/kube-api.js'
 import { createServe } from '../../src/serve.js'
-import { createLogger } from '../../src/server/logger.js'
+import { createLogger } from '../../src/log/logger.js'
 import type { FakeKubeApi } from './fake-kube-api.js'
 import type { TestCA } from './pki.js'
 

@@ -1,5 +1,5 @@
 // `pullguard serve` end to end: real HTTPS, real registries (distribution), the Kubernetes API
-// stand-in reached through a kubeconfig file, the shared AdmissionReview fixtures.
+// stand-in reached through a kubeconfig file, the AdmissionReview fixtures in test/fixtures.
 import t from 'tap'
 import { startFakeKubeApi, loadFixture, makeDockerConfigSecret } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'

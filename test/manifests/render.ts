@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ensureClusterBinaries } from '../cluster/binaries.js'
 
 /** From dist/test/manifests/ (where this runs) up to the repository. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -34,11 +35,14 @@ const KUBECTL_TIMEOUT_MS = 60_000
 /** The rendered manifests are a few tens of KiB. */
 const KUBECTL_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 
+/** The kubectl of the test cluster's release (test/cluster), never whatever a machine has on PATH. */
+const KUBECTL = (await ensureClusterBinaries()).kubectl
+
 function kubectl(args: readonly string[], input?: string): string {
-  const run = spawnSync('kubectl', args, { cwd: REPO_ROOT, input, encoding: 'utf8', timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_MAX_OUTPUT_BYTES })
+  const run = spawnSync(KUBECTL, args, { cwd: REPO_ROOT, input, encoding: 'utf8', timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_MAX_OUTPUT_BYTES })
   if (run.error !== undefined) {
     if ((run.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KubectlError('KubectlMissing', 'kubectl is not on PATH: the manifest tests render manifests/ with `kubectl kustomize` (no cluster needed). Install kubectl: https://kubernetes.io/docs/tasks/tools/')
+      throw new KubectlError('KubectlMissing', `${KUBECTL} is missing: remove its folder and run the tests again to rebuild it`)
     }
     throw new KubectlError('KubectlFailed', `kubectl ${args.join(' ')}: ${run.error.message}`)
   }

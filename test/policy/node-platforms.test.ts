@@ -6,7 +6,7 @@ import t from 'tap'
 import type { Lookup, NodeSource } from '../../src/credentials/sources.js'
 import { NodePlatforms } from '../../src/policy/node-platforms.js'
 import { formatPlatform, type Platform } from '../../src/policy/platforms.js'
-import { createLogger } from '../../src/server/logger.js'
+import { createLogger } from '../../src/log/logger.js'
 
 type Answer = Lookup<Array<{ os: string; architecture: string }>>
 

@@ -2,8 +2,8 @@
 // mutated, objects without credentials come back as they are, and a real log line shows it.
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { createLogger } from '../../src/server/logger.js'
-import { CENSOR, TOO_DEEP, redactSecrets } from '../../src/server/redact.js'
+import { createLogger } from '../../src/log/logger.js'
+import { CENSOR, TOO_DEEP, redactSecrets } from '../../src/log/redact.js'
 
 const cases: Array<[string, unknown, unknown]> = [
   ['top level', { password: 'p', user: 'u' }, { password: CENSOR, user: 'u' }],

@@ -1,0 +1,171 @@
+// kube-apiserver, kubectl and etcd for the end-to-end tests, built from the Go module beside this
+// file (go.mod/go.sum pin k8s.io/kubernetes v1.37.2 and the etcd it pins) once into a cache outside
+// the repository, keyed by a hash of the module's files, so a changed pin builds anew and an
+// unchanged one never builds twice. Parallel test files wait on one lock instead of building at once.
+//
+// 1. Go ≥ 1.26 must be on PATH; otherwise one message says exactly what to install.
+// 2. Under the lock: if the key's folder exists, use it; else `go build` into a temporary folder
+//    beside it and rename it into place (a crashed build never leaves a half-filled cache).
+// 3. A lock whose owner has died is taken over; a live one is waited for.
+import { spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** From dist/test/cluster/ (where this runs) to the Go module in the source tree. */
+export const MODULE_DIR = fileURLToPath(new URL('../../../test/cluster/', import.meta.url))
+/** What the module's hash covers: the pins and the one source file of our own. */
+const MODULE_FILES = ['go.mod', 'go.sum', 'etcd/main.go']
+const PACKAGES = ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl', './etcd']
+const MIN_GO: readonly [number, number] = [1, 26]
+/** A cold build takes about 5 minutes on 2 cores; a lock held past this is no longer believed. */
+const LOCK_WAIT_MS = 30 * 60_000
+const LOCK_POLL_MS = 500
+
+export const GO_HINT =
+  'the end-to-end tests build kube-apiserver, etcd and kubectl from Go modules: install Go 1.26 or newer ' +
+  '(https://go.dev/dl/, or your distribution\'s golang package) and put `go` on PATH'
+
+export class ClusterBinaryError extends Error {
+  constructor(
+    readonly code: 'GoMissing' | 'GoTooOld' | 'BuildFailed' | 'LockTimeout',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ClusterBinaryError'
+  }
+}
+
+export interface ClusterBinaries {
+  kubeApiserver: string
+  kubectl: string
+  etcd: string
+}
+
+function cacheRoot(): string {
+  const base = process.env['XDG_CACHE_HOME'] !== undefined && process.env['XDG_CACHE_HOME'] !== '' ? process.env['XDG_CACHE_HOME'] : join(homedir(), '.cache')
+  return join(base, 'pullguard', 'test-cluster')
+}
+
+export function moduleHash(): string {
+  const hash = createHash('sha256')
+  for (const file of MODULE_FILES) hash.update(`${file}\0`).update(readFileSync(join(MODULE_DIR, file))).update('\0')
+  return hash.digest('hex').slice(0, 16)
+}
+
+function binariesIn(dir: string): ClusterBinaries {
+  return { kubeApiserver: join(dir, 'kube-apiserver'), kubectl: join(dir, 'kubectl'), etcd: join(dir, 'etcd') }
+}
+
+function complete(dir: string): boolean {
+  return Object.values(binariesIn(dir)).every((p) => existsSync(p))
+}
+
+/** `go1.26.8` → ok; anything older, or no go at all, is a ClusterBinaryError saying what to install. */
+export function checkGo(): string {
+  const run = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8', env: goEnv() })
+  if (run.error !== undefined || run.status !== 0) throw new ClusterBinaryError('GoMissing', `go not found: ${GO_HINT}`)
+  const version = run.stdout.trim()
+  const m = /^go(\d+)\.(\d+)/.exec(version)
+  const major = Number(m?.[1] ?? 0)
+  const minor = Number(m?.[2] ?? 0)
+  if (major < MIN_GO[0] || (major === MIN_GO[0] && minor < MIN_GO[1])) {
+    throw new ClusterBinaryError('GoTooOld', `${version} is too old: ${GO_HINT}`)
+  }
+  return version
+}
+
+/** GOTOOLCHAIN=local: go.mod's `go` line must never make go download another toolchain. */
+function goEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** mkdir is atomic: whoever creates the lock folder owns it. */
+async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now()
+  for (;;) {
+    try {
+      mkdirSync(lockDir)
+      writeFileSync(join(lockDir, 'pid'), String(process.pid))
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      let owner = NaN
+      try {
+        owner = Number(readFileSync(join(lockDir, 'pid'), 'utf8'))
+      } catch {
+        // the owner is between mkdir and writing its pid
+      }
+      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+        rmSync(lockDir, { recursive: true, force: true })
+        continue
+      }
+      if (Date.now() - started > LOCK_WAIT_MS) throw new ClusterBinaryError('LockTimeout', `waited ${LOCK_WAIT_MS / 60_000} min for ${lockDir}; remove it if no build is running`)
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
+    }
+  }
+  try {
+    return await work()
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true })
+  }
+}
+
+function build(into: string, log: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    log(`building kube-apiserver, kubectl and etcd (k8s.io/kubernetes v1.37.2) into ${into}; a cold Go build cache takes about 5 minutes`)
+    const child = spawn('go', ['build', '-o', `${into}/`, ...PACKAGES], { cwd: MODULE_DIR, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    const keep = (c: Buffer): void => {
+      output = (output + c.toString('utf8')).slice(-20_000)
+    }
+    child.stdout.on('data', keep)
+    child.stderr.on('data', keep)
+    child.on('error', (err) => reject(new ClusterBinaryError('BuildFailed', `go build: ${err.message}`)))
+    child.on('close', (code) => {
+      if (code === 0) {
+        log(`built in ${Math.round((Date.now() - started) / 1000)} s`)
+        resolve()
+      } else reject(new ClusterBinaryError('BuildFailed', `go build exited with ${code}:\n${output}`))
+    })
+  })
+}
+
+let memo: Promise<ClusterBinaries> | undefined
+
+/** The cached binaries, building them first if this module's pins have never been built here. */
+export function ensureClusterBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ClusterBinaries> {
+  memo ??= (async () => {
+    const root = cacheRoot()
+    const dir = join(root, moduleHash())
+    if (complete(dir)) return binariesIn(dir)
+    checkGo()
+    mkdirSync(root, { recursive: true })
+    return withLock(`${dir}.lock`, async () => {
+      if (complete(dir)) return binariesIn(dir)
+      const tmp = `${dir}.tmp-${process.pid}`
+      rmSync(tmp, { recursive: true, force: true })
+      try {
+        await build(tmp, log)
+        rmSync(dir, { recursive: true, force: true })
+        renameSync(tmp, dir)
+      } finally {
+        rmSync(tmp, { recursive: true, force: true })
+      }
+      return binariesIn(dir)
+    })
+  })()
+  return memo
+}

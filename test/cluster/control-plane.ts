@@ -1,0 +1,180 @@
+// A real Kubernetes control plane for the end-to-end tests: etcd and kube-apiserver v1.37.2 (built by
+// binaries.ts) on free 127.0.0.1 ports, data in a temporary folder, and kubectl from the same
+// release, driven as a user drives it. There is no kubelet, scheduler or controller manager: objects
+// are stored and admitted, and nothing runs.
+//
+// Authentication: a static token file with one cluster-admin (`system:masters`) for the tests, and
+// service-account tokens (TokenRequest, signed with a key made here) for pullguard itself, so what
+// pullguard may read is decided by the manifests' own RBAC.
+import { spawn } from 'node:child_process'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { createTestCA, type TestCA } from '../helpers/pki.js'
+import { ensureClusterBinaries, type ClusterBinaries } from './binaries.js'
+import { freePort, startChild, waitFor, type Child } from './processes.js'
+
+/** kube-apiserver is ready about 3 s after start here; a loaded 2-core CI box may take several times that. */
+const READY_TIMEOUT_MS = 90_000
+/** One kubectl call takes well under a second; a minute means something hangs. */
+const KUBECTL_TIMEOUT_MS = 60_000
+
+export interface KubectlRun {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** Wall time of the call, for the tests that bound how long kubectl waits. */
+  ms: number
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT */
+  server: string
+  /** The CA that signed the API server's serving certificate (also usable to issue others). */
+  ca: TestCA
+  binaries: ClusterBinaries
+  /** A kubeconfig for the cluster-admin token. */
+  adminKubeconfig: string
+  /** kubectl as the admin (or with `kubeconfig`), with optional stdin. */
+  kubectl(args: readonly string[], options?: { input?: string; kubeconfig?: string; timeoutMs?: number }): Promise<KubectlRun>
+  /** Like kubectl, but fails with its stderr unless it exits 0. */
+  kubectlOk(args: readonly string[], options?: { input?: string; kubeconfig?: string }): Promise<string>
+  /** Writes a kubeconfig for this server that authenticates with `token`. */
+  writeKubeconfig(name: string, token: string): Promise<string>
+  /** GET on the API server as the admin (e.g. `/metrics`), the body as text. */
+  getRaw(path: string): Promise<{ status: number; text: string }>
+  apiserverLog(): string
+  close(): Promise<void>
+}
+
+export function kubeconfigYaml(server: string, caPem: string, token: string): string {
+  // JSON is YAML: no quoting rules to get wrong.
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'e2e', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    users: [{ name: 'e2e', user: { token } }],
+    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'e2e', namespace: 'default' } }],
+    'current-context': 'e2e',
+  })
+}
+
+export async function startControlPlane(): Promise<ControlPlane> {
+  const binaries = await ensureClusterBinaries()
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-cluster-'))
+  const ca = await createTestCA('pullguard e2e cluster CA')
+  const children: Child[] = []
+  const agent = new Agent({ connect: { ca: ca.caPem } })
+  const cleanup = async (): Promise<void> => {
+    for (const c of children.reverse()) await c.stop()
+    await agent.close()
+    await ca.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    // etcd: its own data folder; fsync off, since a test cluster's data need not survive a crash.
+    const [clientPort, peerPort, securePort] = [await freePort(), await freePort(), await freePort()]
+    const etcdUrl = `http://127.0.0.1:${clientPort}`
+    const peerUrl = `http://127.0.0.1:${peerPort}`
+    const etcd = startChild('etcd', binaries.etcd, [
+      '--name', 'e2e', '--data-dir', join(dir, 'etcd'),
+      '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
+      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `e2e=${peerUrl}`,
+      '--log-level', 'warn', '--unsafe-no-fsync',
+    ])
+    children.push(etcd)
+    await waitFor('etcd', async () => {
+      const res = await request(`${etcdUrl}/health`)
+      const body = (await res.body.json()) as { health?: string }
+      return res.statusCode === 200 && body.health === 'true'
+    }, READY_TIMEOUT_MS, () => etcd.log())
+
+    // Keys and the token file of kube-apiserver.
+    await mkdir(join(dir, 'pki'))
+    const serving = await ca.issue('kube-apiserver', { dns: ['localhost', 'kubernetes', 'kubernetes.default.svc'], ips: ['127.0.0.1'] })
+    const sa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const saKey = join(dir, 'pki', 'sa.key')
+    const saPub = join(dir, 'pki', 'sa.pub')
+    await writeFile(saKey, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
+    await writeFile(saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }))
+    const adminToken = randomBytes(24).toString('hex')
+    const tokenFile = join(dir, 'pki', 'tokens.csv')
+    await writeFile(tokenFile, `${adminToken},e2e-admin,e2e-admin,"system:masters"\n`, { mode: 0o600 })
+
+    const server = `https://127.0.0.1:${securePort}`
+    const apiserver = startChild('kube-apiserver', binaries.kubeApiserver, [
+      '--etcd-servers', etcdUrl,
+      '--cert-dir', join(dir, 'certs'),
+      '--tls-cert-file', serving.certPath, '--tls-private-key-file', serving.keyPath,
+      '--secure-port', String(securePort), '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1',
+      // With a loopback advertise address the endpoint reconciler refuses to start.
+      '--endpoint-reconciler-type=none',
+      // Only for allocating Service cluster IPs; nothing is ever sent there.
+      '--service-cluster-ip-range', '10.96.0.0/16',
+      '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
+      '--service-account-key-file', saPub, '--service-account-signing-key-file', saKey,
+      '--token-auth-file', tokenFile,
+      '--authorization-mode', 'RBAC',
+      // No controller creates the `default` service accounts, which that plugin would require.
+      '--disable-admission-plugins', 'ServiceAccount',
+    ])
+    children.push(apiserver)
+    const adminKubeconfig = join(dir, 'admin.kubeconfig')
+    await writeFile(adminKubeconfig, kubeconfigYaml(server, ca.caPem, adminToken), { mode: 0o600 })
+
+    const getRaw = async (path: string): Promise<{ status: number; text: string }> => {
+      const res = await request(`${server}${path}`, { dispatcher: agent, headers: { authorization: `Bearer ${adminToken}` } })
+      return { status: res.statusCode, text: await res.body.text() }
+    }
+    await waitFor('kube-apiserver /readyz', async () => (await getRaw('/readyz')).status === 200, READY_TIMEOUT_MS, () => apiserver.log())
+
+    const kubectl = (args: readonly string[], options: { input?: string; kubeconfig?: string; timeoutMs?: number } = {}): Promise<KubectlRun> =>
+      runKubectl(binaries.kubectl, args, { kubeconfig: options.kubeconfig ?? adminKubeconfig, ...options })
+    // RBAC's bootstrap roles are written by a post-start hook; wait until the admin can act.
+    await waitFor('RBAC bootstrap', async () => (await kubectl(['get', 'clusterrole', 'cluster-admin', '-o', 'name'])).code === 0, READY_TIMEOUT_MS, () => apiserver.log())
+    return {
+      server,
+      ca,
+      binaries,
+      adminKubeconfig,
+      kubectl,
+      async kubectlOk(args, options = {}) {
+        const run = await kubectl(args, options)
+        if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited with ${run.code}: ${run.stderr}`)
+        return run.stdout
+      },
+      async writeKubeconfig(name, token) {
+        const path = join(dir, `${name}.kubeconfig`)
+        await writeFile(path, kubeconfigYaml(server, ca.caPem, token), { mode: 0o600 })
+        return path
+      },
+      getRaw,
+      apiserverLog: () => apiserver.log(),
+      close: cleanup,
+    }
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
+
+/** kubectl with only the environment it needs: never the developer's own kubeconfig or cache. */
+export function runKubectl(binary: string, args: readonly string[], options: { input?: string; kubeconfig: string; timeoutMs?: number }): Promise<KubectlRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(binary, [...args], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), KUBECONFIG: options.kubeconfig, KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache') },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? KUBECTL_TIMEOUT_MS,
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
+    child.stdin.end(options.input ?? '')
+  })
+}

@@ -1,0 +1,94 @@
+// Child processes of the end-to-end tests (etcd, kube-apiserver, pullguard): their output kept
+// (bounded) for failure messages, stopped with SIGTERM then SIGKILL, and killed by an exit hook if a
+// crashed test forgot them, so no orphan keeps a port or a data folder.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
+
+/** Enough of the end of a process's output for the fatal line and its context. */
+const MAX_LOG_CHARS = 64_000
+/** kube-apiserver drains for a while after SIGTERM; nothing in a test needs its graceful end. */
+const KILL_GRACE_MS = 3_000
+
+export interface Child {
+  readonly process: ChildProcess
+  /** The last MAX_LOG_CHARS of stdout and stderr, interleaved. */
+  log(): string
+  /** Called with each complete stdout line. */
+  onLine(listener: (line: string) => void): void
+  readonly exited: Promise<number | null>
+  stop(): Promise<void>
+}
+
+const live = new Set<ChildProcess>()
+let hooked = false
+
+export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): Child {
+  if (!hooked) {
+    hooked = true
+    process.once('exit', () => {
+      for (const c of live) c.kill('SIGKILL')
+    })
+  }
+  const child = spawn(command, [...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  live.add(child)
+  let text = ''
+  let partial = ''
+  const listeners: Array<(line: string) => void> = []
+  child.stdout?.on('data', (c: Buffer) => {
+    const s = c.toString('utf8')
+    text = (text + s).slice(-MAX_LOG_CHARS)
+    partial += s
+    const lines = partial.split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) for (const l of listeners) l(line)
+  })
+  child.stderr?.on('data', (c: Buffer) => {
+    text = (text + c.toString('utf8')).slice(-MAX_LOG_CHARS)
+  })
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('error', (err) => {
+      text += `\n${name}: ${err.message}`
+      live.delete(child)
+      resolve(null)
+    })
+    child.once('exit', (code) => {
+      live.delete(child)
+      resolve(code)
+    })
+  })
+  return {
+    process: child,
+    log: () => text,
+    onLine: (l) => listeners.push(l),
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}
+
+/** A port free a moment ago on 127.0.0.1 (bound to 0, then closed). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Polls `probe` until it returns true, or fails with `describe()` after `timeoutMs`. */
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, describe: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await probe().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms\n${describe()}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}

@@ -1,0 +1,112 @@
+// pullguard installed into a real control plane as a user installs it, and run beside it:
+// 1. `kubectl kustomize manifests/base` renders the manifests; only the webhook's clientConfig is
+//    changed (a `url` on 127.0.0.1 and the test CA as `caBundle`, since no Service can route here);
+//    everything is applied with `kubectl apply`.
+// 2. A token of the manifests' own service account (TokenRequest, `kubectl create token`) goes into
+//    pullguard's kubeconfig, so every read pullguard makes is allowed by the manifests' RBAC or not at all.
+// 3. `node dist/src/cli.js serve` runs as a process on the port the webhook names, with the CLI's
+//    own flags; ready when /readyz answers 200.
+import { load } from 'js-yaml'
+import { fileURLToPath } from 'node:url'
+import { Agent, request } from 'undici'
+import type { ControlPlane } from './control-plane.js'
+import { freePort, startChild, waitFor, type Child } from './processes.js'
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
+/** pullguard is listening within a second or two; its first API list follows. */
+const READY_TIMEOUT_MS = 30_000
+export const WEBHOOK_NAME = 'pullguard.pullguard.io'
+
+interface Rendered { kind: string; metadata: { name: string }; webhooks?: Array<{ name: string; clientConfig: unknown; [k: string]: unknown }> }
+
+/** The objects `kubectl apply -k manifests/base` would send, as kubectl renders them. */
+export async function renderBase(cp: ControlPlane, dir = 'manifests/base'): Promise<Rendered[]> {
+  const yaml = await cp.kubectlOk(['kustomize', `${REPO_ROOT}${dir}`])
+  return yaml.split(/^---$/m).map((doc) => load(doc) as Rendered).filter((o) => o !== null && o !== undefined)
+}
+
+export interface Installed {
+  /** The port the webhook's url names (pullguard is started on it). */
+  port: number
+  /** A kubeconfig holding a token of serviceaccount pullguard/pullguard. */
+  kubeconfig: string
+}
+
+/** Applies the rendered base with the webhook pointed at https://127.0.0.1:PORT/validate. */
+export async function installPullguard(cp: ControlPlane, options: { port?: number } = {}): Promise<Installed> {
+  const port = options.port ?? (await freePort())
+  const objects = await renderBase(cp)
+  const vwc = objects.find((o) => o.kind === 'ValidatingWebhookConfiguration')
+  const hook = vwc?.webhooks?.[0]
+  if (hook === undefined) throw new Error('manifests/base renders no ValidatingWebhookConfiguration webhook')
+  hook.clientConfig = { url: `https://127.0.0.1:${port}/validate`, caBundle: Buffer.from(cp.ca.caPem).toString('base64') }
+  await cp.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })
+  const token = (await cp.kubectlOk(['create', 'token', 'pullguard', '-n', 'pullguard', '--duration', '2h'])).trim()
+  return { port, kubeconfig: await cp.writeKubeconfig('pullguard', token) }
+}
+
+export interface PullguardProcess {
+  origin: string
+  child: Child
+  /** Every JSON log line so far. */
+  logs(): Array<Record<string, unknown>>
+  /** /metrics text. */
+  metrics(): Promise<string>
+  stop(): Promise<void>
+}
+
+export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string; args?: readonly string[]; env?: Record<string, string> }): Promise<PullguardProcess> {
+  const cert = await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] })
+  const child = startChild('pullguard', process.execPath, [
+    CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
+    ...(options.args ?? []),
+  ], { env: { PATH: process.env['PATH'] ?? '', KUBECONFIG: options.kubeconfig, POD_NAMESPACE: 'pullguard', ...options.env } })
+  const lines: Array<Record<string, unknown>> = []
+  child.onLine((line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>)
+    } catch {
+      // not a log line
+    }
+  })
+  const origin = `https://127.0.0.1:${options.port}`
+  const agent = new Agent({ connect: { ca: cp.ca.caPem } })
+  const get = async (path: string): Promise<{ status: number; text: string }> => {
+    const res = await request(`${origin}${path}`, { dispatcher: agent })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+  await waitFor('pullguard /readyz', async () => (await get('/readyz')).status === 200, READY_TIMEOUT_MS, () => child.log())
+  return {
+    origin,
+    child,
+    logs: () => lines,
+    metrics: async () => (await get('/metrics')).text,
+    async stop() {
+      await child.stop()
+      await agent.close()
+    },
+  }
+}
+
+/**
+ * Waits until the API server sends reviews to pullguard: it reads webhook configurations through an
+ * informer, so a new one takes effect a moment after it is stored. An invalid reference is refused
+ * by pullguard without any registry request.
+ */
+export async function waitForWebhook(cp: ControlPlane, namespace: string): Promise<void> {
+  await waitFor('webhook in effect', async () => {
+    const run = await cp.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(podManifest(namespace, 'webhook-probe', ['Invalid/UPPER:case'])) })
+    return run.code !== 0 && run.stderr.includes(WEBHOOK_NAME)
+  }, READY_TIMEOUT_MS, () => cp.apiserverLog().slice(-4000))
+}
+
+/** A bare Pod with one container per image (`c0`, `c1`, …), as `kubectl create -f` takes it. */
+export function podManifest(namespace: string, name: string, images: readonly string[], spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace },
+    spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })), restartPolicy: 'Never', ...spec },
+  }
+}
