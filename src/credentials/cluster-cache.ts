@@ -14,6 +14,7 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { TtlCache } from '../cache/ttl-cache.js'
+import { ApiTrouble } from './api-trouble.js'
 import { withSignal } from './kube-api.js'
 import { Reflector, REFLECTOR_PAGE_SIZE, type ListPage } from './reflector.js'
 import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
@@ -48,6 +49,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   constructor(kubeConfig: KubeConfig, api: SecretSource & ServiceAccountSource & NamespaceSource, logger: Logger) {
     this.#api = api
     const core = kubeConfig.makeApiClient(CoreV1Api)
+    const trouble = new ApiTrouble(kubeConfig, logger)
     const page = (list: { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage => ({
       items: list.items,
       resourceVersion: list.metadata?.resourceVersion ?? '',
@@ -64,6 +66,8 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
         convert: (o) => pullSecret(o, type),
         onChange: (key) => this.#changed(key.slice(0, key.indexOf('/'))),
         logger,
+        trouble,
+        resource: 'secrets',
       })
     })
     this.#accounts = new Reflector<ServiceAccountObject>(kubeConfig, {
@@ -73,6 +77,8 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
       convert: serviceAccount,
       onChange: (key) => this.#changed(key.slice(0, key.indexOf('/'))),
       logger,
+      trouble,
+      resource: 'serviceaccounts',
     })
     this.#namespaces = new Reflector<NamespaceObject>(kubeConfig, {
       name: 'namespaces',
@@ -84,6 +90,8 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
         for (const listener of this.#namespaceListeners) listener(name)
       },
       logger,
+      trouble,
+      resource: 'namespaces',
     })
   }
 

@@ -10,6 +10,7 @@
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import type { ApiTrouble } from './api-trouble.js'
 
 export interface ListPage {
   items: unknown[]
@@ -30,6 +31,10 @@ export interface ReflectorOptions<T> {
   /** Called with the key of every object added, changed or removed (after the change). */
   onChange?: (key: string) => void
   logger: Logger
+  /** Where a failure is explained (once per cause, shared by the copies). */
+  trouble: ApiTrouble
+  /** For that explanation: `secrets`. */
+  resource: string
 }
 
 const PAGE_SIZE = 500
@@ -124,17 +129,18 @@ export class Reflector<T> {
       for (const key of new Set([...previous.keys(), ...next.keys()])) if (previous.get(key) !== next.get(key)) this.#options.onChange?.(key)
       if (!this.#synced) this.#options.logger.info({ cache: this.#options.name, objects: next.size }, 'cache synced')
       this.#synced = true
+      this.#options.trouble.recovered(this.#options.name)
       this.#resolveFirstSync()
       this.#backoffMs = MIN_BACKOFF_MS
     } catch (err) {
       clearTimeout(timer)
-      return this.#retry('list failed', err)
+      return this.#retry('list', err)
     }
     clearTimeout(timer)
     try {
       await this.#startWatch()
     } catch (err) {
-      this.#retry('watch failed', err)
+      this.#retry('watch', err)
     }
   }
 
@@ -172,10 +178,10 @@ export class Reflector<T> {
       (err: unknown) => {
         clearTimeout(this.#idle)
         if (this.#stopped) return
-        if (gone) return this.#retry('watch expired', undefined)
-        if (err !== null && err !== undefined) return this.#retry('watch failed', err)
+        if (gone) return this.#retry('expired', undefined)
+        if (err !== null && err !== undefined) return this.#retry('watch', err)
         // A normal end (timeoutSeconds): carry on from the last version seen.
-        this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#retry('watch failed', e)), 0)
+        this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#retry('watch', e)), 0)
       },
     )
   }
@@ -193,11 +199,11 @@ export class Reflector<T> {
     this.#options.onChange?.(kept.key)
   }
 
-  #retry(what: string, err: unknown): void {
+  /** `expired` (410 Gone) is routine: the copy lists again; a failed list or watch is explained once. */
+  #retry(what: 'list' | 'watch' | 'expired', err: unknown): void {
     if (this.#stopped) return
-    const code = typeof err === 'object' && err !== null ? ((err as { code?: unknown; statusCode?: unknown }).statusCode ?? (err as { code?: unknown }).code) : undefined
-    // Never the error's message: it can quote a response body.
-    this.#options.logger.warn({ cache: this.#options.name, code, retryInMs: this.#backoffMs }, `cache ${what}; listing again`)
+    if (what === 'expired') this.#options.logger.debug({ cache: this.#options.name }, 'watch expired; listing again')
+    else this.#options.trouble.failed(this.#options.name, err, { verb: what, resource: this.#options.resource }, this.#backoffMs)
     this.#timer = setTimeout(() => void this.#relist(), this.#backoffMs)
     this.#timer.unref()
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2)

@@ -56,12 +56,16 @@ export interface PullguardProcess {
   stop(): Promise<void>
 }
 
-export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string; args?: readonly string[]; env?: Record<string, string> }): Promise<PullguardProcess> {
+/**
+ * `kubeconfig` undefined: no KUBECONFIG at all (and an empty HOME). `until`: which endpoint must
+ * answer 200 first (readyz needs the API; healthz only the server).
+ */
+export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz' }): Promise<PullguardProcess> {
   const cert = await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] })
   const child = startChild('pullguard', process.execPath, [
     CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
     ...(options.args ?? []),
-  ], { env: { PATH: process.env['PATH'] ?? '', KUBECONFIG: options.kubeconfig, POD_NAMESPACE: 'pullguard', ...options.env } })
+  ], { env: { PATH: process.env['PATH'] ?? '', ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }), POD_NAMESPACE: 'pullguard', ...options.env } })
   const lines: Array<Record<string, unknown>> = []
   child.onLine((line) => {
     try {
@@ -76,7 +80,8 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
     const res = await request(`${origin}${path}`, { dispatcher: agent })
     return { status: res.statusCode, text: await res.body.text() }
   }
-  await waitFor('pullguard /readyz', async () => (await get('/readyz')).status === 200, READY_TIMEOUT_MS, () => child.log())
+  const until = options.until ?? 'readyz'
+  await waitFor(`pullguard /${until}`, async () => (await get(`/${until}`)).status === 200, READY_TIMEOUT_MS, () => child.log())
   return {
     origin,
     child,
