@@ -25,9 +25,17 @@ let hooked = false
 export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): Child {
   if (!hooked) {
     hooked = true
-    process.once('exit', () => {
+    const killAll = (): void => {
       for (const c of live) c.kill('SIGKILL')
-    })
+    }
+    process.once('exit', killAll)
+    // tap ends a test file that runs past its timeout with SIGTERM, which skips 'exit' handlers.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        killAll()
+        process.exit(128 + (signal === 'SIGTERM' ? 15 : 2))
+      })
+    }
   }
   const child = spawn(command, [...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   live.add(child)

@@ -75,6 +75,7 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
     }
   })
   const origin = `https://127.0.0.1:${options.port}`
+  let stopped: Promise<void> | undefined
   const agent = new Agent({ connect: { ca: cp.ca.caPem } })
   const get = async (path: string): Promise<{ status: number; text: string }> => {
     const res = await request(`${origin}${path}`, { dispatcher: agent })
@@ -87,9 +88,10 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
     child,
     logs: () => lines,
     metrics: async () => (await get('/metrics')).text,
-    async stop() {
-      await child.stop()
-      await agent.close()
+    // Idempotent: tests stop pullguard on purpose, and teardown stops it again.
+    stop() {
+      stopped ??= child.stop().then(() => agent.close())
+      return stopped
     },
   }
 }
