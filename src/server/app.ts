@@ -31,6 +31,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     loggerInstance: options.logger,
     // Health probes every few seconds would drown the decision log at info.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: its only binding is Fastify's request id, while every line we
+    // log about a review names the review's uid; a child per review is measurable at API-server rates.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT_BYTES,
     // The API server's own deadline is --timeout plus a little; a client that sends slower than
     // this is not the API server.

@@ -11,6 +11,7 @@ import { loadFixture, makeDockerConfigSecret, startFakeKubeApi, type FakeKubeApi
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
+import { apiserverPhase } from './apiserver-phase.js'
 import type { ChildRequest } from './server-child.js'
 
 const CONNECTIONS = 16
@@ -27,6 +28,15 @@ const rows: Array<[string, string, string]> = []
 function report(name: string, value: string, target = ''): void {
   rows.push([name, value, target])
   process.stdout.write(`${name}: ${value}${target === '' ? '' : `   (target ${target})`}\n`)
+}
+
+// The apiserver phase brings its own parts (a control plane, pullguard as a process): alone, it starts nothing else.
+const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver').split(','))
+if (phases.size === 1 && phases.has('apiserver')) {
+  process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n`)
+  await apiserverPhase(report)
+  printTable()
+  process.exit(0)
 }
 
 // --- the parts -------------------------------------------------------------------------------
@@ -127,8 +137,6 @@ const fmt = (l: Load): string => `${Math.round(l.rps)} req/s, p50 ${l.p50} ms, p
 
 process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; ${CONNECTIONS} connections, ${SECONDS}s per run\n`)
 
-// BENCH_PHASES=warm,cold,stampede,memory (the default: all) runs some of them.
-const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory').split(','))
 
 // 1 + 2. Ceiling and warm path, interleaved after a warm-up of each, best of two rounds.
 if (phases.has('warm')) {
@@ -226,8 +234,10 @@ if (phases.has('memory')) {
   }
 }
 
-process.stdout.write('\n| measurement | result | target |\n|---|---|---|\n')
-for (const [name, value, target] of rows) process.stdout.write(`| ${name} | ${value} | ${target} |\n`)
+// 6. Through a real kube-apiserver (apiserver-phase.ts).
+if (phases.has('apiserver')) await apiserverPhase(report)
+
+printTable()
 
 if (process.env.BENCH_CPU_PROF !== undefined) {
   // A clean exit writes the profile of the phases that ran.
@@ -242,6 +252,10 @@ await kube.close()
 await registry.close()
 await ca.close()
 
+function printTable(): void {
+  process.stdout.write('\n| measurement | result | target |\n|---|---|---|\n')
+  for (const [name, value, target] of rows) process.stdout.write(`| ${name} | ${value} | ${target} |\n`)
+}
 function median(xs: number[]): number {
   return percentile(xs, 0.5)
 }

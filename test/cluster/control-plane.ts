@@ -46,6 +46,8 @@ export interface ControlPlane {
   /** GET on the API server as the admin (e.g. `/metrics`), the body as text. */
   getRaw(path: string): Promise<{ status: number; text: string }>
   apiserverLog(): string
+  /** For CPU measurements (/proc). */
+  apiserverPid: number
   close(): Promise<void>
 }
 
@@ -152,6 +154,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
       },
       getRaw,
       apiserverLog: () => apiserver.log(),
+      apiserverPid: apiserver.process.pid ?? NaN,
       close: cleanup,
     }
   } catch (err) {

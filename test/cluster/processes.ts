@@ -22,7 +22,11 @@ export interface Child {
 const live = new Set<ChildProcess>()
 let hooked = false
 
-export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): Child {
+/**
+ * `discard`: read stdout and drop it (as a container runtime drains a pipe), without keeping or
+ * splitting it: the benchmarks must not spend the load generator's CPU on pullguard's log lines.
+ */
+export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions & { discard?: boolean } = {}): Child {
   if (!hooked) {
     hooked = true
     const killAll = (): void => {
@@ -37,12 +41,14 @@ export function startChild(name: string, command: string, args: readonly string[
       })
     }
   }
-  const child = spawn(command, [...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  const { discard: _, ...spawnOptions } = options
+  const child = spawn(command, [...args], { ...spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] })
   live.add(child)
   let text = ''
   let partial = ''
   const listeners: Array<(line: string) => void> = []
-  child.stdout?.on('data', (c: Buffer) => {
+  if (options.discard === true) child.stdout?.resume()
+  else child.stdout?.on('data', (c: Buffer) => {
     const s = c.toString('utf8')
     text = (text + s).slice(-MAX_LOG_CHARS)
     partial += s

@@ -17,6 +17,8 @@ const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
 /** pullguard is listening within a second or two; its first API list follows. */
 const READY_TIMEOUT_MS = 30_000
 export const WEBHOOK_NAME = 'pullguard.pullguard.io'
+/** pullguard batches its log lines and writes them at least every 200 ms (src/log/logger.ts). */
+const LOG_SETTLE_MS = 500
 
 interface Rendered { kind: string; metadata: { name: string }; webhooks?: Array<{ name: string; clientConfig: unknown; [k: string]: unknown }> }
 
@@ -51,6 +53,8 @@ export interface PullguardProcess {
   child: Child
   /** Every JSON log line so far. */
   logs(): Array<Record<string, unknown>>
+  /** The same, once pullguard's log batch has been written (it writes at least every 200 ms). */
+  settledLogs(): Promise<Array<Record<string, unknown>>>
   /** /metrics text. */
   metrics(): Promise<string>
   stop(): Promise<void>
@@ -60,12 +64,12 @@ export interface PullguardProcess {
  * `kubeconfig` undefined: no KUBECONFIG at all (and an empty HOME). `until`: which endpoint must
  * answer 200 first (readyz needs the API; healthz only the server).
  */
-export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz' }): Promise<PullguardProcess> {
+export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz'; discardOutput?: boolean; nodeArgs?: readonly string[] }): Promise<PullguardProcess> {
   const cert = await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] })
   const child = startChild('pullguard', process.execPath, [
-    CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
+    ...(options.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
     ...(options.args ?? []),
-  ], { env: { PATH: process.env['PATH'] ?? '', ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }), POD_NAMESPACE: 'pullguard', ...options.env } })
+  ], { env: { PATH: process.env['PATH'] ?? '', ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }), POD_NAMESPACE: 'pullguard', ...options.env }, discard: options.discardOutput === true })
   const lines: Array<Record<string, unknown>> = []
   child.onLine((line) => {
     try {
@@ -87,6 +91,10 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
     origin,
     child,
     logs: () => lines,
+    settledLogs: async () => {
+      await new Promise((r) => setTimeout(r, LOG_SETTLE_MS))
+      return lines
+    },
     metrics: async () => (await get('/metrics')).text,
     // Idempotent: tests stop pullguard on purpose, and teardown stops it again.
     stop() {

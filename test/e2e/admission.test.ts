@@ -65,11 +65,11 @@ t.test('UPDATE: kubectl set image to a missing tag is refused, and the Deploymen
 
 t.test('UPDATE: kubectl label leaves the pod spec as it was and never reaches pullguard (matchConditions)', async (t) => {
   const before = await world.webhookCalls('UPDATE')
-  const reviews = world.pullguard.logs().filter((l) => l['msg'] === 'decision').length
+  const reviews = (await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'decision').length
   for (const value of ['a', 'b', 'c']) await cp.kubectlOk(['label', '--overwrite', 'pod', 'public', '-n', 'shop', `tier=${value}`])
   await cp.kubectlOk(['annotate', 'deployment', 'web', '-n', 'shop', 'note=hello'])
   t.equal(await world.webhookCalls('UPDATE'), before, 'no UPDATE call to the webhook')
-  t.equal(world.pullguard.logs().filter((l) => l['msg'] === 'decision').length, reviews, 'no decision made by pullguard')
+  t.equal((await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'decision').length, reviews, 'no decision made by pullguard')
 })
 
 t.test('kubectl debug with a missing image (pods/ephemeralcontainers) is refused', async (t) => {
@@ -91,7 +91,7 @@ t.test('--dry-run=server is judged like a real request', async (t) => {
   const ok = await world.apply(podManifest('shop', 'dry', [api('1.2')]), 'apply', ['--dry-run=server'])
   t.same([ok.code, ok.stdout], [0, 'pod/dry created (server dry run)\n'])
   t.notOk(await exists('pod', 'shop', 'dry'), 'a dry run stores nothing')
-  const line = world.pullguard.logs().find((l) => l['msg'] === 'decision' && l['name'] === 'dry' && l['verdict'] === 'denied')
+  const line = (await world.pullguard.settledLogs()).find((l) => l['msg'] === 'decision' && l['name'] === 'dry' && l['verdict'] === 'denied')
   t.match(line, { dryRun: true, namespace: 'shop', kind: 'Pod' }, 'the decision line says it was a dry run')
 })
 
@@ -109,13 +109,13 @@ t.test('a namespace labelled off, and pullguard\'s own namespace, are never sent
   await cp.kubectlOk(['label', 'namespace', 'pullguard', 'pullguard.io/mode-'])
   t.teardown(() => cp.kubectlOk(['label', 'namespace', 'pullguard', 'pullguard.io/mode=off']))
   const before = await world.webhookCalls('CREATE')
-  const reviews = world.pullguard.logs().filter((l) => l['msg'] === 'decision').length
+  const reviews = (await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'decision').length
   for (const ns of ['shop-off', 'pullguard']) {
     const run = await world.apply(restrictedPod(ns, 'unchecked', api('no-such-tag')))
     t.same([run.code, run.stdout, run.stderr], [0, 'pod/unchecked created\n', ''], `${ns}: created unchecked`)
   }
   t.equal(await world.webhookCalls('CREATE'), before, 'no CREATE call to the webhook')
-  t.equal(world.pullguard.logs().filter((l) => l['msg'] === 'decision').length, reviews, 'no decision made by pullguard')
+  t.equal((await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'decision').length, reviews, 'no decision made by pullguard')
   // The same pod in a judged namespace is counted: the metric would have seen a call.
   await world.apply(podManifest('shop', 'counted', [api('no-such-tag')]))
   t.equal(await world.webhookCalls('CREATE'), before + 1)

@@ -26,7 +26,7 @@ t.test('a registry that never answers: kubectl has pullguard\'s answer before th
   t.match(run.stderr, `Warning: container "c0" image "${image}": not verified, ${silent.host}`)
   t.match(run.stderr, 'allowed by --on-registry-error=allow')
   t.ok(held.length > 0, 'pullguard did try the registry')
-  const line = world.pullguard.logs().find((l) => l['msg'] === 'decision' && l['name'] === 'hangs')
+  const line = (await world.pullguard.settledLogs()).find((l) => l['msg'] === 'decision' && l['name'] === 'hangs')
   t.match(line, { verdict: 'allowed' }, 'pullguard decided, not the API server\'s failure policy')
 })
 
