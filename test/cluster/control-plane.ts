@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { ensureClusterBinaries, type ClusterBinaries } from './binaries.js'
-import { freePort, startChild, waitFor, type Child } from './processes.js'
+import { freePort } from '../helpers/fake-server.js'
+import { startChild, waitFor, type Child } from './processes.js'
 
 /** kube-apiserver is ready about 3 s after start here; a loaded 2-core CI box may take several times that. */
 const READY_TIMEOUT_MS = 90_000

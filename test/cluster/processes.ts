@@ -2,7 +2,6 @@
 // (bounded) for failure messages, stopped with SIGTERM then SIGKILL, and killed by an exit hook if a
 // crashed test forgot them, so no orphan keeps a port or a data folder.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
 
 /** Enough of the end of a process's output for the fatal line and its context. */
 const MAX_LOG_CHARS = 64_000
@@ -85,17 +84,6 @@ export function startChild(name: string, command: string, args: readonly string[
   }
 }
 
-/** A port free a moment ago on 127.0.0.1 (bound to 0, then closed). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** Polls `probe` until it returns true, or fails with `describe()` after `timeoutMs`. */
 export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, describe: () => string = () => ''): Promise<void> {

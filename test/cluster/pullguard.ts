@@ -10,7 +10,8 @@ import { load } from 'js-yaml'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import type { ControlPlane } from './control-plane.js'
-import { freePort, startChild, waitFor, type Child } from './processes.js'
+import { freePort } from '../helpers/fake-server.js'
+import { startChild, waitFor, type Child } from './processes.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startControlPlane } from '../cluster/control-plane.js'
-import { freePort } from '../cluster/processes.js'
+import { freePort } from '../helpers/fake-server.js'
 import { startPullguard, type PullguardProcess } from '../cluster/pullguard.js'
 
 const cp = await startControlPlane()

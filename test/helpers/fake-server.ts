@@ -58,6 +58,11 @@ async function listen(server: HttpServer | NetServer, scheme: string, seen: Seen
   return result
 }
 
+/** A port free a moment ago on 127.0.0.1 (bound to 0, then closed), for a server that must be told its port. */
+export function freePort(): Promise<number> {
+  return closedPort()
+}
+
 /** A port with nothing listening on it (bound, then closed). */
 export async function closedPort(): Promise<number> {
   const s = createNetServer()

@@ -5,11 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import { Agent, request } from 'undici'
+import { freePort } from './fake-server.js'
 import type { TestCA } from './pki.js'
 import { requireRegistryBinary } from './registry-binary.js'
 import type { TokenServer } from './token-server.js'
@@ -44,16 +44,6 @@ function installExitHook(): void {
   })
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 // JSON strings are valid YAML double-quoted scalars, so every value goes through JSON.stringify.
 function configYaml(dir: string, port: number, auth: RegistryAuth): string {
