@@ -114,7 +114,7 @@ function parseOnce(url: string): ReturnType<typeof parseHttpUrl> {
   return parsed
 }
 
-function urlsMatch(glob: string, target: string): boolean {
+export function urlsMatch(glob: string, target: string): boolean {
   const g = parseOnce(`https://${glob}`)
   const t = parseOnce(`https://${target}`)
   if (g === undefined || t === undefined) return false
