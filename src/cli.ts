@@ -14,7 +14,8 @@ import { createLogger } from './log/logger.js'
 const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
                        [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]
                        [--insecure-registry HOST[:PORT]]... [--exempt-namespace NS]... [--exempt-image GLOB]...
-                       [--node-docker-config FILE] [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
+                       [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
+                       [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
 ${CHECK_USAGE}
 ${DIAGNOSE_USAGE}`
 

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import type { Mode, OnRegistryError } from './policy/modes.js'
 import { parsePlatform } from './policy/platforms.js'
 import { LOG_LEVELS, type LogLevel } from './log/logger.js'
+import { loadProviderConfig, ProviderConfigError } from './providers/config.js'
 import type { Platform } from './registry/index.js'
 
 
@@ -47,6 +48,32 @@ export interface ServeConfig {
   /** The cluster's platforms; empty: read them from the Node objects. */
   platforms: Platform[]
   logLevel: LogLevel
+  credentialProviders: CredentialProviderFlags | undefined
+}
+
+/** --image-credential-provider-config and --image-credential-provider-bin-dir, both checked at start. */
+export interface CredentialProviderFlags {
+  configPath: string
+  binDir: string
+  /** The environment plugins start with: pullguard's own, as the kubelet passes its own. */
+  env: Env
+}
+
+/**
+ * Both flags or neither; the config is read and validated now (the kubelet refuses to start on a
+ * bad one, and so do we), and again when it changes.
+ */
+export function credentialProviderFlags(config: Picked, binDir: Picked, env: Env): CredentialProviderFlags | undefined {
+  if (config.value === undefined && binDir.value === undefined) return undefined
+  if (config.value === undefined) throw new ConfigError('--image-credential-provider-config', `is required when ${binDir.source} is set`)
+  if (binDir.value === undefined) throw new ConfigError('--image-credential-provider-bin-dir', `is required when ${config.source} is set`)
+  try {
+    loadProviderConfig(config.value, binDir.value)
+  } catch (err) {
+    if (err instanceof ProviderConfigError) throw new ConfigError(config.source, err.message)
+    throw err
+  }
+  return { configPath: config.value, binDir: binDir.value, env }
 }
 
 export class ConfigError extends Error {
@@ -77,6 +104,8 @@ const SERVE_OPTIONS = {
   'node-docker-config': { type: 'string' },
   platform: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
+  'image-credential-provider-config': { type: 'string' },
+  'image-credential-provider-bin-dir': { type: 'string' },
 } as const
 
 type Values = { [K in keyof typeof SERVE_OPTIONS]?: (typeof SERVE_OPTIONS)[K] extends { multiple: true } ? string[] : string }
@@ -103,6 +132,8 @@ export const FLAG_ENV = {
   'node-docker-config': 'PULLGUARD_NODE_DOCKER_CONFIG',
   platform: 'PULLGUARD_PLATFORMS',
   'log-level': 'PULLGUARD_LOG_LEVEL',
+  'image-credential-provider-config': 'PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_CONFIG',
+  'image-credential-provider-bin-dir': 'PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR',
 } as const
 export type EnvFlag = keyof typeof FLAG_ENV
 
@@ -203,6 +234,7 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     nodeDockerConfigPath: nodeConfig.value,
     platforms: platformList(platforms),
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
+    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
   }
 }
 

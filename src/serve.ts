@@ -12,6 +12,8 @@ import { ClusterCache } from './credentials/cluster-cache.js'
 import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
 import { NodeDockerConfig, NodeDockerConfigError } from './credentials/node-config.js'
 import { ImageExemptions } from './policy/exemptions.js'
+import { ProviderConfigError } from './providers/config.js'
+import { CredentialProviders } from './providers/providers.js'
 import { createJudge, decisionBudgetMs } from './policy/judge.js'
 import { NamespaceModes } from './policy/namespace-mode.js'
 import { NodePlatforms } from './policy/node-platforms.js'
@@ -56,6 +58,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   cluster.start()
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const checker = new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks })
+  const providers = loadCredentialProviders(config, budget, logger, metrics)
   const platforms = new NodePlatforms(kube, config.platforms, logger)
   // The same spec asked again (every pod of a ReplicaSet) reuses its assessment while the
   // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
@@ -81,6 +84,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     exemptNamespaces: new Set(config.exemptNamespaces),
     exemptImages: new ImageExemptions(config.exemptImages),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
+    ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: platforms,
     memo,
     onDecision: metrics.decision,
@@ -102,6 +106,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
       await registry.close()
       cluster.stop()
       nodeCredentials?.close()
+      providers?.close()
     },
   }
 }
@@ -118,6 +123,26 @@ function reachedOnce(kube: KubeApi): () => Promise<boolean> {
     const answer = await kube.getNamespace('default', AbortSignal.timeout(2_000))
     reached = answer.kind !== 'error'
     return reached
+  }
+}
+
+function loadCredentialProviders(config: ServeConfig, budget: number, logger: Logger, metrics: Metrics): CredentialProviders | undefined {
+  const flags = config.credentialProviders
+  if (flags === undefined) return undefined
+  try {
+    return new CredentialProviders({
+      configPath: flags.configPath,
+      binDir: flags.binDir,
+      baseEnv: flags.env,
+      // Half the review's budget: a plugin that hangs must leave time to check the image without
+      // it and to say which plugin failed (the kubelet allows a minute; no review waits that long).
+      execTimeoutMs: Math.max(100, Math.floor(budget / 2)),
+      logger,
+      onExec: metrics.pluginExec,
+    })
+  } catch (err) {
+    if (err instanceof ProviderConfigError) throw new ConfigError('--image-credential-provider-config', err.message)
+    throw err
   }
 }
 

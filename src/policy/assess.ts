@@ -6,6 +6,7 @@
  */
 import type { KeyringEntry } from '../credentials/keyring.js'
 import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets.js'
+import type { ProvidedCredentials } from '../providers/providers.js'
 import type { SecretSource, ServiceAccountSource } from '../credentials/sources.js'
 import { tryParseReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
@@ -29,6 +30,8 @@ export interface AssessOptions {
   exemptImages?: ImageExemptions
   /** The nodes' own credentials (--node-docker-config, or check's --docker-config), tried after the pod's. */
   nodeCredentials?: { entries(): readonly KeyringEntry[] }
+  /** Credential provider plugins (--image-credential-provider-config), tried after the node's docker config, as the kubelet does. */
+  credentialProviders?: { provide(repository: string, signal?: AbortSignal): Promise<ProvidedCredentials> }
   /** The cluster's platforms; an empty list means unknown (no platform check). */
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
 }
@@ -75,9 +78,13 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       const exempt = options.exemptImages?.match(parsed.ref)
       if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
       if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal }
-      const credentials = keyring.credentialsFor(parsed.ref.name)
+      // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
+      const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal)
+      const credentials = [...keyring.credentialsFor(parsed.ref.name), ...(plugins?.entries ?? [])]
       const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
       const outcome: ImageOutcome = { kind: 'checked', use, ref: parsed.ref, result, tried: credentials.map((c) => c.label), incomplete }
+      if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
+      if (plugins !== undefined && plugins.matched.length > 0) outcome.providers = plugins.matched
       if (result.code === 'Exists' && result.platforms !== undefined && candidates.length > 0) {
         outcome.platform = judgePlatforms(result.platforms, candidates)
       }

@@ -101,7 +101,8 @@ export class AssessmentMemo {
     let until = Number.POSITIVE_INFINITY
     for (const o of a.outcomes) {
       if (o.kind !== 'checked') continue
-      if (o.incomplete) return undefined
+      // A plugin's answer has a life of its own (its cacheDuration): not reused past the next review.
+      if (o.incomplete || o.providers !== undefined) return undefined
       const expires = this.#options.expiresAt(o.result)
       if (expires === undefined) return undefined
       if (expires < until) until = expires

@@ -126,6 +126,7 @@ function judgeWith(options: JudgeOptions): Judge {
           reason: reasonCode(o),
           ...(o.kind === 'exempt' ? { exempt: o.pattern } : {}),
           ...(o.kind === 'checked' && o.result.code === 'Exists' ? { decidedBy: o.result.decidedBy } : {}),
+          ...(o.kind === 'checked' && o.providerFailures !== undefined ? { providerFailures: o.providerFailures.map((f) => ({ provider: f.provider, code: f.code, problem: f.problem })) } : {}),
         })),
         secretProblems: found.secretProblems.map((p) => ({ secret: p.secret, kind: p.kind })),
         durationMs: clock.now() - started,

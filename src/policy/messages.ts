@@ -94,7 +94,15 @@ function undetermined(o: Checked): string {
   const r = o.result
   if (r.code === 'RateLimited') return `${o.ref.registryHost} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}`
   if (r.code === 'RegistryUnreachable') return `${o.ref.registryHost} is unreachable (${r.cause}: ${r.detail})`
+  if (o.providerFailures !== undefined && o.providerFailures.length > 0) {
+    return `${o.ref.registryHost} refused the credentials pullguard had (${o.tried.length === 0 ? 'none' : o.tried.join(', ')}), and ${pluginFailures(o)}; the kubelet's plugin may still give credentials on the node`
+  }
   return `${o.ref.registryHost} refused the credentials pullguard could read (${o.tried.length === 0 ? 'none' : o.tried.join(', ')}), and some pull secrets or the service account could not be read by pullguard; the kubelet may still pull with them (grant pullguard get on secrets and serviceaccounts)`
+}
+
+/** `credential provider plugin ecr-credential-provider exited with status 1`, each failed plugin once. */
+function pluginFailures(o: Checked): string {
+  return (o.providerFailures ?? []).map((f) => f.problem).join('; ')
 }
 
 /** The one-line form, for warnings. */
@@ -115,7 +123,7 @@ export function warning(o: ImageOutcome, suffix: string): string {
       return `${head}: repository does not exist${suffix}`
     case 'RepositoryNotFoundOrDenied':
     case 'AccessDenied':
-      if (pullability(o) === 'unknown') return `${head}: not verified, some pull secrets could not be read by pullguard${suffix}`
+      if (pullability(o) === 'unknown') return `${head}: not verified, ${o.providerFailures !== undefined && o.providerFailures.length > 0 ? pluginFailures(o) : 'some pull secrets could not be read by pullguard'}${suffix}`
       return o.result.code === 'AccessDenied'
         ? `${head}: ${o.ref.registryHost} refused access (${plural(o.tried.length, 'secret')} tried)${suffix}`
         : `${head}: repository does not exist or requires credentials (${plural(o.tried.length, 'secret')} tried)${suffix}`

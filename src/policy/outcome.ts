@@ -3,6 +3,7 @@
  * verdicts here and nowhere else.
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
+import type { ProviderFailure } from '../providers/providers.js'
 import type { ImageReference } from '../reference/index.js'
 import type { CheckResult, Platform } from '../registry/index.js'
 import type { ImageUse } from './subject.js'
@@ -35,6 +36,10 @@ export type ImageOutcome =
       platform?: PlatformFit
       /** For TagNotFound: existing tags nearest to the one asked for. */
       suggestions?: string[]
+      /** Credential provider plugins whose matchImages cover the image. */
+      providers?: string[]
+      /** Plugins that matched but failed: the kubelet's plugin may still give credentials we lack. */
+      providerFailures?: ProviderFailure[]
     }
 
 /** pullable: the kubelet will pull it. not-pullable: it definitely will not. unknown: policy decides. */
@@ -52,8 +57,9 @@ export function pullability(o: ImageOutcome): Pullability {
       return 'not-pullable'
     case 'AccessDenied':
     case 'RepositoryNotFoundOrDenied':
-      // Never deny for lack of a credential we were not allowed to see.
-      return o.incomplete ? 'unknown' : 'not-pullable'
+      // Never deny for lack of a credential we were not allowed to see, or that a plugin failed to
+      // give here: on the node it may well give it.
+      return o.incomplete || (o.providerFailures?.length ?? 0) > 0 ? 'unknown' : 'not-pullable'
     case 'RateLimited':
     case 'RegistryUnreachable':
       return 'unknown'

@@ -29,6 +29,14 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     registers: [this.registry],
   })
+  // Provider names come from the config file (bounded by it); outcomes are ok or a problem code.
+  readonly #pluginExecs = new Histogram({
+    name: 'pullguard_credential_provider_exec_duration_seconds',
+    help: 'Credential provider plugin runs, by provider and outcome (ok or a problem code such as PluginExited, PluginTimedOut, PluginBadResponse).',
+    labelNames: ['provider', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  })
   readonly #cache = new Counter({ name: 'pullguard_cache_lookups_total', help: 'Result and tag-list cache lookups.', labelNames: ['cache', 'result'] as const, registers: [this.registry] })
   readonly #inflight = new Gauge({ name: 'pullguard_inflight_checks', help: 'Registry checks running now (shared checks count once).', registers: [this.registry] })
   #sizes: Record<string, () => number> = {}
@@ -74,6 +82,10 @@ export class Metrics {
 
   #known(host: string): string {
     return this.#hosts.has(host) ? host : 'other'
+  }
+
+  pluginExec = (provider: string, outcome: string, seconds: number): void => {
+    this.#pluginExecs.observe({ provider, outcome }, seconds)
   }
 
   readonly checks: CheckObserver = {

@@ -1,0 +1,126 @@
+/**
+ * Every configured provider, as the kubelet's externalCredentialProviderKeyring.Lookup uses them
+ * (plugins.go): each provider whose matchImages cover the image is asked (in config order), all
+ * their answers go into one keyring (so across providers the most specific key comes first, and
+ * config order breaks ties), and that keyring is looked up for the image. These come after the pod's
+ * pull secrets and the node's docker config (policy/assess.ts).
+ *
+ * The config (file or directory) and the bin dir are re-read when the config's files change, like
+ * --node-docker-config: a bad new version keeps the last good one and says so. The kubelet reads it
+ * at start only; a webhook that runs for months should follow the nodes' config without a restart.
+ */
+import { FileWatcher } from '../cache/file-fingerprint.js'
+import type { Logger } from 'pino'
+import { createKeyring, type KeyringEntry } from '../credentials/keyring.js'
+import { loadProviderConfig, ProviderConfigError, type ProviderConfig } from './config.js'
+import { MAX_PLUGIN_TIME_MS } from './exec.js'
+import { ExecLimiter } from './limiter.js'
+import { CredentialProvider, type ProviderOptions, type ProviderProblemCode } from './provider.js'
+
+/** How often the config's stat is polled (node files change rarely; a mounted ConfigMap syncs in ~1 minute). */
+const POLL_MS = 5_000
+/** Plugin processes at once, all providers together. */
+export const MAX_CONCURRENT_EXECS = 8
+
+export interface ProviderFailure {
+  provider: string
+  code: ProviderProblemCode
+  problem: string
+}
+
+export interface ProvidedCredentials {
+  /** Keyring-ordered credentials for the image from every provider that answered. */
+  entries: KeyringEntry[]
+  /** Providers that matched the image but gave no usable answer. */
+  failures: ProviderFailure[]
+  /** Providers whose matchImages covered the image (asked, from the cache or by exec). */
+  matched: string[]
+}
+
+export interface ProvidersOptions {
+  configPath: string
+  binDir: string
+  baseEnv: Readonly<Record<string, string | undefined>>
+  /** Per exec: the review budget (the kubelet allows a minute; no review waits that long). */
+  execTimeoutMs?: number
+  logger: Logger
+  onExec?: ProviderOptions['onExec']
+  /** false: no reload (the CLI commands that run once). */
+  watch?: boolean
+}
+
+export class CredentialProviders {
+  readonly #options: ProvidersOptions
+  readonly #limiter = new ExecLimiter(MAX_CONCURRENT_EXECS)
+  #providers: CredentialProvider[]
+  #watcher: FileWatcher | undefined
+
+  /** Loads and validates the config; an invalid one throws ProviderConfigError (a start-up error). */
+  constructor(options: ProvidersOptions) {
+    this.#options = options
+    const config = loadProviderConfig(options.configPath, options.binDir)
+    this.#providers = this.#build(config)
+    this.#watch(config)
+  }
+
+  get names(): string[] {
+    return this.#providers.map((p) => p.name)
+  }
+
+  /** Execs and cached answers so far, for tests and the bench. */
+  stats(): Array<{ name: string; execs: number; cached: number }> {
+    return this.#providers.map((p) => ({ name: p.name, execs: p.execs, cached: p.cached }))
+  }
+
+  /** Credentials the plugins give for a repository name (`docker.io/library/nginx`). */
+  async provide(repository: string, signal?: AbortSignal): Promise<ProvidedCredentials> {
+    const matching = this.#providers.filter((p) => p.matches(repository))
+    if (matching.length === 0) return { entries: [], failures: [], matched: [] }
+    const answers = await Promise.all(matching.map((p) => p.provide(repository, signal)))
+    const all: KeyringEntry[] = []
+    const failures: ProviderFailure[] = []
+    for (const a of answers) {
+      if (a.kind === 'credentials') all.push(...a.entries)
+      else if (a.kind === 'failed') failures.push({ provider: a.provider, code: a.code, problem: a.problem })
+    }
+    return { entries: createKeyring(all)(repository), failures, matched: matching.map((p) => p.name) }
+  }
+
+  reload(): void {
+    let config: ProviderConfig
+    try {
+      config = loadProviderConfig(this.#options.configPath, this.#options.binDir)
+    } catch (err) {
+      if (!(err instanceof ProviderConfigError)) throw err
+      this.#watcher?.markSeen()
+      this.#options.logger.error({ path: this.#options.configPath, problem: err.message }, 'credential provider config could not be reloaded; keeping the previous version')
+      return
+    }
+    for (const p of this.#providers) p.clear()
+    this.#providers = this.#build(config)
+    this.#watch(config)
+    this.#options.logger.info({ path: this.#options.configPath, providers: this.names }, 'credential provider config reloaded')
+  }
+
+  close(): void {
+    this.#watcher?.close()
+    for (const p of this.#providers) p.clear()
+  }
+
+  #build(config: ProviderConfig): CredentialProvider[] {
+    const timeoutMs = Math.min(this.#options.execTimeoutMs ?? MAX_PLUGIN_TIME_MS, MAX_PLUGIN_TIME_MS)
+    return config.providers.map((spec) => new CredentialProvider(spec, {
+      baseEnv: this.#options.baseEnv,
+      execTimeoutMs: timeoutMs,
+      limiter: this.#limiter,
+      ...(this.#options.onExec === undefined ? {} : { onExec: this.#options.onExec }),
+    }))
+  }
+
+  /** The config's files and the path itself (a directory gains or loses files), plus the binaries. */
+  #watch(config: ProviderConfig): void {
+    if (this.#options.watch === false) return
+    this.#watcher?.close()
+    this.#watcher = new FileWatcher([this.#options.configPath, ...config.files, ...config.providers.map((p) => p.binary)], POLL_MS, () => this.reload())
+  }
+}

@@ -1,0 +1,131 @@
+// Credential provider plugins through `pullguard serve`, against the real registries (distribution
+// with htpasswd Basic auth, and with token auth): the suite's test plugin is configured by a
+// kubelet CredentialProviderConfig, as on a node.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { loadFixture, startFakeKubeApi } from '../helpers/fake-kube-api.js'
+import { createTestCA } from '../helpers/pki.js'
+import { startRegistry } from '../helpers/registry.js'
+import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
+import { writeTestPlugin } from '../helpers/test-plugin.js'
+import { startTokenServer } from '../helpers/token-server.js'
+import { startWebhook } from '../helpers/webhook.js'
+
+const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
+const PLUGIN_PASSWORD = 'Plugin-Issued-Pa55word'
+const ca = await createTestCA()
+t.teardown(() => ca.close())
+const basic = await startRegistry({ ca, auth: { kind: 'htpasswd', users: { admin: ADMIN.password, cloud: PLUGIN_PASSWORD } } })
+t.teardown(() => basic.close())
+const tokenServer = await startTokenServer({ ca, users: { admin: ADMIN.password, cloud: PLUGIN_PASSWORD }, grant: (user, _repo, actions) => (user === 'admin' ? actions : actions.filter((a) => a === 'pull')) })
+t.teardown(() => tokenServer.close())
+const token = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
+t.teardown(() => token.close())
+await seedOciManifest(basic, 'cloud/api', '1.0', ADMIN)
+await seedOciManifest(token, 'cloud/worker', '2.0', ADMIN)
+const kube = await startFakeKubeApi({ ca })
+t.teardown(() => kube.close())
+kube.put('namespaces', { ...loadFixture<any>('api/namespace.json'), metadata: { name: 'team-a', labels: {} } })
+
+const dir = await mkdtemp(join(tmpdir(), 'pullguard-providers-it-'))
+t.teardown(() => rm(dir, { recursive: true, force: true }))
+const bin = join(dir, 'bin')
+await mkdir(bin)
+await writeTestPlugin(bin, 'cloud-credential-provider')
+
+const AUTH = (password: string): string => JSON.stringify({ [basic.host]: { username: 'cloud', password }, [token.host]: { username: 'cloud', password } })
+let configs = 0
+async function providerConfig(env: Record<string, string>, extra: Record<string, unknown> = {}): Promise<string> {
+  const path = join(dir, `config-${++configs}.yaml`)
+  const provider = { name: 'cloud-credential-provider', matchImages: [basic.host, token.host], defaultCacheDuration: '5m', apiVersion: 'credentialprovider.kubelet.k8s.io/v1', env: Object.entries(env).map(([name, value]) => ({ name, value })), ...extra }
+  await writeFile(path, JSON.stringify({ apiVersion: 'kubelet.config.k8s.io/v1', kind: 'CredentialProviderConfig', providers: [provider] }))
+  return path
+}
+function pod(images: string[], uid = `uid-${Math.random().toString(16).slice(2)}`): any {
+  const r = loadFixture<any>('admission/pod-create.json')
+  r.request.uid = uid
+  r.request.namespace = 'team-a'
+  r.request.object.metadata.namespace = 'team-a'
+  r.request.object.spec.initContainers = []
+  r.request.object.spec.imagePullSecrets = []
+  r.request.object.spec.containers = images.map((image, i) => ({ name: `c${i}`, image }))
+  return r
+}
+async function webhook(t: Test, config: string, args: string[] = []): ReturnType<typeof startWebhook> {
+  const w = await startWebhook({ ca, kube, args: ['--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin, ...args], env: { PATH: process.env['PATH'] ?? '' } })
+  t.teardown(() => w.close())
+  return w
+}
+const api = `${basic.host}/cloud/api:1.0`
+const worker = `${token.host}/cloud/worker:2.0`
+
+t.test('a private image only the plugin can pull is allowed (Basic and token registries)', async (t) => {
+  const w = await webhook(t, await providerConfig({ PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD), PLUGIN_KEY_TYPE: 'Registry' }))
+  const r = await w.post(pod([api, worker]))
+  t.match(r.body.response, { allowed: true })
+  t.equal(r.body.response.warnings, undefined, 'no warning: verified')
+  const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision')
+  t.match(line.images, [{ reason: 'Exists', decidedBy: /credential provider cloud-credential-provider/ }, { reason: 'Exists', decidedBy: /credential provider cloud-credential-provider/ }])
+})
+
+t.test('the plugin\'s answer refused by the registry: denied, as the kubelet\'s pull would fail', async (t) => {
+  const w = await webhook(t, await providerConfig({ PLUGIN_AUTH: AUTH('expired-token'), PLUGIN_KEY_TYPE: 'Registry' }))
+  const r = await w.post(pod([api]))
+  t.match(r.body.response, { allowed: false, status: { code: 403 } })
+  t.match(r.body.response.status.message, `${basic.host} refused the credentials (tried credential provider cloud-credential-provider (key "${basic.host}"))`)
+  t.notMatch(r.text, 'expired-token')
+})
+
+t.test('without the plugin config the same image is refused (it is private)', async (t) => {
+  const w = await startWebhook({ ca, kube })
+  t.teardown(() => w.close())
+  const r = await w.post(pod([api]))
+  t.match(r.body.response, { allowed: false })
+})
+
+t.test('a failing plugin is never a denial: unverified, the plugin named, --on-registry-error decides', async (t) => {
+  for (const mode of ['exit1', 'garbage', 'wrongkind', 'huge']) {
+    const config = await providerConfig({ PLUGIN_MODE: mode, PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD) })
+    const w = await webhook(t, config)
+    const r = await w.post(pod([api]))
+    t.match(r.body.response, { allowed: true, warnings: [/not verified, credential provider plugin cloud-credential-provider/] }, `${mode}: allowed with a warning`)
+    t.notMatch(r.text, PLUGIN_PASSWORD, `${mode}: no credential in the answer`)
+    const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision')
+    t.match(line.images[0].providerFailures, [{ provider: 'cloud-credential-provider' }], `${mode}: the decision line names the plugin`)
+    const denying = await webhook(t, config, ['--on-registry-error', 'deny'])
+    const d = await denying.post(pod([api]))
+    t.match(d.body.response, { allowed: false, status: { message: /could not be verified: .*credential provider plugin cloud-credential-provider/ } }, `${mode}: --on-registry-error deny`)
+  }
+})
+
+t.test('a hanging plugin: the review is answered within --timeout', async (t) => {
+  const w = await webhook(t, await providerConfig({ PLUGIN_MODE: 'hang' }), ['--timeout', '1s'])
+  const started = Date.now()
+  const r = await w.post(pod([api]))
+  const took = Date.now() - started
+  t.ok(took < 1_700, `answered in ${took} ms`)
+  t.match(r.body.response, { allowed: true, warnings: [/not verified, credential provider plugin cloud-credential-provider did not answer within 450 ms/] })
+})
+
+t.test('reviews share execs: concurrent reviews one exec, later ones the cached answer', async (t) => {
+  const log = join(dir, 'execs.log')
+  const w = await webhook(t, await providerConfig({ PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD), PLUGIN_KEY_TYPE: 'Registry', PLUGIN_LOG: log, PLUGIN_DELAY_MS: '200' }))
+  const all = await Promise.all(Array.from({ length: 10 }, () => w.post(pod([api]))))
+  t.ok(all.every((r) => r.body.response.allowed === true))
+  await w.post(pod([`${basic.host}/cloud/api:1.0`, api]))
+  const { readFileSync } = await import('node:fs')
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'one exec for 11 reviews')
+  const metrics = await w.get('/metrics')
+  t.match(metrics.text, /pullguard_credential_provider_exec_duration_seconds_count\{provider="cloud-credential-provider",outcome="ok"\} 1/)
+  t.notMatch(metrics.text, PLUGIN_PASSWORD)
+  t.notMatch(w.logs.join('\n'), PLUGIN_PASSWORD, 'no plugin credential in any log line')
+})
+
+t.test('an invalid provider config is a start-up error naming the flag', async (t) => {
+  const bad = join(dir, 'bad.yaml')
+  await writeFile(bad, 'apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders: []\n')
+  await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad, '--image-credential-provider-bin-dir', bin] }), { name: 'ConfigError', message: '--image-credential-provider-config: failed to validate credential provider config: providers: Required value: at least 1 item in plugins is required' })
+  await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad] }), { name: 'ConfigError', message: '--image-credential-provider-bin-dir: is required when --image-credential-provider-config is set' })
+})
