@@ -16,7 +16,7 @@ import { runCheck, type ClusterSources } from './run.js'
 export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--docker-config FILE] [--from-cluster [--kubeconfig FILE]]
                        [--namespace NS] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
                        [--platform OS/ARCH[/VARIANT]]... [--exempt-image GLOB]... [--on-registry-error allow|deny]
-                       [--output table|json]`
+                       [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR] [--output table|json]`
 
 /** A terminal user waiting less than this needs no progress line. */
 const PROGRESS_AFTER_MS = 1_000

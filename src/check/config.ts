@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, parseDuration, platformList, registryCa, type Env, type Picked } from '../config.js'
+import { ConfigError, credentialProviderFlags, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, parseDuration, platformList, registryCa, type CredentialProviderFlags, type Env, type Picked } from '../config.js'
 import type { OnRegistryError } from '../policy/modes.js'
 import type { Platform } from '../registry/index.js'
 
@@ -31,6 +31,8 @@ export interface CheckConfig {
   platforms: Platform[]
   exemptImages: string[]
   onRegistryError: OnRegistryError
+  /** The nodes' credential provider plugins, run as the kubelet runs them. */
+  credentialProviders: CredentialProviderFlags | undefined
   output: 'table' | 'json'
   /** Whether stderr is a terminal (progress line). */
   progress: boolean
@@ -49,6 +51,8 @@ const CHECK_OPTIONS = {
   'exempt-image': { type: 'string', multiple: true },
   'on-registry-error': { type: 'string' },
   output: { type: 'string', short: 'o' },
+  'image-credential-provider-config': { type: 'string' },
+  'image-credential-provider-bin-dir': { type: 'string' },
 } as const
 
 /**
@@ -89,6 +93,7 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
     platforms: platformList(pickList('platform')),
     exemptImages: pickList('exempt-image').list,
     onRegistryError: onRegistryError(pick('on-registry-error')),
+    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
     progress: stderrIsTTY,
   }

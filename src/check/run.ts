@@ -17,6 +17,8 @@ import { NodePlatforms } from '../policy/node-platforms.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import { CachedChecker } from '../registry/cached-checker.js'
 import { RegistryClient } from '../registry/index.js'
+import type { CredentialProviderFlags } from '../config.js'
+import { CredentialProviders } from '../providers/providers.js'
 import type { CheckConfig } from './config.js'
 import type { DockerCredentials } from './docker-config.js'
 import type { CheckObject } from './objects.js'
@@ -41,6 +43,11 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void
 }
 
+/** The plugins for a command that runs once: no reload; half a per-image budget per exec, as in serve. */
+export function runOnceProviders(flags: CredentialProviderFlags, timeoutMs: number, logger: Logger): CredentialProviders {
+  return new CredentialProviders({ configPath: flags.configPath, binDir: flags.binDir, baseEnv: flags.env, execTimeoutMs: Math.max(100, Math.floor(timeoutMs / 2)), logger, watch: false })
+}
+
 /** Images per object checked at once (assess's own bound); used to size an object's deadline. */
 const PARALLEL_IMAGES = 16
 
@@ -53,6 +60,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
     requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
   })
   const cluster = options.cluster ?? new OfflineCluster()
+  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, options.logger)
   const assessOptions = {
     checker: new CachedChecker(registry, { checkBudgetMs: config.timeoutMs }),
     secrets: cluster,
@@ -60,6 +68,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
     modes: labelsIgnored(),
     exemptImages: new ImageExemptions(config.exemptImages),
     nodeCredentials: { entries: () => options.docker.entries },
+    ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: new NodePlatforms(cluster, config.platforms, options.logger),
   }
   const results: CheckedObject[] = []
@@ -76,6 +85,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
       options.onProgress?.(results.length, objects.length)
     }
   } finally {
+    providers?.close()
     await registry.close()
   }
   return results

@@ -5,6 +5,8 @@
  * CLI prints either on one line and exits 2.
  */
 import { ConfigError } from '../config.js'
+import { runOnceProviders } from '../check/run.js'
+import { createLogger } from '../log/logger.js'
 import { readDockerCredentials } from '../check/docker-config.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import type { Lookup, PodObject } from '../credentials/sources.js'
@@ -14,7 +16,8 @@ import { Diagnoser, isStuck, type DiagnoseApi } from './run.js'
 
 export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | namespace [NS | -A/--all-namespaces]
                        [--kubeconfig FILE] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
-                       [--node-docker-config FILE] [--output table|json]`
+                       [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
+                       [--output table|json]`
 
 export class TargetError extends Error {
   readonly code = 'TargetUnreadable'
@@ -63,7 +66,9 @@ async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: s
     const keep = (pod: PodObject): boolean => (examined++, isStuck(pod))
     pods = readable(await api.listPods(namespace, keep, signal), namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`)
   }
+  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, createLogger('silent'))
   const diagnoser = new Diagnoser(api, {
+    ...(providers === undefined ? {} : { credentialProviders: providers }),
     timeoutMs: config.timeoutMs,
     registryCaPem: config.registryCaPem,
     insecureRegistries: config.insecureRegistries,
@@ -73,6 +78,7 @@ async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: s
   try {
     return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))
   } finally {
+    providers?.close()
     await diagnoser.close()
   }
 }

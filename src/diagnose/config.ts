@@ -3,7 +3,7 @@
  * Registry flags mean what they mean for `check`; --node-docker-config what it means for `serve`.
  */
 import { parseArgs } from 'node:util'
-import { ConfigError, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, registryCa, type Env } from '../config.js'
+import { ConfigError, credentialProviderFlags, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, registryCa, type CredentialProviderFlags, type Env } from '../config.js'
 import { perImageTimeout } from '../check/config.js'
 
 export type DiagnoseTarget =
@@ -21,6 +21,7 @@ export interface DiagnoseConfig {
   insecureRegistries: string[]
   nodeExtraCaCertsPath: string | undefined
   nodeDockerConfigPath: string | undefined
+  credentialProviders: CredentialProviderFlags | undefined
   output: 'table' | 'json'
 }
 
@@ -33,6 +34,8 @@ const OPTIONS = {
   'insecure-registry': { type: 'string', multiple: true },
   'node-docker-config': { type: 'string' },
   output: { type: 'string', short: 'o' },
+  'image-credential-provider-config': { type: 'string' },
+  'image-credential-provider-bin-dir': { type: 'string' },
 } as const
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
@@ -55,6 +58,7 @@ export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.
     insecureRegistries: insecureRegistries(pickList('insecure-registry')),
     nodeExtraCaCertsPath: nodeExtraCaCerts(env),
     nodeDockerConfigPath: pick('node-docker-config').value,
+    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
   }
 }

@@ -30,6 +30,8 @@ export interface DiagnoseSettings {
   nodeExtraCaCertsPath: string | undefined
   /** The nodes' own credentials (--node-docker-config), tried after the pod's. */
   nodeCredentials: readonly KeyringEntry[]
+  /** The nodes' credential provider plugins, tried after those. */
+  credentialProviders?: AssessOptions['credentialProviders']
 }
 
 export interface ContainerDiagnosis {
@@ -85,6 +87,7 @@ export class Diagnoser {
       // Diagnosis reports what the kubelet meets: namespace modes and exemptions do not apply.
       modes: labelsIgnored(),
       nodeCredentials: { entries: () => settings.nodeCredentials },
+      ...(settings.credentialProviders === undefined ? {} : { credentialProviders: settings.credentialProviders }),
     }
   }
 

@@ -9,6 +9,7 @@ import { loadFixture, startFakeKubeApi } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
+import { runCli } from '../helpers/cli.js'
 import { writeTestPlugin } from '../helpers/test-plugin.js'
 import { startTokenServer } from '../helpers/token-server.js'
 import { startWebhook } from '../helpers/webhook.js'
@@ -128,4 +129,22 @@ t.test('an invalid provider config is a start-up error naming the flag', async (
   await writeFile(bad, 'apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders: []\n')
   await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad, '--image-credential-provider-bin-dir', bin] }), { name: 'ConfigError', message: '--image-credential-provider-config: failed to validate credential provider config: providers: Required value: at least 1 item in plugins is required' })
   await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad] }), { name: 'ConfigError', message: '--image-credential-provider-bin-dir: is required when --image-credential-provider-config is set' })
+})
+
+t.test('pullguard check runs the same plugins, flags or variables', async (t) => {
+  const config = await providerConfig({ PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD), PLUGIN_KEY_TYPE: 'Registry' })
+  const file = join(dir, 'pod.json')
+  await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api', namespace: 'team-a' }, spec: { containers: [{ name: 'api', image: api }] } }))
+  const env = { PULLGUARD_REGISTRY_CA: ca.caPath, HOME: dir }
+  const withFlags = await runCli(['check', '-f', file, '--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin], { env })
+  t.equal(withFlags.code, 0, withFlags.stdout + withFlags.stderr)
+  t.match(withFlags.stdout, /pod team-a\/api +api +\S+ +pullable +Exists/)
+  const withEnv = await runCli(['check', '-f', file, '-o', 'json'], { env: { ...env, PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_CONFIG: config, PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR: bin } })
+  t.equal(withEnv.code, 0, withEnv.stdout + withEnv.stderr)
+  const without = await runCli(['check', '-f', file], { env })
+  t.equal(without.code, 1, 'without the plugins the private image is not pullable')
+  t.notMatch(withFlags.stdout + withFlags.stderr + withEnv.stdout + withEnv.stderr, PLUGIN_PASSWORD, 'no plugin credential in CLI output')
+  const bad = await runCli(['check', '-f', file, '--image-credential-provider-config', join(dir, 'absent.yaml'), '--image-credential-provider-bin-dir', bin], { env })
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /^pullguard: --image-credential-provider-config: unable to access path ".*absent.yaml": ENOENT\n$/)
 })
