@@ -1,6 +1,6 @@
 // The leak sweep: recognizable secret values in every place a credential can sit (password,
 // `auth`, identitytoken, a key with userinfo, a secret that does not parse, the nodes' docker
-// config, a CLI docker config), run through the scenarios the suite covers — allowed, denied, wrong
+// config, a CLI docker config, credential provider plugins' answers, garbage and stderr), run through the scenarios the suite covers — allowed, denied, wrong
 // password, tag suggestions, token auth, unreachable, warn mode, service accounts, UPDATE, malformed
 // reviews — then every log line (debug), every response body, /metrics and every CLI output is
 // searched for the values, their base64 and base64url forms, and `user:value` in base64.
@@ -15,6 +15,7 @@ import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
+import { writeTestPlugin } from '../helpers/test-plugin.js'
 import { startWebhook } from '../helpers/webhook.js'
 
 const CANARY = {
@@ -28,6 +29,10 @@ const CANARY = {
   opaque: 'LeakCanary-Opaque-6f0b2e',
   node: 'LeakCanary-NodeConfig-4c7e93',
   cli: 'LeakCanary-CliConfig-0d3f81',
+  plugin: 'LeakCanary-PluginIssued-5e8a20',
+  pluginWrong: 'LeakCanary-PluginRefused-7b1c39',
+  pluginGarbage: 'LeakCanary-PluginGarbage-2f6d47',
+  pluginStderr: 'LeakCanary-PluginStderr-9c0e15',
 }
 const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
 
@@ -36,12 +41,13 @@ t.teardown(() => ca.close())
 const tokenServer = await startTokenServer({ ca, users: { admin: ADMIN.password, puller: CANARY.token }, grant: (user, _repo, actions) => (user === null ? [] : actions) })
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
-const basic = await startRegistry({ ca, auth: { kind: 'htpasswd', users: { admin: ADMIN.password, leaky: CANARY.basic } } })
+const basic = await startRegistry({ ca, auth: { kind: 'htpasswd', users: { admin: ADMIN.password, leaky: CANARY.basic, cloud: CANARY.plugin } } })
 const tokened = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
 for (const r of [open, basic, tokened]) t.teardown(() => r.close())
 await seedOciManifest(open, 'library/nginx', '1.25')
 await seedOciManifest(basic, 'team/api', '1.0', ADMIN)
 await seedOciManifest(basic, 'team/api', '1.1', ADMIN)
+await seedOciManifest(basic, 'plug/ok', '1', ADMIN)
 await seedOciManifest(tokened, 'team/worker', '2.0', ADMIN)
 const dead = `127.0.0.1:${await closedPort()}`
 
@@ -79,6 +85,26 @@ const hook = await startWebhook({ ca, kube, args: ['--node-docker-config', nodeC
 t.teardown(() => hook.close())
 const debug = await startWebhook({ ca, kube, args: ['--node-docker-config', nodeConfig, '--log-level', 'trace', '--on-registry-error', 'deny'] })
 t.teardown(() => debug.close())
+
+// Credential provider plugins: one answering with a working password, one with a refused one, one
+// printing garbage that holds a password, one failing with a password on stderr.
+const pluginBin = join(work, 'plugins')
+mkdirSync(pluginBin)
+const plugins: Array<[string, Record<string, string>]> = [
+  ['ok', { PLUGIN_AUTH: JSON.stringify({ [basic.host]: { username: 'cloud', password: CANARY.plugin } }) }],
+  ['wrong', { PLUGIN_AUTH: JSON.stringify({ [basic.host]: { username: 'cloud', password: CANARY.pluginWrong } }) }],
+  ['garbage', { PLUGIN_MODE: 'garbage', PLUGIN_AUTH: CANARY.pluginGarbage }],
+  ['stderr', { PLUGIN_MODE: 'exit1', PLUGIN_SECRET_ON_STDERR: CANARY.pluginStderr }],
+]
+for (const [name] of plugins) await writeTestPlugin(pluginBin, `plug-${name}`)
+const pluginConfig = join(work, 'providers.json')
+writeFileSync(pluginConfig, JSON.stringify({
+  apiVersion: 'kubelet.config.k8s.io/v1',
+  kind: 'CredentialProviderConfig',
+  providers: plugins.map(([name, env]) => ({ name: `plug-${name}`, matchImages: [`${basic.host}/plug/${name}`], defaultCacheDuration: '0s', apiVersion: 'credentialprovider.kubelet.k8s.io/v1', env: Object.entries({ PLUGIN_KEY_TYPE: 'Image', ...env }).map(([n, value]) => ({ name: n, value })) })),
+}))
+const plugged = await startWebhook({ ca, kube, args: ['--image-credential-provider-config', pluginConfig, '--image-credential-provider-bin-dir', pluginBin, '--log-level', 'trace'], env: { PATH: process.env['PATH'] ?? '' } })
+t.teardown(() => plugged.close())
 
 const outputs: string[] = []
 
@@ -139,6 +165,14 @@ t.test('scenarios', async (t) => {
     outputs.push((await server.post({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'y', operation: CANARY.basic } })).text)
     outputs.push((await server.get('/metrics')).text)
   }
+  for (const name of ['ok', 'wrong', 'garbage', 'stderr']) {
+    const res = await plugged.post(pod([`${basic.host}/plug/${name}:1`], []))
+    t.equal(res.status, 200, `plugin ${name}`)
+    outputs.push(res.text)
+  }
+  outputs.push((await plugged.get('/metrics')).text)
+  t.ok(outputs.some((o) => /credential provider plugin plug-garbage/.test(o)), 'the garbage plugin was run and named')
+  t.ok(outputs.some((o) => /refused the credentials \(tried credential provider plug-wrong/.test(o)), 'the refused plugin password was tried')
   t.ok(outputs.some((o) => /refused the credentials/.test(o)), 'the wrong password was tried and refused')
   t.ok(outputs.some((o) => /1\.1/.test(o)), 'tags were listed with credentials')
 })
@@ -159,9 +193,9 @@ t.test('the CLI: check with a docker config full of credentials', async (t) => {
 })
 
 t.test('no secret value, in any form, in any output', async (t) => {
-  const everything = [...outputs, ...hook.logs, ...debug.logs].join('\n')
+  const everything = [...outputs, ...hook.logs, ...debug.logs, ...plugged.logs].join('\n')
   t.ok(debug.logs.length > 15, `${debug.logs.length} trace lines searched`)
-  const users: Record<string, string> = { basic: 'leaky', token: 'puller', auth: 'leaky', wrong: 'leaky', userinfo: 'leaky', node: 'node', cli: 'leaky', identity: 'puller', broken: 'leaky', opaque: 'leaky' }
+  const users: Record<string, string> = { basic: 'leaky', token: 'puller', auth: 'leaky', wrong: 'leaky', userinfo: 'leaky', node: 'node', cli: 'leaky', identity: 'puller', broken: 'leaky', opaque: 'leaky', plugin: 'cloud', pluginWrong: 'cloud', pluginGarbage: 'cloud', pluginStderr: 'cloud' }
   for (const [name, value] of Object.entries(CANARY)) {
     const forms = [value, b64(value), Buffer.from(value).toString('base64url'), b64(`${users[name]}:${value}`), encodeURIComponent(value)]
     for (const form of forms) t.notOk(everything.includes(form), `${name}: no ${form}`)
