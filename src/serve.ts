@@ -14,6 +14,7 @@ import { NodeDockerConfig, NodeDockerConfigError } from './credentials/node-conf
 import { ImageExemptions } from './policy/exemptions.js'
 import { ProviderConfigError } from './providers/config.js'
 import { CredentialProviders } from './providers/providers.js'
+import type { ServiceAccountAccess } from './providers/service-account-tokens.js'
 import { createJudge, decisionBudgetMs } from './policy/judge.js'
 import { NamespaceModes } from './policy/namespace-mode.js'
 import { NodePlatforms } from './policy/node-platforms.js'
@@ -58,7 +59,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   cluster.start()
   const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
   const checker = new CachedChecker(registry, { checkBudgetMs: budget, observer: metrics.checks })
-  const providers = loadCredentialProviders(config, budget, logger, metrics)
+  // Accounts from the watched copy; tokens by TokenRequest (only the tokens overlay's RBAC allows it).
+  const providers = loadCredentialProviders(config, budget, logger, metrics, { getServiceAccount: (ns, name, signal) => cluster.getServiceAccount(ns, name, signal), createServiceAccountToken: (ns, name, request, signal) => kube.createServiceAccountToken(ns, name, request, signal) })
   const platforms = new NodePlatforms(kube, config.platforms, logger)
   // The same spec asked again (every pod of a ReplicaSet) reuses its assessment while the
   // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
@@ -126,7 +128,7 @@ function reachedOnce(kube: KubeApi): () => Promise<boolean> {
   }
 }
 
-function loadCredentialProviders(config: ServeConfig, budget: number, logger: Logger, metrics: Metrics): CredentialProviders | undefined {
+function loadCredentialProviders(config: ServeConfig, budget: number, logger: Logger, metrics: Metrics, serviceAccounts: ServiceAccountAccess): CredentialProviders | undefined {
   const flags = config.credentialProviders
   if (flags === undefined) return undefined
   try {
@@ -139,6 +141,7 @@ function loadCredentialProviders(config: ServeConfig, budget: number, logger: Lo
       execTimeoutMs: Math.max(100, Math.floor(budget / 2)),
       logger,
       onExec: metrics.pluginExec,
+      serviceAccounts,
     })
   } catch (err) {
     if (err instanceof ProviderConfigError) throw new ConfigError('--image-credential-provider-config', err.message)

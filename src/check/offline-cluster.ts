@@ -14,7 +14,7 @@ export class OfflineCluster implements SecretSource, ServiceAccountSource, Names
   }
 
   async getServiceAccount(namespace: string, name: string): Promise<Lookup<ServiceAccountObject>> {
-    return { kind: 'found', object: { name, namespace, imagePullSecrets: [] } }
+    return { kind: 'found', object: { name, namespace, imagePullSecrets: [], uid: '', annotations: {} } }
   }
 
   async getNamespace(): Promise<Lookup<NamespaceObject>> {

@@ -15,6 +15,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { TtlCache } from '../cache/ttl-cache.js'
 import { ApiTrouble } from './api-trouble.js'
+import { annotationsOf } from './annotations.js'
 import { withSignal } from './kube-api.js'
 import { Reflector, REFLECTOR_PAGE_SIZE, type ListPage } from './reflector.js'
 import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
@@ -176,7 +177,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   }
 }
 
-type Raw = { metadata?: { name?: unknown; namespace?: unknown; labels?: unknown }; type?: unknown; data?: unknown; imagePullSecrets?: unknown }
+type Raw = { metadata?: { name?: unknown; namespace?: unknown; labels?: unknown; uid?: unknown; annotations?: unknown }; type?: unknown; data?: unknown; imagePullSecrets?: unknown }
 
 function names(o: unknown): { raw: Raw; name: string; namespace: string } | undefined {
   if (typeof o !== 'object' || o === null) return undefined
@@ -202,7 +203,7 @@ function serviceAccount(o: unknown): { key: string; value: ServiceAccountObject 
   const refs = Array.isArray(n.raw.imagePullSecrets) ? n.raw.imagePullSecrets : []
   // As KubeApi: the kubelet skips references without a name.
   const imagePullSecrets = refs.map((r: unknown) => (typeof r === 'object' && r !== null && typeof (r as { name?: unknown }).name === 'string' ? (r as { name: string }).name : '')).filter((s) => s !== '')
-  return { key: `${n.namespace}/${n.name}`, value: { name: n.name, namespace: n.namespace, imagePullSecrets } }
+  return { key: `${n.namespace}/${n.name}`, value: { name: n.name, namespace: n.namespace, imagePullSecrets, uid: typeof n.raw.metadata?.uid === 'string' ? n.raw.metadata.uid : '', annotations: annotationsOf(n.raw.metadata?.annotations) } }
 }
 
 function namespace(o: unknown): { key: string; value: NamespaceObject } | undefined {

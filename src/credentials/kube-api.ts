@@ -32,7 +32,8 @@ import {
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node'
-import type { ContainerState, Lookup, NamespaceObject, NamespaceSource, NodeSource, PodEvent, PodObject, PodSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+import { annotationsOf } from './annotations.js'
+import type { ContainerState, Lookup, NamespaceObject, NamespaceSource, NodeSource, PodEvent, PodObject, PodSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from './sources.js'
 
 // One API read must leave most of the review budget (default 8s, inside the webhook's
 // timeoutSeconds) for the registry checks that depend on it; a healthy API server answers a GET
@@ -64,7 +65,7 @@ export function loadKubeConfig(path?: string): KubeConfig {
 
 type NodePlatform = { os: string; architecture: string }
 
-export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSource, NodeSource, PodSource {
+export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccountTokenSource, NamespaceSource, NodeSource, PodSource {
   readonly #core: CoreV1Api
   readonly #timeoutMs: number
 
@@ -98,7 +99,20 @@ export class KubeApi implements SecretSource, ServiceAccountSource, NamespaceSou
       const imagePullSecrets = refs
         .map((r: unknown) => (isRecord(r) && typeof r['name'] === 'string' ? r['name'] : ''))
         .filter((n) => n !== '')
-      return { name, namespace, imagePullSecrets }
+      return { name, namespace, imagePullSecrets, uid: typeof sa.metadata?.uid === 'string' ? sa.metadata.uid : '', annotations: annotationsOf(sa.metadata?.annotations) }
+    })
+  }
+
+  /** TokenRequest with the account's uid as precondition, as the kubelet sends it for plugins; never bound to a pod (at admission there is none yet). */
+  createServiceAccountToken(namespace: string, name: string, request: { audience: string; uid: string }, signal?: AbortSignal): Promise<Lookup<{ token: string; expiresAt: number }>> {
+    if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
+    const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: request.uid === '' ? {} : { uid: request.uid }, spec: { audiences: [request.audience] } }
+    return this.#read(signal, (o) => this.#core.createNamespacedServiceAccountToken({ name, namespace, body }, o), (tr) => {
+      const token = tr.status?.token
+      const expiry = tr.status?.expirationTimestamp
+      if (typeof token !== 'string' || token === '') return undefined
+      const expiresAt = expiry instanceof Date ? expiry.getTime() : typeof expiry === 'string' ? Date.parse(expiry) : NaN
+      return { token, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Date.now() + 10 * 60_000 }
     })
   }
 

@@ -17,6 +17,10 @@ export interface ServiceAccountObject {
   name: string
   namespace: string
   imagePullSecrets: string[]
+  /** For credential provider plugins that take service-account tokens (the TokenRequest precondition and their cache key). */
+  uid: string
+  /** Without kubectl's last-applied copy of the object (large, and never a plugin's input). */
+  annotations: Record<string, string>
 }
 
 export interface NamespaceObject {
@@ -39,6 +43,11 @@ export interface SecretSource {
 
 export interface ServiceAccountSource {
   getServiceAccount(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<ServiceAccountObject>>
+}
+
+/** TokenRequest (`create` on serviceaccounts/token): a token for the account, for one audience. */
+export interface ServiceAccountTokenSource {
+  createServiceAccountToken(namespace: string, name: string, request: { audience: string; uid: string }, signal?: AbortSignal): Promise<Lookup<{ token: string; expiresAt: number }>>
 }
 
 export interface NamespaceSource {

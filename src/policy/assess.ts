@@ -31,7 +31,7 @@ export interface AssessOptions {
   /** The nodes' own credentials (--node-docker-config, or check's --docker-config), tried after the pod's. */
   nodeCredentials?: { entries(): readonly KeyringEntry[] }
   /** Credential provider plugins (--image-credential-provider-config), tried after the node's docker config, as the kubelet does. */
-  credentialProviders?: { provide(repository: string, signal?: AbortSignal): Promise<ProvidedCredentials> }
+  credentialProviders?: { provide(repository: string, signal?: AbortSignal, pod?: { namespace: string; serviceAccountName: string }): Promise<ProvidedCredentials> }
   /** The cluster's platforms; an empty list means unknown (no platform check). */
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
 }
@@ -79,7 +79,8 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
       if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal }
       // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
-      const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal)
+      // The account the pods will run as: the ServiceAccount admission plugin sets `default` when none is named.
+      const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal, { namespace: subject.namespace, serviceAccountName: subject.serviceAccountName ?? 'default' })
       const credentials = [...keyring.credentialsFor(parsed.ref.name), ...(plugins?.entries ?? [])]
       const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
       const outcome: ImageOutcome = { kind: 'checked', use, ref: parsed.ref, result, tried: credentials.map((c) => c.label), incomplete }

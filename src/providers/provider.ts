@@ -1,6 +1,5 @@
 /**
- * One configured credential provider: the kubelet's pluginProvider.provide (plugin.go, v1.37) for
- * pods without service-account tokens.
+ * One configured credential provider: the kubelet's pluginProvider.provide (plugin.go, v1.37).
  * 1. An image (its repository name, `docker.io/library/nginx`) outside `matchImages`: nothing, and
  *    no exec.
  * 2. The cache is asked for the image, then its registry (the first path segment, port included),
@@ -11,9 +10,13 @@
  * 4. The answer is cached under the key its cacheKeyType names, for cacheDuration, else the
  *    provider's defaultCacheDuration; a duration of 0 is not cached. A failed exec or a refused
  *    answer is never cached: the next review runs the plugin again, as the next pull does.
- * Credentials live in this memory only; keys of the cache and of single-flight are image and host
- * names, never a credential.
+ * With `tokenAttributes` (service-account mode) the pod's account takes part: no account and
+ * requireServiceAccount, or a required annotation missing, means no exec; otherwise a token for the
+ * provider's audience and the named annotations go to the plugin, and the cache and single-flight
+ * keys carry the account (namespace, name, uid, annotations; plus the token's hash for cacheType Token).
+ * Credentials live in this memory only; cache keys hold names and a token's hash, never a credential.
  */
+import { createHash } from 'node:crypto'
 import { SingleFlight } from '../cache/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import { within } from '../cache/deadline.js'
@@ -23,13 +26,14 @@ import { decodeResponse, encodeRequest, type PluginResponse } from './exchange.j
 import { runPlugin, type ExecProblemCode } from './exec.js'
 import { imageAllowed } from './match-images.js'
 import type { ExecLimiter } from './limiter.js'
+import type { ServiceAccountTokens } from './service-account-tokens.js'
 
 /** The kubelet's globalCacheKey. */
 const GLOBAL_KEY = '<global>'
 /** Image-keyed answers come from image names in pod specs: bounded (the kubelet's cache is not). */
 const MAX_CACHED_ANSWERS = 10_000
 
-export type ProviderProblemCode = ExecProblemCode | 'PluginBadResponse' | 'PluginTimedOut'
+export type ProviderProblemCode = ExecProblemCode | 'PluginBadResponse' | 'PluginTimedOut' | 'ServiceAccountUnreadable' | 'TokenRequestFailed'
 
 export type Provided =
   | { kind: 'none' }
@@ -45,7 +49,26 @@ export interface ProviderOptions {
   clock?: Clock
   /** Every exec's outcome, for metrics: `ok` or a problem code. */
   onExec?: (provider: string, outcome: 'ok' | ProviderProblemCode, seconds: number) => void
+  /** Service accounts and their tokens, for providers with tokenAttributes. */
+  tokens?: ServiceAccountTokens
 }
+
+/** Who will pull: the pod's namespace and service account (`default` when the spec names none). */
+export interface PodIdentity {
+  namespace: string
+  serviceAccountName: string
+}
+
+/** What a service-account-mode request adds: the token, the annotations, and the keys they make. */
+interface AccountPart {
+  token: string | undefined
+  annotations: Record<string, string> | undefined
+  /** Appended to every cache key (the kubelet's saKey); "" outside service-account mode. */
+  cacheSuffix: string
+  /** Appended to the single-flight key. */
+  flightSuffix: string
+}
+const NO_ACCOUNT: AccountPart = { token: undefined, annotations: undefined, cacheSuffix: '', flightSuffix: '' }
 
 export class CredentialProvider {
   readonly name: string
@@ -74,22 +97,56 @@ export class CredentialProvider {
   }
 
   /** Credentials for one repository name, within the caller's deadline. */
-  provide(repository: string, signal?: AbortSignal): Promise<Provided> {
-    if (!this.matches(repository)) return Promise.resolve({ kind: 'none' })
+  async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<Provided> {
+    if (!this.matches(repository)) return { kind: 'none' }
+    const account = await this.#account(pod, signal)
+    if (account === 'none') return { kind: 'none' }
+    if ('kind' in account) return account
     for (const key of [repository, registryOf(repository), GLOBAL_KEY]) {
-      const hit = this.#cache.get(key)
-      if (hit !== undefined) return Promise.resolve({ kind: 'credentials', entries: hit })
+      const hit = this.#cache.get(key + account.cacheSuffix)
+      if (hit !== undefined) return { kind: 'credentials', entries: hit }
     }
-    const shared = this.#flight.run(repository, () => this.#exec(repository))
+    const shared = this.#flight.run(repository + account.flightSuffix, () => this.#exec(repository, account))
     return within(shared, signal, () => ({ kind: 'failed', provider: this.name, code: 'PluginTimedOut', problem: `credential provider plugin ${this.name} had not answered when the review's time ran out` }))
   }
 
-  async #exec(repository: string): Promise<Provided> {
+  /** plugin.go provide, service-account part: `none` where the kubelet returns no credentials without an exec. */
+  async #account(pod: PodIdentity | undefined, signal: AbortSignal | undefined): Promise<AccountPart | 'none' | Extract<Provided, { kind: 'failed' }>> {
+    const ta = this.#spec.tokenAttributes
+    if (ta === undefined) return NO_ACCOUNT
+    const name = pod?.serviceAccountName ?? ''
+    if (name === '') return ta.requireServiceAccount === true ? 'none' : NO_ACCOUNT
+    const failed = (code: ProviderProblemCode, problem: string): Extract<Provided, { kind: 'failed' }> => ({ kind: 'failed', provider: this.name, code, problem: `credential provider plugin ${this.name}: ${problem}` })
+    const tokens = this.#options.tokens
+    if (tokens === undefined) return failed('ServiceAccountUnreadable', 'needs service-account tokens, which this command cannot request')
+    const found = await tokens.account(pod!.namespace, name, signal)
+    if (found.kind !== 'found') return failed('ServiceAccountUnreadable', `service account ${pod!.namespace}/${name} could not be read (${found.kind === 'missing' ? 'not found' : found.detail})`)
+    const sa = found.object
+    const annotations: Record<string, string> = {}
+    for (const key of ta.requiredServiceAccountAnnotationKeys) {
+      const value = sa.annotations[key]
+      if (value === undefined) return 'none'
+      annotations[key] = value
+    }
+    for (const key of ta.optionalServiceAccountAnnotationKeys) if (sa.annotations[key] !== undefined) annotations[key] = sa.annotations[key]!
+    const token = await tokens.token(sa, ta.serviceAccountTokenAudience, signal)
+    if (token.kind !== 'found') {
+      return failed('TokenRequestFailed', token.kind === 'forbidden'
+        ? `pullguard may not create serviceaccounts/token for ${sa.namespace}/${sa.name} (403): grant create on serviceaccounts/token (manifests/overlays/credential-provider-tokens)`
+        : `a token for service account ${sa.namespace}/${sa.name} could not be requested (${token.kind === 'missing' ? 'not found' : token.detail})`)
+    }
+    const sorted = Object.keys(annotations).sort().map((k) => [k, annotations[k]])
+    const tokenHash = `sha256:${createHash('sha256').update(token.object).digest('hex')}`
+    const cacheSuffix = `\0${JSON.stringify([sa.namespace, sa.name, sa.uid, sorted, ...(ta.cacheType === 'Token' ? [tokenHash] : [])])}`
+    return { token: token.object, annotations, cacheSuffix, flightSuffix: `\0${JSON.stringify([tokenHash, sorted])}` }
+  }
+
+  async #exec(repository: string, account: AccountPart): Promise<Provided> {
     const release = await this.#options.limiter.acquire()
     const started = this.#clock.now()
     try {
       this.execs++
-      const ran = await runPlugin(this.#spec, encodeRequest(this.#spec.apiVersion, repository), { baseEnv: this.#options.baseEnv, timeoutMs: this.#options.execTimeoutMs })
+      const ran = await runPlugin(this.#spec, encodeRequest(this.#spec.apiVersion, repository, account.token, account.annotations), { baseEnv: this.#options.baseEnv, timeoutMs: this.#options.execTimeoutMs })
       const seconds = (this.#clock.now() - started) / 1000
       if (!ran.ok) {
         this.#options.onExec?.(this.name, ran.code, seconds)
@@ -100,9 +157,14 @@ export class CredentialProvider {
         this.#options.onExec?.(this.name, 'PluginBadResponse', seconds)
         return { kind: 'failed', provider: this.name, code: 'PluginBadResponse', problem: `credential provider plugin ${this.name}: ${decoded.problem}` }
       }
+      // plugin.go: the token itself as a password is only acceptable when answers are cached per token.
+      if (account.token !== undefined && this.#spec.tokenAttributes?.cacheType !== 'Token' && decoded.response.auth.some((a) => a.password === account.token)) {
+        this.#options.onExec?.(this.name, 'PluginBadResponse', seconds)
+        return { kind: 'failed', provider: this.name, code: 'PluginBadResponse', problem: `credential provider plugin ${this.name} returned the service account token as the password which is not allowed when service account cache type is not set to 'Token'` }
+      }
       this.#options.onExec?.(this.name, 'ok', seconds)
       const entries = this.#entries(decoded.response)
-      this.#store(repository, decoded.response, entries)
+      this.#store(repository, decoded.response, entries, account.cacheSuffix)
       return { kind: 'credentials', entries }
     } finally {
       release()
@@ -113,13 +175,13 @@ export class CredentialProvider {
     return response.auth.map(({ key, username, password }) => ({ key, username, password, label: `credential provider ${this.name} (key ${JSON.stringify(key)})` }))
   }
 
-  #store(repository: string, response: PluginResponse, entries: KeyringEntry[]): void {
+  #store(repository: string, response: PluginResponse, entries: KeyringEntry[], suffix: string): void {
     const duration = response.cacheDurationMs ?? this.#spec.defaultCacheDurationMs ?? 0
     // cacheDuration 0, or none with a default of 0: not cached. A negative one is stored already expired.
     if (response.cacheDurationMs === 0 || (response.cacheDurationMs === undefined && duration === 0)) return
     const key = response.cacheKeyType === 'Image' ? repository : response.cacheKeyType === 'Registry' ? registryOf(repository) : GLOBAL_KEY
     // The kubelet's entry is expired only once now is past expiresAt; TtlCache's at expiresAt.
-    this.#cache.set(key, entries, this.#clock.now() + duration + 1)
+    this.#cache.set(key + suffix, entries, this.#clock.now() + duration + 1)
   }
 
   /** The config changed or the process stops: forget every answer. */

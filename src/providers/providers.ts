@@ -15,7 +15,8 @@ import { createKeyring, type KeyringEntry } from '../credentials/keyring.js'
 import { loadProviderConfig, ProviderConfigError, type ProviderConfig } from './config.js'
 import { MAX_PLUGIN_TIME_MS } from './exec.js'
 import { ExecLimiter } from './limiter.js'
-import { CredentialProvider, type ProviderOptions, type ProviderProblemCode } from './provider.js'
+import { CredentialProvider, type PodIdentity, type ProviderOptions, type ProviderProblemCode } from './provider.js'
+import { ServiceAccountTokens, type ServiceAccountAccess } from './service-account-tokens.js'
 
 /** How often the config's stat is polled (node files change rarely; a mounted ConfigMap syncs in ~1 minute). */
 const POLL_MS = 5_000
@@ -47,17 +48,21 @@ export interface ProvidersOptions {
   onExec?: ProviderOptions['onExec']
   /** false: no reload (the CLI commands that run once). */
   watch?: boolean
+  /** Service accounts and TokenRequest, for providers with tokenAttributes; without it those fail with a warning. */
+  serviceAccounts?: ServiceAccountAccess
 }
 
 export class CredentialProviders {
   readonly #options: ProvidersOptions
   readonly #limiter = new ExecLimiter(MAX_CONCURRENT_EXECS)
+  readonly #tokens: ServiceAccountTokens | undefined
   #providers: CredentialProvider[]
   #watcher: FileWatcher | undefined
 
   /** Loads and validates the config; an invalid one throws ProviderConfigError (a start-up error). */
   constructor(options: ProvidersOptions) {
     this.#options = options
+    this.#tokens = options.serviceAccounts === undefined ? undefined : new ServiceAccountTokens(options.serviceAccounts)
     const config = loadProviderConfig(options.configPath, options.binDir)
     this.#providers = this.#build(config)
     this.#watch(config)
@@ -72,11 +77,11 @@ export class CredentialProviders {
     return this.#providers.map((p) => ({ name: p.name, execs: p.execs, cached: p.cached }))
   }
 
-  /** Credentials the plugins give for a repository name (`docker.io/library/nginx`). */
-  async provide(repository: string, signal?: AbortSignal): Promise<ProvidedCredentials> {
+  /** Credentials the plugins give for a repository name (`docker.io/library/nginx`) pulled by `pod`. */
+  async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<ProvidedCredentials> {
     const matching = this.#providers.filter((p) => p.matches(repository))
     if (matching.length === 0) return { entries: [], failures: [], matched: [] }
-    const answers = await Promise.all(matching.map((p) => p.provide(repository, signal)))
+    const answers = await Promise.all(matching.map((p) => p.provide(repository, signal, pod)))
     const all: KeyringEntry[] = []
     const failures: ProviderFailure[] = []
     for (const a of answers) {
@@ -104,6 +109,7 @@ export class CredentialProviders {
 
   close(): void {
     this.#watcher?.close()
+    this.#tokens?.clear()
     for (const p of this.#providers) p.clear()
   }
 
@@ -113,6 +119,7 @@ export class CredentialProviders {
       baseEnv: this.#options.baseEnv,
       execTimeoutMs: timeoutMs,
       limiter: this.#limiter,
+      ...(this.#tokens === undefined ? {} : { tokens: this.#tokens }),
       ...(this.#options.onExec === undefined ? {} : { onExec: this.#options.onExec }),
     }))
   }

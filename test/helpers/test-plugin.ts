@@ -4,6 +4,8 @@
 // PLUGIN_AUTH  JSON of the answer's auth map; PLUGIN_KEY_TYPE, PLUGIN_DURATION the cache fields
 // PLUGIN_LOG   a file each request is appended to (one JSON line), to count execs
 // PLUGIN_DELAY_MS  wait this long before answering
+// PLUGIN_EXPECT_AUDIENCE / PLUGIN_EXPECT_SUBJECT  the request must carry a service-account token (a
+//   JWT) for that audience and subject, and PLUGIN_EXPECT_ANNOTATIONS (JSON) exactly; else exit 3
 import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -17,6 +19,17 @@ process.stdin.on('end', () => {
   const request = JSON.parse(input)
   const mode = env.PLUGIN_MODE || 'ok'
   process.stderr.write('plugin stderr: ' + (env.PLUGIN_SECRET_ON_STDERR || 'nothing') + '\\n')
+  if (env.PLUGIN_EXPECT_AUDIENCE) {
+    const token = request.serviceAccountToken || ''
+    let claims = {}
+    try { claims = JSON.parse(Buffer.from(token.split('.')[1] || '', 'base64url').toString('utf8')) } catch {}
+    const aud = [].concat(claims.aud || [])
+    const annotations = JSON.stringify(request.serviceAccountAnnotations || {})
+    if (!aud.includes(env.PLUGIN_EXPECT_AUDIENCE) || claims.sub !== env.PLUGIN_EXPECT_SUBJECT || (env.PLUGIN_EXPECT_ANNOTATIONS && annotations !== env.PLUGIN_EXPECT_ANNOTATIONS)) {
+      process.stderr.write('token check failed\\n')
+      process.exit(3)
+    }
+  }
   const answer = () => {
     if (mode === 'exit1') process.exit(1)
     if (mode === 'hang') { require('node:child_process').spawn('sleep', ['30'], { stdio: ['ignore', 'inherit', 'ignore'] }); setInterval(() => {}, 1000); return }

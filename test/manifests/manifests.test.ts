@@ -22,7 +22,8 @@ import { argsWithoutTls, flag, grants, ofKind, pullguardContainer as container, 
 const BASE = 'manifests/base'
 const CERT_MANAGER = 'manifests/overlays/cert-manager'
 const WARN = 'manifests/overlays/warn'
-const ALL = [BASE, CERT_MANAGER, WARN]
+const TOKENS = 'manifests/overlays/credential-provider-tokens'
+const ALL = [BASE, CERT_MANAGER, WARN, TOKENS]
 
 const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
 const TLS_DIR = '/etc/pullguard/tls'
@@ -110,7 +111,8 @@ check('RBAC: get, list and watch on secrets, serviceaccounts, namespaces and nod
     t.same(ofKind<V1ClusterRole>(objects, 'ClusterRole').map((r) => r.metadata.name), ['pullguard'], `${dir}: one ClusterRole`)
     const role = the<V1ClusterRole>(objects, 'ClusterRole', 'pullguard')
     t.equal(role.aggregationRule, undefined, `${dir}: no aggregation`)
-    t.same(grants(role.rules ?? []), RBAC, `${dir}: exactly the read grants pullguard uses`)
+    // The tokens overlay adds one grant: TokenRequest, for credential provider plugins' audiences.
+    t.same(grants(role.rules ?? []), dir === TOKENS ? [...RBAC, '/serviceaccounts/token:create'].sort() : RBAC, `${dir}: exactly the grants pullguard uses`)
     const binding = the<V1ClusterRoleBinding>(objects, 'ClusterRoleBinding', 'pullguard')
     t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'pullguard' })
     t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'pullguard', namespace: 'pullguard' }])
@@ -305,6 +307,13 @@ check('cert-manager overlay: a CA chain issues pullguard-tls for the Service\'s 
     if (o?.kind === 'ValidatingWebhookConfiguration') delete o.metadata.annotations
     t.strictSame(o, b, `${key(b)} as in the base, but for the inject annotation`)
   }
+})
+
+check('credential-provider-tokens overlay: the base plus create on serviceaccounts/token, nothing else', (t, m) => {
+  const expected = structuredClone(m(BASE))
+  const role = expected.find((o) => o.kind === 'ClusterRole') as unknown as V1ClusterRole
+  role.rules = [...(role.rules ?? []), { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }]
+  t.strictSame(m(TOKENS), expected)
 })
 
 check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {

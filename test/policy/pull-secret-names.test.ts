@@ -17,7 +17,7 @@ const subject = (over: Partial<ReviewSubject>): ReviewSubject => ({
   uid: 'u', namespace: 'team-b', kind: 'Deployment', name: 'api', operation: 'CREATE', dryRun: false, template: true,
   images: [], pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] }, ...over,
 })
-const sa = (names: string[]): Lookup<ServiceAccountObject> => ({ kind: 'found', object: { name: 'x', namespace: 'team-b', imagePullSecrets: names } })
+const sa = (names: string[]): Lookup<ServiceAccountObject> => ({ kind: 'found', object: { name: 'x', namespace: 'team-b', imagePullSecrets: names, uid: 'sa-uid', annotations: {} } })
 
 t.test('a template without secrets gets its service account secrets', async (t) => {
   const src = accounts({ 'team-b/reporter': sa(['team-b-registry']) })
