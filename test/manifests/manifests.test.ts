@@ -17,13 +17,14 @@ import {
 import { parseDuration, parseServeConfig } from '../../src/config.js'
 import { podSpecLocation } from '../../src/admission/workloads.js'
 import { decode, kustomizationDirs, kustomize, type KubeObject } from './render.js'
-import { argsWithoutTls, flag, grants, ofKind, pullguardContainer as container, pullguardDeployment as deployment, pullguardWebhook as webhook, selects, the } from './objects.js'
+import { argsWithoutPodFiles, flag, grants, ofKind, pullguardContainer as container, pullguardDeployment as deployment, pullguardWebhook as webhook, selects, the } from './objects.js'
 
 const BASE = 'manifests/base'
 const CERT_MANAGER = 'manifests/overlays/cert-manager'
 const WARN = 'manifests/overlays/warn'
 const TOKENS = 'manifests/overlays/credential-provider-tokens'
-const ALL = [BASE, CERT_MANAGER, WARN, TOKENS]
+const CLOUDS = ['manifests/overlays/eks', 'manifests/overlays/gke', 'manifests/overlays/aks']
+const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, ...CLOUDS]
 
 const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
 const TLS_DIR = '/etc/pullguard/tls'
@@ -140,10 +141,10 @@ check('every container argument is a flag pullguard serve accepts, with a valid 
     t.equal(container(m(dir)).command, undefined, `${dir}: the image's entrypoint (node dist/cli.js serve) runs`)
     t.ok(args.every((a) => /^--[a-z-]+=/.test(a)), `${dir}: --flag=value form`)
     // The TLS files exist only in the pod; they are checked against the mounts below.
-    const rest = argsWithoutTls(m(dir))
+    const rest = argsWithoutPodFiles(m(dir))
     t.doesNotThrow(() => parseServeConfig(rest, {}), `${dir}: ${rest.join(' ')}`)
   }
-  const base = parseServeConfig(argsWithoutTls(m(BASE)), {})
+  const base = parseServeConfig(argsWithoutPodFiles(m(BASE)), {})
   t.match(base, { port: 8443, mode: 'enforce', onRegistryError: 'allow', timeoutMs: 8000 })
 })
 
@@ -155,7 +156,7 @@ check('the Service sends 443 to the container port pullguard listens on, and sel
     t.equal(ports.length, 1)
     const port = ports[0]
     t.equal(port?.port, 443)
-    const listening = parseServeConfig(argsWithoutTls(objects), {}).port
+    const listening = parseServeConfig(argsWithoutPodFiles(objects), {}).port
     const target = (container(objects).ports ?? []).find((p) => p.name === port?.targetPort || p.containerPort === port?.targetPort)
     t.not(target, undefined, `${dir}: targetPort ${String(port?.targetPort)} is a container port`)
     t.equal(target?.containerPort, listening, `${dir}: that port is --port`)
@@ -316,6 +317,30 @@ check('credential-provider-tokens overlay: the base plus create on serviceaccoun
   t.strictSame(m(TOKENS), expected)
 })
 
+check('cloud overlays: the node\'s credential provider binary and config mounted read-only from the host, named by the kubelet\'s flags', (t, m) => {
+  const expected: Record<string, { config: string; binDir: string; annotation?: string }> = {
+    'manifests/overlays/eks': { config: '/etc/eks/image-credential-provider/config.json', binDir: '/etc/eks/image-credential-provider', annotation: 'eks.amazonaws.com/role-arn' },
+    'manifests/overlays/gke': { config: '/etc/pullguard/credential-provider/cri-auth-config.yaml', binDir: '/home/kubernetes/bin', annotation: 'iam.gke.io/gcp-service-account' },
+    'manifests/overlays/aks': { config: '/etc/pullguard/credential-provider/credential-provider-config.yaml', binDir: '/var/lib/kubelet/credential-provider' },
+  }
+  for (const dir of CLOUDS) {
+    const want = expected[dir]!
+    const objects = m(dir)
+    const c = container(objects)
+    t.equal(flag(c.args ?? [], 'image-credential-provider-config'), want.config, `${dir}: config flag`)
+    t.equal(flag(c.args ?? [], 'image-credential-provider-bin-dir'), want.binDir, `${dir}: bin dir flag`)
+    const volumes = deployment(objects).spec?.template.spec?.volumes ?? []
+    for (const path of [want.config, want.binDir]) {
+      const mount = (c.volumeMounts ?? []).find((v) => path === v.mountPath || path.startsWith(`${v.mountPath}/`))
+      t.ok(mount?.readOnly === true, `${dir}: ${path} is on a read-only mount`)
+      t.ok(volumes.find((v) => v.name === mount?.name)?.hostPath !== undefined, `${dir}: ${path} comes from the node (hostPath)`)
+    }
+    t.match(the(objects, 'Namespace', 'pullguard').metadata.labels, { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/audit': 'restricted' }, `${dir}: hostPath needs privileged; restricted still warns`)
+    if (want.annotation !== undefined) t.ok(the(objects, 'ServiceAccount', 'pullguard').metadata.annotations?.[want.annotation], `${dir}: workload identity annotation`)
+    t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${dir}: the container stays locked down`)
+  }
+})
+
 check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {
   const expected = structuredClone(m(BASE))
   const args = deployment(expected).spec?.template.spec?.containers[0]?.args ?? []
@@ -323,5 +348,5 @@ check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {
   t.not(i, -1)
   args[i] = '--mode=warn'
   t.strictSame(m(WARN), expected)
-  t.equal(parseServeConfig(argsWithoutTls(m(WARN)), {}).mode, 'warn')
+  t.equal(parseServeConfig(argsWithoutPodFiles(m(WARN)), {}).mode, 'warn')
 })

@@ -84,7 +84,7 @@ export function flag(args: readonly string[], name: string): string | undefined 
   return args.find((a) => a.startsWith(`--${name}=`))?.slice(`--${name}=`.length)
 }
 
-/** pullguard's args without the TLS files, which exist only in the pod: fit for parseServeConfig here. */
-export function argsWithoutTls(objects: readonly KubeObject[]): string[] {
-  return (pullguardContainer(objects).args ?? []).filter((a) => !a.startsWith('--tls-cert=') && !a.startsWith('--tls-key='))
+/** The arguments, less those naming files that exist only in the pod (TLS) or on the node (credential providers). */
+export function argsWithoutPodFiles(objects: readonly KubeObject[]): string[] {
+  return (pullguardContainer(objects).args ?? []).filter((a) => !/^--(tls-cert|tls-key|image-credential-provider-config|image-credential-provider-bin-dir)=/.test(a))
 }
