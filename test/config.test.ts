@@ -70,3 +70,24 @@ t.test('check and diagnose read the variables they share with serve; their flags
     t.throws(() => parse({ PULLGUARD_INSECURE_REGISTRIES: 'https://x' }), { name: 'ConfigError', message: /^PULLGUARD_INSECURE_REGISTRIES: "https:\/\/x" is not a registry host/ })
   }
 })
+
+t.test('the credential provider flags: both or neither, validated at start, the same variables for every command', async (t) => {
+  const { mkdtemp, writeFile, chmod, rm } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-cp-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'ecr-credential-provider'), '#!/bin/sh\n')
+  await chmod(join(dir, 'ecr-credential-provider'), 0o755)
+  const config = join(dir, 'config.json')
+  await writeFile(config, JSON.stringify({ apiVersion: 'kubelet.config.k8s.io/v1', kind: 'CredentialProviderConfig', providers: [{ name: 'ecr-credential-provider', matchImages: ['*.dkr.ecr.*.amazonaws.com'], defaultCacheDuration: '12h0m0s', apiVersion: 'credentialprovider.kubelet.k8s.io/v1' }] }))
+  const env = { PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_CONFIG: config, PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR: dir }
+  const expected = { configPath: config, binDir: dir, env }
+  t.same(parseServeConfig([], env).credentialProviders, expected, 'serve')
+  t.same(parseCheckConfig(['-f', 'x.yaml'], env, false).credentialProviders, expected, 'check')
+  t.same(parseDiagnoseConfig(['pod', 'p'], env).credentialProviders, expected, 'diagnose')
+  t.equal(parseServeConfig([], {}).credentialProviders, undefined)
+  t.throws(() => parseServeConfig(['--image-credential-provider-config', config], {}), { message: '--image-credential-provider-bin-dir: is required when --image-credential-provider-config is set' })
+  t.throws(() => parseDiagnoseConfig(['pod', 'p'], { PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR: dir }), { message: '--image-credential-provider-config: is required when PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR is set' })
+  t.throws(() => parseCheckConfig(['-f', 'x', '--image-credential-provider-config', config, '--image-credential-provider-bin-dir', join(dir, 'none')], {}, false), { message: `--image-credential-provider-config: plugin binary directory ${join(dir, 'none')} did not exist` })
+})

@@ -3,9 +3,7 @@
  * kubelet's own config.json). Its entries come after the pod's, with the kubelet's matching rules.
  * Mounted from a Secret, it changes when the Secret does (an atomic symlink swap), so it is
  * re-read when its stat changes; a bad new version keeps the last good one and says so.
- *
- * Credential-provider plugins (ECR, GCR, ACR) run on the node and are invisible to a webhook:
- * stand in for them with an entry here, or exempt those images.
+ * Credential provider plugins (ECR, GCR, ACR) are the providers/ room's.
  */
 import { readFileSync } from 'node:fs'
 import { FileWatcher } from '../cache/file-fingerprint.js'

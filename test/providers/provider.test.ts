@@ -162,3 +162,33 @@ t.test('a hanging plugin: the caller gets its answer at its deadline; the exec e
   t.match(r, { kind: 'failed', code: 'PluginTimedOut', provider: 'test-plugin' })
   t.equal(registryOf('registry.io:5000/a/b'), 'registry.io:5000')
 })
+
+t.test('the provider config is reloaded when it changes; a bad change keeps the last good one', async (t) => {
+  const { CredentialProviders } = await import('../../src/providers/providers.js')
+  const { writeFile } = await import('node:fs/promises')
+  const { Writable } = await import('node:stream')
+  const { createLogger } = await import('../../src/log/logger.js')
+  const lines: string[] = []
+  const logger = createLogger('info', new Writable({ write(c: Buffer, _e, done) { lines.push(c.toString()); done() } }))
+  const path = join(dir, 'reloaded.yaml')
+  const write = (password: string, extra = ''): Promise<void> => writeFile(path, `apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n- name: test-plugin\n  matchImages: ["*.registry.io"]\n  defaultCacheDuration: 10m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  env:\n  - {name: PLUGIN_AUTH, value: '${JSON.stringify({ '*.registry.io': { username: 'u', password } })}'}\n${extra}`)
+  await write('first-password')
+  const providers = new CredentialProviders({ configPath: path, binDir: dir, baseEnv: { PATH: process.env['PATH'] }, logger })
+  t.teardown(() => providers.close())
+  t.match(await providers.provide('a.registry.io/x'), { entries: [{ password: 'first-password' }], failures: [], matched: ['test-plugin'] })
+  await write('second-password')
+  // The config's stat is polled every 5 s.
+  const deadline = Date.now() + 12_000
+  let seen = ''
+  while (Date.now() < deadline) {
+    seen = (await providers.provide('a.registry.io/x')).entries[0]?.password ?? ''
+    if (seen === 'second-password') break
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  t.equal(seen, 'second-password', 'the new config is used, its answers not mixed with the old cache')
+  t.ok(lines.some((l) => l.includes('credential provider config reloaded')))
+  await write('third-password', '  unknownField: 1\n')
+  providers.reload()
+  t.match(await providers.provide('a.registry.io/x'), { entries: [{ password: 'second-password' }] }, 'a bad config keeps the last good one')
+  t.ok(lines.some((l) => l.includes('credential provider config could not be reloaded; keeping the previous version') && l.includes('unknown field')))
+})
