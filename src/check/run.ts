@@ -19,6 +19,7 @@ import { CachedChecker } from '../registry/cached-checker.js'
 import { RegistryClient } from '../registry/index.js'
 import type { CredentialProviderFlags } from '../config.js'
 import { CredentialProviders } from '../providers/providers.js'
+import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
 import type { CheckConfig } from './config.js'
 import type { DockerCredentials } from './docker-config.js'
 import type { CheckObject } from './objects.js'
@@ -44,8 +45,11 @@ export interface RunOptions {
 }
 
 /** The plugins for a command that runs once: no reload; half a per-image budget per exec, as in serve. */
-export function runOnceProviders(flags: CredentialProviderFlags, timeoutMs: number, logger: Logger): CredentialProviders {
-  return new CredentialProviders({ configPath: flags.configPath, binDir: flags.binDir, baseEnv: flags.env, execTimeoutMs: Math.max(100, Math.floor(timeoutMs / 2)), logger, watch: false })
+export function runOnceProviders(flags: CredentialProviderFlags, timeoutMs: number, logger: Logger, serviceAccounts?: ServiceAccountAccess): CredentialProviders {
+  return new CredentialProviders({
+    configPath: flags.configPath, binDir: flags.binDir, baseEnv: flags.env, execTimeoutMs: Math.max(100, Math.floor(timeoutMs / 2)), logger, watch: false,
+    ...(serviceAccounts === undefined ? {} : { serviceAccounts }),
+  })
 }
 
 /** Images per object checked at once (assess's own bound); used to size an object's deadline. */

@@ -7,6 +7,7 @@
 import { ConfigError } from '../config.js'
 import { runOnceProviders } from '../check/run.js'
 import { createLogger } from '../log/logger.js'
+import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
 import { readDockerCredentials } from '../check/docker-config.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import type { Lookup, PodObject } from '../credentials/sources.js'
@@ -33,7 +34,7 @@ export async function diagnose(argv: string[]): Promise<number> {
   const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
   // Imported here: the Kubernetes client takes a second to load.
   const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
-  let api: DiagnoseApi
+  let api: DiagnoseApi & ServiceAccountAccess
   let contextNamespace: string | undefined
   try {
     const kc = loadKubeConfig(config.kubeconfigPath)
@@ -47,7 +48,7 @@ export async function diagnose(argv: string[]): Promise<number> {
   return report.summary.exitCode
 }
 
-async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: string, nodeCredentials: readonly KeyringEntry[]): Promise<DiagnoseReport> {
+async function run(api: DiagnoseApi & ServiceAccountAccess, config: DiagnoseConfig, defaultNamespace: string, nodeCredentials: readonly KeyringEntry[]): Promise<DiagnoseReport> {
   const target = config.target
   // Listing a cluster's pods takes pages; each page has the per-request timeout of its own.
   const signal = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
@@ -66,7 +67,7 @@ async function run(api: DiagnoseApi, config: DiagnoseConfig, defaultNamespace: s
     const keep = (pod: PodObject): boolean => (examined++, isStuck(pod))
     pods = readable(await api.listPods(namespace, keep, signal), namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`)
   }
-  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, createLogger('silent'))
+  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, createLogger('silent'), api)
   const diagnoser = new Diagnoser(api, {
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     timeoutMs: config.timeoutMs,
