@@ -85,7 +85,10 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
       const outcome: ImageOutcome = { kind: 'checked', use, ref: parsed.ref, result, tried: credentials.map((c) => c.label), incomplete }
       if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
-      if (plugins !== undefined && plugins.matched.length > 0) outcome.providers = plugins.matched
+      if (plugins !== undefined && plugins.matched.length > 0) {
+        outcome.providers = plugins.matched
+        outcome.providersReusableUntil = plugins.reusableUntil
+      }
       if (result.code === 'Exists' && result.platforms !== undefined && candidates.length > 0) {
         outcome.platform = judgePlatforms(result.platforms, candidates)
       }

@@ -11,6 +11,7 @@
  * - the other inputs (the nodes' credentials, the cluster's platforms) are the same objects;
  * - every registry answer it used is still in the result cache (the memo expires with the first
  *   of them: an answer is never served past its own TTL);
+ * - every credential provider answer it used is still cached by its provider;
  * - it holds nothing transient: no API read failure, no unreadable service account, no secret
  *   problem (those are answered from short-lived memories of their own), no registry error.
  */
@@ -101,11 +102,16 @@ export class AssessmentMemo {
     let until = Number.POSITIVE_INFINITY
     for (const o of a.outcomes) {
       if (o.kind !== 'checked') continue
-      // A plugin's answer has a life of its own (its cacheDuration): not reused past the next review.
-      if (o.incomplete || o.providers !== undefined) return undefined
+      if (o.incomplete) return undefined
       const expires = this.#options.expiresAt(o.result)
       if (expires === undefined) return undefined
       if (expires < until) until = expires
+      // Plugin answers have lives of their own (their cacheDuration): kept no longer than they are.
+      if (o.providers !== undefined) {
+        const plugins = o.providersReusableUntil ?? 0
+        if (plugins <= this.#clock.now()) return undefined
+        if (plugins < until) until = plugins
+      }
     }
     // Nothing checked (all invalid or exempt): it depends on the namespace's revision alone.
     return until === Number.POSITIVE_INFINITY ? this.#clock.now() + OFF_TTL_MS : until

@@ -40,6 +40,8 @@ export type ImageOutcome =
       providers?: string[]
       /** Plugins that matched but failed: the kubelet's plugin may still give credentials we lack. */
       providerFailures?: ProviderFailure[]
+      /** With providers: until when their answers would come back the same (0: not reusable). */
+      providersReusableUntil?: number
     }
 
 /** pullable: the kubelet will pull it. not-pullable: it definitely will not. unknown: policy decides. */

@@ -37,7 +37,8 @@ export type ProviderProblemCode = ExecProblemCode | 'PluginBadResponse' | 'Plugi
 
 export type Provided =
   | { kind: 'none' }
-  | { kind: 'credentials'; entries: KeyringEntry[] }
+  /** `reusableUntil`: until when the same answer would come back (its cache expiry; 0 when not cached). */
+  | { kind: 'credentials'; entries: KeyringEntry[]; reusableUntil: number }
   | { kind: 'failed'; provider: string; code: ProviderProblemCode; problem: string }
 
 export interface ProviderOptions {
@@ -75,7 +76,7 @@ export class CredentialProvider {
   readonly #spec: ProviderSpec & { binary: string }
   readonly #options: ProviderOptions
   readonly #clock: Clock
-  readonly #cache: TtlCache<string, KeyringEntry[]>
+  readonly #cache: TtlCache<string, { entries: KeyringEntry[]; expiresAt: number }>
   readonly #flight = new SingleFlight<string, Provided>()
   /** Execs started, for tests and metrics. */
   execs = 0
@@ -104,7 +105,8 @@ export class CredentialProvider {
     if ('kind' in account) return account
     for (const key of [repository, registryOf(repository), GLOBAL_KEY]) {
       const hit = this.#cache.get(key + account.cacheSuffix)
-      if (hit !== undefined) return { kind: 'credentials', entries: hit }
+      // An answer for one account is not reused beyond a review (accounts and tokens change apart from it).
+      if (hit !== undefined) return { kind: 'credentials', entries: hit.entries, reusableUntil: account === NO_ACCOUNT ? hit.expiresAt : 0 }
     }
     const shared = this.#flight.run(repository + account.flightSuffix, () => this.#exec(repository, account))
     return within(shared, signal, () => ({ kind: 'failed', provider: this.name, code: 'PluginTimedOut', problem: `credential provider plugin ${this.name} had not answered when the review's time ran out` }))
@@ -164,8 +166,8 @@ export class CredentialProvider {
       }
       this.#options.onExec?.(this.name, 'ok', seconds)
       const entries = this.#entries(decoded.response)
-      this.#store(repository, decoded.response, entries, account.cacheSuffix)
-      return { kind: 'credentials', entries }
+      const expiresAt = this.#store(repository, decoded.response, entries, account.cacheSuffix)
+      return { kind: 'credentials', entries, reusableUntil: account === NO_ACCOUNT ? expiresAt : 0 }
     } finally {
       release()
     }
@@ -175,13 +177,16 @@ export class CredentialProvider {
     return response.auth.map(({ key, username, password }) => ({ key, username, password, label: `credential provider ${this.name} (key ${JSON.stringify(key)})` }))
   }
 
-  #store(repository: string, response: PluginResponse, entries: KeyringEntry[], suffix: string): void {
+  /** Caches the answer as the kubelet would; returns until when it is cached (0: not cached). */
+  #store(repository: string, response: PluginResponse, entries: KeyringEntry[], suffix: string): number {
     const duration = response.cacheDurationMs ?? this.#spec.defaultCacheDurationMs ?? 0
     // cacheDuration 0, or none with a default of 0: not cached. A negative one is stored already expired.
-    if (response.cacheDurationMs === 0 || (response.cacheDurationMs === undefined && duration === 0)) return
+    if (response.cacheDurationMs === 0 || (response.cacheDurationMs === undefined && duration === 0) || duration < 0) return 0
     const key = response.cacheKeyType === 'Image' ? repository : response.cacheKeyType === 'Registry' ? registryOf(repository) : GLOBAL_KEY
     // The kubelet's entry is expired only once now is past expiresAt; TtlCache's at expiresAt.
-    this.#cache.set(key + suffix, entries, this.#clock.now() + duration + 1)
+    const expiresAt = this.#clock.now() + duration + 1
+    this.#cache.set(key + suffix, { entries, expiresAt }, expiresAt)
+    return expiresAt
   }
 
   /** The config changed or the process stops: forget every answer. */

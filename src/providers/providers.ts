@@ -36,6 +36,8 @@ export interface ProvidedCredentials {
   failures: ProviderFailure[]
   /** Providers whose matchImages covered the image (asked, from the cache or by exec). */
   matched: string[]
+  /** Until when every answer here would come back the same (0: not reusable, e.g. a failure or an uncached answer). */
+  reusableUntil: number
 }
 
 export interface ProvidersOptions {
@@ -80,15 +82,21 @@ export class CredentialProviders {
   /** Credentials the plugins give for a repository name (`docker.io/library/nginx`) pulled by `pod`. */
   async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<ProvidedCredentials> {
     const matching = this.#providers.filter((p) => p.matches(repository))
-    if (matching.length === 0) return { entries: [], failures: [], matched: [] }
+    if (matching.length === 0) return { entries: [], failures: [], matched: [], reusableUntil: Number.POSITIVE_INFINITY }
     const answers = await Promise.all(matching.map((p) => p.provide(repository, signal, pod)))
     const all: KeyringEntry[] = []
     const failures: ProviderFailure[] = []
+    let reusableUntil = Number.POSITIVE_INFINITY
     for (const a of answers) {
-      if (a.kind === 'credentials') all.push(...a.entries)
-      else if (a.kind === 'failed') failures.push({ provider: a.provider, code: a.code, problem: a.problem })
+      if (a.kind === 'credentials') {
+        all.push(...a.entries)
+        reusableUntil = Math.min(reusableUntil, a.reusableUntil)
+      } else if (a.kind === 'failed') {
+        failures.push({ provider: a.provider, code: a.code, problem: a.problem })
+        reusableUntil = 0
+      }
     }
-    return { entries: createKeyring(all)(repository), failures, matched: matching.map((p) => p.name) }
+    return { entries: createKeyring(all)(repository), failures, matched: matching.map((p) => p.name), reusableUntil }
   }
 
   reload(): void {

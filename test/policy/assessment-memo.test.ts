@@ -72,6 +72,30 @@ t.test('kept until the first registry answer it used expires', async (t) => {
   t.equal(w.memo.get(w.memo.stamp(subject())!), undefined, 'gone with the earliest answer')
 })
 
+t.test('with credential provider answers: kept no longer than they are cached, never after a plugin failure', async (t) => {
+  const w = world()
+  const a = exists()
+  w.expiry.set(a, 10_000)
+  const plugin = (reusableUntil: number, failed = false): ImageOutcome => ({
+    ...checked(a),
+    providers: ['ecr-credential-provider'],
+    providersReusableUntil: reusableUntil,
+    ...(failed ? { providerFailures: [{ provider: 'ecr-credential-provider', code: 'PluginExited' as const, problem: 'exited with status 1' }] } : {}),
+  }) as ImageOutcome
+  const found = assessment([plugin(4000)])
+  w.memo.keep(w.memo.stamp(subject())!, found)
+  w.clock.now = 3999
+  t.equal(w.memo.get(w.memo.stamp(subject())!), found, 'reused while the plugin answer is cached')
+  w.clock.now = 4000
+  t.equal(w.memo.get(w.memo.stamp(subject())!), undefined, 'gone with the plugin answer, before the registry answer')
+  for (const [name, outcome] of [['an uncached plugin answer', plugin(0)], ['a failed plugin', plugin(0, true)], ['an answer for one account', plugin(0)]] as const) {
+    const w2 = world()
+    w2.expiry.set(a, 10_000)
+    w2.memo.keep(w2.memo.stamp(subject())!, assessment([outcome]))
+    t.equal(w2.memo.get(w2.memo.stamp(subject())!), undefined, `${name}: not kept`)
+  }
+})
+
 t.test('a new revision of the namespace, or other inputs, make it stale', async (t) => {
   const w = world()
   const r = exists()
