@@ -66,7 +66,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
   const memo = new AssessmentMemo({
     revision: (namespace) => cluster.revision(namespace),
-    inputs: () => [nodeCredentials?.entries(), platforms.current()],
+    inputs: () => [nodeCredentials?.entries(), platforms.current(), providers?.generation],
     expiresAt: (result) => checker.expiresAt(result),
   })
   metrics.cacheSizes({

@@ -22,13 +22,17 @@ export class FileWatcher {
   #seen: string
   readonly #timer: NodeJS.Timeout
 
-  /** Calls `onChange` when any of `paths` differs from what was there at construction or the last `markSeen()`. */
+  /**
+   * Calls `onChange` when any of `paths` differs from what was there at construction (or `seen`,
+   * a snapshot taken earlier, before the files were read) or at the last `markSeen()`.
+   */
   constructor(
     private readonly paths: readonly string[],
     intervalMs: number,
     onChange: () => void,
+    seen?: string,
   ) {
-    this.#seen = this.#current()
+    this.#seen = seen ?? this.#current()
     this.#timer = setInterval(() => {
       if (this.#current() !== this.#seen) onChange()
     }, intervalMs)
@@ -38,6 +42,11 @@ export class FileWatcher {
   /** Call right before reading the files, so a change during the read is seen next time. */
   markSeen(): void {
     this.#seen = this.#current()
+  }
+
+  /** The state of the files now, to hand to a watcher of the same files made later. */
+  snapshot(): string {
+    return this.#current()
   }
 
   close(): void {

@@ -129,23 +129,30 @@ export class Reflector<T> {
       for (const key of new Set([...previous.keys(), ...next.keys()])) if (previous.get(key) !== next.get(key)) this.#options.onChange?.(key)
       if (!this.#synced) this.#options.logger.info({ cache: this.#options.name, objects: next.size }, 'cache synced')
       this.#synced = true
-      this.#options.trouble.recovered(this.#options.name)
       this.#resolveFirstSync()
-      this.#backoffMs = MIN_BACKOFF_MS
     } catch (err) {
       clearTimeout(timer)
       return this.#retry('list', err)
     }
     clearTimeout(timer)
+    let open: boolean
     try {
-      await this.#startWatch()
+      open = await this.#startWatch()
     } catch (err) {
       this.#retry('watch', err)
+      return
     }
+    // Recovered only once the watch is open too: a list allowed and a watch forbidden must not
+    // say "usable again" and list again every second.
+    if (!open) return
+    this.#options.trouble.recovered(this.#options.name)
+    this.#backoffMs = MIN_BACKOFF_MS
   }
 
-  async #startWatch(): Promise<void> {
-    if (this.#stopped) return
+  /** Whether the watch is open: client-node answers a refused watch (403, 410 …) before it resolves. */
+  async #startWatch(): Promise<boolean> {
+    if (this.#stopped) return false
+    let ended = false
     const query = {
       resourceVersion: this.#resourceVersion,
       allowWatchBookmarks: true,
@@ -176,6 +183,7 @@ export class Reflector<T> {
         this.#apply(phase, object)
       },
       (err: unknown) => {
+        ended = true
         clearTimeout(this.#idle)
         if (this.#stopped) return
         if (gone) return this.#retry('expired', undefined)
@@ -184,6 +192,7 @@ export class Reflector<T> {
         this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#retry('watch', e)), 0)
       },
     )
+    return !ended
   }
 
   #apply(phase: string, object: unknown): void {

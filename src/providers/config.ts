@@ -104,7 +104,13 @@ function configFiles(configPath: string): string[] {
     throw new ProviderConfigError(`unable to access path ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
   }
   if (!isDirectory) return [configPath]
-  const files = readdirSync(configPath, { withFileTypes: true })
+  let entries
+  try {
+    entries = readdirSync(configPath, { withFileTypes: true })
+  } catch (err) {
+    throw new ProviderConfigError(`unable to read directory ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  const files = entries
     .filter((e) => !e.isDirectory() && ['.json', '.yaml', '.yml'].includes(extname(e.name)))
     .map((e) => join(configPath, e.name))
     .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))

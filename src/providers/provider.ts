@@ -145,6 +145,7 @@ export class CredentialProvider {
 
   async #exec(repository: string, account: AccountPart): Promise<Provided> {
     const release = await this.#options.limiter.acquire()
+    if (release === undefined) return { kind: 'failed', provider: this.name, code: 'PluginTimedOut', problem: `credential provider plugin ${this.name} was not run: too many plugin runs are waiting` }
     const started = this.#clock.now()
     try {
       this.execs++

@@ -60,6 +60,8 @@ export class CredentialProviders {
   readonly #tokens: ServiceAccountTokens | undefined
   #providers: CredentialProvider[]
   #watcher: FileWatcher | undefined
+  #config: ProviderConfig | undefined
+  #generation = 0
 
   /** Loads and validates the config; an invalid one throws ProviderConfigError (a start-up error). */
   constructor(options: ProvidersOptions) {
@@ -67,7 +69,12 @@ export class CredentialProviders {
     this.#tokens = options.serviceAccounts === undefined ? undefined : new ServiceAccountTokens(options.serviceAccounts)
     const config = loadProviderConfig(options.configPath, options.binDir)
     this.#providers = this.#build(config)
-    this.#watch(config)
+    this.#watch(config, undefined)
+  }
+
+  /** Moves on every reload: what was decided with the old config is not reused (assessment memo). */
+  get generation(): number {
+    return this.#generation
   }
 
   get names(): string[] {
@@ -100,18 +107,21 @@ export class CredentialProviders {
   }
 
   reload(): void {
+    // Seen before reading, so a change made during the read is noticed next time.
+    this.#watcher?.markSeen()
+    const seen = this.#watcher?.snapshot()
     let config: ProviderConfig
     try {
       config = loadProviderConfig(this.#options.configPath, this.#options.binDir)
     } catch (err) {
-      if (!(err instanceof ProviderConfigError)) throw err
-      this.#watcher?.markSeen()
-      this.#options.logger.error({ path: this.#options.configPath, problem: err.message }, 'credential provider config could not be reloaded; keeping the previous version')
+      // Runs from a timer: any failure keeps the previous version rather than ending the process.
+      this.#options.logger.error({ path: this.#options.configPath, problem: err instanceof ProviderConfigError ? err.message : (err as Error).name }, 'credential provider config could not be reloaded; keeping the previous version')
       return
     }
     for (const p of this.#providers) p.clear()
     this.#providers = this.#build(config)
-    this.#watch(config)
+    this.#generation++
+    this.#watch(config, seen)
     this.#options.logger.info({ path: this.#options.configPath, providers: this.names }, 'credential provider config reloaded')
   }
 
@@ -132,10 +142,16 @@ export class CredentialProviders {
     }))
   }
 
-  /** The config's files and the path itself (a directory gains or loses files), plus the binaries. */
-  #watch(config: ProviderConfig): void {
+  /**
+   * The config's files and the path itself (a directory gains or loses files), plus the binaries.
+   * When they are the files watched before, the snapshot taken before the read carries over.
+   */
+  #watch(config: ProviderConfig, seenBefore: string | undefined): void {
     if (this.#options.watch === false) return
+    const paths = [this.#options.configPath, ...config.files, ...config.providers.map((p) => p.binary)]
+    const samePaths = this.#config !== undefined && JSON.stringify(paths) === JSON.stringify([this.#options.configPath, ...this.#config.files, ...this.#config.providers.map((p) => p.binary)])
+    this.#config = config
     this.#watcher?.close()
-    this.#watcher = new FileWatcher([this.#options.configPath, ...config.files, ...config.providers.map((p) => p.binary)], POLL_MS, () => this.reload())
+    this.#watcher = new FileWatcher(paths, POLL_MS, () => this.reload(), samePaths ? seenBefore : undefined)
   }
 }

@@ -7,6 +7,7 @@
  * A token is held in memory only, keyed by namespace, account, uid and audience.
  */
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
+import { within } from '../cache/deadline.js'
 import { SingleFlight } from '../cache/single-flight.js'
 import type { Lookup, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from '../credentials/sources.js'
 
@@ -36,7 +37,10 @@ export class ServiceAccountTokens {
     const kept = this.#tokens.get(key)
     if (kept !== undefined) return { kind: 'found', object: kept }
     const issued = this.#clock.now()
-    const answer = await this.#flight.run(key, () => this.#access.createServiceAccountToken(account.namespace, account.name, { audience, uid: account.uid }, signal))
+    // Shared by every review asking for this account: it runs on the API client's own timeout, so one
+    // review's deadline cannot fail the others; each waits only within its own.
+    const shared = this.#flight.run(key, () => this.#access.createServiceAccountToken(account.namespace, account.name, { audience, uid: account.uid }))
+    const answer = await within(shared, signal, () => ({ kind: 'error' as const, detail: "the review's time ran out waiting for the token" }))
     if (answer.kind !== 'found') return answer
     const refreshAt = issued + 0.8 * Math.max(0, answer.object.expiresAt - issued)
     this.#tokens.set(key, answer.object.token, refreshAt)

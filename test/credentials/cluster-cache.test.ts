@@ -148,3 +148,23 @@ t.test("a namespace's revision moves with its pull secrets, service accounts and
   await new Promise((r) => setTimeout(r, 200))
   t.equal(cache.revision('team-a'), before, 'a change the kubelet cannot see moves nothing')
 })
+
+t.test('list allowed but watch forbidden: said once per copy, not "usable again" and a new list every second', async (t) => {
+  const { Writable } = await import('node:stream')
+  const fake = await startFakeKubeApi({ ca })
+  t.teardown(() => fake.close())
+  fake.faults.push({ match: /watch=true/, status: 403 })
+  const lines: Array<{ level: number; msg: string }> = []
+  const sink = new Writable({ write(c: Buffer, _e, done) { for (const l of c.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
+  const kc = loadKubeConfig(fake.kubeconfigPath)
+  const cache = new ClusterCache(kc, new KubeApi(kc), createLogger('info', sink))
+  t.teardown(() => cache.stop())
+  cache.start()
+  await new Promise((r) => setTimeout(r, 3_500))
+  const warnings = lines.filter((l) => l.level === 40)
+  t.equal(new Set(warnings.map((w) => w.msg)).size, warnings.length, 'no warning repeated')
+  t.ok(warnings.length >= 1 && warnings.every((w) => /^Kubernetes API cannot be used: pullguard may not watch (secrets|serviceaccounts|namespaces) \(403 Forbidden\)/.test(w.msg)), warnings.map((w) => w.msg).join('\n'))
+  t.notOk(lines.some((l) => l.msg === 'Kubernetes API usable again'), 'never "usable again" while the watch is refused')
+  const lists = fake.requests.filter((r) => /^\/api\/v1\/namespaces\?/.test(r.path) && !r.path.includes('watch=')).length
+  t.ok(lists <= 3, `${lists} lists of namespaces in 3.5 s (back-off 1 s, 2 s, …)`)
+})

@@ -192,3 +192,36 @@ t.test('the provider config is reloaded when it changes; a bad change keeps the 
   t.match(await providers.provide('a.registry.io/x'), { entries: [{ password: 'second-password' }] }, 'a bad config keeps the last good one')
   t.ok(lines.some((l) => l.includes('credential provider config could not be reloaded; keeping the previous version') && l.includes('unknown field')))
 })
+
+t.test('the exec queue is bounded: past it a run is refused at once, never queued without end', async (t) => {
+  const limiter = new ExecLimiter(1, 2)
+  const first = await limiter.acquire()
+  const waiting = [limiter.acquire(), limiter.acquire()]
+  t.equal(await limiter.acquire(), undefined, 'the third waiter is refused')
+  first?.()
+  const second = await waiting[0]
+  t.type(second, 'function', 'waiters are served in order')
+  second?.()
+  ;(await waiting[1])?.()
+  t.equal(limiter.running, 0)
+})
+
+t.test('a shared TokenRequest is not failed by the first caller\'s deadline', async (t) => {
+  const { ServiceAccountTokens } = await import('../../src/providers/service-account-tokens.js')
+  let requests = 0
+  const tokens = new ServiceAccountTokens({
+    getServiceAccount: async () => ({ kind: 'missing' }),
+    createServiceAccountToken: async (_ns, _name, _req, signal) => {
+      requests++
+      t.equal(signal, undefined, 'the shared request carries no caller\'s signal')
+      await new Promise((r) => setTimeout(r, 200))
+      return { kind: 'found', object: { token: 'tok', expiresAt: Date.now() + 3_600_000 } }
+    },
+  })
+  const account = { name: 'sa', namespace: 'ns', uid: 'u', imagePullSecrets: [], annotations: {} }
+  const [hurried, patient] = await Promise.all([tokens.token(account, 'aud', AbortSignal.timeout(20)), tokens.token(account, 'aud')])
+  t.match(hurried, { kind: 'error', detail: /time ran out/ })
+  t.same(patient, { kind: 'found', object: 'tok' })
+  t.same(await tokens.token(account, 'aud'), { kind: 'found', object: 'tok' }, 'then reused')
+  t.equal(requests, 1)
+})
