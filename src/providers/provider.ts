@@ -89,10 +89,6 @@ export class CredentialProvider {
     this.#cache = new TtlCache({ maxEntries: MAX_CACHED_ANSWERS, clock: this.#clock })
   }
 
-  get cached(): number {
-    return this.#cache.size
-  }
-
   matches(repository: string): boolean {
     return imageAllowed(this.#spec.matchImages, repository)
   }

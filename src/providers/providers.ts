@@ -81,11 +81,6 @@ export class CredentialProviders {
     return this.#providers.map((p) => p.name)
   }
 
-  /** Execs and cached answers so far, for tests and the bench. */
-  stats(): Array<{ name: string; execs: number; cached: number }> {
-    return this.#providers.map((p) => ({ name: p.name, execs: p.execs, cached: p.cached }))
-  }
-
   /** Credentials the plugins give for a repository name (`docker.io/library/nginx`) pulled by `pod`. */
   async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<ProvidedCredentials> {
     const matching = this.#providers.filter((p) => p.matches(repository))
