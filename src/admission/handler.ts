@@ -3,7 +3,7 @@
  * out. Decodes the review, picks the images this request makes the kubelet pull, hands them to
  * the policy's Judge, and encodes its verdict. Knows nothing of registries.
  */
-import type { Judge, ReviewSubject } from '../policy/subject.js'
+import type { ImageUse, Judge, ReviewSubject } from '../policy/subject.js'
 export type { Judge }
 import { readPodSpec, newImages } from './pod-spec.js'
 import { dig, podSpecLocation } from './workloads.js'
@@ -43,9 +43,11 @@ function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
     const oldSpec = dig(req.oldObject, location.path)
     // A template whose pull secrets, service account or scheduling changed makes new pods pull every
     // image again, with other credentials or on other nodes: judge them all.
+    const before = readPodSpec(oldSpec, prefix).images
     if (!location.template || pullContext(dig(req.object, location.path)) === pullContext(oldSpec)) {
-      images = newImages(images, readPodSpec(oldSpec, prefix).images)
+      images = newImages(images, before)
     }
+    images = withPrevious(images, before)
   }
   const metadata = (req.object.metadata ?? {}) as { name?: unknown; generateName?: unknown }
   const name = req.name !== '' ? req.name : typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
@@ -54,6 +56,7 @@ function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
     namespace: req.namespace,
     kind: req.kind.kind,
     name,
+    specField: prefix,
     operation: req.operation,
     dryRun: req.dryRun,
     template: location.template,
@@ -62,6 +65,14 @@ function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
     serviceAccountName: spec.serviceAccountName,
     scheduling: spec.scheduling,
   }
+}
+
+/** Each image with what the same container (or volume) had before, when that differs: the fix names it. */
+function withPrevious(images: readonly ImageUse[], before: readonly ImageUse[]): ImageUse[] {
+  return images.map((u) => {
+    const old = before.find((b) => b.kind === u.kind && b.container === u.container && b.field.slice(0, b.field.lastIndexOf('[')) === u.field.slice(0, u.field.lastIndexOf('[')))
+    return old === undefined || old.image === u.image ? u : { ...u, previous: old.image }
+  })
 }
 
 /** The parts of a pod spec, other than images, that decide whether its pulls succeed. */

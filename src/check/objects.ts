@@ -70,6 +70,7 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
       namespace,
       kind,
       name: objectName,
+      specField: location.path.join('.'),
       operation: 'CREATE',
       dryRun: true,
       template: location.template,

@@ -4,7 +4,8 @@
  * And the exit status: 0 every image pullable; 1 one definitely not; 3 only undetermined ones
  * under --on-registry-error deny. (2, usage and input errors, never reaches a report.)
  */
-import { secretProblemsWarning, explain } from '../policy/messages.js'
+import { fixLines } from '../policy/fixes.js'
+import { explainGroup, groupOutcomes, secretProblemsWarning } from '../policy/messages.js'
 import type { OnRegistryError } from '../policy/modes.js'
 import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
 import type { CheckedObject } from './run.js'
@@ -16,7 +17,10 @@ export interface ImageReport {
   image: string
   verdict: Pullability
   reason: string
+  /** The webhook's denial entry for this image: what is wrong and the fix. */
   message: string
+  /** The fix, one step per line (empty when there is nothing to fix). */
+  fix: string[]
 }
 
 export interface ObjectReport {
@@ -26,6 +30,8 @@ export interface ObjectReport {
   source: string
   images: ImageReport[]
   warnings: string[]
+  /** The images that are not pullable, those with the same cause and fix together, as the webhook words them. */
+  fixes: string[]
 }
 
 export interface CheckReport {
@@ -36,9 +42,8 @@ export interface CheckReport {
 }
 
 export function buildReport(checked: readonly CheckedObject[], notes: string[], skippedObjects: number, onRegistryError: OnRegistryError): CheckReport {
-  const objects = checked.map(({ object, outcomes, serviceAccountWarning, secretProblems }): ObjectReport => {
+  const objects = checked.map(({ object, outcomes, serviceAccountWarning, secretProblems, target }): ObjectReport => {
     const s = object.subject
-    const ctx = { namespace: s.namespace, object: `${s.kind.toLowerCase()} ${s.namespace}/${s.name}` }
     // Offline, every listed secret is "not read": that is said once in the notes, not per object.
     const problems = secretProblems.filter((p) => !(p.kind === 'error' && p.detail.includes(OFFLINE_SECRET_DETAIL)))
     const warnings = [serviceAccountWarning, secretProblemsWarning(problems)].filter((w): w is string => w !== undefined)
@@ -47,8 +52,12 @@ export function buildReport(checked: readonly CheckedObject[], notes: string[], 
       namespace: s.namespace,
       name: s.name,
       source: object.source,
-      images: outcomes.map((o) => ({ container: o.use.container, field: o.use.field, image: o.use.image, verdict: pullability(o), reason: reasonCode(o), message: explain(o, ctx) })),
+      images: outcomes.map((o) => {
+        const own = groupOutcomes([o], target)[0]!
+        return { container: o.use.container, field: o.use.field, image: o.use.image, verdict: pullability(o), reason: reasonCode(o), message: explainGroup(own), fix: own.fix === undefined ? [] : fixLines(own.fix) }
+      }),
       warnings,
+      fixes: target === undefined ? [] : groupOutcomes(outcomes.filter((o) => pullability(o) !== 'pullable'), target).map(explainGroup),
     }
   })
   const all = objects.flatMap((o) => o.images)
@@ -74,7 +83,7 @@ export function renderTable(report: CheckReport): string {
     const format = (cells: readonly string[]): string => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')
     lines.push(format(HEADERS), ...rows.map(format))
   }
-  const fixes = report.objects.flatMap((o) => o.images.filter((i) => i.verdict !== 'pullable').map((i) => `- ${o.kind.toLowerCase()} ${o.namespace}/${o.name} (${o.source === '-' ? 'stdin' : o.source}): ${i.message}`))
+  const fixes = report.objects.flatMap((o) => o.fixes.map((f) => `- ${o.kind.toLowerCase()} ${o.namespace}/${o.name} (${o.source === '-' ? 'stdin' : o.source}): ${f}`))
   if (fixes.length > 0) lines.push('', ...fixes)
   const warnings = report.objects.flatMap((o) => o.warnings.map((w) => `warning: ${o.kind.toLowerCase()} ${o.namespace}/${o.name}: ${w}`))
   const notes = report.notes.map((n) => `note: ${n}`)

@@ -14,7 +14,9 @@ import { assess } from '../policy/assess.js'
 import { ImageExemptions } from '../policy/exemptions.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
-import type { ImageOutcome } from '../policy/outcome.js'
+import { admissionFixTarget } from '../policy/fix-target.js'
+import type { FixTarget } from '../policy/fixes.js'
+import { pullability, type ImageOutcome } from '../policy/outcome.js'
 import { CachedChecker } from '../registry/cached-checker.js'
 import { RegistryClient } from '../registry/index.js'
 import type { CredentialProviderFlags } from '../config.js'
@@ -31,6 +33,8 @@ export interface CheckedObject {
   /** The service account could not be found or read (from-cluster only). */
   serviceAccountWarning: string | undefined
   secretProblems: SecretProblem[]
+  /** What the fixes name; set when some image is not pullable. */
+  target: FixTarget | undefined
 }
 
 export type ClusterSources = SecretSource & ServiceAccountSource & NamespaceSource & NodeSource
@@ -85,7 +89,8 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
       const found = await assess(assessOptions, object.subject, signal)
       // No exempt namespaces and no mode labels in check: anything else is a bug.
       if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in check`)
-      results.push({ object, outcomes: found.outcomes, serviceAccountWarning: found.secretNames.warning, secretProblems: found.secretProblems })
+      const target = found.outcomes.every((o) => pullability(o) === 'pullable') ? undefined : await admissionFixTarget(object.subject, found, cluster, signal)
+      results.push({ object, outcomes: found.outcomes, serviceAccountWarning: found.secretNames.warning, secretProblems: found.secretProblems, target })
       options.onProgress?.(results.length, objects.length)
     }
   } finally {

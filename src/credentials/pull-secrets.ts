@@ -23,6 +23,8 @@ export interface SecretProblem {
   kind: 'missing' | 'forbidden' | 'error' | 'wrong-type' | 'unparseable'
   /** Human text naming types, keys and fields; never a value. */
   detail: string
+  /** The secret's type, when it was read. */
+  type?: string
 }
 
 export interface PullKeyring {
@@ -163,22 +165,23 @@ function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>
       break
   }
   const secret = lookup.object
+  const typed = (kind: SecretProblem['kind'], detail: string): Outcome => ({ problem: { secret: name, kind, detail, type: secret.type } })
   const known = Object.hasOwn(DOCKER_SECRET_TYPES, secret.type) ? DOCKER_SECRET_TYPES[secret.type] : undefined
   if (known === undefined) {
-    return problem('wrong-type', `secret ${namespace}/${name} has type ${JSON.stringify(secret.type)}; the kubelet only uses kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg secrets for pulls`)
+    return typed('wrong-type', `secret ${namespace}/${name} has type ${JSON.stringify(secret.type)}; the kubelet only uses kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg secrets for pulls`)
   }
   const encoded = Object.hasOwn(secret.data, known.key) ? secret.data[known.key] : undefined
   if (encoded === undefined || encoded === '') {
-    return problem('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but no ${known.key} data; the kubelet ignores it`)
+    return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but no ${known.key} data; the kubelet ignores it`)
   }
   const where = `secret ${namespace}/${name} (${known.key})`
   const bytes = decodeGoBase64(encoded, true)
-  if (bytes === undefined) return problem('unparseable', `${where} holds data that is not base64`)
+  if (bytes === undefined) return typed('unparseable', `${where} holds data that is not base64`)
   if (bytes.length === 0) {
-    return problem('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`)
+    return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`)
   }
   const parsed = known.parse(bytes.toString('utf8'))
-  if (!parsed.ok) return problem('unparseable', `${where} does not parse as the kubelet reads it: ${parsed.problem}`)
+  if (!parsed.ok) return typed('unparseable', `${where} does not parse as the kubelet reads it: ${parsed.problem}`)
   return {
     entries: parsed.entries.map((entry) => ({
       key: entry.key,

@@ -1,20 +1,17 @@
 /**
  * The sentences `pullguard diagnose` prints for one stuck container: what pullguard finds now, and
  * the fix as commands filled in with the pod's real names (its secrets, service account, workload,
- * the nearest existing tags). The webhook's messages (policy/messages.ts) speak to someone about to
- * apply a manifest; these speak to someone whose pod is already running into a wall.
+ * the nearest existing tags). The fix for an image that will not pull is the webhook's own
+ * (policy/fixes.ts) in diagnose's voice; what is said of an image that pulls now, or could not be
+ * verified, is diagnose's alone.
  */
-import { createSecretCommand, pullSecretNameFor } from '../policy/messages.js'
+import { fixFor, fixLines as sharedFixLines, type FixTarget, type SecretState } from '../policy/fixes.js'
 import { pullability, reasonCode, type ImageOutcome } from '../policy/outcome.js'
 import { formatPlatform, type Platform } from '../policy/platforms.js'
-import type { SecretProblem } from '../credentials/pull-secrets.js'
-import { canSetImage, type Workload } from './owner.js'
+import type { Workload } from './owner.js'
 import type { KubeletCause } from './pull-failures.js'
 
-/** What became of one name in the pod's imagePullSecrets. */
-export type SecretState =
-  | { name: string; state: 'found'; registries: string[] }
-  | { name: string; state: SecretProblem['kind']; detail: string }
+export type { SecretState }
 
 export interface FixContext {
   namespace: string
@@ -69,11 +66,6 @@ function repository(o: Checked): string {
   return `${o.ref.domain}/${o.ref.path}`
 }
 
-/** The pod's secrets that were tried for this image, by name (labels are `secret ns/name (key "…")`). */
-function triedSecrets(o: Checked, ctx: FixContext): string[] {
-  return ctx.secrets.filter((s) => o.tried.some((label) => label.startsWith(`secret ${ctx.namespace}/${s.name} (`))).map((s) => s.name)
-}
-
 function nowSentence(o: ImageOutcome, ctx: FixContext): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}: not checked`
   if (o.kind === 'invalid') return o.problem
@@ -109,38 +101,30 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
 }
 
 function fixLines(o: ImageOutcome, ctx: FixContext, kubelet: KubeletCause | undefined, verdict: Verdict): string[] {
-  const ns = ctx.namespace
-  if (o.kind === 'exempt') return []
-  if (o.kind === 'metadata-host') return [`use the image's real registry: ${setImage(ctx, o.use.container, '<image>')}`]
-  if (o.kind === 'invalid') return [`correct the image reference: ${setImage(ctx, o.use.container, '<image>')}`]
-  if (o.kind === 'broken-secret') {
-    const name = o.problem.secret
-    return [
-      `re-create secret "${name}" with valid content: kubectl delete secret ${name} -n ${ns} && ${createSecretCommand(name, firstRegistry(o.use.image), ns)}`,
-      `or remove "${name}" from the imagePullSecrets of ${describe(ctx.workload)}`,
-    ]
-  }
-  if (verdict === 'pulls-now') return pullsNow(o, ctx, kubelet)
-  if (verdict === 'unknown') return unknown(o, ctx)
-  const { ref, result } = o
-  switch (result.code) {
-    case 'TagNotFound': {
-      const s = o.suggestions
-      if (s === undefined) return [`push tag "${ref.reference}" to ${repository(o)}, or use a tag that exists (pullguard could not list its tags)`]
-      if (s.length === 0) return [`no existing tag of ${repository(o)} is near "${ref.reference}": push that tag, or pick one that exists`]
-      return [`existing tags nearest to "${ref.reference}": ${s.join(', ')}`, setImage(ctx, o.use.container, withTag(o, s[0]!))]
-    }
-    case 'DigestNotFound':
-      return [`the digest was deleted or never pushed to ${repository(o)}: ${setImage(ctx, o.use.container, `${repository(o)}:<tag>`)}`]
-    case 'RepositoryNotFound':
-      return [`check the image name for typos: ${ref.registryHost} has no repository ${ref.path}`]
-    case 'Exists':
-      return platformFix(o, ctx)
-    case 'AccessDenied':
-    case 'RepositoryNotFoundOrDenied':
-      return credentialFix(o, ctx)
-    default:
-      return []
+  if (verdict === 'pulls-now' && o.kind === 'checked') return pullsNow(o, ctx, kubelet)
+  if (verdict === 'unknown' && o.kind === 'checked') return unknown(o, ctx)
+  const fix = fixFor(o, diagnoseTarget(ctx))
+  return fix === undefined ? [] : sharedFixLines(fix)
+}
+
+/** The pod's situation in the shared fix builder's terms. */
+export function diagnoseTarget(ctx: FixContext): FixTarget {
+  const w = ctx.workload
+  const listed = ctx.secrets.map((s) => s.name)
+  const account = ctx.serviceAccount.imagePullSecrets
+  const fromServiceAccount = listed.length === 0 ? 'yes' : account !== undefined && account.length === listed.length && account.every((n, i) => n === listed[i]) ? 'maybe' : 'no'
+  return {
+    voice: 'diagnose',
+    namespace: ctx.namespace,
+    resource: w.resource,
+    name: w.name,
+    specField: w.specPath?.join('.') ?? 'spec',
+    patchPath: w.specPath,
+    secrets: ctx.secrets,
+    fromServiceAccount,
+    serviceAccount: ctx.serviceAccount,
+    update: false,
+    pod: { name: ctx.pod, bare: w.bare, node: ctx.node, platform: ctx.nodePlatform },
   }
 }
 
@@ -165,111 +149,4 @@ function unknown(o: Checked, ctx: FixContext): string[] {
     return [`run diagnose as someone who may get secrets in ${ctx.namespace} to see whether those secrets hold working credentials for ${o.ref.registryHost}`]
   }
   return [`pullguard could not ask ${o.ref.registryHost}; the kubelet's message above is the best evidence (run diagnose again from a machine with access to ${o.ref.registryHost})`]
-}
-
-function platformFix(o: Checked, ctx: FixContext): string[] {
-  if (o.platform?.verdict !== 'none') return []
-  const available = o.platform.available.filter((p) => p.os === (ctx.nodePlatform?.os ?? p.os))
-  const arch = available[0]?.architecture
-  return [
-    `publish ${o.use.image} for ${o.platform.missing.map(formatPlatform).join(', ')} (a multi-platform build), or`,
-    arch === undefined
-      ? `schedule the pod onto nodes of a platform the image has`
-      : ctx.workload.specPath === undefined
-        ? `schedule the pod onto nodes the image supports: set nodeSelector kubernetes.io/arch: ${arch} in the pod template of ${describe(ctx.workload)} and re-create it`
-        : `schedule the pod onto nodes the image supports: kubectl patch ${describe(ctx.workload)} -n ${ctx.namespace} -p '${patchJson(ctx.workload, { nodeSelector: { 'kubernetes.io/arch': arch } })}'`,
-  ]
-}
-
-/** Denied with nothing left unread: which secret to create, update or add, by name. */
-function credentialFix(o: Checked, ctx: FixContext): string[] {
-  const ns = ctx.namespace
-  const server = o.ref.domain
-  const host = o.ref.registryHost
-  const lines: string[] = []
-  if (o.result.code === 'RepositoryNotFoundOrDenied') lines.push(`check the image name first: ${host} gives the same answer for a repository that does not exist`)
-  const tried = triedSecrets(o, ctx)
-  if (tried.length > 0) {
-    for (const name of tried) {
-      lines.push(`update secret "${name}" with an account that may pull ${o.ref.path}: ${createSecretCommand(name, server, ns)} --dry-run=client -o yaml | kubectl apply -f -`)
-    }
-    return lines
-  }
-  if (o.tried.length > 0) {
-    // Only node credentials (--node-docker-config) applied, and they were refused.
-    lines.push(`the nodes' own credentials for ${host} were refused (${o.tried.join(', ')}): give the pod a pull secret`)
-  }
-  const missing = ctx.secrets.find((s) => s.state === 'missing')
-  if (missing !== undefined) {
-    lines.push(`create the secret "${missing.name}" that the pod already lists (the kubelet reads it on its next try): ${createSecretCommand(missing.name, server, ns)}`)
-    return lines
-  }
-  const wrongType = ctx.secrets.find((s) => s.state === 'wrong-type')
-  if (wrongType !== undefined) {
-    lines.push(`secret "${wrongType.name}" is not a docker-registry secret, so the kubelet ignores it; re-create it: kubectl delete secret ${wrongType.name} -n ${ns} && ${createSecretCommand(wrongType.name, server, ns)}`)
-    return lines
-  }
-  const name = pullSecretNameFor(server)
-  const found = ctx.secrets.filter((s): s is Extract<SecretState, { state: 'found' }> => s.state === 'found')
-  if (found.length > 0) {
-    const holds = found.map((s) => `"${s.name}" (${s.registries.join(', ') || 'no registries'})`).join(', ')
-    lines.push(`the pod's pull secrets hold credentials for other registries only: ${holds}; none for ${host}`)
-  }
-  lines.push(`create a pull secret for ${host}: ${createSecretCommand(name, server, ns)}`)
-  lines.push(...addSecret(ctx, name))
-  return lines
-}
-
-/** How a new secret reaches the pod: its template, or its service account, or its manifest. */
-function addSecret(ctx: FixContext, name: string): string[] {
-  const w = ctx.workload
-  const lines: string[] = []
-  const ref = [{ name }]
-  if (w.specPath !== undefined) {
-    // PodSpec.imagePullSecrets merges by name in a strategic merge patch: the existing ones stay.
-    lines.push(`add it to ${describe(w)} (a new rollout follows): kubectl patch ${describe(w)} -n ${ctx.namespace} -p '${patchJson(w, { imagePullSecrets: ref })}'`)
-  } else if (w.bare) {
-    lines.push(`add it to the imagePullSecrets of pod ${ctx.pod}'s manifest and re-create the pod (a pod's imagePullSecrets cannot be changed in place)`)
-  } else {
-    lines.push(`add it to the imagePullSecrets of the pod template that creates ${describe(w)} (a ${w.resource}'s template cannot be changed in place)`)
-  }
-  // The ServiceAccount admission plugin copies the account's secrets only into pods that list none.
-  if (ctx.secrets.length === 0) {
-    const sa = ctx.serviceAccount
-    const current = sa.imagePullSecrets
-    if (current === undefined) {
-      lines.push(`or give it to every new pod of service account "${sa.name}" (add "${name}" to its imagePullSecrets; pullguard could not read the current list), then kubectl delete pod ${ctx.pod} -n ${ctx.namespace}`)
-    } else {
-      // ServiceAccount.imagePullSecrets has no merge key: a patch replaces the list, so it carries the current one.
-      const list = [...current.filter((n) => n !== name), name].map((n) => ({ name: n }))
-      lines.push(`or give it to every new pod of service account "${sa.name}": kubectl patch serviceaccount ${sa.name} -n ${ctx.namespace} -p '${JSON.stringify({ imagePullSecrets: list })}', then kubectl delete pod ${ctx.pod} -n ${ctx.namespace} (pods take their service account's pull secrets when created)`)
-    }
-  }
-  return lines
-}
-
-function patchJson(w: Workload, podSpec: Record<string, unknown>): string {
-  let body: Record<string, unknown> = podSpec
-  for (const key of [...(w.specPath ?? [])].reverse()) body = { [key]: body }
-  return JSON.stringify(body)
-}
-
-function setImage(ctx: FixContext, container: string, image: string): string {
-  const w = ctx.workload
-  if (canSetImage(w)) return `kubectl set image ${describe(w)} -n ${ctx.namespace} ${container}=${image}`
-  return `change container "${container}" to ${image} where ${describe(w)} is defined (its pod template cannot be changed in place)`
-}
-
-/** The image as written, with another tag (keeps the user's spelling: `nginx`, not `docker.io/library/nginx`). */
-function withTag(o: Checked, tag: string): string {
-  const written = o.use.image
-  const old = o.ref.tag
-  if (old !== undefined && o.ref.digest === undefined && written.endsWith(`:${old}`)) return `${written.slice(0, -old.length - 1)}:${tag}`
-  return `${repository(o)}:${tag}`
-}
-
-/** Best effort for a secret command when the reference did not parse: its first path part if it looks like a host. */
-function firstRegistry(image: string): string {
-  const first = image.split('/')[0] ?? ''
-  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
 }

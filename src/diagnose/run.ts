@@ -7,9 +7,9 @@ import { setMaxListeners } from 'node:events'
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
-import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { Lookup, PodEvent, PodObject, PodSource, SecretSource, ServiceAccountSource } from '../credentials/sources.js'
 import { assess, type AssessOptions } from '../policy/assess.js'
+import { needsAccount, secretStates } from '../policy/fix-target.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import type { Platform } from '../policy/platforms.js'
@@ -139,6 +139,7 @@ export class Diagnoser {
         namespace: pod.namespace,
         kind: 'Pod',
         name: pod.name,
+        specField: 'spec',
         operation: 'CREATE',
         dryRun: true,
         template: false,
@@ -154,8 +155,7 @@ export class Diagnoser {
     const pullSecrets = secretStates(spec.imagePullSecrets, found.secretsLoaded, found.secretProblems)
 
     const outcomes = new Map<ImageUse, ImageOutcome>(found.outcomes.map((o, i) => [checked[i]!, o]))
-    const needsAccount = spec.imagePullSecrets.length === 0 && found.outcomes.some((o) => o.kind === 'checked' && (o.result.code === 'AccessDenied' || o.result.code === 'RepositoryNotFoundOrDenied'))
-    const account = needsAccount ? await this.#api.getServiceAccount(pod.namespace, serviceAccount, signal) : undefined
+    const account = needsAccount(found.outcomes, pullSecrets, pod.namespace) ? await this.#api.getServiceAccount(pod.namespace, serviceAccount, signal) : undefined
     const ctx: FixContext = {
       namespace: pod.namespace,
       pod: pod.name,
@@ -194,15 +194,6 @@ export class Diagnoser {
 
 export function isStuck(pod: PodObject): boolean {
   return failingContainers(pod.containers).length > 0
-}
-
-function secretStates(names: readonly string[], loaded: ReadonlyArray<{ name: string; registries: string[] }>, problems: readonly SecretProblem[]): SecretState[] {
-  return [...new Set(names)].map((name): SecretState => {
-    const ok = loaded.find((l) => l.name === name)
-    if (ok !== undefined) return { name, state: 'found', registries: ok.registries }
-    const problem = problems.find((p) => p.secret === name)
-    return problem === undefined ? { name, state: 'error', detail: 'not read' } : { name, state: problem.kind, detail: problem.detail }
-  })
 }
 
 function lookupProblem(l: Exclude<Lookup<unknown>, { kind: 'found' }>): string {

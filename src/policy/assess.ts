@@ -8,7 +8,7 @@ import type { KeyringEntry } from '../credentials/keyring.js'
 import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets.js'
 import type { ProvidedCredentials } from '../providers/providers.js'
 import type { SecretSource, ServiceAccountSource } from '../credentials/sources.js'
-import { tryParseReference } from '../reference/index.js'
+import { tryParseReference, type ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import { metadataHostProblem } from '../registry/metadata-hosts.js'
 import type { Platform } from '../registry/index.js'
@@ -16,7 +16,7 @@ import type { ImageExemptions } from './exemptions.js'
 import type { NamespaceModes } from './namespace-mode.js'
 import type { Mode } from './modes.js'
 import type { ImageOutcome } from './outcome.js'
-import { judgePlatforms, podPlatforms } from './platforms.js'
+import { formatPlatform, judgePlatforms, podPlatforms } from './platforms.js'
 import { pullSecretNames, type PullSecretNames } from './pull-secret-names.js'
 import type { ImageUse, ReviewSubject } from './subject.js'
 import { suggestTags } from './tag-suggestions.js'
@@ -77,7 +77,8 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       if (metadata !== undefined) return { kind: 'metadata-host', use, problem: metadata }
       const exempt = options.exemptImages?.match(parsed.ref)
       if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
-      if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal }
+      // One server for the whole pod, so every container's fix writes the secret the same way.
+      if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal, server: firstDomain(subject.images) ?? parsed.ref.domain }
       // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
       // The account the pods will run as: the ServiceAccount admission plugin sets `default` when none is named.
       const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal, { namespace: subject.namespace, serviceAccountName: subject.serviceAccountName ?? 'default' })
@@ -91,10 +92,15 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       }
       if (result.code === 'Exists' && result.platforms !== undefined && candidates.length > 0) {
         outcome.platform = judgePlatforms(result.platforms, candidates)
+        if (outcome.platform.verdict === 'none') outcome.platform.elsewhere = elsewhere(result.platforms, cluster, candidates)
       }
       if (result.code === 'TagNotFound' && parsed.ref.tag !== undefined) {
         const tags = await options.checker.tags(parsed.ref, credentials, subject.namespace, signal)
-        if (tags !== undefined) outcome.suggestions = suggestTags(parsed.ref.tag, tags)
+        if (tags !== undefined) {
+          outcome.suggestions = suggestTags(parsed.ref.tag, tags)
+          const previous = previousTag(use.previous, parsed.ref)
+          if (previous !== undefined) outcome.previousTagExists = tags.includes(previous)
+        }
       }
       return outcome
     },
@@ -110,6 +116,29 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
  * not open hundreds of registry requests at once; the cache and single-flight make repeats cheap.
  */
 const MAX_PARALLEL_IMAGES = 16
+
+/** The tag an UPDATE replaced, when the container had the same repository before. */
+function previousTag(previous: string | undefined, ref: ImageReference): string | undefined {
+  if (previous === undefined) return undefined
+  const before = tryParseReference(previous)
+  return before.ok && before.ref.name === ref.name && before.ref.digest === undefined ? before.ref.tag : undefined
+}
+
+function firstDomain(uses: readonly ImageUse[]): string | undefined {
+  for (const u of uses) {
+    const parsed = tryParseReference(u.image)
+    if (parsed.ok) return parsed.ref.domain
+  }
+  return undefined
+}
+
+/** Cluster platforms outside the pod's constraints that the index serves: where it could run instead. */
+function elsewhere(index: readonly Platform[], cluster: readonly Platform[], candidates: readonly Platform[]): Platform[] {
+  const all = podPlatforms(cluster, { nodeSelector: {}, nodeSelectorTerms: [] })
+  const excluded = all.filter((p) => !candidates.some((c) => formatPlatform(c) === formatPlatform(p)))
+  const missing = judgePlatforms(index, excluded).missing.map(formatPlatform)
+  return excluded.filter((p) => !missing.includes(formatPlatform(p)))
+}
 
 /** One check per image string: the same image in two containers is one question. */
 function distinct(uses: readonly ImageUse[]): ImageUse[] {

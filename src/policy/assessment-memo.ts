@@ -123,14 +123,15 @@ const OFF_TTL_MS = 5 * 60_000
 
 /**
  * Everything of a subject an assessment reads, and nothing it does not (uid, name, operation and
- * dryRun only shape the message, which is built afresh from the subject each time).
+ * dryRun only shape the message, which is built afresh from the subject each time). An image's
+ * previous value (UPDATE) is read for the fix.
  */
 export function memoKey(s: ReviewSubject): string {
   // Length-prefixed fields: no value, whatever characters it holds, can pass for two others.
   let key = `${field(s.namespace)}${s.template ? 'T' : 'P'}${s.serviceAccountName === undefined ? '-' : field(s.serviceAccountName)}${s.pullSecrets.length};`
   for (const name of s.pullSecrets) key += field(name)
   key += `${s.images.length};`
-  for (const u of s.images) key += field(u.container) + field(u.kind) + field(u.field) + field(u.image)
+  for (const u of s.images) key += field(u.container) + field(u.kind) + field(u.field) + field(u.image) + (u.previous === undefined ? '-' : field(u.previous))
   const { nodeSelector, nodeSelectorTerms } = s.scheduling
   if (nodeSelectorTerms.length > 0 || Object.keys(nodeSelector).length > 0) key += field(JSON.stringify([nodeSelector, nodeSelectorTerms]))
   return key

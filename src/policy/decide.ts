@@ -1,32 +1,50 @@
 /**
- * The verdict for a review, as a pure function of what was found about each image, the mode and
- * --on-registry-error.
+ * The verdict for a review, as a pure function of what was found about each image, the mode,
+ * --on-registry-error and what the fixes need to know about the object.
  */
+import type { FixTarget } from './fixes.js'
 import type { Mode, OnRegistryError } from './modes.js'
-import { explain, note, warning, type MessageContext } from './messages.js'
+import { explainGroup, groupOutcomes, groupWarning, note } from './messages.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import type { Verdict } from './subject.js'
 
-/** A denial a person can read in a terminal; the decision log has every image. */
-export const MAX_MESSAGE_LINES = 10
+/**
+ * A denial a person can read in a terminal: at most this many entries (each one cause and its
+ * fix, for every container it applies to); the decision log has every image with its fix.
+ */
+export const MAX_MESSAGE_ENTRIES = 10
 
-export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistryError: OnRegistryError, ctx: MessageContext): Verdict {
+export interface DecideContext {
+  /** `pod team-a/web-x2x9q`, `deployment team-b/api`. */
+  object: string
+  /** Needed when some image is not pullable. */
+  target: FixTarget | undefined
+}
+
+export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistryError: OnRegistryError, ctx: DecideContext): Verdict {
   const broken = outcomes.filter((o) => pullability(o) === 'not-pullable')
   const unknown = outcomes.filter((o) => pullability(o) === 'unknown')
   const denyUnknown = onRegistryError === 'deny'
   // Things worth knowing whatever the verdict: exemptions, platforms only some nodes can pull.
   const warnings = outcomes.map(note).filter((n): n is string => n !== undefined)
+  if (broken.length + unknown.length === 0) return { allowed: true, message: undefined, warnings }
+  const target = ctx.target
+  if (target === undefined) throw new Error('decide: a fix target is needed when an image is not pullable')
 
   if (mode === 'warn') {
-    for (const o of [...broken, ...unknown]) warnings.push(warning(o, ' (warn mode: allowed)'))
+    for (const g of groupOutcomes([...broken, ...unknown], target)) warnings.push(groupWarning(g, ' (warn mode: allowed)'))
     return { allowed: true, message: undefined, warnings }
   }
   const refused = denyUnknown ? [...broken, ...unknown] : broken
-  if (!denyUnknown) for (const o of unknown) warnings.push(warning(o, '; allowed by --on-registry-error=allow'))
+  if (!denyUnknown) for (const g of groupOutcomes(unknown, target)) warnings.push(groupWarning(g, '; allowed by --on-registry-error=allow'))
   if (refused.length === 0) return { allowed: true, message: undefined, warnings }
 
-  const lines = refused.slice(0, MAX_MESSAGE_LINES).map((o) => '- ' + explain(o, ctx) + (pullability(o) === 'unknown' ? ' Denied by --on-registry-error=deny.' : ''))
-  if (refused.length > MAX_MESSAGE_LINES) lines.push(`- … and ${refused.length - MAX_MESSAGE_LINES} more (see pullguard's decision log)`)
+  const groups = groupOutcomes(refused, target)
+  const lines = groups.slice(0, MAX_MESSAGE_ENTRIES).map((g) => '- ' + explainGroup(g) + (g.pullability === 'unknown' ? ' Denied by --on-registry-error=deny.' : ''))
+  if (groups.length > MAX_MESSAGE_ENTRIES) {
+    const rest = groups.slice(MAX_MESSAGE_ENTRIES).reduce((n, g) => n + g.outcomes.length, 0)
+    lines.push(`- … and ${plural(rest, 'more image')} (each with its fix in pullguard's decision log)`)
+  }
   const parts: string[] = []
   if (broken.length > 0) parts.push(`${broken.length} of ${plural(outcomes.length, 'image')} cannot be pulled`)
   if (denyUnknown && unknown.length > 0) parts.push(`${unknown.length} of ${plural(outcomes.length, 'image')} could not be verified`)

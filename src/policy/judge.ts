@@ -13,6 +13,8 @@ import { systemClock, type Clock } from '../cache/ttl-cache.js'
 import { assess, type AssessOptions } from './assess.js'
 import type { AssessmentMemo } from './assessment-memo.js'
 import { decide } from './decide.js'
+import { admissionFixTarget } from './fix-target.js'
+import { fixFor, fixLines, type FixTarget } from './fixes.js'
 import { secretProblemsWarning } from './messages.js'
 import type { OnRegistryError } from './modes.js'
 import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
@@ -103,7 +105,10 @@ function judgeWith(options: JudgeOptions): Judge {
     const { outcomes, secretNames } = found
 
     const object = `${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name}`
-    const verdict = decide(outcomes, found.mode, options.onRegistryError, { namespace: subject.namespace, object })
+    // Only a refusal or a warning needs a fix, and only a credential fix may read the service account.
+    const left = Math.min(FIX_READ_MS, decisionBudgetMs(options.timeoutMs) - (clock.now() - started))
+    const target = outcomes.every((o) => pullability(o) === 'pullable') ? undefined : await admissionFixTarget(subject, found, left > 0 ? options.serviceAccounts : undefined, left > 0 ? AbortSignal.timeout(left) : undefined)
+    const verdict = decide(outcomes, found.mode, options.onRegistryError, { object, target })
     // Image warnings first: kubectl shows only so many, and they are what the person came for.
     if (secretNames.warning !== undefined) verdict.warnings.push(secretNames.warning)
     const skipped = secretProblemsWarning(found.secretProblems)
@@ -127,6 +132,7 @@ function judgeWith(options: JudgeOptions): Judge {
           ...(o.kind === 'exempt' ? { exempt: o.pattern } : {}),
           ...(o.kind === 'checked' && o.result.code === 'Exists' ? { decidedBy: o.result.decidedBy } : {}),
           ...(o.kind === 'checked' && o.providerFailures !== undefined ? { providerFailures: o.providerFailures.map((f) => ({ provider: f.provider, code: f.code, problem: f.problem })) } : {}),
+          ...fixField(o, target),
         })),
         secretProblems: found.secretProblems.map((p) => ({ secret: p.secret, kind: p.kind })),
         durationMs: clock.now() - started,
@@ -135,6 +141,15 @@ function judgeWith(options: JudgeOptions): Judge {
     )
     return report(verdict, found.mode, primaryReason(outcomes))
   }
+}
+
+/** At most this long (and never past the decision budget) for a service account read after the assessment: from the watched copy it takes no time. */
+const FIX_READ_MS = 1000
+
+/** The fix of an image that will not pull, for the decision log (which has every image, the denial at most ten entries). */
+function fixField(o: ImageOutcome, target: FixTarget | undefined): { fix?: string[] } {
+  const fix = target === undefined ? undefined : fixFor(o, target)
+  return fix === undefined ? {} : { fix: fixLines(fix) }
 }
 
 function primaryReason(outcomes: readonly ImageOutcome[]): string {

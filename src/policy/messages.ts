@@ -1,92 +1,75 @@
 /**
- * Every sentence a developer reads from pullguard is built here, from reason codes. A denial line
- * says which container, which image, what the registry said, which secrets were tried (names
- * only), and the fix. Warnings are the short form, one line each.
+ * Every sentence a developer reads from pullguard is built here, from reason codes, with the fix
+ * from fixes.ts. A denial entry says which containers, which images, what the registry said,
+ * which secrets were tried (names only), and the fix; containers with the same cause and the same
+ * fix share one entry. Warnings are the short form, one line each, within the API server's length.
  */
-import type { Platform } from '../registry/index.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
-import { pullability, type ImageOutcome } from './outcome.js'
+import { fixFor, fixLines, renderFix, type Fix, type FixTarget } from './fixes.js'
+import { pullability, type ImageOutcome, type Pullability } from './outcome.js'
+import { formatPlatform, type Platform } from './platforms.js'
 
-export interface MessageContext {
-  namespace: string
-  /** `pod team-a/web-x2x9q`, `deployment team-b/api`. */
-  object: string
-}
+/**
+ * The API server keeps a warning whole up to 256 characters (longer ones are cut once the
+ * response's warnings pass 4 KiB: k8s.io/apiserver endpoints/filters/warning.go), and kubectl
+ * prints each on one line.
+ */
+export const MAX_WARNING_LENGTH = 256
 
 type Checked = Extract<ImageOutcome, { kind: 'checked' }>
+
+/** Outcomes with the same cause and fix, said once. */
+export interface OutcomeGroup {
+  outcomes: ImageOutcome[]
+  pullability: Pullability
+  /** What is wrong, without which container: the same for every outcome of the group. */
+  problem: string
+  fix: Fix | undefined
+}
 
 function what(o: ImageOutcome): string {
   return `${o.use.kind === 'volume' ? 'image volume' : 'container'} "${o.use.container}"`
 }
 
-function where(o: ImageOutcome): string {
-  return `${what(o)} (${o.use.field}) image "${o.use.image}"`
-}
-
 function platforms(list: readonly Platform[]): string {
-  return list.map((p) => `${p.os}/${p.architecture}${p.variant === undefined ? '' : '/' + p.variant}`).join(', ')
-}
-
-/** The name pullguard proposes for a new pull secret for `server` (an image's registry domain). */
-export function pullSecretNameFor(server: string): string {
-  return ('pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()).slice(0, 253)
-}
-
-/** `kubectl create secret docker-registry NAME …` for `server`; kubectl's default server is Docker Hub's. */
-export function createSecretCommand(name: string, server: string, namespace: string): string {
-  const dockerServer = server === 'docker.io' ? '' : ` --docker-server=${server}`
-  return `kubectl create secret docker-registry ${name}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${namespace}`
-}
-
-function secretCommand(server: string, namespace: string): string {
-  const name = pullSecretNameFor(server)
-  return `${createSecretCommand(name, server, namespace)}, then list "${name}" in imagePullSecrets (of the pod template, or of its service account)`
+  return list.map(formatPlatform).join(', ')
 }
 
 function tried(o: Checked): string {
   return o.tried.length === 0 ? 'no pull secret matches this registry, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
 }
 
-function tagFix(o: Checked): string {
-  const s = o.suggestions ?? []
-  return s.length === 0 ? 'push that tag or use one that exists' : `existing tags nearest to it: ${s.join(', ')}`
-}
-
-/** What is wrong and how to fix it, for a denial (one line per image). */
-export function explain(o: ImageOutcome, ctx: MessageContext): string {
-  if (o.kind === 'exempt') return `${where(o)}: exempt by --exempt-image ${o.pattern}.`
-  if (o.kind === 'invalid') return `${where(o)}: ${o.problem} (the kubelet reports InvalidImageName). Fix: correct the image reference.`
-  if (o.kind === 'metadata-host') return `${where(o)}: registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it. Fix: use the image's real registry.`
-  if (o.kind === 'broken-secret') {
-    return `${where(o)}: pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed. Fix: recreate it with kubectl create secret docker-registry, or remove it from imagePullSecrets.`
-  }
+/** What is wrong with one image, as a clause. */
+export function problem(o: ImageOutcome): string {
+  if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
+  if (o.kind === 'invalid') return `${o.problem} (the kubelet reports InvalidImageName)`
+  if (o.kind === 'metadata-host') return `registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it`
+  if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed`
   const { ref, result } = o
   const repo = `${ref.domain}/${ref.path}`
   switch (result.code) {
     case 'TagNotFound':
-      return `${where(o)}: tag "${ref.reference}" does not exist in ${repo}. Fix: ${tagFix(o)}.`
+      return `tag "${ref.reference}" does not exist in ${repo}`
     case 'DigestNotFound':
-      return `${where(o)}: digest ${ref.reference} does not exist in ${repo}. Fix: use a digest that exists (it may have been deleted).`
+      return `digest ${ref.reference} does not exist in ${repo}`
     case 'RepositoryNotFound':
-      return `${where(o)}: repository ${repo} does not exist. Fix: check the image name for typos.`
+      return `repository ${repo} does not exist`
     case 'RepositoryNotFoundOrDenied':
-      if (pullability(o) === 'unknown') return `${where(o)}: could not be verified: ${undetermined(o)}.`
+      if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
       return o.tried.length === 0
-        ? `${where(o)}: ${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)}). Fix: check the name; if it is private: ${secretCommand(ref.domain, ctx.namespace)}.`
-        : `${where(o)}: ${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)}). Fix: check the name, and that the account in that secret has pull access to ${ref.path}.`
+        ? `${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)})`
+        : `${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)})`
     case 'AccessDenied':
-      if (pullability(o) === 'unknown') return `${where(o)}: could not be verified: ${undetermined(o)}.`
-      return o.tried.length === 0
-        ? `${where(o)}: ${ref.registryHost} requires credentials and ${tried(o)}. Fix: ${secretCommand(ref.domain, ctx.namespace)}.`
-        : `${where(o)}: ${ref.registryHost} refused the credentials (${tried(o)}). Fix: update the secret's username/password or create a new one: ${secretCommand(ref.domain, ctx.namespace)}.`
+      if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
+      return o.tried.length === 0 ? `${ref.registryHost} requires credentials and ${tried(o)}` : `${ref.registryHost} refused the credentials (${tried(o)})`
     case 'RateLimited':
     case 'RegistryUnreachable':
-      return `${where(o)}: could not be verified: ${undetermined(o)}.`
+      return `could not be verified: ${undetermined(o)}`
     case 'Exists':
       if (o.platform?.verdict === 'none') {
-        return `${where(o)}: no entry for ${platforms(o.platform.missing)} in the image index (it has ${platforms(o.platform.available) || 'no platform entries'}); the kubelet reports "no match for platform in manifest". Fix: publish the image for that platform, or schedule onto nodes it supports (nodeSelector kubernetes.io/arch).`
+        return `no entry for ${platforms(o.platform.missing)} in the image index (it has ${platforms(o.platform.available) || 'no platform entries'}); the kubelet reports "no match for platform in manifest"`
       }
-      return `${where(o)}: pullable (${result.digest}).`
+      return `pullable (${result.digest})`
   }
 }
 
@@ -105,48 +88,99 @@ function pluginFailures(o: Checked): string {
   return (o.providerFailures ?? []).map((f) => f.problem).join('; ')
 }
 
-/** The one-line form, for warnings. */
-export function warning(o: ImageOutcome, suffix: string): string {
-  const head = `${what(o)} image "${o.use.image}"`
-  if (o.kind === 'exempt') return `${head}: exempt by --exempt-image ${o.pattern}${suffix}`
-  if (o.kind === 'invalid') return `${head}: ${o.problem}${suffix}`
-  if (o.kind === 'metadata-host') return `${head}: registry host ${o.problem}; no request was sent${suffix}`
-  if (o.kind === 'broken-secret') return `${head}: pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull${suffix}`
+/**
+ * The outcomes in order of first appearance, those with the same cause and fix together. Without
+ * a target only pullable outcomes can be grouped (there is nothing to fix).
+ */
+export function groupOutcomes(outcomes: readonly ImageOutcome[], target: FixTarget | undefined): OutcomeGroup[] {
+  const groups = new Map<string, OutcomeGroup>()
+  for (const o of outcomes) {
+    if (target === undefined && pullability(o) !== 'pullable') throw new Error('groupOutcomes: a fix target is needed when an image is not pullable')
+    const fix = target === undefined ? undefined : fixFor(o, target)
+    const p = pullability(o)
+    const text = problem(o)
+    const key = `${p}\u0000${text}\u0000${fix === undefined ? '' : fixLines(fix).join('\n')}`
+    const group = groups.get(key)
+    if (group === undefined) groups.set(key, { outcomes: [o], pullability: p, problem: text, fix })
+    else group.outcomes.push(o)
+  }
+  return [...groups.values()]
+}
+
+function joined(parts: readonly string[]): string {
+  return parts.length <= 1 ? (parts[0] ?? '') : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`
+}
+
+/** `container "api" (spec.containers[0]) image "…"`, for each container of the group. */
+function who(g: OutcomeGroup): string {
+  return joined(g.outcomes.map((o) => `${what(o)} (${o.use.field}) image "${o.use.image}"`))
+}
+
+/** One denial entry: who, what is wrong, and the fix. */
+export function explainGroup(g: OutcomeGroup): string {
+  return `${who(g)}: ${g.problem}.${g.fix === undefined ? '' : renderFix(g.fix)}`
+}
+
+/** The short clause for a warning. */
+function shortProblem(o: ImageOutcome): string {
+  if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
+  if (o.kind === 'invalid') return o.problem
+  if (o.kind === 'metadata-host') return `registry host ${o.problem}; no request was sent`
+  if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull`
   switch (o.result.code) {
-    case 'TagNotFound': {
-      const s = o.suggestions ?? []
-      return `${head}: tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}${s.length > 0 ? ` (try ${s.join(', ')})` : ''}${suffix}`
-    }
+    case 'TagNotFound':
+      return `tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}`
     case 'DigestNotFound':
-      return `${head}: digest not found in ${o.ref.domain}/${o.ref.path}${suffix}`
+      return `digest not found in ${o.ref.domain}/${o.ref.path}`
     case 'RepositoryNotFound':
-      return `${head}: repository does not exist${suffix}`
+      return `repository does not exist`
     case 'RepositoryNotFoundOrDenied':
     case 'AccessDenied':
-      if (pullability(o) === 'unknown') return `${head}: not verified, ${o.providerFailures !== undefined && o.providerFailures.length > 0 ? pluginFailures(o) : 'some pull secrets could not be read by pullguard'}${suffix}`
+      if (pullability(o) === 'unknown') return `not verified, ${o.providerFailures !== undefined && o.providerFailures.length > 0 ? pluginFailures(o) : 'some pull secrets could not be read by pullguard'}`
       return o.result.code === 'AccessDenied'
-        ? `${head}: ${o.ref.registryHost} refused access (${plural(o.tried.length, 'secret')} tried)${suffix}`
-        : `${head}: repository does not exist or requires credentials (${plural(o.tried.length, 'secret')} tried)${suffix}`
+        ? `${o.ref.registryHost} ${o.tried.length === 0 ? 'requires credentials (none matched)' : `refused the credentials (${o.tried.length} tried)`}`
+        : `repository does not exist or requires credentials (${o.tried.length === 0 ? 'none matched' : `${o.tried.length} tried`})`
     case 'RateLimited':
     case 'RegistryUnreachable':
-      return `${head}: not verified, ${undetermined(o)}${suffix}`
+      return `not verified, ${undetermined(o)}`
     case 'Exists':
-      if (o.platform?.verdict === 'none') return `${head}: no ${platforms(o.platform.missing)} entry in the image index${suffix}`
-      return `${head}: pullable${suffix}`
+      if (o.platform?.verdict === 'none') return `no ${platforms(o.platform.missing)} entry in the image index`
+      return 'pullable'
   }
+}
+
+function shortWho(g: OutcomeGroup): string {
+  const images = [...new Set(g.outcomes.map((o) => o.use.image))]
+  if (g.outcomes.length === 1) return `${what(g.outcomes[0]!)} image "${images[0]}"`
+  const names = g.outcomes.map((o) => `"${o.use.container}"`).join(', ')
+  return images.length === 1 ? `containers ${names} image "${images[0]}"` : `containers ${names} (images ${images.map((i) => `"${i}"`).join(', ')})`
+}
+
+/**
+ * The one-line form of a group, for warnings: the fix as its command when that fits the API
+ * server's length, else in words.
+ */
+export function groupWarning(g: OutcomeGroup, suffix: string): string {
+  const clause = `${shortProblem(g.outcomes[0]!)}${suffix}`
+  const base = `${shortWho(g)}: ${clause}`
+  if (g.fix === undefined) return base
+  const commands = g.fix.steps.filter((s) => s.command !== undefined)
+  const candidates = [
+    ...(commands.length === 1 && g.fix.steps.length === 1 ? [`${base}; fix: ${commands[0]!.command}`] : []),
+    `${base}; fix: ${g.fix.short}`,
+    // Very long image names: the container names alone still say which ones.
+    `${g.outcomes.map(what).join(', ')}: ${clause}; fix: ${g.fix.short}`,
+  ]
+  return candidates.find((c) => c.length <= MAX_WARNING_LENGTH) ?? candidates[candidates.length - 1]!
 }
 
 /** A warning given whatever the verdict, or undefined. */
 export function note(o: ImageOutcome): string | undefined {
-  if (o.kind === 'exempt') return warning(o, '')
+  if (o.kind === 'exempt') return `${what(o)} image "${o.use.image}": exempt by --exempt-image ${o.pattern}`
   if (o.kind === 'checked' && o.result.code === 'Exists' && o.platform?.verdict === 'some') {
     return `${what(o)} image "${o.use.image}": no ${platforms(o.platform.missing)} entry in the image index; pods scheduled on such nodes will fail to pull`
   }
   return undefined
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
 const PROBLEM_WORDS: Record<SecretProblem['kind'], string> = {
@@ -160,5 +194,5 @@ const PROBLEM_WORDS: Record<SecretProblem['kind'], string> = {
 /** All skipped pull secrets in one line, names and why in a word or three. */
 export function secretProblemsWarning(problems: readonly SecretProblem[]): string | undefined {
   if (problems.length === 0) return undefined
-  return `pull secrets skipped: ${problems.map((p) => `"${p.secret}" (${PROBLEM_WORDS[p.kind]})`).join(', ')}`
+  return `pull secrets skipped: ${problems.map((p) => `"${p.secret}" (${p.kind === 'wrong-type' && p.type !== undefined ? `type ${p.type}, not a docker-registry secret` : PROBLEM_WORDS[p.kind]})`).join(', ')}`
 }

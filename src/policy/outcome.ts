@@ -15,6 +15,8 @@ export interface PlatformFit {
   missing: Platform[]
   /** Platforms the index has (attestations left out). */
   available: Platform[]
+  /** Cluster platforms the index has that the pod's constraints exclude (where it could run instead). */
+  elsewhere?: Platform[]
 }
 
 export type ImageOutcome =
@@ -22,7 +24,8 @@ export type ImageOutcome =
   | { kind: 'invalid'; use: ImageUse; problem: string }
   /** The registry host is a cloud metadata or link-local address: no request was made. */
   | { kind: 'metadata-host'; use: ImageUse; problem: string }
-  | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem }
+  /** `server`: the registry the pod's images come from, for the command that writes the secret again. */
+  | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem; server?: string }
   | {
       kind: 'checked'
       use: ImageUse
@@ -36,6 +39,8 @@ export type ImageOutcome =
       platform?: PlatformFit
       /** For TagNotFound: existing tags nearest to the one asked for. */
       suggestions?: string[]
+      /** For TagNotFound on UPDATE: whether the tag the container had before is still in the repository. */
+      previousTagExists?: boolean
       /** Credential provider plugins whose matchImages cover the image. */
       providers?: string[]
       /** Plugins that matched but failed: the kubelet's plugin may still give credentials we lack. */

@@ -15,6 +15,8 @@ export interface PullSecretNames {
   warning?: string
   /** The service account could not be read: the pods may get secrets we cannot see. */
   incomplete: boolean
+  /** The service account's own list, when it was read (a template listing none). */
+  account?: { name: string; imagePullSecrets: string[] }
 }
 
 export async function pullSecretNames(subject: ReviewSubject, accounts: ServiceAccountSource, signal?: AbortSignal): Promise<PullSecretNames> {
@@ -24,7 +26,7 @@ export async function pullSecretNames(subject: ReviewSubject, accounts: ServiceA
   const found = await accounts.getServiceAccount(subject.namespace, name, signal)
   switch (found.kind) {
     case 'found':
-      return { names: found.object.imagePullSecrets, source: 'service-account', incomplete: false }
+      return { names: found.object.imagePullSecrets, source: 'service-account', incomplete: false, account: { name, imagePullSecrets: found.object.imagePullSecrets } }
     case 'missing':
       return { names: [], source: 'none', incomplete: false, warning: `service account "${name}" does not exist in ${subject.namespace}; pods cannot be created until it does` }
     default:

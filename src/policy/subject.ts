@@ -9,6 +9,8 @@ export interface ImageUse {
   /** Where it sits in the object, e.g. `spec.template.spec.initContainers[0]`. */
   field: string
   image: string
+  /** On UPDATE: the image this container or volume had before, when it changed. */
+  previous?: string
 }
 
 /** What decides which nodes a pod can land on, as far as platforms go. */
@@ -24,6 +26,8 @@ export interface ReviewSubject {
   /** `Pod`, or a workload kind (`Deployment`, `CronJob`, …). */
   kind: string
   name: string
+  /** Where the pod spec sits in the object: `spec`, `spec.template.spec`, … */
+  specField: string
   operation: Operation
   dryRun: boolean
   /** True for a pod template: its pods do not exist yet, so the service account's pull secrets still apply. */

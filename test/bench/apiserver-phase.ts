@@ -12,7 +12,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { startControlPlane, type ControlPlane } from '../cluster/control-plane.js'
+import { createNamespace, startControlPlane, type ControlPlane } from '../cluster/control-plane.js'
 import { installPullguard, renderBase, startPullguard, type PullguardProcess } from '../cluster/pullguard.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
@@ -82,7 +82,7 @@ export async function apiserverPhase(report: (name: string, value: string, targe
     let namespaces = 0
     const run = async (side: Side, concurrency: number, creates: number): Promise<Run> => {
       const ns = `bench-${side}-${++namespaces}`
-      await cp.kubectlOk(['create', 'namespace', ns])
+      await createNamespace(cp, ns)
       await cp.kubectlOk(['label', 'namespace', ns, `bench-side=${side}`])
       const body = (i: number): string => JSON.stringify({
         apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${i}`, namespace: ns },

@@ -52,6 +52,15 @@ export interface ControlPlane {
   close(): Promise<void>
 }
 
+/**
+ * A namespace with its `default` service account, as the service-account controller (which does
+ * not run here) would make it; the ServiceAccount admission plugin refuses pods without it.
+ */
+export async function createNamespace(cp: Pick<ControlPlane, 'kubectlOk'>, name: string): Promise<void> {
+  await cp.kubectlOk(['create', 'namespace', name])
+  await cp.kubectlOk(['create', 'serviceaccount', 'default', '-n', name])
+}
+
 export function kubeconfigYaml(server: string, caPem: string, token: string): string {
   // JSON is YAML: no quoting rules to get wrong.
   return JSON.stringify({
@@ -120,8 +129,9 @@ export async function startControlPlane(): Promise<ControlPlane> {
       '--service-account-key-file', saPub, '--service-account-signing-key-file', saKey,
       '--token-auth-file', tokenFile,
       '--authorization-mode', 'RBAC',
-      // No controller creates the `default` service accounts, which that plugin would require.
-      '--disable-admission-plugins', 'ServiceAccount',
+      // The default admission plugins, ServiceAccount among them: it gives a Pod that lists no pull
+      // secrets its account's, as in every real cluster. No controller runs, so whoever makes a
+      // namespace that gets pods also makes its `default` account (createNamespace).
     ])
     children.push(apiserver)
     const adminKubeconfig = join(dir, 'admin.kubeconfig')

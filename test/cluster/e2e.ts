@@ -2,11 +2,15 @@
 // manifests/base and running as its own service account, and two real registries (distribution):
 // `open` (anonymous pulls) and `private` (htpasswd: the user `puller` may read everything).
 // Tests then act only through kubectl, as users do.
+import { spawn } from 'node:child_process'
+import { mkdtemp, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
-import { startControlPlane, type ControlPlane, type KubectlRun } from './control-plane.js'
+import { createNamespace, startControlPlane, type ControlPlane, type KubectlRun } from './control-plane.js'
 import { installPullguard, podManifest, startPullguard, waitForWebhook, WEBHOOK_NAME, type Installed, type PullguardProcess } from './pullguard.js'
 
 export { podManifest, WEBHOOK_NAME }
@@ -27,6 +31,8 @@ export interface World {
   apply(object: unknown, verb?: 'apply' | 'create', extra?: readonly string[]): Promise<KubectlRun>
   /** Sum of the API server's apiserver_admission_webhook_request_total for pullguard, by operation. */
   webhookCalls(operation: 'CREATE' | 'UPDATE'): Promise<number>
+  /** A command line as a user pastes it into a shell: `kubectl` is this cluster's, as the admin. */
+  sh(command: string): Promise<KubectlRun>
 }
 
 export interface WorldOptions {
@@ -55,7 +61,7 @@ export async function startWorld(t: Test, options: WorldOptions = {}): Promise<W
   const baseArgs = ['--registry-ca', registryCa.caPath, '--log-level', 'info']
   let pullguard = await startPullguard(cp, { ...installed, args: [...baseArgs, ...(options.args ?? [])] })
   t.teardown(() => pullguard.stop())
-  await cp.kubectlOk(['create', 'namespace', 'e2e-probe'])
+  await createNamespace(cp, 'e2e-probe')
   await waitForWebhook(cp, 'e2e-probe')
 
   const apply = (object: unknown, verb: 'apply' | 'create' = 'apply', extra: readonly string[] = []): Promise<KubectlRun> =>
@@ -75,14 +81,12 @@ export async function startWorld(t: Test, options: WorldOptions = {}): Promise<W
       return pullguard
     },
     async namespace(name, labels = {}) {
-      await cp.kubectlOk(['create', 'namespace', name])
-      // What the service-account controller would do (there is none here); without it the API
-      // server warns on every workload that its pods cannot be created.
-      await cp.kubectlOk(['create', 'serviceaccount', 'default', '-n', name])
+      await createNamespace(cp, name)
       const pairs = Object.entries(labels).map(([k, v]) => `${k}=${v}`)
       if (pairs.length > 0) await cp.kubectlOk(['label', 'namespace', name, ...pairs])
     },
     apply,
+    sh: (command) => runShell(cp, command),
     async webhookCalls(operation) {
       const { text } = await cp.getRaw('/metrics')
       let total = 0
@@ -94,6 +98,43 @@ export async function startWorld(t: Test, options: WorldOptions = {}): Promise<W
       return total
     },
   }
+}
+
+/** A folder holding only `kubectl` (this cluster's), put first on PATH for pasted commands. */
+let kubectlDir: string | undefined
+
+async function runShell(cp: ControlPlane, command: string): Promise<KubectlRun> {
+  if (kubectlDir === undefined) {
+    kubectlDir = await mkdtemp(join(tmpdir(), 'pullguard-kubectl-'))
+    await symlink(cp.binaries.kubectl, join(kubectlDir, 'kubectl'))
+  }
+  const dir = kubectlDir
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn('/bin/sh', ['-c', command], {
+      env: { PATH: `${dir}:${process.env['PATH'] ?? ''}`, HOME: tmpdir(), KUBECONFIG: cp.adminKubeconfig, KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
+  })
+}
+
+/**
+ * The commands of a fix as kubectl printed them: each line's text after the first `: kubectl `
+ * (a command always ends its line), with only USER and PASSWORD filled in.
+ */
+export function printedCommands(text: string, auth: PushAuth = PULLER): string[] {
+  return text.split('\n').flatMap((line) => {
+    const at = line.indexOf(': kubectl ')
+    if (at < 0) return []
+    return [line.slice(at + 2).replace('--docker-username=USER', `--docker-username=${auth.username}`).replace('--docker-password=PASSWORD', `--docker-password=${auth.password}`)]
+  })
 }
 
 /** A Deployment of one pod template, as `kubectl apply -f` takes it. */

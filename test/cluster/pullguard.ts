@@ -45,6 +45,8 @@ export async function installPullguard(cp: ControlPlane, options: { port?: numbe
   if (hook === undefined) throw new Error('manifests/base renders no ValidatingWebhookConfiguration webhook')
   hook.clientConfig = { url: `https://127.0.0.1:${port}/validate`, caBundle: Buffer.from(cp.ca.caPem).toString('base64') }
   await cp.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })
+  // The service-account controller's part (none runs here): pods in pullguard's namespace that name no account.
+  await cp.kubectlOk(['create', 'serviceaccount', 'default', '-n', 'pullguard'])
   const token = (await cp.kubectlOk(['create', 'token', 'pullguard', '-n', 'pullguard', '--duration', '2h'])).trim()
   return { port, kubeconfig: await cp.writeKubeconfig('pullguard', token) }
 }

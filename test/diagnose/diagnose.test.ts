@@ -97,45 +97,50 @@ function ctx(over: Partial<FixContext> = {}): FixContext {
 }
 const create = (name: string): string => `kubectl create secret docker-registry ${name} --docker-server=${HOST} --docker-username=USER --docker-password=PASSWORD -n team`
 
-t.test('fix lines', async (t) => {
+t.test('fix lines (the shared fix builder in diagnose\'s voice; its own table is in test/policy/fixes.test.ts)', async (t) => {
   const denied = checked({ code: 'AccessDenied' })
-  t.same(findingFor(denied, ctx({ secrets: [{ name: 'old', state: 'wrong-type', detail: 'type Opaque' }] }), 'denied').fixes, [
-    `secret "old" is not a docker-registry secret, so the kubelet ignores it; re-create it: kubectl delete secret old -n team && ${create('old')}`,
+  t.same(findingFor(denied, ctx({ secrets: [{ name: 'old', state: 'wrong-type', detail: 'type Opaque', type: 'Opaque' }] }), 'denied').fixes, [
+    `secret "old" is of type Opaque, which the kubelet ignores for pulls; if nothing else reads it, replace it with a docker-registry secret: kubectl delete secret old -n team && ${create('old')}`,
   ], 'a listed secret of the wrong type is re-created under its name')
 
   const other = findingFor(denied, ctx({ secrets: [{ name: 'hub', state: 'found', registries: ['https://index.docker.io/v1/'] }] }), 'denied')
   t.same(other.fixes, [
-    `the pod's pull secrets hold credentials for other registries only: "hub" (https://index.docker.io/v1/); none for ${HOST}`,
-    `create a pull secret for ${HOST}: ${create('pull-reg-example-com')}`,
-    `add it to deployment/app (a new rollout follows): kubectl patch deployment/app -n team -p '{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"pull-reg-example-com"}]}}}}'`,
-  ], 'pod lists its own secrets: no service-account route (the account\'s secrets would not be copied)')
+    `"hub" holds no credentials for ${HOST}: create a pull secret for ${HOST}: ${create('pull-reg-example-com')}`,
+    `list it in the pod template of deployment/app (a new rollout follows): kubectl patch deployment/app -n team -p '{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"hub"},{"name":"pull-reg-example-com"}]}}}}'`,
+  ], 'pod lists its own secrets: no service-account route (the account\'s secrets would not be copied); the patch keeps "hub" whether the template or the account listed it')
 
   const bare = ctx({ workload: workloadOf({ name: 'app-1', labels: {}, controller: undefined }), serviceAccount: { name: 'runner', imagePullSecrets: undefined } })
   t.same(findingFor(denied, bare, undefined).fixes, [
     `create a pull secret for ${HOST}: ${create('pull-reg-example-com')}`,
-    'add it to the imagePullSecrets of pod app-1\'s manifest and re-create the pod (a pod\'s imagePullSecrets cannot be changed in place)',
-    'or give it to every new pod of service account "runner" (add "pull-reg-example-com" to its imagePullSecrets; pullguard could not read the current list), then kubectl delete pod app-1 -n team',
+    'add "pull-reg-example-com" to the imagePullSecrets of service account "runner" (pullguard could not read its current list)',
+    'then delete pod app-1 and create it again from its manifest (nothing re-creates a bare pod)',
+    'or, instead of the service account, list it in the imagePullSecrets of pod app-1\'s manifest ([{name: pull-reg-example-com}]) and create the pod again (a pod\'s imagePullSecrets cannot be changed in place)',
   ])
 
   const refused = findingFor(checked({ code: 'AccessDenied' }, { tried: ['secret team/regcred (key "reg.example.com")'] }), ctx({ secrets: [{ name: 'regcred', state: 'found', registries: [HOST] }] }), 'denied')
   t.equal(refused.now, `${HOST} refused the credentials (tried secret team/regcred (key "reg.example.com"))`)
-  t.same(refused.fixes, [`update secret "regcred" with an account that may pull team/app: ${create('regcred')} --dry-run=client -o yaml | kubectl apply -f -`])
+  t.same(refused.fixes, [`update secret "regcred" in place with an account that may pull from ${HOST}: ${create('regcred')} --dry-run=client -o yaml | kubectl apply -f -`])
 
   const nodeOnly = findingFor(checked({ code: 'RepositoryNotFoundOrDenied' }, { tried: ['node docker config (key "reg.example.com")'] }), ctx(), 'denied')
-  t.equal(nodeOnly.fixes[0], `check the image name first: ${HOST} gives the same answer for a repository that does not exist`)
-  t.equal(nodeOnly.fixes[1], `the nodes' own credentials for ${HOST} were refused (node docker config (key "reg.example.com")): give the pod a pull secret`)
-  t.match(nodeOnly.fixes[4], /^or give it to every new pod of service account "default": kubectl patch serviceaccount default -n team -p '\{"imagePullSecrets":\[\{"name":"pull-reg-example-com"\}\]\}'/)
+  t.same(nodeOnly.fixes, [
+    `check the image name first (${HOST} answers the same for a repository that does not exist)`,
+    `node docker config (key "reg.example.com") was refused: give the pods a pull secret`,
+    `create a pull secret for ${HOST}: ${create('pull-reg-example-com')}`,
+    `give it to the pods of service account "default", keeping the account's list: kubectl patch serviceaccount default -n team -p '{"imagePullSecrets":[{"name":"pull-reg-example-com"}]}'`,
+    'then have the pod made again with it: kubectl delete pod app-1 -n team',
+    `or, instead of the service account, list it in the pod template of deployment/app (a new rollout follows): kubectl patch deployment/app -n team -p '{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"pull-reg-example-com"}]}}}}'`,
+  ])
 
-  const broken: ImageOutcome = { kind: 'broken-secret', use, problem: { secret: 'regcred', kind: 'unparseable', detail: 'not JSON' } }
-  t.same(findingFor(broken, ctx(), undefined), {
+  const broken: ImageOutcome = { kind: 'broken-secret', use, problem: { secret: 'regcred', kind: 'unparseable', detail: 'not JSON', type: 'kubernetes.io/dockerconfigjson' } }
+  t.same(findingFor(broken, ctx({ secrets: [{ name: 'regcred', state: 'unparseable', detail: 'not JSON', type: 'kubernetes.io/dockerconfigjson' }] }), undefined), {
     verdict: 'still-broken', reason: 'PullSecretUnparseable',
     now: 'pull secret "regcred" exists but does not parse (not JSON); the kubelet fails every pull of this pod while it is listed',
-    fixes: [`re-create secret "regcred" with valid content: kubectl delete secret regcred -n team && ${create('regcred')}`, 'or remove "regcred" from the imagePullSecrets of deployment/app'],
+    fixes: [`write secret "regcred" again with valid content: ${create('regcred')} --dry-run=client -o yaml | kubectl apply -f -`, 'or remove "regcred" from the imagePullSecrets of deployment/app'],
   })
 
   t.same(findingFor(checked({ code: 'TagNotFound' }, { suggestions: [] }), ctx(), 'not-found').fixes, [`no existing tag of ${HOST}/team/app is near "1.0": push that tag, or pick one that exists`])
   t.same(findingFor(checked({ code: 'TagNotFound' }), ctx(), 'not-found').fixes, [`push tag "1.0" to ${HOST}/team/app, or use a tag that exists (pullguard could not list its tags)`])
-  t.same(findingFor(checked({ code: 'RepositoryNotFound' }), ctx(), 'not-found').fixes, [`check the image name for typos: ${HOST} has no repository team/app`])
+  t.same(findingFor(checked({ code: 'RepositoryNotFound' }), ctx(), 'not-found').fixes, [`check the image name for typos: ${HOST} has no repository team/app, then change container "app" in deployment/app`])
 
   const unreachable = findingFor(checked({ code: 'RegistryUnreachable', cause: 'timeout', detail: 'no answer within 4000 ms' }), ctx(), 'network')
   t.same([unreachable.verdict, unreachable.now], ['unknown', `could not be verified from here: ${HOST} is unreachable (timeout: no answer within 4000 ms)`])

@@ -21,7 +21,7 @@ t.test('a Deployment whose tag does not exist is refused with the nearest tags; 
   t.equal(bad.code, 1, 'kubectl fails')
   t.equal(bad.stderr,
     `Error from server (Forbidden): error when creating "STDIN": ${REFUSED} deployment shop/web: 1 of 2 images cannot be pulled.\n` +
-    `- container "c0" (spec.template.spec.containers[0]) image "${api('1.3')}": tag "1.3" does not exist in ${open.host}/team/api. Fix: existing tags nearest to it: 1.2, 1.1, 1.0.\n`,
+    `- container "c0" (spec.template.spec.containers[0]) image "${api('1.3')}": tag "1.3" does not exist in ${open.host}/team/api. Fix: existing tags nearest to "1.3": 1.2, 1.1, 1.0.\n`,
     'the whole message, with its fix, as kubectl prints it')
   t.notOk(await exists('deployment', 'shop', 'web'), 'nothing stored')
   const ok = await world.apply(deploymentManifest('shop', 'web', [api('1.2'), worker]))
@@ -32,7 +32,7 @@ t.test('a CronJob whose repository does not exist is refused; one that can pull 
   const bad = await world.apply(cronJobManifest('shop', 'nightly', [`${open.host}/team/nothing:1`]))
   t.equal(bad.code, 1)
   t.match(bad.stderr, `${REFUSED} cronjob shop/nightly: 1 of 1 image cannot be pulled.`)
-  t.match(bad.stderr, `- container "c0" (spec.jobTemplate.spec.template.spec.containers[0]) image "${open.host}/team/nothing:1": repository ${open.host}/team/nothing does not exist. Fix: check the image name for typos.`)
+  t.match(bad.stderr, `- container "c0" (spec.jobTemplate.spec.template.spec.containers[0]) image "${open.host}/team/nothing:1": repository ${open.host}/team/nothing does not exist. Fix: check the image name for typos: ${open.host} has no repository team/nothing.`)
   t.notOk(await exists('cronjob', 'shop', 'nightly'))
   const ok = await world.apply(cronJobManifest('shop', 'nightly', [worker]))
   t.same([ok.code, ok.stdout], [0, 'cronjob.batch/nightly created\n'])
@@ -44,8 +44,7 @@ t.test('a Pod with a private image and no credentials is refused with the secret
   t.equal(bad.code, 1)
   t.match(bad.stderr, `${REFUSED} pod shop/private: 1 of 1 image cannot be pulled.`)
   t.match(bad.stderr, `image "${image}": ${world.private.host} requires credentials and no pull secret matches this registry`)
-  t.match(bad.stderr, `Fix: kubectl create secret docker-registry`)
-  t.match(bad.stderr, `--docker-server=${world.private.host}`)
+  t.match(bad.stderr, `Fix:\n    create a pull secret for ${world.private.host}: kubectl create secret docker-registry pull-${world.private.host.replace(/[.:]/g, '-')} --docker-server=${world.private.host} --docker-username=USER --docker-password=PASSWORD -n shop\n`)
   t.notOk(await exists('pod', 'shop', 'private'))
   const ok = await world.apply(podManifest('shop', 'public', [api('1.0')]))
   t.same([ok.code, ok.stdout, ok.stderr], [0, 'pod/public created\n', ''])
@@ -87,7 +86,7 @@ t.test('--dry-run=server is judged like a real request', async (t) => {
   const bad = await world.apply(podManifest('shop', 'dry', [api('1.9')]), 'apply', ['--dry-run=server'])
   t.equal(bad.code, 1)
   t.match(bad.stderr, `${REFUSED} pod shop/dry: 1 of 1 image cannot be pulled.`)
-  t.match(bad.stderr, 'Fix: existing tags nearest to it: 1.2, 1.1, 1.0.')
+  t.match(bad.stderr, 'Fix: existing tags nearest to "1.9": 1.2, 1.1, 1.0.')
   const ok = await world.apply(podManifest('shop', 'dry', [api('1.2')]), 'apply', ['--dry-run=server'])
   t.same([ok.code, ok.stdout], [0, 'pod/dry created (server dry run)\n'])
   t.notOk(await exists('pod', 'shop', 'dry'), 'a dry run stores nothing')
@@ -100,7 +99,7 @@ t.test('a namespace labelled warn gets the Warning: lines kubectl prints, and th
   const run = await world.apply(podManifest('shop-warn', 'api', [api('1.3'), api('1.0')]))
   t.equal(run.code, 0, run.stderr)
   t.equal(run.stdout, 'pod/api created\n')
-  t.equal(run.stderr, `Warning: container "c0" image "${api('1.3')}": tag "1.3" not found in ${open.host}/team/api (try 1.2, 1.1, 1.0) (warn mode: allowed)\n`, 'one line for the one image that cannot be pulled')
+  t.equal(run.stderr, `Warning: container "c0" image "${api('1.3')}": tag "1.3" not found in ${open.host}/team/api (warn mode: allowed); fix: try 1.2, 1.1, 1.0\n`, 'one line for the one image that cannot be pulled')
 })
 
 t.test('a namespace labelled off, and pullguard\'s own namespace, are never sent to pullguard', async (t) => {

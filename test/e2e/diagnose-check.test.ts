@@ -56,7 +56,7 @@ t.test('diagnose pod: the kubelet\'s own text, the cause now, and the fix with t
   t.ok(lines.includes(`    kubelet:  Failed to pull image "${broken}": rpc error: code = NotFound desc = failed to pull and unpack image "${broken}": failed to resolve reference "${broken}": ${broken}: not found (4 times, last ${lastSeen})`), 'the kubelet\'s event text, as written')
   t.ok(lines.includes(`    now:      TagNotFound: tag "2.4.l" does not exist in ${open.host}/team/api`), 'checked again against the registry (its CA from PULLGUARD_REGISTRY_CA)')
   t.ok(lines.includes('    fix:      existing tags nearest to "2.4.l": 2.4.1, 2.4.0, 2.5.0'))
-  t.ok(lines.includes(`              kubectl set image pod/api -n shop c0=${open.host}/team/api:2.4.1`))
+  t.ok(lines.includes(`              use the nearest one: kubectl set image pod/api -n shop c0=${open.host}/team/api:2.4.1`))
   t.match(run.stdout, 'pod shop/api: 1 container stuck on image pulls: 1 still broken, 0 pull now, 0 not verified')
   const all = await runCli(['diagnose', 'namespace', '-A', '-o', 'json'], { env: cliEnv })
   t.equal(all.code, 1)
@@ -80,4 +80,33 @@ t.test('check --from-cluster reads the namespace\'s secrets from the API server'
   t.equal(wrong.code, 1, 'a secret with the wrong password: not pullable')
   t.match(wrong.stdout, 'AccessDenied')
   t.notMatch(wrong.stdout, '"wrong"', 'the password is not printed')
+})
+
+t.test('the webhook, check and diagnose give the same fix for the same cause', async (t) => {
+  const host = world.private.host
+  const image = `${host}/shop/api:1.0`
+  const manifest = podManifest('shop', 'needs-secret', [image], { imagePullSecrets: [{ name: 'team-pull' }] })
+  const step = `create secret "team-pull", which the pods already list: kubectl create secret docker-registry team-pull --docker-server=${host} --docker-username=USER --docker-password=PASSWORD -n shop`
+
+  // The webhook (warn mode lets the pod in): its decision log has each image's fix in full.
+  const created = await world.apply(manifest)
+  t.equal(created.code, 0, created.stderr)
+  t.match(created.stderr, 'Warning: container "c0" image')
+  const decision = (await world.pullguard.settledLogs()).find((l) => l['msg'] === 'decision' && l['name'] === 'needs-secret') as { images: Array<{ reason: string; fix: string[] }> } | undefined
+  t.same(decision?.images.map((i) => [i.reason, i.fix]), [['AccessDenied', [step]]], 'the webhook')
+
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-check-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'pod.json')
+  await writeFile(file, JSON.stringify(manifest))
+  const checked = await runCli(['check', '-f', file, '--from-cluster'], { env: cliEnv })
+  t.equal(checked.code, 1, checked.stdout)
+  t.match(checked.stdout, `. Fix:\n    ${step}\n`, 'check')
+  const json = await runCli(['check', '-f', file, '--from-cluster', '-o', 'json'], { env: cliEnv })
+  t.same(JSON.parse(json.stdout).objects[0].images[0].fix, [step], 'check -o json')
+
+  await markImagePullBackOff('shop', 'needs-secret', 'c0', image)
+  const diagnosed = await runCli(['diagnose', 'pod', 'needs-secret', '-n', 'shop'], { env: cliEnv })
+  t.equal(diagnosed.code, 1, diagnosed.stdout)
+  t.ok(diagnosed.stdout.split('\n').includes(`    fix:      ${step}`), `diagnose\n${diagnosed.stdout}`)
 })

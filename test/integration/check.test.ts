@@ -81,7 +81,7 @@ t.test('exit 1 when an image is definitely not pullable, with the fix line under
   const r = await check(['-f', file('missing-tag.yaml', pod('web', { ok: `${open.host}/library/nginx:1.25.2`, web: `${open.host}/library/nginx:1.25.3` }))])
   t.equal(r.code, 1, r.stderr)
   t.match(r.stdout, /web\s+\S+nginx:1\.25\.3\s+not-pullable\s+TagNotFound/)
-  t.match(r.stdout, `- pod default/web (${join(work, 'missing-tag.yaml')}): container "web" (spec.containers[1]) image "${open.host}/library/nginx:1.25.3": tag "1.25.3" does not exist in ${open.host}/library/nginx. Fix: existing tags nearest to it: 1.25.2`)
+  t.match(r.stdout, `- pod default/web (${join(work, 'missing-tag.yaml')}): container "web" (spec.containers[1]) image "${open.host}/library/nginx:1.25.3": tag "1.25.3" does not exist in ${open.host}/library/nginx. Fix: existing tags nearest to "1.25.3": 1.25.2`)
 })
 
 t.test('exit 3 when only undetermined images remain and --on-registry-error deny; 0 with allow', async (t) => {
@@ -176,12 +176,14 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
       name: 'web',
       source: join(work, 'json.yaml'),
       images: [
-        { container: 'ok', field: 'spec.containers[0]', image: `${open.host}/library/nginx:latest`, verdict: 'pullable', reason: 'Exists', message: report.objects[0].images[0].message },
-        { container: 'web', field: 'spec.containers[1]', image: `${open.host}/library/nginx:0.1`, verdict: 'not-pullable', reason: 'TagNotFound', message: report.objects[0].images[1].message },
+        { container: 'ok', field: 'spec.containers[0]', image: `${open.host}/library/nginx:latest`, verdict: 'pullable', reason: 'Exists', message: report.objects[0].images[0].message, fix: [] },
+        { container: 'web', field: 'spec.containers[1]', image: `${open.host}/library/nginx:0.1`, verdict: 'not-pullable', reason: 'TagNotFound', message: report.objects[0].images[1].message, fix: report.objects[0].images[1].fix },
       ],
       warnings: [],
+      fixes: [report.objects[0].images[1].message],
     },
   ])
+  t.match(report.objects[0].images[1].fix, [/^(existing tags nearest to "0\.1"|no existing tag of .* is near "0\.1")/], 'the fix, one step per line')
   t.match(report.objects[0].images[0].message, /pullable \(sha256:[0-9a-f]{64}\)/)
   t.match(report.objects[0].images[1].message, 'tag "0.1" does not exist')
   t.same(report.summary, { objects: 1, images: 2, pullable: 1, notPullable: 1, unknown: 0, skippedObjects: 0, exitCode: 1 })

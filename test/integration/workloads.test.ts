@@ -225,9 +225,9 @@ t.test('platforms from the Node objects when --platform is not given', async (t)
 })
 
 const NEAR: Array<[string, RegExp]> = [
-  ['1.25.3', /existing tags nearest to it: 1\.25\.2, 1\.25/],
-  ['lates', /existing tags nearest to it: latest/],
-  ['stabel', /existing tags nearest to it: stable/],
+  ['1.25.3', /existing tags nearest to "1\.25\.3": 1\.25\.2, 1\.25/],
+  ['lates', /existing tags nearest to "lates": latest/],
+  ['stabel', /existing tags nearest to "stabel": stable/],
 ]
 for (const [tag, expected] of NEAR) {
   t.test(`suggests existing tags for the near miss ${tag}`, async (t) => {
@@ -238,7 +238,7 @@ for (const [tag, expected] of NEAR) {
 
 t.test('no suggestion rather than a wrong one', async (t) => {
   const res = await hook.post(workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'web', image: `${open.host}/library/nginx:v9-experimental` }] }))
-  t.match(res.body.response.status.message, /Fix: push that tag or use one that exists\./)
+  t.match(res.body.response.status.message, /Fix: no existing tag of \S+\/library\/nginx is near "v9-experimental": push that tag, or pick one that exists\./)
 })
 
 t.test('a template UPDATE that changes pull secrets, service account or scheduling judges every image again', async (t) => {

@@ -13,6 +13,7 @@ const subject = (over: Partial<ReviewSubject> = {}): ReviewSubject => ({
   namespace: 'team-a',
   kind: 'Pod',
   name: 'web',
+  specField: 'spec',
   operation: 'CREATE',
   dryRun: false,
   template: false,

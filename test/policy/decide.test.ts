@@ -1,12 +1,17 @@
 // The decision as a pure function of the per-image outcomes, the mode and --on-registry-error.
 import t from 'tap'
-import { decide } from '../../src/policy/decide.js'
+import { decide, MAX_MESSAGE_ENTRIES } from '../../src/policy/decide.js'
+import type { FixTarget } from '../../src/policy/fixes.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { pullability } from '../../src/policy/outcome.js'
 import { parseReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 
-const ctx = { namespace: 'team-a', object: 'pod team-a/web' }
+const target: FixTarget = {
+  voice: 'admission', namespace: 'team-a', resource: 'pod', name: 'web', specField: 'spec', patchPath: ['spec'],
+  secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] }, update: false,
+}
+const ctx = { object: 'pod team-a/web', target }
 let n = 0
 function checked(code: CheckResult['code'], extra: { tried?: string[]; incomplete?: boolean } = {}): ImageOutcome {
   const image = `reg.example:5000/app${n++}:v1`
@@ -76,10 +81,32 @@ t.test('warn: everything is allowed, one warning per image that is not pullable'
   const v = decide([checked('TagNotFound'), invalid(), checked('RegistryUnreachable'), checked('Exists')], 'warn', 'deny', ctx)
   t.equal(v.allowed, true)
   t.equal(v.warnings.length, 3)
-  for (const w of v.warnings) t.match(w, /\(warn mode: allowed\)$/)
+  for (const w of v.warnings) t.match(w, /\(warn mode: allowed\)(; fix: [^;]+)?$/)
 })
 
 t.test('an anonymous denial says no secret matched and gives the create-secret command', async (t) => {
   const v = decide([checked('AccessDenied')], 'enforce', 'allow', ctx)
-  t.match(v.message, /requires credentials and no pull secret matches this registry.*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/)
+  t.match(v.message, /requires credentials and no pull secret matches this registry[^]*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/)
+})
+
+t.test('all pullable: no fix target is needed', async (t) => {
+  t.same(decide([checked('Exists')], 'enforce', 'deny', { object: 'pod team-a/web', target: undefined }), { allowed: true, message: undefined, warnings: [] })
+  t.throws(() => decide([checked('TagNotFound')], 'enforce', 'deny', { object: 'pod team-a/web', target: undefined }), /fix target/)
+})
+
+t.test(`a denial has at most ${MAX_MESSAGE_ENTRIES} entries; the rest are counted`, async (t) => {
+  const many = Array.from({ length: 14 }, () => checked('TagNotFound'))
+  const v = decide(many, 'enforce', 'allow', ctx)
+  const lines = v.message!.split('\n')
+  t.equal(lines.length, 1 + MAX_MESSAGE_ENTRIES + 1)
+  t.equal(lines.at(-1), "- … and 4 more images (each with its fix in pullguard's decision log)")
+})
+
+t.test('the same cause and fix in several containers is one entry, and one warning in warn mode', async (t) => {
+  const image = 'reg.example:5000/shop/api:1'
+  const same = [0, 1, 2].map((i): ImageOutcome => ({ kind: 'checked', use: { container: `c${i}`, kind: 'container', field: `spec.containers[${i}]`, image }, ref: parseReference(image), result: { code: 'RepositoryNotFound', detail: 'x', attempts: [] }, tried: [], incomplete: false }))
+  const v = decide(same, 'enforce', 'allow', ctx)
+  t.equal(v.message, `pullguard refused pod team-a/web: 3 of 3 images cannot be pulled.\n- container "c0" (spec.containers[0]) image "${image}", container "c1" (spec.containers[1]) image "${image}" and container "c2" (spec.containers[2]) image "${image}": repository reg.example:5000/shop/api does not exist. Fix: check the image name for typos: reg.example:5000 has no repository shop/api.`)
+  const w = decide(same, 'warn', 'allow', ctx)
+  t.same(w.warnings, [`containers "c0", "c1", "c2" image "${image}": repository does not exist (warn mode: allowed); fix: check the image name`])
 })

@@ -14,14 +14,14 @@ function accounts(answers: Record<string, Lookup<ServiceAccountObject>>): Servic
   return s
 }
 const subject = (over: Partial<ReviewSubject>): ReviewSubject => ({
-  uid: 'u', namespace: 'team-b', kind: 'Deployment', name: 'api', operation: 'CREATE', dryRun: false, template: true,
+  uid: 'u', namespace: 'team-b', kind: 'Deployment', name: 'api', specField: 'spec.template.spec', operation: 'CREATE', dryRun: false, template: true,
   images: [], pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] }, ...over,
 })
 const sa = (names: string[]): Lookup<ServiceAccountObject> => ({ kind: 'found', object: { name: 'x', namespace: 'team-b', imagePullSecrets: names, uid: 'sa-uid', annotations: {} } })
 
 t.test('a template without secrets gets its service account secrets', async (t) => {
   const src = accounts({ 'team-b/reporter': sa(['team-b-registry']) })
-  t.same(await pullSecretNames(subject({ serviceAccountName: 'reporter' }), src), { names: ['team-b-registry'], source: 'service-account', incomplete: false })
+  t.same(await pullSecretNames(subject({ serviceAccountName: 'reporter' }), src), { names: ['team-b-registry'], source: 'service-account', incomplete: false, account: { name: 'reporter', imagePullSecrets: ['team-b-registry'] } }, 'the account\'s list is kept for the fix')
 })
 
 t.test('the default service account when none is named', async (t) => {

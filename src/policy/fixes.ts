@@ -1,0 +1,386 @@
+/**
+ * The fix for an image that will not pull, built in one place from its outcome and what the
+ * request names: the object (kind, name, where its pod spec sits), the pull secrets its pods use
+ * and what became of each, its service account and that account's list. The webhook's denials and
+ * warnings, `pullguard check` and `pullguard diagnose` all take their fixes from here, so they
+ * cannot disagree.
+ *
+ * Two voices, differing only where the situation does: `admission` speaks to someone about to
+ * apply an object (the fix goes into their manifest, or is a command to run before applying it
+ * again); `diagnose` to someone whose pod already exists and is stuck (the fix patches the live
+ * workload, and the pod is retried).
+ *
+ * Commands are ready to paste: `-n` always, values quoted where the shell needs it, and USER and
+ * PASSWORD the only placeholders. A command always ends its line.
+ */
+import type { SecretProblem } from '../credentials/pull-secrets.js'
+import { pullability, type ImageOutcome } from './outcome.js'
+import { formatPlatform, type Platform } from './platforms.js'
+
+export type Voice = 'admission' | 'diagnose'
+
+/** What became of one name in the pods' imagePullSecrets. */
+export type SecretState =
+  | { name: string; state: 'found'; registries: string[] }
+  | { name: string; state: SecretProblem['kind']; detail: string; type?: string }
+
+export interface FixTarget {
+  voice: Voice
+  namespace: string
+  /** kubectl's resource name (`deployment`, `cronjob`, `pod`, …) and the object's name. */
+  resource: string
+  name: string
+  /** Where the pod spec sits in the object, as a person finds it: `spec.template.spec`. */
+  specField: string
+  /** Keys to the pod spec for a strategic merge patch of the live object; undefined: not patchable in place. */
+  patchPath: readonly string[] | undefined
+  /** The pull secrets the pods use, in order, with what became of each. */
+  secrets: readonly SecretState[]
+  /**
+   * Whether the pods' list comes from their service account: `yes` (they list none, so the
+   * ServiceAccount admission plugin gives them the account's), `maybe` (a Pod whose list equals
+   * its account's: copied there by that plugin, or written so), `no`.
+   */
+  fromServiceAccount: 'yes' | 'maybe' | 'no'
+  /** The pods' service account; its list when it could be read; `missing` when it does not exist. */
+  serviceAccount: { name: string; imagePullSecrets: readonly string[] | undefined; missing?: boolean }
+  /** Admission of an UPDATE: the object exists and had other images before. */
+  update: boolean
+  /** Diagnose: the stuck pod. */
+  pod?: { name: string; bare: boolean; node: string | undefined; platform: Platform | undefined }
+}
+
+export interface FixStep {
+  text: string
+  /** Ready to paste except USER/PASSWORD; ends the line. */
+  command?: string
+}
+
+export interface Fix {
+  /** Do them all, in order. */
+  steps: FixStep[]
+  /** Another way that replaces the last step. */
+  alternatives: FixStep[]
+  /** The same in a few words, for a one-line warning. */
+  short: string
+}
+
+type Checked = Extract<ImageOutcome, { kind: 'checked' }>
+
+/** The name pullguard proposes for a new pull secret for `server` (an image's registry domain). */
+export function pullSecretNameFor(server: string): string {
+  return ('pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()).slice(0, 253)
+}
+
+/** A word as the shell takes it: bare when it is plain, else single-quoted. */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+}
+
+/**
+ * `kubectl create secret docker-registry NAME …` for `server`. Docker Hub is kubectl's default
+ * (`https://index.docker.io/v1/`, which the kubelet matches to docker.io images), so no flag.
+ */
+export function createSecretCommand(name: string, server: string, namespace: string): string {
+  const dockerServer = server === 'docker.io' ? '' : ` --docker-server=${shellQuote(server)}`
+  return `kubectl create secret docker-registry ${shellQuote(name)}${dockerServer} --docker-username=USER --docker-password=PASSWORD -n ${shellQuote(namespace)}`
+}
+
+/** The same secret written over an existing one of a docker type (create or update, in place). */
+export function updateSecretCommand(name: string, server: string, namespace: string): string {
+  return `${createSecretCommand(name, server, namespace)} --dry-run=client -o yaml | kubectl apply -f -`
+}
+
+/** A secret's type cannot change: one of another type is deleted and made again. */
+function replaceSecretCommand(name: string, server: string, namespace: string): string {
+  return `kubectl delete secret ${shellQuote(name)} -n ${shellQuote(namespace)} && ${createSecretCommand(name, server, namespace)}`
+}
+
+const DOCKER_TYPES: ReadonlySet<string> = new Set(['kubernetes.io/dockerconfigjson'])
+
+function repository(o: Checked): string {
+  return `${o.ref.domain}/${o.ref.path}`
+}
+
+function platforms(list: readonly Platform[]): string {
+  return list.map(formatPlatform).join(', ')
+}
+
+function quoted(names: readonly string[]): string {
+  return names.map((n) => `"${n}"`).join(', ')
+}
+
+function object(t: FixTarget): string {
+  return `${t.resource}/${t.name}`
+}
+
+/** The fix for one outcome, or undefined when there is nothing to fix (pullable, exempt, not verified). */
+export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
+  if (pullability(o) !== 'not-pullable') return undefined
+  if (o.kind === 'exempt') return undefined
+  if (o.kind === 'invalid') return imageFix(o, t, 'correct the image reference', 'correct the image reference')
+  if (o.kind === 'metadata-host') return imageFix(o, t, "use the image's real registry", "use the image's real registry")
+  if (o.kind === 'broken-secret') return brokenSecretFix(o, t)
+  switch (o.result.code) {
+    case 'TagNotFound':
+      return tagFix(o, t)
+    case 'DigestNotFound':
+      return imageFix(o, t, `use a digest that exists in ${repository(o)} (this one was deleted or never pushed)`, 'use a digest that exists')
+    case 'RepositoryNotFound':
+      return imageFix(o, t, `check the image name for typos: ${o.ref.registryHost} has no repository ${o.ref.path}`, 'check the image name')
+    case 'Exists':
+      return platformFix(o, t)
+    case 'AccessDenied':
+    case 'RepositoryNotFoundOrDenied':
+      return credentialFix(o, t)
+    default:
+      return undefined
+  }
+}
+
+/** What the container had before an UPDATE changed it, as words, or ''. */
+function before(o: ImageOutcome): string {
+  const previous = o.use.previous
+  return previous === undefined ? '' : `; before this change it was ${previous}`
+}
+
+/** A fix that is a different image: in the manifest (admission) or on the live workload (diagnose). */
+function imageFix(o: ImageOutcome, t: FixTarget, text: string, short: string): Fix {
+  if (t.voice === 'admission') return { steps: [{ text: text + before(o) }], alternatives: [], short }
+  return { steps: [{ text: `${text}, then change container "${o.use.container}" in ${where(t)}` }], alternatives: [], short }
+}
+
+function where(t: FixTarget): string {
+  return t.patchPath === undefined && t.resource !== 'pod' ? `what creates ${object(t)} (its pod template cannot be changed in place)` : object(t)
+}
+
+function tagFix(o: Checked, t: FixTarget): Fix {
+  const s = o.suggestions
+  const tag = o.ref.reference
+  if (s === undefined) return { steps: [{ text: `push tag "${tag}" to ${repository(o)}, or use a tag that exists (pullguard could not list its tags)${before(o)}` }], alternatives: [], short: 'push that tag or use one that exists' }
+  if (s.length === 0) return { steps: [{ text: `no existing tag of ${repository(o)} is near "${tag}": push that tag, or pick one that exists${before(o)}` }], alternatives: [], short: 'push that tag or use one that exists' }
+  const previous = previousTag(o)
+  const was = previous === undefined ? '' : o.previousTagExists === false ? `; its tag before this change, ${previous}, is gone too` : `; before this change it was ${previous}`
+  const nearest = `existing tags nearest to "${tag}": ${s.join(', ')}`
+  if (t.voice === 'admission') return { steps: [{ text: nearest + was }], alternatives: [], short: `try ${s.join(', ')}${previous === undefined ? '' : o.previousTagExists === false ? '' : `; it was ${previous}`}` }
+  return { steps: [{ text: nearest }, setImageStep(o, t, withTag(o, s[0]!))], alternatives: [], short: `try ${s.join(', ')}` }
+}
+
+function previousTag(o: Checked): string | undefined {
+  const previous = o.use.previous
+  if (previous === undefined) return undefined
+  const at = previous.lastIndexOf(':')
+  const slash = previous.lastIndexOf('/')
+  if (at <= slash || previous.includes('@')) return previous
+  return previous.slice(0, at) === o.use.image.slice(0, o.use.image.lastIndexOf(':')) ? previous.slice(at + 1) : previous
+}
+
+/** Resources whose container images `kubectl set image` changes in place. */
+const SET_IMAGE: ReadonlySet<string> = new Set(['pod', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'replicationcontroller', 'cronjob'])
+
+function setImageStep(o: ImageOutcome, t: FixTarget, image: string): FixStep {
+  if (SET_IMAGE.has(t.resource)) return { text: `use the nearest one`, command: `kubectl set image ${object(t)} -n ${shellQuote(t.namespace)} ${shellQuote(`${o.use.container}=${image}`)}` }
+  return { text: `change container "${o.use.container}" to ${image} in ${where(t)}` }
+}
+
+/** The image as written, with another tag (keeps the user's spelling: `nginx`, not `docker.io/library/nginx`). */
+function withTag(o: Checked, tag: string): string {
+  const written = o.use.image
+  const old = o.ref.tag
+  if (old !== undefined && o.ref.digest === undefined && written.endsWith(`:${old}`)) return `${written.slice(0, -old.length - 1)}:${tag}`
+  return `${repository(o)}:${tag}`
+}
+
+function platformFix(o: Checked, t: FixTarget): Fix | undefined {
+  const fit = o.platform
+  if (fit?.verdict !== 'none') return undefined
+  const publish: FixStep = { text: `publish ${o.use.image} for ${platforms(fit.missing)} (a multi-platform build)` }
+  const short = `publish it for ${platforms(fit.missing)}`
+  // Other nodes the image can run on: the cluster's (admission), or any the image has (diagnose: the pod is bound).
+  const target = t.voice === 'admission' ? fit.elsewhere?.[0] : fit.available.find((p) => p.os === (t.pod?.platform?.os ?? p.os))
+  if (target === undefined) return { steps: [publish], alternatives: [], short }
+  const selector = { 'kubernetes.io/os': target.os, 'kubernetes.io/arch': target.architecture }
+  const label = `kubernetes.io/os: ${target.os}, kubernetes.io/arch: ${target.architecture}`
+  if (t.voice === 'admission') {
+    return { steps: [publish], alternatives: [{ text: `run it on the cluster's ${formatPlatform(target)} nodes, which the image supports: set ${t.specField}.nodeSelector to ${label} (and drop node affinity that excludes them)` }], short: `${short}, or select ${formatPlatform(target)} nodes` }
+  }
+  const alternative: FixStep = t.patchPath === undefined
+    ? { text: `schedule the pod onto ${formatPlatform(target)} nodes: set nodeSelector ${label} in the pod template of ${where(t)} and re-create it` }
+    : { text: `schedule the pod onto ${formatPlatform(target)} nodes, which the image supports`, command: `kubectl patch ${object(t)} -n ${shellQuote(t.namespace)} -p ${shellQuote(patchJson(t.patchPath, { nodeSelector: selector }))}` }
+  return { steps: [publish], alternatives: [alternative], short: `${short}, or select ${formatPlatform(target)} nodes` }
+}
+
+/** A registry for a secret command where the reference did not parse: its first part if it looks like a host. */
+function registryOf(o: ImageOutcome): string {
+  if (o.kind === 'checked') return o.ref.domain
+  const first = o.use.image.split('/')[0] ?? ''
+  return o.use.image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+}
+
+function brokenSecretFix(o: Extract<ImageOutcome, { kind: 'broken-secret' }>, t: FixTarget): Fix {
+  const name = o.problem.secret
+  const server = o.server ?? registryOf(o)
+  const ns = t.namespace
+  const state = t.secrets.find((s) => s.name === name)
+  const type = state !== undefined && state.state !== 'found' ? state.type : undefined
+  const inPlace = type === undefined || DOCKER_TYPES.has(type)
+  return {
+    steps: [{ text: `write secret "${name}" again with valid content`, command: inPlace ? updateSecretCommand(name, server, ns) : replaceSecretCommand(name, server, ns) }],
+    alternatives: [{ text: `remove "${name}" from ${listField(t)}` }],
+    short: `write secret "${name}" again (kubectl create secret docker-registry) or stop listing it`,
+  }
+}
+
+/** Where the pods' imagePullSecrets are written. */
+function listField(t: FixTarget): string {
+  if (t.fromServiceAccount === 'yes') return `the imagePullSecrets of service account "${t.serviceAccount.name}"`
+  return t.voice === 'admission' ? `${t.specField}.imagePullSecrets` : `the imagePullSecrets of ${where(t)}`
+}
+
+type Found = Extract<SecretState, { state: 'found' }>
+
+/** The pods' secrets that were tried for this image (labels are `secret ns/name (key "…")`). */
+function triedSecrets(o: Checked, secrets: readonly SecretState[], namespace: string): Found[] {
+  return secrets.filter((s): s is Found => s.state === 'found' && o.tried.some((label) => label.startsWith(`secret ${namespace}/${s.name} (`)))
+}
+
+/** Registries a secret holds besides this image's: writing it again with one server would lose them. */
+function otherRegistries(o: Checked, secret: Found): string[] {
+  return secret.registries.filter((r) => r !== o.ref.domain && r !== o.ref.registryHost)
+}
+
+/**
+ * Whether an outcome's fix adds a new secret, so where the pods take secrets from (their service
+ * account's list) matters: only then is the account worth reading.
+ */
+export function addsSecret(o: ImageOutcome, secrets: readonly SecretState[], namespace: string): boolean {
+  if (o.kind !== 'checked' || pullability(o) !== 'not-pullable' || (o.result.code !== 'AccessDenied' && o.result.code !== 'RepositoryNotFoundOrDenied')) return false
+  const tried = triedSecrets(o, secrets, namespace)
+  if (tried.length > 0) return otherRegistries(o, tried[0]!).length > 0
+  return !secrets.some((s) => s.state === 'missing' || s.state === 'wrong-type')
+}
+
+/** Denied with nothing left unread: which secret to create, update or add, by name. */
+function credentialFix(o: Checked, t: FixTarget): Fix {
+  const ns = t.namespace
+  const server = o.ref.domain
+  const host = o.ref.registryHost
+  const first: FixStep[] = o.result.code === 'RepositoryNotFoundOrDenied' ? [{ text: `check the image name first (${host} answers the same for a repository that does not exist)` }] : []
+
+  const tried = triedSecrets(o, t.secrets, ns)
+  if (tried.length > 0) {
+    const [secret, ...others] = tried
+    const name = secret!.name
+    const also = otherRegistries(o, secret!)
+    // Writing it again keeps only the one registry: one that holds others gets a sibling instead.
+    if (also.length === 0) {
+      const rest = others.length === 0 ? '' : ` (or any of ${quoted(others.map((s) => s.name))}, also tried)`
+      return {
+        steps: [...first, { text: `update secret "${name}" in place with an account that may pull from ${host}${rest}`, command: updateSecretCommand(name, server, ns) }],
+        alternatives: [],
+        short: `update secret "${name}" with an account that may pull it`,
+      }
+    }
+    return newSecretFix(o, t, first, `secret "${name}" also holds ${also.join(', ')}, so rather than rewrite it, `)
+  }
+  const listedMissing = t.secrets.find((s) => s.state === 'missing')
+  if (listedMissing !== undefined) {
+    return {
+      steps: [...first, { text: `create secret "${listedMissing.name}", which the pods already list`, command: createSecretCommand(listedMissing.name, server, ns) }],
+      alternatives: [],
+      short: `create the listed secret "${listedMissing.name}" (type docker-registry, for ${host})`,
+    }
+  }
+  const wrongType = t.secrets.find((s): s is Exclude<SecretState, { state: 'found' }> => s.state === 'wrong-type')
+  if (wrongType !== undefined) {
+    const type = wrongType.type ?? 'not docker-registry'
+    const inPlace = wrongType.type !== undefined && DOCKER_TYPES.has(wrongType.type)
+    return {
+      steps: [...first, inPlace
+        ? { text: `secret "${wrongType.name}" is a ${type} secret without credentials; write them into it`, command: updateSecretCommand(wrongType.name, server, ns) }
+        : { text: `secret "${wrongType.name}" is ${wrongType.type === undefined ? 'not a docker-registry secret' : `of type ${type}`}, which the kubelet ignores for pulls; if nothing else reads it, replace it with a docker-registry secret`, command: replaceSecretCommand(wrongType.name, server, ns) }],
+      alternatives: [],
+      short: `make "${wrongType.name}" a docker-registry secret (it is ${type})`,
+    }
+  }
+  const others = t.secrets.filter((s) => s.state === 'found').map((s) => s.name)
+  return newSecretFix(o, t, first, others.length === 0 ? '' : `${quoted(others)} hold${others.length === 1 ? 's' : ''} no credentials for ${host}: `)
+}
+
+/** Node, plugin or no credentials applied: a new secret, and how the pods get it. */
+function newSecretFix(o: Checked, t: FixTarget, first: FixStep[], lead: string): Fix {
+  const ns = t.namespace
+  const server = o.ref.domain
+  const host = o.ref.registryHost
+  const steps = [...first]
+  const plugins = [...new Set(o.tried.filter((l) => l.startsWith('credential provider ')).map((l) => l.slice('credential provider '.length, l.indexOf(' (key ')).trim()))]
+  if (plugins.length > 0) {
+    steps.push({ text: `the credentials from credential provider ${plugins.join(', ')} were refused: give the identity the nodes' plugin uses pull access on ${host}; or give the pods a pull secret` })
+  } else if (o.tried.some((l) => !l.startsWith('secret '))) {
+    steps.push({ text: `${o.tried.join(', ')} ${o.tried.length === 1 ? 'was' : 'were'} refused: give the pods a pull secret` })
+  }
+  const name = pullSecretNameFor(server)
+  steps.push({ text: `${lead}create a pull secret for ${server === 'docker.io' ? 'Docker Hub' : host}`, command: createSecretCommand(name, server, ns) })
+  const { add, alternatives } = addSecret(t, name)
+  steps.push(...add)
+  return { steps, alternatives, short: `create a docker-registry secret "${name}" for ${host} and list it` }
+}
+
+/** How a new secret reaches the pods: their service account, their own list, or the live workload. */
+function addSecret(t: FixTarget, name: string): { add: FixStep[]; alternatives: FixStep[] } {
+  const current = t.secrets.map((s) => s.name).filter((n) => n !== name)
+  const own = ownList(t, [...current, name])
+  const account = accountStep(t, name)
+  // A stuck pod took its secrets when it was made: it has to be made again to get the new one.
+  const retry: FixStep[] = t.pod === undefined ? [] : t.pod.bare
+    ? [{ text: `then delete pod ${t.pod.name} and create it again from its manifest (nothing re-creates a bare pod)` }]
+    : [{ text: 'then have the pod made again with it', command: `kubectl delete pod ${shellQuote(t.pod.name)} -n ${shellQuote(t.namespace)}` }]
+  // The ServiceAccount admission plugin copies the account's list only into pods that list none.
+  if (t.fromServiceAccount === 'yes') return { add: [account, ...retry], alternatives: [{ ...own, text: `or, instead of the service account, ${own.text}` }] }
+  if (t.fromServiceAccount === 'maybe') return { add: [own], alternatives: [{ ...account, text: `or, if the ${t.voice === 'admission' ? 'manifest lists' : 'pod template lists'} no pull secrets (these came from service account "${t.serviceAccount.name}"), ${account.text}` }] }
+  return { add: [own], alternatives: [] }
+}
+
+function ownList(t: FixTarget, names: readonly string[]): FixStep {
+  const list = names.map((n) => `{name: ${n}}`).join(', ')
+  if (t.voice === 'admission') return { text: `list it in ${t.specField}.imagePullSecrets: [${list}], and apply again` }
+  if (t.patchPath !== undefined) {
+    // PodSpec.imagePullSecrets merges by name in a strategic merge patch: the template's own stay.
+    return { text: `list it in the pod template of ${object(t)} (a new rollout follows)`, command: `kubectl patch ${object(t)} -n ${shellQuote(t.namespace)} -p ${shellQuote(patchJson(t.patchPath, { imagePullSecrets: names.map((n) => ({ name: n })) }))}` }
+  }
+  if (t.pod?.bare === true) return { text: `list it in the imagePullSecrets of pod ${t.pod.name}'s manifest ([${list}]) and create the pod again (a pod's imagePullSecrets cannot be changed in place)` }
+  return { text: `list it in the imagePullSecrets of the pod template that creates ${object(t)} ([${list}]) (a ${t.resource}'s template cannot be changed in place)` }
+}
+
+function accountStep(t: FixTarget, name: string): FixStep {
+  const sa = t.serviceAccount
+  const retry = t.voice === 'admission' ? ', and apply again' : ''
+  if (sa.imagePullSecrets === undefined) {
+    return { text: `add "${name}" to the imagePullSecrets of service account "${sa.name}" (pullguard could not read its current list)${retry}` }
+  }
+  // ServiceAccount.imagePullSecrets has no merge key: a patch replaces the list, so it carries the current one.
+  const list = [...sa.imagePullSecrets.filter((n) => n !== name), name].map((n) => ({ name: n }))
+  const patch = `kubectl patch serviceaccount ${shellQuote(sa.name)} -n ${shellQuote(t.namespace)} -p ${shellQuote(JSON.stringify({ imagePullSecrets: list }))}`
+  // Pods cannot be made without their account: it comes first.
+  if (sa.missing === true) return { text: `create service account "${sa.name}", which the pods name, with it${retry}`, command: `kubectl create serviceaccount ${shellQuote(sa.name)} -n ${shellQuote(t.namespace)} && ${patch}` }
+  return { text: `give it to the pods of service account "${sa.name}", keeping the account's list${retry}`, command: patch }
+}
+
+function patchJson(path: readonly string[], podSpec: Record<string, unknown>): string {
+  let body: Record<string, unknown> = podSpec
+  for (const key of [...path].reverse()) body = { [key]: body }
+  return JSON.stringify(body)
+}
+
+/** A fix as lines: each step, then each alternative with "or". Commands end their line. */
+export function fixLines(fix: Fix): string[] {
+  const line = (s: FixStep): string => (s.command === undefined ? s.text : `${s.text}: ${s.command}`)
+  return [...fix.steps.map(line), ...fix.alternatives.map((s) => (s.text.startsWith('or') ? line(s) : `or ${line(s)}`))]
+}
+
+/** A fix inside a denial: inline when it is one line without a command, else one line each, indented. */
+export function renderFix(fix: Fix): string {
+  const lines = fixLines(fix)
+  if (lines.length === 1 && fix.steps[0]?.command === undefined) return ` Fix: ${lines[0]}.`
+  return ' Fix:\n' + lines.map((l) => `    ${l}`).join('\n')
+}
