@@ -123,7 +123,6 @@ export function diagnoseTarget(ctx: FixContext): FixTarget {
     secrets: ctx.secrets,
     fromServiceAccount,
     serviceAccount: ctx.serviceAccount,
-    update: false,
     pod: { name: ctx.pod, bare: w.bare, node: ctx.node, platform: ctx.nodePlatform },
   }
 }

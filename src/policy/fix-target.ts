@@ -51,7 +51,6 @@ export async function admissionFixTarget(subject: ReviewSubject, found: Assessed
     secrets,
     fromServiceAccount,
     serviceAccount: missing ? { name, imagePullSecrets: list, missing } : { name, imagePullSecrets: list },
-    update: subject.operation === 'UPDATE',
   }
 }
 

@@ -44,8 +44,6 @@ export interface FixTarget {
   fromServiceAccount: 'yes' | 'maybe' | 'no'
   /** The pods' service account; its list when it could be read; `missing` when it does not exist. */
   serviceAccount: { name: string; imagePullSecrets: readonly string[] | undefined; missing?: boolean }
-  /** Admission of an UPDATE: the object exists and had other images before. */
-  update: boolean
   /** Diagnose: the stuck pod. */
   pod?: { name: string; bare: boolean; node: string | undefined; platform: Platform | undefined }
 }

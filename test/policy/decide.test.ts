@@ -9,7 +9,7 @@ import type { CheckResult } from '../../src/registry/index.js'
 
 const target: FixTarget = {
   voice: 'admission', namespace: 'team-a', resource: 'pod', name: 'web', specField: 'spec', patchPath: ['spec'],
-  secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] }, update: false,
+  secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] },
 }
 const ctx = { object: 'pod team-a/web', target }
 let n = 0

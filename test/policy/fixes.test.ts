@@ -34,7 +34,7 @@ const found = (name: string, registries = [HOST]): SecretState => ({ name, state
 function target(over: Partial<FixTarget> = {}): FixTarget {
   return {
     voice: 'admission', namespace: 'shop', resource: 'deployment', name: 'api', specField: 'spec.template.spec', patchPath: ['spec', 'template', 'spec'],
-    secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] }, update: false, ...over,
+    secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] }, ...over,
   }
 }
 const diagnose = (over: Partial<FixTarget> = {}): FixTarget => target({ voice: 'diagnose', pod: { name: 'api-7d9f-x2x9q', bare: false, node: 'worker-1', platform: undefined }, ...over })
@@ -47,15 +47,15 @@ const arm64 = { os: 'linux', architecture: 'arm64' }
 
 const cases: Array<[string, ImageOutcome, FixTarget, string[] | undefined]> = [
   ['TagNotFound: the nearest tags', checked('TagNotFound', undefined, { suggestions: ['1.2', '1.1', '1.0'] }), target(), ['existing tags nearest to "1.3": 1.2, 1.1, 1.0']],
-  ['TagNotFound on UPDATE: and the tag it had', checked('TagNotFound', undefined, { suggestions: ['1.2', '1.1'], previous: `${HOST}/shop/api:1.1`, previousTagExists: true }), target({ update: true }), ['existing tags nearest to "1.3": 1.2, 1.1; before this change it was 1.1']],
-  ['TagNotFound on UPDATE: the old tag is gone too', checked('TagNotFound', undefined, { suggestions: ['1.2'], previous: `${HOST}/shop/api:0.9`, previousTagExists: false }), target({ update: true }), ['existing tags nearest to "1.3": 1.2; its tag before this change, 0.9, is gone too']],
+  ['TagNotFound on UPDATE: and the tag it had', checked('TagNotFound', undefined, { suggestions: ['1.2', '1.1'], previous: `${HOST}/shop/api:1.1`, previousTagExists: true }), target(), ['existing tags nearest to "1.3": 1.2, 1.1; before this change it was 1.1']],
+  ['TagNotFound on UPDATE: the old tag is gone too', checked('TagNotFound', undefined, { suggestions: ['1.2'], previous: `${HOST}/shop/api:0.9`, previousTagExists: false }), target(), ['existing tags nearest to "1.3": 1.2; its tag before this change, 0.9, is gone too']],
   ['TagNotFound: no tag near it', checked('TagNotFound', undefined, { suggestions: [] }), target(), [`no existing tag of ${HOST}/shop/api is near "1.3": push that tag, or pick one that exists`]],
   ['TagNotFound: tags not listed', checked('TagNotFound'), target(), [`push tag "1.3" to ${HOST}/shop/api, or use a tag that exists (pullguard could not list its tags)`]],
   ['TagNotFound, diagnose: set image', checked('TagNotFound', undefined, { suggestions: ['1.2', '1.1'] }), diagnose(), ['existing tags nearest to "1.3": 1.2, 1.1', `use the nearest one: kubectl set image deployment/api -n shop api=${HOST}/shop/api:1.2`]],
   ['TagNotFound, diagnose of a Job: where it is made', checked('TagNotFound', undefined, { suggestions: ['1.2'] }), diagnose({ resource: 'job', name: 'migrate-1', patchPath: undefined }), ['existing tags nearest to "1.3": 1.2', `change container "api" to ${HOST}/shop/api:1.2 in what creates job/migrate-1 (its pod template cannot be changed in place)`]],
   ['DigestNotFound', checked('DigestNotFound', `${HOST}/shop/api@sha256:${'b'.repeat(64)}`), target(), [`use a digest that exists in ${HOST}/shop/api (this one was deleted or never pushed)`]],
   ['RepositoryNotFound', checked('RepositoryNotFound'), target(), [`check the image name for typos: ${HOST} has no repository shop/api`]],
-  ['RepositoryNotFound on UPDATE', checked('RepositoryNotFound', undefined, { previous: `${HOST}/shop/app:1.3` }), target({ update: true }), [`check the image name for typos: ${HOST} has no repository shop/api; before this change it was ${HOST}/shop/app:1.3`]],
+  ['RepositoryNotFound on UPDATE', checked('RepositoryNotFound', undefined, { previous: `${HOST}/shop/app:1.3` }), target(), [`check the image name for typos: ${HOST} has no repository shop/api; before this change it was ${HOST}/shop/app:1.3`]],
   ['AccessDenied, refused secret: update it in place', checked('AccessDenied', undefined, { tried: [REGCRED] }), target({ secrets: [found('regcred')], fromServiceAccount: 'no' }), [`update secret "regcred" in place with an account that may pull from ${HOST}: ${UPDATE('regcred')}`]],
   ['AccessDenied, refused secret that holds other registries too: a sibling', checked('AccessDenied', undefined, { tried: [REGCRED] }), target({ secrets: [found('regcred', [HOST, 'ghcr.io'])], fromServiceAccount: 'no' }), [
     `secret "regcred" also holds ghcr.io, so rather than rewrite it, create a pull secret for ${HOST}: ${CREATE(NEW)}`,
