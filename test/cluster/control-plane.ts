@@ -174,12 +174,16 @@ export async function startControlPlane(): Promise<ControlPlane> {
   }
 }
 
-/** kubectl with only the environment it needs: never the developer's own kubeconfig or cache. */
-export function runKubectl(binary: string, args: readonly string[], options: { input?: string; kubeconfig: string; timeoutMs?: number }): Promise<KubectlRun> {
+/**
+ * kubectl (or a shell that runs it: `pathPrefix` puts this cluster's first on PATH) with only the
+ * environment it needs: never the developer's own kubeconfig or cache.
+ */
+export function runKubectl(binary: string, args: readonly string[], options: { input?: string; kubeconfig: string; timeoutMs?: number; pathPrefix?: string }): Promise<KubectlRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now()
+    const path = process.env['PATH'] ?? ''
     const child = spawn(binary, [...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), KUBECONFIG: options.kubeconfig, KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache') },
+      env: { PATH: options.pathPrefix === undefined ? path : `${options.pathPrefix}:${path}`, HOME: tmpdir(), KUBECONFIG: options.kubeconfig, KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache') },
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? KUBECTL_TIMEOUT_MS,
     })

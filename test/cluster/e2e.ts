@@ -2,7 +2,6 @@
 // manifests/base and running as its own service account, and two real registries (distribution):
 // `open` (anonymous pulls) and `private` (htpasswd: the user `puller` may read everything).
 // Tests then act only through kubectl, as users do.
-import { spawn } from 'node:child_process'
 import { mkdtemp, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +9,7 @@ import type { Test } from 'tap'
 import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
-import { createNamespace, startControlPlane, type ControlPlane, type KubectlRun } from './control-plane.js'
+import { createNamespace, runKubectl, startControlPlane, type ControlPlane, type KubectlRun } from './control-plane.js'
 import { installPullguard, podManifest, startPullguard, waitForWebhook, WEBHOOK_NAME, type Installed, type PullguardProcess } from './pullguard.js'
 
 export { podManifest, WEBHOOK_NAME }
@@ -108,21 +107,7 @@ async function runShell(cp: ControlPlane, command: string): Promise<KubectlRun> 
     kubectlDir = await mkdtemp(join(tmpdir(), 'pullguard-kubectl-'))
     await symlink(cp.binaries.kubectl, join(kubectlDir, 'kubectl'))
   }
-  const dir = kubectlDir
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn('/bin/sh', ['-c', command], {
-      env: { PATH: `${dir}:${process.env['PATH'] ?? ''}`, HOME: tmpdir(), KUBECONFIG: cp.adminKubeconfig, KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
-  })
+  return runKubectl('/bin/sh', ['-c', command], { kubeconfig: cp.adminKubeconfig, pathPrefix: kubectlDir })
 }
 
 /**
