@@ -2,6 +2,8 @@
  * AdmissionReview v1 out. Built only by these helpers, each taking the request's uid, the way
  * controller-runtime's response.go does: nobody hand-builds a review.
  */
+import { MAX_WARNING_LENGTH } from '../policy/messages.js'
+
 export interface AdmissionResponse {
   uid: string
   allowed: boolean
@@ -15,17 +17,13 @@ export interface AdmissionReviewOut {
   response: AdmissionResponse
 }
 
-/**
- * The API server drops warnings over 256 characters' worth of display and caps the total; kubectl
- * shows each on one line. Longer text is cut with an ellipsis rather than lost whole.
- */
-export const MAX_WARNING_LENGTH = 256
 export const MAX_WARNINGS = 20
 
 function review(response: AdmissionResponse): AdmissionReviewOut {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }
 }
 
+/** Warnings are built to fit MAX_WARNING_LENGTH (policy/messages.ts says why); anything longer is cut with an ellipsis rather than lost whole. */
 function cleanWarnings(warnings: readonly string[]): string[] {
   const out = warnings.slice(0, MAX_WARNINGS).map((w) => {
     const line = w.replace(/\s+/g, ' ').trim()

@@ -55,6 +55,11 @@ export function keyMatches(key: string, imageName: string): boolean {
   return normalized !== undefined && urlsMatch(normalized.key, imageName)
 }
 
+/** Whether the kubelet would try a key's credentials for an image, Docker Hub's default key included. */
+export function keyApplies(key: string, imageName: string): boolean {
+  return createKeyring([{ key, username: '', password: '', label: '' }])(imageName).length > 0
+}
+
 /** BasicDockerKeyring.Lookup over entries added in the given order. */
 export function lookup(entries: readonly KeyringEntry[], imageName: string): KeyringEntry[] {
   return createKeyring(entries)(imageName)

@@ -24,6 +24,8 @@ export interface FixContext {
   /** The platform of the node the pod is bound to, when known. */
   nodePlatform: Platform | undefined
   node: string | undefined
+  /** Which registry each listed secret a fix writes is written for (claimListedSecrets over the pod's outcomes). */
+  secretServers?: ReadonlyMap<string, string>
 }
 
 export type Verdict = 'still-broken' | 'pulls-now' | 'unknown'
@@ -121,9 +123,10 @@ export function diagnoseTarget(ctx: FixContext): FixTarget {
     specField: w.specPath?.join('.') ?? 'spec',
     patchPath: w.specPath,
     secrets: ctx.secrets,
+    ...(ctx.secretServers === undefined ? {} : { secretServers: ctx.secretServers }),
     fromServiceAccount,
     serviceAccount: ctx.serviceAccount,
-    pod: { name: ctx.pod, bare: w.bare, node: ctx.node, platform: ctx.nodePlatform },
+    pod: { name: ctx.pod, bare: w.bare, platform: ctx.nodePlatform },
   }
 }
 

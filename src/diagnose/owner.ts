@@ -41,9 +41,3 @@ export function workloadOf(pod: Pick<PodObject, 'name' | 'labels' | 'controller'
   }
 }
 
-/** Resources whose container images `kubectl set image` changes in place. */
-const SET_IMAGE = new Set(['pod', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'replicationcontroller'])
-
-export function canSetImage(w: Workload): boolean {
-  return SET_IMAGE.has(w.resource)
-}

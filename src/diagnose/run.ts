@@ -10,6 +10,7 @@ import type { KeyringEntry } from '../credentials/keyring.js'
 import type { Lookup, PodEvent, PodObject, PodSource, SecretSource, ServiceAccountSource } from '../credentials/sources.js'
 import { assess, type AssessOptions } from '../policy/assess.js'
 import { needsAccount, secretStates } from '../policy/fix-target.js'
+import { claimListedSecrets } from '../policy/fixes.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import type { Platform } from '../policy/platforms.js'
@@ -164,6 +165,7 @@ export class Diagnoser {
       serviceAccount: { name: serviceAccount, imagePullSecrets: account?.kind === 'found' ? account.object.imagePullSecrets : undefined },
       nodePlatform,
       node: pod.nodeName,
+      secretServers: claimListedSecrets(found.outcomes, pullSecrets, pod.namespace),
     }
 
     const eventList: PodEvent[] = events.kind === 'found' ? events.object : []

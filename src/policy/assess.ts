@@ -78,7 +78,10 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       const exempt = options.exemptImages?.match(parsed.ref)
       if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
       // One server for the whole pod, so every container's fix writes the secret the same way.
-      if (keyring.fatal !== undefined) return { kind: 'broken-secret', use, problem: keyring.fatal, server: firstDomain(subject.images) ?? parsed.ref.domain }
+      if (keyring.fatal !== undefined) {
+        const servers = domains(subject.images)
+        return { kind: 'broken-secret', use, problem: keyring.fatal, server: servers[0] ?? parsed.ref.domain, servers }
+      }
       // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
       // The account the pods will run as: the ServiceAccount admission plugin sets `default` when none is named.
       const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal, { namespace: subject.namespace, serviceAccountName: subject.serviceAccountName ?? 'default' })
@@ -98,8 +101,9 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
         const tags = await options.checker.tags(parsed.ref, credentials, subject.namespace, signal)
         if (tags !== undefined) {
           outcome.suggestions = suggestTags(parsed.ref.tag, tags)
-          const previous = previousTag(use.previous, parsed.ref)
-          if (previous !== undefined) outcome.previousTagExists = tags.includes(previous)
+          const previous = previousReference(use.previous, parsed.ref)
+          // A listing may stop short (pages, count, time): a tag missing from it is asked for directly.
+          if (previous !== undefined) outcome.previousTagExists = tags.includes(previous.tag!) || (await previousExists(options.checker, previous, credentials, subject.namespace, signal))
         }
       }
       return outcome
@@ -117,19 +121,27 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
  */
 const MAX_PARALLEL_IMAGES = 16
 
-/** The tag an UPDATE replaced, when the container had the same repository before. */
-function previousTag(previous: string | undefined, ref: ImageReference): string | undefined {
+/** The reference an UPDATE replaced, when the container had a tag of the same repository before. */
+function previousReference(previous: string | undefined, ref: ImageReference): ImageReference | undefined {
   if (previous === undefined) return undefined
   const before = tryParseReference(previous)
-  return before.ok && before.ref.name === ref.name && before.ref.digest === undefined ? before.ref.tag : undefined
+  return before.ok && before.ref.name === ref.name && before.ref.digest === undefined && before.ref.tag !== undefined ? before.ref : undefined
 }
 
-function firstDomain(uses: readonly ImageUse[]): string | undefined {
+/** true/false when the registry says so; undefined (say nothing) when it gave no clear answer. */
+async function previousExists(checker: ImageChecker, ref: ImageReference, credentials: Parameters<ImageChecker['check']>[1], namespace: string, signal: AbortSignal): Promise<boolean | undefined> {
+  const r = await checker.check(ref, credentials, namespace, signal)
+  return r.code === 'Exists' ? true : r.code === 'TagNotFound' ? false : undefined
+}
+
+/** The registries of the images that parse, in order, once each. */
+function domains(uses: readonly ImageUse[]): string[] {
+  const out = new Set<string>()
   for (const u of uses) {
     const parsed = tryParseReference(u.image)
-    if (parsed.ok) return parsed.ref.domain
+    if (parsed.ok) out.add(parsed.ref.domain)
   }
-  return undefined
+  return [...out]
 }
 
 /** Cluster platforms outside the pod's constraints that the index serves: where it could run instead. */

@@ -7,7 +7,7 @@
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { ServiceAccountSource } from '../credentials/sources.js'
 import type { Assessment } from './assess.js'
-import { addsSecret, type FixTarget, type SecretState } from './fixes.js'
+import { addsSecret, claimListedSecrets, type FixTarget, type SecretState } from './fixes.js'
 import type { ImageOutcome } from './outcome.js'
 import type { ReviewSubject } from './subject.js'
 
@@ -26,7 +26,8 @@ export function secretStates(names: readonly string[], loaded: ReadonlyArray<{ n
 
 /** A credential refusal whose fix adds a secret, which may go through the service account. */
 export function needsAccount(outcomes: readonly ImageOutcome[], secrets: readonly SecretState[], namespace: string): boolean {
-  return outcomes.some((o) => addsSecret(o, secrets, namespace))
+  const claims = claimListedSecrets(outcomes, secrets, namespace)
+  return outcomes.some((o) => addsSecret(o, secrets, namespace, claims))
 }
 
 export async function admissionFixTarget(subject: ReviewSubject, found: Assessed, accounts: ServiceAccountSource | undefined, signal: AbortSignal | undefined): Promise<FixTarget> {
@@ -49,6 +50,7 @@ export async function admissionFixTarget(subject: ReviewSubject, found: Assessed
     specField: subject.specField,
     patchPath: subject.specField.split('.'),
     secrets,
+    secretServers: claimListedSecrets(found.outcomes, secrets, subject.namespace),
     fromServiceAccount,
     serviceAccount: missing ? { name, imagePullSecrets: list, missing } : { name, imagePullSecrets: list },
   }

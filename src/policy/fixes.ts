@@ -13,6 +13,7 @@
  * Commands are ready to paste: `-n` always, values quoted where the shell needs it, and USER and
  * PASSWORD the only placeholders. A command always ends its line.
  */
+import { keyApplies } from '../credentials/keyring.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import { formatPlatform, type Platform } from './platforms.js'
@@ -44,8 +45,14 @@ export interface FixTarget {
   fromServiceAccount: 'yes' | 'maybe' | 'no'
   /** The pods' service account; its list when it could be read; `missing` when it does not exist. */
   serviceAccount: { name: string; imagePullSecrets: readonly string[] | undefined; missing?: boolean }
+  /**
+   * The registry each listed secret that a fix writes (missing, of another type) is written for:
+   * the first image that needs it. A kubectl-made secret holds one server, so other registries'
+   * images get a secret of their own (claimListedSecrets).
+   */
+  secretServers?: ReadonlyMap<string, string>
   /** Diagnose: the stuck pod. */
-  pod?: { name: string; bare: boolean; node: string | undefined; platform: Platform | undefined }
+  pod?: { name: string; bare: boolean; platform: Platform | undefined }
 }
 
 export interface FixStep {
@@ -155,10 +162,10 @@ function where(t: FixTarget): string {
 function tagFix(o: Checked, t: FixTarget): Fix {
   const s = o.suggestions
   const tag = o.ref.reference
-  if (s === undefined) return { steps: [{ text: `push tag "${tag}" to ${repository(o)}, or use a tag that exists (pullguard could not list its tags)${before(o)}` }], alternatives: [], short: 'push that tag or use one that exists' }
-  if (s.length === 0) return { steps: [{ text: `no existing tag of ${repository(o)} is near "${tag}": push that tag, or pick one that exists${before(o)}` }], alternatives: [], short: 'push that tag or use one that exists' }
   const previous = previousTag(o)
   const was = previous === undefined ? '' : o.previousTagExists === false ? `; its tag before this change, ${previous}, is gone too` : `; before this change it was ${previous}`
+  if (s === undefined) return { steps: [{ text: `push tag "${tag}" to ${repository(o)}, or use a tag that exists (pullguard could not list its tags)${was}` }], alternatives: [], short: 'push that tag or use one that exists' }
+  if (s.length === 0) return { steps: [{ text: `no existing tag of ${repository(o)} is near "${tag}": push that tag, or pick one that exists${was}` }], alternatives: [], short: 'push that tag or use one that exists' }
   const nearest = `existing tags nearest to "${tag}": ${s.join(', ')}`
   if (t.voice === 'admission') return { steps: [{ text: nearest + was }], alternatives: [], short: `try ${s.join(', ')}${previous === undefined ? '' : o.previousTagExists === false ? '' : `; it was ${previous}`}` }
   return { steps: [{ text: nearest }, setImageStep(o, t, withTag(o, s[0]!))], alternatives: [], short: `try ${s.join(', ')}` }
@@ -222,8 +229,12 @@ function brokenSecretFix(o: Extract<ImageOutcome, { kind: 'broken-secret' }>, t:
   const state = t.secrets.find((s) => s.name === name)
   const type = state !== undefined && state.state !== 'found' ? state.type : undefined
   const inPlace = type === undefined || DOCKER_TYPES.has(type)
+  const others = (o.servers ?? []).filter((s) => s !== server)
+  const text = others.length === 0
+    ? `write secret "${name}" again with valid content`
+    : `write secret "${name}" again with valid content for ${server} (the pods also pull from ${others.join(', ')}: if "${name}" held credentials for ${others.length === 1 ? 'it' : 'them'}, give each its own secret too)`
   return {
-    steps: [{ text: `write secret "${name}" again with valid content`, command: inPlace ? updateSecretCommand(name, server, ns) : replaceSecretCommand(name, server, ns) }],
+    steps: [{ text, command: inPlace ? updateSecretCommand(name, server, ns) : replaceSecretCommand(name, server, ns) }],
     alternatives: [{ text: `remove "${name}" from ${listField(t)}` }],
     short: `write secret "${name}" again (kubectl create secret docker-registry) or stop listing it`,
   }
@@ -242,20 +253,37 @@ function triedSecrets(o: Checked, secrets: readonly SecretState[], namespace: st
   return secrets.filter((s): s is Found => s.state === 'found' && o.tried.some((label) => label.startsWith(`secret ${namespace}/${s.name} (`)))
 }
 
-/** Registries a secret holds besides this image's: writing it again with one server would lose them. */
+/** Registries a secret holds besides this image's (as the kubelet matches keys): writing it again with one server would lose them. */
 function otherRegistries(o: Checked, secret: Found): string[] {
-  return secret.registries.filter((r) => r !== o.ref.domain && r !== o.ref.registryHost)
+  return secret.registries.filter((key) => !keyApplies(key, o.ref.name))
 }
 
 /**
  * Whether an outcome's fix adds a new secret, so where the pods take secrets from (their service
  * account's list) matters: only then is the account worth reading.
  */
-export function addsSecret(o: ImageOutcome, secrets: readonly SecretState[], namespace: string): boolean {
-  if (o.kind !== 'checked' || pullability(o) !== 'not-pullable' || (o.result.code !== 'AccessDenied' && o.result.code !== 'RepositoryNotFoundOrDenied')) return false
+export function addsSecret(o: ImageOutcome, secrets: readonly SecretState[], namespace: string, claims?: ReadonlyMap<string, string>): boolean {
+  if (!isCredentialRefusal(o)) return false
   const tried = triedSecrets(o, secrets, namespace)
   if (tried.length > 0) return otherRegistries(o, tried[0]!).length > 0
-  return !secrets.some((s) => s.state === 'missing' || s.state === 'wrong-type')
+  return !secrets.some((s) => (s.state === 'missing' || s.state === 'wrong-type') && (claims?.get(s.name) ?? o.ref.domain) === o.ref.domain)
+}
+
+function isCredentialRefusal(o: ImageOutcome): o is Checked {
+  return o.kind === 'checked' && pullability(o) === 'not-pullable' && (o.result.code === 'AccessDenied' || o.result.code === 'RepositoryNotFoundOrDenied')
+}
+
+/** Which registry each listed secret a fix would write is written for: the first image, in order, that would write it. */
+export function claimListedSecrets(outcomes: readonly ImageOutcome[], secrets: readonly SecretState[], namespace: string): Map<string, string> {
+  const claims = new Map<string, string>()
+  for (const o of outcomes) {
+    if (!isCredentialRefusal(o) || triedSecrets(o, secrets, namespace).length > 0) continue
+    const server = o.ref.domain
+    const free = (s: SecretState): boolean => (claims.get(s.name) ?? server) === server
+    const chosen = secrets.find((s) => s.state === 'missing' && free(s)) ?? secrets.find((s) => s.state === 'wrong-type' && free(s))
+    if (chosen !== undefined) claims.set(chosen.name, server)
+  }
+  return claims
 }
 
 /** Denied with nothing left unread: which secret to create, update or add, by name. */
@@ -281,7 +309,8 @@ function credentialFix(o: Checked, t: FixTarget): Fix {
     }
     return newSecretFix(o, t, first, `secret "${name}" also holds ${also.join(', ')}, so rather than rewrite it, `)
   }
-  const listedMissing = t.secrets.find((s) => s.state === 'missing')
+  const mine = (s: SecretState): boolean => (t.secretServers?.get(s.name) ?? server) === server
+  const listedMissing = t.secrets.find((s) => s.state === 'missing' && mine(s))
   if (listedMissing !== undefined) {
     return {
       steps: [...first, { text: `create secret "${listedMissing.name}", which the pods already list`, command: createSecretCommand(listedMissing.name, server, ns) }],
@@ -289,7 +318,7 @@ function credentialFix(o: Checked, t: FixTarget): Fix {
       short: `create the listed secret "${listedMissing.name}" (type docker-registry, for ${host})`,
     }
   }
-  const wrongType = t.secrets.find((s): s is Exclude<SecretState, { state: 'found' }> => s.state === 'wrong-type')
+  const wrongType = t.secrets.find((s): s is Exclude<SecretState, { state: 'found' }> => s.state === 'wrong-type' && mine(s))
   if (wrongType !== undefined) {
     const type = wrongType.type ?? 'not docker-registry'
     const inPlace = wrongType.type !== undefined && DOCKER_TYPES.has(wrongType.type)
@@ -335,7 +364,7 @@ function addSecret(t: FixTarget, name: string): { add: FixStep[]; alternatives: 
     : [{ text: 'then have the pod made again with it', command: `kubectl delete pod ${shellQuote(t.pod.name)} -n ${shellQuote(t.namespace)}` }]
   // The ServiceAccount admission plugin copies the account's list only into pods that list none.
   if (t.fromServiceAccount === 'yes') return { add: [account, ...retry], alternatives: [{ ...own, text: `or, instead of the service account, ${own.text}` }] }
-  if (t.fromServiceAccount === 'maybe') return { add: [own], alternatives: [{ ...account, text: `or, if the ${t.voice === 'admission' ? 'manifest lists' : 'pod template lists'} no pull secrets (these came from service account "${t.serviceAccount.name}"), ${account.text}` }] }
+  if (t.fromServiceAccount === 'maybe') return { add: [own], alternatives: [{ ...account, text: `or, if the ${t.voice === 'admission' ? 'manifest lists' : 'pod template lists'} no pull secrets (these came from service account "${t.serviceAccount.name}"), ${account.text}` }, ...retry] }
   return { add: [own], alternatives: [] }
 }
 
@@ -373,7 +402,8 @@ function patchJson(path: readonly string[], podSpec: Record<string, unknown>): s
 /** A fix as lines: each step, then each alternative with "or". Commands end their line. */
 export function fixLines(fix: Fix): string[] {
   const line = (s: FixStep): string => (s.command === undefined ? s.text : `${s.text}: ${s.command}`)
-  return [...fix.steps.map(line), ...fix.alternatives.map((s) => (s.text.startsWith('or') ? line(s) : `or ${line(s)}`))]
+  // An alternative's own follow-up ("then …") reads on from it.
+  return [...fix.steps.map(line), ...fix.alternatives.map((s) => (s.text.startsWith('or') || s.text.startsWith('then ') ? line(s) : `or ${line(s)}`))]
 }
 
 /** A fix inside a denial: inline when it is one line without a command, else one line each, indented. */

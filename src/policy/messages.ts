@@ -111,9 +111,17 @@ function joined(parts: readonly string[]): string {
   return parts.length <= 1 ? (parts[0] ?? '') : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`
 }
 
-/** `container "api" (spec.containers[0]) image "…"`, for each container of the group. */
+/** Containers named in full in one entry; the rest by name only, up to NAMES_PER_ENTRY. */
+const FULL_PER_ENTRY = 3
+const NAMES_PER_ENTRY = 10
+
+/** `container "api" (spec.containers[0]) image "…"`, for each container of the group (many: the first few in full). */
 function who(g: OutcomeGroup): string {
-  return joined(g.outcomes.map((o) => `${what(o)} (${o.use.field}) image "${o.use.image}"`))
+  const full = g.outcomes.map((o) => `${what(o)} (${o.use.field}) image "${o.use.image}"`)
+  if (full.length <= FULL_PER_ENTRY + 1) return joined(full)
+  const rest = g.outcomes.slice(FULL_PER_ENTRY)
+  const names = rest.slice(0, NAMES_PER_ENTRY).map((o) => `"${o.use.container}"`).join(', ')
+  return `${full.slice(0, FULL_PER_ENTRY).join(', ')} and ${rest.length} more (${names}${rest.length > NAMES_PER_ENTRY ? ', …' : ''})`
 }
 
 /** One denial entry: who, what is wrong, and the fix. */
@@ -156,22 +164,35 @@ function shortWho(g: OutcomeGroup): string {
   return images.length === 1 ? `containers ${names} image "${images[0]}"` : `containers ${names} (images ${images.map((i) => `"${i}"`).join(', ')})`
 }
 
+/** The containers by name only, or only how many. */
+function shorterWho(g: OutcomeGroup): string[] {
+  const names = g.outcomes.length === 1 ? what(g.outcomes[0]!) : `containers ${g.outcomes.map((o) => `"${o.use.container}"`).join(', ')}`
+  return g.outcomes.length === 1 ? [names] : [names, `${g.outcomes.length} containers`]
+}
+
+function cut(text: string, length: number): string {
+  return text.length <= length ? text : text.slice(0, Math.max(0, length - 1)) + '…'
+}
+
 /**
  * The one-line form of a group, for warnings: the fix as its command when that fits the API
  * server's length, else in words.
  */
 export function groupWarning(g: OutcomeGroup, suffix: string): string {
   const clause = `${shortProblem(g.outcomes[0]!)}${suffix}`
-  const base = `${shortWho(g)}: ${clause}`
-  if (g.fix === undefined) return base
-  const commands = g.fix.steps.filter((s) => s.command !== undefined)
+  const whos = [shortWho(g), ...shorterWho(g)]
+  const fix = g.fix === undefined ? '' : `; fix: ${g.fix.short}`
+  const commands = g.fix?.steps.filter((s) => s.command !== undefined) ?? []
   const candidates = [
-    ...(commands.length === 1 && g.fix.steps.length === 1 ? [`${base}; fix: ${commands[0]!.command}`] : []),
-    `${base}; fix: ${g.fix.short}`,
-    // Very long image names: the container names alone still say which ones.
-    `${g.outcomes.map(what).join(', ')}: ${clause}; fix: ${g.fix.short}`,
+    ...(commands.length === 1 && g.fix!.steps.length === 1 ? [`${whos[0]}: ${clause}; fix: ${commands[0]!.command}`] : []),
+    // Long image or container names give way first: the cause and the fix stay.
+    ...whos.map((w) => `${w}: ${clause}${fix}`),
   ]
-  return candidates.find((c) => c.length <= MAX_WARNING_LENGTH) ?? candidates[candidates.length - 1]!
+  const fits = candidates.find((c) => c.length <= MAX_WARNING_LENGTH)
+  if (fits !== undefined) return fits
+  // Still too long (very long hosts or names): the cause is cut, never the fix.
+  const head = `${whos[whos.length - 1]}: `
+  return cut(head + cut(clause, MAX_WARNING_LENGTH - head.length - fix.length) + fix, MAX_WARNING_LENGTH)
 }
 
 /** A warning given whatever the verdict, or undefined. */

@@ -24,8 +24,8 @@ export type ImageOutcome =
   | { kind: 'invalid'; use: ImageUse; problem: string }
   /** The registry host is a cloud metadata or link-local address: no request was made. */
   | { kind: 'metadata-host'; use: ImageUse; problem: string }
-  /** `server`: the registry the pod's images come from, for the command that writes the secret again. */
-  | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem; server?: string }
+  /** `server`: the registry the command that writes the secret again names (the pod's first); `servers`: every registry the pod pulls from. */
+  | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem; server?: string; servers?: string[] }
   | {
       kind: 'checked'
       use: ImageUse

@@ -5,7 +5,7 @@ import t from 'tap'
 import type { ContainerState, PodEvent } from '../../src/credentials/sources.js'
 import { parseDiagnoseConfig } from '../../src/diagnose/config.js'
 import { findingFor, neverPullFinding, type FixContext } from '../../src/diagnose/fixes.js'
-import { canSetImage, workloadOf } from '../../src/diagnose/owner.js'
+import { workloadOf } from '../../src/diagnose/owner.js'
 import { failingContainers, kubeletCause, kubeletEvent, type KubeletCause } from '../../src/diagnose/pull-failures.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { parseReference } from '../../src/reference/index.js'
@@ -55,11 +55,11 @@ t.test('workloadOf: where a fix goes', async (t) => {
     ['daemonset', { kind: 'DaemonSet', name: 'agent' }, {}, 'daemonset/agent', true, false],
     ['job: template immutable', { kind: 'Job', name: 'migrate-1' }, {}, 'job/migrate-1', false, false],
     ['an operator\'s own kind', { kind: 'Rollout', name: 'web' }, {}, 'rollout/web', false, false],
-    ['bare pod', undefined, {}, 'pod/p', true, true],
+    ['bare pod: re-created, not patched', undefined, {}, 'pod/p', false, true],
   ]
-  for (const [name, controller, labels, want, setImage, bare] of cases) {
+  for (const [name, controller, labels, want, patchable, bare] of cases) {
     const w = workloadOf({ name: 'p', labels, controller })
-    t.same([`${w.resource}/${w.name}`, canSetImage(w), w.bare], [want, setImage, bare], name)
+    t.same([`${w.resource}/${w.name}`, w.specPath !== undefined, w.bare], [want, patchable, bare], name)
   }
 })
 

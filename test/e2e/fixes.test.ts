@@ -183,6 +183,8 @@ t.test('warn mode: the short form of the same fix, within the API server\'s warn
   const warnings = run.stderr.split('\n').filter((l) => l.startsWith('Warning: '))
   t.equal(warnings.length, 2, run.stderr)
   t.match(warnings[0], `Warning: container "c0" image "${api}": ${host} requires credentials (none matched) (warn mode: allowed); fix: `)
-  t.ok(warnings.every((w) => w.length - 'Warning: '.length <= 256), 'each within 256 characters')
+  const fix = [`kubectl create secret docker-registry regcred --docker-server=${host} --docker-username=USER --docker-password=PASSWORD -n fix-warn`, `create the listed secret "regcred" (type docker-registry, for ${host})`]
+  t.ok(fix.some((f) => warnings[0]!.endsWith(`; fix: ${f}`)), `the warning ends with its whole fix: ${warnings[0]}`)
+  t.ok(warnings.every((w) => w.length - 'Warning: '.length <= 256 && !w.includes('…')), 'each within 256 characters, nothing cut')
   t.match(warnings[1], 'pull secrets skipped: "regcred" (not found)')
 })

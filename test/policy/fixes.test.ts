@@ -1,7 +1,7 @@
 // The fix builder, table-driven: for every reason code, in both voices, the exact fix lines, and
 // the denial entry and warning built from them. The end-to-end tests run these commands.
 import t from 'tap'
-import { fixFor, fixLines, shellQuote, createSecretCommand, type FixTarget, type SecretState } from '../../src/policy/fixes.js'
+import { claimListedSecrets, createSecretCommand, fixFor, fixLines, shellQuote, type FixTarget, type SecretState } from '../../src/policy/fixes.js'
 import { explainGroup, groupOutcomes, groupWarning, MAX_WARNING_LENGTH } from '../../src/policy/messages.js'
 import { reasonCode, type ImageOutcome, type PlatformFit } from '../../src/policy/outcome.js'
 import { parseReference } from '../../src/reference/index.js'
@@ -37,7 +37,7 @@ function target(over: Partial<FixTarget> = {}): FixTarget {
     secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] }, ...over,
   }
 }
-const diagnose = (over: Partial<FixTarget> = {}): FixTarget => target({ voice: 'diagnose', pod: { name: 'api-7d9f-x2x9q', bare: false, node: 'worker-1', platform: undefined }, ...over })
+const diagnose = (over: Partial<FixTarget> = {}): FixTarget => target({ voice: 'diagnose', pod: { name: 'api-7d9f-x2x9q', bare: false, platform: undefined }, ...over })
 
 const CREATE = (name: string, ns = 'shop') => `kubectl create secret docker-registry ${name} --docker-server=${HOST} --docker-username=USER --docker-password=PASSWORD -n ${ns}`
 const UPDATE = (name: string) => `${CREATE(name)} --dry-run=client -o yaml | kubectl apply -f -`
@@ -110,7 +110,7 @@ const cases: Array<[string, ImageOutcome, FixTarget, string[] | undefined]> = [
     'then have the pod made again with it: kubectl delete pod api-7d9f-x2x9q -n shop',
     `or, instead of the service account, list it in the pod template of deployment/api (a new rollout follows): kubectl patch deployment/api -n shop -p '{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"${NEW}"}]}}}}'`,
   ]],
-  ['AccessDenied, diagnose, a bare pod with its own list', checked('AccessDenied'), diagnose({ resource: 'pod', name: 'debug', patchPath: undefined, secrets: [found('other', ['ghcr.io'])], fromServiceAccount: 'no', pod: { name: 'debug', bare: true, node: undefined, platform: undefined } }), [
+  ['AccessDenied, diagnose, a bare pod with its own list', checked('AccessDenied'), diagnose({ resource: 'pod', name: 'debug', patchPath: undefined, secrets: [found('other', ['ghcr.io'])], fromServiceAccount: 'no', pod: { name: 'debug', bare: true, platform: undefined } }), [
     `"other" holds no credentials for ${HOST}: create a pull secret for ${HOST}: ${CREATE(NEW)}`,
     `list it in the imagePullSecrets of pod debug's manifest ([{name: other}, {name: ${NEW}}]) and create the pod again (a pod's imagePullSecrets cannot be changed in place)`,
   ]],
@@ -205,4 +205,65 @@ t.test('a warning carries the command when it fits, the words when it does not',
   const longer = checked('AccessDenied', `${HOST}/${'x'.repeat(200)}:1`)
   const w2 = groupWarning(groupOutcomes([longer], target({ secrets: [{ name: 'rc', state: 'missing', detail: 'x' }], fromServiceAccount: 'no' }))[0]!, ' (warn mode: allowed)')
   t.equal(w2, `container "api": ${HOST} requires credentials (none matched) (warn mode: allowed); fix: create the listed secret "rc" (type docker-registry, for ${HOST})`, 'the image left out, the container named')
+})
+
+t.test('a refused Docker Hub secret (kubectl\'s default key) is updated in place, not given a sibling', async (t) => {
+  const hub = checked('AccessDenied', 'acme/private:1', { tried: ['secret shop/hub (key "https://index.docker.io/v1/")'] })
+  t.same(fixLines(fixFor(hub, target({ secrets: [found('hub', ['https://index.docker.io/v1/'])], fromServiceAccount: 'no' }))!), [
+    'update secret "hub" in place with an account that may pull from registry-1.docker.io: kubectl create secret docker-registry hub --docker-username=USER --docker-password=PASSWORD -n shop --dry-run=client -o yaml | kubectl apply -f -',
+  ])
+  const scoped = checked('AccessDenied', undefined, { tried: [`secret shop/regcred (key "https://${HOST}/v2/")`] })
+  t.equal(fixFor(scoped, target({ secrets: [found('regcred', [`https://${HOST}/v2/`, `${HOST}/shop`])], fromServiceAccount: 'no' }))!.steps.length, 1, 'keys with a scheme or a path are this registry\'s too')
+})
+
+t.test('one missing listed secret needed by two registries: the first writes it, the other gets its own', async (t) => {
+  const a = checked('AccessDenied', `${HOST}/shop/api:1`, { container: 'api', i: 0 })
+  const b = checked('AccessDenied', 'other.example/shop/worker:1', { container: 'worker', i: 1 })
+  const secrets: SecretState[] = [{ name: 'regcred', state: 'missing', detail: 'x' }]
+  const claims = claimListedSecrets([a, b], secrets, 'shop')
+  t.same([...claims], [['regcred', HOST]])
+  const tgt = target({ secrets, fromServiceAccount: 'no', secretServers: claims })
+  t.same(fixLines(fixFor(a, tgt)!), [`create secret "regcred", which the pods already list: ${CREATE('regcred')}`])
+  t.same(fixLines(fixFor(b, tgt)!), [
+    'create a pull secret for other.example: kubectl create secret docker-registry pull-other-example --docker-server=other.example --docker-username=USER --docker-password=PASSWORD -n shop',
+    'list it in spec.template.spec.imagePullSecrets: [{name: regcred}, {name: pull-other-example}], and apply again',
+  ])
+})
+
+t.test('an unparseable secret in a pod that pulls from two registries says so', async (t) => {
+  const o: ImageOutcome = { kind: 'broken-secret', use: use(`${HOST}/shop/api:1`), problem: { secret: 'regcred', kind: 'unparseable', detail: 'x' }, server: HOST, servers: [HOST, 'ghcr.io'] }
+  t.equal(fixLines(fixFor(o, target({ fromServiceAccount: 'no' }))!)[0], `write secret "regcred" again with valid content for ${HOST} (the pods also pull from ghcr.io: if "regcred" held credentials for it, give each its own secret too): ${UPDATE('regcred')}`)
+})
+
+t.test('no tag near it on UPDATE, and the old tag is gone too', async (t) => {
+  const o = checked('TagNotFound', undefined, { suggestions: [], previous: `${HOST}/shop/api:0.9`, previousTagExists: false })
+  t.same(fixLines(fixFor(o, target())!), [`no existing tag of ${HOST}/shop/api is near "1.3": push that tag, or pick one that exists; its tag before this change, 0.9, is gone too`])
+})
+
+t.test('diagnose, a pod whose list equals its account\'s: the account route also retries the pod', async (t) => {
+  const lines = fixLines(fixFor(checked('AccessDenied'), diagnose({ secrets: [found('other', ['ghcr.io'])], fromServiceAccount: 'maybe', serviceAccount: { name: 'default', imagePullSecrets: ['other'] } }))!)
+  t.equal(lines.at(-1), 'then have the pod made again with it: kubectl delete pod api-7d9f-x2x9q -n shop')
+  t.match(lines.at(-2), /^or, if the pod template lists no pull secrets \(these came from service account "default"\), give it to the pods/)
+})
+
+t.test('warnings never lose their fix: long names give way, then the cause is cut', async (t) => {
+  const tgt = target({ secrets: [{ name: 'a-very-long-listed-secret-name-for-the-registry', state: 'missing', detail: 'x' }], fromServiceAccount: 'no' })
+  const many = Array.from({ length: 8 }, (_, i) => checked('AccessDenied', `${HOST}/shop/${'service'.repeat(4)}-${i}:1.0`, { container: `container-with-a-long-name-${i}`, i }))
+  const g = groupOutcomes(many, tgt)
+  t.equal(g.length, 1)
+  const w = groupWarning(g[0]!, ' (warn mode: allowed)')
+  t.ok(w.length <= MAX_WARNING_LENGTH, `${w.length}`)
+  t.equal(w, `8 containers: ${HOST} requires credentials (none matched) (warn mode: allowed); fix: create the listed secret "a-very-long-listed-secret-name-for-the-registry" (type docker-registry, for ${HOST})`)
+  const longHost = `${'r'.repeat(70)}.example`
+  const one = checked('AccessDenied', `${longHost}/a:1`)
+  const w2 = groupWarning(groupOutcomes([one], target({ secrets: [{ name: 's'.repeat(50), state: 'missing', detail: 'x' }], fromServiceAccount: 'no' }))[0]!, ' (warn mode: allowed)')
+  t.ok(w2.length <= MAX_WARNING_LENGTH, `${w2.length}`)
+  t.match(w2, /…; fix: create the listed secret "s{50}" \(type docker-registry, for r+\.example\)$/, 'the cause is cut, the fix kept')
+})
+
+t.test('a denial entry names at most a few containers in full', async (t) => {
+  const image = `${HOST}/shop/api:1`
+  const same = Array.from({ length: 30 }, (_, i) => checked('RepositoryNotFound', image, { container: `c${i}`, i }))
+  const entry = explainGroup(groupOutcomes(same, target())[0]!)
+  t.equal(entry, `container "c0" (spec.template.spec.containers[0]) image "${image}", container "c1" (spec.template.spec.containers[1]) image "${image}", container "c2" (spec.template.spec.containers[2]) image "${image}" and 27 more ("c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", …): repository ${HOST}/shop/api does not exist. Fix: check the image name for typos: ${HOST} has no repository shop/api.`)
 })
