@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
  * Entry point: `pullguard serve` (the webhook), `pullguard check` (manifests in CI) and
- * `pullguard diagnose` (pods already stuck on a pull). Parses flags
+ * `pullguard diagnose` (pods already stuck on a pull), `pullguard audit` (workloads whose images
+ * would no longer pull). Parses flags
  * and environment into one Config (exit 2 on invalid configuration or input, one line naming the
  * flag or the file), then runs the command.
  */
 import { CHECK_USAGE, check } from './check/command.js'
 import { InputError } from './check/manifests.js'
-import { ConfigError, parseServeConfig } from './config.js'
-import { DIAGNOSE_USAGE, diagnose, TargetError } from './diagnose/command.js'
+import { AUDIT_USAGE, audit } from './audit/command.js'
+import { ConfigError, parseServeConfig, TargetError } from './config.js'
+import { DIAGNOSE_USAGE, diagnose } from './diagnose/command.js'
 import { createLogger } from './log/logger.js'
 
 const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
@@ -17,7 +19,8 @@ const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE 
                        [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
                        [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
 ${CHECK_USAGE}
-${DIAGNOSE_USAGE}`
+${DIAGNOSE_USAGE}
+${AUDIT_USAGE}`
 
 async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -61,6 +64,9 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'diagnose':
       process.exitCode = await diagnose(rest)
+      return
+    case 'audit':
+      process.exitCode = await audit(rest)
       return
     case undefined:
     case '-h':

@@ -87,6 +87,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** What a one-shot command was asked to read (a pod, a namespace, the workloads) cannot be read: exit 2. */
+export class TargetError extends Error {
+  readonly code = 'TargetUnreadable'
+  override name = 'TargetError'
+}
+
 export type Env = Readonly<Record<string, string | undefined>>
 
 const SERVE_OPTIONS = {
@@ -134,6 +140,9 @@ export const FLAG_ENV = {
   'log-level': 'PULLGUARD_LOG_LEVEL',
   'image-credential-provider-config': 'PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_CONFIG',
   'image-credential-provider-bin-dir': 'PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR',
+  'audit-interval': 'PULLGUARD_AUDIT_INTERVAL',
+  'audit-registry-qps': 'PULLGUARD_AUDIT_REGISTRY_QPS',
+  'audit-events': 'PULLGUARD_AUDIT_EVENTS',
 } as const
 export type EnvFlag = keyof typeof FLAG_ENV
 
@@ -160,6 +169,16 @@ export function flagsOrEnv(values: Readonly<Record<string, string | string[] | b
     },
   }
 }
+
+/** --audit-registry-qps: requests a second per registry host for the audit (default 2). */
+export function auditQps(picked: Picked): number {
+  if (picked.value === undefined) return DEFAULT_AUDIT_QPS
+  const qps = Number(picked.value)
+  if (!Number.isFinite(qps) || qps < 0.01 || qps > 100) throw new ConfigError(picked.source, `${picked.value} is not a rate between 0.01 and 100 requests a second`)
+  return qps
+}
+
+export const DEFAULT_AUDIT_QPS = 2
 
 /** --registry-ca: the PEM bundle, read and checked now. */
 export function registryCa(picked: Picked): string | undefined {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../config.js'
 import { createLogger } from '../log/logger.js'
+import { progressLine } from '../log/progress.js'
 import { parseCheckConfig, type CheckConfig } from './config.js'
 import { helpersNote, readDockerCredentials, type DockerCredentials } from './docker-config.js'
 import { readDocuments } from './manifests.js'
@@ -18,9 +19,6 @@ export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--doc
                        [--platform OS/ARCH[/VARIANT]]... [--exempt-image GLOB]... [--on-registry-error allow|deny]
                        [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR] [--output table|json]`
 
-/** A terminal user waiting less than this needs no progress line. */
-const PROGRESS_AFTER_MS = 1_000
-
 export async function check(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(CHECK_USAGE + '\n')
@@ -31,7 +29,7 @@ export async function check(argv: string[]): Promise<number> {
   const documents = readDocuments(config.inputs, () => readFileSync(0, 'utf8'))
   const { objects, skipped } = manifestObjects(documents, config.namespace)
   const cluster = config.fromCluster ? await clusterSources(config) : undefined
-  const progress = progressLine(config.progress)
+  const progress = progressLine(config.progress, 'objects')
   let checked
   try {
     checked = await runCheck(objects, { config, docker, logger: createLogger('silent'), ...(cluster === undefined ? {} : { cluster }), onProgress: progress.update })
@@ -67,29 +65,5 @@ async function clusterSources(config: CheckConfig): Promise<ClusterSources> {
     return new KubeApi(loadKubeConfig(config.kubeconfigPath), { requestTimeoutMs: config.timeoutMs })
   } catch (err) {
     throw new ConfigError(config.kubeconfigPath === undefined ? '--from-cluster' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-}
-
-/** "checking 3/10 objects" on stderr, only on a terminal and only once the check takes a while. */
-function progressLine(enabled: boolean): { update: (done: number, total: number) => void; done: () => void } {
-  if (!enabled) return { update: () => undefined, done: () => undefined }
-  const started = Date.now()
-  let shown = false
-  let last = 'checking images…'
-  const show = (): void => {
-    process.stderr.write(`\r\x1b[K${last}`)
-    shown = true
-  }
-  const timer = setTimeout(show, PROGRESS_AFTER_MS)
-  timer.unref()
-  return {
-    update: (done, total) => {
-      last = `checking images: ${done}/${total} objects`
-      if (Date.now() - started >= PROGRESS_AFTER_MS) show()
-    },
-    done: () => {
-      clearTimeout(timer)
-      if (shown) process.stderr.write('\r\x1b[K')
-    },
   }
 }

@@ -4,7 +4,7 @@
  * Usage errors throw ConfigError; a pod or namespace that cannot be read throws TargetError; the
  * CLI prints either on one line and exits 2.
  */
-import { ConfigError } from '../config.js'
+import { ConfigError, TargetError } from '../config.js'
 import { runOnceProviders } from '../check/run.js'
 import { createLogger } from '../log/logger.js'
 import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
@@ -19,11 +19,6 @@ export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | name
                        [--kubeconfig FILE] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
                        [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
                        [--output table|json]`
-
-export class TargetError extends Error {
-  readonly code = 'TargetUnreadable'
-  override name = 'TargetError'
-}
 
 export async function diagnose(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -1,0 +1,98 @@
+/**
+ * `pullguard audit [-n NS | -A]`: one audit pass, from a terminal or CI, with the user's
+ * kubeconfig: every workload listed, every image judged as the webhook would judge a CREATE of
+ * it, and the report (report.ts). Usage errors throw ConfigError; workloads that cannot be listed
+ * throw TargetError; the CLI prints either on one line and exits 2.
+ */
+import { ConfigError, TargetError } from '../config.js'
+import { runOnceProviders } from '../check/run.js'
+import { readDockerCredentials } from '../check/docker-config.js'
+import { createLogger } from '../log/logger.js'
+import { progressLine } from '../log/progress.js'
+import { NamespaceModes } from '../policy/namespace-mode.js'
+import { NodePlatforms } from '../policy/node-platforms.js'
+import { CachedChecker } from '../registry/cached-checker.js'
+import { RegistryClient } from '../registry/index.js'
+import { parseAuditConfig } from './config.js'
+import { runPass } from './pass.js'
+import { buildAuditReport, renderAuditJson, renderAuditText, type AuditReport } from './report.js'
+import { listWorkloads, workloadLister } from './workload-api.js'
+
+export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
+                       [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
+                       [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
+                       [--platform OS/ARCH[/VARIANT]]... [--output table|json]`
+
+export async function audit(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(AUDIT_USAGE + '\n')
+    return 0
+  }
+  const config = parseAuditConfig(argv)
+  const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
+  // Imported here: the Kubernetes client takes a second to load.
+  const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
+  let kc
+  try {
+    kc = loadKubeConfig(config.kubeconfigPath)
+  } catch (err) {
+    throw new ConfigError(config.kubeconfigPath === undefined ? 'audit' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace
+  const namespace = config.scope.kind === 'all-namespaces' ? undefined : config.scope.namespace ?? (contextNamespace === undefined || contextNamespace === '' ? 'default' : contextNamespace)
+  const scope: AuditReport['scope'] = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
+  const api = new KubeApi(kc, { requestTimeoutMs: config.timeoutMs })
+  const logger = createLogger('silent')
+
+  const listing = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
+  let workloads
+  try {
+    workloads = await listWorkloads(workloadLister(kc), namespace, listing)
+  } catch (err) {
+    throw new TargetError(`the workloads of ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`} cannot be listed: ${listProblem(err)}`)
+  }
+
+  const registry = new RegistryClient({
+    trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
+    insecureRegistries: config.insecureRegistries,
+    requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
+  })
+  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, logger, api)
+  const progress = progressLine(config.progress, 'images')
+  const total = workloads.reduce((n, w) => n + w.subject.images.length, 0)
+  let done = 0
+  try {
+    const findings = await runPass(workloads, {
+      assess: {
+        checker: new CachedChecker(registry, { checkBudgetMs: config.timeoutMs }),
+        secrets: api,
+        serviceAccounts: api,
+        modes: new NamespaceModes(api, 'enforce'),
+        nodeCredentials: { entries: () => node.entries },
+        ...(providers === undefined ? {} : { credentialProviders: providers }),
+        clusterPlatforms: new NodePlatforms(api, config.platforms, logger),
+      },
+      qps: config.qps,
+      spreadMs: 0,
+      timeoutMs: config.timeoutMs,
+      signal: new AbortController().signal,
+      onFinding: () => progress.update(++done, total),
+    })
+    progress.done()
+    const report = buildAuditReport(scope, workloads, findings)
+    process.stdout.write(config.output === 'json' ? renderAuditJson(report) : renderAuditText(report))
+    return report.summary.exitCode
+  } finally {
+    progress.done()
+    providers?.close()
+    await registry.close()
+  }
+}
+
+/** Status code and reason only (never a body, which can quote the objects). */
+function listProblem(err: unknown): string {
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'number') return code === 403 ? `403 Forbidden (your credentials may not list them)` : code === 401 ? '401 Unauthorized' : `HTTP ${code}`
+  if (err instanceof Error && err.name === 'AbortError') return 'the API server did not answer in time'
+  return (err as NodeJS.ErrnoException).code ?? 'the API server could not be reached'
+}

@@ -1,0 +1,119 @@
+/**
+ * What the audit looks at: every object that makes pods, read as the webhook reads a CREATE of it
+ * (the same pod-spec reader, the same subject), and the pods that nothing else makes. An object a
+ * controller of these kinds owns (a Deployment's ReplicaSets, their pods) is left to its owner, so
+ * each image is judged once, where its fix goes.
+ */
+import { readPodSpec } from '../admission/pod-spec.js'
+import { ReviewDecodeError } from '../admission/review.js'
+import { dig, podSpecLocation } from '../admission/workloads.js'
+import type { ReviewSubject } from '../policy/subject.js'
+
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'CronJob', 'Job', 'Pod'] as const
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number]
+
+export const GROUP: Readonly<Record<WorkloadKind, string>> = {
+  Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', ReplicaSet: 'apps', ReplicationController: '', CronJob: 'batch', Job: 'batch', Pod: '',
+}
+
+/** Owners whose own template is audited: what they own is not audited again. */
+const AUDITED_OWNERS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'])
+
+export interface AuditWorkload {
+  kind: WorkloadKind
+  namespace: string
+  name: string
+  uid: string
+  /** Replicas set to 0, or a suspended CronJob: nothing runs, but it would not come back either. */
+  scaledToZero: boolean
+  /** Exactly what the webhook would judge for a CREATE of it. */
+  subject: ReviewSubject
+}
+
+type Raw = {
+  metadata?: { name?: unknown; namespace?: unknown; uid?: unknown; ownerReferences?: unknown }
+  spec?: { replicas?: unknown; suspend?: unknown }
+  status?: { phase?: unknown; completionTime?: unknown; conditions?: unknown }
+}
+
+/** The workload an API object is, or undefined when the audit leaves it (owned, finished, malformed). */
+export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkload | undefined {
+  if (typeof object !== 'object' || object === null) return undefined
+  const raw = object as Raw & Record<string, unknown>
+  const m = raw.metadata
+  if (typeof m?.name !== 'string' || typeof m.namespace !== 'string' || typeof m.uid !== 'string') return undefined
+  if ((kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && ownedByAudited(m.ownerReferences, kind)) return undefined
+  if (kind === 'Job' && finished(raw.status)) return undefined
+  // A pod that ended pulls nothing again; a running one the kubelet may restart or re-pull.
+  if (kind === 'Pod' && (raw.status?.phase === 'Succeeded' || raw.status?.phase === 'Failed')) return undefined
+  const location = podSpecLocation(GROUP[kind], kind)
+  if (location === undefined) return undefined
+  const prefix = location.path.join('.')
+  let spec
+  try {
+    spec = readPodSpec(dig(raw, location.path), prefix)
+  } catch (err) {
+    if (err instanceof ReviewDecodeError) return undefined
+    throw err
+  }
+  const replicas = raw.spec?.replicas
+  return {
+    kind,
+    namespace: m.namespace,
+    name: m.name,
+    uid: m.uid,
+    scaledToZero: replicas === 0 || (kind === 'CronJob' && raw.spec?.suspend === true),
+    subject: {
+      uid: `audit:${m.uid}`,
+      namespace: m.namespace,
+      kind,
+      name: m.name,
+      specField: prefix,
+      operation: 'CREATE',
+      dryRun: true,
+      template: location.template,
+      images: spec.images,
+      pullSecrets: spec.imagePullSecrets,
+      serviceAccountName: spec.serviceAccountName,
+      scheduling: spec.scheduling,
+    },
+  }
+}
+
+/**
+ * A ReplicaSet of a Deployment, a Pod of any audited controller, a Job of a CronJob: their owner's
+ * template is audited. A Job of a CronJob that is still running keeps its own (it may make pods
+ * again), so only Deployments own ReplicaSets away and only finished Jobs are dropped.
+ */
+function ownedByAudited(refs: unknown, kind: WorkloadKind): boolean {
+  if (!Array.isArray(refs)) return false
+  return refs.some((r) => {
+    if (typeof r !== 'object' || r === null) return false
+    const ref = r as { kind?: unknown; controller?: unknown }
+    if (ref.controller !== true || typeof ref.kind !== 'string') return false
+    if (kind === 'ReplicaSet') return ref.kind === 'Deployment'
+    if (kind === 'Job') return false
+    return AUDITED_OWNERS.has(ref.kind)
+  })
+}
+
+/** A Job that completed or failed makes no more pods. */
+function finished(status: Raw['status']): boolean {
+  if (status?.completionTime !== undefined && status.completionTime !== null) return true
+  const conditions = Array.isArray(status?.conditions) ? status.conditions : []
+  return conditions.some((c: unknown) => {
+    const cond = c as { type?: unknown; status?: unknown }
+    return (cond.type === 'Complete' || cond.type === 'Failed') && cond.status === 'True'
+  })
+}
+
+/** kubectl's resource name for a kind: `deployment`, `cronjob`, … */
+export function resourceOf(kind: WorkloadKind): string {
+  return kind.toLowerCase()
+}
+
+/** Where a fix patches the live object's pod spec; undefined where it cannot be (a Job's template, a bare pod). */
+export function patchPath(kind: WorkloadKind): string[] | undefined {
+  if (kind === 'Job' || kind === 'Pod') return undefined
+  return podSpecLocation(GROUP[kind], kind)?.path.slice()
+}
