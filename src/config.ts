@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
 import type { Mode, OnRegistryError } from './policy/modes.js'
@@ -49,6 +50,20 @@ export interface ServeConfig {
   platforms: Platform[]
   logLevel: LogLevel
   credentialProviders: CredentialProviderFlags | undefined
+  /** The background audit; undefined: off (--audit-interval 0, the default). */
+  audit: AuditSettings | undefined
+}
+
+export interface AuditSettings {
+  intervalMs: number
+  /** Requests a second per registry host. */
+  qps: number
+  /** Warning Events on the workloads (needs the events overlay's RBAC). */
+  events: boolean
+  /** Where the leader-election Lease lives: pullguard's own namespace. */
+  leaseNamespace: string
+  /** This replica's name in the Lease: the pod's name (POD_NAME), else host and pid. */
+  identity: string
 }
 
 /** --image-credential-provider-config and --image-credential-provider-bin-dir, both checked at start. */
@@ -112,6 +127,9 @@ const SERVE_OPTIONS = {
   'log-level': { type: 'string' },
   'image-credential-provider-config': { type: 'string' },
   'image-credential-provider-bin-dir': { type: 'string' },
+  'audit-interval': { type: 'string' },
+  'audit-registry-qps': { type: 'string' },
+  'audit-events': { type: 'string' },
 } as const
 
 type Values = { [K in keyof typeof SERVE_OPTIONS]?: (typeof SERVE_OPTIONS)[K] extends { multiple: true } ? string[] : string }
@@ -254,7 +272,21 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     platforms: platformList(platforms),
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
     credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
+    audit: auditSettings(pick('audit-interval'), pick('audit-registry-qps'), pick('audit-events'), env),
   }
+}
+
+/** Shorter intervals would re-ask every registry more often than its answers are cached. */
+const MIN_AUDIT_INTERVAL_MS = 1000
+
+function auditSettings(interval: Picked, qps: Picked, events: Picked, env: Env): AuditSettings | undefined {
+  const intervalMs = interval.value === undefined || interval.value === '0' ? 0 : parseDuration(interval.value, interval.source)
+  const rate = auditQps(qps)
+  const withEvents = oneOf(events.value ?? 'false', ['true', 'false'] as const, events.source) === 'true'
+  if (intervalMs === 0) return undefined
+  if (intervalMs < MIN_AUDIT_INTERVAL_MS) throw new ConfigError(interval.source, `${interval.value} is shorter than 1s (0 turns the audit off)`)
+  const pod = env.POD_NAME
+  return { intervalMs, qps: rate, events: withEvents, leaseNamespace: ownNamespace(env), identity: pod !== undefined && pod !== '' ? pod : `${hostname()}-${process.pid}` }
 }
 
 /** Where pullguard itself runs: the downward API, else the service account's namespace file. */
@@ -285,10 +317,10 @@ export function oneOf<T extends string>(value: string, allowed: readonly T[], so
   return value as T
 }
 
-const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m)/y
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/y
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
 
-/** `500ms`, `8s`, `1m`, `1m30s`, `1.5s`. */
+/** `500ms`, `8s`, `1m`, `1m30s`, `1.5s`, `1h`. */
 export function parseDuration(value: string, source: string): number {
   let total = 0
   DURATION_PART.lastIndex = 0
@@ -299,7 +331,7 @@ export function parseDuration(value: string, source: string): number {
     total += Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]
     consumed = DURATION_PART.lastIndex
   }
-  if (value === '' || consumed !== value.length) throw new ConfigError(source, `"${value}" is not a duration (examples: 500ms, 8s, 1m)`)
+  if (value === '' || consumed !== value.length) throw new ConfigError(source, `"${value}" is not a duration (examples: 500ms, 8s, 1m, 1h)`)
   return Math.round(total)
 }
 

@@ -7,7 +7,12 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyInstance } from 'fastify'
 import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
-import { ConfigError, type ServeConfig } from './config.js'
+import { Auditor } from './audit/auditor.js'
+import { auditChecker } from './audit/pass.js'
+import { AuditEvents, eventSink } from './audit/events.js'
+import { LeaderElector, leaseApi } from './audit/leader.js'
+import { WorkloadCache } from './audit/workload-cache.js'
+import { ConfigError, type AuditSettings, type ServeConfig } from './config.js'
 import { ClusterCache } from './credentials/cluster-cache.js'
 import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
 import { NodeDockerConfig, NodeDockerConfigError } from './credentials/node-config.js'
@@ -15,6 +20,7 @@ import { ImageExemptions } from './policy/exemptions.js'
 import { ProviderConfigError } from './providers/config.js'
 import { CredentialProviders } from './providers/providers.js'
 import type { ServiceAccountAccess } from './providers/service-account-tokens.js'
+import type { AssessOptions } from './policy/assess.js'
 import { createJudge, decisionBudgetMs } from './policy/judge.js'
 import { NamespaceModes } from './policy/namespace-mode.js'
 import { NodePlatforms } from './policy/node-platforms.js'
@@ -76,22 +82,27 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     'service-accounts': () => cluster.stats().serviceAccounts,
     namespaces: () => cluster.stats().namespaces,
   })
-  const judge = createJudge({
+  // What a CREATE is judged with: the webhook's and the audit's, so both reach the same answer.
+  const assessOptions = {
     checker,
     secrets: cluster,
     serviceAccounts: cluster,
     modes,
-    onRegistryError: config.onRegistryError,
-    timeoutMs: config.timeoutMs,
     exemptNamespaces: new Set(config.exemptNamespaces),
     exemptImages: new ImageExemptions(config.exemptImages),
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: platforms,
+  }
+  const judge = createJudge({
+    ...assessOptions,
+    onRegistryError: config.onRegistryError,
+    timeoutMs: config.timeoutMs,
     memo,
     onDecision: metrics.decision,
     logger,
   })
+  const audit = config.audit === undefined ? undefined : startAudit(config.audit, config.timeoutMs, kubeConfig, logger, metrics, assessOptions)
   const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready: reachedOnce(kube) })
   const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server as HttpsServer, config.tls.certPath, config.tls.keyPath, logger)
   return {
@@ -105,6 +116,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
       const outcome = await Promise.race([app.close().then(() => 'closed' as const), grace])
       clearTimeout(timer)
       if (outcome === 'timeout') logger.warn({ graceMs }, 'in-flight reviews did not finish within the grace period')
+      await audit?.close()
       await registry.close()
       cluster.stop()
       nodeCredentials?.close()
@@ -112,6 +124,44 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     },
   }
 }
+
+/**
+ * The background audit: workloads by list + watch, passes while this replica holds the Lease.
+ * Reviews never wait on it: its requests are paced per registry and share only the cache.
+ */
+function startAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: KubeConfig, logger: Logger, metrics: Metrics, assess: AssessOptions & { checker: CachedChecker }): { close(): Promise<void> } {
+  const workloads = new WorkloadCache(kubeConfig, logger)
+  workloads.start()
+  const auditor = new Auditor({
+    workloads: () => workloads.snapshot(),
+    assess: { ...assess, checker: auditChecker(assess.checker) },
+    intervalMs: settings.intervalMs,
+    qps: settings.qps,
+    timeoutMs,
+    logger,
+    observer: metrics.audit,
+    ...(settings.events ? { events: new AuditEvents(eventSink(kubeConfig, settings.identity), logger) } : {}),
+  })
+  const elector = new LeaderElector({
+    api: leaseApi(kubeConfig, settings.leaseNamespace, AUDIT_LEASE),
+    identity: settings.identity,
+    logger,
+    onStart: () => auditor.start(),
+    onStop: () => void auditor.stop(),
+  })
+  elector.start()
+  logger.info({ intervalMs: settings.intervalMs, qps: settings.qps, events: settings.events, lease: `${settings.leaseNamespace}/${AUDIT_LEASE}`, identity: settings.identity }, 'audit enabled')
+  return {
+    close: async () => {
+      await elector.stop()
+      await auditor.stop()
+      workloads.stop()
+    },
+  }
+}
+
+/** The Lease the replicas share in pullguard's namespace (the Role grants it by name). */
+export const AUDIT_LEASE = 'pullguard-audit'
 
 /**
  * Ready once the Kubernetes API has answered anything (even 403/404): TLS is loaded by then, and

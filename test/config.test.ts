@@ -37,7 +37,7 @@ t.test('every setting has its environment variable, and flags win', async (t) =>
   t.match(parseServeConfig(['--mode', 'enforce', '--insecure-registry', 'a:1', '--insecure-registry', 'b', '--timeout', '500ms'], env), { mode: 'enforce', insecureRegistries: ['a:1', 'b'], timeoutMs: 500 })
 })
 
-const durations: Array<[string, number | RegExp]> = [['500ms', 500], ['8s', 8000], ['1m', 60000], ['1m30s', 90000], ['1.5s', 1500], ['8', /not a duration/], ['', /not a duration/], ['-1s', /not a duration/], ['1h', /not a duration/]]
+const durations: Array<[string, number | RegExp]> = [['500ms', 500], ['8s', 8000], ['1m', 60000], ['1m30s', 90000], ['1.5s', 1500], ['8', /not a duration/], ['', /not a duration/], ['-1s', /not a duration/], ['1h', 3_600_000], ['1d', /not a duration/]]
 for (const [input, expected] of durations) {
   t.test(`duration ${JSON.stringify(input)}`, async (t) => {
     if (typeof expected === 'number') t.equal(parseDuration(input, '--timeout'), expected)

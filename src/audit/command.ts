@@ -14,7 +14,7 @@ import { NodePlatforms } from '../policy/node-platforms.js'
 import { CachedChecker } from '../registry/cached-checker.js'
 import { RegistryClient } from '../registry/index.js'
 import { parseAuditConfig } from './config.js'
-import { runPass } from './pass.js'
+import { auditChecker, runPass } from './pass.js'
 import { buildAuditReport, renderAuditJson, renderAuditText, type AuditReport } from './report.js'
 import { listWorkloads, workloadLister } from './workload-api.js'
 
@@ -64,7 +64,7 @@ export async function audit(argv: string[]): Promise<number> {
   try {
     const findings = await runPass(workloads, {
       assess: {
-        checker: new CachedChecker(registry, { checkBudgetMs: config.timeoutMs }),
+        checker: auditChecker(new CachedChecker(registry, { checkBudgetMs: config.timeoutMs })),
         secrets: api,
         serviceAccounts: api,
         modes: new NamespaceModes(api, 'enforce'),

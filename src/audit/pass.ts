@@ -16,6 +16,7 @@ import { groupOutcomes, groupWarning, problem } from '../policy/messages.js'
 import { pullability, reasonCode, type ImageOutcome } from '../policy/outcome.js'
 import type { ImageUse } from '../policy/subject.js'
 import { tryParseReference } from '../reference/index.js'
+import type { CachedChecker, ImageChecker } from '../registry/cached-checker.js'
 import { patchPath, resourceOf, type AuditWorkload } from './workloads.js'
 
 export type AuditResult = 'pullable' | 'not-pullable' | 'unverified'
@@ -68,8 +69,22 @@ export interface PassOptions {
   clock?: PassClock
   /** Told of each image as it is judged. */
   onFinding?: (f: AuditFinding) => void
-  /** Shared across passes: hosts paused by a 429, until when. */
+  /**
+   * Shared across passes: per host, the earliest time of its next request (the qps spacing,
+   * carried from one pass into the next, and a 429's pause).
+   */
   pauses?: Map<string, number>
+}
+
+/**
+ * The audit asks the registry afresh each time (it is there to see what changed since a review
+ * filled the cache) and leaves its answer in the shared cache for the reviews after it.
+ */
+export function auditChecker(checker: CachedChecker): ImageChecker {
+  return {
+    check: (ref, credentials, namespace, signal) => checker.fresh(ref, credentials, namespace, signal),
+    tags: (ref, credentials, namespace, signal) => checker.tags(ref, credentials, namespace, signal),
+  }
 }
 
 /** A 429 without Retry-After pauses the host this long. */
@@ -101,10 +116,11 @@ export async function runPass(workloads: readonly AuditWorkload[], options: Pass
       let next = clock.now()
       for (const task of tasks) {
         if (options.signal.aborted) return
-        const paused = pauses.get(host) ?? 0
-        await clock.sleep(Math.max(next, paused) - clock.now(), options.signal)
+        await clock.sleep(Math.max(next, pauses.get(host) ?? 0) - clock.now(), options.signal)
         if (options.signal.aborted) return
-        next = clock.now() + gap
+        const started = clock.now()
+        next = started + gap
+        pauses.set(host, Math.max(pauses.get(host) ?? 0, started + minGapMs))
         const finding = await judge(task, options)
         if (finding === undefined) continue
         findings.push(finding)

@@ -80,6 +80,10 @@ export class Reflector<T> {
     return this.#items.get(key)
   }
 
+  values(): IterableIterator<T> {
+    return this.#items.values()
+  }
+
   start(): void {
     void this.#relist()
   }

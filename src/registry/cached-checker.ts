@@ -98,6 +98,18 @@ export class CachedChecker implements ImageChecker {
     const hit = this.#cache.get(key)
     this.#observer?.lookup('result', hit !== undefined)
     if (hit !== undefined) return hit
+    return this.#ask(key, ref, credentials, signal)
+  }
+
+  /**
+   * The registry's answer now, never a cached one, stored for everyone after (the audit: it is
+   * there to see what changed since the cache was filled). Shares a check already in flight.
+   */
+  fresh(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
+    return this.#ask(cacheKey(ref, credentials, namespace), ref, credentials, signal)
+  }
+
+  async #ask(key: string, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
     // The shared check runs on its own budget: one waiter's deadline must not cut it short for the others.
     const shared = this.#flight.run(key, async () => {
       this.#observer?.inflight(1)

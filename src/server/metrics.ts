@@ -3,9 +3,12 @@
  * sets; registry hosts come from pod specs (anyone who can create a pod can name any host), so
  * only the first MAX_HOSTS distinct hosts that answered over HTTP get their own series and the
  * rest count as `other`.
- * No label ever holds an image tag, a namespace or a credential.
+ * No label ever holds an image tag or a credential; only the audit's not-pullable series name a
+ * namespace and a workload, and only for containers that would not pull (the cardinality stays
+ * with the problems).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { AuditObserver } from '../audit/auditor.js'
 import type { DecisionSummary } from '../policy/judge.js'
 import type { CheckObserver } from '../registry/cached-checker.js'
 
@@ -49,6 +52,31 @@ export class Metrics {
       for (const [cache, size] of Object.entries(this.#sizes)) this.#entries.set({ cache }, size())
     },
   })
+
+  readonly #notPullable = new Gauge({
+    name: 'pullguard_workload_image_not_pullable',
+    help: 'Set to 1 for each container of a workload whose image would not pull now (background audit); only broken containers have a series.',
+    labelNames: ['namespace', 'kind', 'name', 'container', 'reason'] as const,
+    registers: [this.registry],
+  })
+  readonly #auditImages = new Gauge({ name: 'pullguard_audit_images', help: 'Images of running workloads by the audit\'s last finding.', labelNames: ['result'] as const, registers: [this.registry] })
+  readonly #auditLastPass = new Gauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time).', registers: [this.registry] })
+  readonly #auditPassSeconds = new Gauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
+
+  readonly audit: AuditObserver = {
+    notPullable: (s, present) => {
+      const labels = { namespace: s.namespace, kind: s.kind, name: s.name, container: s.container, reason: s.reason }
+      if (present) this.#notPullable.set(labels, 1)
+      else this.#notPullable.remove(labels)
+    },
+    images: (counts) => {
+      for (const [result, n] of Object.entries(counts)) this.#auditImages.set({ result }, n)
+    },
+    passCompleted: (at, seconds) => {
+      this.#auditLastPass.set(at / 1000)
+      this.#auditPassSeconds.set(seconds)
+    },
+  }
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })

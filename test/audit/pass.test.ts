@@ -85,7 +85,17 @@ t.test('a 429 pauses that host for its Retry-After; the other host goes on', asy
   t.same(times(calls, 'a.example'), [0, 30_000, 30_500], 'no request to a.example until Retry-After has passed')
   t.same(times(calls, 'b.example'), [0, 500, 1000])
   t.equal(findings.find((f) => f.workload.name === 'a.example-0')?.result, 'unverified')
-  t.equal(pauses.get('a.example'), 30_000, 'the pause is kept for the next pass')
+  t.equal(pauses.get('a.example'), 31_000, 'the next pass starts no sooner than the spacing allows')
+})
+
+t.test('the spacing holds from one pass into the next', async (t) => {
+  const clock = virtualClock()
+  const calls: Array<[string, number]> = []
+  const pauses = new Map<string, number>()
+  const options = { assess: assessWith(async () => exists, clock, calls), qps: 2, spreadMs: 0, timeoutMs: 1000, signal: new AbortController().signal, clock, pauses }
+  await runPass(workloads('a.example', 2), options)
+  await runPass(workloads('a.example', 2), options)
+  t.same(times(calls, 'a.example'), [0, 500, 1000, 1500], 'the second pass waits its turn')
 })
 
 t.test('a host that hangs holds up only its own queue', async (t) => {

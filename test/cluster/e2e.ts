@@ -39,12 +39,14 @@ export interface WorldOptions {
   args?: readonly string[]
   /** Images to push: `open:team/api:1.0`, `private:shop/api:2.4.1`. */
   images?: readonly string[]
+  /** The open registry keeps its access log (RunningRegistry.requests). */
+  accessLog?: boolean
 }
 
 export async function startWorld(t: Test, options: WorldOptions = {}): Promise<World> {
   const registryCa = await createTestCA('pullguard e2e registry CA')
   t.teardown(() => registryCa.close())
-  const open = await startRegistry({ ca: registryCa, auth: { kind: 'none' } })
+  const open = await startRegistry({ ca: registryCa, auth: { kind: 'none' }, accessLog: options.accessLog === true })
   t.teardown(() => open.close())
   const priv = await startRegistry({ ca: registryCa, auth: { kind: 'htpasswd', users: { [PULLER.username]: PULLER.password } } })
   t.teardown(() => priv.close())

@@ -20,7 +20,18 @@ export type RegistryAuth =
   | { kind: 'none' }
   | { kind: 'htpasswd'; users: Record<string, string> }
   | { kind: 'token'; tokenServer: TokenServer }
-export interface RunningRegistry { host: string; origin: string; caPem: string; close(): Promise<void> }
+export interface RunningRegistry {
+  host: string
+  origin: string
+  caPem: string
+  /** With `accessLog`: each request the registry served, as its access log wrote it, with when the line arrived. */
+  requests(): RegistryRequest[]
+  close(): Promise<void>
+}
+export interface RegistryRequest { method: string; path: string; status: number; at: number }
+
+// The access log's combined-format request line: `"HEAD /v2/team/api/manifests/1.0 HTTP/1.1" 200`.
+const ACCESS_LINE = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3})/
 
 // The registry starts in well under a second; 10 s covers a loaded CI box without hiding a hang.
 const START_TIMEOUT_MS = 10_000
@@ -46,11 +57,11 @@ function installExitHook(): void {
 
 
 // JSON strings are valid YAML double-quoted scalars, so every value goes through JSON.stringify.
-function configYaml(dir: string, port: number, auth: RegistryAuth): string {
+function configYaml(dir: string, port: number, auth: RegistryAuth, accessLog: boolean): string {
   const q = JSON.stringify
   const lines = [
     'version: 0.1',
-    'log:', '  level: warn', '  accesslog:', '    disabled: true',
+    'log:', '  level: warn', '  accesslog:', `    disabled: ${!accessLog}`,
     'storage:', '  filesystem:', `    rootdirectory: ${q(join(dir, 'storage'))}`, '  delete:', '    enabled: true',
     'http:', `  addr: ${q(`127.0.0.1:${port}`)}`, '  secret: "pullguard-test-secret"',
     '  tls:', `    certificate: ${q(join(dir, 'tls.pem'))}`, `    key: ${q(join(dir, 'tls-key.pem'))}`,
@@ -107,7 +118,7 @@ async function waitReady(child: ChildProcess, origin: string, caPem: string, log
 }
 class ExitedEarly extends Error {}
 
-export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth }): Promise<RunningRegistry> {
+export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; accessLog?: boolean }): Promise<RunningRegistry> {
   const binary = requireRegistryBinary()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-registry-'))
   try {
@@ -119,10 +130,22 @@ export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth }): P
     for (let attempt = 1; ; attempt++) {
       const port = await freePort()
       const configPath = join(dir, 'config.yml')
-      await writeFile(configPath, configYaml(dir, port, opts.auth))
+      await writeFile(configPath, configYaml(dir, port, opts.auth, opts.accessLog === true))
       let log = ''
+      const served: RegistryRequest[] = []
+      let partial = ''
       const child = spawn(binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() })
-      const keep = (chunk: Buffer): void => { log = (log + chunk.toString('utf8')).slice(-MAX_LOG_CHARS) }
+      const keep = (chunk: Buffer): void => {
+        const text = chunk.toString('utf8')
+        log = (log + text).slice(-MAX_LOG_CHARS)
+        if (opts.accessLog !== true) return
+        const lines = (partial + text).split('\n')
+        partial = lines.pop() ?? ''
+        for (const line of lines) {
+          const m = ACCESS_LINE.exec(line)
+          if (m !== null) served.push({ method: m[1]!, path: m[2]!, status: Number(m[3]), at: Date.now() })
+        }
+      }
       child.stdout?.on('data', keep)
       child.stderr?.on('data', keep)
       const entry = { child, dir }
@@ -140,6 +163,7 @@ export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth }): P
       let closing: Promise<void> | undefined
       return {
         host: `127.0.0.1:${port}`, origin, caPem: opts.ca.caPem,
+        requests: () => [...served],
         close: () => (closing ??= (async () => {
           await stop(child)
           live.delete(entry)

@@ -23,8 +23,9 @@ const BASE = 'manifests/base'
 const CERT_MANAGER = 'manifests/overlays/cert-manager'
 const WARN = 'manifests/overlays/warn'
 const TOKENS = 'manifests/overlays/credential-provider-tokens'
+const EVENTS = 'manifests/overlays/audit-events'
 const CLOUDS = ['manifests/overlays/eks', 'manifests/overlays/gke', 'manifests/overlays/aks']
-const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, ...CLOUDS]
+const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS]
 
 const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
 const TLS_DIR = '/etc/pullguard/tls'
@@ -45,8 +46,11 @@ const JUDGED: ReadonlyArray<{ group: string; resource: string; kind: string }> =
   { group: 'batch', resource: 'cronjobs', kind: 'CronJob' },
 ]
 
-/** Read-only, and only what a decision reads. */
-const RBAC = ['secrets', 'serviceaccounts', 'namespaces', 'nodes'].flatMap((r) => ['get', 'list', 'watch'].map((v) => `/${r}:${v}`)).sort()
+/** Read-only, and only what a decision reads; list and watch on the kinds that make pods, for the audit. */
+const RBAC = [
+  ...['secrets', 'serviceaccounts', 'namespaces', 'nodes'].flatMap((r) => ['get', 'list', 'watch'].map((v) => `/${r}:${v}`)),
+  ...['/pods', '/replicationcontrollers', 'apps/deployments', 'apps/statefulsets', 'apps/daemonsets', 'apps/replicasets', 'batch/cronjobs', 'batch/jobs'].flatMap((r) => ['list', 'watch'].map((v) => `${r}:${v}`)),
+].sort()
 
 interface Rendered {
   yaml: string
@@ -101,19 +105,27 @@ check('base installs exactly the objects of a pullguard install, each in namespa
   const names = m(BASE).map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort()
   t.same(names, [
     'ClusterRole//pullguard', 'ClusterRoleBinding//pullguard', 'Deployment/pullguard/pullguard', 'Namespace//pullguard', 'PodDisruptionBudget/pullguard/pullguard',
+    'Role/pullguard/pullguard-audit', 'RoleBinding/pullguard/pullguard-audit',
     'Service/pullguard/pullguard', 'ServiceAccount/pullguard/pullguard', 'ValidatingWebhookConfiguration//pullguard',
   ])
 })
 
-check('RBAC: get, list and watch on secrets, serviceaccounts, namespaces and nodes, bound to the ServiceAccount, nothing else', (t, m) => {
+check('RBAC: get, list and watch on secrets, serviceaccounts, namespaces and nodes, list and watch on workloads, the audit Lease in its own namespace, bound to the ServiceAccount, nothing else', (t, m) => {
   for (const dir of ALL) {
     const objects = m(dir)
-    t.same(ofKind(objects, 'Role').concat(ofKind(objects, 'RoleBinding')), [], `${dir}: no namespaced RBAC`)
+    const lease = the<V1ClusterRole>(objects, 'Role', 'pullguard-audit')
+    t.equal(lease.metadata.namespace, 'pullguard')
+    t.same(grants((lease.rules ?? []).map(({ resourceNames: _, ...rule }) => rule)), ['coordination.k8s.io/leases:create', 'coordination.k8s.io/leases:get', 'coordination.k8s.io/leases:update'], `${dir}: the Lease verbs, in pullguard's namespace only`)
+    t.same((lease.rules ?? []).filter((r) => r.verbs.includes('get')).map((r) => r.resourceNames), [['pullguard-audit']], 'get and update only on the one Lease')
+    const leaseBinding = the<V1ClusterRoleBinding>(objects, 'RoleBinding', 'pullguard-audit')
+    t.same([leaseBinding.metadata.namespace, leaseBinding.roleRef, leaseBinding.subjects], ['pullguard', { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pullguard-audit' }, [{ kind: 'ServiceAccount', name: 'pullguard', namespace: 'pullguard' }]])
+    t.same(ofKind(objects, 'Role').length + ofKind(objects, 'RoleBinding').length, 2, `${dir}: no other namespaced RBAC`)
     t.same(ofKind<V1ClusterRole>(objects, 'ClusterRole').map((r) => r.metadata.name), ['pullguard'], `${dir}: one ClusterRole`)
     const role = the<V1ClusterRole>(objects, 'ClusterRole', 'pullguard')
     t.equal(role.aggregationRule, undefined, `${dir}: no aggregation`)
     // The tokens overlay adds one grant: TokenRequest, for credential provider plugins' audiences.
-    t.same(grants(role.rules ?? []), dir === TOKENS ? [...RBAC, '/serviceaccounts/token:create'].sort() : RBAC, `${dir}: exactly the grants pullguard uses`)
+    const extra = dir === TOKENS ? ['/serviceaccounts/token:create'] : dir === EVENTS ? ['/events:create', '/events:patch'] : []
+    t.same(grants(role.rules ?? []), [...RBAC, ...extra].sort(), `${dir}: exactly the grants pullguard uses`)
     const binding = the<V1ClusterRoleBinding>(objects, 'ClusterRoleBinding', 'pullguard')
     t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'pullguard' })
     t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'pullguard', namespace: 'pullguard' }])
@@ -339,6 +351,15 @@ check('cloud overlays: the node\'s credential provider binary and config mounted
     if (want.annotation !== undefined) t.ok(the(objects, 'ServiceAccount', 'pullguard').metadata.annotations?.[want.annotation], `${dir}: workload identity annotation`)
     t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${dir}: the container stays locked down`)
   }
+})
+
+check('audit-events overlay: the base plus --audit-events and create/patch on events, nothing else', (t, m) => {
+  const expected = structuredClone(m(BASE))
+  deployment(expected).spec?.template.spec?.containers[0]?.args?.push('--audit-events=true')
+  const role = expected.find((o) => o.kind === 'ClusterRole') as unknown as V1ClusterRole
+  role.rules = [...(role.rules ?? []), { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]
+  t.strictSame(m(EVENTS), expected)
+  t.match(parseServeConfig(argsWithoutPodFiles(m(EVENTS)), {}).audit, { intervalMs: 3_600_000, events: true, qps: 2 })
 })
 
 check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {
