@@ -188,6 +188,50 @@ export function flagsOrEnv(values: Readonly<Record<string, string | string[] | b
   }
 }
 
+/**
+ * The flags `diagnose` and `audit` share: which cluster, how long per image, how to reach the
+ * registries, and the nodes' own credentials.
+ */
+export const CLUSTER_CLI_OPTIONS = {
+  namespace: { type: 'string', short: 'n' },
+  'all-namespaces': { type: 'boolean', short: 'A' },
+  kubeconfig: { type: 'string' },
+  timeout: { type: 'string' },
+  'registry-ca': { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
+  'node-docker-config': { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  'image-credential-provider-config': { type: 'string' },
+  'image-credential-provider-bin-dir': { type: 'string' },
+} as const
+
+export interface ClusterCliSettings {
+  kubeconfigPath: string | undefined
+  /** Per image. */
+  timeoutMs: number
+  registryCaPem: string | undefined
+  insecureRegistries: string[]
+  nodeExtraCaCertsPath: string | undefined
+  nodeDockerConfigPath: string | undefined
+  credentialProviders: CredentialProviderFlags | undefined
+  output: 'table' | 'json'
+}
+
+/** Those flags' values (flag, else environment), checked; `perImageTimeout` is `check`'s own rule for --timeout. */
+export function clusterCliSettings(values: { kubeconfig?: string | undefined; output?: string | undefined } & Readonly<Record<string, string | string[] | boolean | undefined>>, env: Env, perImageTimeout: (picked: Picked) => number): ClusterCliSettings {
+  const { pick, pickList } = flagsOrEnv(values, env)
+  return {
+    kubeconfigPath: values.kubeconfig,
+    timeoutMs: perImageTimeout(pick('timeout')),
+    registryCaPem: registryCa(pick('registry-ca')),
+    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
+    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
+    nodeDockerConfigPath: pick('node-docker-config').value,
+    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
+    output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
+  }
+}
+
 /** --audit-registry-qps: requests a second per registry host for the audit (default 2). */
 export function auditQps(picked: Picked): number {
   if (picked.value === undefined) return DEFAULT_AUDIT_QPS

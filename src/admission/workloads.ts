@@ -2,6 +2,8 @@
  * Which objects carry a pod spec, and where. A Deployment's bad image is best refused at
  * `kubectl apply` of the Deployment, not minutes later when its ReplicaSet fails to make pods.
  */
+import type { ReviewSubject } from '../policy/subject.js'
+import type { PodSpecView } from './pod-spec.js'
 export interface PodSpecLocation {
   /** Keys from the object root to the pod template's `spec` (for a Pod: the spec itself). */
   path: readonly string[]
@@ -26,6 +28,21 @@ const LOCATIONS: ReadonlyMap<string, PodSpecLocation> = new Map([
 
 export function podSpecLocation(group: string, kind: string): PodSpecLocation | undefined {
   return LOCATIONS.get(`${group}/${kind}`)
+}
+
+/** What the webhook would judge for a dry-run CREATE of an object (`check`, the audit). */
+export function createSubject(id: { uid: string; namespace: string; kind: string; name: string }, location: PodSpecLocation, spec: PodSpecView): ReviewSubject {
+  return {
+    ...id,
+    specField: location.path.join('.'),
+    operation: 'CREATE',
+    dryRun: true,
+    template: location.template,
+    images: spec.images,
+    pullSecrets: spec.imagePullSecrets,
+    serviceAccountName: spec.serviceAccountName,
+    scheduling: spec.scheduling,
+  }
 }
 
 /** Follows `path` into `object`; undefined where a step is missing. */

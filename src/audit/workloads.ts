@@ -6,7 +6,7 @@
  */
 import { readPodSpec } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
-import { dig, podSpecLocation } from '../admission/workloads.js'
+import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { ReviewSubject } from '../policy/subject.js'
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'CronJob', 'Job', 'Pod'] as const
@@ -63,20 +63,7 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     name: m.name,
     uid: m.uid,
     scaledToZero: replicas === 0 || (kind === 'CronJob' && raw.spec?.suspend === true),
-    subject: {
-      uid: `audit:${m.uid}`,
-      namespace: m.namespace,
-      kind,
-      name: m.name,
-      specField: prefix,
-      operation: 'CREATE',
-      dryRun: true,
-      template: location.template,
-      images: spec.images,
-      pullSecrets: spec.imagePullSecrets,
-      serviceAccountName: spec.serviceAccountName,
-      scheduling: spec.scheduling,
-    },
+    subject: createSubject({ uid: `audit:${m.uid}`, namespace: m.namespace, kind, name: m.name }, location, spec),
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { ReviewDecodeError } from '../admission/review.js'
 import { readPodSpec } from '../admission/pod-spec.js'
-import { dig, podSpecLocation } from '../admission/workloads.js'
+import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { ReviewSubject } from '../policy/subject.js'
 import { InputError, type Document } from './manifests.js'
 
@@ -65,19 +65,6 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
   }
   into.objects.push({
     source,
-    subject: {
-      uid: `${source}#${where}`,
-      namespace,
-      kind,
-      name: objectName,
-      specField: location.path.join('.'),
-      operation: 'CREATE',
-      dryRun: true,
-      template: location.template,
-      images: spec.images,
-      pullSecrets: spec.imagePullSecrets,
-      serviceAccountName: spec.serviceAccountName,
-      scheduling: spec.scheduling,
-    },
+    subject: createSubject({ uid: `${source}#${where}`, namespace, kind, name: objectName }, location, spec),
   })
 }

@@ -3,7 +3,7 @@
  * Registry flags mean what they mean for `check`; --node-docker-config what it means for `serve`.
  */
 import { parseArgs } from 'node:util'
-import { ConfigError, credentialProviderFlags, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, registryCa, type CredentialProviderFlags, type Env } from '../config.js'
+import { CLUSTER_CLI_OPTIONS, clusterCliSettings, ConfigError, type ClusterCliSettings, type Env } from '../config.js'
 import { perImageTimeout } from '../check/config.js'
 
 export type DiagnoseTarget =
@@ -12,31 +12,9 @@ export type DiagnoseTarget =
   | { kind: 'namespace'; namespace: string | undefined }
   | { kind: 'all-namespaces' }
 
-export interface DiagnoseConfig {
+export interface DiagnoseConfig extends ClusterCliSettings {
   target: DiagnoseTarget
-  kubeconfigPath: string | undefined
-  /** Per image. */
-  timeoutMs: number
-  registryCaPem: string | undefined
-  insecureRegistries: string[]
-  nodeExtraCaCertsPath: string | undefined
-  nodeDockerConfigPath: string | undefined
-  credentialProviders: CredentialProviderFlags | undefined
-  output: 'table' | 'json'
 }
-
-const OPTIONS = {
-  namespace: { type: 'string', short: 'n' },
-  'all-namespaces': { type: 'boolean', short: 'A' },
-  kubeconfig: { type: 'string' },
-  timeout: { type: 'string' },
-  'registry-ca': { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
-  'node-docker-config': { type: 'string' },
-  output: { type: 'string', short: 'o' },
-  'image-credential-provider-config': { type: 'string' },
-  'image-credential-provider-bin-dir': { type: 'string' },
-} as const
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
@@ -45,22 +23,11 @@ export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.
   let values
   let positionals
   try {
-    ;({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true }))
+    ;({ values, positionals } = parseArgs({ args: [...argv], options: CLUSTER_CLI_OPTIONS, strict: true, allowPositionals: true }))
   } catch (err) {
     throw new ConfigError('diagnose', (err as Error).message)
   }
-  const { pick, pickList } = flagsOrEnv(values, env)
-  return {
-    target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true),
-    kubeconfigPath: values.kubeconfig,
-    timeoutMs: perImageTimeout(pick('timeout')),
-    registryCaPem: registryCa(pick('registry-ca')),
-    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
-    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
-    nodeDockerConfigPath: pick('node-docker-config').value,
-    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
-    output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
-  }
+  return { target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true), ...clusterCliSettings(values, env, perImageTimeout) }
 }
 
 function parseTarget(positionals: string[], namespaceFlag: string | undefined, all: boolean): DiagnoseTarget {
