@@ -110,13 +110,14 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     metrics,
     close: async (graceMs = config.timeoutMs + 2_000) => {
       reloader?.close()
+      // The Lease first: another replica takes over the audit while this one drains its reviews.
+      await audit?.close()
       // app.close() stops accepting and waits for in-flight reviews; past the grace period, stop waiting.
       let timer: NodeJS.Timeout | undefined
       const grace = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)))
       const outcome = await Promise.race([app.close().then(() => 'closed' as const), grace])
       clearTimeout(timer)
       if (outcome === 'timeout') logger.warn({ graceMs }, 'in-flight reviews did not finish within the grace period')
-      await audit?.close()
       await registry.close()
       cluster.stop()
       nodeCredentials?.close()
@@ -130,10 +131,12 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
  * Reviews never wait on it: its requests are paced per registry and share only the cache.
  */
 function startAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: KubeConfig, logger: Logger, metrics: Metrics, assess: AssessOptions & { checker: CachedChecker }): { close(): Promise<void> } {
-  const workloads = new WorkloadCache(kubeConfig, logger)
+  let auditor: Auditor | undefined
+  const workloads = new WorkloadCache(kubeConfig, logger, (w) => auditor?.forget(w))
   workloads.start()
-  const auditor = new Auditor({
+  auditor = new Auditor({
     workloads: () => workloads.snapshot(),
+    current: (w) => workloads.get(w),
     assess: { ...assess, checker: auditChecker(assess.checker) },
     intervalMs: settings.intervalMs,
     qps: settings.qps,

@@ -2,8 +2,9 @@
  * The background audit in `serve` (while this replica leads): a pass every interval over the
  * watched workloads, each image judged as a CREATE would be, spread over the interval. What it
  * keeps per container is the last finding, so it can say when one changes (a decision-log line,
- * an Event) and drop what is gone (a workload fixed or deleted loses its series by the end of the
- * next pass).
+ * an Event) and drop what is gone: a workload deleted is dropped when its turn comes, one fixed
+ * or made exempt by the end of that pass. A replica that stops leading drops all of it, so only
+ * the leader exports the audit's series.
  */
 import type { Logger } from 'pino'
 import type { AssessOptions } from '../policy/assess.js'
@@ -24,11 +25,15 @@ export interface AuditObserver {
   notPullable(series: NotPullableSeries, present: boolean): void
   images(counts: Record<AuditResult, number>): void
   passCompleted(finishedAtMs: number, seconds: number): void
+  /** This replica no longer audits: every audit series goes. */
+  reset(): void
 }
 
 export interface AuditorOptions {
   /** The workloads now, or undefined while they are not listed yet. */
   workloads: () => AuditWorkload[] | undefined
+  /** The same workload now (by kind, namespace and name), or undefined once it is gone. */
+  current?: (w: AuditWorkload) => AuditWorkload | undefined
   assess: AssessOptions
   intervalMs: number
   qps: number
@@ -45,29 +50,50 @@ export class Auditor {
   readonly #o: AuditorOptions
   readonly #clock: PassClock
   readonly #state = new Map<string, AuditFinding>()
-  /** Registries paused by a 429, kept across passes. */
+  readonly #counts: Record<AuditResult, number> = { pullable: 0, 'not-pullable': 0, unverified: 0 }
+  /** Per registry host, the earliest next request (spacing and 429 pauses), kept across passes. */
   readonly #pauses = new Map<string, number>()
   #abort: AbortController | undefined
   #running: Promise<void> | undefined
+  /** A start asked for while a stop is still finishing. */
+  #restart = false
 
   constructor(options: AuditorOptions) {
     this.#o = options
     this.#clock = options.clock ?? realClock
   }
 
-  /** Starts passes (when this replica becomes the leader). */
+  /** Starts passes (when this replica becomes the leader); after a stop still finishing, once it has. */
   start(): void {
-    if (this.#running !== undefined) return
+    if (this.#running !== undefined) {
+      if (this.#abort?.signal.aborted === true) this.#restart = true
+      return
+    }
     const abort = new AbortController()
     this.#abort = abort
-    this.#running = this.#loop(abort.signal).catch((err: unknown) => this.#o.logger.error({ err }, 'audit stopped by an internal error'))
+    this.#running = this.#loop(abort.signal).finally(() => {
+      this.#running = undefined
+      this.#clear()
+      if (this.#restart) {
+        this.#restart = false
+        this.start()
+      }
+    })
   }
 
-  /** Stops the pass in progress (leadership lost, shutdown); what it found stays until the next leader's pass. */
+  /** A workload the watch saw deleted: its series go now, not at its turn in the next pass. */
+  forget(w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>): void {
+    for (const [key, f] of [...this.#state]) {
+      if (f.workload.kind === w.kind && f.workload.namespace === w.namespace && f.workload.name === w.name) this.#drop(key)
+    }
+    this.#o.observer?.images({ ...this.#counts })
+  }
+
+  /** Stops the pass in progress (leadership lost, shutdown) and drops what it found. */
   async stop(): Promise<void> {
+    this.#restart = false
     this.#abort?.abort()
     await this.#running
-    this.#running = undefined
   }
 
   async #loop(signal: AbortSignal): Promise<void> {
@@ -78,40 +104,59 @@ export class Auditor {
         continue
       }
       const started = this.#clock.now()
-      const seen = new Set<string>()
-      const findings = await runPass(workloads, {
-        assess: this.#o.assess,
-        qps: this.#o.qps,
-        spreadMs: this.#o.intervalMs,
-        timeoutMs: this.#o.timeoutMs,
-        signal,
-        clock: this.#clock,
-        pauses: this.#pauses,
-        onFinding: (f) => {
-          seen.add(keyOf(f))
-          this.#record(f)
-        },
-      })
-      if (signal.aborted) return
-      for (const [key, f] of this.#state) {
-        if (seen.has(key)) continue
-        this.#state.delete(key)
-        if (f.result === 'not-pullable') this.#o.observer?.notPullable(series(f), false)
+      try {
+        await this.#pass(workloads, signal)
+      } catch (err) {
+        // A bug in one pass must not end the audit for good: say so, and try again next interval.
+        this.#o.logger.error({ err }, 'audit pass failed')
       }
-      this.#o.observer?.images(this.#counts())
-      await this.#events(findings)
-      const seconds = (this.#clock.now() - started) / 1000
-      this.#o.observer?.passCompleted(this.#clock.now(), seconds)
-      const c = this.#counts()
-      this.#o.logger.info({ workloads: workloads.length, images: findings.length, notPullable: c['not-pullable'], unverified: c.unverified, durationMs: Math.round(seconds * 1000) }, 'audit pass completed')
       await this.#clock.sleep(started + this.#o.intervalMs - this.#clock.now(), signal)
+    }
+  }
+
+  async #pass(workloads: AuditWorkload[], signal: AbortSignal): Promise<void> {
+    const started = this.#clock.now()
+    for (const [host, until] of this.#pauses) if (until < started) this.#pauses.delete(host)
+    const seen = new Set<string>()
+    const findings = await runPass(workloads, {
+      assess: this.#o.assess,
+      qps: this.#o.qps,
+      spreadMs: this.#o.intervalMs,
+      timeoutMs: this.#o.timeoutMs,
+      signal,
+      clock: this.#clock,
+      pauses: this.#pauses,
+      ...(this.#o.current === undefined ? {} : { current: this.#current(this.#o.current) }),
+      onFinding: (f) => {
+        seen.add(keyOf(f))
+        this.#record(f)
+      },
+    })
+    if (signal.aborted) return
+    for (const key of [...this.#state.keys()]) if (!seen.has(key)) this.#drop(key)
+    this.#o.observer?.images({ ...this.#counts })
+    await this.#events(findings, signal)
+    const seconds = (this.#clock.now() - started) / 1000
+    this.#o.observer?.passCompleted(this.#clock.now(), seconds)
+    this.#o.logger.info({ workloads: workloads.length, images: findings.length, notPullable: this.#counts['not-pullable'], unverified: this.#counts.unverified, durationMs: Math.round(seconds * 1000) }, 'audit pass completed')
+  }
+
+  /** The current version of a workload when its turn comes; a deleted one loses its state at once. */
+  #current(lookup: (w: AuditWorkload) => AuditWorkload | undefined): (w: AuditWorkload) => AuditWorkload | undefined {
+    return (w) => {
+      const now = lookup(w)
+      if (now !== undefined && now.uid === w.uid) return now
+      for (const key of [...this.#state.keys()]) if (key.startsWith(`${w.uid}/`)) this.#drop(key)
+      return undefined
     }
   }
 
   #record(f: AuditFinding): void {
     const key = keyOf(f)
     const before = this.#state.get(key)
+    if (before !== undefined) this.#counts[before.result]--
     this.#state.set(key, f)
+    this.#counts[f.result]++
     const changed = before === undefined ? f.result !== 'pullable' : before.result !== f.result || before.reason !== f.reason
     if (changed) {
       this.#o.logger.info(
@@ -123,12 +168,27 @@ export class Auditor {
         'audit',
       )
     }
-    if (before?.result === 'not-pullable' && (f.result !== 'not-pullable' || before.reason !== f.reason)) this.#o.observer?.notPullable(series(before), false)
+    // Any label that changed (reason, a renamed container) is a different series: the old one goes.
+    if (before?.result === 'not-pullable' && (f.result !== 'not-pullable' || seriesKey(before) !== seriesKey(f))) this.#o.observer?.notPullable(series(before), false)
     if (f.result === 'not-pullable') this.#o.observer?.notPullable(series(f), true)
-    this.#o.observer?.images(this.#counts())
+    this.#o.observer?.images({ ...this.#counts })
   }
 
-  async #events(findings: readonly AuditFinding[]): Promise<void> {
+  #drop(key: string): void {
+    const f = this.#state.get(key)
+    if (f === undefined) return
+    this.#state.delete(key)
+    this.#counts[f.result]--
+    if (f.result === 'not-pullable') this.#o.observer?.notPullable(series(f), false)
+  }
+
+  #clear(): void {
+    this.#state.clear()
+    for (const r of Object.keys(this.#counts) as AuditResult[]) this.#counts[r] = 0
+    this.#o.observer?.reset()
+  }
+
+  async #events(findings: readonly AuditFinding[], signal: AbortSignal): Promise<void> {
     const events = this.#o.events
     if (events === undefined) return
     const byWorkload = new Map<string, { workload: AuditFinding['workload']; lines: string[] }>()
@@ -137,14 +197,11 @@ export class Auditor {
       if (entry === undefined) byWorkload.set(f.workload.uid, (entry = { workload: f.workload, lines: [] }))
       if (f.result === 'not-pullable') entry.lines.push(f.message)
     }
-    for (const { workload, lines } of byWorkload.values()) await events.report(workload, lines)
+    for (const { workload, lines } of byWorkload.values()) {
+      if (signal.aborted) return
+      await events.report(workload, lines, signal)
+    }
     events.forget(new Set(byWorkload.keys()))
-  }
-
-  #counts(): Record<AuditResult, number> {
-    const counts: Record<AuditResult, number> = { pullable: 0, 'not-pullable': 0, unverified: 0 }
-    for (const f of this.#state.values()) counts[f.result]++
-    return counts
   }
 }
 
@@ -154,4 +211,9 @@ function keyOf(f: AuditFinding): string {
 
 function series(f: AuditFinding): NotPullableSeries {
   return { namespace: f.workload.namespace, kind: f.workload.kind, name: f.workload.name, container: f.container, reason: f.reason }
+}
+
+function seriesKey(f: AuditFinding): string {
+  const s = series(f)
+  return `${s.namespace}\n${s.kind}\n${s.name}\n${s.container}\n${s.reason}`
 }

@@ -45,6 +45,8 @@ export class LeaderElector {
   #timer: NodeJS.Timeout | undefined
   #stopped = false
   #record: LeaseRecord | undefined
+  /** The read and write in progress, which stop() waits out before releasing. */
+  #inflight: Promise<void> | undefined
 
   constructor(options: LeaderOptions) {
     this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: Date.now, ...options }
@@ -55,17 +57,19 @@ export class LeaderElector {
   }
 
   start(): void {
-    void this.#tick()
+    this.#inflight = this.#tick()
   }
 
   /** Stops trying; a leader releases the Lease (an empty holder) so another takes over at once. */
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
+    // A renewal in flight may still land: release with the version it leaves, not an older one.
+    await this.#inflight
     if (!this.#leader) return
     this.#lose('stopping')
     const record = this.#record
-    if (record === undefined) return
+    if (record === undefined || record.holder !== this.#o.identity) return
     const signal = AbortSignal.timeout(2000)
     await this.#o.api.update({ ...record, holder: '', renewTime: this.#o.now() }, signal).catch(() => undefined)
   }
@@ -73,13 +77,14 @@ export class LeaderElector {
   async #tick(): Promise<void> {
     if (this.#stopped) return
     try {
-      await this.#try(AbortSignal.timeout(this.#o.retryPeriodMs * 2))
+      // The deadline bounds one attempt: a leader must know it lost before another can take over.
+      await this.#try(AbortSignal.timeout(Math.min(this.#o.retryPeriodMs * 2, this.#o.renewDeadlineMs / 2)))
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'audit leader election: the Lease could not be read or written')
     }
     if (this.#leader && this.#o.now() - this.#lastRenew > this.#o.renewDeadlineMs) this.#lose('could not renew the Lease in time')
     if (this.#stopped) return
-    this.#timer = setTimeout(() => void this.#tick(), this.#o.retryPeriodMs)
+    this.#timer = setTimeout(() => (this.#inflight = this.#tick()), this.#o.retryPeriodMs)
     this.#timer.unref()
   }
 
@@ -109,6 +114,11 @@ export class LeaderElector {
 
   #won(record: LeaseRecord, now: number): void {
     this.#record = record
+    // Written while stopping: stop() releases it; this replica does not start again.
+    if (this.#stopped) {
+      this.#leader = true
+      return
+    }
     this.#lastRenew = now
     this.#observed = { holder: record.holder, renewTime: record.renewTime, at: now }
     if (this.#leader) return

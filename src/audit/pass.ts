@@ -69,6 +69,8 @@ export interface PassOptions {
   clock?: PassClock
   /** Told of each image as it is judged. */
   onFinding?: (f: AuditFinding) => void
+  /** The workload as it is when its turn comes; undefined: gone, not judged. */
+  current?: (w: AuditWorkload) => AuditWorkload | undefined
   /**
    * Shared across passes: per host, the earliest time of its next request (the qps spacing,
    * carried from one pass into the next, and a 429's pause).
@@ -89,6 +91,11 @@ export function auditChecker(checker: CachedChecker): ImageChecker {
 
 /** A 429 without Retry-After pauses the host this long. */
 const DEFAULT_PAUSE_MS = 60_000
+/**
+ * Images judged at once across all hosts: hosts come from pod specs (there may be thousands), and
+ * the audit shares plugin runs and DNS with the reviews, which must never wait for it.
+ */
+const MAX_PARALLEL = 4
 
 interface Task {
   workload: AuditWorkload
@@ -110,29 +117,102 @@ export async function runPass(workloads: readonly AuditWorkload[], options: Pass
   }
   const findings: Array<AuditFinding & { outcome: ImageOutcome }> = []
   const minGapMs = 1000 / Math.max(options.qps, 0.001)
+  const slots = semaphore(MAX_PARALLEL)
+  const judged = async (task: Task, o: PassOptions): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> => {
+    const release = await slots.acquire(o.signal)
+    try {
+      if (o.signal.aborted) return undefined
+      const now = o.current === undefined ? task.workload : o.current(task.workload)
+      if (now === undefined) return undefined
+      // The container as it is now (a changed image is judged from the next pass on, as a new one).
+      const use = now.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
+      return use === undefined ? undefined : await judge({ workload: now, use }, o)
+    } finally {
+      release()
+    }
+  }
   await Promise.all(
     [...byHost].map(async ([host, tasks]) => {
       const gap = Math.max(minGapMs, options.spreadMs / tasks.length)
       let next = clock.now()
-      for (const task of tasks) {
+      // A spread pass ends on time: what a paused or slow host could not reach in the window is
+      // said unverified, without a request, rather than hold up the pass (and every host's next).
+      const windowEnd = options.spreadMs > 0 ? next + Math.max(options.spreadMs, tasks.length * minGapMs) : Infinity
+      for (const [i, task] of tasks.entries()) {
         if (options.signal.aborted) return
-        await clock.sleep(Math.max(next, pauses.get(host) ?? 0) - clock.now(), options.signal)
+        const at = Math.max(next, pauses.get(host) ?? 0, clock.now())
+        if (at > windowEnd) {
+          const paused = (pauses.get(host) ?? 0) > next
+          for (const rest of tasks.slice(i)) {
+            const finding = await judged(rest, { ...options, assess: { ...options.assess, checker: unreached(host, paused, pauses.get(host) ?? 0, clock) } })
+            if (finding === undefined) continue
+            findings.push(finding)
+            options.onFinding?.(finding)
+          }
+          return
+        }
+        await clock.sleep(at - clock.now(), options.signal)
         if (options.signal.aborted) return
         const started = clock.now()
         next = started + gap
         pauses.set(host, Math.max(pauses.get(host) ?? 0, started + minGapMs))
-        const finding = await judge(task, options)
+        const finding = await judged(task, options)
         if (finding === undefined) continue
         findings.push(finding)
         options.onFinding?.(finding)
         if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'RateLimited') {
           const seconds = finding.outcome.result.retryAfterSeconds
           pauses.set(host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
+        } else if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'TagNotFound') {
+          // The tag list read for the nearest tags was a request too: it counts against the rate.
+          pauses.set(host, Math.max(pauses.get(host) ?? 0, clock.now() + minGapMs))
         }
       }
     }),
   )
   return findings.map(({ outcome: _, ...f }) => f)
+}
+
+/** At most `n` holders at once; waiting stops when the signal aborts. */
+function semaphore(n: number): { acquire(signal: AbortSignal): Promise<() => void> } {
+  let free = n
+  const waiting: Array<() => void> = []
+  const release = (): void => {
+    const next = waiting.shift()
+    if (next !== undefined) next()
+    else free++
+  }
+  return {
+    acquire: (signal) =>
+      new Promise((resolve) => {
+        if (free > 0) {
+          free--
+          return resolve(release)
+        }
+        const go = (): void => {
+          signal.removeEventListener('abort', abandon)
+          resolve(release)
+        }
+        const abandon = (): void => {
+          const i = waiting.indexOf(go)
+          if (i >= 0) waiting.splice(i, 1)
+          resolve(() => undefined)
+        }
+        waiting.push(go)
+        signal.addEventListener('abort', abandon, { once: true })
+      }),
+  }
+}
+
+/** Answers for images a pass did not reach: no request is made. */
+function unreached(host: string, paused: boolean, until: number, clock: PassClock): ImageChecker {
+  return {
+    check: async () =>
+      paused
+        ? { code: 'RateLimited', detail: `${host} asked to wait (429); not asked again in this pass`, retryAfterSeconds: Math.max(0, Math.ceil((until - clock.now()) / 1000)), attempts: [] }
+        : { code: 'RegistryUnreachable', cause: 'timeout', detail: `${host} answered too slowly for all its images to be checked within the audit interval`, attempts: [] },
+    tags: async () => undefined,
+  }
 }
 
 async function judge(task: Task, options: PassOptions): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {

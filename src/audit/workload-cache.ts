@@ -13,7 +13,8 @@ import { auditWorkload, WORKLOAD_KINDS, type AuditWorkload } from './workloads.j
 export class WorkloadCache {
   readonly #reflectors: Array<Reflector<AuditWorkload>>
 
-  constructor(kubeConfig: KubeConfig, logger: Logger) {
+  /** `onGone`: told of each workload the watch saw deleted (or turned into one the audit leaves). */
+  constructor(kubeConfig: KubeConfig, logger: Logger, onGone?: (w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>) => void) {
     const list = workloadLister(kubeConfig)
     const trouble = new ApiTrouble(kubeConfig, logger)
     this.#reflectors = WORKLOAD_KINDS.map(
@@ -25,6 +26,12 @@ export class WorkloadCache {
           convert: (o) => {
             const w = auditWorkload(kind, o)
             return w === undefined ? undefined : { key: `${w.namespace}/${w.name}`, value: w }
+          },
+          onChange: (key) => {
+            if (onGone === undefined || this.#reflectors === undefined) return
+            const slash = key.indexOf('/')
+            const ref = { kind, namespace: key.slice(0, slash), name: key.slice(slash + 1) }
+            if (this.get(ref) === undefined) onGone(ref)
           },
           logger,
           trouble,
@@ -39,6 +46,11 @@ export class WorkloadCache {
 
   stop(): void {
     for (const r of this.#reflectors) r.stop()
+  }
+
+  /** The workload as the watch has it now, or undefined when it is gone. */
+  get(w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>): AuditWorkload | undefined {
+    return this.#reflectors[WORKLOAD_KINDS.indexOf(w.kind)]?.get(`${w.namespace}/${w.name}`)
   }
 
   /** Every workload now, or undefined until every kind has been listed once. */

@@ -24,7 +24,7 @@ export interface AuditWorkload {
   namespace: string
   name: string
   uid: string
-  /** Replicas set to 0, or a suspended CronJob: nothing runs, but it would not come back either. */
+  /** Replicas set to 0, or a suspended CronJob or Job: nothing runs, but it would not come back either. */
   scaledToZero: boolean
   /** Exactly what the webhook would judge for a CREATE of it. */
   subject: ReviewSubject
@@ -62,7 +62,7 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     namespace: m.namespace,
     name: m.name,
     uid: m.uid,
-    scaledToZero: replicas === 0 || (kind === 'CronJob' && raw.spec?.suspend === true),
+    scaledToZero: replicas === 0 || ((kind === 'CronJob' || kind === 'Job') && raw.spec?.suspend === true),
     subject: createSubject({ uid: `audit:${m.uid}`, namespace: m.namespace, kind, name: m.name }, location, spec),
   }
 }

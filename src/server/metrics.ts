@@ -76,6 +76,13 @@ export class Metrics {
       this.#auditLastPass.set(at / 1000)
       this.#auditPassSeconds.set(seconds)
     },
+    // A replica that no longer audits exports none of it: the leader's series are the only ones.
+    reset: () => {
+      this.#notPullable.reset()
+      this.#auditImages.reset()
+      this.#auditLastPass.reset()
+      this.#auditPassSeconds.reset()
+    },
   }
 
   constructor(options: { processMetrics?: boolean } = {}) {

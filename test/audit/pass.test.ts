@@ -3,31 +3,11 @@
 // only its own queue.
 import t from 'tap'
 import { runPass, type PassClock } from '../../src/audit/pass.js'
+import { virtualClock } from '../helpers/virtual-clock.js'
 import { auditWorkload, type AuditWorkload } from '../../src/audit/workloads.js'
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
-
-/** Virtual time: every sleeper wakes in order of its wake time, once everything else is waiting. */
-function virtualClock(): PassClock & { t: number } {
-  const waiters: Array<{ at: number; wake: () => void }> = []
-  const clock = {
-    t: 0,
-    now: () => clock.t,
-    sleep: (ms: number) =>
-      new Promise<void>((resolve) => {
-        waiters.push({ at: clock.t + Math.max(0, ms), wake: resolve })
-        setImmediate(() => {
-          waiters.sort((a, b) => a.at - b.at)
-          const next = waiters.shift()
-          if (next === undefined) return
-          clock.t = Math.max(clock.t, next.at)
-          next.wake()
-        })
-      }),
-  }
-  return clock
-}
 
 const exists: CheckResult = { code: 'Exists', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'x', decidedBy: 'HEAD', attempts: [] }
 
@@ -86,6 +66,18 @@ t.test('a 429 pauses that host for its Retry-After; the other host goes on', asy
   t.same(times(calls, 'b.example'), [0, 500, 1000])
   t.equal(findings.find((f) => f.workload.name === 'a.example-0')?.result, 'unverified')
   t.equal(pauses.get('a.example'), 31_000, 'the next pass starts no sooner than the spacing allows')
+})
+
+t.test('a spread pass ends on time: what a paused host cannot reach in the window is unverified, unasked', async (t) => {
+  const clock = virtualClock()
+  const calls: Array<[string, number]> = []
+  const answer = async (ref: ImageReference): Promise<CheckResult> => (ref.registryHost === 'a.example' ? { code: 'RateLimited', detail: 'slow down', retryAfterSeconds: 600, attempts: [] } : exists)
+  const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], { assess: assessWith(answer, clock, calls), qps: 2, spreadMs: 60_000, timeoutMs: 1000, signal: new AbortController().signal, clock })
+  t.same(times(calls, 'a.example'), [0], 'one request, then the pause outlasts the pass')
+  t.same(times(calls, 'b.example'), [0, 20_000, 40_000])
+  t.same(findings.filter((f) => f.workload.name.startsWith('a.')).map((f) => [f.result, f.reason]), [['unverified', 'RateLimited'], ['unverified', 'RateLimited'], ['unverified', 'RateLimited']])
+  t.match(findings.find((f) => f.workload.name === 'a.example-2')?.problem, /a\.example is rate limiting \(retry after \d+s\)/)
+  t.ok(clock.t <= 60_000, `the pass ended within its window (${clock.t} ms)`)
 })
 
 t.test('the spacing holds from one pass into the next', async (t) => {

@@ -3,7 +3,7 @@
 // interval and reports what would no longer pull in its metrics, its decision log and, opted in,
 // Events. Registry requests are counted in the open registry's own access log.
 import t from 'tap'
-import { freePort } from '../helpers/fake-server.js'
+import { freePort, startFakeServer } from '../helpers/fake-server.js'
 import { request, Agent } from 'undici'
 import { PULLER, startWorld } from '../cluster/e2e.js'
 import { startPullguard } from '../cluster/pullguard.js'
@@ -103,6 +103,26 @@ t.test(`pacing: at most ${QPS} requests a second to one registry, spread out`, a
   t.ok(heads.every((r) => r.method === 'HEAD'), 'manifest HEADs only')
 })
 
+t.test('a registry that answers 429 with Retry-After is not asked again by the audit until then', async (t) => {
+  const at: number[] = []
+  const limited = await startFakeServer((_req, res) => {
+    at.push(Date.now())
+    res.writeHead(429, { 'Retry-After': '9', 'Content-Type': 'application/json' })
+    res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}')
+  }, world.registryCa)
+  t.teardown(() => limited.close())
+  await create(deployment('limited', `${limited.host}/team/app:1`))
+  const base = Date.now()
+  await until('the audit asks it', async () => at.some((x) => x > base), 10_000)
+  const first = at.find((x) => x > base)!
+  await new Promise((r) => setTimeout(r, Math.max(0, first + 13_000 - Date.now())))
+  const later = at.filter((x) => x > first + 1000)
+  t.ok(later.every((x) => x >= first + 8500), `nothing within the 9 s Retry-After (then ${later.map((x) => x - first).join(', ')} ms after the first)`)
+  t.ok(later.length > 0, 'asked again once it has passed')
+  t.equal(await metric(NOT_PULLABLE, { name: 'limited' }), undefined, 'rate limited is unverified, not broken')
+  await cp.kubectlOk(['delete', 'deployment', 'limited', '-n', 'live'])
+})
+
 t.test('Events: one ImageNotPullable Event per broken workload, updated each pass, not repeated', async (t) => {
   await cp.kubectlOk(['patch', 'clusterrole', 'pullguard', '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/rules/-', value: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] } }])])
   await world.restartPullguard(['--audit-interval', INTERVAL, '--audit-registry-qps', String(QPS), '--audit-events', 'true'])
@@ -115,6 +135,13 @@ t.test('Events: one ImageNotPullable Event per broken workload, updated each pas
   t.match(event, { involvedObject: { kind: 'Deployment', name: 'idle' }, type: 'Warning', source: { component: 'pullguard' } })
   t.match(event?.message, `container "c0" image "${open.host}/team/api:1.2": tag "1.2" not found in ${open.host}/team/api; fix: try 1.1, 1.0`)
   t.match(await cp.kubectlOk(['describe', 'deployment', 'idle', '-n', 'live']), /Warning\s+ImageNotPullable\s+.*pullguard\s+container "c0"/, 'kubectl describe shows it')
+})
+
+t.test('a deleted workload loses its series within one interval', async (t) => {
+  t.equal(await metric(NOT_PULLABLE, { name: 'idle' }), 1)
+  await cp.kubectlOk(['delete', 'deployment', 'idle', '-n', 'live'])
+  const took = await until('the idle series gone', async () => (await metric(NOT_PULLABLE, { name: 'idle' })) === undefined)
+  t.ok(took < 3000 + 2000, `gone ${took} ms after the delete`)
 })
 
 t.test('two replicas, one Lease: only the leader audits; killed, the other takes over', async (t) => {
