@@ -59,7 +59,10 @@ export async function apiserverPhase(report: (name: string, value: string, targe
   try {
     // (a) pullguard as a user installs it, its webhook limited to the namespaces of its side.
     const installed = await installPullguard(cp)
-    pullguard = await startPullguard(cp, { ...installed, args: ['--registry-ca', registryCa.caPath, '--log-level', 'info'], discardOutput: true,
+    // BENCH_AUDIT=1: the background audit runs throughout, over every pod the runs create (bare
+    // pods are audited), at 50 requests a second to the registry: do reviews wait for it?
+    const audit = process.env['BENCH_AUDIT'] === '1' ? ['--audit-interval', '10s', '--audit-registry-qps', '50'] : []
+    pullguard = await startPullguard(cp, { ...installed, args: ['--registry-ca', registryCa.caPath, '--log-level', 'info', ...audit], discardOutput: true,
       // BENCH_CPU_PROF=DIR: a CPU profile of the pullguard process, written when it stops.
       ...(process.env['BENCH_CPU_PROF'] === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] }) })
     await selectSide(cp, 'pullguard', 'pullguard')
