@@ -131,12 +131,11 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
  * Reviews never wait on it: its requests are paced per registry and share only the cache.
  */
 function startAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: KubeConfig, logger: Logger, metrics: Metrics, assess: AssessOptions & { checker: CachedChecker }): { close(): Promise<void> } {
-  let auditor: Auditor | undefined
-  const workloads = new WorkloadCache(kubeConfig, logger, (w) => auditor?.forget(w))
-  workloads.start()
-  auditor = new Auditor({
-    workloads: () => workloads.snapshot(),
-    current: (w) => workloads.get(w),
+  // The workloads are watched by the leader only: a pod watch costs every replica that holds one.
+  let workloads: WorkloadCache | undefined
+  const auditor = new Auditor({
+    workloads: () => workloads?.snapshot(),
+    current: (w) => workloads?.get(w),
     assess: { ...assess, checker: auditChecker(assess.checker) },
     intervalMs: settings.intervalMs,
     qps: settings.qps,
@@ -145,12 +144,24 @@ function startAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: Kube
     observer: metrics.audit,
     ...(settings.events ? { events: new AuditEvents(eventSink(kubeConfig, settings.identity), logger) } : {}),
   })
+  const stopWatching = (): void => {
+    workloads?.stop()
+    workloads = undefined
+  }
   const elector = new LeaderElector({
     api: leaseApi(kubeConfig, settings.leaseNamespace, AUDIT_LEASE),
     identity: settings.identity,
     logger,
-    onStart: () => auditor.start(),
-    onStop: () => void auditor.stop(),
+    onStart: () => {
+      stopWatching()
+      workloads = new WorkloadCache(kubeConfig, logger, (w) => auditor.forget(w))
+      workloads.start()
+      auditor.start()
+    },
+    onStop: () => {
+      void auditor.stop()
+      stopWatching()
+    },
   })
   elector.start()
   logger.info({ intervalMs: settings.intervalMs, qps: settings.qps, events: settings.events, lease: `${settings.leaseNamespace}/${AUDIT_LEASE}`, identity: settings.identity }, 'audit enabled')
@@ -158,7 +169,7 @@ function startAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: Kube
     close: async () => {
       await elector.stop()
       await auditor.stop()
-      workloads.stop()
+      stopWatching()
     },
   }
 }
