@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeApi } from './credentials/kube-api.js'
 import type { Mode, OnRegistryError } from './policy/modes.js'
 import { parsePlatform } from './policy/platforms.js'
 import { LOG_LEVELS, type LogLevel } from './log/logger.js'
@@ -229,6 +231,23 @@ export function clusterCliSettings(values: { kubeconfig?: string | undefined; ou
     nodeDockerConfigPath: pick('node-docker-config').value,
     credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
+  }
+}
+
+/**
+ * The user's cluster for `diagnose` and `audit`: --kubeconfig, else KUBECONFIG, ~/.kube/config or
+ * the in-cluster account; the context's namespace (else `default`, as kubectl); the API through
+ * it. A configuration that cannot be loaded is a ConfigError naming the command (exit 2). The
+ * client is imported here: it takes a second to load, which `check` need not pay.
+ */
+export async function userCluster(path: string | undefined, command: string, timeoutMs: number): Promise<{ kubeConfig: KubeConfig; api: KubeApi; namespace: string }> {
+  const { KubeApi, loadKubeConfig } = await import('./credentials/kube-api.js')
+  try {
+    const kubeConfig = loadKubeConfig(path)
+    const namespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace
+    return { kubeConfig, api: new KubeApi(kubeConfig, { requestTimeoutMs: timeoutMs }), namespace: namespace === undefined || namespace === '' ? 'default' : namespace }
+  } catch (err) {
+    throw new ConfigError(path === undefined ? command : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
 }
 

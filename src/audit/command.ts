@@ -4,7 +4,7 @@
  * it, and the report (report.ts). Usage errors throw ConfigError; workloads that cannot be listed
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
-import { ConfigError, TargetError } from '../config.js'
+import { TargetError, userCluster } from '../config.js'
 import { runOnceProviders } from '../check/run.js'
 import { readDockerCredentials } from '../check/docker-config.js'
 import { createLogger } from '../log/logger.js'
@@ -30,18 +30,9 @@ export async function audit(argv: string[]): Promise<number> {
   }
   const config = parseAuditConfig(argv)
   const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
-  // Imported here: the Kubernetes client takes a second to load.
-  const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
-  let kc
-  try {
-    kc = loadKubeConfig(config.kubeconfigPath)
-  } catch (err) {
-    throw new ConfigError(config.kubeconfigPath === undefined ? 'audit' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace
-  const namespace = config.scope.kind === 'all-namespaces' ? undefined : config.scope.namespace ?? (contextNamespace === undefined || contextNamespace === '' ? 'default' : contextNamespace)
+  const { kubeConfig: kc, api, namespace: contextNamespace } = await userCluster(config.kubeconfigPath, 'audit', config.timeoutMs)
+  const namespace = config.scope.kind === 'all-namespaces' ? undefined : config.scope.namespace ?? contextNamespace
   const scope: AuditReport['scope'] = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
-  const api = new KubeApi(kc, { requestTimeoutMs: config.timeoutMs })
   const logger = createLogger('silent')
 
   const listing = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))

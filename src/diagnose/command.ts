@@ -4,7 +4,7 @@
  * Usage errors throw ConfigError; a pod or namespace that cannot be read throws TargetError; the
  * CLI prints either on one line and exits 2.
  */
-import { ConfigError, TargetError } from '../config.js'
+import { TargetError, userCluster } from '../config.js'
 import { runOnceProviders } from '../check/run.js'
 import { createLogger } from '../log/logger.js'
 import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
@@ -27,18 +27,8 @@ export async function diagnose(argv: string[]): Promise<number> {
   }
   const config = parseDiagnoseConfig(argv)
   const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
-  // Imported here: the Kubernetes client takes a second to load.
-  const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
-  let api: DiagnoseApi & ServiceAccountAccess
-  let contextNamespace: string | undefined
-  try {
-    const kc = loadKubeConfig(config.kubeconfigPath)
-    contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace
-    api = new KubeApi(kc, { requestTimeoutMs: config.timeoutMs })
-  } catch (err) {
-    throw new ConfigError(config.kubeconfigPath === undefined ? 'diagnose' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-  const report = await run(api, config, contextNamespace === undefined || contextNamespace === '' ? 'default' : contextNamespace, node.entries)
+  const { api, namespace } = await userCluster(config.kubeconfigPath, 'diagnose', config.timeoutMs)
+  const report = await run(api, config, namespace, node.entries)
   process.stdout.write(config.output === 'json' ? renderDiagnoseJson(report) : renderDiagnoseText(report))
   return report.summary.exitCode
 }
