@@ -5,6 +5,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyInstance } from 'fastify'
+import { X509Certificate } from 'node:crypto'
 import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
 import { Auditor } from './audit/auditor.js'
@@ -47,6 +48,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   }
   const budget = decisionBudgetMs(config.timeoutMs)
   const metrics = new Metrics()
+  metrics.reviewTimeout(config.timeoutMs)
+  metrics.servingCertificate(certificateNotAfter(tls.certPem))
   const registry = new RegistryClient({
     onRequest: metrics.registryRequest,
     trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
@@ -103,8 +106,10 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     logger,
   })
   const audit = config.audit === undefined ? undefined : startAudit(config.audit, config.timeoutMs, kubeConfig, logger, metrics, assessOptions)
-  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready: reachedOnce(kube) })
-  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server as HttpsServer, config.tls.certPath, config.tls.keyPath, logger)
+  const ready = reachedOnce(kube)
+  metrics.readiness(ready)
+  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready })
+  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server as HttpsServer, config.tls.certPath, config.tls.keyPath, logger, (pem) => metrics.servingCertificate(certificateNotAfter(pem)))
   return {
     app,
     metrics,
@@ -153,16 +158,19 @@ function startAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: Kube
     identity: settings.identity,
     logger,
     onStart: () => {
+      metrics.auditLeader(Date.now())
       stopWatching()
       workloads = new WorkloadCache(kubeConfig, logger, (w) => auditor.forget(w))
       workloads.start()
       auditor.start()
     },
     onStop: () => {
+      metrics.auditLeader(undefined)
       void auditor.stop()
       stopWatching()
     },
   })
+  metrics.auditInterval(settings.intervalMs)
   elector.start()
   logger.info({ intervalMs: settings.intervalMs, qps: settings.qps, events: settings.events, lease: `${settings.leaseNamespace}/${AUDIT_LEASE}`, identity: settings.identity }, 'audit enabled')
   return {
@@ -182,6 +190,11 @@ export const AUDIT_LEASE = 'pullguard-audit'
  * the pull secrets can be read. Latched: a later API outage is a registry-style error per review,
  * not a reason to take every replica out of the Service at once.
  */
+/** The first certificate's notAfter: what the expiry alert watches (the chain's leaf). */
+function certificateNotAfter(certPem: string): number {
+  return Date.parse(new X509Certificate(certPem).validTo)
+}
+
 function reachedOnce(kube: KubeApi): () => Promise<boolean> {
   let reached = false
   return async () => {

@@ -63,6 +63,21 @@ export class Metrics {
   readonly #auditLastPass = new Gauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time).', registers: [this.registry] })
   readonly #auditPassSeconds = new Gauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
 
+  // Set once by serve: what the dashboard and alerts compare the measurements with.
+  readonly #reviewTimeout = new Gauge({ name: 'pullguard_review_timeout_seconds', help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.', registers: [this.registry] })
+  readonly #auditInterval = new Gauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
+  readonly #auditLeaderSince = new Gauge({ name: 'pullguard_audit_leader_since_timestamp_seconds', help: 'When this replica took the audit Lease (Unix time); only the leader has it.', registers: [this.registry] })
+  readonly #certificateExpiry = new Gauge({ name: 'pullguard_serving_certificate_expiry_timestamp_seconds', help: 'notAfter of the serving certificate in use (Unix time), updated when the files are reloaded.', registers: [this.registry] })
+  #readyProbe: () => Promise<boolean> = async () => true
+  readonly #ready = new Gauge({
+    name: 'pullguard_ready',
+    help: '1 when this replica answers /readyz with 200 (it can judge reviews), else 0.',
+    registers: [this.registry],
+    collect: async () => {
+      this.#ready.set((await this.#readyProbe()) ? 1 : 0)
+    },
+  })
+
   readonly audit: AuditObserver = {
     notPullable: (s, present) => {
       const labels = { namespace: s.namespace, kind: s.kind, name: s.name, container: s.container, reason: s.reason }
@@ -87,6 +102,29 @@ export class Metrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })
+  }
+
+  reviewTimeout(ms: number): void {
+    this.#reviewTimeout.set(ms / 1000)
+  }
+
+  /** The same probe /readyz answers with, asked at each scrape. */
+  readiness(probe: () => Promise<boolean>): void {
+    this.#readyProbe = probe
+  }
+
+  servingCertificate(notAfterMs: number): void {
+    this.#certificateExpiry.set(notAfterMs / 1000)
+  }
+
+  auditInterval(ms: number): void {
+    this.#auditInterval.set(ms / 1000)
+  }
+
+  /** `undefined`: this replica does not hold the Lease (or no longer). */
+  auditLeader(sinceMs: number | undefined): void {
+    if (sinceMs === undefined) this.#auditLeaderSince.reset()
+    else this.#auditLeaderSince.set(sinceMs / 1000)
   }
 
   /** What pullguard_cache_entries reports, read at each scrape. */

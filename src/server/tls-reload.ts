@@ -21,6 +21,7 @@ export class CertificateReloader {
     private readonly certPath: string,
     private readonly keyPath: string,
     private readonly logger: Logger,
+    private readonly onLoaded: (certPem: string) => void = () => {},
     pollMs = POLL_MS,
   ) {
     this.#watcher = new FileWatcher([certPath, keyPath], pollMs, () => this.reload())
@@ -40,6 +41,7 @@ export class CertificateReloader {
       return false
     }
     this.server.setSecureContext({ cert, key, minVersion: 'TLSv1.2' })
+    this.onLoaded(cert)
     this.logger.info({ cert: this.certPath }, 'serving certificate reloaded')
     return true
   }

@@ -33,7 +33,7 @@ t.test('no go on PATH: the test command stops at once, naming what to install', 
   // /usr/bin may hold a real go on some machines: give PATH only the empty folder and node's own.
   const run = spawnSync(process.execPath, [ENSURE], { encoding: 'utf8', env: { PATH: path, XDG_CACHE_HOME: cache, HOME: cache }, timeout: 30_000 })
   t.equal(run.status, 1)
-  t.match(run.stderr, 'go not found: the end-to-end tests build kube-apiserver, etcd and kubectl from Go modules: install Go 1.26 or newer')
+  t.match(run.stderr, 'go not found: the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer')
 })
 
 t.test('a Go older than 1.26: stops with the version it found', async (t) => {
@@ -41,7 +41,7 @@ t.test('a Go older than 1.26: stops with the version it found', async (t) => {
   t.teardown(() => rm(cache, { recursive: true, force: true }))
   const run = ensureWith(await fakeGo(t, 'go1.25.4'), cache)
   t.equal(run.status, 1)
-  t.match(run.stderr, 'go1.25.4 is too old: the end-to-end tests build kube-apiserver, etcd and kubectl from Go modules: install Go 1.26 or newer')
+  t.match(run.stderr, 'go1.25.4 is too old: the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer')
   t.notOk(existsSync(join(cache, 'pullguard', 'test-cluster', moduleHash())), 'nothing was built')
 })
 

@@ -1,7 +1,10 @@
-// kube-apiserver, kubectl and etcd for the end-to-end tests, built from the Go module beside this
-// file (go.mod/go.sum pin k8s.io/kubernetes v1.37.2 and the etcd it pins) once into a cache outside
-// the repository, keyed by a hash of the module's files, so a changed pin builds anew and an
-// unchanged one never builds twice. Parallel test files wait on one lock instead of building at once.
+// kube-apiserver, kubectl and etcd (and helm, for the chart's tests) for the end-to-end tests, built
+// from the Go modules beside this file once into a cache outside the repository, keyed by a hash of
+// each module's files, so a changed pin builds anew and an unchanged one never builds twice:
+// - this folder's module pins k8s.io/kubernetes v1.37.2 and the etcd it pins;
+// - helm/ is its own module (helm.sh/helm/v4 v4.3.1 with the versions it asks for), so helm's
+//   dependencies never change what the API server is built from.
+// Parallel test files wait on one lock instead of building at once.
 //
 // 1. Go ≥ 1.26 must be on PATH; otherwise one message says exactly what to install.
 // 2. Under the lock: if the key's folder exists, use it; else `go build` into a temporary folder
@@ -16,16 +19,45 @@ import { fileURLToPath } from 'node:url'
 
 /** From dist/test/cluster/ (where this runs) to the Go module in the source tree. */
 export const MODULE_DIR = fileURLToPath(new URL('../../../test/cluster/', import.meta.url))
-/** What the module's hash covers: the pins and the one source file of our own. */
-const MODULE_FILES = ['go.mod', 'go.sum', 'etcd/main.go']
-const PACKAGES = ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl', './etcd']
+
+interface Toolset {
+  /** Folder of the Go module, under MODULE_DIR. */
+  dir: string
+  /** What the hash covers: the pins and any source of our own. */
+  files: readonly string[]
+  packages: readonly string[]
+  binaries: readonly string[]
+  ldflags?: string
+  what: string
+  coldMinutes: number
+}
+
+const CLUSTER: Toolset = {
+  dir: '.',
+  files: ['go.mod', 'go.sum', 'etcd/main.go'],
+  packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl', './etcd'],
+  binaries: ['kube-apiserver', 'kubectl', 'etcd'],
+  what: 'kube-apiserver, kubectl and etcd (k8s.io/kubernetes v1.37.2)',
+  coldMinutes: 5,
+}
+const HELM_VERSION = 'v4.3.1'
+const HELM: Toolset = {
+  dir: 'helm',
+  files: ['go.mod', 'go.sum'],
+  packages: ['helm.sh/helm/v4/cmd/helm'],
+  binaries: ['helm'],
+  // `helm version` says the release, as a released binary does (a module build says only v4.3).
+  ldflags: `-X helm.sh/helm/v4/internal/version.version=${HELM_VERSION}`,
+  what: `helm (helm.sh/helm/v4 ${HELM_VERSION})`,
+  coldMinutes: 2,
+}
 const MIN_GO: readonly [number, number] = [1, 26]
 /** A cold build takes about 5 minutes on 2 cores; a lock held past this is no longer believed. */
 const LOCK_WAIT_MS = 30 * 60_000
 const LOCK_POLL_MS = 500
 
 export const GO_HINT =
-  'the end-to-end tests build kube-apiserver, etcd and kubectl from Go modules: install Go 1.26 or newer ' +
+  'the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer ' +
   '(https://go.dev/dl/, or your distribution\'s golang package) and put `go` on PATH'
 
 export class ClusterBinaryError extends Error {
@@ -42,6 +74,7 @@ export interface ClusterBinaries {
   kubeApiserver: string
   kubectl: string
   etcd: string
+  helm: string
 }
 
 function cacheRoot(): string {
@@ -49,18 +82,21 @@ function cacheRoot(): string {
   return join(base, 'pullguard', 'test-cluster')
 }
 
-export function moduleHash(): string {
+function toolsetHash(set: Toolset): string {
   const hash = createHash('sha256')
-  for (const file of MODULE_FILES) hash.update(`${file}\0`).update(readFileSync(join(MODULE_DIR, file))).update('\0')
+  for (const file of set.files) hash.update(`${file}\0`).update(readFileSync(join(MODULE_DIR, set.dir, file))).update('\0')
+  // The cluster's key stays what it was before helm had a module of its own (caches stay warm).
+  if (set !== CLUSTER) hash.update(`dir\0${set.dir}\0`)
   return hash.digest('hex').slice(0, 16)
 }
 
-function binariesIn(dir: string): ClusterBinaries {
-  return { kubeApiserver: join(dir, 'kube-apiserver'), kubectl: join(dir, 'kubectl'), etcd: join(dir, 'etcd') }
+/** The cache key of kube-apiserver, kubectl and etcd. */
+export function moduleHash(): string {
+  return toolsetHash(CLUSTER)
 }
 
-function complete(dir: string): boolean {
-  return Object.values(binariesIn(dir)).every((p) => existsSync(p))
+function complete(set: Toolset, dir: string): boolean {
+  return set.binaries.every((b) => existsSync(join(dir, b)))
 }
 
 /** `go1.26.8` → ok; anything older, or no go at all, is a ClusterBinaryError saying what to install. */
@@ -122,11 +158,12 @@ async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> 
   }
 }
 
-function build(into: string, log: (line: string) => void): Promise<void> {
+function build(set: Toolset, into: string, log: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now()
-    log(`building kube-apiserver, kubectl and etcd (k8s.io/kubernetes v1.37.2) into ${into}; a cold Go build cache takes about 5 minutes`)
-    const child = spawn('go', ['build', '-o', `${into}/`, ...PACKAGES], { cwd: MODULE_DIR, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    log(`building ${set.what} into ${into}; a cold Go build cache takes about ${set.coldMinutes} minutes`)
+    const flags = set.ldflags === undefined ? [] : ['-ldflags', set.ldflags]
+    const child = spawn('go', ['build', ...flags, '-o', `${into}/`, ...set.packages], { cwd: join(MODULE_DIR, set.dir), env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     const keep = (c: Buffer): void => {
       output = (output + c.toString('utf8')).slice(-20_000)
@@ -143,29 +180,37 @@ function build(into: string, log: (line: string) => void): Promise<void> {
   })
 }
 
+/** The toolset's cached folder, building it first if its pins have never been built here. */
+async function ensureToolset(set: Toolset, log: (line: string) => void): Promise<string> {
+  const root = cacheRoot()
+  const dir = join(root, toolsetHash(set))
+  if (complete(set, dir)) return dir
+  checkGo()
+  mkdirSync(root, { recursive: true })
+  return withLock(`${dir}.lock`, async () => {
+    if (complete(set, dir)) return dir
+    const tmp = `${dir}.tmp-${process.pid}`
+    rmSync(tmp, { recursive: true, force: true })
+    try {
+      await build(set, tmp, log)
+      rmSync(dir, { recursive: true, force: true })
+      renameSync(tmp, dir)
+    } finally {
+      rmSync(tmp, { recursive: true, force: true })
+    }
+    return dir
+  })
+}
+
 let memo: Promise<ClusterBinaries> | undefined
 
-/** The cached binaries, building them first if this module's pins have never been built here. */
+/** The cached binaries, building first whatever this checkout's pins have never built here. */
 export function ensureClusterBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ClusterBinaries> {
+  // One after the other: two Go builds at once on 2 cores take longer than in turn.
   memo ??= (async () => {
-    const root = cacheRoot()
-    const dir = join(root, moduleHash())
-    if (complete(dir)) return binariesIn(dir)
-    checkGo()
-    mkdirSync(root, { recursive: true })
-    return withLock(`${dir}.lock`, async () => {
-      if (complete(dir)) return binariesIn(dir)
-      const tmp = `${dir}.tmp-${process.pid}`
-      rmSync(tmp, { recursive: true, force: true })
-      try {
-        await build(tmp, log)
-        rmSync(dir, { recursive: true, force: true })
-        renameSync(tmp, dir)
-      } finally {
-        rmSync(tmp, { recursive: true, force: true })
-      }
-      return binariesIn(dir)
-    })
+    const cluster = await ensureToolset(CLUSTER, log)
+    const helm = await ensureToolset(HELM, log)
+    return { kubeApiserver: join(cluster, 'kube-apiserver'), kubectl: join(cluster, 'kubectl'), etcd: join(cluster, 'etcd'), helm: join(helm, 'helm') }
   })()
   return memo
 }

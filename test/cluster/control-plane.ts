@@ -16,6 +16,7 @@ import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { ensureClusterBinaries, type ClusterBinaries } from './binaries.js'
 import { freePort } from '../helpers/fake-server.js'
 import { startChild, waitFor, type Child } from './processes.js'
+import { startServiceProxy, type ServiceProxy } from './service-proxy.js'
 
 /** kube-apiserver is ready about 3 s after start here; a loaded 2-core CI box may take several times that. */
 const READY_TIMEOUT_MS = 90_000
@@ -49,6 +50,8 @@ export interface ControlPlane {
   apiserverLog(): string
   /** For CPU measurements (/proc). */
   apiserverPid: number
+  /** With `serviceProxy`: sends Service `namespace/name` (its cluster IP and `port`) to 127.0.0.1:`to`. */
+  routeService(namespace: string, name: string, port: number, to: number): Promise<void>
   close(): Promise<void>
 }
 
@@ -73,14 +76,25 @@ export function kubeconfigYaml(server: string, caPem: string, token: string): st
   })
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /**
+   * kube-apiserver dials cluster traffic (webhooks' Service references) through an HTTP CONNECT
+   * proxy on a unix socket (its egress selector, as with Konnectivity), which plays kube-proxy:
+   * `routeService` sends a Service's cluster IP and port to a process on 127.0.0.1.
+   */
+  serviceProxy?: boolean
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const binaries = await ensureClusterBinaries()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-cluster-'))
   const ca = await createTestCA('pullguard e2e cluster CA')
   const children: Child[] = []
   const agent = new Agent({ connect: { ca: ca.caPem } })
+  let proxy: ServiceProxy | undefined
   const cleanup = async (): Promise<void> => {
     for (const c of children.reverse()) await c.stop()
+    await proxy?.close()
     await agent.close()
     await ca.close()
     await rm(dir, { recursive: true, force: true })
@@ -115,6 +129,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     const tokenFile = join(dir, 'pki', 'tokens.csv')
     await writeFile(tokenFile, `${adminToken},e2e-admin,e2e-admin,"system:masters"\n`, { mode: 0o600 })
 
+    if (options.serviceProxy === true) proxy = await startServiceProxy(dir)
     const server = `https://127.0.0.1:${securePort}`
     const apiserver = startChild('kube-apiserver', binaries.kubeApiserver, [
       '--etcd-servers', etcdUrl,
@@ -132,6 +147,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
       // The default admission plugins, ServiceAccount among them: it gives a Pod that lists no pull
       // secrets its account's, as in every real cluster. No controller runs, so whoever makes a
       // namespace that gets pods also makes its `default` account (createNamespace).
+      ...(proxy === undefined ? [] : ['--egress-selector-config-file', proxy.configFile]),
     ])
     children.push(apiserver)
     const adminKubeconfig = join(dir, 'admin.kubeconfig')
@@ -166,6 +182,12 @@ export async function startControlPlane(): Promise<ControlPlane> {
       getRaw,
       apiserverLog: () => apiserver.log(),
       apiserverPid: apiserver.process.pid ?? NaN,
+      async routeService(namespace, name, port, to) {
+        if (proxy === undefined) throw new Error('routeService needs startControlPlane({ serviceProxy: true })')
+        const ip = (await kubectl(['get', 'service', name, '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])).stdout.trim()
+        if (ip === '') throw new Error(`service ${namespace}/${name} has no cluster IP`)
+        proxy.route(`${ip}:${port}`, to)
+      },
       close: cleanup,
     }
   } catch (err) {

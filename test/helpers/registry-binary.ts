@@ -1,6 +1,6 @@
 // Where the CNCF distribution registry binary lives. The Debian package `docker-registry` (2.8.2)
 // installs it as /usr/bin/docker-registry; a PATH lookup covers other installs of the same name.
-// Kept apart from registry.ts so ensure-registry.ts can use it without importing the harness.
+// Kept apart from registry.ts so ensure-packages.ts can use it without importing the harness.
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 

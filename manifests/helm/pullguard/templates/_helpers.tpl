@@ -1,0 +1,94 @@
+{{/*
+Names. With the release called "pullguard" (the README's command) every object is named as in
+manifests/base; fullnameOverride names them otherwise.
+*/}}
+{{- define "pullguard.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The selector: the same two labels as manifests/base, so moving from kustomize keeps the Deployment. */}}
+{{- define "pullguard.selectorLabels" -}}
+app.kubernetes.io/name: pullguard
+app.kubernetes.io/component: webhook
+{{- end -}}
+
+{{- define "pullguard.labels" -}}
+{{ include "pullguard.selectorLabels" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "pullguard.tlsSecretName" -}}
+{{- if eq .Values.certificates.source "secret" -}}
+{{- required "certificates.secret.name is required with certificates.source=secret" .Values.certificates.secret.name -}}
+{{- else -}}
+{{- printf "%s-tls" (include "pullguard.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The names the API server dials for the webhook's Service reference. */}}
+{{- define "pullguard.dnsNames" -}}
+{{- $svc := printf "%s.%s.svc" (include "pullguard.fullname" .) .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc .Values.clusterDomain) | toJson -}}
+{{- end -}}
+
+{{/*
+The webhook's timeoutSeconds: pullguard's --timeout plus 2 s for connecting, queueing and the trip
+back, so the API server never gives up on an answer that is on its way. At most 30 (the API's limit).
+*/}}
+{{- define "pullguard.timeoutMs" -}}
+{{- $t := toString .Values.timeout -}}
+{{- $ms := 0.0 -}}
+{{- range $part := regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" $t -1 -}}
+{{- $n := float64 (regexFind "^[0-9]+(\\.[0-9]+)?" $part) -}}
+{{- $unit := regexFind "(ms|s|m|h)$" $part -}}
+{{- $scale := dict "ms" 1.0 "s" 1000.0 "m" 60000.0 "h" 3600000.0 -}}
+{{- $ms = addf $ms (mulf $n (get $scale $unit)) -}}
+{{- end -}}
+{{- if or (lt $ms 100.0) (gt $ms 28000.0) -}}
+{{- fail (printf "timeout %s is outside 100ms..28s: the webhook's timeoutSeconds (the timeout + 2s) may be at most 30" $t) -}}
+{{- end -}}
+{{- $ms -}}
+{{- end -}}
+
+{{- define "pullguard.webhookTimeoutSeconds" -}}
+{{- $ms := include "pullguard.timeoutMs" . | float64 -}}
+{{- $s := ceil (divf $ms 1000.0) | int -}}
+{{- min 30 (add $s 2) -}}
+{{- end -}}
+
+{{/* Credential provider presets: where each platform's nodes keep the plugin and its config. */}}
+{{- define "pullguard.credentialProvider" -}}
+{{- $p := .Values.credentialProviders -}}
+{{- if eq $p.preset "eks" -}}
+{{- toJson (dict "config" "/etc/eks/image-credential-provider/config.json" "binDir" "/etc/eks/image-credential-provider" "volumes" (list (dict "name" "image-credential-provider" "hostPath" "/etc/eks/image-credential-provider" "mountPath" "/etc/eks/image-credential-provider" "type" "Directory"))) -}}
+{{- else if eq $p.preset "gke" -}}
+{{- toJson (dict "config" "/etc/pullguard/credential-provider/cri-auth-config.yaml" "binDir" "/home/kubernetes/bin" "volumes" (list (dict "name" "credential-provider-bin" "hostPath" "/home/kubernetes/bin" "mountPath" "/home/kubernetes/bin" "type" "Directory") (dict "name" "credential-provider-config" "hostPath" "/home/kubernetes/cri-auth-config.yaml" "mountPath" "/etc/pullguard/credential-provider/cri-auth-config.yaml" "type" "File"))) -}}
+{{- else if eq $p.preset "aks" -}}
+{{- toJson (dict "config" "/etc/pullguard/credential-provider/credential-provider-config.yaml" "binDir" "/var/lib/kubelet/credential-provider" "volumes" (list (dict "name" "credential-provider-bin" "hostPath" "/var/lib/kubelet/credential-provider" "mountPath" "/var/lib/kubelet/credential-provider" "type" "Directory") (dict "name" "credential-provider-config" "hostPath" "/var/lib/kubelet/credential-provider-config.yaml" "mountPath" "/etc/pullguard/credential-provider/credential-provider-config.yaml" "type" "File") (dict "name" "azure-json" "hostPath" "/etc/kubernetes/azure.json" "mountPath" "/etc/kubernetes/azure.json" "type" "File"))) -}}
+{{- else if eq $p.preset "custom" -}}
+{{- $c := $p.custom -}}
+{{- $config := required "credentialProviders.custom.configHostPath is required with preset custom" $c.configHostPath -}}
+{{- $bin := required "credentialProviders.custom.binDirHostPath is required with preset custom" $c.binDirHostPath -}}
+{{- $volumes := list (dict "name" "credential-provider-bin" "hostPath" $bin "mountPath" $bin "type" "Directory") (dict "name" "credential-provider-config" "hostPath" $config "mountPath" "/etc/pullguard/credential-provider/config" "type" "File") -}}
+{{- range $i, $f := $c.extraHostFiles -}}
+{{- $volumes = append $volumes (dict "name" (printf "credential-provider-file-%d" $i) "hostPath" $f "mountPath" $f "type" "File") -}}
+{{- end -}}
+{{- toJson (dict "config" "/etc/pullguard/credential-provider/config" "binDir" $bin "volumes" $volumes) -}}
+{{- else -}}
+{{- toJson (dict) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* hostPath volumes (plugins, their config) are forbidden by the baseline and restricted levels. */}}
+{{- define "pullguard.needsHostPath" -}}
+{{- if ne .Values.credentialProviders.preset "none" -}}true{{- end -}}
+{{- end -}}
