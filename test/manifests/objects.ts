@@ -84,7 +84,7 @@ export function flag(args: readonly string[], name: string): string | undefined 
   return args.find((a) => a.startsWith(`--${name}=`))?.slice(`--${name}=`.length)
 }
 
-/** The arguments, less those naming files that exist only in the pod (TLS) or on the node (credential providers). */
+/** The arguments, less those naming files that exist only in the pod (TLS, mounted CA and docker config) or on the node (credential providers). */
 export function argsWithoutPodFiles(objects: readonly KubeObject[]): string[] {
-  return (pullguardContainer(objects).args ?? []).filter((a) => !/^--(tls-cert|tls-key|image-credential-provider-config|image-credential-provider-bin-dir)=/.test(a))
+  return (pullguardContainer(objects).args ?? []).filter((a) => !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir)=/.test(a))
 }

@@ -1,12 +1,14 @@
 /**
  * The manifests as a cluster would receive them, without a cluster:
- * 1. `kubectl kustomize DIR` builds the kustomization exactly as `kubectl apply -k DIR` does;
+ * 1. `kubectl kustomize DIR` builds the kustomization exactly as `kubectl apply -k DIR` does, and
+ *    `helm template` renders the chart as `helm install` would (without lookups);
  * 2. kubectl's own decoder (YAML 1.1, as `kubectl apply` reads it) turns that YAML into JSON:
  *    `kubectl patch --local` with an empty merge patch changes nothing and contacts no server.
  *    The objects stay raw, so a misspelt field is still there for the tests to find.
  */
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureClusterBinaries } from '../cluster/binaries.js'
@@ -75,4 +77,40 @@ export function kustomizationDirs(root = join(REPO_ROOT, 'manifests')): string[]
   }
   walk(root)
   return found.sort()
+}
+
+/** The chart, under manifests/helm/. */
+export const CHART_DIR = join(REPO_ROOT, 'manifests', 'helm', 'pullguard')
+const HELM = (await ensureClusterBinaries()).helm
+
+export interface HelmRun {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+/** helm with no user configuration of its own: its cache, config and data live in a fresh folder. */
+export function helm(args: readonly string[], options: { input?: string; env?: Record<string, string> } = {}): HelmRun {
+  const home = mkdtempSync(join(tmpdir(), 'pullguard-helm-'))
+  try {
+    const run = spawnSync(HELM, args, {
+      cwd: REPO_ROOT,
+      input: options.input,
+      encoding: 'utf8',
+      timeout: KUBECTL_TIMEOUT_MS,
+      maxBuffer: KUBECTL_MAX_OUTPUT_BYTES,
+      env: { PATH: process.env['PATH'] ?? '', HOME: home, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data'), ...options.env },
+    })
+    if (run.error !== undefined) throw new KubectlError('KubectlFailed', `helm ${args.join(' ')}: ${run.error.message}`)
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr }
+  } finally {
+    rmSync(home, { recursive: true, force: true })
+  }
+}
+
+/** `helm template` of the chart with these values (as a values file), as YAML; throws on failure. */
+export function helmTemplate(values: unknown, options: { release?: string; namespace?: string } = {}): string {
+  const run = helm(['template', options.release ?? 'pullguard', CHART_DIR, '--namespace', options.namespace ?? 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+  if (run.status !== 0) throw new KubectlError('KubectlFailed', `helm template exited with ${run.status}: ${run.stderr.trim()}`)
+  return run.stdout
 }
