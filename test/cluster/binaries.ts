@@ -32,12 +32,18 @@ interface Toolset {
   coldMinutes: number
 }
 
+const KUBERNETES_VERSION = 'v1.37.2'
 const CLUSTER: Toolset = {
   dir: '.',
   files: ['go.mod', 'go.sum', 'etcd/main.go'],
   packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl', './etcd'],
   binaries: ['kube-apiserver', 'kubectl', 'etcd'],
-  what: 'kube-apiserver, kubectl and etcd (k8s.io/kubernetes v1.37.2)',
+  // The version a release build stamps (hack/lib/version.sh): the API server's /version, which
+  // kubectl and helm read (a chart's kubeVersion), says v1.37.2 instead of v0.0.0-master.
+  ldflags: ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
+    .map((pkg) => `-X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=37 -X ${pkg}.gitTreeState=clean`)
+    .join(' '),
+  what: `kube-apiserver, kubectl and etcd (k8s.io/kubernetes ${KUBERNETES_VERSION})`,
   coldMinutes: 5,
 }
 const HELM_VERSION = 'v4.3.1'
@@ -85,8 +91,7 @@ function cacheRoot(): string {
 function toolsetHash(set: Toolset): string {
   const hash = createHash('sha256')
   for (const file of set.files) hash.update(`${file}\0`).update(readFileSync(join(MODULE_DIR, set.dir, file))).update('\0')
-  // The cluster's key stays what it was before helm had a module of its own (caches stay warm).
-  if (set !== CLUSTER) hash.update(`dir\0${set.dir}\0`)
+  hash.update(`dir\0${set.dir}\0ldflags\0${set.ldflags ?? ''}\0`)
   return hash.digest('hex').slice(0, 16)
 }
 

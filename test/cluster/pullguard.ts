@@ -67,8 +67,9 @@ export interface PullguardProcess {
  * `kubeconfig` undefined: no KUBECONFIG at all (and an empty HOME). `until`: which endpoint must
  * answer 200 first (readyz needs the API; healthz only the server).
  */
-export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz'; discardOutput?: boolean; nodeArgs?: readonly string[] }): Promise<PullguardProcess> {
-  const cert = await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] })
+export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz'; discardOutput?: boolean; nodeArgs?: readonly string[]; tls?: { certPath: string; keyPath: string; caPem: string; serverName: string } }): Promise<PullguardProcess> {
+  // Without `tls`, a certificate of the test CA for 127.0.0.1 (the webhook's url).
+  const cert = options.tls ?? (await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] }))
   const child = startChild('pullguard', process.execPath, [
     ...(options.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
     ...(options.args ?? []),
@@ -83,7 +84,7 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
   })
   const origin = `https://127.0.0.1:${options.port}`
   let stopped: Promise<void> | undefined
-  const agent = new Agent({ connect: { ca: cp.ca.caPem } })
+  const agent = new Agent({ connect: options.tls === undefined ? { ca: cp.ca.caPem } : { ca: options.tls.caPem, servername: options.tls.serverName } })
   const get = async (path: string): Promise<{ status: number; text: string }> => {
     const res = await request(`${origin}${path}`, { dispatcher: agent })
     return { status: res.statusCode, text: await res.body.text() }

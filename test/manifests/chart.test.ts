@@ -32,8 +32,8 @@ function comparable(objects: readonly KubeObject[]): KubeObject[] {
     .sort((a, b) => `${a.kind}/${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.namespace ?? ''}/${b.metadata.name}`))
 }
 
-function render(values: unknown, options: { release?: string; namespace?: string } = {}): KubeObject[] {
-  return decode(helmTemplate(values, options))
+async function render(values: unknown, options: { release?: string; namespace?: string } = {}): Promise<KubeObject[]> {
+  return decode(await helmTemplate(values, options))
 }
 
 function containerOf(objects: readonly KubeObject[], name = 'pullguard'): NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['containers'][number] {
@@ -58,12 +58,12 @@ const SAME_AS: ReadonlyArray<{ dir: string; values: Record<string, unknown> }> =
 
 t.test('for the same settings the chart renders the objects kustomize renders', async (t) => {
   for (const { dir, values } of SAME_AS) {
-    t.same(comparable(render(values)), comparable(decode(kustomize(dir))), `${dir} = helm template with ${JSON.stringify(values)}`)
+    t.same(comparable(await render(values)), comparable(decode(kustomize(dir))), `${dir} = helm template with ${JSON.stringify(values)}`)
   }
 })
 
 t.test('the comparison sees a difference: another mode differs from the base', async (t) => {
-  t.notSame(comparable(render({ ...AS_BASE, mode: 'warn' })), comparable(decode(kustomize('manifests/base'))))
+  t.notSame(comparable(await render({ ...AS_BASE, mode: 'warn' })), comparable(decode(kustomize('manifests/base'))))
 })
 
 const EVERYTHING = {
@@ -91,7 +91,7 @@ const EVERYTHING = {
 t.test('helm lint --strict passes for the defaults and the value sets users pick', async (t) => {
   const sets: Array<Record<string, unknown>> = [{}, ...SAME_AS.map((s) => s.values), EVERYTHING, { certificates: { source: 'cert-manager', certManager: { issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' } } } }]
   for (const values of sets) {
-    const run = helm(['lint', '--strict', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+    const run = await helm(['lint', '--strict', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
     t.equal(run.status, 0, `${JSON.stringify(values)}: ${run.stdout}${run.stderr}`)
     t.match(run.stdout, '1 chart(s) linted, 0 chart(s) failed')
   }
@@ -115,7 +115,7 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
     [{ modes: 'warn' }, "additional properties 'modes' not allowed"],
   ]
   for (const [values, message] of cases) {
-    const run = helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+    const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
     t.not(run.status, 0, JSON.stringify(values))
     t.match(run.stderr, "values don't meet the specifications of the schema", JSON.stringify(values))
     t.match(run.stderr, message, JSON.stringify(values))
@@ -128,9 +128,10 @@ t.test('settings the schema cannot judge fail the render with a message naming t
     [{ timeout: '50ms' }, 'timeout 50ms is outside 100ms..28s'],
     [{ credentialProviders: { preset: 'custom' } }, 'credentialProviders.custom.configHostPath is required with preset custom'],
     [{ certificates: { source: 'secret' } }, 'certificates.secret.name is required with certificates.source=secret'],
+    [{ certificates: { generate: { certDays: 365, renewDays: 400 } } }, 'certificates.generate.renewDays (400) must be less than certDays (365): otherwise every upgrade makes a new certificate'],
   ]
   for (const [values, message] of cases) {
-    const run = helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+    const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
     t.not(run.status, 0, JSON.stringify(values))
     t.match(run.stderr, message)
   }
@@ -139,10 +140,10 @@ t.test('settings the schema cannot judge fail the render with a message naming t
 t.test("the webhook's timeoutSeconds stays above pullguard's --timeout", async (t) => {
   for (const [timeout, seconds] of [['8s', 10], ['1500ms', 4], ['20s', 22], ['27.5s', 30], ['28s', 30], ['1m', undefined], ['100ms', 3]] as const) {
     if (seconds === undefined) {
-      t.throws(() => render({ timeout }), { message: /outside 100ms\.\.28s/ }, `${timeout} is refused`)
+      await t.rejects(render({ timeout }), { message: /outside 100ms\.\.28s/ }, `${timeout} is refused`)
       continue
     }
-    const objects = render({ timeout })
+    const objects = await render({ timeout })
     const hook = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks?.[0]
     t.equal(hook?.timeoutSeconds, seconds, `--timeout=${timeout} → timeoutSeconds ${seconds}`)
     const config = parseServeConfig(argsWithoutPodFiles(objects), {})
@@ -151,7 +152,7 @@ t.test("the webhook's timeoutSeconds stays above pullguard's --timeout", async (
 })
 
 t.test('every setting becomes a flag pullguard serve accepts, and the mounts it names', async (t) => {
-  const objects = render(EVERYTHING)
+  const objects = await render(EVERYTHING)
   const c = containerOf(objects)
   const args = c.args ?? []
   const config = parseServeConfig(argsWithoutPodFiles(objects), {})
@@ -176,7 +177,7 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   t.equal(the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.replicas, 3)
   t.match(the<KubeObject & { spec: unknown }>(objects, 'PodDisruptionBudget', 'pullguard').spec, { minAvailable: 2 })
   // hostPath needs the privileged level on the namespace the chart makes.
-  const ns = the<V1Namespace>(render({ ...EVERYTHING, namespace: { create: true } }), 'Namespace', 'pullguard')
+  const ns = the<V1Namespace>(await render({ ...EVERYTHING, namespace: { create: true } }), 'Namespace', 'pullguard')
   t.match(ns.metadata?.labels, { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted', 'pullguard.io/mode': 'off' })
   t.match(grantsOf(objects), ['/events:create', '/events:patch', '/serviceaccounts/token:create'])
 })
@@ -187,19 +188,19 @@ function grantsOf(objects: readonly KubeObject[]): string[] {
 }
 
 t.test('the audit interval 0 turns the audit off', async (t) => {
-  t.equal(parseServeConfig(argsWithoutPodFiles(render({ audit: { interval: '0' } })), {}).audit, undefined)
-  t.equal(parseServeConfig(argsWithoutPodFiles(render({ audit: { interval: 0 } })), {}).audit, undefined)
+  t.equal(parseServeConfig(argsWithoutPodFiles(await render({ audit: { interval: '0' } })), {}).audit, undefined)
+  t.equal(parseServeConfig(argsWithoutPodFiles(await render({ audit: { interval: 0 } })), {}).audit, undefined)
 })
 
 t.test('the image: the appVersion by default, a tag, or a digest that wins over the tag', async (t) => {
-  t.equal(containerOf(render({})).image, 'ghcr.io/pullguard/pullguard:v0.1.0')
-  t.equal(containerOf(render({ image: { repository: 'mirror.internal/pullguard', tag: 'v0.1.1' } })).image, 'mirror.internal/pullguard:v0.1.1')
+  t.equal(containerOf(await render({})).image, 'ghcr.io/pullguard/pullguard:v0.1.0')
+  t.equal(containerOf(await render({ image: { repository: 'mirror.internal/pullguard', tag: 'v0.1.1' } })).image, 'mirror.internal/pullguard:v0.1.1')
   const digest = `sha256:${'a'.repeat(64)}`
-  t.equal(containerOf(render({ image: { tag: 'v9', digest } })).image, `ghcr.io/pullguard/pullguard@${digest}`)
+  t.equal(containerOf(await render({ image: { tag: 'v9', digest } })).image, `ghcr.io/pullguard/pullguard@${digest}`)
 })
 
 t.test('another release name and namespace: every name and reference follows', async (t) => {
-  const objects = render({ certificates: { source: 'generate' } }, { release: 'guard', namespace: 'security' })
+  const objects = await render({ certificates: { source: 'generate' } }, { release: 'guard', namespace: 'security' })
   for (const o of objects) {
     if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding' && o.kind !== 'ValidatingWebhookConfiguration') t.equal(o.metadata.namespace, 'security', `${o.kind} ${o.metadata.name}`)
     t.match(o.metadata.name, /^guard-pullguard/, `${o.kind} ${o.metadata.name}`)
@@ -218,7 +219,7 @@ t.test('another release name and namespace: every name and reference follows', a
 })
 
 t.test('generated certificates: a CA, and a serving certificate for the Service signed by it and named in the caBundle', async (t) => {
-  const objects = render({})
+  const objects = await render({})
   const ca = the<V1Secret>(objects, 'Secret', 'pullguard-ca')
   const tls = the<V1Secret>(objects, 'Secret', 'pullguard-tls')
   t.equal(tls.type, 'kubernetes.io/tls')
@@ -236,12 +237,12 @@ t.test('generated certificates: a CA, and a serving certificate for the Service 
   t.ok(days > 729 && days <= 731, `the serving certificate lasts certDays (730): ${days.toFixed(1)}`)
   // helm template cannot read the Secrets back, so each render makes new ones; the install test
   // shows that an upgrade keeps them.
-  t.not(the<V1Secret>(render({}), 'Secret', 'pullguard-tls').data?.['tls.crt'], tls.data?.['tls.crt'])
+  t.not(the<V1Secret>(await render({}), 'Secret', 'pullguard-tls').data?.['tls.crt'], tls.data?.['tls.crt'])
 })
 
 t.test('certificates from an existing Secret: its name is mounted and the caBundle given is set', async (t) => {
   const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
-  const objects = render({ certificates: { source: 'secret', secret: { name: 'corp-tls', caBundle: pem } } })
+  const objects = await render({ certificates: { source: 'secret', secret: { name: 'corp-tls', caBundle: pem } } })
   t.same(ofKind(objects, 'Secret'), [], 'the chart makes no Secret')
   t.equal(the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'tls')?.secret?.secretName, 'corp-tls')
   t.equal(the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks?.[0]?.clientConfig.caBundle, Buffer.from(pem).toString('base64'))
@@ -249,7 +250,7 @@ t.test('certificates from an existing Secret: its name is mounted and the caBund
 
 t.test('cert-manager with your own issuer: only the serving Certificate, issued by it, and the CA injected', async (t) => {
   const issuerRef = { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' }
-  const objects = render({ certificates: { source: 'cert-manager', certManager: { issuerRef } } })
+  const objects = await render({ certificates: { source: 'cert-manager', certManager: { issuerRef } } })
   t.same(ofKind(objects, 'Issuer'), [])
   const certs = ofKind<KubeObject & { spec: { issuerRef: unknown; dnsNames: string[]; secretName: string } }>(objects, 'Certificate')
   t.equal(certs.length, 1)
@@ -262,9 +263,9 @@ t.test('cert-manager with your own issuer: only the serving Certificate, issued 
 
 t.test('ServiceMonitor, PrometheusRule and dashboard: off by default, and what they ship when on', async (t) => {
   const kinds = (objects: readonly KubeObject[]): string[] => objects.map((o) => o.kind)
-  const off = render({})
+  const off = await render({})
   t.notOk(kinds(off).includes('ServiceMonitor') || kinds(off).includes('PrometheusRule') || off.some((o) => o.kind === 'ConfigMap'))
-  const on = render({ serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, prometheusRule: { enabled: true }, dashboard: { enabled: true, namespace: 'monitoring', annotations: { grafana_folder: 'Platform' } } })
+  const on = await render({ serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, prometheusRule: { enabled: true }, dashboard: { enabled: true, namespace: 'monitoring', annotations: { grafana_folder: 'Platform' } } })
   const sm = the<KubeObject & { spec: { endpoints: Array<Record<string, unknown>>; selector: unknown } }>(on, 'ServiceMonitor', 'pullguard')
   t.equal(sm.metadata.labels?.['release'], 'kube-prometheus-stack')
   t.same(sm.spec.selector, { matchLabels: { 'app.kubernetes.io/name': 'pullguard', 'app.kubernetes.io/component': 'webhook' } })
@@ -279,11 +280,11 @@ t.test('ServiceMonitor, PrometheusRule and dashboard: off by default, and what t
 })
 
 t.test('NOTES.txt says how to check that it works, in the mode installed', async (t) => {
-  const enforce = helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: '{}' })
+  const enforce = await helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: '{}' })
   t.equal(enforce.status, 0, enforce.stderr)
   t.match(enforce.stdout, 'kubectl run pullguard-check --image=registry.k8s.io/pause:no-such-tag --restart=Never --dry-run=server -n default')
   t.match(enforce.stdout, 'pullguard denies it')
-  const warn = helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify({ mode: 'warn', certificates: { source: 'secret', secret: { name: 'x' } } }) })
+  const warn = await helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify({ mode: 'warn', certificates: { source: 'secret', secret: { name: 'x' } } }) })
   t.match(warn.stdout, 'pullguard (warn mode) admits it with a warning')
   t.match(warn.stdout, 'WARNING: certificates.secret.caBundle is empty')
   t.notMatch(enforce.stdout, 'WARNING')

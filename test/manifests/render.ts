@@ -7,11 +7,11 @@
  *    The objects stay raw, so a misspelt field is still there for the tests to find.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureClusterBinaries } from '../cluster/binaries.js'
+import { runHelm, type HelmRun } from '../cluster/helm.js'
 
 /** From dist/test/manifests/ (where this runs) up to the repository. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -83,34 +83,14 @@ export function kustomizationDirs(root = join(REPO_ROOT, 'manifests')): string[]
 export const CHART_DIR = join(REPO_ROOT, 'manifests', 'helm', 'pullguard')
 const HELM = (await ensureClusterBinaries()).helm
 
-export interface HelmRun {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-/** helm with no user configuration of its own: its cache, config and data live in a fresh folder. */
-export function helm(args: readonly string[], options: { input?: string; env?: Record<string, string> } = {}): HelmRun {
-  const home = mkdtempSync(join(tmpdir(), 'pullguard-helm-'))
-  try {
-    const run = spawnSync(HELM, args, {
-      cwd: REPO_ROOT,
-      input: options.input,
-      encoding: 'utf8',
-      timeout: KUBECTL_TIMEOUT_MS,
-      maxBuffer: KUBECTL_MAX_OUTPUT_BYTES,
-      env: { PATH: process.env['PATH'] ?? '', HOME: home, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data'), ...options.env },
-    })
-    if (run.error !== undefined) throw new KubectlError('KubectlFailed', `helm ${args.join(' ')}: ${run.error.message}`)
-    return { status: run.status, stdout: run.stdout, stderr: run.stderr }
-  } finally {
-    rmSync(home, { recursive: true, force: true })
-  }
+/** helm without a cluster (template, lint, install --dry-run=client). */
+export function helm(args: readonly string[], options: { input?: string } = {}): Promise<HelmRun> {
+  return runHelm(HELM, args, { ...options, cwd: REPO_ROOT })
 }
 
 /** `helm template` of the chart with these values (as a values file), as YAML; throws on failure. */
-export function helmTemplate(values: unknown, options: { release?: string; namespace?: string } = {}): string {
-  const run = helm(['template', options.release ?? 'pullguard', CHART_DIR, '--namespace', options.namespace ?? 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+export async function helmTemplate(values: unknown, options: { release?: string; namespace?: string } = {}): Promise<string> {
+  const run = await helm(['template', options.release ?? 'pullguard', CHART_DIR, '--namespace', options.namespace ?? 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
   if (run.status !== 0) throw new KubectlError('KubectlFailed', `helm template exited with ${run.status}: ${run.stderr.trim()}`)
   return run.stdout
 }
