@@ -14,6 +14,30 @@ import type { CheckObserver } from '../registry/cached-checker.js'
 
 const MAX_HOSTS = 50
 
+/**
+ * A gauge without labels that has no sample until set, and none again once cleared: prom-client
+ * exports 0 for an unset one, and a 0 "last pass at" or "leader since" would read to the alerts as
+ * 1970 (so a replica that does not lead would look like an audit stuck for decades).
+ */
+class OptionalGauge extends Gauge {
+  #present = false
+
+  put(value: number): void {
+    this.#present = true
+    this.set(value)
+  }
+
+  clear(): void {
+    this.#present = false
+    this.reset()
+  }
+
+  override async get(): ReturnType<Gauge['get']> {
+    const metric = await super.get()
+    return this.#present ? metric : { ...metric, values: [] }
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry()
   readonly #hosts = new Set<string>()
@@ -60,14 +84,14 @@ export class Metrics {
     registers: [this.registry],
   })
   readonly #auditImages = new Gauge({ name: 'pullguard_audit_images', help: 'Images of running workloads by the audit\'s last finding.', labelNames: ['result'] as const, registers: [this.registry] })
-  readonly #auditLastPass = new Gauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time).', registers: [this.registry] })
-  readonly #auditPassSeconds = new Gauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
+  readonly #auditLastPass = new OptionalGauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time); only the leader has it, once a pass completed.', registers: [this.registry] })
+  readonly #auditPassSeconds = new OptionalGauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
 
   // Set once by serve: what the dashboard and alerts compare the measurements with.
   readonly #reviewTimeout = new Gauge({ name: 'pullguard_review_timeout_seconds', help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.', registers: [this.registry] })
-  readonly #auditInterval = new Gauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
-  readonly #auditLeaderSince = new Gauge({ name: 'pullguard_audit_leader_since_timestamp_seconds', help: 'When this replica took the audit Lease (Unix time); only the leader has it.', registers: [this.registry] })
-  readonly #certificateExpiry = new Gauge({ name: 'pullguard_serving_certificate_expiry_timestamp_seconds', help: 'notAfter of the serving certificate in use (Unix time), updated when the files are reloaded.', registers: [this.registry] })
+  readonly #auditInterval = new OptionalGauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
+  readonly #auditLeaderSince = new OptionalGauge({ name: 'pullguard_audit_leader_since_timestamp_seconds', help: 'When this replica took the audit Lease (Unix time); only the leader has it.', registers: [this.registry] })
+  readonly #certificateExpiry = new OptionalGauge({ name: 'pullguard_serving_certificate_expiry_timestamp_seconds', help: 'notAfter of the serving certificate in use (Unix time), updated when the files are reloaded.', registers: [this.registry] })
   #readyProbe: () => Promise<boolean> = async () => true
   readonly #ready = new Gauge({
     name: 'pullguard_ready',
@@ -88,15 +112,15 @@ export class Metrics {
       for (const [result, n] of Object.entries(counts)) this.#auditImages.set({ result }, n)
     },
     passCompleted: (at, seconds) => {
-      this.#auditLastPass.set(at / 1000)
-      this.#auditPassSeconds.set(seconds)
+      this.#auditLastPass.put(at / 1000)
+      this.#auditPassSeconds.put(seconds)
     },
     // A replica that no longer audits exports none of it: the leader's series are the only ones.
     reset: () => {
       this.#notPullable.reset()
       this.#auditImages.reset()
-      this.#auditLastPass.reset()
-      this.#auditPassSeconds.reset()
+      this.#auditLastPass.clear()
+      this.#auditPassSeconds.clear()
     },
   }
 
@@ -114,17 +138,17 @@ export class Metrics {
   }
 
   servingCertificate(notAfterMs: number): void {
-    this.#certificateExpiry.set(notAfterMs / 1000)
+    this.#certificateExpiry.put(notAfterMs / 1000)
   }
 
   auditInterval(ms: number): void {
-    this.#auditInterval.set(ms / 1000)
+    this.#auditInterval.put(ms / 1000)
   }
 
   /** `undefined`: this replica does not hold the Lease (or no longer). */
   auditLeader(sinceMs: number | undefined): void {
-    if (sinceMs === undefined) this.#auditLeaderSince.reset()
-    else this.#auditLeaderSince.set(sinceMs / 1000)
+    if (sinceMs === undefined) this.#auditLeaderSince.clear()
+    else this.#auditLeaderSince.put(sinceMs / 1000)
   }
 
   /** What pullguard_cache_entries reports, read at each scrape. */

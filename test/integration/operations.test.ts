@@ -40,8 +40,10 @@ t.test('readyz waits for the Kubernetes API once, then stays ready', async (t) =
   t.teardown(() => w.close())
   t.equal((await w.get('/healthz')).status, 200, 'alive regardless')
   t.equal((await w.get('/readyz')).status, 503)
+  t.match((await w.get('/metrics')).text, /^pullguard_ready 0$/m, 'the readiness alert sees it too')
   kube.faults.splice(0)
   t.equal((await w.get('/readyz')).status, 200)
+  t.match((await w.get('/metrics')).text, /^pullguard_ready 1$/m)
   kube.faults.push({ match: /^\/api\/v1\/namespaces\/default$/, status: 500 })
   t.equal((await w.get('/readyz')).status, 200, 'a later outage does not pull every replica out of the Service')
   kube.faults.splice(0)
@@ -73,6 +75,11 @@ t.test('metrics count decisions, registry requests, cache lookups and carry no t
   t.match(sizes, /pullguard_cache_entries\{cache="namespaces"\} 1\n/)
   t.match(sizes, /pullguard_cache_entries\{cache="service-accounts"\} 0\n/)
   t.match(text, /pullguard_process_cpu_seconds_total/)
+  // What the dashboard and alerts compare with: the budget, and the certificate's expiry.
+  t.match(text, /^pullguard_review_timeout_seconds 8$/m)
+  const expiry = Number(/^pullguard_serving_certificate_expiry_timestamp_seconds (\S+)$/m.exec(text)?.[1])
+  t.ok(expiry * 1000 > Date.now() + 86_400_000, `the serving certificate's notAfter (${new Date(expiry * 1000).toISOString()})`)
+  t.notMatch(text, /pullguard_audit_interval_seconds \d/, 'no audit interval with the audit off')
   for (const forbidden of ['no-such-tag', 'team-a', 'team/app', SECRET, Buffer.from(`u:${SECRET}`).toString('base64')]) {
     t.notOk(text.includes(forbidden), `no ${forbidden} in /metrics`)
   }

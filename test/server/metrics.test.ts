@@ -26,3 +26,38 @@ t.test('decisions are counted by verdict, mode and reason', async (t) => {
   m.decision({ verdict: 'denied', mode: 'enforce', reason: 'TagNotFound', seconds: 0.2 })
   t.match(await m.registry.metrics(), /pullguard_decisions_total\{verdict="denied",mode="enforce",reason="TagNotFound"\} 1/)
 })
+
+t.test('the audit\'s interval and leadership: the leader alone has leader_since, dropped when it stops leading', async (t) => {
+  const m = new Metrics({ processMetrics: false })
+  const unset = await m.registry.metrics()
+  for (const name of ['pullguard_audit_interval_seconds', 'pullguard_audit_leader_since_timestamp_seconds', 'pullguard_audit_last_pass_completed_timestamp_seconds', 'pullguard_audit_pass_duration_seconds', 'pullguard_serving_certificate_expiry_timestamp_seconds']) {
+    t.notMatch(unset, new RegExp(`^${name} `, 'm'), `${name}: no sample until set (not a 0 that reads as 1970)`)
+  }
+  m.audit.passCompleted(1_700_000_100_000, 3600)
+  t.match(await m.registry.metrics(), /^pullguard_audit_last_pass_completed_timestamp_seconds 1700000100$/m)
+  m.audit.reset()
+  t.notMatch(await m.registry.metrics(), /^pullguard_audit_last_pass_completed_timestamp_seconds /m, 'gone from a replica that stops leading')
+  m.auditInterval(3_600_000)
+  m.auditLeader(1_700_000_000_000)
+  let text = await m.registry.metrics()
+  t.match(text, /^pullguard_audit_interval_seconds 3600$/m)
+  t.match(text, /^pullguard_audit_leader_since_timestamp_seconds 1700000000$/m)
+  m.auditLeader(undefined)
+  text = await m.registry.metrics()
+  t.notMatch(text, /^pullguard_audit_leader_since_timestamp_seconds \d/m, 'no sample once the Lease is lost')
+  t.match(text, /^pullguard_audit_interval_seconds 3600$/m)
+})
+
+t.test('readiness is asked at each scrape; the certificate expiry and the timeout are in seconds', async (t) => {
+  const m = new Metrics({ processMetrics: false })
+  let ready = false
+  m.readiness(async () => ready)
+  t.match(await m.registry.metrics(), /^pullguard_ready 0$/m)
+  ready = true
+  t.match(await m.registry.metrics(), /^pullguard_ready 1$/m)
+  m.servingCertificate(Date.parse('2027-03-01T00:00:00Z'))
+  m.reviewTimeout(8_000)
+  const text = await m.registry.metrics()
+  t.match(text, /^pullguard_serving_certificate_expiry_timestamp_seconds 1803859200$/m)
+  t.match(text, /^pullguard_review_timeout_seconds 8$/m)
+})
