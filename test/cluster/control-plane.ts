@@ -52,6 +52,8 @@ export interface ControlPlane {
   apiserverPid: number
   /** With `serviceProxy`: sends Service `namespace/name` (its cluster IP and `port`) to 127.0.0.1:`to`. */
   routeService(namespace: string, name: string, port: number, to: number): Promise<void>
+  /** With `serviceProxy`: every cluster address the API server dialled through it. */
+  proxied(): readonly string[]
   close(): Promise<void>
 }
 
@@ -188,6 +190,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         if (ip === '') throw new Error(`service ${namespace}/${name} has no cluster IP`)
         proxy.route(`${ip}:${port}`, to)
       },
+      proxied: () => proxy?.requested() ?? [],
       close: cleanup,
     }
   } catch (err) {

@@ -137,7 +137,7 @@ t.test('helm install: the API server calls pullguard through the chart\'s Servic
   t.equal(cloud.code, 0, cloud.stderr)
   t.notMatch(cloud.stderr, 'Warning', 'verified with the plugin\'s credentials')
   const clusterIp = (await cp.kubectlOk(['get', 'service', 'pullguard', '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])).trim()
-  t.ok(clusterIp !== '', 'the Service has a cluster IP')
+  t.ok(cp.proxied().includes(`${clusterIp}:443`), `the API server dialled the Service's cluster IP ${clusterIp}:443 (${cp.proxied().join(', ')})`)
 })
 
 t.test('the dashboard and the alerts name only metrics and labels a running pullguard exports', async (t) => {

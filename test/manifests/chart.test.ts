@@ -288,4 +288,7 @@ t.test('NOTES.txt says how to check that it works, in the mode installed', async
   t.match(warn.stdout, 'pullguard (warn mode) admits it with a warning')
   t.match(warn.stdout, 'WARNING: certificates.secret.caBundle is empty')
   t.notMatch(enforce.stdout, 'WARNING')
+  t.notMatch(enforce.stdout, 'pod-security')
+  const eks = await helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify({ credentialProviders: { preset: 'eks' } }) })
+  t.match(eks.stdout, 'kubectl label namespace pullguard pod-security.kubernetes.io/enforce=privileged', 'a hostPath preset says how to let its pods in')
 })
