@@ -47,8 +47,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     tls = { ...(await generateDevCertificate()), certPath: '(generated)', keyPath: '(generated)' }
   }
   const budget = decisionBudgetMs(config.timeoutMs)
-  const metrics = new Metrics()
-  metrics.reviewTimeout(config.timeoutMs)
+  const metrics = new Metrics({ timeoutMs: config.timeoutMs })
   metrics.servingCertificate(certificateNotAfter(tls.certPem))
   const registry = new RegistryClient({
     onRequest: metrics.registryRequest,
@@ -190,11 +189,6 @@ export const AUDIT_LEASE = 'pullguard-audit'
  * the pull secrets can be read. Latched: a later API outage is a registry-style error per review,
  * not a reason to take every replica out of the Service at once.
  */
-/** The first certificate's notAfter: what the expiry alert watches (the chain's leaf). */
-function certificateNotAfter(certPem: string): number {
-  return Date.parse(new X509Certificate(certPem).validTo)
-}
-
 function reachedOnce(kube: KubeApi): () => Promise<boolean> {
   let reached = false
   return async () => {
@@ -203,6 +197,11 @@ function reachedOnce(kube: KubeApi): () => Promise<boolean> {
     reached = answer.kind !== 'error'
     return reached
   }
+}
+
+/** The first certificate's notAfter: what the expiry alert watches (the chain's leaf). */
+function certificateNotAfter(certPem: string): number {
+  return Date.parse(new X509Certificate(certPem).validTo)
 }
 
 function loadCredentialProviders(config: ServeConfig, budget: number, logger: Logger, metrics: Metrics, serviceAccounts: ServiceAccountAccess): CredentialProviders | undefined {

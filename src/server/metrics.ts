@@ -13,6 +13,18 @@ import type { DecisionSummary } from '../policy/judge.js'
 import type { CheckObserver } from '../registry/cached-checker.js'
 
 const MAX_HOSTS = 50
+const DEFAULT_TIMEOUT_MS = 8_000
+
+/**
+ * Fixed buckets for fast reviews, and boundaries at half, 80% of and the whole budget (and 2 s
+ * past it, where the API server gives up): with a boundary exactly at 80%, "p99 above 80% of the
+ * timeout" holds exactly when more than 1% of reviews took that long, whatever the timeout is.
+ */
+export function reviewBuckets(timeoutSeconds: number): number[] {
+  const fixed = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4]
+  const around = [0.5, 0.8, 1].map((f) => Math.round(timeoutSeconds * f * 1000) / 1000)
+  return [...new Set([...fixed.filter((b) => b < timeoutSeconds * 0.5), ...around, timeoutSeconds + 2])].sort((a, b) => a - b)
+}
 
 /**
  * A gauge without labels that has no sample until set, and none again once cleared: prom-client
@@ -42,13 +54,7 @@ export class Metrics {
   readonly registry = new Registry()
   readonly #hosts = new Set<string>()
   readonly #decisions = new Counter({ name: 'pullguard_decisions_total', help: 'Admission decisions by verdict, mode and deciding reason code.', labelNames: ['verdict', 'mode', 'reason'] as const, registers: [this.registry] })
-  readonly #reviewSeconds = new Histogram({
-    name: 'pullguard_review_duration_seconds',
-    help: 'Time to judge one review, all images included.',
-    labelNames: ['verdict'] as const,
-    buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16],
-    registers: [this.registry],
-  })
+  readonly #reviewSeconds: Histogram<'verdict'>
   readonly #registrySeconds = new Histogram({
     name: 'pullguard_registry_request_duration_seconds',
     help: 'HTTP requests to registries and token servers, by host and outcome (status class or failure cause).',
@@ -80,14 +86,17 @@ export class Metrics {
   readonly #notPullable = new Gauge({
     name: 'pullguard_workload_image_not_pullable',
     help: 'Set to 1 for each container of a workload whose image would not pull now (background audit); only broken containers have a series.',
-    labelNames: ['namespace', 'kind', 'name', 'container', 'reason'] as const,
+    // workload_namespace, not namespace: Prometheus gives every series its target's `namespace`
+    // (pullguard's own), and setups that enforce it (OpenShift's user workload monitoring) would
+    // otherwise rename or overwrite the workload's.
+    labelNames: ['workload_namespace', 'kind', 'name', 'container', 'reason'] as const,
     registers: [this.registry],
   })
   readonly #auditImages = new Gauge({ name: 'pullguard_audit_images', help: 'Images of running workloads by the audit\'s last finding.', labelNames: ['result'] as const, registers: [this.registry] })
   readonly #auditLastPass = new OptionalGauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time); only the leader has it, once a pass completed.', registers: [this.registry] })
   readonly #auditPassSeconds = new OptionalGauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
 
-  // Set once by serve: what the dashboard and alerts compare the measurements with.
+  // What the dashboard and alerts compare the review times with.
   readonly #reviewTimeout = new Gauge({ name: 'pullguard_review_timeout_seconds', help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.', registers: [this.registry] })
   readonly #auditInterval = new OptionalGauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
   readonly #auditLeaderSince = new OptionalGauge({ name: 'pullguard_audit_leader_since_timestamp_seconds', help: 'When this replica took the audit Lease (Unix time); only the leader has it.', registers: [this.registry] })
@@ -104,7 +113,7 @@ export class Metrics {
 
   readonly audit: AuditObserver = {
     notPullable: (s, present) => {
-      const labels = { namespace: s.namespace, kind: s.kind, name: s.name, container: s.container, reason: s.reason }
+      const labels = { workload_namespace: s.namespace, kind: s.kind, name: s.name, container: s.container, reason: s.reason }
       if (present) this.#notPullable.set(labels, 1)
       else this.#notPullable.remove(labels)
     },
@@ -124,12 +133,18 @@ export class Metrics {
     },
   }
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  /** `timeoutMs`: the review budget (--timeout), which places the review histogram's top buckets. */
+  constructor(options: { processMetrics?: boolean; timeoutMs?: number } = {}) {
+    const timeout = (options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000
+    this.#reviewSeconds = new Histogram({
+      name: 'pullguard_review_duration_seconds',
+      help: 'Time to judge one review, all images included.',
+      labelNames: ['verdict'] as const,
+      buckets: reviewBuckets(timeout),
+      registers: [this.registry],
+    })
+    this.#reviewTimeout.set(timeout)
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })
-  }
-
-  reviewTimeout(ms: number): void {
-    this.#reviewTimeout.set(ms / 1000)
   }
 
   /** The same probe /readyz answers with, asked at each scrape. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { load } from 'js-yaml'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createNamespace, startControlPlane } from '../cluster/control-plane.js'
 import { deploymentManifest, PULLER } from '../cluster/e2e.js'
 import { runHelm } from '../cluster/helm.js'
@@ -72,6 +72,8 @@ const VALUES = {
   credentialProviders: { preset: 'custom', custom: { configHostPath: providerConfig, binDirHostPath: bin } },
   audit: { interval: '2s' },
   logLevel: 'info',
+  // A CA short enough that a later upgrade can make it due.
+  certificates: { generate: { caDays: 1200, certDays: 730, renewDays: 30 } },
 }
 
 const port = await freePort()
@@ -149,7 +151,7 @@ t.test('the dashboard and the alerts name only metrics and labels a running pull
   let text = ''
   await waitFor('an audit pass with the finding', async () => {
     text = await p.metrics()
-    return text.includes('pullguard_workload_image_not_pullable{namespace="legacy"') && text.includes('pullguard_audit_last_pass_completed_timestamp_seconds ')
+    return text.includes('pullguard_workload_image_not_pullable{workload_namespace="legacy"') && text.includes('pullguard_audit_last_pass_completed_timestamp_seconds ')
   }, 30_000, () => text)
   const exported = exportedSeries(text)
   const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string; legendFormat?: string }> }> }
@@ -190,7 +192,8 @@ function exportedSeries(text: string): Map<string, Set<string>> {
 
 /**
  * Labels an expression relies on: `by (…)`, matchers `{label=…}`, and the `{{label}}` and
- * `$labels.label` of legends and annotations. `instance` and `job` come from the scrape itself.
+ * `$labels.label` of legends and annotations. `instance`, `job` and `namespace` come from the scrape
+ * itself (the target's labels), not from pullguard.
  */
 function labelsUsed(expr: string, templates: string): string[] {
   const found = new Set<string>()
@@ -199,8 +202,7 @@ function labelsUsed(expr: string, templates: string): string[] {
   for (const l of templates.matchAll(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)) found.add(l[1] ?? '')
   for (const l of templates.matchAll(/\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)/g)) found.add(l[1] ?? '')
   found.delete('')
-  found.delete('instance')
-  found.delete('job')
+  for (const target of ['instance', 'job', 'namespace']) found.delete(target)
   return [...found]
 }
 
@@ -248,9 +250,38 @@ t.test('helm upgrade keeps the certificates, renews them when due, and a changed
   }, 15_000, () => `exported ${expiry}, expected ${expected}`)
   const days = (expiry * 1000 - Date.now()) / 86_400_000
   t.ok(days > 999 && days <= 1000, `the exported expiry is the new certificate's (${days.toFixed(1)} days)`)
-  const after = await dryRunPod('team', `${open.host}/team/api:1.0`)
-  t.equal(after.code, 0, `the API server accepts the renewed certificate: ${after.stderr}`)
+  await expectPullguardWarning(t, 'the API server accepts the renewed certificate')
+
+  // The CA itself due (1200 days left, renewDays 1500): a new CA and serving certificate, and the old
+  // CA stays in the caBundle, so a replica still serving the old certificate (the kubelet has not
+  // synced the Secret yet) is trusted meanwhile; with failurePolicy Ignore a TLS failure would
+  // admit pods unchecked, silently.
+  const caRenew = await helm(['upgrade', 'pullguard', CHART, '--namespace', NS, '--reuse-values', '--set', 'certificates.generate.caDays=3650,certificates.generate.certDays=2000,certificates.generate.renewDays=1500'])
+  t.equal(caRenew.status, 0, caRenew.stderr)
+  const newCa = await tlsSecrets()
+  t.not(newCa.ca['tls.crt'], renewed.ca['tls.crt'], 'a new CA')
+  const bundle = Buffer.from(newCa.caBundle, 'base64').toString('utf8')
+  t.ok(bundle.includes(Buffer.from(newCa.ca['tls.crt'] ?? '', 'base64').toString('utf8')), 'the caBundle has the new CA')
+  t.ok(bundle.includes(Buffer.from(renewed.ca['tls.crt'] ?? '', 'base64').toString('utf8')), 'and the previous one')
+  await expectPullguardWarning(t, 'the old certificate is still trusted before the Secret sync')
+  await pod?.refresh()
+  const newest = Date.parse(new X509Certificate(Buffer.from(newCa.tls['tls.crt'] ?? '', 'base64')).validTo) / 1000
+  await waitFor('the new CA\'s certificate in use', async () => Number(/^pullguard_serving_certificate_expiry_timestamp_seconds (\S+)$/m.exec(await p.metrics())?.[1]) === newest, 15_000)
+  await expectPullguardWarning(t, 'and the new one after it')
 })
+
+/**
+ * The webhook was called and answered: in warn mode pullguard admits a missing tag with its warning.
+ * (An existing image proves nothing here: with failurePolicy Ignore a failed call admits it too.)
+ */
+async function expectPullguardWarning(t: Test, what: string): Promise<void> {
+  let run = { code: 1 as number | null, stderr: '', stdout: '' }
+  await waitFor(what, async () => {
+    run = await dryRunPod('team', missing)
+    return run.code === 0 && /Warning: .*no-such-tag/.test(run.stderr)
+  }, EFFECT_MS, () => `${run.stderr}\n${cp.apiserverLog().slice(-2000)}`)
+  t.match(run.stderr, /Warning: .*no-such-tag/, what)
+}
 
 t.test('helm uninstall removes everything the chart made; pods are then admitted without pullguard', async (t) => {
   const run = await helm(['uninstall', 'pullguard', '--namespace', NS])
@@ -268,4 +299,15 @@ t.test('helm uninstall removes everything the chart made; pods are then admitted
     return unchecked.code === 0
   }, EFFECT_MS, () => unchecked.stderr)
   t.notMatch(unchecked.stderr, 'pullguard')
+})
+
+t.test('namespace.create with --create-namespace: the release namespace gets the base\'s labels and outlives the release', async (t) => {
+  const run = await helm(['install', 'pullguard', CHART, '--namespace', 'guarded', '--create-namespace', '--set', 'namespace.create=true,certificates.source=secret,certificates.secret.name=pullguard-tls'])
+  t.equal(run.status, 0, run.stderr)
+  const ns = JSON.parse(await cp.kubectlOk(['get', 'namespace', 'guarded', '-o', 'json'])) as { metadata: { labels: Record<string, string> } }
+  t.match(ns.metadata.labels, { 'pullguard.io/mode': 'off', 'pod-security.kubernetes.io/enforce': 'restricted', 'app.kubernetes.io/managed-by': 'Helm' })
+  const gone = await helm(['uninstall', 'pullguard', '--namespace', 'guarded'])
+  t.equal(gone.status, 0, gone.stderr)
+  t.match(gone.stdout, 'kept due to the resource policy')
+  t.match(await cp.kubectlOk(['get', 'namespace', 'guarded', '-o', 'name']), 'namespace/guarded', 'uninstall keeps the namespace and what else is in it')
 })

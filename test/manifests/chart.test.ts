@@ -8,6 +8,8 @@
 // Installing, upgrading and uninstalling into a real API server is test/e2e/helm.test.ts.
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { V1ConfigMap, V1Deployment, V1Namespace, V1Secret, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node'
 import { load } from 'js-yaml'
@@ -113,6 +115,9 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
     [{ extraArgs: ['mode=warn'] }, "at '/extraArgs/0'"],
     [{ image: { digest: 'latest' } }, "at '/image/digest'"],
     [{ modes: 'warn' }, "additional properties 'modes' not allowed"],
+    [{ audit: { registryQps: 500 } }, "at '/audit/registryQps'"],
+    [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, "at '/certificates/certManager/issuerRef'"],
+    [{ certificates: { generate: { renewDays: 0 } } }, "at '/certificates/generate/renewDays'"],
   ]
   for (const [values, message] of cases) {
     const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
@@ -129,6 +134,9 @@ t.test('settings the schema cannot judge fail the render with a message naming t
     [{ credentialProviders: { preset: 'custom' } }, 'credentialProviders.custom.configHostPath is required with preset custom'],
     [{ certificates: { source: 'secret' } }, 'certificates.secret.name is required with certificates.source=secret'],
     [{ certificates: { generate: { certDays: 365, renewDays: 400 } } }, 'certificates.generate.renewDays (400) must be less than certDays (365): otherwise every upgrade makes a new certificate'],
+    [{ certificates: { generate: { caDays: 20 } } }, 'certificates.generate.renewDays (30) must be less than caDays (20): otherwise every upgrade makes a new CA'],
+    [{ audit: { interval: '500ms' } }, 'audit.interval 500ms is shorter than 1s (0 turns the audit off)'],
+    [{ audit: { registryQps: '0.001' } }, 'audit.registryQps 0.001 is outside 0.01..100'],
   ]
   for (const [values, message] of cases) {
     const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
@@ -187,6 +195,25 @@ function grantsOf(objects: readonly KubeObject[]): string[] {
   return role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))).filter((g) => /events|token/.test(g)).sort()
 }
 
+t.test('the grace period covers the preStop, a review that just arrived and exiting', async (t) => {
+  const grace = async (values: Record<string, unknown>): Promise<number | undefined> => the<V1Deployment>(await render(values), 'Deployment', 'pullguard').spec?.template.spec?.terminationGracePeriodSeconds
+  t.equal(await grace({}), 30, 'the base\'s 30 for the default 8s')
+  t.equal(await grace({ timeout: '24s' }), 41, '5 s preStop + 24 s + 2 s + 10 s')
+  t.equal(await grace({ timeout: '24s', terminationGracePeriodSeconds: 90 }), 90, 'or as set')
+})
+
+t.test('pullguard can be a subchart: the global values Helm passes down are accepted', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-umbrella-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await mkdir(join(dir, 'charts'))
+  await cp(CHART_DIR, join(dir, 'charts', 'pullguard'), { recursive: true })
+  await writeFile(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: platform\nversion: 1.0.0\n')
+  await writeFile(join(dir, 'values.yaml'), JSON.stringify({ global: { imageRegistry: 'mirror.internal' }, pullguard: { mode: 'warn' } }))
+  const run = await helm(['template', 'platform', dir, '--namespace', 'pullguard'])
+  t.equal(run.status, 0, run.stderr)
+  t.match(run.stdout, '- --mode=warn')
+})
+
 t.test('the audit interval 0 turns the audit off', async (t) => {
   t.equal(parseServeConfig(argsWithoutPodFiles(await render({ audit: { interval: '0' } })), {}).audit, undefined)
   t.equal(parseServeConfig(argsWithoutPodFiles(await render({ audit: { interval: 0 } })), {}).audit, undefined)
@@ -235,6 +262,11 @@ t.test('generated certificates: a CA, and a serving certificate for the Service 
   t.equal(hook?.clientConfig.caBundle, ca.data?.['tls.crt'], 'the caBundle is the CA')
   const days = (Date.parse(serving.validTo) - Date.now()) / 86_400_000
   t.ok(days > 729 && days <= 731, `the serving certificate lasts certDays (730): ${days.toFixed(1)}`)
+  // Never past its CA.
+  const short = await render({ certificates: { generate: { caDays: 100, certDays: 730, renewDays: 30 } } })
+  const shortCert = new X509Certificate(Buffer.from(the<V1Secret>(short, 'Secret', 'pullguard-tls').data?.['tls.crt'] ?? '', 'base64'))
+  const shortCa = new X509Certificate(Buffer.from(the<V1Secret>(short, 'Secret', 'pullguard-ca').data?.['tls.crt'] ?? '', 'base64'))
+  t.ok(Date.parse(shortCert.validTo) <= Date.parse(shortCa.validTo), `a 100-day CA: the serving certificate ends ${shortCert.validTo}, the CA ${shortCa.validTo}`)
   // helm template cannot read the Secrets back, so each render makes new ones; the install test
   // shows that an upgrade keeps them.
   t.not(the<V1Secret>(await render({}), 'Secret', 'pullguard-tls').data?.['tls.crt'], tls.data?.['tls.crt'])

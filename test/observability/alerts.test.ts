@@ -28,96 +28,135 @@ interface Case {
 }
 
 const H = 3600
+/** The target labels the Prometheus Operator gives an install's series: its namespace and scrape job. */
+const A = 'namespace="pullguard",job="pullguard"'
+const B = 'namespace="pullguard-b",job="pullguard"'
+const INSTALL_A = { namespace: 'pullguard', job: 'pullguard' }
+const INSTALL_B = { namespace: 'pullguard-b', job: 'pullguard' }
 const CASES: Case[] = [
   { alert: 'PullguardNotAnswering', why: 'both replicas not ready for 5 minutes', at: '6m', series: [
-    { series: 'pullguard_ready{instance="10.0.0.1:8443"}', values: '0x10' },
-    { series: 'pullguard_ready{instance="10.0.0.2:8443"}', values: '0x10' },
-  ], fires: [{}] },
-  { alert: 'PullguardNotAnswering', why: 'no replica scraped at all (down, or never installed)', at: '6m', series: [], fires: [{}] },
+    { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '0x10' },
+    { series: `pullguard_ready{${A},instance="10.0.0.2:8443"}`, values: '0x10' },
+  ], fires: [{ labels: INSTALL_A }] },
+  { alert: 'PullguardNotAnswering', why: 'no pullguard scraped at all (down, or never installed)', at: '6m', series: [], fires: [{}] },
+  { alert: 'PullguardNotAnswering', why: 'one install gone dark (no series any more) while another is healthy', at: '20m', series: [
+    { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '1x25' },
+    { series: `pullguard_ready{${B},instance="10.1.0.1:8443"}`, values: '1x4 stale' },
+  ], fires: [{ labels: INSTALL_B }] },
+  { alert: 'PullguardNotAnswering', why: 'a healthy install does not hide a not-ready one', at: '10m', series: [
+    { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '1x10' },
+    { series: `pullguard_ready{${B},instance="10.1.0.1:8443"}`, values: '0x10' },
+  ], fires: [{ labels: INSTALL_B }] },
   { alert: 'PullguardNotAnswering', why: 'one replica ready of two', at: '10m', series: [
-    { series: 'pullguard_ready{instance="10.0.0.1:8443"}', values: '1x10' },
-    { series: 'pullguard_ready{instance="10.0.0.2:8443"}', values: '0x10' },
+    { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '1x10' },
+    { series: `pullguard_ready{${A},instance="10.0.0.2:8443"}`, values: '0x10' },
   ], fires: [] },
   { alert: 'PullguardNotAnswering', why: 'not ready for 4 minutes only (a rollout)', at: '4m', series: [
-    { series: 'pullguard_ready{instance="10.0.0.1:8443"}', values: '0x10' },
+    { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '0x10' },
   ], fires: [] },
 
-  { alert: 'PullguardReviewsNearTimeout', why: 'p99 at 7.96 s with an 8 s timeout', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '1': '0+0x20', '4': '0+0x20', '8': '0+10x20', '16': '0+10x20', '+Inf': '0+10x20' }),
-    { series: 'pullguard_review_timeout_seconds{instance="10.0.0.1:8443"}', values: '8x20' },
-  ], fires: [{ value: '7.96s' }] },
+  { alert: 'PullguardReviewsNearTimeout', why: 'p99 at 7.98 s with an 8 s timeout', at: '16m', series: [
+    ...histogram('pullguard_review_duration_seconds', { '4': '0+0x20', '6.4': '0+0x20', '8': '0+10x20', '10': '0+10x20', '+Inf': '0+10x20' }),
+    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
+  ], fires: [{ labels: INSTALL_A, value: '7.984s' }] },
+  { alert: 'PullguardReviewsNearTimeout', why: 'a 24 s timeout: its 19.2 s boundary still tells', at: '16m', series: [
+    ...histogram('pullguard_review_duration_seconds', { '12': '0+0x20', '19.2': '0+0x20', '24': '0+10x20', '26': '0+10x20', '+Inf': '0+10x20' }),
+    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '24x20' },
+  ], fires: [{ labels: INSTALL_A, value: '23.95s' }] },
   { alert: 'PullguardReviewsNearTimeout', why: 'reviews under a second', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '1': '0+10x20', '4': '0+10x20', '8': '0+10x20', '16': '0+10x20', '+Inf': '0+10x20' }),
-    { series: 'pullguard_review_timeout_seconds{instance="10.0.0.1:8443"}', values: '8x20' },
+    ...histogram('pullguard_review_duration_seconds', { '1': '0+10x20', '4': '0+10x20', '6.4': '0+10x20', '8': '0+10x20', '10': '0+10x20', '+Inf': '0+10x20' }),
+    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
+  ], fires: [] },
+  { alert: 'PullguardReviewsNearTimeout', why: 'under 1% of reviews past 80% of the budget', at: '16m', series: [
+    ...histogram('pullguard_review_duration_seconds', { '1': '0+995x20', '6.4': '0+995x20', '8': '0+1000x20', '10': '0+1000x20', '+Inf': '0+1000x20' }),
+    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
   ], fires: [] },
   { alert: 'PullguardReviewsNearTimeout', why: 'no reviews at all', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '1': '0x20', '4': '0x20', '8': '0x20', '16': '0x20', '+Inf': '0x20' }),
-    { series: 'pullguard_review_timeout_seconds{instance="10.0.0.1:8443"}', values: '8x20' },
+    ...histogram('pullguard_review_duration_seconds', { '1': '0x20', '6.4': '0x20', '8': '0x20', '10': '0x20', '+Inf': '0x20' }),
+    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
   ], fires: [] },
 
   { alert: 'PullguardRegistryFailing', why: '10 timeouts a minute against 2 answers', at: '25m', series: [
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="timeout"}', values: '0+10x30' },
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="2xx"}', values: '0+2x30' },
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="ghcr.io",outcome="2xx"}', values: '0+20x30' },
-  ], fires: [{ labels: { registry: 'registry.example:5000' } }] },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="timeout"}`, values: '0+10x30' },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="2xx"}`, values: '0+2x30' },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="ghcr.io",outcome="2xx"}`, values: '0+20x30' },
+  ], fires: [{ labels: { ...INSTALL_A, registry: 'registry.example:5000' } }] },
   { alert: 'PullguardRegistryFailing', why: '5xx answers count as failures', at: '25m', series: [
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="5xx"}', values: '0+6x30' },
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="2xx"}', values: '0+1x30' },
-  ], fires: [{ labels: { registry: 'registry.example:5000' } }] },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="5xx"}`, values: '0+6x30' },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="2xx"}`, values: '0+1x30' },
+  ], fires: [{ labels: { ...INSTALL_A, registry: 'registry.example:5000' } }] },
   { alert: 'PullguardRegistryFailing', why: '404s and 401s are answers (a missing tag, a challenge), not failures', at: '25m', series: [
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="4xx"}', values: '0+10x30' },
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="2xx"}', values: '0+1x30' },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="4xx"}`, values: '0+10x30' },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="2xx"}`, values: '0+1x30' },
   ], fires: [] },
   { alert: 'PullguardRegistryFailing', why: 'one failed request in half an hour is not a failing registry', at: '25m', series: [
-    { series: 'pullguard_registry_request_duration_seconds_count{registry="registry.example:5000",outcome="dns"}', values: '0 1x30' },
+    { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="dns"}`, values: '0 1x30' },
   ], fires: [] },
 
   { alert: 'PullguardWorkloadNotPullable', why: 'the audit reports a Deployment with a deleted tag', at: '10m', series: [
-    { series: 'pullguard_workload_image_not_pullable{namespace="shop",kind="Deployment",name="web",container="app",reason="TagNotFound"}', values: '1x15' },
-    { series: 'pullguard_workload_image_not_pullable{namespace="shop",kind="Deployment",name="web",container="sidecar",reason="TagNotFound"}', values: '1x15' },
-  ], fires: [{ labels: { namespace: 'shop', kind: 'Deployment', name: 'web', reason: 'TagNotFound' } }] },
+    { series: `pullguard_workload_image_not_pullable{${A},workload_namespace="shop",kind="Deployment",name="web",container="app",reason="TagNotFound"}`, values: '1x15' },
+    { series: `pullguard_workload_image_not_pullable{${A},workload_namespace="shop",kind="Deployment",name="web",container="sidecar",reason="TagNotFound"}`, values: '1x15' },
+  ], fires: [{ labels: { ...INSTALL_A, workload_namespace: 'shop', kind: 'Deployment', name: 'web', reason: 'TagNotFound' } }] },
+  { alert: 'PullguardWorkloadNotPullable', why: 'a change of audit leader (the series gone for a while) does not resolve it', at: '30m', series: [
+    { series: `pullguard_workload_image_not_pullable{${A},workload_namespace="shop",kind="Deployment",name="web",container="app",reason="TagNotFound"}`, values: '1x15 stale' },
+  ], fires: [{ labels: { ...INSTALL_A, workload_namespace: 'shop', kind: 'Deployment', name: 'web', reason: 'TagNotFound' } }] },
+  { alert: 'PullguardWorkloadNotPullable', why: 'fixed an hour and more ago', at: '90m', series: [
+    { series: `pullguard_workload_image_not_pullable{${A},workload_namespace="shop",kind="Deployment",name="web",container="app",reason="TagNotFound"}`, values: '1x15 stale' },
+  ], fires: [] },
   { alert: 'PullguardWorkloadNotPullable', why: 'fixed before the alert was due', at: '10m', series: [
-    { series: 'pullguard_workload_image_not_pullable{namespace="shop",kind="Deployment",name="web",container="app",reason="TagNotFound"}', values: '1x3' },
+    { series: `pullguard_workload_image_not_pullable{${A},workload_namespace="shop",kind="Deployment",name="web",container="app",reason="TagNotFound"}`, values: '1x2 stale' },
   ], fires: [] },
 
   { alert: 'PullguardAuditNotCompleting', why: 'the last pass completed 2h20m ago with a 1h interval', at: '140m', series: [
-    { series: 'pullguard_audit_interval_seconds{instance="10.0.0.1:8443"}', values: `${H}x150` },
-    { series: 'pullguard_audit_leader_since_timestamp_seconds{instance="10.0.0.1:8443"}', values: '0x150' },
-    { series: 'pullguard_audit_last_pass_completed_timestamp_seconds{instance="10.0.0.1:8443"}', values: '0x150' },
-  ], fires: [{}] },
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.1:8443"}`, values: `${H}x150` },
+    { series: `pullguard_audit_leader_since_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: '0x150' },
+    { series: `pullguard_audit_last_pass_completed_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: '0x150' },
+  ], fires: [{ labels: INSTALL_A }] },
   { alert: 'PullguardAuditNotCompleting', why: 'a leader for 2h20m that never completed a pass', at: '140m', series: [
-    { series: 'pullguard_audit_interval_seconds{instance="10.0.0.1:8443"}', values: `${H}x150` },
-    { series: 'pullguard_audit_leader_since_timestamp_seconds{instance="10.0.0.1:8443"}', values: '0x150' },
-  ], fires: [{}] },
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.1:8443"}`, values: `${H}x150` },
+    { series: `pullguard_audit_leader_since_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: '0x150' },
+  ], fires: [{ labels: INSTALL_A }] },
+  { alert: 'PullguardAuditNotCompleting', why: 'leaders change every 40 minutes and none completes a pass', at: '140m', series: [
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.1:8443"}`, values: `${H}x150` },
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.2:8443"}`, values: `${H}x150` },
+    { series: `pullguard_audit_last_pass_completed_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: '0x40 stale' },
+    { series: `pullguard_audit_leader_since_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: `0x40 stale _x39 ${80 * 60}x70` },
+    { series: `pullguard_audit_leader_since_timestamp_seconds{${A},instance="10.0.0.2:8443"}`, values: `_x40 ${40 * 60}x39 stale` },
+  ], fires: [{ labels: INSTALL_A }] },
   { alert: 'PullguardAuditNotCompleting', why: 'the audit is on and no replica holds the Lease', at: '20m', series: [
-    { series: 'pullguard_audit_interval_seconds{instance="10.0.0.1:8443"}', values: `${H}x30` },
-    { series: 'pullguard_audit_interval_seconds{instance="10.0.0.2:8443"}', values: `${H}x30` },
-  ], fires: [{}] },
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.1:8443"}`, values: `${H}x30` },
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.2:8443"}`, values: `${H}x30` },
+  ], fires: [{ labels: INSTALL_A }] },
   { alert: 'PullguardAuditNotCompleting', why: 'a pass completes every hour', at: '140m', series: [
-    { series: 'pullguard_audit_interval_seconds{instance="10.0.0.1:8443"}', values: `${H}x150` },
-    { series: 'pullguard_audit_leader_since_timestamp_seconds{instance="10.0.0.1:8443"}', values: '0x150' },
-    { series: 'pullguard_audit_last_pass_completed_timestamp_seconds{instance="10.0.0.1:8443"}', values: `0x59 ${H}x59 ${2 * H}x30` },
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.1:8443"}`, values: `${H}x150` },
+    { series: `pullguard_audit_leader_since_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: '0x150' },
+    { series: `pullguard_audit_last_pass_completed_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: `_x59 ${H}x59 ${2 * H}x30` },
   ], fires: [] },
-  { alert: 'PullguardAuditNotCompleting', why: 'a new leader 30 minutes into its first pass', at: '140m', series: [
-    { series: 'pullguard_audit_interval_seconds{instance="10.0.0.2:8443"}', values: `${H}x150` },
-    { series: 'pullguard_audit_leader_since_timestamp_seconds{instance="10.0.0.2:8443"}', values: `${110 * 60}x150` },
+  { alert: 'PullguardAuditNotCompleting', why: 'a new leader 50 minutes after the old one\'s last pass', at: '100m', series: [
+    { series: `pullguard_audit_interval_seconds{${A},instance="10.0.0.2:8443"}`, values: `${H}x150` },
+    { series: `pullguard_audit_last_pass_completed_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: `_x30 ${30 * 60}x20 stale` },
+    { series: `pullguard_audit_leader_since_timestamp_seconds{${A},instance="10.0.0.2:8443"}`, values: `_x50 ${50 * 60}x100` },
   ], fires: [] },
   { alert: 'PullguardAuditNotCompleting', why: 'the audit is off', at: '140m', series: [
-    { series: 'pullguard_ready{instance="10.0.0.1:8443"}', values: '1x150' },
+    { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '1x150' },
   ], fires: [] },
 
   { alert: 'PullguardCertificateExpiringSoon', why: 'a replica serves a certificate that expires in 10 days', at: '20m', series: [
-    { series: 'pullguard_serving_certificate_expiry_timestamp_seconds{instance="10.0.0.1:8443"}', values: `${10 * 86400}x30` },
-    { series: 'pullguard_serving_certificate_expiry_timestamp_seconds{instance="10.0.0.2:8443"}', values: `${90 * 86400}x30` },
-  ], fires: [{ labels: { instance: '10.0.0.1:8443' }, value: '9d 23h 40m 0s' }] },
+    { series: `pullguard_serving_certificate_expiry_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: `${10 * 86400}x30` },
+    { series: `pullguard_serving_certificate_expiry_timestamp_seconds{${A},instance="10.0.0.2:8443"}`, values: `${90 * 86400}x30` },
+  ], fires: [{ labels: { ...INSTALL_A, instance: '10.0.0.1:8443' }, value: '9d 23h 40m 0s' }] },
   { alert: 'PullguardCertificateExpiringSoon', why: 'a certificate with 30 days left', at: '20m', series: [
-    { series: 'pullguard_serving_certificate_expiry_timestamp_seconds{instance="10.0.0.1:8443"}', values: `${30 * 86400}x30` },
+    { series: `pullguard_serving_certificate_expiry_timestamp_seconds{${A},instance="10.0.0.1:8443"}`, values: `${30 * 86400}x30` },
   ], fires: [] },
 ]
 
 function histogram(name: string, buckets: Record<string, string>): Array<{ series: string; values: string }> {
-  return Object.entries(buckets).map(([le, values]) => ({ series: `${name}_bucket{instance="10.0.0.1:8443",le="${le}"}`, values }))
+  return Object.entries(buckets).map(([le, values]) => ({ series: `${name}_bucket{${A},instance="10.0.0.1:8443",le="${le}"}`, values }))
 }
+
+// Series end with `stale` where pullguard drops them (a replica stops leading, a finding is fixed)
+// or the target goes down: Prometheus then writes a staleness marker, so the series ends at once
+// rather than lingering for the 5-minute lookback.
 
 /** Only the two forms the rules use; anything else would need its own expected text. */
 function expand(text: string, labels: Record<string, string>, value: string | undefined): string {
@@ -196,7 +235,7 @@ t.test('every alert fires on its case and stays quiet on the others (promtool te
 t.test('the harness can fail: a quiet case expected to fire is reported', async (t) => {
   const quiet = CASES.find((c) => c.alert === 'PullguardCertificateExpiringSoon' && c.fires.length === 0)
   if (quiet === undefined) throw new Error('no quiet case')
-  const run = await runPromtoolTest([{ ...quiet, fires: [{ labels: { instance: '10.0.0.1:8443' }, value: '29d' }] }])
+  const run = await runPromtoolTest([{ ...quiet, fires: [{ labels: { ...INSTALL_A, instance: '10.0.0.1:8443' }, value: '29d' }] }])
   t.not(run.status, 0)
   t.match(run.output, 'FAILED')
 })

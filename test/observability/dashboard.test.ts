@@ -16,11 +16,17 @@ interface Panel {
   targets?: Array<{ expr: string; refId: string; datasource?: { uid: string } }>
 }
 const FILE = fileURLToPath(new URL('../../../manifests/helm/pullguard/files/dashboard.json', import.meta.url))
-const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as { uid: string; title: string; templating: { list: Array<{ name: string; type: string; query: string }> }; panels: Panel[] }
+const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as { uid: string; title: string; templating: { list: Array<{ name: string; type: string; query: unknown }> }; panels: Panel[] }
 const panels = dashboard.panels.filter((p) => p.type !== 'row')
 
-t.test('one Prometheus datasource variable, used by every query', async (t) => {
-  t.same(dashboard.templating.list.map((v) => [v.name, v.type, v.query]), [['datasource', 'datasource', 'prometheus']])
+t.test('a Prometheus datasource variable, used by every query; every metric filtered by the install chosen', async (t) => {
+  t.same(dashboard.templating.list.map((v) => [v.name, v.type]), [['datasource', 'datasource'], ['namespace', 'query'], ['job', 'query']])
+  t.equal(dashboard.templating.list[0]?.query, 'prometheus')
+  for (const p of panels) {
+    for (const q of p.targets ?? []) {
+      for (const m of q.expr.matchAll(/\bpullguard_[a-z0-9_]+(\{[^}]*\})?/g)) t.match(m[1] ?? '', /^\{namespace=~"\$namespace", job=~"\$job"/, `${p.title}: ${m[0]}`)
+    }
+  }
   for (const p of panels) {
     t.same(p.datasource, { type: 'prometheus', uid: '${datasource}' }, p.title)
     t.ok((p.targets ?? []).length > 0, `${p.title} has queries`)
@@ -60,8 +66,9 @@ t.test('the views operators need, each reading the metric it is about', async (t
   t.match(exprs('Cache hit ratio'), /result="hit"/)
   t.match(exprs('Registry checks in flight'), /pullguard_inflight_checks/)
   t.match(exprs('Workloads whose images would no longer pull'), /pullguard_workload_image_not_pullable/)
-  t.match(exprs('Time since the last completed pass'), /time\(\) - max\(pullguard_audit_last_pass_completed_timestamp_seconds\)/)
+  t.match(exprs('Time since the last completed pass'), /time\(\) - max\(pullguard_audit_last_pass_completed_timestamp_seconds\{/)
+  t.match(exprs('Workloads whose images would no longer pull'), /by \(workload_namespace, kind, name, container, reason\)/)
   t.match(exprs('Plugin runs by provider and outcome'), /pullguard_credential_provider_exec_duration_seconds_count/)
-  t.match(exprs('Replicas ready'), /sum\(pullguard_ready\)/)
+  t.match(exprs('Replicas ready'), /sum\(pullguard_ready\{/)
   t.match(exprs('Serving certificate expires in'), /pullguard_serving_certificate_expiry_timestamp_seconds/)
 })

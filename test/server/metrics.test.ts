@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Metrics } from '../../src/server/metrics.js'
+import { Metrics, reviewBuckets } from '../../src/server/metrics.js'
 
 t.test('registry hosts that never answered over HTTP never get a label of their own', async (t) => {
   const m = new Metrics({ processMetrics: false })
@@ -56,8 +56,19 @@ t.test('readiness is asked at each scrape; the certificate expiry and the timeou
   ready = true
   t.match(await m.registry.metrics(), /^pullguard_ready 1$/m)
   m.servingCertificate(Date.parse('2027-03-01T00:00:00Z'))
-  m.reviewTimeout(8_000)
   const text = await m.registry.metrics()
   t.match(text, /^pullguard_serving_certificate_expiry_timestamp_seconds 1803859200$/m)
   t.match(text, /^pullguard_review_timeout_seconds 8$/m)
+})
+
+t.test('review buckets: boundaries at half, 80% and all of the budget, and 2 s past it', async (t) => {
+  t.same(reviewBuckets(8), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 6.4, 8, 10])
+  t.same(reviewBuckets(24), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 12, 19.2, 24, 26])
+  t.same(reviewBuckets(1.5), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 0.75, 1.2, 1.5, 3.5])
+  const m = new Metrics({ processMetrics: false, timeoutMs: 24_000 })
+  m.decision({ verdict: 'allowed', mode: 'enforce', reason: 'Pullable', seconds: 20 })
+  const text = await m.registry.metrics()
+  t.match(text, /pullguard_review_duration_seconds_bucket\{le="19.2",verdict="allowed"\} 0/)
+  t.match(text, /pullguard_review_duration_seconds_bucket\{le="24",verdict="allowed"\} 1/)
+  t.match(text, /^pullguard_review_timeout_seconds 24$/m)
 })

@@ -44,19 +44,52 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 The webhook's timeoutSeconds: pullguard's --timeout plus 2 s for connecting, queueing and the trip
 back, so the API server never gives up on an answer that is on its way. At most 30 (the API's limit).
 */}}
-{{- define "pullguard.timeoutMs" -}}
-{{- $t := toString .Values.timeout -}}
+{{/* A Go-style duration as pullguard reads it ("8s", "1m30s", "1500ms") in milliseconds. */}}
+{{- define "pullguard.durationMs" -}}
 {{- $ms := 0.0 -}}
-{{- range $part := regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" $t -1 -}}
+{{- range $part := regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" (toString .) -1 -}}
 {{- $n := float64 (regexFind "^[0-9]+(\\.[0-9]+)?" $part) -}}
 {{- $unit := regexFind "(ms|s|m|h)$" $part -}}
 {{- $scale := dict "ms" 1.0 "s" 1000.0 "m" 60000.0 "h" 3600000.0 -}}
 {{- $ms = addf $ms (mulf $n (get $scale $unit)) -}}
 {{- end -}}
+{{- $ms -}}
+{{- end -}}
+
+{{- define "pullguard.timeoutMs" -}}
+{{- $t := toString .Values.timeout -}}
+{{- $ms := include "pullguard.durationMs" $t | float64 -}}
 {{- if or (lt $ms 100.0) (gt $ms 28000.0) -}}
 {{- fail (printf "timeout %s is outside 100ms..28s: the webhook's timeoutSeconds (the timeout + 2s) may be at most 30" $t) -}}
 {{- end -}}
 {{- $ms -}}
+{{- end -}}
+
+{{/* pullguard's own limits on the audit settings, said at install rather than by a crash-looping pod. */}}
+{{- define "pullguard.checkAudit" -}}
+{{- $i := toString .Values.audit.interval -}}
+{{- if ne $i "0" -}}
+{{- $ms := include "pullguard.durationMs" $i | float64 -}}
+{{- if lt $ms 1000.0 -}}
+{{- fail (printf "audit.interval %s is shorter than 1s (0 turns the audit off)" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.audit.registryQps -}}
+{{- $q := float64 . -}}
+{{- if or (lt $q 0.01) (gt $q 100.0) -}}
+{{- fail (printf "audit.registryQps %v is outside 0.01..100" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Room for preStop (5 s), a review that just arrived (the timeout + 2 s) and exiting. */}}
+{{- define "pullguard.gracePeriod" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- $s := ceil (divf (include "pullguard.timeoutMs" . | float64) 1000.0) | int -}}
+{{- max 30 (add 5 $s 2 10) -}}
+{{- else -}}
+{{- .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "pullguard.webhookTimeoutSeconds" -}}
