@@ -59,7 +59,7 @@ t.test('a workload scaled to zero with a missing tag is found, marked, and logge
   await until('the idle series', async () => (await metric(NOT_PULLABLE, { workload_namespace: 'live', kind: 'Deployment', name: 'idle', container: 'c0', reason: 'TagNotFound' })) === 1)
   const lines = (await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'audit' && l['name'] === 'idle')
   t.equal(lines.length, 1, 'one line for the change of state, not one per pass')
-  t.match(lines[0], { workload_namespace: 'live', kind: 'Deployment', container: 'c0', from: 'unaudited', to: 'not-pullable', reason: 'TagNotFound', scaledToZero: true, fix: ['existing tags nearest to "1.2": 1.1, 1.0', `use the nearest one: kubectl set image deployment/idle -n live c0=${open.host}/team/api:1.1`] })
+  t.match(lines[0], { namespace: 'live', kind: 'Deployment', container: 'c0', from: 'unaudited', to: 'not-pullable', reason: 'TagNotFound', scaledToZero: true, fix: ['existing tags nearest to "1.2": 1.1, 1.0', `use the nearest one: kubectl set image deployment/idle -n live c0=${open.host}/team/api:1.1`] })
   const text = await world.pullguard.metrics()
   t.ok((value(text, 'pullguard_audit_last_pass_completed_timestamp_seconds', {}) ?? 0) > Date.now() / 1000 - 60, 'a pass completed within the last minute')
   t.ok((value(text, 'pullguard_audit_images', { result: 'pullable' }) ?? 0) >= 2)
