@@ -22,7 +22,8 @@ const DEFAULT_TIMEOUT_MS = 8_000
  */
 export function reviewBuckets(timeoutSeconds: number): number[] {
   const fixed = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4]
-  const around = [0.5, 0.8, 1].map((f) => Math.round(timeoutSeconds * f * 1000) / 1000)
+  // Not rounded: the alert's `0.8 * timeout` in PromQL is the same IEEE product, so the boundary is exact.
+  const around = [0.5, 0.8, 1].map((f) => timeoutSeconds * f)
   return [...new Set([...fixed.filter((b) => b < timeoutSeconds * 0.5), ...around, timeoutSeconds + 2])].sort((a, b) => a - b)
 }
 

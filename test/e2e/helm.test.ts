@@ -73,7 +73,7 @@ const VALUES = {
   audit: { interval: '2s' },
   logLevel: 'info',
   // A CA short enough that a later upgrade can make it due.
-  certificates: { generate: { caDays: 1200, certDays: 730, renewDays: 30 } },
+  certificates: { generate: { caDays: 3000, certDays: 730, renewDays: 30 } },
 }
 
 const port = await freePort()
@@ -102,8 +102,8 @@ async function runAsThePod(): Promise<PullguardProcess> {
   return pullguard
 }
 
-async function dryRunPod(namespace: string, image: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return cp.kubectl(['run', 'pullguard-check', `--image=${image}`, '--restart=Never', '--dry-run=server', '-n', namespace])
+async function dryRunPod(namespace: string, image: string, extra: readonly string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return cp.kubectl(['run', 'pullguard-check', `--image=${image}`, '--restart=Never', '--dry-run=server', '-n', namespace, ...extra])
 }
 
 async function tlsSecrets(): Promise<{ tls: Record<string, string>; ca: Record<string, string>; caBundle: string }> {
@@ -252,22 +252,34 @@ t.test('helm upgrade keeps the certificates, renews them when due, and a changed
   t.ok(days > 999 && days <= 1000, `the exported expiry is the new certificate's (${days.toFixed(1)} days)`)
   await expectPullguardWarning(t, 'the API server accepts the renewed certificate')
 
-  // The CA itself due (1200 days left, renewDays 1500): a new CA and serving certificate, and the old
-  // CA stays in the caBundle, so a replica still serving the old certificate (the kubelet has not
-  // synced the Secret yet) is trusted meanwhile; with failurePolicy Ignore a TLS failure would
-  // admit pods unchecked, silently.
-  const caRenew = await helm(['upgrade', 'pullguard', CHART, '--namespace', NS, '--reuse-values', '--set', 'certificates.generate.caDays=3650,certificates.generate.certDays=2000,certificates.generate.renewDays=1500'])
+  // The CA itself due (3000 days left, less than certDays + renewDays = 3500): a new CA and serving
+  // certificate, and the old CA stays in the caBundle, so a replica still serving the old
+  // certificate (the kubelet has not synced the Secret yet) is trusted meanwhile; with failurePolicy
+  // Ignore a TLS failure would admit pods unchecked, silently. The same upgrade adds an
+  // objectSelector, so the test can tell when the new configuration is in effect.
+  const caRenew = await helm(['upgrade', 'pullguard', CHART, '--namespace', NS, '--reuse-values',
+    '--set', 'certificates.generate.caDays=9000,certificates.generate.certDays=2000,certificates.generate.renewDays=1500',
+    '--set-json', 'webhook.objectSelector={"matchExpressions":[{"key":"skip-pullguard","operator":"DoesNotExist"}]}'])
   t.equal(caRenew.status, 0, caRenew.stderr)
   const newCa = await tlsSecrets()
   t.not(newCa.ca['tls.crt'], renewed.ca['tls.crt'], 'a new CA')
+  const pemOf = (b64: string | undefined): string => Buffer.from(b64 ?? '', 'base64').toString('utf8')
   const bundle = Buffer.from(newCa.caBundle, 'base64').toString('utf8')
-  t.ok(bundle.includes(Buffer.from(newCa.ca['tls.crt'] ?? '', 'base64').toString('utf8')), 'the caBundle has the new CA')
-  t.ok(bundle.includes(Buffer.from(renewed.ca['tls.crt'] ?? '', 'base64').toString('utf8')), 'and the previous one')
-  await expectPullguardWarning(t, 'the old certificate is still trusted before the Secret sync')
+  t.equal(bundle, pemOf(newCa.ca['tls.crt']) + pemOf(renewed.ca['tls.crt']), 'the caBundle: the new CA, then the previous one')
+  t.equal(newCa.tls['ca.crt'], newCa.caBundle, 'the serving Secret\'s ca.crt is the same bundle (for scrapers)')
+  let skipped = { code: 1 as number | null, stderr: '', stdout: '' }
+  await waitFor('the new webhook configuration in effect', async () => {
+    skipped = await dryRunPod('team', missing, ['--labels=skip-pullguard=true'])
+    return skipped.code === 0 && !skipped.stderr.includes('no-such-tag')
+  }, EFFECT_MS, () => skipped.stderr)
+  await expectPullguardWarning(t, 'with the new caBundle, the old certificate (before the Secret sync) is trusted')
+  const again2 = await helm(['upgrade', 'pullguard', CHART, '--namespace', NS, '--reuse-values'])
+  t.equal(again2.status, 0, again2.stderr)
+  t.same(await tlsSecrets(), newCa, 'the next upgrade keeps the CA, the previous one and the bundle')
   await pod?.refresh()
   const newest = Date.parse(new X509Certificate(Buffer.from(newCa.tls['tls.crt'] ?? '', 'base64')).validTo) / 1000
   await waitFor('the new CA\'s certificate in use', async () => Number(/^pullguard_serving_certificate_expiry_timestamp_seconds (\S+)$/m.exec(await p.metrics())?.[1]) === newest, 15_000)
-  await expectPullguardWarning(t, 'and the new one after it')
+  await expectPullguardWarning(t, 'and the new certificate after it')
 })
 
 /**

@@ -134,7 +134,7 @@ t.test('settings the schema cannot judge fail the render with a message naming t
     [{ credentialProviders: { preset: 'custom' } }, 'credentialProviders.custom.configHostPath is required with preset custom'],
     [{ certificates: { source: 'secret' } }, 'certificates.secret.name is required with certificates.source=secret'],
     [{ certificates: { generate: { certDays: 365, renewDays: 400 } } }, 'certificates.generate.renewDays (400) must be less than certDays (365): otherwise every upgrade makes a new certificate'],
-    [{ certificates: { generate: { caDays: 20 } } }, 'certificates.generate.renewDays (30) must be less than caDays (20): otherwise every upgrade makes a new CA'],
+    [{ certificates: { generate: { caDays: 700 } } }, 'certificates.generate.caDays (700) must be more than certDays + renewDays (760)'],
     [{ audit: { interval: '500ms' } }, 'audit.interval 500ms is shorter than 1s (0 turns the audit off)'],
     [{ audit: { registryQps: '0.001' } }, 'audit.registryQps 0.001 is outside 0.01..100'],
   ]
@@ -207,8 +207,9 @@ t.test('pullguard can be a subchart: the global values Helm passes down are acce
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await mkdir(join(dir, 'charts'))
   await cp(CHART_DIR, join(dir, 'charts', 'pullguard'), { recursive: true })
-  await writeFile(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: platform\nversion: 1.0.0\n')
-  await writeFile(join(dir, 'values.yaml'), JSON.stringify({ global: { imageRegistry: 'mirror.internal' }, pullguard: { mode: 'warn' } }))
+  // As umbrella charts include a dependency: a condition on pullguard.enabled, and global values.
+  await writeFile(join(dir, 'Chart.yaml'), JSON.stringify({ apiVersion: 'v2', name: 'platform', version: '1.0.0', dependencies: [{ name: 'pullguard', version: '0.1.0', condition: 'pullguard.enabled' }] }))
+  await writeFile(join(dir, 'values.yaml'), JSON.stringify({ global: { imageRegistry: 'mirror.internal' }, pullguard: { enabled: true, mode: 'warn' } }))
   const run = await helm(['template', 'platform', dir, '--namespace', 'pullguard'])
   t.equal(run.status, 0, run.stderr)
   t.match(run.stdout, '- --mode=warn')
@@ -262,11 +263,8 @@ t.test('generated certificates: a CA, and a serving certificate for the Service 
   t.equal(hook?.clientConfig.caBundle, ca.data?.['tls.crt'], 'the caBundle is the CA')
   const days = (Date.parse(serving.validTo) - Date.now()) / 86_400_000
   t.ok(days > 729 && days <= 731, `the serving certificate lasts certDays (730): ${days.toFixed(1)}`)
-  // Never past its CA.
-  const short = await render({ certificates: { generate: { caDays: 100, certDays: 730, renewDays: 30 } } })
-  const shortCert = new X509Certificate(Buffer.from(the<V1Secret>(short, 'Secret', 'pullguard-tls').data?.['tls.crt'] ?? '', 'base64'))
-  const shortCa = new X509Certificate(Buffer.from(the<V1Secret>(short, 'Secret', 'pullguard-ca').data?.['tls.crt'] ?? '', 'base64'))
-  t.ok(Date.parse(shortCert.validTo) <= Date.parse(shortCa.validTo), `a 100-day CA: the serving certificate ends ${shortCert.validTo}, the CA ${shortCa.validTo}`)
+  // A full serving certificate, renewed renewDays early, always fits in the CA.
+  t.ok(Date.parse(serving.validTo) + 30 * 86_400_000 < Date.parse(caCert.validTo), `the serving certificate ends ${serving.validTo}, well before the CA (${caCert.validTo})`)
   // helm template cannot read the Secrets back, so each render makes new ones; the install test
   // shows that an upgrade keeps them.
   t.not(the<V1Secret>(await render({}), 'Secret', 'pullguard-tls').data?.['tls.crt'], tls.data?.['tls.crt'])
@@ -301,9 +299,15 @@ t.test('ServiceMonitor, PrometheusRule and dashboard: off by default, and what t
   const sm = the<KubeObject & { spec: { endpoints: Array<Record<string, unknown>>; selector: unknown } }>(on, 'ServiceMonitor', 'pullguard')
   t.equal(sm.metadata.labels?.['release'], 'kube-prometheus-stack')
   t.same(sm.spec.selector, { matchLabels: { 'app.kubernetes.io/name': 'pullguard', 'app.kubernetes.io/component': 'webhook' } })
-  t.match(sm.spec.endpoints[0], { port: 'https', scheme: 'https', path: '/metrics', honorLabels: true, tlsConfig: { serverName: 'pullguard.pullguard.svc', ca: { secret: { name: 'pullguard-tls', key: 'ca.crt' } } } })
-  const rule = the<KubeObject & { spec: unknown }>(on, 'PrometheusRule', 'pullguard')
-  t.same(rule.spec, load(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')), 'the PrometheusRule is files/alerts.yaml, templates untouched')
+  t.equal(sm.spec.endpoints[0]?.['honorLabels'], undefined, 'target labels win (the audit\'s workload label is workload_namespace)')
+  t.match(sm.spec.endpoints[0], { port: 'https', scheme: 'https', path: '/metrics', tlsConfig: { serverName: 'pullguard.pullguard.svc', ca: { secret: { name: 'pullguard-tls', key: 'ca.crt' } } } })
+  const rule = the<KubeObject & { spec: { groups: Array<{ rules: Array<Record<string, unknown>> }> } }>(on, 'PrometheusRule', 'pullguard')
+  const file = load(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<Record<string, unknown>> }> }
+  const own = file.groups[0]?.rules.find((r) => r['alert'] === 'PullguardNotAnswering')
+  if (own === undefined) throw new Error('no PullguardNotAnswering in the file')
+  own['expr'] = '(sum(pullguard_ready{namespace="pullguard"}) or vector(0)) < 1'
+  own['labels'] = { ...(own['labels'] as object), namespace: 'pullguard' }
+  t.same(rule.spec, file, 'the PrometheusRule is files/alerts.yaml, Prometheus templates untouched, with PullguardNotAnswering on this release')
   const cm = the<V1ConfigMap>(on, 'ConfigMap', 'pullguard-dashboard')
   t.equal(cm.metadata?.namespace, 'monitoring')
   t.equal(cm.metadata?.labels?.['grafana_dashboard'], '1')

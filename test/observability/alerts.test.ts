@@ -10,7 +10,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { load } from 'js-yaml'
 import t from 'tap'
+import { reviewBuckets } from '../../src/server/metrics.js'
 import { requirePromtool } from '../helpers/promtool.js'
+import { helmTemplate } from '../manifests/render.js'
 
 const RULES = fileURLToPath(new URL('../../../manifests/helm/pullguard/files/alerts.yaml', import.meta.url))
 const PROMTOOL = requirePromtool()
@@ -55,26 +57,14 @@ const CASES: Case[] = [
     { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '0x10' },
   ], fires: [] },
 
-  { alert: 'PullguardReviewsNearTimeout', why: 'p99 at 7.98 s with an 8 s timeout', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '4': '0+0x20', '6.4': '0+0x20', '8': '0+10x20', '10': '0+10x20', '+Inf': '0+10x20' }),
-    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
-  ], fires: [{ labels: INSTALL_A, value: '7.984s' }] },
-  { alert: 'PullguardReviewsNearTimeout', why: 'a 24 s timeout: its 19.2 s boundary still tells', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '12': '0+0x20', '19.2': '0+0x20', '24': '0+10x20', '26': '0+10x20', '+Inf': '0+10x20' }),
-    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '24x20' },
-  ], fires: [{ labels: INSTALL_A, value: '23.95s' }] },
-  { alert: 'PullguardReviewsNearTimeout', why: 'reviews under a second', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '1': '0+10x20', '4': '0+10x20', '6.4': '0+10x20', '8': '0+10x20', '10': '0+10x20', '+Inf': '0+10x20' }),
-    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
-  ], fires: [] },
-  { alert: 'PullguardReviewsNearTimeout', why: 'under 1% of reviews past 80% of the budget', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '1': '0+995x20', '6.4': '0+995x20', '8': '0+1000x20', '10': '0+1000x20', '+Inf': '0+1000x20' }),
-    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
-  ], fires: [] },
-  { alert: 'PullguardReviewsNearTimeout', why: 'no reviews at all', at: '16m', series: [
-    ...histogram('pullguard_review_duration_seconds', { '1': '0x20', '6.4': '0x20', '8': '0x20', '10': '0x20', '+Inf': '0x20' }),
-    { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: '8x20' },
-  ], fires: [] },
+  // Buckets as pullguard exports them for the timeout (reviewBuckets); per minute: `n` reviews of
+  // which `slow` took between 80% and 100% of the budget, the rest under a second.
+  { alert: 'PullguardReviewsNearTimeout', why: 'every review near the 8 s budget', at: '16m', series: reviews(8, 10, 10), fires: [{ labels: INSTALL_A, value: '7.984s' }] },
+  { alert: 'PullguardReviewsNearTimeout', why: '2% of reviews past 80% of the budget', at: '16m', series: reviews(8, 1000, 20), fires: [{ labels: INSTALL_A, value: '7.2s' }] },
+  { alert: 'PullguardReviewsNearTimeout', why: 'a 24 s timeout: its boundary at 80% still tells', at: '16m', series: reviews(24, 100, 5), fires: [{ labels: INSTALL_A, value: '23.04s' }] },
+  { alert: 'PullguardReviewsNearTimeout', why: '0.5% of reviews past 80% of the budget', at: '16m', series: reviews(8, 1000, 5), fires: [] },
+  { alert: 'PullguardReviewsNearTimeout', why: 'reviews under a second', at: '16m', series: reviews(8, 10, 0), fires: [] },
+  { alert: 'PullguardReviewsNearTimeout', why: 'no reviews at all', at: '16m', series: reviews(8, 0, 0), fires: [] },
 
   { alert: 'PullguardRegistryFailing', why: '10 timeouts a minute against 2 answers', at: '25m', series: [
     { series: `pullguard_registry_request_duration_seconds_count{${A},registry="registry.example:5000",outcome="timeout"}`, values: '0+10x30' },
@@ -150,8 +140,15 @@ const CASES: Case[] = [
   ], fires: [] },
 ]
 
-function histogram(name: string, buckets: Record<string, string>): Array<{ series: string; values: string }> {
-  return Object.entries(buckets).map(([le, values]) => ({ series: `${name}_bucket{${A},instance="10.0.0.1:8443",le="${le}"}`, values }))
+function reviews(timeoutSeconds: number, perMinute: number, slowPerMinute: number): Array<{ series: string; values: string }> {
+  const buckets = reviewBuckets(timeoutSeconds)
+  const series = [...buckets.map(String), '+Inf'].map((le, i) => {
+    const bound = i < buckets.length ? (buckets[i] ?? 0) : Infinity
+    const fast = bound >= 1 ? perMinute - slowPerMinute : 0
+    const slow = bound >= timeoutSeconds ? slowPerMinute : 0
+    return { series: `pullguard_review_duration_seconds_bucket{${A},instance="10.0.0.1:8443",le="${le}"}`, values: `0+${fast + slow}x20` }
+  })
+  return [...series, { series: `pullguard_review_timeout_seconds{${A},instance="10.0.0.1:8443"}`, values: `${timeoutSeconds}x20` }]
 }
 
 // Series end with `stale` where pullguard drops them (a replica stops leading, a finding is fixed)
@@ -168,12 +165,12 @@ function expand(text: string, labels: Record<string, string>, value: string | un
   })
 }
 
-function promtoolTest(cases: readonly Case[]): unknown {
+function promtoolTest(cases: readonly Case[], file = RULES, ruleList: readonly Rule[] = rules): unknown {
   return {
-    rule_files: [RULES],
+    rule_files: [file],
     evaluation_interval: '1m',
     tests: cases.map((c) => {
-      const rule = rules.find((r) => r.alert === c.alert)
+      const rule = ruleList.find((r) => r.alert === c.alert)
       if (rule === undefined) throw new Error(`no alert ${c.alert}`)
       return {
         name: `${c.alert}: ${c.why}`,
@@ -195,11 +192,17 @@ function promtoolTest(cases: readonly Case[]): unknown {
   }
 }
 
-async function runPromtoolTest(cases: readonly Case[]): Promise<{ status: number | null; output: string }> {
+async function runPromtoolTest(cases: readonly Case[], ruleFile?: { groups: Array<{ rules: Rule[] }> }): Promise<{ status: number | null; output: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-promtool-'))
   try {
     const file = join(dir, 'alerts-test.json')
-    await writeFile(file, JSON.stringify(promtoolTest(cases)))
+    let test = promtoolTest(cases)
+    if (ruleFile !== undefined) {
+      const rulesPath = join(dir, 'rules.json')
+      await writeFile(rulesPath, JSON.stringify(ruleFile))
+      test = promtoolTest(cases, rulesPath, ruleFile.groups.flatMap((g) => g.rules))
+    }
+    await writeFile(file, JSON.stringify(test))
     const run = spawnSync(PROMTOOL, ['test', 'rules', file], { encoding: 'utf8', timeout: 60_000 })
     return { status: run.status, output: `${run.stdout}${run.stderr}` }
   } finally {
@@ -238,4 +241,33 @@ t.test('the harness can fail: a quiet case expected to fire is reported', async 
   const run = await runPromtoolTest([{ ...quiet, fires: [{ labels: { ...INSTALL_A, instance: '10.0.0.1:8443' }, value: '29d' }] }])
   t.not(run.status, 0)
   t.match(run.output, 'FAILED')
+})
+
+t.test("the chart's PrometheusRule: PullguardNotAnswering watches the release's own namespace, dark for any length of time", async (t) => {
+  const chartRule = async (values: Record<string, unknown>): Promise<{ groups: Array<{ rules: Rule[] }> }> => {
+    const docs = (await helmTemplate({ prometheusRule: { enabled: true, ...values } })).split(/^---$/m).map((d) => load(d) as { kind?: string; spec?: unknown } | null)
+    const rule = docs.find((d) => d?.kind === 'PrometheusRule')
+    if (rule?.spec === undefined) throw new Error('no PrometheusRule rendered')
+    return rule.spec as { groups: Array<{ rules: Rule[] }> }
+  }
+  const spec = await chartRule({})
+  const notAnswering = spec.groups.flatMap((g) => g.rules).find((r) => r.alert === 'PullguardNotAnswering')
+  t.equal(notAnswering?.expr, '(sum(pullguard_ready{namespace="pullguard"}) or vector(0)) < 1')
+  const ns = { namespace: 'pullguard' }
+  const cases: Case[] = [
+    { alert: 'PullguardNotAnswering', why: 'dark for a day and more', at: '25h', series: [{ series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '1x4 stale' }], fires: [{ labels: ns }] },
+    { alert: 'PullguardNotAnswering', why: 'never scraped', at: '10m', series: [], fires: [{ labels: ns }] },
+    { alert: 'PullguardNotAnswering', why: 'another namespace\'s pullguard dark is not this release\'s', at: '30m', series: [
+      { series: `pullguard_ready{${A},instance="10.0.0.1:8443"}`, values: '1x40' },
+      { series: `pullguard_ready{${B},instance="10.1.0.1:8443"}`, values: '0x40' },
+    ], fires: [] },
+    ...CASES.filter((c) => c.alert !== 'PullguardNotAnswering'),
+  ]
+  const run = await runPromtoolTest(cases, spec)
+  t.equal(run.status, 0, run.output)
+  t.match(run.output, 'SUCCESS')
+  const keep = (s: { groups: Array<{ rules: Array<Rule & { keep_firing_for?: string }> }> }): Array<string | undefined> => s.groups.flatMap((g) => g.rules).filter((r) => r.alert === 'PullguardWorkloadNotPullable').map((r) => r.keep_firing_for)
+  t.same(keep(spec), ['1h'])
+  t.same(keep(await chartRule({ keepFiringFor: '' })), [undefined], 'left out for a Prometheus older than 2.42')
+  t.same(keep(await chartRule({ keepFiringFor: '2h' })), ['2h'])
 })

@@ -63,12 +63,19 @@ t.test('readiness is asked at each scrape; the certificate expiry and the timeou
 
 t.test('review buckets: boundaries at half, 80% and all of the budget, and 2 s past it', async (t) => {
   t.same(reviewBuckets(8), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 6.4, 8, 10])
-  t.same(reviewBuckets(24), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 12, 19.2, 24, 26])
-  t.same(reviewBuckets(1.5), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 0.75, 1.2, 1.5, 3.5])
+  t.same(reviewBuckets(24), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 12, 24 * 0.8, 24, 26])
+  t.same(reviewBuckets(0.1), [0.001, 0.005, 0.025, 0.05, 0.1 * 0.8, 0.1, 2.1])
+  for (const timeout of [0.1, 1, 1.001, 3.333, 27.5, 28]) {
+    const b = reviewBuckets(timeout)
+    t.same([...b].sort((x, y) => x - y), b, `${timeout}: ascending`)
+    t.equal(new Set(b).size, b.length, `${timeout}: no duplicates`)
+    t.ok(b.includes(0.8 * timeout), `${timeout}: the alert's 0.8 * timeout, exactly`)
+  }
+  t.same(reviewBuckets(1.5), [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 0.75, 1.5 * 0.8, 1.5, 3.5])
   const m = new Metrics({ processMetrics: false, timeoutMs: 24_000 })
   m.decision({ verdict: 'allowed', mode: 'enforce', reason: 'Pullable', seconds: 20 })
   const text = await m.registry.metrics()
-  t.match(text, /pullguard_review_duration_seconds_bucket\{le="19.2",verdict="allowed"\} 0/)
+  t.match(text, /pullguard_review_duration_seconds_bucket\{le="19.200000000000003",verdict="allowed"\} 0/)
   t.match(text, /pullguard_review_duration_seconds_bucket\{le="24",verdict="allowed"\} 1/)
   t.match(text, /^pullguard_review_timeout_seconds 24$/m)
 })

@@ -68,8 +68,8 @@ back, so the API server never gives up on an answer that is on its way. At most 
 {{/* pullguard's own limits on the audit settings, said at install rather than by a crash-looping pod. */}}
 {{- define "pullguard.checkAudit" -}}
 {{- $i := toString .Values.audit.interval -}}
-{{- if ne $i "0" -}}
 {{- $ms := include "pullguard.durationMs" $i | float64 -}}
+{{- if gt $ms 0.0 -}}
 {{- if lt $ms 1000.0 -}}
 {{- fail (printf "audit.interval %s is shorter than 1s (0 turns the audit off)" $i) -}}
 {{- end -}}
