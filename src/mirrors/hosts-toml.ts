@@ -1,0 +1,198 @@
+/**
+ * containerd's registry host configuration (`config_path`, the certs.d layout: DIR/<host>/hosts.toml),
+ * read as containerd 2.x reads it (core/remotes/docker/config/hosts.go), so pullguard asks the hosts
+ * a node's containerd would ask, in the same order:
+ * - the directory: `host_port_` for a host with a port, then `host`, then `_default`;
+ * - `[host."…"]` tables in file order, then `server` (or, without one, the registry's own upstream:
+ *   registry-1.docker.io for docker.io), each with its capabilities (all three when none are given);
+ * - a server without a path gets `/v2`; with one, `/v2` is appended unless `override_path`;
+ * - `skip_verify`, `ca` (relative to the host's directory), `header`;
+ * - an unparseable hosts.toml falls back, as in containerd, to the directory's docker-style `*.crt`
+ *   files, and so does a directory without a hosts.toml.
+ * Pure: the caller reads the files; nothing here touches the disk.
+ */
+import { TomlError, parse } from 'smol-toml'
+
+export type Capability = 'pull' | 'resolve' | 'push'
+
+export interface RegistryHost {
+  scheme: 'https' | 'http'
+  /** host[:port] */
+  host: string
+  /** The API root: /v2 unless override_path gave another. */
+  path: string
+  capabilities: ReadonlySet<Capability>
+  skipVerify: boolean | undefined
+  /** CA files, absolute. */
+  caFiles: string[]
+  header: Record<string, string[]>
+  /** Where it came from, for the decision log and messages. */
+  origin: 'host' | 'server' | 'upstream'
+}
+
+export class HostsFileError extends Error {
+  readonly code = 'HostsFileInvalid'
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`)
+    this.name = 'HostsFileError'
+  }
+}
+
+const ALL: ReadonlySet<Capability> = new Set(['pull', 'resolve', 'push'])
+
+/** containerd's hostDirectory: ":port" becomes "_port_" (a colon is not allowed in every filesystem). */
+export function hostDirectory(host: string): string {
+  const i = host.lastIndexOf(':')
+  return i > 0 ? `${host.slice(0, i)}_${host.slice(i + 1)}_` : host
+}
+
+/** The directories tried for a registry host, in order (containerd's hostPaths). */
+export function hostDirCandidates(host: string): string[] {
+  const escaped = hostDirectory(host)
+  return [...(escaped !== host ? [escaped] : []), host, '_default']
+}
+
+function isLocalhost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0] ?? ''
+  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name)
+}
+
+/** What containerd asks when nothing names a server: the registry itself (docker.io's real host). */
+export function upstreamHost(registry: string, base: Partial<RegistryHost> = {}): RegistryHost {
+  let scheme: 'https' | 'http' = 'https'
+  let skipVerify = base.skipVerify
+  let host = registry
+  if (registry === 'docker.io') host = 'registry-1.docker.io'
+  else if (isLocalhost(registry)) {
+    // containerd: plain HTTP on a localhost port other than 443 (it falls back from HTTPS), no TLS
+    // verification for localhost except on port 80.
+    const port = registry.slice(registry.lastIndexOf(':') + 1)
+    const hasPort = registry.lastIndexOf(':') > registry.lastIndexOf(']')
+    scheme = !hasPort || port === '443' ? 'https' : 'http'
+    if (!hasPort || port !== '80') skipVerify = true
+  }
+  return { scheme, host, path: '/v2', capabilities: ALL, skipVerify, caFiles: base.caFiles ?? [], header: base.header ?? {}, origin: 'upstream' }
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (typeof value === 'string') return [value]
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[]
+  throw new Error(`${what} must be a string or a list of strings`)
+}
+
+function absolute(path: string, baseDir: string): string {
+  return path.startsWith('/') ? path : `${baseDir.replace(/\/+$/, '')}/${path}`
+}
+
+/** One `[host."…"]` table or the file's top level, as containerd's parseHostConfig. */
+function hostConfig(server: string, table: Record<string, unknown>, baseDir: string, origin: 'host' | 'server'): RegistryHost {
+  const withScheme = server.startsWith('http') ? server : `https://${server}`
+  let url: URL
+  try {
+    url = new URL(withScheme)
+  } catch {
+    throw new Error(`server ${server} is not a URL`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`server ${server}: only http and https`)
+  const overridePath = table['override_path'] === true
+  let path = url.pathname === '/' || url.pathname === '' ? '' : url.pathname.replace(/\/+$/, '').replace(/\/{2,}/g, '/')
+  if (path === '') path = overridePath ? '' : '/v2'
+  else if (!path.endsWith('/v2') && !overridePath) path = `${path}/v2`
+  const caps = table['capabilities']
+  let capabilities: ReadonlySet<Capability> = ALL
+  if (caps !== undefined) {
+    const list = stringList(caps, 'capabilities').map((c) => c.toLowerCase())
+    for (const c of list) if (c !== 'pull' && c !== 'resolve' && c !== 'push') throw new Error(`unknown capability ${c}`)
+    if (list.length > 0) capabilities = new Set(list as Capability[])
+  }
+  const skip = table['skip_verify']
+  if (skip !== undefined && typeof skip !== 'boolean') throw new Error('skip_verify must be true or false')
+  const ca = table['ca']
+  const headerTable = table['header']
+  const header: Record<string, string[]> = {}
+  if (headerTable !== undefined) {
+    if (typeof headerTable !== 'object' || headerTable === null || Array.isArray(headerTable)) throw new Error('header must be a table')
+    for (const [k, v] of Object.entries(headerTable)) header[k] = stringList(v, `header ${k}`)
+  }
+  return {
+    scheme: url.protocol === 'http:' ? 'http' : 'https',
+    host: url.host,
+    path,
+    capabilities,
+    skipVerify: skip,
+    caFiles: ca === undefined ? [] : stringList(ca, 'ca').map((p) => absolute(p, baseDir)),
+    header,
+    origin,
+  }
+}
+
+export interface HostsFile {
+  /** `hosts.toml`'s text, if the directory has one. */
+  text: string | undefined
+  /** The directory's other file names (for the docker-style *.crt fallback). */
+  files: readonly string[]
+  dir: string
+}
+
+/**
+ * The hosts containerd would use for `registry` from one host directory (or none found: undefined),
+ * and, when hosts.toml could not be read, why (containerd logs it and uses the *.crt files).
+ */
+export function registryHosts(registry: string, found: HostsFile | undefined): { hosts: RegistryHost[]; problem?: HostsFileError } {
+  if (found === undefined) return { hosts: [upstreamHost(registry)] }
+  const crtFallback = (): RegistryHost[] => [upstreamHost(registry, { caFiles: found.files.filter((f) => f.endsWith('.crt')).sort().map((f) => absolute(f, found.dir)) })]
+  if (found.text === undefined || found.text === '') return { hosts: crtFallback() }
+  try {
+    return { hosts: parseHostsToml(registry, found.text, found.dir) }
+  } catch (err) {
+    const problem = err instanceof TomlError ? err.message.split('\n')[0] ?? 'invalid TOML' : (err as Error).message
+    return { hosts: crtFallback(), problem: new HostsFileError(`${found.dir}/hosts.toml`, problem) }
+  }
+}
+
+/** The parse proper; throws on what containerd refuses (its caller falls back). */
+export function parseHostsToml(registry: string, text: string, baseDir: string): RegistryHost[] {
+  const doc = parse(text) as Record<string, unknown>
+  const tables = doc['host']
+  const hosts: RegistryHost[] = []
+  if (tables !== undefined) {
+    if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) throw new Error('host must be a table of tables')
+    // File order: the parser keeps the tables in the order they appear (host names are never
+    // integer-like keys, which JavaScript would reorder).
+    for (const [name, table] of Object.entries(tables as Record<string, unknown>)) {
+      if (typeof table !== 'object' || table === null || Array.isArray(table)) throw new Error(`host ${name} must be a table`)
+      hosts.push(hostConfig(name, table as Record<string, unknown>, baseDir, 'host'))
+    }
+  }
+  const server = doc['server']
+  if (server !== undefined && typeof server !== 'string') throw new Error('server must be a string')
+  if (server === undefined || server === '') {
+    // No server: the registry itself, with every capability (containerd replaces the root's).
+    const root = hostConfig('https://placeholder.invalid', doc, baseDir, 'server')
+    hosts.push(upstreamHost(registry, { skipVerify: root.skipVerify, caFiles: root.caFiles, header: root.header }))
+  } else hosts.push(hostConfig(server, doc, baseDir, 'server'))
+  return hosts
+}
+
+/**
+ * The hosts a pull asks, in order: resolving a tag needs `resolve` (and `pull`); a digest only
+ * `pull`. containerd tries each in turn; a connection error, a 404 or another 4xx/5xx moves on to
+ * the next, and the first success is the answer.
+ */
+export function hostsFor(hosts: readonly RegistryHost[], byDigest: boolean): RegistryHost[] {
+  return hosts.filter((h) => h.capabilities.has('pull') && (byDigest || h.capabilities.has('resolve')))
+}
+
+/**
+ * The manifest URL containerd requests from `host` for `repository` (without the registry): the
+ * API root, the repository, and `?ns=<registry>` when the host is not the registry itself (a mirror
+ * learns which upstream is meant, as registries that serve several do).
+ */
+export function manifestUrl(host: RegistryHost, registry: string, repository: string, object: string): string {
+  const path = `${host.path}/${repository}/manifests/${object}`.replace(/\/{2,}/g, '/')
+  const proxied = host.host !== registry && !(registry === 'docker.io' && host.host === 'registry-1.docker.io')
+  return `${host.scheme}://${host.host}${path.startsWith('/') ? path : `/${path}`}${proxied ? `?ns=${encodeURIComponent(registry)}` : ''}`
+}
