@@ -5,7 +5,8 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { hostDirCandidates, registryHosts, type HostsFile, type RegistryHost, type HostsFileError } from './hosts-toml.js'
+import type { MirrorConfigError } from './errors.js'
+import { hostDirCandidates, registryHosts, type HostsFile, type RegistryHost } from './hosts-toml.js'
 
 /** A hosts.toml is a few hundred bytes; anything this large is not one (and is not read whole). */
 const MAX_HOSTS_FILE_BYTES = 256 * 1024
@@ -42,7 +43,7 @@ export function findHostDir(root: string, registry: string): HostsFile | undefin
 }
 
 /** The hosts a node's containerd asks for `registry`, read from `root` now. */
-export function hostsFromDir(root: string, registry: string): { hosts: RegistryHost[]; dir: string | undefined; problem?: HostsFileError } {
+export function hostsFromDir(root: string, registry: string): { hosts: RegistryHost[]; dir: string | undefined; problem?: MirrorConfigError } {
   const found = findHostDir(root, registry)
   return { ...registryHosts(registry, found), dir: found?.dir }
 }

@@ -12,6 +12,7 @@
  * Pure: the caller reads the files; nothing here touches the disk.
  */
 import { TomlError, parse } from 'smol-toml'
+import { MirrorConfigError } from './errors.js'
 
 export type Capability = 'pull' | 'resolve' | 'push'
 
@@ -30,16 +31,6 @@ export interface RegistryHost {
   origin: 'host' | 'server' | 'upstream'
 }
 
-export class HostsFileError extends Error {
-  readonly code = 'HostsFileInvalid'
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`)
-    this.name = 'HostsFileError'
-  }
-}
 
 const ALL: ReadonlySet<Capability> = new Set(['pull', 'resolve', 'push'])
 
@@ -141,7 +132,7 @@ export interface HostsFile {
  * The hosts containerd would use for `registry` from one host directory (or none found: undefined),
  * and, when hosts.toml could not be read, why (containerd logs it and uses the *.crt files).
  */
-export function registryHosts(registry: string, found: HostsFile | undefined): { hosts: RegistryHost[]; problem?: HostsFileError } {
+export function registryHosts(registry: string, found: HostsFile | undefined): { hosts: RegistryHost[]; problem?: MirrorConfigError } {
   if (found === undefined) return { hosts: [upstreamHost(registry)] }
   const crtFallback = (): RegistryHost[] => [upstreamHost(registry, { caFiles: found.files.filter((f) => f.endsWith('.crt')).sort().map((f) => absolute(f, found.dir)) })]
   if (found.text === undefined || found.text === '') return { hosts: crtFallback() }
@@ -149,7 +140,7 @@ export function registryHosts(registry: string, found: HostsFile | undefined): {
     return { hosts: parseHostsToml(registry, found.text, found.dir) }
   } catch (err) {
     const problem = err instanceof TomlError ? err.message.split('\n')[0] ?? 'invalid TOML' : (err as Error).message
-    return { hosts: crtFallback(), problem: new HostsFileError(`${found.dir}/hosts.toml`, problem) }
+    return { hosts: crtFallback(), problem: new MirrorConfigError('HostsFileInvalid', `${found.dir}/hosts.toml`, problem) }
   }
 }
 

@@ -13,6 +13,7 @@
  * Pure: the caller reads the file. Drop-in files (registries.conf.d) are not read.
  */
 import { TomlError, parse } from 'smol-toml'
+import { MirrorConfigError } from './errors.js'
 
 export interface PullSource {
   /** The rewritten reference, without tag or digest: host[/path]. */
@@ -29,16 +30,6 @@ export interface RegistryRule {
   mirrors: Array<{ location: string; insecure: boolean; pullFrom: 'all' | 'digest-only' | 'tag-only' }>
 }
 
-export class RegistriesConfError extends Error {
-  readonly code = 'RegistriesConfInvalid'
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`)
-    this.name = 'RegistriesConfError'
-  }
-}
 
 function str(table: Record<string, unknown>, key: string, where: string): string | undefined {
   const v = table[key]
@@ -54,17 +45,17 @@ function bool(table: Record<string, unknown>, key: string, where: string): boole
   return v
 }
 
-/** Parses the file's `[[registry]]` tables; throws RegistriesConfError naming the file. */
+/** Parses the file's `[[registry]]` tables; throws MirrorConfigError (RegistriesConfInvalid) naming the file. */
 export function parseRegistriesConf(file: string, text: string): RegistryRule[] {
   let doc: Record<string, unknown>
   try {
     doc = parse(text) as Record<string, unknown>
   } catch (err) {
-    throw new RegistriesConfError(file, err instanceof TomlError ? err.message.split('\n')[0] ?? 'invalid TOML' : String(err))
+    throw new MirrorConfigError('RegistriesConfInvalid', file, err instanceof TomlError ? err.message.split('\n')[0] ?? 'invalid TOML' : String(err))
   }
-  if (doc['registries'] !== undefined) throw new RegistriesConfError(file, 'this is the version 1 format ([registries.search] …); pullguard reads version 2 ([[registry]])')
+  if (doc['registries'] !== undefined) throw new MirrorConfigError('RegistriesConfInvalid', file, 'this is the version 1 format ([registries.search] …); pullguard reads version 2 ([[registry]])')
   const tables = doc['registry'] ?? []
-  if (!Array.isArray(tables)) throw new RegistriesConfError(file, 'registry must be an array of tables ([[registry]])')
+  if (!Array.isArray(tables)) throw new MirrorConfigError('RegistriesConfInvalid', file, 'registry must be an array of tables ([[registry]])')
   const rules: RegistryRule[] = []
   const seen = new Set<string>()
   try {
@@ -97,7 +88,7 @@ export function parseRegistriesConf(file: string, text: string): RegistryRule[] 
       rules.push({ prefix, location: location === '' ? prefix : location, insecure: bool(t, 'insecure', where), blocked, mirrors })
     })
   } catch (err) {
-    throw new RegistriesConfError(file, (err as Error).message)
+    throw new MirrorConfigError('RegistriesConfInvalid', file, (err as Error).message)
   }
   return rules
 }
