@@ -77,6 +77,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     inputs: () => [nodeCredentials?.entries(), platforms.current(), providers?.generation],
     expiresAt: (result) => checker.expiresAt(result),
   })
+  metrics.registryPauses(() => checker.pauses.current())
   metrics.cacheSizes({
     result: () => checker.size,
     assessments: () => memo.size,

@@ -14,6 +14,7 @@ import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
 import type { RegistryClient } from './client.js'
 import { credentialIdentity, type Credential } from './credential.js'
+import { RegistryPauses } from './pauses.js'
 import type { CheckResult } from './result.js'
 
 export interface CachedCheckerOptions {
@@ -66,6 +67,8 @@ export class CachedChecker implements ImageChecker {
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
 
   readonly #observer: CheckObserver | undefined
+  /** Registries that answered 429, shared by every review and the audit (they all check here). */
+  readonly pauses: RegistryPauses
   /** Expiry of each cached result object (weak: an evicted result takes its entry with it). */
   readonly #expiry = new WeakMap<CheckResult, number>()
 
@@ -77,6 +80,7 @@ export class CachedChecker implements ImageChecker {
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
     this.#budget = options.checkBudgetMs
+    this.pauses = new RegistryPauses(this.#clock)
   }
 
   /**
@@ -110,10 +114,14 @@ export class CachedChecker implements ImageChecker {
   }
 
   async #ask(key: string, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
+    const host = ref.registryHost
+    const waiting = this.pauses.remaining(host)
+    if (waiting !== undefined) return paused(host, waiting)
     // The shared check runs on its own budget: one waiter's deadline must not cut it short for the others.
     const shared = this.#flight.run(key, async () => {
       this.#observer?.inflight(1)
       const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
+      if (result.code === 'RateLimited') this.pauses.pause(host, result.retryAfterSeconds)
       const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
       if (ttl <= 0) return result
       // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
@@ -164,6 +172,12 @@ function cacheKey(ref: ImageReference, credentials: readonly Credential[], names
 const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
 function forCache(result: CheckResult): CheckResult {
   return result.attempts.length === 0 ? result : { ...result, attempts: NO_ATTEMPTS }
+}
+
+/** Answered from memory while `host` is paused: no request, and how long is left. */
+function paused(host: string, ms: number): CheckResult {
+  const seconds = Math.ceil(ms / 1000)
+  return { code: 'RateLimited', detail: `${host} is rate limiting pulls (HTTP 429); not asked again for ${seconds}s`, retryAfterSeconds: seconds, attempts: [] }
 }
 
 function timedOut(): CheckResult {

@@ -97,6 +97,18 @@ export class Metrics {
   readonly #auditLastPass = new OptionalGauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time); only the leader has it, once a pass completed.', registers: [this.registry] })
   readonly #auditPassSeconds = new OptionalGauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
 
+  #pauses: () => ReadonlyMap<string, number> = () => new Map()
+  readonly #paused = new Gauge({
+    name: 'pullguard_registry_pause_remaining_seconds',
+    help: 'Registries paused after a 429 (their Retry-After, or 30 s): seconds left, during which reviews answer RateLimited without asking them.',
+    labelNames: ['registry'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.#paused.reset()
+      // A 429 is an HTTP answer, so the host may take one of the bounded host labels.
+      for (const [host, ms] of this.#pauses()) this.#paused.set({ registry: this.#host(host) }, ms / 1000)
+    },
+  })
   // What the dashboard and alerts compare the review times with.
   readonly #reviewTimeout = new Gauge({ name: 'pullguard_review_timeout_seconds', help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.', registers: [this.registry] })
   readonly #auditInterval = new OptionalGauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
@@ -146,6 +158,11 @@ export class Metrics {
     })
     this.#reviewTimeout.set(timeout)
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })
+  }
+
+  /** The registries paused after a 429, read at each scrape. */
+  registryPauses(current: () => ReadonlyMap<string, number>): void {
+    this.#pauses = current
   }
 
   /** The same probe /readyz answers with, asked at each scrape. */

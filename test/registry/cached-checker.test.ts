@@ -102,3 +102,27 @@ t.test("a waiter's deadline ends its wait, not the shared check", async (t) => {
   t.match(long, { code: 'Exists' })
   t.equal(s.seen.length, 1)
 })
+
+t.test('a 429 pauses that registry: no request until its Retry-After has passed, for every image on it', async (t) => {
+  let now = 1_000_000
+  const clock = { now: () => now }
+  let retryAfter: string | undefined = '9'
+  const { s, checker } = await setup((req, res) => {
+    res.writeHead(429, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) })
+    res.end('{"errors":[{"code":"TOOMANYREQUESTS"}]}')
+  }, { clock })
+  const first = await checker.check(parseReference(`${s.host}/app:v1`), [], 'ns')
+  t.match(first, { code: 'RateLimited', retryAfterSeconds: 9 })
+  const asked = s.seen.length
+  t.ok(asked >= 1)
+  now += 8_000
+  const during = await checker.check(parseReference(`${s.host}/other:v2`), [], 'ns')
+  t.match(during, { code: 'RateLimited', retryAfterSeconds: 1, detail: `${s.host} is rate limiting pulls (HTTP 429); not asked again for 1s` })
+  t.equal(s.seen.length, asked, 'another image on the paused registry: answered from memory, no request')
+  t.same([...checker.pauses.current().keys()], [s.host])
+  now += 1_001
+  retryAfter = undefined
+  await checker.check(parseReference(`${s.host}/app:v1`), [], 'ns')
+  t.ok(s.seen.length > asked, 'asked again once the pause is over')
+  t.equal(Math.round((checker.pauses.remaining(s.host) ?? 0) / 1000), 30, 'without Retry-After: 30 s')
+})

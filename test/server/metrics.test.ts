@@ -79,3 +79,12 @@ t.test('review buckets: boundaries at half, 80% and all of the budget, and 2 s p
   t.match(text, /pullguard_review_duration_seconds_bucket\{le="24",verdict="allowed"\} 1/)
   t.match(text, /^pullguard_review_timeout_seconds 24$/m)
 })
+
+t.test('paused registries: seconds left per registry, gone once the pause is over', async (t) => {
+  const m = new Metrics({ processMetrics: false })
+  let pauses = new Map([['registry.example.com', 9_000]])
+  m.registryPauses(() => pauses)
+  t.match(await m.registry.metrics(), /^pullguard_registry_pause_remaining_seconds\{registry="registry.example.com"\} 9$/m)
+  pauses = new Map()
+  t.notMatch(await m.registry.metrics(), /^pullguard_registry_pause_remaining_seconds\{/m)
+})
