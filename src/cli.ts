@@ -18,6 +18,8 @@ const USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE 
                        [--insecure-registry HOST[:PORT]]... [--exempt-namespace NS]... [--exempt-image GLOB]...
                        [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
                        [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
+                       [--audit-interval 0] [--audit-registry-qps 2] [--audit-events true|false]
+                       [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8]
 ${CHECK_USAGE}
 ${DIAGNOSE_USAGE}
 ${AUDIT_USAGE}`

@@ -6,15 +6,18 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
+import { Writable } from 'node:stream'
 import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { KubeApi } from './credentials/kube-api.js'
 import type { Mode, OnRegistryError } from './policy/modes.js'
 import { parsePlatform } from './policy/platforms.js'
-import { LOG_LEVELS, type LogLevel } from './log/logger.js'
+import { LOG_LEVELS, createLogger, type LogLevel } from './log/logger.js'
 import { loadProviderConfig, ProviderConfigError } from './providers/config.js'
 import type { Platform } from './registry/index.js'
+import { MirrorConfigError } from './mirrors/errors.js'
+import { MirrorRoutes, type MirrorSource } from './mirrors/routes.js'
 
 
 export interface TlsFiles {
@@ -54,6 +57,10 @@ export interface ServeConfig {
   credentialProviders: CredentialProviderFlags | undefined
   /** The background audit; undefined: off (--audit-interval 0, the default). */
   audit: AuditSettings | undefined
+  /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf); undefined: each image's own registry. */
+  mirrors: MirrorSource | undefined
+  /** Requests in flight per registry host, shared by reviews and the audit (--registry-concurrency). */
+  registryConcurrency: number
 }
 
 export interface AuditSettings {
@@ -132,6 +139,9 @@ const SERVE_OPTIONS = {
   'audit-interval': { type: 'string' },
   'audit-registry-qps': { type: 'string' },
   'audit-events': { type: 'string' },
+  'containerd-hosts-dir': { type: 'string' },
+  'registries-conf': { type: 'string' },
+  'registry-concurrency': { type: 'string' },
 } as const
 
 type Values = { [K in keyof typeof SERVE_OPTIONS]?: (typeof SERVE_OPTIONS)[K] extends { multiple: true } ? string[] : string }
@@ -163,6 +173,9 @@ export const FLAG_ENV = {
   'audit-interval': 'PULLGUARD_AUDIT_INTERVAL',
   'audit-registry-qps': 'PULLGUARD_AUDIT_REGISTRY_QPS',
   'audit-events': 'PULLGUARD_AUDIT_EVENTS',
+  'containerd-hosts-dir': 'PULLGUARD_CONTAINERD_HOSTS_DIR',
+  'registries-conf': 'PULLGUARD_REGISTRIES_CONF',
+  'registry-concurrency': 'PULLGUARD_REGISTRY_CONCURRENCY',
 } as const
 export type EnvFlag = keyof typeof FLAG_ENV
 
@@ -205,6 +218,9 @@ export const CLUSTER_CLI_OPTIONS = {
   output: { type: 'string', short: 'o' },
   'image-credential-provider-config': { type: 'string' },
   'image-credential-provider-bin-dir': { type: 'string' },
+  'containerd-hosts-dir': { type: 'string' },
+  'registries-conf': { type: 'string' },
+  'registry-concurrency': { type: 'string' },
 } as const
 
 export interface ClusterCliSettings {
@@ -217,6 +233,8 @@ export interface ClusterCliSettings {
   nodeDockerConfigPath: string | undefined
   credentialProviders: CredentialProviderFlags | undefined
   output: 'table' | 'json'
+  mirrors: MirrorSource | undefined
+  registryConcurrency: number
 }
 
 /** Those flags' values (flag, else environment), checked; `perImageTimeout` is `check`'s own rule for --timeout. */
@@ -231,7 +249,41 @@ export function clusterCliSettings(values: { kubeconfig?: string | undefined; ou
     nodeDockerConfigPath: pick('node-docker-config').value,
     credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
+    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
+    registryConcurrency: registryConcurrency(pick('registry-concurrency')),
   }
+}
+
+/**
+ * --containerd-hosts-dir or --registries-conf (a node runs one runtime: both is an error), read
+ * and checked now, as the runtime would refuse a broken file at start.
+ */
+export function mirrorSource(hostsDir: Picked, registriesConf: Picked): MirrorSource | undefined {
+  if (hostsDir.value !== undefined && registriesConf.value !== undefined) {
+    throw new ConfigError(hostsDir.source, `cannot be combined with ${registriesConf.source}: give the configuration of the runtime your nodes run (containerd or CRI-O)`)
+  }
+  const source: MirrorSource | undefined =
+    hostsDir.value !== undefined ? { kind: 'containerd', dir: hostsDir.value } : registriesConf.value !== undefined ? { kind: 'registries-conf', file: registriesConf.value } : undefined
+  if (source === undefined) return undefined
+  try {
+    new MirrorRoutes(source, createLogger('silent', new Writable({ write: (_c, _e, done) => done() })), { watch: false })
+  } catch (err) {
+    if (err instanceof MirrorConfigError) throw new ConfigError(hostsDir.value !== undefined ? hostsDir.source : registriesConf.source, err.message)
+    throw err
+  }
+  return source
+}
+
+export const DEFAULT_REGISTRY_CONCURRENCY = 8
+/** More than this many requests at once to one registry is a load test, not a check. */
+const MAX_REGISTRY_CONCURRENCY = 256
+
+/** --registry-concurrency: requests in flight per registry host. */
+export function registryConcurrency(picked: Picked): number {
+  if (picked.value === undefined) return DEFAULT_REGISTRY_CONCURRENCY
+  const n = Number(picked.value)
+  if (!Number.isInteger(n) || n < 1 || n > MAX_REGISTRY_CONCURRENCY) throw new ConfigError(picked.source, `${picked.value} is not a whole number of requests between 1 and ${MAX_REGISTRY_CONCURRENCY}`)
+  return n
 }
 
 /**
@@ -336,6 +388,8 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
     credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     audit: auditSettings(pick('audit-interval'), pick('audit-registry-qps'), pick('audit-events'), env),
+    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
+    registryConcurrency: registryConcurrency(pick('registry-concurrency')),
   }
 }
 

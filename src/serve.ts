@@ -17,6 +17,8 @@ import { ConfigError, type AuditSettings, type ServeConfig } from './config.js'
 import { ClusterCache } from './credentials/cluster-cache.js'
 import { KubeApi, loadKubeConfig } from './credentials/kube-api.js'
 import { NodeDockerConfig, NodeDockerConfigError } from './credentials/node-config.js'
+import { MirrorConfigError } from './mirrors/errors.js'
+import { MirrorRoutes } from './mirrors/routes.js'
 import { ImageExemptions } from './policy/exemptions.js'
 import { ProviderConfigError } from './providers/config.js'
 import { CredentialProviders } from './providers/providers.js'
@@ -49,6 +51,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const budget = decisionBudgetMs(config.timeoutMs)
   const metrics = new Metrics({ timeoutMs: config.timeoutMs })
   metrics.servingCertificate(certificateNotAfter(tls.certPem))
+  const routes = loadMirrors(config, logger)
   const registry = new RegistryClient({
     onRequest: metrics.registryRequest,
     trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
@@ -56,6 +59,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     // Half the budget per request: a registry that hangs on the first credential still leaves
     // time to try the next one before the review must be answered.
     requestTimeoutMs: Math.max(200, Math.floor(budget / 2)),
+    requestsPerRegistry: config.registryConcurrency,
+    ...(routes === undefined ? {} : { router: routes }),
   })
   const kube = new KubeApi(kubeConfig, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
   // Pull secrets, service accounts and namespaces kept by list + watch; until listed (or when
@@ -74,10 +79,11 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
   const memo = new AssessmentMemo({
     revision: (namespace) => cluster.revision(namespace),
-    inputs: () => [nodeCredentials?.entries(), platforms.current(), providers?.generation],
+    inputs: () => [nodeCredentials?.entries(), platforms.current(), providers?.generation, routes?.generation],
     expiresAt: (result) => checker.expiresAt(result),
   })
   metrics.registryPauses(() => checker.pauses.current())
+  metrics.registrySlots(() => registry.requestSlots(), config.registryConcurrency)
   metrics.cacheSizes({
     result: () => checker.size,
     assessments: () => memo.size,
@@ -96,6 +102,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: platforms,
+    ...(routes === undefined ? {} : { pullRules: routes }),
   }
   const judge = createJudge({
     ...assessOptions,
@@ -127,6 +134,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
       cluster.stop()
       nodeCredentials?.close()
       providers?.close()
+      routes?.close()
     },
   }
 }
@@ -232,6 +240,17 @@ function loadNodeCredentials(path: string | undefined, logger: Logger): NodeDock
     return new NodeDockerConfig(path, logger)
   } catch (err) {
     if (err instanceof NodeDockerConfigError) throw new ConfigError('--node-docker-config', err.message)
+    throw err
+  }
+}
+
+/** --containerd-hosts-dir / --registries-conf, watched for changes; unreadable at start: exit 2. */
+function loadMirrors(config: ServeConfig, logger: Logger): MirrorRoutes | undefined {
+  if (config.mirrors === undefined) return undefined
+  try {
+    return new MirrorRoutes(config.mirrors, logger)
+  } catch (err) {
+    if (err instanceof MirrorConfigError) throw new ConfigError(config.mirrors.kind === 'containerd' ? '--containerd-hosts-dir' : '--registries-conf', err.message)
     throw err
   }
 }

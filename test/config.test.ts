@@ -8,7 +8,7 @@ t.test('defaults match the documented table', async (t) => {
   t.same(parseServeConfig([], {}), {
     port: 8443, host: '0.0.0.0', tls: undefined, mode: 'enforce', onRegistryError: 'allow', timeoutMs: 8000,
     registryCaPem: undefined, insecureRegistries: [], nodeExtraCaCertsPath: undefined,
-    exemptNamespaces: ['pullguard'], exemptImages: [], nodeDockerConfigPath: undefined, platforms: [], logLevel: 'info',
+    exemptNamespaces: ['pullguard'], exemptImages: [], nodeDockerConfigPath: undefined, platforms: [], logLevel: 'info', registryConcurrency: 8,
   })
 })
 
@@ -90,4 +90,25 @@ t.test('the credential provider flags: both or neither, validated at start, the 
   t.throws(() => parseServeConfig(['--image-credential-provider-config', config], {}), { message: '--image-credential-provider-bin-dir: is required when --image-credential-provider-config is set' })
   t.throws(() => parseDiagnoseConfig(['pod', 'p'], { PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR: dir }), { message: '--image-credential-provider-config: is required when PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR is set' })
   t.throws(() => parseCheckConfig(['-f', 'x', '--image-credential-provider-config', config, '--image-credential-provider-bin-dir', join(dir, 'none')], {}, false), { message: `--image-credential-provider-config: plugin binary directory ${join(dir, 'none')} did not exist` })
+})
+
+t.test('mirrors: one runtime\'s file, read at start; --registry-concurrency bounded; the same variables for every command', async (t) => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-mirrors-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const conf = join(dir, 'registries.conf')
+  await writeFile(conf, '[[registry]]\nprefix = "docker.io"\nlocation = "mirror.internal/hub"\n')
+  t.same(parseServeConfig(['--containerd-hosts-dir', dir], {}).mirrors, { kind: 'containerd', dir })
+  t.same(parseCheckConfig(['-f', 'x.yaml'], { PULLGUARD_REGISTRIES_CONF: conf }, false).mirrors, { kind: 'registries-conf', file: conf })
+  t.same(parseDiagnoseConfig(['pod', 'p'], { PULLGUARD_CONTAINERD_HOSTS_DIR: dir }).mirrors, { kind: 'containerd', dir })
+  t.equal(parseServeConfig([], {}).mirrors, undefined)
+  t.throws(() => parseServeConfig(['--containerd-hosts-dir', dir, '--registries-conf', conf], {}), { message: /^--containerd-hosts-dir: cannot be combined with --registries-conf/ })
+  t.throws(() => parseServeConfig(['--containerd-hosts-dir', join(dir, 'missing')], {}), { name: 'ConfigError', message: /^--containerd-hosts-dir: .*cannot read the directory: ENOENT/ })
+  await writeFile(join(dir, 'broken.conf'), '[[registry]\n')
+  t.throws(() => parseServeConfig([], { PULLGUARD_REGISTRIES_CONF: join(dir, 'broken.conf') }), { name: 'ConfigError', message: /^PULLGUARD_REGISTRIES_CONF: .*broken\.conf/ })
+  t.equal(parseServeConfig([], {}).registryConcurrency, 8)
+  t.equal(parseServeConfig(['--registry-concurrency', '2'], {}).registryConcurrency, 2)
+  for (const bad of ['0', '1.5', '257', 'many']) t.throws(() => parseServeConfig(['--registry-concurrency', bad], {}), { name: 'ConfigError', message: /^--registry-concurrency: .* between 1 and 256/ }, bad)
 })

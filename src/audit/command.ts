@@ -4,6 +4,7 @@
  * it, and the report (report.ts). Usage errors throw ConfigError; workloads that cannot be listed
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
+import { MirrorRoutes } from '../mirrors/routes.js'
 import { TargetError, userCluster } from '../config.js'
 import { runOnceProviders } from '../check/run.js'
 import { readDockerCredentials } from '../check/docker-config.js'
@@ -21,7 +22,7 @@ import { listWorkloads, workloadLister } from './workload-api.js'
 export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
                        [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
                        [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--platform OS/ARCH[/VARIANT]]... [--output table|json]`
+                       [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8] [--output table|json]`
 
 export async function audit(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -43,10 +44,13 @@ export async function audit(argv: string[]): Promise<number> {
     throw new TargetError(`the workloads of ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`} cannot be listed: ${listProblem(err)}`)
   }
 
+  const routes = config.mirrors === undefined ? undefined : new MirrorRoutes(config.mirrors, logger, { watch: false })
   const registry = new RegistryClient({
     trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
     insecureRegistries: config.insecureRegistries,
     requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
+    requestsPerRegistry: config.registryConcurrency,
+    ...(routes === undefined ? {} : { router: routes }),
   })
   const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, logger, api)
   const progress = progressLine(config.progress, 'images')
@@ -62,6 +66,7 @@ export async function audit(argv: string[]): Promise<number> {
         nodeCredentials: { entries: () => node.entries },
         ...(providers === undefined ? {} : { credentialProviders: providers }),
         clusterPlatforms: new NodePlatforms(api, config.platforms, logger),
+        ...(routes === undefined ? {} : { pullRules: routes }),
       },
       qps: config.qps,
       spreadMs: 0,

@@ -24,10 +24,11 @@ export class FileWatcher {
 
   /**
    * Calls `onChange` when any of `paths` differs from what was there at construction (or `seen`,
-   * a snapshot taken earlier, before the files were read) or at the last `markSeen()`.
+   * a snapshot taken earlier, before the files were read) or at the last `markSeen()`. `paths` may
+   * be a function, for a set of files that changes with what was read (a directory's entries).
    */
   constructor(
-    private readonly paths: readonly string[],
+    private readonly paths: readonly string[] | (() => readonly string[]),
     intervalMs: number,
     onChange: () => void,
     seen?: string,
@@ -54,6 +55,7 @@ export class FileWatcher {
   }
 
   #current(): string {
-    return this.paths.map(statFingerprint).join('|')
+    const paths = typeof this.paths === 'function' ? this.paths() : this.paths
+    return paths.map((p) => `${p}=${statFingerprint(p)}`).join('|')
   }
 }

@@ -17,7 +17,8 @@ import { runCheck, type ClusterSources } from './run.js'
 export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--docker-config FILE] [--from-cluster [--kubeconfig FILE]]
                        [--namespace NS] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
                        [--platform OS/ARCH[/VARIANT]]... [--exempt-image GLOB]... [--on-registry-error allow|deny]
-                       [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR] [--output table|json]`
+                       [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR] [--output table|json]
+                       [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8]`
 
 export async function check(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

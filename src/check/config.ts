@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, credentialProviderFlags, flagsOrEnv, insecureRegistries, nodeExtraCaCerts, oneOf, parseDuration, platformList, registryCa, type CredentialProviderFlags, type Env, type Picked } from '../config.js'
+import { ConfigError, credentialProviderFlags, flagsOrEnv, insecureRegistries, mirrorSource, nodeExtraCaCerts, oneOf, parseDuration, platformList, registryCa, registryConcurrency, type CredentialProviderFlags, type Env, type Picked } from '../config.js'
+import type { MirrorSource } from '../mirrors/routes.js'
 import type { OnRegistryError } from '../policy/modes.js'
 import type { Platform } from '../registry/index.js'
 
@@ -36,6 +37,9 @@ export interface CheckConfig {
   output: 'table' | 'json'
   /** Whether stderr is a terminal (progress line). */
   progress: boolean
+  /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf). */
+  mirrors: MirrorSource | undefined
+  registryConcurrency: number
 }
 
 const CHECK_OPTIONS = {
@@ -53,6 +57,9 @@ const CHECK_OPTIONS = {
   output: { type: 'string', short: 'o' },
   'image-credential-provider-config': { type: 'string' },
   'image-credential-provider-bin-dir': { type: 'string' },
+  'containerd-hosts-dir': { type: 'string' },
+  'registries-conf': { type: 'string' },
+  'registry-concurrency': { type: 'string' },
 } as const
 
 /**
@@ -96,6 +103,8 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
     credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
     progress: stderrIsTTY,
+    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
+    registryConcurrency: registryConcurrency(pick('registry-concurrency')),
   }
 }
 

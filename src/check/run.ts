@@ -6,6 +6,7 @@
  * Time: --timeout bounds each image's registry check (the checker's shared budget); an object's
  * deadline leaves room for all its images, checked 16 at a time, plus the API reads before them.
  */
+import { MirrorRoutes } from '../mirrors/routes.js'
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
@@ -61,11 +62,14 @@ const PARALLEL_IMAGES = 16
 
 export async function runCheck(objects: readonly CheckObject[], options: RunOptions): Promise<CheckedObject[]> {
   const { config } = options
+  const routes = config.mirrors === undefined ? undefined : new MirrorRoutes(config.mirrors, options.logger, { watch: false })
   const registry = new RegistryClient({
     trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
     insecureRegistries: config.insecureRegistries,
     // As in serve: half the budget per request leaves time for a second credential.
     requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
+    requestsPerRegistry: config.registryConcurrency,
+    ...(routes === undefined ? {} : { router: routes }),
   })
   const cluster = options.cluster ?? new OfflineCluster()
   const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, options.logger)
@@ -78,6 +82,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
     nodeCredentials: { entries: () => options.docker.entries },
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: new NodePlatforms(cluster, config.platforms, options.logger),
+    ...(routes === undefined ? {} : { pullRules: routes }),
   }
   const results: CheckedObject[] = []
   try {

@@ -4,6 +4,7 @@
  * Usage errors throw ConfigError; a pod or namespace that cannot be read throws TargetError; the
  * CLI prints either on one line and exits 2.
  */
+import { MirrorRoutes } from '../mirrors/routes.js'
 import { TargetError, userCluster } from '../config.js'
 import { runOnceProviders } from '../check/run.js'
 import { createLogger } from '../log/logger.js'
@@ -18,7 +19,7 @@ import { Diagnoser, isStuck, type DiagnoseApi } from './run.js'
 export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | namespace [NS | -A/--all-namespaces]
                        [--kubeconfig FILE] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
                        [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--output table|json]`
+                       [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8] [--output table|json]`
 
 export async function diagnose(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -60,6 +61,8 @@ async function run(api: DiagnoseApi & ServiceAccountAccess, config: DiagnoseConf
     insecureRegistries: config.insecureRegistries,
     nodeExtraCaCertsPath: config.nodeExtraCaCertsPath,
     nodeCredentials,
+    registryConcurrency: config.registryConcurrency,
+    ...(config.mirrors === undefined ? {} : { routes: new MirrorRoutes(config.mirrors, createLogger('silent'), { watch: false }) }),
   })
   try {
     return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))

@@ -3,6 +3,7 @@
  * platform and their own pull secrets → assess() (the webhook's path to per-image outcomes) → a
  * finding and fix per container. Receives its collaborators, so the CLI and tests build it alike.
  */
+import type { MirrorRoutes } from '../mirrors/routes.js'
 import { setMaxListeners } from 'node:events'
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
@@ -33,6 +34,9 @@ export interface DiagnoseSettings {
   nodeCredentials: readonly KeyringEntry[]
   /** The nodes' credential provider plugins, tried after those. */
   credentialProviders?: AssessOptions['credentialProviders']
+  /** Where the nodes pull from (mirrors) and what their runtime blocks. */
+  routes?: MirrorRoutes
+  registryConcurrency?: number
 }
 
 export interface ContainerDiagnosis {
@@ -80,6 +84,8 @@ export class Diagnoser {
       trust: { extraCaPem: settings.registryCaPem, nodeExtraCaCertsPath: settings.nodeExtraCaCertsPath },
       insecureRegistries: settings.insecureRegistries,
       requestTimeoutMs: Math.max(200, Math.floor(settings.timeoutMs / 2)),
+      ...(settings.registryConcurrency === undefined ? {} : { requestsPerRegistry: settings.registryConcurrency }),
+      ...(settings.routes === undefined ? {} : { router: settings.routes }),
     })
     this.#assess = {
       checker: new CachedChecker(this.#registry, { checkBudgetMs: settings.timeoutMs }),
@@ -89,6 +95,7 @@ export class Diagnoser {
       modes: labelsIgnored(),
       nodeCredentials: { entries: () => settings.nodeCredentials },
       ...(settings.credentialProviders === undefined ? {} : { credentialProviders: settings.credentialProviders }),
+      ...(settings.routes === undefined ? {} : { pullRules: settings.routes }),
     }
   }
 

@@ -34,6 +34,8 @@ export interface AssessOptions {
   credentialProviders?: { provide(repository: string, signal?: AbortSignal, pod?: { namespace: string; serviceAccountName: string }): Promise<ProvidedCredentials> }
   /** The cluster's platforms; an empty list means unknown (no platform check). */
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
+  /** The nodes' registries.conf (--registries-conf): a registry it blocks is refused by the runtime. */
+  pullRules?: { blocked(ref: ImageReference): { file: string; prefix: string } | undefined }
 }
 
 export type Assessment =
@@ -77,6 +79,9 @@ export async function assess(options: AssessOptions, subject: ReviewSubject, sig
       if (metadata !== undefined) return { kind: 'metadata-host', use, problem: metadata }
       const exempt = options.exemptImages?.match(parsed.ref)
       if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
+      // No credential or registry changes a blocked pull: say so without asking anyone.
+      const blocked = options.pullRules?.blocked(parsed.ref)
+      if (blocked !== undefined) return { kind: 'blocked', use, ref: parsed.ref, ...blocked }
       // One server for the whole pod, so every container's fix writes the secret the same way.
       if (keyring.fatal !== undefined) {
         const servers = domains(subject.images)

@@ -125,6 +125,7 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
   if (o.kind === 'exempt') return undefined
   if (o.kind === 'invalid') return imageFix(o, t, 'correct the image reference', 'correct the image reference')
   if (o.kind === 'metadata-host') return imageFix(o, t, "use the image's real registry", "use the image's real registry")
+  if (o.kind === 'blocked') return imageFix(o, t, `use an image from a registry the nodes allow (or ask the cluster's operators about the rule for "${o.prefix}" in ${o.file})`, 'use an image from an allowed registry')
   if (o.kind === 'broken-secret') return brokenSecretFix(o, t)
   switch (o.result.code) {
     case 'TagNotFound':

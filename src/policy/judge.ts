@@ -131,6 +131,10 @@ function judgeWith(options: JudgeOptions): Judge {
           reason: reasonCode(o),
           ...(o.kind === 'exempt' ? { exempt: o.pattern } : {}),
           ...(o.kind === 'checked' && o.result.code === 'Exists' ? { decidedBy: o.result.decidedBy } : {}),
+          // With mirrors: which host answered, and which were asked (in the runtime's order).
+          ...(o.kind === 'checked' && o.result.code === 'Exists' && o.result.answeredBy !== undefined ? { answeredBy: o.result.answeredBy } : {}),
+          ...(o.kind === 'checked' && o.result.asked !== undefined ? { asked: o.result.asked } : {}),
+          ...(o.kind === 'blocked' ? { blockedBy: { file: o.file, prefix: o.prefix } } : {}),
           ...(o.kind === 'checked' && o.providerFailures !== undefined ? { providerFailures: o.providerFailures.map((f) => ({ provider: f.provider, code: f.code, problem: f.problem })) } : {}),
           ...fixField(o, target),
         })),

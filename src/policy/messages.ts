@@ -44,24 +44,26 @@ export function problem(o: ImageOutcome): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
   if (o.kind === 'invalid') return `${o.problem} (the kubelet reports InvalidImageName)`
   if (o.kind === 'metadata-host') return `registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it`
+  if (o.kind === 'blocked') return `${o.ref.name} is blocked on the nodes: ${o.file} has a [[registry]] with prefix "${o.prefix}" and blocked = true, so the runtime refuses to pull it`
   if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed`
   const { ref, result } = o
   const repo = `${ref.domain}/${ref.path}`
+  const asked = askedNote(o)
   switch (result.code) {
     case 'TagNotFound':
-      return `tag "${ref.reference}" does not exist in ${repo}`
+      return `tag "${ref.reference}" does not exist in ${repo}${asked}`
     case 'DigestNotFound':
-      return `digest ${ref.reference} does not exist in ${repo}`
+      return `digest ${ref.reference} does not exist in ${repo}${asked}`
     case 'RepositoryNotFound':
-      return `repository ${repo} does not exist`
+      return `repository ${repo} does not exist${asked}`
     case 'RepositoryNotFoundOrDenied':
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
       return o.tried.length === 0
-        ? `${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)})`
-        : `${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)})`
+        ? `${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)})${asked}`
+        : `${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)})${asked}`
     case 'AccessDenied':
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
-      return o.tried.length === 0 ? `${ref.registryHost} requires credentials and ${tried(o)}` : `${ref.registryHost} refused the credentials (${tried(o)})`
+      return (o.tried.length === 0 ? `${ref.registryHost} requires credentials and ${tried(o)}` : `${ref.registryHost} refused the credentials (${tried(o)})`) + asked
     case 'RateLimited':
     case 'RegistryUnreachable':
       return `could not be verified: ${undetermined(o)}`
@@ -73,10 +75,36 @@ export function problem(o: ImageOutcome): string {
   }
 }
 
+/**
+ * With mirrors, which hosts were asked (in the runtime's order), unless it was only the image's own
+ * registry: a person must see that the answer came from, or was missing at, the mirrors.
+ */
+function askedNote(o: Checked): string {
+  const asked = o.result.asked
+  if (asked === undefined || asked.length === 0 || (asked.length === 1 && asked[0] === o.ref.registryHost)) return ''
+  return ` (asked ${asked.join(', then ')}, as the nodes' runtime does)`
+}
+
+/** Each host that gave no answer, with why: `mirror.internal:5000: refused, registry-1.docker.io: timeout`. */
+function hostFailures(o: Checked): string | undefined {
+  const byHost = new Map<string, string>()
+  for (const a of o.result.attempts) {
+    if (a.host === undefined || byHost.has(a.host)) continue
+    if (a.code === 'RegistryUnreachable') byHost.set(a.host, a.cause ?? 'no answer')
+    else if (a.code === 'RateLimited') byHost.set(a.host, 'rate limited')
+    else byHost.set(a.host, a.code)
+  }
+  return byHost.size < 2 ? undefined : [...byHost].map(([h, why]) => `${h}: ${why}`).join(', ')
+}
+
 function undetermined(o: Checked): string {
   const r = o.result
-  if (r.code === 'RateLimited') return `${o.ref.registryHost} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}`
-  if (r.code === 'RegistryUnreachable') return `${o.ref.registryHost} is unreachable (${r.cause}: ${r.detail})`
+  const hosts = r.code === 'RateLimited' || r.code === 'RegistryUnreachable' ? hostFailures(o) : undefined
+  if (hosts !== undefined) return `no host the nodes pull ${o.ref.domain} from answered (${hosts})`
+  // A registries.conf rewrite may send the whole pull to one other host: name that one.
+  const where = r.asked?.length === 1 ? r.asked[0]! : o.ref.registryHost
+  if (r.code === 'RateLimited') return `${where} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}${askedNote(o)}`
+  if (r.code === 'RegistryUnreachable') return `${where} is unreachable (${r.cause}: ${r.detail})${askedNote(o)}`
   if (o.providerFailures !== undefined && o.providerFailures.length > 0) {
     return `${o.ref.registryHost} refused the credentials pullguard had (${o.tried.length === 0 ? 'none' : o.tried.join(', ')}), and ${pluginFailures(o)}; the kubelet's plugin may still give credentials on the node`
   }
@@ -134,6 +162,7 @@ function shortProblem(o: ImageOutcome): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
   if (o.kind === 'invalid') return o.problem
   if (o.kind === 'metadata-host') return `registry host ${o.problem}; no request was sent`
+  if (o.kind === 'blocked') return `blocked by ${o.file} (prefix "${o.prefix}"); the runtime refuses to pull it`
   if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull`
   switch (o.result.code) {
     case 'TagNotFound':

@@ -24,6 +24,8 @@ export type ImageOutcome =
   | { kind: 'invalid'; use: ImageUse; problem: string }
   /** The registry host is a cloud metadata or link-local address: no request was made. */
   | { kind: 'metadata-host'; use: ImageUse; problem: string }
+  /** The nodes' runtime refuses this registry (registries.conf `blocked = true`): no request was made. */
+  | { kind: 'blocked'; use: ImageUse; ref: ImageReference; file: string; prefix: string }
   /** `server`: the registry the command that writes the secret again names (the pod's first); `servers`: every registry the pod pulls from. */
   | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem; server?: string; servers?: string[] }
   | {
@@ -78,6 +80,7 @@ export function reasonCode(o: ImageOutcome): string {
   if (o.kind === 'exempt') return 'Exempt'
   if (o.kind === 'invalid') return 'InvalidReference'
   if (o.kind === 'metadata-host') return 'MetadataHost'
+  if (o.kind === 'blocked') return 'RegistryBlocked'
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
   if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
   return o.result.code

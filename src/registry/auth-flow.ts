@@ -14,6 +14,7 @@
 import { parseChallenges } from './challenge.js'
 import { basicAuthorization, hasBasicCredentials, type Credential } from './credential.js'
 import type { Attempt } from './result.js'
+import type { EndpointTls } from './endpoint.js'
 import type { BearerParams, TokenSource } from './token.js'
 import type { HttpResponse, Transport } from './transport.js'
 
@@ -56,6 +57,9 @@ export interface AuthorizedRequest {
   accept: string
   maxBodyBytes: number
   signal: AbortSignal | undefined
+  /** The endpoint's own headers (containerd `header`) and TLS settings. */
+  headers?: Readonly<Record<string, string>> | undefined
+  tls?: EndpointTls | undefined
 }
 
 /** The response, or why authentication failed before a response could be had. */
@@ -63,7 +67,7 @@ export type AuthorizedResult = { ok: true; res: HttpResponse } | { ok: false; fa
 
 export async function sendAuthorized(ctx: AuthContext, state: AuthState, req: AuthorizedRequest): Promise<AuthorizedResult> {
   for (;;) {
-    const res = await ctx.transport.send({ method: req.method, url: req.url, headers: { accept: req.accept }, authorization: state.authorization, maxBodyBytes: req.maxBodyBytes, signal: req.signal })
+    const res = await ctx.transport.send({ method: req.method, url: req.url, headers: { ...req.headers, accept: req.accept }, authorization: state.authorization, maxBodyBytes: req.maxBodyBytes, signal: req.signal, tls: req.tls })
     if (res.status !== 401 || state.mode === 'fresh') return { ok: true, res }
     if (state.mode === 'basic-first') {
       // Refused unasked: start over the way the node does, anonymously, and answer the challenge.

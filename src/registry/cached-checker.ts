@@ -14,7 +14,7 @@ import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
 import type { RegistryClient } from './client.js'
 import { credentialIdentity, type Credential } from './credential.js'
-import { RegistryPauses } from './pauses.js'
+import type { RegistryPauses } from './pauses.js'
 import type { CheckResult } from './result.js'
 
 export interface CachedCheckerOptions {
@@ -67,8 +67,6 @@ export class CachedChecker implements ImageChecker {
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
 
   readonly #observer: CheckObserver | undefined
-  /** Registries that answered 429, shared by every review and the audit (they all check here). */
-  readonly pauses: RegistryPauses
   /** Expiry of each cached result object (weak: an evicted result takes its entry with it). */
   readonly #expiry = new WeakMap<CheckResult, number>()
 
@@ -80,7 +78,11 @@ export class CachedChecker implements ImageChecker {
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
     this.#budget = options.checkBudgetMs
-    this.pauses = new RegistryPauses(this.#clock)
+  }
+
+  /** Registries that answered 429 (the client's: shared by every review and the audit). */
+  get pauses(): RegistryPauses {
+    return this.#client.pauses
   }
 
   /**
@@ -98,7 +100,7 @@ export class CachedChecker implements ImageChecker {
   }
 
   async check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
-    const key = cacheKey(ref, credentials, namespace)
+    const key = cacheKey(ref, credentials, namespace, this.#client.routeGeneration)
     const hit = this.#cache.get(key)
     this.#observer?.lookup('result', hit !== undefined)
     if (hit !== undefined) return hit
@@ -110,18 +112,15 @@ export class CachedChecker implements ImageChecker {
    * there to see what changed since the cache was filled). Shares a check already in flight.
    */
   fresh(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
-    return this.#ask(cacheKey(ref, credentials, namespace), ref, credentials, signal)
+    return this.#ask(cacheKey(ref, credentials, namespace, this.#client.routeGeneration), ref, credentials, signal)
   }
 
   async #ask(key: string, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
-    const host = ref.registryHost
-    const waiting = this.pauses.remaining(host)
-    if (waiting !== undefined) return paused(host, waiting)
     // The shared check runs on its own budget: one waiter's deadline must not cut it short for the others.
     const shared = this.#flight.run(key, async () => {
       this.#observer?.inflight(1)
+      // A paused registry (429) is answered by the client from memory, without a request.
       const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
-      if (result.code === 'RateLimited') this.pauses.pause(host, result.retryAfterSeconds)
       const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
       if (ttl <= 0) return result
       // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
@@ -142,7 +141,7 @@ export class CachedChecker implements ImageChecker {
    * Never throws; undefined when no list could be read.
    */
   async tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined> {
-    const key = `tags\n${identityKey(credentials, namespace)}\n${ref.name}`
+    const key = `tags\n${this.#client.routeGeneration}\n${identityKey(credentials, namespace)}\n${ref.name}`
     const cache = (this.#tagCache ??= new TtlCache({ maxEntries: MAX_TAG_LISTS, clock: this.#clock }))
     const hit = cache.get(key)
     this.#observer?.lookup('tags', hit !== undefined)
@@ -158,11 +157,13 @@ export class CachedChecker implements ImageChecker {
   }
 }
 
-function cacheKey(ref: ImageReference, credentials: readonly Credential[], namespace: string): string {
-  if (credentials.length === 0) return `anonymous\n${ref.canonical}`
+/** `generation`: the mirrors' configuration the answer was had under (0 without mirrors). */
+function cacheKey(ref: ImageReference, credentials: readonly Credential[], namespace: string, generation: number): string {
+  const route = generation === 0 ? '' : `${generation}\n`
+  if (credentials.length === 0) return `${route}anonymous\n${ref.canonical}`
   // Labels are part of the key so a cached answer names this pod's own secrets.
   const ids = credentials.map((c) => `${credentialIdentity(c)}:${c.label}`).join('\n')
-  return `${namespace}\n${ids}\n${ref.canonical}`
+  return `${route}${namespace}\n${ids}\n${ref.canonical}`
 }
 
 /**
@@ -172,12 +173,6 @@ function cacheKey(ref: ImageReference, credentials: readonly Credential[], names
 const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
 function forCache(result: CheckResult): CheckResult {
   return result.attempts.length === 0 ? result : { ...result, attempts: NO_ATTEMPTS }
-}
-
-/** Answered from memory while `host` is paused: no request, and how long is left. */
-function paused(host: string, ms: number): CheckResult {
-  const seconds = Math.ceil(ms / 1000)
-  return { code: 'RateLimited', detail: `${host} is rate limiting pulls (HTTP 429); not asked again for ${seconds}s`, retryAfterSeconds: seconds, attempts: [] }
 }
 
 function timedOut(): CheckResult {

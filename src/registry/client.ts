@@ -1,7 +1,9 @@
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
 import { ANONYMOUS, type Credential } from './credential.js'
+import { directEndpoint, type Endpoint, type Router } from './endpoint.js'
 import { attemptManifest, type AttemptContext } from './manifest.js'
+import { RegistryPauses } from './pauses.js'
 import type { Attempt, CheckResult, ReasonCode } from './result.js'
 import { listTags, type ListTagsOptions } from './tags.js'
 import { TokenSource } from './token.js'
@@ -20,6 +22,8 @@ export interface RegistryClientOptions extends Omit<TransportOptions, 'trust'> {
    * pull; see index-platforms.ts). Default true.
    */
   resolveIndexPlatforms?: boolean
+  /** Where the nodes' runtime pulls from (mirrors); without one, each image's own registry. */
+  router?: Router
 }
 
 export interface ListTagsClientOptions extends Omit<ListTagsOptions, 'signal'> {
@@ -53,10 +57,15 @@ export class RegistryClient {
   readonly #transport: Transport
   readonly #ctx: AttemptContext
   readonly #defaultDeadlineMs: number
+  readonly #router: Router | undefined
+  /** Hosts that answered 429, shared by every check made with this client (reviews and the audit). */
+  readonly pauses: RegistryPauses
 
   constructor(options: RegistryClientOptions = {}) {
     const clock = options.clock ?? systemClock
     this.#defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS
+    this.#router = options.router
+    this.pauses = new RegistryPauses(clock)
     const trust = options.trust !== undefined && 'secureContext' in options.trust ? options.trust : buildTrustStore(options.trust)
     this.#transport = new Transport({ ...options, trust })
     const hints = new TtlCache<string, AuthHint>({ maxEntries: MAX_AUTH_HINTS, clock })
@@ -69,28 +78,59 @@ export class RegistryClient {
     }
   }
 
+  /** Identifies the hosts answers come from now: part of every cache key above this client. */
+  get routeGeneration(): number {
+    return this.#router?.generation ?? 0
+  }
+
   /**
    * Would the kubelet pull `ref` with `credentials`? It tries them in order and stops at the
    * first success; with at least one credential it never falls back to an anonymous pull
-   * (kubelet kuberuntime_image.go, registry-semantics §4). Never throws.
+   * (kubelet kuberuntime_image.go, registry-semantics §4). Each credential's pull asks the
+   * runtime's hosts in order (mirrors, then the registry), and the first host that has the
+   * manifest answers, as containerd's resolver does. Never throws.
    */
   async checkManifest(ref: ImageReference, credentials: readonly Credential[], options: CheckOptions = {}): Promise<CheckResult> {
     const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
+    const endpoints = this.#endpoints(ref)
+    const routed = this.#router !== undefined
     const attempts: Attempt[] = []
+    const asked = new Set<string>()
+    const tried = new Set<string>()
     const candidates: ReadonlyArray<Credential | null> = credentials.length === 0 ? [null] : credentials
-    for (const credential of candidates) {
-      if (signal.aborted) {
-        // An untried credential might have worked: the answer is "unknown", not "denied".
-        attempts.push({ credential: credential?.label ?? ANONYMOUS, code: 'RegistryUnreachable', cause: 'timeout', detail: 'not tried: the time budget ran out' })
-        continue
-      }
-      const { digest, mediaType, platforms, ...attempt } = await attemptManifest(this.#ctx, ref, credential, signal)
-      attempts.push(attempt)
-      if (attempt.code === 'Exists' && digest !== undefined) {
-        return { code: 'Exists', digest, mediaType: mediaType ?? '', decidedBy: attempt.credential, attempts, ...(platforms === undefined ? {} : { platforms }) }
+    for (const candidate of candidates) {
+      for (const ep of endpoints) {
+        // A host that gets no credentials (a CRI-O mirror elsewhere) is asked anonymously, once.
+        const credential = ep.credentials ? candidate : null
+        const key = `${ep.label}\n${credential?.label ?? ''}`
+        if (tried.has(key)) continue
+        tried.add(key)
+        const who = credential?.label ?? ANONYMOUS
+        const host = routed ? { host: ep.label } : {}
+        if (signal.aborted) {
+          // An untried credential might have worked: the answer is "unknown", not "denied".
+          attempts.push({ credential: who, ...host, code: 'RegistryUnreachable', cause: 'timeout', detail: 'not tried: the time budget ran out' })
+          continue
+        }
+        const waiting = this.pauses.remaining(ep.host)
+        if (waiting !== undefined) {
+          const seconds = Math.ceil(waiting / 1000)
+          attempts.push({ credential: who, ...host, code: 'RateLimited', retryAfterSeconds: seconds, detail: `${ep.host} is rate limiting pulls (HTTP 429); not asked again for ${seconds}s` })
+          continue
+        }
+        asked.add(ep.label)
+        const { digest, mediaType, platforms, ...attempt } = await attemptManifest(this.#ctx, ref, ep, credential, signal)
+        attempts.push({ ...attempt, ...host })
+        if (attempt.code === 'RateLimited') this.pauses.pause(ep.host, attempt.retryAfterSeconds)
+        if (attempt.code === 'Exists' && digest !== undefined) {
+          const where = routed ? { answeredBy: ep.label, asked: [...asked] } : {}
+          return { code: 'Exists', digest, mediaType: mediaType ?? '', decidedBy: attempt.credential, attempts, ...where, ...(platforms === undefined ? {} : { platforms }) }
+        }
       }
     }
-    return summarize(attempts)
+    const result = summarize(attempts)
+    if (routed) result.asked = endpoints.map((ep) => ep.label)
+    return result
   }
 
   /**
@@ -104,12 +144,25 @@ export class RegistryClient {
     const budget = AbortSignal.timeout(budgetMs ?? DEFAULT_TAG_LIST_BUDGET_MS)
     const signal = callerSignal === undefined ? budget : AbortSignal.any([callerSignal, budget])
     const candidates: ReadonlyArray<Credential | null> = credentials.length === 0 ? [null] : credentials
-    for (const credential of candidates) {
-      if (signal.aborted) return undefined
-      const listed = await listTags(this.#ctx, ref, credential, { ...limits, signal })
-      if (listed.ok) return listed.tags
+    const endpoints = this.#endpoints(ref)
+    for (const candidate of candidates) {
+      for (const ep of endpoints) {
+        if (signal.aborted) return undefined
+        if (this.pauses.remaining(ep.host) !== undefined) continue
+        const listed = await listTags(this.#ctx, ep, ep.credentials ? candidate : null, { ...limits, signal })
+        if (listed.ok) return listed.tags
+      }
     }
     return undefined
+  }
+
+  #endpoints(ref: ImageReference): readonly Endpoint[] {
+    return this.#router === undefined ? [directEndpoint(ref)] : this.#router.endpoints(ref)
+  }
+
+  /** Requests in flight and waiting per registry host (the per-registry cap), for the metrics. */
+  requestSlots(): ReadonlyMap<string, { active: number; queued: number }> {
+    return this.#transport.slots.current()
   }
 
   close(): Promise<void> {

@@ -15,8 +15,8 @@
  * this step off.
  */
 import { createHash } from 'node:crypto'
-import type { ImageReference } from '../reference/index.js'
 import { sendAuthorized, type AuthContext, type AuthState } from './auth-flow.js'
+import { endpointUrl, type Endpoint } from './endpoint.js'
 import { MANIFEST_ACCEPT } from './media-types.js'
 import type { Platform } from './result.js'
 import { asTransportError } from './transport-error.js'
@@ -38,10 +38,10 @@ const PLATFORM_FIELD = /^[A-Za-z0-9._-]{1,64}$/
 export type IndexPlatforms = { ok: true; platforms: Platform[] } | { ok: false; reason: string }
 
 /** Step 2: one GET by digest with the attempt's authorization. Never throws. */
-export async function fetchIndexPlatforms(ctx: AuthContext, auth: AuthState, ref: ImageReference, digest: string, signal: AbortSignal | undefined): Promise<IndexPlatforms> {
-  const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/manifests/${digest}`)
+export async function fetchIndexPlatforms(ctx: AuthContext, auth: AuthState, ep: Endpoint, digest: string, signal: AbortSignal | undefined): Promise<IndexPlatforms> {
+  const url = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), `manifests/${digest}`)
   try {
-    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: MANIFEST_ACCEPT, maxBodyBytes: INDEX_BODY_LIMIT, signal })
+    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: MANIFEST_ACCEPT, maxBodyBytes: INDEX_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
     if (!sent.ok) return { ok: false, reason: sent.failure.detail }
     if (sent.res.status !== 200) return { ok: false, reason: `GET of the index answered HTTP ${sent.res.status}` }
     return platformsFromBody(sent.res.body, digest)

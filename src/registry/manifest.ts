@@ -14,6 +14,7 @@ import { digestProblem, type ImageReference } from '../reference/index.js'
 import { sendAuthorized, startAuth, type AuthContext, type AuthState } from './auth-flow.js'
 import { parseChallenges } from './challenge.js'
 import { ANONYMOUS, type Credential } from './credential.js'
+import { endpointUrl, type Endpoint } from './endpoint.js'
 import { fetchIndexPlatforms, platformsFromBody } from './index-platforms.js'
 import { MANIFEST_ACCEPT, isIndexMediaType, isManifestMediaType, sniffManifestMediaType } from './media-types.js'
 import { registryErrorCodes } from './registry-errors.js'
@@ -32,44 +33,45 @@ export type AttemptContext = AuthContext & {
 export type AttemptResult = Attempt & { digest?: string; mediaType?: string; platforms?: Platform[] }
 type Outcome = Omit<AttemptResult, 'credential'>
 
-export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, credential: Credential | null, signal: AbortSignal | undefined): Promise<AttemptResult> {
+/** One attempt at `ep` (the image's registry, or a mirror) with one credential. Never throws. */
+export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, credential: Credential | null, signal: AbortSignal | undefined): Promise<AttemptResult> {
   const who = credential?.label ?? ANONYMOUS
   try {
-    return { credential: who, ...(await attempt(ctx, ref, credential, signal)) }
+    return { credential: who, ...(await attempt(ctx, ref, ep, credential, signal)) }
   } catch (err) {
     const e = asTransportError(err)
     return { credential: who, code: 'RegistryUnreachable', cause: e.reason, detail: e.detail }
   }
 }
 
-async function attempt(ctx: AttemptContext, ref: ImageReference, credential: Credential | null, signal: AbortSignal | undefined): Promise<Outcome> {
-  const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/manifests/${ref.reference}`)
-  const auth = startAuth(ctx, ref.registryHost, ref.path, credential)
+async function attempt(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, credential: Credential | null, signal: AbortSignal | undefined): Promise<Outcome> {
+  const url = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), `manifests/${ref.reference}`)
+  const auth = startAuth(ctx, ep.host, ep.repository, credential)
   let method: 'HEAD' | 'GET' = 'HEAD'
   // HEAD, then at most one GET (HEAD refused, or not saying enough).
   for (let turn = 0; turn < 2; turn++) {
-    const sent = await sendAuthorized(ctx, auth, { method, url, accept: MANIFEST_ACCEPT, maxBodyBytes: MANIFEST_BODY_LIMIT, signal })
+    const sent = await sendAuthorized(ctx, auth, { method, url, accept: MANIFEST_ACCEPT, maxBodyBytes: MANIFEST_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
     if (!sent.ok) return sent.failure
     const res = sent.res
     if (res.status === 200) {
-      const found = readManifestAnswer(ref, res, method)
-      if (found !== 'need-get') return withIndexPlatforms(ctx, ref, auth, found, method === 'GET' ? res.body : undefined, signal)
+      const found = readManifestAnswer(ref, ep, res, method)
+      if (found !== 'need-get') return withIndexPlatforms(ctx, ref, ep, auth, found, method === 'GET' ? res.body : undefined, signal)
     } else if (res.status === 401) {
-      return deniedAfterAuth(ref, res, credential)
+      return deniedAfterAuth(ep, res, credential)
     } else if (!((res.status === 405 || res.status === 400) && method === 'HEAD')) {
-      return classifyFailure(ctx, ref, res, auth, signal)
+      return classifyFailure(ctx, ref, ep, res, auth, signal)
     }
     method = 'GET' // some registries refuse HEAD, or leave out what a HEAD should say
   }
-  return { code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} answered a manifest GET without a usable manifest` }
+  return { code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ep.host} answered a manifest GET without a usable manifest` }
 }
 
 /**
  * A 200 is only "exists" when it is a manifest a runtime would use. A login page from a proxy, a
  * digest header that is not a digest, or a manifest larger than containerd accepts is not.
  */
-function readManifestAnswer(ref: ImageReference, res: HttpResponse, method: 'HEAD' | 'GET'): Outcome | 'need-get' {
-  const bad = (detail: string): Outcome => ({ code: 'RegistryUnreachable', cause: 'bad-response', status: 200, detail: `${ref.registryHost} ${detail}` })
+function readManifestAnswer(ref: ImageReference, ep: Endpoint, res: HttpResponse, method: 'HEAD' | 'GET'): Outcome | 'need-get' {
+  const bad = (detail: string): Outcome => ({ code: 'RegistryUnreachable', cause: 'bad-response', status: 200, detail: `${ep.host} ${detail}` })
   const header = headerValue(res, 'docker-content-digest')
   if (header !== undefined && digestProblem(header) !== undefined) return bad('answered with a Docker-Content-Digest that is not a digest')
   if (ref.digest !== undefined && header !== undefined && header !== ref.digest) return bad(`answered digest ${header} when asked for ${ref.digest}`)
@@ -94,16 +96,16 @@ function readManifestAnswer(ref: ImageReference, res: HttpResponse, method: 'HEA
  * 5. An index found: add the platforms it offers (index-platforms.ts), from the body in hand or one
  *    GET by digest. Failing to read them keeps Exists, with the reason in the detail.
  */
-async function withIndexPlatforms(ctx: AttemptContext, ref: ImageReference, auth: AuthState, found: Outcome, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
+async function withIndexPlatforms(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, auth: AuthState, found: Outcome, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
   if (ctx.resolveIndexPlatforms === false || found.code !== 'Exists' || found.digest === undefined || !isIndexMediaType(found.mediaType ?? '')) return found
-  const read = body === undefined ? await fetchIndexPlatforms(ctx, auth, ref, found.digest, signal) : platformsFromBody(body, found.digest)
+  const read = body === undefined ? await fetchIndexPlatforms(ctx, auth, ep, found.digest, signal) : platformsFromBody(body, found.digest)
   return read.ok
     ? { ...found, platforms: read.platforms, detail: `${found.detail}; the index lists ${read.platforms.length} platform(s)` }
     : { ...found, detail: `${found.detail}; its platforms are unknown: ${read.reason}` }
 }
 
 /** 401 although we answered the challenge. */
-function deniedAfterAuth(ref: ImageReference, res: HttpResponse, credential: Credential | null): Outcome {
+function deniedAfterAuth(ep: Endpoint, res: HttpResponse, credential: Credential | null): Outcome {
   const registryErrors = registryErrorCodes(res.body)
   const bearer = parseChallenges(res.headers['www-authenticate']).find((c) => c.scheme === 'bearer')
   const base = { status: res.status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
@@ -111,44 +113,44 @@ function deniedAfterAuth(ref: ImageReference, res: HttpResponse, credential: Cre
   // that this identity may not read, and says `insufficient_scope` for both: we cannot tell which.
   if (bearer?.params.error === 'insufficient_scope' || registryErrors.includes('INSUFFICIENT_SCOPE')) {
     const who = credential === null ? 'anonymous pulls' : credential.label
-    return { ...base, code: 'RepositoryNotFoundOrDenied', detail: `${ref.registryHost} grants no pull access to ${ref.path} for ${who}: the repository does not exist or requires authorization` }
+    return { ...base, code: 'RepositoryNotFoundOrDenied', detail: `${ep.host} grants no pull access to ${ep.repository} for ${who}: the repository does not exist or requires authorization` }
   }
   const who = credential === null ? 'anonymous access' : credential.label
-  return { ...base, code: 'AccessDenied', detail: `${ref.registryHost} refused ${who} (HTTP 401)` }
+  return { ...base, code: 'AccessDenied', detail: `${ep.host} refused ${who} (HTTP 401)` }
 }
 
-async function classifyFailure(ctx: AttemptContext, ref: ImageReference, res: HttpResponse, auth: AuthState, signal: AbortSignal | undefined): Promise<Outcome> {
+async function classifyFailure(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, res: HttpResponse, auth: AuthState, signal: AbortSignal | undefined): Promise<Outcome> {
   const status = res.status
   const registryErrors = registryErrorCodes(res.body)
   const base = { status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
   if (status === 429 || registryErrors.includes('TOOMANYREQUESTS')) {
     const retry = retryAfterSeconds(res.headers['retry-after'], ctx.now())
-    return { ...base, code: 'RateLimited', detail: `${ref.registryHost} is rate limiting pulls (HTTP ${status})`, ...(retry === undefined ? {} : { retryAfterSeconds: retry }) }
+    return { ...base, code: 'RateLimited', detail: `${ep.host} is rate limiting pulls (HTTP ${status})`, ...(retry === undefined ? {} : { retryAfterSeconds: retry }) }
   }
   if (status === 404) {
     // distribution answers MANIFEST_UNKNOWN for a missing repository too, and a HEAD has no body:
     // only the tags list tells a missing tag from a missing repository.
-    const repository = registryErrors.includes('NAME_UNKNOWN') ? 'missing' : await probeRepository(ctx, ref, auth, signal)
-    if (repository === 'missing') return { ...base, code: 'RepositoryNotFound', detail: `repository ${ref.path} does not exist on ${ref.registryHost}` }
+    const repository = registryErrors.includes('NAME_UNKNOWN') ? 'missing' : await probeRepository(ctx, ep, auth, signal)
+    if (repository === 'missing') return { ...base, code: 'RepositoryNotFound', detail: `repository ${ep.repository} does not exist on ${ep.host}` }
     return ref.digest !== undefined
-      ? { ...base, code: 'DigestNotFound', detail: `${ref.path}@${ref.digest} does not exist on ${ref.registryHost}` }
-      : { ...base, code: 'TagNotFound', detail: `tag ${ref.reference} does not exist in ${ref.path} on ${ref.registryHost}` }
+      ? { ...base, code: 'DigestNotFound', detail: `${ep.repository}@${ref.digest} does not exist on ${ep.host}` }
+      : { ...base, code: 'TagNotFound', detail: `tag ${ref.reference} does not exist in ${ep.repository} on ${ep.host}` }
   }
   if (status === 403) {
-    return { ...base, code: 'AccessDenied', detail: `${ref.registryHost} denied access to ${ref.path} (HTTP 403${registryErrors.length > 0 ? ' ' + registryErrors.join(',') : ''})` }
+    return { ...base, code: 'AccessDenied', detail: `${ep.host} denied access to ${ep.repository} (HTTP 403${registryErrors.length > 0 ? ' ' + registryErrors.join(',') : ''})` }
   }
-  if (status >= 500) return { ...base, code: 'RegistryUnreachable', cause: '5xx', detail: `${ref.registryHost} answered HTTP ${status}` }
-  return { ...base, code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ref.registryHost} answered HTTP ${status} to a manifest request` }
+  if (status >= 500) return { ...base, code: 'RegistryUnreachable', cause: '5xx', detail: `${ep.host} answered HTTP ${status}` }
+  return { ...base, code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ep.host} answered HTTP ${status} to a manifest request` }
 }
 
 /**
  * GET /v2/<repo>/tags/list: 200 → the repository exists; 404 → it does not. Anything else
  * (listing forbidden, a timeout) leaves it open; the manifest is missing either way.
  */
-async function probeRepository(ctx: AttemptContext, ref: ImageReference, auth: AuthState, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
-  const url = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/tags/list?n=1`)
+async function probeRepository(ctx: AttemptContext, ep: Endpoint, auth: AuthState, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
+  const url = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), 'tags/list', 'n=1')
   try {
-    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: ERROR_BODY_LIMIT, signal })
+    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: ERROR_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
     if (sent.ok && sent.res.status === 200) return 'exists'
     if (sent.ok && sent.res.status === 404) return 'missing'
   } catch {

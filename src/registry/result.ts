@@ -23,6 +23,8 @@ export interface Attempt {
   registryErrors?: string[]
   cause?: UnreachableCause
   retryAfterSeconds?: number
+  /** With mirrors: the host this attempt asked. */
+  host?: string
 }
 
 /**
@@ -36,8 +38,10 @@ export interface Platform {
 }
 
 interface Base {
-  /** Every attempt in the order made: one per credential, or one anonymous. */
+  /** Every attempt in the order made: one per credential (and host), or one anonymous. */
   attempts: Attempt[]
+  /** With mirrors: the hosts asked, in order (each once). */
+  asked?: string[]
 }
 
 export type CheckResult =
@@ -46,6 +50,8 @@ export type CheckResult =
       digest: string
       mediaType: string
       decidedBy: string
+      /** With mirrors: the host that answered. */
+      answeredBy?: string
       /** For an index: the platforms of its entries. Absent for an image manifest, or when they could not be read. */
       platforms?: Platform[]
     })

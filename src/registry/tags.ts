@@ -11,6 +11,7 @@
  */
 import type { ImageReference } from '../reference/index.js'
 import { tagProblem } from '../reference/grammar.js'
+import { endpointUrl, type Endpoint } from './endpoint.js'
 import { sendAuthorized, startAuth, type AuthContext, type AuthState } from './auth-flow.js'
 import { jsonObject } from './json-body.js'
 import type { Credential } from './credential.js'
@@ -42,12 +43,12 @@ export const DEFAULT_PAGE_SIZE = 1000
 /** 1000 tags of at most 128 characters, JSON-quoted, fit in well under 1 MiB. */
 export const TAG_PAGE_BODY_LIMIT = 1024 * 1024
 
-export async function listTags(ctx: AuthContext, ref: ImageReference, credential: Credential | null, options: ListTagsOptions = {}): Promise<TagList> {
+export async function listTags(ctx: AuthContext, ep: Endpoint, credential: Credential | null, options: ListTagsOptions = {}): Promise<TagList> {
   const maxTags = Math.max(1, options.maxTags ?? DEFAULT_MAX_TAGS)
   const maxPages = Math.max(1, options.maxPages ?? DEFAULT_MAX_PAGES)
   const pageSize = Math.max(1, Math.min(options.pageSize ?? DEFAULT_PAGE_SIZE, maxTags))
-  const first = new URL(`${ctx.transport.baseUrl(ref.registryHost)}/v2/${ref.path}/tags/list?n=${pageSize}`)
-  const auth = startAuth(ctx, ref.registryHost, ref.path, credential)
+  const first = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), 'tags/list', `n=${pageSize}`)
+  const auth = startAuth(ctx, ep.host, ep.repository, credential)
   const tags = new Set<string>()
   const done = (complete: boolean): TagList => ({ ok: true, tags: [...tags], complete })
   const visited = new Set<string>()
@@ -55,7 +56,7 @@ export async function listTags(ctx: AuthContext, ref: ImageReference, credential
   for (let page = 0; ; page++) {
     if (page >= maxPages || visited.has(url.href)) return done(false)
     visited.add(url.href)
-    const fetched = await fetchPage(ctx, auth, url, ref, options.signal)
+    const fetched = await fetchPage(ctx, auth, url, ep, options.signal)
     // A later page failing (often the deadline) still leaves real tags worth suggesting.
     if (!fetched.ok) return page === 0 ? fetched : done(false)
     for (const tag of fetched.tags) {
@@ -65,7 +66,7 @@ export async function listTags(ctx: AuthContext, ref: ImageReference, credential
     if (fetched.next === undefined) return done(true)
     // The registry's origin as the transport now knows it (an insecure registry may have
     // turned out to speak plain HTTP on the first page).
-    const next = refuseForeignNextLink(fetched.next, fetched.base, ctx.transport.baseUrl(ref.registryHost))
+    const next = refuseForeignNextLink(fetched.next, fetched.base, ep.scheme === undefined ? ctx.transport.baseUrl(ep.host) : `${ep.scheme}://${ep.host}`)
     if (next === undefined || tags.size >= maxTags) return done(false)
     url = next
   }
@@ -73,14 +74,14 @@ export async function listTags(ctx: AuthContext, ref: ImageReference, credential
 
 type Page = { ok: true; tags: string[]; next: string | undefined; base: URL } | { ok: false; detail: string }
 
-async function fetchPage(ctx: AuthContext, auth: AuthState, url: URL, ref: ImageReference, signal: AbortSignal | undefined): Promise<Page> {
+async function fetchPage(ctx: AuthContext, auth: AuthState, url: URL, ep: Endpoint, signal: AbortSignal | undefined): Promise<Page> {
   try {
-    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: TAG_PAGE_BODY_LIMIT, signal })
+    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: TAG_PAGE_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
     if (!sent.ok) return { ok: false, detail: sent.failure.detail }
     const res = sent.res
-    if (res.status !== 200) return { ok: false, detail: `${ref.registryHost} answered HTTP ${res.status} to the tag list of ${ref.path}` }
+    if (res.status !== 200) return { ok: false, detail: `${ep.host} answered HTTP ${res.status} to the tag list of ${ep.repository}` }
     const tags = parseTagPage(res.body)
-    if (tags === undefined) return { ok: false, detail: `${ref.registryHost} sent a tag list of ${ref.path} that is not {"name", "tags"} JSON` }
+    if (tags === undefined) return { ok: false, detail: `${ep.host} sent a tag list of ${ep.repository} that is not {"name", "tags"} JSON` }
     // Relative links resolve against the URL that answered (RFC 8288 §3.2), after any redirect.
     return { ok: true, tags, next: parseNextLink(res.headers.link), base: res.url }
   } catch (err) {

@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto'
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns'
 import type { IncomingHttpHeaders } from 'node:http'
+import type { SecureContext } from 'node:tls'
 import { Pool } from 'undici'
+import type { EndpointTls } from './endpoint.js'
+import { HostSlots } from './host-slots.js'
 import { metadataAddressProblem, metadataHostProblem } from './metadata-hosts.js'
 import { METADATA_ADDRESS_CODE, TransportError, classifyNetworkError } from './transport-error.js'
-import type { TrustStore } from './trust.js'
+import { extendTrust, type TrustStore } from './trust.js'
 
 /**
  * HTTP to registries: one keep-alive pool per origin (capped connections, so a slow registry
@@ -16,6 +20,8 @@ export interface TransportOptions {
   insecureRegistries?: Iterable<string>
   /** Concurrent connections per origin. Registries throttle clients that open many. */
   connectionsPerOrigin?: number
+  /** Requests in flight per registry host, shared by every caller; the rest wait in order (host-slots.ts). */
+  requestsPerRegistry?: number
   /** One request, connect to last byte. Shorter than the review budget so a second credential still gets a chance. */
   requestTimeoutMs?: number
   userAgent?: string
@@ -35,6 +41,8 @@ export interface HttpRequest {
   maxBodyBytes: number
   /** The caller's overall deadline. */
   signal?: AbortSignal | undefined
+  /** The host's own TLS settings (a mirror's `skip_verify`, `ca`); absent: the transport's. */
+  tls?: EndpointTls | undefined
 }
 
 export interface HttpResponse {
@@ -69,11 +77,17 @@ export class Transport {
   readonly #timeoutMs: number
   readonly #onRequest: RequestObserver | undefined
   readonly #userAgent: string
+  /** Shared by every request to a host, whoever makes it. */
+  readonly slots: HostSlots
+  /** Trust stores extended with a host's own CA, by a hash of that CA's PEM. */
+  readonly #extended = new Map<string, SecureContext>()
 
   constructor(options: TransportOptions) {
     this.#trust = options.trust
     this.#insecure = new Set([...(options.insecureRegistries ?? [])].map(normalizeHost))
-    this.#connections = options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN
+    this.slots = new HostSlots(options.requestsPerRegistry)
+    // A pool never needs more connections than requests it may carry at once.
+    this.#connections = Math.min(options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN, this.slots.limit)
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.#userAgent = options.userAgent ?? 'pullguard'
     this.#onRequest = options.onRequest
@@ -88,6 +102,11 @@ export class Transport {
     return `${this.#plain.has(normalizeHost(host)) ? 'http' : 'https'}://${host}`
   }
 
+  /** Whether `host` may be spoken to without TLS checks: listed insecure, or its endpoint says so. */
+  #mayFallBack(host: string, tls: EndpointTls | undefined): boolean {
+    return tls === undefined ? this.#insecure.has(host) : tls.plainFallback === true
+  }
+
   async send(req: HttpRequest): Promise<HttpResponse> {
     let url = req.url
     let authorization = req.authorization
@@ -100,7 +119,7 @@ export class Transport {
         res = await this.#once(req, url, authorization)
       } catch (err) {
         // Docker's rule for insecure registries: try TLS without verification, then plain HTTP.
-        if (err instanceof TransportError && err.reason === 'tls' && url.protocol === 'https:' && this.#insecure.has(url.host)) {
+        if (err instanceof TransportError && err.reason === 'tls' && url.protocol === 'https:' && this.#mayFallBack(url.host, hop === 0 ? req.tls : undefined)) {
           this.#plain.add(url.host)
           url = new URL(url.href.replace(/^https:/, 'http:'))
           res = await this.#once(req, url, authorization)
@@ -113,7 +132,7 @@ export class Transport {
       if (hop >= MAX_REDIRECTS) throw new TransportError('bad-response', `${req.url.host} redirected more than ${MAX_REDIRECTS} times`)
       const next = parseLocation(location, url)
       refuseMetadataHost(next, url.host)
-      if (next.protocol === 'http:' && !this.#insecure.has(next.host)) {
+      if (next.protocol === 'http:' && !this.#insecure.has(next.host) && !(next.host === req.url.host && (req.url.protocol === 'http:' || req.tls?.plainFallback === true))) {
         throw new TransportError('tls', `${url.host} redirected to plain HTTP at ${next.host}, which is not an insecure registry`)
       }
       // Never send credentials to another origin (or down to plain HTTP on the same host).
@@ -146,8 +165,12 @@ export class Transport {
     const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
     const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers }
     if (authorization !== undefined) headers.authorization = authorization
+    // A redirect to another host leaves the endpoint's own TLS settings behind.
+    const tls = url.host === req.url.host ? req.tls : undefined
+    let release: (() => void) | undefined
     try {
-      const res = await this.#pool(url).request({
+      release = await this.slots.acquire(host, signal)
+      const res = await this.#pool(url, tls).request({
         method: req.method,
         path: url.pathname + url.search,
         headers,
@@ -173,16 +196,33 @@ export class Transport {
       }
       if (timeout.aborted) throw new TransportError('timeout', `${host} did not answer within ${this.#timeoutMs} ms`)
       throw classifyNetworkError(err, host)
+    } finally {
+      release?.()
     }
   }
 
-  #pool(url: URL): Pool {
+  #secureContext(tls: EndpointTls | undefined): SecureContext {
+    if (tls?.caPem === undefined) return this.#trust.secureContext
+    const key = createHash('sha256').update(tls.caPem).digest('hex')
+    let context = this.#extended.get(key)
+    if (context === undefined) {
+      context = extendTrust(this.#trust, tls.caPem).secureContext
+      // CA files come from the operator's configuration, not from pod specs: a handful at most.
+      if (this.#extended.size >= MAX_POOLS) this.#extended.clear()
+      this.#extended.set(key, context)
+    }
+    return context
+  }
+
+  #pool(url: URL, tls: EndpointTls | undefined): Pool {
+    // One pool per origin and TLS setting: a mirror's own CA must not serve another host's handshake.
     const origin = url.origin
-    let pool = this.#pools.get(origin)
+    const key = tls === undefined ? origin : `${origin} ${tls.verify ? 'verify' : 'no-verify'} ${tls.caPem === undefined ? '' : createHash('sha256').update(tls.caPem).digest('hex')}`
+    let pool = this.#pools.get(key)
     if (pool !== undefined) {
       // Most recently used last, so eviction closes the pool idle the longest.
-      this.#pools.delete(origin)
-      this.#pools.set(origin, pool)
+      this.#pools.delete(key)
+      this.#pools.set(key, pool)
       return pool
     }
     if (this.#pools.size >= MAX_POOLS) {
@@ -195,14 +235,14 @@ export class Transport {
       keepAliveTimeout: 30_000,
       connect: {
         timeout: this.#timeoutMs,
-        secureContext: this.#trust.secureContext,
-        // Only for hosts the operator listed; there is no global switch.
-        rejectUnauthorized: !this.#insecure.has(url.host),
+        secureContext: this.#secureContext(tls),
+        // Only for hosts the operator listed or configured so; there is no global switch.
+        rejectUnauthorized: tls === undefined ? !this.#insecure.has(url.host) : tls.verify,
         // A name that resolves to a metadata address is refused after DNS, before connecting.
         lookup: guardedLookup,
       },
     })
-    this.#pools.set(origin, pool)
+    this.#pools.set(key, pool)
     return pool
   }
 }

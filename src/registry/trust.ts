@@ -27,6 +27,8 @@ export interface TrustStore {
   readonly secureContext: SecureContext
   /** How many PEM blocks went in, for the start-up log. */
   readonly certificateCount: number
+  /** The PEM blocks themselves, so a host with its own CA (containerd `ca`) trusts them too. */
+  readonly pems?: readonly string[]
 }
 
 export function buildTrustStore(options: TrustOptions = {}): TrustStore {
@@ -47,7 +49,18 @@ export function buildTrustStore(options: TrustOptions = {}): TrustStore {
     if (extra.length === 0) throw new Error('the registry CA bundle holds no PEM certificate')
     pems.push(...extra)
   }
-  return { secureContext: createSecureContext({ ca: pems }), certificateCount: pems.length }
+  return { secureContext: createSecureContext({ ca: pems }), certificateCount: pems.length, pems }
+}
+
+/**
+ * `store` plus a host's own CAs, as containerd builds a host's pool (the system's roots, then the
+ * host's `ca` files). Throws when `extraPem` holds no certificate.
+ */
+export function extendTrust(store: TrustStore, extraPem: string): TrustStore {
+  const extra = splitPem(extraPem)
+  if (extra.length === 0) throw new Error('the CA file holds no PEM certificate')
+  const pems = [...(store.pems ?? rootCertificates), ...extra]
+  return { secureContext: createSecureContext({ ca: pems }), certificateCount: pems.length, pems }
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g

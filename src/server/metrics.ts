@@ -109,6 +109,23 @@ export class Metrics {
       for (const [host, ms] of this.#pauses()) this.#paused.set({ registry: this.#host(host) }, ms / 1000)
     },
   })
+  #slots: () => ReadonlyMap<string, { active: number; queued: number }> = () => new Map()
+  readonly #slotLimit = new OptionalGauge({ name: 'pullguard_registry_concurrency_limit', help: 'Requests in flight allowed per registry host (--registry-concurrency), shared by reviews and the audit.', registers: [this.registry] })
+  readonly #inFlight = new Gauge({
+    name: 'pullguard_registry_requests_in_flight',
+    help: 'Requests to a registry host now in flight (at most pullguard_registry_concurrency_limit) and waiting for a slot, by state.',
+    labelNames: ['registry', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.#inFlight.reset()
+      // Only hosts that already hold a label (they answered over HTTP): waiting requests must not mint new series.
+      for (const [host, s] of this.#slots()) {
+        const registry = this.#known(host)
+        this.#inFlight.inc({ registry, state: 'active' }, s.active)
+        this.#inFlight.inc({ registry, state: 'queued' }, s.queued)
+      }
+    },
+  })
   // What the dashboard and alerts compare the review times with.
   readonly #reviewTimeout = new Gauge({ name: 'pullguard_review_timeout_seconds', help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.', registers: [this.registry] })
   readonly #auditInterval = new OptionalGauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
@@ -158,6 +175,12 @@ export class Metrics {
     })
     this.#reviewTimeout.set(timeout)
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pullguard_' })
+  }
+
+  /** Requests in flight and queued per registry host (the per-registry cap), read at each scrape. */
+  registrySlots(current: () => ReadonlyMap<string, { active: number; queued: number }>, limit: number): void {
+    this.#slots = current
+    this.#slotLimit.put(limit)
   }
 
   /** The registries paused after a 429, read at each scrape. */

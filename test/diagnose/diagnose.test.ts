@@ -69,7 +69,7 @@ t.test('parseDiagnoseConfig: targets and flags', async (t) => {
   t.same(parseDiagnoseConfig(['namespace', 'team-a'], {}).target, { kind: 'namespace', namespace: 'team-a' })
   t.same(parseDiagnoseConfig(['ns', '-n', 'team-a'], {}).target, { kind: 'namespace', namespace: 'team-a' })
   t.same(parseDiagnoseConfig(['namespace', '-A'], {}).target, { kind: 'all-namespaces' })
-  t.same(parseDiagnoseConfig(['namespace', '--all-namespaces', '-o', 'json', '--timeout', '2s'], {}), { target: { kind: 'all-namespaces' }, kubeconfigPath: undefined, timeoutMs: 2000, registryCaPem: undefined, insecureRegistries: [], nodeExtraCaCertsPath: undefined, nodeDockerConfigPath: undefined, output: 'json' })
+  t.same(parseDiagnoseConfig(['namespace', '--all-namespaces', '-o', 'json', '--timeout', '2s'], {}), { target: { kind: 'all-namespaces' }, kubeconfigPath: undefined, timeoutMs: 2000, registryCaPem: undefined, insecureRegistries: [], nodeExtraCaCertsPath: undefined, nodeDockerConfigPath: undefined, output: 'json', registryConcurrency: 8 })
   const bad: Array<[string[], RegExp]> = [
     [[], /what to diagnose is required/],
     [['pod'], /a pod name is required/],

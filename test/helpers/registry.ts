@@ -57,7 +57,7 @@ function installExitHook(): void {
 
 
 // JSON strings are valid YAML double-quoted scalars, so every value goes through JSON.stringify.
-function configYaml(dir: string, port: number, auth: RegistryAuth, accessLog: boolean): string {
+function configYaml(dir: string, port: number, auth: RegistryAuth, accessLog: boolean, proxy: string | undefined): string {
   const q = JSON.stringify
   const lines = [
     'version: 0.1',
@@ -66,6 +66,8 @@ function configYaml(dir: string, port: number, auth: RegistryAuth, accessLog: bo
     'http:', `  addr: ${q(`127.0.0.1:${port}`)}`, '  secret: "pullguard-test-secret"',
     '  tls:', `    certificate: ${q(join(dir, 'tls.pem'))}`, `    key: ${q(join(dir, 'tls-key.pem'))}`,
   ]
+  // A pull-through cache of another registry (distribution's proxy mode): read-only, it stores what it serves.
+  if (proxy !== undefined) lines.push('proxy:', `  remoteurl: ${q(proxy)}`)
   if (auth.kind === 'htpasswd') {
     lines.push('auth:', '  htpasswd:', '    realm: "pullguard-test"', `    path: ${q(join(dir, 'htpasswd'))}`)
   } else if (auth.kind === 'token') {
@@ -82,8 +84,8 @@ function htpasswd(users: Record<string, string>): string {
 
 // REGISTRY_* variables override the config file (distribution's configuration parser); a developer's
 // shell must not change the test registry, so they are dropped.
-function childEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')))
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_'))), ...extra }
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -118,7 +120,11 @@ async function waitReady(child: ChildProcess, origin: string, caPem: string, log
 }
 class ExitedEarly extends Error {}
 
-export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; accessLog?: boolean }): Promise<RunningRegistry> {
+/**
+ * `proxy`: run as a pull-through cache of that registry (it must be serving: distribution reads it at
+ * start). distribution trusts only the system's CAs for it, so SSL_CERT_FILE names the test CA.
+ */
+export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; accessLog?: boolean; proxy?: RunningRegistry }): Promise<RunningRegistry> {
   const binary = requireRegistryBinary()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-registry-'))
   try {
@@ -130,11 +136,11 @@ export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; acce
     for (let attempt = 1; ; attempt++) {
       const port = await freePort()
       const configPath = join(dir, 'config.yml')
-      await writeFile(configPath, configYaml(dir, port, opts.auth, opts.accessLog === true))
+      await writeFile(configPath, configYaml(dir, port, opts.auth, opts.accessLog === true, opts.proxy?.origin))
       let log = ''
       const served: RegistryRequest[] = []
       let partial = ''
-      const child = spawn(binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() })
+      const child = spawn(binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(opts.proxy === undefined ? {} : { SSL_CERT_FILE: opts.ca.caPath }) })
       const keep = (chunk: Buffer): void => {
         const text = chunk.toString('utf8')
         log = (log + text).slice(-MAX_LOG_CHARS)

@@ -56,6 +56,8 @@ const SAME_AS: ReadonlyArray<{ dir: string; values: Record<string, unknown> }> =
   { dir: 'manifests/overlays/aks', values: { ...AS_BASE, credentialProviders: { preset: 'aks' } } },
   { dir: 'manifests/overlays/credential-provider-tokens', values: { ...AS_BASE, credentialProviders: { serviceAccountTokens: true } } },
   { dir: 'manifests/overlays/audit-events', values: { ...AS_BASE, audit: { events: true } } },
+  { dir: 'manifests/overlays/containerd-mirrors', values: { ...AS_BASE, registryMirrors: { source: 'containerd' } } },
+  { dir: 'manifests/overlays/crio-mirrors', values: { ...AS_BASE, registryMirrors: { source: 'crio' } } },
 ]
 
 t.test('for the same settings the chart renders the objects kustomize renders', async (t) => {
@@ -82,6 +84,8 @@ const EVERYTHING = {
   nodeDockerConfig: { secretName: 'node-pull-credentials' },
   credentialProviders: { preset: 'custom', serviceAccountTokens: true, custom: { configHostPath: '/etc/kubernetes/credential-provider.yaml', binDirHostPath: '/opt/credential-providers', extraHostFiles: ['/etc/kubernetes/cloud.json'] } },
   audit: { interval: '30m', registryQps: '5', events: true },
+  registryMirrors: { source: 'containerd', containerdHostPath: '/etc/containerd/mirrors.d' },
+  registryConcurrency: '4',
   serviceMonitor: { enabled: true },
   prometheusRule: { enabled: true },
   dashboard: { enabled: true },
@@ -118,6 +122,9 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
     [{ audit: { registryQps: 500 } }, "at '/audit/registryQps'"],
     [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, "at '/certificates/certManager/issuerRef'"],
     [{ certificates: { generate: { renewDays: 0 } } }, "at '/certificates/generate/renewDays'"],
+    [{ registryMirrors: { source: 'docker' } }, "at '/registryMirrors/source': value must be one of 'none', 'containerd', 'crio'"],
+    [{ registryMirrors: { containerdHostPath: 'etc/containerd/certs.d' } }, "at '/registryMirrors/containerdHostPath'"],
+    [{ registryConcurrency: '0' }, "at '/registryConcurrency'"],
   ]
   for (const [values, message] of cases) {
     const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
@@ -180,6 +187,10 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   t.same(volumes.get('credential-provider-config')?.hostPath, { path: '/etc/kubernetes/credential-provider.yaml', type: 'File' })
   t.same(volumes.get('credential-provider-file-0')?.hostPath, { path: '/etc/kubernetes/cloud.json', type: 'File' })
   t.equal(mounts.get('credential-provider-file-0')?.mountPath, '/etc/kubernetes/cloud.json')
+  t.equal(flag(args, 'containerd-hosts-dir'), '/etc/containerd/mirrors.d')
+  t.equal(mounts.get('registry-mirrors')?.mountPath, '/etc/containerd/mirrors.d', "at the node's own path")
+  t.same(volumes.get('registry-mirrors')?.hostPath, { path: '/etc/containerd/mirrors.d', type: 'Directory' })
+  t.equal(config.registryConcurrency, 4)
   for (const m of mounts.values()) if (m.name !== 'tmp') t.equal(m.readOnly, true, `${m.name} is read-only`)
   t.match(c.env, [{ name: 'POD_NAME' }, { name: 'POD_NAMESPACE' }, { name: 'NODE_OPTIONS', value: '--max-old-space-size=320' }, { name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' }])
   t.equal(the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.replicas, 3)
@@ -194,6 +205,23 @@ function grantsOf(objects: readonly KubeObject[]): string[] {
   const role = the<KubeObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> }>(objects, 'ClusterRole', 'pullguard')
   return role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))).filter((g) => /events|token/.test(g)).sort()
 }
+
+t.test("the nodes' registry files from a ConfigMap instead: no hostPath, so the namespace stays restricted", async (t) => {
+  const crio = await render({ namespace: { create: true }, registryMirrors: { source: 'crio', configMap: { name: 'node-registries' } } })
+  const c = containerOf(crio)
+  t.equal(flag(c.args ?? [], 'registries-conf'), '/etc/pullguard/registry-mirrors/registries.conf')
+  const volumes = the<V1Deployment>(crio, 'Deployment', 'pullguard').spec?.template.spec?.volumes ?? []
+  t.same(volumes.find((v) => v.name === 'registry-mirrors')?.configMap, { name: 'node-registries' })
+  t.equal(volumes.filter((v) => v.hostPath !== undefined).length, 0)
+  t.equal(the<V1Namespace>(crio, 'Namespace', 'pullguard').metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted')
+  const items = [{ key: 'docker.io', path: 'docker.io/hosts.toml' }]
+  const containerd = await render({ registryMirrors: { source: 'containerd', configMap: { name: 'node-hosts', items } } })
+  t.equal(flag(containerOf(containerd).args ?? [], 'containerd-hosts-dir'), '/etc/pullguard/registry-mirrors')
+  t.same(the<V1Deployment>(containerd, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'registry-mirrors')?.configMap, { name: 'node-hosts', items })
+  const crioHost = await render({ registryMirrors: { source: 'crio', crioHostPath: '/etc/crio/registries.conf' } })
+  t.equal(flag(containerOf(crioHost).args ?? [], 'registries-conf'), '/etc/crio/registries.conf', 'a hostPath file: its folder is mounted, the flag names the file')
+  t.same(the<V1Deployment>(crioHost, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'registry-mirrors')?.hostPath, { path: '/etc/crio', type: 'Directory' })
+})
 
 t.test('the grace period covers the preStop, a review that just arrived and exiting', async (t) => {
   const grace = async (values: Record<string, unknown>): Promise<number | undefined> => the<V1Deployment>(await render(values), 'Deployment', 'pullguard').spec?.template.spec?.terminationGracePeriodSeconds

@@ -25,7 +25,8 @@ const WARN = 'manifests/overlays/warn'
 const TOKENS = 'manifests/overlays/credential-provider-tokens'
 const EVENTS = 'manifests/overlays/audit-events'
 const CLOUDS = ['manifests/overlays/eks', 'manifests/overlays/gke', 'manifests/overlays/aks']
-const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS]
+const MIRRORS = ['manifests/overlays/containerd-mirrors', 'manifests/overlays/crio-mirrors']
+const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS, ...MIRRORS]
 
 const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
 const TLS_DIR = '/etc/pullguard/tls'
@@ -349,6 +350,27 @@ check('cloud overlays: the node\'s credential provider binary and config mounted
     }
     t.match(the(objects, 'Namespace', 'pullguard').metadata.labels, { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/audit': 'restricted' }, `${dir}: hostPath needs privileged; restricted still warns`)
     if (want.annotation !== undefined) t.ok(the(objects, 'ServiceAccount', 'pullguard').metadata.annotations?.[want.annotation], `${dir}: workload identity annotation`)
+    t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${dir}: the container stays locked down`)
+  }
+})
+
+check("mirror overlays: the nodes' containerd hosts directory or registries.conf, read-only from the host at the node's own path", (t, m) => {
+  // registries.conf's folder is mounted, not the file: a bind-mounted file keeps its old version once the node's is replaced.
+  const expected: Record<string, { flag: string; path: string; mount: string }> = {
+    'manifests/overlays/containerd-mirrors': { flag: 'containerd-hosts-dir', path: '/etc/containerd/certs.d', mount: '/etc/containerd/certs.d' },
+    'manifests/overlays/crio-mirrors': { flag: 'registries-conf', path: '/etc/containers/registries.conf', mount: '/etc/containers' },
+  }
+  for (const dir of MIRRORS) {
+    const want = expected[dir]!
+    const objects = m(dir)
+    const c = container(objects)
+    t.equal(flag(c.args ?? [], want.flag), want.path, `${dir}: --${want.flag}`)
+    const mount = (c.volumeMounts ?? []).find((v) => want.path === v.mountPath || want.path.startsWith(`${v.mountPath}/`))
+    t.ok(mount?.readOnly === true, `${dir}: ${want.path} is on a read-only mount`)
+    t.equal(mount?.mountPath, want.mount, `${dir}: mounted at ${want.mount}`)
+    const volume = (deployment(objects).spec?.template.spec?.volumes ?? []).find((v) => v.name === mount?.name)
+    t.equal(volume?.hostPath?.path, mount?.mountPath, `${dir}: at the same path as on the node (a hosts.toml's absolute ca paths resolve)`)
+    t.match(the(objects, 'Namespace', 'pullguard').metadata.labels, { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted' }, `${dir}: hostPath needs privileged; restricted still warns`)
     t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${dir}: the container stays locked down`)
   }
 })

@@ -86,5 +86,5 @@ export function flag(args: readonly string[], name: string): string | undefined 
 
 /** The arguments, less those naming files that exist only in the pod (TLS, mounted CA and docker config) or on the node (credential providers). */
 export function argsWithoutPodFiles(objects: readonly KubeObject[]): string[] {
-  return (pullguardContainer(objects).args ?? []).filter((a) => !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir)=/.test(a))
+  return (pullguardContainer(objects).args ?? []).filter((a) => !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf)=/.test(a))
 }

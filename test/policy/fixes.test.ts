@@ -134,6 +134,7 @@ const cases: Array<[string, ImageOutcome, FixTarget, string[] | undefined]> = [
   ['InvalidReference', { kind: 'invalid', use: use('Shop/API:1'), problem: 'repository name must be lowercase' }, target(), ['correct the image reference']],
   ['InvalidReference, diagnose', { kind: 'invalid', use: use('Shop/API:1'), problem: 'repository name must be lowercase' }, diagnose(), ['correct the image reference, then change container "api" in deployment/api']],
   ['MetadataHost', { kind: 'metadata-host', use: use('169.254.169.254/x:1'), problem: 'is a link-local address' }, target(), ["use the image's real registry"]],
+  ['RegistryBlocked', { kind: 'blocked', use: use('blocked.example/x:1'), ref: parseReference('blocked.example/x:1'), file: '/etc/containers/registries.conf', prefix: 'blocked.example' }, target(), ['use an image from a registry the nodes allow (or ask the cluster\'s operators about the rule for "blocked.example" in /etc/containers/registries.conf)']],
   ['PullSecretUnparseable: write it again in place', { kind: 'broken-secret', use: use(`${HOST}/shop/api:1`), problem: { secret: 'regcred', kind: 'unparseable', detail: 'x', type: 'kubernetes.io/dockerconfigjson' }, server: HOST }, target({ secrets: [{ name: 'regcred', state: 'unparseable', detail: 'x', type: 'kubernetes.io/dockerconfigjson' }], fromServiceAccount: 'no' }), [
     `write secret "regcred" again with valid content: ${UPDATE('regcred')}`,
     'or remove "regcred" from spec.template.spec.imagePullSecrets',
@@ -158,7 +159,7 @@ for (const [name, outcome, tgt, expected] of cases) {
 
 t.test('every reason code that is not pullable has a case above', async (t) => {
   const codes = new Set(cases.filter(([, , , e]) => e !== undefined).map(([, o]) => reasonCode(o)))
-  t.same([...codes].sort(), ['AccessDenied', 'DigestNotFound', 'InvalidReference', 'MetadataHost', 'PlatformMismatch', 'PullSecretUnparseable', 'RepositoryNotFound', 'RepositoryNotFoundOrDenied', 'TagNotFound'])
+  t.same([...codes].sort(), ['AccessDenied', 'DigestNotFound', 'InvalidReference', 'MetadataHost', 'PlatformMismatch', 'PullSecretUnparseable', 'RegistryBlocked', 'RepositoryNotFound', 'RepositoryNotFoundOrDenied', 'TagNotFound'])
 })
 
 t.test('commands are ready to paste: quoting, Docker Hub as kubectl expects it', async (t) => {

@@ -38,7 +38,7 @@ function registry(opts: { delayMs?: number; basic?: boolean } = {}): Handler {
 
 async function setup(handler: Handler, options: Partial<ConstructorParameters<typeof CachedChecker>[1]> = {}): Promise<{ s: FakeServer; checker: CachedChecker }> {
   const s = await startFakeServer(handler, ca)
-  const client = new RegistryClient({ trust: { extraCaPem: ca.caPem } })
+  const client = new RegistryClient({ trust: { extraCaPem: ca.caPem }, ...(options.clock === undefined ? {} : { clock: options.clock }) })
   t.teardown(async () => {
     await client.close()
     await s.close()

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
 import { parseReference } from '../../src/reference/index.js'
+import { directEndpoint } from '../../src/registry/endpoint.js'
 import type { AuthContext, AuthHint } from '../../src/registry/auth-flow.js'
 import { CachedChecker } from '../../src/registry/cached-checker.js'
 import { listTags, parseNextLink, parseTagPage, RegistryClient, type Credential } from '../../src/registry/index.js'
@@ -57,19 +58,19 @@ const SEVEN = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
 
 t.test('one page: the tags, complete', async (t) => {
   const s = await server((_req, res) => json(res, { name: 'app', tags: ['v1', 'v2', 'latest'] }))
-  t.same(await listTags(context(), ref(s.host), null, {}), { ok: true, tags: ['v1', 'v2', 'latest'], complete: true })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, {}), { ok: true, tags: ['v1', 'v2', 'latest'], complete: true })
   t.same(s.seen.map((r) => r.url), ['/v2/app/tags/list?n=1000'])
 })
 
 t.test('follows relative Link headers to the end', async (t) => {
   const s = await server(paging(SEVEN, (next) => `<${next}>; rel="next"`))
-  t.same(await listTags(context(), ref(s.host), null, { pageSize: 3 }), { ok: true, tags: SEVEN, complete: true })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 3 }), { ok: true, tags: SEVEN, complete: true })
   t.same(s.seen.map((r) => r.url), ['/v2/app/tags/list?n=3', '/v2/app/tags/list?n=3&last=c', '/v2/app/tags/list?n=3&last=f'])
 })
 
 t.test('follows absolute same-origin Link headers, with other link-values around', async (t) => {
   const s = await server(paging(SEVEN, (next, origin) => `<${origin}/v2/app/tags/list?n=1>; rel="first", <${origin}${next}>; rel="next"; title="a, b"`))
-  t.same(await listTags(context(), ref(s.host), null, { pageSize: 2 }), { ok: true, tags: SEVEN, complete: true })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2 }), { ok: true, tags: SEVEN, complete: true })
   t.equal(s.seen.length, 4)
 })
 
@@ -82,30 +83,30 @@ t.test('a Link to another origin is not followed, so credentials never go there'
     }
     json(res, { name: 'app', tags: ['v1'] }, { link: `<${elsewhere.origin}/v2/app/tags/list?n=1000&last=v1>; rel="next"` })
   })
-  t.same(await listTags(context(), ref(s.host), user, {}), { ok: true, tags: ['v1'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), user, {}), { ok: true, tags: ['v1'], complete: false })
   t.equal(elsewhere.seen.length, 0)
   const down = await server((req, res) => json(res, { name: 'app', tags: ['v1'] }, { link: `<http://${req.headers.host}/v2/app/tags/list?last=v1>; rel="next"` }))
-  t.same(await listTags(context(), ref(down.host), null, {}), { ok: true, tags: ['v1'], complete: false }, 'plain HTTP on the same host is another origin too')
+  t.same(await listTags(context(), directEndpoint(ref(down.host)), null, {}), { ok: true, tags: ['v1'], complete: false }, 'plain HTTP on the same host is another origin too')
   t.equal(down.seen.length, 1)
 })
 
 t.test('stops at maxPages: complete false', async (t) => {
   const s = await server(paging(SEVEN, (next) => `<${next}>; rel="next"`))
-  t.same(await listTags(context(), ref(s.host), null, { pageSize: 2, maxPages: 2 }), { ok: true, tags: ['a', 'b', 'c', 'd'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2, maxPages: 2 }), { ok: true, tags: ['a', 'b', 'c', 'd'], complete: false })
   t.equal(s.seen.length, 2)
 })
 
 t.test('stops at maxTags without asking for another page', async (t) => {
   const s = await server(paging(SEVEN, (next) => `<${next}>; rel="next"`))
-  t.same(await listTags(context(), ref(s.host), null, { pageSize: 2, maxTags: 4 }), { ok: true, tags: ['a', 'b', 'c', 'd'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2, maxTags: 4 }), { ok: true, tags: ['a', 'b', 'c', 'd'], complete: false })
   t.equal(s.seen.length, 2)
   const one = await server((_req, res) => json(res, { name: 'app', tags: SEVEN }))
-  t.same(await listTags(context(), ref(one.host), null, { maxTags: 5 }), { ok: true, tags: SEVEN.slice(0, 5), complete: false }, 'a page larger than n is cut too')
+  t.same(await listTags(context(), directEndpoint(ref(one.host)), null, { maxTags: 5 }), { ok: true, tags: SEVEN.slice(0, 5), complete: false }, 'a page larger than n is cut too')
 })
 
 t.test('a Link back to a page already read ends the listing', async (t) => {
   const s = await server((req, res) => json(res, { name: 'app', tags: ['v1'] }, { link: `<${req.url}>; rel="next"` }))
-  t.same(await listTags(context(), ref(s.host), null, {}), { ok: true, tags: ['v1'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, {}), { ok: true, tags: ['v1'], complete: false })
   t.equal(s.seen.length, 1)
 })
 
@@ -122,7 +123,7 @@ const failures: Array<[string, Handler, RegExp]> = [
 for (const [name, handler, detail] of failures) {
   t.test(`a tag list answer ${name}: ok false`, async (t) => {
     const s = await server(handler)
-    t.match(await listTags(context(), ref(s.host), null, {}), { ok: false, detail })
+    t.match(await listTags(context(), directEndpoint(ref(s.host)), null, {}), { ok: false, detail })
   })
 }
 
@@ -133,7 +134,7 @@ t.test('tags that are not valid tag strings are dropped; null tags are an empty 
 })
 
 t.test('a refused connection: ok false, no exception', async (t) => {
-  t.match(await listTags(context(), ref(`127.0.0.1:${await closedPort()}`), null, {}), { ok: false, detail: /refused/ })
+  t.match(await listTags(context(), directEndpoint(ref(`127.0.0.1:${await closedPort()}`)), null, {}), { ok: false, detail: /refused/ })
 })
 
 t.test('a later page failing keeps the tags already read', async (t) => {
@@ -141,7 +142,7 @@ t.test('a later page failing keeps the tags already read', async (t) => {
     if (query(req).get('last') !== null) return req.socket.destroy()
     json(res, { name: 'app', tags: ['v1'] }, { link: '</v2/app/tags/list?last=v1>; rel="next"' })
   })
-  t.same(await listTags(context(), ref(s.host), null, {}), { ok: true, tags: ['v1'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, {}), { ok: true, tags: ['v1'], complete: false })
 })
 
 const linkRows: Array<[string | string[] | undefined, string | undefined]> = [

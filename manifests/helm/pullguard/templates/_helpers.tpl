@@ -121,7 +121,28 @@ back, so the API server never gives up on an answer that is on its way. At most 
 {{- end -}}
 {{- end -}}
 
-{{/* hostPath volumes (plugins, their config) are forbidden by the baseline and restricted levels. */}}
+{{/*
+Where the nodes' runtime pulls from: the flag and the folder mounted for it. From the node
+(hostPath) the folder is mounted at the node's own path, so a hosts.toml's absolute `ca` paths
+resolve; registries.conf's folder is mounted rather than the file, which would keep its old version
+once the node's file is replaced. From a ConfigMap: /etc/pullguard/registry-mirrors.
+*/}}
+{{- define "pullguard.registryMirrors" -}}
+{{- $m := .Values.registryMirrors -}}
+{{- $fromConfigMap := ne $m.configMap.name "" -}}
+{{- if eq $m.source "containerd" -}}
+{{- $dir := ternary "/etc/pullguard/registry-mirrors" $m.containerdHostPath $fromConfigMap -}}
+{{- toJson (dict "flag" (printf "--containerd-hosts-dir=%s" $dir) "mountPath" $dir) -}}
+{{- else if eq $m.source "crio" -}}
+{{- $dir := ternary "/etc/pullguard/registry-mirrors" (dir $m.crioHostPath) $fromConfigMap -}}
+{{- $file := ternary "registries.conf" (base $m.crioHostPath) $fromConfigMap -}}
+{{- toJson (dict "flag" (printf "--registries-conf=%s/%s" $dir $file) "mountPath" $dir) -}}
+{{- else -}}
+{{- toJson (dict) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* hostPath volumes (plugins, their config, the nodes' mirror files) are forbidden by the baseline and restricted levels. */}}
 {{- define "pullguard.needsHostPath" -}}
-{{- if ne .Values.credentialProviders.preset "none" -}}true{{- end -}}
+{{- if or (ne .Values.credentialProviders.preset "none") (and (ne .Values.registryMirrors.source "none") (eq .Values.registryMirrors.configMap.name "")) -}}true{{- end -}}
 {{- end -}}

@@ -1,0 +1,255 @@
+/**
+ * Where the nodes' runtime pulls each image from, for the registry client: containerd's host
+ * directory (`--containerd-hosts-dir`) or CRI-O's registries.conf (`--registries-conf`), read at
+ * start, kept in memory (no disk access per check) and read again when they change. A bad new
+ * version keeps the last good one and says so; the first read failing is a start-up error.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { FileWatcher } from '../cache/file-fingerprint.js'
+import type { ImageReference } from '../reference/index.js'
+import type { Endpoint, Router } from '../registry/endpoint.js'
+import { MirrorConfigError } from './errors.js'
+import { hostDirCandidates, hostsFor, registryHosts, type HostsFile, type RegistryHost } from './hosts-toml.js'
+import { pullPlan, parseRegistriesConf, type RegistryRule } from './registries-conf.js'
+
+/** How often the files' stat is polled: a node's files change rarely, and a minute's lag is the kubelet's for a ConfigMap anyway. */
+const POLL_MS = 5_000
+/** A certs.d directory holds a directory per registry; more than this is not one. */
+const MAX_HOST_DIRS = 1024
+const MAX_FILE_BYTES = 256 * 1024
+
+export type MirrorSource = { kind: 'containerd'; dir: string } | { kind: 'registries-conf'; file: string }
+
+/** A registries.conf rule that refuses the image. */
+export interface BlockedBy {
+  file: string
+  prefix: string
+}
+
+interface Snapshot {
+  endpoints(ref: ImageReference): readonly Endpoint[]
+  blocked(ref: ImageReference): BlockedBy | undefined
+  /** What the log says about the read: host directories, rules, problems. */
+  summary: Record<string, unknown>
+  /** Files whose change means a new read. */
+  files: string[]
+}
+
+export class MirrorRoutes implements Router {
+  #snapshot: Snapshot
+  #generation = 1
+  readonly #source: MirrorSource
+  readonly #logger: Logger
+  readonly #watcher: FileWatcher | undefined
+
+  /** Reads the configuration once; a directory or file that cannot be read is a MirrorConfigError. */
+  constructor(source: MirrorSource, logger: Logger, options: { watch?: boolean } = {}) {
+    this.#source = source
+    this.#logger = logger
+    const first = read(source)
+    this.#snapshot = first
+    for (const problem of (first.summary.problems as string[] | undefined) ?? []) logger.warn({ problem }, 'a containerd hosts.toml could not be read; using its directory as containerd does (the *.crt files only)')
+    logger.info({ ...first.summary }, 'registry mirrors configuration read')
+    this.#watcher = options.watch === false ? undefined : new FileWatcher(() => this.#snapshot.files, POLL_MS, () => this.reload())
+  }
+
+  get generation(): number {
+    return this.#generation
+  }
+
+  endpoints(ref: ImageReference): readonly Endpoint[] {
+    return this.#snapshot.endpoints(ref)
+  }
+
+  blocked(ref: ImageReference): BlockedBy | undefined {
+    return this.#snapshot.blocked(ref)
+  }
+
+  reload(): void {
+    this.#watcher?.markSeen()
+    let next: Snapshot
+    try {
+      next = read(this.#source)
+    } catch (err) {
+      this.#logger.error({ problem: (err as Error).message }, 'registry mirrors configuration could not be read again; keeping the previous version')
+      return
+    }
+    this.#snapshot = next
+    this.#generation++
+    this.#logger.info({ ...next.summary, generation: this.#generation }, 'registry mirrors configuration reloaded')
+  }
+
+  close(): void {
+    this.#watcher?.close()
+  }
+}
+
+function read(source: MirrorSource): Snapshot {
+  return source.kind === 'containerd' ? readHostsDir(source.dir) : readRegistriesConf(source.file)
+}
+
+function readText(path: string, file: string): string {
+  const size = statSync(path).size
+  if (size > MAX_FILE_BYTES) throw new MirrorConfigError(file.endsWith('hosts.toml') ? 'HostsFileInvalid' : 'RegistriesConfInvalid', file, `larger than ${MAX_FILE_BYTES} bytes`)
+  return readFileSync(path, 'utf8')
+}
+
+function errno(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message
+}
+
+/** containerd's certs.d: every host directory read now, so each check is a lookup. */
+function readHostsDir(root: string): Snapshot {
+  let names: string[]
+  try {
+    names = readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() || (d.isSymbolicLink() && isDir(join(root, d.name))))
+      .map((d) => d.name)
+      .filter((n) => !n.startsWith('..'))
+  } catch (err) {
+    throw new MirrorConfigError('HostsDirUnreadable', root, `cannot read the directory: ${errno(err)}`)
+  }
+  if (names.length > MAX_HOST_DIRS) throw new MirrorConfigError('HostsDirUnreadable', root, `holds more than ${MAX_HOST_DIRS} host directories`)
+  const dirs = new Map<string, HostsFile>()
+  const files: string[] = [root]
+  for (const name of names.sort()) {
+    const dir = join(root, name)
+    let entries: string[]
+    try {
+      entries = readdirSync(dir)
+    } catch (err) {
+      throw new MirrorConfigError('HostsDirUnreadable', dir, `cannot read the directory: ${errno(err)}`)
+    }
+    files.push(dir, ...entries.filter((f) => f === 'hosts.toml' || f.endsWith('.crt')).map((f) => join(dir, f)))
+    const text = entries.includes('hosts.toml') ? readText(join(dir, 'hosts.toml'), join(dir, 'hosts.toml')) : undefined
+    dirs.set(name, { text, files: entries.filter((f) => f !== 'hosts.toml'), dir })
+  }
+  // Each registry's hosts are worked out once per read: a registry with no directory of its own uses _default or its upstream.
+  const resolved = new Map<string, { hosts: RegistryHost[]; dir: string | undefined }>()
+  const problems: string[] = []
+  const caText = new Map<string, string>()
+  const hostsOf = (registry: string): RegistryHost[] => {
+    let r = resolved.get(registry)
+    if (r === undefined) {
+      const dirName = hostDirCandidates(registry).find((n) => dirs.has(n))
+      const found = dirName === undefined ? undefined : dirs.get(dirName)
+      const parsed = registryHosts(registry, found)
+      if (parsed.problem !== undefined && !problems.includes(parsed.problem.message)) problems.push(parsed.problem.message)
+      r = { hosts: parsed.hosts, dir: found?.dir }
+      // Registries come from pod specs: remember only those with a directory of their own (or _default).
+      if (found !== undefined || resolved.size < MAX_HOST_DIRS) resolved.set(registry, r)
+    }
+    return r.hosts
+  }
+  // Read every directory now, so a broken hosts.toml or CA file is reported at the read, not at the first pod.
+  for (const name of dirs.keys()) {
+    for (const h of name === '_default' ? hostsOf('_default') : hostsOf(registryOfDir(name))) {
+      for (const ca of h.caFiles) {
+        if (caText.has(ca)) continue
+        let pem: string
+        try {
+          pem = readText(ca, ca)
+        } catch (err) {
+          throw new MirrorConfigError('HostsFileInvalid', ca, `the CA file cannot be read: ${errno(err)}`)
+        }
+        if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new MirrorConfigError('HostsFileInvalid', ca, 'the CA file holds no PEM certificate')
+        caText.set(ca, pem)
+        files.push(ca)
+      }
+    }
+  }
+  return {
+    endpoints(ref) {
+      const byDigest = ref.digest !== undefined
+      const hosts = hostsFor(hostsOf(ref.domain), byDigest)
+      return hosts.map((h) => containerdEndpoint(h, ref, caText))
+    },
+    blocked: () => undefined,
+    summary: { containerdHostsDir: root, hostDirectories: [...dirs.keys()], ...(problems.length > 0 ? { problems } : {}) },
+    files,
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** `host_port_` back to `host:port` (the reverse of containerd's hostDirectory). */
+function registryOfDir(name: string): string {
+  const m = /^(.*)_(\d+)_$/.exec(name)
+  return m === null ? name : `${m[1]}:${m[2]}`
+}
+
+/**
+ * One of containerd's hosts as the client asks it. A host named with `http://` is plain HTTP; the
+ * registry's own localhost upstream on a port other than 443 is "TLS without checks, then plain
+ * HTTP" (containerd's HTTP fallback); `skip_verify` and `ca` are per host.
+ */
+function containerdEndpoint(h: RegistryHost, ref: ImageReference, caText: ReadonlyMap<string, string>): Endpoint {
+  const fallback = h.origin === 'upstream' && h.scheme === 'http' && h.skipVerify === true
+  const caPem = h.caFiles.length === 0 ? undefined : h.caFiles.map((f) => caText.get(f) ?? '').join('\n')
+  const tls = fallback
+    ? { verify: false, plainFallback: true }
+    : h.scheme === 'https' && (h.skipVerify === true || caPem !== undefined)
+      ? { verify: h.skipVerify !== true, ...(caPem === undefined ? {} : { caPem }) }
+      : undefined
+  const proxied = h.host !== ref.domain && !(ref.domain === 'docker.io' && h.host === 'registry-1.docker.io')
+  const headers = Object.fromEntries(Object.entries(h.header).map(([k, v]) => [k.toLowerCase(), v.join(', ')]))
+  return {
+    host: h.host,
+    ...(h.scheme === 'http' && !fallback ? { scheme: 'http' as const } : {}),
+    root: h.path.replace(/\/+$/, ''),
+    repository: ref.path,
+    ...(proxied ? { query: `ns=${encodeURIComponent(ref.domain)}` } : {}),
+    ...(tls === undefined ? {} : { tls }),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    // containerd's CRI plugin hands the kubelet's credentials to every host it asks.
+    credentials: true,
+    label: `${h.scheme === 'http' && !fallback ? 'http://' : ''}${h.host}${h.path === '/v2' ? '' : h.path}`,
+  }
+}
+
+/** CRI-O's registries.conf: rules read now; each check finds its rule in memory. */
+function readRegistriesConf(file: string): Snapshot {
+  let text: string
+  try {
+    text = readText(file, file)
+  } catch (err) {
+    if (err instanceof MirrorConfigError) throw err
+    throw new MirrorConfigError('RegistriesConfInvalid', file, `cannot read the file: ${errno(err)}`)
+  }
+  const rules: RegistryRule[] = parseRegistriesConf(file, text)
+  return {
+    endpoints(ref) {
+      const plan = pullPlan(rules, ref.name, ref.digest !== undefined)
+      if (plan.blocked) return []
+      return plan.sources.map((source) => {
+        const slash = source.location.indexOf('/')
+        const domain = slash < 0 ? source.location : source.location.slice(0, slash)
+        const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain
+        const repository = slash < 0 ? '' : source.location.slice(slash + 1)
+        return {
+          host,
+          root: '/v2',
+          repository,
+          ...(source.insecure ? { tls: { verify: false, plainFallback: true } } : {}),
+          // CRI-O gives the kubelet's credentials to the image's own registry only; a mirror on another host uses the node's auth file.
+          credentials: !source.mirror || domain === ref.domain,
+          label: host,
+        }
+      })
+    },
+    blocked(ref) {
+      const plan = pullPlan(rules, ref.name, ref.digest !== undefined)
+      return plan.blocked ? { file, prefix: plan.rule.prefix } : undefined
+    },
+    summary: { registriesConf: file, rules: rules.length, blocked: rules.filter((r) => r.blocked).map((r) => r.prefix) },
+    files: [file],
+  }
+}

@@ -1,0 +1,183 @@
+// The hosts a check asks, from real files on disk: containerd's certs.d directory (which host
+// directory applies, what each host becomes) and CRI-O's registries.conf (rewrites, mirrors,
+// credentials, blocked), read again when they change.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { createLogger } from '../../src/log/logger.js'
+import { MirrorConfigError } from '../../src/mirrors/errors.js'
+import { MirrorRoutes } from '../../src/mirrors/routes.js'
+import { parseReference } from '../../src/reference/index.js'
+import { createTestCA } from '../helpers/pki.js'
+
+const lines: string[] = []
+const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()) }))
+const ca = await createTestCA()
+
+const root = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-'))
+t.teardown(() => rm(root, { recursive: true, force: true }))
+async function hosts(dir: string, text: string | undefined, extra: Record<string, string> = {}, base = root): Promise<void> {
+  await mkdir(join(base, dir), { recursive: true })
+  if (text !== undefined) await writeFile(join(base, dir, 'hosts.toml'), text)
+  for (const [name, body] of Object.entries(extra)) await writeFile(join(base, dir, name), body)
+}
+await hosts('registry.example_5000_', 'server = "https://escaped.internal"')
+await hosts('registry.example:5000', 'server = "https://plain.internal"')
+await hosts('other.example:5000', 'server = "https://plain-only.internal"')
+await hosts('_default', '[host."https://default-mirror.internal"]\n  capabilities = ["pull", "resolve"]')
+await hosts('docker.io', undefined, { 'ca.crt': ca.caPem })
+await hosts('quay.io', 'server = [')
+await hosts(
+  'ghcr.io',
+  [
+    'server = "https://ghcr.io"',
+    'ca = "ghcr-ca.crt"',
+    '[host."http://cache.internal:5000"]',
+    '  capabilities = ["pull", "resolve"]',
+    '  [host."http://cache.internal:5000".header]',
+    '    x-team = ["a", "b"]',
+    '[host."https://digest-only.internal"]',
+    '  capabilities = ["pull"]',
+    '[host."https://custom.internal/some/path"]',
+    '  override_path = true',
+    '  skip_verify = true',
+  ].join('\n'),
+  { 'ghcr-ca.crt': ca.caPem },
+)
+const routes = new MirrorRoutes({ kind: 'containerd', dir: root }, logger, { watch: false })
+const hostsOf = (image: string): string[] => routes.endpoints(parseReference(image)).map((e) => e.label)
+
+t.test('host_port_ wins over host:port, which wins over _default; no directory: _default', async (t) => {
+  t.same(hostsOf('registry.example:5000/app:v1'), ['escaped.internal'])
+  t.same(hostsOf('other.example:5000/app:v1'), ['plain-only.internal'])
+  t.same(hostsOf('registry.gitlab.com/app:v1'), ['default-mirror.internal', 'registry.gitlab.com'], "_default's mirror, then the registry itself")
+})
+
+t.test('a mirror without resolve is asked for digests only; override_path keeps its path', async (t) => {
+  t.same(hostsOf('ghcr.io/org/app:v1'), ['http://cache.internal:5000', 'custom.internal/some/path', 'ghcr.io'])
+  t.same(hostsOf(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`), ['http://cache.internal:5000', 'digest-only.internal', 'custom.internal/some/path', 'ghcr.io'])
+})
+
+t.test('what each host becomes: scheme, root, ?ns=, headers, TLS, credentials', async (t) => {
+  const [cache, custom, server] = routes.endpoints(parseReference('ghcr.io/org/app:v1'))
+  t.match(cache, { host: 'cache.internal:5000', scheme: 'http', root: '/v2', repository: 'org/app', query: 'ns=ghcr.io', headers: { 'x-team': 'a, b' }, credentials: true })
+  t.equal(cache?.tls, undefined, 'plain HTTP has no TLS settings')
+  t.match(custom, { host: 'custom.internal', root: '/some/path', query: 'ns=ghcr.io', tls: { verify: false } })
+  t.match(server, { host: 'ghcr.io', root: '/v2', tls: { verify: true, caPem: ca.caPem } })
+  t.equal(server?.query, undefined, 'the registry itself gets no ns')
+})
+
+t.test("docker.io: the *.crt files of its directory, at registry-1.docker.io, no ns", async (t) => {
+  const [hub] = routes.endpoints(parseReference('nginx:1.27'))
+  t.match(hub, { host: 'registry-1.docker.io', repository: 'library/nginx', tls: { verify: true, caPem: ca.caPem } })
+  t.equal(hub?.query, undefined)
+})
+
+t.test('a broken hosts.toml: the registry itself, and a warning naming the file', async (t) => {
+  t.same(hostsOf('quay.io/org/app:v1'), ['quay.io'])
+  t.match(lines.join(''), new RegExp(`${join(root, 'quay.io', 'hosts.toml')}`))
+})
+
+t.test('a localhost registry with no directory: TLS without checks, then plain HTTP, as containerd', async (t) => {
+  const empty = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-empty-'))
+  t.teardown(() => rm(empty, { recursive: true, force: true }))
+  const r = new MirrorRoutes({ kind: 'containerd', dir: empty }, logger, { watch: false })
+  t.match(r.endpoints(parseReference('127.0.0.1:5000/app:v1')), [{ host: '127.0.0.1:5000', tls: { verify: false, plainFallback: true } }])
+  t.same(r.endpoints(parseReference('ghcr.io/app:v1')).map((e) => e.label), ['ghcr.io'])
+})
+
+t.test('a missing directory or an unreadable CA file is an error at start', async (t) => {
+  t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: join(root, 'nope') }, logger, { watch: false }), MirrorConfigError)
+  const bad = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-bad-'))
+  t.teardown(() => rm(bad, { recursive: true, force: true }))
+  await hosts('reg.example', 'server = "https://reg.example"\nca = "missing.crt"', {}, bad)
+  t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false }), { name: 'MirrorConfigError', message: /missing\.crt: the CA file cannot be read/ })
+  await hosts('reg.example', 'server = "https://reg.example"\nca = "not-pem.crt"', { 'not-pem.crt': 'hello' }, bad)
+  t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false }), { message: /no PEM certificate/ })
+})
+
+t.test('reload: a new host directory is used, with a new generation', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-reload-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
+  t.same(r.endpoints(parseReference('reg.example/app:v1')).map((e) => e.label), ['reg.example'])
+  const before = r.generation
+  await hosts('reg.example', '[host."https://mirror.example"]\n  capabilities = ["pull", "resolve"]', {}, dir)
+  r.reload()
+  t.equal(r.generation, before + 1)
+  t.same(r.endpoints(parseReference('reg.example/app:v1')).map((e) => e.label), ['mirror.example', 'reg.example'])
+})
+
+const confDir = await mkdtemp(join(tmpdir(), 'pullguard-registries-conf-'))
+t.teardown(() => rm(confDir, { recursive: true, force: true }))
+const conf = join(confDir, 'registries.conf')
+await writeFile(
+  conf,
+  [
+    '[[registry]]',
+    'prefix = "docker.io"',
+    'location = "docker.io"',
+    '[[registry.mirror]]',
+    'location = "mirror.internal:5000/hub"',
+    'insecure = true',
+    '[[registry.mirror]]',
+    'location = "docker.io/mirrored"',
+    '',
+    '[[registry]]',
+    'prefix = "example.com/team"',
+    'location = "internal.example:5000/imported/team"',
+    '',
+    '[[registry]]',
+    'prefix = "blocked.example"',
+    'blocked = true',
+  ].join('\n'),
+)
+const crio = new MirrorRoutes({ kind: 'registries-conf', file: conf }, logger, { watch: false })
+
+t.test('registries.conf: mirrors in order with the rewritten path, then the location; credentials only at the image\'s own registry', async (t) => {
+  t.match(crio.endpoints(parseReference('nginx:1.27')), [
+    { host: 'mirror.internal:5000', repository: 'hub/library/nginx', tls: { verify: false, plainFallback: true }, credentials: false },
+    { host: 'registry-1.docker.io', repository: 'mirrored/library/nginx', credentials: true },
+    { host: 'registry-1.docker.io', repository: 'library/nginx', credentials: true },
+  ])
+})
+
+t.test('registries.conf: a prefix rewrite moves the repository to another registry', async (t) => {
+  t.match(crio.endpoints(parseReference('example.com/team/app:v1')), [{ host: 'internal.example:5000', repository: 'imported/team/app', credentials: true }])
+  t.match(crio.endpoints(parseReference('example.com/teammate/app:v1')), [{ host: 'example.com', repository: 'teammate/app' }], 'a prefix matches whole path parts only')
+})
+
+t.test('registries.conf: blocked names the file and the rule; no host is asked', async (t) => {
+  t.same(crio.blocked(parseReference('blocked.example/app:v1')), { file: conf, prefix: 'blocked.example' })
+  t.same(crio.endpoints(parseReference('blocked.example/app:v1')), [])
+  t.equal(crio.blocked(parseReference('nginx')), undefined)
+})
+
+t.test('registries.conf reload: a broken version keeps the last good one and says so', async (t) => {
+  const file = join(confDir, 'reload.conf')
+  await writeFile(file, '[[registry]]\nprefix = "reg.example"\nlocation = "reg.example"\n')
+  const r = new MirrorRoutes({ kind: 'registries-conf', file }, logger, { watch: false })
+  await writeFile(file, '[[registry]]\nprefix = "reg.example"\nblocked = true\n')
+  r.reload()
+  t.same(r.blocked(parseReference('reg.example/app')), { file, prefix: 'reg.example' })
+  const generation = r.generation
+  lines.splice(0)
+  await writeFile(file, '[[registry]\nprefix = ')
+  r.reload()
+  t.equal(r.generation, generation, 'no new generation for a file that does not parse')
+  t.same(r.blocked(parseReference('reg.example/app')), { file, prefix: 'reg.example' })
+  t.match(lines.join(''), /keeping the previous version/)
+})
+
+t.test('the files are watched: an edit is picked up without a call', async (t) => {
+  const file = join(confDir, 'watched.conf')
+  await writeFile(file, '')
+  const r = new MirrorRoutes({ kind: 'registries-conf', file }, logger)
+  t.teardown(() => r.close())
+  await writeFile(file, '[[registry]]\nprefix = "reg.example"\nblocked = true\n')
+  const deadline = Date.now() + 15_000
+  while (r.blocked(parseReference('reg.example/app')) === undefined && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200))
+  t.same(r.blocked(parseReference('reg.example/app')), { file, prefix: 'reg.example' })
+})

@@ -1,0 +1,108 @@
+// The registry client asking several hosts for one image, as a runtime with mirrors does: each
+// credential's pull tries the hosts in order and the first that has the manifest answers; a host
+// that gets no credentials is asked anonymously, once; every host's own path, query and headers.
+import { createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import t from 'tap'
+import { parseReference, type ImageReference } from '../../src/reference/index.js'
+import type { Endpoint, Router } from '../../src/registry/endpoint.js'
+import { RegistryClient, type Credential } from '../../src/registry/index.js'
+import { startFakeServer, type FakeServer } from '../helpers/fake-server.js'
+import { createTestCA } from '../helpers/pki.js'
+
+const ca = await createTestCA()
+t.teardown(() => ca.close())
+const MANIFEST = Buffer.from('{"schemaVersion":2}')
+const DIGEST = 'sha256:' + createHash('sha256').update(MANIFEST).digest('hex')
+const first: Credential = { label: 'secret shop/one (key "reg")', username: 'one', password: 'One-Value-1' }
+const second: Credential = { label: 'secret shop/two (key "reg")', username: 'two', password: 'Two-Value-2' }
+
+/** Basic auth required unless `open`; `has`: the paths it serves a manifest at; `status`: what it answers otherwise. */
+function host(opts: { open?: boolean; has?: string[]; status?: number }): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (opts.open !== true && req.headers.authorization === undefined) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+      return res.end()
+    }
+    const path = (req.url ?? '').split('?')[0]!
+    if (path.endsWith('/tags/list') && opts.has !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      return res.end('{"name":"shop/app","tags":["v0"]}')
+    }
+    if (opts.has?.includes(path) === true) {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST })
+      return res.end()
+    }
+    res.writeHead(opts.status ?? 404, { 'content-type': 'application/json' })
+    res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+  }
+}
+
+async function server(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<FakeServer> {
+  const s = await startFakeServer(handler, ca)
+  t.teardown(() => s.close())
+  return s
+}
+
+function client(endpoints: (ref: ImageReference) => Endpoint[]): RegistryClient {
+  const router: Router = { endpoints, generation: 1 }
+  const c = new RegistryClient({ trust: { extraCaPem: ca.caPem }, router })
+  t.teardown(() => c.close())
+  return c
+}
+
+const ref = parseReference('registry.example/shop/app:v1')
+
+t.test("a host that gets no credentials is asked anonymously, once; the image's registry then with each credential", async (t) => {
+  const mirror = await server(host({}))
+  const registry = await server(host({ has: ['/v2/shop/app/manifests/v1'] }))
+  const c = client((r) => [
+    { host: mirror.host, root: '/v2', repository: `hub/${r.path}`, credentials: false, label: mirror.host, headers: { 'x-team': 'shop' } },
+    { host: registry.host, root: '/v2', repository: r.path, credentials: true, label: registry.host },
+  ])
+  const result = await c.checkManifest(ref, [first, second])
+  t.match(result, { code: 'Exists', digest: DIGEST, decidedBy: first.label, answeredBy: registry.host, asked: [mirror.host, registry.host] })
+  t.same(result.attempts.map((a) => [a.host, a.credential, a.code]), [
+    [mirror.host, 'anonymous', 'AccessDenied'],
+    [registry.host, first.label, 'Exists'],
+  ])
+  t.ok(mirror.seen.every((s) => s.headers.authorization === undefined), 'no credential went to that host')
+  t.ok(mirror.seen.every((s) => s.headers['x-team'] === 'shop'), "the host's own headers")
+  t.match(mirror.seen[0]?.url, '/v2/hub/shop/app/manifests/v1', 'its repository path')
+})
+
+t.test('each credential tries every host before the next credential, as each kubelet pull does', async (t) => {
+  const mirror = await server(host({}))
+  const registry = await server(host({ has: [] }))
+  const c = client((r) => [
+    { host: mirror.host, root: '/mirror', repository: r.path, query: 'ns=registry.example', credentials: true, label: `${mirror.host}/mirror` },
+    { host: registry.host, root: '/v2', repository: r.path, credentials: true, label: registry.host },
+  ])
+  const result = await c.checkManifest(ref, [first, second])
+  t.same(result.attempts.map((a) => [a.host, a.credential]), [
+    [`${mirror.host}/mirror`, first.label],
+    [registry.host, first.label],
+    [`${mirror.host}/mirror`, second.label],
+    [registry.host, second.label],
+  ])
+  t.match(mirror.seen.find((s) => s.headers.authorization !== undefined)?.url, /^\/mirror\/shop\/app\/manifests\/v1\?ns=registry\.example$/)
+  t.equal(result.code, 'TagNotFound', 'every host answered 404: not there')
+  t.same(result.asked, [`${mirror.host}/mirror`, registry.host])
+})
+
+t.test('a host that could not answer keeps the image unverified, whatever the others said', async (t) => {
+  const mirror = await server(host({ open: true, has: [] }))
+  const registry = await server(host({ open: true, status: 503 }))
+  const c = client((r) => [
+    { host: mirror.host, root: '/v2', repository: r.path, credentials: true, label: mirror.host },
+    { host: registry.host, root: '/v2', repository: r.path, credentials: true, label: registry.host },
+  ])
+  const result = await c.checkManifest(ref, [])
+  t.match(result, { code: 'RegistryUnreachable', cause: '5xx', asked: [mirror.host, registry.host] })
+  t.same(result.attempts.map((a) => a.code), ['TagNotFound', 'RegistryUnreachable'])
+})
+
+t.test('no host to ask (a blocked image): no request, no answer', async (t) => {
+  const c = client(() => [])
+  t.match(await c.checkManifest(ref, []), { code: 'RegistryUnreachable', attempts: [], asked: [] })
+})
