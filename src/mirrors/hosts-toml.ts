@@ -29,6 +29,8 @@ export interface RegistryHost {
   header: Record<string, string[]>
   /** Where it came from, for the decision log and messages. */
   origin: 'host' | 'server' | 'upstream'
+  /** The port as written (URL parsing drops a default one, which containerd's HTTP fallback rule looks at). */
+  port?: string
 }
 
 
@@ -65,7 +67,8 @@ export function upstreamHost(registry: string, base: Partial<RegistryHost> = {})
     scheme = !hasPort || port === '443' ? 'https' : 'http'
     if (!hasPort || port !== '80') skipVerify = true
   }
-  return { scheme, host, path: '/v2', capabilities: ALL, skipVerify, caFiles: base.caFiles ?? [], header: base.header ?? {}, origin: 'upstream' }
+  const port = /:(\d+)$/.exec(registry)?.[1]
+  return { scheme, host, path: '/v2', capabilities: ALL, skipVerify, caFiles: base.caFiles ?? [], header: base.header ?? {}, origin: 'upstream', ...(port === undefined ? {} : { port }) }
 }
 
 function stringList(value: unknown, what: string): string[] {
@@ -108,7 +111,9 @@ function hostConfig(server: string, table: Record<string, unknown>, baseDir: str
     if (typeof headerTable !== 'object' || headerTable === null || Array.isArray(headerTable)) throw new Error('header must be a table')
     for (const [k, v] of Object.entries(headerTable)) header[k] = stringList(v, `header ${k}`)
   }
+  const port = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/:]*)(?::(\d+))?/i.exec(withScheme)?.[1]
   return {
+    ...(port === undefined ? {} : { port }),
     scheme: url.protocol === 'http:' ? 'http' : 'https',
     host: url.host,
     path,

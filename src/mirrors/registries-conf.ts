@@ -93,23 +93,32 @@ export function parseRegistriesConf(file: string, text: string): RegistryRule[] 
   return rules
 }
 
-/** How many characters of `name` (host/path, no tag) the prefix covers, or -1 when it does not match. */
-function matchLength(name: string, prefix: string): number {
+/**
+ * Where in `name` (host/path, no tag) the prefix ends, or -1 when it does not match
+ * (containers-image refMatchingPrefix / refMatchingSubdomainPrefix): a `*.example.com` prefix
+ * matches `.example.com` found before the first `/` and followed by the end, `:`, `/` or `@`.
+ */
+function matchEnd(name: string, prefix: string): number {
   if (prefix.startsWith('*.')) {
-    const host = name.split('/')[0] ?? ''
     const suffix = prefix.slice(1)
-    return host.endsWith(suffix) && host.length > suffix.length ? host.length : -1
+    const at = name.indexOf(suffix)
+    if (at <= 0 || name.slice(0, at).includes('/')) return -1
+    const end = at + suffix.length
+    return end === name.length || ':/@'.includes(name[end]!) ? end : -1
   }
   if (name === prefix) return prefix.length
   return name.startsWith(prefix) && '/:@'.includes(name[prefix.length] ?? '') ? prefix.length : -1
 }
 
-/** The rule with the longest matching prefix for `name` (host/repository), if any. */
+/**
+ * The rule for `name` (host/repository), if any: the longest prefix *as written* that matches, the
+ * first in the file on a tie (containers-image findRegistryWithParsedConfig).
+ */
 export function findRule(rules: readonly RegistryRule[], name: string): { rule: RegistryRule; matched: number } | undefined {
   let best: { rule: RegistryRule; matched: number } | undefined
   for (const rule of rules) {
-    const n = matchLength(name, rule.prefix)
-    if (n >= 0 && (best === undefined || n > best.matched)) best = { rule, matched: n }
+    const end = matchEnd(name, rule.prefix)
+    if (end >= 0 && (best === undefined || rule.prefix.length > best.rule.prefix.length)) best = { rule, matched: end }
   }
   return best
 }

@@ -4,6 +4,7 @@
  * start, kept in memory (no disk access per check) and read again when they change. A bad new
  * version keeps the last good one and says so; the first read failing is a start-up error.
  */
+import { X509Certificate } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -48,11 +49,23 @@ export class MirrorRoutes implements Router {
   constructor(source: MirrorSource, logger: Logger, options: { watch?: boolean } = {}) {
     this.#source = source
     this.#logger = logger
-    const first = read(source)
+    // Watch before the first read, so a change during it is not missed. The files are listed from
+    // the disk at each look, so a new host directory (or one a failed read left out) is watched too.
+    this.#watcher = options.watch === false ? undefined : new FileWatcher(() => watchedFiles(source, this.#snapshot as Snapshot | undefined), POLL_MS, () => this.reload())
+    let first: Snapshot
+    try {
+      first = read(source)
+    } catch (err) {
+      this.#watcher?.close()
+      throw err
+    }
     this.#snapshot = first
-    for (const problem of (first.summary.problems as string[] | undefined) ?? []) logger.warn({ problem }, 'a containerd hosts.toml could not be read; using its directory as containerd does (the *.crt files only)')
+    this.#warn(first)
     logger.info({ ...first.summary }, 'registry mirrors configuration read')
-    this.#watcher = options.watch === false ? undefined : new FileWatcher(() => this.#snapshot.files, POLL_MS, () => this.reload())
+  }
+
+  #warn(snapshot: Snapshot): void {
+    for (const problem of (snapshot.summary.problems as string[] | undefined) ?? []) this.#logger.warn({ problem }, 'part of the registry mirrors configuration cannot be used; the runtime cannot use it either')
   }
 
   get generation(): number {
@@ -78,12 +91,34 @@ export class MirrorRoutes implements Router {
     }
     this.#snapshot = next
     this.#generation++
+    this.#warn(next)
     this.#logger.info({ ...next.summary, generation: this.#generation }, 'registry mirrors configuration reloaded')
   }
 
   close(): void {
     this.#watcher?.close()
   }
+}
+
+/** What a change to means a new read: the file, or the directory, its host directories and their files, and the CA files last read. */
+function watchedFiles(source: MirrorSource, last: Snapshot | undefined): string[] {
+  if (source.kind === 'registries-conf') return [source.file]
+  const files = [source.dir]
+  try {
+    for (const name of readdirSync(source.dir).sort()) {
+      if (name.startsWith('..')) continue
+      const dir = join(source.dir, name)
+      files.push(dir)
+      try {
+        for (const f of readdirSync(dir).sort()) if (f === 'hosts.toml' || f.endsWith('.crt')) files.push(join(dir, f))
+      } catch {
+        // not a directory
+      }
+    }
+  } catch {
+    // the directory is gone: its own fingerprint says so
+  }
+  return [...files, ...(last?.files.filter((f) => !files.includes(f)) ?? [])]
 }
 
 function read(source: MirrorSource): Snapshot {
@@ -138,8 +173,8 @@ function readHostsDir(root: string): Snapshot {
       const parsed = registryHosts(registry, found)
       if (parsed.problem !== undefined && !problems.includes(parsed.problem.message)) problems.push(parsed.problem.message)
       r = { hosts: parsed.hosts, dir: found?.dir }
-      // Registries come from pod specs: remember only those with a directory of their own (or _default).
-      if (found !== undefined || resolved.size < MAX_HOST_DIRS) resolved.set(registry, r)
+      // Registries come from pod specs: remember a bounded number (the rest are worked out again, cheaply).
+      if (resolved.size < 2 * MAX_HOST_DIRS) resolved.set(registry, r)
     }
     return r.hosts
   }
@@ -148,15 +183,23 @@ function readHostsDir(root: string): Snapshot {
     for (const h of name === '_default' ? hostsOf('_default') : hostsOf(registryOfDir(name))) {
       for (const ca of h.caFiles) {
         if (caText.has(ca)) continue
+        // As containerd: a CA that cannot be loaded fails that host's pulls, not the others'. Its
+        // hosts are then asked without it, so their certificates do not verify and the answer is
+        // "unverified", never a verdict.
+        files.push(ca)
         let pem: string
         try {
           pem = readText(ca, ca)
         } catch (err) {
-          throw new MirrorConfigError('HostsFileInvalid', ca, `the CA file cannot be read: ${errno(err)}`)
+          problems.push(`${ca}: the CA file cannot be read (${errno(err)})`)
+          continue
         }
-        if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new MirrorConfigError('HostsFileInvalid', ca, 'the CA file holds no PEM certificate')
+        const problem = pemProblem(pem)
+        if (problem !== undefined) {
+          problems.push(`${ca}: ${problem}`)
+          continue
+        }
         caText.set(ca, pem)
-        files.push(ca)
       }
     }
   }
@@ -170,6 +213,22 @@ function readHostsDir(root: string): Snapshot {
     summary: { containerdHostsDir: root, hostDirectories: [...dirs.keys()], ...(problems.length > 0 ? { problems } : {}) },
     files,
   }
+}
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
+
+/** Why a CA file would not load, or undefined: at least one certificate, and every block one. */
+function pemProblem(pem: string): string | undefined {
+  const blocks = pem.match(PEM_BLOCK) ?? []
+  if (blocks.length === 0) return 'the CA file holds no PEM certificate'
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block)
+    } catch {
+      return 'the CA file holds a certificate that does not parse'
+    }
+  }
+  return undefined
 }
 
 function isDir(path: string): boolean {
@@ -187,18 +246,19 @@ function registryOfDir(name: string): string {
 }
 
 /**
- * One of containerd's hosts as the client asks it. A host named with `http://` is plain HTTP; the
- * registry's own localhost upstream on a port other than 443 is "TLS without checks, then plain
- * HTTP" (containerd's HTTP fallback); `skip_verify` and `ca` are per host.
+ * One of containerd's hosts as the client asks it. `skip_verify` and `ca` are per host. A host
+ * named with `http://` is plain HTTP, unless it also has TLS settings (`skip_verify` or `ca`, as the
+ * registry's own localhost upstream does) and a port other than 80: then containerd tries HTTPS
+ * first and falls back to HTTP on a TLS failure (ConfigureHosts, NewHTTPFallback).
  */
 function containerdEndpoint(h: RegistryHost, ref: ImageReference, caText: ReadonlyMap<string, string>): Endpoint {
-  const fallback = h.origin === 'upstream' && h.scheme === 'http' && h.skipVerify === true
-  const caPem = h.caFiles.length === 0 ? undefined : h.caFiles.map((f) => caText.get(f) ?? '').join('\n')
-  const tls = fallback
-    ? { verify: false, plainFallback: true }
-    : h.scheme === 'https' && (h.skipVerify === true || caPem !== undefined)
-      ? { verify: h.skipVerify !== true, ...(caPem === undefined ? {} : { caPem }) }
-      : undefined
+  const explicitTls = h.skipVerify !== undefined || h.caFiles.length > 0
+  const fallback = h.scheme === 'http' && explicitTls && h.port !== '80'
+  const loaded = h.caFiles.map((f) => caText.get(f)).filter((p): p is string => p !== undefined)
+  const caPem = loaded.length === 0 ? undefined : loaded.join('\n')
+  // A CA file that would not load: the host is asked with the usual trust only (its pulls fail on the node too).
+  const tlsSettings = { verify: h.skipVerify !== true, ...(caPem === undefined ? {} : { caPem }) }
+  const tls = fallback ? { ...tlsSettings, plainFallback: true } : h.scheme === 'https' && explicitTls ? tlsSettings : undefined
   const proxied = h.host !== ref.domain && !(ref.domain === 'docker.io' && h.host === 'registry-1.docker.io')
   const headers = Object.fromEntries(Object.entries(h.header).map(([k, v]) => [k.toLowerCase(), v.join(', ')]))
   return {
@@ -239,9 +299,11 @@ function readRegistriesConf(file: string): Snapshot {
           root: '/v2',
           repository,
           ...(source.insecure ? { tls: { verify: false, plainFallback: true } } : {}),
-          // CRI-O gives the kubelet's credentials to the image's own registry only; a mirror on another host uses the node's auth file.
-          credentials: !source.mirror || domain === ref.domain,
-          label: host,
+          // CRI-O gives the kubelet's credentials only where the pull goes to the image's own
+          // registry; a mirror or a rewritten location on another one gets the node's auth file.
+          credentials: domain === ref.domain,
+          // Two sources may share a host (a cache path and the location): the label names the repository.
+          label: `${host}/${repository}`,
         }
       })
     },

@@ -31,6 +31,10 @@ export type AuthHint = { scheme: 'bearer'; params: BearerParams } | { scheme: 'b
 /** Carried across the requests of one attempt, so a GET after a HEAD reuses what the HEAD earned. */
 export interface AuthState {
   readonly registryHost: string
+  /** The endpoint's TLS settings, also used for a token realm on the same host (Harbor's /service/token). */
+  readonly tls?: EndpointTls | undefined
+  /** The endpoint is plain HTTP: a realm on the same host may be too. */
+  readonly plainHttp?: boolean
   readonly scope: string
   readonly credential: Credential | null
   authorization: string | undefined
@@ -41,14 +45,15 @@ export interface AuthState {
   mode: 'none' | 'cached' | 'basic-first' | 'fresh'
 }
 
-export function startAuth(ctx: AuthContext, registryHost: string, repository: string, credential: Credential | null): AuthState {
+export function startAuth(ctx: AuthContext, registryHost: string, repository: string, credential: Credential | null, endpoint: { tls?: EndpointTls | undefined; plainHttp?: boolean } = {}): AuthState {
   const scope = `repository:${repository}:pull`
   const hint = ctx.authHints.get(registryHost)
+  const where = { registryHost, ...(endpoint.tls === undefined ? {} : { tls: endpoint.tls }), ...(endpoint.plainHttp === true ? { plainHttp: true } : {}) }
   if (hint?.scheme === 'basic' && credential !== null && hasBasicCredentials(credential)) {
-    return { registryHost, scope, credential, authorization: basicAuthorization(credential), mode: 'basic-first' }
+    return { ...where, scope, credential, authorization: basicAuthorization(credential), mode: 'basic-first' }
   }
   const cached = hint?.scheme === 'bearer' ? ctx.tokens.cached(hint.params, scope, credential) : undefined
-  return { registryHost, scope, credential, authorization: cached === undefined ? undefined : `Bearer ${cached}`, mode: cached === undefined ? 'none' : 'cached' }
+  return { ...where, scope, credential, authorization: cached === undefined ? undefined : `Bearer ${cached}`, mode: cached === undefined ? 'none' : 'cached' }
 }
 
 export interface AuthorizedRequest {
@@ -80,6 +85,14 @@ export async function sendAuthorized(ctx: AuthContext, state: AuthState, req: Au
   }
 }
 
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host
+  } catch {
+    return undefined
+  }
+}
+
 async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResponse, signal: AbortSignal | undefined): Promise<Omit<Attempt, 'credential'> | undefined> {
   const challenges = parseChallenges(res.headers['www-authenticate'])
   const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined)
@@ -88,7 +101,8 @@ async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResp
   if (bearer !== undefined) {
     const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
     ctx.authHints.set(registryHost, { scheme: 'bearer', params })
-    const token = await ctx.tokens.get(params, state.scope, credential, { fresh: state.mode === 'cached', signal })
+    const sameHost = hostOf(params.realm) === registryHost
+    const token = await ctx.tokens.get(params, state.scope, credential, { fresh: state.mode === 'cached', signal, ...(sameHost ? { tls: state.tls, plainHttp: state.plainHttp === true } : {}) })
     if (!token.ok) {
       const { ok: _ok, ...failure } = token
       return failure

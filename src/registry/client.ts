@@ -100,9 +100,9 @@ export class RegistryClient {
     const candidates: ReadonlyArray<Credential | null> = credentials.length === 0 ? [null] : credentials
     for (const candidate of candidates) {
       for (const ep of endpoints) {
-        // A host that gets no credentials (a CRI-O mirror elsewhere) is asked anonymously, once.
+        // A host that gets no credentials (a CRI-O source on another registry) is asked anonymously, once.
         const credential = ep.credentials ? candidate : null
-        const key = `${ep.label}\n${credential?.label ?? ''}`
+        const key = `${endpointKey(ep)}\n${credential?.label ?? ''}`
         if (tried.has(key)) continue
         tried.add(key)
         const who = credential?.label ?? ANONYMOUS
@@ -119,7 +119,8 @@ export class RegistryClient {
           continue
         }
         asked.add(ep.label)
-        const { digest, mediaType, platforms, ...attempt } = await attemptManifest(this.#ctx, ref, ep, credential, signal)
+        const { digest, mediaType, platforms, ...answer } = await attemptManifest(this.#ctx, ref, ep, credential, signal)
+        const attempt = ep.host === ref.registryHost ? answer : foreignRefusal(answer, ep)
         attempts.push({ ...attempt, ...host })
         if (attempt.code === 'RateLimited') this.pauses.pause(ep.host, attempt.retryAfterSeconds)
         if (attempt.code === 'Exists' && digest !== undefined) {
@@ -129,7 +130,7 @@ export class RegistryClient {
       }
     }
     const result = summarize(attempts)
-    if (routed) result.asked = endpoints.map((ep) => ep.label)
+    if (routed) result.asked = [...asked]
     return result
   }
 
@@ -156,8 +157,15 @@ export class RegistryClient {
     return undefined
   }
 
+  #generation = 0
   #endpoints(ref: ImageReference): readonly Endpoint[] {
-    return this.#router === undefined ? [directEndpoint(ref)] : this.#router.endpoints(ref)
+    if (this.#router === undefined) return [directEndpoint(ref)]
+    // New mirrors configuration: what was learnt about hosts speaking plain HTTP may no longer be allowed.
+    if (this.#router.generation !== this.#generation) {
+      if (this.#generation !== 0) this.#transport.forgetPlainHosts()
+      this.#generation = this.#router.generation
+    }
+    return this.#router.endpoints(ref)
   }
 
   /** Requests in flight and waiting per registry host (the per-registry cap), for the metrics. */
@@ -168,6 +176,21 @@ export class RegistryClient {
   close(): Promise<void> {
     return this.#transport.close()
   }
+}
+
+/** What makes two endpoints the same question (a label may be shared by two repositories on one host). */
+function endpointKey(ep: Endpoint): string {
+  return [ep.scheme ?? '', ep.host, ep.root, ep.repository, ep.query ?? '', ep.credentials ? 'c' : 'a', ep.tls?.verify ?? '', ep.tls?.caPem?.length ?? ''].join('|')
+}
+
+/**
+ * A host other than the image's own registry (a mirror, a rewritten location) that refuses: the
+ * node may hold credentials for it pullguard cannot see (CRI-O's auth file, containerd's
+ * registry.configs), so the refusal proves nothing about the pull.
+ */
+function foreignRefusal(attempt: Attempt, ep: Endpoint): Attempt {
+  if (attempt.code !== 'AccessDenied' && attempt.code !== 'RepositoryNotFoundOrDenied') return attempt
+  return { ...attempt, code: 'RegistryUnreachable', cause: 'mirror-auth', detail: `${attempt.detail}; the nodes may hold their own credentials for ${ep.host}, which pullguard cannot see` }
 }
 
 /**

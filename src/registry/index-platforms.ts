@@ -39,7 +39,7 @@ export type IndexPlatforms = { ok: true; platforms: Platform[] } | { ok: false; 
 
 /** Step 2: one GET by digest with the attempt's authorization. Never throws. */
 export async function fetchIndexPlatforms(ctx: AuthContext, auth: AuthState, ep: Endpoint, digest: string, signal: AbortSignal | undefined): Promise<IndexPlatforms> {
-  const url = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), `manifests/${digest}`)
+  const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), `manifests/${digest}`)
   try {
     const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: MANIFEST_ACCEPT, maxBodyBytes: INDEX_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
     if (!sent.ok) return { ok: false, reason: sent.failure.detail }

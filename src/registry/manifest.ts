@@ -45,8 +45,8 @@ export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, 
 }
 
 async function attempt(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, credential: Credential | null, signal: AbortSignal | undefined): Promise<Outcome> {
-  const url = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), `manifests/${ref.reference}`)
-  const auth = startAuth(ctx, ep.host, ep.repository, credential)
+  const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), `manifests/${ref.reference}`)
+  const auth = startAuth(ctx, ep.host, ep.repository, credential, { tls: ep.tls, plainHttp: ep.scheme === 'http' })
   let method: 'HEAD' | 'GET' = 'HEAD'
   // HEAD, then at most one GET (HEAD refused, or not saying enough).
   for (let turn = 0; turn < 2; turn++) {
@@ -148,7 +148,7 @@ async function classifyFailure(ctx: AttemptContext, ref: ImageReference, ep: End
  * (listing forbidden, a timeout) leaves it open; the manifest is missing either way.
  */
 async function probeRepository(ctx: AttemptContext, ep: Endpoint, auth: AuthState, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
-  const url = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), 'tags/list', 'n=1')
+  const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), 'tags/list', 'n=1')
   try {
     const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: ERROR_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
     if (sent.ok && sent.res.status === 200) return 'exists'

@@ -47,8 +47,8 @@ export async function listTags(ctx: AuthContext, ep: Endpoint, credential: Crede
   const maxTags = Math.max(1, options.maxTags ?? DEFAULT_MAX_TAGS)
   const maxPages = Math.max(1, options.maxPages ?? DEFAULT_MAX_PAGES)
   const pageSize = Math.max(1, Math.min(options.pageSize ?? DEFAULT_PAGE_SIZE, maxTags))
-  const first = endpointUrl(ep, (h) => ctx.transport.baseUrl(h), 'tags/list', `n=${pageSize}`)
-  const auth = startAuth(ctx, ep.host, ep.repository, credential)
+  const first = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), 'tags/list', `n=${pageSize}`)
+  const auth = startAuth(ctx, ep.host, ep.repository, credential, { tls: ep.tls, plainHttp: ep.scheme === 'http' })
   const tags = new Set<string>()
   const done = (complete: boolean): TagList => ({ ok: true, tags: [...tags], complete })
   const visited = new Set<string>()
@@ -66,7 +66,7 @@ export async function listTags(ctx: AuthContext, ep: Endpoint, credential: Crede
     if (fetched.next === undefined) return done(true)
     // The registry's origin as the transport now knows it (an insecure registry may have
     // turned out to speak plain HTTP on the first page).
-    const next = refuseForeignNextLink(fetched.next, fetched.base, ep.scheme === undefined ? ctx.transport.baseUrl(ep.host) : `${ep.scheme}://${ep.host}`)
+    const next = refuseForeignNextLink(fetched.next, fetched.base, ep.scheme === undefined ? ctx.transport.baseUrl(ep.host, ep.tls) : `${ep.scheme}://${ep.host}`)
     if (next === undefined || tags.size >= maxTags) return done(false)
     url = next
   }

@@ -16,6 +16,7 @@ import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import { basicAuthorization, credentialIdentity, hasBasicCredentials, type Credential } from './credential.js'
 import { retryAfterSeconds } from './retry-after.js'
 import type { UnreachableCause } from './result.js'
+import type { EndpointTls } from './endpoint.js'
 import type { Transport } from './transport.js'
 import { asTransportError } from './transport-error.js'
 import { jsonObject } from './json-body.js'
@@ -65,7 +66,7 @@ export class TokenSource {
     bearer: BearerParams,
     scope: string,
     credential: Credential | null,
-    options: { fresh?: boolean; signal?: AbortSignal | undefined } = {},
+    options: { fresh?: boolean; signal?: AbortSignal | undefined; tls?: EndpointTls | undefined; plainHttp?: boolean } = {},
   ): Promise<TokenOutcome> {
     const key = cacheKey(bearer, scope, credential)
     if (options.fresh === true) this.#cache.delete(key)
@@ -75,7 +76,7 @@ export class TokenSource {
     }
     // The shared fetch is bounded by the transport's per-request timeout, not by the first
     // caller's deadline; each caller stops waiting at its own.
-    const shared = this.#flight.run(key, () => this.#fetch(key, bearer, scope, credential))
+    const shared = this.#flight.run(key, () => this.#fetch(key, bearer, scope, credential, options.tls, options.plainHttp === true))
     return within(shared, options.signal, () => unreachable('timeout', `the time budget ran out waiting for token server ${hostOf(bearer.realm)}`))
   }
 
@@ -84,6 +85,8 @@ export class TokenSource {
     bearer: BearerParams,
     scope: string,
     credential: Credential | null,
+    tls: EndpointTls | undefined,
+    plainHttp: boolean,
   ): Promise<TokenOutcome> {
     let url: URL
     try {
@@ -92,7 +95,9 @@ export class TokenSource {
       return unreachable('bad-response', 'the registry named a token realm that is not a URL')
     }
     // Basic credentials must not travel in clear to a realm the operator did not mark insecure.
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#transport.isInsecure(url.host))) {
+    // A realm on the endpoint's own host may be plain HTTP when the endpoint is (or may fall back to it).
+    const httpAllowed = this.#transport.isInsecure(url.host) || plainHttp || tls?.plainFallback === true
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && httpAllowed)) {
       return unreachable('tls', `the registry's token realm ${url.host} is not HTTPS`)
     }
     if (bearer.service !== undefined) url.searchParams.set('service', bearer.service)
@@ -107,6 +112,7 @@ export class TokenSource {
         // Like containerd (auth/fetch.go): Basic only with a secret, otherwise an anonymous token.
         authorization: credential !== null && hasBasicCredentials(credential) ? basicAuthorization(credential) : undefined,
         maxBodyBytes: TOKEN_BODY_LIMIT,
+        tls,
       })
     } catch (err) {
       const e = asTransportError(err)

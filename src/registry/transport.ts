@@ -97,9 +97,19 @@ export class Transport {
     return this.#insecure.has(normalizeHost(host))
   }
 
-  /** `https://host`, or `http://host` for an insecure registry that turned out to speak plain HTTP. */
-  baseUrl(host: string): string {
-    return `${this.#plain.has(normalizeHost(host)) ? 'http' : 'https'}://${host}`
+  /**
+   * `https://host`, or `http://host` for a host that may fall back to plain HTTP (an insecure
+   * registry, or an endpoint whose TLS settings allow it) and turned out to speak it. An endpoint
+   * that may not fall back never inherits what another one found out about the same host.
+   */
+  baseUrl(host: string, tls?: EndpointTls): string {
+    const h = normalizeHost(host)
+    return `${this.#plain.has(h) && this.#mayFallBack(h, tls) ? 'http' : 'https'}://${host}`
+  }
+
+  /** Forget which hosts speak plain HTTP (the mirrors' configuration changed). */
+  forgetPlainHosts(): void {
+    this.#plain.clear()
   }
 
   /** Whether `host` may be spoken to without TLS checks: listed insecure, or its endpoint says so. */
@@ -110,19 +120,20 @@ export class Transport {
   async send(req: HttpRequest): Promise<HttpResponse> {
     let url = req.url
     let authorization = req.authorization
+    let headers = req.headers
     for (let hop = 0; ; hop++) {
       // The first URL (a redirect target is checked below, as soon as it is read); token realms
       // come through here too.
       if (hop === 0) refuseMetadataHost(url, undefined)
       let res: HttpResponse
       try {
-        res = await this.#once(req, url, authorization)
+        res = await this.#once(req, url, authorization, headers)
       } catch (err) {
         // Docker's rule for insecure registries: try TLS without verification, then plain HTTP.
         if (err instanceof TransportError && err.reason === 'tls' && url.protocol === 'https:' && this.#mayFallBack(url.host, hop === 0 ? req.tls : undefined)) {
           this.#plain.add(url.host)
           url = new URL(url.href.replace(/^https:/, 'http:'))
-          res = await this.#once(req, url, authorization)
+          res = await this.#once(req, url, authorization, headers)
         } else {
           throw err
         }
@@ -135,8 +146,12 @@ export class Transport {
       if (next.protocol === 'http:' && !this.#insecure.has(next.host) && !(next.host === req.url.host && (req.url.protocol === 'http:' || req.tls?.plainFallback === true))) {
         throw new TransportError('tls', `${url.host} redirected to plain HTTP at ${next.host}, which is not an insecure registry`)
       }
-      // Never send credentials to another origin (or down to plain HTTP on the same host).
-      if (next.origin !== url.origin) authorization = undefined
+      // Never send credentials to another origin (or down to plain HTTP on the same host), nor the
+      // endpoint's own headers that carry them (a hosts.toml `header` may hold an Authorization).
+      if (next.origin !== url.origin) {
+        authorization = undefined
+        headers = withoutSensitive(headers)
+      }
       url = next
     }
   }
@@ -147,29 +162,32 @@ export class Transport {
     await Promise.allSettled(pools.map((p) => p.close()))
   }
 
-  async #once(req: HttpRequest, url: URL, authorization: string | undefined): Promise<HttpResponse> {
+  async #once(req: HttpRequest, url: URL, authorization: string | undefined, headers: Record<string, string> | undefined): Promise<HttpResponse> {
+    // A slot first: waiting for one is pullguard's own queue, not the registry's time (no request
+    // was sent, so none is counted), bounded by the caller's deadline.
+    const release = await this.slots.acquire(url.host, req.signal ?? AbortSignal.timeout(this.#timeoutMs))
     const started = performance.now()
     try {
-      const res = await this.#request(req, url, authorization)
+      const res = await this.#request(req, url, authorization, headers)
       this.#onRequest?.(url.host, `${Math.floor(res.status / 100)}xx`, (performance.now() - started) / 1000)
       return res
     } catch (err) {
       this.#onRequest?.(url.host, err instanceof TransportError ? err.reason : 'bad-response', (performance.now() - started) / 1000)
       throw err
+    } finally {
+      release()
     }
   }
 
-  async #request(req: HttpRequest, url: URL, authorization: string | undefined): Promise<HttpResponse> {
+  async #request(req: HttpRequest, url: URL, authorization: string | undefined, extra: Record<string, string> | undefined): Promise<HttpResponse> {
     const host = url.host
     const timeout = AbortSignal.timeout(this.#timeoutMs)
     const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
-    const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers }
+    const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...extra }
     if (authorization !== undefined) headers.authorization = authorization
     // A redirect to another host leaves the endpoint's own TLS settings behind.
     const tls = url.host === req.url.host ? req.tls : undefined
-    let release: (() => void) | undefined
     try {
-      release = await this.slots.acquire(host, signal)
       const res = await this.#pool(url, tls).request({
         method: req.method,
         path: url.pathname + url.search,
@@ -196,8 +214,6 @@ export class Transport {
       }
       if (timeout.aborted) throw new TransportError('timeout', `${host} did not answer within ${this.#timeoutMs} ms`)
       throw classifyNetworkError(err, host)
-    } finally {
-      release?.()
     }
   }
 
@@ -257,6 +273,13 @@ export function normalizeHost(host: string): string {
   } catch {
     return host.toLowerCase()
   }
+}
+
+/** What Go's client, the runtime's, drops on a redirect to another host. */
+const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'www-authenticate', 'cookie', 'cookie2'])
+function withoutSensitive(headers: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (headers === undefined) return undefined
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !SENSITIVE_HEADERS.has(k.toLowerCase())))
 }
 
 function refuseMetadataHost(url: URL, redirectedFrom: string | undefined): void {

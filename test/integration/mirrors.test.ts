@@ -152,7 +152,7 @@ t.test('CRI-O registries.conf: a prefix rewrite, and a blocked registry denied w
   const w = await webhook(['--registries-conf', file])
   const rewritten = await review(w, ['registry.example.com/team/app:v1'])
   t.equal(rewritten.response.allowed, true, 'registry.example.com does not exist: the rewrite sent the check to the upstream')
-  t.match(rewritten.logged, [{ reason: 'Exists', answeredBy: upstream.host }])
+  t.match(rewritten.logged, [{ reason: 'Exists', answeredBy: `${upstream.host}/team/app`, asked: [`${upstream.host}/team/app`] }])
   const missing = await review(w, ['registry.example.com/team/app:v404'])
   t.equal(missing.response.allowed, false)
   t.match(missing.response.status.message, /tag "v404" does not exist in registry\.example\.com\/team\/app \(asked 127\.0\.0\.1:\d+/)

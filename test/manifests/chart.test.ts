@@ -125,6 +125,7 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
     [{ registryMirrors: { source: 'docker' } }, "at '/registryMirrors/source': value must be one of 'none', 'containerd', 'crio'"],
     [{ registryMirrors: { containerdHostPath: 'etc/containerd/certs.d' } }, "at '/registryMirrors/containerdHostPath'"],
     [{ registryConcurrency: '0' }, "at '/registryConcurrency'"],
+    [{ registryConcurrency: '300' }, "at '/registryConcurrency'"],
   ]
   for (const [values, message] of cases) {
     const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
@@ -144,6 +145,7 @@ t.test('settings the schema cannot judge fail the render with a message naming t
     [{ certificates: { generate: { caDays: 700 } } }, 'certificates.generate.caDays (700) must be more than certDays + renewDays (760)'],
     [{ audit: { interval: '500ms' } }, 'audit.interval 500ms is shorter than 1s (0 turns the audit off)'],
     [{ audit: { registryQps: '0.001' } }, 'audit.registryQps 0.001 is outside 0.01..100'],
+    [{ registryMirrors: { source: 'containerd', configMap: { name: 'hosts' } } }, 'registryMirrors.configMap.items is required with source containerd'],
   ]
   for (const [values, message] of cases) {
     const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })

@@ -58,6 +58,26 @@ t.test('where each reference is pulled from', async (t) => {
   for (const [name, byDigest, want] of table) t.same(where(pullPlan(rules, name, byDigest)), want, `${name}${byDigest ? '@digest' : ':tag'}`)
 })
 
+t.test('wildcards as containers-image: the longest prefix as written wins, the first on a tie; a port or path may follow', async (t) => {
+  const r = parseRegistriesConf(FILE, [
+    '[[registry]]', 'prefix = "*.example.com"', 'blocked = true',
+    '[[registry]]', 'prefix = "foo.example.com"', 'location = "foo.example.com"',
+    '[[registry]]', 'prefix = "*.a.example.com"', 'location = "*.a.example.com"', 'insecure = true',
+    '[[registry]]', 'prefix = "*.b.example.com"', 'blocked = true',
+  ].join('\n'))
+  const table: Array<[string, string[] | string]> = [
+    ['foo.example.com/app', ['foo.example.com/app']], // 15 characters each: the first in the file
+    ['bar.example.com/app', 'blocked by *.example.com'],
+    ['bar.example.com:5000/app', 'blocked by *.example.com'],
+    ['x.a.example.com/app', ['x.a.example.com/app (insecure)']], // *.a.example.com is longer than *.example.com
+    ['x.b.example.com/app', 'blocked by *.b.example.com'],
+    ['example.com/app', ['example.com/app']],
+    ['other.org/x.example.com/app', ['other.org/x.example.com/app']], // only in the host part
+    ['bar.example.comx/app', ['bar.example.comx/app']],
+  ]
+  for (const [name, want] of table) t.same(where(pullPlan(r, name, false)), want, name)
+})
+
 t.test('mirror-by-digest-only (deprecated) makes every mirror digest-only', async (t) => {
   const r = parseRegistriesConf(FILE, '[[registry]]\nlocation = "r.example"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = "m.example"')
   t.same(where(pullPlan(r, 'r.example/a', false)), ['r.example/a'])

@@ -88,14 +88,33 @@ t.test('a localhost registry with no directory: TLS without checks, then plain H
   t.same(r.endpoints(parseReference('ghcr.io/app:v1')).map((e) => e.label), ['ghcr.io'])
 })
 
-t.test('a missing directory or an unreadable CA file is an error at start', async (t) => {
+t.test('a missing directory is an error at start; a CA that cannot load fails only its host, as in containerd', async (t) => {
   t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: join(root, 'nope') }, logger, { watch: false }), MirrorConfigError)
   const bad = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-bad-'))
   t.teardown(() => rm(bad, { recursive: true, force: true }))
   await hosts('reg.example', 'server = "https://reg.example"\nca = "missing.crt"', {}, bad)
-  t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false }), { name: 'MirrorConfigError', message: /missing\.crt: the CA file cannot be read/ })
-  await hosts('reg.example', 'server = "https://reg.example"\nca = "not-pem.crt"', { 'not-pem.crt': 'hello' }, bad)
-  t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false }), { message: /no PEM certificate/ })
+  await hosts('other.example', 'server = "https://other.example"\nca = "broken.crt"', { 'broken.crt': '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n' }, bad)
+  await hosts('fine.example', 'server = "https://fine.example"\nca = "ca.crt"', { 'ca.crt': ca.caPem }, bad)
+  lines.splice(0)
+  const r = new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false })
+  t.match(lines.join(''), /missing\.crt: the CA file cannot be read \(ENOENT\)/)
+  t.match(lines.join(''), /broken\.crt: the CA file holds a certificate that does not parse/)
+  t.match(r.endpoints(parseReference('reg.example/app:v1')), [{ host: 'reg.example', tls: { verify: true } }])
+  t.equal(r.endpoints(parseReference('reg.example/app:v1'))[0]?.tls?.caPem, undefined, 'asked without the CA: its certificate does not verify, so the answer is unverified')
+  t.match(r.endpoints(parseReference('fine.example/app:v1')), [{ tls: { verify: true, caPem: ca.caPem } }], 'the other hosts keep theirs')
+})
+
+t.test('http:// with TLS settings and a port other than 80: HTTPS first, then plain HTTP, as containerd', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-fallback-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await hosts('reg.example', ['[host."http://a.internal:5000"]', '  ca = "ca.crt"', '[host."http://b.internal:5000"]', '  skip_verify = true', '[host."http://c.internal:80"]', '  skip_verify = true', '[host."http://d.internal:5000"]'].join('\n'), { 'ca.crt': ca.caPem }, dir)
+  const [a, b, c, d] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(parseReference('reg.example/app:v1'))
+  t.match(a, { host: 'a.internal:5000', tls: { verify: true, caPem: ca.caPem, plainFallback: true } })
+  t.equal(a?.scheme, undefined, 'HTTPS first')
+  t.match(b, { host: 'b.internal:5000', tls: { verify: false, plainFallback: true } })
+  t.match(c, { host: 'c.internal', scheme: 'http' }, 'port 80 (written) is not ambiguous')
+  t.match(d, { host: 'd.internal:5000', scheme: 'http' }, 'no TLS settings: plain HTTP')
+  t.equal(d?.tls, undefined)
 })
 
 t.test('reload: a new host directory is used, with a new generation', async (t) => {
@@ -138,14 +157,14 @@ const crio = new MirrorRoutes({ kind: 'registries-conf', file: conf }, logger, {
 
 t.test('registries.conf: mirrors in order with the rewritten path, then the location; credentials only at the image\'s own registry', async (t) => {
   t.match(crio.endpoints(parseReference('nginx:1.27')), [
-    { host: 'mirror.internal:5000', repository: 'hub/library/nginx', tls: { verify: false, plainFallback: true }, credentials: false },
-    { host: 'registry-1.docker.io', repository: 'mirrored/library/nginx', credentials: true },
-    { host: 'registry-1.docker.io', repository: 'library/nginx', credentials: true },
-  ])
+    { host: 'mirror.internal:5000', repository: 'hub/library/nginx', tls: { verify: false, plainFallback: true }, credentials: false, label: 'mirror.internal:5000/hub/library/nginx' },
+    { host: 'registry-1.docker.io', repository: 'mirrored/library/nginx', credentials: true, label: 'registry-1.docker.io/mirrored/library/nginx' },
+    { host: 'registry-1.docker.io', repository: 'library/nginx', credentials: true, label: 'registry-1.docker.io/library/nginx' },
+  ], 'two sources on one host are two questions, told apart by their repository')
 })
 
-t.test('registries.conf: a prefix rewrite moves the repository to another registry', async (t) => {
-  t.match(crio.endpoints(parseReference('example.com/team/app:v1')), [{ host: 'internal.example:5000', repository: 'imported/team/app', credentials: true }])
+t.test('registries.conf: a prefix rewrite moves the repository to another registry, which gets no pod credentials', async (t) => {
+  t.match(crio.endpoints(parseReference('example.com/team/app:v1')), [{ host: 'internal.example:5000', repository: 'imported/team/app', credentials: false }])
   t.match(crio.endpoints(parseReference('example.com/teammate/app:v1')), [{ host: 'example.com', repository: 'teammate/app' }], 'a prefix matches whole path parts only')
 })
 

@@ -130,6 +130,9 @@ once the node's file is replaced. From a ConfigMap: /etc/pullguard/registry-mirr
 {{- define "pullguard.registryMirrors" -}}
 {{- $m := .Values.registryMirrors -}}
 {{- $fromConfigMap := ne $m.configMap.name "" -}}
+{{- if and (eq $m.source "containerd") $fromConfigMap (not $m.configMap.items) -}}
+{{- fail "registryMirrors.configMap.items is required with source containerd: a ConfigMap's keys are flat files, and containerd's layout needs <host>/hosts.toml (e.g. {key: docker.io, path: docker.io/hosts.toml})" -}}
+{{- end -}}
 {{- if eq $m.source "containerd" -}}
 {{- $dir := ternary "/etc/pullguard/registry-mirrors" $m.containerdHostPath $fromConfigMap -}}
 {{- toJson (dict "flag" (printf "--containerd-hosts-dir=%s" $dir) "mountPath" $dir) -}}
