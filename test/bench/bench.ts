@@ -12,6 +12,7 @@ import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { apiserverPhase } from './apiserver-phase.js'
+import { scalePhase } from './scale-phase.js'
 import type { ChildRequest } from './server-child.js'
 
 const CONNECTIONS = 16
@@ -30,11 +31,12 @@ function report(name: string, value: string, target = ''): void {
   process.stdout.write(`${name}: ${value}${target === '' ? '' : `   (target ${target})`}\n`)
 }
 
-// The apiserver phase brings its own parts (a control plane, pullguard as a process): alone, it starts nothing else.
-const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver').split(','))
-if (phases.size === 1 && phases.has('apiserver')) {
+// The apiserver and scale phases bring their own parts (a control plane, pullguard as a process): alone, they start nothing else.
+const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver,scale').split(','))
+if ([...phases].every((p) => p === 'apiserver' || p === 'scale')) {
   process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n`)
-  await apiserverPhase(report)
+  if (phases.has('apiserver')) await apiserverPhase(report)
+  if (phases.has('scale')) await scalePhase(report)
   printTable()
   process.exit(0)
 }
@@ -236,6 +238,8 @@ if (phases.has('memory')) {
 
 // 6. Through a real kube-apiserver (apiserver-phase.ts).
 if (phases.has('apiserver')) await apiserverPhase(report)
+// 7. A big cluster in a real kube-apiserver (scale-phase.ts).
+if (phases.has('scale')) await scalePhase(report)
 
 printTable()
 

@@ -85,6 +85,8 @@ export interface ControlPlaneOptions {
    * `routeService` sends a Service's cluster IP and port to a process on 127.0.0.1.
    */
   serviceProxy?: boolean
+  /** More kube-apiserver flags (the bench's scale phase: a short --min-request-timeout, so watches end and resume). */
+  apiserverArgs?: readonly string[]
 }
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -150,6 +152,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // secrets its account's, as in every real cluster. No controller runs, so whoever makes a
       // namespace that gets pods also makes its `default` account (createNamespace).
       ...(proxy === undefined ? [] : ['--egress-selector-config-file', proxy.configFile]),
+      ...(options.apiserverArgs ?? []),
     ])
     children.push(apiserver)
     const adminKubeconfig = join(dir, 'admin.kubeconfig')

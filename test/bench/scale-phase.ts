@@ -1,0 +1,316 @@
+// `BENCH_PHASES=scale npm run bench`: pullguard in a big cluster, in the real kube-apiserver (etcd on
+// a temporary folder). Objects are created through the API with bounded concurrency: 5,000
+// namespaces, 25,000 docker pull secrets (a few registries each, one long token among them, as cloud
+// keys are), 10,000 service accounts listing pull secrets, 20,000 workloads (Deployments and bare
+// Pods), 1,000 Nodes with platform labels. BENCH_SCALE=0.1 runs a tenth of it.
+//
+// Then, with pullguard run as its own CLI process (as in a cluster) with the audit on:
+// - time from start to /readyz and to every watched copy listed (its "cache synced" lines);
+// - RSS and heap at ready, after 100,000 cached answers, after an hour's worth of secret churn
+//   compressed into a minute;
+// - warm review throughput and p99, against the same review with the small (empty) cluster;
+// - `pullguard diagnose namespace -A` and `pullguard audit -A`: time and peak RSS;
+// - what the watches' reconnects cost: the API server ends watches after --min-request-timeout
+//   (30 s here), and each copy must resume from its resourceVersion, not list again.
+// It asserts nothing; it prints, like the other phases.
+import autocannon from 'autocannon'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Pool } from 'undici'
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.js'
+import { installPullguard, startPullguard, type PullguardProcess } from '../cluster/pullguard.js'
+import type { ChildRequest } from './server-child.js'
+
+const SCALE = Number(process.env['BENCH_SCALE'] ?? 1)
+const NAMESPACES = Math.round(5_000 * SCALE)
+const SECRETS_PER_NS = 5
+const ACCOUNTS_PER_NS = 2 // `default` (the pods' account: no controller makes it here) and `app`
+const DEPLOYMENTS_PER_NS = 2
+const PODS_PER_NS = 2
+const NODES = Math.round(1_000 * SCALE)
+const IMAGES = 50
+const CACHED_ANSWERS = Number(process.env['BENCH_SCALE_ANSWERS'] ?? 100_000)
+const FILL_CONCURRENCY = 48
+const CHURN_SECONDS = 60
+/** Secret changes a second during churn: an hour of one change a second, in a minute. */
+const CHURN_RATE = 60
+const MIN_REQUEST_TIMEOUT_S = 30
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
+
+type Report = (name: string, value: string, target?: string) => void
+const mb = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MB`
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+/** VmRSS and VmHWM (peak) of a process, in bytes. */
+function rssOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') }
+}
+
+async function heapOf(pg: PullguardProcess): Promise<number> {
+  const text = await pg.metrics()
+  return Number(/^pullguard_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN)
+}
+
+async function memory(pg: PullguardProcess): Promise<string> {
+  const { rss } = rssOf(pg.child.process.pid!)
+  return `RSS ${mb(rss)}, heap used ${mb(await heapOf(pg))}`
+}
+
+/** Creates every object through the API, `concurrency` at a time; 409 (exists) counts as done, 429/5xx are retried. */
+async function createAll(pool: Pool, token: string, objects: Iterable<{ path: string; body: unknown }>, concurrency = FILL_CONCURRENCY): Promise<number> {
+  const it = objects[Symbol.iterator]()
+  let done = 0
+  const worker = async (): Promise<void> => {
+    for (let next = it.next(); next.done !== true; next = it.next()) {
+      const { path, body } = next.value
+      for (let attempt = 0; ; attempt++) {
+        const res = await pool.request({ method: 'POST', path, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }).catch((err: unknown) => ({ statusCode: 0, body: { dump: async () => undefined, text: async () => String(err) } }))
+        const status = res.statusCode
+        if (status === 201 || status === 409) {
+          await res.body.dump()
+          break
+        }
+        const text = await res.body.text()
+        if ((status === 429 || status >= 500 || status === 0) && attempt < 10) {
+          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
+          continue
+        }
+        throw new Error(`POST ${path}: HTTP ${status} ${text.slice(0, 300)}`)
+      }
+      done++
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return done
+}
+
+const ns = (i: number): string => `scale-${String(i).padStart(4, '0')}`
+
+function dockerConfig(i: number, registry: string): string {
+  const auth = (user: string, password: string): { auth: string } => ({ auth: Buffer.from(`${user}:${password}`).toString('base64') })
+  // Three registries, one of them with a long token (a cloud key), as real pull secrets have.
+  const auths = {
+    [registry]: auth(`user-${i}`, `password-${i}-${'x'.repeat(24)}`),
+    [`registry-${i % 7}.corp.example:5000`]: auth('robot', `robot-token-${i}`),
+    'gcr.io': auth('_json_key', JSON.stringify({ type: 'service_account', project_id: `project-${i % 13}`, private_key: 'k'.repeat(1600), client_email: `pull-${i}@project.iam.gserviceaccount.com` })),
+  }
+  return Buffer.from(JSON.stringify({ auths })).toString('base64')
+}
+
+function* clusterObjects(registry: string): Generator<{ path: string; body: unknown }> {
+  for (let n = 0; n < NODES; n++) {
+    const arch = n % 4 === 0 ? 'arm64' : 'amd64'
+    yield { path: '/api/v1/nodes', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${n}`, labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': arch, 'kubernetes.io/hostname': `node-${n}` } } } }
+  }
+  for (let i = 0; i < NAMESPACES; i++) yield { path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(i), labels: { team: `team-${i % 50}` } } } }
+}
+
+/** `accounts`: the pull secrets and service accounts; `workloads`: what uses them (made after, since a Pod needs its account). */
+function* namespaceObjects(registry: string, part: 'accounts' | 'workloads'): Generator<{ path: string; body: unknown }> {
+  for (let i = 0; i < NAMESPACES; i++) {
+    const n = ns(i)
+    if (part === 'accounts') {
+    for (let s = 0; s < SECRETS_PER_NS; s++) {
+      yield { path: `/api/v1/namespaces/${n}/secrets`, body: { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `pull-${s}`, namespace: n }, data: { '.dockerconfigjson': dockerConfig(i * SECRETS_PER_NS + s, registry) } } }
+    }
+    yield { path: `/api/v1/namespaces/${n}/serviceaccounts`, body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: n }, imagePullSecrets: [{ name: 'pull-0' }] } }
+    yield { path: `/api/v1/namespaces/${n}/serviceaccounts`, body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: n }, imagePullSecrets: [{ name: 'pull-1' }, { name: 'pull-2' }] } }
+    continue
+    }
+    const image = (k: number): string => `${registry}/team/app-${(i + k) % IMAGES}:1.0`
+    const spec = (k: number): Record<string, unknown> => ({ serviceAccountName: k % 2 === 0 ? 'app' : 'default', imagePullSecrets: [{ name: 'pull-3' }], containers: [{ name: 'app', image: image(k) }, { name: 'sidecar', image: image(k + 1) }] })
+    for (let d = 0; d < DEPLOYMENTS_PER_NS; d++) {
+      yield { path: `/apis/apps/v1/namespaces/${n}/deployments`, body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `web-${d}`, namespace: n }, spec: { replicas: 2, selector: { matchLabels: { app: `web-${d}` } }, template: { metadata: { labels: { app: `web-${d}` } }, spec: spec(d) } } } }
+    }
+    for (let p = 0; p < PODS_PER_NS; p++) yield { path: `/api/v1/namespaces/${n}/pods`, body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `job-${p}`, namespace: n }, spec: { ...spec(p + 2), restartPolicy: 'Never' } } }
+  }
+}
+
+function startInstantRegistry(certPem: string, keyPem: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(fileURLToPath(new URL('./server-child.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { port?: number; error?: string }) => (m.port !== undefined ? resolve({ child, port: m.port }) : reject(new Error(m.error))))
+    child.send({ start: 'instant-registry', certPem, keyPem } satisfies ChildRequest)
+  })
+}
+
+interface Load { rps: number; p99: number; p50: number; errors: number }
+function load(origin: string, body: string | (() => string), options: { duration?: number; amount?: number; connections?: number } = {}): Promise<Load> {
+  const requests = typeof body === 'string' ? undefined : [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }]
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${origin}/validate`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ...(typeof body === 'string' ? { body } : { requests }),
+        connections: options.connections ?? 16,
+        ...(options.amount === undefined ? { duration: options.duration ?? 10 } : { amount: options.amount }),
+        timeout: 30,
+      } as autocannon.Options,
+      (err, r) => (err ? reject(err) : resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx })),
+    )
+  })
+}
+const fmt = (l: Load): string => `${Math.round(l.rps)} reviews/s, p50 ${l.p50} ms, p99 ${l.p99} ms${l.errors > 0 ? `, ${l.errors} errors` : ''}`
+
+/** A Pod CREATE review in `namespace` with these images, as the API server sends it. */
+function review(namespace: string, images: string[], uid: string): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, requestKind: { group: '', version: 'v1', kind: 'Pod' }, requestResource: { group: '', version: 'v1', resource: 'pods' },
+      name: `p-${uid}`, namespace, operation: 'CREATE', userInfo: { username: 'bench', groups: ['system:authenticated'] }, dryRun: false,
+      object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${uid}`, namespace }, spec: { serviceAccountName: 'app', imagePullSecrets: [{ name: 'pull-3' }], containers: images.map((image, i) => ({ name: `c${i}`, image })) } },
+      oldObject: null, options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+    },
+  })
+}
+
+/** Runs a pullguard CLI command to its end: wall time and peak RSS (VmHWM, read until it exits). */
+async function timed(args: string[], env: Record<string, string>): Promise<{ ms: number; peak: number; code: number | null; out: string }> {
+  const started = performance.now()
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-2000)))
+  child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-2000)))
+  let peak = 0
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssOf(child.pid!).peak)
+    } catch {
+      // exited
+    }
+  }, 50)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  clearInterval(timer)
+  return { ms: performance.now() - started, peak, code, out }
+}
+
+/** apiserver_request_total for a resource and verb, summed. */
+async function apiRequests(cp: ControlPlane, resource: string, verb: string): Promise<number> {
+  const { text } = await cp.getRaw('/metrics')
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{') || !line.includes(`resource="${resource}"`) || !line.includes(`verb="${verb}"`)) continue
+    total += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return total
+}
+
+export async function scalePhase(report: Report): Promise<void> {
+  const cp = await startControlPlane({ apiserverArgs: ['--min-request-timeout', String(MIN_REQUEST_TIMEOUT_S)] })
+  const token = JSON.parse(readFileSync(cp.adminKubeconfig, 'utf8')).users[0].user.token as string
+  const pool = new Pool(cp.server, { connections: FILL_CONCURRENCY, connect: { ca: cp.ca.caPem } })
+  const registryCert = await cp.ca.issue('bench instant registry', { ips: ['127.0.0.1'] })
+  const instant = await startInstantRegistry(registryCert.certPem, registryCert.keyPem)
+  const registry = `127.0.0.1:${instant.port}`
+  let pullguard: PullguardProcess | undefined
+  try {
+    const installed = await installPullguard(cp)
+    const args = ['--registry-ca', cp.ca.caPath, '--log-level', 'info', '--audit-interval', '1h', '--timeout', '8s']
+    const warmBody = review('pullguard-small', [`${registry}/team/app-1:1.0`, `${registry}/team/app-2:1.0`], 'warm')
+
+    // The small cluster: the same review, against a cluster with nothing in it.
+    await cp.kubectlOk(['create', 'namespace', 'pullguard-small'])
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false })
+    await load(pullguard.origin, warmBody, { duration: 3 })
+    const small = await load(pullguard.origin, warmBody)
+    report('scale: warm review, small cluster', fmt(small))
+    await pullguard.stop()
+    // The rest sends reviews to pullguard directly: without the webhook, the fill is not judged.
+    await cp.kubectlOk(['delete', 'validatingwebhookconfiguration', '--all'])
+
+    // Fill the cluster.
+    const fillStarted = performance.now()
+    const cluster = await createAll(pool, token, clusterObjects(registry))
+    const inNamespaces = (await createAll(pool, token, namespaceObjects(registry, 'accounts'))) + (await createAll(pool, token, namespaceObjects(registry, 'workloads')))
+    report('scale: objects created', `${cluster + inNamespaces} (${NAMESPACES} namespaces, ${NAMESPACES * SECRETS_PER_NS} pull secrets, ${NAMESPACES * ACCOUNTS_PER_NS} service accounts, ${NAMESPACES * (DEPLOYMENTS_PER_NS + PODS_PER_NS)} workloads, ${NODES} nodes) in ${seconds(performance.now() - fillStarted)}`)
+
+    // Start in the big cluster.
+    const started = Date.now()
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false })
+    const ready = Date.now() - started
+    // Every copy logs "cache synced" once listed: the pull secrets, accounts and namespaces, and the
+    // audit's workloads (this replica leads). Done when the core three are there and no other came for 5 s.
+    const deadline = Date.now() + 300_000
+    const expected = ['secrets', 'serviceaccounts', 'namespaces']
+    let synced: Array<Record<string, unknown>> = []
+    let changed = Date.now()
+    while (Date.now() < deadline) {
+      const now = pullguard.logs().filter((l) => l['msg'] === 'cache synced')
+      if (now.length !== synced.length) changed = Date.now()
+      synced = now
+      const names = synced.map((l) => String(l['cache']))
+      if (expected.every((e) => names.some((n) => n.startsWith(e))) && names.some((n) => n.startsWith('pods')) && Date.now() - changed > 5_000) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    const lastSync = Math.max(...synced.map((l) => Number(l['time'])))
+    report('scale: start to /readyz', seconds(ready), '<= 10 s')
+    report('scale: start to every watched copy listed', `${seconds(lastSync - started)} (${synced.map((l) => `${String(l['cache'])} ${String(l['objects'])}`).join(', ')})`, '<= 10 s')
+    report('scale: memory at ready', await memory(pullguard))
+
+    // Warm throughput with the big cluster watched.
+    const warm = review(ns(1), [`${registry}/team/app-1:1.0`, `${registry}/team/app-2:1.0`], 'warm')
+    await load(pullguard.origin, warm, { duration: 3 })
+    const big = await load(pullguard.origin, warm)
+    report('scale: warm review, big cluster', `${fmt(big)} (${(big.rps / small.rps).toFixed(2)}× the small cluster's throughput, p99 ${big.p99 - small.p99 >= 0 ? '+' : ''}${big.p99 - small.p99} ms)`, 'no slower')
+
+    // 100,000 cached answers: distinct images, each a registry answer kept in the result cache.
+    let n = 0
+    const distinct = (): string => {
+      const i = n++
+      return review(ns(i % NAMESPACES), [`${registry}/fill/app-${i}:1.0`], `fill-${i}`)
+    }
+    const fill = await load(pullguard.origin, distinct, { amount: CACHED_ANSWERS, connections: 32 })
+    report(`scale: memory with ${CACHED_ANSWERS} cached answers`, `${await memory(pullguard)} (filled at ${Math.round(fill.rps)} reviews/s${fill.errors > 0 ? `, ${fill.errors} errors` : ''})`, '<= 250 MB RSS')
+
+    // An hour of secret churn in a minute: updates and delete-and-create, at a steady rate; the
+    // watches are also ended by the API server every 30-60 s meanwhile.
+    const listsBefore = { secrets: await apiRequests(cp, 'secrets', 'LIST'), watches: await apiRequests(cp, 'secrets', 'WATCH') }
+    const churnStarted = performance.now()
+    let ops = 0
+    const churnEnd = churnStarted + CHURN_SECONDS * 1000
+    while (performance.now() < churnEnd) {
+      const tick = performance.now()
+      const batch = Array.from({ length: CHURN_RATE / 10 }, () => ops++)
+      await Promise.all(batch.map(async (k) => {
+        const i = (k * 7919) % NAMESPACES
+        const name = `pull-${4}`
+        const path = `/api/v1/namespaces/${ns(i)}/secrets`
+        if (k % 2 === 0) {
+          const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name, namespace: ns(i) }, data: { '.dockerconfigjson': dockerConfig(k + 1_000_000, registry) } }
+          const res = await pool.request({ method: 'PUT', path: `${path}/${name}`, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })
+          await res.body.dump()
+        } else {
+          const del = await pool.request({ method: 'DELETE', path: `${path}/${name}`, headers: { authorization: `Bearer ${token}` } })
+          await del.body.dump()
+          const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name, namespace: ns(i) }, data: { '.dockerconfigjson': dockerConfig(k, registry) } }
+          const res = await pool.request({ method: 'POST', path, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })
+          await res.body.dump()
+        }
+      }))
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - tick))))
+    }
+    report(`scale: memory after ${ops} secret changes in ${CHURN_SECONDS} s`, await memory(pullguard))
+    const listsAfter = { secrets: await apiRequests(cp, 'secrets', 'LIST'), watches: await apiRequests(cp, 'secrets', 'WATCH') }
+    report('scale: watch reconnects during churn (secrets)', `${listsAfter.watches - listsBefore.watches} watches started again, ${listsAfter.secrets - listsBefore.secrets} lists (a reconnect resumes from its resourceVersion)`, '0 lists')
+
+    // The one-shot commands over the whole cluster.
+    const env = { KUBECONFIG: cp.adminKubeconfig, HOME: '/nonexistent' }
+    const diagnose = await timed(['diagnose', 'namespace', '-A', '--registry-ca', cp.ca.caPath], env)
+    report('scale: pullguard diagnose namespace -A', `${seconds(diagnose.ms)}, peak RSS ${mb(diagnose.peak)} (exit ${diagnose.code})`)
+    const audit = await timed(['audit', '-A', '--registry-ca', cp.ca.caPath, '--audit-registry-qps', '100', '-o', 'json'], env)
+    report('scale: pullguard audit -A', `${seconds(audit.ms)}, peak RSS ${mb(audit.peak)} (exit ${audit.code})`)
+    if (audit.code !== 0 && audit.code !== 1) process.stdout.write(`audit -A output: ${audit.out}\n`)
+  } finally {
+    await pool.close()
+    await pullguard?.stop()
+    instant.child.kill()
+    await cp.close()
+  }
+}
