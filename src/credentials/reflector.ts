@@ -1,7 +1,8 @@
 /**
  * A local copy of one kind of API object, kept by list + watch (what client-go calls a reflector):
- * list every page, then watch from the list's resourceVersion; on a watch that ends, watch again
- * from the last version seen; on 410 Gone or an error, list again after a back-off. Only a
+ * list every page, then watch from the list's resourceVersion (with bookmarks, so that version
+ * stays fresh); on a watch that ends or breaks, watch again from the last version seen (after a
+ * back-off when it broke); only on 410 Gone, or a list that failed, list again. Only a
  * projection of each object is kept (`convert`), so a Secret's other keys never sit in memory.
  *
  * client-node's own informer takes no field selector, which the pull-secret copies need (only the
@@ -143,7 +144,7 @@ export class Reflector<T> {
     try {
       open = await this.#startWatch()
     } catch (err) {
-      this.#retry('watch', err)
+      this.#rewatch(err)
       return
     }
     // Recovered only once the watch is open too: a list allowed and a watch forbidden must not
@@ -191,9 +192,9 @@ export class Reflector<T> {
         clearTimeout(this.#idle)
         if (this.#stopped) return
         if (gone) return this.#retry('expired', undefined)
-        if (err !== null && err !== undefined) return this.#retry('watch', err)
+        if (err !== null && err !== undefined) return this.#rewatch(err)
         // A normal end (timeoutSeconds): carry on from the last version seen.
-        this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#retry('watch', e)), 0)
+        this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#rewatch(e)), 0)
       },
     )
     return !ended
@@ -210,6 +211,30 @@ export class Reflector<T> {
     if (phase === 'DELETED') this.#items.delete(kept.key)
     else this.#items.set(kept.key, kept.value)
     this.#options.onChange?.(kept.key)
+  }
+
+  /**
+   * A watch that broke (a dropped connection, an API server restarting, an idle watch we ended) is
+   * opened again from the last resourceVersion seen, as client-go's reflector does: the bookmarks
+   * keep that version fresh, so no list is needed. Only a version the server no longer keeps (410
+   * Gone: `expired`) or never having listed means listing everything again.
+   */
+  #rewatch(err: unknown): void {
+    if (this.#stopped) return
+    if (this.#resourceVersion === '') return this.#retry('watch', err)
+    this.#options.trouble.failed(this.#options.name, err, { verb: 'watch', resource: this.#options.resource }, this.#backoffMs)
+    this.#timer = setTimeout(() => {
+      this.#startWatch().then(
+        (open) => {
+          if (!open) return
+          this.#options.trouble.recovered(this.#options.name)
+          this.#backoffMs = MIN_BACKOFF_MS
+        },
+        (e: unknown) => this.#rewatch(e),
+      )
+    }, this.#backoffMs)
+    this.#timer.unref()
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2)
   }
 
   /** `expired` (410 Gone) is routine: the copy lists again; a failed list or watch is explained once. */

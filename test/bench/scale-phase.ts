@@ -10,15 +10,18 @@
 //   compressed into a minute;
 // - warm review throughput and p99, against the same review with the small (empty) cluster;
 // - `pullguard diagnose namespace -A` and `pullguard audit -A`: time and peak RSS;
-// - what the watches' reconnects cost: the API server ends watches after --min-request-timeout
-//   (30 s here), and each copy must resume from its resourceVersion, not list again.
+// - what a watch reconnect costs: kube-apiserver is restarted (every watch breaks), and each copy
+//   must resume from its resourceVersion (kept fresh by bookmarks), not list again.
 // It asserts nothing; it prints, like the other phases.
 import autocannon from 'autocannon'
 import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { startControlPlane, type ControlPlane } from '../cluster/control-plane.js'
+import { startControlPlane } from '../cluster/control-plane.js'
 import { installPullguard, startPullguard, type PullguardProcess } from '../cluster/pullguard.js'
 import type { ChildRequest } from './server-child.js'
 
@@ -35,8 +38,19 @@ const FILL_CONCURRENCY = 48
 const CHURN_SECONDS = 60
 /** Secret changes a second during churn: an hour of one change a second, in a minute. */
 const CHURN_RATE = 60
-const MIN_REQUEST_TIMEOUT_S = 30
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
+/** The Deployment's heap cap, and a GC on SIGUSR2 for the measurements (a bench-only hook, not part of pullguard). */
+const NODE_ARGS = ['--max-old-space-size=320', '--expose-gc', '--import', 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())']
+/** BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot of pullguard at ready and with the cached answers (node --heapsnapshot-signal). */
+const SNAPSHOTS = process.env['BENCH_HEAP_SNAPSHOT']
+if (SNAPSHOTS !== undefined) NODE_ARGS.push('--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${SNAPSHOTS}`)
+async function snapshot(pg: PullguardProcess): Promise<void> {
+  if (SNAPSHOTS === undefined) return
+  process.kill(pg.child.process.pid!, 'SIGWINCH')
+  // Writing a snapshot stops the process for a while; /metrics answers again once it is written.
+  await new Promise((r) => setTimeout(r, 2_000))
+  await pg.metrics()
+}
 
 type Report = (name: string, value: string, target?: string) => void
 const mb = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MB`
@@ -54,7 +68,13 @@ async function heapOf(pg: PullguardProcess): Promise<number> {
   return Number(/^pullguard_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN)
 }
 
+/**
+ * After a full GC (SIGUSR2, see NODE_ARGS), as the memory phase measures: what is held, not what
+ * garbage happens to be waiting.
+ */
 async function memory(pg: PullguardProcess): Promise<string> {
+  process.kill(pg.child.process.pid!, 'SIGUSR2')
+  await new Promise((r) => setTimeout(r, 1_000))
   const { rss } = rssOf(pg.child.process.pid!)
   return `RSS ${mb(rss)}, heap used ${mb(await heapOf(pg))}`
 }
@@ -89,15 +109,40 @@ async function createAll(pool: Pool, token: string, objects: Iterable<{ path: st
 
 const ns = (i: number): string => `scale-${String(i).padStart(4, '0')}`
 
+/** `length` characters that look like key material (base64 of hashes: they do not compress), the same for the same seed. */
+function keyMaterial(seed: number, length: number): string {
+  let out = ''
+  while (out.length < length) out += createHash('sha512').update(`${seed}:${out.length}`).digest('base64')
+  return out.slice(0, length)
+}
+
+/**
+ * A pull secret's `.dockerconfigjson`, base64: two or three registries with robot tokens, and every
+ * fifth one also a Google service-account key (`_json_key`, about 2.3 KB) — real secrets range from a
+ * few hundred bytes to a few KB.
+ */
 function dockerConfig(i: number, registry: string): string {
   const auth = (user: string, password: string): { auth: string } => ({ auth: Buffer.from(`${user}:${password}`).toString('base64') })
-  // Three registries, one of them with a long token (a cloud key), as real pull secrets have.
-  const auths = {
-    [registry]: auth(`user-${i}`, `password-${i}-${'x'.repeat(24)}`),
-    [`registry-${i % 7}.corp.example:5000`]: auth('robot', `robot-token-${i}`),
-    'gcr.io': auth('_json_key', JSON.stringify({ type: 'service_account', project_id: `project-${i % 13}`, private_key: 'k'.repeat(1600), client_email: `pull-${i}@project.iam.gserviceaccount.com` })),
+  const auths: Record<string, { auth: string }> = {
+    [registry]: auth(`robot$team-${i}`, keyMaterial(i, 48)),
+    [`registry-${i % 7}.corp.example:5000`]: auth('robot', keyMaterial(i + 1, 40)),
+  }
+  if (i % 3 === 0) auths['quay.io'] = auth(`org+pull${i}`, keyMaterial(i + 2, 64))
+  if (i % 5 === 0) {
+    auths['gcr.io'] = auth('_json_key', JSON.stringify({ type: 'service_account', project_id: `project-${i % 13}`, private_key_id: keyMaterial(i + 3, 40), private_key: `-----BEGIN PRIVATE KEY-----\n${keyMaterial(i + 4, 1624)}\n-----END PRIVATE KEY-----\n`, client_email: `pull-${i}@project-${i % 13}.iam.gserviceaccount.com`, client_id: String(100000000000000000000 + i) }))
   }
   return Buffer.from(JSON.stringify({ auths })).toString('base64')
+}
+
+/**
+ * Which content each namespace's pull secrets have: `pull-0` is the same everywhere and `pull-1` the
+ * same for every namespace of a team (tools that copy one secret into many namespaces), the others
+ * the namespace's own.
+ */
+function secretContent(namespaceIndex: number, s: number): number {
+  if (s === 0) return 0
+  if (s === 1) return 1 + (namespaceIndex % 50)
+  return 100 + namespaceIndex * SECRETS_PER_NS + s
 }
 
 function* clusterObjects(registry: string): Generator<{ path: string; body: unknown }> {
@@ -114,7 +159,7 @@ function* namespaceObjects(registry: string, part: 'accounts' | 'workloads'): Ge
     const n = ns(i)
     if (part === 'accounts') {
     for (let s = 0; s < SECRETS_PER_NS; s++) {
-      yield { path: `/api/v1/namespaces/${n}/secrets`, body: { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `pull-${s}`, namespace: n }, data: { '.dockerconfigjson': dockerConfig(i * SECRETS_PER_NS + s, registry) } } }
+      yield { path: `/api/v1/namespaces/${n}/secrets`, body: { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `pull-${s}`, namespace: n }, data: { '.dockerconfigjson': dockerConfig(secretContent(i, s), registry) } } }
     }
     yield { path: `/api/v1/namespaces/${n}/serviceaccounts`, body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: n }, imagePullSecrets: [{ name: 'pull-0' }] } }
     yield { path: `/api/v1/namespaces/${n}/serviceaccounts`, body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: n }, imagePullSecrets: [{ name: 'pull-1' }, { name: 'pull-2' }] } }
@@ -181,7 +226,8 @@ async function timed(args: string[], env: Record<string, string>): Promise<{ ms:
   let peak = 0
   const timer = setInterval(() => {
     try {
-      peak = Math.max(peak, rssOf(child.pid!).peak)
+      const now = rssOf(child.pid!).peak
+      if (Number.isFinite(now)) peak = Math.max(peak, now)
     } catch {
       // exited
     }
@@ -191,19 +237,56 @@ async function timed(args: string[], env: Record<string, string>): Promise<{ ms:
   return { ms: performance.now() - started, peak, code, out }
 }
 
-/** apiserver_request_total for a resource and verb, summed. */
-async function apiRequests(cp: ControlPlane, resource: string, verb: string): Promise<number> {
-  const { text } = await cp.getRaw('/metrics')
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('apiserver_request_total{') || !line.includes(`resource="${resource}"`) || !line.includes(`verb="${verb}"`)) continue
-    total += Number(line.slice(line.lastIndexOf(' ') + 1))
+/** utime + stime of a process, in microseconds (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
+
+
+
+/** Only pullguard's own lists and watches, in the API server's audit log: the restart is then told apart from the server's own informers. */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: ["system:serviceaccount:pullguard:pullguard"]
+    verbs: ["list", "watch"]
+  - level: None
+`
+
+/** pullguard's lists completed and watches opened since `sinceMs`, from the audit log. */
+function pullguardRequests(log: string, sinceMs: number): { lists: number; watches: number; listed: string[] } {
+  let lists = 0
+  let watches = 0
+  const listed: string[] = []
+  let text = ''
+  try {
+    text = readFileSync(log, 'utf8')
+  } catch {
+    return { lists, watches, listed }
   }
-  return total
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    const e = JSON.parse(line) as { verb?: string; stage?: string; requestReceivedTimestamp?: string; requestURI?: string; objectRef?: { resource?: string } }
+    if (Date.parse(e.requestReceivedTimestamp ?? '') < sinceMs) continue
+    if (e.verb === 'list' && e.stage === 'ResponseComplete') {
+      lists++
+      const selector = /fieldSelector=([^&]*)/.exec(e.requestURI ?? '')?.[1]
+      listed.push(`${e.objectRef?.resource ?? '?'}${selector === undefined ? '' : ` ${decodeURIComponent(selector)}`}`)
+    }
+    if (e.verb === 'watch' && e.stage === 'ResponseStarted') watches++
+  }
+  return { lists, watches, listed }
 }
 
 export async function scalePhase(report: Report): Promise<void> {
-  const cp = await startControlPlane({ apiserverArgs: ['--min-request-timeout', String(MIN_REQUEST_TIMEOUT_S)] })
+  const auditDir = mkdtempSync(join(tmpdir(), 'pullguard-scale-audit-'))
+  writeFileSync(join(auditDir, 'policy.yaml'), AUDIT_POLICY)
+  const auditLog = join(auditDir, 'audit.log')
+  const cp = await startControlPlane({ apiserverArgs: ['--audit-policy-file', join(auditDir, 'policy.yaml'), '--audit-log-path', auditLog, '--audit-log-maxsize', '1000'] })
   const token = JSON.parse(readFileSync(cp.adminKubeconfig, 'utf8')).users[0].user.token as string
   const pool = new Pool(cp.server, { connections: FILL_CONCURRENCY, connect: { ca: cp.ca.caPem } })
   const registryCert = await cp.ca.issue('bench instant registry', { ips: ['127.0.0.1'] })
@@ -217,7 +300,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // The small cluster: the same review, against a cluster with nothing in it.
     await cp.kubectlOk(['create', 'namespace', 'pullguard-small'])
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false })
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS })
     await load(pullguard.origin, warmBody, { duration: 3 })
     const small = await load(pullguard.origin, warmBody)
     report('scale: warm review, small cluster', fmt(small))
@@ -233,7 +316,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // Start in the big cluster.
     const started = Date.now()
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false })
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS })
     const ready = Date.now() - started
     // Every copy logs "cache synced" once listed: the pull secrets, accounts and namespaces, and the
     // audit's workloads (this replica leads). Done when the core three are there and no other came for 5 s.
@@ -253,6 +336,7 @@ export async function scalePhase(report: Report): Promise<void> {
     report('scale: start to /readyz', seconds(ready), '<= 10 s')
     report('scale: start to every watched copy listed', `${seconds(lastSync - started)} (${synced.map((l) => `${String(l['cache'])} ${String(l['objects'])}`).join(', ')})`, '<= 10 s')
     report('scale: memory at ready', await memory(pullguard))
+    await snapshot(pullguard)
 
     // Warm throughput with the big cluster watched.
     const warm = review(ns(1), [`${registry}/team/app-1:1.0`, `${registry}/team/app-2:1.0`], 'warm')
@@ -268,10 +352,9 @@ export async function scalePhase(report: Report): Promise<void> {
     }
     const fill = await load(pullguard.origin, distinct, { amount: CACHED_ANSWERS, connections: 32 })
     report(`scale: memory with ${CACHED_ANSWERS} cached answers`, `${await memory(pullguard)} (filled at ${Math.round(fill.rps)} reviews/s${fill.errors > 0 ? `, ${fill.errors} errors` : ''})`, '<= 250 MB RSS')
+    await snapshot(pullguard)
 
-    // An hour of secret churn in a minute: updates and delete-and-create, at a steady rate; the
-    // watches are also ended by the API server every 30-60 s meanwhile.
-    const listsBefore = { secrets: await apiRequests(cp, 'secrets', 'LIST'), watches: await apiRequests(cp, 'secrets', 'WATCH') }
+    // An hour of secret churn in a minute: updates and delete-and-create, at a steady rate.
     const churnStarted = performance.now()
     let ops = 0
     const churnEnd = churnStarted + CHURN_SECONDS * 1000
@@ -297,10 +380,24 @@ export async function scalePhase(report: Report): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - tick))))
     }
     report(`scale: memory after ${ops} secret changes in ${CHURN_SECONDS} s`, await memory(pullguard))
-    const listsAfter = { secrets: await apiRequests(cp, 'secrets', 'LIST'), watches: await apiRequests(cp, 'secrets', 'WATCH') }
-    report('scale: watch reconnects during churn (secrets)', `${listsAfter.watches - listsBefore.watches} watches started again, ${listsAfter.secrets - listsBefore.secrets} lists (a reconnect resumes from its resourceVersion)`, '0 lists')
 
-    // The one-shot commands over the whole cluster.
+    // A watch reconnect: the API server restarts, every watch breaks; the new server's counters
+    // start at zero, so its LISTs are the copies' re-lists and its open WATCHes their resumptions.
+    const copies = pullguard.logs().filter((l) => l['msg'] === 'cache synced').length
+    const cpuBefore = cpuMicros(pullguard.child.process.pid!)
+    const restartedAt = Date.now()
+    const restarted = performance.now()
+    await cp.restartApiserver()
+    let after = pullguardRequests(auditLog, restartedAt)
+    while (performance.now() - restarted < 120_000 && after.watches < copies) {
+      await new Promise((r) => setTimeout(r, 250))
+      after = pullguardRequests(auditLog, restartedAt)
+    }
+    const reconnectMs = performance.now() - restarted
+    report('scale: watch reconnect after an API server restart', `${after.watches} of ${copies} watches open again ${seconds(reconnectMs)} after the restart began, ${after.lists} lists${after.lists > 0 ? ` (${[...new Set(after.listed)].join(', ')})` : ''}, pullguard CPU ${Math.round((cpuMicros(pullguard.child.process.pid!) - cpuBefore) / 1000)} ms (from the API server's audit log: pullguard's own requests)`, '0 lists')
+
+    // The one-shot commands over the whole cluster (BENCH_SCALE_CLI=0 skips them: audit -A paces its registry requests).
+    if (process.env['BENCH_SCALE_CLI'] === '0') return
     const env = { KUBECONFIG: cp.adminKubeconfig, HOME: '/nonexistent' }
     const diagnose = await timed(['diagnose', 'namespace', '-A', '--registry-ca', cp.ca.caPath], env)
     report('scale: pullguard diagnose namespace -A', `${seconds(diagnose.ms)}, peak RSS ${mb(diagnose.peak)} (exit ${diagnose.code})`)
@@ -312,5 +409,6 @@ export async function scalePhase(report: Report): Promise<void> {
     await pullguard?.stop()
     instant.child.kill()
     await cp.close()
+    rmSync(auditDir, { recursive: true, force: true })
   }
 }

@@ -48,8 +48,10 @@ export interface ControlPlane {
   /** GET on the API server as the admin (e.g. `/metrics`), the body as text. */
   getRaw(path: string): Promise<{ status: number; text: string }>
   apiserverLog(): string
-  /** For CPU measurements (/proc). */
-  apiserverPid: number
+  /** For CPU measurements (/proc); changes with restartApiserver. */
+  readonly apiserverPid: number
+  /** Stops kube-apiserver and starts it again on the same port and etcd (every watch breaks), then waits for /readyz. */
+  restartApiserver(): Promise<void>
   /** With `serviceProxy`: sends Service `namespace/name` (its cluster IP and `port`) to 127.0.0.1:`to`. */
   routeService(namespace: string, name: string, port: number, to: number): Promise<void>
   /** With `serviceProxy`: every cluster address the API server dialled through it. */
@@ -135,7 +137,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     if (options.serviceProxy === true) proxy = await startServiceProxy(dir)
     const server = `https://127.0.0.1:${securePort}`
-    const apiserver = startChild('kube-apiserver', binaries.kubeApiserver, [
+    const apiserverArgs = [
       '--etcd-servers', etcdUrl,
       '--cert-dir', join(dir, 'certs'),
       '--tls-cert-file', serving.certPath, '--tls-private-key-file', serving.keyPath,
@@ -153,7 +155,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // namespace that gets pods also makes its `default` account (createNamespace).
       ...(proxy === undefined ? [] : ['--egress-selector-config-file', proxy.configFile]),
       ...(options.apiserverArgs ?? []),
-    ])
+    ]
+    let apiserver = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs)
     children.push(apiserver)
     const adminKubeconfig = join(dir, 'admin.kubeconfig')
     await writeFile(adminKubeconfig, kubeconfigYaml(server, ca.caPem, adminToken), { mode: 0o600 })
@@ -186,7 +189,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       },
       getRaw,
       apiserverLog: () => apiserver.log(),
-      apiserverPid: apiserver.process.pid ?? NaN,
+      get apiserverPid() {
+        return apiserver.process.pid ?? NaN
+      },
+      async restartApiserver() {
+        await apiserver.stop()
+        const next = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs)
+        children.splice(children.indexOf(apiserver), 1, next)
+        apiserver = next
+        await waitFor('kube-apiserver /readyz after a restart', async () => (await getRaw('/readyz').catch(() => ({ status: 0 }))).status === 200, READY_TIMEOUT_MS, () => apiserver.log())
+      },
       async routeService(namespace, name, port, to) {
         if (proxy === undefined) throw new Error('routeService needs startControlPlane({ serviceProxy: true })')
         const ip = (await kubectl(['get', 'service', name, '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])).stdout.trim()

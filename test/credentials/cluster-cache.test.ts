@@ -93,10 +93,13 @@ t.test('a dropped watch resumes, an expired one lists again: changes keep arrivi
   const { fake, cache } = await setup(t)
   await cache.waitForSync(5000)
   await until(t, 'the watches', () => fake.watches === 4)
+  const lists = (): number => fake.requests.filter((r) => !r.path.includes('watch=')).length
+  const listedBefore = lists()
   fake.dropWatches()
   fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'after-drop' } }))
   await until(t, 'the change after a dropped watch', async () => (await password(cache, 'team-a', 'regcred')) === 'after-drop', 8000)
   await until(t, 'the watches again', () => fake.watches === 4, 8000)
+  t.equal(lists(), listedBefore, 'a dropped watch resumes from its resourceVersion: nothing is listed again')
   const changed: string[] = []
   cache.onNamespaceChange((name) => changed.push(name))
   fake.expireWatches()
