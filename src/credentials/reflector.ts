@@ -165,21 +165,34 @@ export class Reflector<T> {
       ...(this.#options.fieldSelector === undefined ? {} : { fieldSelector: this.#options.fieldSelector }),
     }
     let gone = false
+    // client-node hands out the request's controller only once the response has started: a watch
+    // that never opens (a half-open connection) is given up by the idle timer and replaced, and
+    // whatever it later brings is ignored.
+    let controller: AbortController | undefined
+    let abandoned = false
+    let events = 0
+    const openedAt = Date.now()
     const resetIdle = (): void => {
       clearTimeout(this.#idle)
-      this.#idle = setTimeout(() => this.#watchAbort?.abort(), WATCH_IDLE_MS)
+      this.#idle = setTimeout(() => {
+        if (controller !== undefined) return controller.abort()
+        abandoned = true
+        this.#rewatch(new Error(`the watch of ${this.#options.name} did not open`))
+      }, WATCH_IDLE_MS)
       this.#idle.unref()
     }
     resetIdle()
-    this.#watchAbort = await this.#watch.watch(
+    controller = await this.#watch.watch(
       this.#options.path,
       query,
       (phase, object) => {
+        if (this.#stopped || abandoned) return
+        events++
         resetIdle()
         if (phase === 'ERROR') {
           // 410 Gone: our resourceVersion is older than the server keeps; anything else: start over too.
           gone = true
-          this.#watchAbort?.abort()
+          controller?.abort()
           return
         }
         const version = resourceVersionOf(object)
@@ -189,14 +202,26 @@ export class Reflector<T> {
       },
       (err: unknown) => {
         ended = true
+        if (abandoned) return
         clearTimeout(this.#idle)
         if (this.#stopped) return
         if (gone) return this.#retry('expired', undefined)
         if (err !== null && err !== undefined) return this.#rewatch(err)
+        // A watch closed at once without a word (a proxy, a server shutting down) is retried with a
+        // back-off, not in a tight loop.
+        if (events === 0 && Date.now() - openedAt < 1_000) return this.#rewatch(new Error(`the watch of ${this.#options.name} ended at once`))
         // A normal end (timeoutSeconds): carry on from the last version seen.
         this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#rewatch(e)), 0)
       },
     )
+    if (this.#stopped || abandoned) {
+      // Stopped (or given up) while the request was on its way: it must not stay open.
+      controller.abort()
+      return false
+    }
+    this.#watchAbort = controller
+    // An ERROR event can arrive before the controller is handed out.
+    if (gone) controller.abort()
     return !ended
   }
 
@@ -221,6 +246,8 @@ export class Reflector<T> {
    */
   #rewatch(err: unknown): void {
     if (this.#stopped) return
+    // 410 as the HTTP status rather than as a watch event: the version expired all the same.
+    if ((err as { statusCode?: unknown } | null)?.statusCode === 410) return this.#retry('expired', undefined)
     if (this.#resourceVersion === '') return this.#retry('watch', err)
     this.#options.trouble.failed(this.#options.name, err, { verb: 'watch', resource: this.#options.resource }, this.#backoffMs)
     this.#timer = setTimeout(() => {

@@ -135,9 +135,11 @@ export function pullPlan(rules: readonly RegistryRule[], name: string, byDigest:
   const { rule, matched } = found
   if (rule.blocked) return { blocked: true, rule }
   const rest = name.slice(matched)
-  const rewrite = (location: string): string => (rule.prefix.startsWith('*.') ? name : `${location}${rest}`)
+  // containers-image rewriteReference: location + what follows the match; a *. rule's own (empty)
+  // location keeps the reference as it is, its mirrors do not.
+  const primary = rule.prefix.startsWith('*.') ? name : `${rule.location}${rest}`
   const mirrors = rule.mirrors
     .filter((m) => m.pullFrom === 'all' || (m.pullFrom === 'digest-only') === byDigest)
-    .map((m) => ({ location: rewrite(m.location), insecure: m.insecure, mirror: true }))
-  return { blocked: false, sources: [...mirrors, { location: rewrite(rule.location), insecure: rule.insecure, mirror: false }], rule }
+    .map((m) => ({ location: `${m.location}${rest}`, insecure: m.insecure, mirror: true }))
+  return { blocked: false, sources: [...mirrors, { location: primary, insecure: rule.insecure, mirror: false }], rule }
 }

@@ -253,7 +253,8 @@ function registryOfDir(name: string): string {
  */
 function containerdEndpoint(h: RegistryHost, ref: ImageReference, caText: ReadonlyMap<string, string>): Endpoint {
   const explicitTls = h.skipVerify !== undefined || h.caFiles.length > 0
-  const fallback = h.scheme === 'http' && explicitTls && h.port !== '80'
+  // containerd: only a written port other than 80 makes the protocol ambiguous.
+  const fallback = h.scheme === 'http' && explicitTls && h.port !== undefined && h.port !== '80'
   const loaded = h.caFiles.map((f) => caText.get(f)).filter((p): p is string => p !== undefined)
   const caPem = loaded.length === 0 ? undefined : loaded.join('\n')
   // A CA file that would not load: the host is asked with the usual trust only (its pulls fail on the node too).

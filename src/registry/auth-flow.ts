@@ -16,7 +16,7 @@ import { basicAuthorization, hasBasicCredentials, type Credential } from './cred
 import type { Attempt } from './result.js'
 import type { EndpointTls } from './endpoint.js'
 import type { BearerParams, TokenSource } from './token.js'
-import type { HttpResponse, Transport } from './transport.js'
+import { normalizeHost, type HttpResponse, type Transport } from './transport.js'
 
 export interface AuthContext {
   transport: Transport
@@ -101,7 +101,8 @@ async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResp
   if (bearer !== undefined) {
     const params: BearerParams = { realm: bearer.params.realm!, service: bearer.params.service }
     ctx.authHints.set(registryHost, { scheme: 'bearer', params })
-    const sameHost = hostOf(params.realm) === registryHost
+    const realmHost = hostOf(params.realm)
+    const sameHost = realmHost !== undefined && normalizeHost(realmHost) === normalizeHost(registryHost)
     const token = await ctx.tokens.get(params, state.scope, credential, { fresh: state.mode === 'cached', signal, ...(sameHost ? { tls: state.tls, plainHttp: state.plainHttp === true } : {}) })
     if (!token.ok) {
       const { ok: _ok, ...failure } = token

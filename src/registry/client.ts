@@ -8,7 +8,7 @@ import type { Attempt, CheckResult, ReasonCode } from './result.js'
 import { listTags, type ListTagsOptions } from './tags.js'
 import { TokenSource } from './token.js'
 import type { AuthHint } from './auth-flow.js'
-import { Transport, type TransportOptions } from './transport.js'
+import { Transport, normalizeHost, type TransportOptions } from './transport.js'
 import { buildTrustStore, type TrustOptions, type TrustStore } from './trust.js'
 
 export interface RegistryClientOptions extends Omit<TransportOptions, 'trust'> {
@@ -120,7 +120,7 @@ export class RegistryClient {
         }
         asked.add(ep.label)
         const { digest, mediaType, platforms, ...answer } = await attemptManifest(this.#ctx, ref, ep, credential, signal)
-        const attempt = ep.host === ref.registryHost ? answer : foreignRefusal(answer, ep)
+        const attempt = normalizeHost(ep.host) === normalizeHost(ref.registryHost) ? answer : foreignRefusal(answer, ep, credential === null && candidate !== null)
         attempts.push({ ...attempt, ...host })
         if (attempt.code === 'RateLimited') this.pauses.pause(ep.host, attempt.retryAfterSeconds)
         if (attempt.code === 'Exists' && digest !== undefined) {
@@ -188,8 +188,11 @@ function endpointKey(ep: Endpoint): string {
  * node may hold credentials for it pullguard cannot see (CRI-O's auth file, containerd's
  * registry.configs), so the refusal proves nothing about the pull.
  */
-function foreignRefusal(attempt: Attempt, ep: Endpoint): Attempt {
-  if (attempt.code !== 'AccessDenied' && attempt.code !== 'RepositoryNotFoundOrDenied') return attempt
+function foreignRefusal(attempt: Attempt, ep: Endpoint, withheld: boolean): Attempt {
+  // Asked anonymously where the node would send its own credentials, a registry that hides
+  // private repositories behind 404 says nothing either.
+  const notFound = attempt.code === 'TagNotFound' || attempt.code === 'DigestNotFound' || attempt.code === 'RepositoryNotFound'
+  if (attempt.code !== 'AccessDenied' && attempt.code !== 'RepositoryNotFoundOrDenied' && !(withheld && notFound)) return attempt
   return { ...attempt, code: 'RegistryUnreachable', cause: 'mirror-auth', detail: `${attempt.detail}; the nodes may hold their own credentials for ${ep.host}, which pullguard cannot see` }
 }
 

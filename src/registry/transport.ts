@@ -131,9 +131,10 @@ export class Transport {
       } catch (err) {
         // Docker's rule for insecure registries: try TLS without verification, then plain HTTP.
         if (err instanceof TransportError && err.reason === 'tls' && url.protocol === 'https:' && this.#mayFallBack(url.host, hop === 0 ? req.tls : undefined)) {
-          this.#plain.add(url.host)
           url = new URL(url.href.replace(/^https:/, 'http:'))
           res = await this.#once(req, url, authorization, headers)
+          // Remembered only once plain HTTP answered: a one-off TLS failure must not pin the host to it.
+          this.#plain.add(url.host)
         } else {
           throw err
         }

@@ -270,7 +270,12 @@ function pullguardRequests(log: string, sinceMs: number): { lists: number; watch
   }
   for (const line of text.split('\n')) {
     if (line === '') continue
-    const e = JSON.parse(line) as { verb?: string; stage?: string; requestReceivedTimestamp?: string; requestURI?: string; objectRef?: { resource?: string } }
+    let e: { verb?: string; stage?: string; requestReceivedTimestamp?: string; requestURI?: string; objectRef?: { resource?: string } }
+    try {
+      e = JSON.parse(line) as typeof e
+    } catch {
+      continue // the line kube-apiserver is still writing
+    }
     if (Date.parse(e.requestReceivedTimestamp ?? '') < sinceMs) continue
     if (e.verb === 'list' && e.stage === 'ResponseComplete') {
       lists++

@@ -152,6 +152,19 @@ t.test("a namespace's revision moves with its pull secrets, service accounts and
   t.equal(cache.revision('team-a'), before, 'a change the kubelet cannot see moves nothing')
 })
 
+t.test('a watch answered HTTP 410 lists again (its version expired), after a back-off', async (t) => {
+  const fake = await startFakeKubeApi({ ca })
+  t.teardown(() => fake.close())
+  fake.faults.push({ match: /\/api\/v1\/namespaces\?.*watch=true/, status: 410 })
+  const kc = loadKubeConfig(fake.kubeconfigPath)
+  const cache = new ClusterCache(kc, new KubeApi(kc), createLogger('silent'))
+  t.teardown(() => cache.stop())
+  cache.start()
+  await new Promise((r) => setTimeout(r, 3_500))
+  const lists = fake.requests.filter((r) => /^\/api\/v1\/namespaces\?/.test(r.path) && !r.path.includes('watch=')).length
+  t.ok(lists >= 2 && lists <= 3, `${lists} lists of namespaces in 3.5 s: listed again after 410, with a back-off`)
+})
+
 t.test('list allowed but watch forbidden: said once per copy, not "usable again" and a new list every second', async (t) => {
   const { Writable } = await import('node:stream')
   const fake = await startFakeKubeApi({ ca })

@@ -76,6 +76,8 @@ t.test('wildcards as containers-image: the longest prefix as written wins, the f
     ['bar.example.comx/app', ['bar.example.comx/app']],
   ]
   for (const [name, want] of table) t.same(where(pullPlan(r, name, false)), want, name)
+  const mirrored = parseRegistriesConf(FILE, '[[registry]]\nprefix = "*.cdn.example"\n[[registry.mirror]]\nlocation = "cache.internal/cdn"')
+  t.same(where(pullPlan(mirrored, 'eu.cdn.example/team/app', false)), ['cache.internal/cdn/team/app mirror', 'eu.cdn.example/team/app'], "a *. rule's mirror gets its location and what follows the host; the rule itself keeps the reference")
 })
 
 t.test('mirror-by-digest-only (deprecated) makes every mirror digest-only', async (t) => {

@@ -107,8 +107,9 @@ t.test('a missing directory is an error at start; a CA that cannot load fails on
 t.test('http:// with TLS settings and a port other than 80: HTTPS first, then plain HTTP, as containerd', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-fallback-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await hosts('reg.example', ['[host."http://a.internal:5000"]', '  ca = "ca.crt"', '[host."http://b.internal:5000"]', '  skip_verify = true', '[host."http://c.internal:80"]', '  skip_verify = true', '[host."http://d.internal:5000"]'].join('\n'), { 'ca.crt': ca.caPem }, dir)
-  const [a, b, c, d] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(parseReference('reg.example/app:v1'))
+  await hosts('reg.example', ['[host."http://a.internal:5000"]', '  ca = "ca.crt"', '[host."http://b.internal:5000"]', '  skip_verify = true', '[host."http://c.internal:80"]', '  skip_verify = true', '[host."http://d.internal:5000"]', '[host."http://e.internal"]', '  skip_verify = true'].join('\n'), { 'ca.crt': ca.caPem }, dir)
+  const [a, b, c, d, e] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(parseReference('reg.example/app:v1'))
+  t.match(e, { host: 'e.internal', scheme: 'http' }, 'no port written: not ambiguous either (containerd looks for a port)')
   t.match(a, { host: 'a.internal:5000', tls: { verify: true, caPem: ca.caPem, plainFallback: true } })
   t.equal(a?.scheme, undefined, 'HTTPS first')
   t.match(b, { host: 'b.internal:5000', tls: { verify: false, plainFallback: true } })

@@ -118,6 +118,13 @@ t.test("a mirror that refuses while the image's registry has no such tag: unveri
   t.match(result, { code: 'RegistryUnreachable', cause: 'mirror-auth' }, 'the node may pull it from the mirror with credentials pullguard cannot see')
 })
 
+t.test("a source on another registry asked without the pod's credentials (CRI-O): its 404 is not a verdict either", async (t) => {
+  const rewritten = await server(host({ open: true, has: [] }))
+  const c = client((r) => [{ host: rewritten.host, root: '/v2', repository: r.path, credentials: false, label: rewritten.host }])
+  t.match(await c.checkManifest(ref, [first]), { code: 'RegistryUnreachable', cause: 'mirror-auth' }, 'the node would have sent its own credentials there, and a registry may hide private repositories behind 404')
+  t.match(await c.checkManifest(ref, []), { code: 'TagNotFound' }, 'with no credential to withhold, a 404 is a 404')
+})
+
 t.test('per-host TLS: its own CA (for the token realm on the same host too), skip_verify, and nothing else trusting it', async (t) => {
   const other = await createTestCA('mirror CA')
   t.teardown(() => other.close())
