@@ -181,14 +181,3 @@ export function parseHostsToml(registry: string, text: string, baseDir: string):
 export function hostsFor(hosts: readonly RegistryHost[], byDigest: boolean): RegistryHost[] {
   return hosts.filter((h) => h.capabilities.has('pull') && (byDigest || h.capabilities.has('resolve')))
 }
-
-/**
- * The manifest URL containerd requests from `host` for `repository` (without the registry): the
- * API root, the repository, and `?ns=<registry>` when the host is not the registry itself (a mirror
- * learns which upstream is meant, as registries that serve several do).
- */
-export function manifestUrl(host: RegistryHost, registry: string, repository: string, object: string): string {
-  const path = `${host.path}/${repository}/manifests/${object}`.replace(/\/{2,}/g, '/')
-  const proxied = host.host !== registry && !(registry === 'docker.io' && host.host === 'registry-1.docker.io')
-  return `${host.scheme}://${host.host}${path.startsWith('/') ? path : `/${path}`}${proxied ? `?ns=${encodeURIComponent(registry)}` : ''}`
-}

@@ -2,7 +2,7 @@
 // where a pull is resolved (server, [host] order, capabilities, paths, override_path, ca, header,
 // skip_verify, the docker.io upstream, localhost) and the fallbacks (no file, a broken file).
 import t from 'tap'
-import { hostDirCandidates, hostDirectory, hostsFor, manifestUrl, parseHostsToml, registryHosts, upstreamHost, type RegistryHost } from '../../src/mirrors/hosts-toml.js'
+import { hostDirCandidates, hostDirectory, hostsFor, parseHostsToml, registryHosts, upstreamHost, type RegistryHost } from '../../src/mirrors/hosts-toml.js'
 
 const DIR = '/etc/containerd/certs.d/docker.io'
 const short = (h: RegistryHost): string => `${h.scheme}://${h.host}${h.path} [${[...h.capabilities].sort().join(',')}] ${h.origin}`
@@ -101,19 +101,6 @@ server = "https://registry-1.docker.io"
 `, DIR)
   t.same(hostsFor(hosts, false).map((h) => h.host), ['resolver.internal', 'registry-1.docker.io'])
   t.same(hostsFor(hosts, true).map((h) => h.host), ['pull-only.internal', 'resolver.internal', 'registry-1.docker.io'])
-})
-
-t.test('manifest URLs: a mirror is told the upstream with ?ns=', async (t) => {
-  const [mirror, server] = parseHostsToml('docker.io', 'server = "https://registry-1.docker.io"\n[host."https://mirror.internal/cache"]', DIR)
-  if (mirror === undefined || server === undefined) throw new Error('two hosts expected')
-  t.equal(manifestUrl(mirror, 'docker.io', 'library/nginx', '1.25'), 'https://mirror.internal/cache/v2/library/nginx/manifests/1.25?ns=docker.io')
-  t.equal(manifestUrl(server, 'docker.io', 'library/nginx', '1.25'), 'https://registry-1.docker.io/v2/library/nginx/manifests/1.25', 'docker.io\'s own host is not a proxy')
-  const [own] = parseHostsToml('ghcr.io', '', DIR)
-  if (own === undefined) throw new Error('one host expected')
-  t.equal(manifestUrl(own, 'ghcr.io', 'org/app', 'sha256:abc'), 'https://ghcr.io/v2/org/app/manifests/sha256:abc')
-  const [over] = parseHostsToml('r.example', 'server = "https://r.example/api"\noverride_path = true', DIR)
-  if (over === undefined) throw new Error('one host expected')
-  t.equal(manifestUrl(over, 'r.example', 'team/app', '1.0'), 'https://r.example/api/team/app/manifests/1.0')
 })
 
 t.test('what containerd refuses, and falls back from to the directory\'s *.crt files', async (t) => {

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log/logger.js'
 import { MirrorConfigError } from '../../src/mirrors/errors.js'
 import { MirrorRoutes } from '../../src/mirrors/routes.js'
 import { parseReference } from '../../src/reference/index.js'
+import { endpointUrl } from '../../src/registry/endpoint.js'
 import { createTestCA } from '../helpers/pki.js'
 
 const lines: string[] = []
@@ -67,6 +68,18 @@ t.test('what each host becomes: scheme, root, ?ns=, headers, TLS, credentials', 
   t.match(custom, { host: 'custom.internal', root: '/some/path', query: 'ns=ghcr.io', tls: { verify: false } })
   t.match(server, { host: 'ghcr.io', root: '/v2', tls: { verify: true, caPem: ca.caPem } })
   t.equal(server?.query, undefined, 'the registry itself gets no ns')
+})
+
+t.test('the URLs asked: a mirror is told the upstream with ?ns=, docker.io\'s own host is not, override_path keeps its root', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-urls-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await hosts('docker.io', 'server = "https://registry-1.docker.io"\n[host."https://mirror.internal/cache"]', {}, dir)
+  await hosts('r.example', 'server = "https://r.example/api"\noverride_path = true', {}, dir)
+  const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
+  const urls = (image: string, object: string): string[] => r.endpoints(parseReference(image)).map((e) => endpointUrl(e, (h) => `https://${h}`, `manifests/${object}`).href)
+  t.same(urls('nginx:1.25', '1.25'), ['https://mirror.internal/cache/v2/library/nginx/manifests/1.25?ns=docker.io', 'https://registry-1.docker.io/v2/library/nginx/manifests/1.25'])
+  t.same(urls(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`, `sha256:${'a'.repeat(64)}`), [`https://ghcr.io/v2/org/app/manifests/sha256:${'a'.repeat(64)}`])
+  t.same(urls('r.example/team/app:1.0', '1.0'), ['https://r.example/api/team/app/manifests/1.0'])
 })
 
 t.test("docker.io: the *.crt files of its directory, at registry-1.docker.io, no ns", async (t) => {
