@@ -3,10 +3,18 @@
  * a Deployment scaled to 500 replicas asks about one image 500 times at once, and must cost one
  * registry request.
  *
- * Keys never hold a credential in clear (a hash identifies it), and a check made with
- * credentials is keyed by namespace too: an answer earned with namespace A's secret is never
- * served to namespace B, even for the same image and the same secret name. Anonymous checks
- * are shared by everyone, since everyone would get the same answer.
+ * Keys never hold a credential in clear (an HMAC identifies it). Who may be served an answer:
+ * - "Exists" is shared by every namespace that holds the same credentials in the same order (by
+ *   value, not by secret name): its request would be the same request, so the registry's answer
+ *   is the same. Secret-copying tools put one pull secret into thousands of namespaces; they share
+ *   one entry. The answer is relabelled with the caller's own secret on the way out.
+ * - Negative answers (missing, denied) name the secrets tried in their text, so they are kept per
+ *   namespace and per set of secret names. They live seconds anyway.
+ * - Anonymous checks are shared by everyone, since everyone would get the same answer.
+ * An answer earned with namespace A's secret is never served to a namespace that lacks its value.
+ *
+ * Memory matters here (100 000 answers in a big cluster): keys are flat strings of a small number
+ * for the credentials and the image; an entry is the answer object itself, which carries its expiry.
  */
 import { within } from '../cache/deadline.js'
 import { SingleFlight } from '../cache/single-flight.js'
@@ -15,7 +23,7 @@ import type { ImageReference } from '../reference/index.js'
 import type { RegistryClient } from './client.js'
 import { credentialIdentity, type Credential } from './credential.js'
 import type { RegistryPauses } from './pauses.js'
-import type { CheckResult } from './result.js'
+import type { CheckResult, Platform } from './result.js'
 
 export interface CachedCheckerOptions {
   /** "Exists" answers: long, since a pushed image rarely disappears. */
@@ -54,27 +62,35 @@ export interface ImageChecker {
   tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined>
 }
 
+/** On a cached answer (symbols: never serialized): until when it is served. */
+const EXPIRES = Symbol('expiresAt')
+/** On a cached "Exists": the position of the credential that decided it (-1: none, anonymous). */
+const DECIDED = Symbol('decided')
+type Cached = CheckResult & { [EXPIRES]?: number; [DECIDED]?: number }
+
 export class CachedChecker implements ImageChecker {
   readonly #client: RegistryClient
-  readonly #cache: TtlCache<string, CheckResult>
+  readonly #entries = new Map<string, Cached>()
+  readonly #maxEntries: number
   readonly #flight = new SingleFlight<string, CheckResult>()
   readonly #clock: Clock
   readonly #existsTtl: number
   readonly #negativeTtl: number
   readonly #budget: number
+  readonly #sets = new CredentialSets()
+  readonly #shapes = new Interner()
   /** Tag lists are made lazily: most checkers never see a missing tag. */
   #tagCache: TtlCache<string, readonly string[] | null> | undefined
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
 
   readonly #observer: CheckObserver | undefined
-  /** Expiry of each cached result object (weak: an evicted result takes its entry with it). */
-  readonly #expiry = new WeakMap<CheckResult, number>()
 
   constructor(client: RegistryClient, options: CachedCheckerOptions) {
     this.#client = client
     this.#observer = options.observer
     this.#clock = options.clock ?? systemClock
-    this.#cache = new TtlCache({ maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, clock: this.#clock })
+    this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
+    if (!(this.#maxEntries > 0)) throw new RangeError('maxEntries must be positive')
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
     this.#budget = options.checkBudgetMs
@@ -91,20 +107,20 @@ export class CachedChecker implements ImageChecker {
    * outlive it.
    */
   expiresAt(result: CheckResult): number | undefined {
-    return this.#expiry.get(result)
+    return (result as Cached)[EXPIRES]
   }
 
   /** Results held now (bounded by maxEntries). */
   get size(): number {
-    return this.#cache.size
+    return this.#entries.size
   }
 
   async check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
-    const key = cacheKey(ref, credentials, namespace, this.#client.routeGeneration)
-    const hit = this.#cache.get(key)
+    const keys = this.#keys(ref, credentials, namespace)
+    const hit = this.#get(keys.shared, credentials) ?? (keys.scoped === keys.shared ? undefined : this.#get(keys.scoped, credentials))
     this.#observer?.lookup('result', hit !== undefined)
     if (hit !== undefined) return hit
-    return this.#ask(key, ref, credentials, signal)
+    return this.#ask(keys, ref, credentials, signal)
   }
 
   /**
@@ -112,36 +128,104 @@ export class CachedChecker implements ImageChecker {
    * there to see what changed since the cache was filled). Shares a check already in flight.
    */
   fresh(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
-    return this.#ask(cacheKey(ref, credentials, namespace, this.#client.routeGeneration), ref, credentials, signal)
+    return this.#ask(this.#keys(ref, credentials, namespace), ref, credentials, signal)
   }
 
-  async #ask(key: string, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
+  /**
+   * `shared`: where an "Exists" is kept (credential values only); `scoped`: where a negative answer
+   * is kept and what a check in flight is shared by (also the namespace and the secrets' labels,
+   * which its text names). The same key for anonymous checks.
+   */
+  #keys(ref: ImageReference, credentials: readonly Credential[], namespace: string): { shared: string; scoped: string } {
+    const { route, values, scope } = this.#ids(credentials, namespace)
+    const shared = flat(route, values, ref.canonical)
+    return { shared, scoped: scope === values ? shared : flat(route, `${values}.${scope}`, ref.canonical) }
+  }
+
+  /** 0 for the anonymous set; `scope` equals `values` then. */
+  #ids(credentials: readonly Credential[], namespace: string): { route: number; values: number; scope: number } {
+    const route = this.#client.routeGeneration
+    return credentials.length === 0 ? { route, values: 0, scope: 0 } : { route, ...this.#sets.ids(credentials, namespace) }
+  }
+
+  #get(key: string, credentials: readonly Credential[]): CheckResult | undefined {
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry[EXPIRES]! <= this.#clock.now()) {
+      this.#entries.delete(key)
+      return undefined
+    }
+    if (entry.code !== 'Exists') return entry
+    // Another namespace (or secret name) holding the same value: the answer names the caller's secret.
+    const label = credentials[entry[DECIDED] ?? -1]?.label
+    if (label === undefined || label === entry.decidedBy) return entry
+    return { ...entry, decidedBy: label }
+  }
+
+  #set(key: string, entry: Cached): void {
+    this.#entries.delete(key)
+    this.#entries.set(key, entry)
+    // Least recently set goes first (Map insertion order): cheap, and hot keys are set again on every refresh.
+    while (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done === true) break
+      this.#entries.delete(oldest.value)
+    }
+  }
+
+  async #ask(keys: { shared: string; scoped: string }, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
     // The shared check runs on its own budget: one waiter's deadline must not cut it short for the others.
-    const shared = this.#flight.run(key, async () => {
+    const shared = this.#flight.run(keys.scoped, async () => {
       this.#observer?.inflight(1)
       // A paused registry (429) is answered by the client from memory, without a request.
       const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
       const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
       if (ttl <= 0) return result
       // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
-      const cached = forCache(result)
-      const expiresAt = this.#clock.now() + ttl
-      this.#cache.set(key, cached, expiresAt)
-      this.#expiry.set(cached, expiresAt)
+      const cached = this.#forCache(result, credentials, this.#clock.now() + ttl)
+      if (result.code === 'Exists') {
+        this.#set(keys.shared, cached)
+        // A negative answer kept for this scope is now stale.
+        if (keys.scoped !== keys.shared) this.#entries.delete(keys.scoped)
+      } else {
+        this.#set(keys.scoped, cached)
+        // And an "Exists" kept for these values no longer holds for them either.
+        if (keys.scoped !== keys.shared) this.#entries.delete(keys.shared)
+      }
       return cached
     })
     return within(shared, signal, timedOut)
   }
 
   /**
-   * The repository's tags for a suggestion, cached for a minute under the same key scheme as
-   * `check` (namespace and credential hashes; anonymous lists shared) and fetched once for all
-   * concurrent waiters. A failed listing is remembered as briefly as a negative answer, so a
-   * registry that refuses listing is not asked again by every review of a broken Deployment.
-   * Never throws; undefined when no list could be read.
+   * What a cached answer keeps: the verdict without the per-attempt log, which only the first caller
+   * can use (nothing downstream reads it) and which would be most of an entry's memory; media types,
+   * platform lists and host lists shared with other answers.
+   */
+  #forCache(result: CheckResult, credentials: readonly Credential[], expiresAt: number): Cached {
+    const slim: CheckResult = { ...result, attempts: NO_ATTEMPTS }
+    if (slim.asked !== undefined) slim.asked = this.#shapes.list(slim.asked)
+    let decided = -1
+    if (slim.code === 'Exists') {
+      slim.mediaType = this.#shapes.string(slim.mediaType)
+      if (slim.platforms !== undefined) slim.platforms = this.#shapes.platforms(slim.platforms)
+      const decidedBy = slim.decidedBy
+      decided = credentials.findIndex((c) => c.label === decidedBy)
+    }
+    // The symbols first, in one literal: added to a spread copy afterwards, each object would get a
+    // hidden class of its own (about 300 bytes each, measured).
+    return { [EXPIRES]: expiresAt, [DECIDED]: decided, ...slim }
+  }
+
+  /**
+   * The repository's tags for a suggestion, cached for a minute per namespace and credentials
+   * (anonymous lists shared) and fetched once for all concurrent waiters. A failed listing is
+   * remembered as briefly as a negative answer, so a registry that refuses listing is not asked
+   * again by every review of a broken Deployment. Never throws; undefined when no list could be read.
    */
   async tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined> {
-    const key = `tags\n${this.#client.routeGeneration}\n${identityKey(credentials, namespace)}\n${ref.name}`
+    const { route, values, scope } = this.#ids(credentials, namespace)
+    const key = `${route}\n${values}.${scope}\n${ref.name}`
     const cache = (this.#tagCache ??= new TtlCache({ maxEntries: MAX_TAG_LISTS, clock: this.#clock }))
     const hit = cache.get(key)
     this.#observer?.lookup('tags', hit !== undefined)
@@ -157,29 +241,85 @@ export class CachedChecker implements ImageChecker {
   }
 }
 
-/** `generation`: the mirrors' configuration the answer was had under (0 without mirrors). */
-function cacheKey(ref: ImageReference, credentials: readonly Credential[], namespace: string, generation: number): string {
-  const route = generation === 0 ? '' : `${generation}\n`
-  if (credentials.length === 0) return `${route}anonymous\n${ref.canonical}`
-  // Labels are part of the key so a cached answer names this pod's own secrets.
-  const ids = credentials.map((c) => `${credentialIdentity(c)}:${c.label}`).join('\n')
-  return `${route}${namespace}\n${ids}\n${ref.canonical}`
+const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
+
+/**
+ * A key of these parts, as one flat string. Built by concatenation, a string is a tree of its
+ * pieces in V8 (and of the strings they were sliced from: the review's JSON, the image's parts),
+ * and a Map key keeps the whole tree, several times the key's own size (measured). join writes
+ * one sequential string.
+ */
+function flat(...parts: Array<string | number>): string {
+  return parts.join('\n')
 }
 
 /**
- * What a cached answer keeps: the verdict without the per-attempt log, which only the first caller
- * can use (nothing downstream reads it) and which would be most of an entry's memory.
+ * Small numbers for credential sets, so 100 000 keys do not each carry 64 hex characters per
+ * credential. `values`: the credentials' identities in order; `scope`: that plus the namespace and
+ * the labels. Numbers are never reused: when the table is full it starts over, and keys made with
+ * the old numbers simply miss and age out.
  */
-const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
-function forCache(result: CheckResult): CheckResult {
-  return result.attempts.length === 0 ? result : { ...result, attempts: NO_ATTEMPTS }
+class CredentialSets {
+  static readonly MAX = 50_000
+  readonly #ids = new Map<string, number>()
+  #next = 1
+
+  ids(credentials: readonly Credential[], namespace: string): { values: number; scope: number } {
+    const values = this.#id(flat(...credentials.map((c) => credentialIdentity(c))))
+    // Length-prefixed: no namespace or label, whatever it holds, can pass for two others.
+    const scope = [values, namespace.length, namespace]
+    for (const c of credentials) scope.push(c.label.length, c.label)
+    return { values, scope: this.#id(flat(...scope)) }
+  }
+
+  #id(text: string): number {
+    let id = this.#ids.get(text)
+    if (id === undefined) {
+      if (this.#ids.size >= CredentialSets.MAX) this.#ids.clear()
+      id = this.#next++
+      this.#ids.set(text, id)
+    }
+    return id
+  }
+}
+
+/** One shared copy of values that recur across answers (media types, platform and host lists). */
+class Interner {
+  static readonly MAX = 1024
+  static readonly MAX_CHARS = 1024
+  readonly #seen = new Map<string, unknown>()
+
+  string(s: string): string {
+    return this.#intern(s, s)
+  }
+
+  list(hosts: string[]): string[] {
+    return this.#intern(`h${JSON.stringify(hosts)}`, hosts)
+  }
+
+  platforms(platforms: Platform[]): Platform[] {
+    return this.#intern(`p${JSON.stringify(platforms)}`, platforms)
+  }
+
+  #intern<T>(key: string, value: T): T {
+    // Registries write these: beyond the bounds (an odd registry, an attack) values stay unshared.
+    if (key.length > Interner.MAX_CHARS) return value
+    const known = this.#seen.get(key)
+    if (known !== undefined) return known as T
+    if (this.#seen.size < Interner.MAX) this.#seen.set(key, deepFreeze(value))
+    return value
+  }
+}
+
+/** Shared values are read by many answers: none of them may change one. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
 }
 
 function timedOut(): CheckResult {
   return { code: 'RegistryUnreachable', cause: 'timeout', detail: "the review's time budget ran out before the registry answered", attempts: [] }
-}
-
-function identityKey(credentials: readonly Credential[], namespace: string): string {
-  if (credentials.length === 0) return 'anonymous'
-  return `${namespace}\n${credentials.map((c) => `${credentialIdentity(c)}:${c.label}`).join('\n')}`
 }

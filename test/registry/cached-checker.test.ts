@@ -62,15 +62,85 @@ t.test('50 concurrent checks of one new image make one registry request', async 
   t.equal(s.seen.length, 1)
 })
 
-t.test('an answer earned with namespace A credentials is never served to namespace B', async (t) => {
+t.test('an answer is shared only with namespaces holding the same credential values, under their own labels', async (t) => {
   const { s, checker } = await setup(registry({ basic: true }))
   const ref = parseReference(`${s.host}/app:v1`)
-  t.match(await checker.check(ref, [secretA], 'team-a'), { code: 'Exists', decidedBy: secretA.label })
+  const a = await checker.check(ref, [secretA], 'team-a')
+  t.match(a, { code: 'Exists', decidedBy: secretA.label })
   const before = s.seen.length
   const b = await checker.check(ref, [secretB], 'team-b')
-  t.match(b, { code: 'Exists', decidedBy: secretB.label }, "B's answer names B's own secret")
-  t.ok(s.seen.length > before, 'B was checked with its own credentials, not served from A')
+  t.match(b, { code: 'Exists', decidedBy: secretB.label, digest: DIGEST }, "B's answer names B's own secret")
+  t.equal(s.seen.length, before, 'B holds the same value: the same request, so no new one')
+  t.equal(checker.size, 1, 'one entry for both')
+  t.equal(checker.expiresAt(b), checker.expiresAt(a), 'the relabelled answer expires with the one it came from')
+  t.ok(checker.expiresAt(b)! > Date.now())
+  t.match(await checker.check(ref, [secretA], 'team-a'), { decidedBy: secretA.label }, "A's answer still names A's secret")
+
+  const other: Credential = { label: secretB.label, username: 'u', password: 'another-value' }
+  await checker.check(ref, [other], 'team-c')
+  t.equal(s.seen.length, before + 1, 'the same secret name with another value is asked on its own')
   t.equal((await checker.check(ref, [], 'team-b')).code, 'AccessDenied', 'and B without credentials is denied')
+})
+
+t.test('the credential that decided is found by position: order and duplicates', async (t) => {
+  // Only the second value can read: the first is refused.
+  const { s, checker } = await setup((req, res) => {
+    const good = `Basic ${Buffer.from('u:good').toString('base64')}`
+    if (req.headers.authorization !== good) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+      return res.end()
+    }
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST })
+    res.end()
+  })
+  const ref = parseReference(`${s.host}/app:v1`)
+  const bad = (label: string): Credential => ({ label, username: 'u', password: 'bad' })
+  const good = (label: string): Credential => ({ label, username: 'u', password: 'good' })
+  t.match(await checker.check(ref, [bad('a/first'), good('a/second')], 'a'), { code: 'Exists', decidedBy: 'a/second' })
+  const asked = s.seen.length
+  t.match(await checker.check(ref, [bad('b/one'), good('b/two')], 'b'), { code: 'Exists', decidedBy: 'b/two' }, 'relabelled with the credential at the same position')
+  t.equal(s.seen.length, asked)
+  t.match(await checker.check(ref, [good('c/two'), bad('c/one')], 'c'), { code: 'Exists', decidedBy: 'c/two' }, 'another order is another question')
+  t.ok(s.seen.length > asked)
+})
+
+t.test('negative answers name the secrets tried, so they are never shared across namespaces', async (t) => {
+  const { s, checker } = await setup((req, res) => {
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+    res.end()
+  })
+  const ref = parseReference(`${s.host}/app:v1`)
+  const a = await checker.check(ref, [secretA], 'team-a')
+  t.match(a, { code: 'AccessDenied' })
+  t.match(a.code === 'AccessDenied' ? a.detail : '', secretA.label)
+  const asked = s.seen.length
+  t.equal((await checker.check(ref, [secretA], 'team-a')).code, 'AccessDenied')
+  t.equal(s.seen.length, asked, 'cached for its own namespace')
+  const b = await checker.check(ref, [secretB], 'team-b')
+  t.ok(s.seen.length > asked, 'asked again for B')
+  t.match(b.code === 'AccessDenied' ? b.detail : '', secretB.label)
+  t.notMatch(b.code === 'AccessDenied' ? b.detail : '', secretA.label, "B's message never names A's secret")
+})
+
+t.test('what answers share is shared: media types and platform lists are one frozen copy', async (t) => {
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
+    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, size: 2, platform: { os: 'linux', architecture: 'amd64' } },
+    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, size: 2, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+  ] })
+  const indexDigest = 'sha256:' + createHash('sha256').update(index).digest('hex')
+  const { s, checker } = await setup((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': indexDigest })
+    res.end(req.method === 'HEAD' ? undefined : index)
+  })
+  const one = await checker.check(parseReference(`${s.host}/one:v1`), [], 'ns')
+  const two = await checker.check(parseReference(`${s.host}/two:v1`), [], 'ns')
+  t.ok(one.code === 'Exists' && two.code === 'Exists')
+  if (one.code !== 'Exists' || two.code !== 'Exists') return
+  t.same(one.platforms, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }])
+  t.equal(one.platforms, two.platforms, 'one list for both answers')
+  t.ok(Object.isFrozen(one.platforms) && Object.isFrozen(one.platforms?.[0]), 'frozen: no answer can change another')
+  t.equal(one.mediaType, 'application/vnd.oci.image.index.v1+json')
+  t.same(one.attempts, [], 'the attempt log is not kept')
 })
 
 t.test('negative answers are cached briefly, then asked again', async (t) => {
