@@ -194,7 +194,29 @@ function pullSecret(o: unknown, type: string): { key: string; value: SecretObjec
   const dataKey = PULL_SECRET_KEYS[type]!
   const data = n.raw.data
   const value = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[dataKey] : undefined
-  return { key: `${n.namespace}/${n.name}`, value: Object.freeze({ name: n.name, namespace: n.namespace, type, data: typeof value === 'string' ? { [dataKey]: value } : {} }) }
+  return { key: `${n.namespace}/${n.name}`, value: Object.freeze({ name: n.name, namespace: n.namespace, type, data: typeof value === 'string' ? sharedData(dataKey, value) : NO_DATA }) }
+}
+
+const NO_DATA: Readonly<Record<string, string>> = Object.freeze({})
+/**
+ * One data object per distinct document: secret-copying tools put the same pull secret into
+ * thousands of namespaces, and each copy would otherwise hold its own base64 text (a few KB for a
+ * cloud key). Held weakly, so a document leaves memory with its last secret. pull-secrets.ts parses
+ * each data object once.
+ */
+const documents = new Map<string, WeakRef<Readonly<Record<string, string>>>>()
+const forgotten = new FinalizationRegistry<string>((key) => {
+  if (documents.get(key)?.deref() === undefined) documents.delete(key)
+})
+
+function sharedData(dataKey: string, value: string): Readonly<Record<string, string>> {
+  // The key is the text itself (the data key is fixed per type, and the types' keys differ).
+  const known = documents.get(value)?.deref()
+  if (known !== undefined && Object.hasOwn(known, dataKey)) return known
+  const data = Object.freeze({ [dataKey]: value })
+  documents.set(value, new WeakRef(data))
+  forgotten.register(data, value)
+  return data
 }
 
 function serviceAccount(o: unknown): { key: string; value: ServiceAccountObject } | undefined {

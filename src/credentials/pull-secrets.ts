@@ -13,8 +13,8 @@
  *    UnionDockerKeyring{pod secrets, node, credential plugins} — each keyring looks up separately,
  *    Docker Hub fallback included, and the results are concatenated.
  */
-import type { Credential } from '../registry/credential.js'
-import { decodeGoBase64, displayKey, parseDockerCfg, parseDockerConfigJson, type DockerConfigParse } from './docker-config.js'
+import { shareIdentity, type Credential } from '../registry/credential.js'
+import { decodeGoBase64, displayKey, parseDockerCfg, parseDockerConfigJson, type DockerConfigEntry, type DockerConfigParse } from './docker-config.js'
 import { createKeyring, type KeyringEntry } from './keyring.js'
 import type { Lookup, SecretObject, SecretSource } from './sources.js'
 
@@ -103,19 +103,11 @@ export async function loadPullKeyring(
 
   const podKeyring = createKeyring(podEntries)
   const nodeKeyring = createKeyring(options.extraEntries ?? [])
-  // One Credential object per entry, across reviews while the secret is unchanged, so
-  // credentialIdentity's per-object cache keeps working.
-  const toCredential = (entry: KeyringEntry): Credential => {
-    let credential = credentials.get(entry)
-    if (credential === undefined) {
-      credential = Object.freeze({ username: entry.username, password: entry.password, label: entry.label })
-      credentials.set(entry, credential)
-    }
-    return credential
-  }
 
   return {
-    credentialsFor: (imageName) => [...podKeyring(imageName), ...nodeKeyring(imageName)].map(toCredential),
+    // An entry is its own Credential: the same object across reviews while the secret is unchanged,
+    // so credentialIdentity's per-object cache keeps working.
+    credentialsFor: (imageName) => [...podKeyring(imageName), ...nodeKeyring(imageName)],
     problems,
     loaded,
     registries,
@@ -140,7 +132,12 @@ async function read(source: SecretSource, namespace: string, name: string, signa
  * none, and its old parse goes with the old object.
  */
 const parsed = new WeakMap<SecretObject, Outcome>()
-const credentials = new WeakMap<KeyringEntry, Credential>()
+/**
+ * Parsed documents, by the data object that holds them. The cluster cache gives every copy of one
+ * pull secret (secret-copying tools put the same one into thousands of namespaces) the same data
+ * object, so it is decoded once and its usernames and passwords are held once.
+ */
+const documents = new WeakMap<Readonly<Record<string, string>>, { key: string; entries: readonly DockerConfigEntry[] }>()
 
 function outcomeOf(namespace: string, name: string, lookup: Lookup<SecretObject>): Outcome {
   if (lookup.kind !== 'found' || lookup.object.namespace !== namespace || lookup.object.name !== name) return toOutcome(namespace, name, lookup)
@@ -174,20 +171,26 @@ function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>
   if (encoded === undefined || encoded === '') {
     return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but no ${known.key} data; the kubelet ignores it`)
   }
-  const where = `secret ${namespace}/${name} (${known.key})`
-  const bytes = decodeGoBase64(encoded, true)
-  if (bytes === undefined) return typed('unparseable', `${where} holds data that is not base64`)
-  if (bytes.length === 0) {
-    return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`)
+  let document = documents.get(secret.data)
+  if (document?.key !== known.key) {
+    const where = `secret ${namespace}/${name} (${known.key})`
+    const bytes = decodeGoBase64(encoded, true)
+    if (bytes === undefined) return typed('unparseable', `${where} holds data that is not base64`)
+    if (bytes.length === 0) {
+      return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`)
+    }
+    const parsed = known.parse(bytes.toString('utf8'))
+    if (!parsed.ok) return typed('unparseable', `${where} does not parse as the kubelet reads it: ${parsed.problem}`)
+    document = { key: known.key, entries: parsed.entries }
+    documents.set(secret.data, document)
   }
-  const parsed = known.parse(bytes.toString('utf8'))
-  if (!parsed.ok) return typed('unparseable', `${where} does not parse as the kubelet reads it: ${parsed.problem}`)
   return {
-    entries: parsed.entries.map((entry) => ({
-      key: entry.key,
-      username: entry.username,
-      password: entry.password,
-      label: `secret ${namespace}/${name} (key ${JSON.stringify(displayKey(entry.key))})`,
-    })),
+    entries: document.entries.map((entry) => {
+      // join: one flat string (a template literal keeps its pieces, and this one lives as long as the secret).
+      const label = ['secret ', namespace, '/', name, ' (key ', JSON.stringify(displayKey(entry.key)), ')'].join('')
+      const credential: KeyringEntry = Object.freeze({ key: entry.key, username: entry.username, password: entry.password, label })
+      shareIdentity(credential, entry)
+      return credential
+    }),
   }
 }

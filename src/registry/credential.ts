@@ -23,7 +23,7 @@ export function hasBasicCredentials(credential: Credential): boolean {
   return credential.username !== '' && credential.password !== ''
 }
 
-const identities = new WeakMap<Credential, string>()
+const identities = new WeakMap<object, string>()
 /**
  * Keyed per process: a plain hash of a password can be brute-forced offline from a heap dump or a
  * core file; an HMAC under a key that exists only in this process's memory cannot be precomputed.
@@ -38,10 +38,27 @@ export function credentialIdentity(credential: Credential | null): string {
   if (credential === null) return ANONYMOUS
   let id = identities.get(credential)
   if (id === undefined) {
-    id = createHmac('sha256', IDENTITY_KEY).update(credential.username).update('\0').update(credential.password).digest('hex')
+    id = identityOf(credential)
     identities.set(credential, id)
   }
   return id
+}
+
+/**
+ * `copy` holds the username and password of `original` (the same pull secret copied into another
+ * namespace): it gets the same identity string, one HMAC and one copy in memory for all of them.
+ */
+export function shareIdentity(copy: Credential, original: Pick<Credential, 'username' | 'password'>): void {
+  let id = identities.get(original)
+  if (id === undefined) {
+    id = identityOf(original)
+    identities.set(original, id)
+  }
+  identities.set(copy, id)
+}
+
+function identityOf(credential: Pick<Credential, 'username' | 'password'>): string {
+  return createHmac('sha256', IDENTITY_KEY).update(credential.username).update('\0').update(credential.password).digest('hex')
 }
 
 export function basicAuthorization(credential: Credential): string {

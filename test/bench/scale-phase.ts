@@ -20,9 +20,11 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import yaml from 'js-yaml'
 import { Pool } from 'undici'
 import { startControlPlane } from '../cluster/control-plane.js'
 import { installPullguard, startPullguard, type PullguardProcess } from '../cluster/pullguard.js'
+import { inCgroup, memoryCgroup, type MemoryCgroup } from './cgroup.js'
 import type { ChildRequest } from './server-child.js'
 
 const SCALE = Number(process.env['BENCH_SCALE'] ?? 1)
@@ -39,8 +41,13 @@ const CHURN_SECONDS = 60
 /** Secret changes a second during churn: an hour of one change a second, in a minute. */
 const CHURN_RATE = 60
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
-/** The Deployment's heap cap, and a GC on SIGUSR2 for the measurements (a bench-only hook, not part of pullguard). */
-const NODE_ARGS = ['--max-old-space-size=320', '--expose-gc', '--import', 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())']
+/**
+ * As the Deployment runs it: its NODE_OPTIONS, inside a memory cgroup with its memory limit (Node
+ * sizes V8's heap from that limit, see cgroup.ts). Plus a GC on SIGUSR2 for the measurements (a
+ * bench-only hook, not part of pullguard).
+ */
+const POD = deploymentContainer()
+const NODE_ARGS = [...POD.nodeOptions, '--expose-gc', '--import', 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())']
 /** BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot of pullguard at ready and with the cached answers (node --heapsnapshot-signal). */
 const SNAPSHOTS = process.env['BENCH_HEAP_SNAPSHOT']
 if (SNAPSHOTS !== undefined) NODE_ARGS.push('--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${SNAPSHOTS}`)
@@ -50,6 +57,17 @@ async function snapshot(pg: PullguardProcess): Promise<void> {
   // Writing a snapshot stops the process for a while; /metrics answers again once it is written.
   await new Promise((r) => setTimeout(r, 2_000))
   await pg.metrics()
+}
+
+/** The pullguard container of manifests/base/deployment.yaml: its NODE_OPTIONS and memory limit. */
+function deploymentContainer(): { nodeOptions: string[]; memoryLimitBytes: number } {
+  const file = fileURLToPath(new URL('../../../manifests/base/deployment.yaml', import.meta.url))
+  const doc = yaml.load(readFileSync(file, 'utf8')) as { spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }>; resources?: { limits?: { memory?: string } } }> } } } }
+  const c = doc.spec.template.spec.containers.find((x) => x.name === 'pullguard')
+  const options = c?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value
+  const limit = /^(\d+)Mi$/.exec(c?.resources?.limits?.memory ?? '')
+  if (c === undefined || options === undefined || limit === null) throw new Error(`${file}: no pullguard container with NODE_OPTIONS and a memory limit in Mi`)
+  return { nodeOptions: options.split(/\s+/).filter((o) => o !== ''), memoryLimitBytes: Number(limit[1]) * 1024 * 1024 }
 }
 
 type Report = (name: string, value: string, target?: string) => void
@@ -63,9 +81,10 @@ function rssOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') }
 }
 
-async function heapOf(pg: PullguardProcess): Promise<number> {
+async function heapOf(pg: PullguardProcess): Promise<{ used: number; total: number; external: number }> {
   const text = await pg.metrics()
-  return Number(/^pullguard_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN)
+  const metric = (name: string): number => Number(new RegExp(`^pullguard_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN)
+  return { used: metric('nodejs_heap_size_used_bytes'), total: metric('nodejs_heap_size_total_bytes'), external: metric('nodejs_external_memory_bytes') }
 }
 
 /**
@@ -76,7 +95,8 @@ async function memory(pg: PullguardProcess): Promise<string> {
   process.kill(pg.child.process.pid!, 'SIGUSR2')
   await new Promise((r) => setTimeout(r, 1_000))
   const { rss } = rssOf(pg.child.process.pid!)
-  return `RSS ${mb(rss)}, heap used ${mb(await heapOf(pg))}`
+  const heap = await heapOf(pg)
+  return `RSS ${mb(rss)}, heap used ${mb(heap.used)} (of ${mb(heap.total)} held by V8; ${mb(heap.external)} outside it)`
 }
 
 /** Creates every object through the API, `concurrency` at a time; 409 (exists) counts as done, 429/5xx are retried. */
@@ -298,6 +318,10 @@ export async function scalePhase(report: Report): Promise<void> {
   const instant = await startInstantRegistry(registryCert.certPem, registryCert.keyPem)
   const registry = `127.0.0.1:${instant.port}`
   let pullguard: PullguardProcess | undefined
+  const made = memoryCgroup(`pullguard-bench-${process.pid}`, POD.memoryLimitBytes)
+  const cgroup: MemoryCgroup | undefined = 'procs' in made ? made : undefined
+  const wrap = cgroup === undefined ? undefined : (command: string, args: readonly string[]) => inCgroup(cgroup, command, args)
+  report('scale: pullguard runs as the Deployment does', `NODE_OPTIONS ${POD.nodeOptions.join(' ')}, ${cgroup === undefined ? `NOT in a memory cgroup (${(made as { unavailable: string }).unavailable}): V8 sizes its heap for this host, RSS reads high` : `in a memory cgroup with the memory limit (${cgroup.description})`}`)
   try {
     const installed = await installPullguard(cp)
     const args = ['--registry-ca', cp.ca.caPath, '--log-level', 'info', '--audit-interval', '1h', '--timeout', '8s']
@@ -305,7 +329,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // The small cluster: the same review, against a cluster with nothing in it.
     await cp.kubectlOk(['create', 'namespace', 'pullguard-small'])
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS })
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, ...(wrap === undefined ? {} : { wrap }) })
     await load(pullguard.origin, warmBody, { duration: 3 })
     const small = await load(pullguard.origin, warmBody)
     report('scale: warm review, small cluster', fmt(small))
@@ -321,7 +345,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // Start in the big cluster.
     const started = Date.now()
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS })
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, ...(wrap === undefined ? {} : { wrap }) })
     const ready = Date.now() - started
     // Every copy logs "cache synced" once listed: the pull secrets, accounts and namespaces, and the
     // audit's workloads (this replica leads). Done when the core three are there and no other came for 5 s.
@@ -412,6 +436,7 @@ export async function scalePhase(report: Report): Promise<void> {
   } finally {
     await pool.close()
     await pullguard?.stop()
+    cgroup?.remove()
     instant.child.kill()
     await cp.close()
     rmSync(auditDir, { recursive: true, force: true })

@@ -67,13 +67,16 @@ export interface PullguardProcess {
  * `kubeconfig` undefined: no KUBECONFIG at all (and an empty HOME). `until`: which endpoint must
  * answer 200 first (readyz needs the API; healthz only the server).
  */
-export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz'; discardOutput?: boolean; nodeArgs?: readonly string[]; tls?: { certPath: string; keyPath: string; caPem: string; serverName: string } }): Promise<PullguardProcess> {
+export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz'; discardOutput?: boolean; nodeArgs?: readonly string[]; tls?: { certPath: string; keyPath: string; caPem: string; serverName: string }; wrap?: (command: string, args: readonly string[]) => { command: string; args: string[] } }): Promise<PullguardProcess> {
   // Without `tls`, a certificate of the test CA for 127.0.0.1 (the webhook's url).
   const cert = options.tls ?? (await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] }))
-  const child = startChild('pullguard', process.execPath, [
+  const args = [
     ...(options.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
     ...(options.args ?? []),
-  ], { env: { PATH: process.env['PATH'] ?? '', ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }), POD_NAMESPACE: 'pullguard', ...options.env }, discard: options.discardOutput === true })
+  ]
+  // `wrap`: started through something else (the bench: inside a memory cgroup), keeping the pid.
+  const launch = options.wrap?.(process.execPath, args) ?? { command: process.execPath, args }
+  const child = startChild('pullguard', launch.command, launch.args, { env: { PATH: process.env['PATH'] ?? '', ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }), POD_NAMESPACE: 'pullguard', ...options.env }, discard: options.discardOutput === true })
   const lines: Array<Record<string, unknown>> = []
   child.onLine((line) => {
     try {

@@ -77,6 +77,27 @@ t.test('a changed secret is used at once; a deleted one is gone, and its absence
   t.equal(gets().length, 1, 'a re-created docker secret comes from the watch, not from the remembered absence')
 })
 
+t.test('copies of one pull secret share one data object; a copy that changes gets its own', async (t) => {
+  const same = { 'reg.example.com': { username: 'u', password: 'copied-everywhere' } }
+  const { fake, cache } = await setup(t, (fake) => {
+    for (const ns of ['team-b', 'team-c', 'team-d']) fake.put('secrets', makeDockerConfigSecret(ns, 'copied', same))
+  })
+  await cache.waitForSync(5000)
+  const data = async (ns: string): Promise<unknown> => {
+    const r = await cache.getSecret(ns, 'copied')
+    return r.kind === 'found' ? r.object.data : r.kind
+  }
+  const b = await data('team-b')
+  t.equal(await data('team-c'), b, 'the same object, not an equal copy')
+  t.equal(await data('team-d'), b)
+  t.ok(Object.isFrozen(b))
+  fake.put('secrets', makeDockerConfigSecret('team-c', 'copied', { 'reg.example.com': { username: 'u', password: 'rotated' } }))
+  await until(t, 'the update', async () => (await password(cache, 'team-c', 'copied')) === 'rotated')
+  t.not(await data('team-c'), b, 'the changed copy has its own')
+  t.equal(await data('team-b'), b, 'the others still share theirs')
+  t.equal(await password(cache, 'team-b', 'copied'), 'copied-everywhere')
+})
+
 t.test('a secret of another type is read from the API once and remembered without its data', async (t) => {
   const { cache, gets } = await setup(t)
   await cache.waitForSync(5000)

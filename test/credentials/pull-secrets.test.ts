@@ -3,7 +3,7 @@ import { loadFixture } from '../helpers/fixtures.js'
 import { loadPullKeyring, type SecretProblem } from '../../src/credentials/pull-secrets.js'
 import type { KeyringEntry } from '../../src/credentials/keyring.js'
 import type { Lookup, SecretObject, SecretSource } from '../../src/credentials/sources.js'
-import type { Credential } from '../../src/registry/credential.js'
+import { credentialIdentity, type Credential } from '../../src/registry/credential.js'
 
 function fixtureSecret(name: string): SecretObject {
   const raw = loadFixture(`api/${name}`) as { metadata: { name: string; namespace: string }; type: string; data: Record<string, string> }
@@ -220,6 +220,23 @@ t.test('returns the same Credential objects on every call', async (t) => {
   const [again] = ring.credentialsFor('quay.io/y')
   t.ok(first !== undefined && first === again)
   t.ok(Object.isFrozen(first))
+})
+
+t.test('copies of one secret (one data object) give credentials of their own, labelled by their own secret', async (t) => {
+  const data = Object.freeze({ '.dockerconfigjson': b64(JSON.stringify({ auths: { 'quay.io': up('robot', 'shared-token') } })) })
+  const secret = (namespace: string): Lookup<SecretObject> => found(Object.freeze({ name: 'copied', namespace, type: 'kubernetes.io/dockerconfigjson', data }))
+  const source = new MemorySecrets({ 'team-a/copied': secret('team-a'), 'team-b/copied': secret('team-b') })
+  const [a] = (await loadPullKeyring(source, 'team-a', ['copied'])).credentialsFor('quay.io/x')
+  const [b] = (await loadPullKeyring(source, 'team-b', ['copied'])).credentialsFor('quay.io/x')
+  t.same(plain([a!, b!]), [
+    ['robot', 'shared-token', 'secret team-a/copied (key "quay.io")'],
+    ['robot', 'shared-token', 'secret team-b/copied (key "quay.io")'],
+  ])
+  t.not(a, b)
+  t.equal(credentialIdentity(a!), credentialIdentity(b!), 'the same value: the same identity')
+  const other = new MemorySecrets({ 'team-c/copied': dockerSecret('copied', { 'quay.io': up('robot', 'another-token') }, 'team-c') })
+  const [c] = (await loadPullKeyring(other, 'team-c', ['copied'])).credentialsFor('quay.io/x')
+  t.not(credentialIdentity(c!), credentialIdentity(a!), 'another value: another identity')
 })
 
 t.test('an entry without a username is still a credential the kubelet passes on (identitytoken ignored)', async (t) => {
