@@ -11,6 +11,7 @@
  *   answers (`missing`, other types: never data) are remembered briefly so a pod listing a missing
  *   secret does not cost a GET per review; a docker secret created meanwhile is found in the copy first.
  */
+import { createHmac, randomBytes } from 'node:crypto'
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { TtlCache } from '../cache/ttl-cache.js'
@@ -201,21 +202,23 @@ const NO_DATA: Readonly<Record<string, string>> = Object.freeze({})
 /**
  * One data object per distinct document: secret-copying tools put the same pull secret into
  * thousands of namespaces, and each copy would otherwise hold its own base64 text (a few KB for a
- * cloud key). Held weakly, so a document leaves memory with its last secret. pull-secrets.ts parses
- * each data object once.
+ * cloud key). Held weakly, so a document leaves memory with its last secret; pull-secrets.ts parses
+ * each data object once. Found by an HMAC of the text under a key of this process: the table never
+ * holds the text itself, so nothing of a deleted secret waits in it for the finalizer.
  */
 const documents = new Map<string, WeakRef<Readonly<Record<string, string>>>>()
-const forgotten = new FinalizationRegistry<string>((key) => {
-  if (documents.get(key)?.deref() === undefined) documents.delete(key)
+const forgotten = new FinalizationRegistry<string>((id) => {
+  if (documents.get(id)?.deref() === undefined) documents.delete(id)
 })
+const DOCUMENT_KEY = randomBytes(32)
 
 function sharedData(dataKey: string, value: string): Readonly<Record<string, string>> {
-  // The key is the text itself (the data key is fixed per type, and the types' keys differ).
-  const known = documents.get(value)?.deref()
-  if (known !== undefined && Object.hasOwn(known, dataKey)) return known
+  const id = createHmac('sha256', DOCUMENT_KEY).update(dataKey).update('\0').update(value).digest('base64')
+  const known = documents.get(id)?.deref()
+  if (known !== undefined && known[dataKey] === value) return known
   const data = Object.freeze({ [dataKey]: value })
-  documents.set(value, new WeakRef(data))
-  forgotten.register(data, value)
+  documents.set(id, new WeakRef(data))
+  forgotten.register(data, id)
   return data
 }
 

@@ -335,7 +335,8 @@ export async function scalePhase(report: Report): Promise<void> {
   const instant = await startInstantRegistry(registryCert.certPem, registryCert.keyPem)
   const registry = `127.0.0.1:${instant.port}`
   let pullguard: PullguardProcess | undefined
-  const made = memoryCgroup(`pullguard-bench-${process.pid}`, POD.memoryLimitBytes)
+  // Writing a heap snapshot takes several times the heap: inside the limit, the cgroup would kill it.
+  const made = SNAPSHOTS === undefined ? memoryCgroup(`pullguard-bench-${process.pid}`, POD.memoryLimitBytes) : { unavailable: 'BENCH_HEAP_SNAPSHOT is set, and writing a snapshot inside the memory limit is an OOM kill' }
   const cgroup: MemoryCgroup | undefined = 'procs' in made ? made : undefined
   const wrap = cgroup === undefined ? undefined : (command: string, args: readonly string[]) => inCgroup(cgroup, command, args)
   report('scale: pullguard runs as the Deployment does', `NODE_OPTIONS ${POD.nodeOptions.join(' ')}${TRIED.length > 0 ? ` plus ${TRIED.join(' ')} (BENCH_NODE_ARGS)` : ''}, ${cgroup === undefined ? `NOT in a memory cgroup (${(made as { unavailable: string }).unavailable}): V8 sizes its heap for this host, RSS reads high` : `in a memory cgroup with the memory limit (${cgroup.description})`}`)
