@@ -23,7 +23,7 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
   const images: ImageUse[] = []
   for (const list of CONTAINER_LISTS) {
     array(s[list], `${prefix}.${list}`).forEach((item, i) => {
-      const field = `${prefix}.${list}[${i}]`
+      const field = itemField(prefix, list, i)
       const c = object(item, field)
       // The API server requires an image; a missing one cannot be pulled and is not ours to judge.
       if (typeof c.image !== 'string' || pulledNever(c.imagePullPolicy)) return
@@ -36,13 +36,37 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
     if (v.image === undefined || v.image === null) return
     const image = object(v.image, `${prefix}.volumes[${i}].image`)
     if (typeof image.reference !== 'string' || image.reference === '' || pulledNever(image.pullPolicy)) return
-    images.push({ container: typeof v.name === 'string' ? v.name : `#${i}`, kind: 'volume', field: `${prefix}.volumes[${i}].image`, image: image.reference })
+    images.push({ container: typeof v.name === 'string' ? v.name : `#${i}`, kind: 'volume', field: itemField(prefix, 'volumes', i), image: image.reference })
   })
   const imagePullSecrets = array(s.imagePullSecrets, `${prefix}.imagePullSecrets`)
     .map((ref, i) => object(ref, `${prefix}.imagePullSecrets[${i}]`).name)
     .filter((name): name is string => typeof name === 'string' && name !== '')
   const sa = [s.serviceAccountName, s.serviceAccount].find((v): v is string => typeof v === 'string' && v !== '')
-  return { images, imagePullSecrets, serviceAccountName: sa, scheduling: readScheduling(s, prefix) }
+  // The audit keeps one of these per workload (tens of thousands): arrays grown by push keep up to
+  // 16 spare slots, so they are trimmed to size.
+  return { images: images.slice(), imagePullSecrets: imagePullSecrets.slice(), serviceAccountName: sa, scheduling: readScheduling(s, prefix) }
+}
+
+/**
+ * `spec.template.spec.containers[0]` (a volume's: `….volumes[0].image`), one shared flat string per
+ * prefix, list and position: the audit keeps these for every image of every workload, and a
+ * template literal would keep its pieces too. Bounded: few prefixes exist (one per workload kind's
+ * pod spec), and positions past 64 are made afresh.
+ */
+const fields = new Map<string, Map<string, string[]>>()
+const MAX_FIELD_PREFIXES = 16
+const MAX_FIELD_INDEX = 64
+function itemField(prefix: string, list: string, i: number): string {
+  const make = (): string => [prefix, '.', list, '[', i, list === 'volumes' ? '].image' : ']'].join('')
+  let byList = fields.get(prefix)
+  if (byList === undefined) {
+    if (fields.size >= MAX_FIELD_PREFIXES || i >= MAX_FIELD_INDEX) return make()
+    fields.set(prefix, (byList = new Map()))
+  }
+  if (i >= MAX_FIELD_INDEX) return make()
+  let known = byList.get(list)
+  if (known === undefined) byList.set(list, (known = []))
+  return (known[i] ??= make())
 }
 
 /** `Never` means the image must already be on the node: the kubelet never pulls it. */

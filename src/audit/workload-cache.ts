@@ -6,7 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { ApiTrouble } from '../credentials/api-trouble.js'
-import { Reflector } from '../credentials/reflector.js'
+import { objectKey, Reflector } from '../credentials/reflector.js'
 import { collectionPath, plural, workloadLister } from './workload-api.js'
 import { auditWorkload, WORKLOAD_KINDS, type AuditWorkload } from './workloads.js'
 
@@ -25,7 +25,7 @@ export class WorkloadCache {
           list: (token, signal) => list(kind, undefined, token, signal),
           convert: (o) => {
             const w = auditWorkload(kind, o)
-            return w === undefined ? undefined : { key: `${w.namespace}/${w.name}`, value: w }
+            return w === undefined ? undefined : { key: objectKey(w.namespace, w.name), value: w }
           },
           onChange: (key) => {
             if (onGone === undefined || this.#reflectors === undefined) return

@@ -63,7 +63,8 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     name: m.name,
     uid: m.uid,
     scaledToZero: replicas === 0 || ((kind === 'CronJob' || kind === 'Job') && raw.spec?.suspend === true),
-    subject: createSubject({ uid: `audit:${m.uid}`, namespace: m.namespace, kind, name: m.name }, location, spec),
+    // join: one flat string (kept for the workload's life; a template literal keeps its pieces).
+    subject: createSubject({ uid: ['audit:', m.uid].join(''), namespace: m.namespace, kind, name: m.name }, location, spec),
   }
 }
 

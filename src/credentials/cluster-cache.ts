@@ -18,7 +18,7 @@ import { TtlCache } from '../cache/ttl-cache.js'
 import { ApiTrouble } from './api-trouble.js'
 import { annotationsOf } from './annotations.js'
 import { withSignal } from './kube-api.js'
-import { Reflector, REFLECTOR_PAGE_SIZE, type ListPage } from './reflector.js'
+import { objectKey, Reflector, REFLECTOR_PAGE_SIZE, type ListPage } from './reflector.js'
 import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
 
 /** The two secret types the kubelet reads pull credentials from, and their data key. */
@@ -195,7 +195,7 @@ function pullSecret(o: unknown, type: string): { key: string; value: SecretObjec
   const dataKey = PULL_SECRET_KEYS[type]!
   const data = n.raw.data
   const value = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[dataKey] : undefined
-  return { key: `${n.namespace}/${n.name}`, value: Object.freeze({ name: n.name, namespace: n.namespace, type, data: typeof value === 'string' ? sharedData(dataKey, value) : NO_DATA }) }
+  return { key: objectKey(n.namespace, n.name), value: Object.freeze({ name: n.name, namespace: n.namespace, type, data: typeof value === 'string' ? sharedData(dataKey, value) : NO_DATA }) }
 }
 
 const NO_DATA: Readonly<Record<string, string>> = Object.freeze({})
@@ -228,7 +228,7 @@ function serviceAccount(o: unknown): { key: string; value: ServiceAccountObject 
   const refs = Array.isArray(n.raw.imagePullSecrets) ? n.raw.imagePullSecrets : []
   // As KubeApi: the kubelet skips references without a name.
   const imagePullSecrets = refs.map((r: unknown) => (typeof r === 'object' && r !== null && typeof (r as { name?: unknown }).name === 'string' ? (r as { name: string }).name : '')).filter((s) => s !== '')
-  return { key: `${n.namespace}/${n.name}`, value: { name: n.name, namespace: n.namespace, imagePullSecrets, uid: typeof n.raw.metadata?.uid === 'string' ? n.raw.metadata.uid : '', annotations: annotationsOf(n.raw.metadata?.annotations) } }
+  return { key: objectKey(n.namespace, n.name), value: { name: n.name, namespace: n.namespace, imagePullSecrets: imagePullSecrets.slice(), uid: typeof n.raw.metadata?.uid === 'string' ? n.raw.metadata.uid : '', annotations: annotationsOf(n.raw.metadata?.annotations) } }
 }
 
 function namespace(o: unknown): { key: string; value: NamespaceObject } | undefined {

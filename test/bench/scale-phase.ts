@@ -92,7 +92,7 @@ async function heapOf(pg: PullguardProcess): Promise<{ used: number; total: numb
 /**
  * After a full GC (SIGUSR2, see NODE_ARGS), as the memory phase measures: what is held, not what
  * garbage happens to be waiting. V8 gives pages back to the system over the seconds after a burst
- * (its memory reducer), so RSS is read once it has stopped falling (at most 30 s): the state, not
+ * (its memory reducer), so RSS is read once it has stopped falling (at least 15 s, at most 45 s): the state, not
  * the burst. What the burst took is `peakSince`.
  */
 async function memory(pg: PullguardProcess): Promise<string> {
@@ -101,7 +101,8 @@ async function memory(pg: PullguardProcess): Promise<string> {
   await new Promise((r) => setTimeout(r, 1_000))
   const first = rssOf(pid).rss
   let rss = first
-  for (let steady = 0, waited = 0; steady < 3 && waited < 30; waited++) {
+  // The reducer starts 8 s after activity ends (--gc-memory-reducer-start-delay-ms): wait past it.
+  for (let steady = 0, waited = 0; (waited < SETTLE_MIN_S || steady < 3) && waited < 45; waited++) {
     await new Promise((r) => setTimeout(r, 1_000))
     const now = rssOf(pid).rss
     steady = now < rss - 1024 * 1024 ? 0 : steady + 1
@@ -110,6 +111,8 @@ async function memory(pg: PullguardProcess): Promise<string> {
   const heap = await heapOf(pg)
   return `RSS ${mb(rss)}${first - rss > 4 * 1024 * 1024 ? ` (${mb(first)} right after the GC)` : ''}, heap used ${mb(heap.used)} (of ${mb(heap.total)} held by V8; ${mb(heap.external)} outside it)`
 }
+
+const SETTLE_MIN_S = 15
 
 /** Starts a peak-RSS window (the kernel's high-water mark, reset through clear_refs). */
 function resetPeak(pid: number): void {
