@@ -3,8 +3,8 @@
  * namespace. `pullguard audit` lists once; `serve` keeps a watched copy (workload-cache.ts) on the
  * same list calls. Only what auditWorkload keeps of each object stays in memory.
  */
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
-import { withSignal } from '../credentials/kube-api.js'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { listPage } from '../credentials/list-page.js'
 import type { ListPage } from '../credentials/reflector.js'
 import { auditWorkload, GROUP, WORKLOAD_KINDS, type AuditWorkload, type WorkloadKind } from './workloads.js'
 
@@ -25,28 +25,9 @@ export function plural(kind: WorkloadKind): string {
   return kind === 'DaemonSet' ? 'daemonsets' : `${kind.toLowerCase()}s`
 }
 
+/** Pages of each kind's collection, as the API's JSON (list-page.ts: no client-side models). */
 export function workloadLister(kubeConfig: KubeConfig): ListWorkloads {
-  const apps = kubeConfig.makeApiClient(AppsV1Api)
-  const batch = kubeConfig.makeApiClient(BatchV1Api)
-  const core = kubeConfig.makeApiClient(CoreV1Api)
-  return async (kind, namespace, token, signal) => {
-    const request = { limit: WORKLOAD_PAGE_SIZE, ...(token === undefined ? {} : { _continue: token }) }
-    const o = withSignal(signal)
-    const ns = namespace === undefined ? undefined : { namespace, ...request }
-    let list: { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }
-    switch (kind) {
-      case 'Deployment': list = ns === undefined ? await apps.listDeploymentForAllNamespaces(request, o) : await apps.listNamespacedDeployment(ns, o); break
-      case 'StatefulSet': list = ns === undefined ? await apps.listStatefulSetForAllNamespaces(request, o) : await apps.listNamespacedStatefulSet(ns, o); break
-      case 'DaemonSet': list = ns === undefined ? await apps.listDaemonSetForAllNamespaces(request, o) : await apps.listNamespacedDaemonSet(ns, o); break
-      case 'ReplicaSet': list = ns === undefined ? await apps.listReplicaSetForAllNamespaces(request, o) : await apps.listNamespacedReplicaSet(ns, o); break
-      case 'ReplicationController': list = ns === undefined ? await core.listReplicationControllerForAllNamespaces(request, o) : await core.listNamespacedReplicationController(ns, o); break
-      case 'CronJob': list = ns === undefined ? await batch.listCronJobForAllNamespaces(request, o) : await batch.listNamespacedCronJob(ns, o); break
-      case 'Job': list = ns === undefined ? await batch.listJobForAllNamespaces(request, o) : await batch.listNamespacedJob(ns, o); break
-      case 'Pod': list = ns === undefined ? await core.listPodForAllNamespaces(request, o) : await core.listNamespacedPod(ns, o); break
-    }
-    const next = list.metadata?._continue
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '', continue: next === undefined || next === '' ? undefined : next }
-  }
+  return (kind, namespace, token, signal) => listPage(kubeConfig, collectionPath(kind, namespace), { limit: WORKLOAD_PAGE_SIZE, continue: token }, signal)
 }
 
 /** Every workload of every kind, listed once (for `pullguard audit`); throws what the API threw. */

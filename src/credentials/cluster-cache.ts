@@ -12,13 +12,13 @@
  *   secret does not cost a GET per review; a docker secret created meanwhile is found in the copy first.
  */
 import { createHmac, randomBytes } from 'node:crypto'
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { TtlCache } from '../cache/ttl-cache.js'
 import { ApiTrouble } from './api-trouble.js'
 import { annotationsOf } from './annotations.js'
-import { withSignal } from './kube-api.js'
-import { objectKey, Reflector, REFLECTOR_PAGE_SIZE, type ListPage } from './reflector.js'
+import { listPage } from './list-page.js'
+import { objectKey, Reflector, REFLECTOR_PAGE_SIZE } from './reflector.js'
 import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
 
 /** The two secret types the kubelet reads pull credentials from, and their data key. */
@@ -50,21 +50,15 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
 
   constructor(kubeConfig: KubeConfig, api: SecretSource & ServiceAccountSource & NamespaceSource, logger: Logger) {
     this.#api = api
-    const core = kubeConfig.makeApiClient(CoreV1Api)
     const trouble = new ApiTrouble(kubeConfig, logger)
-    const page = (list: { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage => ({
-      items: list.items,
-      resourceVersion: list.metadata?.resourceVersion ?? '',
-      continue: list.metadata?._continue === undefined || list.metadata._continue === '' ? undefined : list.metadata._continue,
-    })
-    const request = (token: string | undefined): { limit: number; _continue?: string } => ({ limit: REFLECTOR_PAGE_SIZE, ...(token === undefined ? {} : { _continue: token }) })
+    const request = (token: string | undefined, fieldSelector?: string): Record<string, string | number | undefined> => ({ limit: REFLECTOR_PAGE_SIZE, continue: token, fieldSelector })
     this.#secrets = Object.keys(PULL_SECRET_KEYS).map((type) => {
       const fieldSelector = `type=${type}`
       return new Reflector<SecretObject>(kubeConfig, {
         name: `secrets (${type})`,
         path: '/api/v1/secrets',
         fieldSelector,
-        list: async (token, signal) => page(await core.listSecretForAllNamespaces({ ...request(token), fieldSelector }, withSignal(signal))),
+        list: (token, signal) => listPage(kubeConfig, '/api/v1/secrets', request(token, fieldSelector), signal),
         convert: (o) => pullSecret(o, type),
         onChange: (key) => this.#changed(key.slice(0, key.indexOf('/'))),
         logger,
@@ -75,7 +69,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
     this.#accounts = new Reflector<ServiceAccountObject>(kubeConfig, {
       name: 'serviceaccounts',
       path: '/api/v1/serviceaccounts',
-      list: async (token, signal) => page(await core.listServiceAccountForAllNamespaces(request(token), withSignal(signal))),
+      list: (token, signal) => listPage(kubeConfig, '/api/v1/serviceaccounts', request(token), signal),
       convert: serviceAccount,
       onChange: (key) => this.#changed(key.slice(0, key.indexOf('/'))),
       logger,
@@ -85,7 +79,7 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
     this.#namespaces = new Reflector<NamespaceObject>(kubeConfig, {
       name: 'namespaces',
       path: '/api/v1/namespaces',
-      list: async (token, signal) => page(await core.listNamespace(request(token), withSignal(signal))),
+      list: (token, signal) => listPage(kubeConfig, '/api/v1/namespaces', request(token), signal),
       convert: namespace,
       onChange: (name) => {
         this.#changed(name)
