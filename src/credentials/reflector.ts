@@ -267,7 +267,9 @@ export class Reflector<T> {
   /** `expired` (410 Gone) is routine: the copy lists again; a failed list or watch is explained once. */
   #retry(what: 'list' | 'watch' | 'expired', err: unknown): void {
     if (this.#stopped) return
-    if (what === 'expired') this.#options.logger.debug({ cache: this.#options.name }, 'watch expired; listing again')
+    // Info, once per copy: a list of every object is what a big cluster notices (an API server restart
+    // whose new watch cache no longer has our version answers 410 to every copy).
+    if (what === 'expired') this.#options.logger.info({ cache: this.#options.name }, 'watch expired (410 Gone); listing again')
     else this.#options.trouble.failed(this.#options.name, err, { verb: what, resource: this.#options.resource }, this.#backoffMs)
     this.#timer = setTimeout(() => void this.#relist(), this.#backoffMs)
     this.#timer.unref()

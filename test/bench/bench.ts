@@ -12,7 +12,7 @@ import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { apiserverPhase } from './apiserver-phase.js'
-import { scalePhase } from './scale-phase.js'
+import { deploymentContainer, scalePhase } from './scale-phase.js'
 import type { ChildRequest } from './server-child.js'
 
 const CONNECTIONS = 16
@@ -75,8 +75,9 @@ const childFile = fileURLToPath(new URL('./server-child.js', import.meta.url))
 function startChild(msg: ChildRequest): Promise<{ child: ChildProcess; port: number }> {
   // BENCH_CPU_PROF=DIR: profile the pullguard process (node --cpu-prof) over the phases that run.
   const profile = process.env.BENCH_CPU_PROF !== undefined && 'start' in msg && msg.start === 'pullguard' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-  // pullguard runs with the heap cap of manifests/base/deployment.yaml, as in a cluster.
-  const heapCap = 'start' in msg && msg.start === 'pullguard' ? ['--max-old-space-size=320'] : []
+  // pullguard runs with the NODE_OPTIONS of manifests/base/deployment.yaml, as in a cluster (not in
+  // its memory cgroup: the scale phase does that).
+  const heapCap = 'start' in msg && msg.start === 'pullguard' ? deploymentContainer().nodeOptions : []
   const child = fork(childFile, [], { execArgv: ['--expose-gc', ...heapCap, ...profile], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   return new Promise((resolve, reject) => {
     child.once('message', (m: { port?: number; error?: string }) => (m.port !== undefined ? resolve({ child, port: m.port }) : reject(new Error(m.error))))

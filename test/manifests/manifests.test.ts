@@ -236,7 +236,7 @@ check('two replicas, spread over nodes and zones without blocking scheduling, ke
     t.equal(anti?.requiredDuringSchedulingIgnoredDuringExecution, undefined)
     t.ok(anti?.preferredDuringSchedulingIgnoredDuringExecution?.some((p) => p.podAffinityTerm.topologyKey === 'kubernetes.io/hostname' && selects(p.podAffinityTerm.labelSelector ?? {}, labels)))
     t.strictSame(container(objects).resources, { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '512Mi' } }, `${dir}: resources`)
-    t.equal(container(objects).env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=320', `${dir}: the heap capped below the memory limit`)
+    t.equal(container(objects).env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=320 --optimize-for-size', `${dir}: the heap capped below the memory limit`)
     const pdb = the<V1PodDisruptionBudget>(objects, 'PodDisruptionBudget', 'pullguard')
     t.equal(pdb.spec?.minAvailable, 1, `${dir}: minAvailable`)
     t.ok(selects(pdb.spec?.selector ?? { matchLabels: { none: 'selector' } }, labels), `${dir}: the budget covers the pods`)
