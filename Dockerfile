@@ -41,4 +41,7 @@ USER 10001:10001
 # The HTTPS port (webhook, /healthz, /readyz, /metrics): pullguard's default --port.
 EXPOSE 8443
 # Exec form: node is PID 1 and receives SIGTERM itself, to finish in-flight reviews before exiting.
-ENTRYPOINT ["node", "dist/cli.js", "serve"]
+# --optimize-for-size: V8 keeps less free heap in hand (a big cluster with 100 000 cached answers,
+# measured: 254 MB RSS instead of 305 MB; README, Performance). Here, not in NODE_OPTIONS, which
+# refuses it.
+ENTRYPOINT ["node", "--optimize-for-size", "dist/cli.js", "serve"]

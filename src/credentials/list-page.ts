@@ -15,8 +15,11 @@ import { request as httpsRequest, type RequestOptions } from 'node:https'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { ListPage } from './reflector.js'
 
-/** A page of 500 pods with large specs is a few MB; far past that, something is wrong. */
-const MAX_PAGE_BYTES = 256 * 1024 * 1024
+/**
+ * A page of 500 pods with large specs is a few MB; past this, something is wrong, and the page is
+ * refused rather than buffered into the heap (capped at 320 MiB in the Deployment).
+ */
+const MAX_PAGE_BYTES = 64 * 1024 * 1024
 
 /** The API answered a list with an HTTP error: `code` and `statusCode` carry it, as client-node's ApiException does. */
 export class ListError extends Error {
@@ -55,9 +58,10 @@ export async function listPage(kubeConfig: KubeConfig, path: string, query: Read
         chunks.push(chunk)
       })
       res.on('end', () => resolve(Buffer.concat(chunks)))
-      res.on('error', reject)
+      res.on('error', (err) => reject(signal.aborted ? signal.reason : err))
     })
-    req.on('error', reject)
+    // An abort is the caller's deadline, whatever the socket said when it was cut.
+    req.on('error', (err) => reject(signal.aborted ? signal.reason : err))
     req.end()
   })
   const list = JSON.parse(body.toString('utf8')) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } }

@@ -16,6 +16,7 @@
  * Memory matters here (100 000 answers in a big cluster): keys are flat strings of a small number
  * for the credentials and the image; an entry is the answer object itself, which carries its expiry.
  */
+import { createHash } from 'node:crypto'
 import { within } from '../cache/deadline.js'
 import { SingleFlight } from '../cache/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
@@ -138,8 +139,8 @@ export class CachedChecker implements ImageChecker {
    */
   #keys(ref: ImageReference, credentials: readonly Credential[], namespace: string): { shared: string; scoped: string } {
     const { route, values, scope } = this.#ids(credentials, namespace)
-    const shared = flat(route, values, ref.canonical)
-    return { shared, scoped: scope === values ? shared : flat(route, `${values}.${scope}`, ref.canonical) }
+    const shared = flat([route, values, ref.canonical])
+    return { shared, scoped: scope === values ? shared : flat([route, `${values}.${scope}`, ref.canonical]) }
   }
 
   /** 0 for the anonymous set; `scope` equals `values` then. */
@@ -249,15 +250,16 @@ const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as Che
  * and a Map key keeps the whole tree, several times the key's own size (measured). join writes
  * one sequential string.
  */
-function flat(...parts: Array<string | number>): string {
+function flat(parts: ReadonlyArray<string | number>): string {
   return parts.join('\n')
 }
 
 /**
  * Small numbers for credential sets, so 100 000 keys do not each carry 64 hex characters per
  * credential. `values`: the credentials' identities in order; `scope`: that plus the namespace and
- * the labels. Numbers are never reused: when the table is full it starts over, and keys made with
- * the old numbers simply miss and age out.
+ * the labels. The table is keyed by a digest of that text (a pod may list hundreds of secrets) and
+ * bounded: the set used longest ago leaves first. Numbers are never reused, so keys made with a
+ * number that left simply miss and age out.
  */
 class CredentialSets {
   static readonly MAX = 50_000
@@ -265,20 +267,27 @@ class CredentialSets {
   #next = 1
 
   ids(credentials: readonly Credential[], namespace: string): { values: number; scope: number } {
-    const values = this.#id(flat(...credentials.map((c) => credentialIdentity(c))))
+    const values = this.#id(flat(credentials.map((c) => credentialIdentity(c))))
     // Length-prefixed: no namespace or label, whatever it holds, can pass for two others.
-    const scope = [values, namespace.length, namespace]
+    const scope: Array<string | number> = [values, namespace.length, namespace]
     for (const c of credentials) scope.push(c.label.length, c.label)
-    return { values, scope: this.#id(flat(...scope)) }
+    return { values, scope: this.#id(flat(scope)) }
   }
 
   #id(text: string): number {
-    let id = this.#ids.get(text)
-    if (id === undefined) {
-      if (this.#ids.size >= CredentialSets.MAX) this.#ids.clear()
+    const digest = createHash('sha256').update(text).digest('base64')
+    let id = this.#ids.get(digest)
+    if (id !== undefined) {
+      // Used again: to the back of the line.
+      this.#ids.delete(digest)
+    } else {
       id = this.#next++
-      this.#ids.set(text, id)
+      if (this.#ids.size >= CredentialSets.MAX) {
+        const oldest = this.#ids.keys().next()
+        if (oldest.done !== true) this.#ids.delete(oldest.value)
+      }
     }
+    this.#ids.set(digest, id)
     return id
   }
 }

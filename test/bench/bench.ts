@@ -75,10 +75,14 @@ const childFile = fileURLToPath(new URL('./server-child.js', import.meta.url))
 function startChild(msg: ChildRequest): Promise<{ child: ChildProcess; port: number }> {
   // BENCH_CPU_PROF=DIR: profile the pullguard process (node --cpu-prof) over the phases that run.
   const profile = process.env.BENCH_CPU_PROF !== undefined && 'start' in msg && msg.start === 'pullguard' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-  // pullguard runs with the NODE_OPTIONS of manifests/base/deployment.yaml, as in a cluster (not in
-  // its memory cgroup: the scale phase does that).
-  const heapCap = 'start' in msg && msg.start === 'pullguard' ? deploymentContainer().nodeOptions : []
-  const child = fork(childFile, [], { execArgv: ['--expose-gc', ...heapCap, ...profile], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  // pullguard runs with the NODE_OPTIONS of manifests/base/deployment.yaml and the image's entrypoint
+  // flags, as in a cluster (not in its memory cgroup: the scale phase does that).
+  const pod = 'start' in msg && msg.start === 'pullguard' ? deploymentContainer() : undefined
+  const child = fork(childFile, [], {
+    execArgv: ['--expose-gc', ...(pod?.entrypointFlags ?? []), ...profile],
+    env: { ...process.env, ...(pod === undefined ? {} : { NODE_OPTIONS: pod.nodeOptions }) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
   return new Promise((resolve, reject) => {
     child.once('message', (m: { port?: number; error?: string }) => (m.port !== undefined ? resolve({ child, port: m.port }) : reject(new Error(m.error))))
     child.send(msg)

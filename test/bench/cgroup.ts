@@ -12,7 +12,7 @@ export interface MemoryCgroup {
   /** What was made, for the bench's report. */
   description: string
   /** Removes the cgroup (once its processes have ended). */
-  remove(): void
+  remove(): Promise<void>
 }
 
 export function memoryCgroup(name: string, limitBytes: number): MemoryCgroup | { unavailable: string } {
@@ -41,11 +41,16 @@ function made(dir: string, description: string): MemoryCgroup {
   return {
     procs: join(dir, 'cgroup.procs'),
     description,
-    remove: () => {
-      try {
-        rmdirSync(dir)
-      } catch {
-        // still busy, or gone: a leftover empty cgroup costs nothing
+    remove: async () => {
+      // A process that just exited can hold its cgroup for a moment longer.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        try {
+          rmdirSync(dir)
+          return
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+          await new Promise((r) => setTimeout(r, 100))
+        }
       }
     },
   }

@@ -42,14 +42,15 @@ const CHURN_SECONDS = 60
 const CHURN_RATE = 60
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
 /**
- * As the Deployment runs it: its NODE_OPTIONS, inside a memory cgroup with its memory limit (Node
+ * As the pod runs it: the Deployment's NODE_OPTIONS (in the environment, where node refuses most V8
+ * flags) and the image's entrypoint flags, inside a memory cgroup with its memory limit (Node
  * sizes V8's heap from that limit, see cgroup.ts). Plus a GC on SIGUSR2 for the measurements (a
  * bench-only hook, not part of pullguard).
  */
 const POD = deploymentContainer()
-/** BENCH_NODE_ARGS: V8 flags to try on top of the Deployment's (measured, then written into it). */
+/** BENCH_NODE_ARGS: V8 flags to try on top of the pod's (measured, then written into the image's entrypoint). */
 const TRIED = (process.env['BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((o) => o !== '')
-const NODE_ARGS = [...POD.nodeOptions, ...TRIED, '--expose-gc', '--import', 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())']
+const NODE_ARGS = [...POD.entrypointFlags, ...TRIED, '--expose-gc', '--import', 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())']
 /** BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot of pullguard at ready and with the cached answers (node --heapsnapshot-signal). */
 const SNAPSHOTS = process.env['BENCH_HEAP_SNAPSHOT']
 if (SNAPSHOTS !== undefined) NODE_ARGS.push('--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${SNAPSHOTS}`)
@@ -61,15 +62,22 @@ async function snapshot(pg: PullguardProcess): Promise<void> {
   await pg.metrics()
 }
 
-/** The pullguard container of manifests/base/deployment.yaml: its NODE_OPTIONS and memory limit. */
-export function deploymentContainer(): { nodeOptions: string[]; memoryLimitBytes: number } {
+/**
+ * The pullguard container of manifests/base/deployment.yaml (its NODE_OPTIONS and memory limit) and
+ * the node flags of the Dockerfile's entrypoint (between `node` and the script).
+ */
+export function deploymentContainer(): { nodeOptions: string; entrypointFlags: string[]; memoryLimitBytes: number } {
   const file = fileURLToPath(new URL('../../../manifests/base/deployment.yaml', import.meta.url))
   const doc = yaml.load(readFileSync(file, 'utf8')) as { spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }>; resources?: { limits?: { memory?: string } } }> } } } }
   const c = doc.spec.template.spec.containers.find((x) => x.name === 'pullguard')
   const options = c?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value
   const limit = /^(\d+)Mi$/.exec(c?.resources?.limits?.memory ?? '')
   if (c === undefined || options === undefined || limit === null) throw new Error(`${file}: no pullguard container with NODE_OPTIONS and a memory limit in Mi`)
-  return { nodeOptions: options.split(/\s+/).filter((o) => o !== ''), memoryLimitBytes: Number(limit[1]) * 1024 * 1024 }
+  const dockerfile = readFileSync(fileURLToPath(new URL('../../../Dockerfile', import.meta.url)), 'utf8')
+  const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
+  const script = entrypoint.findIndex((a) => a.endsWith('.js'))
+  if (entrypoint[0] !== 'node' || script < 0) throw new Error(`Dockerfile: the ENTRYPOINT is not node with a script: ${JSON.stringify(entrypoint)}`)
+  return { nodeOptions: options, entrypointFlags: entrypoint.slice(1, script), memoryLimitBytes: Number(limit[1]) * 1024 * 1024 }
 }
 
 type Report = (name: string, value: string, target?: string) => void
@@ -342,7 +350,7 @@ export async function scalePhase(report: Report): Promise<void> {
   const made = SNAPSHOTS === undefined ? memoryCgroup(`pullguard-bench-${process.pid}`, POD.memoryLimitBytes) : { unavailable: 'BENCH_HEAP_SNAPSHOT is set, and writing a snapshot inside the memory limit is an OOM kill' }
   const cgroup: MemoryCgroup | undefined = 'procs' in made ? made : undefined
   const wrap = cgroup === undefined ? undefined : (command: string, args: readonly string[]) => inCgroup(cgroup, command, args)
-  report('scale: pullguard runs as the Deployment does', `NODE_OPTIONS ${POD.nodeOptions.join(' ')}${TRIED.length > 0 ? ` plus ${TRIED.join(' ')} (BENCH_NODE_ARGS)` : ''}, ${cgroup === undefined ? `NOT in a memory cgroup (${(made as { unavailable: string }).unavailable}): V8 sizes its heap for this host, RSS reads high` : `in a memory cgroup with the memory limit (${cgroup.description})`}`)
+  report('scale: pullguard runs as the Deployment does', `NODE_OPTIONS ${POD.nodeOptions}, node ${POD.entrypointFlags.join(' ')}${TRIED.length > 0 ? ` plus ${TRIED.join(' ')} (BENCH_NODE_ARGS)` : ''}, ${cgroup === undefined ? `NOT in a memory cgroup (${(made as { unavailable: string }).unavailable}): V8 sizes its heap for this host, RSS reads high` : `in a memory cgroup with the memory limit (${cgroup.description})`}`)
   try {
     const installed = await installPullguard(cp)
     const args = ['--registry-ca', cp.ca.caPath, '--log-level', 'info', '--audit-interval', '1h', '--timeout', '8s']
@@ -350,7 +358,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // The small cluster: the same review, against a cluster with nothing in it.
     await cp.kubectlOk(['create', 'namespace', 'pullguard-small'])
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, ...(wrap === undefined ? {} : { wrap }) })
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, env: { NODE_OPTIONS: POD.nodeOptions }, ...(wrap === undefined ? {} : { wrap }) })
     await load(pullguard.origin, warmBody, { duration: 3 })
     const small = await load(pullguard.origin, warmBody)
     report('scale: warm review, small cluster', fmt(small))
@@ -366,7 +374,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // Start in the big cluster.
     const started = Date.now()
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, ...(wrap === undefined ? {} : { wrap }) })
+    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, env: { NODE_OPTIONS: POD.nodeOptions }, ...(wrap === undefined ? {} : { wrap }) })
     const ready = Date.now() - started
     // Every copy logs "cache synced" once listed: the pull secrets, accounts and namespaces, and the
     // audit's workloads (this replica leads). Done when the core three are there and no other came for 5 s.
@@ -463,7 +471,7 @@ export async function scalePhase(report: Report): Promise<void> {
   } finally {
     await pool.close()
     await pullguard?.stop()
-    cgroup?.remove()
+    await cgroup?.remove()
     instant.child.kill()
     await cp.close()
     rmSync(auditDir, { recursive: true, force: true })

@@ -14,7 +14,7 @@ import t from 'tap'
 import { parseServeConfig } from '../../src/config.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const ENTRYPOINT = ['node', 'dist/cli.js', 'serve']
+const ENTRYPOINT = ['node', '--optimize-for-size', 'dist/cli.js', 'serve']
 
 interface Instruction { keyword: string; args: string; line: number }
 interface Stage { image: string; name: string | undefined; body: Instruction[] }

@@ -194,7 +194,7 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   t.same(volumes.get('registry-mirrors')?.hostPath, { path: '/etc/containerd/mirrors.d', type: 'Directory' })
   t.equal(config.registryConcurrency, 4)
   for (const m of mounts.values()) if (m.name !== 'tmp') t.equal(m.readOnly, true, `${m.name} is read-only`)
-  t.match(c.env, [{ name: 'POD_NAME' }, { name: 'POD_NAMESPACE' }, { name: 'NODE_OPTIONS', value: '--max-old-space-size=320 --optimize-for-size' }, { name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' }])
+  t.match(c.env, [{ name: 'POD_NAME' }, { name: 'POD_NAMESPACE' }, { name: 'NODE_OPTIONS', value: '--max-old-space-size=320' }, { name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' }])
   t.equal(the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.replicas, 3)
   t.match(the<KubeObject & { spec: unknown }>(objects, 'PodDisruptionBudget', 'pullguard').spec, { minAvailable: 2 })
   // hostPath needs the privileged level on the namespace the chart makes.
@@ -248,15 +248,6 @@ t.test('pullguard can be a subchart: the global values Helm passes down are acce
 t.test('the audit interval 0 turns the audit off', async (t) => {
   t.equal(parseServeConfig(argsWithoutPodFiles(await render({ audit: { interval: '0' } })), {}).audit, undefined)
   t.equal(parseServeConfig(argsWithoutPodFiles(await render({ audit: { interval: 0 } })), {}).audit, undefined)
-})
-
-t.test("NODE_OPTIONS: the heap cap and --optimize-for-size, each its own value; neither, no variable", async (t) => {
-  const nodeOptions = async (values: unknown): Promise<string | undefined> =>
-    the<V1Deployment>(await render(values), 'Deployment', 'pullguard').spec?.template.spec?.containers.find((c) => c.name === 'pullguard')?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value
-  t.equal(await nodeOptions({}), '--max-old-space-size=320 --optimize-for-size')
-  t.equal(await nodeOptions({ v8OptimizeForSize: false }), '--max-old-space-size=320')
-  t.equal(await nodeOptions({ maxOldSpaceSizeMi: 0 }), '--optimize-for-size')
-  t.equal(await nodeOptions({ maxOldSpaceSizeMi: 0, v8OptimizeForSize: false }), undefined)
 })
 
 t.test('the image: the appVersion by default, a tag, or a digest that wins over the tag', async (t) => {

@@ -104,6 +104,41 @@ t.test('the credential that decided is found by position: order and duplicates',
   t.ok(s.seen.length > asked)
 })
 
+t.test('one secret listed twice, and two secrets with that value: the same question, each named as its own', async (t) => {
+  const { s, checker } = await setup(registry({ basic: true }))
+  const ref = parseReference(`${s.host}/app:v1`)
+  const value = (label: string): Credential => ({ label, username: 'u', password: 'one-value' })
+  const twice = value('a/regcred')
+  t.match(await checker.check(ref, [twice, twice], 'a'), { code: 'Exists', decidedBy: 'a/regcred' })
+  const asked = s.seen.length
+  t.match(await checker.check(ref, [value('b/first'), value('b/second')], 'b'), { code: 'Exists', decidedBy: 'b/first' }, 'the first of them decided, as the kubelet would')
+  t.equal(s.seen.length, asked, 'no request: the same values in the same order')
+})
+
+t.test("a negative answer for the same values (another namespace's, or the audit's) ends the shared Exists", async (t) => {
+  let gone = false
+  const { s, checker } = await setup((req, res) => {
+    if (req.headers.authorization === undefined) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+      return res.end()
+    }
+    if (!gone && req.url === '/v2/app/manifests/v1') {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST })
+      return res.end()
+    }
+    res.writeHead(404, { 'content-type': 'application/json' })
+    res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+  })
+  const ref = parseReference(`${s.host}/app:v1`)
+  t.match(await checker.check(ref, [secretA], 'team-a'), { code: 'Exists' })
+  gone = true
+  const b = await checker.fresh(ref, [secretB], 'team-b')
+  t.not(b.code, 'Exists', 'B asks afresh (the audit): the image is gone')
+  const asked = s.seen.length
+  t.equal((await checker.check(ref, [secretA], 'team-a')).code, b.code, 'A is no longer served the old Exists')
+  t.ok(s.seen.length > asked, 'A asked again: its negative answer names its own secret')
+})
+
 t.test('negative answers name the secrets tried, so they are never shared across namespaces', async (t) => {
   const { s, checker } = await setup((req, res) => {
     res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
