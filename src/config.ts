@@ -10,7 +10,7 @@ import { Writable } from 'node:stream'
 import { createSecureContext } from 'node:tls'
 import { parseArgs } from 'node:util'
 import type { KubeConfig } from '@kubernetes/client-node'
-import type { KubeApi } from './credentials/kube-api.js'
+import type { KubeApi } from './kube/kube-api.js'
 import type { Mode, OnRegistryError } from './policy/modes.js'
 import { parsePlatform } from './policy/platforms.js'
 import { LOG_LEVELS, createLogger, type LogLevel } from './log/logger.js'
@@ -293,7 +293,7 @@ export function registryConcurrency(picked: Picked): number {
  * client is imported here: it takes a second to load, which `check` need not pay.
  */
 export async function userCluster(path: string | undefined, command: string, timeoutMs: number): Promise<{ kubeConfig: KubeConfig; api: KubeApi; namespace: string }> {
-  const { KubeApi, loadKubeConfig } = await import('./credentials/kube-api.js')
+  const { KubeApi, loadKubeConfig } = await import('./kube/kube-api.js')
   try {
     const kubeConfig = loadKubeConfig(path)
     const namespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace

@@ -3,7 +3,7 @@
  * out. Decodes the review, picks the images this request makes the kubelet pull, hands them to
  * the policy's Judge, and encodes its verdict. Knows nothing of registries.
  */
-import type { ImageUse, Judge, ReviewSubject } from '../policy/subject.js'
+import type { ImageUse, Judge, PodSubject } from '../policy/subject.js'
 export type { Judge }
 import { readPodSpec, newImages } from './pod-spec.js'
 import { dig, podSpecLocation } from './workloads.js'
@@ -23,12 +23,12 @@ export async function handleReview(body: unknown, judge: Judge): Promise<Handler
     throw err
   }
   if (subject === undefined || subject.images.length === 0) return { status: 200, body: allowed(req.uid) }
-  const verdict = await judge(subject)
+  const verdict = await judge(subject, { uid: req.uid, operation: req.operation, dryRun: req.dryRun })
   return { status: 200, body: verdict.allowed ? allowed(req.uid, verdict.warnings) : denied(req.uid, verdict.message ?? 'pullguard denied the request', verdict.warnings) }
 }
 
 /** The pod (or pod template) this request makes the kubelet pull, or undefined when there is none. */
-function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
+function podSubject(req: AdmissionRequest): PodSubject | undefined {
   const location = podSpecLocation(req.kind.group, req.kind.kind)
   if (location === undefined) return undefined
   if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return undefined
@@ -52,13 +52,10 @@ function podSubject(req: AdmissionRequest): ReviewSubject | undefined {
   const metadata = (req.object.metadata ?? {}) as { name?: unknown; generateName?: unknown }
   const name = req.name !== '' ? req.name : typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
   return {
-    uid: req.uid,
     namespace: req.namespace,
     kind: req.kind.kind,
     name,
     specField: prefix,
-    operation: req.operation,
-    dryRun: req.dryRun,
     template: location.template,
     images,
     pullSecrets: spec.imagePullSecrets,

@@ -3,7 +3,8 @@
  * Anything that is not a well-formed review is a ReviewDecodeError, which the server answers with
  * HTTP 400 and the reason: the API server never sends such a body, so it is a client bug or abuse.
  */
-import { OPERATIONS, type Operation } from '../policy/operation.js'
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT'
+export const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT']
 
 export interface GroupVersionKind {
   group: string

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { withSignal } from '../credentials/kube-api.js'
+import { withSignal } from '../kube/kube-api.js'
 import { GROUP, type AuditWorkload } from './workloads.js'
 
 export const EVENT_REASON = 'ImageNotPullable'

@@ -4,8 +4,8 @@
  * same list calls. Only what auditWorkload keeps of each object stays in memory.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
-import { listPage } from '../credentials/list-page.js'
-import type { ListPage } from '../credentials/reflector.js'
+import { listPage } from '../kube/list-page.js'
+import type { ListPage } from '../kube/reflector.js'
 import { auditWorkload, GROUP, WORKLOAD_KINDS, type AuditWorkload, type WorkloadKind } from './workloads.js'
 
 export const WORKLOAD_PAGE_SIZE = 500

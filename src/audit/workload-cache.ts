@@ -5,8 +5,8 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { ApiTrouble } from '../credentials/api-trouble.js'
-import { objectKey, Reflector } from '../credentials/reflector.js'
+import { ApiTrouble } from '../kube/api-trouble.js'
+import { objectKey, Reflector } from '../kube/reflector.js'
 import { collectionPath, plural, workloadLister } from './workload-api.js'
 import { auditWorkload, WORKLOAD_KINDS, type AuditWorkload } from './workloads.js'
 

@@ -7,7 +7,7 @@
 import { readPodSpec } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
-import type { ReviewSubject } from '../policy/subject.js'
+import type { PodSubject } from '../policy/subject.js'
 
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'CronJob', 'Job', 'Pod'] as const
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number]
@@ -27,7 +27,7 @@ export interface AuditWorkload {
   /** Replicas set to 0, or a suspended CronJob or Job: nothing runs, but it would not come back either. */
   scaledToZero: boolean
   /** Exactly what the webhook would judge for a CREATE of it. */
-  subject: ReviewSubject
+  subject: PodSubject
 }
 
 type Raw = {
@@ -64,7 +64,7 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     uid: m.uid,
     scaledToZero: replicas === 0 || ((kind === 'CronJob' || kind === 'Job') && raw.spec?.suspend === true),
     // join: one flat string (kept for the workload's life; a template literal keeps its pieces).
-    subject: createSubject({ uid: ['audit:', m.uid].join(''), namespace: m.namespace, kind, name: m.name }, location, spec),
+    subject: createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec),
   }
 }
 

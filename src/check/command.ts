@@ -61,7 +61,7 @@ function notes(config: CheckConfig, docker: DockerCredentials, objects: readonly
 
 /** KUBECONFIG (or --kubeconfig); the client is imported only here, as it takes a second to load. */
 async function clusterSources(config: CheckConfig): Promise<ClusterSources> {
-  const { KubeApi, loadKubeConfig } = await import('../credentials/kube-api.js')
+  const { KubeApi, loadKubeConfig } = await import('../kube/kube-api.js')
   try {
     return new KubeApi(loadKubeConfig(config.kubeconfigPath), { requestTimeoutMs: config.timeoutMs })
   } catch (err) {

@@ -6,13 +6,13 @@
 import { ReviewDecodeError } from '../admission/review.js'
 import { readPodSpec } from '../admission/pod-spec.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
-import type { ReviewSubject } from '../policy/subject.js'
+import type { PodSubject } from '../policy/subject.js'
 import { InputError, type Document } from './manifests.js'
 
 export interface CheckObject {
   /** The file it came from (`-` for stdin). */
   source: string
-  subject: ReviewSubject
+  subject: PodSubject
 }
 
 export interface ManifestObjects {
@@ -65,6 +65,6 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
   }
   into.objects.push({
     source,
-    subject: createSubject({ uid: `${source}#${where}`, namespace, kind, name: objectName }, location, spec),
+    subject: createSubject({ namespace, kind, name: objectName }, location, spec),
   })
 }

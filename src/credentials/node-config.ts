@@ -6,7 +6,7 @@
  * Credential provider plugins (ECR, GCR, ACR) are the providers/ room's.
  */
 import { readFileSync } from 'node:fs'
-import { FileWatcher } from '../cache/file-fingerprint.js'
+import { FileWatcher } from '../reload/file-watcher.js'
 import type { Logger } from 'pino'
 import { displayKey, parseDockerConfigFile } from './docker-config.js'
 import type { KeyringEntry } from './keyring.js'

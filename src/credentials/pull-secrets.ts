@@ -16,7 +16,7 @@
 import { shareIdentity, type Credential } from '../registry/credential.js'
 import { decodeGoBase64, displayKey, parseDockerCfg, parseDockerConfigJson, type DockerConfigEntry, type DockerConfigParse } from './docker-config.js'
 import { createKeyring, type KeyringEntry } from './keyring.js'
-import type { Lookup, SecretObject, SecretSource } from './sources.js'
+import type { Lookup, SecretObject, SecretSource } from '../kube/sources.js'
 
 export interface SecretProblem {
   secret: string

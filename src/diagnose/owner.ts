@@ -3,7 +3,7 @@
  * image or pull-secret change belongs there; only a bare pod is changed (or re-created) itself.
  * Resolved from the pod alone, without reading the owner.
  */
-import type { PodObject } from '../credentials/sources.js'
+import type { PodObject } from '../kube/sources.js'
 
 export interface Workload {
   /** kubectl's resource name: `deployment`, `statefulset`, `pod`, … */

@@ -3,7 +3,7 @@
  * (their waiting reason), the event that carries the runtime's own error text, and what kind of
  * error that text is. Pure functions over the API's shapes.
  */
-import type { ContainerState, PodEvent } from '../credentials/sources.js'
+import type { ContainerState, PodEvent } from '../kube/sources.js'
 
 /**
  * Waiting reasons that mean "the image is not there" (pkg/kubelet/images/types.go). ErrImagePull

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events'
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
-import type { Lookup, PodEvent, PodObject, PodSource, SecretSource, ServiceAccountSource } from '../credentials/sources.js'
+import type { Lookup, PodEvent, PodObject, PodSource, SecretSource, ServiceAccountSource } from '../kube/sources.js'
 import { assess, type AssessOptions } from '../policy/assess.js'
 import { needsAccount, secretStates } from '../policy/fix-target.js'
 import { claimListedSecrets } from '../policy/fixes.js'
@@ -143,13 +143,10 @@ export class Diagnoser {
     const found = await assess(
       { ...this.#assess, ...(nodePlatform === undefined ? {} : { clusterPlatforms: { platforms: async () => [nodePlatform] } }) },
       {
-        uid: pod.uid,
         namespace: pod.namespace,
         kind: 'Pod',
         name: pod.name,
         specField: 'spec',
-        operation: 'CREATE',
-        dryRun: true,
         template: false,
         images: checked,
         pullSecrets: spec.imagePullSecrets,

@@ -7,7 +7,7 @@
 import type { KeyringEntry } from '../credentials/keyring.js'
 import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets.js'
 import type { ProvidedCredentials } from '../providers/providers.js'
-import type { SecretSource, ServiceAccountSource } from '../credentials/sources.js'
+import type { SecretSource, ServiceAccountSource } from '../kube/sources.js'
 import { tryParseReference, type ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import { metadataHostProblem } from '../registry/metadata-hosts.js'
@@ -18,7 +18,7 @@ import type { Mode } from './modes.js'
 import type { ImageOutcome } from './outcome.js'
 import { formatPlatform, judgePlatforms, podPlatforms } from './platforms.js'
 import { pullSecretNames, type PullSecretNames } from './pull-secret-names.js'
-import type { ImageUse, ReviewSubject } from './subject.js'
+import type { ImageUse, PodSubject } from './subject.js'
 import { suggestTags } from './tag-suggestions.js'
 
 export interface AssessOptions {
@@ -55,7 +55,7 @@ export type Assessment =
       secretsLoaded: Array<{ name: string; registries: string[] }>
     }
 
-export async function assess(options: AssessOptions, subject: ReviewSubject, signal: AbortSignal): Promise<Assessment> {
+export async function assess(options: AssessOptions, subject: PodSubject, signal: AbortSignal): Promise<Assessment> {
   if (options.exemptNamespaces?.has(subject.namespace) === true) return { mode: 'exempt' }
   const ns = await options.modes.modeFor(subject.namespace, signal)
   if (ns.mode === 'off') return { mode: 'off', modeNote: ns.note }

@@ -18,7 +18,7 @@
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { CheckResult } from '../registry/result.js'
 import type { Assessment } from './assess.js'
-import type { ReviewSubject } from './subject.js'
+import type { PodSubject } from './subject.js'
 
 export interface AssessmentMemoOptions {
   /** Changes whenever anything read about the namespace changes; undefined: do not keep anything. */
@@ -68,7 +68,7 @@ export class AssessmentMemo {
    * The stamp for a subject: read before assessing it, passed to `keep` afterwards. Undefined when
    * nothing about it can be kept (no revision, oversized spec).
    */
-  stamp(subject: ReviewSubject): MemoStamp | undefined {
+  stamp(subject: PodSubject): MemoStamp | undefined {
     const revision = this.#options.revision(subject.namespace)
     if (revision === undefined) return undefined
     const key = memoKey(subject)
@@ -126,7 +126,7 @@ const OFF_TTL_MS = 5 * 60_000
  * dryRun only shape the message, which is built afresh from the subject each time). An image's
  * previous value (UPDATE) is read for the fix.
  */
-export function memoKey(s: ReviewSubject): string {
+export function memoKey(s: PodSubject): string {
   // Length-prefixed fields: no value, whatever characters it holds, can pass for two others.
   let key = `${field(s.namespace)}${s.template ? 'T' : 'P'}${s.serviceAccountName === undefined ? '-' : field(s.serviceAccountName)}${s.pullSecrets.length};`
   for (const name of s.pullSecrets) key += field(name)

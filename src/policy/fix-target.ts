@@ -5,11 +5,11 @@
  * depends on it and the assessment did not read it already.
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
-import type { ServiceAccountSource } from '../credentials/sources.js'
+import type { ServiceAccountSource } from '../kube/sources.js'
 import type { Assessment } from './assess.js'
 import { addsSecret, claimListedSecrets, type FixTarget, type SecretState } from './fixes.js'
 import type { ImageOutcome } from './outcome.js'
-import type { ReviewSubject } from './subject.js'
+import type { PodSubject } from './subject.js'
 
 type Assessed = Extract<Assessment, { outcomes: ImageOutcome[] }>
 
@@ -30,7 +30,7 @@ export function needsAccount(outcomes: readonly ImageOutcome[], secrets: readonl
   return outcomes.some((o) => addsSecret(o, secrets, namespace, claims))
 }
 
-export async function admissionFixTarget(subject: ReviewSubject, found: Assessed, accounts: ServiceAccountSource | undefined, signal: AbortSignal | undefined): Promise<FixTarget> {
+export async function admissionFixTarget(subject: PodSubject, found: Assessed, accounts: ServiceAccountSource | undefined, signal: AbortSignal | undefined): Promise<FixTarget> {
   const name = subject.serviceAccountName ?? 'default'
   const secrets = secretStates(found.secretNames.names, found.secretsLoaded, found.secretProblems)
   let list: readonly string[] | undefined = found.secretNames.account?.imagePullSecrets

@@ -18,7 +18,7 @@ import { fixFor, fixLines, type FixTarget } from './fixes.js'
 import { secretProblemsWarning } from './messages.js'
 import type { OnRegistryError } from './modes.js'
 import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
-import type { Judge, ReviewSubject, Verdict } from './subject.js'
+import type { Judge, PodSubject, Verdict } from './subject.js'
 
 export interface JudgeOptions extends AssessOptions {
   onRegistryError: OnRegistryError
@@ -49,11 +49,11 @@ export function createJudge(options: JudgeOptions): Judge {
   const judge = judgeWith(options)
   // A bug must not turn into a 500 (the API server would apply failurePolicy blindly): treat it
   // like a registry that gave no answer, and say so.
-  return async (subject) => {
+  return async (subject, request = {}) => {
     try {
-      return await judge(subject)
+      return await judge(subject, request)
     } catch (err) {
-      options.logger.error({ err, uid: subject.uid }, 'internal error while judging; applying --on-registry-error')
+      options.logger.error({ err, ...request }, 'internal error while judging; applying --on-registry-error')
       options.onDecision?.({ verdict: options.onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings', mode: 'enforce', reason: 'InternalError', seconds: 0 })
       const text = `pullguard could not check the images of ${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name} (internal error)`
       return options.onRegistryError === 'deny'
@@ -65,10 +65,10 @@ export function createJudge(options: JudgeOptions): Judge {
 
 function judgeWith(options: JudgeOptions): Judge {
   const clock = options.clock ?? systemClock
-  return async (subject) => {
+  return async (subject, request = {}) => {
     const started = clock.now()
     // The review's fields go into each line's object: a child logger per review costs more than the one line it writes.
-    const about = { uid: subject.uid, namespace: subject.namespace, kind: subject.kind, name: subject.name, operation: subject.operation, dryRun: subject.dryRun }
+    const about = { ...request, namespace: subject.namespace, kind: subject.kind, name: subject.name }
     const log = {
       info: (fields: object, msg: string) => options.logger.info({ ...about, ...fields }, msg),
       warn: (fields: object, msg: string) => options.logger.warn({ ...about, ...fields }, msg),
@@ -113,15 +113,9 @@ function judgeWith(options: JudgeOptions): Judge {
     if (secretNames.warning !== undefined) verdict.warnings.push(secretNames.warning)
     const skipped = secretProblemsWarning(found.secretProblems)
     if (skipped !== undefined) verdict.warnings.push(skipped)
-    // One literal rather than spreading `about` into the fields: this line is written for every review.
     options.logger.info(
       {
-        uid: subject.uid,
-        namespace: subject.namespace,
-        kind: subject.kind,
-        name: subject.name,
-        operation: subject.operation,
-        dryRun: subject.dryRun,
+        ...about,
         mode: found.mode,
         verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied',
         pullSecrets: { source: secretNames.source, names: secretNames.names },
@@ -162,4 +156,4 @@ function primaryReason(outcomes: readonly ImageOutcome[]): string {
   return outcomes.length > 0 && outcomes.every((o) => o.kind === 'exempt') ? 'Exempt' : 'Pullable'
 }
 
-export type { ReviewSubject }
+export type { PodSubject }

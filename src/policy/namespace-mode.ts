@@ -6,7 +6,7 @@
 import { SingleFlight } from '../cache/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { Mode } from './modes.js'
-import type { NamespaceSource } from '../credentials/sources.js'
+import type { NamespaceSource } from '../kube/sources.js'
 
 export const MODE_LABEL = 'pullguard.io/mode'
 export type NamespaceMode = Mode | 'off'

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino'
 import { within } from '../cache/deadline.js'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
-import type { NodeSource } from '../credentials/sources.js'
+import type { NodeSource } from '../kube/sources.js'
 import { formatPlatform, normalizePlatform, type Platform } from './platforms.js'
 
 export interface NodePlatformsOptions {

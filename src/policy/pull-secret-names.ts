@@ -4,8 +4,8 @@
  * when it listed none. A template (Deployment, Job, …) has not been through that yet: when it
  * lists none, its pods will get the service account's (registry-semantics §4).
  */
-import type { ServiceAccountSource } from '../credentials/sources.js'
-import type { ReviewSubject } from './subject.js'
+import type { ServiceAccountSource } from '../kube/sources.js'
+import type { PodSubject } from './subject.js'
 
 export interface PullSecretNames {
   names: string[]
@@ -19,7 +19,7 @@ export interface PullSecretNames {
   account?: { name: string; imagePullSecrets: string[] }
 }
 
-export async function pullSecretNames(subject: ReviewSubject, accounts: ServiceAccountSource, signal?: AbortSignal): Promise<PullSecretNames> {
+export async function pullSecretNames(subject: PodSubject, accounts: ServiceAccountSource, signal?: AbortSignal): Promise<PullSecretNames> {
   if (subject.pullSecrets.length > 0) return { names: subject.pullSecrets, source: 'pod', incomplete: false }
   if (!subject.template) return { names: [], source: 'none', incomplete: false }
   const name = subject.serviceAccountName ?? 'default'

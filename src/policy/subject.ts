@@ -1,5 +1,7 @@
-/** What the admission layer hands the policy, and what it gets back. */
-import type { Operation } from './operation.js'
+/**
+ * What the policy decides on, and what it gets back. The review around it (uid, operation, dry
+ * run) is the admission layer's: it reaches the decision log only as the caller's request fields.
+ */
 
 export interface ImageUse {
   /** Container name, or image volume name. */
@@ -20,16 +22,13 @@ export interface SchedulingConstraints {
   nodeSelectorTerms: Array<{ matchExpressions: Array<{ key: string; operator: string; values?: string[] }> }>
 }
 
-export interface ReviewSubject {
-  uid: string
+export interface PodSubject {
   namespace: string
   /** `Pod`, or a workload kind (`Deployment`, `CronJob`, …). */
   kind: string
   name: string
   /** Where the pod spec sits in the object: `spec`, `spec.template.spec`, … */
   specField: string
-  operation: Operation
-  dryRun: boolean
   /** True for a pod template: its pods do not exist yet, so the service account's pull secrets still apply. */
   template: boolean
   /** The images to judge (on UPDATE, only the new ones; never `imagePullPolicy: Never`). */
@@ -48,4 +47,10 @@ export interface Verdict {
   warnings: string[]
 }
 
-export type Judge = (subject: ReviewSubject) => Promise<Verdict>
+/**
+ * Who asked, as the caller knows it (the webhook: the review's uid, operation and dryRun): written
+ * first on the decision log line, never read by the decision.
+ */
+export type RequestFields = Readonly<Record<string, string | boolean>>
+
+export type Judge = (subject: PodSubject, request?: RequestFields) => Promise<Verdict>

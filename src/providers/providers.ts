@@ -9,7 +9,7 @@
  * --node-docker-config: a bad new version keeps the last good one and says so. The kubelet reads it
  * at start only; a webhook that runs for months should follow the nodes' config without a restart.
  */
-import { FileWatcher } from '../cache/file-fingerprint.js'
+import { FileWatcher } from '../reload/file-watcher.js'
 import type { Logger } from 'pino'
 import { createKeyring, type KeyringEntry } from '../credentials/keyring.js'
 import { loadProviderConfig, ProviderConfigError, type ProviderConfig } from './config.js'

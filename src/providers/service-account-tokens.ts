@@ -9,7 +9,7 @@
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import { within } from '../cache/deadline.js'
 import { SingleFlight } from '../cache/single-flight.js'
-import type { Lookup, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from '../credentials/sources.js'
+import type { Lookup, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from '../kube/sources.js'
 
 /** Accounts × audiences whose tokens are kept; each is a few hundred bytes. */
 const MAX_TOKENS = 10_000

@@ -5,7 +5,7 @@
  * kept until the next change.
  */
 import { readFileSync } from 'node:fs'
-import { FileWatcher } from '../cache/file-fingerprint.js'
+import { FileWatcher } from '../reload/file-watcher.js'
 import type { Server } from 'node:https'
 import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'

@@ -5,8 +5,8 @@ import fc from 'fast-check'
 import t from 'tap'
 import { handleReview } from '../../src/admission/handler.js'
 import { ReviewDecodeError, decodeReview } from '../../src/admission/review.js'
-import { OPERATIONS } from '../../src/policy/operation.js'
-import type { ReviewSubject } from '../../src/policy/subject.js'
+import { OPERATIONS } from '../../src/admission/review.js'
+import type { PodSubject } from '../../src/policy/subject.js'
 import { jsonPaths } from '../helpers/json-paths.js'
 import { loadFixture } from '../helpers/fixtures.js'
 
@@ -42,7 +42,7 @@ t.test('decodeReview throws nothing but ReviewDecodeError; handleReview answers 
       } catch (err) {
         if (!(err instanceof ReviewDecodeError)) throw err
       }
-      const judged: ReviewSubject[] = []
+      const judged: PodSubject[] = []
       const result = await handleReview(b, async (subject) => {
         judged.push(subject)
         return { allowed: false, message: 'denied by the test judge', warnings: [] }

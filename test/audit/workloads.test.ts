@@ -34,7 +34,7 @@ for (const [name, kind, object, want, field] of cases) {
     const w = auditWorkload(kind, object)
     t.equal(w === undefined ? 'skipped' : 'kept', want)
     if (w === undefined) return
-    t.match(w, { kind, namespace: 'ns', name: 'x', uid: 'u1', subject: { namespace: 'ns', kind, name: 'x', operation: 'CREATE', template: kind !== 'Pod' } })
+    t.match(w, { kind, namespace: 'ns', name: 'x', uid: 'u1', subject: { namespace: 'ns', kind, name: 'x', template: kind !== 'Pod' } })
     if (field !== undefined) t.equal(w.subject.images[0]?.field, field)
   })
 }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { loadFixture } from '../helpers/fixtures.js'
 import { loadPullKeyring, type SecretProblem } from '../../src/credentials/pull-secrets.js'
 import type { KeyringEntry } from '../../src/credentials/keyring.js'
-import type { Lookup, SecretObject, SecretSource } from '../../src/credentials/sources.js'
+import type { Lookup, SecretObject, SecretSource } from '../../src/kube/sources.js'
 import { credentialIdentity, type Credential } from '../../src/registry/credential.js'
 
 function fixtureSecret(name: string): SecretObject {

@@ -2,7 +2,7 @@
 // explains them, what kind of error the runtime reported, which object a fix changes, the flags,
 // and the fix lines for the cases the end-to-end test does not reach.
 import t from 'tap'
-import type { ContainerState, PodEvent } from '../../src/credentials/sources.js'
+import type { ContainerState, PodEvent } from '../../src/kube/sources.js'
 import { parseDiagnoseConfig } from '../../src/diagnose/config.js'
 import { findingFor, neverPullFinding, type FixContext } from '../../src/diagnose/fixes.js'
 import { workloadOf } from '../../src/diagnose/owner.js'

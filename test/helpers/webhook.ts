@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { parseServeConfig } from '../../src/config.js'
-import { loadKubeConfig } from '../../src/credentials/kube-api.js'
+import { loadKubeConfig } from '../../src/kube/kube-api.js'
 import { createServe } from '../../src/serve.js'
 import { createLogger } from '../../src/log/logger.js'
 import type { FakeKubeApi } from './fake-kube-api.js'

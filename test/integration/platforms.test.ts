@@ -3,7 +3,7 @@
 // platforms read through KubeApi from the API stand-in.
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { KubeApi, loadKubeConfig } from '../../src/credentials/kube-api.js'
+import { KubeApi, loadKubeConfig } from '../../src/kube/kube-api.js'
 import { NodePlatforms } from '../../src/policy/node-platforms.js'
 import { formatPlatform, judgePlatforms, type Platform } from '../../src/policy/platforms.js'
 import { parseReference } from '../../src/reference/index.js'

@@ -4,18 +4,15 @@ import t from 'tap'
 import type { Assessment } from '../../src/policy/assess.js'
 import { AssessmentMemo, memoKey } from '../../src/policy/assessment-memo.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
-import type { ReviewSubject } from '../../src/policy/subject.js'
+import type { PodSubject } from '../../src/policy/subject.js'
 import { parseReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 
-const subject = (over: Partial<ReviewSubject> = {}): ReviewSubject => ({
-  uid: 'u1',
+const subject = (over: Partial<PodSubject> = {}): PodSubject => ({
   namespace: 'team-a',
   kind: 'Pod',
   name: 'web',
   specField: 'spec',
-  operation: 'CREATE',
-  dryRun: false,
   template: false,
   images: [{ container: 'app', kind: 'container', field: 'spec.containers[0]', image: 'reg.example.com/app:1' }],
   pullSecrets: ['regcred'],
@@ -66,7 +63,7 @@ t.test('kept until the first registry answer it used expires', async (t) => {
   w.expiry.set(b, 3000)
   const found = assessment([checked(a), checked(b)])
   w.memo.keep(w.memo.stamp(subject())!, found)
-  t.equal(w.memo.get(w.memo.stamp(subject({ uid: 'another', name: 'web-2', operation: 'UPDATE', dryRun: true }))!), found, 'uid, name, operation and dryRun do not matter')
+  t.equal(w.memo.get(w.memo.stamp(subject({ name: 'web-2' }))!), found, 'the name does not matter')
   w.clock.now = 2999
   t.equal(w.memo.get(w.memo.stamp(subject())!), found)
   w.clock.now = 3000
@@ -168,7 +165,7 @@ t.test('bounded in entries', async (t) => {
 
 t.test('the key: everything an assessment reads, nothing else', async (t) => {
   const base = memoKey(subject())
-  const differs: Array<[string, Partial<ReviewSubject>]> = [
+  const differs: Array<[string, Partial<PodSubject>]> = [
     ['namespace', { namespace: 'team-b' }],
     ['template (service account secrets apply)', { template: true }],
     ['service account', { serviceAccountName: 'builder' }],
@@ -180,7 +177,7 @@ t.test('the key: everything an assessment reads, nothing else', async (t) => {
     ['affinity', { scheduling: { nodeSelector: {}, nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] }] }] } }],
   ]
   for (const [name, over] of differs) t.not(memoKey(subject(over)), base, name)
-  t.equal(memoKey(subject({ uid: 'x', name: 'y', kind: 'Deployment', operation: 'UPDATE', dryRun: true })), base, 'uid, name, kind, operation, dryRun: message only')
+  t.equal(memoKey(subject({ name: 'y', kind: 'Deployment' })), base, 'name, kind: message only')
 })
 
 t.test('an oversized spec is not kept', async (t) => {

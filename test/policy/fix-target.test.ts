@@ -1,17 +1,17 @@
 // What a fix knows about the object under review: where its pods take their secrets from, and
 // that the service account is read only when a fix adds a secret.
 import t from 'tap'
-import type { Lookup, ServiceAccountObject, ServiceAccountSource } from '../../src/credentials/sources.js'
+import type { Lookup, ServiceAccountObject, ServiceAccountSource } from '../../src/kube/sources.js'
 import type { Assessment } from '../../src/policy/assess.js'
 import { admissionFixTarget } from '../../src/policy/fix-target.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
-import type { ReviewSubject } from '../../src/policy/subject.js'
+import type { PodSubject } from '../../src/policy/subject.js'
 import { parseReference } from '../../src/reference/index.js'
 
 const image = 'reg.example:5000/shop/api:1'
 const denied = (tried: string[] = []): ImageOutcome => ({ kind: 'checked', use: { container: 'c', kind: 'container', field: 'spec.containers[0]', image }, ref: parseReference(image), result: { code: 'AccessDenied', detail: 'x', attempts: [] }, tried, incomplete: false })
-const subject = (over: Partial<ReviewSubject>): ReviewSubject => ({
-  uid: 'u', namespace: 'shop', kind: 'Pod', name: 'web', specField: 'spec', operation: 'CREATE', dryRun: false, template: false,
+const subject = (over: Partial<PodSubject>): PodSubject => ({
+  namespace: 'shop', kind: 'Pod', name: 'web', specField: 'spec', template: false,
   images: [], pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] }, ...over,
 })
 type Assessed = Extract<Assessment, { outcomes: ImageOutcome[] }>

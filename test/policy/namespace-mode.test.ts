@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { Lookup, NamespaceObject, NamespaceSource } from '../../src/credentials/sources.js'
+import type { Lookup, NamespaceObject, NamespaceSource } from '../../src/kube/sources.js'
 import { NamespaceModes } from '../../src/policy/namespace-mode.js'
 
 function source(answers: Record<string, Lookup<NamespaceObject>>): NamespaceSource & { calls: number } {

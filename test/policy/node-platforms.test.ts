@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream'
 import type { Logger } from 'pino'
 import t from 'tap'
-import type { Lookup, NodeSource } from '../../src/credentials/sources.js'
+import type { Lookup, NodeSource } from '../../src/kube/sources.js'
 import { NodePlatforms } from '../../src/policy/node-platforms.js'
 import { formatPlatform, type Platform } from '../../src/policy/platforms.js'
 import { createLogger } from '../../src/log/logger.js'

@@ -1,7 +1,7 @@
 import t from 'tap'
-import type { Lookup, ServiceAccountObject, ServiceAccountSource } from '../../src/credentials/sources.js'
+import type { Lookup, ServiceAccountObject, ServiceAccountSource } from '../../src/kube/sources.js'
 import { pullSecretNames } from '../../src/policy/pull-secret-names.js'
-import type { ReviewSubject } from '../../src/policy/subject.js'
+import type { PodSubject } from '../../src/policy/subject.js'
 
 function accounts(answers: Record<string, Lookup<ServiceAccountObject>>): ServiceAccountSource & { asked: string[] } {
   const s = {
@@ -13,8 +13,8 @@ function accounts(answers: Record<string, Lookup<ServiceAccountObject>>): Servic
   }
   return s
 }
-const subject = (over: Partial<ReviewSubject>): ReviewSubject => ({
-  uid: 'u', namespace: 'team-b', kind: 'Deployment', name: 'api', specField: 'spec.template.spec', operation: 'CREATE', dryRun: false, template: true,
+const subject = (over: Partial<PodSubject>): PodSubject => ({
+  namespace: 'team-b', kind: 'Deployment', name: 'api', specField: 'spec.template.spec', template: true,
   images: [], pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] }, ...over,
 })
 const sa = (names: string[]): Lookup<ServiceAccountObject> => ({ kind: 'found', object: { name: 'x', namespace: 'team-b', imagePullSecrets: names, uid: 'sa-uid', annotations: {} } })

@@ -16,10 +16,10 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { TtlCache } from '../cache/ttl-cache.js'
 import { ApiTrouble } from './api-trouble.js'
-import { annotationsOf } from './annotations.js'
 import { listPage } from './list-page.js'
 import { objectKey, Reflector, REFLECTOR_PAGE_SIZE } from './reflector.js'
 import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+import { annotationsOf } from './sources.js'
 
 /** The two secret types the kubelet reads pull credentials from, and their data key. */
 const PULL_SECRET_KEYS: Readonly<Record<string, string>> = {

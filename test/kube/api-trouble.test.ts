@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
-import { ApiTrouble, describeApiProblem, kubeconfigFound, type ApiProblemCode } from '../../src/credentials/api-trouble.js'
+import { ApiTrouble, describeApiProblem, kubeconfigFound, type ApiProblemCode } from '../../src/kube/api-trouble.js'
 import { createLogger } from '../../src/log/logger.js'
 
 const S = 'https://10.0.0.1:6443'

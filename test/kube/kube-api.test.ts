@@ -3,8 +3,8 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { CoreV1Api } from '@kubernetes/client-node'
 import t from 'tap'
-import { KubeApi, loadKubeConfig } from '../../src/credentials/kube-api.js'
-import type { Lookup } from '../../src/credentials/sources.js'
+import { KubeApi, loadKubeConfig } from '../../src/kube/kube-api.js'
+import type { Lookup } from '../../src/kube/sources.js'
 import { loadFixture, makeDockerConfigSecret, startFakeKubeApi, type FakeKubeApi } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 

@@ -32,8 +32,8 @@ import {
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node'
-import { annotationsOf } from './annotations.js'
 import type { ContainerState, Lookup, NamespaceObject, NamespaceSource, NodeSource, PodEvent, PodObject, PodSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from './sources.js'
+import { annotationsOf } from './sources.js'
 
 // One API read must leave most of the review budget (default 8s, inside the webhook's
 // timeoutSeconds) for the registry checks that depend on it; a healthy API server answers a GET

@@ -2,8 +2,8 @@
 // deletes arrive through the watch, a dropped or expired watch recovers, and without list
 // permission every lookup still reaches the API.
 import t, { type Test } from 'tap'
-import { ClusterCache } from '../../src/credentials/cluster-cache.js'
-import { KubeApi, loadKubeConfig } from '../../src/credentials/kube-api.js'
+import { ClusterCache } from '../../src/kube/cluster-cache.js'
+import { KubeApi, loadKubeConfig } from '../../src/kube/kube-api.js'
 import { createLogger } from '../../src/log/logger.js'
 import { loadFixture, makeDockerConfigSecret, startFakeKubeApi, type FakeKubeApi } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'

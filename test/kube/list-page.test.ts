@@ -2,7 +2,7 @@
 // URL's own path kept, the query as given, and failures as values the reflector understands.
 import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
-import { ListError, listPage } from '../../src/credentials/list-page.js'
+import { ListError, listPage } from '../../src/kube/list-page.js'
 import { startFakeServer, type Handler } from '../helpers/fake-server.js'
 import { createTestCA } from '../helpers/pki.js'
 

@@ -1,2 +1,0 @@
-export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT'
-export const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT']
