@@ -17,7 +17,7 @@
  *
  * Problems name keys and field names, never values.
  */
-import { describe, members, readDocument, type JsonValue, type Members } from './go-json.js'
+import { describe, members, readDocument, type JsonValue, type Members } from '../go/json.js'
 
 export interface DockerConfigEntry {
   /** The registry key as written in the file (before normalization). */
@@ -39,7 +39,7 @@ export type DockerConfigParse =
     }
   | { ok: false; problem: string }
 
-export { MAX_DOCKER_CONFIG_LENGTH } from './go-json.js'
+export { MAX_DOCKER_CONFIG_LENGTH } from '../go/json.js'
 
 /** A `.dockerconfigjson`: `{"auths": {KEY: ENTRY}}` (config.go DockerConfigJSON). */
 export function parseDockerConfigJson(text: string): DockerConfigParse {

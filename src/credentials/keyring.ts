@@ -12,8 +12,8 @@
  *    Nothing is deduplicated: a repeated (username, password) is tried again.
  * 3. Nothing matched, and isDefaultRegistryMatch(image): the credentials under KEY "index.docker.io".
  */
-import { parseHttpUrl, splitHostPort } from './go-url.js'
-import { globMatch } from './go-glob.js'
+import { parseHttpUrl, splitHostPort } from '../go/url.js'
+import { globMatch } from '../go/glob.js'
 
 export interface KeyringEntry {
   /** The registry key as written in the docker config. */

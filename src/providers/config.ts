@@ -11,7 +11,7 @@
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { loadAll } from 'js-yaml'
-import { parseGoDuration } from './go-duration.js'
+import { parseGoDuration } from '../go/duration.js'
 import { validateProviders } from './validate.js'
 
 export { EXEC_API_VERSIONS } from './validate.js'

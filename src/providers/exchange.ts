@@ -10,7 +10,7 @@
  * A plugin's stdout holds passwords: no problem text ever quotes it, beyond short values that can
  * only be version or enum strings.
  */
-import { parseGoDuration } from './go-duration.js'
+import { parseGoDuration } from '../go/duration.js'
 
 export type CacheKeyType = 'Image' | 'Registry' | 'Global'
 

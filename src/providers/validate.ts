@@ -4,9 +4,9 @@
  * Checks run per provider in the kubelet's order and every error is kept; field paths carry no
  * index (`providers.name`), as the kubelet prints them. Pure: table-tested with its vectors.
  */
-import { parseHttpUrl } from '../credentials/go-url.js'
+import { parseHttpUrl } from '../go/url.js'
 import type { ProviderSpec } from './config.js'
-import { formatGoDuration } from './go-duration.js'
+import { formatGoDuration } from '../go/duration.js'
 
 const q = JSON.stringify
 

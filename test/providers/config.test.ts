@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { decodeProviderConfig, loadProviderConfig, type ProviderSpec } from '../../src/providers/config.js'
-import { formatGoDuration, parseGoDuration } from '../../src/providers/go-duration.js'
+import { formatGoDuration, parseGoDuration } from '../../src/go/duration.js'
 import { imageAllowed } from '../../src/providers/match-images.js'
 import { qualifiedNameErrors, validateProviders } from '../../src/providers/validate.js'
 
