@@ -4,20 +4,21 @@
  * it, and the report (report.ts). Usage errors throw ConfigError; workloads that cannot be listed
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
-import { MirrorRoutes } from '../mirrors/routes.js'
-import { TargetError, userCluster } from '../config.js'
-import { runOnceProviders } from '../check/run.js'
-import { readDockerCredentials } from '../check/docker-config.js'
+import { auditChecker, runPass } from '../auditor/pass.js'
+import { listWorkloads, workloadLister } from '../auditor/workload-api.js'
+import { userCluster } from '../commands/cluster.js'
+import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
+import { TargetError } from '../commands/errors.js'
+import { wantsHelp } from '../commands/flags.js'
+import { openMirrors } from '../commands/mirrors.js'
+import { startCredentialProviders } from '../commands/providers.js'
+import { openRegistries } from '../commands/registry.js'
 import { createLogger } from '../log/logger.js'
 import { progressLine } from '../log/progress.js'
 import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
-import { CachedChecker } from '../registry/cached-checker.js'
-import { RegistryClient } from '../registry/index.js'
 import { parseAuditConfig } from './config.js'
-import { auditChecker, runPass } from './pass.js'
 import { buildAuditReport, renderAuditJson, renderAuditText, type AuditReport } from './report.js'
-import { listWorkloads, workloadLister } from './workload-api.js'
 
 export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
                        [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
@@ -25,12 +26,12 @@ export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces]
                        [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8] [--output table|json]`
 
 export async function audit(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (wantsHelp(argv)) {
     process.stdout.write(AUDIT_USAGE + '\n')
     return 0
   }
   const config = parseAuditConfig(argv)
-  const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
+  const node = readNodeDockerCredentials(config.nodeDockerConfigPath)
   const { kubeConfig: kc, api, namespace: contextNamespace } = await userCluster(config.kubeconfigPath, 'audit', config.timeoutMs)
   const namespace = config.scope.kind === 'all-namespaces' ? undefined : config.scope.namespace ?? contextNamespace
   const scope: AuditReport['scope'] = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
@@ -44,22 +45,16 @@ export async function audit(argv: string[]): Promise<number> {
     throw new TargetError(`the workloads of ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`} cannot be listed: ${listProblem(err)}`)
   }
 
-  const routes = config.mirrors === undefined ? undefined : new MirrorRoutes(config.mirrors, logger, { watch: false })
-  const registry = new RegistryClient({
-    trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
-    insecureRegistries: config.insecureRegistries,
-    requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
-    requestsPerRegistry: config.registryConcurrency,
-    ...(routes === undefined ? {} : { router: routes }),
-  })
-  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, logger, api)
+  const routes = openMirrors(config.mirrors, logger, { watch: false })
+  const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
+  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, { watch: false, serviceAccounts: api })
   const progress = progressLine(config.progress, 'images')
   const total = workloads.reduce((n, w) => n + w.subject.images.length, 0)
   let done = 0
   try {
     const findings = await runPass(workloads, {
       assess: {
-        checker: auditChecker(new CachedChecker(registry, { checkBudgetMs: config.timeoutMs })),
+        checker: auditChecker(checker),
         secrets: api,
         serviceAccounts: api,
         modes: new NamespaceModes(api, 'enforce'),

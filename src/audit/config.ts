@@ -2,9 +2,10 @@
  * `pullguard audit` options, validated once (a ConfigError names the flag; the CLI exits 2). The
  * credential and registry flags mean what they mean for `diagnose`.
  */
-import { parseArgs } from 'node:util'
-import { auditQps, CLUSTER_CLI_OPTIONS, clusterCliSettings, ConfigError, flagsOrEnv, platformList, type ClusterCliSettings, type Env } from '../config.js'
-import { perImageTimeout } from '../check/config.js'
+import { CLUSTER_CLI_OPTIONS, clusterCliSettings, type ClusterCliSettings } from '../commands/cluster-flags.js'
+import { ConfigError } from '../commands/errors.js'
+import { flagsOrEnv, parseFlags, type Env } from '../commands/flags.js'
+import { auditQps, parseNamespace, platformList } from '../commands/values.js'
 import type { Platform } from '../policy/platforms.js'
 
 export interface AuditConfig extends ClusterCliSettings {
@@ -21,22 +22,14 @@ const OPTIONS = {
   'audit-registry-qps': { type: 'string' },
 } as const
 
-const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-
 export function parseAuditConfig(argv: readonly string[], env: Env = process.env, isTerminal = process.stderr.isTTY === true): AuditConfig {
-  let values
-  let positionals
-  try {
-    ;({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true }))
-  } catch (err) {
-    throw new ConfigError('audit', (err as Error).message)
-  }
+  const { values, positionals } = parseFlags('audit', argv, OPTIONS, true)
   if (positionals.length > 0) throw new ConfigError('audit', `unexpected argument "${positionals[0]}" (use -n NS or -A)`)
   const all = values['all-namespaces'] === true
   if (all && values.namespace !== undefined) throw new ConfigError('--all-namespaces', 'cannot be combined with --namespace')
-  if (values.namespace !== undefined && !LABEL.test(values.namespace)) throw new ConfigError('--namespace', `"${values.namespace}" is not a namespace name`)
+  if (values.namespace !== undefined) parseNamespace(values.namespace, '--namespace')
   const { pick, pickList } = flagsOrEnv(values, env)
-  const shared = clusterCliSettings(values, env, perImageTimeout)
+  const shared = clusterCliSettings(values, env)
   return {
     scope: all ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace: values.namespace },
     ...shared,

@@ -4,11 +4,12 @@
  * InputError; the CLI prints them on one line and exits 2.
  */
 import { readFileSync } from 'node:fs'
-import { ConfigError } from '../config.js'
+import { userCluster } from '../commands/cluster.js'
+import { helpersNote, readDockerCredentials, type DockerCredentials } from '../commands/docker-credentials.js'
+import { wantsHelp } from '../commands/flags.js'
 import { createLogger } from '../log/logger.js'
 import { progressLine } from '../log/progress.js'
 import { parseCheckConfig, type CheckConfig } from './config.js'
-import { helpersNote, readDockerCredentials, type DockerCredentials } from './docker-config.js'
 import { readDocuments } from './manifests.js'
 import { manifestObjects, type CheckObject } from './objects.js'
 import { buildReport, renderJson, renderTable } from './report.js'
@@ -59,12 +60,7 @@ function notes(config: CheckConfig, docker: DockerCredentials, objects: readonly
   return out
 }
 
-/** KUBECONFIG (or --kubeconfig); the client is imported only here, as it takes a second to load. */
+/** KUBECONFIG (or --kubeconfig), read only with --from-cluster. */
 async function clusterSources(config: CheckConfig): Promise<ClusterSources> {
-  const { KubeApi, loadKubeConfig } = await import('../kube/kube-api.js')
-  try {
-    return new KubeApi(loadKubeConfig(config.kubeconfigPath), { requestTimeoutMs: config.timeoutMs })
-  } catch (err) {
-    throw new ConfigError(config.kubeconfigPath === undefined ? '--from-cluster' : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
+  return (await userCluster(config.kubeconfigPath, '--from-cluster', config.timeoutMs)).api
 }

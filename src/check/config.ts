@@ -6,13 +6,17 @@
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { ConfigError, credentialProviderFlags, flagsOrEnv, insecureRegistries, mirrorSource, nodeExtraCaCerts, oneOf, parseDuration, platformList, registryCa, registryConcurrency, type CredentialProviderFlags, type Env, type Picked } from '../config.js'
+import { ConfigError } from '../commands/errors.js'
+import { flagsOrEnv, oneOf, parseFlags, type Env, type Picked } from '../commands/flags.js'
+import { mirrorSource } from '../commands/mirrors.js'
+import { credentialProviderFlags, type CredentialProviderFlags } from '../commands/providers.js'
+import type { RegistryFlags } from '../commands/registry.js'
+import { insecureRegistries, nodeExtraCaCerts, parseNamespace, perImageTimeout, platformList, registryCa, registryConcurrency } from '../commands/values.js'
 import type { MirrorSource } from '../mirrors/routes.js'
 import type { OnRegistryError } from '../policy/modes.js'
 import type { Platform } from '../registry/index.js'
 
-export interface CheckConfig {
+export interface CheckConfig extends RegistryFlags {
   /** Files, directories, or `-` for stdin, in the order given. */
   inputs: string[]
   /** Where the docker config is read from; undefined when none was given and the default is absent. */
@@ -26,9 +30,6 @@ export interface CheckConfig {
   namespace: string
   /** Per image. */
   timeoutMs: number
-  registryCaPem: string | undefined
-  insecureRegistries: string[]
-  nodeExtraCaCertsPath: string | undefined
   platforms: Platform[]
   exemptImages: string[]
   onRegistryError: OnRegistryError
@@ -39,7 +40,6 @@ export interface CheckConfig {
   progress: boolean
   /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf). */
   mirrors: MirrorSource | undefined
-  registryConcurrency: number
 }
 
 const CHECK_OPTIONS = {
@@ -62,20 +62,8 @@ const CHECK_OPTIONS = {
   'registry-concurrency': { type: 'string' },
 } as const
 
-/**
- * Per image, a check may retry, follow redirects and fetch a token; a minute covers a slow
- * registry behind a slow proxy, and beyond that a CI job is better told "unknown" than kept waiting.
- */
-export const MAX_CHECK_TIMEOUT_MS = 60_000
-const MIN_CHECK_TIMEOUT_MS = 100
-
 export function parseCheckConfig(argv: readonly string[], env: Env = process.env, stderrIsTTY = process.stderr.isTTY === true): CheckConfig {
-  let values
-  try {
-    ;({ values } = parseArgs({ args: [...argv], options: CHECK_OPTIONS, strict: true, allowPositionals: false }))
-  } catch (err) {
-    throw new ConfigError('check', (err as Error).message)
-  }
+  const { values } = parseFlags('check', argv, CHECK_OPTIONS, false)
   const inputs = values.filename ?? []
   if (inputs.length === 0) throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')
   if (inputs.filter((i) => i === '-').length > 1) throw new ConfigError('-f/--filename', '- (stdin) can be given only once')
@@ -83,8 +71,7 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
   const { pick, pickList } = flagsOrEnv(values, env)
   const timeoutMs = perImageTimeout(pick('timeout'))
 
-  const namespace = values.namespace ?? 'default'
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new ConfigError('--namespace', `"${namespace}" is not a namespace name`)
+  const namespace = parseNamespace(values.namespace ?? 'default', '--namespace')
 
   return {
     inputs,
@@ -106,14 +93,6 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
     mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
     registryConcurrency: registryConcurrency(pick('registry-concurrency')),
   }
-}
-
-/** --timeout of check and diagnose: per image, so it may exceed serve's 29 s review budget. */
-export function perImageTimeout(picked: Picked): number {
-  const value = picked.value ?? '8s'
-  const ms = parseDuration(value, picked.source)
-  if (ms < MIN_CHECK_TIMEOUT_MS || ms > MAX_CHECK_TIMEOUT_MS) throw new ConfigError(picked.source, `${value} is outside 100ms..60s (per image)`)
-  return ms
 }
 
 function onRegistryError(picked: Picked): OnRegistryError {

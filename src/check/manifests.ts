@@ -6,17 +6,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import yaml from 'js-yaml'
+import { InputError } from '../commands/errors.js'
 
 /** A manifest file larger than this is not a manifest (the API server refuses objects over ~1.5 MiB). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 /** Directories deeper than this are a symlink loop or not a manifest tree. */
 const MAX_DEPTH = 32
 const MANIFEST_FILE = /\.(ya?ml|json)$/i
-
-export class InputError extends Error {
-  readonly code = 'InvalidInput'
-  override name = 'InputError'
-}
 
 export interface Document {
   /** The file it came from (`-` for stdin). */

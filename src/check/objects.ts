@@ -7,7 +7,8 @@ import { ReviewDecodeError } from '../admission/review.js'
 import { readPodSpec } from '../admission/pod-spec.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { PodSubject } from '../policy/subject.js'
-import { InputError, type Document } from './manifests.js'
+import { InputError } from '../commands/errors.js'
+import type { Document } from './manifests.js'
 
 export interface CheckObject {
   /** The file it came from (`-` for stdin). */

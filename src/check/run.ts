@@ -6,9 +6,11 @@
  * Time: --timeout bounds each image's registry check (the checker's shared budget); an object's
  * deadline leaves room for all its images, checked 16 at a time, plus the API reads before them.
  */
-import { MirrorRoutes } from '../mirrors/routes.js'
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
+import { openMirrors } from '../commands/mirrors.js'
+import { startCredentialProviders } from '../commands/providers.js'
+import { openRegistries } from '../commands/registry.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { NamespaceSource, NodeSource, SecretSource, ServiceAccountSource } from '../kube/sources.js'
 import { assess } from '../policy/assess.js'
@@ -18,13 +20,8 @@ import { NodePlatforms } from '../policy/node-platforms.js'
 import { admissionFixTarget } from '../policy/fix-target.js'
 import type { FixTarget } from '../policy/fixes.js'
 import { pullability, type ImageOutcome } from '../policy/outcome.js'
-import { CachedChecker } from '../registry/cached-checker.js'
-import { RegistryClient } from '../registry/index.js'
-import type { CredentialProviderFlags } from '../config.js'
-import { CredentialProviders } from '../providers/providers.js'
-import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
 import type { CheckConfig } from './config.js'
-import type { DockerCredentials } from './docker-config.js'
+import type { DockerCredentials } from '../commands/docker-credentials.js'
 import type { CheckObject } from './objects.js'
 import { OfflineCluster } from './offline-cluster.js'
 
@@ -49,32 +46,17 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void
 }
 
-/** The plugins for a command that runs once: no reload; half a per-image budget per exec, as in serve. */
-export function runOnceProviders(flags: CredentialProviderFlags, timeoutMs: number, logger: Logger, serviceAccounts?: ServiceAccountAccess): CredentialProviders {
-  return new CredentialProviders({
-    configPath: flags.configPath, binDir: flags.binDir, baseEnv: flags.env, execTimeoutMs: Math.max(100, Math.floor(timeoutMs / 2)), logger, watch: false,
-    ...(serviceAccounts === undefined ? {} : { serviceAccounts }),
-  })
-}
-
 /** Images per object checked at once (assess's own bound); used to size an object's deadline. */
 const PARALLEL_IMAGES = 16
 
 export async function runCheck(objects: readonly CheckObject[], options: RunOptions): Promise<CheckedObject[]> {
   const { config } = options
-  const routes = config.mirrors === undefined ? undefined : new MirrorRoutes(config.mirrors, options.logger, { watch: false })
-  const registry = new RegistryClient({
-    trust: { extraCaPem: config.registryCaPem, nodeExtraCaCertsPath: config.nodeExtraCaCertsPath },
-    insecureRegistries: config.insecureRegistries,
-    // As in serve: half the budget per request leaves time for a second credential.
-    requestTimeoutMs: Math.max(200, Math.floor(config.timeoutMs / 2)),
-    requestsPerRegistry: config.registryConcurrency,
-    ...(routes === undefined ? {} : { router: routes }),
-  })
+  const routes = openMirrors(config.mirrors, options.logger, { watch: false })
+  const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
   const cluster = options.cluster ?? new OfflineCluster()
-  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, options.logger)
+  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, options.logger, { watch: false })
   const assessOptions = {
-    checker: new CachedChecker(registry, { checkBudgetMs: config.timeoutMs }),
+    checker,
     secrets: cluster,
     serviceAccounts: cluster,
     modes: labelsIgnored(),

@@ -4,12 +4,15 @@
  * Usage errors throw ConfigError; a pod or namespace that cannot be read throws TargetError; the
  * CLI prints either on one line and exits 2.
  */
-import { MirrorRoutes } from '../mirrors/routes.js'
-import { TargetError, userCluster } from '../config.js'
-import { runOnceProviders } from '../check/run.js'
+import { userCluster } from '../commands/cluster.js'
+import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
+import { TargetError } from '../commands/errors.js'
+import { wantsHelp } from '../commands/flags.js'
+import { openMirrors } from '../commands/mirrors.js'
+import { startCredentialProviders } from '../commands/providers.js'
+import { openRegistries } from '../commands/registry.js'
 import { createLogger } from '../log/logger.js'
 import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
-import { readDockerCredentials } from '../check/docker-config.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import type { Lookup, PodObject } from '../kube/sources.js'
 import { parseDiagnoseConfig, type DiagnoseConfig } from './config.js'
@@ -22,12 +25,12 @@ export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | name
                        [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8] [--output table|json]`
 
 export async function diagnose(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (wantsHelp(argv)) {
     process.stdout.write(DIAGNOSE_USAGE + '\n')
     return 0
   }
   const config = parseDiagnoseConfig(argv)
-  const node = readDockerCredentials(config.nodeDockerConfigPath, '--node-docker-config', 'node docker config')
+  const node = readNodeDockerCredentials(config.nodeDockerConfigPath)
   const { api, namespace } = await userCluster(config.kubeconfigPath, 'diagnose', config.timeoutMs)
   const report = await run(api, config, namespace, node.entries)
   process.stdout.write(config.output === 'json' ? renderDiagnoseJson(report) : renderDiagnoseText(report))
@@ -53,22 +56,22 @@ async function run(api: DiagnoseApi & ServiceAccountAccess, config: DiagnoseConf
     const keep = (pod: PodObject): boolean => (examined++, isStuck(pod))
     pods = readable(await api.listPods(namespace, keep, signal), namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`)
   }
-  const providers = config.credentialProviders === undefined ? undefined : runOnceProviders(config.credentialProviders, config.timeoutMs, createLogger('silent'), api)
+  const logger = createLogger('silent')
+  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, { watch: false, serviceAccounts: api })
+  const routes = openMirrors(config.mirrors, logger, { watch: false })
+  const registries = openRegistries(config, config.timeoutMs, { routes })
   const diagnoser = new Diagnoser(api, {
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     timeoutMs: config.timeoutMs,
-    registryCaPem: config.registryCaPem,
-    insecureRegistries: config.insecureRegistries,
-    nodeExtraCaCertsPath: config.nodeExtraCaCertsPath,
+    checker: registries.checker,
     nodeCredentials,
-    registryConcurrency: config.registryConcurrency,
-    ...(config.mirrors === undefined ? {} : { routes: new MirrorRoutes(config.mirrors, createLogger('silent'), { watch: false }) }),
+    ...(routes === undefined ? {} : { routes }),
   })
   try {
     return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))
   } finally {
     providers?.close()
-    await diagnoser.close()
+    await registries.client.close()
   }
 }
 

@@ -2,9 +2,10 @@
  * `pullguard diagnose` options, validated once (a ConfigError names the flag; the CLI exits 2).
  * Registry flags mean what they mean for `check`; --node-docker-config what it means for `serve`.
  */
-import { parseArgs } from 'node:util'
-import { CLUSTER_CLI_OPTIONS, clusterCliSettings, ConfigError, type ClusterCliSettings, type Env } from '../config.js'
-import { perImageTimeout } from '../check/config.js'
+import { CLUSTER_CLI_OPTIONS, clusterCliSettings, type ClusterCliSettings } from '../commands/cluster-flags.js'
+import { ConfigError } from '../commands/errors.js'
+import { parseFlags, type Env } from '../commands/flags.js'
+import { parseNamespace } from '../commands/values.js'
 
 export type DiagnoseTarget =
   /** namespace undefined: the kubeconfig context's namespace, else `default` (as kubectl). */
@@ -16,24 +17,17 @@ export interface DiagnoseConfig extends ClusterCliSettings {
   target: DiagnoseTarget
 }
 
-const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.env): DiagnoseConfig {
-  let values
-  let positionals
-  try {
-    ;({ values, positionals } = parseArgs({ args: [...argv], options: CLUSTER_CLI_OPTIONS, strict: true, allowPositionals: true }))
-  } catch (err) {
-    throw new ConfigError('diagnose', (err as Error).message)
-  }
-  return { target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true), ...clusterCliSettings(values, env, perImageTimeout) }
+  const { values, positionals } = parseFlags('diagnose', argv, CLUSTER_CLI_OPTIONS, true)
+  return { target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true), ...clusterCliSettings(values, env) }
 }
 
 function parseTarget(positionals: string[], namespaceFlag: string | undefined, all: boolean): DiagnoseTarget {
   const [what, name, ...extra] = positionals
   if (extra.length > 0) throw new ConfigError('diagnose', `unexpected argument "${extra[0]}"`)
-  if (namespaceFlag !== undefined && !LABEL.test(namespaceFlag)) throw new ConfigError('--namespace', `"${namespaceFlag}" is not a namespace name`)
+  if (namespaceFlag !== undefined) parseNamespace(namespaceFlag, '--namespace')
   switch (what) {
     case 'pod':
     case 'po':
@@ -47,7 +41,7 @@ function parseTarget(positionals: string[], namespaceFlag: string | undefined, a
         if (name !== undefined || namespaceFlag !== undefined) throw new ConfigError('--all-namespaces', 'cannot be combined with a namespace')
         return { kind: 'all-namespaces' }
       }
-      if (name !== undefined && !LABEL.test(name)) throw new ConfigError('diagnose namespace', `"${name}" is not a namespace name`)
+      if (name !== undefined) parseNamespace(name, 'diagnose namespace')
       if (name !== undefined && namespaceFlag !== undefined && name !== namespaceFlag) throw new ConfigError('--namespace', `names ${namespaceFlag}, but the argument names ${name}`)
       return { kind: 'namespace', namespace: name ?? namespaceFlag }
     case undefined:

@@ -16,8 +16,7 @@ import { labelsIgnored } from '../policy/namespace-mode.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import type { Platform } from '../policy/platforms.js'
 import type { ImageUse } from '../policy/subject.js'
-import { CachedChecker } from '../registry/cached-checker.js'
-import { RegistryClient } from '../registry/index.js'
+import type { ImageChecker } from '../registry/cached-checker.js'
 import { findingFor, neverPullFinding, type FixContext, type SecretState, type Verdict } from './fixes.js'
 import { workloadOf } from './owner.js'
 import { failingContainers, kubeletCause, kubeletEvent, type KubeletCause, type PullFailureReason } from './pull-failures.js'
@@ -27,16 +26,14 @@ export type DiagnoseApi = PodSource & SecretSource & ServiceAccountSource
 export interface DiagnoseSettings {
   /** Per image, as in check. */
   timeoutMs: number
-  registryCaPem: string | undefined
-  insecureRegistries: string[]
-  nodeExtraCaCertsPath: string | undefined
+  /** The registries, asked with each pod's credentials. */
+  checker: ImageChecker
   /** The nodes' own credentials (--node-docker-config), tried after the pod's. */
   nodeCredentials: readonly KeyringEntry[]
   /** The nodes' credential provider plugins, tried after those. */
   credentialProviders?: AssessOptions['credentialProviders']
   /** Where the nodes pull from (mirrors) and what their runtime blocks. */
   routes?: MirrorRoutes
-  registryConcurrency?: number
 }
 
 export interface ContainerDiagnosis {
@@ -74,21 +71,13 @@ const PARALLEL_PODS = 4
 export class Diagnoser {
   readonly #api: DiagnoseApi
   readonly #settings: DiagnoseSettings
-  readonly #registry: RegistryClient
   readonly #assess: AssessOptions
 
   constructor(api: DiagnoseApi, settings: DiagnoseSettings) {
     this.#api = api
     this.#settings = settings
-    this.#registry = new RegistryClient({
-      trust: { extraCaPem: settings.registryCaPem, nodeExtraCaCertsPath: settings.nodeExtraCaCertsPath },
-      insecureRegistries: settings.insecureRegistries,
-      requestTimeoutMs: Math.max(200, Math.floor(settings.timeoutMs / 2)),
-      ...(settings.registryConcurrency === undefined ? {} : { requestsPerRegistry: settings.registryConcurrency }),
-      ...(settings.routes === undefined ? {} : { router: settings.routes }),
-    })
     this.#assess = {
-      checker: new CachedChecker(this.#registry, { checkBudgetMs: settings.timeoutMs }),
+      checker: settings.checker,
       secrets: api,
       serviceAccounts: api,
       // Diagnosis reports what the kubelet meets: namespace modes and exemptions do not apply.
@@ -193,9 +182,6 @@ export class Diagnoser {
     return { ...base, pullSecrets, containers, warnings }
   }
 
-  close(): Promise<void> {
-    return this.#registry.close()
-  }
 }
 
 export function isStuck(pod: PodObject): boolean {

@@ -8,7 +8,7 @@
  * with the problems).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { AuditObserver } from '../audit/auditor.js'
+import type { AuditObserver } from '../auditor/auditor.js'
 import type { DecisionSummary } from '../policy/judge.js'
 import type { CheckObserver } from '../registry/cached-checker.js'
 

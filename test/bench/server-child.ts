@@ -5,9 +5,9 @@
 import Fastify from 'fastify'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { parseServeConfig } from '../../src/config.js'
+import { parseServeConfig } from '../../src/serve/config.js'
 import { loadKubeConfig } from '../../src/kube/kube-api.js'
-import { createServe } from '../../src/serve.js'
+import { createServe } from '../../src/serve/webhook.js'
 import { useJsonBodyParser } from '../../src/server/json-body.js'
 import { createLogger } from '../../src/log/logger.js'
 

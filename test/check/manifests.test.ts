@@ -1,5 +1,6 @@
 import t from 'tap'
-import { InputError, parse } from '../../src/check/manifests.js'
+import { InputError } from '../../src/commands/errors.js'
+import { parse } from '../../src/check/manifests.js'
 import { manifestObjects } from '../../src/check/objects.js'
 
 t.test('parse skips empty documents and numbers the rest by position', async (t) => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { parseServeConfig } from '../../src/config.js'
+import { parseServeConfig } from '../../src/serve/config.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const ENTRYPOINT = ['node', '--optimize-for-size', 'dist/cli.js', 'serve']

@@ -1,6 +1,6 @@
 // Virtual time for paced loops: every sleeper wakes in order of its wake time, once everything
 // else is waiting (a setImmediate per sleep lets pending promise chains run first).
-import type { PassClock } from '../../src/audit/pass.js'
+import type { PassClock } from '../../src/auditor/pass.js'
 
 export function virtualClock(): PassClock & { t: number } {
   const waiters: Array<{ at: number; wake: () => void }> = []

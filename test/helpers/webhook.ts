@@ -2,9 +2,9 @@
 // HTTPS, wired to a fake Kubernetes API through a real kubeconfig file, and captures every log line.
 import { Writable } from 'node:stream'
 import { Agent, request } from 'undici'
-import { parseServeConfig } from '../../src/config.js'
+import { parseServeConfig } from '../../src/serve/config.js'
 import { loadKubeConfig } from '../../src/kube/kube-api.js'
-import { createServe } from '../../src/serve.js'
+import { createServe } from '../../src/serve/webhook.js'
 import { createLogger } from '../../src/log/logger.js'
 import type { FakeKubeApi } from './fake-kube-api.js'
 import type { TestCA } from './pki.js'

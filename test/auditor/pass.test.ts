@@ -2,9 +2,9 @@
 // qps a second, spread over the interval, a 429 pausing that host only, a hung host holding up
 // only its own queue.
 import t from 'tap'
-import { runPass, type PassClock } from '../../src/audit/pass.js'
+import { runPass, type PassClock } from '../../src/auditor/pass.js'
 import { virtualClock } from '../helpers/virtual-clock.js'
-import { auditWorkload, type AuditWorkload } from '../../src/audit/workloads.js'
+import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.js'
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'

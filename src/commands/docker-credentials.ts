@@ -1,11 +1,13 @@
 /**
- * The developer's or CI job's docker config.json as check's stand-in for node credentials: its
- * `auths` entries are tried after the pod's pull secrets, with the kubelet's matching rules (the
- * same parser as --node-docker-config). Credential helpers (`credsStore`, `credHelpers`) run
- * programs pullguard does not run, so the registries they cover are reported, not silently dropped.
+ * A docker config.json read once by a command: `check`'s --docker-config (the developer's or CI
+ * job's credentials, standing in for the nodes'), or --node-docker-config of `diagnose` and
+ * `audit`. Its `auths` entries are tried after the pod's pull secrets, with the kubelet's matching
+ * rules (the same parser as serve's watched --node-docker-config). Credential helpers (`credsStore`,
+ * `credHelpers`) run programs pullguard does not run, so the registries they cover are reported,
+ * not silently dropped.
  */
 import { readFileSync } from 'node:fs'
-import { ConfigError } from '../config.js'
+import { ConfigError } from './errors.js'
 import { displayKey, MAX_DOCKER_CONFIG_LENGTH, parseDockerConfigFile } from '../credentials/docker-config.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 
@@ -30,6 +32,11 @@ export function readDockerCredentials(path: string | undefined, flag = '--docker
   if (!parsed.ok) throw new ConfigError(flag, `${path}: ${parsed.problem}`)
   const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `${source} (key "${displayKey(e.key)}")` }))
   return { path, entries, helpers: parsed.helpers ?? [] }
+}
+
+/** --node-docker-config of a command that runs once. */
+export function readNodeDockerCredentials(path: string | undefined): DockerCredentials {
+  return readDockerCredentials(path, '--node-docker-config', 'node docker config')
 }
 
 /** The one line saying which registries' credentials were not used. */

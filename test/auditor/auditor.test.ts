@@ -2,9 +2,9 @@
 // go when fixed, deleted, renamed or when this replica stops leading; Events are made once per
 // workload, updated, made again when expired, and count only what was written.
 import t from 'tap'
-import { Auditor, type AuditObserver, type NotPullableSeries } from '../../src/audit/auditor.js'
-import { AuditEvents, eventName, type EventSink } from '../../src/audit/events.js'
-import { auditWorkload, type AuditWorkload } from '../../src/audit/workloads.js'
+import { Auditor, type AuditObserver, type NotPullableSeries } from '../../src/auditor/auditor.js'
+import { AuditEvents, eventName, type EventSink } from '../../src/auditor/events.js'
+import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.js'
 import { createLogger } from '../../src/log/logger.js'
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { ImageReference } from '../../src/reference/index.js'

@@ -1,6 +1,6 @@
 // Which API objects the audit judges, and as what: table-driven over every kind, owners and states.
 import t from 'tap'
-import { auditWorkload, patchPath, type WorkloadKind } from '../../src/audit/workloads.js'
+import { auditWorkload, patchPath, type WorkloadKind } from '../../src/auditor/workloads.js'
 
 const container = { containers: [{ name: 'c0', image: 'reg.example/app:1' }] }
 const tpl = { template: { spec: container } }

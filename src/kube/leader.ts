@@ -8,7 +8,7 @@
  */
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { withSignal } from '../kube/kube-api.js'
+import { withSignal } from './kube-api.js'
 
 export interface LeaseRecord {
   holder: string

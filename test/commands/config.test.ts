@@ -1,8 +1,10 @@
 import t from 'tap'
-import { parseCheckConfig } from '../src/check/config.js'
-import { ConfigError, parseDuration, parseServeConfig } from '../src/config.js'
-import { parseDiagnoseConfig } from '../src/diagnose/config.js'
-import { createTestCA } from './helpers/pki.js'
+import { parseCheckConfig } from '../../src/check/config.js'
+import { ConfigError } from '../../src/commands/errors.js'
+import { parseDuration } from '../../src/commands/values.js'
+import { parseServeConfig } from '../../src/serve/config.js'
+import { parseDiagnoseConfig } from '../../src/diagnose/config.js'
+import { createTestCA } from '../helpers/pki.js'
 
 t.test('defaults match the documented table', async (t) => {
   t.same(parseServeConfig([], {}), {

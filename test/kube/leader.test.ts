@@ -2,7 +2,7 @@
 // 409 on a stale write), with short timings: one leader, a release on stop, a take-over only after
 // the lease duration without renewals, and never two leaders.
 import t from 'tap'
-import { LeaderElector, microTime, type LeaseApi, type LeaseRecord } from '../../src/audit/leader.js'
+import { LeaderElector, microTime, type LeaseApi, type LeaseRecord } from '../../src/kube/leader.js'
 import { createLogger } from '../../src/log/logger.js'
 
 function store(): LeaseApi & { record: LeaseRecord | undefined; frozen: Set<string> } {

@@ -1,0 +1,66 @@
+/**
+ * The background audit of `serve`: workloads by list + watch, passes while this replica holds the
+ * Lease. Reviews never wait on it: its requests are paced per registry and share only the cache.
+ */
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import { Auditor } from '../auditor/auditor.js'
+import { AuditEvents, eventSink } from '../auditor/events.js'
+import { auditChecker } from '../auditor/pass.js'
+import { WorkloadCache } from '../auditor/workload-cache.js'
+import { LeaderElector, leaseApi } from '../kube/leader.js'
+import type { AssessOptions } from '../policy/assess.js'
+import type { CachedChecker } from '../registry/cached-checker.js'
+import type { Metrics } from '../server/metrics.js'
+import type { AuditSettings } from './config.js'
+
+export function startBackgroundAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: KubeConfig, logger: Logger, metrics: Metrics, assess: AssessOptions & { checker: CachedChecker }): { close(): Promise<void> } {
+  // The workloads are watched by the leader only: a pod watch costs every replica that holds one.
+  let workloads: WorkloadCache | undefined
+  const auditor = new Auditor({
+    workloads: () => workloads?.snapshot(),
+    current: (w) => workloads?.get(w),
+    assess: { ...assess, checker: auditChecker(assess.checker) },
+    intervalMs: settings.intervalMs,
+    qps: settings.qps,
+    timeoutMs,
+    logger,
+    observer: metrics.audit,
+    ...(settings.events ? { events: new AuditEvents(eventSink(kubeConfig, settings.identity), logger) } : {}),
+  })
+  const stopWatching = (): void => {
+    workloads?.stop()
+    workloads = undefined
+  }
+  const elector = new LeaderElector({
+    api: leaseApi(kubeConfig, settings.leaseNamespace, AUDIT_LEASE),
+    identity: settings.identity,
+    logger,
+    onStart: () => {
+      metrics.auditLeader(Date.now())
+      stopWatching()
+      workloads = new WorkloadCache(kubeConfig, logger, (w) => auditor.forget(w))
+      workloads.start()
+      auditor.start()
+    },
+    onStop: () => {
+      metrics.auditLeader(undefined)
+      void auditor.stop()
+      stopWatching()
+    },
+  })
+  metrics.auditInterval(settings.intervalMs)
+  elector.start()
+  logger.info({ intervalMs: settings.intervalMs, qps: settings.qps, events: settings.events, lease: `${settings.leaseNamespace}/${AUDIT_LEASE}`, identity: settings.identity }, 'audit enabled')
+  return {
+    close: async () => {
+      await elector.stop()
+      await auditor.stop()
+      stopWatching()
+    },
+  }
+}
+
+/** The Lease the replicas share in pullguard's namespace (the Role grants it by name). */
+export const AUDIT_LEASE = 'pullguard-audit'
+

@@ -1,0 +1,174 @@
+/**
+ * `pullguard serve` configuration: one typed ServeConfig, built once at start-up from flags and
+ * environment (the flag wins). Invalid input is a ConfigError naming the flag: the CLI prints its
+ * message on one line and exits with status 2.
+ */
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { createSecureContext } from 'node:tls'
+import { ConfigError } from '../commands/errors.js'
+import { flagsOrEnv, oneOf, parseFlags, type Env, type Picked } from '../commands/flags.js'
+import { mirrorSource } from '../commands/mirrors.js'
+import { credentialProviderFlags, type CredentialProviderFlags } from '../commands/providers.js'
+import type { RegistryFlags } from '../commands/registry.js'
+import { auditQps, insecureRegistries, nodeExtraCaCerts, parseDuration, parseNamespace, platformList, readPem, registryCa, registryConcurrency } from '../commands/values.js'
+import { LOG_LEVELS, type LogLevel } from '../log/logger.js'
+import type { MirrorSource } from '../mirrors/routes.js'
+import type { Mode, OnRegistryError } from '../policy/modes.js'
+import type { Platform } from '../registry/index.js'
+
+export interface TlsFiles {
+  certPem: string
+  keyPem: string
+  certPath: string
+  keyPath: string
+}
+
+export interface ServeConfig extends RegistryFlags {
+  port: number
+  host: string
+  /** Undefined: generate a self-signed pair in memory (development only; logged as a warning). */
+  tls: TlsFiles | undefined
+  /** For namespaces without a `pullguard.io/mode` label. */
+  mode: Mode
+  /** What to do when a registry gives no answer (unreachable, rate limited, timeout). */
+  onRegistryError: OnRegistryError
+  /** Budget for one review, all images included. */
+  timeoutMs: number
+  /** Namespaces never judged (no registry or API call). */
+  exemptNamespaces: string[]
+  /** Image globs never checked. */
+  exemptImages: string[]
+  /** A docker config.json standing for the nodes' own credentials. */
+  nodeDockerConfigPath: string | undefined
+  /** The cluster's platforms; empty: read them from the Node objects. */
+  platforms: Platform[]
+  logLevel: LogLevel
+  credentialProviders: CredentialProviderFlags | undefined
+  /** The background audit; undefined: off (--audit-interval 0, the default). */
+  audit: AuditSettings | undefined
+  /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf); undefined: each image's own registry. */
+  mirrors: MirrorSource | undefined
+}
+
+export interface AuditSettings {
+  intervalMs: number
+  /** Requests a second per registry host. */
+  qps: number
+  /** Warning Events on the workloads (needs the events overlay's RBAC). */
+  events: boolean
+  /** Where the leader-election Lease lives: pullguard's own namespace. */
+  leaseNamespace: string
+  /** This replica's name in the Lease: the pod's name (POD_NAME), else host and pid. */
+  identity: string
+}
+
+export const SERVE_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  mode: { type: 'string' },
+  'on-registry-error': { type: 'string' },
+  timeout: { type: 'string' },
+  'registry-ca': { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
+  'exempt-namespace': { type: 'string', multiple: true },
+  'exempt-image': { type: 'string', multiple: true },
+  'node-docker-config': { type: 'string' },
+  platform: { type: 'string', multiple: true },
+  'log-level': { type: 'string' },
+  'image-credential-provider-config': { type: 'string' },
+  'image-credential-provider-bin-dir': { type: 'string' },
+  'audit-interval': { type: 'string' },
+  'audit-registry-qps': { type: 'string' },
+  'audit-events': { type: 'string' },
+  'containerd-hosts-dir': { type: 'string' },
+  'registries-conf': { type: 'string' },
+  'registry-concurrency': { type: 'string' },
+} as const
+
+/** The API server waits at most 30 s for a webhook; a budget beyond 29 s could never be honoured. */
+export const MAX_TIMEOUT_MS = 29_000
+/** Below this not even a warm registry round-trip fits. */
+export const MIN_TIMEOUT_MS = 100
+
+export function parseServeConfig(argv: readonly string[], env: Env = process.env): ServeConfig {
+  const { values } = parseFlags('serve', argv, SERVE_OPTIONS, false)
+  const { pick, pickList } = flagsOrEnv(values, env)
+  const timeout = pick('timeout')
+  const exemptNs = pickList('exempt-namespace')
+  const timeoutMs = parseDuration(timeout.value ?? '8s', timeout.source)
+  if (timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new ConfigError(timeout.source, `${timeout.value} is outside 100ms..29s (the API server waits at most 30s for a webhook)`)
+  }
+  const port = pick('port')
+  const mode = pick('mode')
+  const onError = pick('on-registry-error')
+  const level = pick('log-level')
+  return {
+    port: parsePort(port.value ?? '8443', port.source),
+    host: pick('host').value ?? '0.0.0.0',
+    tls: readTls(pick('tls-cert'), pick('tls-key')),
+    mode: oneOf(mode.value ?? 'enforce', ['enforce', 'warn'] as const, mode.source),
+    onRegistryError: oneOf(onError.value ?? 'allow', ['allow', 'deny'] as const, onError.source),
+    timeoutMs,
+    registryCaPem: registryCa(pick('registry-ca')),
+    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
+    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
+    exemptNamespaces: exemptNs.given ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source)) : [ownNamespace(env)],
+    exemptImages: pickList('exempt-image').list,
+    nodeDockerConfigPath: pick('node-docker-config').value,
+    platforms: platformList(pickList('platform')),
+    logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
+    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
+    audit: auditSettings(pick('audit-interval'), pick('audit-registry-qps'), pick('audit-events'), env),
+    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
+    registryConcurrency: registryConcurrency(pick('registry-concurrency')),
+  }
+}
+
+/** Shorter intervals would re-ask every registry more often than its answers are cached. */
+const MIN_AUDIT_INTERVAL_MS = 1000
+
+function auditSettings(interval: Picked, qps: Picked, events: Picked, env: Env): AuditSettings | undefined {
+  const intervalMs = interval.value === undefined || interval.value === '0' ? 0 : parseDuration(interval.value, interval.source)
+  const rate = auditQps(qps)
+  const withEvents = oneOf(events.value ?? 'false', ['true', 'false'] as const, events.source) === 'true'
+  if (intervalMs === 0) return undefined
+  if (intervalMs < MIN_AUDIT_INTERVAL_MS) throw new ConfigError(interval.source, `${interval.value} is shorter than 1s (0 turns the audit off)`)
+  const pod = env.POD_NAME
+  return { intervalMs, qps: rate, events: withEvents, leaseNamespace: ownNamespace(env), identity: pod !== undefined && pod !== '' ? pod : `${hostname()}-${process.pid}` }
+}
+
+/** Where pullguard itself runs: the downward API, else the service account's namespace file. */
+export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace'
+function ownNamespace(env: Env): string {
+  if (env.POD_NAMESPACE !== undefined && env.POD_NAMESPACE !== '') return env.POD_NAMESPACE
+  try {
+    const fromFile = readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim()
+    if (fromFile !== '') return fromFile
+  } catch {
+    // not in a cluster
+  }
+  return 'pullguard'
+}
+
+function parsePort(value: string, source: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new ConfigError(source, `"${value}" is not a port number (0-65535)`)
+  return Number(value)
+}
+
+function readTls(cert: Picked, key: Picked): TlsFiles | undefined {
+  if (cert.value === undefined && key.value === undefined) return undefined
+  if (cert.value === undefined) throw new ConfigError('--tls-cert', 'is required when --tls-key is set')
+  if (key.value === undefined) throw new ConfigError('--tls-key', 'is required when --tls-cert is set')
+  const pair = { certPem: readPem(cert.value, cert.source), keyPem: readPem(key.value, key.source), certPath: cert.value, keyPath: key.value }
+  try {
+    createSecureContext({ cert: pair.certPem, key: pair.keyPem })
+  } catch (err) {
+    // Swapped files, a key for another certificate, an encrypted key: say so now, not at first request.
+    throw new ConfigError(cert.source, `${cert.value} and ${key.value} are not a usable certificate and key pair (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  }
+  return pair
+}

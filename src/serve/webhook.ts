@@ -1,0 +1,163 @@
+/**
+ * `pullguard serve` assembled from its parts: one registry client (pools, tokens), one cached
+ * checker, the Kubernetes API source, the namespace modes, the judge, the HTTPS server. The CLI
+ * and the tests build it with this same function.
+ */
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { FastifyInstance } from 'fastify'
+import { X509Certificate } from 'node:crypto'
+import type { Server as HttpsServer } from 'node:https'
+import type { Logger } from 'pino'
+import { kubeConfigFor } from '../commands/cluster.js'
+import { ConfigError } from '../commands/errors.js'
+import { openMirrors } from '../commands/mirrors.js'
+import { startCredentialProviders } from '../commands/providers.js'
+import { openRegistries } from '../commands/registry.js'
+import { NodeDockerConfig, NodeDockerConfigError } from '../credentials/node-config.js'
+import { ClusterCache } from '../kube/cluster-cache.js'
+import { KubeApi } from '../kube/kube-api.js'
+import { AssessmentMemo } from '../policy/assessment-memo.js'
+import { ImageExemptions } from '../policy/exemptions.js'
+import { createJudge, decisionBudgetMs } from '../policy/judge.js'
+import { NamespaceModes } from '../policy/namespace-mode.js'
+import { NodePlatforms } from '../policy/node-platforms.js'
+import { buildServer } from '../server/app.js'
+import { generateDevCertificate } from '../server/dev-certificate.js'
+import { Metrics } from '../server/metrics.js'
+import { CertificateReloader } from '../server/tls-reload.js'
+import { startBackgroundAudit } from './background-audit.js'
+import type { ServeConfig } from './config.js'
+
+export interface Serve {
+  app: FastifyInstance
+  metrics: Metrics
+  /** Stops accepting, lets in-flight reviews finish (up to `graceMs`), then releases everything. */
+  close(graceMs?: number): Promise<void>
+}
+
+/** Without `kubeConfig`: KUBECONFIG or the in-cluster service account (a broken one exits 2). */
+export async function createServe(config: ServeConfig, logger: Logger, kubeConfig?: KubeConfig): Promise<Serve> {
+  const kc = kubeConfig ?? (await kubeConfigFor(undefined, 'KUBECONFIG'))
+  let tls = config.tls
+  if (tls === undefined) {
+    logger.warn('no --tls-cert/--tls-key given: serving a self-signed certificate generated in memory (development only)')
+    tls = { ...(await generateDevCertificate()), certPath: '(generated)', keyPath: '(generated)' }
+  }
+  const budget = decisionBudgetMs(config.timeoutMs)
+  const metrics = new Metrics({ timeoutMs: config.timeoutMs })
+  metrics.servingCertificate(certificateNotAfter(tls.certPem))
+  const routes = openMirrors(config.mirrors, logger, { watch: true })
+  const { client: registry, checker } = openRegistries(config, budget, { routes, onRequest: metrics.registryRequest, observer: metrics.checks })
+  const kube = new KubeApi(kc, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
+  // Pull secrets, service accounts and namespaces kept by list + watch; until listed (or when
+  // RBAC allows no list), lookups go to the API as they would without it.
+  const cluster = new ClusterCache(kc, kube, logger)
+  const modes = new NamespaceModes(cluster, config.mode)
+  // A relabelled namespace takes its new mode from the next review, not after the modes' TTL.
+  cluster.onNamespaceChange((name) => modes.forget(name))
+  cluster.start()
+  const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
+  // Accounts from the watched copy; tokens by TokenRequest (only the tokens overlay's RBAC allows it).
+  const providers = startCredentialProviders(config.credentialProviders, budget, logger, {
+    watch: true,
+    onExec: metrics.pluginExec,
+    serviceAccounts: {
+      getServiceAccount: (ns, name, signal) => cluster.getServiceAccount(ns, name, signal),
+      createServiceAccountToken: (ns, name, request, signal) => kube.createServiceAccountToken(ns, name, request, signal),
+    },
+  })
+  const platforms = new NodePlatforms(kube, config.platforms, logger)
+  // The same spec asked again (every pod of a ReplicaSet) reuses its assessment while the
+  // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
+  const memo = new AssessmentMemo({
+    revision: (namespace) => cluster.revision(namespace),
+    inputs: () => [nodeCredentials?.entries(), platforms.current(), providers?.generation, routes?.generation],
+    expiresAt: (result) => checker.expiresAt(result),
+  })
+  metrics.registryPauses(() => checker.pauses.current())
+  metrics.registrySlots(() => registry.requestSlots(), config.registryConcurrency)
+  metrics.cacheSizes({
+    result: () => checker.size,
+    assessments: () => memo.size,
+    'pull-secrets': () => cluster.stats().pullSecrets,
+    'service-accounts': () => cluster.stats().serviceAccounts,
+    namespaces: () => cluster.stats().namespaces,
+  })
+  // What a CREATE is judged with: the webhook's and the audit's, so both reach the same answer.
+  const assessOptions = {
+    checker,
+    secrets: cluster,
+    serviceAccounts: cluster,
+    modes,
+    exemptNamespaces: new Set(config.exemptNamespaces),
+    exemptImages: new ImageExemptions(config.exemptImages),
+    ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
+    ...(providers === undefined ? {} : { credentialProviders: providers }),
+    clusterPlatforms: platforms,
+    ...(routes === undefined ? {} : { pullRules: routes }),
+  }
+  const judge = createJudge({
+    ...assessOptions,
+    onRegistryError: config.onRegistryError,
+    timeoutMs: config.timeoutMs,
+    memo,
+    onDecision: metrics.decision,
+    logger,
+  })
+  const audit = config.audit === undefined ? undefined : startBackgroundAudit(config.audit, config.timeoutMs, kc, logger, metrics, assessOptions)
+  const ready = reachedOnce(kube)
+  metrics.readiness(ready)
+  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready })
+  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server as HttpsServer, config.tls.certPath, config.tls.keyPath, logger, (pem) => metrics.servingCertificate(certificateNotAfter(pem)))
+  return {
+    app,
+    metrics,
+    close: async (graceMs = config.timeoutMs + 2_000) => {
+      reloader?.close()
+      // The Lease first: another replica takes over the audit while this one drains its reviews.
+      await audit?.close()
+      // app.close() stops accepting and waits for in-flight reviews; past the grace period, stop waiting.
+      let timer: NodeJS.Timeout | undefined
+      const grace = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)))
+      const outcome = await Promise.race([app.close().then(() => 'closed' as const), grace])
+      clearTimeout(timer)
+      if (outcome === 'timeout') logger.warn({ graceMs }, 'in-flight reviews did not finish within the grace period')
+      await registry.close()
+      cluster.stop()
+      nodeCredentials?.close()
+      providers?.close()
+      routes?.close()
+    },
+  }
+}
+
+/**
+ * Ready once the Kubernetes API has answered anything (even 403/404): TLS is loaded by then, and
+ * the pull secrets can be read. Latched: a later API outage is a registry-style error per review,
+ * not a reason to take every replica out of the Service at once.
+ */
+function reachedOnce(kube: KubeApi): () => Promise<boolean> {
+  let reached = false
+  return async () => {
+    if (reached) return true
+    const answer = await kube.getNamespace('default', AbortSignal.timeout(2_000))
+    reached = answer.kind !== 'error'
+    return reached
+  }
+}
+
+/** The first certificate's notAfter: what the expiry alert watches (the chain's leaf). */
+function certificateNotAfter(certPem: string): number {
+  return Date.parse(new X509Certificate(certPem).validTo)
+}
+
+/** --node-docker-config, watched for changes (a mounted Secret is swapped in place). */
+function loadNodeCredentials(path: string | undefined, logger: Logger): NodeDockerConfig | undefined {
+  if (path === undefined) return undefined
+  try {
+    return new NodeDockerConfig(path, logger)
+  } catch (err) {
+    if (err instanceof NodeDockerConfigError) throw new ConfigError('--node-docker-config', err.message)
+    throw err
+  }
+}
