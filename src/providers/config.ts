@@ -12,6 +12,7 @@ import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node
 import { extname, join } from 'node:path'
 import { loadAll } from 'js-yaml'
 import { parseGoDuration } from '../go/duration.js'
+import type { ProviderSpec, TokenAttributes } from './spec.js'
 import { validateProviders } from './validate.js'
 
 export { EXEC_API_VERSIONS } from './validate.js'
@@ -20,26 +21,6 @@ export const CONFIG_GROUP = 'kubelet.config.k8s.io'
 const CONFIG_VERSIONS = ['v1', 'v1beta1', 'v1alpha1']
 /** A config is a few providers; a megabyte is not a config. */
 const MAX_CONFIG_BYTES = 1024 * 1024
-
-export interface TokenAttributes {
-  serviceAccountTokenAudience: string
-  cacheType: string
-  requireServiceAccount: boolean | undefined
-  requiredServiceAccountAnnotationKeys: string[]
-  optionalServiceAccountAnnotationKeys: string[]
-}
-
-/** One provider as decoded (validate.ts decides whether it is usable). */
-export interface ProviderSpec {
-  name: string
-  matchImages: string[]
-  /** Milliseconds; undefined when the field is absent (a validation error). */
-  defaultCacheDurationMs: number | undefined
-  apiVersion: string
-  args: string[]
-  env: Array<{ name: string; value: string }>
-  tokenAttributes: TokenAttributes | undefined
-}
 
 export interface ProviderConfig {
   /** Providers in config order, each with the path of its binary. */

@@ -5,7 +5,7 @@
  * index (`providers.name`), as the kubelet prints them. Pure: table-tested with its vectors.
  */
 import { parseHttpUrl } from '../go/url.js'
-import type { ProviderSpec } from './config.js'
+import type { ProviderSpec } from './spec.js'
 import { formatGoDuration } from '../go/duration.js'
 
 const q = JSON.stringify
