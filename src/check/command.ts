@@ -22,7 +22,7 @@ export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--doc
                        [--containerd-hosts-dir DIR | --registries-conf FILE] [--registry-concurrency 8]`
 
 export async function check(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (wantsHelp(argv)) {
     process.stdout.write(CHECK_USAGE + '\n')
     return 0
   }
