@@ -55,7 +55,7 @@ async function attempt(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, c
     const res = sent.res
     if (res.status === 200) {
       const found = readManifestAnswer(ref, ep, res, method)
-      if (found !== 'need-get') return withIndexPlatforms(ctx, ref, ep, auth, found, method === 'GET' ? res.body : undefined, signal)
+      if (found !== 'need-get') return withIndexPlatforms(ctx, ep, auth, found, method === 'GET' ? res.body : undefined, signal)
     } else if (res.status === 401) {
       return deniedAfterAuth(ep, res, credential)
     } else if (!((res.status === 405 || res.status === 400) && method === 'HEAD')) {
@@ -96,7 +96,7 @@ function readManifestAnswer(ref: ImageReference, ep: Endpoint, res: HttpResponse
  * 5. An index found: add the platforms it offers (index-platforms.ts), from the body in hand or one
  *    GET by digest. Failing to read them keeps Exists, with the reason in the detail.
  */
-async function withIndexPlatforms(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, auth: AuthState, found: Outcome, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
+async function withIndexPlatforms(ctx: AttemptContext, ep: Endpoint, auth: AuthState, found: Outcome, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
   if (ctx.resolveIndexPlatforms === false || found.code !== 'Exists' || found.digest === undefined || !isIndexMediaType(found.mediaType ?? '')) return found
   const read = body === undefined ? await fetchIndexPlatforms(ctx, auth, ep, found.digest, signal) : platformsFromBody(body, found.digest)
   return read.ok

@@ -109,7 +109,7 @@ function sink(): EventSink & { calls: string[]; existing: Map<string, number>; f
     calls: [] as string[],
     existing: new Map<string, number>(),
     failNext: false,
-    async create(w: { namespace: string }, name: string) {
+    async create(_w: { namespace: string }, name: string) {
       if (s.failNext) {
         s.failNext = false
         throw new Error('connection refused')

@@ -193,7 +193,7 @@ function secretContent(namespaceIndex: number, s: number): number {
   return 100 + namespaceIndex * SECRETS_PER_NS + s
 }
 
-function* clusterObjects(registry: string): Generator<{ path: string; body: unknown }> {
+function* clusterObjects(): Generator<{ path: string; body: unknown }> {
   for (let n = 0; n < NODES; n++) {
     const arch = n % 4 === 0 ? 'arm64' : 'amd64'
     yield { path: '/api/v1/nodes', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${n}`, labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': arch, 'kubernetes.io/hostname': `node-${n}` } } } }
@@ -368,7 +368,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // Fill the cluster.
     const fillStarted = performance.now()
-    const cluster = await createAll(pool, token, clusterObjects(registry))
+    const cluster = await createAll(pool, token, clusterObjects())
     const inNamespaces = (await createAll(pool, token, namespaceObjects(registry, 'accounts'))) + (await createAll(pool, token, namespaceObjects(registry, 'workloads')))
     report('scale: objects created', `${cluster + inNamespaces} (${NAMESPACES} namespaces, ${NAMESPACES * SECRETS_PER_NS} pull secrets, ${NAMESPACES * ACCOUNTS_PER_NS} service accounts, ${NAMESPACES * (DEPLOYMENTS_PER_NS + PODS_PER_NS)} workloads, ${NODES} nodes) in ${seconds(performance.now() - fillStarted)}`)
 

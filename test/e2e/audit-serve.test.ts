@@ -83,7 +83,7 @@ t.test('a tag deleted from the registry shows up within one interval; pushed bac
   t.same(changes, ['pullable→not-pullable', 'not-pullable→pullable'], 'each change of state logged once')
 })
 
-t.test('a pull secret rotated with a wrong password is found', async (t) => {
+t.test('a pull secret rotated with a wrong password is found', async () => {
   await cp.kubectlOk(['delete', 'secret', 'regcred', '-n', 'live'])
   await secret('rotated-wrong')
   await until('the private series', async () => (await metric(NOT_PULLABLE, { name: 'private', reason: 'AccessDenied' })) === 1)

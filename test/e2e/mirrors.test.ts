@@ -12,7 +12,7 @@ import { podManifest, startWorld } from '../cluster/e2e.js'
 import { startRegistry } from '../helpers/registry.js'
 
 const world = await startWorld(t, { images: ['open:team/api:1.0', 'open:team/api:1.1'] })
-const { cp, open } = world
+const { open } = world
 await world.namespace('shop')
 const mirror = await startRegistry({ ca: world.registryCa, auth: { kind: 'none' }, proxy: open })
 t.teardown(() => mirror.close())

@@ -140,7 +140,7 @@ t.test("a negative answer for the same values (another namespace's, or the audit
 })
 
 t.test('negative answers name the secrets tried, so they are never shared across namespaces', async (t) => {
-  const { s, checker } = await setup((req, res) => {
+  const { s, checker } = await setup((_req, res) => {
     res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
     res.end()
   })
@@ -212,7 +212,7 @@ t.test('a 429 pauses that registry: no request until its Retry-After has passed,
   let now = 1_000_000
   const clock = { now: () => now }
   let retryAfter: string | undefined = '9'
-  const { s, checker } = await setup((req, res) => {
+  const { s, checker } = await setup((_req, res) => {
     res.writeHead(429, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) })
     res.end('{"errors":[{"code":"TOOMANYREQUESTS"}]}')
   }, { clock })
