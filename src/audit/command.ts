@@ -6,6 +6,7 @@
  */
 import { auditChecker, runPass } from '../auditor/pass.js'
 import { listWorkloads, workloadLister } from '../auditor/workload-api.js'
+import type { AuditWorkload } from '../auditor/workloads.js'
 import { userCluster } from '../commands/cluster.js'
 import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
 import { TargetError } from '../commands/errors.js'
@@ -38,7 +39,7 @@ export async function audit(argv: string[]): Promise<number> {
   const logger = createLogger('silent')
 
   const listing = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
-  let workloads
+  let workloads: AuditWorkload[]
   try {
     workloads = await listWorkloads(workloadLister(kc), namespace, listing)
   } catch (err) {

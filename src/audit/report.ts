@@ -44,7 +44,7 @@ export function renderAuditText(report: AuditReport): string {
       lines.push(`  container "${i.container}" (${i.field}): ${i.result}`)
       lines.push(label('image', i.image))
       lines.push(label('reason', `${i.reason}: ${i.problem}`))
-      i.fix.forEach((fix, n) => lines.push(n === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`))
+      for (const [n, fix] of i.fix.entries()) lines.push(n === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`)
     }
     lines.push('')
   }

@@ -4,7 +4,7 @@
  * controller of these kinds owns (a Deployment's ReplicaSets, their pods) is left to its owner, so
  * each image is judged once, where its fix goes.
  */
-import { readPodSpec } from '../admission/pod-spec.js'
+import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { PodSubject } from '../policy/subject.js'
@@ -49,7 +49,7 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
   const location = podSpecLocation(GROUP[kind], kind)
   if (location === undefined) return undefined
   const prefix = location.path.join('.')
-  let spec
+  let spec: PodSpecView
   try {
     spec = readPodSpec(dig(raw, location.path), prefix)
   } catch (err) {

@@ -13,7 +13,7 @@ import { parseCheckConfig, type CheckConfig } from './config.js'
 import { readDocuments } from './manifests.js'
 import { manifestObjects, type CheckObject } from './objects.js'
 import { buildReport, renderJson, renderTable } from './report.js'
-import { runCheck, type ClusterSources } from './run.js'
+import { runCheck, type CheckedObject, type ClusterSources } from './run.js'
 
 export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--docker-config FILE] [--from-cluster [--kubeconfig FILE]]
                        [--namespace NS] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
@@ -32,7 +32,7 @@ export async function check(argv: string[]): Promise<number> {
   const { objects, skipped } = manifestObjects(documents, config.namespace)
   const cluster = config.fromCluster ? await clusterSources(config) : undefined
   const progress = progressLine(config.progress, 'objects')
-  let checked
+  let checked: CheckedObject[]
   try {
     checked = await runCheck(objects, { config, docker, logger: createLogger('silent'), ...(cluster === undefined ? {} : { cluster }), onProgress: progress.update })
   } finally {

@@ -3,7 +3,7 @@
  * order so the report is stable), or `-` for stdin. Every YAML stream may hold many documents. A
  * document that does not parse is an InputError naming the file and line: the CLI exits 2.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import yaml from 'js-yaml'
 import { InputError } from '../commands/errors.js'
@@ -36,7 +36,7 @@ export function readDocuments(inputs: readonly string[], readStdin: () => string
 
 /** A file as itself; a directory as its manifest files, recursively, in name order. */
 function expand(path: string, depth = 0): string[] {
-  let stat
+  let stat: Stats
   try {
     stat = statSync(path)
   } catch (err) {

@@ -4,7 +4,7 @@
  * readPodSpec, so a manifest yields exactly the images a CREATE of it would have the kubelet pull.
  */
 import { ReviewDecodeError } from '../admission/review.js'
-import { readPodSpec } from '../admission/pod-spec.js'
+import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { PodSubject } from '../policy/subject.js'
 import { InputError } from '../commands/errors.js'
@@ -45,7 +45,7 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
   if (kind === 'List' || (kind.endsWith('List') && Array.isArray(object.items))) {
     if (depth >= MAX_LIST_DEPTH) throw new InputError(`${name}: ${where}: Lists nested deeper than ${MAX_LIST_DEPTH}`)
     const items = Array.isArray(object.items) ? object.items : []
-    items.forEach((item, i) => collect(source, item, `${where} items[${i}]`, defaultNamespace, into, depth + 1))
+    for (const [i, item] of items.entries()) collect(source, item, `${where} items[${i}]`, defaultNamespace, into, depth + 1)
     return
   }
   const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
@@ -57,7 +57,7 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
   const metadata = (typeof object.metadata === 'object' && object.metadata !== null ? object.metadata : {}) as Record<string, unknown>
   const objectName = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
   const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : defaultNamespace
-  let spec
+  let spec: PodSpecView
   try {
     spec = readPodSpec(dig(object, location.path), location.path.join('.'))
   } catch (err) {

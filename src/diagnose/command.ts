@@ -53,7 +53,10 @@ async function run(api: DiagnoseApi & ServiceAccountAccess, config: DiagnoseConf
   } else {
     const namespace = target.kind === 'namespace' ? target.namespace ?? defaultNamespace : undefined
     scope = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
-    const keep = (pod: PodObject): boolean => (examined++, isStuck(pod))
+    const keep = (pod: PodObject): boolean => {
+      examined++
+      return isStuck(pod)
+    }
     pods = readable(await api.listPods(namespace, keep, signal), namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`)
   }
   const logger = createLogger('silent')

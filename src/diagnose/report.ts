@@ -56,7 +56,7 @@ export function renderDiagnoseText(report: DiagnoseReport): string {
         lines.push(label('kubelet', `${c.waitingMessage ?? 'no message'} (no event left: the API keeps events about an hour)`))
       }
       lines.push(label('now', `${c.reason}: ${c.now}`))
-      c.fixes.forEach((fix, i) => lines.push(i === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`))
+      for (const [i, fix] of c.fixes.entries()) lines.push(i === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`)
     }
     for (const w of pod.warnings) lines.push(`  warning: ${w}`)
     lines.push('')

@@ -10,7 +10,8 @@ import { isIPv6 } from 'node:net'
 export function parseHttpUrl(raw: string): { host: string; path: string } | undefined {
   const hash = raw.indexOf('#')
   const u = hash < 0 ? raw : raw.slice(0, hash)
-  if (hash >= 0 && unescape(raw.slice(hash + 1), 'other') === undefined) return undefined
+  if (hash >= 0 && percentUnescape(raw.slice(hash + 1), 'other') === undefined) return undefined
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: Go's url.Parse refuses ASCII control characters, and so must we
   if (/[\x00-\x1f\x7f]/.test(u)) return undefined
   let rest = u.slice(u.indexOf(':') + 1)
   if (rest.endsWith('?') && rest.indexOf('?') === rest.length - 1) rest = rest.slice(0, -1)
@@ -23,7 +24,7 @@ export function parseHttpUrl(raw: string): { host: string; path: string } | unde
   const host = parseHost(authority.slice(at + 1))
   if (host === undefined) return undefined
   if (at >= 0 && !validUserinfo(authority.slice(0, at))) return undefined
-  const decodedPath = unescape(path, 'other')
+  const decodedPath = percentUnescape(path, 'other')
   return decodedPath === undefined ? undefined : { host, path: decodedPath }
 }
 
@@ -36,15 +37,15 @@ function parseHost(host: string): string | undefined {
     const name = host.slice(1, close)
     const zone = name.indexOf('%25')
     const address = zone < 0
-      ? unescape(name, 'host')
-      : join(unescape(name.slice(0, zone), 'host'), unescape(name.slice(zone), 'zone'))
+      ? percentUnescape(name, 'host')
+      : join(percentUnescape(name.slice(0, zone), 'host'), percentUnescape(name.slice(zone), 'zone'))
     // netip.ParseAddr, and not a plain IPv4 address.
     if (address === undefined || !isIPv6(address)) return undefined
     return `[${address}]${host.slice(close + 1)}`
   }
   const colon = host.lastIndexOf(':')
   if (colon >= 0 && !validOptionalPort(host.slice(colon))) return undefined
-  return unescape(host, 'host')
+  return percentUnescape(host, 'host')
 }
 
 function join(a: string | undefined, b: string | undefined): string | undefined {
@@ -59,7 +60,7 @@ function validUserinfo(userinfo: string): boolean {
   if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo)) return false
   const colon = userinfo.indexOf(':')
   const parts = colon < 0 ? [userinfo] : [userinfo.slice(0, colon), userinfo.slice(colon + 1)]
-  return parts.every((part) => unescape(part, 'other') !== undefined)
+  return parts.every((part) => percentUnescape(part, 'other') !== undefined)
 }
 
 /** Characters a host may hold unescaped (url.go shouldEscape in encodeHost mode). */
@@ -68,8 +69,8 @@ const HOST_CHAR = /[A-Za-z0-9\-_.~!$&'()*+,;=:[\]<>"]/
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
 const HOST_CHARS_ONLY = /^[A-Za-z0-9\-_.~!$&'()*+,;=:[\]<>"]*$/
 
-/** url.go unescape: "%XY" must be hex; in a host only non-ASCII may be %-encoded (and "%25"). */
-function unescape(s: string, mode: 'host' | 'zone' | 'other'): string | undefined {
+/** url.go unescape (named apart from the global unescape): "%XY" must be hex; in a host only non-ASCII may be %-encoded (and "%25"). */
+function percentUnescape(s: string, mode: 'host' | 'zone' | 'other'): string | undefined {
   // The common case (registry hosts and paths): nothing escaped, nothing beyond printable ASCII.
   if (!s.includes('%') && PRINTABLE_ASCII.test(s)) return mode === 'other' || HOST_CHARS_ONLY.test(s) ? s : undefined
   const bytes: number[] = []

@@ -247,8 +247,14 @@ export class Reflector<T> {
   #rewatch(err: unknown): void {
     if (this.#stopped) return
     // 410 as the HTTP status rather than as a watch event: the version expired all the same.
-    if ((err as { statusCode?: unknown } | null)?.statusCode === 410) return this.#retry('expired', undefined)
-    if (this.#resourceVersion === '') return this.#retry('watch', err)
+    if ((err as { statusCode?: unknown } | null)?.statusCode === 410) {
+      this.#retry('expired', undefined)
+      return
+    }
+    if (this.#resourceVersion === '') {
+      this.#retry('watch', err)
+      return
+    }
     this.#options.trouble.failed(this.#options.name, err, { verb: 'watch', resource: this.#options.resource }, this.#backoffMs)
     this.#timer = setTimeout(() => {
       this.#startWatch().then(

@@ -204,7 +204,7 @@ function sameFamily(a: string, va: Version, b: string, vb: Version): boolean {
   return a.slice(0, va.prefixEnd).toLowerCase() === b.slice(0, vb.prefixEnd).toLowerCase() && a.slice(va.suffixStart).toLowerCase() === b.slice(vb.suffixStart).toLowerCase()
 }
 
-const enum Kind {
+enum Kind {
   /** Same numbers, spelled otherwise (`1.025` for `1.25`). */
   Same,
   /** Inside the wanted line (`1.25.4` for `1.25`). */

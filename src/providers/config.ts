@@ -8,7 +8,7 @@
  * 3. validated (validate.ts), then every provider's binary must be an executable file in the bin dir.
  * Any failure is a ProviderConfigError whose message is one line, as the kubelet words it where it can.
  */
-import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs'
 import { extname, join } from 'node:path'
 import { loadAll } from 'js-yaml'
 import { parseGoDuration } from '../go/duration.js'
@@ -85,7 +85,7 @@ function configFiles(configPath: string): string[] {
     throw new ProviderConfigError(`unable to access path ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
   }
   if (!isDirectory) return [configPath]
-  let entries
+  let entries: Dirent[]
   try {
     entries = readdirSync(configPath, { withFileTypes: true })
   } catch (err) {

@@ -97,7 +97,7 @@ export function domainProblem(domain: string): string | undefined {
     const colon = domain.indexOf(':');
     const host = colon < 0 ? domain : domain.slice(0, colon);
     if (colon >= 0) port = domain.slice(colon + 1);
-    if (port !== undefined && port.includes(':')) {
+    if (port?.includes(':')) {
       return `registry host ${q(domain)} looks like an IPv6 address; write it in brackets, e.g. "[::1]:5000/app"`;
     }
     const problem = hostNameProblem(host, domain);

@@ -2,7 +2,7 @@ export { RegistryClient, summarize, type CheckOptions, type RegistryClientOption
 export { credentialIdentity, type Credential } from './credential.js'
 export { parseIndexPlatforms, type IndexPlatforms } from './index-platforms.js'
 export { isIndexMediaType, MANIFEST_ACCEPT } from './media-types.js'
-export { type Attempt, type CheckResult, type Platform, type ReasonCode, type UnreachableCause } from './result.js'
+export type { Attempt, CheckResult, Platform, ReasonCode, UnreachableCause } from './result.js'
 export { buildTrustStore, type TrustOptions, type TrustStore } from './trust.js'
 export { DEFAULT_TAG_LIST_BUDGET_MS, type ListTagsClientOptions } from './client.js'
 export { listTags, parseNextLink, parseTagPage, type ListTagsOptions, type TagList, type TagSource } from './tags.js'

@@ -17,7 +17,7 @@ import { basicAuthorization, credentialIdentity, hasBasicCredentials, type Crede
 import { retryAfterSeconds } from './retry-after.js'
 import type { UnreachableCause } from './result.js'
 import type { EndpointTls } from './endpoint.js'
-import type { Transport } from './transport.js'
+import type { HttpResponse, Transport } from './transport.js'
 import { asTransportError } from './transport-error.js'
 import { jsonObject } from './json-body.js'
 
@@ -103,7 +103,7 @@ export class TokenSource {
     if (bearer.service !== undefined) url.searchParams.set('service', bearer.service)
     url.searchParams.set('scope', scope)
     const started = this.#clock.now()
-    let res
+    let res: HttpResponse
     try {
       res = await this.#transport.send({
         method: 'GET',

@@ -8,7 +8,10 @@ import { createLogger } from '../../src/log/logger.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pullguard-node-config-'))
 const lines: string[] = []
-const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()) }))
+const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => {
+      lines.push(c.toString())
+      done()
+    }, }))
 const config = (auths: Record<string, { auth: string }>, extra: object = {}): string => JSON.stringify({ auths, ...extra })
 const auth = (u: string, p: string) => ({ auth: Buffer.from(`${u}:${p}`).toString('base64') })
 

@@ -102,16 +102,18 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       res.end(JSON.stringify(body))
     }
     if (req.method !== 'GET' || url.pathname !== '/token') {
-      return reply(404, { errors: [{ code: 'NOT_FOUND', message: 'only GET /token is served' }] }, null)
+      reply(404, { errors: [{ code: 'NOT_FOUND', message: 'only GET /token is served' }] }, null)
+      return
     }
     const o = result.options
     const { ok, user } = authenticate(req, o.users)
     if (!ok) {
       res.setHeader('www-authenticate', 'Basic realm="pullguard-test-token"')
-      return reply(401, {
+      reply(401, {
         errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password' }],
         details: 'incorrect username or password',
       }, user)
+      return
     }
     const access: Access[] = []
     for (const s of rawScopes) {

@@ -269,7 +269,10 @@ t.test('pods, events and a node for diagnose: the fixture pod keeps its spec thr
   t.ok(fake.requests.some((q) => q.path.includes('fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3Dapi-5d8f7c9b6d-q7w2e')), 'asks the API for this pod\'s events only')
 
   const seen: string[] = []
-  const stuck = await api(fake).listPods(undefined, (p) => (seen.push(`${p.namespace}/${p.name}`), p.namespace === 'team-c'))
+  const stuck = await api(fake).listPods(undefined, (p) => {
+    seen.push(`${p.namespace}/${p.name}`)
+    return p.namespace === 'team-c'
+  })
   t.same(seen.sort(), [key, 'team-c/other'], 'all namespaces are read')
   t.same(stuck.kind === 'found' ? stuck.object.map((p) => p.name) : stuck, ['other'], 'only what keep accepts is held')
   const inB = await api(fake).listPods('team-b', () => true)

@@ -50,7 +50,10 @@ t.test('cycles and very deep objects are cut, not walked forever', async (t) => 
 
 t.test('through the logger: the line carries the censor, never the value', async (t) => {
   let text = ''
-  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((text += chunk.toString()), done()) })
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => {
+      text += chunk.toString()
+      done()
+    }, })
   const log = createLogger('info', sink)
   log.info({ registry: { password: 'Sup3r-Secret-Value' }, headers: { authorization: 'Bearer eyJhbGciOi' } }, 'example')
   log.info({ err: Object.assign(new Error('refused'), { token: 'tok-Value-123' }) }, 'failed')

@@ -14,7 +14,10 @@ import { endpointUrl } from '../../src/registry/endpoint.js'
 import { createTestCA } from '../helpers/pki.js'
 
 const lines: string[] = []
-const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()) }))
+const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => {
+      lines.push(c.toString())
+      done()
+    }, }))
 const ca = await createTestCA()
 
 const root = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-'))

@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 
+/** Grafana's own variable syntax, not a template literal. */
+const DATASOURCE = '$' + '{datasource}'
+
 interface Panel {
   id: number
   type: string
@@ -28,9 +31,9 @@ t.test('a Prometheus datasource variable, used by every query; every metric filt
     }
   }
   for (const p of panels) {
-    t.same(p.datasource, { type: 'prometheus', uid: '${datasource}' }, p.title)
+    t.same(p.datasource, { type: 'prometheus', uid: DATASOURCE }, p.title)
     t.ok((p.targets ?? []).length > 0, `${p.title} has queries`)
-    for (const q of p.targets ?? []) t.equal(q.datasource?.uid, '${datasource}', `${p.title} ${q.refId}`)
+    for (const q of p.targets ?? []) t.equal(q.datasource?.uid, DATASOURCE, `${p.title} ${q.refId}`)
     t.ok((p.description ?? '').length > 20, `${p.title} says what it shows`)
   }
 })

@@ -86,7 +86,7 @@ t.test('warn: everything is allowed, one warning per image that is not pullable'
 
 t.test('an anonymous denial says no secret matched and gives the create-secret command', async (t) => {
   const v = decide([checked('AccessDenied')], 'enforce', 'allow', ctx)
-  t.match(v.message, /requires credentials and no pull secret matches this registry[^]*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/)
+  t.match(v.message, /requires credentials and no pull secret matches this registry[\s\S]*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/)
 })
 
 t.test('all pullable: no fix target is needed', async (t) => {

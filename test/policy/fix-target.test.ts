@@ -22,7 +22,11 @@ const assessed = (outcomes: ImageOutcome[], names: string[], loaded: string[] = 
   secretsLoaded: loaded.map((name) => ({ name, registries: ['ghcr.io'] })),
 })
 function accounts(answer: Lookup<ServiceAccountObject>): ServiceAccountSource & { asked: number } {
-  const src = { asked: 0, getServiceAccount: async () => (src.asked++, answer) }
+  const src = { asked: 0, getServiceAccount: async () => {
+      src.asked++
+      return answer
+    },
+  }
   return src
 }
 const sa = (names: string[]): Lookup<ServiceAccountObject> => ({ kind: 'found', object: { name: 'default', namespace: 'shop', imagePullSecrets: names, uid: 'u', annotations: {} } })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { TransportError, classifyNetworkError } from '../../src/registry/transport-error.js'
+import { type TransportError, classifyNetworkError } from '../../src/registry/transport-error.js'
 
 const err = (code: string, message = 'x', name = 'Error') => Object.assign(new Error(message), { code, name })
 const cases: Array<[string, unknown, TransportError['reason']]> = [

@@ -10,7 +10,10 @@ t.test('at most the limit in flight per host; the rest go in arrival order as sl
   const b = await slots.acquire('reg', undefined)
   const other = await slots.acquire('other', undefined)
   t.same(slots.current().get('reg'), { active: 2, queued: 0 }, 'another host has slots of its own')
-  const waiting = ['c', 'd'].map((name) => slots.acquire('reg', undefined).then((release) => (order.push(name), release)))
+  const waiting = ['c', 'd'].map((name) => slots.acquire('reg', undefined).then((release) => {
+      order.push(name)
+      return release
+    }))
   await new Promise((r) => setImmediate(r))
   t.same(slots.current().get('reg'), { active: 2, queued: 2 })
   t.same(order, [], 'nobody past the cap')
