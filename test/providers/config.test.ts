@@ -7,7 +7,7 @@ import t from 'tap'
 import { decodeProviderConfig, loadProviderConfig } from '../../src/providers/config.js'
 import type { ProviderSpec } from '../../src/providers/spec.js'
 import { formatGoDuration, parseGoDuration } from '../../src/go/duration.js'
-import { imageAllowed } from '../../src/providers/match-images.js'
+import { imageAllowed } from '../../src/providers/spec.js'
 import { qualifiedNameErrors, validateProviders } from '../../src/providers/validate.js'
 
 const V1 = 'credentialprovider.kubelet.k8s.io/v1'
