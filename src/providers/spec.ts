@@ -27,7 +27,6 @@ export interface ProviderSpec {
  * same Go url.Parse, exact port, one glob per host label and plain path-prefix rules as the keyring
  * (credentials/keyring.ts), a scheme in a pattern never matching.
  */
-
 export function imageAllowed(matchImages: readonly string[], repository: string): boolean {
   return matchImages.some((pattern) => urlsMatch(pattern, repository))
 }
