@@ -1,8 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Metrics } from './metrics.js'
-import { handleReview, type Judge } from '../admission/handler.js'
-import { peekUid } from '../admission/review.js'
+import { handleReview, unreadableReview, type Judge } from '../admission/handler.js'
 import { MalformedBody, useJsonBodyParser } from './json-body.js'
 
 export interface ServerOptions {
@@ -54,12 +53,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   useJsonBodyParser(app as unknown as FastifyInstance)
 
   app.post('/validate', async (request, reply) => {
-    if (request.body instanceof MalformedBody) {
-      request.log.warn({ reason: request.body.reason }, 'malformed AdmissionReview')
-      return reply.code(400).send({ error: 'MalformedReview', reason: request.body.reason })
-    }
-    const result = await handleReview(request.body, options.judge)
-    if (result.status === 400) request.log.warn({ uid: peekUid(request.body), reason: result.body.reason }, 'malformed AdmissionReview')
+    const result = request.body instanceof MalformedBody ? unreadableReview(request.body.reason) : await handleReview(request.body, options.judge)
+    if (result.status === 400) request.log.warn({ uid: result.uid, reason: result.body.reason }, 'malformed AdmissionReview')
     return reply.code(result.status).send(result.body)
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
