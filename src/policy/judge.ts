@@ -33,11 +33,18 @@ export interface JudgeOptions extends AssessOptions {
 }
 
 export interface DecisionSummary {
-  verdict: 'allowed' | 'allowed-with-warnings' | 'denied'
+  verdict: VerdictLabel
   mode: 'enforce' | 'warn' | 'off' | 'exempt'
   /** The reason code that decided: the first image that cannot be pulled, else the first unverified, else Pullable. */
   reason: string
   seconds: number
+}
+
+/** A verdict as the decision log and the metrics name it. */
+export type VerdictLabel = 'allowed' | 'allowed-with-warnings' | 'denied'
+
+export function verdictLabel(verdict: Verdict): VerdictLabel {
+  return verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied'
 }
 
 /** Time kept back from --timeout to build, log and send the answer. */
@@ -54,11 +61,12 @@ export function createJudge(options: JudgeOptions): Judge {
       return await judge(subject, request)
     } catch (err) {
       options.logger.error({ err, ...request }, 'internal error while judging; applying --on-registry-error')
-      options.onDecision?.({ verdict: options.onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings', mode: 'enforce', reason: 'InternalError', seconds: 0 })
       const text = `pullguard could not check the images of ${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name} (internal error)`
-      return options.onRegistryError === 'deny'
+      const verdict: Verdict = options.onRegistryError === 'deny'
         ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
         : { allowed: true, message: undefined, warnings: [`${text}; allowed by --on-registry-error=allow`] }
+      options.onDecision?.({ verdict: verdictLabel(verdict), mode: 'enforce', reason: 'InternalError', seconds: 0 })
+      return verdict
     }
   }
 }
@@ -74,7 +82,7 @@ function judgeWith(options: JudgeOptions): Judge {
       warn: (fields: object, msg: string) => options.logger.warn({ ...about, ...fields }, msg),
     }
     const report = (verdict: Verdict, mode: DecisionSummary['mode'], reason: string): Verdict => {
-      options.onDecision?.({ verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied', mode, reason, seconds: (clock.now() - started) / 1000 })
+      options.onDecision?.({ verdict: verdictLabel(verdict), mode, reason, seconds: (clock.now() - started) / 1000 })
       return verdict
     }
     const stamp = options.memo?.stamp(subject)
@@ -117,7 +125,7 @@ function judgeWith(options: JudgeOptions): Judge {
       {
         ...about,
         mode: found.mode,
-        verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied',
+        verdict: verdictLabel(verdict),
         pullSecrets: { source: secretNames.source, names: secretNames.names },
         images: outcomes.map((o) => ({
           image: o.use.image,
