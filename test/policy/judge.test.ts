@@ -64,3 +64,18 @@ for (const [name, result, label] of [
     t.match(decisions, [{ verdict: label, mode: 'enforce' }])
   })
 }
+
+for (const onRegistryError of ['deny', 'allow'] as const) {
+  t.test(`judging that fails is an internal error, and --on-registry-error=${onRegistryError} decides`, async (t) => {
+    const { judge, logs, decisions } = judgeWith(async () => {
+      throw new Error('a bug')
+    }, { onRegistryError })
+    const verdict = await judge(subject, { uid: 'u2' })
+    const text = 'pullguard could not check the images of pod team-a/web (internal error)'
+    t.same(verdict, onRegistryError === 'deny'
+      ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
+      : { allowed: true, message: undefined, warnings: [`${text}; allowed by --on-registry-error=allow`] })
+    t.same(decisions, [{ verdict: onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings', mode: 'enforce', reason: 'InternalError', seconds: 0 }])
+    t.match(logs.find((l) => l.msg === 'internal error while judging; applying --on-registry-error'), { level: 50, uid: 'u2', err: { message: 'a bug' } })
+  })
+}
