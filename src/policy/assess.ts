@@ -126,6 +126,16 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
  */
 const MAX_PARALLEL_IMAGES = 16
 
+/**
+ * How long assess() needs for `subject` when one image may take `perImageMs` (`pullguard check`'s
+ * deadline for an object): its distinct images go MAX_PARALLEL_IMAGES at a time, and two periods
+ * more for the API reads before the images and the tag listings after a missing tag.
+ */
+export function assessDeadlineMs(subject: PodSubject, perImageMs: number): number {
+  const batches = Math.ceil(distinct(subject.images).length / MAX_PARALLEL_IMAGES)
+  return perImageMs * (batches + 2)
+}
+
 /** The reference an UPDATE replaced, when the container had a tag of the same repository before. */
 function previousReference(previous: string | undefined, ref: ImageReference): ImageReference | undefined {
   if (previous === undefined) return undefined
