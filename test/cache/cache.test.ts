@@ -1,6 +1,6 @@
 import t from 'tap'
 import { SingleFlight } from '../../src/cache/single-flight.js'
-import { TtlCache } from '../../src/cache/ttl-cache.js'
+import { ExpiringMap, TtlCache } from '../../src/cache/ttl-cache.js'
 
 t.test('TtlCache returns values until they expire', async (t) => {
   let now = 1000
@@ -41,6 +41,28 @@ t.test('TtlCache re-set moves a key to the newest position', async (t) => {
 
 t.test('TtlCache rejects a non-positive bound', async (t) => {
   t.throws(() => new TtlCache({ maxEntries: 0 }), RangeError)
+})
+
+t.test('ExpiringMap serves entries that carry their own expiry until it, and holds its bound', async (t) => {
+  let now = 1000
+  const m = new ExpiringMap<string, { until: number }>({ maxEntries: 2, clock: { now: () => now }, expiresAt: (e) => e.until })
+  const a = { until: 2000 }
+  m.set('a', a)
+  t.equal(m.get('a'), a, 'the entry itself, not a copy')
+  m.set('b', { until: 3000 })
+  m.set('c', { until: 3000 })
+  t.equal(m.get('a'), undefined, 'the oldest left for the bound')
+  now = 3000
+  t.equal(m.get('b'), undefined)
+  t.equal(m.size, 1, 'expired entry removed on read')
+})
+
+t.test('ExpiringMap does not store an entry already expired, and drops what the key held', async (t) => {
+  const m = new ExpiringMap<string, number>({ maxEntries: 10, clock: { now: () => 5000 }, expiresAt: (until) => until })
+  m.set('a', 6000)
+  m.set('a', 5000)
+  t.equal(m.get('a'), undefined)
+  t.equal(m.size, 0)
 })
 
 t.test('SingleFlight runs concurrent work for one key once and shares the result', async (t) => {
