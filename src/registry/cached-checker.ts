@@ -17,8 +17,8 @@
  * for the credentials and the image; an entry is the answer object itself, which carries its expiry.
  */
 import { createHash } from 'node:crypto'
-import { within } from '../cache/deadline.js'
-import { SingleFlight } from '../cache/single-flight.js'
+import { within } from '../async/deadline.js'
+import { SingleFlight } from '../async/single-flight.js'
 import { BoundedMap } from '../cache/bounded-map.js'
 import { ExpiringMap, TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
