@@ -7,19 +7,28 @@ import type { ImageUse, Judge, PodSubject } from '../policy/subject.js'
 export type { Judge }
 import { readPodSpec, newImages } from './pod-spec.js'
 import { dig, podSpecLocation } from './workloads.js'
-import { allowed, denied, type AdmissionReviewOut } from './response.js'
+import { allowed, denied, malformedReview, type AdmissionReviewOut, type MalformedReviewOut } from './response.js'
 import { ReviewDecodeError, decodeReview, type AdmissionRequest } from './review.js'
 
-export type HandlerResult = { status: 200; body: AdmissionReviewOut } | { status: 400; body: { error: 'MalformedReview'; reason: string } }
+export type HandlerResult =
+  | { status: 200; body: AdmissionReviewOut }
+  /** `uid`: the request's, when the body held a usable one, for the log line about it. */
+  | { status: 400; body: MalformedReviewOut; uid: string | undefined }
+
+/** A body refused before it could be read as a review at all (its JSON, the server's parser says why). */
+export function unreadableReview(reason: string): HandlerResult {
+  return { status: 400, body: malformedReview(reason), uid: undefined }
+}
 
 export async function handleReview(body: unknown, judge: Judge): Promise<HandlerResult> {
-  let req: AdmissionRequest
+  let req: AdmissionRequest | undefined
   let subject
   try {
     req = decodeReview(body)
     subject = podSubject(req)
   } catch (err) {
-    if (err instanceof ReviewDecodeError) return { status: 400, body: { error: 'MalformedReview', reason: err.reason } }
+    // Refused while decoding, the error names the uid; refused for its pod spec, the decoded request does.
+    if (err instanceof ReviewDecodeError) return { status: 400, body: malformedReview(err.reason), uid: err.uid ?? req?.uid }
     throw err
   }
   if (subject === undefined || subject.images.length === 0) return { status: 200, body: allowed(req.uid) }

@@ -42,3 +42,17 @@ export function denied(uid: string, message: string, warnings: readonly string[]
   if (warnings.length > 0) response.warnings = cleanWarnings(warnings)
   return review(response)
 }
+
+/**
+ * The HTTP 400 body for a request that is not a well-formed AdmissionReview (its JSON, or its
+ * fields). Not a review: the API server never sends such a body, and without a valid uid there is
+ * no request to answer.
+ */
+export interface MalformedReviewOut {
+  error: 'MalformedReview'
+  reason: string
+}
+
+export function malformedReview(reason: string): MalformedReviewOut {
+  return { error: 'MalformedReview', reason }
+}

@@ -27,7 +27,14 @@ export interface AdmissionRequest {
 
 export class ReviewDecodeError extends Error {
   readonly code = 'MalformedReview'
-  constructor(readonly reason: string) {
+  /**
+   * @param uid The request's uid when the body holds a usable one (decodeReview sets it, whatever
+   * the body was refused for), so the log line about the refused body can name it.
+   */
+  constructor(
+    readonly reason: string,
+    readonly uid?: string,
+  ) {
     super(reason)
     this.name = 'ReviewDecodeError'
   }
@@ -37,13 +44,28 @@ export class ReviewDecodeError extends Error {
 const MAX_UID_LENGTH = 128
 
 export function decodeReview(body: unknown): AdmissionRequest {
+  // Read once, before any check: a body refused for whatever reason still names its uid, when it has a usable one.
+  const uid = requestUid(body)
+  try {
+    return decodeRequest(body, uid)
+  } catch (err) {
+    throw err instanceof ReviewDecodeError && uid !== undefined ? new ReviewDecodeError(err.reason, uid) : err
+  }
+}
+
+/** `request.uid` when it is a string of at most MAX_UID_LENGTH characters, whatever else the body holds. */
+function requestUid(body: unknown): string | undefined {
+  const uid = (body as { request?: { uid?: unknown } } | null)?.request?.uid
+  return typeof uid === 'string' && uid.length <= MAX_UID_LENGTH ? uid : undefined
+}
+
+function decodeRequest(body: unknown, uid: string | undefined): AdmissionRequest {
   const review = asObject(body, 'body must be a JSON object')
   if (review.apiVersion !== 'admission.k8s.io/v1') throw new ReviewDecodeError(`apiVersion must be "admission.k8s.io/v1", got ${describe(review.apiVersion)}`)
   if (review.kind !== 'AdmissionReview') throw new ReviewDecodeError(`kind must be "AdmissionReview", got ${describe(review.kind)}`)
   if (review.request === undefined || review.request === null) throw new ReviewDecodeError('request is missing')
   const req = asObject(review.request, 'request must be an object')
-  const uid = req.uid
-  if (typeof uid !== 'string' || uid === '' || uid.length > MAX_UID_LENGTH) throw new ReviewDecodeError('request.uid must be a non-empty string')
+  if (uid === undefined || uid === '') throw new ReviewDecodeError('request.uid must be a non-empty string')
   const operation = req.operation
   if (typeof operation !== 'string' || !(OPERATIONS as readonly string[]).includes(operation)) {
     throw new ReviewDecodeError(`request.operation must be one of ${OPERATIONS.join(', ')}`)
@@ -62,12 +84,6 @@ export function decodeReview(body: unknown): AdmissionRequest {
     oldObject: optObject(req.oldObject, 'request.oldObject'),
     dryRun: req.dryRun === true,
   }
-}
-
-/** The uid of a body that failed to decode, when one can be found, for logging. */
-export function peekUid(body: unknown): string | undefined {
-  const uid = (body as { request?: { uid?: unknown } } | null)?.request?.uid
-  return typeof uid === 'string' && uid.length <= MAX_UID_LENGTH ? uid : undefined
 }
 
 function asObject(v: unknown, problem: string): Record<string, unknown> {

@@ -9,6 +9,7 @@
  * minute when it gives none). A host that hangs holds up only its own queue.
  */
 import { setMaxListeners } from 'node:events'
+import { pool } from '../async/pool.js'
 import { assess, type AssessOptions } from '../policy/assess.js'
 import { admissionFixTarget } from '../policy/fix-target.js'
 import { fixLines, type FixTarget } from '../policy/fixes.js'
@@ -100,108 +101,85 @@ const MAX_PARALLEL = 4
 interface Task {
   workload: AuditWorkload
   use: ImageUse
+  /** The registry host its image is pulled from: its lane of the pool. */
+  host: string
+}
+
+/** A host's pacing through one pass. */
+interface Lane {
+  /** Between two of its requests: the qps spacing, or the interval spread over its images. */
+  gap: number
+  /** The earliest time of its next request. */
+  next: number
+  /** When a spread pass must be done with it. */
+  windowEnd: number
+  /** Once the window is past: the answers for the images it did not reach. */
+  unreached: ImageChecker | undefined
 }
 
 export async function runPass(workloads: readonly AuditWorkload[], options: PassOptions): Promise<AuditFinding[]> {
   const clock = options.clock ?? realClock
   const pauses = options.pauses ?? new Map<string, number>()
-  const byHost = new Map<string, Task[]>()
+  const tasks: Task[] = []
+  const perHost = new Map<string, number>()
   for (const workload of workloads) {
     for (const use of workload.subject.images) {
       const parsed = tryParseReference(use.image)
       const host = parsed.ok ? parsed.ref.registryHost : ''
-      let queue = byHost.get(host)
-      if (queue === undefined) byHost.set(host, (queue = []))
-      queue.push({ workload, use })
+      tasks.push({ workload, use, host })
+      perHost.set(host, (perHost.get(host) ?? 0) + 1)
     }
   }
   const findings: Array<AuditFinding & { outcome: ImageOutcome }> = []
   const minGapMs = 1000 / Math.max(options.qps, 0.001)
-  const slots = semaphore(MAX_PARALLEL)
-  const judged = async (task: Task, o: PassOptions): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> => {
-    const release = await slots.acquire(o.signal)
-    try {
-      if (o.signal.aborted) return undefined
-      const now = o.current === undefined ? task.workload : o.current(task.workload)
-      if (now === undefined) return undefined
-      // The container as it is now (a changed image is judged from the next pass on, as a new one).
-      const use = now.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
-      return use === undefined ? undefined : await judge({ workload: now, use }, o)
-    } finally {
-      release()
-    }
+  const lanes = new Map<string, Lane>()
+  for (const [host, count] of perHost) {
+    const next = clock.now()
+    // A spread pass ends on time: what a paused or slow host could not reach in the window is
+    // said unverified, without a request, rather than hold up the pass (and every host's next).
+    const windowEnd = options.spreadMs > 0 ? next + Math.max(options.spreadMs, count * minGapMs) : Infinity
+    lanes.set(host, { gap: Math.max(minGapMs, options.spreadMs / count), next, windowEnd, unreached: undefined })
   }
-  await Promise.all(
-    [...byHost].map(async ([host, tasks]) => {
-      const gap = Math.max(minGapMs, options.spreadMs / tasks.length)
-      let next = clock.now()
-      // A spread pass ends on time: what a paused or slow host could not reach in the window is
-      // said unverified, without a request, rather than hold up the pass (and every host's next).
-      const windowEnd = options.spreadMs > 0 ? next + Math.max(options.spreadMs, tasks.length * minGapMs) : Infinity
-      for (const [i, task] of tasks.entries()) {
-        if (options.signal.aborted) return
-        const at = Math.max(next, pauses.get(host) ?? 0, clock.now())
-        if (at > windowEnd) {
-          const paused = (pauses.get(host) ?? 0) > next
-          for (const rest of tasks.slice(i)) {
-            const finding = await judged(rest, { ...options, assess: { ...options.assess, checker: unreached(host, paused, pauses.get(host) ?? 0, clock) } })
-            if (finding === undefined) continue
-            findings.push(finding)
-            options.onFinding?.(finding)
-          }
-          return
-        }
-        await clock.sleep(at - clock.now(), options.signal)
-        if (options.signal.aborted) return
-        const started = clock.now()
-        next = started + gap
-        pauses.set(host, Math.max(pauses.get(host) ?? 0, started + minGapMs))
-        const finding = await judged(task, options)
-        if (finding === undefined) continue
-        findings.push(finding)
-        options.onFinding?.(finding)
-        if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'RateLimited') {
-          const seconds = finding.outcome.result.retryAfterSeconds
-          pauses.set(host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
-        } else if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'TagNotFound') {
-          // The tag list read for the nearest tags was a request too: it counts against the rate.
-          pauses.set(host, Math.max(pauses.get(host) ?? 0, clock.now() + minGapMs))
-        }
-      }
-    }),
-  )
+  // Before an image's turn, outside the pool's limit: its host's spacing, or the end of its window.
+  const pace = async (task: Task): Promise<void> => {
+    const lane = lanes.get(task.host)!
+    if (lane.unreached !== undefined) return
+    const at = Math.max(lane.next, pauses.get(task.host) ?? 0, clock.now())
+    if (at > lane.windowEnd) {
+      const paused = (pauses.get(task.host) ?? 0) > lane.next
+      lane.unreached = unreached(task.host, paused, pauses.get(task.host) ?? 0, clock)
+      return
+    }
+    await clock.sleep(at - clock.now(), options.signal)
+    if (options.signal.aborted) return
+    const started = clock.now()
+    lane.next = started + lane.gap
+    pauses.set(task.host, Math.max(pauses.get(task.host) ?? 0, started + minGapMs))
+  }
+  await pool(tasks, { limit: MAX_PARALLEL, lane: (task) => task.host, pace, signal: options.signal }, async (task) => {
+    const late = lanes.get(task.host)!.unreached
+    const finding = await judged(task, late === undefined ? options : { ...options, assess: { ...options.assess, checker: late } })
+    if (finding === undefined) return
+    findings.push(finding)
+    options.onFinding?.(finding)
+    if (late !== undefined) return
+    if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'RateLimited') {
+      const seconds = finding.outcome.result.retryAfterSeconds
+      pauses.set(task.host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
+    } else if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'TagNotFound') {
+      // The tag list read for the nearest tags was a request too: it counts against the rate.
+      pauses.set(task.host, Math.max(pauses.get(task.host) ?? 0, clock.now() + minGapMs))
+    }
+  })
   return findings.map(({ outcome: _, ...f }) => f)
 }
 
-/** At most `n` holders at once; waiting stops when the signal aborts. */
-function semaphore(n: number): { acquire(signal: AbortSignal): Promise<() => void> } {
-  let free = n
-  const waiting: Array<() => void> = []
-  const release = (): void => {
-    const next = waiting.shift()
-    if (next !== undefined) next()
-    else free++
-  }
-  return {
-    acquire: (signal) =>
-      new Promise((resolve) => {
-        if (free > 0) {
-          free--
-          return resolve(release)
-        }
-        const go = (): void => {
-          signal.removeEventListener('abort', abandon)
-          resolve(release)
-        }
-        const abandon = (): void => {
-          const i = waiting.indexOf(go)
-          if (i >= 0) waiting.splice(i, 1)
-          resolve(() => undefined)
-        }
-        waiting.push(go)
-        signal.addEventListener('abort', abandon, { once: true })
-      }),
-  }
+/** The workload's container as it is when its turn comes (a changed image is judged from the next pass on, as a new one). */
+async function judged(task: Task, options: PassOptions): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
+  const now = options.current === undefined ? task.workload : options.current(task.workload)
+  if (now === undefined) return undefined
+  const use = now.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
+  return use === undefined ? undefined : await judge({ workload: now, use, host: task.host }, options)
 }
 
 /** Answers for images a pass did not reach: no request is made. */

@@ -13,6 +13,7 @@
  *    UnionDockerKeyring{pod secrets, node, credential plugins} — each keyring looks up separately,
  *    Docker Hub fallback included, and the results are concatenated.
  */
+import { pool } from '../async/pool.js'
 import { shareIdentity, type Credential } from '../registry/credential.js'
 import { decodeGoBase64, displayKey, parseDockerCfg, parseDockerConfigJson, type DockerConfigEntry, type DockerConfigParse } from './docker-config.js'
 import { createKeyring, type KeyringEntry } from './keyring.js'
@@ -75,13 +76,8 @@ export async function loadPullKeyring(
 ): Promise<PullKeyring> {
   const names = secretNames.filter((name) => name !== '')
   const unique = [...new Set(names)]
-  const outcomes = new Map<string, Outcome>()
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL_READS, unique.length) }, async () => {
-    for (let name = unique[next++]; name !== undefined; name = unique[next++]) {
-      outcomes.set(name, outcomeOf(namespace, name, await read(source, namespace, name, options.signal)))
-    }
-  }))
+  const found = await pool(unique, { limit: MAX_PARALLEL_READS }, async (name) => outcomeOf(namespace, name, await read(source, namespace, name, options.signal)))
+  const outcomes = new Map(unique.map((name, i) => [name, found[i]!]))
 
   const podEntries: KeyringEntry[] = []
   for (const name of names) {

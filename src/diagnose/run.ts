@@ -5,6 +5,7 @@
  */
 import type { MirrorRoutes } from '../mirrors/routes.js'
 import { setMaxListeners } from 'node:events'
+import { pool } from '../async/pool.js'
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
@@ -91,13 +92,7 @@ export class Diagnoser {
   /** Every pod of the list that is stuck on a pull, diagnosed, in namespace/name order. */
   async pods(pods: readonly PodObject[]): Promise<PodDiagnosis[]> {
     const stuck = pods.filter(isStuck).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
-    const out: PodDiagnosis[] = new Array(stuck.length)
-    let next = 0
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < stuck.length; i = next++) out[i] = await this.pod(stuck[i]!)
-    }
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_PODS, stuck.length) }, worker))
-    return out
+    return pool(stuck, { limit: PARALLEL_PODS }, (pod) => this.pod(pod))
   }
 
   async pod(pod: PodObject): Promise<PodDiagnosis> {

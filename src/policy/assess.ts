@@ -4,6 +4,7 @@
  * this into a Verdict with decide(); `pullguard check` reports it image by image. One function,
  * so both reach the same outcomes.
  */
+import { pool } from '../async/pool.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets.js'
 import type { ProvidedCredentials } from '../providers/providers.js'
@@ -68,9 +69,10 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
   const incomplete = keyring.incomplete || secretNames.incomplete
   const candidates = podPlatforms(cluster, subject.scheduling)
 
-  const byImage = await mapLimit(
-    distinct(subject.images),
-    MAX_PARALLEL_IMAGES,
+  const images = distinct(subject.images)
+  const found = await pool(
+    images,
+    { limit: MAX_PARALLEL_IMAGES },
     async (use): Promise<ImageOutcome> => {
       const parsed = tryParseReference(use.image)
       if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
@@ -114,6 +116,7 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
       return outcome
     },
   )
+  const byImage = new Map(images.map((use, i) => [use.image, found[i]!]))
   // One outcome per container: a person looks for their container's name in the message.
   const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
   const secretsLoaded = keyring.loaded.map((name) => ({ name, registries: keyring.registries.get(name) ?? [] }))
@@ -125,6 +128,16 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
  * not open hundreds of registry requests at once; the cache and single-flight make repeats cheap.
  */
 const MAX_PARALLEL_IMAGES = 16
+
+/**
+ * How long assess() needs for `subject` when one image may take `perImageMs` (`pullguard check`'s
+ * deadline for an object): its distinct images go MAX_PARALLEL_IMAGES at a time, and two periods
+ * more for the API reads before the images and the tag listings after a missing tag.
+ */
+export function assessDeadlineMs(subject: PodSubject, perImageMs: number): number {
+  const batches = Math.ceil(distinct(subject.images).length / MAX_PARALLEL_IMAGES)
+  return perImageMs * (batches + 2)
+}
 
 /** The reference an UPDATE replaced, when the container had a tag of the same repository before. */
 function previousReference(previous: string | undefined, ref: ImageReference): ImageReference | undefined {
@@ -161,17 +174,4 @@ function elsewhere(index: readonly Platform[], cluster: readonly Platform[], can
 function distinct(uses: readonly ImageUse[]): ImageUse[] {
   const seen = new Set<string>()
   return uses.filter((u) => !seen.has(u.image) && (seen.add(u.image), true))
-}
-
-async function mapLimit(uses: readonly ImageUse[], limit: number, work: (use: ImageUse) => Promise<ImageOutcome>): Promise<Map<string, ImageOutcome>> {
-  const out = new Map<string, ImageOutcome>()
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < uses.length) {
-      const use = uses[next++]!
-      out.set(use.image, await work(use))
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, uses.length) }, worker))
-  return out
 }

@@ -52,6 +52,17 @@ export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistry
   return { allowed: false, message, warnings }
 }
 
+/**
+ * The verdict when judging the object failed before any image could be checked (an internal
+ * error): like an image the registry gave no answer for, --on-registry-error decides.
+ */
+export function decideUnchecked(object: string, onRegistryError: OnRegistryError): Verdict {
+  const text = `pullguard could not check the images of ${object} (internal error)`
+  return onRegistryError === 'deny'
+    ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
+    : { allowed: true, message: undefined, warnings: [`${text}; allowed by --on-registry-error=allow`] }
+}
+
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`
 }

@@ -12,7 +12,7 @@ import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
 import { assess, type AssessOptions } from './assess.js'
 import type { AssessmentMemo } from './assessment-memo.js'
-import { decide } from './decide.js'
+import { decide, decideUnchecked } from './decide.js'
 import { admissionFixTarget } from './fix-target.js'
 import { fixFor, fixLines, type FixTarget } from './fixes.js'
 import { secretProblemsWarning } from './messages.js'
@@ -33,11 +33,18 @@ export interface JudgeOptions extends AssessOptions {
 }
 
 export interface DecisionSummary {
-  verdict: 'allowed' | 'allowed-with-warnings' | 'denied'
+  verdict: VerdictLabel
   mode: 'enforce' | 'warn' | 'off' | 'exempt'
   /** The reason code that decided: the first image that cannot be pulled, else the first unverified, else Pullable. */
   reason: string
   seconds: number
+}
+
+/** A verdict as the decision log and the metrics name it. */
+export type VerdictLabel = 'allowed' | 'allowed-with-warnings' | 'denied'
+
+export function verdictLabel(verdict: Verdict): VerdictLabel {
+  return verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied'
 }
 
 /** Time kept back from --timeout to build, log and send the answer. */
@@ -54,11 +61,9 @@ export function createJudge(options: JudgeOptions): Judge {
       return await judge(subject, request)
     } catch (err) {
       options.logger.error({ err, ...request }, 'internal error while judging; applying --on-registry-error')
-      options.onDecision?.({ verdict: options.onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings', mode: 'enforce', reason: 'InternalError', seconds: 0 })
-      const text = `pullguard could not check the images of ${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name} (internal error)`
-      return options.onRegistryError === 'deny'
-        ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
-        : { allowed: true, message: undefined, warnings: [`${text}; allowed by --on-registry-error=allow`] }
+      const verdict = decideUnchecked(objectName(subject), options.onRegistryError)
+      options.onDecision?.({ verdict: verdictLabel(verdict), mode: 'enforce', reason: 'InternalError', seconds: 0 })
+      return verdict
     }
   }
 }
@@ -74,7 +79,7 @@ function judgeWith(options: JudgeOptions): Judge {
       warn: (fields: object, msg: string) => options.logger.warn({ ...about, ...fields }, msg),
     }
     const report = (verdict: Verdict, mode: DecisionSummary['mode'], reason: string): Verdict => {
-      options.onDecision?.({ verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied', mode, reason, seconds: (clock.now() - started) / 1000 })
+      options.onDecision?.({ verdict: verdictLabel(verdict), mode, reason, seconds: (clock.now() - started) / 1000 })
       return verdict
     }
     const stamp = options.memo?.stamp(subject)
@@ -104,7 +109,7 @@ function judgeWith(options: JudgeOptions): Judge {
     }
     const { outcomes, secretNames } = found
 
-    const object = `${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name}`
+    const object = objectName(subject)
     // Only a refusal or a warning needs a fix, and only a credential fix may read the service account.
     const left = Math.min(FIX_READ_MS, decisionBudgetMs(options.timeoutMs) - (clock.now() - started))
     const target = outcomes.every((o) => pullability(o) === 'pullable') ? undefined : await admissionFixTarget(subject, found, left > 0 ? options.serviceAccounts : undefined, left > 0 ? AbortSignal.timeout(left) : undefined)
@@ -117,7 +122,7 @@ function judgeWith(options: JudgeOptions): Judge {
       {
         ...about,
         mode: found.mode,
-        verdict: verdict.allowed ? (verdict.warnings.length > 0 ? 'allowed-with-warnings' : 'allowed') : 'denied',
+        verdict: verdictLabel(verdict),
         pullSecrets: { source: secretNames.source, names: secretNames.names },
         images: outcomes.map((o) => ({
           image: o.use.image,
@@ -139,6 +144,11 @@ function judgeWith(options: JudgeOptions): Judge {
     )
     return report(verdict, found.mode, primaryReason(outcomes))
   }
+}
+
+/** `pod team-a/web-x2x9q`, `deployment team-b/api`: the object as messages name it. */
+function objectName(subject: PodSubject): string {
+  return `${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name}`
 }
 
 /** At most this long (and never past the decision budget) for a service account read after the assessment: from the watched copy it takes no time. */

@@ -3,7 +3,7 @@
  * namespace. Namespaces are read through the API and cached briefly: a label change takes effect
  * within the TTL, and a busy namespace costs no API request per review.
  */
-import { SingleFlight } from '../cache/single-flight.js'
+import { SingleFlight } from '../async/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { Mode } from './modes.js'
 import type { NamespaceSource } from '../kube/sources.js'

@@ -9,7 +9,7 @@
  *     an API server in trouble must not get one node list per admission request.
  */
 import type { Logger } from 'pino'
-import { within } from '../cache/deadline.js'
+import { within } from '../async/deadline.js'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { NodeSource } from '../kube/sources.js'
 import { formatPlatform, normalizePlatform, type Platform } from './platforms.js'

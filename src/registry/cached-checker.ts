@@ -17,9 +17,10 @@
  * for the credentials and the image; an entry is the answer object itself, which carries its expiry.
  */
 import { createHash } from 'node:crypto'
-import { within } from '../cache/deadline.js'
-import { SingleFlight } from '../cache/single-flight.js'
-import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
+import { within } from '../async/deadline.js'
+import { SingleFlight } from '../async/single-flight.js'
+import { BoundedMap } from '../cache/bounded-map.js'
+import { ExpiringMap, TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
 import type { RegistryClient } from './client.js'
 import { credentialIdentity, type Credential } from './credential.js'
@@ -71,8 +72,7 @@ type Cached = CheckResult & { [EXPIRES]?: number; [DECIDED]?: number }
 
 export class CachedChecker implements ImageChecker {
   readonly #client: RegistryClient
-  readonly #entries = new Map<string, Cached>()
-  readonly #maxEntries: number
+  readonly #entries: ExpiringMap<string, Cached>
   readonly #flight = new SingleFlight<string, CheckResult>()
   readonly #clock: Clock
   readonly #existsTtl: number
@@ -90,8 +90,7 @@ export class CachedChecker implements ImageChecker {
     this.#client = client
     this.#observer = options.observer
     this.#clock = options.clock ?? systemClock
-    this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
-    if (!(this.#maxEntries > 0)) throw new RangeError('maxEntries must be positive')
+    this.#entries = new ExpiringMap({ maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, clock: this.#clock, expiresAt: (entry) => entry[EXPIRES]! })
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
     this.#budget = options.checkBudgetMs
@@ -152,26 +151,11 @@ export class CachedChecker implements ImageChecker {
   #get(key: string, credentials: readonly Credential[]): CheckResult | undefined {
     const entry = this.#entries.get(key)
     if (entry === undefined) return undefined
-    if (entry[EXPIRES]! <= this.#clock.now()) {
-      this.#entries.delete(key)
-      return undefined
-    }
     if (entry.code !== 'Exists') return entry
     // Another namespace (or secret name) holding the same value: the answer names the caller's secret.
     const label = credentials[entry[DECIDED] ?? -1]?.label
     if (label === undefined || label === entry.decidedBy) return entry
     return { ...entry, decidedBy: label }
-  }
-
-  #set(key: string, entry: Cached): void {
-    this.#entries.delete(key)
-    this.#entries.set(key, entry)
-    // Least recently set goes first (Map insertion order): cheap, and hot keys are set again on every refresh.
-    while (this.#entries.size > this.#maxEntries) {
-      const oldest = this.#entries.keys().next()
-      if (oldest.done === true) break
-      this.#entries.delete(oldest.value)
-    }
   }
 
   async #ask(keys: { shared: string; scoped: string }, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
@@ -185,11 +169,11 @@ export class CachedChecker implements ImageChecker {
       // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
       const cached = this.#forCache(result, credentials, this.#clock.now() + ttl)
       if (result.code === 'Exists') {
-        this.#set(keys.shared, cached)
+        this.#entries.set(keys.shared, cached)
         // A negative answer kept for this scope is now stale.
         if (keys.scoped !== keys.shared) this.#entries.delete(keys.scoped)
       } else {
-        this.#set(keys.scoped, cached)
+        this.#entries.set(keys.scoped, cached)
         // And an "Exists" kept for these values no longer holds for them either.
         if (keys.scoped !== keys.shared) this.#entries.delete(keys.shared)
       }
@@ -263,7 +247,7 @@ function flat(parts: ReadonlyArray<string | number>): string {
  */
 class CredentialSets {
   static readonly MAX = 50_000
-  readonly #ids = new Map<string, number>()
+  readonly #ids = new BoundedMap<string, number>(CredentialSets.MAX)
   #next = 1
 
   ids(credentials: readonly Credential[], namespace: string): { values: number; scope: number } {
@@ -276,17 +260,8 @@ class CredentialSets {
 
   #id(text: string): number {
     const digest = createHash('sha256').update(text).digest('base64')
-    let id = this.#ids.get(digest)
-    if (id !== undefined) {
-      // Used again: to the back of the line.
-      this.#ids.delete(digest)
-    } else {
-      id = this.#next++
-      if (this.#ids.size >= CredentialSets.MAX) {
-        const oldest = this.#ids.keys().next()
-        if (oldest.done !== true) this.#ids.delete(oldest.value)
-      }
-    }
+    const id = this.#ids.get(digest) ?? this.#next++
+    // Set again when used again: to the back of the line.
     this.#ids.set(digest, id)
     return id
   }

@@ -4,7 +4,7 @@
  * keeps the limit in force (Docker Hub's is per source IP: every node pulling behind the same NAT
  * pays for it); meanwhile pullguard answers RateLimited from memory and --on-registry-error decides.
  */
-import type { Clock } from '../cache/ttl-cache.js'
+import { ExpiringMap, type Clock } from '../cache/ttl-cache.js'
 
 /** Without Retry-After: long enough to let a burst pass, short enough not to lose much checking. */
 export const DEFAULT_PAUSE_MS = 30_000
@@ -14,31 +14,26 @@ export const MAX_PAUSE_MS = 15 * 60_000
 const MAX_PAUSED_HOSTS = 1024
 
 export class RegistryPauses {
-  readonly #until = new Map<string, number>()
+  /** Host → when its pause ends: the entry is its own expiry. */
+  readonly #until: ExpiringMap<string, number>
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    this.#until = new ExpiringMap({ maxEntries: MAX_PAUSED_HOSTS, clock, expiresAt: (until) => until })
+  }
 
   /** Starts (or extends) a pause for `host`; returns when it ends. */
   pause(host: string, retryAfterSeconds: number | undefined): number {
     const ms = retryAfterSeconds === undefined ? DEFAULT_PAUSE_MS : Math.min(MAX_PAUSE_MS, Math.max(1_000, retryAfterSeconds * 1000))
     const until = Math.max(this.#until.get(host) ?? 0, this.clock.now() + ms)
-    this.#until.delete(host)
     this.#until.set(host, until)
-    if (this.#until.size > MAX_PAUSED_HOSTS) {
-      const oldest = this.#until.keys().next().value
-      if (oldest !== undefined) this.#until.delete(oldest)
-    }
     return until
   }
 
   /** Milliseconds left of `host`'s pause, or undefined when it may be asked. */
   remaining(host: string): number | undefined {
     const until = this.#until.get(host)
-    if (until === undefined) return undefined
-    const left = until - this.clock.now()
-    if (left > 0) return left
-    this.#until.delete(host)
-    return undefined
+    const left = until === undefined ? 0 : until - this.clock.now()
+    return left > 0 ? left : undefined
   }
 
   /** Every pause still running, host → milliseconds left (for metrics). */

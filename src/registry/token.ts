@@ -10,8 +10,8 @@
  * A 200 proves nothing about access: the grant may be empty. The caller must retry the
  * manifest request with the token and judge that answer.
  */
-import { within } from '../cache/deadline.js'
-import { SingleFlight } from '../cache/single-flight.js'
+import { within } from '../async/deadline.js'
+import { SingleFlight } from '../async/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import { basicAuthorization, credentialIdentity, hasBasicCredentials, type Credential } from './credential.js'
 import { retryAfterSeconds } from './retry-after.js'

@@ -3,6 +3,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import type { IncomingHttpHeaders } from 'node:http'
 import type { SecureContext } from 'node:tls'
 import { Pool } from 'undici'
+import { BoundedMap } from '../cache/bounded-map.js'
 import type { EndpointTls } from './endpoint.js'
 import { HostSlots } from './host-slots.js'
 import { metadataAddressProblem, metadataHostProblem } from './metadata-hosts.js'
@@ -68,7 +69,8 @@ const MAX_POOLS = 256
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
 
 export class Transport {
-  readonly #pools = new Map<string, Pool>()
+  /** Most recently used last, so the bound closes the pool idle the longest. */
+  readonly #pools = new BoundedMap<string, Pool>(MAX_POOLS, (_key, pool) => void pool.close().catch(() => undefined))
   readonly #insecure: ReadonlySet<string>
   /** Insecure hosts found to speak plain HTTP. */
   readonly #plain = new Set<string>()
@@ -237,15 +239,9 @@ export class Transport {
     const key = tls === undefined ? origin : `${origin} ${tls.verify ? 'verify' : 'no-verify'} ${tls.caPem === undefined ? '' : createHash('sha256').update(tls.caPem).digest('hex')}`
     let pool = this.#pools.get(key)
     if (pool !== undefined) {
-      // Most recently used last, so eviction closes the pool idle the longest.
-      this.#pools.delete(key)
+      // Used again: set again, to the back of the line.
       this.#pools.set(key, pool)
       return pool
-    }
-    if (this.#pools.size >= MAX_POOLS) {
-      const [oldestOrigin, oldest] = this.#pools.entries().next().value as [string, Pool]
-      this.#pools.delete(oldestOrigin)
-      void oldest.close().catch(() => undefined)
     }
     pool = new Pool(origin, {
       connections: this.#connections,

@@ -1,9 +1,13 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
+import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
 import type { Metrics } from './metrics.js'
-import { handleReview, type Judge } from '../admission/handler.js'
-import { peekUid } from '../admission/review.js'
+import { handleReview, unreadableReview, type Judge } from '../admission/handler.js'
 import { MalformedBody, useJsonBodyParser } from './json-body.js'
+import { closeWithin } from './lifecycle.js'
+
+/** The app: Fastify over HTTPS. */
+export type App = FastifyInstance<HttpsServer>
 
 export interface ServerOptions {
   certPem: string
@@ -13,6 +17,11 @@ export interface ServerOptions {
   /** /readyz: true once pullguard can serve reviews (the Kubernetes API answered at least once). */
   ready?: () => Promise<boolean>
   metrics?: Metrics
+  /**
+   * How long app.close() lets reviews in flight finish before it cuts their connections
+   * (lifecycle.ts); unset, as long as they take.
+   */
+  closeGraceMs?: number
 }
 
 /**
@@ -23,10 +32,11 @@ export const BODY_LIMIT_BYTES = 8 * 1024 * 1024
 
 /**
  * The HTTPS server. Built by a function that takes its collaborators, so tests and the CLI build
- * it the same way. The route only decodes and encodes; the decision is the judge's.
+ * it the same way. The route only decodes and encodes; the decision is the judge's. Not started:
+ * the caller adds its own hooks (onClose: its teardown), then listen() or inject() starts it.
  */
-export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+export function buildServer(options: ServerOptions): App {
+  const app = Fastify<HttpsServer>({
     https: { cert: options.certPem, key: options.keyPem, minVersion: 'TLSv1.2' },
     loggerInstance: options.logger,
     // Health probes every few seconds would drown the decision log at info.
@@ -51,15 +61,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   })
 
   // JSON only (no text/plain), parsed by us: see json-body.ts.
-  useJsonBodyParser(app as unknown as FastifyInstance)
+  useJsonBodyParser(app)
+  if (options.closeGraceMs !== undefined) app.register(closeWithin(options.closeGraceMs, options.logger))
 
   app.post('/validate', async (request, reply) => {
-    if (request.body instanceof MalformedBody) {
-      request.log.warn({ reason: request.body.reason }, 'malformed AdmissionReview')
-      return reply.code(400).send({ error: 'MalformedReview', reason: request.body.reason })
-    }
-    const result = await handleReview(request.body, options.judge)
-    if (result.status === 400) request.log.warn({ uid: peekUid(request.body), reason: result.body.reason }, 'malformed AdmissionReview')
+    const result = request.body instanceof MalformedBody ? unreadableReview(request.body.reason) : await handleReview(request.body, options.judge)
+    if (result.status === 400) request.log.warn({ uid: result.uid, reason: result.body.reason }, 'malformed AdmissionReview')
     return reply.code(result.status).send(result.body)
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -71,6 +78,5 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   if (metrics !== undefined) {
     app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
   }
-  await app.ready()
-  return app as unknown as FastifyInstance
+  return app
 }

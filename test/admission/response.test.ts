@@ -1,5 +1,5 @@
 import t from 'tap'
-import { allowed, denied, MAX_WARNINGS } from '../../src/admission/response.js'
+import { allowed, denied, malformedReview, MAX_WARNINGS } from '../../src/admission/response.js'
 import { loadFixture } from '../helpers/fixtures.js'
 
 t.test('denied has the shape of the denied fixture', async (t) => {
@@ -25,4 +25,8 @@ t.test('warnings are single lines, cut at 256 characters, and capped in number',
   t.ok(w[1]!.endsWith('…'))
   t.equal(w.length, MAX_WARNINGS)
   t.match(w[MAX_WARNINGS - 1], /and 13 more warnings/)
+})
+
+t.test('a malformed review is answered with its reason, not a review', async (t) => {
+  t.same(malformedReview('request is missing'), { error: 'MalformedReview', reason: 'request is missing' })
 })

@@ -33,7 +33,7 @@ const mutated = fc
 
 const body = fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.anything({ maxDepth: 3 }), mutated, mutated)
 
-t.test('decodeReview throws nothing but ReviewDecodeError; handleReview answers 200 or 400', async (t) => {
+t.test('decodeReview throws nothing but ReviewDecodeError; handleReview answers 200 or 400 (naming the uid)', async (t) => {
   const seen = { ok: 0, bad: 0 }
   await fc.assert(
     fc.asyncProperty(body, async (b) => {
@@ -49,7 +49,10 @@ t.test('decodeReview throws nothing but ReviewDecodeError; handleReview answers 
       })
       if (result.status === 400) {
         seen.bad++
-        return typeof result.body.reason === 'string' && result.body.reason.length > 0 && result.body.reason.length < 1000
+        // The log line names the uid the body held, when it is a string of at most 128 characters.
+        const held = (b as { request?: { uid?: unknown } } | null)?.request?.uid
+        const uid = typeof held === 'string' && held.length <= 128 ? held : undefined
+        return typeof result.body.reason === 'string' && result.body.reason.length > 0 && result.body.reason.length < 1000 && result.body.error === 'MalformedReview' && result.uid === uid
       }
       seen.ok++
       const uid = (b as { request: { uid: string } }).request.uid

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { SingleFlight } from '../../src/cache/single-flight.js'
-import { TtlCache } from '../../src/cache/ttl-cache.js'
+import { ExpiringMap, TtlCache } from '../../src/cache/ttl-cache.js'
 
 t.test('TtlCache returns values until they expire', async (t) => {
   let now = 1000
@@ -43,33 +42,24 @@ t.test('TtlCache rejects a non-positive bound', async (t) => {
   t.throws(() => new TtlCache({ maxEntries: 0 }), RangeError)
 })
 
-t.test('SingleFlight runs concurrent work for one key once and shares the result', async (t) => {
-  const sf = new SingleFlight<string, number>()
-  let runs = 0
-  let release!: () => void
-  const gate = new Promise<void>((r) => (release = r))
-  const work = async () => {
-    runs++
-    await gate
-    return 42
-  }
-  const all = Array.from({ length: 50 }, () => sf.run('k', work))
-  t.equal(sf.inflight, 1)
-  release()
-  t.same(await Promise.all(all), Array(50).fill(42))
-  t.equal(runs, 1)
-  t.equal(sf.inflight, 0)
-  t.equal(await sf.run('k', work), 42)
-  t.equal(runs, 2, 'a call after completion runs again')
+t.test('ExpiringMap serves entries that carry their own expiry until it, and holds its bound', async (t) => {
+  let now = 1000
+  const m = new ExpiringMap<string, { until: number }>({ maxEntries: 2, clock: { now: () => now }, expiresAt: (e) => e.until })
+  const a = { until: 2000 }
+  m.set('a', a)
+  t.equal(m.get('a'), a, 'the entry itself, not a copy')
+  m.set('b', { until: 3000 })
+  m.set('c', { until: 3000 })
+  t.equal(m.get('a'), undefined, 'the oldest left for the bound')
+  now = 3000
+  t.equal(m.get('b'), undefined)
+  t.equal(m.size, 1, 'expired entry removed on read')
 })
 
-t.test('SingleFlight shares a rejection and then forgets it', async (t) => {
-  const sf = new SingleFlight<string, number>()
-  const p1 = sf.run('k', async () => {
-    throw new Error('boom')
-  })
-  const p2 = sf.run('k', async () => 1)
-  await t.rejects(p1, /boom/)
-  await t.rejects(p2, /boom/)
-  t.equal(await sf.run('k', async () => 2), 2)
+t.test('ExpiringMap does not store an entry already expired, and drops what the key held', async (t) => {
+  const m = new ExpiringMap<string, number>({ maxEntries: 10, clock: { now: () => 5000 }, expiresAt: (until) => until })
+  m.set('a', 6000)
+  m.set('a', 5000)
+  t.equal(m.get('a'), undefined)
+  t.equal(m.size, 0)
 })

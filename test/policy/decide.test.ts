@@ -1,6 +1,6 @@
 // The decision as a pure function of the per-image outcomes, the mode and --on-registry-error.
 import t from 'tap'
-import { decide, MAX_MESSAGE_ENTRIES } from '../../src/policy/decide.js'
+import { decide, decideUnchecked, MAX_MESSAGE_ENTRIES } from '../../src/policy/decide.js'
 import type { FixTarget } from '../../src/policy/fixes.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { pullability } from '../../src/policy/outcome.js'
@@ -109,4 +109,12 @@ t.test('the same cause and fix in several containers is one entry, and one warni
   t.equal(v.message, `pullguard refused pod team-a/web: 3 of 3 images cannot be pulled.\n- container "c0" (spec.containers[0]) image "${image}", container "c1" (spec.containers[1]) image "${image}" and container "c2" (spec.containers[2]) image "${image}": repository reg.example:5000/shop/api does not exist. Fix: check the image name for typos: reg.example:5000 has no repository shop/api.`)
   const w = decide(same, 'warn', 'allow', ctx)
   t.same(w.warnings, [`containers "c0", "c1", "c2" image "${image}": repository does not exist (warn mode: allowed); fix: check the image name`])
+})
+
+t.test('nothing could be checked: --on-registry-error=deny denies the object', async (t) => {
+  t.same(decideUnchecked('pod team-a/web', 'deny'), { allowed: false, message: 'pullguard could not check the images of pod team-a/web (internal error); denied by --on-registry-error=deny.', warnings: [] })
+})
+
+t.test('nothing could be checked: --on-registry-error=allow allows it with a warning', async (t) => {
+  t.same(decideUnchecked('deployment team-b/api', 'allow'), { allowed: true, message: undefined, warnings: ['pullguard could not check the images of deployment team-b/api (internal error); allowed by --on-registry-error=allow'] })
 })

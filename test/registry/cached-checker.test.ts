@@ -178,6 +178,17 @@ t.test('what answers share is shared: media types and platform lists are one fro
   t.same(one.attempts, [], 'the attempt log is not kept')
 })
 
+t.test('the results held are bounded: the answer set longest ago leaves first', async (t) => {
+  const { s, checker } = await setup(registry(), { maxEntries: 2 })
+  for (const tag of ['v1', 'v2', 'v3']) await checker.check(parseReference(`${s.host}/app:${tag}`), [], 'ns')
+  t.equal(checker.size, 2)
+  const before = s.seen.length
+  await checker.check(parseReference(`${s.host}/app:v3`), [], 'ns')
+  t.equal(s.seen.length, before, 'the newest is still cached')
+  await checker.check(parseReference(`${s.host}/app:v1`), [], 'ns')
+  t.ok(s.seen.length > before, 'the oldest was asked again')
+})
+
 t.test('negative answers are cached briefly, then asked again', async (t) => {
   let now = 1_000_000
   const { s, checker } = await setup(registry(), { clock: { now: () => now }, negativeTtlMs: 15_000 })
