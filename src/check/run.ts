@@ -4,7 +4,7 @@
  * build it the same way.
  *
  * Time: --timeout bounds each image's registry check (the checker's shared budget); an object's
- * deadline leaves room for all its images, checked 16 at a time, plus the API reads before them.
+ * deadline is assess's own for its images (assessDeadlineMs), plus the API reads before them.
  */
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
@@ -13,7 +13,7 @@ import { startCredentialProviders } from '../commands/providers.js'
 import { openRegistries } from '../commands/registry.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { NamespaceSource, NodeSource, SecretSource, ServiceAccountSource } from '../kube/sources.js'
-import { assess } from '../policy/assess.js'
+import { assess, assessDeadlineMs } from '../policy/assess.js'
 import { ImageExemptions } from '../policy/exemptions.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
@@ -46,9 +46,6 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void
 }
 
-/** Images per object checked at once (assess's own bound); used to size an object's deadline. */
-const PARALLEL_IMAGES = 16
-
 export async function runCheck(objects: readonly CheckObject[], options: RunOptions): Promise<CheckedObject[]> {
   const { config } = options
   const routes = openMirrors(config.mirrors, options.logger, { watch: false })
@@ -69,9 +66,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
   const results: CheckedObject[] = []
   try {
     for (const object of objects) {
-      const batches = Math.ceil(new Set(object.subject.images.map((u) => u.image)).size / PARALLEL_IMAGES)
-      // +2 timeouts: the API reads before the images, and tag listings after a missing tag.
-      const signal = AbortSignal.timeout(config.timeoutMs * (batches + 2))
+      const signal = AbortSignal.timeout(assessDeadlineMs(object.subject, config.timeoutMs))
       setMaxListeners(0, signal)
       const found = await assess(assessOptions, object.subject, signal)
       // No exempt namespaces and no mode labels in check: anything else is a bug.

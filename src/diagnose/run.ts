@@ -10,13 +10,13 @@ import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import type { Lookup, PodEvent, PodObject, PodSource, SecretSource, ServiceAccountSource } from '../kube/sources.js'
-import { assess, type AssessOptions } from '../policy/assess.js'
+import { assess, assessDeadlineMs, type AssessOptions } from '../policy/assess.js'
 import { needsAccount, secretStates } from '../policy/fix-target.js'
 import { claimListedSecrets } from '../policy/fixes.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import type { Platform } from '../policy/platforms.js'
-import type { ImageUse } from '../policy/subject.js'
+import type { ImageUse, PodSubject } from '../policy/subject.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import { findingFor, neverPullFinding, type FixContext, type SecretState, type Verdict } from './fixes.js'
 import { workloadOf } from './owner.js'
@@ -112,7 +112,21 @@ export class Diagnoser {
     if (failing.length === 0) return { ...base, pullSecrets: [], containers: [], warnings }
 
     const uses = failing.map((c) => ({ c, use: spec.images.find((u) => u.kind === 'container' && u.container === c.name && u.field.startsWith(`spec.${c.list}[`)) }))
-    const signal = AbortSignal.timeout(this.#settings.timeoutMs * (Math.ceil(uses.length / 16) + 3))
+    const checked = uses.flatMap(({ use }) => (use === undefined ? [] : [use]))
+    const subject: PodSubject = {
+      namespace: pod.namespace,
+      kind: 'Pod',
+      name: pod.name,
+      specField: 'spec',
+      template: false,
+      images: checked,
+      pullSecrets: spec.imagePullSecrets,
+      serviceAccountName: spec.serviceAccountName,
+      // The pod is bound: its node's platform is the only one that matters.
+      scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+    }
+    // One period more than assess needs: the pod's events and its node are read first.
+    const signal = AbortSignal.timeout(assessDeadlineMs(subject, this.#settings.timeoutMs) + this.#settings.timeoutMs)
     setMaxListeners(0, signal)
 
     const [events, node] = await Promise.all([
@@ -123,23 +137,7 @@ export class Diagnoser {
     if (node !== undefined && node.kind !== 'found') warnings.push(`node ${pod.nodeName} could not be read (${lookupProblem(node)}): its platform was not checked`)
     const nodePlatform: Platform | undefined = node?.kind === 'found' ? node.object : undefined
 
-    const checked = uses.flatMap(({ use }) => (use === undefined ? [] : [use]))
-    const found = await assess(
-      { ...this.#assess, ...(nodePlatform === undefined ? {} : { clusterPlatforms: { platforms: async () => [nodePlatform] } }) },
-      {
-        namespace: pod.namespace,
-        kind: 'Pod',
-        name: pod.name,
-        specField: 'spec',
-        template: false,
-        images: checked,
-        pullSecrets: spec.imagePullSecrets,
-        serviceAccountName: spec.serviceAccountName,
-        // The pod is bound: its node's platform is the only one that matters.
-        scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
-      },
-      signal,
-    )
+    const found = await assess({ ...this.#assess, ...(nodePlatform === undefined ? {} : { clusterPlatforms: { platforms: async () => [nodePlatform] } }) }, subject, signal)
     if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in diagnose`)
     const pullSecrets = secretStates(spec.imagePullSecrets, found.secretsLoaded, found.secretProblems)
 
