@@ -4,9 +4,7 @@
  * and the tests build it with this same function.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
-import type { FastifyInstance } from 'fastify'
 import { X509Certificate } from 'node:crypto'
-import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
 import { kubeConfigFor } from '../commands/cluster.js'
 import { ConfigError } from '../commands/errors.js'
@@ -21,7 +19,7 @@ import { ImageExemptions } from '../policy/exemptions.js'
 import { createJudge, decisionBudgetMs } from '../policy/judge.js'
 import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
-import { buildServer } from '../server/app.js'
+import { type App, buildServer } from '../server/app.js'
 import { generateDevCertificate } from '../server/dev-certificate.js'
 import { Metrics } from '../server/metrics.js'
 import { CertificateReloader } from '../server/tls-reload.js'
@@ -29,10 +27,10 @@ import { startBackgroundAudit } from './background-audit.js'
 import type { ServeConfig } from './config.js'
 
 export interface Serve {
-  app: FastifyInstance
+  app: App
   metrics: Metrics
-  /** Stops accepting, lets in-flight reviews finish (up to `graceMs`), then releases everything. */
-  close(graceMs?: number): Promise<void>
+  /** Stops accepting, lets in-flight reviews finish (up to --timeout + 2 s), then releases everything. */
+  close(): Promise<void>
 }
 
 /** Without `kubeConfig`: KUBECONFIG or the in-cluster service account (a broken one exits 2). */
@@ -107,28 +105,24 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const audit = config.audit === undefined ? undefined : startBackgroundAudit(config.audit, config.timeoutMs, kc, logger, metrics, assessOptions)
   const ready = reachedOnce(kube)
   metrics.readiness(ready)
-  const app = await buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready })
-  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server as HttpsServer, config.tls.certPath, config.tls.keyPath, logger, (pem) => metrics.servingCertificate(certificateNotAfter(pem)))
-  return {
-    app,
-    metrics,
-    close: async (graceMs = config.timeoutMs + 2_000) => {
-      reloader?.close()
-      // The Lease first: another replica takes over the audit while this one drains its reviews.
-      await audit?.close()
-      // app.close() stops accepting and waits for in-flight reviews; past the grace period, stop waiting.
-      let timer: NodeJS.Timeout | undefined
-      const grace = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)))
-      const outcome = await Promise.race([app.close().then(() => 'closed' as const), grace])
-      clearTimeout(timer)
-      if (outcome === 'timeout') logger.warn({ graceMs }, 'in-flight reviews did not finish within the grace period')
-      await registry.close()
-      cluster.stop()
-      nodeCredentials?.close()
-      providers?.close()
-      routes?.close()
-    },
-  }
+  // Reviews in flight at shutdown get up to --timeout + 2 s; past that their connections are cut (server/lifecycle.ts).
+  const app = buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready, closeGraceMs: config.timeoutMs + 2_000 })
+  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server, config.tls.certPath, config.tls.keyPath, logger, (pem) => metrics.servingCertificate(certificateNotAfter(pem)))
+  // Before the reviews drain: the Lease first, so another replica takes over the audit meanwhile.
+  app.addHook('preClose', async () => {
+    reloader?.close()
+    await audit?.close()
+  })
+  // Once the last review is answered (or cut): everything the reviews used.
+  app.addHook('onClose', async () => {
+    await registry.close()
+    cluster.stop()
+    nodeCredentials?.close()
+    providers?.close()
+    routes?.close()
+  })
+  await app.ready()
+  return { app, metrics, close: () => app.close() }
 }
 
 /**
