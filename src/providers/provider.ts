@@ -17,9 +17,9 @@
  * Credentials live in this memory only; cache keys hold names and a token's hash, never a credential.
  */
 import { createHash } from 'node:crypto'
-import { SingleFlight } from '../cache/single-flight.js'
+import { SingleFlight } from '../async/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
-import { within } from '../cache/deadline.js'
+import { within } from '../async/deadline.js'
 import type { KeyringEntry } from '../credentials/keyring.js'
 import { imageAllowed, type ProviderSpec } from './spec.js'
 import { decodeResponse, encodeRequest, type PluginResponse } from './exchange.js'

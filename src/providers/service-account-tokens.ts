@@ -7,8 +7,8 @@
  * A token is held in memory only, keyed by namespace, account, uid and audience.
  */
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
-import { within } from '../cache/deadline.js'
-import { SingleFlight } from '../cache/single-flight.js'
+import { within } from '../async/deadline.js'
+import { SingleFlight } from '../async/single-flight.js'
 import type { Lookup, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from '../kube/sources.js'
 
 /** Accounts × audiences whose tokens are kept; each is a few hundred bytes. */

@@ -1,5 +1,0 @@
-/**
- * Moved to async/deadline.ts (it coordinates waiting on shared work; it is not a cache).
- * Re-exported only until providers/ imports it from there; then this file goes.
- */
-export { within } from '../async/deadline.js'
