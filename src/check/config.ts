@@ -13,7 +13,7 @@ import { credentialProviderFlags, type CredentialProviderFlags } from '../comman
 import type { RegistryFlags } from '../commands/registry.js'
 import { insecureRegistries, nodeExtraCaCerts, parseNamespace, perImageTimeout, platformList, registryCa, registryConcurrency } from '../commands/values.js'
 import type { MirrorSource } from '../mirrors/routes.js'
-import type { OnRegistryError } from '../policy/modes.js'
+import type { OnRegistryError } from '../policy/decide.js'
 import type { Platform } from '../registry/index.js'
 
 export interface CheckConfig extends RegistryFlags {

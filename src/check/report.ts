@@ -6,7 +6,7 @@
  */
 import { fixLines } from '../policy/fixes.js'
 import { explainGroup, groupOutcomes, secretProblemsWarning } from '../policy/messages.js'
-import type { OnRegistryError } from '../policy/modes.js'
+import type { OnRegistryError } from '../policy/decide.js'
 import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
 import type { CheckedObject } from './run.js'
 import { OFFLINE_SECRET_DETAIL } from './offline-cluster.js'

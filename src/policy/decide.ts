@@ -3,10 +3,13 @@
  * --on-registry-error and what the fixes need to know about the object.
  */
 import type { FixTarget } from './fixes.js'
-import type { Mode, OnRegistryError } from './modes.js'
+import type { Mode } from './namespace-mode.js'
 import { explainGroup, groupOutcomes, groupWarning, note } from './messages.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import type { Verdict } from './subject.js'
+
+/** `--on-registry-error`: what an image the registry gave no answer for gets. */
+export type OnRegistryError = 'allow' | 'deny'
 
 /**
  * A denial a person can read in a terminal: at most this many entries (each one cause and its

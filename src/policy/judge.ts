@@ -16,7 +16,7 @@ import { decide, decideUnchecked } from './decide.js'
 import { admissionFixTarget } from './fix-target.js'
 import { fixFor, fixLines, type FixTarget } from './fixes.js'
 import { secretProblemsWarning } from './messages.js'
-import type { OnRegistryError } from './modes.js'
+import type { OnRegistryError } from './decide.js'
 import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
 import type { Judge, PodSubject, Verdict } from './subject.js'
 

@@ -5,10 +5,12 @@
  */
 import { SingleFlight } from '../async/single-flight.js'
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
-import type { Mode } from './modes.js'
 import type { NamespaceSource } from '../kube/sources.js'
 
 export const MODE_LABEL = 'pullguard.io/mode'
+/** `--mode`: what a namespace without a `pullguard.io/mode` label gets. */
+export type Mode = 'enforce' | 'warn'
+
 export type NamespaceMode = Mode | 'off'
 
 export interface ModeDecision {

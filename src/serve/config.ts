@@ -14,7 +14,8 @@ import type { RegistryFlags } from '../commands/registry.js'
 import { auditQps, insecureRegistries, nodeExtraCaCerts, parseDuration, parseNamespace, platformList, readPem, registryCa, registryConcurrency } from '../commands/values.js'
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js'
 import type { MirrorSource } from '../mirrors/routes.js'
-import type { Mode, OnRegistryError } from '../policy/modes.js'
+import type { OnRegistryError } from '../policy/decide.js'
+import type { Mode } from '../policy/namespace-mode.js'
 import type { Platform } from '../registry/index.js'
 
 export interface TlsFiles {
