@@ -22,7 +22,7 @@ export function unreadableReview(reason: string): HandlerResult {
 
 export async function handleReview(body: unknown, judge: Judge): Promise<HandlerResult> {
   let req: AdmissionRequest | undefined
-  let subject
+  let subject: PodSubject | undefined
   try {
     req = decodeReview(body)
     subject = podSubject(req)

@@ -173,5 +173,9 @@ function elsewhere(index: readonly Platform[], cluster: readonly Platform[], can
 /** One check per image string: the same image in two containers is one question. */
 function distinct(uses: readonly ImageUse[]): ImageUse[] {
   const seen = new Set<string>()
-  return uses.filter((u) => !seen.has(u.image) && (seen.add(u.image), true))
+  return uses.filter((u) => {
+    if (seen.has(u.image)) return false
+    seen.add(u.image)
+    return true
+  })
 }
