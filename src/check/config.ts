@@ -8,15 +8,12 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../commands/errors.js'
 import { flagsOrEnv, oneOf, parseFlags, type Env, type Picked } from '../commands/flags.js'
-import { mirrorSource } from '../commands/mirrors.js'
-import { credentialProviderFlags, type CredentialProviderFlags } from '../commands/providers.js'
-import type { RegistryFlags } from '../commands/registry.js'
-import { insecureRegistries, nodeExtraCaCerts, parseNamespace, perImageTimeout, platformList, registryCa, registryConcurrency } from '../commands/values.js'
-import type { MirrorSource } from '../mirrors/routes.js'
+import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
+import { parseNamespace, perImageTimeout, platformList } from '../commands/values.js'
 import type { OnRegistryError } from '../policy/decide.js'
 import type { Platform } from '../registry/index.js'
 
-export interface CheckConfig extends RegistryFlags {
+export interface CheckConfig extends PullSettings {
   /** Files, directories, or `-` for stdin, in the order given. */
   inputs: string[]
   /** Where the docker config is read from; undefined when none was given and the default is absent. */
@@ -33,13 +30,9 @@ export interface CheckConfig extends RegistryFlags {
   platforms: Platform[]
   exemptImages: string[]
   onRegistryError: OnRegistryError
-  /** The nodes' credential provider plugins, run as the kubelet runs them. */
-  credentialProviders: CredentialProviderFlags | undefined
   output: 'table' | 'json'
   /** Whether stderr is a terminal (progress line). */
   progress: boolean
-  /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf). */
-  mirrors: MirrorSource | undefined
 }
 
 const CHECK_OPTIONS = {
@@ -49,17 +42,11 @@ const CHECK_OPTIONS = {
   kubeconfig: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   timeout: { type: 'string' },
-  'registry-ca': { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
   platform: { type: 'string', multiple: true },
   'exempt-image': { type: 'string', multiple: true },
   'on-registry-error': { type: 'string' },
   output: { type: 'string', short: 'o' },
-  'image-credential-provider-config': { type: 'string' },
-  'image-credential-provider-bin-dir': { type: 'string' },
-  'containerd-hosts-dir': { type: 'string' },
-  'registries-conf': { type: 'string' },
-  'registry-concurrency': { type: 'string' },
+  ...PULL_OPTIONS,
 } as const
 
 export function parseCheckConfig(argv: readonly string[], env: Env = process.env, stderrIsTTY = process.stderr.isTTY === true): CheckConfig {
@@ -81,17 +68,12 @@ export function parseCheckConfig(argv: readonly string[], env: Env = process.env
     kubeconfigPath: values.kubeconfig,
     namespace,
     timeoutMs,
-    registryCaPem: registryCa(pick('registry-ca')),
-    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
-    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
     platforms: platformList(pickList('platform')),
     exemptImages: pickList('exempt-image').list,
     onRegistryError: onRegistryError(pick('on-registry-error')),
-    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
     progress: stderrIsTTY,
-    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
-    registryConcurrency: registryConcurrency(pick('registry-concurrency')),
+    ...pullSettings(values, env),
   }
 }
 

@@ -8,12 +8,9 @@ import { hostname } from 'node:os'
 import { createSecureContext } from 'node:tls'
 import { ConfigError } from '../commands/errors.js'
 import { flagsOrEnv, oneOf, parseFlags, type Env, type Picked } from '../commands/flags.js'
-import { mirrorSource } from '../commands/mirrors.js'
-import { credentialProviderFlags, type CredentialProviderFlags } from '../commands/providers.js'
-import type { RegistryFlags } from '../commands/registry.js'
-import { auditQps, insecureRegistries, nodeExtraCaCerts, parseDuration, parseNamespace, platformList, readPem, registryCa, registryConcurrency } from '../commands/values.js'
+import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
+import { auditQps, parseDuration, parseNamespace, platformList, readPem } from '../commands/values.js'
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js'
-import type { MirrorSource } from '../mirrors/routes.js'
 import type { OnRegistryError } from '../policy/decide.js'
 import type { Mode } from '../policy/namespace-mode.js'
 import type { Platform } from '../registry/index.js'
@@ -25,7 +22,7 @@ export interface TlsFiles {
   keyPath: string
 }
 
-export interface ServeConfig extends RegistryFlags {
+export interface ServeConfig extends PullSettings {
   port: number
   host: string
   /** Undefined: generate a self-signed pair in memory (development only; logged as a warning). */
@@ -45,11 +42,8 @@ export interface ServeConfig extends RegistryFlags {
   /** The cluster's platforms; empty: read them from the Node objects. */
   platforms: Platform[]
   logLevel: LogLevel
-  credentialProviders: CredentialProviderFlags | undefined
   /** The background audit; undefined: off (--audit-interval 0, the default). */
   audit: AuditSettings | undefined
-  /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf); undefined: each image's own registry. */
-  mirrors: MirrorSource | undefined
 }
 
 export interface AuditSettings {
@@ -72,21 +66,15 @@ export const SERVE_OPTIONS = {
   mode: { type: 'string' },
   'on-registry-error': { type: 'string' },
   timeout: { type: 'string' },
-  'registry-ca': { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
   'exempt-namespace': { type: 'string', multiple: true },
   'exempt-image': { type: 'string', multiple: true },
   'node-docker-config': { type: 'string' },
   platform: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
-  'image-credential-provider-config': { type: 'string' },
-  'image-credential-provider-bin-dir': { type: 'string' },
   'audit-interval': { type: 'string' },
   'audit-registry-qps': { type: 'string' },
   'audit-events': { type: 'string' },
-  'containerd-hosts-dir': { type: 'string' },
-  'registries-conf': { type: 'string' },
-  'registry-concurrency': { type: 'string' },
+  ...PULL_OPTIONS,
 } as const
 
 /** The API server waits at most 30 s for a webhook; a budget beyond 29 s could never be honoured. */
@@ -114,18 +102,13 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     mode: oneOf(mode.value ?? 'enforce', ['enforce', 'warn'] as const, mode.source),
     onRegistryError: oneOf(onError.value ?? 'allow', ['allow', 'deny'] as const, onError.source),
     timeoutMs,
-    registryCaPem: registryCa(pick('registry-ca')),
-    insecureRegistries: insecureRegistries(pickList('insecure-registry')),
-    nodeExtraCaCertsPath: nodeExtraCaCerts(env),
     exemptNamespaces: exemptNs.given ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source)) : [ownNamespace(env)],
     exemptImages: pickList('exempt-image').list,
     nodeDockerConfigPath: pick('node-docker-config').value,
     platforms: platformList(pickList('platform')),
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
-    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
     audit: auditSettings(pick('audit-interval'), pick('audit-registry-qps'), pick('audit-events'), env),
-    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
-    registryConcurrency: registryConcurrency(pick('registry-concurrency')),
+    ...pullSettings(values, env),
   }
 }
 
