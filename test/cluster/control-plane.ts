@@ -233,6 +233,8 @@ export function runKubectl(binary: string, args: readonly string[], options: { i
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
+    // A command that exits without reading its input closes the pipe first: EPIPE, not a test failure.
+    child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')
   })
 }
