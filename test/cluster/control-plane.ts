@@ -15,7 +15,7 @@ import { Agent, request } from 'undici'
 import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { ensureClusterBinaries, type ClusterBinaries } from './binaries.js'
 import { freePort } from '../helpers/fake-server.js'
-import { startChild, waitFor, type Child } from './processes.js'
+import { removeOnExit, startChild, waitFor, type Child } from './processes.js'
 import { startServiceProxy, type ServiceProxy } from './service-proxy.js'
 
 /** kube-apiserver is ready about 3 s after start here; a loaded 2-core CI box may take several times that. */
@@ -124,12 +124,14 @@ export async function startOwnControlPlane(options: ControlPlaneOptions & { apis
   const children: Child[] = []
   const agent = new Agent({ connect: { ca: ca.caPem } })
   let proxy: ServiceProxy | undefined
+  const keepFolders = removeOnExit([dir, ca.dir])
   const cleanup = async (): Promise<void> => {
     for (const c of children.reverse()) await c.stop()
     await proxy?.close()
     await agent.close()
     await ca.close()
     await rm(dir, { recursive: true, force: true })
+    keepFolders()
   }
   try {
     // etcd: its own data folder; fsync off, since a test cluster's data need not survive a crash.

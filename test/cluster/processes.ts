@@ -2,7 +2,7 @@
 // (bounded) for failure messages, stopped with SIGTERM then SIGKILL, and killed by an exit hook if a
 // crashed test forgot them, so no orphan keeps a port or a data folder.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, rmSync } from 'node:fs'
 
 /** Enough of the end of a process's output for the fatal line and its context. */
 const MAX_LOG_CHARS = 64_000
@@ -102,5 +102,25 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     if (await probe().catch(() => false)) return
     if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms\n${describe()}`)
     await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/**
+ * Removes `paths` (folders of this process's children, a lock) if this process exits before it did
+ * so itself (a crash, Ctrl-C, tap's timeout); the function returned cancels that.
+ */
+export function removeOnExit(paths: readonly string[]): () => void {
+  const remove = (): void => {
+    for (const path of paths) {
+      try {
+        rmSync(path, { recursive: true, force: true })
+      } catch {
+        // An exit hook must not throw: the ones after it (killing the children) still have to run.
+      }
+    }
+  }
+  process.once('exit', remove)
+  return () => {
+    process.off('exit', remove)
   }
 }

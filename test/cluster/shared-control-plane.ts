@@ -22,7 +22,7 @@ import { Agent, request } from 'undici'
 import { loadTestCA } from '../helpers/pki.js'
 import { ensureClusterBinaries } from './binaries.js'
 import { adminClient, SHARED_CONTROL_PLANES_ENV, startOwnControlPlane, type ControlPlane, type OwnControlPlane } from './control-plane.js'
-import { waitFor } from './processes.js'
+import { removeOnExit, waitFor } from './processes.js'
 
 /** kube-apiserver's own etcd prefix (its --etcd-prefix default). */
 const PREFIX = '/registry/'
@@ -92,16 +92,11 @@ async function listNames(getRaw: ControlPlane['getRaw'], path: string): Promise<
 export async function startControlPlanePool(count: number): Promise<ControlPlanePool> {
   const root = await mkdtemp(join(tmpdir(), 'pullguard-planes-'))
   const planes: OwnControlPlane[] = []
-  // Stopped without close() (the test command interrupted): processes.ts kills etcd and
-  // kube-apiserver on exit; their folders go here.
-  const removeFolders = (): void => {
-    for (const dir of [root, ...planes.flatMap((p) => [p.dir, p.ca.dir])]) rmSync(dir, { recursive: true, force: true })
-  }
-  process.once('exit', removeFolders)
+  const keepRoot = removeOnExit([root])
   const close = async (): Promise<void> => {
     await Promise.all(planes.map((p) => p.close()))
     await rm(root, { recursive: true, force: true })
-    process.off('exit', removeFolders)
+    keepRoot()
   }
   try {
     await Promise.all(Array.from({ length: count }, async (_, i) => {
@@ -143,7 +138,7 @@ function alive(pid: number): boolean {
 }
 
 /** Takes a free plane of the pool (mkdir of its lock folder is atomic); waits while all are held. */
-async function hold(root: string): Promise<{ dir: string; release(): void }> {
+async function hold(root: string): Promise<{ dir: string; lock: string }> {
   const started = Date.now()
   for (;;) {
     const planes = readdirSync(root).filter((d) => d.startsWith('plane-')).sort()
@@ -165,16 +160,7 @@ async function hold(root: string): Promise<{ dir: string; release(): void }> {
         continue
       }
       await writeFile(join(lock, 'pid'), String(process.pid))
-      // A file that ends without close() (a crash, tap's timeout) still frees its plane.
-      const release = (): void => rmSync(lock, { recursive: true, force: true })
-      process.once('exit', release)
-      return {
-        dir,
-        release() {
-          process.off('exit', release)
-          release()
-        },
-      }
+      return { dir, lock }
     }
     if (Date.now() - started > HOLD_WAIT_MS) throw new Error(`no shared control plane in ${root} was free for ${HOLD_WAIT_MS / 60_000} min`)
     await new Promise((r) => setTimeout(r, 200))
@@ -204,11 +190,14 @@ export async function attachSharedControlPlane(root: string): Promise<ControlPla
   const info = JSON.parse(await readFile(join(held.dir, 'plane.json'), 'utf8')) as PlaneInfo
   const ca = await loadTestCA(info.caPath, info.caKeyPath)
   const agent = new Agent({ connect: { ca: ca.caPem } })
+  // Removing the lock folder frees the plane; a file that ends without close() (a crash, tap's timeout) frees it too.
+  const leaveOnExit = removeOnExit([dir, ca.dir, held.lock])
   const close = async (): Promise<void> => {
     await agent.close()
     await ca.close()
     await rm(dir, { recursive: true, force: true })
-    held.release()
+    await rm(held.lock, { recursive: true, force: true })
+    leaveOnExit()
   }
   try {
     const client = adminClient({ server: info.server, caPem: ca.caPem, adminToken: info.adminToken, adminKubeconfig: info.adminKubeconfig, kubectlBinary: binaries.kubectl, agent, dir })
