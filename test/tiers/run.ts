@@ -163,7 +163,7 @@ async function main(args: readonly string[]): Promise<number> {
     const seconds = (): number => Math.round((Date.now() - tierStart) / 1000)
     if (notReady !== undefined) {
       outcomes.push({ tier, seconds: 0, error: notReady })
-      say(`tier ${tier.name}: not run: ${notReady}`)
+      console.error(`tier ${tier.name} not run: ${notReady}`)
       continue
     }
     if (list.length === 0) {
@@ -188,10 +188,12 @@ async function main(args: readonly string[]): Promise<number> {
   let ok = true
   for (const o of outcomes) {
     for (const k of ['total', 'pass', 'fail', 'skip'] as const) total[k] += o.counts?.[k] ?? 0
-    const passed = o.error === undefined && o.exitCode === 0 && (o.counts === undefined || o.counts.fail === 0)
+    // Piped, tap's summary is read: a run without one failed, whatever its exit status.
+    const summarized = o.counts !== undefined || process.stdout.isTTY === true
+    const passed = o.error === undefined && o.exitCode === 0 && summarized && (o.counts?.fail ?? 0) === 0
     ok &&= passed
     const counts = o.counts === undefined ? '' : `${o.counts.pass} passed, ${o.counts.fail} failed${o.counts.skip > 0 ? `, ${o.counts.skip} skipped` : ''}, `
-    const why = o.error !== undefined ? `not run: ${o.error.split('\n')[0]}` : passed ? 'ok' : `failed (tap exited with ${o.exitCode})`
+    const why = o.error !== undefined ? `not run: ${o.error.split('\n')[0]}` : passed ? 'ok' : summarized ? `failed (tap exited with ${o.exitCode})` : `failed: no summary from tap (it exited with ${o.exitCode})`
     say(`tier ${o.tier.name}: ${counts}${why} (${minutes(o.seconds)})`)
   }
   say(`all tiers: ${total.pass} passed, ${total.fail} failed${total.skip > 0 ? `, ${total.skip} skipped` : ''} in ${minutes(Math.round((Date.now() - started) / 1000))}`)
