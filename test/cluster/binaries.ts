@@ -4,16 +4,17 @@
 // - this folder's module pins k8s.io/kubernetes v1.37.2 and the etcd it pins;
 // - helm/ is its own module (helm.sh/helm/v4 v4.3.1 with the versions it asks for), so helm's
 //   dependencies never change what the API server is built from.
-// Parallel test files wait on one lock instead of building at once.
+// Parallel test files wait on one lock instead of building at once. The test command (test/tiers)
+// starts the builds its tiers need in the background, so the tiers that need none run meanwhile.
 //
 // 1. Go ≥ 1.26 must be on PATH; otherwise one message says exactly what to install.
 // 2. Under the lock: if the key's folder exists, use it; else `go build` into a temporary folder
 //    beside it and rename it into place (a crashed build never leaves a half-filled cache).
 // 3. A lock whose owner has died is taken over; a live one is waited for.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { homedir, setPriority } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -57,7 +58,12 @@ const HELM: Toolset = {
   what: `helm (helm.sh/helm/v4 ${HELM_VERSION})`,
   coldMinutes: 2,
 }
+/** The Go builds a test tier can ask for (test/tiers/tiers.ts), by name. */
+export const TOOLSETS = { cluster: CLUSTER, helm: HELM } as const satisfies Record<string, Toolset>
+export type ToolsetName = keyof typeof TOOLSETS
+
 const MIN_GO: readonly [number, number] = [1, 26]
+const BUILD_NICENESS = 10
 /** A cold build takes about 5 minutes on 2 cores; a lock held past this is no longer believed. */
 const LOCK_WAIT_MS = 30 * 60_000
 const LOCK_POLL_MS = 500
@@ -163,12 +169,30 @@ async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> 
   }
 }
 
+/** Builds still running when this process exits (a test command stopped with Ctrl-C) are stopped with it. */
+const building = new Set<ChildProcess>()
+let exitHooked = false
+
 function build(set: Toolset, into: string, log: (line: string) => void): Promise<void> {
+  if (!exitHooked) {
+    exitHooked = true
+    process.once('exit', () => {
+      for (const child of building) child.kill('SIGKILL')
+    })
+  }
   return new Promise((resolve, reject) => {
     const started = Date.now()
     log(`building ${set.what} into ${into}; a cold Go build cache takes about ${set.coldMinutes} minutes`)
     const flags = set.ldflags === undefined ? [] : ['-ldflags', set.ldflags]
     const child = spawn('go', ['build', ...flags, '-o', `${into}/`, ...set.packages], { cwd: join(MODULE_DIR, set.dir), env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    building.add(child)
+    // Below the tests' priority (its compilers inherit it): the tiers that run while it builds keep
+    // the CPU their timings expect, and it takes what they leave.
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, BUILD_NICENESS)
+    } catch {
+      // not allowed here: it builds at the tests' priority
+    }
     let output = ''
     const keep = (c: Buffer): void => {
       output = (output + c.toString('utf8')).slice(-20_000)
@@ -177,6 +201,7 @@ function build(set: Toolset, into: string, log: (line: string) => void): Promise
     child.stderr.on('data', keep)
     child.on('error', (err) => reject(new ClusterBinaryError('BuildFailed', `go build: ${err.message}`)))
     child.on('close', (code) => {
+      building.delete(child)
       if (code === 0) {
         log(`built in ${Math.round((Date.now() - started) / 1000)} s`)
         resolve()
@@ -207,15 +232,38 @@ async function ensureToolset(set: Toolset, log: (line: string) => void): Promise
   })
 }
 
-let memo: Promise<ClusterBinaries> | undefined
+const ready = new Map<ToolsetName, Promise<string>>()
+let lastBuild: Promise<unknown> = Promise.resolve()
+
+function toolsetDir(name: ToolsetName): string {
+  return join(cacheRoot(), toolsetHash(TOOLSETS[name]))
+}
+
+/** The toolsets among `names` this checkout's pins have never built here. */
+export function unbuiltToolsets(names: readonly ToolsetName[]): ToolsetName[] {
+  return names.filter((name) => !complete(TOOLSETS[name], toolsetDir(name)))
+}
+
+/** The cached folder of each named toolset, building first whatever this checkout's pins have never built here. */
+export async function ensureToolsets<N extends ToolsetName>(names: readonly N[], log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<Record<N, string>> {
+  const dirs = await Promise.all(names.map((name) => {
+    let dir = ready.get(name)
+    if (dir === undefined) {
+      if (unbuiltToolsets([name]).length === 0) dir = Promise.resolve(toolsetDir(name))
+      else {
+        // One build after the other, in the order asked: two Go builds at once on 2 cores take longer than in turn.
+        dir = lastBuild.catch(() => undefined).then(() => ensureToolset(TOOLSETS[name], log))
+        lastBuild = dir
+      }
+      ready.set(name, dir)
+    }
+    return dir
+  }))
+  return Object.fromEntries(names.map((name, i) => [name, dirs[i]])) as Record<N, string>
+}
 
 /** The cached binaries, building first whatever this checkout's pins have never built here. */
-export function ensureClusterBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ClusterBinaries> {
-  // One after the other: two Go builds at once on 2 cores take longer than in turn.
-  memo ??= (async () => {
-    const cluster = await ensureToolset(CLUSTER, log)
-    const helm = await ensureToolset(HELM, log)
-    return { kubeApiserver: join(cluster, 'kube-apiserver'), kubectl: join(cluster, 'kubectl'), etcd: join(cluster, 'etcd'), helm: join(helm, 'helm') }
-  })()
-  return memo
+export async function ensureClusterBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ClusterBinaries> {
+  const { cluster, helm } = await ensureToolsets(['cluster', 'helm'], log)
+  return { kubeApiserver: join(cluster, 'kube-apiserver'), kubectl: join(cluster, 'kubectl'), etcd: join(cluster, 'etcd'), helm: join(helm, 'helm') }
 }

@@ -15,7 +15,7 @@ import { Agent, request } from 'undici'
 import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { ensureClusterBinaries, type ClusterBinaries } from './binaries.js'
 import { freePort } from '../helpers/fake-server.js'
-import { startChild, waitFor, type Child } from './processes.js'
+import { removeOnExit, startChild, waitFor, type Child } from './processes.js'
 import { startServiceProxy, type ServiceProxy } from './service-proxy.js'
 
 /** kube-apiserver is ready about 3 s after start here; a loaded 2-core CI box may take several times that. */
@@ -91,19 +91,47 @@ export interface ControlPlaneOptions {
   apiserverArgs?: readonly string[]
 }
 
+/** Where the test command names its shared control planes (shared-control-plane.ts). */
+export const SHARED_CONTROL_PLANES_ENV = 'PULLGUARD_SHARED_CONTROL_PLANES'
+
+/**
+ * A control plane for this test file. Under the test command's e2e tier, a file takes one of the
+ * planes it shares, put back as it started (shared-control-plane.ts); with options that change the
+ * API server (serviceProxy, apiserverArgs), or without the test command, it starts its own.
+ */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const shared = process.env[SHARED_CONTROL_PLANES_ENV]
+  if (shared !== undefined && shared !== '' && options.serviceProxy !== true && options.apiserverArgs === undefined) {
+    const { attachSharedControlPlane } = await import('./shared-control-plane.js')
+    return attachSharedControlPlane(shared)
+  }
+  return startOwnControlPlane(options)
+}
+
+/** What the test command keeps of the planes it shares, beyond what a test file gets. */
+export interface OwnControlPlane extends ControlPlane {
+  etcdUrl: string
+  adminToken: string
+  /** Its data and keys (removed by close()); the CA's are in ca.dir. */
+  dir: string
+}
+
+/** etcd and kube-apiserver of this process. `apiserverLogFile`: kube-apiserver's output is also appended there. */
+export async function startOwnControlPlane(options: ControlPlaneOptions & { apiserverLogFile?: string } = {}): Promise<OwnControlPlane> {
   const binaries = await ensureClusterBinaries()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-cluster-'))
   const ca = await createTestCA('pullguard e2e cluster CA')
   const children: Child[] = []
   const agent = new Agent({ connect: { ca: ca.caPem } })
   let proxy: ServiceProxy | undefined
+  const keepFolders = removeOnExit([dir, ca.dir])
   const cleanup = async (): Promise<void> => {
     for (const c of children.reverse()) await c.stop()
     await proxy?.close()
     await agent.close()
     await ca.close()
     await rm(dir, { recursive: true, force: true })
+    keepFolders()
   }
   try {
     // etcd: its own data folder; fsync off, since a test cluster's data need not survive a crash.
@@ -156,45 +184,33 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       ...(proxy === undefined ? [] : ['--egress-selector-config-file', proxy.configFile]),
       ...(options.apiserverArgs ?? []),
     ]
-    let apiserver = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs)
+    const logOptions = options.apiserverLogFile === undefined ? {} : { logFile: options.apiserverLogFile }
+    let apiserver = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs, logOptions)
     children.push(apiserver)
     const adminKubeconfig = join(dir, 'admin.kubeconfig')
     await writeFile(adminKubeconfig, kubeconfigYaml(server, ca.caPem, adminToken), { mode: 0o600 })
 
-    const getRaw = async (path: string): Promise<{ status: number; text: string }> => {
-      const res = await request(`${server}${path}`, { dispatcher: agent, headers: { authorization: `Bearer ${adminToken}` } })
-      return { status: res.statusCode, text: await res.body.text() }
-    }
+    const client = adminClient({ server, caPem: ca.caPem, adminToken, adminKubeconfig, kubectlBinary: binaries.kubectl, agent, dir })
+    const { getRaw, kubectl } = client
     await waitFor('kube-apiserver /readyz', async () => (await getRaw('/readyz')).status === 200, READY_TIMEOUT_MS, () => apiserver.log())
-
-    const kubectl = (args: readonly string[], options: { input?: string; kubeconfig?: string; timeoutMs?: number } = {}): Promise<KubectlRun> =>
-      runKubectl(binaries.kubectl, args, { kubeconfig: options.kubeconfig ?? adminKubeconfig, ...options })
     // RBAC's bootstrap roles are written by a post-start hook; wait until the admin can act.
     await waitFor('RBAC bootstrap', async () => (await kubectl(['get', 'clusterrole', 'cluster-admin', '-o', 'name'])).code === 0, READY_TIMEOUT_MS, () => apiserver.log())
     return {
       server,
+      etcdUrl,
+      adminToken,
+      dir,
       ca,
       binaries,
       adminKubeconfig,
-      kubectl,
-      async kubectlOk(args, options = {}) {
-        const run = await kubectl(args, options)
-        if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited with ${run.code}: ${run.stderr}`)
-        return run.stdout
-      },
-      async writeKubeconfig(name, token) {
-        const path = join(dir, `${name}.kubeconfig`)
-        await writeFile(path, kubeconfigYaml(server, ca.caPem, token), { mode: 0o600 })
-        return path
-      },
-      getRaw,
+      ...client,
       apiserverLog: () => apiserver.log(),
       get apiserverPid() {
         return apiserver.process.pid ?? NaN
       },
       async restartApiserver() {
         await apiserver.stop()
-        const next = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs)
+        const next = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs, logOptions)
         children.splice(children.indexOf(apiserver), 1, next)
         apiserver = next
         await waitFor('kube-apiserver /readyz after a restart', async () => (await getRaw('/readyz').catch(() => ({ status: 0 }))).status === 200, READY_TIMEOUT_MS, () => apiserver.log())
@@ -211,6 +227,31 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   } catch (err) {
     await cleanup()
     throw err
+  }
+}
+
+type AdminClient = Pick<ControlPlane, 'kubectl' | 'kubectlOk' | 'writeKubeconfig' | 'getRaw'>
+
+/** kubectl and raw requests as the cluster-admin; kubeconfigs written into `dir`. */
+export function adminClient(c: { server: string; caPem: string; adminToken: string; adminKubeconfig: string; kubectlBinary: string; agent: Agent; dir: string }): AdminClient {
+  const kubectl = (args: readonly string[], options: { input?: string; kubeconfig?: string; timeoutMs?: number } = {}): Promise<KubectlRun> =>
+    runKubectl(c.kubectlBinary, args, { kubeconfig: options.kubeconfig ?? c.adminKubeconfig, ...options })
+  return {
+    kubectl,
+    async kubectlOk(args, options = {}) {
+      const run = await kubectl(args, options)
+      if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited with ${run.code}: ${run.stderr}`)
+      return run.stdout
+    },
+    async writeKubeconfig(name, token) {
+      const path = join(c.dir, `${name}.kubeconfig`)
+      await writeFile(path, kubeconfigYaml(c.server, c.caPem, token), { mode: 0o600 })
+      return path
+    },
+    async getRaw(path) {
+      const res = await request(`${c.server}${path}`, { dispatcher: c.agent, headers: { authorization: `Bearer ${c.adminToken}` } })
+      return { status: res.statusCode, text: await res.body.text() }
+    },
   }
 }
 
@@ -233,6 +274,8 @@ export function runKubectl(binary: string, args: readonly string[], options: { i
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
+    // A command that exits without reading its input closes the pipe first: EPIPE, not a test failure.
+    child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')
   })
 }

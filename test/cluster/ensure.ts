@@ -1,5 +1,6 @@
-// Run by `npm test` before tap: builds (once) the kube-apiserver, kubectl and etcd the end-to-end
-// and manifest tests use, or stops the test command at once saying what to install.
+// Builds (once) the kube-apiserver, kubectl, etcd and helm the end-to-end tier uses, or stops at
+// once saying what to install. The test command (test/tiers/run.ts) does the same in the background;
+// this runs it alone: `node dist/test/cluster/ensure.js`.
 import { ClusterBinaryError, ensureClusterBinaries } from './binaries.js'
 
 try {

@@ -38,6 +38,8 @@ export async function runHelm(binary: string, args: readonly string[], options: 
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
       child.on('error', reject)
       child.on('close', (status) => resolve({ status, stdout, stderr }))
+      // A command that exits without reading its input closes the pipe first: EPIPE, not a test failure.
+      child.stdin.on('error', () => {})
       child.stdin.end(options.input ?? '')
     })
   } finally {

@@ -2,6 +2,7 @@
 // (bounded) for failure messages, stopped with SIGTERM then SIGKILL, and killed by an exit hook if a
 // crashed test forgot them, so no orphan keeps a port or a data folder.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { createWriteStream, rmSync } from 'node:fs'
 
 /** Enough of the end of a process's output for the fatal line and its context. */
 const MAX_LOG_CHARS = 64_000
@@ -24,8 +25,10 @@ let hooked = false
 /**
  * `discard`: read stdout and drop it (as a container runtime drains a pipe), without keeping or
  * splitting it: the benchmarks must not spend the load generator's CPU on pullguard's log lines.
+ * `logFile`: stdout and stderr are also appended, whole, to this file (a shared control plane's
+ * API server, whose log the test files read; shared-control-plane.ts).
  */
-export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions & { discard?: boolean } = {}): Child {
+export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions & { discard?: boolean; logFile?: string } = {}): Child {
   if (!hooked) {
     hooked = true
     const killAll = (): void => {
@@ -40,12 +43,19 @@ export function startChild(name: string, command: string, args: readonly string[
       })
     }
   }
-  const { discard: _, ...spawnOptions } = options
+  const { discard: _, logFile: __, ...spawnOptions } = options
   const child = spawn(command, [...args], { ...spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] })
   live.add(child)
   let text = ''
   let partial = ''
   const listeners: Array<(line: string) => void> = []
+  if (options.logFile !== undefined) {
+    const file = createWriteStream(options.logFile, { flags: 'a' })
+    file.on('error', () => {})
+    child.stdout?.on('data', (c: Buffer) => file.write(c))
+    child.stderr?.on('data', (c: Buffer) => file.write(c))
+    child.once('close', () => file.end())
+  }
   if (options.discard === true) child.stdout?.resume()
   else child.stdout?.on('data', (c: Buffer) => {
     const s = c.toString('utf8')
@@ -92,5 +102,25 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     if (await probe().catch(() => false)) return
     if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms\n${describe()}`)
     await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/**
+ * Removes `paths` (folders of this process's children, a lock) if this process exits before it did
+ * so itself (a crash, Ctrl-C, tap's timeout); the function returned cancels that.
+ */
+export function removeOnExit(paths: readonly string[]): () => void {
+  const remove = (): void => {
+    for (const path of paths) {
+      try {
+        rmSync(path, { recursive: true, force: true })
+      } catch {
+        // An exit hook must not throw: the ones after it (killing the children) still have to run.
+      }
+    }
+  }
+  process.once('exit', remove)
+  return () => {
+    process.off('exit', remove)
   }
 }

@@ -37,6 +37,8 @@ const priv = await startRegistry({ ca: registryCa, auth: { kind: 'htpasswd', use
 t.teardown(() => priv.close())
 await seedOciManifest(open, 'team/api', '1.0')
 await seedOciManifest(priv, 'cloud/api', '1.0', PULLER)
+// An API server of its own, not one the e2e files share: its egress goes through this file's
+// Service proxy (--egress-selector-config-file), which is how the chart's Service reaches pullguard.
 const cp = await startControlPlane({ serviceProxy: true })
 t.teardown(() => cp.close())
 const helm = (args: readonly string[], input?: string): ReturnType<typeof runHelm> => runHelm(cp.binaries.helm, args, { kubeconfig: cp.adminKubeconfig, ...(input === undefined ? {} : { input }) })

@@ -20,6 +20,8 @@ export function runCli(args: readonly string[], options: { env?: Record<string, 
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
+    // A command that exits without reading its input closes the pipe first: EPIPE, not a test failure.
+    child.stdin.on('error', () => {})
     child.stdin.end(options.stdin ?? '')
   })
 }

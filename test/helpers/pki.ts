@@ -81,7 +81,6 @@ export async function createTestCA(name = 'pullguard test CA'): Promise<TestCA> 
   const cnf = join(dir, 'openssl.cnf')
   const caPath = join(dir, 'ca.pem')
   const caKeyPath = join(dir, 'ca-key.pem')
-  let counter = 0
   try {
     await writeFile(cnf, OPENSSL_CNF)
     await openssl([
@@ -93,6 +92,22 @@ export async function createTestCA(name = 'pullguard test CA'): Promise<TestCA> 
     await rm(dir, { recursive: true, force: true })
     throw err
   }
+  return issuer(dir, caPath, caKeyPath)
+}
+
+/**
+ * A CA made by another process (createTestCA there), issuing into a folder of its own: a shared
+ * control plane's CA, in the test files that use the plane. close() removes only that folder.
+ */
+export async function loadTestCA(caPath: string, caKeyPath: string): Promise<TestCA> {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-ca-'))
+  await writeFile(join(dir, 'openssl.cnf'), OPENSSL_CNF)
+  return issuer(dir, caPath, caKeyPath)
+}
+
+async function issuer(dir: string, caPath: string, caKeyPath: string): Promise<TestCA> {
+  const cnf = join(dir, 'openssl.cnf')
+  let counter = 0
   const caPem = await readFile(caPath, 'utf8')
 
   async function issue(commonName: string, san: { dns?: string[]; ips?: string[] }): Promise<IssuedCert> {

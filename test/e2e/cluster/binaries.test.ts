@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { ensureClusterBinaries, moduleHash } from './binaries.js'
+import { ensureClusterBinaries, moduleHash } from '../../cluster/binaries.js'
 
-const ENSURE = fileURLToPath(new URL('./ensure.js', import.meta.url))
+const ENSURE = fileURLToPath(new URL('../../cluster/ensure.js', import.meta.url))
 
 async function fakeGo(t: Test, version: string | undefined): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-fake-go-'))

@@ -10,11 +10,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { load } from 'js-yaml'
 import t from 'tap'
-import { reviewBuckets } from '../../src/server/metrics.js'
-import { requirePromtool } from '../helpers/promtool.js'
+import { reviewBuckets } from '../../../src/server/metrics.js'
+import { requirePromtool } from '../../helpers/promtool.js'
 import { helmTemplate } from '../manifests/render.js'
 
-const RULES = fileURLToPath(new URL('../../../manifests/helm/pullguard/files/alerts.yaml', import.meta.url))
+const RULES = fileURLToPath(new URL('../../../../manifests/helm/pullguard/files/alerts.yaml', import.meta.url))
 const PROMTOOL = requirePromtool()
 
 interface Rule { alert: string; expr: string; for?: string; labels: Record<string, string>; annotations: Record<string, string> }

@@ -10,11 +10,11 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ensureClusterBinaries } from '../cluster/binaries.js'
-import { runHelm, type HelmRun } from '../cluster/helm.js'
+import { ensureClusterBinaries } from '../../cluster/binaries.js'
+import { runHelm, type HelmRun } from '../../cluster/helm.js'
 
-/** From dist/test/manifests/ (where this runs) up to the repository. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+/** From dist/test/e2e/manifests/ (where this runs) up to the repository. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 
 export interface KubeObject {
   apiVersion: string

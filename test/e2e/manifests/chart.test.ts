@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import type { V1ConfigMap, V1Deployment, V1Namespace, V1Secret, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node'
 import { load } from 'js-yaml'
 import t from 'tap'
-import { parseServeConfig } from '../../src/serve/config.js'
+import { parseServeConfig } from '../../../src/serve/config.js'
 import { argsWithoutPodFiles, flag, ofKind, the } from './objects.js'
 import { CHART_DIR, decode, helm, helmTemplate, kustomize, type KubeObject } from './render.js'
 

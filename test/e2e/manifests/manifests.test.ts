@@ -15,9 +15,9 @@ import {
   type V1Service,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node'
-import { parseDuration } from '../../src/commands/values.js'
-import { parseServeConfig } from '../../src/serve/config.js'
-import { podSpecLocation } from '../../src/admission/workloads.js'
+import { parseDuration } from '../../../src/commands/values.js'
+import { parseServeConfig } from '../../../src/serve/config.js'
+import { podSpecLocation } from '../../../src/admission/workloads.js'
 import { decode, kustomizationDirs, kustomize, type KubeObject } from './render.js'
 import { argsWithoutPodFiles, flag, grants, ofKind, pullguardContainer as container, pullguardDeployment as deployment, pullguardWebhook as webhook, selects, the } from './objects.js'
 
