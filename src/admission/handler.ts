@@ -28,12 +28,18 @@ export async function handleReview(body: unknown, judge: Judge): Promise<Handler
     subject = podSubject(req)
   } catch (err) {
     // Refused while decoding, the error names the uid; refused for its pod spec, the decoded request does.
-    if (err instanceof ReviewDecodeError) return { status: 400, body: malformedReview(err.reason), uid: err.uid ?? req?.uid }
+    if (err instanceof ReviewDecodeError)
+      return { status: 400, body: malformedReview(err.reason), uid: err.uid ?? req?.uid }
     throw err
   }
   if (subject === undefined || subject.images.length === 0) return { status: 200, body: allowed(req.uid) }
   const verdict = await judge(subject, { uid: req.uid, operation: req.operation, dryRun: req.dryRun })
-  return { status: 200, body: verdict.allowed ? allowed(req.uid, verdict.warnings) : denied(req.uid, verdict.message ?? 'pullguard denied the request', verdict.warnings) }
+  return {
+    status: 200,
+    body: verdict.allowed
+      ? allowed(req.uid, verdict.warnings)
+      : denied(req.uid, verdict.message ?? 'pullguard denied the request', verdict.warnings),
+  }
 }
 
 /** The pod (or pod template) this request makes the kubelet pull, or undefined when there is none. */
@@ -42,13 +48,16 @@ function podSubject(req: AdmissionRequest): PodSubject | undefined {
   if (location === undefined) return undefined
   if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return undefined
   // kubectl debug adds containers through this subresource; status, scale, binding and the like pull nothing.
-  if (req.subResource !== undefined && !(req.kind.kind === 'Pod' && req.subResource === 'ephemeralcontainers')) return undefined
-  if (req.object === null) throw new ReviewDecodeError(`request.object is required for ${req.operation} of a ${req.kind.kind}`)
+  if (req.subResource !== undefined && !(req.kind.kind === 'Pod' && req.subResource === 'ephemeralcontainers'))
+    return undefined
+  if (req.object === null)
+    throw new ReviewDecodeError(`request.object is required for ${req.operation} of a ${req.kind.kind}`)
   const prefix = location.path.join('.')
   const spec = readPodSpec(dig(req.object, location.path), prefix)
   let images = spec.images
   if (req.operation === 'UPDATE') {
-    if (req.oldObject === null) throw new ReviewDecodeError(`request.oldObject is required for UPDATE of a ${req.kind.kind}`)
+    if (req.oldObject === null)
+      throw new ReviewDecodeError(`request.oldObject is required for UPDATE of a ${req.kind.kind}`)
     const oldSpec = dig(req.oldObject, location.path)
     // A template whose pull secrets, service account or scheduling changed makes new pods pull every
     // image again, with other credentials or on other nodes: judge them all.
@@ -59,7 +68,14 @@ function podSubject(req: AdmissionRequest): PodSubject | undefined {
     images = withPrevious(images, before)
   }
   const metadata = (req.object.metadata ?? {}) as { name?: unknown; generateName?: unknown }
-  const name = req.name !== '' ? req.name : typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
+  const name =
+    req.name !== ''
+      ? req.name
+      : typeof metadata.name === 'string'
+        ? metadata.name
+        : typeof metadata.generateName === 'string'
+          ? `${metadata.generateName}*`
+          : '(unnamed)'
   return {
     namespace: req.namespace,
     kind: req.kind.kind,
@@ -76,7 +92,12 @@ function podSubject(req: AdmissionRequest): PodSubject | undefined {
 /** Each image with what the same container (or volume) had before, when that differs: the fix names it. */
 function withPrevious(images: readonly ImageUse[], before: readonly ImageUse[]): ImageUse[] {
   return images.map((u) => {
-    const old = before.find((b) => b.kind === u.kind && b.container === u.container && b.field.slice(0, b.field.lastIndexOf('[')) === u.field.slice(0, u.field.lastIndexOf('[')))
+    const old = before.find(
+      (b) =>
+        b.kind === u.kind &&
+        b.container === u.container &&
+        b.field.slice(0, b.field.lastIndexOf('[')) === u.field.slice(0, u.field.lastIndexOf('[')),
+    )
     return old === undefined || old.image === u.image ? u : { ...u, previous: old.image }
   })
 }

@@ -18,7 +18,13 @@ export interface PodSpecView {
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const
 
 export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
-  if (spec === undefined || spec === null) return { images: [], imagePullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] } }
+  if (spec === undefined || spec === null)
+    return {
+      images: [],
+      imagePullSecrets: [],
+      serviceAccountName: undefined,
+      scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+    }
   const s = object(spec, prefix)
   const images: ImageUse[] = []
   for (const list of CONTAINER_LISTS) {
@@ -27,7 +33,12 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
       const c = object(item, field)
       // The API server requires an image; a missing one cannot be pulled and is not ours to judge.
       if (typeof c.image !== 'string' || pulledNever(c.imagePullPolicy)) return
-      images.push({ container: typeof c.name === 'string' ? c.name : `#${i}`, kind: 'container', field, image: c.image })
+      images.push({
+        container: typeof c.name === 'string' ? c.name : `#${i}`,
+        kind: 'container',
+        field,
+        image: c.image,
+      })
     })
   }
   // Image volumes (KEP-4639) are pulled by the kubelet with the pod's credentials, like containers.
@@ -36,7 +47,12 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
     if (v.image === undefined || v.image === null) return
     const image = object(v.image, `${prefix}.volumes[${i}].image`)
     if (typeof image.reference !== 'string' || image.reference === '' || pulledNever(image.pullPolicy)) return
-    images.push({ container: typeof v.name === 'string' ? v.name : `#${i}`, kind: 'volume', field: itemField(prefix, 'volumes', i), image: image.reference })
+    images.push({
+      container: typeof v.name === 'string' ? v.name : `#${i}`,
+      kind: 'volume',
+      field: itemField(prefix, 'volumes', i),
+      image: image.reference,
+    })
   })
   const imagePullSecrets = array(s.imagePullSecrets, `${prefix}.imagePullSecrets`)
     .map((ref, i) => object(ref, `${prefix}.imagePullSecrets[${i}]`).name)
@@ -44,7 +60,12 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
   const sa = [s.serviceAccountName, s.serviceAccount].find((v): v is string => typeof v === 'string' && v !== '')
   // The audit keeps one of these per workload (tens of thousands): arrays grown by push keep up to
   // 16 spare slots, so they are trimmed to size.
-  return { images: images.slice(), imagePullSecrets: imagePullSecrets.slice(), serviceAccountName: sa, scheduling: readScheduling(s, prefix) }
+  return {
+    images: images.slice(),
+    imagePullSecrets: imagePullSecrets.slice(),
+    serviceAccountName: sa,
+    scheduling: readScheduling(s, prefix),
+  }
 }
 
 /**
@@ -77,9 +98,15 @@ function pulledNever(policy: unknown): boolean {
 function readScheduling(s: Record<string, unknown>, prefix: string): SchedulingConstraints {
   const nodeSelector: Record<string, string> = {}
   if (s.nodeSelector !== undefined && s.nodeSelector !== null) {
-    for (const [k, v] of Object.entries(object(s.nodeSelector, `${prefix}.nodeSelector`))) if (typeof v === 'string') nodeSelector[k] = v
+    for (const [k, v] of Object.entries(object(s.nodeSelector, `${prefix}.nodeSelector`)))
+      if (typeof v === 'string') nodeSelector[k] = v
   }
-  const required = (((s.affinity as Record<string, unknown> | null | undefined)?.nodeAffinity as Record<string, unknown> | null | undefined)?.requiredDuringSchedulingIgnoredDuringExecution ?? null) as Record<string, unknown> | null
+  const required = ((
+    (s.affinity as Record<string, unknown> | null | undefined)?.nodeAffinity as
+      | Record<string, unknown>
+      | null
+      | undefined
+  )?.requiredDuringSchedulingIgnoredDuringExecution ?? null) as Record<string, unknown> | null
   const field = `${prefix}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`
   const nodeSelectorTerms = (required === null ? [] : array(required.nodeSelectorTerms, field)).map((term, i) => {
     const expressions = array(object(term, `${field}[${i}]`).matchExpressions, `${field}[${i}].matchExpressions`)
@@ -87,7 +114,11 @@ function readScheduling(s: Record<string, unknown>, prefix: string): SchedulingC
       matchExpressions: expressions.map((e, j) => {
         const x = object(e, `${field}[${i}].matchExpressions[${j}]`)
         const values = Array.isArray(x.values) ? x.values.filter((v): v is string => typeof v === 'string') : undefined
-        return { key: String(x.key ?? ''), operator: String(x.operator ?? ''), ...(values === undefined ? {} : { values }) }
+        return {
+          key: String(x.key ?? ''),
+          operator: String(x.operator ?? ''),
+          ...(values === undefined ? {} : { values }),
+        }
       }),
     }
   })

@@ -29,12 +29,15 @@ function cleanWarnings(warnings: readonly string[]): string[] {
     const line = w.replace(/\s+/g, ' ').trim()
     return line.length > MAX_WARNING_LENGTH ? line.slice(0, MAX_WARNING_LENGTH - 1) + '…' : line
   })
-  if (warnings.length > MAX_WARNINGS) out[MAX_WARNINGS - 1] = `… and ${warnings.length - MAX_WARNINGS + 1} more warnings (see pullguard's decision log)`
+  if (warnings.length > MAX_WARNINGS)
+    out[MAX_WARNINGS - 1] = `… and ${warnings.length - MAX_WARNINGS + 1} more warnings (see pullguard's decision log)`
   return out
 }
 
 export function allowed(uid: string, warnings: readonly string[] = []): AdmissionReviewOut {
-  return review(warnings.length > 0 ? { uid, allowed: true, warnings: cleanWarnings(warnings) } : { uid, allowed: true })
+  return review(
+    warnings.length > 0 ? { uid, allowed: true, warnings: cleanWarnings(warnings) } : { uid, allowed: true },
+  )
 }
 
 export function denied(uid: string, message: string, warnings: readonly string[] = []): AdmissionReviewOut {

@@ -61,8 +61,10 @@ function requestUid(body: unknown): string | undefined {
 
 function decodeRequest(body: unknown, uid: string | undefined): AdmissionRequest {
   const review = asObject(body, 'body must be a JSON object')
-  if (review.apiVersion !== 'admission.k8s.io/v1') throw new ReviewDecodeError(`apiVersion must be "admission.k8s.io/v1", got ${describe(review.apiVersion)}`)
-  if (review.kind !== 'AdmissionReview') throw new ReviewDecodeError(`kind must be "AdmissionReview", got ${describe(review.kind)}`)
+  if (review.apiVersion !== 'admission.k8s.io/v1')
+    throw new ReviewDecodeError(`apiVersion must be "admission.k8s.io/v1", got ${describe(review.apiVersion)}`)
+  if (review.kind !== 'AdmissionReview')
+    throw new ReviewDecodeError(`kind must be "AdmissionReview", got ${describe(review.kind)}`)
   if (review.request === undefined || review.request === null) throw new ReviewDecodeError('request is missing')
   const req = asObject(review.request, 'request must be an object')
   if (uid === undefined || uid === '') throw new ReviewDecodeError('request.uid must be a non-empty string')
@@ -74,9 +76,18 @@ function decodeRequest(body: unknown, uid: string | undefined): AdmissionRequest
   const resource = asObject(req.resource ?? {}, 'request.resource must be an object')
   return {
     uid,
-    kind: { group: str(kind.group, 'request.kind.group'), version: str(kind.version, 'request.kind.version'), kind: str(kind.kind, 'request.kind.kind') },
-    resource: { group: optStr(resource.group, 'request.resource.group'), version: optStr(resource.version, 'request.resource.version'), resource: optStr(resource.resource, 'request.resource.resource') },
-    subResource: req.subResource === undefined || req.subResource === '' ? undefined : str(req.subResource, 'request.subResource'),
+    kind: {
+      group: str(kind.group, 'request.kind.group'),
+      version: str(kind.version, 'request.kind.version'),
+      kind: str(kind.kind, 'request.kind.kind'),
+    },
+    resource: {
+      group: optStr(resource.group, 'request.resource.group'),
+      version: optStr(resource.version, 'request.resource.version'),
+      resource: optStr(resource.resource, 'request.resource.resource'),
+    },
+    subResource:
+      req.subResource === undefined || req.subResource === '' ? undefined : str(req.subResource, 'request.subResource'),
     name: optStr(req.name, 'request.name'),
     namespace: optStr(req.namespace, 'request.namespace'),
     operation: operation as Operation,

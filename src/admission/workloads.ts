@@ -31,7 +31,11 @@ export function podSpecLocation(group: string, kind: string): PodSpecLocation | 
 }
 
 /** What the webhook would judge for a CREATE of an object (`check`, the audit). */
-export function createSubject(id: { namespace: string; kind: string; name: string }, location: PodSpecLocation, spec: PodSpecView): PodSubject {
+export function createSubject(
+  id: { namespace: string; kind: string; name: string },
+  location: PodSpecLocation,
+  spec: PodSpecView,
+): PodSubject {
   // Written out, not spread: fields added after a spread give every object a hidden class of its
   // own (measured: 20 000 audited workloads, 10 MB of them).
   return {

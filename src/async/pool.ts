@@ -24,9 +24,17 @@ export interface PoolOptions<T> {
 }
 
 /** With a signal: an item that had not started when it aborted has no result (undefined). */
-export function pool<T, R>(items: readonly T[], options: PoolOptions<T> & { signal: AbortSignal }, work: (item: T) => Promise<R>): Promise<Array<R | undefined>>
+export function pool<T, R>(
+  items: readonly T[],
+  options: PoolOptions<T> & { signal: AbortSignal },
+  work: (item: T) => Promise<R>,
+): Promise<Array<R | undefined>>
 export function pool<T, R>(items: readonly T[], options: PoolOptions<T>, work: (item: T) => Promise<R>): Promise<R[]>
-export async function pool<T, R>(items: readonly T[], options: PoolOptions<T> & { signal?: AbortSignal }, work: (item: T) => Promise<R>): Promise<Array<R | undefined>> {
+export async function pool<T, R>(
+  items: readonly T[],
+  options: PoolOptions<T> & { signal?: AbortSignal },
+  work: (item: T) => Promise<R>,
+): Promise<Array<R | undefined>> {
   const { signal, pace } = options
   // Read afresh each time: the signal may abort while a runner waits.
   const aborted = (): boolean => signal?.aborted === true

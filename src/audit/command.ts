@@ -33,9 +33,14 @@ export async function audit(argv: string[]): Promise<number> {
   }
   const config = parseAuditConfig(argv)
   const node = readNodeDockerCredentials(config.nodeDockerConfigPath)
-  const { kubeConfig: kc, api, namespace: contextNamespace } = await userCluster(config.kubeconfigPath, 'audit', config.timeoutMs)
-  const namespace = config.scope.kind === 'all-namespaces' ? undefined : config.scope.namespace ?? contextNamespace
-  const scope: AuditReport['scope'] = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
+  const {
+    kubeConfig: kc,
+    api,
+    namespace: contextNamespace,
+  } = await userCluster(config.kubeconfigPath, 'audit', config.timeoutMs)
+  const namespace = config.scope.kind === 'all-namespaces' ? undefined : (config.scope.namespace ?? contextNamespace)
+  const scope: AuditReport['scope'] =
+    namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
   const logger = createLogger('silent')
 
   const listing = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
@@ -43,12 +48,17 @@ export async function audit(argv: string[]): Promise<number> {
   try {
     workloads = await listWorkloads(workloadLister(kc), namespace, listing)
   } catch (err) {
-    throw new TargetError(`the workloads of ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`} cannot be listed: ${listProblem(err)}`)
+    throw new TargetError(
+      `the workloads of ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`} cannot be listed: ${listProblem(err)}`,
+    )
   }
 
   const routes = openMirrors(config.mirrors, logger, { watch: false })
   const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
-  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, { watch: false, serviceAccounts: api })
+  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, {
+    watch: false,
+    serviceAccounts: api,
+  })
   const progress = progressLine(config.progress, 'images')
   const total = workloads.reduce((n, w) => n + w.subject.images.length, 0)
   let done = 0
@@ -84,7 +94,12 @@ export async function audit(argv: string[]): Promise<number> {
 /** Status code and reason only (never a body, which can quote the objects). */
 function listProblem(err: unknown): string {
   const code = (err as { code?: unknown }).code
-  if (typeof code === 'number') return code === 403 ? `403 Forbidden (your credentials may not list them)` : code === 401 ? '401 Unauthorized' : `HTTP ${code}`
+  if (typeof code === 'number')
+    return code === 403
+      ? `403 Forbidden (your credentials may not list them)`
+      : code === 401
+        ? '401 Unauthorized'
+        : `HTTP ${code}`
   if (err instanceof Error && err.name === 'AbortError') return 'the API server did not answer in time'
   return (err as NodeJS.ErrnoException).code ?? 'the API server could not be reached'
 }

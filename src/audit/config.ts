@@ -22,11 +22,17 @@ const OPTIONS = {
   'audit-registry-qps': { type: 'string' },
 } as const
 
-export function parseAuditConfig(argv: readonly string[], env: Env = process.env, isTerminal = process.stderr.isTTY === true): AuditConfig {
+export function parseAuditConfig(
+  argv: readonly string[],
+  env: Env = process.env,
+  isTerminal = process.stderr.isTTY === true,
+): AuditConfig {
   const { values, positionals } = parseFlags('audit', argv, OPTIONS, true)
-  if (positionals.length > 0) throw new ConfigError('audit', `unexpected argument "${positionals[0]}" (use -n NS or -A)`)
+  if (positionals.length > 0)
+    throw new ConfigError('audit', `unexpected argument "${positionals[0]}" (use -n NS or -A)`)
   const all = values['all-namespaces'] === true
-  if (all && values.namespace !== undefined) throw new ConfigError('--all-namespaces', 'cannot be combined with --namespace')
+  if (all && values.namespace !== undefined)
+    throw new ConfigError('--all-namespaces', 'cannot be combined with --namespace')
   if (values.namespace !== undefined) parseNamespace(values.namespace, '--namespace')
   const { pick, pickList } = flagsOrEnv(values, env)
   const shared = clusterCliSettings(values, env)

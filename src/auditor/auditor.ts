@@ -84,7 +84,8 @@ export class Auditor {
   /** A workload the watch saw deleted: its series go now, not at its turn in the next pass. */
   forget(w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>): void {
     for (const [key, f] of [...this.#state]) {
-      if (f.workload.kind === w.kind && f.workload.namespace === w.namespace && f.workload.name === w.name) this.#drop(key)
+      if (f.workload.kind === w.kind && f.workload.namespace === w.namespace && f.workload.name === w.name)
+        this.#drop(key)
     }
     this.#o.observer?.images({ ...this.#counts })
   }
@@ -138,7 +139,16 @@ export class Auditor {
     await this.#events(findings, signal)
     const seconds = (this.#clock.now() - started) / 1000
     this.#o.observer?.passCompleted(this.#clock.now(), seconds)
-    this.#o.logger.info({ workloads: workloads.length, images: findings.length, notPullable: this.#counts['not-pullable'], unverified: this.#counts.unverified, durationMs: Math.round(seconds * 1000) }, 'audit pass completed')
+    this.#o.logger.info(
+      {
+        workloads: workloads.length,
+        images: findings.length,
+        notPullable: this.#counts['not-pullable'],
+        unverified: this.#counts.unverified,
+        durationMs: Math.round(seconds * 1000),
+      },
+      'audit pass completed',
+    )
   }
 
   /** The current version of a workload when its turn comes; a deleted one loses its state at once. */
@@ -157,19 +167,28 @@ export class Auditor {
     if (before !== undefined) this.#counts[before.result]--
     this.#state.set(key, f)
     this.#counts[f.result]++
-    const changed = before === undefined ? f.result !== 'pullable' : before.result !== f.result || before.reason !== f.reason
+    const changed =
+      before === undefined ? f.result !== 'pullable' : before.result !== f.result || before.reason !== f.reason
     if (changed) {
       this.#o.logger.info(
         {
-          namespace: f.workload.namespace, kind: f.workload.kind, name: f.workload.name, container: f.container, image: f.image,
-          from: before?.result ?? 'unaudited', to: f.result, reason: f.reason, scaledToZero: f.workload.scaledToZero,
+          namespace: f.workload.namespace,
+          kind: f.workload.kind,
+          name: f.workload.name,
+          container: f.container,
+          image: f.image,
+          from: before?.result ?? 'unaudited',
+          to: f.result,
+          reason: f.reason,
+          scaledToZero: f.workload.scaledToZero,
           ...(f.result === 'pullable' ? {} : { problem: f.problem, fix: f.fix }),
         },
         'audit',
       )
     }
     // Any label that changed (reason, a renamed container) is a different series: the old one goes.
-    if (before?.result === 'not-pullable' && (f.result !== 'not-pullable' || seriesKey(before) !== seriesKey(f))) this.#o.observer?.notPullable(series(before), false)
+    if (before?.result === 'not-pullable' && (f.result !== 'not-pullable' || seriesKey(before) !== seriesKey(f)))
+      this.#o.observer?.notPullable(series(before), false)
     if (f.result === 'not-pullable') this.#o.observer?.notPullable(series(f), true)
     this.#o.observer?.images({ ...this.#counts })
   }
@@ -210,7 +229,13 @@ function keyOf(f: AuditFinding): string {
 }
 
 function series(f: AuditFinding): NotPullableSeries {
-  return { namespace: f.workload.namespace, kind: f.workload.kind, name: f.workload.name, container: f.container, reason: f.reason }
+  return {
+    namespace: f.workload.namespace,
+    kind: f.workload.kind,
+    name: f.workload.name,
+    container: f.container,
+    reason: f.reason,
+  }
 }
 
 function seriesKey(f: AuditFinding): string {

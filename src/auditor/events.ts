@@ -20,7 +20,12 @@ export interface EventSink {
   /** Creates the Event `name`; `exists` when it already does (409). */
   create(w: EventSubject, name: string, message: string, signal: AbortSignal): Promise<'created' | 'exists'>
   /** Updates it; `gone` when it does not exist (404: expired). */
-  update(namespace: string, name: string, change: { count: number; message: string }, signal: AbortSignal): Promise<'updated' | 'gone'>
+  update(
+    namespace: string,
+    name: string,
+    change: { count: number; message: string },
+    signal: AbortSignal,
+  ): Promise<'updated' | 'gone'>
 }
 
 /** `<workload>.<hash of its uid>`: one Event per workload, whoever writes it. */
@@ -31,7 +36,8 @@ export function eventName(w: EventSubject): string {
 
 export function eventSink(kubeConfig: KubeConfig, identity: string): EventSink {
   const core = kubeConfig.makeApiClient(CoreV1Api)
-  const status = (err: unknown): number | undefined => (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined)
+  const status = (err: unknown): number | undefined =>
+    typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined
   return {
     async create(w, name, message, signal) {
       const now = new Date()
@@ -42,7 +48,13 @@ export function eventSink(kubeConfig: KubeConfig, identity: string): EventSink {
             namespace: w.namespace,
             body: {
               metadata: { name, namespace: w.namespace },
-              involvedObject: { apiVersion: group === '' ? 'v1' : `${group}/v1`, kind: w.kind, name: w.name, namespace: w.namespace, uid: w.uid },
+              involvedObject: {
+                apiVersion: group === '' ? 'v1' : `${group}/v1`,
+                kind: w.kind,
+                name: w.name,
+                namespace: w.namespace,
+                uid: w.uid,
+              },
               reason: EVENT_REASON,
               message,
               type: 'Warning',
@@ -65,7 +77,10 @@ export function eventSink(kubeConfig: KubeConfig, identity: string): EventSink {
     async update(namespace, name, change, signal) {
       const patch = { count: change.count, message: change.message, lastTimestamp: new Date().toISOString() }
       try {
-        await core.patchNamespacedEvent({ name, namespace, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch, withSignal(signal)))
+        await core.patchNamespacedEvent(
+          { name, namespace, body: patch },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch, withSignal(signal)),
+        )
         return 'updated'
       } catch (err) {
         if (status(err) === 404) return 'gone'
@@ -101,14 +116,19 @@ export class AuditEvents {
       const count = (this.#open.get(w.uid) ?? 0) + 1
       if (count === 1) {
         // It may exist already: written by the leader before this one, or before a restart.
-        if ((await this.#sink.create(w, name, message, io)) === 'exists') await this.#sink.update(w.namespace, name, { count, message }, io)
+        if ((await this.#sink.create(w, name, message, io)) === 'exists')
+          await this.#sink.update(w.namespace, name, { count, message }, io)
       } else if ((await this.#sink.update(w.namespace, name, { count, message }, io)) === 'gone') {
         await this.#sink.create(w, name, message, io)
       }
       this.#open.set(w.uid, count)
       this.#failing = false
     } catch (err) {
-      if (!this.#failing) this.#logger.warn({ err: (err as Error).message, namespace: w.namespace, name: w.name }, 'audit: the ImageNotPullable Event could not be written (the audit-events overlay grants create and patch on events)')
+      if (!this.#failing)
+        this.#logger.warn(
+          { err: (err as Error).message, namespace: w.namespace, name: w.name },
+          'audit: the ImageNotPullable Event could not be written (the audit-events overlay grants create and patch on events)',
+        )
       this.#failing = true
     }
   }

@@ -158,7 +158,10 @@ export async function runPass(workloads: readonly AuditWorkload[], options: Pass
   }
   await pool(tasks, { limit: MAX_PARALLEL, lane: (task) => task.host, pace, signal: options.signal }, async (task) => {
     const late = lanes.get(task.host)!.unreached
-    const finding = await judged(task, late === undefined ? options : { ...options, assess: { ...options.assess, checker: late } })
+    const finding = await judged(
+      task,
+      late === undefined ? options : { ...options, assess: { ...options.assess, checker: late } },
+    )
     if (finding === undefined) return
     findings.push(finding)
     options.onFinding?.(finding)
@@ -175,7 +178,10 @@ export async function runPass(workloads: readonly AuditWorkload[], options: Pass
 }
 
 /** The workload's container as it is when its turn comes (a changed image is judged from the next pass on, as a new one). */
-async function judged(task: Task, options: PassOptions): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
+async function judged(
+  task: Task,
+  options: PassOptions,
+): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
   const now = options.current === undefined ? task.workload : options.current(task.workload)
   if (now === undefined) return undefined
   const use = now.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
@@ -187,13 +193,26 @@ function unreached(host: string, paused: boolean, until: number, clock: PassCloc
   return {
     check: async () =>
       paused
-        ? { code: 'RateLimited', detail: `${host} asked to wait (429); not asked again in this pass`, retryAfterSeconds: Math.max(0, Math.ceil((until - clock.now()) / 1000)), attempts: [] }
-        : { code: 'RegistryUnreachable', cause: 'timeout', detail: `${host} answered too slowly for all its images to be checked within the audit interval`, attempts: [] },
+        ? {
+            code: 'RateLimited',
+            detail: `${host} asked to wait (429); not asked again in this pass`,
+            retryAfterSeconds: Math.max(0, Math.ceil((until - clock.now()) / 1000)),
+            attempts: [],
+          }
+        : {
+            code: 'RegistryUnreachable',
+            cause: 'timeout',
+            detail: `${host} answered too slowly for all its images to be checked within the audit interval`,
+            attempts: [],
+          },
     tags: async () => undefined,
   }
 }
 
-async function judge(task: Task, options: PassOptions): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
+async function judge(
+  task: Task,
+  options: PassOptions,
+): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
   const { workload, use } = task
   // Room for the API reads before the image and a tag listing after a missing tag, as check gives.
   const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs * 3)])
@@ -209,13 +228,24 @@ async function judge(task: Task, options: PassOptions): Promise<(AuditFinding & 
   let message = ''
   let fix: string[] = []
   if (p !== 'pullable') {
-    const target: FixTarget = { ...(await admissionFixTarget(subject, found, options.assess.serviceAccounts, signal)), voice: 'diagnose', resource: resourceOf(workload.kind), patchPath: patchPath(workload.kind) }
+    const target: FixTarget = {
+      ...(await admissionFixTarget(subject, found, options.assess.serviceAccounts, signal)),
+      voice: 'diagnose',
+      resource: resourceOf(workload.kind),
+      patchPath: patchPath(workload.kind),
+    }
     const group = groupOutcomes([outcome], target)[0]!
     message = groupWarning(group, '')
     fix = group.fix === undefined ? [] : fixLines(group.fix)
   }
   return {
-    workload: { kind: workload.kind, namespace: workload.namespace, name: workload.name, uid: workload.uid, scaledToZero: workload.scaledToZero },
+    workload: {
+      kind: workload.kind,
+      namespace: workload.namespace,
+      name: workload.name,
+      uid: workload.uid,
+      scaledToZero: workload.scaledToZero,
+    },
     container: use.container,
     field: use.field,
     image: use.image,

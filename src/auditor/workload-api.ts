@@ -12,7 +12,12 @@ export const WORKLOAD_PAGE_SIZE = 500
 /** 1000 pages of 500: beyond any cluster Kubernetes supports; a list that long is refused rather than cut. */
 const MAX_PAGES = 1000
 
-export type ListWorkloads = (kind: WorkloadKind, namespace: string | undefined, token: string | undefined, signal: AbortSignal) => Promise<ListPage>
+export type ListWorkloads = (
+  kind: WorkloadKind,
+  namespace: string | undefined,
+  token: string | undefined,
+  signal: AbortSignal,
+) => Promise<ListPage>
 
 /** The collection path of a kind, for watches and messages: `/apis/apps/v1/deployments`. */
 export function collectionPath(kind: WorkloadKind, namespace?: string): string {
@@ -27,17 +32,23 @@ export function plural(kind: WorkloadKind): string {
 
 /** Pages of each kind's collection, as the API's JSON (list-page.ts: no client-side models). */
 export function workloadLister(kubeConfig: KubeConfig): ListWorkloads {
-  return (kind, namespace, token, signal) => listPage(kubeConfig, collectionPath(kind, namespace), { limit: WORKLOAD_PAGE_SIZE, continue: token }, signal)
+  return (kind, namespace, token, signal) =>
+    listPage(kubeConfig, collectionPath(kind, namespace), { limit: WORKLOAD_PAGE_SIZE, continue: token }, signal)
 }
 
 /** Every workload of every kind, listed once (for `pullguard audit`); throws what the API threw. */
-export async function listWorkloads(list: ListWorkloads, namespace: string | undefined, signal: AbortSignal): Promise<AuditWorkload[]> {
+export async function listWorkloads(
+  list: ListWorkloads,
+  namespace: string | undefined,
+  signal: AbortSignal,
+): Promise<AuditWorkload[]> {
   const out: AuditWorkload[] = []
   for (const kind of WORKLOAD_KINDS) {
     let token: string | undefined
     let pages = 0
     do {
-      if (++pages > MAX_PAGES) throw new Error(`more than ${WORKLOAD_PAGE_SIZE * MAX_PAGES} ${plural(kind)}; audit one namespace at a time`)
+      if (++pages > MAX_PAGES)
+        throw new Error(`more than ${WORKLOAD_PAGE_SIZE * MAX_PAGES} ${plural(kind)}; audit one namespace at a time`)
       const page = await list(kind, namespace, token, signal)
       for (const item of page.items) {
         const w = auditWorkload(kind, item)

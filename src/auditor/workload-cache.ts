@@ -14,7 +14,11 @@ export class WorkloadCache {
   readonly #reflectors: Array<Reflector<AuditWorkload>>
 
   /** `onGone`: told of each workload the watch saw deleted (or turned into one the audit leaves). */
-  constructor(kubeConfig: KubeConfig, logger: Logger, onGone?: (w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>) => void) {
+  constructor(
+    kubeConfig: KubeConfig,
+    logger: Logger,
+    onGone?: (w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>) => void,
+  ) {
     const list = workloadLister(kubeConfig)
     const trouble = new ApiTrouble(kubeConfig, logger)
     this.#reflectors = WORKLOAD_KINDS.map(

@@ -9,15 +9,39 @@ import { ReviewDecodeError } from '../admission/review.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { PodSubject } from '../policy/subject.js'
 
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'CronJob', 'Job', 'Pod'] as const
+export const WORKLOAD_KINDS = [
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'ReplicationController',
+  'CronJob',
+  'Job',
+  'Pod',
+] as const
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number]
 
 export const GROUP: Readonly<Record<WorkloadKind, string>> = {
-  Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', ReplicaSet: 'apps', ReplicationController: '', CronJob: 'batch', Job: 'batch', Pod: '',
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  ReplicaSet: 'apps',
+  ReplicationController: '',
+  CronJob: 'batch',
+  Job: 'batch',
+  Pod: '',
 }
 
 /** Owners whose own template is audited: what they own is not audited again. */
-const AUDITED_OWNERS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'])
+const AUDITED_OWNERS: ReadonlySet<string> = new Set([
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'ReplicationController',
+  'Job',
+  'CronJob',
+])
 
 export interface AuditWorkload {
   kind: WorkloadKind
@@ -42,7 +66,8 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
   const raw = object as Raw & Record<string, unknown>
   const m = raw.metadata
   if (typeof m?.name !== 'string' || typeof m.namespace !== 'string' || typeof m.uid !== 'string') return undefined
-  if ((kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && ownedByAudited(m.ownerReferences, kind)) return undefined
+  if ((kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && ownedByAudited(m.ownerReferences, kind))
+    return undefined
   if (kind === 'Job' && finished(raw.status)) return undefined
   // A pod that ended pulls nothing again; a running one the kubelet may restart or re-pull.
   if (kind === 'Pod' && (raw.status?.phase === 'Succeeded' || raw.status?.phase === 'Failed')) return undefined

@@ -75,7 +75,11 @@ export class TtlCache<K, V> {
   readonly #entries: ExpiringMap<K, Entry<V>>
 
   constructor(options: { maxEntries: number; clock?: Clock }) {
-    this.#entries = new ExpiringMap({ maxEntries: options.maxEntries, clock: options.clock, expiresAt: (entry) => entry.expiresAt })
+    this.#entries = new ExpiringMap({
+      maxEntries: options.maxEntries,
+      clock: options.clock,
+      expiresAt: (entry) => entry.expiresAt,
+    })
   }
 
   get size(): number {

@@ -34,7 +34,13 @@ export async function check(argv: string[]): Promise<number> {
   const progress = progressLine(config.progress, 'objects')
   let checked: CheckedObject[]
   try {
-    checked = await runCheck(objects, { config, docker, logger: createLogger('silent'), ...(cluster === undefined ? {} : { cluster }), onProgress: progress.update })
+    checked = await runCheck(objects, {
+      config,
+      docker,
+      logger: createLogger('silent'),
+      ...(cluster === undefined ? {} : { cluster }),
+      onProgress: progress.update,
+    })
   } finally {
     progress.done()
   }
@@ -45,16 +51,23 @@ export async function check(argv: string[]): Promise<number> {
 
 function notes(config: CheckConfig, docker: DockerCredentials, objects: readonly CheckObject[]): string[] {
   const out: string[] = []
-  if (docker.path === undefined) out.push('no docker config found ($DOCKER_CONFIG/config.json, ~/.docker/config.json): registries were asked without credentials unless a pull secret applies')
+  if (docker.path === undefined)
+    out.push(
+      'no docker config found ($DOCKER_CONFIG/config.json, ~/.docker/config.json): registries were asked without credentials unless a pull secret applies',
+    )
   const helpers = helpersNote(docker)
   if (helpers !== undefined) out.push(helpers)
   if (!config.fromCluster) {
     const withSecrets = objects.filter((o) => o.subject.pullSecrets.length > 0).length
     if (withSecrets > 0) {
-      out.push(`pull secrets are not read without --from-cluster: ${withSecrets} object(s) listing imagePullSecrets were checked with the docker config only, and an image those credentials refuse is reported unknown`)
+      out.push(
+        `pull secrets are not read without --from-cluster: ${withSecrets} object(s) listing imagePullSecrets were checked with the docker config only, and an image those credentials refuse is reported unknown`,
+      )
     }
     if (objects.some((o) => o.subject.template && o.subject.pullSecrets.length === 0)) {
-      out.push('service accounts are not read without --from-cluster: templates without imagePullSecrets were checked as if their service account added no pull secrets')
+      out.push(
+        'service accounts are not read without --from-cluster: templates without imagePullSecrets were checked as if their service account added no pull secrets',
+      )
     }
   }
   return out

@@ -49,11 +49,17 @@ const CHECK_OPTIONS = {
   ...PULL_OPTIONS,
 } as const
 
-export function parseCheckConfig(argv: readonly string[], env: Env = process.env, stderrIsTTY = process.stderr.isTTY === true): CheckConfig {
+export function parseCheckConfig(
+  argv: readonly string[],
+  env: Env = process.env,
+  stderrIsTTY = process.stderr.isTTY === true,
+): CheckConfig {
   const { values } = parseFlags('check', argv, CHECK_OPTIONS, false)
   const inputs = values.filename ?? []
-  if (inputs.length === 0) throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')
-  if (inputs.filter((i) => i === '-').length > 1) throw new ConfigError('-f/--filename', '- (stdin) can be given only once')
+  if (inputs.length === 0)
+    throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')
+  if (inputs.filter((i) => i === '-').length > 1)
+    throw new ConfigError('-f/--filename', '- (stdin) can be given only once')
 
   const { pick, pickList } = flagsOrEnv(values, env)
   const timeoutMs = perImageTimeout(pick('timeout'))
@@ -84,6 +90,9 @@ function onRegistryError(picked: Picked): OnRegistryError {
 /** Docker's own lookup: $DOCKER_CONFIG/config.json, else ~/.docker/config.json; only when it exists. */
 function defaultDockerConfig(env: Env): string | undefined {
   const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir()
-  const path = env.DOCKER_CONFIG !== undefined && env.DOCKER_CONFIG !== '' ? join(env.DOCKER_CONFIG, 'config.json') : join(home, '.docker', 'config.json')
+  const path =
+    env.DOCKER_CONFIG !== undefined && env.DOCKER_CONFIG !== ''
+      ? join(env.DOCKER_CONFIG, 'config.json')
+      : join(home, '.docker', 'config.json')
   return existsSync(path) ? path : undefined
 }

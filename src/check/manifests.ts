@@ -72,7 +72,8 @@ function readText(file: string): string {
 
 /** JSON is YAML, so one parser reads both; empty documents (`---` twice) are skipped. */
 export function parse(source: string, text: string): Document[] {
-  if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new InputError(`${source}: larger than ${MAX_MANIFEST_BYTES} bytes`)
+  if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES)
+    throw new InputError(`${source}: larger than ${MAX_MANIFEST_BYTES} bytes`)
   let values: unknown[]
   try {
     values = yaml.loadAll(text, undefined, { filename: source })

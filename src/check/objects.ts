@@ -31,9 +31,17 @@ export function manifestObjects(documents: readonly Document[], defaultNamespace
   return result
 }
 
-function collect(source: string, value: unknown, where: string, defaultNamespace: string, into: ManifestObjects, depth: number): void {
+function collect(
+  source: string,
+  value: unknown,
+  where: string,
+  defaultNamespace: string,
+  into: ManifestObjects,
+  depth: number,
+): void {
   const name = source === '-' ? '(stdin)' : source
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError(`${name}: ${where} is not a Kubernetes object`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InputError(`${name}: ${where} is not a Kubernetes object`)
   const object = value as Record<string, unknown>
   const kind = typeof object.kind === 'string' ? object.kind : undefined
   const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : undefined
@@ -45,7 +53,8 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
   if (kind === 'List' || (kind.endsWith('List') && Array.isArray(object.items))) {
     if (depth >= MAX_LIST_DEPTH) throw new InputError(`${name}: ${where}: Lists nested deeper than ${MAX_LIST_DEPTH}`)
     const items = Array.isArray(object.items) ? object.items : []
-    for (const [i, item] of items.entries()) collect(source, item, `${where} items[${i}]`, defaultNamespace, into, depth + 1)
+    for (const [i, item] of items.entries())
+      collect(source, item, `${where} items[${i}]`, defaultNamespace, into, depth + 1)
     return
   }
   const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
@@ -54,9 +63,18 @@ function collect(source: string, value: unknown, where: string, defaultNamespace
     into.skipped++
     return
   }
-  const metadata = (typeof object.metadata === 'object' && object.metadata !== null ? object.metadata : {}) as Record<string, unknown>
-  const objectName = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '(unnamed)'
-  const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : defaultNamespace
+  const metadata = (typeof object.metadata === 'object' && object.metadata !== null ? object.metadata : {}) as Record<
+    string,
+    unknown
+  >
+  const objectName =
+    typeof metadata.name === 'string' && metadata.name !== ''
+      ? metadata.name
+      : typeof metadata.generateName === 'string'
+        ? `${metadata.generateName}*`
+        : '(unnamed)'
+  const namespace =
+    typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : defaultNamespace
   let spec: PodSpecView
   try {
     spec = readPodSpec(dig(object, location.path), location.path.join('.'))

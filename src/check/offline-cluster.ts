@@ -4,7 +4,16 @@
  * credentials might unlock is reported unknown rather than refused. A service account is taken to
  * add no pull secrets (the default one adds none), and namespaces carry no mode label.
  */
-import type { Lookup, NamespaceObject, NamespaceSource, NodeSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from '../kube/sources.js'
+import type {
+  Lookup,
+  NamespaceObject,
+  NamespaceSource,
+  NodeSource,
+  SecretObject,
+  SecretSource,
+  ServiceAccountObject,
+  ServiceAccountSource,
+} from '../kube/sources.js'
 
 export const OFFLINE_SECRET_DETAIL = 'not read without --from-cluster'
 

@@ -38,15 +38,30 @@ export interface CheckReport {
   objects: ObjectReport[]
   /** Said once for the whole run: credential helpers, pull secrets not read. */
   notes: string[]
-  summary: { objects: number; images: number; pullable: number; notPullable: number; unknown: number; skippedObjects: number; exitCode: 0 | 1 | 3 }
+  summary: {
+    objects: number
+    images: number
+    pullable: number
+    notPullable: number
+    unknown: number
+    skippedObjects: number
+    exitCode: 0 | 1 | 3
+  }
 }
 
-export function buildReport(checked: readonly CheckedObject[], notes: string[], skippedObjects: number, onRegistryError: OnRegistryError): CheckReport {
+export function buildReport(
+  checked: readonly CheckedObject[],
+  notes: string[],
+  skippedObjects: number,
+  onRegistryError: OnRegistryError,
+): CheckReport {
   const objects = checked.map(({ object, outcomes, serviceAccountWarning, secretProblems, target }): ObjectReport => {
     const s = object.subject
     // Offline, every listed secret is "not read": that is said once in the notes, not per object.
     const problems = secretProblems.filter((p) => !(p.kind === 'error' && p.detail.includes(OFFLINE_SECRET_DETAIL)))
-    const warnings = [serviceAccountWarning, secretProblemsWarning(problems)].filter((w): w is string => w !== undefined)
+    const warnings = [serviceAccountWarning, secretProblemsWarning(problems)].filter(
+      (w): w is string => w !== undefined,
+    )
     return {
       kind: s.kind,
       namespace: s.namespace,
@@ -54,10 +69,24 @@ export function buildReport(checked: readonly CheckedObject[], notes: string[], 
       source: object.source,
       images: outcomes.map((o) => {
         const own = groupOutcomes([o], target)[0]!
-        return { container: o.use.container, field: o.use.field, image: o.use.image, verdict: pullability(o), reason: reasonCode(o), message: explainGroup(own), fix: own.fix === undefined ? [] : fixLines(own.fix) }
+        return {
+          container: o.use.container,
+          field: o.use.field,
+          image: o.use.image,
+          verdict: pullability(o),
+          reason: reasonCode(o),
+          message: explainGroup(own),
+          fix: own.fix === undefined ? [] : fixLines(own.fix),
+        }
       }),
       warnings,
-      fixes: target === undefined ? [] : groupOutcomes(outcomes.filter((o) => pullability(o) !== 'pullable'), target).map(explainGroup),
+      fixes:
+        target === undefined
+          ? []
+          : groupOutcomes(
+              outcomes.filter((o) => pullability(o) !== 'pullable'),
+              target,
+            ).map(explainGroup),
     }
   })
   const all = objects.flatMap((o) => o.images)
@@ -65,7 +94,19 @@ export function buildReport(checked: readonly CheckedObject[], notes: string[], 
   const notPullable = count('not-pullable')
   const unknown = count('unknown')
   const exitCode = notPullable > 0 ? 1 : unknown > 0 && onRegistryError === 'deny' ? 3 : 0
-  return { objects, notes, summary: { objects: objects.length, images: all.length, pullable: count('pullable'), notPullable, unknown, skippedObjects, exitCode } }
+  return {
+    objects,
+    notes,
+    summary: {
+      objects: objects.length,
+      images: all.length,
+      pullable: count('pullable'),
+      notPullable,
+      unknown,
+      skippedObjects,
+      exitCode,
+    },
+  }
 }
 
 export function renderJson(report: CheckReport): string {
@@ -75,20 +116,38 @@ export function renderJson(report: CheckReport): string {
 const HEADERS = ['OBJECT', 'CONTAINER', 'IMAGE', 'VERDICT', 'REASON'] as const
 
 export function renderTable(report: CheckReport): string {
-  const rows = report.objects.flatMap((o) => o.images.map((i) => [`${o.kind.toLowerCase()} ${o.namespace}/${o.name}`, i.container, i.image, i.verdict, i.reason]))
+  const rows = report.objects.flatMap((o) =>
+    o.images.map((i) => [
+      `${o.kind.toLowerCase()} ${o.namespace}/${o.name}`,
+      i.container,
+      i.image,
+      i.verdict,
+      i.reason,
+    ]),
+  )
   const lines: string[] = []
   if (rows.length === 0) lines.push('no images to check')
   else {
     const widths = HEADERS.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
-    const format = (cells: readonly string[]): string => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')
+    const format = (cells: readonly string[]): string =>
+      cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')
     lines.push(format(HEADERS), ...rows.map(format))
   }
-  const fixes = report.objects.flatMap((o) => o.fixes.map((f) => `- ${o.kind.toLowerCase()} ${o.namespace}/${o.name} (${o.source === '-' ? 'stdin' : o.source}): ${f}`))
+  const fixes = report.objects.flatMap((o) =>
+    o.fixes.map(
+      (f) => `- ${o.kind.toLowerCase()} ${o.namespace}/${o.name} (${o.source === '-' ? 'stdin' : o.source}): ${f}`,
+    ),
+  )
   if (fixes.length > 0) lines.push('', ...fixes)
-  const warnings = report.objects.flatMap((o) => o.warnings.map((w) => `warning: ${o.kind.toLowerCase()} ${o.namespace}/${o.name}: ${w}`))
+  const warnings = report.objects.flatMap((o) =>
+    o.warnings.map((w) => `warning: ${o.kind.toLowerCase()} ${o.namespace}/${o.name}: ${w}`),
+  )
   const notes = report.notes.map((n) => `note: ${n}`)
   if (warnings.length + notes.length > 0) lines.push('', ...warnings, ...notes)
   const s = report.summary
-  lines.push('', `${s.images} images in ${s.objects} objects: ${s.pullable} pullable, ${s.notPullable} not pullable, ${s.unknown} unknown`)
+  lines.push(
+    '',
+    `${s.images} images in ${s.objects} objects: ${s.pullable} pullable, ${s.notPullable} not pullable, ${s.unknown} unknown`,
+  )
   return lines.join('\n') + '\n'
 }

@@ -51,7 +51,9 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
   const routes = openMirrors(config.mirrors, options.logger, { watch: false })
   const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
   const cluster = options.cluster ?? new OfflineCluster()
-  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, options.logger, { watch: false })
+  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, options.logger, {
+    watch: false,
+  })
   const assessOptions = {
     checker,
     secrets: cluster,
@@ -71,8 +73,16 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
       const found = await assess(assessOptions, object.subject, signal)
       // No exempt namespaces and no mode labels in check: anything else is a bug.
       if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in check`)
-      const target = found.outcomes.every((o) => pullability(o) === 'pullable') ? undefined : await admissionFixTarget(object.subject, found, cluster, signal)
-      results.push({ object, outcomes: found.outcomes, serviceAccountWarning: found.secretNames.warning, secretProblems: found.secretProblems, target })
+      const target = found.outcomes.every((o) => pullability(o) === 'pullable')
+        ? undefined
+        : await admissionFixTarget(object.subject, found, cluster, signal)
+      results.push({
+        object,
+        outcomes: found.outcomes,
+        serviceAccountWarning: found.secretNames.warning,
+        secretProblems: found.secretProblems,
+        target,
+      })
       options.onProgress?.(results.length, objects.length)
     }
   } finally {

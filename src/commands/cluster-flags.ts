@@ -25,7 +25,12 @@ export interface ClusterCliSettings extends PullSettings {
 }
 
 /** Those flags' values (flag, else environment), checked. */
-export function clusterCliSettings(values: { kubeconfig?: string | undefined; output?: string | undefined } & Readonly<Record<string, string | string[] | boolean | undefined>>, env: Env): ClusterCliSettings {
+export function clusterCliSettings(
+  values: { kubeconfig?: string | undefined; output?: string | undefined } & Readonly<
+    Record<string, string | string[] | boolean | undefined>
+  >,
+  env: Env,
+): ClusterCliSettings {
   const { pick } = flagsOrEnv(values, env)
   const timeoutMs = perImageTimeout(pick('timeout'))
   return {

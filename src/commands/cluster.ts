@@ -26,12 +26,20 @@ export async function kubeConfigFor(path: string | undefined, flag: string): Pro
 }
 
 /** The user's cluster for `check --from-cluster`, `diagnose` and `audit`; `requestTimeoutMs` per API request. */
-export async function userCluster(path: string | undefined, flag: string, requestTimeoutMs: number): Promise<UserCluster> {
+export async function userCluster(
+  path: string | undefined,
+  flag: string,
+  requestTimeoutMs: number,
+): Promise<UserCluster> {
   const kubeConfig = await kubeConfigFor(path, flag)
   const { KubeApi } = await import('../kube/kube-api.js')
   try {
     const namespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace
-    return { kubeConfig, api: new KubeApi(kubeConfig, { requestTimeoutMs }), namespace: namespace === undefined || namespace === '' ? 'default' : namespace }
+    return {
+      kubeConfig,
+      api: new KubeApi(kubeConfig, { requestTimeoutMs }),
+      namespace: namespace === undefined || namespace === '' ? 'default' : namespace,
+    }
   } catch (err) {
     // A configuration without a current cluster loads, and fails here.
     throw unusable(err, path, flag)
@@ -39,5 +47,8 @@ export async function userCluster(path: string | undefined, flag: string, reques
 }
 
 function unusable(err: unknown, path: string | undefined, flag: string): ConfigError {
-  return new ConfigError(path === undefined ? flag : '--kubeconfig', `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  return new ConfigError(
+    path === undefined ? flag : '--kubeconfig',
+    `cannot load the Kubernetes client configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+  )
 }

@@ -19,7 +19,11 @@ export interface DockerCredentials {
 }
 
 /** `flag` and `source` name the file in errors and in credential labels (`node docker config` for diagnose). */
-export function readDockerCredentials(path: string | undefined, flag = '--docker-config', source = 'docker config'): DockerCredentials {
+export function readDockerCredentials(
+  path: string | undefined,
+  flag = '--docker-config',
+  source = 'docker config',
+): DockerCredentials {
   if (path === undefined) return { path, entries: [], helpers: [] }
   let text: string
   try {
@@ -27,10 +31,16 @@ export function readDockerCredentials(path: string | undefined, flag = '--docker
   } catch (err) {
     throw new ConfigError(flag, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
   }
-  if (text.length > MAX_DOCKER_CONFIG_LENGTH) throw new ConfigError(flag, `${path} is larger than ${MAX_DOCKER_CONFIG_LENGTH} characters`)
+  if (text.length > MAX_DOCKER_CONFIG_LENGTH)
+    throw new ConfigError(flag, `${path} is larger than ${MAX_DOCKER_CONFIG_LENGTH} characters`)
   const parsed = parseDockerConfigFile(text)
   if (!parsed.ok) throw new ConfigError(flag, `${path}: ${parsed.problem}`)
-  const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `${source} (key "${displayKey(e.key)}")` }))
+  const entries = parsed.entries.map((e) => ({
+    key: e.key,
+    username: e.username,
+    password: e.password,
+    label: `${source} (key "${displayKey(e.key)}")`,
+  }))
   return { path, entries, helpers: parsed.helpers ?? [] }
 }
 
@@ -42,6 +52,8 @@ export function readNodeDockerCredentials(path: string | undefined): DockerCrede
 /** The one line saying which registries' credentials were not used. */
 export function helpersNote(creds: DockerCredentials): string | undefined {
   if (creds.helpers.length === 0) return undefined
-  const which = creds.helpers.map((h) => (h === '*' ? 'credsStore (every registry without an "auths" entry)' : `credHelpers "${h}"`)).join(', ')
+  const which = creds.helpers
+    .map((h) => (h === '*' ? 'credsStore (every registry without an "auths" entry)' : `credHelpers "${h}"`))
+    .join(', ')
   return `${creds.path}: credential helpers are not supported, so their credentials were not used: ${which}. Add an "auths" entry (docker login with credsStore unset), or use --from-cluster with the pull secrets.`
 }

@@ -55,7 +55,10 @@ type FlagValues = Readonly<Record<string, string | string[] | boolean | undefine
  * Each flag, else its environment variable (an empty one counts as unset; lists are comma
  * separated): the flag wins, and `source` names whichever was used, for error messages.
  */
-export function flagsOrEnv(values: FlagValues, env: Env): { pick(flag: EnvFlag): Picked; pickList(flag: EnvFlag): PickedList } {
+export function flagsOrEnv(
+  values: FlagValues,
+  env: Env,
+): { pick(flag: EnvFlag): Picked; pickList(flag: EnvFlag): PickedList } {
   return {
     pick(flag) {
       const fromFlag = values[flag]
@@ -75,7 +78,12 @@ export function flagsOrEnv(values: FlagValues, env: Env): { pick(flag: EnvFlag):
 type Options = NonNullable<ParseArgsConfig['options']>
 
 /** node:util's parseArgs, strict, with its complaint turned into a ConfigError naming the command. */
-export function parseFlags<O extends Options, P extends boolean>(command: string, argv: readonly string[], options: O, allowPositionals: P) {
+export function parseFlags<O extends Options, P extends boolean>(
+  command: string,
+  argv: readonly string[],
+  options: O,
+  allowPositionals: P,
+) {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals })
   } catch (err) {
@@ -89,7 +97,8 @@ export function wantsHelp(argv: readonly string[]): boolean {
 }
 
 export function oneOf<T extends string>(value: string, allowed: readonly T[], source: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(source, `"${value}" is not one of ${allowed.join(', ')}`)
+  if (!(allowed as readonly string[]).includes(value))
+    throw new ConfigError(source, `"${value}" is not one of ${allowed.join(', ')}`)
   return value as T
 }
 

@@ -19,8 +19,10 @@ export interface CredentialProviderFlags {
 
 export function credentialProviderFlags(config: Picked, binDir: Picked, env: Env): CredentialProviderFlags | undefined {
   if (config.value === undefined && binDir.value === undefined) return undefined
-  if (config.value === undefined) throw new ConfigError('--image-credential-provider-config', `is required when ${binDir.source} is set`)
-  if (binDir.value === undefined) throw new ConfigError('--image-credential-provider-bin-dir', `is required when ${config.source} is set`)
+  if (config.value === undefined)
+    throw new ConfigError('--image-credential-provider-config', `is required when ${binDir.source} is set`)
+  if (binDir.value === undefined)
+    throw new ConfigError('--image-credential-provider-bin-dir', `is required when ${config.source} is set`)
   try {
     loadProviderConfig(config.value, binDir.value)
   } catch (err) {
@@ -43,7 +45,12 @@ export interface ProviderExtras {
  * plugin gets half of it, so one that hangs leaves time to check the image without it and say
  * which plugin failed (the kubelet allows a minute; no review waits that long).
  */
-export function startCredentialProviders(flags: CredentialProviderFlags | undefined, budgetMs: number, logger: Logger, extras: ProviderExtras): CredentialProviders | undefined {
+export function startCredentialProviders(
+  flags: CredentialProviderFlags | undefined,
+  budgetMs: number,
+  logger: Logger,
+  extras: ProviderExtras,
+): CredentialProviders | undefined {
   if (flags === undefined) return undefined
   try {
     return new CredentialProviders({

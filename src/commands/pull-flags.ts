@@ -29,14 +29,21 @@ export interface PullSettings extends RegistryFlags {
 }
 
 /** Those flags' values (flag, else environment), read and checked now. */
-export function pullSettings(values: Readonly<Record<string, string | string[] | boolean | undefined>>, env: Env): PullSettings {
+export function pullSettings(
+  values: Readonly<Record<string, string | string[] | boolean | undefined>>,
+  env: Env,
+): PullSettings {
   const { pick, pickList } = flagsOrEnv(values, env)
   return {
     registryCaPem: registryCa(pick('registry-ca')),
     insecureRegistries: insecureRegistries(pickList('insecure-registry')),
     nodeExtraCaCertsPath: nodeExtraCaCerts(env),
     registryConcurrency: registryConcurrency(pick('registry-concurrency')),
-    credentialProviders: credentialProviderFlags(pick('image-credential-provider-config'), pick('image-credential-provider-bin-dir'), env),
+    credentialProviders: credentialProviderFlags(
+      pick('image-credential-provider-config'),
+      pick('image-credential-provider-bin-dir'),
+      env,
+    ),
     mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
   }
 }

@@ -40,6 +40,9 @@ export function openRegistries(flags: RegistryFlags, budgetMs: number, extras: R
     ...(extras.routes === undefined ? {} : { router: extras.routes }),
     ...(extras.onRequest === undefined ? {} : { onRequest: extras.onRequest }),
   })
-  const checker = new CachedChecker(client, { checkBudgetMs: budgetMs, ...(extras.observer === undefined ? {} : { observer: extras.observer }) })
+  const checker = new CachedChecker(client, {
+    checkBudgetMs: budgetMs,
+    ...(extras.observer === undefined ? {} : { observer: extras.observer }),
+  })
   return { client, checker }
 }

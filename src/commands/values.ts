@@ -16,7 +16,8 @@ import type { Env, Picked, PickedList } from './flags.js'
  */
 export function parseDuration(value: string, source: string): number {
   const parsed = parseGoDuration(value)
-  if (!parsed.ok || parsed.ms < 0 || value === '0') throw new ConfigError(source, `"${value}" is not a duration (examples: 500ms, 8s, 1m, 1h)`)
+  if (!parsed.ok || parsed.ms < 0 || value === '0')
+    throw new ConfigError(source, `"${value}" is not a duration (examples: 500ms, 8s, 1m, 1h)`)
   return Math.round(parsed.ms)
 }
 
@@ -31,7 +32,8 @@ const MIN_CHECK_TIMEOUT_MS = 100
 export function perImageTimeout(picked: Picked): number {
   const value = picked.value ?? '8s'
   const ms = parseDuration(value, picked.source)
-  if (ms < MIN_CHECK_TIMEOUT_MS || ms > MAX_CHECK_TIMEOUT_MS) throw new ConfigError(picked.source, `${value} is outside 100ms..60s (per image)`)
+  if (ms < MIN_CHECK_TIMEOUT_MS || ms > MAX_CHECK_TIMEOUT_MS)
+    throw new ConfigError(picked.source, `${value} is outside 100ms..60s (per image)`)
   return ms
 }
 
@@ -75,7 +77,11 @@ const MAX_REGISTRY_CONCURRENCY = 256
 export function registryConcurrency(picked: Picked): number {
   if (picked.value === undefined) return DEFAULT_REGISTRY_CONCURRENCY
   const n = Number(picked.value)
-  if (!Number.isInteger(n) || n < 1 || n > MAX_REGISTRY_CONCURRENCY) throw new ConfigError(picked.source, `${picked.value} is not a whole number of requests between 1 and ${MAX_REGISTRY_CONCURRENCY}`)
+  if (!Number.isInteger(n) || n < 1 || n > MAX_REGISTRY_CONCURRENCY)
+    throw new ConfigError(
+      picked.source,
+      `${picked.value} is not a whole number of requests between 1 and ${MAX_REGISTRY_CONCURRENCY}`,
+    )
   return n
 }
 
@@ -85,7 +91,8 @@ export const DEFAULT_AUDIT_QPS = 2
 export function auditQps(picked: Picked): number {
   if (picked.value === undefined) return DEFAULT_AUDIT_QPS
   const qps = Number(picked.value)
-  if (!Number.isFinite(qps) || qps < 0.01 || qps > 100) throw new ConfigError(picked.source, `${picked.value} is not a rate between 0.01 and 100 requests a second`)
+  if (!Number.isFinite(qps) || qps < 0.01 || qps > 100)
+    throw new ConfigError(picked.source, `${picked.value} is not a rate between 0.01 and 100 requests a second`)
   return qps
 }
 
@@ -118,7 +125,10 @@ export function readPem(path: string, source: string): string {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new ConfigError(source, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new ConfigError(
+      source,
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
   if (!text.includes('-----BEGIN ')) throw new ConfigError(source, `${path} is not a PEM file`)
   return text

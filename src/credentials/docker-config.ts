@@ -51,7 +51,8 @@ export function parseDockerCfg(text: string): DockerConfigParse {
   const root = readDocument(text)
   if ('problem' in root) return { ok: false, problem: root.problem }
   if (root.type === 'null') return { ok: true, entries: [] }
-  if (root.type !== 'object') return { ok: false, problem: `the document is ${describe(root)}, not an object of registry keys` }
+  if (root.type !== 'object')
+    return { ok: false, problem: `the document is ${describe(root)}, not an object of registry keys` }
   const entries = new Map<string, DockerConfigEntry>()
   const problem = readEntries(members(root), entries)
   return problem === undefined ? { ok: true, entries: [...entries.values()] } : { ok: false, problem }
@@ -69,7 +70,8 @@ function parseDocument(text: string, reportHelpers: boolean): DockerConfigParse 
   const root = readDocument(text)
   if ('problem' in root) return { ok: false, problem: root.problem }
   if (root.type === 'null') return { ok: true, entries: [], ...(reportHelpers ? { helpers: [] } : {}) }
-  if (root.type !== 'object') return { ok: false, problem: `the document is ${describe(root)}, not an object with "auths"` }
+  if (root.type !== 'object')
+    return { ok: false, problem: `the document is ${describe(root)}, not an object with "auths"` }
   let auths: Map<string, DockerConfigEntry> | undefined
   const helpers: string[] = []
   for (const [name, value] of members(root)) {
@@ -84,9 +86,10 @@ function parseDocument(text: string, reportHelpers: boolean): DockerConfigParse 
       }
     } else if (field === 'httpheaders') {
       // DockerConfigJSON.HTTPHeaders map[string]string: unused, but still decoded, so still checked.
-      const bad = value.type === 'object'
-        ? members(value).some(([, header]) => header.type !== 'string' && header.type !== 'null')
-        : value.type !== 'null'
+      const bad =
+        value.type === 'object'
+          ? members(value).some(([, header]) => header.type !== 'string' && header.type !== 'null')
+          : value.type !== 'null'
       if (bad) return { ok: false, problem: '"HttpHeaders" must be an object of header names to strings' }
     } else if (reportHelpers && field === 'credsstore') {
       if (value.type === 'string' && value.value !== '') helpers.push('*')
@@ -159,7 +162,10 @@ export function decodeGoBase64(text: string, padded: boolean): Buffer | undefine
 
 /** A registry key for messages and labels: any `user:password@` written into it is hidden. */
 export function displayKey(key: string): string {
-  return key.replace(/^((?:[A-Za-z][A-Za-z0-9+.-]*:)?\/\/)?[^/?#]*@/, (_all, scheme: string | undefined) => `${scheme ?? ''}<redacted>@`)
+  return key.replace(
+    /^((?:[A-Za-z][A-Za-z0-9+.-]*:)?\/\/)?[^/?#]*@/,
+    (_all, scheme: string | undefined) => `${scheme ?? ''}<redacted>@`,
+  )
 }
 
 /**
@@ -168,5 +174,8 @@ export function displayKey(key: string): string {
  * and the Kelvin sign (k).
  */
 function goFieldName(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/\u017f/g, 's').replace(/\u212a/g, 'k')
+  return name
+    .replace(/[A-Z]/g, (c) => c.toLowerCase())
+    .replace(/\u017f/g, 's')
+    .replace(/\u212a/g, 'k')
 }

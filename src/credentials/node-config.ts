@@ -45,7 +45,10 @@ export class NodeDockerConfig {
     this.#watcher?.markSeen()
     const next = read(this.#path)
     if (typeof next === 'string') {
-      this.#logger.error({ path: this.#path, problem: next }, 'node docker config could not be reloaded; keeping the previous version')
+      this.#logger.error(
+        { path: this.#path, problem: next },
+        'node docker config could not be reloaded; keeping the previous version',
+      )
       return
     }
     this.#entries = next.entries
@@ -57,7 +60,10 @@ export class NodeDockerConfig {
   }
 
   #warnHelpers(helpers: string[]): void {
-    this.#logger.warn({ path: this.#path, registries: helpers }, 'credential helpers (credsStore/credHelpers) are not supported; those registries get no node credentials')
+    this.#logger.warn(
+      { path: this.#path, registries: helpers },
+      'credential helpers (credsStore/credHelpers) are not supported; those registries get no node credentials',
+    )
   }
 }
 
@@ -70,7 +76,11 @@ function read(path: string): { entries: KeyringEntry[]; helpers: string[] } | st
   }
   const parsed = parseDockerConfigFile(text)
   if (!parsed.ok) return `${path}: ${parsed.problem}`
-  const entries = parsed.entries.map((e) => ({ key: e.key, username: e.username, password: e.password, label: `node docker config (key "${displayKey(e.key)}")` }))
+  const entries = parsed.entries.map((e) => ({
+    key: e.key,
+    username: e.username,
+    password: e.password,
+    label: `node docker config (key "${displayKey(e.key)}")`,
+  }))
   return { entries, helpers: parsed.helpers ?? [] }
 }
-

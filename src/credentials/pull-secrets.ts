@@ -15,7 +15,14 @@
  */
 import { pool } from '../async/pool.js'
 import { shareIdentity, type Credential } from '../registry/credential.js'
-import { decodeGoBase64, displayKey, parseDockerCfg, parseDockerConfigJson, type DockerConfigEntry, type DockerConfigParse } from './docker-config.js'
+import {
+  decodeGoBase64,
+  displayKey,
+  parseDockerCfg,
+  parseDockerConfigJson,
+  type DockerConfigEntry,
+  type DockerConfigParse,
+} from './docker-config.js'
 import { createKeyring, type KeyringEntry } from './keyring.js'
 import type { Lookup, SecretObject, SecretSource } from '../kube/sources.js'
 
@@ -76,7 +83,9 @@ export async function loadPullKeyring(
 ): Promise<PullKeyring> {
   const names = secretNames.filter((name) => name !== '')
   const unique = [...new Set(names)]
-  const found = await pool(unique, { limit: MAX_PARALLEL_READS }, async (name) => outcomeOf(namespace, name, await read(source, namespace, name, options.signal)))
+  const found = await pool(unique, { limit: MAX_PARALLEL_READS }, async (name) =>
+    outcomeOf(namespace, name, await read(source, namespace, name, options.signal)),
+  )
   const outcomes = new Map(unique.map((name, i) => [name, found[i]!]))
 
   const podEntries: KeyringEntry[] = []
@@ -112,7 +121,12 @@ export async function loadPullKeyring(
   }
 }
 
-async function read(source: SecretSource, namespace: string, name: string, signal: AbortSignal | undefined): Promise<Lookup<SecretObject>> {
+async function read(
+  source: SecretSource,
+  namespace: string,
+  name: string,
+  signal: AbortSignal | undefined,
+): Promise<Lookup<SecretObject>> {
   try {
     return await source.getSecret(namespace, name, signal)
   } catch (err) {
@@ -133,10 +147,14 @@ const parsed = new WeakMap<SecretObject, Outcome>()
  * pull secret (secret-copying tools put the same one into thousands of namespaces) the same data
  * object, so it is decoded once and its usernames and passwords are held once.
  */
-const documents = new WeakMap<Readonly<Record<string, string>>, { key: string; entries: readonly DockerConfigEntry[] }>()
+const documents = new WeakMap<
+  Readonly<Record<string, string>>,
+  { key: string; entries: readonly DockerConfigEntry[] }
+>()
 
 function outcomeOf(namespace: string, name: string, lookup: Lookup<SecretObject>): Outcome {
-  if (lookup.kind !== 'found' || lookup.object.namespace !== namespace || lookup.object.name !== name) return toOutcome(namespace, name, lookup)
+  if (lookup.kind !== 'found' || lookup.object.namespace !== namespace || lookup.object.name !== name)
+    return toOutcome(namespace, name, lookup)
   let outcome = parsed.get(lookup.object)
   if (outcome === undefined) {
     outcome = toOutcome(namespace, name, lookup)
@@ -146,26 +164,39 @@ function outcomeOf(namespace: string, name: string, lookup: Lookup<SecretObject>
 }
 
 function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>): Outcome {
-  const problem = (kind: SecretProblem['kind'], detail: string): Outcome => ({ problem: { secret: name, kind, detail } })
+  const problem = (kind: SecretProblem['kind'], detail: string): Outcome => ({
+    problem: { secret: name, kind, detail },
+  })
   switch (lookup.kind) {
     case 'missing':
       return problem('missing', `secret ${namespace}/${name} does not exist; the kubelet skips it`)
     case 'forbidden':
-      return problem('forbidden', `pullguard may not read secret ${namespace}/${name} (${lookup.detail}); the kubelet may still use it`)
+      return problem(
+        'forbidden',
+        `pullguard may not read secret ${namespace}/${name} (${lookup.detail}); the kubelet may still use it`,
+      )
     case 'error':
       return problem('error', `secret ${namespace}/${name} could not be read: ${lookup.detail}`)
     case 'found':
       break
   }
   const secret = lookup.object
-  const typed = (kind: SecretProblem['kind'], detail: string): Outcome => ({ problem: { secret: name, kind, detail, type: secret.type } })
+  const typed = (kind: SecretProblem['kind'], detail: string): Outcome => ({
+    problem: { secret: name, kind, detail, type: secret.type },
+  })
   const known = Object.hasOwn(DOCKER_SECRET_TYPES, secret.type) ? DOCKER_SECRET_TYPES[secret.type] : undefined
   if (known === undefined) {
-    return typed('wrong-type', `secret ${namespace}/${name} has type ${JSON.stringify(secret.type)}; the kubelet only uses kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg secrets for pulls`)
+    return typed(
+      'wrong-type',
+      `secret ${namespace}/${name} has type ${JSON.stringify(secret.type)}; the kubelet only uses kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg secrets for pulls`,
+    )
   }
   const encoded = Object.hasOwn(secret.data, known.key) ? secret.data[known.key] : undefined
   if (encoded === undefined || encoded === '') {
-    return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but no ${known.key} data; the kubelet ignores it`)
+    return typed(
+      'wrong-type',
+      `secret ${namespace}/${name} has type ${secret.type} but no ${known.key} data; the kubelet ignores it`,
+    )
   }
   let document = documents.get(secret.data)
   if (document?.key !== known.key) {
@@ -173,7 +204,10 @@ function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>
     const bytes = decodeGoBase64(encoded, true)
     if (bytes === undefined) return typed('unparseable', `${where} holds data that is not base64`)
     if (bytes.length === 0) {
-      return typed('wrong-type', `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`)
+      return typed(
+        'wrong-type',
+        `secret ${namespace}/${name} has type ${secret.type} but empty ${known.key} data; the kubelet ignores it`,
+      )
     }
     const parsed = known.parse(bytes.toString('utf8'))
     if (!parsed.ok) return typed('unparseable', `${where} does not parse as the kubelet reads it: ${parsed.problem}`)
@@ -184,7 +218,12 @@ function toOutcome(namespace: string, name: string, lookup: Lookup<SecretObject>
     entries: document.entries.map((entry) => {
       // join: one flat string (a template literal keeps its pieces, and this one lives as long as the secret).
       const label = ['secret ', namespace, '/', name, ' (key ', JSON.stringify(displayKey(entry.key)), ')'].join('')
-      const credential: KeyringEntry = Object.freeze({ key: entry.key, username: entry.username, password: entry.password, label })
+      const credential: KeyringEntry = Object.freeze({
+        key: entry.key,
+        username: entry.username,
+        password: entry.password,
+        label,
+      })
       shareIdentity(credential, entry)
       return credential
     }),

@@ -37,7 +37,12 @@ export async function diagnose(argv: string[]): Promise<number> {
   return report.summary.exitCode
 }
 
-async function run(api: DiagnoseApi & ServiceAccountAccess, config: DiagnoseConfig, defaultNamespace: string, nodeCredentials: readonly KeyringEntry[]): Promise<DiagnoseReport> {
+async function run(
+  api: DiagnoseApi & ServiceAccountAccess,
+  config: DiagnoseConfig,
+  defaultNamespace: string,
+  nodeCredentials: readonly KeyringEntry[],
+): Promise<DiagnoseReport> {
   const target = config.target
   // Listing a cluster's pods takes pages; each page has the per-request timeout of its own.
   const signal = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
@@ -51,16 +56,22 @@ async function run(api: DiagnoseApi & ServiceAccountAccess, config: DiagnoseConf
     pods = [readable(found, `pod ${namespace}/${target.name}`)]
     examined = 1
   } else {
-    const namespace = target.kind === 'namespace' ? target.namespace ?? defaultNamespace : undefined
+    const namespace = target.kind === 'namespace' ? (target.namespace ?? defaultNamespace) : undefined
     scope = namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
     const keep = (pod: PodObject): boolean => {
       examined++
       return isStuck(pod)
     }
-    pods = readable(await api.listPods(namespace, keep, signal), namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`)
+    pods = readable(
+      await api.listPods(namespace, keep, signal),
+      namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`,
+    )
   }
   const logger = createLogger('silent')
-  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, { watch: false, serviceAccounts: api })
+  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, {
+    watch: false,
+    serviceAccounts: api,
+  })
   const routes = openMirrors(config.mirrors, logger, { watch: false })
   const registries = openRegistries(config, config.timeoutMs, { routes })
   const diagnoser = new Diagnoser(api, {

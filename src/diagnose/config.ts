@@ -21,7 +21,10 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 
 export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.env): DiagnoseConfig {
   const { values, positionals } = parseFlags('diagnose', argv, CLUSTER_CLI_OPTIONS, true)
-  return { target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true), ...clusterCliSettings(values, env) }
+  return {
+    target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true),
+    ...clusterCliSettings(values, env),
+  }
 }
 
 function parseTarget(positionals: string[], namespaceFlag: string | undefined, all: boolean): DiagnoseTarget {
@@ -33,16 +36,19 @@ function parseTarget(positionals: string[], namespaceFlag: string | undefined, a
     case 'po':
       if (all) throw new ConfigError('--all-namespaces', 'applies to `diagnose namespace` only')
       if (name === undefined) throw new ConfigError('diagnose pod', 'a pod name is required')
-      if (name.length > 253 || !SUBDOMAIN.test(name)) throw new ConfigError('diagnose pod', `"${name}" is not a pod name`)
+      if (name.length > 253 || !SUBDOMAIN.test(name))
+        throw new ConfigError('diagnose pod', `"${name}" is not a pod name`)
       return { kind: 'pod', name, namespace: namespaceFlag }
     case 'namespace':
     case 'ns':
       if (all) {
-        if (name !== undefined || namespaceFlag !== undefined) throw new ConfigError('--all-namespaces', 'cannot be combined with a namespace')
+        if (name !== undefined || namespaceFlag !== undefined)
+          throw new ConfigError('--all-namespaces', 'cannot be combined with a namespace')
         return { kind: 'all-namespaces' }
       }
       if (name !== undefined) parseNamespace(name, 'diagnose namespace')
-      if (name !== undefined && namespaceFlag !== undefined && name !== namespaceFlag) throw new ConfigError('--namespace', `names ${namespaceFlag}, but the argument names ${name}`)
+      if (name !== undefined && namespaceFlag !== undefined && name !== namespaceFlag)
+        throw new ConfigError('--namespace', `names ${namespaceFlag}, but the argument names ${name}`)
       return { kind: 'namespace', namespace: name ?? namespaceFlag }
     case undefined:
       throw new ConfigError('diagnose', 'what to diagnose is required: `pod NAME` or `namespace [NS]`')

@@ -56,7 +56,9 @@ export function neverPullFinding(container: string, image: string, ctx: FixConte
     verdict: 'still-broken',
     reason: 'ImageNeverPulled',
     now: `imagePullPolicy is Never and "${image}" is not present on ${node}; the kubelet will not pull it`,
-    fixes: [`load the image onto the nodes beforehand, or let the kubelet pull it: set imagePullPolicy: IfNotPresent on container "${container}" in ${describe(ctx.workload)}`],
+    fixes: [
+      `load the image onto the nodes beforehand, or let the kubelet pull it: set imagePullPolicy: IfNotPresent on container "${container}" in ${describe(ctx.workload)}`,
+    ],
   }
 }
 
@@ -72,11 +74,16 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}: not checked`
   if (o.kind === 'invalid') return o.problem
   if (o.kind === 'metadata-host') return `registry host ${o.problem}: no node can pull from there`
-  if (o.kind === 'blocked') return `${o.ref.name} is blocked by ${o.file} (prefix "${o.prefix}", blocked = true): the runtime refuses to pull it`
-  if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" exists but does not parse (${o.problem.detail}); the kubelet fails every pull of this pod while it is listed`
+  if (o.kind === 'blocked')
+    return `${o.ref.name} is blocked by ${o.file} (prefix "${o.prefix}", blocked = true): the runtime refuses to pull it`
+  if (o.kind === 'broken-secret')
+    return `pull secret "${o.problem.secret}" exists but does not parse (${o.problem.detail}); the kubelet fails every pull of this pod while it is listed`
   const { ref, result } = o
   const tried = o.tried.length === 0 ? 'no credentials apply, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
-  if (pullability(o) === 'unknown' && (result.code === 'AccessDenied' || result.code === 'RepositoryNotFoundOrDenied')) {
+  if (
+    pullability(o) === 'unknown' &&
+    (result.code === 'AccessDenied' || result.code === 'RepositoryNotFoundOrDenied')
+  ) {
     const unread = ctx.secrets.filter((s) => s.state === 'forbidden' || s.state === 'error').map((s) => `"${s.name}"`)
     return `${ref.registryHost} refused the credentials pullguard could read (${tried}); pull secrets ${unread.join(', ')} could not be read with your credentials, and the kubelet may hold what they contain`
   }
@@ -95,7 +102,9 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
     case 'RepositoryNotFoundOrDenied':
       return `${ref.registryHost} says repository ${ref.path} does not exist or needs authorization (${tried})`
     case 'AccessDenied':
-      return o.tried.length === 0 ? `${ref.registryHost} requires credentials, and no pull secret of this pod holds any for it` : `${ref.registryHost} refused the credentials (${tried})`
+      return o.tried.length === 0
+        ? `${ref.registryHost} requires credentials, and no pull secret of this pod holds any for it`
+        : `${ref.registryHost} refused the credentials (${tried})`
     case 'RateLimited':
       return `could not be verified from here: ${ref.registryHost} is rate limiting${result.retryAfterSeconds === undefined ? '' : ` (retry after ${result.retryAfterSeconds}s)`}`
     case 'RegistryUnreachable':
@@ -115,7 +124,12 @@ export function diagnoseTarget(ctx: FixContext): FixTarget {
   const w = ctx.workload
   const listed = ctx.secrets.map((s) => s.name)
   const account = ctx.serviceAccount.imagePullSecrets
-  const fromServiceAccount = listed.length === 0 ? 'yes' : account !== undefined && account.length === listed.length && account.every((n, i) => n === listed[i]) ? 'maybe' : 'no'
+  const fromServiceAccount =
+    listed.length === 0
+      ? 'yes'
+      : account !== undefined && account.length === listed.length && account.every((n, i) => n === listed[i])
+        ? 'maybe'
+        : 'no'
   return {
     voice: 'diagnose',
     namespace: ctx.namespace,
@@ -134,22 +148,35 @@ export function diagnoseTarget(ctx: FixContext): FixTarget {
 function pullsNow(o: Checked, ctx: FixContext, kubelet: KubeletCause | undefined): string[] {
   const host = o.ref.registryHost
   if (kubelet === 'tls') {
-    return [`the node reported a TLS error, but ${host} answers pullguard with a certificate it trusts: the node's container runtime does not trust the registry's CA; install it on the nodes (containerd: /etc/containerd/certs.d/${host}/ca.crt) or fix the registry's certificate chain`]
+    return [
+      `the node reported a TLS error, but ${host} answers pullguard with a certificate it trusts: the node's container runtime does not trust the registry's CA; install it on the nodes (containerd: /etc/containerd/certs.d/${host}/ca.crt) or fix the registry's certificate chain`,
+    ]
   }
   if (kubelet === 'network') {
-    return [`the node could not reach ${host}, and pullguard can from where it runs: check DNS, routes, firewall rules and proxy settings for ${host} on ${ctx.node === undefined ? 'the node' : `node ${ctx.node}`}`]
+    return [
+      `the node could not reach ${host}, and pullguard can from where it runs: check DNS, routes, firewall rules and proxy settings for ${host} on ${ctx.node === undefined ? 'the node' : `node ${ctx.node}`}`,
+    ]
   }
   if (kubelet === 'platform' && ctx.nodePlatform === undefined) {
-    return [`the node reported no entry for its platform in the image index, and pullguard could not read the node's platform to check: compare the index's platforms with the node's (kubectl get node ${ctx.node ?? 'NODE'} -o jsonpath='{.status.nodeInfo.architecture}')`]
+    return [
+      `the node reported no entry for its platform in the image index, and pullguard could not read the node's platform to check: compare the index's platforms with the node's (kubectl get node ${ctx.node ?? 'NODE'} -o jsonpath='{.status.nodeInfo.architecture}')`,
+    ]
   }
-  const lines = [`the registry answers now; the kubelet retries with back-off (up to 5 minutes between tries). To retry at once: kubectl delete pod ${ctx.pod} -n ${ctx.namespace}`]
-  if (ctx.workload.bare) lines.push(`${ctx.pod} is a bare pod: nothing re-creates it after a delete, so apply its manifest again`)
+  const lines = [
+    `the registry answers now; the kubelet retries with back-off (up to 5 minutes between tries). To retry at once: kubectl delete pod ${ctx.pod} -n ${ctx.namespace}`,
+  ]
+  if (ctx.workload.bare)
+    lines.push(`${ctx.pod} is a bare pod: nothing re-creates it after a delete, so apply its manifest again`)
   return lines
 }
 
 function unknown(o: Checked, ctx: FixContext): string[] {
   if (o.result.code === 'AccessDenied' || o.result.code === 'RepositoryNotFoundOrDenied') {
-    return [`run diagnose as someone who may get secrets in ${ctx.namespace} to see whether those secrets hold working credentials for ${o.ref.registryHost}`]
+    return [
+      `run diagnose as someone who may get secrets in ${ctx.namespace} to see whether those secrets hold working credentials for ${o.ref.registryHost}`,
+    ]
   }
-  return [`pullguard could not ask ${o.ref.registryHost}; the kubelet's message above is the best evidence (run diagnose again from a machine with access to ${o.ref.registryHost})`]
+  return [
+    `pullguard could not ask ${o.ref.registryHost}; the kubelet's message above is the best evidence (run diagnose again from a machine with access to ${o.ref.registryHost})`,
+  ]
 }

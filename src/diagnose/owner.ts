@@ -40,4 +40,3 @@ export function workloadOf(pod: Pick<PodObject, 'name' | 'labels' | 'controller'
       return { resource: c.kind.toLowerCase(), name: c.name, specPath: undefined, bare: false }
   }
 }
-

@@ -10,14 +10,23 @@ import type { ContainerState, PodEvent } from '../kube/sources.js'
  * is the first failure, ImagePullBackOff the wait before the next try, InvalidImageName a reference
  * the kubelet cannot parse, ErrImageNeverPull an image absent under `imagePullPolicy: Never`.
  */
-export const PULL_FAILURE_REASONS = ['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull'] as const
+export const PULL_FAILURE_REASONS = [
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+] as const
 export type PullFailureReason = (typeof PULL_FAILURE_REASONS)[number]
 
 export function pullFailureReason(c: ContainerState): PullFailureReason | undefined {
-  return (PULL_FAILURE_REASONS as readonly string[]).includes(c.waitingReason ?? '') ? (c.waitingReason as PullFailureReason) : undefined
+  return (PULL_FAILURE_REASONS as readonly string[]).includes(c.waitingReason ?? '')
+    ? (c.waitingReason as PullFailureReason)
+    : undefined
 }
 
-export function failingContainers(containers: readonly ContainerState[]): Array<ContainerState & { reason: PullFailureReason }> {
+export function failingContainers(
+  containers: readonly ContainerState[],
+): Array<ContainerState & { reason: PullFailureReason }> {
   return containers.flatMap((c) => {
     const reason = pullFailureReason(c)
     return reason === undefined ? [] : [{ ...c, reason }]
@@ -25,21 +34,42 @@ export function failingContainers(containers: readonly ContainerState[]): Array<
 }
 
 /** The kubelet's summary events; they name the state, not the cause. */
-const GENERIC = /^(Error: (ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull)|Back-off pulling image .*)$/
+const GENERIC =
+  /^(Error: (ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull)|Back-off pulling image .*)$/
 
 /**
  * The event a person should read for one container: the latest kubelet Warning about it that is
  * not a generic "Error: ImagePullBackOff" (that is "Failed to pull image …: <runtime error>", or
  * InspectFailed, or ErrImageNeverPull), else the latest of any kind about it.
  */
-export function kubeletEvent(events: readonly PodEvent[], container: Pick<ContainerState, 'name' | 'list'>): PodEvent | undefined {
+export function kubeletEvent(
+  events: readonly PodEvent[],
+  container: Pick<ContainerState, 'name' | 'list'>,
+): PodEvent | undefined {
   const about = events.filter((e) => e.fieldPath === `spec.${container.list}{${container.name}}`)
-  const latest = (list: PodEvent[]): PodEvent | undefined => list.reduce<PodEvent | undefined>((best, e) => (best === undefined || (e.lastSeen ?? '') >= (best.lastSeen ?? '') ? e : best), undefined)
-  return latest(about.filter((e) => e.type === 'Warning' && !GENERIC.test(e.message))) ?? latest(about.filter((e) => e.type === 'Warning')) ?? latest(about)
+  const latest = (list: PodEvent[]): PodEvent | undefined =>
+    list.reduce<PodEvent | undefined>(
+      (best, e) => (best === undefined || (e.lastSeen ?? '') >= (best.lastSeen ?? '') ? e : best),
+      undefined,
+    )
+  return (
+    latest(about.filter((e) => e.type === 'Warning' && !GENERIC.test(e.message))) ??
+    latest(about.filter((e) => e.type === 'Warning')) ??
+    latest(about)
+  )
 }
 
 /** What kind of failure the node reported, from the runtime's error text (containerd, CRI-O). */
-export type KubeletCause = 'not-found' | 'denied' | 'rate-limited' | 'tls' | 'network' | 'platform' | 'invalid' | 'never-pull' | 'other'
+export type KubeletCause =
+  | 'not-found'
+  | 'denied'
+  | 'rate-limited'
+  | 'tls'
+  | 'network'
+  | 'platform'
+  | 'invalid'
+  | 'never-pull'
+  | 'other'
 
 const CAUSES: Array<[KubeletCause, RegExp]> = [
   ['never-pull', /not present with pull policy of Never|ErrImageNeverPull/],
@@ -47,9 +77,18 @@ const CAUSES: Array<[KubeletCause, RegExp]> = [
   ['platform', /no match for platform/i],
   // Before "denied": Docker Hub's 429 says "toomanyrequests" and sometimes "denied" too.
   ['rate-limited', /toomanyrequests|too many requests|rate limit|\b429\b/i],
-  ['tls', /x509|tls:|certificate (signed by unknown authority|is not valid|has expired)|server gave HTTP response to HTTPS client/i],
-  ['denied', /pull access denied|unauthorized|authorization failed|authentication required|insufficient_scope|403 Forbidden|401 Unauthorized|\bdenied\b/i],
-  ['network', /i\/o timeout|connection refused|no such host|network is unreachable|no route to host|dial tcp|context deadline exceeded|connection reset|EOF$/i],
+  [
+    'tls',
+    /x509|tls:|certificate (signed by unknown authority|is not valid|has expired)|server gave HTTP response to HTTPS client/i,
+  ],
+  [
+    'denied',
+    /pull access denied|unauthorized|authorization failed|authentication required|insufficient_scope|403 Forbidden|401 Unauthorized|\bdenied\b/i,
+  ],
+  [
+    'network',
+    /i\/o timeout|connection refused|no such host|network is unreachable|no route to host|dial tcp|context deadline exceeded|connection reset|EOF$/i,
+  ],
   ['not-found', /not found|manifest unknown|NotFound|name unknown/i],
 ]
 

@@ -11,16 +11,40 @@ import type { PodDiagnosis } from './run.js'
 export interface DiagnoseReport {
   scope: { kind: DiagnoseTarget['kind']; namespace?: string; name?: string }
   pods: PodDiagnosis[]
-  summary: { podsExamined: number; podsStuck: number; containers: number; stillBroken: number; pullsNow: number; unknown: number; exitCode: 0 | 1 | 3 }
+  summary: {
+    podsExamined: number
+    podsStuck: number
+    containers: number
+    stillBroken: number
+    pullsNow: number
+    unknown: number
+    exitCode: 0 | 1 | 3
+  }
 }
 
-export function buildDiagnoseReport(scope: DiagnoseReport['scope'], examined: number, pods: PodDiagnosis[]): DiagnoseReport {
+export function buildDiagnoseReport(
+  scope: DiagnoseReport['scope'],
+  examined: number,
+  pods: PodDiagnosis[],
+): DiagnoseReport {
   const stuck = pods.filter((p) => p.containers.length > 0)
   const all = stuck.flatMap((p) => p.containers)
   const stillBroken = all.filter((c) => c.verdict === 'still-broken').length
   const unknown = all.filter((c) => c.verdict === 'unknown').length
   const exitCode = stillBroken > 0 ? 1 : unknown > 0 ? 3 : 0
-  return { scope, pods: stuck, summary: { podsExamined: examined, podsStuck: stuck.length, containers: all.length, stillBroken, pullsNow: all.length - stillBroken - unknown, unknown, exitCode } }
+  return {
+    scope,
+    pods: stuck,
+    summary: {
+      podsExamined: examined,
+      podsStuck: stuck.length,
+      containers: all.length,
+      stillBroken,
+      pullsNow: all.length - stillBroken - unknown,
+      unknown,
+      exitCode,
+    },
+  }
 }
 
 export function renderDiagnoseJson(report: DiagnoseReport): string {
@@ -37,14 +61,22 @@ const SECRET_WORDS: Record<Exclude<SecretState['state'], 'found'>, string> = {
 
 function secretLine(secrets: readonly SecretState[]): string {
   if (secrets.length === 0) return 'none listed'
-  return secrets.map((s) => (s.state === 'found' ? `"${s.name}" found (${s.registries.join(', ') || 'no registries'})` : `"${s.name}" ${SECRET_WORDS[s.state]}`)).join(', ')
+  return secrets
+    .map((s) =>
+      s.state === 'found'
+        ? `"${s.name}" found (${s.registries.join(', ') || 'no registries'})`
+        : `"${s.name}" ${SECRET_WORDS[s.state]}`,
+    )
+    .join(', ')
 }
 
 export function renderDiagnoseText(report: DiagnoseReport): string {
   const lines: string[] = []
   const label = (name: string, text: string): string => `    ${(name + ':').padEnd(9)} ${text}`
   for (const pod of report.pods) {
-    lines.push(`pod ${pod.namespace}/${pod.name} (${pod.workload}${pod.node === undefined ? '' : `, node ${pod.node}`}, service account ${pod.serviceAccount})`)
+    lines.push(
+      `pod ${pod.namespace}/${pod.name} (${pod.workload}${pod.node === undefined ? '' : `, node ${pod.node}`}, service account ${pod.serviceAccount})`,
+    )
     lines.push(`  pull secrets: ${secretLine(pod.pullSecrets)}`)
     for (const c of pod.containers) {
       lines.push(`  container "${c.container}" (${c.field}): ${c.waiting}`)
@@ -53,7 +85,9 @@ export function renderDiagnoseText(report: DiagnoseReport): string {
         const times = `${c.kubelet.count} time${c.kubelet.count === 1 ? '' : 's'}${c.kubelet.lastSeen === undefined ? '' : `, last ${c.kubelet.lastSeen}`}`
         lines.push(label('kubelet', `${c.kubelet.message} (${times})`))
       } else {
-        lines.push(label('kubelet', `${c.waitingMessage ?? 'no message'} (no event left: the API keeps events about an hour)`))
+        lines.push(
+          label('kubelet', `${c.waitingMessage ?? 'no message'} (no event left: the API keeps events about an hour)`),
+        )
       }
       lines.push(label('now', `${c.reason}: ${c.now}`))
       for (const [i, fix] of c.fixes.entries()) lines.push(i === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`)
@@ -62,13 +96,26 @@ export function renderDiagnoseText(report: DiagnoseReport): string {
     lines.push('')
   }
   const s = report.summary
-  const where = report.scope.kind === 'pod' ? `pod ${report.scope.namespace}/${report.scope.name}` : report.scope.kind === 'namespace' ? `namespace ${report.scope.namespace}` : 'all namespaces'
+  const where =
+    report.scope.kind === 'pod'
+      ? `pod ${report.scope.namespace}/${report.scope.name}`
+      : report.scope.kind === 'namespace'
+        ? `namespace ${report.scope.namespace}`
+        : 'all namespaces'
   if (s.podsStuck === 0) {
-    lines.push(report.scope.kind === 'pod' ? `${where} is not waiting on an image pull` : `no pod in ${where} is waiting on an image pull (${s.podsExamined} examined)`)
+    lines.push(
+      report.scope.kind === 'pod'
+        ? `${where} is not waiting on an image pull`
+        : `no pod in ${where} is waiting on an image pull (${s.podsExamined} examined)`,
+    )
   } else {
     const counts = `${s.stillBroken} still broken, ${s.pullsNow} pull${s.pullsNow === 1 ? 's' : ''} now, ${s.unknown} not verified`
     const containers = `${s.containers} container${s.containers === 1 ? '' : 's'}`
-    lines.push(report.scope.kind === 'pod' ? `${where}: ${containers} stuck on image pulls: ${counts}` : `${s.podsStuck} pod${s.podsStuck === 1 ? '' : 's'} in ${where} stuck on image pulls, ${containers}: ${counts}`)
+    lines.push(
+      report.scope.kind === 'pod'
+        ? `${where}: ${containers} stuck on image pulls: ${counts}`
+        : `${s.podsStuck} pod${s.podsStuck === 1 ? '' : 's'} in ${where} stuck on image pulls, ${containers}: ${counts}`,
+    )
   }
   return lines.join('\n') + '\n'
 }

@@ -20,7 +20,13 @@ import type { ImageUse, PodSubject } from '../policy/subject.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import { findingFor, neverPullFinding, type FixContext, type SecretState, type Verdict } from './fixes.js'
 import { workloadOf } from './owner.js'
-import { failingContainers, kubeletCause, kubeletEvent, type KubeletCause, type PullFailureReason } from './pull-failures.js'
+import {
+  failingContainers,
+  kubeletCause,
+  kubeletEvent,
+  type KubeletCause,
+  type PullFailureReason,
+} from './pull-failures.js'
 
 export type DiagnoseApi = PodSource & SecretSource & ServiceAccountSource
 
@@ -46,7 +52,9 @@ export interface ContainerDiagnosis {
   waiting: PullFailureReason
   waitingMessage: string | undefined
   /** The event that says why, when the API still has it (events expire after an hour by default). */
-  kubelet: { reason: string; message: string; count: number; lastSeen: string | undefined; cause: KubeletCause } | undefined
+  kubelet:
+    | { reason: string; message: string; count: number; lastSeen: string | undefined; cause: KubeletCause }
+    | undefined
   verdict: Verdict
   reason: string
   now: string
@@ -91,7 +99,9 @@ export class Diagnoser {
 
   /** Every pod of the list that is stuck on a pull, diagnosed, in namespace/name order. */
   async pods(pods: readonly PodObject[]): Promise<PodDiagnosis[]> {
-    const stuck = pods.filter(isStuck).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
+    const stuck = pods
+      .filter(isStuck)
+      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
     return pool(stuck, { limit: PARALLEL_PODS }, (pod) => this.pod(pod))
   }
 
@@ -108,10 +118,21 @@ export class Diagnoser {
       warnings.push(`the pod spec could not be read: ${err.reason}`)
     }
     const serviceAccount = spec.serviceAccountName ?? 'default'
-    const base = { namespace: pod.namespace, name: pod.name, node: pod.nodeName, workload: `${workload.resource}/${workload.name}`, serviceAccount }
+    const base = {
+      namespace: pod.namespace,
+      name: pod.name,
+      node: pod.nodeName,
+      workload: `${workload.resource}/${workload.name}`,
+      serviceAccount,
+    }
     if (failing.length === 0) return { ...base, pullSecrets: [], containers: [], warnings }
 
-    const uses = failing.map((c) => ({ c, use: spec.images.find((u) => u.kind === 'container' && u.container === c.name && u.field.startsWith(`spec.${c.list}[`)) }))
+    const uses = failing.map((c) => ({
+      c,
+      use: spec.images.find(
+        (u) => u.kind === 'container' && u.container === c.name && u.field.startsWith(`spec.${c.list}[`),
+      ),
+    }))
     const checked = uses.flatMap(({ use }) => (use === undefined ? [] : [use]))
     const subject: PodSubject = {
       namespace: pod.namespace,
@@ -134,21 +155,34 @@ export class Diagnoser {
       pod.nodeName === undefined ? Promise.resolve(undefined) : this.#api.getNodePlatform(pod.nodeName, signal),
     ])
     if (events.kind !== 'found') warnings.push(`events could not be read: ${lookupProblem(events)}`)
-    if (node !== undefined && node.kind !== 'found') warnings.push(`node ${pod.nodeName} could not be read (${lookupProblem(node)}): its platform was not checked`)
+    if (node !== undefined && node.kind !== 'found')
+      warnings.push(`node ${pod.nodeName} could not be read (${lookupProblem(node)}): its platform was not checked`)
     const nodePlatform: Platform | undefined = node?.kind === 'found' ? node.object : undefined
 
-    const found = await assess({ ...this.#assess, ...(nodePlatform === undefined ? {} : { clusterPlatforms: { platforms: async () => [nodePlatform] } }) }, subject, signal)
+    const found = await assess(
+      {
+        ...this.#assess,
+        ...(nodePlatform === undefined ? {} : { clusterPlatforms: { platforms: async () => [nodePlatform] } }),
+      },
+      subject,
+      signal,
+    )
     if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in diagnose`)
     const pullSecrets = secretStates(spec.imagePullSecrets, found.secretsLoaded, found.secretProblems)
 
     const outcomes = new Map<ImageUse, ImageOutcome>(found.outcomes.map((o, i) => [checked[i]!, o]))
-    const account = needsAccount(found.outcomes, pullSecrets, pod.namespace) ? await this.#api.getServiceAccount(pod.namespace, serviceAccount, signal) : undefined
+    const account = needsAccount(found.outcomes, pullSecrets, pod.namespace)
+      ? await this.#api.getServiceAccount(pod.namespace, serviceAccount, signal)
+      : undefined
     const ctx: FixContext = {
       namespace: pod.namespace,
       pod: pod.name,
       workload,
       secrets: pullSecrets,
-      serviceAccount: { name: serviceAccount, imagePullSecrets: account?.kind === 'found' ? account.object.imagePullSecrets : undefined },
+      serviceAccount: {
+        name: serviceAccount,
+        imagePullSecrets: account?.kind === 'found' ? account.object.imagePullSecrets : undefined,
+      },
       nodePlatform,
       node: pod.nodeName,
       secretServers: claimListedSecrets(found.outcomes, pullSecrets, pod.namespace),
@@ -157,11 +191,25 @@ export class Diagnoser {
     const eventList: PodEvent[] = events.kind === 'found' ? events.object : []
     const containers = uses.map(({ c, use }): ContainerDiagnosis => {
       const event = kubeletEvent(eventList, c)
-      const kubelet = event === undefined ? undefined : { reason: event.reason, message: event.message, count: event.count, lastSeen: event.lastSeen, cause: kubeletCause(event.message) }
+      const kubelet =
+        event === undefined
+          ? undefined
+          : {
+              reason: event.reason,
+              message: event.message,
+              count: event.count,
+              lastSeen: event.lastSeen,
+              cause: kubeletCause(event.message),
+            }
       const cause = kubelet?.cause ?? (c.waitingMessage === undefined ? undefined : kubeletCause(c.waitingMessage))
       const outcome = use === undefined ? undefined : outcomes.get(use)
       const image = use?.image ?? specImage(pod.spec, c.list, c.name) ?? ''
-      const finding = outcome !== undefined ? findingFor(outcome, ctx, cause) : c.reason === 'ErrImageNeverPull' || neverPulled(pod.spec, c.list, c.name) ? neverPullFinding(c.name, image, ctx) : undefined
+      const finding =
+        outcome !== undefined
+          ? findingFor(outcome, ctx, cause)
+          : c.reason === 'ErrImageNeverPull' || neverPulled(pod.spec, c.list, c.name)
+            ? neverPullFinding(c.name, image, ctx)
+            : undefined
       return {
         container: c.name,
         field: use?.field ?? `spec.${c.list}`,
@@ -169,12 +217,16 @@ export class Diagnoser {
         waiting: c.reason,
         waitingMessage: c.waitingMessage,
         kubelet,
-        ...(finding ?? { verdict: 'unknown', reason: 'NotInSpec', now: `the pod spec has no ${c.list} entry named "${c.name}"`, fixes: [] }),
+        ...(finding ?? {
+          verdict: 'unknown',
+          reason: 'NotInSpec',
+          now: `the pod spec has no ${c.list} entry named "${c.name}"`,
+          fixes: [],
+        }),
       }
     })
     return { ...base, pullSecrets, containers, warnings }
   }
-
 }
 
 export function isStuck(pod: PodObject): boolean {
@@ -188,7 +240,10 @@ function lookupProblem(l: Exclude<Lookup<unknown>, { kind: 'found' }>): string {
 function container(spec: unknown, list: string, name: string): Record<string, unknown> | undefined {
   const items = typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>)[list] : undefined
   if (!Array.isArray(items)) return undefined
-  return items.find((c): c is Record<string, unknown> => typeof c === 'object' && c !== null && (c as Record<string, unknown>).name === name)
+  return items.find(
+    (c): c is Record<string, unknown> =>
+      typeof c === 'object' && c !== null && (c as Record<string, unknown>).name === name,
+  )
 }
 
 function specImage(spec: unknown, list: string, name: string): string | undefined {

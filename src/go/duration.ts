@@ -3,7 +3,16 @@
  * `cacheDuration`: `[-+]` then one or more `<decimal><unit>` with units ns, us (µs, μs), ms, s, m, h;
  * `0` alone is allowed. Returns milliseconds (fractions kept), or an error text as Go words it.
  */
-const UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+}
 const PART = /^(\d*)(?:\.(\d*))?([^\d.]*)/
 
 export type GoDuration = { ok: true; ms: number } | { ok: false; error: string }
@@ -23,11 +32,13 @@ export function parseGoDuration(text: string): GoDuration {
     const m = PART.exec(s)
     const whole = m?.[1] ?? ''
     const fraction = m?.[2]
-    if (m === null || (whole === '' && (fraction === undefined || fraction === ''))) return { ok: false, error: `time: invalid duration ${quoted}` }
+    if (m === null || (whole === '' && (fraction === undefined || fraction === '')))
+      return { ok: false, error: `time: invalid duration ${quoted}` }
     const unit = m[3] ?? ''
     if (unit === '') return { ok: false, error: `time: missing unit in duration ${quoted}` }
     const perUnit = UNIT_MS[unit]
-    if (perUnit === undefined) return { ok: false, error: `time: unknown unit ${JSON.stringify(unit)} in duration ${quoted}` }
+    if (perUnit === undefined)
+      return { ok: false, error: `time: unknown unit ${JSON.stringify(unit)} in duration ${quoted}` }
     total += Number(`${whole === '' ? '0' : whole}.${fraction ?? '0'}`) * perUnit
     s = s.slice(m[0].length)
   }

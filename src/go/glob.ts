@@ -38,8 +38,9 @@ function scanChunk(pattern: string[]): { star: boolean; chunk: string[]; rest: s
   let i = start
   for (; i < pattern.length; i++) {
     const c = pattern[i]
-    if (c === '\\') { if (i + 1 < pattern.length) i++ }
-    else if (c === '[') inRange = true
+    if (c === '\\') {
+      if (i + 1 < pattern.length) i++
+    } else if (c === '[') inRange = true
     else if (c === ']') inRange = false
     else if (c === '*' && !inRange) break
   }
@@ -65,7 +66,10 @@ function matchChunk(chunk: string[], s: string[]): ChunkResult {
       let match = false
       let ranges = 0
       for (;;) {
-        if (chunk[c] === ']' && ranges > 0) { c++; break }
+        if (chunk[c] === ']' && ranges > 0) {
+          c++
+          break
+        }
         const lo = getEsc(chunk, c)
         if (lo === undefined) return bad
         let hi = lo
@@ -82,7 +86,10 @@ function matchChunk(chunk: string[], s: string[]): ChunkResult {
       }
       if (match === negated) failed = true
     } else if (ch === '?') {
-      if (!failed) { if (s[i] === '/') failed = true; i++ }
+      if (!failed) {
+        if (s[i] === '/') failed = true
+        i++
+      }
       c++
     } else {
       let literal = ch
@@ -91,7 +98,10 @@ function matchChunk(chunk: string[], s: string[]): ChunkResult {
         literal = chunk[c]
         if (literal === undefined) return bad
       }
-      if (!failed) { if (literal !== s[i]) failed = true; i++ }
+      if (!failed) {
+        if (literal !== s[i]) failed = true
+        i++
+      }
       c++
     }
   }

@@ -25,12 +25,18 @@ export function members(value: { type: 'object'; members: Members | undefined })
 
 export function describe(value: JsonValue): string {
   switch (value.type) {
-    case 'null': return 'null'
-    case 'boolean': return 'true or false'
-    case 'number': return 'a number'
-    case 'string': return 'a string'
-    case 'array': return 'an array'
-    case 'object': return 'an object'
+    case 'null':
+      return 'null'
+    case 'boolean':
+      return 'true or false'
+    case 'number':
+      return 'a number'
+    case 'string':
+      return 'a string'
+    case 'array':
+      return 'an array'
+    case 'object':
+      return 'an object'
   }
 }
 
@@ -44,7 +50,8 @@ export function readDocument(text: string): JsonValue | { problem: string } {
     const at = /position (\d+)/.exec(err instanceof Error ? err.message : '')
     return { problem: `it is not valid JSON${at === null ? '' : ` (at character ${at[1]})`}` }
   }
-  if (nestingDepth(text) > MAX_NESTING_DEPTH) return { problem: `it is nested more than ${MAX_NESTING_DEPTH} levels deep` }
+  if (nestingDepth(text) > MAX_NESTING_DEPTH)
+    return { problem: `it is nested more than ${MAX_NESTING_DEPTH} levels deep` }
   return new Reader(text).value(0)
 }
 
@@ -92,7 +99,10 @@ class Reader {
     const out: Array<[string, JsonValue]> = []
     this.pos++ // {
     this.skipSpace()
-    if (this.text[this.pos] === '}') { this.pos++; return out }
+    if (this.text[this.pos] === '}') {
+      this.pos++
+      return out
+    }
     for (;;) {
       this.skipSpace()
       const key = this.string()

@@ -36,9 +36,10 @@ function parseHost(host: string): string | undefined {
     if (close < 0 || !validOptionalPort(host.slice(close + 1))) return undefined
     const name = host.slice(1, close)
     const zone = name.indexOf('%25')
-    const address = zone < 0
-      ? percentUnescape(name, 'host')
-      : join(percentUnescape(name.slice(0, zone), 'host'), percentUnescape(name.slice(zone), 'zone'))
+    const address =
+      zone < 0
+        ? percentUnescape(name, 'host')
+        : join(percentUnescape(name.slice(0, zone), 'host'), percentUnescape(name.slice(zone), 'zone'))
     // netip.ParseAddr, and not a plain IPv4 address.
     if (address === undefined || !isIPv6(address)) return undefined
     return `[${address}]${host.slice(close + 1)}`
@@ -74,13 +75,14 @@ function percentUnescape(s: string, mode: 'host' | 'zone' | 'other'): string | u
   // The common case (registry hosts and paths): nothing escaped, nothing beyond printable ASCII.
   if (!s.includes('%') && PRINTABLE_ASCII.test(s)) return mode === 'other' || HOST_CHARS_ONLY.test(s) ? s : undefined
   const bytes: number[] = []
-  for (let i = 0; i < s.length;) {
+  for (let i = 0; i < s.length; ) {
     if (s[i] === '%') {
       const hex = s.slice(i + 1, i + 3)
       if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined
       const v = parseInt(hex, 16)
       if (mode === 'host' && v < 0x80 && hex !== '25') return undefined
-      if (mode === 'zone' && hex !== '25' && v !== 0x20 && !(v < 0x80 && HOST_CHAR.test(String.fromCharCode(v)))) return undefined
+      if (mode === 'zone' && hex !== '25' && v !== 0x20 && !(v < 0x80 && HOST_CHAR.test(String.fromCharCode(v))))
+        return undefined
       bytes.push(v)
       i += 3
     } else {
@@ -114,4 +116,3 @@ export function splitHostPort(hostport: string): { host: string; port: string } 
   if (hostport.slice(j).includes('[') || hostport.slice(k).includes(']')) return whole
   return { host, port: hostport.slice(i + 1) }
 }
-

@@ -9,7 +9,15 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 
-export type ApiProblemCode = 'NoKubeconfig' | 'Refused' | 'Unresolvable' | 'Unreachable' | 'Tls' | 'Unauthorized' | 'Forbidden' | 'ApiError'
+export type ApiProblemCode =
+  | 'NoKubeconfig'
+  | 'Refused'
+  | 'Unresolvable'
+  | 'Unreachable'
+  | 'Tls'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'ApiError'
 
 export interface ApiProblem {
   code: ApiProblemCode
@@ -28,7 +36,11 @@ export interface ApiAttempt {
  */
 export function kubeconfigFound(kc: KubeConfig): boolean {
   const cluster = kc.getCurrentCluster()
-  return !(cluster?.name === 'cluster' && cluster.server === 'http://localhost:8080' && kc.getCurrentUser()?.name === 'user')
+  return !(
+    cluster?.name === 'cluster' &&
+    cluster.server === 'http://localhost:8080' &&
+    kc.getCurrentUser()?.name === 'user'
+  )
 }
 
 const TLS_CODES = /^(CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_TLS_|ERR_SSL_|EPROTO$)/
@@ -36,19 +48,39 @@ const TLS_CODES = /^(CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_TLS_|ERR_SSL_
 /** A pure function of the error's status or code: table-tested. */
 export function describeApiProblem(err: unknown, server: string, attempt: ApiAttempt, found = true): ApiProblem {
   if (!found) {
-    return { code: 'NoKubeconfig', text: 'no kubeconfig found (KUBECONFIG is unset, ~/.kube/config does not exist, and there is no in-cluster service account token): set KUBECONFIG, or run pullguard in the cluster with its service account' }
+    return {
+      code: 'NoKubeconfig',
+      text: 'no kubeconfig found (KUBECONFIG is unset, ~/.kube/config does not exist, and there is no in-cluster service account token): set KUBECONFIG, or run pullguard in the cluster with its service account',
+    }
   }
   const status = statusOf(err)
-  if (status === 401) return { code: 'Unauthorized', text: `the API server at ${server} refused pullguard's credentials (401 Unauthorized): the token or client certificate in the kubeconfig is invalid or expired` }
+  if (status === 401)
+    return {
+      code: 'Unauthorized',
+      text: `the API server at ${server} refused pullguard's credentials (401 Unauthorized): the token or client certificate in the kubeconfig is invalid or expired`,
+    }
   if (status === 403) {
-    return { code: 'Forbidden', text: `pullguard may not ${attempt.verb} ${attempt.resource} (403 Forbidden): its ClusterRole must grant get, list and watch on ${attempt.resource} (manifests/base/clusterrole.yaml)` }
+    return {
+      code: 'Forbidden',
+      text: `pullguard may not ${attempt.verb} ${attempt.resource} (403 Forbidden): its ClusterRole must grant get, list and watch on ${attempt.resource} (manifests/base/clusterrole.yaml)`,
+    }
   }
-  if (status !== undefined) return { code: 'ApiError', text: `the API server at ${server} answered HTTP ${status} to ${attempt.verb} ${attempt.resource}` }
+  if (status !== undefined)
+    return {
+      code: 'ApiError',
+      text: `the API server at ${server} answered HTTP ${status} to ${attempt.verb} ${attempt.resource}`,
+    }
   const code = errnoOf(err)
-  if (code === 'ECONNREFUSED') return { code: 'Refused', text: `connection refused at ${server}: is the API server running there?` }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { code: 'Unresolvable', text: `the API server's host in ${server} cannot be resolved (${code})` }
-  if (code !== undefined && TLS_CODES.test(code)) return { code: 'Tls', text: `TLS with ${server} failed (${code}): check the kubeconfig's certificate-authority` }
-  return { code: 'Unreachable', text: `no answer from the API server at ${server}${code === undefined ? '' : ` (${code})`}` }
+  if (code === 'ECONNREFUSED')
+    return { code: 'Refused', text: `connection refused at ${server}: is the API server running there?` }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return { code: 'Unresolvable', text: `the API server's host in ${server} cannot be resolved (${code})` }
+  if (code !== undefined && TLS_CODES.test(code))
+    return { code: 'Tls', text: `TLS with ${server} failed (${code}): check the kubeconfig's certificate-authority` }
+  return {
+    code: 'Unreachable',
+    text: `no answer from the API server at ${server}${code === undefined ? '' : ` (${code})`}`,
+  }
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -61,7 +93,11 @@ function statusOf(err: unknown): number | undefined {
 
 function errnoOf(err: unknown): string | undefined {
   // node-fetch's FetchError has the system error's code; undici/Node nest it under `cause`.
-  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e = err, depth = 0;
+    typeof e === 'object' && e !== null && depth < 4;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code
     if (typeof code === 'string' && code !== '') return code
   }

@@ -18,7 +18,15 @@ import { TtlCache } from '../cache/ttl-cache.js'
 import { ApiTrouble } from './api-trouble.js'
 import { listPage } from './list-page.js'
 import { objectKey, Reflector, REFLECTOR_PAGE_SIZE } from './reflector.js'
-import type { Lookup, NamespaceObject, NamespaceSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource } from './sources.js'
+import type {
+  Lookup,
+  NamespaceObject,
+  NamespaceSource,
+  SecretObject,
+  SecretSource,
+  ServiceAccountObject,
+  ServiceAccountSource,
+} from './sources.js'
 import { annotationsOf } from './sources.js'
 
 /** The two secret types the kubelet reads pull credentials from, and their data key. */
@@ -51,7 +59,10 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   constructor(kubeConfig: KubeConfig, api: SecretSource & ServiceAccountSource & NamespaceSource, logger: Logger) {
     this.#api = api
     const trouble = new ApiTrouble(kubeConfig, logger)
-    const request = (token: string | undefined, fieldSelector?: string): Record<string, string | number | undefined> => ({ limit: REFLECTOR_PAGE_SIZE, continue: token, fieldSelector })
+    const request = (
+      token: string | undefined,
+      fieldSelector?: string,
+    ): Record<string, string | number | undefined> => ({ limit: REFLECTOR_PAGE_SIZE, continue: token, fieldSelector })
     this.#secrets = Object.keys(PULL_SECRET_KEYS).map((type) => {
       const fieldSelector = `type=${type}`
       return new Reflector<SecretObject>(kubeConfig, {
@@ -151,13 +162,21 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
       // Only answers that say "nothing for the kubelet here"; a docker secret goes to the copy by its watch.
       if (answer.kind === 'missing') this.#notCopied.set(key, answer, Date.now() + NOT_COPIED_TTL_MS)
       if (answer.kind === 'found' && !Object.hasOwn(PULL_SECRET_KEYS, answer.object.type)) {
-        this.#notCopied.set(key, { kind: 'found', object: { ...answer.object, data: {} } }, Date.now() + NOT_COPIED_TTL_MS)
+        this.#notCopied.set(
+          key,
+          { kind: 'found', object: { ...answer.object, data: {} } },
+          Date.now() + NOT_COPIED_TTL_MS,
+        )
       }
     }
     return answer
   }
 
-  async getServiceAccount(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<ServiceAccountObject>> {
+  async getServiceAccount(
+    namespace: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Lookup<ServiceAccountObject>> {
     const hit = this.#accounts.synced ? this.#accounts.get(`${namespace}/${name}`) : undefined
     return hit !== undefined ? { kind: 'found', object: hit } : this.#api.getServiceAccount(namespace, name, signal)
   }
@@ -172,7 +191,12 @@ export class ClusterCache implements SecretSource, ServiceAccountSource, Namespa
   }
 }
 
-type Raw = { metadata?: { name?: unknown; namespace?: unknown; labels?: unknown; uid?: unknown; annotations?: unknown }; type?: unknown; data?: unknown; imagePullSecrets?: unknown }
+type Raw = {
+  metadata?: { name?: unknown; namespace?: unknown; labels?: unknown; uid?: unknown; annotations?: unknown }
+  type?: unknown
+  data?: unknown
+  imagePullSecrets?: unknown
+}
 
 function names(o: unknown): { raw: Raw; name: string; namespace: string } | undefined {
   if (typeof o !== 'object' || o === null) return undefined
@@ -189,7 +213,15 @@ function pullSecret(o: unknown, type: string): { key: string; value: SecretObjec
   const dataKey = PULL_SECRET_KEYS[type]!
   const data = n.raw.data
   const value = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[dataKey] : undefined
-  return { key: objectKey(n.namespace, n.name), value: Object.freeze({ name: n.name, namespace: n.namespace, type, data: typeof value === 'string' ? sharedData(dataKey, value) : NO_DATA }) }
+  return {
+    key: objectKey(n.namespace, n.name),
+    value: Object.freeze({
+      name: n.name,
+      namespace: n.namespace,
+      type,
+      data: typeof value === 'string' ? sharedData(dataKey, value) : NO_DATA,
+    }),
+  }
 }
 
 const NO_DATA: Readonly<Record<string, string>> = Object.freeze({})
@@ -221,8 +253,23 @@ function serviceAccount(o: unknown): { key: string; value: ServiceAccountObject 
   if (n === undefined) return undefined
   const refs = Array.isArray(n.raw.imagePullSecrets) ? n.raw.imagePullSecrets : []
   // As KubeApi: the kubelet skips references without a name.
-  const imagePullSecrets = refs.map((r: unknown) => (typeof r === 'object' && r !== null && typeof (r as { name?: unknown }).name === 'string' ? (r as { name: string }).name : '')).filter((s) => s !== '')
-  return { key: objectKey(n.namespace, n.name), value: { name: n.name, namespace: n.namespace, imagePullSecrets: imagePullSecrets.slice(), uid: typeof n.raw.metadata?.uid === 'string' ? n.raw.metadata.uid : '', annotations: annotationsOf(n.raw.metadata?.annotations) } }
+  const imagePullSecrets = refs
+    .map((r: unknown) =>
+      typeof r === 'object' && r !== null && typeof (r as { name?: unknown }).name === 'string'
+        ? (r as { name: string }).name
+        : '',
+    )
+    .filter((s) => s !== '')
+  return {
+    key: objectKey(n.namespace, n.name),
+    value: {
+      name: n.name,
+      namespace: n.namespace,
+      imagePullSecrets: imagePullSecrets.slice(),
+      uid: typeof n.raw.metadata?.uid === 'string' ? n.raw.metadata.uid : '',
+      annotations: annotationsOf(n.raw.metadata?.annotations),
+    },
+  }
 }
 
 function namespace(o: unknown): { key: string; value: NamespaceObject } | undefined {
@@ -230,6 +277,7 @@ function namespace(o: unknown): { key: string; value: NamespaceObject } | undefi
   const m = (o as Raw).metadata
   if (typeof m?.name !== 'string') return undefined
   const labels: Record<string, string> = {}
-  if (typeof m.labels === 'object' && m.labels !== null) for (const [k, v] of Object.entries(m.labels)) if (typeof v === 'string') labels[k] = v
+  if (typeof m.labels === 'object' && m.labels !== null)
+    for (const [k, v] of Object.entries(m.labels)) if (typeof v === 'string') labels[k] = v
   return { key: m.name, value: { name: m.name, labels } }
 }

@@ -32,7 +32,21 @@ import {
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node'
-import type { ContainerState, Lookup, NamespaceObject, NamespaceSource, NodeSource, PodEvent, PodObject, PodSource, SecretObject, SecretSource, ServiceAccountObject, ServiceAccountSource, ServiceAccountTokenSource } from './sources.js'
+import type {
+  ContainerState,
+  Lookup,
+  NamespaceObject,
+  NamespaceSource,
+  NodeSource,
+  PodEvent,
+  PodObject,
+  PodSource,
+  SecretObject,
+  SecretSource,
+  ServiceAccountObject,
+  ServiceAccountSource,
+  ServiceAccountTokenSource,
+} from './sources.js'
 import { annotationsOf } from './sources.js'
 
 // One API read must leave most of the review budget (default 8s, inside the webhook's
@@ -65,7 +79,9 @@ export function loadKubeConfig(path?: string): KubeConfig {
 
 type NodePlatform = { os: string; architecture: string }
 
-export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccountTokenSource, NamespaceSource, NodeSource, PodSource {
+export class KubeApi
+  implements SecretSource, ServiceAccountSource, ServiceAccountTokenSource, NamespaceSource, NodeSource, PodSource
+{
   readonly #core: CoreV1Api
   readonly #timeoutMs: number
 
@@ -80,49 +96,82 @@ export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccou
 
   getSecret(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<SecretObject>> {
     if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
-    return this.#read(signal, (o) => this.#core.readNamespacedSecret({ name, namespace }, o), (s: V1Secret) => {
-      if (!isKind(s, 'Secret') || !isNamed(s, namespace, name)) return undefined
-      const data = s.data === undefined ? {} : stringMap(s.data)
-      if (data === undefined) return undefined
-      // The API omits `type` for secrets created without one; the apiserver defaults it to Opaque.
-      return { name, namespace, type: s.type === undefined || s.type === '' ? 'Opaque' : s.type, data }
-    })
+    return this.#read(
+      signal,
+      (o) => this.#core.readNamespacedSecret({ name, namespace }, o),
+      (s: V1Secret) => {
+        if (!isKind(s, 'Secret') || !isNamed(s, namespace, name)) return undefined
+        const data = s.data === undefined ? {} : stringMap(s.data)
+        if (data === undefined) return undefined
+        // The API omits `type` for secrets created without one; the apiserver defaults it to Opaque.
+        return { name, namespace, type: s.type === undefined || s.type === '' ? 'Opaque' : s.type, data }
+      },
+    )
   }
 
   getServiceAccount(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<ServiceAccountObject>> {
     if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
-    return this.#read(signal, (o) => this.#core.readNamespacedServiceAccount({ name, namespace }, o), (sa: V1ServiceAccount) => {
-      if (!isKind(sa, 'ServiceAccount') || !isNamed(sa, namespace, name)) return undefined
-      const refs: unknown = sa.imagePullSecrets ?? []
-      if (!Array.isArray(refs)) return undefined
-      // The kubelet skips references without a name (pkg/kubelet/kubelet_pods.go getPullSecretsForPod).
-      const imagePullSecrets = refs
-        .map((r: unknown) => (isRecord(r) && typeof r['name'] === 'string' ? r['name'] : ''))
-        .filter((n) => n !== '')
-      return { name, namespace, imagePullSecrets, uid: typeof sa.metadata?.uid === 'string' ? sa.metadata.uid : '', annotations: annotationsOf(sa.metadata?.annotations) }
-    })
+    return this.#read(
+      signal,
+      (o) => this.#core.readNamespacedServiceAccount({ name, namespace }, o),
+      (sa: V1ServiceAccount) => {
+        if (!isKind(sa, 'ServiceAccount') || !isNamed(sa, namespace, name)) return undefined
+        const refs: unknown = sa.imagePullSecrets ?? []
+        if (!Array.isArray(refs)) return undefined
+        // The kubelet skips references without a name (pkg/kubelet/kubelet_pods.go getPullSecretsForPod).
+        const imagePullSecrets = refs
+          .map((r: unknown) => (isRecord(r) && typeof r['name'] === 'string' ? r['name'] : ''))
+          .filter((n) => n !== '')
+        return {
+          name,
+          namespace,
+          imagePullSecrets,
+          uid: typeof sa.metadata?.uid === 'string' ? sa.metadata.uid : '',
+          annotations: annotationsOf(sa.metadata?.annotations),
+        }
+      },
+    )
   }
 
   /** TokenRequest with the account's uid as precondition, as the kubelet sends it for plugins; never bound to a pod (at admission there is none yet). */
-  createServiceAccountToken(namespace: string, name: string, request: { audience: string; uid: string }, signal?: AbortSignal): Promise<Lookup<{ token: string; expiresAt: number }>> {
+  createServiceAccountToken(
+    namespace: string,
+    name: string,
+    request: { audience: string; uid: string },
+    signal?: AbortSignal,
+  ): Promise<Lookup<{ token: string; expiresAt: number }>> {
     if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
-    const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: request.uid === '' ? {} : { uid: request.uid }, spec: { audiences: [request.audience] } }
-    return this.#read(signal, (o) => this.#core.createNamespacedServiceAccountToken({ name, namespace, body }, o), (tr) => {
-      const token = tr.status?.token
-      const expiry = tr.status?.expirationTimestamp
-      if (typeof token !== 'string' || token === '') return undefined
-      const expiresAt = expiry instanceof Date ? expiry.getTime() : typeof expiry === 'string' ? Date.parse(expiry) : NaN
-      return { token, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Date.now() + 10 * 60_000 }
-    })
+    const body = {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      metadata: request.uid === '' ? {} : { uid: request.uid },
+      spec: { audiences: [request.audience] },
+    }
+    return this.#read(
+      signal,
+      (o) => this.#core.createNamespacedServiceAccountToken({ name, namespace, body }, o),
+      (tr) => {
+        const token = tr.status?.token
+        const expiry = tr.status?.expirationTimestamp
+        if (typeof token !== 'string' || token === '') return undefined
+        const expiresAt =
+          expiry instanceof Date ? expiry.getTime() : typeof expiry === 'string' ? Date.parse(expiry) : NaN
+        return { token, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Date.now() + 10 * 60_000 }
+      },
+    )
   }
 
   getNamespace(name: string, signal?: AbortSignal): Promise<Lookup<NamespaceObject>> {
     if (!validNames(name, name)) return Promise.resolve({ kind: 'missing' })
-    return this.#read(signal, (o) => this.#core.readNamespace({ name }, o), (ns: V1Namespace) => {
-      if (!isKind(ns, 'Namespace') || !isNamed(ns, undefined, name)) return undefined
-      const labels = ns.metadata?.labels === undefined ? {} : stringMap(ns.metadata.labels)
-      return labels === undefined ? undefined : { name, labels }
-    })
+    return this.#read(
+      signal,
+      (o) => this.#core.readNamespace({ name }, o),
+      (ns: V1Namespace) => {
+        if (!isKind(ns, 'Namespace') || !isNamed(ns, undefined, name)) return undefined
+        const labels = ns.metadata?.labels === undefined ? {} : stringMap(ns.metadata.labels)
+        return labels === undefined ? undefined : { name, labels }
+      },
+    )
   }
 
   async listNodePlatforms(signal?: AbortSignal): Promise<Lookup<NodePlatform[]>> {
@@ -136,18 +185,29 @@ export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccou
       next = r.object.next
       if (next === undefined) return { kind: 'found', object: [...seen.values()] }
     }
-    return { kind: 'error', detail: `the cluster has more than ${NODE_PAGE_SIZE * MAX_NODE_PAGES} nodes; set the platforms with --platform` }
+    return {
+      kind: 'error',
+      detail: `the cluster has more than ${NODE_PAGE_SIZE * MAX_NODE_PAGES} nodes; set the platforms with --platform`,
+    }
   }
 
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<Lookup<PodObject>> {
     if (!validNames(namespace, name)) return Promise.resolve({ kind: 'missing' })
-    return this.#read(signal, (o) => this.#core.readNamespacedPod({ name, namespace }, o), (p: V1Pod) => {
-      if (!isKind(p, 'Pod') || !isNamed(p, namespace, name)) return undefined
-      return toPod(p)
-    })
+    return this.#read(
+      signal,
+      (o) => this.#core.readNamespacedPod({ name, namespace }, o),
+      (p: V1Pod) => {
+        if (!isKind(p, 'Pod') || !isNamed(p, namespace, name)) return undefined
+        return toPod(p)
+      },
+    )
   }
 
-  async listPods(namespace: string | undefined, keep: (pod: PodObject) => boolean, signal?: AbortSignal): Promise<Lookup<PodObject[]>> {
+  async listPods(
+    namespace: string | undefined,
+    keep: (pod: PodObject) => boolean,
+    signal?: AbortSignal,
+  ): Promise<Lookup<PodObject[]>> {
     if (namespace !== undefined && !validNames(namespace, namespace)) return { kind: 'missing' }
     const kept: PodObject[] = []
     let next: string | undefined
@@ -155,11 +215,15 @@ export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccou
       const request = { limit: POD_PAGE_SIZE, ...(next === undefined ? {} : { _continue: next }) }
       const r = await this.#read(
         signal,
-        (o) => (namespace === undefined ? this.#core.listPodForAllNamespaces(request, o) : this.#core.listNamespacedPod({ namespace, ...request }, o)),
+        (o) =>
+          namespace === undefined
+            ? this.#core.listPodForAllNamespaces(request, o)
+            : this.#core.listNamespacedPod({ namespace, ...request }, o),
         (list: V1PodList) => {
           if (!isKind(list, 'PodList') || !Array.isArray(list.items)) return undefined
           const pods = list.items.map(toPod)
-          if (pods.some((p) => p === undefined || (namespace !== undefined && p.namespace !== namespace))) return undefined
+          if (pods.some((p) => p === undefined || (namespace !== undefined && p.namespace !== namespace)))
+            return undefined
           const more = list.metadata?._continue
           return { pods: pods as PodObject[], next: more === undefined || more === '' ? undefined : more }
         },
@@ -169,26 +233,45 @@ export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccou
       next = r.object.next
       if (next === undefined) return { kind: 'found', object: kept }
     }
-    return { kind: 'error', detail: `more than ${POD_PAGE_SIZE * MAX_POD_PAGES} pods; diagnose one namespace at a time` }
+    return {
+      kind: 'error',
+      detail: `more than ${POD_PAGE_SIZE * MAX_POD_PAGES} pods; diagnose one namespace at a time`,
+    }
   }
 
   listPodEvents(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<Lookup<PodEvent[]>> {
     if (!validNames(namespace, name)) return Promise.resolve({ kind: 'found', object: [] })
     const fieldSelector = `involvedObject.kind=Pod,involvedObject.name=${name}`
-    return this.#read(signal, (o) => this.#core.listNamespacedEvent({ namespace, fieldSelector }, o), (list: CoreV1EventList) => {
-      if (!isKind(list, 'EventList') || !Array.isArray(list.items)) return undefined
-      // A pod re-created under the same name (StatefulSet) leaves events of the old one behind.
-      return list.items.filter((e) => e.involvedObject?.name === name && (e.involvedObject.uid === undefined || e.involvedObject.uid === '' || e.involvedObject.uid === uid)).map(toEvent)
-    })
+    return this.#read(
+      signal,
+      (o) => this.#core.listNamespacedEvent({ namespace, fieldSelector }, o),
+      (list: CoreV1EventList) => {
+        if (!isKind(list, 'EventList') || !Array.isArray(list.items)) return undefined
+        // A pod re-created under the same name (StatefulSet) leaves events of the old one behind.
+        return list.items
+          .filter(
+            (e) =>
+              e.involvedObject?.name === name &&
+              (e.involvedObject.uid === undefined || e.involvedObject.uid === '' || e.involvedObject.uid === uid),
+          )
+          .map(toEvent)
+      },
+    )
   }
 
   getNodePlatform(name: string, signal?: AbortSignal): Promise<Lookup<NodePlatform>> {
     if (name.length > 253 || !SUBDOMAIN.test(name)) return Promise.resolve({ kind: 'missing' })
-    return this.#read(signal, (o) => this.#core.readNode({ name }, o), (node: V1Node) => {
-      if (!isKind(node, 'Node') || !isNamed(node, undefined, name)) return undefined
-      const info = node.status?.nodeInfo
-      return info === undefined || info.operatingSystem === '' || info.architecture === '' ? undefined : { os: info.operatingSystem, architecture: info.architecture }
-    })
+    return this.#read(
+      signal,
+      (o) => this.#core.readNode({ name }, o),
+      (node: V1Node) => {
+        if (!isKind(node, 'Node') || !isNamed(node, undefined, name)) return undefined
+        const info = node.status?.nodeInfo
+        return info === undefined || info.operatingSystem === '' || info.architecture === ''
+          ? undefined
+          : { os: info.operatingSystem, architecture: info.architecture }
+      },
+    )
   }
 
   async #read<R, T>(
@@ -199,13 +282,18 @@ export class KubeApi implements SecretSource, ServiceAccountSource, ServiceAccou
     if (callerSignal?.aborted === true) return { kind: 'error', detail: 'aborted before the request was sent' }
     const controller = new AbortController()
     let callerAborted = false
-    const onCallerAbort = (): void => { callerAborted = true; controller.abort() }
+    const onCallerAbort = (): void => {
+      callerAborted = true
+      controller.abort()
+    }
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true })
     const timer = setTimeout(() => controller.abort(), this.#timeoutMs)
     try {
       const raw = await untilAborted(call(withSignal(controller.signal)), controller.signal)
       const object = isRecord(raw) ? convert(raw) : undefined
-      return object === undefined ? { kind: 'error', detail: 'the API answer is not the requested object' } : { kind: 'found', object }
+      return object === undefined
+        ? { kind: 'error', detail: 'the API answer is not the requested object' }
+        : { kind: 'found', object }
     } catch (err) {
       if (err instanceof ApiException) return fromStatus(err.code, err.body)
       if (controller.signal.aborted) {
@@ -234,7 +322,8 @@ function nodePage(list: V1NodeList): { platforms: NodePlatform[]; next: string |
     const info: unknown = isRecord(node) && isRecord(node['status']) ? node['status']['nodeInfo'] : undefined
     if (!isRecord(info)) continue
     const { operatingSystem: os, architecture } = info
-    if (typeof os === 'string' && os !== '' && typeof architecture === 'string' && architecture !== '') platforms.push({ os, architecture })
+    if (typeof os === 'string' && os !== '' && typeof architecture === 'string' && architecture !== '')
+      platforms.push({ os, architecture })
   }
   const next = list.metadata?._continue
   return { platforms, next: next === undefined || next === '' ? undefined : next }
@@ -258,7 +347,12 @@ function toPod(p: V1Pod): PodObject | undefined {
     const statuses: V1ContainerStatus[] = p.status?.[field] ?? []
     for (const s of statuses) {
       if (typeof s.name !== 'string') continue
-      containers.push({ name: s.name, list, waitingReason: s.state?.waiting?.reason, waitingMessage: s.state?.waiting?.message })
+      containers.push({
+        name: s.name,
+        list,
+        waitingReason: s.state?.waiting?.reason,
+        waitingMessage: s.state?.waiting?.message,
+      })
     }
   }
   const owner = m.ownerReferences?.find((r) => r.controller === true)
@@ -316,7 +410,10 @@ function fromStatus(code: number, body: unknown): Lookup<never> {
   const message = statusMessage(body)
   if (code === 403) return { kind: 'forbidden', detail: message ?? 'forbidden (HTTP 403)' }
   if (code === 401) return { kind: 'error', detail: 'the Kubernetes API rejected our credentials (HTTP 401)' }
-  return { kind: 'error', detail: `the Kubernetes API answered HTTP ${code}${message === undefined ? '' : `: ${message}`}` }
+  return {
+    kind: 'error',
+    detail: `the Kubernetes API answered HTTP ${code}${message === undefined ? '' : `: ${message}`}`,
+  }
 }
 
 /**
@@ -326,7 +423,11 @@ function fromStatus(code: number, body: unknown): Lookup<never> {
 function statusMessage(body: unknown): string | undefined {
   let parsed: unknown = body
   if (typeof body === 'string') {
-    try { parsed = JSON.parse(body) } catch { return undefined }
+    try {
+      parsed = JSON.parse(body)
+    } catch {
+      return undefined
+    }
   }
   if (!isRecord(parsed) || parsed['kind'] !== 'Status' || typeof parsed['message'] !== 'string') return undefined
   const message = parsed['message'].replace(/\s+/g, ' ').trim()
@@ -339,7 +440,9 @@ function describeFailure(err: unknown): string {
   const e = isRecord(err) ? err : {}
   const code = typeof e['code'] === 'string' ? e['code'] : undefined
   const name = typeof e['name'] === 'string' ? e['name'] : 'unknown error'
-  return code !== undefined ? `cannot reach the Kubernetes API (${code})` : `request to the Kubernetes API failed (${name})`
+  return code !== undefined
+    ? `cannot reach the Kubernetes API (${code})`
+    : `request to the Kubernetes API failed (${name})`
 }
 
 /**
@@ -364,12 +467,21 @@ function isKind(o: { kind?: string }, kind: string): boolean {
 }
 
 // Guards namespace isolation: a credential must come from the namespace and name we asked for.
-function isNamed(o: { metadata?: { name?: string; namespace?: string } }, namespace: string | undefined, name: string): boolean {
-  return o.metadata?.name === name && (namespace === undefined || o.metadata.namespace === undefined || o.metadata.namespace === namespace)
+function isNamed(
+  o: { metadata?: { name?: string; namespace?: string } },
+  namespace: string | undefined,
+  name: string,
+): boolean {
+  return (
+    o.metadata?.name === name &&
+    (namespace === undefined || o.metadata.namespace === undefined || o.metadata.namespace === namespace)
+  )
 }
 
 function stringMap(v: unknown): Record<string, string> | undefined {
   if (!isRecord(v)) return undefined
   const entries = Object.entries(v)
-  return entries.every(([, value]) => typeof value === 'string') ? Object.fromEntries(entries as Array<[string, string]>) : undefined
+  return entries.every(([, value]) => typeof value === 'string')
+    ? Object.fromEntries(entries as Array<[string, string]>)
+    : undefined
 }

@@ -80,9 +80,13 @@ export class LeaderElector {
       // The deadline bounds one attempt: a leader must know it lost before another can take over.
       await this.#try(AbortSignal.timeout(Math.min(this.#o.retryPeriodMs * 2, this.#o.renewDeadlineMs / 2)))
     } catch (err) {
-      this.#o.logger.warn({ err: (err as Error).message }, 'audit leader election: the Lease could not be read or written')
+      this.#o.logger.warn(
+        { err: (err as Error).message },
+        'audit leader election: the Lease could not be read or written',
+      )
     }
-    if (this.#leader && this.#o.now() - this.#lastRenew > this.#o.renewDeadlineMs) this.#lose('could not renew the Lease in time')
+    if (this.#leader && this.#o.now() - this.#lastRenew > this.#o.renewDeadlineMs)
+      this.#lose('could not renew the Lease in time')
     if (this.#stopped) return
     this.#timer = setTimeout(() => (this.#inflight = this.#tick()), this.#o.retryPeriodMs)
     this.#timer.unref()
@@ -94,11 +98,18 @@ export class LeaderElector {
     const seconds = Math.ceil(this.#o.leaseDurationMs / 1000)
     const found = await this.#o.api.read(signal)
     if (found === 'missing') {
-      const created = await this.#o.api.create({ holder: me, renewTime: now, leaseDurationSeconds: seconds, transitions: 0 }, signal)
+      const created = await this.#o.api.create(
+        { holder: me, renewTime: now, leaseDurationSeconds: seconds, transitions: 0 },
+        signal,
+      )
       if (created !== 'conflict') this.#won(created, now)
       return
     }
-    if (this.#observed === undefined || this.#observed.holder !== found.holder || this.#observed.renewTime !== found.renewTime) {
+    if (
+      this.#observed === undefined ||
+      this.#observed.holder !== found.holder ||
+      this.#observed.renewTime !== found.renewTime
+    ) {
       this.#observed = { holder: found.holder, renewTime: found.renewTime, at: now }
     }
     if (found.holder !== me) {
@@ -106,7 +117,13 @@ export class LeaderElector {
       const expired = found.holder === '' || now - this.#observed.at > found.leaseDurationSeconds * 1000
       if (!expired) return
     }
-    const next = { ...found, holder: me, renewTime: now, leaseDurationSeconds: seconds, transitions: found.holder === me ? found.transitions : found.transitions + 1 }
+    const next = {
+      ...found,
+      holder: me,
+      renewTime: now,
+      leaseDurationSeconds: seconds,
+      transitions: found.holder === me ? found.transitions : found.transitions + 1,
+    }
     const written = await this.#o.api.update(next, signal)
     if (written === 'conflict') return
     this.#won(written, now)
@@ -155,9 +172,15 @@ export function leaseApi(kubeConfig: KubeConfig, namespace: string, name: string
     kind: 'Lease',
     metadata: { name, namespace, ...(r.resourceVersion === undefined ? {} : { resourceVersion: r.resourceVersion }) },
     // MicroTime: the API server wants six fractional digits; client-node would send a Date's three.
-    spec: { holderIdentity: r.holder, leaseDurationSeconds: r.leaseDurationSeconds, renewTime: microTime(r.renewTime) as never, leaseTransitions: r.transitions },
+    spec: {
+      holderIdentity: r.holder,
+      leaseDurationSeconds: r.leaseDurationSeconds,
+      renewTime: microTime(r.renewTime) as never,
+      leaseTransitions: r.transitions,
+    },
   })
-  const status = (err: unknown): number | undefined => (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined)
+  const status = (err: unknown): number | undefined =>
+    typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined
   return {
     async read(signal) {
       try {

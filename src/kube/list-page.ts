@@ -33,7 +33,12 @@ export class ListError extends Error {
   }
 }
 
-export async function listPage(kubeConfig: KubeConfig, path: string, query: Readonly<Record<string, string | number | undefined>>, signal: AbortSignal): Promise<ListPage> {
+export async function listPage(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Readonly<Record<string, string | number | undefined>>,
+  signal: AbortSignal,
+): Promise<ListPage> {
   const server = kubeConfig.getCurrentCluster()?.server
   if (server === undefined) throw new Error('the kubeconfig has no current cluster')
   const url = new URL(server)
@@ -54,7 +59,8 @@ export async function listPage(kubeConfig: KubeConfig, path: string, query: Read
       let size = 0
       res.on('data', (chunk: Buffer) => {
         size += chunk.length
-        if (size > MAX_PAGE_BYTES) return req.destroy(new Error(`a page of ${path} is larger than ${MAX_PAGE_BYTES} bytes`))
+        if (size > MAX_PAGE_BYTES)
+          return req.destroy(new Error(`a page of ${path} is larger than ${MAX_PAGE_BYTES} bytes`))
         chunks.push(chunk)
       })
       res.on('end', () => resolve(Buffer.concat(chunks)))
@@ -64,7 +70,10 @@ export async function listPage(kubeConfig: KubeConfig, path: string, query: Read
     req.on('error', (err) => reject(signal.aborted ? signal.reason : err))
     req.end()
   })
-  const list = JSON.parse(body.toString('utf8')) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } }
+  const list = JSON.parse(body.toString('utf8')) as {
+    items?: unknown
+    metadata?: { resourceVersion?: unknown; continue?: unknown }
+  }
   if (!Array.isArray(list.items)) throw new Error(`the answer to listing ${path} has no items`)
   const next = list.metadata?.continue
   return {

@@ -131,7 +131,8 @@ export class Reflector<T> {
       const previous = this.#items
       this.#items = next
       this.#resourceVersion = version
-      for (const key of new Set([...previous.keys(), ...next.keys()])) if (previous.get(key) !== next.get(key)) this.#options.onChange?.(key)
+      for (const key of new Set([...previous.keys(), ...next.keys()]))
+        if (previous.get(key) !== next.get(key)) this.#options.onChange?.(key)
       if (!this.#synced) this.#options.logger.info({ cache: this.#options.name, objects: next.size }, 'cache synced')
       this.#synced = true
       this.#resolveFirstSync()
@@ -209,7 +210,8 @@ export class Reflector<T> {
         if (err !== null && err !== undefined) return this.#rewatch(err)
         // A watch closed at once without a word (a proxy, a server shutting down) is retried with a
         // back-off, not in a tight loop.
-        if (events === 0 && Date.now() - openedAt < 1_000) return this.#rewatch(new Error(`the watch of ${this.#options.name} ended at once`))
+        if (events === 0 && Date.now() - openedAt < 1_000)
+          return this.#rewatch(new Error(`the watch of ${this.#options.name} ended at once`))
         // A normal end (timeoutSeconds): carry on from the last version seen.
         this.#timer = setTimeout(() => this.#startWatch().catch((e: unknown) => this.#rewatch(e)), 0)
       },
@@ -255,7 +257,12 @@ export class Reflector<T> {
       this.#retry('watch', err)
       return
     }
-    this.#options.trouble.failed(this.#options.name, err, { verb: 'watch', resource: this.#options.resource }, this.#backoffMs)
+    this.#options.trouble.failed(
+      this.#options.name,
+      err,
+      { verb: 'watch', resource: this.#options.resource },
+      this.#backoffMs,
+    )
     this.#timer = setTimeout(() => {
       this.#startWatch().then(
         (open) => {
@@ -275,8 +282,15 @@ export class Reflector<T> {
     if (this.#stopped) return
     // Info, once per copy: a list of every object is what a big cluster notices (an API server restart
     // whose new watch cache no longer has our version answers 410 to every copy).
-    if (what === 'expired') this.#options.logger.info({ cache: this.#options.name }, 'watch expired (410 Gone); listing again')
-    else this.#options.trouble.failed(this.#options.name, err, { verb: what, resource: this.#options.resource }, this.#backoffMs)
+    if (what === 'expired')
+      this.#options.logger.info({ cache: this.#options.name }, 'watch expired (410 Gone); listing again')
+    else
+      this.#options.trouble.failed(
+        this.#options.name,
+        err,
+        { verb: what, resource: this.#options.resource },
+        this.#backoffMs,
+      )
     this.#timer = setTimeout(() => void this.#relist(), this.#backoffMs)
     this.#timer.unref()
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2)

@@ -47,7 +47,12 @@ export interface ServiceAccountSource {
 
 /** TokenRequest (`create` on serviceaccounts/token): a token for the account, for one audience. */
 export interface ServiceAccountTokenSource {
-  createServiceAccountToken(namespace: string, name: string, request: { audience: string; uid: string }, signal?: AbortSignal): Promise<Lookup<{ token: string; expiresAt: number }>>
+  createServiceAccountToken(
+    namespace: string,
+    name: string,
+    request: { audience: string; uid: string },
+    signal?: AbortSignal,
+  ): Promise<Lookup<{ token: string; expiresAt: number }>>
 }
 
 export interface NamespaceSource {
@@ -104,7 +109,11 @@ export interface PodSource {
    * The pods of a namespace (undefined: of every namespace), read in pages; only those `keep`
    * accepts are held, so a large cluster costs one page of memory.
    */
-  listPods(namespace: string | undefined, keep: (pod: PodObject) => boolean, signal?: AbortSignal): Promise<Lookup<PodObject[]>>
+  listPods(
+    namespace: string | undefined,
+    keep: (pod: PodObject) => boolean,
+    signal?: AbortSignal,
+  ): Promise<Lookup<PodObject[]>>
   /** Events whose involvedObject is this pod (by name, and by uid when the event has one). */
   listPodEvents(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<Lookup<PodEvent[]>>
   /** One node's platform (status.nodeInfo); `missing` when the node is gone. */

@@ -8,7 +8,19 @@
  */
 
 /** Keys whose values are credentials wherever they appear (compared lower-cased). */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'auth', 'token', 'access_token', 'refresh_token', 'identitytoken', 'registrytoken', 'authorization', 'proxy-authorization', 'cookie', 'set-cookie'])
+export const SECRET_KEYS: ReadonlySet<string> = new Set([
+  'password',
+  'auth',
+  'token',
+  'access_token',
+  'refresh_token',
+  'identitytoken',
+  'registrytoken',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+])
 export const CENSOR = '[redacted]'
 /** Log objects are shallow; anything deeper (or a cycle) is cut here rather than walked. */
 const MAX_DEPTH = 10

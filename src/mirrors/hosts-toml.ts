@@ -33,7 +33,6 @@ export interface RegistryHost {
   port?: string
 }
 
-
 const ALL: ReadonlySet<Capability> = new Set(['pull', 'resolve', 'push'])
 
 /** containerd's hostDirectory: ":port" becomes "_port_" (a colon is not allowed in every filesystem). */
@@ -49,7 +48,7 @@ export function hostDirCandidates(host: string): string[] {
 }
 
 function isLocalhost(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0] ?? ''
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : (host.split(':')[0] ?? '')
   return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name)
 }
 
@@ -68,7 +67,17 @@ export function upstreamHost(registry: string, base: Partial<RegistryHost> = {})
     if (!hasPort || port !== '80') skipVerify = true
   }
   const port = /:(\d+)$/.exec(registry)?.[1]
-  return { scheme, host, path: '/v2', capabilities: ALL, skipVerify, caFiles: base.caFiles ?? [], header: base.header ?? {}, origin: 'upstream', ...(port === undefined ? {} : { port }) }
+  return {
+    scheme,
+    host,
+    path: '/v2',
+    capabilities: ALL,
+    skipVerify,
+    caFiles: base.caFiles ?? [],
+    header: base.header ?? {},
+    origin: 'upstream',
+    ...(port === undefined ? {} : { port }),
+  }
 }
 
 function stringList(value: unknown, what: string): string[] {
@@ -82,7 +91,12 @@ function absolute(path: string, baseDir: string): string {
 }
 
 /** One `[host."…"]` table or the file's top level, as containerd's parseHostConfig. */
-function hostConfig(server: string, table: Record<string, unknown>, baseDir: string, origin: 'host' | 'server'): RegistryHost {
+function hostConfig(
+  server: string,
+  table: Record<string, unknown>,
+  baseDir: string,
+  origin: 'host' | 'server',
+): RegistryHost {
   const withScheme = server.startsWith('http') ? server : `https://${server}`
   let url: URL
   try {
@@ -99,7 +113,8 @@ function hostConfig(server: string, table: Record<string, unknown>, baseDir: str
   let capabilities: ReadonlySet<Capability> = ALL
   if (caps !== undefined) {
     const list = stringList(caps, 'capabilities').map((c) => c.toLowerCase())
-    for (const c of list) if (c !== 'pull' && c !== 'resolve' && c !== 'push') throw new Error(`unknown capability ${c}`)
+    for (const c of list)
+      if (c !== 'pull' && c !== 'resolve' && c !== 'push') throw new Error(`unknown capability ${c}`)
     if (list.length > 0) capabilities = new Set(list as Capability[])
   }
   const skip = table['skip_verify']
@@ -108,7 +123,8 @@ function hostConfig(server: string, table: Record<string, unknown>, baseDir: str
   const headerTable = table['header']
   const header: Record<string, string[]> = {}
   if (headerTable !== undefined) {
-    if (typeof headerTable !== 'object' || headerTable === null || Array.isArray(headerTable)) throw new Error('header must be a table')
+    if (typeof headerTable !== 'object' || headerTable === null || Array.isArray(headerTable))
+      throw new Error('header must be a table')
     for (const [k, v] of Object.entries(headerTable)) header[k] = stringList(v, `header ${k}`)
   }
   const port = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/:]*)(?::(\d+))?/i.exec(withScheme)?.[1]
@@ -137,15 +153,28 @@ export interface HostsFile {
  * The hosts containerd would use for `registry` from one host directory (or none found: undefined),
  * and, when hosts.toml could not be read, why (containerd logs it and uses the *.crt files).
  */
-export function registryHosts(registry: string, found: HostsFile | undefined): { hosts: RegistryHost[]; problem?: MirrorConfigError } {
+export function registryHosts(
+  registry: string,
+  found: HostsFile | undefined,
+): { hosts: RegistryHost[]; problem?: MirrorConfigError } {
   if (found === undefined) return { hosts: [upstreamHost(registry)] }
-  const crtFallback = (): RegistryHost[] => [upstreamHost(registry, { caFiles: found.files.filter((f) => f.endsWith('.crt')).sort().map((f) => absolute(f, found.dir)) })]
+  const crtFallback = (): RegistryHost[] => [
+    upstreamHost(registry, {
+      caFiles: found.files
+        .filter((f) => f.endsWith('.crt'))
+        .sort()
+        .map((f) => absolute(f, found.dir)),
+    }),
+  ]
   if (found.text === undefined || found.text === '') return { hosts: crtFallback() }
   try {
     return { hosts: parseHostsToml(registry, found.text, found.dir) }
   } catch (err) {
-    const problem = err instanceof TomlError ? err.message.split('\n')[0] ?? 'invalid TOML' : (err as Error).message
-    return { hosts: crtFallback(), problem: new MirrorConfigError('HostsFileInvalid', `${found.dir}/hosts.toml`, problem) }
+    const problem = err instanceof TomlError ? (err.message.split('\n')[0] ?? 'invalid TOML') : (err as Error).message
+    return {
+      hosts: crtFallback(),
+      problem: new MirrorConfigError('HostsFileInvalid', `${found.dir}/hosts.toml`, problem),
+    }
   }
 }
 
@@ -155,11 +184,13 @@ export function parseHostsToml(registry: string, text: string, baseDir: string):
   const tables = doc['host']
   const hosts: RegistryHost[] = []
   if (tables !== undefined) {
-    if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) throw new Error('host must be a table of tables')
+    if (typeof tables !== 'object' || tables === null || Array.isArray(tables))
+      throw new Error('host must be a table of tables')
     // File order: the parser keeps the tables in the order they appear (host names are never
     // integer-like keys, which JavaScript would reorder).
     for (const [name, table] of Object.entries(tables as Record<string, unknown>)) {
-      if (typeof table !== 'object' || table === null || Array.isArray(table)) throw new Error(`host ${name} must be a table`)
+      if (typeof table !== 'object' || table === null || Array.isArray(table))
+        throw new Error(`host ${name} must be a table`)
       hosts.push(hostConfig(name, table as Record<string, unknown>, baseDir, 'host'))
     }
   }

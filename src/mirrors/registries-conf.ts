@@ -30,7 +30,6 @@ export interface RegistryRule {
   mirrors: Array<{ location: string; insecure: boolean; pullFrom: 'all' | 'digest-only' | 'tag-only' }>
 }
 
-
 function str(table: Record<string, unknown>, key: string, where: string): string | undefined {
   const v = table[key]
   if (v === undefined) return undefined
@@ -51,29 +50,43 @@ export function parseRegistriesConf(file: string, text: string): RegistryRule[] 
   try {
     doc = parse(text) as Record<string, unknown>
   } catch (err) {
-    throw new MirrorConfigError('RegistriesConfInvalid', file, err instanceof TomlError ? err.message.split('\n')[0] ?? 'invalid TOML' : String(err))
+    throw new MirrorConfigError(
+      'RegistriesConfInvalid',
+      file,
+      err instanceof TomlError ? (err.message.split('\n')[0] ?? 'invalid TOML') : String(err),
+    )
   }
-  if (doc['registries'] !== undefined) throw new MirrorConfigError('RegistriesConfInvalid', file, 'this is the version 1 format ([registries.search] …); pullguard reads version 2 ([[registry]])')
+  if (doc['registries'] !== undefined)
+    throw new MirrorConfigError(
+      'RegistriesConfInvalid',
+      file,
+      'this is the version 1 format ([registries.search] …); pullguard reads version 2 ([[registry]])',
+    )
   const tables = doc['registry'] ?? []
-  if (!Array.isArray(tables)) throw new MirrorConfigError('RegistriesConfInvalid', file, 'registry must be an array of tables ([[registry]])')
+  if (!Array.isArray(tables))
+    throw new MirrorConfigError('RegistriesConfInvalid', file, 'registry must be an array of tables ([[registry]])')
   const rules: RegistryRule[] = []
   const seen = new Set<string>()
   try {
     tables.forEach((raw: unknown, i) => {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`[[registry]] ${i + 1} must be a table`)
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+        throw new Error(`[[registry]] ${i + 1} must be a table`)
       const t = raw as Record<string, unknown>
       const where = `[[registry]] ${i + 1}`
       const location = (str(t, 'location', where) ?? '').replace(/\/+$/, '')
       const prefix = (str(t, 'prefix', where) ?? location).replace(/\/+$/, '')
       const blocked = bool(t, 'blocked', where)
       if (prefix === '') throw new Error(`${where}: needs a prefix or a location`)
-      if (location === '' && !prefix.startsWith('*.') && !blocked) throw new Error(`${where}: needs a location (only a blocked or *. prefix may go without)`)
-      if (prefix.startsWith('*.') && location !== '' && location !== prefix) throw new Error(`${where}: a *. prefix cannot be rewritten to another location`)
+      if (location === '' && !prefix.startsWith('*.') && !blocked)
+        throw new Error(`${where}: needs a location (only a blocked or *. prefix may go without)`)
+      if (prefix.startsWith('*.') && location !== '' && location !== prefix)
+        throw new Error(`${where}: a *. prefix cannot be rewritten to another location`)
       if (seen.has(prefix)) throw new Error(`${where}: prefix ${prefix} is given twice`)
       seen.add(prefix)
       const byDigestOnly = bool(t, 'mirror-by-digest-only', where)
       const mirrorTables = t['mirror'] ?? []
-      if (!Array.isArray(mirrorTables)) throw new Error(`${where}: mirror must be an array of tables ([[registry.mirror]])`)
+      if (!Array.isArray(mirrorTables))
+        throw new Error(`${where}: mirror must be an array of tables ([[registry.mirror]])`)
       const mirrors = mirrorTables.map((m: unknown, j) => {
         const mw = `${where} mirror ${j + 1}`
         if (typeof m !== 'object' || m === null) throw new Error(`${mw} must be a table`)
@@ -81,11 +94,23 @@ export function parseRegistriesConf(file: string, text: string): RegistryRule[] 
         const loc = (str(mt, 'location', mw) ?? '').replace(/\/+$/, '')
         if (loc === '') throw new Error(`${mw}: needs a location`)
         const pullFrom = str(mt, 'pull-from-mirror', mw) ?? (byDigestOnly ? 'digest-only' : 'all')
-        if (pullFrom !== 'all' && pullFrom !== 'digest-only' && pullFrom !== 'tag-only') throw new Error(`${mw}: pull-from-mirror must be all, digest-only or tag-only`)
-        if (byDigestOnly && pullFrom !== 'digest-only') throw new Error(`${mw}: pull-from-mirror ${pullFrom} contradicts the registry's mirror-by-digest-only`)
-        return { location: loc, insecure: bool(mt, 'insecure', mw), pullFrom: pullFrom as 'all' | 'digest-only' | 'tag-only' }
+        if (pullFrom !== 'all' && pullFrom !== 'digest-only' && pullFrom !== 'tag-only')
+          throw new Error(`${mw}: pull-from-mirror must be all, digest-only or tag-only`)
+        if (byDigestOnly && pullFrom !== 'digest-only')
+          throw new Error(`${mw}: pull-from-mirror ${pullFrom} contradicts the registry's mirror-by-digest-only`)
+        return {
+          location: loc,
+          insecure: bool(mt, 'insecure', mw),
+          pullFrom: pullFrom as 'all' | 'digest-only' | 'tag-only',
+        }
       })
-      rules.push({ prefix, location: location === '' ? prefix : location, insecure: bool(t, 'insecure', where), blocked, mirrors })
+      rules.push({
+        prefix,
+        location: location === '' ? prefix : location,
+        insecure: bool(t, 'insecure', where),
+        blocked,
+        mirrors,
+      })
     })
   } catch (err) {
     throw new MirrorConfigError('RegistriesConfInvalid', file, (err as Error).message)
@@ -114,7 +139,10 @@ function matchEnd(name: string, prefix: string): number {
  * The rule for `name` (host/repository), if any: the longest prefix *as written* that matches, the
  * first in the file on a tie (containers-image findRegistryWithParsedConfig).
  */
-export function findRule(rules: readonly RegistryRule[], name: string): { rule: RegistryRule; matched: number } | undefined {
+export function findRule(
+  rules: readonly RegistryRule[],
+  name: string,
+): { rule: RegistryRule; matched: number } | undefined {
   let best: { rule: RegistryRule; matched: number } | undefined
   for (const rule of rules) {
     const end = matchEnd(name, rule.prefix)
@@ -123,7 +151,9 @@ export function findRule(rules: readonly RegistryRule[], name: string): { rule: 
   return best
 }
 
-export type PullPlan = { blocked: true; rule: RegistryRule } | { blocked: false; sources: PullSource[]; rule: RegistryRule | undefined }
+export type PullPlan =
+  | { blocked: true; rule: RegistryRule }
+  | { blocked: false; sources: PullSource[]; rule: RegistryRule | undefined }
 
 /**
  * Where the runtime pulls `name` (host/repository) from: blocked, or its sources in order. Without a
@@ -131,7 +161,8 @@ export type PullPlan = { blocked: true; rule: RegistryRule } | { blocked: false;
  */
 export function pullPlan(rules: readonly RegistryRule[], name: string, byDigest: boolean): PullPlan {
   const found = findRule(rules, name)
-  if (found === undefined) return { blocked: false, sources: [{ location: name, insecure: false, mirror: false }], rule: undefined }
+  if (found === undefined)
+    return { blocked: false, sources: [{ location: name, insecure: false, mirror: false }], rule: undefined }
   const { rule, matched } = found
   if (rule.blocked) return { blocked: true, rule }
   const rest = name.slice(matched)

@@ -51,7 +51,14 @@ export class MirrorRoutes implements Router {
     this.#logger = logger
     // Watch before the first read, so a change during it is not missed. The files are listed from
     // the disk at each look, so a new host directory (or one a failed read left out) is watched too.
-    this.#watcher = options.watch === false ? undefined : new FileWatcher(() => watchedFiles(source, this.#snapshot as Snapshot | undefined), POLL_MS, () => this.reload())
+    this.#watcher =
+      options.watch === false
+        ? undefined
+        : new FileWatcher(
+            () => watchedFiles(source, this.#snapshot as Snapshot | undefined),
+            POLL_MS,
+            () => this.reload(),
+          )
     let first: Snapshot
     try {
       first = read(source)
@@ -65,7 +72,11 @@ export class MirrorRoutes implements Router {
   }
 
   #warn(snapshot: Snapshot): void {
-    for (const problem of (snapshot.summary.problems as string[] | undefined) ?? []) this.#logger.warn({ problem }, 'part of the registry mirrors configuration cannot be used; the runtime cannot use it either')
+    for (const problem of (snapshot.summary.problems as string[] | undefined) ?? [])
+      this.#logger.warn(
+        { problem },
+        'part of the registry mirrors configuration cannot be used; the runtime cannot use it either',
+      )
   }
 
   get generation(): number {
@@ -86,7 +97,10 @@ export class MirrorRoutes implements Router {
     try {
       next = read(this.#source)
     } catch (err) {
-      this.#logger.error({ problem: (err as Error).message }, 'registry mirrors configuration could not be read again; keeping the previous version')
+      this.#logger.error(
+        { problem: (err as Error).message },
+        'registry mirrors configuration could not be read again; keeping the previous version',
+      )
       return
     }
     this.#snapshot = next
@@ -127,7 +141,12 @@ function read(source: MirrorSource): Snapshot {
 
 function readText(path: string, file: string): string {
   const size = statSync(path).size
-  if (size > MAX_FILE_BYTES) throw new MirrorConfigError(file.endsWith('hosts.toml') ? 'HostsFileInvalid' : 'RegistriesConfInvalid', file, `larger than ${MAX_FILE_BYTES} bytes`)
+  if (size > MAX_FILE_BYTES)
+    throw new MirrorConfigError(
+      file.endsWith('hosts.toml') ? 'HostsFileInvalid' : 'RegistriesConfInvalid',
+      file,
+      `larger than ${MAX_FILE_BYTES} bytes`,
+    )
   return readFileSync(path, 'utf8')
 }
 
@@ -146,7 +165,8 @@ function readHostsDir(root: string): Snapshot {
   } catch (err) {
     throw new MirrorConfigError('HostsDirUnreadable', root, `cannot read the directory: ${errno(err)}`)
   }
-  if (names.length > MAX_HOST_DIRS) throw new MirrorConfigError('HostsDirUnreadable', root, `holds more than ${MAX_HOST_DIRS} host directories`)
+  if (names.length > MAX_HOST_DIRS)
+    throw new MirrorConfigError('HostsDirUnreadable', root, `holds more than ${MAX_HOST_DIRS} host directories`)
   const dirs = new Map<string, HostsFile>()
   const files: string[] = [root]
   for (const name of names.sort()) {
@@ -171,7 +191,8 @@ function readHostsDir(root: string): Snapshot {
       const dirName = hostDirCandidates(registry).find((n) => dirs.has(n))
       const found = dirName === undefined ? undefined : dirs.get(dirName)
       const parsed = registryHosts(registry, found)
-      if (parsed.problem !== undefined && !problems.includes(parsed.problem.message)) problems.push(parsed.problem.message)
+      if (parsed.problem !== undefined && !problems.includes(parsed.problem.message))
+        problems.push(parsed.problem.message)
       r = { hosts: parsed.hosts, dir: found?.dir }
       // Registries come from pod specs: remember a bounded number (the rest are worked out again, cheaply).
       if (resolved.size < 2 * MAX_HOST_DIRS) resolved.set(registry, r)
@@ -210,7 +231,11 @@ function readHostsDir(root: string): Snapshot {
       return hosts.map((h) => containerdEndpoint(h, ref, caText))
     },
     blocked: () => undefined,
-    summary: { containerdHostsDir: root, hostDirectories: [...dirs.keys()], ...(problems.length > 0 ? { problems } : {}) },
+    summary: {
+      containerdHostsDir: root,
+      hostDirectories: [...dirs.keys()],
+      ...(problems.length > 0 ? { problems } : {}),
+    },
     files,
   }
 }
@@ -259,7 +284,11 @@ function containerdEndpoint(h: RegistryHost, ref: ImageReference, caText: Readon
   const caPem = loaded.length === 0 ? undefined : loaded.join('\n')
   // A CA file that would not load: the host is asked with the usual trust only (its pulls fail on the node too).
   const tlsSettings = { verify: h.skipVerify !== true, ...(caPem === undefined ? {} : { caPem }) }
-  const tls = fallback ? { ...tlsSettings, plainFallback: true } : h.scheme === 'https' && explicitTls ? tlsSettings : undefined
+  const tls = fallback
+    ? { ...tlsSettings, plainFallback: true }
+    : h.scheme === 'https' && explicitTls
+      ? tlsSettings
+      : undefined
   const proxied = h.host !== ref.domain && !(ref.domain === 'docker.io' && h.host === 'registry-1.docker.io')
   const headers = Object.fromEntries(Object.entries(h.header).map(([k, v]) => [k.toLowerCase(), v.join(', ')]))
   return {
@@ -312,7 +341,11 @@ function readRegistriesConf(file: string): Snapshot {
       const plan = pullPlan(rules, ref.name, ref.digest !== undefined)
       return plan.blocked ? { file, prefix: plan.rule.prefix } : undefined
     },
-    summary: { registriesConf: file, rules: rules.length, blocked: rules.filter((r) => r.blocked).map((r) => r.prefix) },
+    summary: {
+      registriesConf: file,
+      rules: rules.length,
+      blocked: rules.filter((r) => r.blocked).map((r) => r.prefix),
+    },
     files: [file],
   }
 }

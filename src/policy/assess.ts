@@ -32,7 +32,13 @@ export interface AssessOptions {
   /** The nodes' own credentials (--node-docker-config, or check's --docker-config), tried after the pod's. */
   nodeCredentials?: { entries(): readonly KeyringEntry[] }
   /** Credential provider plugins (--image-credential-provider-config), tried after the node's docker config, as the kubelet does. */
-  credentialProviders?: { provide(repository: string, signal?: AbortSignal, pod?: { namespace: string; serviceAccountName: string }): Promise<ProvidedCredentials> }
+  credentialProviders?: {
+    provide(
+      repository: string,
+      signal?: AbortSignal,
+      pod?: { namespace: string; serviceAccountName: string },
+    ): Promise<ProvidedCredentials>
+  }
   /** The cluster's platforms; an empty list means unknown (no platform check). */
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
   /** The nodes' registries.conf (--registries-conf): a registry it blocks is refused by the runtime. */
@@ -65,57 +71,70 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
     pullSecretNames(subject, options.serviceAccounts, signal),
     options.clusterPlatforms?.platforms(signal) ?? Promise.resolve([]),
   ])
-  const keyring = await loadPullKeyring(options.secrets, subject.namespace, secretNames.names, { signal, extraEntries: options.nodeCredentials?.entries() ?? [] })
+  const keyring = await loadPullKeyring(options.secrets, subject.namespace, secretNames.names, {
+    signal,
+    extraEntries: options.nodeCredentials?.entries() ?? [],
+  })
   const incomplete = keyring.incomplete || secretNames.incomplete
   const candidates = podPlatforms(cluster, subject.scheduling)
 
   const images = distinct(subject.images)
-  const found = await pool(
-    images,
-    { limit: MAX_PARALLEL_IMAGES },
-    async (use): Promise<ImageOutcome> => {
-      const parsed = tryParseReference(use.image)
-      if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
-      // Before exemptions and secrets: whatever else is configured, nothing is sent there.
-      const metadata = metadataHostProblem(parsed.ref.registryHost)
-      if (metadata !== undefined) return { kind: 'metadata-host', use, problem: metadata }
-      const exempt = options.exemptImages?.match(parsed.ref)
-      if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
-      // No credential or registry changes a blocked pull: say so without asking anyone.
-      const blocked = options.pullRules?.blocked(parsed.ref)
-      if (blocked !== undefined) return { kind: 'blocked', use, ref: parsed.ref, ...blocked }
-      // One server for the whole pod, so every container's fix writes the secret the same way.
-      if (keyring.fatal !== undefined) {
-        const servers = domains(subject.images)
-        return { kind: 'broken-secret', use, problem: keyring.fatal, server: servers[0] ?? parsed.ref.domain, servers }
+  const found = await pool(images, { limit: MAX_PARALLEL_IMAGES }, async (use): Promise<ImageOutcome> => {
+    const parsed = tryParseReference(use.image)
+    if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
+    // Before exemptions and secrets: whatever else is configured, nothing is sent there.
+    const metadata = metadataHostProblem(parsed.ref.registryHost)
+    if (metadata !== undefined) return { kind: 'metadata-host', use, problem: metadata }
+    const exempt = options.exemptImages?.match(parsed.ref)
+    if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
+    // No credential or registry changes a blocked pull: say so without asking anyone.
+    const blocked = options.pullRules?.blocked(parsed.ref)
+    if (blocked !== undefined) return { kind: 'blocked', use, ref: parsed.ref, ...blocked }
+    // One server for the whole pod, so every container's fix writes the secret the same way.
+    if (keyring.fatal !== undefined) {
+      const servers = domains(subject.images)
+      return { kind: 'broken-secret', use, problem: keyring.fatal, server: servers[0] ?? parsed.ref.domain, servers }
+    }
+    // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
+    // The account the pods will run as: the ServiceAccount admission plugin sets `default` when none is named.
+    const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal, {
+      namespace: subject.namespace,
+      serviceAccountName: subject.serviceAccountName ?? 'default',
+    })
+    const credentials = [...keyring.credentialsFor(parsed.ref.name), ...(plugins?.entries ?? [])]
+    const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
+    const outcome: ImageOutcome = {
+      kind: 'checked',
+      use,
+      ref: parsed.ref,
+      result,
+      tried: credentials.map((c) => c.label),
+      incomplete,
+    }
+    if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
+    if (plugins !== undefined && plugins.matched.length > 0) {
+      outcome.providers = plugins.matched
+      outcome.providersReusableUntil = plugins.reusableUntil
+    }
+    if (result.code === 'Exists' && result.platforms !== undefined && candidates.length > 0) {
+      outcome.platform = judgePlatforms(result.platforms, candidates)
+      if (outcome.platform.verdict === 'none')
+        outcome.platform.elsewhere = elsewhere(result.platforms, cluster, candidates)
+    }
+    if (result.code === 'TagNotFound' && parsed.ref.tag !== undefined) {
+      const tags = await options.checker.tags(parsed.ref, credentials, subject.namespace, signal)
+      if (tags !== undefined) {
+        outcome.suggestions = suggestTags(parsed.ref.tag, tags)
+        const previous = previousReference(use.previous, parsed.ref)
+        // A listing may stop short (pages, count, time): a tag missing from it is asked for directly.
+        if (previous !== undefined)
+          outcome.previousTagExists =
+            tags.includes(previous.tag!) ||
+            (await previousExists(options.checker, previous, credentials, subject.namespace, signal))
       }
-      // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
-      // The account the pods will run as: the ServiceAccount admission plugin sets `default` when none is named.
-      const plugins = await options.credentialProviders?.provide(parsed.ref.name, signal, { namespace: subject.namespace, serviceAccountName: subject.serviceAccountName ?? 'default' })
-      const credentials = [...keyring.credentialsFor(parsed.ref.name), ...(plugins?.entries ?? [])]
-      const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
-      const outcome: ImageOutcome = { kind: 'checked', use, ref: parsed.ref, result, tried: credentials.map((c) => c.label), incomplete }
-      if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
-      if (plugins !== undefined && plugins.matched.length > 0) {
-        outcome.providers = plugins.matched
-        outcome.providersReusableUntil = plugins.reusableUntil
-      }
-      if (result.code === 'Exists' && result.platforms !== undefined && candidates.length > 0) {
-        outcome.platform = judgePlatforms(result.platforms, candidates)
-        if (outcome.platform.verdict === 'none') outcome.platform.elsewhere = elsewhere(result.platforms, cluster, candidates)
-      }
-      if (result.code === 'TagNotFound' && parsed.ref.tag !== undefined) {
-        const tags = await options.checker.tags(parsed.ref, credentials, subject.namespace, signal)
-        if (tags !== undefined) {
-          outcome.suggestions = suggestTags(parsed.ref.tag, tags)
-          const previous = previousReference(use.previous, parsed.ref)
-          // A listing may stop short (pages, count, time): a tag missing from it is asked for directly.
-          if (previous !== undefined) outcome.previousTagExists = tags.includes(previous.tag!) || (await previousExists(options.checker, previous, credentials, subject.namespace, signal))
-        }
-      }
-      return outcome
-    },
-  )
+    }
+    return outcome
+  })
   const byImage = new Map(images.map((use, i) => [use.image, found[i]!]))
   // One outcome per container: a person looks for their container's name in the message.
   const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
@@ -143,11 +162,19 @@ export function assessDeadlineMs(subject: PodSubject, perImageMs: number): numbe
 function previousReference(previous: string | undefined, ref: ImageReference): ImageReference | undefined {
   if (previous === undefined) return undefined
   const before = tryParseReference(previous)
-  return before.ok && before.ref.name === ref.name && before.ref.digest === undefined && before.ref.tag !== undefined ? before.ref : undefined
+  return before.ok && before.ref.name === ref.name && before.ref.digest === undefined && before.ref.tag !== undefined
+    ? before.ref
+    : undefined
 }
 
 /** true/false when the registry says so; undefined (say nothing) when it gave no clear answer. */
-async function previousExists(checker: ImageChecker, ref: ImageReference, credentials: Parameters<ImageChecker['check']>[1], namespace: string, signal: AbortSignal): Promise<boolean | undefined> {
+async function previousExists(
+  checker: ImageChecker,
+  ref: ImageReference,
+  credentials: Parameters<ImageChecker['check']>[1],
+  namespace: string,
+  signal: AbortSignal,
+): Promise<boolean | undefined> {
   const r = await checker.check(ref, credentials, namespace, signal)
   return r.code === 'Exists' ? true : r.code === 'TagNotFound' ? false : undefined
 }
@@ -163,7 +190,11 @@ function domains(uses: readonly ImageUse[]): string[] {
 }
 
 /** Cluster platforms outside the pod's constraints that the index serves: where it could run instead. */
-function elsewhere(index: readonly Platform[], cluster: readonly Platform[], candidates: readonly Platform[]): Platform[] {
+function elsewhere(
+  index: readonly Platform[],
+  cluster: readonly Platform[],
+  candidates: readonly Platform[],
+): Platform[] {
   const all = podPlatforms(cluster, { nodeSelector: {}, nodeSelectorTerms: [] })
   const excluded = all.filter((p) => !candidates.some((c) => formatPlatform(c) === formatPlatform(p)))
   const missing = judgePlatforms(index, excluded).missing.map(formatPlatform)

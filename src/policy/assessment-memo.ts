@@ -131,9 +131,16 @@ export function memoKey(s: PodSubject): string {
   let key = `${field(s.namespace)}${s.template ? 'T' : 'P'}${s.serviceAccountName === undefined ? '-' : field(s.serviceAccountName)}${s.pullSecrets.length};`
   for (const name of s.pullSecrets) key += field(name)
   key += `${s.images.length};`
-  for (const u of s.images) key += field(u.container) + field(u.kind) + field(u.field) + field(u.image) + (u.previous === undefined ? '-' : field(u.previous))
+  for (const u of s.images)
+    key +=
+      field(u.container) +
+      field(u.kind) +
+      field(u.field) +
+      field(u.image) +
+      (u.previous === undefined ? '-' : field(u.previous))
   const { nodeSelector, nodeSelectorTerms } = s.scheduling
-  if (nodeSelectorTerms.length > 0 || Object.keys(nodeSelector).length > 0) key += field(JSON.stringify([nodeSelector, nodeSelectorTerms]))
+  if (nodeSelectorTerms.length > 0 || Object.keys(nodeSelector).length > 0)
+    key += field(JSON.stringify([nodeSelector, nodeSelectorTerms]))
   return key
 }
 

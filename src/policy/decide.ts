@@ -24,7 +24,12 @@ export interface DecideContext {
   target: FixTarget | undefined
 }
 
-export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistryError: OnRegistryError, ctx: DecideContext): Verdict {
+export function decide(
+  outcomes: readonly ImageOutcome[],
+  mode: Mode,
+  onRegistryError: OnRegistryError,
+  ctx: DecideContext,
+): Verdict {
   const broken = outcomes.filter((o) => pullability(o) === 'not-pullable')
   const unknown = outcomes.filter((o) => pullability(o) === 'unknown')
   const denyUnknown = onRegistryError === 'deny'
@@ -35,22 +40,28 @@ export function decide(outcomes: readonly ImageOutcome[], mode: Mode, onRegistry
   if (target === undefined) throw new Error('decide: a fix target is needed when an image is not pullable')
 
   if (mode === 'warn') {
-    for (const g of groupOutcomes([...broken, ...unknown], target)) warnings.push(groupWarning(g, ' (warn mode: allowed)'))
+    for (const g of groupOutcomes([...broken, ...unknown], target))
+      warnings.push(groupWarning(g, ' (warn mode: allowed)'))
     return { allowed: true, message: undefined, warnings }
   }
   const refused = denyUnknown ? [...broken, ...unknown] : broken
-  if (!denyUnknown) for (const g of groupOutcomes(unknown, target)) warnings.push(groupWarning(g, '; allowed by --on-registry-error=allow'))
+  if (!denyUnknown)
+    for (const g of groupOutcomes(unknown, target))
+      warnings.push(groupWarning(g, '; allowed by --on-registry-error=allow'))
   if (refused.length === 0) return { allowed: true, message: undefined, warnings }
 
   const groups = groupOutcomes(refused, target)
-  const lines = groups.slice(0, MAX_MESSAGE_ENTRIES).map((g) => '- ' + explainGroup(g) + (g.pullability === 'unknown' ? ' Denied by --on-registry-error=deny.' : ''))
+  const lines = groups
+    .slice(0, MAX_MESSAGE_ENTRIES)
+    .map((g) => '- ' + explainGroup(g) + (g.pullability === 'unknown' ? ' Denied by --on-registry-error=deny.' : ''))
   if (groups.length > MAX_MESSAGE_ENTRIES) {
     const rest = groups.slice(MAX_MESSAGE_ENTRIES).reduce((n, g) => n + g.outcomes.length, 0)
     lines.push(`- … and ${plural(rest, 'more image')} (each with its fix in pullguard's decision log)`)
   }
   const parts: string[] = []
   if (broken.length > 0) parts.push(`${broken.length} of ${plural(outcomes.length, 'image')} cannot be pulled`)
-  if (denyUnknown && unknown.length > 0) parts.push(`${unknown.length} of ${plural(outcomes.length, 'image')} could not be verified`)
+  if (denyUnknown && unknown.length > 0)
+    parts.push(`${unknown.length} of ${plural(outcomes.length, 'image')} could not be verified`)
   const message = `pullguard refused ${ctx.object}: ${parts.join(', ')}.\n${lines.join('\n')}`
   return { allowed: false, message, warnings }
 }

@@ -14,23 +14,38 @@ import type { PodSubject } from './subject.js'
 type Assessed = Extract<Assessment, { outcomes: ImageOutcome[] }>
 
 /** Each name in `names` (once), with what loading it found. */
-export function secretStates(names: readonly string[], loaded: ReadonlyArray<{ name: string; registries: string[] }>, problems: readonly SecretProblem[]): SecretState[] {
+export function secretStates(
+  names: readonly string[],
+  loaded: ReadonlyArray<{ name: string; registries: string[] }>,
+  problems: readonly SecretProblem[],
+): SecretState[] {
   return [...new Set(names)].map((name): SecretState => {
     const ok = loaded.find((l) => l.name === name)
     if (ok !== undefined) return { name, state: 'found', registries: ok.registries }
     const problem = problems.find((p) => p.secret === name)
     if (problem === undefined) return { name, state: 'error', detail: 'not read' }
-    return problem.type === undefined ? { name, state: problem.kind, detail: problem.detail } : { name, state: problem.kind, detail: problem.detail, type: problem.type }
+    return problem.type === undefined
+      ? { name, state: problem.kind, detail: problem.detail }
+      : { name, state: problem.kind, detail: problem.detail, type: problem.type }
   })
 }
 
 /** A credential refusal whose fix adds a secret, which may go through the service account. */
-export function needsAccount(outcomes: readonly ImageOutcome[], secrets: readonly SecretState[], namespace: string): boolean {
+export function needsAccount(
+  outcomes: readonly ImageOutcome[],
+  secrets: readonly SecretState[],
+  namespace: string,
+): boolean {
   const claims = claimListedSecrets(outcomes, secrets, namespace)
   return outcomes.some((o) => addsSecret(o, secrets, namespace, claims))
 }
 
-export async function admissionFixTarget(subject: PodSubject, found: Assessed, accounts: ServiceAccountSource | undefined, signal: AbortSignal | undefined): Promise<FixTarget> {
+export async function admissionFixTarget(
+  subject: PodSubject,
+  found: Assessed,
+  accounts: ServiceAccountSource | undefined,
+  signal: AbortSignal | undefined,
+): Promise<FixTarget> {
   const name = subject.serviceAccountName ?? 'default'
   const secrets = secretStates(found.secretNames.names, found.secretsLoaded, found.secretProblems)
   let list: readonly string[] | undefined = found.secretNames.account?.imagePullSecrets
@@ -41,7 +56,8 @@ export async function admissionFixTarget(subject: PodSubject, found: Assessed, a
     else if (read?.kind === 'missing') [list, missing] = [[], true]
   }
   const listed = subject.pullSecrets
-  const fromServiceAccount = listed.length === 0 ? 'yes' : !subject.template && list !== undefined && sameList(listed, list) ? 'maybe' : 'no'
+  const fromServiceAccount =
+    listed.length === 0 ? 'yes' : !subject.template && list !== undefined && sameList(listed, list) ? 'maybe' : 'no'
   return {
     voice: 'admission',
     namespace: subject.namespace,

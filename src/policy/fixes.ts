@@ -74,7 +74,13 @@ type Checked = Extract<ImageOutcome, { kind: 'checked' }>
 
 /** The name pullguard proposes for a new pull secret for `server` (an image's registry domain). */
 export function pullSecretNameFor(server: string): string {
-  return ('pull-' + server.replace(/[^a-z0-9]+/gi, '-').replace(/^-+|-+$/g, '').toLowerCase()).slice(0, 253)
+  return (
+    'pull-' +
+    server
+      .replace(/[^a-z0-9]+/gi, '-')
+      .replace(/^-+|-+$/g, '')
+      .toLowerCase()
+  ).slice(0, 253)
 }
 
 /** A word as the shell takes it: bare when it is plain, else single-quoted. */
@@ -124,16 +130,33 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
   if (pullability(o) !== 'not-pullable') return undefined
   if (o.kind === 'exempt') return undefined
   if (o.kind === 'invalid') return imageFix(o, t, 'correct the image reference', 'correct the image reference')
-  if (o.kind === 'metadata-host') return imageFix(o, t, "use the image's real registry", "use the image's real registry")
-  if (o.kind === 'blocked') return imageFix(o, t, `use an image from a registry the nodes allow (or ask the cluster's operators about the rule for "${o.prefix}" in ${o.file})`, 'use an image from an allowed registry')
+  if (o.kind === 'metadata-host')
+    return imageFix(o, t, "use the image's real registry", "use the image's real registry")
+  if (o.kind === 'blocked')
+    return imageFix(
+      o,
+      t,
+      `use an image from a registry the nodes allow (or ask the cluster's operators about the rule for "${o.prefix}" in ${o.file})`,
+      'use an image from an allowed registry',
+    )
   if (o.kind === 'broken-secret') return brokenSecretFix(o, t)
   switch (o.result.code) {
     case 'TagNotFound':
       return tagFix(o, t)
     case 'DigestNotFound':
-      return imageFix(o, t, `use a digest that exists in ${repository(o)} (this one was deleted or never pushed)`, 'use a digest that exists')
+      return imageFix(
+        o,
+        t,
+        `use a digest that exists in ${repository(o)} (this one was deleted or never pushed)`,
+        'use a digest that exists',
+      )
     case 'RepositoryNotFound':
-      return imageFix(o, t, `check the image name for typos: ${o.ref.registryHost} has no repository ${o.ref.path}`, 'check the image name')
+      return imageFix(
+        o,
+        t,
+        `check the image name for typos: ${o.ref.registryHost} has no repository ${o.ref.path}`,
+        'check the image name',
+      )
     case 'Exists':
       return platformFix(o, t)
     case 'AccessDenied':
@@ -153,23 +176,59 @@ function before(o: ImageOutcome): string {
 /** A fix that is a different image: in the manifest (admission) or on the live workload (diagnose). */
 function imageFix(o: ImageOutcome, t: FixTarget, text: string, short: string): Fix {
   if (t.voice === 'admission') return { steps: [{ text: text + before(o) }], alternatives: [], short }
-  return { steps: [{ text: `${text}, then change container "${o.use.container}" in ${where(t)}` }], alternatives: [], short }
+  return {
+    steps: [{ text: `${text}, then change container "${o.use.container}" in ${where(t)}` }],
+    alternatives: [],
+    short,
+  }
 }
 
 function where(t: FixTarget): string {
-  return t.patchPath === undefined && t.resource !== 'pod' ? `what creates ${object(t)} (its pod template cannot be changed in place)` : object(t)
+  return t.patchPath === undefined && t.resource !== 'pod'
+    ? `what creates ${object(t)} (its pod template cannot be changed in place)`
+    : object(t)
 }
 
 function tagFix(o: Checked, t: FixTarget): Fix {
   const s = o.suggestions
   const tag = o.ref.reference
   const previous = previousTag(o)
-  const was = previous === undefined ? '' : o.previousTagExists === false ? `; its tag before this change, ${previous}, is gone too` : `; before this change it was ${previous}`
-  if (s === undefined) return { steps: [{ text: `push tag "${tag}" to ${repository(o)}, or use a tag that exists (pullguard could not list its tags)${was}` }], alternatives: [], short: 'push that tag or use one that exists' }
-  if (s.length === 0) return { steps: [{ text: `no existing tag of ${repository(o)} is near "${tag}": push that tag, or pick one that exists${was}` }], alternatives: [], short: 'push that tag or use one that exists' }
+  const was =
+    previous === undefined
+      ? ''
+      : o.previousTagExists === false
+        ? `; its tag before this change, ${previous}, is gone too`
+        : `; before this change it was ${previous}`
+  if (s === undefined)
+    return {
+      steps: [
+        {
+          text: `push tag "${tag}" to ${repository(o)}, or use a tag that exists (pullguard could not list its tags)${was}`,
+        },
+      ],
+      alternatives: [],
+      short: 'push that tag or use one that exists',
+    }
+  if (s.length === 0)
+    return {
+      steps: [
+        { text: `no existing tag of ${repository(o)} is near "${tag}": push that tag, or pick one that exists${was}` },
+      ],
+      alternatives: [],
+      short: 'push that tag or use one that exists',
+    }
   const nearest = `existing tags nearest to "${tag}": ${s.join(', ')}`
-  if (t.voice === 'admission') return { steps: [{ text: nearest + was }], alternatives: [], short: `try ${s.join(', ')}${previous === undefined ? '' : o.previousTagExists === false ? '' : `; it was ${previous}`}` }
-  return { steps: [{ text: nearest }, setImageStep(o, t, withTag(o, s[0]!))], alternatives: [], short: `try ${s.join(', ')}` }
+  if (t.voice === 'admission')
+    return {
+      steps: [{ text: nearest + was }],
+      alternatives: [],
+      short: `try ${s.join(', ')}${previous === undefined ? '' : o.previousTagExists === false ? '' : `; it was ${previous}`}`,
+    }
+  return {
+    steps: [{ text: nearest }, setImageStep(o, t, withTag(o, s[0]!))],
+    alternatives: [],
+    short: `try ${s.join(', ')}`,
+  }
 }
 
 function previousTag(o: Checked): string | undefined {
@@ -178,14 +237,28 @@ function previousTag(o: Checked): string | undefined {
   const at = previous.lastIndexOf(':')
   const slash = previous.lastIndexOf('/')
   if (at <= slash || previous.includes('@')) return previous
-  return previous.slice(0, at) === o.use.image.slice(0, o.use.image.lastIndexOf(':')) ? previous.slice(at + 1) : previous
+  return previous.slice(0, at) === o.use.image.slice(0, o.use.image.lastIndexOf(':'))
+    ? previous.slice(at + 1)
+    : previous
 }
 
 /** Resources whose container images `kubectl set image` changes in place. */
-const SET_IMAGE: ReadonlySet<string> = new Set(['pod', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'replicationcontroller', 'cronjob'])
+const SET_IMAGE: ReadonlySet<string> = new Set([
+  'pod',
+  'deployment',
+  'statefulset',
+  'daemonset',
+  'replicaset',
+  'replicationcontroller',
+  'cronjob',
+])
 
 function setImageStep(o: ImageOutcome, t: FixTarget, image: string): FixStep {
-  if (SET_IMAGE.has(t.resource)) return { text: `use the nearest one`, command: `kubectl set image ${object(t)} -n ${shellQuote(t.namespace)} ${shellQuote(`${o.use.container}=${image}`)}` }
+  if (SET_IMAGE.has(t.resource))
+    return {
+      text: `use the nearest one`,
+      command: `kubectl set image ${object(t)} -n ${shellQuote(t.namespace)} ${shellQuote(`${o.use.container}=${image}`)}`,
+    }
   return { text: `change container "${o.use.container}" to ${image} in ${where(t)}` }
 }
 
@@ -193,7 +266,8 @@ function setImageStep(o: ImageOutcome, t: FixTarget, image: string): FixStep {
 function withTag(o: Checked, tag: string): string {
   const written = o.use.image
   const old = o.ref.tag
-  if (old !== undefined && o.ref.digest === undefined && written.endsWith(`:${old}`)) return `${written.slice(0, -old.length - 1)}:${tag}`
+  if (old !== undefined && o.ref.digest === undefined && written.endsWith(`:${old}`))
+    return `${written.slice(0, -old.length - 1)}:${tag}`
   return `${repository(o)}:${tag}`
 }
 
@@ -203,16 +277,31 @@ function platformFix(o: Checked, t: FixTarget): Fix | undefined {
   const publish: FixStep = { text: `publish ${o.use.image} for ${platforms(fit.missing)} (a multi-platform build)` }
   const short = `publish it for ${platforms(fit.missing)}`
   // Other nodes the image can run on: the cluster's (admission), or any the image has (diagnose: the pod is bound).
-  const target = t.voice === 'admission' ? fit.elsewhere?.[0] : fit.available.find((p) => p.os === (t.pod?.platform?.os ?? p.os))
+  const target =
+    t.voice === 'admission' ? fit.elsewhere?.[0] : fit.available.find((p) => p.os === (t.pod?.platform?.os ?? p.os))
   if (target === undefined) return { steps: [publish], alternatives: [], short }
   const selector = { 'kubernetes.io/os': target.os, 'kubernetes.io/arch': target.architecture }
   const label = `kubernetes.io/os: ${target.os}, kubernetes.io/arch: ${target.architecture}`
   if (t.voice === 'admission') {
-    return { steps: [publish], alternatives: [{ text: `run it on the cluster's ${formatPlatform(target)} nodes, which the image supports: set ${t.specField}.nodeSelector to ${label} (and drop node affinity that excludes them)` }], short: `${short}, or select ${formatPlatform(target)} nodes` }
+    return {
+      steps: [publish],
+      alternatives: [
+        {
+          text: `run it on the cluster's ${formatPlatform(target)} nodes, which the image supports: set ${t.specField}.nodeSelector to ${label} (and drop node affinity that excludes them)`,
+        },
+      ],
+      short: `${short}, or select ${formatPlatform(target)} nodes`,
+    }
   }
-  const alternative: FixStep = t.patchPath === undefined
-    ? { text: `schedule the pod onto ${formatPlatform(target)} nodes: set nodeSelector ${label} in the pod template of ${where(t)} and re-create it` }
-    : { text: `schedule the pod onto ${formatPlatform(target)} nodes, which the image supports`, command: `kubectl patch ${object(t)} -n ${shellQuote(t.namespace)} -p ${shellQuote(patchJson(t.patchPath, { nodeSelector: selector }))}` }
+  const alternative: FixStep =
+    t.patchPath === undefined
+      ? {
+          text: `schedule the pod onto ${formatPlatform(target)} nodes: set nodeSelector ${label} in the pod template of ${where(t)} and re-create it`,
+        }
+      : {
+          text: `schedule the pod onto ${formatPlatform(target)} nodes, which the image supports`,
+          command: `kubectl patch ${object(t)} -n ${shellQuote(t.namespace)} -p ${shellQuote(patchJson(t.patchPath, { nodeSelector: selector }))}`,
+        }
   return { steps: [publish], alternatives: [alternative], short: `${short}, or select ${formatPlatform(target)} nodes` }
 }
 
@@ -220,7 +309,9 @@ function platformFix(o: Checked, t: FixTarget): Fix | undefined {
 function registryOf(o: ImageOutcome): string {
   if (o.kind === 'checked') return o.ref.domain
   const first = o.use.image.split('/')[0] ?? ''
-  return o.use.image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+  return o.use.image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+    ? first
+    : 'docker.io'
 }
 
 function brokenSecretFix(o: Extract<ImageOutcome, { kind: 'broken-secret' }>, t: FixTarget): Fix {
@@ -231,11 +322,14 @@ function brokenSecretFix(o: Extract<ImageOutcome, { kind: 'broken-secret' }>, t:
   const type = state !== undefined && state.state !== 'found' ? state.type : undefined
   const inPlace = type === undefined || DOCKER_TYPES.has(type)
   const others = (o.servers ?? []).filter((s) => s !== server)
-  const text = others.length === 0
-    ? `write secret "${name}" again with valid content`
-    : `write secret "${name}" again with valid content for ${server} (the pods also pull from ${others.join(', ')}: if "${name}" held credentials for ${others.length === 1 ? 'it' : 'them'}, give each its own secret too)`
+  const text =
+    others.length === 0
+      ? `write secret "${name}" again with valid content`
+      : `write secret "${name}" again with valid content for ${server} (the pods also pull from ${others.join(', ')}: if "${name}" held credentials for ${others.length === 1 ? 'it' : 'them'}, give each its own secret too)`
   return {
-    steps: [{ text, command: inPlace ? updateSecretCommand(name, server, ns) : replaceSecretCommand(name, server, ns) }],
+    steps: [
+      { text, command: inPlace ? updateSecretCommand(name, server, ns) : replaceSecretCommand(name, server, ns) },
+    ],
     alternatives: [{ text: `remove "${name}" from ${listField(t)}` }],
     short: `write secret "${name}" again (kubectl create secret docker-registry) or stop listing it`,
   }
@@ -251,7 +345,10 @@ type Found = Extract<SecretState, { state: 'found' }>
 
 /** The pods' secrets that were tried for this image (labels are `secret ns/name (key "…")`). */
 function triedSecrets(o: Checked, secrets: readonly SecretState[], namespace: string): Found[] {
-  return secrets.filter((s): s is Found => s.state === 'found' && o.tried.some((label) => label.startsWith(`secret ${namespace}/${s.name} (`)))
+  return secrets.filter(
+    (s): s is Found =>
+      s.state === 'found' && o.tried.some((label) => label.startsWith(`secret ${namespace}/${s.name} (`)),
+  )
 }
 
 /** Registries a secret holds besides this image's (as the kubelet matches keys): writing it again with one server would lose them. */
@@ -263,25 +360,42 @@ function otherRegistries(o: Checked, secret: Found): string[] {
  * Whether an outcome's fix adds a new secret, so where the pods take secrets from (their service
  * account's list) matters: only then is the account worth reading.
  */
-export function addsSecret(o: ImageOutcome, secrets: readonly SecretState[], namespace: string, claims?: ReadonlyMap<string, string>): boolean {
+export function addsSecret(
+  o: ImageOutcome,
+  secrets: readonly SecretState[],
+  namespace: string,
+  claims?: ReadonlyMap<string, string>,
+): boolean {
   if (!isCredentialRefusal(o)) return false
   const tried = triedSecrets(o, secrets, namespace)
   if (tried.length > 0) return otherRegistries(o, tried[0]!).length > 0
-  return !secrets.some((s) => (s.state === 'missing' || s.state === 'wrong-type') && (claims?.get(s.name) ?? o.ref.domain) === o.ref.domain)
+  return !secrets.some(
+    (s) =>
+      (s.state === 'missing' || s.state === 'wrong-type') && (claims?.get(s.name) ?? o.ref.domain) === o.ref.domain,
+  )
 }
 
 function isCredentialRefusal(o: ImageOutcome): o is Checked {
-  return o.kind === 'checked' && pullability(o) === 'not-pullable' && (o.result.code === 'AccessDenied' || o.result.code === 'RepositoryNotFoundOrDenied')
+  return (
+    o.kind === 'checked' &&
+    pullability(o) === 'not-pullable' &&
+    (o.result.code === 'AccessDenied' || o.result.code === 'RepositoryNotFoundOrDenied')
+  )
 }
 
 /** Which registry each listed secret a fix would write is written for: the first image, in order, that would write it. */
-export function claimListedSecrets(outcomes: readonly ImageOutcome[], secrets: readonly SecretState[], namespace: string): Map<string, string> {
+export function claimListedSecrets(
+  outcomes: readonly ImageOutcome[],
+  secrets: readonly SecretState[],
+  namespace: string,
+): Map<string, string> {
   const claims = new Map<string, string>()
   for (const o of outcomes) {
     if (!isCredentialRefusal(o) || triedSecrets(o, secrets, namespace).length > 0) continue
     const server = o.ref.domain
     const free = (s: SecretState): boolean => (claims.get(s.name) ?? server) === server
-    const chosen = secrets.find((s) => s.state === 'missing' && free(s)) ?? secrets.find((s) => s.state === 'wrong-type' && free(s))
+    const chosen =
+      secrets.find((s) => s.state === 'missing' && free(s)) ?? secrets.find((s) => s.state === 'wrong-type' && free(s))
     if (chosen !== undefined) claims.set(chosen.name, server)
   }
   return claims
@@ -292,7 +406,10 @@ function credentialFix(o: Checked, t: FixTarget): Fix {
   const ns = t.namespace
   const server = o.ref.domain
   const host = o.ref.registryHost
-  const first: FixStep[] = o.result.code === 'RepositoryNotFoundOrDenied' ? [{ text: `check the image name first (${host} answers the same for a repository that does not exist)` }] : []
+  const first: FixStep[] =
+    o.result.code === 'RepositoryNotFoundOrDenied'
+      ? [{ text: `check the image name first (${host} answers the same for a repository that does not exist)` }]
+      : []
 
   const tried = triedSecrets(o, t.secrets, ns)
   if (tried.length > 0) {
@@ -303,7 +420,13 @@ function credentialFix(o: Checked, t: FixTarget): Fix {
     if (also.length === 0) {
       const rest = others.length === 0 ? '' : ` (or any of ${quoted(others.map((s) => s.name))}, also tried)`
       return {
-        steps: [...first, { text: `update secret "${name}" in place with an account that may pull from ${host}${rest}`, command: updateSecretCommand(name, server, ns) }],
+        steps: [
+          ...first,
+          {
+            text: `update secret "${name}" in place with an account that may pull from ${host}${rest}`,
+            command: updateSecretCommand(name, server, ns),
+          },
+        ],
         alternatives: [],
         short: `update secret "${name}" with an account that may pull it`,
       }
@@ -314,25 +437,47 @@ function credentialFix(o: Checked, t: FixTarget): Fix {
   const listedMissing = t.secrets.find((s) => s.state === 'missing' && mine(s))
   if (listedMissing !== undefined) {
     return {
-      steps: [...first, { text: `create secret "${listedMissing.name}", which the pods already list`, command: createSecretCommand(listedMissing.name, server, ns) }],
+      steps: [
+        ...first,
+        {
+          text: `create secret "${listedMissing.name}", which the pods already list`,
+          command: createSecretCommand(listedMissing.name, server, ns),
+        },
+      ],
       alternatives: [],
       short: `create the listed secret "${listedMissing.name}" (type docker-registry, for ${host})`,
     }
   }
-  const wrongType = t.secrets.find((s): s is Exclude<SecretState, { state: 'found' }> => s.state === 'wrong-type' && mine(s))
+  const wrongType = t.secrets.find(
+    (s): s is Exclude<SecretState, { state: 'found' }> => s.state === 'wrong-type' && mine(s),
+  )
   if (wrongType !== undefined) {
     const type = wrongType.type ?? 'not docker-registry'
     const inPlace = wrongType.type !== undefined && DOCKER_TYPES.has(wrongType.type)
     return {
-      steps: [...first, inPlace
-        ? { text: `secret "${wrongType.name}" is a ${type} secret without credentials; write them into it`, command: updateSecretCommand(wrongType.name, server, ns) }
-        : { text: `secret "${wrongType.name}" is ${wrongType.type === undefined ? 'not a docker-registry secret' : `of type ${type}`}, which the kubelet ignores for pulls; if nothing else reads it, replace it with a docker-registry secret`, command: replaceSecretCommand(wrongType.name, server, ns) }],
+      steps: [
+        ...first,
+        inPlace
+          ? {
+              text: `secret "${wrongType.name}" is a ${type} secret without credentials; write them into it`,
+              command: updateSecretCommand(wrongType.name, server, ns),
+            }
+          : {
+              text: `secret "${wrongType.name}" is ${wrongType.type === undefined ? 'not a docker-registry secret' : `of type ${type}`}, which the kubelet ignores for pulls; if nothing else reads it, replace it with a docker-registry secret`,
+              command: replaceSecretCommand(wrongType.name, server, ns),
+            },
+      ],
       alternatives: [],
       short: `make "${wrongType.name}" a docker-registry secret (it is ${type})`,
     }
   }
   const others = t.secrets.filter((s) => s.state === 'found').map((s) => s.name)
-  return newSecretFix(o, t, first, others.length === 0 ? '' : `${quoted(others)} hold${others.length === 1 ? 's' : ''} no credentials for ${host}: `)
+  return newSecretFix(
+    o,
+    t,
+    first,
+    others.length === 0 ? '' : `${quoted(others)} hold${others.length === 1 ? 's' : ''} no credentials for ${host}: `,
+  )
 }
 
 /** Node, plugin or no credentials applied: a new secret, and how the pods get it. */
@@ -341,14 +486,27 @@ function newSecretFix(o: Checked, t: FixTarget, first: FixStep[], lead: string):
   const server = o.ref.domain
   const host = o.ref.registryHost
   const steps = [...first]
-  const plugins = [...new Set(o.tried.filter((l) => l.startsWith('credential provider ')).map((l) => l.slice('credential provider '.length, l.indexOf(' (key ')).trim()))]
+  const plugins = [
+    ...new Set(
+      o.tried
+        .filter((l) => l.startsWith('credential provider '))
+        .map((l) => l.slice('credential provider '.length, l.indexOf(' (key ')).trim()),
+    ),
+  ]
   if (plugins.length > 0) {
-    steps.push({ text: `the credentials from credential provider ${plugins.join(', ')} were refused: give the identity the nodes' plugin uses pull access on ${host}; or give the pods a pull secret` })
+    steps.push({
+      text: `the credentials from credential provider ${plugins.join(', ')} were refused: give the identity the nodes' plugin uses pull access on ${host}; or give the pods a pull secret`,
+    })
   } else if (o.tried.some((l) => !l.startsWith('secret '))) {
-    steps.push({ text: `${o.tried.join(', ')} ${o.tried.length === 1 ? 'was' : 'were'} refused: give the pods a pull secret` })
+    steps.push({
+      text: `${o.tried.join(', ')} ${o.tried.length === 1 ? 'was' : 'were'} refused: give the pods a pull secret`,
+    })
   }
   const name = pullSecretNameFor(server)
-  steps.push({ text: `${lead}create a pull secret for ${server === 'docker.io' ? 'Docker Hub' : host}`, command: createSecretCommand(name, server, ns) })
+  steps.push({
+    text: `${lead}create a pull secret for ${server === 'docker.io' ? 'Docker Hub' : host}`,
+    command: createSecretCommand(name, server, ns),
+  })
   const { add, alternatives } = addSecret(t, name)
   steps.push(...add)
   return { steps, alternatives, short: `create a docker-registry secret "${name}" for ${host} and list it` }
@@ -360,12 +518,38 @@ function addSecret(t: FixTarget, name: string): { add: FixStep[]; alternatives: 
   const own = ownList(t, [...current, name])
   const account = accountStep(t, name)
   // A stuck pod took its secrets when it was made: it has to be made again to get the new one.
-  const retry: FixStep[] = t.pod === undefined ? [] : t.pod.bare
-    ? [{ text: `then delete pod ${t.pod.name} and create it again from its manifest (nothing re-creates a bare pod)` }]
-    : [{ text: 'then have the pod made again with it', command: `kubectl delete pod ${shellQuote(t.pod.name)} -n ${shellQuote(t.namespace)}` }]
+  const retry: FixStep[] =
+    t.pod === undefined
+      ? []
+      : t.pod.bare
+        ? [
+            {
+              text: `then delete pod ${t.pod.name} and create it again from its manifest (nothing re-creates a bare pod)`,
+            },
+          ]
+        : [
+            {
+              text: 'then have the pod made again with it',
+              command: `kubectl delete pod ${shellQuote(t.pod.name)} -n ${shellQuote(t.namespace)}`,
+            },
+          ]
   // The ServiceAccount admission plugin copies the account's list only into pods that list none.
-  if (t.fromServiceAccount === 'yes') return { add: [account, ...retry], alternatives: [{ ...own, text: `or, instead of the service account, ${own.text}` }] }
-  if (t.fromServiceAccount === 'maybe') return { add: [own], alternatives: [{ ...account, text: `or, if the ${t.voice === 'admission' ? 'manifest lists' : 'pod template lists'} no pull secrets (these came from service account "${t.serviceAccount.name}"), ${account.text}` }, ...retry] }
+  if (t.fromServiceAccount === 'yes')
+    return {
+      add: [account, ...retry],
+      alternatives: [{ ...own, text: `or, instead of the service account, ${own.text}` }],
+    }
+  if (t.fromServiceAccount === 'maybe')
+    return {
+      add: [own],
+      alternatives: [
+        {
+          ...account,
+          text: `or, if the ${t.voice === 'admission' ? 'manifest lists' : 'pod template lists'} no pull secrets (these came from service account "${t.serviceAccount.name}"), ${account.text}`,
+        },
+        ...retry,
+      ],
+    }
   return { add: [own], alternatives: [] }
 }
 
@@ -374,24 +558,41 @@ function ownList(t: FixTarget, names: readonly string[]): FixStep {
   if (t.voice === 'admission') return { text: `list it in ${t.specField}.imagePullSecrets: [${list}], and apply again` }
   if (t.patchPath !== undefined) {
     // PodSpec.imagePullSecrets merges by name in a strategic merge patch: the template's own stay.
-    return { text: `list it in the pod template of ${object(t)} (a new rollout follows)`, command: `kubectl patch ${object(t)} -n ${shellQuote(t.namespace)} -p ${shellQuote(patchJson(t.patchPath, { imagePullSecrets: names.map((n) => ({ name: n })) }))}` }
+    return {
+      text: `list it in the pod template of ${object(t)} (a new rollout follows)`,
+      command: `kubectl patch ${object(t)} -n ${shellQuote(t.namespace)} -p ${shellQuote(patchJson(t.patchPath, { imagePullSecrets: names.map((n) => ({ name: n })) }))}`,
+    }
   }
-  if (t.pod?.bare === true) return { text: `list it in the imagePullSecrets of pod ${t.pod.name}'s manifest ([${list}]) and create the pod again (a pod's imagePullSecrets cannot be changed in place)` }
-  return { text: `list it in the imagePullSecrets of the pod template that creates ${object(t)} ([${list}]) (a ${t.resource}'s template cannot be changed in place)` }
+  if (t.pod?.bare === true)
+    return {
+      text: `list it in the imagePullSecrets of pod ${t.pod.name}'s manifest ([${list}]) and create the pod again (a pod's imagePullSecrets cannot be changed in place)`,
+    }
+  return {
+    text: `list it in the imagePullSecrets of the pod template that creates ${object(t)} ([${list}]) (a ${t.resource}'s template cannot be changed in place)`,
+  }
 }
 
 function accountStep(t: FixTarget, name: string): FixStep {
   const sa = t.serviceAccount
   const retry = t.voice === 'admission' ? ', and apply again' : ''
   if (sa.imagePullSecrets === undefined) {
-    return { text: `add "${name}" to the imagePullSecrets of service account "${sa.name}" (pullguard could not read its current list)${retry}` }
+    return {
+      text: `add "${name}" to the imagePullSecrets of service account "${sa.name}" (pullguard could not read its current list)${retry}`,
+    }
   }
   // ServiceAccount.imagePullSecrets has no merge key: a patch replaces the list, so it carries the current one.
   const list = [...sa.imagePullSecrets.filter((n) => n !== name), name].map((n) => ({ name: n }))
   const patch = `kubectl patch serviceaccount ${shellQuote(sa.name)} -n ${shellQuote(t.namespace)} -p ${shellQuote(JSON.stringify({ imagePullSecrets: list }))}`
   // Pods cannot be made without their account: it comes first.
-  if (sa.missing === true) return { text: `create service account "${sa.name}", which the pods name, with it${retry}`, command: `kubectl create serviceaccount ${shellQuote(sa.name)} -n ${shellQuote(t.namespace)} && ${patch}` }
-  return { text: `give it to the pods of service account "${sa.name}", keeping the account's list${retry}`, command: patch }
+  if (sa.missing === true)
+    return {
+      text: `create service account "${sa.name}", which the pods name, with it${retry}`,
+      command: `kubectl create serviceaccount ${shellQuote(sa.name)} -n ${shellQuote(t.namespace)} && ${patch}`,
+    }
+  return {
+    text: `give it to the pods of service account "${sa.name}", keeping the account's list${retry}`,
+    command: patch,
+  }
 }
 
 function patchJson(path: readonly string[], podSpec: Record<string, unknown>): string {
@@ -404,7 +605,10 @@ function patchJson(path: readonly string[], podSpec: Record<string, unknown>): s
 export function fixLines(fix: Fix): string[] {
   const line = (s: FixStep): string => (s.command === undefined ? s.text : `${s.text}: ${s.command}`)
   // An alternative's own follow-up ("then …") reads on from it.
-  return [...fix.steps.map(line), ...fix.alternatives.map((s) => (s.text.startsWith('or') || s.text.startsWith('then ') ? line(s) : `or ${line(s)}`))]
+  return [
+    ...fix.steps.map(line),
+    ...fix.alternatives.map((s) => (s.text.startsWith('or') || s.text.startsWith('then ') ? line(s) : `or ${line(s)}`)),
+  ]
 }
 
 /** A fix inside a denial: inline when it is one line without a command, else one line each, indented. */

@@ -88,7 +88,10 @@ function judgeWith(options: JudgeOptions): Judge {
       // A controller and a timer cleared at the end cost a fraction of AbortSignal.timeout, whose
       // timer lives until it fires; on the warm path nothing ever waits on it.
       const deadline = new AbortController()
-      const timer = setTimeout(() => deadline.abort(new DOMException('the decision budget ran out', 'TimeoutError')), decisionBudgetMs(options.timeoutMs))
+      const timer = setTimeout(
+        () => deadline.abort(new DOMException('the decision budget ran out', 'TimeoutError')),
+        decisionBudgetMs(options.timeoutMs),
+      )
       // Every waiter (images, tokens, API reads) listens on this one signal.
       setMaxListeners(0, deadline.signal)
       try {
@@ -99,12 +102,31 @@ function judgeWith(options: JudgeOptions): Judge {
       if (stamp !== undefined) options.memo!.keep(stamp, found)
     }
     if (found.mode === 'exempt') {
-      log.info({ verdict: 'allowed', exempt: '--exempt-namespace', images: subject.images.length, durationMs: clock.now() - started }, 'decision')
-      return report({ allowed: true, message: undefined, warnings: [`namespace ${subject.namespace} is exempt by --exempt-namespace: images not checked`] }, 'exempt', 'ExemptNamespace')
+      log.info(
+        {
+          verdict: 'allowed',
+          exempt: '--exempt-namespace',
+          images: subject.images.length,
+          durationMs: clock.now() - started,
+        },
+        'decision',
+      )
+      return report(
+        {
+          allowed: true,
+          message: undefined,
+          warnings: [`namespace ${subject.namespace} is exempt by --exempt-namespace: images not checked`],
+        },
+        'exempt',
+        'ExemptNamespace',
+      )
     }
     if (found.modeNote !== undefined) log.warn({ note: found.modeNote }, 'namespace mode fell back to the default')
     if (found.mode === 'off') {
-      log.info({ mode: 'off', verdict: 'allowed', images: subject.images.length, durationMs: clock.now() - started }, 'decision')
+      log.info(
+        { mode: 'off', verdict: 'allowed', images: subject.images.length, durationMs: clock.now() - started },
+        'decision',
+      )
       return report({ allowed: true, message: undefined, warnings: [] }, 'off', 'ModeOff')
     }
     const { outcomes, secretNames } = found
@@ -112,7 +134,14 @@ function judgeWith(options: JudgeOptions): Judge {
     const object = objectName(subject)
     // Only a refusal or a warning needs a fix, and only a credential fix may read the service account.
     const left = Math.min(FIX_READ_MS, decisionBudgetMs(options.timeoutMs) - (clock.now() - started))
-    const target = outcomes.every((o) => pullability(o) === 'pullable') ? undefined : await admissionFixTarget(subject, found, left > 0 ? options.serviceAccounts : undefined, left > 0 ? AbortSignal.timeout(left) : undefined)
+    const target = outcomes.every((o) => pullability(o) === 'pullable')
+      ? undefined
+      : await admissionFixTarget(
+          subject,
+          found,
+          left > 0 ? options.serviceAccounts : undefined,
+          left > 0 ? AbortSignal.timeout(left) : undefined,
+        )
     const verdict = decide(outcomes, found.mode, options.onRegistryError, { object, target })
     // Image warnings first: kubectl shows only so many, and they are what the person came for.
     if (secretNames.warning !== undefined) verdict.warnings.push(secretNames.warning)
@@ -131,10 +160,20 @@ function judgeWith(options: JudgeOptions): Judge {
           ...(o.kind === 'exempt' ? { exempt: o.pattern } : {}),
           ...(o.kind === 'checked' && o.result.code === 'Exists' ? { decidedBy: o.result.decidedBy } : {}),
           // With mirrors: which host answered, and which were asked (in the runtime's order).
-          ...(o.kind === 'checked' && o.result.code === 'Exists' && o.result.answeredBy !== undefined ? { answeredBy: o.result.answeredBy } : {}),
+          ...(o.kind === 'checked' && o.result.code === 'Exists' && o.result.answeredBy !== undefined
+            ? { answeredBy: o.result.answeredBy }
+            : {}),
           ...(o.kind === 'checked' && o.result.asked !== undefined ? { asked: o.result.asked } : {}),
           ...(o.kind === 'blocked' ? { blockedBy: { file: o.file, prefix: o.prefix } } : {}),
-          ...(o.kind === 'checked' && o.providerFailures !== undefined ? { providerFailures: o.providerFailures.map((f) => ({ provider: f.provider, code: f.code, problem: f.problem })) } : {}),
+          ...(o.kind === 'checked' && o.providerFailures !== undefined
+            ? {
+                providerFailures: o.providerFailures.map((f) => ({
+                  provider: f.provider,
+                  code: f.code,
+                  problem: f.problem,
+                })),
+              }
+            : {}),
           ...fixField(o, target),
         })),
         secretProblems: found.secretProblems.map((p) => ({ secret: p.secret, kind: p.kind })),
@@ -161,7 +200,8 @@ function fixField(o: ImageOutcome, target: FixTarget | undefined): { fix?: strin
 }
 
 function primaryReason(outcomes: readonly ImageOutcome[]): string {
-  const first = outcomes.find((o) => pullability(o) === 'not-pullable') ?? outcomes.find((o) => pullability(o) === 'unknown')
+  const first =
+    outcomes.find((o) => pullability(o) === 'not-pullable') ?? outcomes.find((o) => pullability(o) === 'unknown')
   if (first !== undefined) return reasonCode(first)
   return outcomes.length > 0 && outcomes.every((o) => o.kind === 'exempt') ? 'Exempt' : 'Pullable'
 }

@@ -36,16 +36,21 @@ function platforms(list: readonly Platform[]): string {
 }
 
 function tried(o: Checked): string {
-  return o.tried.length === 0 ? 'no pull secret matches this registry, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
+  return o.tried.length === 0
+    ? 'no pull secret matches this registry, so the pull is anonymous'
+    : `tried ${o.tried.join(', ')}`
 }
 
 /** What is wrong with one image, as a clause. */
 export function problem(o: ImageOutcome): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
   if (o.kind === 'invalid') return `${o.problem} (the kubelet reports InvalidImageName)`
-  if (o.kind === 'metadata-host') return `registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it`
-  if (o.kind === 'blocked') return `${o.ref.name} is blocked on the nodes: ${o.file} has a [[registry]] with prefix "${o.prefix}" and blocked = true, so the runtime refuses to pull it`
-  if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed`
+  if (o.kind === 'metadata-host')
+    return `registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it`
+  if (o.kind === 'blocked')
+    return `${o.ref.name} is blocked on the nodes: ${o.file} has a [[registry]] with prefix "${o.prefix}" and blocked = true, so the runtime refuses to pull it`
+  if (o.kind === 'broken-secret')
+    return `pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed`
   const { ref, result } = o
   const repo = `${ref.domain}/${ref.path}`
   const asked = askedNote(o)
@@ -63,7 +68,11 @@ export function problem(o: ImageOutcome): string {
         : `${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)})${asked}`
     case 'AccessDenied':
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
-      return (o.tried.length === 0 ? `${ref.registryHost} requires credentials and ${tried(o)}` : `${ref.registryHost} refused the credentials (${tried(o)})`) + asked
+      return (
+        (o.tried.length === 0
+          ? `${ref.registryHost} requires credentials and ${tried(o)}`
+          : `${ref.registryHost} refused the credentials (${tried(o)})`) + asked
+      )
     case 'RateLimited':
     case 'RegistryUnreachable':
       return `could not be verified: ${undetermined(o)}`
@@ -103,7 +112,8 @@ function undetermined(o: Checked): string {
   if (hosts !== undefined) return `no host the nodes pull ${o.ref.domain} from answered (${hosts})`
   // A registries.conf rewrite may send the whole pull to one other host: name that one.
   const where = r.asked?.length === 1 ? r.asked[0]! : o.ref.registryHost
-  if (r.code === 'RateLimited') return `${where} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}${askedNote(o)}`
+  if (r.code === 'RateLimited')
+    return `${where} is rate limiting${r.retryAfterSeconds === undefined ? '' : ` (retry after ${r.retryAfterSeconds}s)`}${askedNote(o)}`
   if (r.code === 'RegistryUnreachable') return `${where} is unreachable (${r.cause}: ${r.detail})${askedNote(o)}`
   if (o.providerFailures !== undefined && o.providerFailures.length > 0) {
     return `${o.ref.registryHost} refused the credentials pullguard had (${o.tried.length === 0 ? 'none' : o.tried.join(', ')}), and ${pluginFailures(o)}; the kubelet's plugin may still give credentials on the node`
@@ -123,7 +133,8 @@ function pluginFailures(o: Checked): string {
 export function groupOutcomes(outcomes: readonly ImageOutcome[], target: FixTarget | undefined): OutcomeGroup[] {
   const groups = new Map<string, OutcomeGroup>()
   for (const o of outcomes) {
-    if (target === undefined && pullability(o) !== 'pullable') throw new Error('groupOutcomes: a fix target is needed when an image is not pullable')
+    if (target === undefined && pullability(o) !== 'pullable')
+      throw new Error('groupOutcomes: a fix target is needed when an image is not pullable')
     const fix = target === undefined ? undefined : fixFor(o, target)
     const p = pullability(o)
     const text = problem(o)
@@ -148,7 +159,10 @@ function who(g: OutcomeGroup): string {
   const full = g.outcomes.map((o) => `${what(o)} (${o.use.field}) image "${o.use.image}"`)
   if (full.length <= FULL_PER_ENTRY + 1) return joined(full)
   const rest = g.outcomes.slice(FULL_PER_ENTRY)
-  const names = rest.slice(0, NAMES_PER_ENTRY).map((o) => `"${o.use.container}"`).join(', ')
+  const names = rest
+    .slice(0, NAMES_PER_ENTRY)
+    .map((o) => `"${o.use.container}"`)
+    .join(', ')
   return `${full.slice(0, FULL_PER_ENTRY).join(', ')} and ${rest.length} more (${names}${rest.length > NAMES_PER_ENTRY ? ', …' : ''})`
 }
 
@@ -163,7 +177,8 @@ function shortProblem(o: ImageOutcome): string {
   if (o.kind === 'invalid') return o.problem
   if (o.kind === 'metadata-host') return `registry host ${o.problem}; no request was sent`
   if (o.kind === 'blocked') return `blocked by ${o.file} (prefix "${o.prefix}"); the runtime refuses to pull it`
-  if (o.kind === 'broken-secret') return `pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull`
+  if (o.kind === 'broken-secret')
+    return `pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull`
   switch (o.result.code) {
     case 'TagNotFound':
       return `tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}`
@@ -173,7 +188,8 @@ function shortProblem(o: ImageOutcome): string {
       return `repository does not exist`
     case 'RepositoryNotFoundOrDenied':
     case 'AccessDenied':
-      if (pullability(o) === 'unknown') return `not verified, ${o.providerFailures !== undefined && o.providerFailures.length > 0 ? pluginFailures(o) : 'some pull secrets could not be read by pullguard'}`
+      if (pullability(o) === 'unknown')
+        return `not verified, ${o.providerFailures !== undefined && o.providerFailures.length > 0 ? pluginFailures(o) : 'some pull secrets could not be read by pullguard'}`
       return o.result.code === 'AccessDenied'
         ? `${o.ref.registryHost} ${o.tried.length === 0 ? 'requires credentials (none matched)' : `refused the credentials (${o.tried.length} tried)`}`
         : `repository does not exist or requires credentials (${o.tried.length === 0 ? 'none matched' : `${o.tried.length} tried`})`
@@ -190,12 +206,17 @@ function shortWho(g: OutcomeGroup): string {
   const images = [...new Set(g.outcomes.map((o) => o.use.image))]
   if (g.outcomes.length === 1) return `${what(g.outcomes[0]!)} image "${images[0]}"`
   const names = g.outcomes.map((o) => `"${o.use.container}"`).join(', ')
-  return images.length === 1 ? `containers ${names} image "${images[0]}"` : `containers ${names} (images ${images.map((i) => `"${i}"`).join(', ')})`
+  return images.length === 1
+    ? `containers ${names} image "${images[0]}"`
+    : `containers ${names} (images ${images.map((i) => `"${i}"`).join(', ')})`
 }
 
 /** The containers by name only, or only how many. */
 function shorterWho(g: OutcomeGroup): string[] {
-  const names = g.outcomes.length === 1 ? what(g.outcomes[0]!) : `containers ${g.outcomes.map((o) => `"${o.use.container}"`).join(', ')}`
+  const names =
+    g.outcomes.length === 1
+      ? what(g.outcomes[0]!)
+      : `containers ${g.outcomes.map((o) => `"${o.use.container}"`).join(', ')}`
   return g.outcomes.length === 1 ? [names] : [names, `${g.outcomes.length} containers`]
 }
 
@@ -213,7 +234,9 @@ export function groupWarning(g: OutcomeGroup, suffix: string): string {
   const fix = g.fix === undefined ? '' : `; fix: ${g.fix.short}`
   const commands = g.fix?.steps.filter((s) => s.command !== undefined) ?? []
   const candidates = [
-    ...(commands.length === 1 && g.fix!.steps.length === 1 ? [`${whos[0]}: ${clause}; fix: ${commands[0]!.command}`] : []),
+    ...(commands.length === 1 && g.fix!.steps.length === 1
+      ? [`${whos[0]}: ${clause}; fix: ${commands[0]!.command}`]
+      : []),
     // Long image or container names give way first: the cause and the fix stay.
     ...whos.map((w) => `${w}: ${clause}${fix}`),
   ]

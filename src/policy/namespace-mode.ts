@@ -45,7 +45,8 @@ export class NamespaceModes {
       const found = await this.source.getNamespace(namespace, signal)
       const decision = this.#decide(found)
       // Errors are not cached: the next review asks again.
-      if (found.kind === 'found' || found.kind === 'missing') this.#cache.set(namespace, decision, this.#clock.now() + TTL_MS)
+      if (found.kind === 'found' || found.kind === 'missing')
+        this.#cache.set(namespace, decision, this.#clock.now() + TTL_MS)
       return decision
     })
   }
@@ -58,11 +59,15 @@ export class NamespaceModes {
   #decide(found: Awaited<ReturnType<NamespaceSource['getNamespace']>>): ModeDecision {
     const fallback = { mode: this.defaultMode, source: 'default' as const }
     if (found.kind === 'missing') return fallback
-    if (found.kind !== 'found') return { ...fallback, note: `namespace could not be read (${found.detail}); using --mode ${this.defaultMode}` }
+    if (found.kind !== 'found')
+      return { ...fallback, note: `namespace could not be read (${found.detail}); using --mode ${this.defaultMode}` }
     const value = found.object.labels[MODE_LABEL]
     if (value === undefined) return fallback
     if ((VALUES as readonly string[]).includes(value)) return { mode: value as NamespaceMode, source: 'label' }
-    return { ...fallback, note: `label ${MODE_LABEL}=${JSON.stringify(value.slice(0, 63))} is not enforce, warn or off; using --mode ${this.defaultMode}` }
+    return {
+      ...fallback,
+      note: `label ${MODE_LABEL}=${JSON.stringify(value.slice(0, 63))} is not enforce, warn or off; using --mode ${this.defaultMode}`,
+    }
   }
 }
 

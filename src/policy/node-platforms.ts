@@ -107,7 +107,10 @@ export class NodePlatforms {
     }
     this.#dueAt = this.#clock.now() + this.#retryMs
     this.#logger.warn(
-      { detail, keeping: this.#known?.map(formatPlatform) ?? 'nothing (platform checks are off until a read succeeds)' },
+      {
+        detail,
+        keeping: this.#known?.map(formatPlatform) ?? 'nothing (platform checks are off until a read succeeds)',
+      },
       'cannot read the cluster platforms from the Node objects; grant pullguard "list nodes" or set --platform',
     )
   }

@@ -17,8 +17,52 @@ const ARCH_LABELS: ReadonlySet<string> = new Set(['kubernetes.io/arch', 'beta.ku
 const STABLE_LABELS: ReadonlySet<string> = new Set(['kubernetes.io/os', 'kubernetes.io/arch'])
 // Go's syslist (containerd database.go isKnownOS / isKnownArch): a typo in --platform would
 // otherwise make every index "miss" a platform no node has, and deny every multi-arch image.
-const KNOWN_OS: ReadonlySet<string> = new Set(['aix', 'android', 'darwin', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux', 'nacl', 'netbsd', 'openbsd', 'plan9', 'solaris', 'wasip1', 'windows', 'zos'])
-const KNOWN_ARCH: ReadonlySet<string> = new Set(['386', 'amd64', 'amd64p32', 'arm', 'armbe', 'arm64', 'arm64be', 'loong64', 'mips', 'mipsle', 'mips64', 'mips64le', 'mips64p32', 'mips64p32le', 'ppc', 'ppc64', 'ppc64le', 'riscv', 'riscv64', 's390', 's390x', 'sparc', 'sparc64', 'wasm'])
+const KNOWN_OS: ReadonlySet<string> = new Set([
+  'aix',
+  'android',
+  'darwin',
+  'dragonfly',
+  'freebsd',
+  'hurd',
+  'illumos',
+  'ios',
+  'js',
+  'linux',
+  'nacl',
+  'netbsd',
+  'openbsd',
+  'plan9',
+  'solaris',
+  'wasip1',
+  'windows',
+  'zos',
+])
+const KNOWN_ARCH: ReadonlySet<string> = new Set([
+  '386',
+  'amd64',
+  'amd64p32',
+  'arm',
+  'armbe',
+  'arm64',
+  'arm64be',
+  'loong64',
+  'mips',
+  'mipsle',
+  'mips64',
+  'mips64le',
+  'mips64p32',
+  'mips64p32le',
+  'ppc',
+  'ppc64',
+  'ppc64le',
+  'riscv',
+  'riscv64',
+  's390',
+  's390x',
+  'sparc',
+  'sparc64',
+  'wasm',
+])
 // containerd's specifierRe, plus '.' in the variant for arm64 minor versions (v8.2).
 const COMPONENT = /^[A-Za-z0-9_-]+$/
 const VARIANT = /^[A-Za-z0-9._-]+$/
@@ -31,11 +75,20 @@ export function parsePlatform(specifier: string): Platform {
   if (parts.length < 2 || parts.length > 3 || os === undefined || architecture === undefined) {
     throw new Error(`invalid platform ${JSON.stringify(specifier)}: ${usage}`)
   }
-  const bad = [os, architecture].find((part) => !COMPONENT.test(part)) ?? (variant !== undefined && !VARIANT.test(variant) ? variant : undefined)
-  if (bad !== undefined) throw new Error(`invalid platform ${JSON.stringify(specifier)}: ${JSON.stringify(bad)} is not a valid component; ${usage}`)
+  const bad =
+    [os, architecture].find((part) => !COMPONENT.test(part)) ??
+    (variant !== undefined && !VARIANT.test(variant) ? variant : undefined)
+  if (bad !== undefined)
+    throw new Error(
+      `invalid platform ${JSON.stringify(specifier)}: ${JSON.stringify(bad)} is not a valid component; ${usage}`,
+    )
   const p = normalizePlatform(variant === undefined ? { os, architecture } : { os, architecture, variant })
-  if (!KNOWN_OS.has(p.os)) throw new Error(`invalid platform ${JSON.stringify(specifier)}: unknown operating system ${JSON.stringify(p.os)}`)
-  if (!KNOWN_ARCH.has(p.architecture)) throw new Error(`invalid platform ${JSON.stringify(specifier)}: unknown architecture ${JSON.stringify(p.architecture)}`)
+  if (!KNOWN_OS.has(p.os))
+    throw new Error(`invalid platform ${JSON.stringify(specifier)}: unknown operating system ${JSON.stringify(p.os)}`)
+  if (!KNOWN_ARCH.has(p.architecture))
+    throw new Error(
+      `invalid platform ${JSON.stringify(specifier)}: unknown architecture ${JSON.stringify(p.architecture)}`,
+    )
   return p
 }
 
@@ -54,11 +107,14 @@ export function normalizePlatform(p: Platform): Platform {
       arch = '386'
       variant = ''
       break
-    case 'x86_64': case 'x86-64': case 'amd64':
+    case 'x86_64':
+    case 'x86-64':
+    case 'amd64':
       arch = 'amd64'
       if (variant === 'v1') variant = ''
       break
-    case 'aarch64': case 'arm64':
+    case 'aarch64':
+    case 'arm64':
       arch = 'arm64'
       if (variant === '8' || variant === 'v8' || variant === 'v8.0') variant = ''
       else if (variant === '9' || variant === '9.0' || variant === 'v9.0') variant = 'v9'
@@ -84,7 +140,9 @@ export function platformMatches(node: Platform, entry: Platform): boolean {
   const have = normalizePlatform(entry)
   return compatible(normalizePlatform(node)).some((p) => {
     const want = normalizePlatform(p)
-    return want.os === have.os && want.architecture === have.architecture && (want.variant ?? '') === (have.variant ?? '')
+    return (
+      want.os === have.os && want.architecture === have.architecture && (want.variant ?? '') === (have.variant ?? '')
+    )
   })
 }
 
@@ -96,8 +154,10 @@ export function platformMatches(node: Platform, entry: Platform): boolean {
 function compatible(p: Platform): Platform[] {
   const { os } = p
   const out: Platform[] = [p]
-  const at = (architecture: string, variant: string): Platform => (variant === '' ? { os, architecture } : { os, architecture, variant })
-  const version = (v: string | undefined): number => (v !== undefined && /^v?\d+$/.test(v) ? Number(v.replace(/^v/, '')) : NaN)
+  const at = (architecture: string, variant: string): Platform =>
+    variant === '' ? { os, architecture } : { os, architecture, variant }
+  const version = (v: string | undefined): number =>
+    v !== undefined && /^v?\d+$/.test(v) ? Number(v.replace(/^v/, '')) : NaN
   switch (p.architecture) {
     case 'amd64': {
       const n = version(p.variant)
@@ -143,7 +203,9 @@ export function isAttestation(p: Platform): boolean {
 }
 
 export function formatPlatform(p: Platform): string {
-  return p.variant === undefined || p.variant === '' ? `${p.os}/${p.architecture}` : `${p.os}/${p.architecture}/${p.variant}`
+  return p.variant === undefined || p.variant === ''
+    ? `${p.os}/${p.architecture}`
+    : `${p.os}/${p.architecture}/${p.variant}`
 }
 
 export interface SchedulingConstraints {
@@ -163,7 +225,11 @@ export function podPlatforms(cluster: readonly Platform[], c: SchedulingConstrai
     const p = normalizePlatform(raw)
     if (!selectorAllows(p, c.nodeSelector)) continue
     // Terms are ORed, expressions within one term ANDed (k8s NodeSelector semantics).
-    if (c.nodeSelectorTerms.length > 0 && !c.nodeSelectorTerms.some((t) => t.matchExpressions.every((e) => expressionAllows(p, e)))) continue
+    if (
+      c.nodeSelectorTerms.length > 0 &&
+      !c.nodeSelectorTerms.some((t) => t.matchExpressions.every((e) => expressionAllows(p, e)))
+    )
+      continue
     out.set(formatPlatform(p), p)
   }
   return [...out.values()]
@@ -187,12 +253,17 @@ function expressionAllows(p: Platform, e: { key: string; operator: string; value
   if (have === undefined) return true // another key: it narrows nodes, not platforms we can name
   const values = e.values ?? []
   switch (e.operator) {
-    case 'In': return values.includes(have)
-    case 'NotIn': return !values.includes(have)
-    case 'Exists': return true
+    case 'In':
+      return values.includes(have)
+    case 'NotIn':
+      return !values.includes(have)
+    case 'Exists':
+      return true
     // Every kubelet sets the stable labels; whether nodes still carry the beta ones we cannot know.
-    case 'DoesNotExist': return !STABLE_LABELS.has(e.key)
-    default: return true // Gt/Lt and unknown operators: not something we can hold against a platform
+    case 'DoesNotExist':
+      return !STABLE_LABELS.has(e.key)
+    default:
+      return true // Gt/Lt and unknown operators: not something we can hold against a platform
   }
 }
 
@@ -219,6 +290,7 @@ export function judgePlatforms(index: readonly Platform[], candidates: readonly 
   }
   const entries = [...available.values()]
   const missing = candidates.filter((c) => !entries.some((e) => platformMatches(c, e))).map(normalizePlatform)
-  const verdict = candidates.length === 0 || missing.length === 0 ? 'ok' : missing.length === candidates.length ? 'none' : 'some'
+  const verdict =
+    candidates.length === 0 || missing.length === 0 ? 'ok' : missing.length === candidates.length ? 'none' : 'some'
   return { verdict, missing, available: entries }
 }

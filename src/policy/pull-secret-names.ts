@@ -19,17 +19,36 @@ export interface PullSecretNames {
   account?: { name: string; imagePullSecrets: string[] }
 }
 
-export async function pullSecretNames(subject: PodSubject, accounts: ServiceAccountSource, signal?: AbortSignal): Promise<PullSecretNames> {
+export async function pullSecretNames(
+  subject: PodSubject,
+  accounts: ServiceAccountSource,
+  signal?: AbortSignal,
+): Promise<PullSecretNames> {
   if (subject.pullSecrets.length > 0) return { names: subject.pullSecrets, source: 'pod', incomplete: false }
   if (!subject.template) return { names: [], source: 'none', incomplete: false }
   const name = subject.serviceAccountName ?? 'default'
   const found = await accounts.getServiceAccount(subject.namespace, name, signal)
   switch (found.kind) {
     case 'found':
-      return { names: found.object.imagePullSecrets, source: 'service-account', incomplete: false, account: { name, imagePullSecrets: found.object.imagePullSecrets } }
+      return {
+        names: found.object.imagePullSecrets,
+        source: 'service-account',
+        incomplete: false,
+        account: { name, imagePullSecrets: found.object.imagePullSecrets },
+      }
     case 'missing':
-      return { names: [], source: 'none', incomplete: false, warning: `service account "${name}" does not exist in ${subject.namespace}; pods cannot be created until it does` }
+      return {
+        names: [],
+        source: 'none',
+        incomplete: false,
+        warning: `service account "${name}" does not exist in ${subject.namespace}; pods cannot be created until it does`,
+      }
     default:
-      return { names: [], source: 'none', incomplete: true, warning: `service account "${name}" could not be read (${found.detail}); its pull secrets were not tried` }
+      return {
+        names: [],
+        source: 'none',
+        incomplete: true,
+        warning: `service account "${name}" could not be read (${found.detail}); its pull secrets were not tried`,
+      }
   }
 }

@@ -27,7 +27,10 @@ export function suggestTags(wanted: string, existing: readonly string[], max = 3
   // `2.4.l` for `2.4.1`: a letter typed for the digit it looks like is the one typo that changes
   // the digits, so it is undone first and the tag it then names (and its neighbours) come first.
   const undone = digitLookalikes(wanted)
-  const first = undone === wanted ? [] : [...tags.filter((t) => t === undone), ...bySpelling(undone, tags), ...byVersion(undone, tags)]
+  const first =
+    undone === wanted
+      ? []
+      : [...tags.filter((t) => t === undone), ...bySpelling(undone, tags), ...byVersion(undone, tags)]
   for (const tag of [...first, ...bySpelling(wanted, tags), ...byVersion(wanted, tags)]) {
     if (out.size >= limit) break
     out.add(tag)
@@ -49,7 +52,10 @@ export function digitLookalikes(tag: string): string {
     const digit = Object.hasOwn(LOOKALIKES, c) ? LOOKALIKES[c] : undefined
     const prev = tag[i - 1]
     const next = tag[i + 1]
-    const fits = prev !== undefined && NUMERIC_NEIGHBOUR.test(prev) && (next === undefined || next === '-' || next === '_' || NUMERIC_NEIGHBOUR.test(next))
+    const fits =
+      prev !== undefined &&
+      NUMERIC_NEIGHBOUR.test(prev) &&
+      (next === undefined || next === '-' || next === '_' || NUMERIC_NEIGHBOUR.test(next))
     out += digit !== undefined && fits ? digit : c
   }
   return out
@@ -154,7 +160,8 @@ export function osaDistance(a: string, b: string, limit: number, cells = { count
     for (let j = Math.max(1, i - limit); j <= hi; j++) {
       const cb = b.charCodeAt(lo + j - 1)
       let d = Math.min(t[prev + j]! + 1, t[cur + j - 1]! + 1, t[prev + j - 1]! + (ca === cb ? 0 : 1))
-      if (i > 1 && j > 1 && ca === b.charCodeAt(lo + j - 2) && a.charCodeAt(lo + i - 2) === cb) d = Math.min(d, t[older + j - 2]! + 1)
+      if (i > 1 && j > 1 && ca === b.charCodeAt(lo + j - 2) && a.charCodeAt(lo + i - 2) === cb)
+        d = Math.min(d, t[older + j - 2]! + 1)
       t[cur + j] = Math.min(d, far)
       if (d < best) best = d
     }
@@ -201,7 +208,10 @@ export function parseVersion(tag: string): Version | undefined {
 /** Prefix and suffix agree, ignoring case: `1.25.2-alpine` is in the family of `1.25.3-Alpine`. */
 function sameFamily(a: string, va: Version, b: string, vb: Version): boolean {
   if (va.prefixEnd !== vb.prefixEnd || a.length - va.suffixStart !== b.length - vb.suffixStart) return false
-  return a.slice(0, va.prefixEnd).toLowerCase() === b.slice(0, vb.prefixEnd).toLowerCase() && a.slice(va.suffixStart).toLowerCase() === b.slice(vb.suffixStart).toLowerCase()
+  return (
+    a.slice(0, va.prefixEnd).toLowerCase() === b.slice(0, vb.prefixEnd).toLowerCase() &&
+    a.slice(va.suffixStart).toLowerCase() === b.slice(vb.suffixStart).toLowerCase()
+  )
 }
 
 enum Kind {
@@ -229,7 +239,14 @@ function byVersion(wanted: string, tags: readonly string[]): string[] {
     if (e === undefined || e.nums[0] !== w.nums[0] || !sameFamily(wanted, w, tag, e)) continue
     let common = 0
     while (common < w.nums.length && common < e.nums.length && w.nums[common] === e.nums[common]) common++
-    const kind = common === w.nums.length ? (common === e.nums.length ? Kind.Same : Kind.Descendant) : common === e.nums.length ? Kind.Ancestor : Kind.Sibling
+    const kind =
+      common === w.nums.length
+        ? common === e.nums.length
+          ? Kind.Same
+          : Kind.Descendant
+        : common === e.nums.length
+          ? Kind.Ancestor
+          : Kind.Sibling
     const diff = kind === Kind.Sibling ? (e.nums[common] ?? 0) - (w.nums[common] ?? 0) : 0
     ranked.push({ tag, nums: e.nums, common, kind, distance: Math.abs(diff), lower: diff < 0 })
   }

@@ -37,7 +37,8 @@ export class ProviderConfigError extends Error {
 /** Reads, decodes and validates the config, and checks every binary (RegisterCredentialProviderPlugins). */
 export function loadProviderConfig(configPath: string, binDir: string): ProviderConfig {
   try {
-    if (!statSync(binDir).isDirectory()) throw new ProviderConfigError(`plugin binary directory ${binDir} is not a directory`)
+    if (!statSync(binDir).isDirectory())
+      throw new ProviderConfigError(`plugin binary directory ${binDir} is not a directory`)
   } catch (err) {
     if (err instanceof ProviderConfigError) throw err
     throw new ProviderConfigError(`plugin binary directory ${binDir} did not exist`)
@@ -48,19 +49,30 @@ export function loadProviderConfig(configPath: string, binDir: string): Provider
     let text: string
     try {
       const size = statSync(file).size
-      if (size > MAX_CONFIG_BYTES) throw new ProviderConfigError(`unable to read file ${JSON.stringify(file)}: larger than ${MAX_CONFIG_BYTES} bytes`)
+      if (size > MAX_CONFIG_BYTES)
+        throw new ProviderConfigError(
+          `unable to read file ${JSON.stringify(file)}: larger than ${MAX_CONFIG_BYTES} bytes`,
+        )
       text = readFileSync(file, 'utf8')
     } catch (err) {
       if (err instanceof ProviderConfigError) throw err
-      throw new ProviderConfigError(`unable to read file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+      throw new ProviderConfigError(
+        `unable to read file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      )
     }
     for (const p of decodeProviderConfig(text, file)) {
-      if (providers.some((q) => q.name === p.name)) throw new ProviderConfigError(`duplicate provider name ${JSON.stringify(p.name)} found in configuration file(s)`)
+      if (providers.some((q) => q.name === p.name))
+        throw new ProviderConfigError(
+          `duplicate provider name ${JSON.stringify(p.name)} found in configuration file(s)`,
+        )
       providers.push(p)
     }
   }
   const errors = validateProviders(providers)
-  if (errors.length > 0) throw new ProviderConfigError(`failed to validate credential provider config: ${errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`}`)
+  if (errors.length > 0)
+    throw new ProviderConfigError(
+      `failed to validate credential provider config: ${errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`}`,
+    )
   return {
     files,
     providers: providers.map((p) => {
@@ -69,7 +81,9 @@ export function loadProviderConfig(configPath: string, binDir: string): Provider
         if (!statSync(binary).isFile()) throw new Error('not a file')
         accessSync(binary, constants.X_OK)
       } catch {
-        throw new ProviderConfigError(`plugin binary executable ${binary} did not exist or is not executable (provider ${JSON.stringify(p.name)})`)
+        throw new ProviderConfigError(
+          `plugin binary executable ${binary} did not exist or is not executable (provider ${JSON.stringify(p.name)})`,
+        )
       }
       return { ...p, binary }
     }),
@@ -82,20 +96,25 @@ function configFiles(configPath: string): string[] {
   try {
     isDirectory = statSync(configPath).isDirectory()
   } catch (err) {
-    throw new ProviderConfigError(`unable to access path ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    throw new ProviderConfigError(
+      `unable to access path ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    )
   }
   if (!isDirectory) return [configPath]
   let entries: Dirent[]
   try {
     entries = readdirSync(configPath, { withFileTypes: true })
   } catch (err) {
-    throw new ProviderConfigError(`unable to read directory ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    throw new ProviderConfigError(
+      `unable to read directory ${JSON.stringify(configPath)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    )
   }
   const files = entries
     .filter((e) => !e.isDirectory() && ['.json', '.yaml', '.yml'].includes(extname(e.name)))
     .map((e) => join(configPath, e.name))
     .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-  if (files.length === 0) throw new ProviderConfigError(`no configuration files found in directory ${JSON.stringify(configPath)}`)
+  if (files.length === 0)
+    throw new ProviderConfigError(`no configuration files found in directory ${JSON.stringify(configPath)}`)
   return files
 }
 
@@ -115,8 +134,14 @@ export function decodeProviderConfig(text: string, source: string): ProviderSpec
   if (doc['kind'] === undefined) fail(`Object 'Kind' is missing`)
   if (doc['apiVersion'] === undefined) fail(`Object 'apiVersion' is missing`)
   const [group, version] = String(doc['apiVersion']).split('/')
-  if (doc['kind'] !== 'CredentialProviderConfig' || group !== CONFIG_GROUP || !CONFIG_VERSIONS.includes(version ?? '')) {
-    fail(`no kind ${JSON.stringify(String(doc['kind']))} is registered for version ${JSON.stringify(String(doc['apiVersion']))}`)
+  if (
+    doc['kind'] !== 'CredentialProviderConfig' ||
+    group !== CONFIG_GROUP ||
+    !CONFIG_VERSIONS.includes(version ?? '')
+  ) {
+    fail(
+      `no kind ${JSON.stringify(String(doc['kind']))} is registered for version ${JSON.stringify(String(doc['apiVersion']))}`,
+    )
   }
   strictFields(doc, '', ['apiVersion', 'kind', 'providers'], fail)
   const list = doc['providers']
@@ -127,11 +152,19 @@ export function decodeProviderConfig(text: string, source: string): ProviderSpec
 
 function decodeProvider(raw: unknown, at: string, v1: boolean, fail: (p: string) => never): ProviderSpec {
   if (!isObject(raw)) return fail(`${at} must be an object`)
-  strictFields(raw, at, ['name', 'matchImages', 'defaultCacheDuration', 'apiVersion', 'args', 'env', ...(v1 ? ['tokenAttributes'] : [])], fail)
+  strictFields(
+    raw,
+    at,
+    ['name', 'matchImages', 'defaultCacheDuration', 'apiVersion', 'args', 'env', ...(v1 ? ['tokenAttributes'] : [])],
+    fail,
+  )
   const duration = raw['defaultCacheDuration']
   let defaultCacheDurationMs: number | undefined
   if (duration !== undefined && duration !== null) {
-    if (typeof duration !== 'string') fail(`json: cannot unmarshal ${typeof duration} into Go struct field CredentialProvider.providers.defaultCacheDuration of type string`)
+    if (typeof duration !== 'string')
+      fail(
+        `json: cannot unmarshal ${typeof duration} into Go struct field CredentialProvider.providers.defaultCacheDuration of type string`,
+      )
     const parsed = parseGoDuration(duration as string)
     if (!parsed.ok) return fail(parsed.error)
     defaultCacheDurationMs = parsed.ms
@@ -155,20 +188,47 @@ function decodeProvider(raw: unknown, at: string, v1: boolean, fail: (p: string)
 function decodeTokenAttributes(raw: unknown, at: string, fail: (p: string) => never): TokenAttributes | undefined {
   if (raw === undefined || raw === null) return undefined
   if (!isObject(raw)) return fail(`${at} must be an object`)
-  strictFields(raw, at, ['serviceAccountTokenAudience', 'cacheType', 'requireServiceAccount', 'requiredServiceAccountAnnotationKeys', 'optionalServiceAccountAnnotationKeys'], fail)
+  strictFields(
+    raw,
+    at,
+    [
+      'serviceAccountTokenAudience',
+      'cacheType',
+      'requireServiceAccount',
+      'requiredServiceAccountAnnotationKeys',
+      'optionalServiceAccountAnnotationKeys',
+    ],
+    fail,
+  )
   const require = raw['requireServiceAccount']
-  if (require !== undefined && require !== null && typeof require !== 'boolean') fail(`${at}.requireServiceAccount must be true or false`)
+  if (require !== undefined && require !== null && typeof require !== 'boolean')
+    fail(`${at}.requireServiceAccount must be true or false`)
   return {
     serviceAccountTokenAudience: str(raw['serviceAccountTokenAudience'], `${at}.serviceAccountTokenAudience`, fail),
     cacheType: str(raw['cacheType'], `${at}.cacheType`, fail),
     requireServiceAccount: typeof require === 'boolean' ? require : undefined,
-    requiredServiceAccountAnnotationKeys: strings(raw['requiredServiceAccountAnnotationKeys'], `${at}.requiredServiceAccountAnnotationKeys`, fail),
-    optionalServiceAccountAnnotationKeys: strings(raw['optionalServiceAccountAnnotationKeys'], `${at}.optionalServiceAccountAnnotationKeys`, fail),
+    requiredServiceAccountAnnotationKeys: strings(
+      raw['requiredServiceAccountAnnotationKeys'],
+      `${at}.requiredServiceAccountAnnotationKeys`,
+      fail,
+    ),
+    optionalServiceAccountAnnotationKeys: strings(
+      raw['optionalServiceAccountAnnotationKeys'],
+      `${at}.optionalServiceAccountAnnotationKeys`,
+      fail,
+    ),
   }
 }
 
-function strictFields(o: Record<string, unknown>, at: string, allowed: readonly string[], fail: (p: string) => never): void {
-  for (const key of Object.keys(o)) if (!allowed.includes(key)) fail(`strict decoding error: unknown field ${JSON.stringify(at === '' ? key : `${at}.${key}`)}`)
+function strictFields(
+  o: Record<string, unknown>,
+  at: string,
+  allowed: readonly string[],
+  fail: (p: string) => never,
+): void {
+  for (const key of Object.keys(o))
+    if (!allowed.includes(key))
+      fail(`strict decoding error: unknown field ${JSON.stringify(at === '' ? key : `${at}.${key}`)}`)
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -178,7 +238,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** A missing or null string field decodes to "" (Go's zero value). */
 function str(v: unknown, at: string, fail: (p: string) => never): string {
   if (v === undefined || v === null) return ''
-  if (typeof v !== 'string') return fail(`json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v} into ${at} of type string`)
+  if (typeof v !== 'string')
+    return fail(`json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v} into ${at} of type string`)
   return v
 }
 

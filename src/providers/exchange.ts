@@ -29,12 +29,21 @@ export type Decoded = { ok: true; response: PluginResponse } | { ok: false; prob
  * serviceAccountToken, serviceAccountAnnotations (sorted keys), empty fields left out, Go's HTML-safe
  * escaping, a trailing newline. Older exec API versions carry only the image.
  */
-export function encodeRequest(apiVersion: string, image: string, token?: string, annotations?: Readonly<Record<string, string>>): string {
+export function encodeRequest(
+  apiVersion: string,
+  image: string,
+  token?: string,
+  annotations?: Readonly<Record<string, string>>,
+): string {
   const v1 = apiVersion === 'credentialprovider.kubelet.k8s.io/v1'
   const body: Record<string, unknown> = { kind: 'CredentialProviderRequest', apiVersion, image }
   if (v1 && token !== undefined && token !== '') body['serviceAccountToken'] = token
   if (v1 && annotations !== undefined && Object.keys(annotations).length > 0) {
-    body['serviceAccountAnnotations'] = Object.fromEntries(Object.keys(annotations).sort(byteOrder).map((k) => [k, annotations[k]]))
+    body['serviceAccountAnnotations'] = Object.fromEntries(
+      Object.keys(annotations)
+        .sort(byteOrder)
+        .map((k) => [k, annotations[k]]),
+    )
   }
   return `${goJson(body)}\n`
 }
@@ -45,7 +54,10 @@ function byteOrder(a: string, b: string): number {
 
 /** encoding/json escapes <, >, & and U+2028/U+2029 in strings. */
 function goJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 const RESPONSE_FIELDS = ['kind', 'apiVersion', 'cacheKeyType', 'cacheDuration', 'auth']
@@ -61,11 +73,18 @@ export function decodeResponse(stdout: string, apiVersion: string): Decoded {
     // Node's parse errors quote the input: never shown.
     return { ok: false, problem: 'error reading GVK from response: not a single JSON value' }
   }
-  const o = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+  const o =
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
   const actual = o?.['apiVersion']
   if (actual !== apiVersion) {
-    const shown = typeof actual === 'string' && SHOWABLE.test(actual) ? actual : actual === undefined ? '' : '(not shown)'
-    return { ok: false, problem: `apiVersion from credential plugin response did not match expected apiVersion:${apiVersion}, actual apiVersion:${shown}` }
+    const shown =
+      typeof actual === 'string' && SHOWABLE.test(actual) ? actual : actual === undefined ? '' : '(not shown)'
+    return {
+      ok: false,
+      problem: `apiVersion from credential plugin response did not match expected apiVersion:${apiVersion}, actual apiVersion:${shown}`,
+    }
   }
   if (o === undefined || o['kind'] !== 'CredentialProviderResponse') return { ok: false, problem: OPAQUE }
   if (Object.keys(o).some((k) => !RESPONSE_FIELDS.includes(k))) return { ok: false, problem: OPAQUE }

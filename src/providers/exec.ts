@@ -28,7 +28,11 @@ export interface ExecSpec {
   env: ReadonlyArray<{ name: string; value: string }>
 }
 
-export function runPlugin(spec: ExecSpec, stdin: string, options: { baseEnv: Readonly<Record<string, string | undefined>>; timeoutMs: number }): Promise<ExecResult> {
+export function runPlugin(
+  spec: ExecSpec,
+  stdin: string,
+  options: { baseEnv: Readonly<Record<string, string | undefined>>; timeoutMs: number },
+): Promise<ExecResult> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(options.baseEnv)) if (v !== undefined) env[k] = v
   for (const { name, value } of spec.env) env[name] = value
@@ -49,10 +53,17 @@ export function runPlugin(spec: ExecSpec, stdin: string, options: { baseEnv: Rea
         child.kill('SIGKILL')
       }
     }
-    const timer = setTimeout(() => {
-      killGroup()
-      done({ ok: false, code: 'PluginTimedOut', problem: `credential provider plugin ${spec.name} did not answer within ${Math.min(options.timeoutMs, MAX_PLUGIN_TIME_MS)} ms` })
-    }, Math.min(options.timeoutMs, MAX_PLUGIN_TIME_MS))
+    const timer = setTimeout(
+      () => {
+        killGroup()
+        done({
+          ok: false,
+          code: 'PluginTimedOut',
+          problem: `credential provider plugin ${spec.name} did not answer within ${Math.min(options.timeoutMs, MAX_PLUGIN_TIME_MS)} ms`,
+        })
+      },
+      Math.min(options.timeoutMs, MAX_PLUGIN_TIME_MS),
+    )
     timer.unref()
     const chunks: Buffer[] = []
     let size = 0
@@ -60,16 +71,31 @@ export function runPlugin(spec: ExecSpec, stdin: string, options: { baseEnv: Rea
       size += c.length
       if (size > MAX_STDOUT_BYTES) {
         killGroup()
-        done({ ok: false, code: 'PluginOutputTooLarge', problem: `credential provider plugin ${spec.name} wrote more than ${MAX_STDOUT_BYTES} bytes` })
+        done({
+          ok: false,
+          code: 'PluginOutputTooLarge',
+          problem: `credential provider plugin ${spec.name} wrote more than ${MAX_STDOUT_BYTES} bytes`,
+        })
         return
       }
       chunks.push(c)
     })
     child.stderr.resume()
-    child.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, code: 'PluginStartFailed', problem: `credential provider plugin ${spec.name} could not be started (${err.code ?? 'error'})` }))
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      done({
+        ok: false,
+        code: 'PluginStartFailed',
+        problem: `credential provider plugin ${spec.name} could not be started (${err.code ?? 'error'})`,
+      }),
+    )
     child.on('close', (code, signal) => {
       if (code === 0) done({ ok: true, stdout: Buffer.concat(chunks).toString('utf8') })
-      else done({ ok: false, code: 'PluginExited', problem: `credential provider plugin ${spec.name} ${signal === null ? `exited with status ${code}` : `was killed by ${signal}`}` })
+      else
+        done({
+          ok: false,
+          code: 'PluginExited',
+          problem: `credential provider plugin ${spec.name} ${signal === null ? `exited with status ${code}` : `was killed by ${signal}`}`,
+        })
     })
     // A plugin that exits without reading its stdin must not turn into an EPIPE crash.
     child.stdin.on('error', () => {})

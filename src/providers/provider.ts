@@ -32,7 +32,12 @@ const GLOBAL_KEY = '<global>'
 /** Image-keyed answers come from image names in pod specs: bounded (the kubelet's cache is not). */
 const MAX_CACHED_ANSWERS = 10_000
 
-export type ProviderProblemCode = ExecProblemCode | 'PluginBadResponse' | 'PluginTimedOut' | 'ServiceAccountUnreadable' | 'TokenRequestFailed'
+export type ProviderProblemCode =
+  | ExecProblemCode
+  | 'PluginBadResponse'
+  | 'PluginTimedOut'
+  | 'ServiceAccountUnreadable'
+  | 'TokenRequestFailed'
 
 export type Provided =
   | { kind: 'none' }
@@ -101,23 +106,42 @@ export class CredentialProvider {
     for (const key of [repository, registryOf(repository), GLOBAL_KEY]) {
       const hit = this.#cache.get(key + account.cacheSuffix)
       // An answer for one account is not reused beyond a review (accounts and tokens change apart from it).
-      if (hit !== undefined) return { kind: 'credentials', entries: hit.entries, reusableUntil: account === NO_ACCOUNT ? hit.expiresAt : 0 }
+      if (hit !== undefined)
+        return { kind: 'credentials', entries: hit.entries, reusableUntil: account === NO_ACCOUNT ? hit.expiresAt : 0 }
     }
     const shared = this.#flight.run(repository + account.flightSuffix, () => this.#exec(repository, account))
-    return within(shared, signal, () => ({ kind: 'failed', provider: this.name, code: 'PluginTimedOut', problem: `credential provider plugin ${this.name} had not answered when the review's time ran out` }))
+    return within(shared, signal, () => ({
+      kind: 'failed',
+      provider: this.name,
+      code: 'PluginTimedOut',
+      problem: `credential provider plugin ${this.name} had not answered when the review's time ran out`,
+    }))
   }
 
   /** plugin.go provide, service-account part: `none` where the kubelet returns no credentials without an exec. */
-  async #account(pod: PodIdentity | undefined, signal: AbortSignal | undefined): Promise<AccountPart | 'none' | Extract<Provided, { kind: 'failed' }>> {
+  async #account(
+    pod: PodIdentity | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<AccountPart | 'none' | Extract<Provided, { kind: 'failed' }>> {
     const ta = this.#spec.tokenAttributes
     if (ta === undefined) return NO_ACCOUNT
     const name = pod?.serviceAccountName ?? ''
     if (name === '') return ta.requireServiceAccount === true ? 'none' : NO_ACCOUNT
-    const failed = (code: ProviderProblemCode, problem: string): Extract<Provided, { kind: 'failed' }> => ({ kind: 'failed', provider: this.name, code, problem: `credential provider plugin ${this.name}: ${problem}` })
+    const failed = (code: ProviderProblemCode, problem: string): Extract<Provided, { kind: 'failed' }> => ({
+      kind: 'failed',
+      provider: this.name,
+      code,
+      problem: `credential provider plugin ${this.name}: ${problem}`,
+    })
     const tokens = this.#options.tokens
-    if (tokens === undefined) return failed('ServiceAccountUnreadable', 'needs service-account tokens, which this command cannot request')
+    if (tokens === undefined)
+      return failed('ServiceAccountUnreadable', 'needs service-account tokens, which this command cannot request')
     const found = await tokens.account(pod!.namespace, name, signal)
-    if (found.kind !== 'found') return failed('ServiceAccountUnreadable', `service account ${pod!.namespace}/${name} could not be read (${found.kind === 'missing' ? 'not found' : found.detail})`)
+    if (found.kind !== 'found')
+      return failed(
+        'ServiceAccountUnreadable',
+        `service account ${pod!.namespace}/${name} could not be read (${found.kind === 'missing' ? 'not found' : found.detail})`,
+      )
     const sa = found.object
     const annotations: Record<string, string> = {}
     for (const key of ta.requiredServiceAccountAnnotationKeys) {
@@ -125,14 +149,20 @@ export class CredentialProvider {
       if (value === undefined) return 'none'
       annotations[key] = value
     }
-    for (const key of ta.optionalServiceAccountAnnotationKeys) if (sa.annotations[key] !== undefined) annotations[key] = sa.annotations[key]!
+    for (const key of ta.optionalServiceAccountAnnotationKeys)
+      if (sa.annotations[key] !== undefined) annotations[key] = sa.annotations[key]!
     const token = await tokens.token(sa, ta.serviceAccountTokenAudience, signal)
     if (token.kind !== 'found') {
-      return failed('TokenRequestFailed', token.kind === 'forbidden'
-        ? `pullguard may not create serviceaccounts/token for ${sa.namespace}/${sa.name} (403): grant create on serviceaccounts/token (manifests/overlays/credential-provider-tokens)`
-        : `a token for service account ${sa.namespace}/${sa.name} could not be requested (${token.kind === 'missing' ? 'not found' : token.detail})`)
+      return failed(
+        'TokenRequestFailed',
+        token.kind === 'forbidden'
+          ? `pullguard may not create serviceaccounts/token for ${sa.namespace}/${sa.name} (403): grant create on serviceaccounts/token (manifests/overlays/credential-provider-tokens)`
+          : `a token for service account ${sa.namespace}/${sa.name} could not be requested (${token.kind === 'missing' ? 'not found' : token.detail})`,
+      )
     }
-    const sorted = Object.keys(annotations).sort().map((k) => [k, annotations[k]])
+    const sorted = Object.keys(annotations)
+      .sort()
+      .map((k) => [k, annotations[k]])
     const tokenHash = `sha256:${createHash('sha256').update(token.object).digest('hex')}`
     const cacheSuffix = `\0${JSON.stringify([sa.namespace, sa.name, sa.uid, sorted, ...(ta.cacheType === 'Token' ? [tokenHash] : [])])}`
     return { token: token.object, annotations, cacheSuffix, flightSuffix: `\0${JSON.stringify([tokenHash, sorted])}` }
@@ -140,11 +170,21 @@ export class CredentialProvider {
 
   async #exec(repository: string, account: AccountPart): Promise<Provided> {
     const release = await this.#options.limiter.acquire()
-    if (release === undefined) return { kind: 'failed', provider: this.name, code: 'PluginTimedOut', problem: `credential provider plugin ${this.name} was not run: too many plugin runs are waiting` }
+    if (release === undefined)
+      return {
+        kind: 'failed',
+        provider: this.name,
+        code: 'PluginTimedOut',
+        problem: `credential provider plugin ${this.name} was not run: too many plugin runs are waiting`,
+      }
     const started = this.#clock.now()
     try {
       this.execs++
-      const ran = await runPlugin(this.#spec, encodeRequest(this.#spec.apiVersion, repository, account.token, account.annotations), { baseEnv: this.#options.baseEnv, timeoutMs: this.#options.execTimeoutMs })
+      const ran = await runPlugin(
+        this.#spec,
+        encodeRequest(this.#spec.apiVersion, repository, account.token, account.annotations),
+        { baseEnv: this.#options.baseEnv, timeoutMs: this.#options.execTimeoutMs },
+      )
       const seconds = (this.#clock.now() - started) / 1000
       if (!ran.ok) {
         this.#options.onExec?.(this.name, ran.code, seconds)
@@ -153,12 +193,26 @@ export class CredentialProvider {
       const decoded = decodeResponse(ran.stdout, this.#spec.apiVersion)
       if (!decoded.ok) {
         this.#options.onExec?.(this.name, 'PluginBadResponse', seconds)
-        return { kind: 'failed', provider: this.name, code: 'PluginBadResponse', problem: `credential provider plugin ${this.name}: ${decoded.problem}` }
+        return {
+          kind: 'failed',
+          provider: this.name,
+          code: 'PluginBadResponse',
+          problem: `credential provider plugin ${this.name}: ${decoded.problem}`,
+        }
       }
       // plugin.go: the token itself as a password is only acceptable when answers are cached per token.
-      if (account.token !== undefined && this.#spec.tokenAttributes?.cacheType !== 'Token' && decoded.response.auth.some((a) => a.password === account.token)) {
+      if (
+        account.token !== undefined &&
+        this.#spec.tokenAttributes?.cacheType !== 'Token' &&
+        decoded.response.auth.some((a) => a.password === account.token)
+      ) {
         this.#options.onExec?.(this.name, 'PluginBadResponse', seconds)
-        return { kind: 'failed', provider: this.name, code: 'PluginBadResponse', problem: `credential provider plugin ${this.name} returned the service account token as the password which is not allowed when service account cache type is not set to 'Token'` }
+        return {
+          kind: 'failed',
+          provider: this.name,
+          code: 'PluginBadResponse',
+          problem: `credential provider plugin ${this.name} returned the service account token as the password which is not allowed when service account cache type is not set to 'Token'`,
+        }
       }
       this.#options.onExec?.(this.name, 'ok', seconds)
       const entries = this.#entries(decoded.response)
@@ -170,15 +224,26 @@ export class CredentialProvider {
   }
 
   #entries(response: PluginResponse): KeyringEntry[] {
-    return response.auth.map(({ key, username, password }) => ({ key, username, password, label: `credential provider ${this.name} (key ${JSON.stringify(key)})` }))
+    return response.auth.map(({ key, username, password }) => ({
+      key,
+      username,
+      password,
+      label: `credential provider ${this.name} (key ${JSON.stringify(key)})`,
+    }))
   }
 
   /** Caches the answer as the kubelet would; returns until when it is cached (0: not cached). */
   #store(repository: string, response: PluginResponse, entries: KeyringEntry[], suffix: string): number {
     const duration = response.cacheDurationMs ?? this.#spec.defaultCacheDurationMs ?? 0
     // cacheDuration 0, or none with a default of 0: not cached. A negative one is stored already expired.
-    if (response.cacheDurationMs === 0 || (response.cacheDurationMs === undefined && duration === 0) || duration < 0) return 0
-    const key = response.cacheKeyType === 'Image' ? repository : response.cacheKeyType === 'Registry' ? registryOf(repository) : GLOBAL_KEY
+    if (response.cacheDurationMs === 0 || (response.cacheDurationMs === undefined && duration === 0) || duration < 0)
+      return 0
+    const key =
+      response.cacheKeyType === 'Image'
+        ? repository
+        : response.cacheKeyType === 'Registry'
+          ? registryOf(repository)
+          : GLOBAL_KEY
     // The kubelet's entry is expired only once now is past expiresAt; TtlCache's at expiresAt.
     const expiresAt = this.#clock.now() + duration + 1
     this.#cache.set(key + suffix, { entries, expiresAt }, expiresAt)

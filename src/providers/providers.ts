@@ -84,7 +84,8 @@ export class CredentialProviders {
   /** Credentials the plugins give for a repository name (`docker.io/library/nginx`) pulled by `pod`. */
   async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<ProvidedCredentials> {
     const matching = this.#providers.filter((p) => p.matches(repository))
-    if (matching.length === 0) return { entries: [], failures: [], matched: [], reusableUntil: Number.POSITIVE_INFINITY }
+    if (matching.length === 0)
+      return { entries: [], failures: [], matched: [], reusableUntil: Number.POSITIVE_INFINITY }
     const answers = await Promise.all(matching.map((p) => p.provide(repository, signal, pod)))
     const all: KeyringEntry[] = []
     const failures: ProviderFailure[] = []
@@ -110,14 +111,23 @@ export class CredentialProviders {
       config = loadProviderConfig(this.#options.configPath, this.#options.binDir)
     } catch (err) {
       // Runs from a timer: any failure keeps the previous version rather than ending the process.
-      this.#options.logger.error({ path: this.#options.configPath, problem: err instanceof ProviderConfigError ? err.message : (err as Error).name }, 'credential provider config could not be reloaded; keeping the previous version')
+      this.#options.logger.error(
+        {
+          path: this.#options.configPath,
+          problem: err instanceof ProviderConfigError ? err.message : (err as Error).name,
+        },
+        'credential provider config could not be reloaded; keeping the previous version',
+      )
       return
     }
     for (const p of this.#providers) p.clear()
     this.#providers = this.#build(config)
     this.#generation++
     this.#watch(config, seen)
-    this.#options.logger.info({ path: this.#options.configPath, providers: this.names }, 'credential provider config reloaded')
+    this.#options.logger.info(
+      { path: this.#options.configPath, providers: this.names },
+      'credential provider config reloaded',
+    )
   }
 
   close(): void {
@@ -128,13 +138,16 @@ export class CredentialProviders {
 
   #build(config: ProviderConfig): CredentialProvider[] {
     const timeoutMs = Math.min(this.#options.execTimeoutMs ?? MAX_PLUGIN_TIME_MS, MAX_PLUGIN_TIME_MS)
-    return config.providers.map((spec) => new CredentialProvider(spec, {
-      baseEnv: this.#options.baseEnv,
-      execTimeoutMs: timeoutMs,
-      limiter: this.#limiter,
-      ...(this.#tokens === undefined ? {} : { tokens: this.#tokens }),
-      ...(this.#options.onExec === undefined ? {} : { onExec: this.#options.onExec }),
-    }))
+    return config.providers.map(
+      (spec) =>
+        new CredentialProvider(spec, {
+          baseEnv: this.#options.baseEnv,
+          execTimeoutMs: timeoutMs,
+          limiter: this.#limiter,
+          ...(this.#tokens === undefined ? {} : { tokens: this.#tokens }),
+          ...(this.#options.onExec === undefined ? {} : { onExec: this.#options.onExec }),
+        }),
+    )
   }
 
   /**
@@ -144,7 +157,14 @@ export class CredentialProviders {
   #watch(config: ProviderConfig, seenBefore: string | undefined): void {
     if (this.#options.watch === false) return
     const paths = [this.#options.configPath, ...config.files, ...config.providers.map((p) => p.binary)]
-    const samePaths = this.#config !== undefined && JSON.stringify(paths) === JSON.stringify([this.#options.configPath, ...this.#config.files, ...this.#config.providers.map((p) => p.binary)])
+    const samePaths =
+      this.#config !== undefined &&
+      JSON.stringify(paths) ===
+        JSON.stringify([
+          this.#options.configPath,
+          ...this.#config.files,
+          ...this.#config.providers.map((p) => p.binary),
+        ])
     this.#config = config
     this.#watcher?.close()
     this.#watcher = new FileWatcher(paths, POLL_MS, () => this.reload(), samePaths ? seenBefore : undefined)

@@ -39,8 +39,13 @@ export class ServiceAccountTokens {
     const issued = this.#clock.now()
     // Shared by every review asking for this account: it runs on the API client's own timeout, so one
     // review's deadline cannot fail the others; each waits only within its own.
-    const shared = this.#flight.run(key, () => this.#access.createServiceAccountToken(account.namespace, account.name, { audience, uid: account.uid }))
-    const answer = await within(shared, signal, () => ({ kind: 'error' as const, detail: "the review's time ran out waiting for the token" }))
+    const shared = this.#flight.run(key, () =>
+      this.#access.createServiceAccountToken(account.namespace, account.name, { audience, uid: account.uid }),
+    )
+    const answer = await within(shared, signal, () => ({
+      kind: 'error' as const,
+      detail: "the review's time ran out waiting for the token",
+    }))
     if (answer.kind !== 'found') return answer
     const refreshAt = issued + 0.8 * Math.max(0, answer.object.expiresAt - issued)
     this.#tokens.set(key, answer.object.token, refreshAt)

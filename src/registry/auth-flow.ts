@@ -45,15 +45,31 @@ export interface AuthState {
   mode: 'none' | 'cached' | 'basic-first' | 'fresh'
 }
 
-export function startAuth(ctx: AuthContext, registryHost: string, repository: string, credential: Credential | null, endpoint: { tls?: EndpointTls | undefined; plainHttp?: boolean } = {}): AuthState {
+export function startAuth(
+  ctx: AuthContext,
+  registryHost: string,
+  repository: string,
+  credential: Credential | null,
+  endpoint: { tls?: EndpointTls | undefined; plainHttp?: boolean } = {},
+): AuthState {
   const scope = `repository:${repository}:pull`
   const hint = ctx.authHints.get(registryHost)
-  const where = { registryHost, ...(endpoint.tls === undefined ? {} : { tls: endpoint.tls }), ...(endpoint.plainHttp === true ? { plainHttp: true } : {}) }
+  const where = {
+    registryHost,
+    ...(endpoint.tls === undefined ? {} : { tls: endpoint.tls }),
+    ...(endpoint.plainHttp === true ? { plainHttp: true } : {}),
+  }
   if (hint?.scheme === 'basic' && credential !== null && hasBasicCredentials(credential)) {
     return { ...where, scope, credential, authorization: basicAuthorization(credential), mode: 'basic-first' }
   }
   const cached = hint?.scheme === 'bearer' ? ctx.tokens.cached(hint.params, scope, credential) : undefined
-  return { ...where, scope, credential, authorization: cached === undefined ? undefined : `Bearer ${cached}`, mode: cached === undefined ? 'none' : 'cached' }
+  return {
+    ...where,
+    scope,
+    credential,
+    authorization: cached === undefined ? undefined : `Bearer ${cached}`,
+    mode: cached === undefined ? 'none' : 'cached',
+  }
 }
 
 export interface AuthorizedRequest {
@@ -70,9 +86,21 @@ export interface AuthorizedRequest {
 /** The response, or why authentication failed before a response could be had. */
 export type AuthorizedResult = { ok: true; res: HttpResponse } | { ok: false; failure: Omit<Attempt, 'credential'> }
 
-export async function sendAuthorized(ctx: AuthContext, state: AuthState, req: AuthorizedRequest): Promise<AuthorizedResult> {
+export async function sendAuthorized(
+  ctx: AuthContext,
+  state: AuthState,
+  req: AuthorizedRequest,
+): Promise<AuthorizedResult> {
   for (;;) {
-    const res = await ctx.transport.send({ method: req.method, url: req.url, headers: { ...req.headers, accept: req.accept }, authorization: state.authorization, maxBodyBytes: req.maxBodyBytes, signal: req.signal, tls: req.tls })
+    const res = await ctx.transport.send({
+      method: req.method,
+      url: req.url,
+      headers: { ...req.headers, accept: req.accept },
+      authorization: state.authorization,
+      maxBodyBytes: req.maxBodyBytes,
+      signal: req.signal,
+      tls: req.tls,
+    })
     if (res.status !== 401 || state.mode === 'fresh') return { ok: true, res }
     if (state.mode === 'basic-first') {
       // Refused unasked: start over the way the node does, anonymously, and answer the challenge.
@@ -93,7 +121,12 @@ function hostOf(url: string): string | undefined {
   }
 }
 
-async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResponse, signal: AbortSignal | undefined): Promise<Omit<Attempt, 'credential'> | undefined> {
+async function answerChallenge(
+  ctx: AuthContext,
+  state: AuthState,
+  res: HttpResponse,
+  signal: AbortSignal | undefined,
+): Promise<Omit<Attempt, 'credential'> | undefined> {
   const challenges = parseChallenges(res.headers['www-authenticate'])
   const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm !== undefined)
   const basic = challenges.find((c) => c.scheme === 'basic')
@@ -103,7 +136,11 @@ async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResp
     ctx.authHints.set(registryHost, { scheme: 'bearer', params })
     const realmHost = hostOf(params.realm)
     const sameHost = realmHost !== undefined && normalizeHost(realmHost) === normalizeHost(registryHost)
-    const token = await ctx.tokens.get(params, state.scope, credential, { fresh: state.mode === 'cached', signal, ...(sameHost ? { tls: state.tls, plainHttp: state.plainHttp === true } : {}) })
+    const token = await ctx.tokens.get(params, state.scope, credential, {
+      fresh: state.mode === 'cached',
+      signal,
+      ...(sameHost ? { tls: state.tls, plainHttp: state.plainHttp === true } : {}),
+    })
     if (!token.ok) {
       const { ok: _ok, ...failure } = token
       return failure
@@ -112,12 +149,20 @@ async function answerChallenge(ctx: AuthContext, state: AuthState, res: HttpResp
   } else if (basic !== undefined) {
     // containerd's basic handler refuses to answer without both a username and a password.
     if (credential === null || !hasBasicCredentials(credential)) {
-      return { code: 'AccessDenied', status: 401, detail: `${registryHost} requires a username and password (Basic auth) and ${credential === null ? 'none was given' : `${credential.label} has none`}` }
+      return {
+        code: 'AccessDenied',
+        status: 401,
+        detail: `${registryHost} requires a username and password (Basic auth) and ${credential === null ? 'none was given' : `${credential.label} has none`}`,
+      }
     }
     ctx.authHints.set(registryHost, { scheme: 'basic' })
     state.authorization = basicAuthorization(credential)
   } else {
-    return { code: 'AccessDenied', status: 401, detail: `${registryHost} answered 401 without a usable authentication challenge` }
+    return {
+      code: 'AccessDenied',
+      status: 401,
+      detail: `${registryHost} answered 401 without a usable authentication challenge`,
+    }
   }
   state.mode = 'fresh'
   return undefined

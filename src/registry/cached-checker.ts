@@ -59,9 +59,19 @@ export const TAGS_TTL_MS = 60_000
 const MAX_TAG_LISTS = 64
 
 export interface ImageChecker {
-  check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult>
+  check(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<CheckResult>
   /** The repository's tags (for suggestions), or undefined when they cannot be had in time. */
-  tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined>
+  tags(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<readonly string[] | undefined>
 }
 
 /** On a cached answer (symbols: never serialized): until when it is served. */
@@ -90,7 +100,11 @@ export class CachedChecker implements ImageChecker {
     this.#client = client
     this.#observer = options.observer
     this.#clock = options.clock ?? systemClock
-    this.#entries = new ExpiringMap({ maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, clock: this.#clock, expiresAt: (entry) => entry[EXPIRES]! })
+    this.#entries = new ExpiringMap({
+      maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+      clock: this.#clock,
+      expiresAt: (entry) => entry[EXPIRES]!,
+    })
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
     this.#budget = options.checkBudgetMs
@@ -115,9 +129,16 @@ export class CachedChecker implements ImageChecker {
     return this.#entries.size
   }
 
-  async check(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
+  async check(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<CheckResult> {
     const keys = this.#keys(ref, credentials, namespace)
-    const hit = this.#get(keys.shared, credentials) ?? (keys.scoped === keys.shared ? undefined : this.#get(keys.scoped, credentials))
+    const hit =
+      this.#get(keys.shared, credentials) ??
+      (keys.scoped === keys.shared ? undefined : this.#get(keys.scoped, credentials))
     this.#observer?.lookup('result', hit !== undefined)
     if (hit !== undefined) return hit
     return this.#ask(keys, ref, credentials, signal)
@@ -127,7 +148,12 @@ export class CachedChecker implements ImageChecker {
    * The registry's answer now, never a cached one, stored for everyone after (the audit: it is
    * there to see what changed since the cache was filled). Shares a check already in flight.
    */
-  fresh(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<CheckResult> {
+  fresh(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<CheckResult> {
     return this.#ask(this.#keys(ref, credentials, namespace), ref, credentials, signal)
   }
 
@@ -136,7 +162,11 @@ export class CachedChecker implements ImageChecker {
    * is kept and what a check in flight is shared by (also the namespace and the secrets' labels,
    * which its text names). The same key for anonymous checks.
    */
-  #keys(ref: ImageReference, credentials: readonly Credential[], namespace: string): { shared: string; scoped: string } {
+  #keys(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+  ): { shared: string; scoped: string } {
     const { route, values, scope } = this.#ids(credentials, namespace)
     const shared = flat([route, values, ref.canonical])
     return { shared, scoped: scope === values ? shared : flat([route, `${values}.${scope}`, ref.canonical]) }
@@ -145,7 +175,9 @@ export class CachedChecker implements ImageChecker {
   /** 0 for the anonymous set; `scope` equals `values` then. */
   #ids(credentials: readonly Credential[], namespace: string): { route: number; values: number; scope: number } {
     const route = this.#client.routeGeneration
-    return credentials.length === 0 ? { route, values: 0, scope: 0 } : { route, ...this.#sets.ids(credentials, namespace) }
+    return credentials.length === 0
+      ? { route, values: 0, scope: 0 }
+      : { route, ...this.#sets.ids(credentials, namespace) }
   }
 
   #get(key: string, credentials: readonly Credential[]): CheckResult | undefined {
@@ -158,13 +190,25 @@ export class CachedChecker implements ImageChecker {
     return { ...entry, decidedBy: label }
   }
 
-  async #ask(keys: { shared: string; scoped: string }, ref: ImageReference, credentials: readonly Credential[], signal: AbortSignal | undefined): Promise<CheckResult> {
+  async #ask(
+    keys: { shared: string; scoped: string },
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    signal: AbortSignal | undefined,
+  ): Promise<CheckResult> {
     // The shared check runs on its own budget: one waiter's deadline must not cut it short for the others.
     const shared = this.#flight.run(keys.scoped, async () => {
       this.#observer?.inflight(1)
       // A paused registry (429) is answered by the client from memory, without a request.
-      const result = await this.#client.checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) }).finally(() => this.#observer?.inflight(-1))
-      const ttl = result.code === 'Exists' ? this.#existsTtl : result.code === 'RateLimited' || result.code === 'RegistryUnreachable' ? 0 : this.#negativeTtl
+      const result = await this.#client
+        .checkManifest(ref, credentials, { signal: AbortSignal.timeout(this.#budget) })
+        .finally(() => this.#observer?.inflight(-1))
+      const ttl =
+        result.code === 'Exists'
+          ? this.#existsTtl
+          : result.code === 'RateLimited' || result.code === 'RegistryUnreachable'
+            ? 0
+            : this.#negativeTtl
       if (ttl <= 0) return result
       // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
       const cached = this.#forCache(result, credentials, this.#clock.now() + ttl)
@@ -208,7 +252,12 @@ export class CachedChecker implements ImageChecker {
    * remembered as briefly as a negative answer, so a registry that refuses listing is not asked
    * again by every review of a broken Deployment. Never throws; undefined when no list could be read.
    */
-  async tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined> {
+  async tags(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<readonly string[] | undefined> {
     const { route, values, scope } = this.#ids(credentials, namespace)
     const key = `${route}\n${values}.${scope}\n${ref.name}`
     const cache = (this.#tagCache ??= new TtlCache({ maxEntries: MAX_TAG_LISTS, clock: this.#clock }))
@@ -305,5 +354,10 @@ function deepFreeze<T>(value: T): T {
 }
 
 function timedOut(): CheckResult {
-  return { code: 'RegistryUnreachable', cause: 'timeout', detail: "the review's time budget ran out before the registry answered", attempts: [] }
+  return {
+    code: 'RegistryUnreachable',
+    cause: 'timeout',
+    detail: "the review's time budget ran out before the registry answered",
+    attempts: [],
+  }
 }

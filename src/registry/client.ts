@@ -66,13 +66,17 @@ export class RegistryClient {
     this.#defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS
     this.#router = options.router
     this.pauses = new RegistryPauses(clock)
-    const trust = options.trust !== undefined && 'secureContext' in options.trust ? options.trust : buildTrustStore(options.trust)
+    const trust =
+      options.trust !== undefined && 'secureContext' in options.trust ? options.trust : buildTrustStore(options.trust)
     this.#transport = new Transport({ ...options, trust })
     const hints = new TtlCache<string, AuthHint>({ maxEntries: MAX_AUTH_HINTS, clock })
     this.#ctx = {
       transport: this.#transport,
       tokens: new TokenSource(this.#transport, clock),
-      authHints: { get: (host) => hints.get(host), set: (host, hint) => hints.set(host, hint, clock.now() + AUTH_HINT_TTL_MS) },
+      authHints: {
+        get: (host) => hints.get(host),
+        set: (host, hint) => hints.set(host, hint, clock.now() + AUTH_HINT_TTL_MS),
+      },
       now: () => clock.now(),
       resolveIndexPlatforms: options.resolveIndexPlatforms ?? true,
     }
@@ -90,7 +94,11 @@ export class RegistryClient {
    * runtime's hosts in order (mirrors, then the registry), and the first host that has the
    * manifest answers, as containerd's resolver does. Never throws.
    */
-  async checkManifest(ref: ImageReference, credentials: readonly Credential[], options: CheckOptions = {}): Promise<CheckResult> {
+  async checkManifest(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    options: CheckOptions = {},
+  ): Promise<CheckResult> {
     const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
     const endpoints = this.#endpoints(ref)
     const routed = this.#router !== undefined
@@ -109,23 +117,52 @@ export class RegistryClient {
         const host = routed ? { host: ep.label } : {}
         if (signal.aborted) {
           // An untried credential might have worked: the answer is "unknown", not "denied".
-          attempts.push({ credential: who, ...host, code: 'RegistryUnreachable', cause: 'timeout', detail: 'not tried: the time budget ran out' })
+          attempts.push({
+            credential: who,
+            ...host,
+            code: 'RegistryUnreachable',
+            cause: 'timeout',
+            detail: 'not tried: the time budget ran out',
+          })
           continue
         }
         const waiting = this.pauses.remaining(ep.host)
         if (waiting !== undefined) {
           const seconds = Math.ceil(waiting / 1000)
-          attempts.push({ credential: who, ...host, code: 'RateLimited', retryAfterSeconds: seconds, detail: `${ep.host} is rate limiting pulls (HTTP 429); not asked again for ${seconds}s` })
+          attempts.push({
+            credential: who,
+            ...host,
+            code: 'RateLimited',
+            retryAfterSeconds: seconds,
+            detail: `${ep.host} is rate limiting pulls (HTTP 429); not asked again for ${seconds}s`,
+          })
           continue
         }
         asked.add(ep.label)
-        const { digest, mediaType, platforms, ...answer } = await attemptManifest(this.#ctx, ref, ep, credential, signal)
-        const attempt = normalizeHost(ep.host) === normalizeHost(ref.registryHost) ? answer : foreignRefusal(answer, ep, credential === null && candidate !== null)
+        const { digest, mediaType, platforms, ...answer } = await attemptManifest(
+          this.#ctx,
+          ref,
+          ep,
+          credential,
+          signal,
+        )
+        const attempt =
+          normalizeHost(ep.host) === normalizeHost(ref.registryHost)
+            ? answer
+            : foreignRefusal(answer, ep, credential === null && candidate !== null)
         attempts.push({ ...attempt, ...host })
         if (attempt.code === 'RateLimited') this.pauses.pause(ep.host, attempt.retryAfterSeconds)
         if (attempt.code === 'Exists' && digest !== undefined) {
           const where = routed ? { answeredBy: ep.label, asked: [...asked] } : {}
-          return { code: 'Exists', digest, mediaType: mediaType ?? '', decidedBy: attempt.credential, attempts, ...where, ...(platforms === undefined ? {} : { platforms }) }
+          return {
+            code: 'Exists',
+            digest,
+            mediaType: mediaType ?? '',
+            decidedBy: attempt.credential,
+            attempts,
+            ...where,
+            ...(platforms === undefined ? {} : { platforms }),
+          }
         }
       }
     }
@@ -140,7 +177,11 @@ export class RegistryClient {
    * (`budgetMs`, default 2 s), cut shorter by the caller's signal: a suggestion must never cost
    * the review its deadline. Never throws; undefined when no list could be read.
    */
-  async listTags(ref: ImageReference, credentials: readonly Credential[], options: ListTagsClientOptions = {}): Promise<string[] | undefined> {
+  async listTags(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    options: ListTagsClientOptions = {},
+  ): Promise<string[] | undefined> {
     const { signal: callerSignal, budgetMs, ...limits } = options
     const budget = AbortSignal.timeout(budgetMs ?? DEFAULT_TAG_LIST_BUDGET_MS)
     const signal = callerSignal === undefined ? budget : AbortSignal.any([callerSignal, budget])
@@ -180,7 +221,16 @@ export class RegistryClient {
 
 /** What makes two endpoints the same question (a label may be shared by two repositories on one host). */
 function endpointKey(ep: Endpoint): string {
-  return [ep.scheme ?? '', ep.host, ep.root, ep.repository, ep.query ?? '', ep.credentials ? 'c' : 'a', ep.tls?.verify ?? '', ep.tls?.caPem?.length ?? ''].join('|')
+  return [
+    ep.scheme ?? '',
+    ep.host,
+    ep.root,
+    ep.repository,
+    ep.query ?? '',
+    ep.credentials ? 'c' : 'a',
+    ep.tls?.verify ?? '',
+    ep.tls?.caPem?.length ?? '',
+  ].join('|')
 }
 
 /**
@@ -191,9 +241,16 @@ function endpointKey(ep: Endpoint): string {
 function foreignRefusal(attempt: Attempt, ep: Endpoint, withheld: boolean): Attempt {
   // Asked anonymously where the node would send its own credentials, a registry that hides
   // private repositories behind 404 says nothing either.
-  const notFound = attempt.code === 'TagNotFound' || attempt.code === 'DigestNotFound' || attempt.code === 'RepositoryNotFound'
-  if (attempt.code !== 'AccessDenied' && attempt.code !== 'RepositoryNotFoundOrDenied' && !(withheld && notFound)) return attempt
-  return { ...attempt, code: 'RegistryUnreachable', cause: 'mirror-auth', detail: `${attempt.detail}; the nodes may hold their own credentials for ${ep.host}, which pullguard cannot see` }
+  const notFound =
+    attempt.code === 'TagNotFound' || attempt.code === 'DigestNotFound' || attempt.code === 'RepositoryNotFound'
+  if (attempt.code !== 'AccessDenied' && attempt.code !== 'RepositoryNotFoundOrDenied' && !(withheld && notFound))
+    return attempt
+  return {
+    ...attempt,
+    code: 'RegistryUnreachable',
+    cause: 'mirror-auth',
+    detail: `${attempt.detail}; the nodes may hold their own credentials for ${ep.host}, which pullguard cannot see`,
+  }
 }
 
 /**
@@ -217,13 +274,23 @@ export function summarize(attempts: Attempt[]): CheckResult {
   const ranked = PRECEDENCE.map((code) => attempts.find((a) => a.code === code)).find((a) => a !== undefined)
   const chosen = ranked ?? attempts[attempts.length - 1]
   if (chosen === undefined) {
-    return { code: 'RegistryUnreachable', cause: 'timeout', detail: 'no attempt could be made within the time budget', attempts }
+    return {
+      code: 'RegistryUnreachable',
+      cause: 'timeout',
+      detail: 'no attempt could be made within the time budget',
+      attempts,
+    }
   }
   switch (chosen.code) {
     case 'RegistryUnreachable':
       return { code: 'RegistryUnreachable', cause: chosen.cause ?? 'bad-response', detail: chosen.detail, attempts }
     case 'RateLimited':
-      return { code: 'RateLimited', detail: chosen.detail, attempts, ...(chosen.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: chosen.retryAfterSeconds }) }
+      return {
+        code: 'RateLimited',
+        detail: chosen.detail,
+        attempts,
+        ...(chosen.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: chosen.retryAfterSeconds }),
+      }
     case 'Exists':
       // Unreachable: Exists returns early. Kept total so the compiler proves every code is handled.
       return { code: 'RegistryUnreachable', cause: 'bad-response', detail: 'inconsistent attempt record', attempts }

@@ -58,7 +58,11 @@ export function shareIdentity(copy: Credential, original: Pick<Credential, 'user
 }
 
 function identityOf(credential: Pick<Credential, 'username' | 'password'>): string {
-  return createHmac('sha256', IDENTITY_KEY).update(credential.username).update('\0').update(credential.password).digest('hex')
+  return createHmac('sha256', IDENTITY_KEY)
+    .update(credential.username)
+    .update('\0')
+    .update(credential.password)
+    .digest('hex')
 }
 
 export function basicAuthorization(credential: Credential): string {

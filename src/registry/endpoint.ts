@@ -59,7 +59,12 @@ export interface Router {
  * without `?`). `origin` gives the scheme and host the transport uses for an endpoint without its
  * own (an insecure registry found to speak plain HTTP).
  */
-export function endpointUrl(ep: Endpoint, origin: (host: string, tls: EndpointTls | undefined) => string, suffix: string, extra?: string): URL {
+export function endpointUrl(
+  ep: Endpoint,
+  origin: (host: string, tls: EndpointTls | undefined) => string,
+  suffix: string,
+  extra?: string,
+): URL {
   const base = ep.scheme === undefined ? origin(ep.host, ep.tls) : `${ep.scheme}://${ep.host}`
   const path = `${ep.root}/${ep.repository}/${suffix}`.replace(/\/{2,}/g, '/')
   const query = [extra, ep.query].filter((q) => q !== undefined && q !== '').join('&')

@@ -24,7 +24,8 @@ export class HostSlots {
   readonly #hosts = new Map<string, HostState>()
 
   constructor(limit: number = DEFAULT_REQUESTS_PER_REGISTRY) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('the per-registry request cap must be a positive integer')
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError('the per-registry request cap must be a positive integer')
     this.#limit = limit
   }
 
@@ -93,5 +94,8 @@ export class HostSlots {
 }
 
 function waitedTooLong(host: string): TransportError {
-  return new TransportError('timeout', `the time budget ran out waiting for a free request slot to ${host} (the per-registry request cap)`)
+  return new TransportError(
+    'timeout',
+    `the time budget ran out waiting for a free request slot to ${host} (the per-registry request cap)`,
+  )
 }

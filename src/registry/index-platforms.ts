@@ -38,10 +38,24 @@ const PLATFORM_FIELD = /^[A-Za-z0-9._-]{1,64}$/
 export type IndexPlatforms = { ok: true; platforms: Platform[] } | { ok: false; reason: string }
 
 /** Step 2: one GET by digest with the attempt's authorization. Never throws. */
-export async function fetchIndexPlatforms(ctx: AuthContext, auth: AuthState, ep: Endpoint, digest: string, signal: AbortSignal | undefined): Promise<IndexPlatforms> {
+export async function fetchIndexPlatforms(
+  ctx: AuthContext,
+  auth: AuthState,
+  ep: Endpoint,
+  digest: string,
+  signal: AbortSignal | undefined,
+): Promise<IndexPlatforms> {
   const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), `manifests/${digest}`)
   try {
-    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: MANIFEST_ACCEPT, maxBodyBytes: INDEX_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
+    const sent = await sendAuthorized(ctx, auth, {
+      method: 'GET',
+      url,
+      accept: MANIFEST_ACCEPT,
+      maxBodyBytes: INDEX_BODY_LIMIT,
+      signal,
+      headers: ep.headers,
+      tls: ep.tls,
+    })
     if (!sent.ok) return { ok: false, reason: sent.failure.detail }
     if (sent.res.status !== 200) return { ok: false, reason: `GET of the index answered HTTP ${sent.res.status}` }
     return platformsFromBody(sent.res.body, digest)
@@ -74,14 +88,17 @@ export function parseIndexPlatforms(body: Buffer): IndexPlatforms {
   const seen = new Map<string, Platform>()
   for (const [i, entry] of manifests.entries()) {
     const platform = isRecord(entry) ? entry['platform'] : undefined
-    if (!isRecord(platform)) return { ok: false, reason: `index entry ${i} has no platform, which runtimes accept on every node` }
+    if (!isRecord(platform))
+      return { ok: false, reason: `index entry ${i} has no platform, which runtimes accept on every node` }
     const { os, architecture, variant } = platform
     // containerd reads an empty os as the node's own (platforms.normalizeOS), whatever that is.
     if (os === '') return { ok: false, reason: `index entry ${i} has an empty os, which runtimes read as their own` }
-    if (!isField(os) || !isField(architecture) || !(variant === undefined || variant === '' || isField(variant))) continue
+    if (!isField(os) || !isField(architecture) || !(variant === undefined || variant === '' || isField(variant)))
+      continue
     const p: Platform = variant === undefined || variant === '' ? { os, architecture } : { os, architecture, variant }
     seen.set(`${os}/${architecture}/${p.variant ?? ''}`, p)
-    if (seen.size > MAX_INDEX_PLATFORMS) return { ok: false, reason: `the index lists more than ${MAX_INDEX_PLATFORMS} platforms` }
+    if (seen.size > MAX_INDEX_PLATFORMS)
+      return { ok: false, reason: `the index lists more than ${MAX_INDEX_PLATFORMS} platforms` }
   }
   return { ok: true, platforms: [...seen.values()] }
 }

@@ -10,5 +10,7 @@ export function jsonObject(body: Buffer): Record<string, unknown> | undefined {
   } catch {
     return undefined
   }
-  return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined
+  return typeof json === 'object' && json !== null && !Array.isArray(json)
+    ? (json as Record<string, unknown>)
+    : undefined
 }

@@ -34,7 +34,13 @@ export type AttemptResult = Attempt & { digest?: string; mediaType?: string; pla
 type Outcome = Omit<AttemptResult, 'credential'>
 
 /** One attempt at `ep` (the image's registry, or a mirror) with one credential. Never throws. */
-export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, credential: Credential | null, signal: AbortSignal | undefined): Promise<AttemptResult> {
+export async function attemptManifest(
+  ctx: AttemptContext,
+  ref: ImageReference,
+  ep: Endpoint,
+  credential: Credential | null,
+  signal: AbortSignal | undefined,
+): Promise<AttemptResult> {
   const who = credential?.label ?? ANONYMOUS
   try {
     return { credential: who, ...(await attempt(ctx, ref, ep, credential, signal)) }
@@ -44,18 +50,33 @@ export async function attemptManifest(ctx: AttemptContext, ref: ImageReference, 
   }
 }
 
-async function attempt(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, credential: Credential | null, signal: AbortSignal | undefined): Promise<Outcome> {
+async function attempt(
+  ctx: AttemptContext,
+  ref: ImageReference,
+  ep: Endpoint,
+  credential: Credential | null,
+  signal: AbortSignal | undefined,
+): Promise<Outcome> {
   const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), `manifests/${ref.reference}`)
   const auth = startAuth(ctx, ep.host, ep.repository, credential, { tls: ep.tls, plainHttp: ep.scheme === 'http' })
   let method: 'HEAD' | 'GET' = 'HEAD'
   // HEAD, then at most one GET (HEAD refused, or not saying enough).
   for (let turn = 0; turn < 2; turn++) {
-    const sent = await sendAuthorized(ctx, auth, { method, url, accept: MANIFEST_ACCEPT, maxBodyBytes: MANIFEST_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
+    const sent = await sendAuthorized(ctx, auth, {
+      method,
+      url,
+      accept: MANIFEST_ACCEPT,
+      maxBodyBytes: MANIFEST_BODY_LIMIT,
+      signal,
+      headers: ep.headers,
+      tls: ep.tls,
+    })
     if (!sent.ok) return sent.failure
     const res = sent.res
     if (res.status === 200) {
       const found = readManifestAnswer(ref, ep, res, method)
-      if (found !== 'need-get') return withIndexPlatforms(ctx, ep, auth, found, method === 'GET' ? res.body : undefined, signal)
+      if (found !== 'need-get')
+        return withIndexPlatforms(ctx, ep, auth, found, method === 'GET' ? res.body : undefined, signal)
     } else if (res.status === 401) {
       return deniedAfterAuth(ep, res, credential)
     } else if (!((res.status === 405 || res.status === 400) && method === 'HEAD')) {
@@ -63,29 +84,48 @@ async function attempt(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, c
     }
     method = 'GET' // some registries refuse HEAD, or leave out what a HEAD should say
   }
-  return { code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ep.host} answered a manifest GET without a usable manifest` }
+  return {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: `${ep.host} answered a manifest GET without a usable manifest`,
+  }
 }
 
 /**
  * A 200 is only "exists" when it is a manifest a runtime would use. A login page from a proxy, a
  * digest header that is not a digest, or a manifest larger than containerd accepts is not.
  */
-function readManifestAnswer(ref: ImageReference, ep: Endpoint, res: HttpResponse, method: 'HEAD' | 'GET'): Outcome | 'need-get' {
-  const bad = (detail: string): Outcome => ({ code: 'RegistryUnreachable', cause: 'bad-response', status: 200, detail: `${ep.host} ${detail}` })
+function readManifestAnswer(
+  ref: ImageReference,
+  ep: Endpoint,
+  res: HttpResponse,
+  method: 'HEAD' | 'GET',
+): Outcome | 'need-get' {
+  const bad = (detail: string): Outcome => ({
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    status: 200,
+    detail: `${ep.host} ${detail}`,
+  })
   const header = headerValue(res, 'docker-content-digest')
-  if (header !== undefined && digestProblem(header) !== undefined) return bad('answered with a Docker-Content-Digest that is not a digest')
-  if (ref.digest !== undefined && header !== undefined && header !== ref.digest) return bad(`answered digest ${header} when asked for ${ref.digest}`)
+  if (header !== undefined && digestProblem(header) !== undefined)
+    return bad('answered with a Docker-Content-Digest that is not a digest')
+  if (ref.digest !== undefined && header !== undefined && header !== ref.digest)
+    return bad(`answered digest ${header} when asked for ${ref.digest}`)
   const length = Number(headerValue(res, 'content-length') ?? NaN)
-  if (length > MANIFEST_BODY_LIMIT) return bad(`announced a ${length}-byte manifest; runtimes refuse manifests over ${MANIFEST_BODY_LIMIT} bytes`)
+  if (length > MANIFEST_BODY_LIMIT)
+    return bad(`announced a ${length}-byte manifest; runtimes refuse manifests over ${MANIFEST_BODY_LIMIT} bytes`)
   let mediaType = (headerValue(res, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase()
   if (!isManifestMediaType(mediaType)) {
     if (method === 'HEAD') return 'need-get'
     const sniffed = sniffManifestMediaType(res.body)
-    if (sniffed === undefined) return bad(`answered 200 with something that is not a manifest (${mediaType || 'no content type'})`)
+    if (sniffed === undefined)
+      return bad(`answered 200 with something that is not a manifest (${mediaType || 'no content type'})`)
     mediaType = sniffed
   }
   // A body in hand must be what the runtime will unmarshal: a JSON object.
-  if (method === 'GET' && !isJsonObject(res.body)) return bad(`answered a manifest that is not a JSON object (${mediaType})`)
+  if (method === 'GET' && !isJsonObject(res.body))
+    return bad(`answered a manifest that is not a JSON object (${mediaType})`)
   const digest = ref.digest ?? header ?? (method === 'GET' ? sha256(res.body) : undefined)
   // containerd, too, falls back to GET when a HEAD names no digest.
   if (digest === undefined) return 'need-get'
@@ -96,11 +136,31 @@ function readManifestAnswer(ref: ImageReference, ep: Endpoint, res: HttpResponse
  * 5. An index found: add the platforms it offers (index-platforms.ts), from the body in hand or one
  *    GET by digest. Failing to read them keeps Exists, with the reason in the detail.
  */
-async function withIndexPlatforms(ctx: AttemptContext, ep: Endpoint, auth: AuthState, found: Outcome, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Outcome> {
-  if (ctx.resolveIndexPlatforms === false || found.code !== 'Exists' || found.digest === undefined || !isIndexMediaType(found.mediaType ?? '')) return found
-  const read = body === undefined ? await fetchIndexPlatforms(ctx, auth, ep, found.digest, signal) : platformsFromBody(body, found.digest)
+async function withIndexPlatforms(
+  ctx: AttemptContext,
+  ep: Endpoint,
+  auth: AuthState,
+  found: Outcome,
+  body: Buffer | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Outcome> {
+  if (
+    ctx.resolveIndexPlatforms === false ||
+    found.code !== 'Exists' ||
+    found.digest === undefined ||
+    !isIndexMediaType(found.mediaType ?? '')
+  )
+    return found
+  const read =
+    body === undefined
+      ? await fetchIndexPlatforms(ctx, auth, ep, found.digest, signal)
+      : platformsFromBody(body, found.digest)
   return read.ok
-    ? { ...found, platforms: read.platforms, detail: `${found.detail}; the index lists ${read.platforms.length} platform(s)` }
+    ? {
+        ...found,
+        platforms: read.platforms,
+        detail: `${found.detail}; the index lists ${read.platforms.length} platform(s)`,
+      }
     : { ...found, detail: `${found.detail}; its platforms are unknown: ${read.reason}` }
 }
 
@@ -113,44 +173,90 @@ function deniedAfterAuth(ep: Endpoint, res: HttpResponse, credential: Credential
   // that this identity may not read, and says `insufficient_scope` for both: we cannot tell which.
   if (bearer?.params.error === 'insufficient_scope' || registryErrors.includes('INSUFFICIENT_SCOPE')) {
     const who = credential === null ? 'anonymous pulls' : credential.label
-    return { ...base, code: 'RepositoryNotFoundOrDenied', detail: `${ep.host} grants no pull access to ${ep.repository} for ${who}: the repository does not exist or requires authorization` }
+    return {
+      ...base,
+      code: 'RepositoryNotFoundOrDenied',
+      detail: `${ep.host} grants no pull access to ${ep.repository} for ${who}: the repository does not exist or requires authorization`,
+    }
   }
   const who = credential === null ? 'anonymous access' : credential.label
   return { ...base, code: 'AccessDenied', detail: `${ep.host} refused ${who} (HTTP 401)` }
 }
 
-async function classifyFailure(ctx: AttemptContext, ref: ImageReference, ep: Endpoint, res: HttpResponse, auth: AuthState, signal: AbortSignal | undefined): Promise<Outcome> {
+async function classifyFailure(
+  ctx: AttemptContext,
+  ref: ImageReference,
+  ep: Endpoint,
+  res: HttpResponse,
+  auth: AuthState,
+  signal: AbortSignal | undefined,
+): Promise<Outcome> {
   const status = res.status
   const registryErrors = registryErrorCodes(res.body)
   const base = { status, ...(registryErrors.length > 0 ? { registryErrors } : {}) }
   if (status === 429 || registryErrors.includes('TOOMANYREQUESTS')) {
     const retry = retryAfterSeconds(res.headers['retry-after'], ctx.now())
-    return { ...base, code: 'RateLimited', detail: `${ep.host} is rate limiting pulls (HTTP ${status})`, ...(retry === undefined ? {} : { retryAfterSeconds: retry }) }
+    return {
+      ...base,
+      code: 'RateLimited',
+      detail: `${ep.host} is rate limiting pulls (HTTP ${status})`,
+      ...(retry === undefined ? {} : { retryAfterSeconds: retry }),
+    }
   }
   if (status === 404) {
     // distribution answers MANIFEST_UNKNOWN for a missing repository too, and a HEAD has no body:
     // only the tags list tells a missing tag from a missing repository.
-    const repository = registryErrors.includes('NAME_UNKNOWN') ? 'missing' : await probeRepository(ctx, ep, auth, signal)
-    if (repository === 'missing') return { ...base, code: 'RepositoryNotFound', detail: `repository ${ep.repository} does not exist on ${ep.host}` }
+    const repository = registryErrors.includes('NAME_UNKNOWN')
+      ? 'missing'
+      : await probeRepository(ctx, ep, auth, signal)
+    if (repository === 'missing')
+      return { ...base, code: 'RepositoryNotFound', detail: `repository ${ep.repository} does not exist on ${ep.host}` }
     return ref.digest !== undefined
       ? { ...base, code: 'DigestNotFound', detail: `${ep.repository}@${ref.digest} does not exist on ${ep.host}` }
-      : { ...base, code: 'TagNotFound', detail: `tag ${ref.reference} does not exist in ${ep.repository} on ${ep.host}` }
+      : {
+          ...base,
+          code: 'TagNotFound',
+          detail: `tag ${ref.reference} does not exist in ${ep.repository} on ${ep.host}`,
+        }
   }
   if (status === 403) {
-    return { ...base, code: 'AccessDenied', detail: `${ep.host} denied access to ${ep.repository} (HTTP 403${registryErrors.length > 0 ? ' ' + registryErrors.join(',') : ''})` }
+    return {
+      ...base,
+      code: 'AccessDenied',
+      detail: `${ep.host} denied access to ${ep.repository} (HTTP 403${registryErrors.length > 0 ? ' ' + registryErrors.join(',') : ''})`,
+    }
   }
-  if (status >= 500) return { ...base, code: 'RegistryUnreachable', cause: '5xx', detail: `${ep.host} answered HTTP ${status}` }
-  return { ...base, code: 'RegistryUnreachable', cause: 'bad-response', detail: `${ep.host} answered HTTP ${status} to a manifest request` }
+  if (status >= 500)
+    return { ...base, code: 'RegistryUnreachable', cause: '5xx', detail: `${ep.host} answered HTTP ${status}` }
+  return {
+    ...base,
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: `${ep.host} answered HTTP ${status} to a manifest request`,
+  }
 }
 
 /**
  * GET /v2/<repo>/tags/list: 200 → the repository exists; 404 → it does not. Anything else
  * (listing forbidden, a timeout) leaves it open; the manifest is missing either way.
  */
-async function probeRepository(ctx: AttemptContext, ep: Endpoint, auth: AuthState, signal: AbortSignal | undefined): Promise<'exists' | 'missing' | 'unknown'> {
+async function probeRepository(
+  ctx: AttemptContext,
+  ep: Endpoint,
+  auth: AuthState,
+  signal: AbortSignal | undefined,
+): Promise<'exists' | 'missing' | 'unknown'> {
   const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), 'tags/list', 'n=1')
   try {
-    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: ERROR_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
+    const sent = await sendAuthorized(ctx, auth, {
+      method: 'GET',
+      url,
+      accept: 'application/json',
+      maxBodyBytes: ERROR_BODY_LIMIT,
+      signal,
+      headers: ep.headers,
+      tls: ep.tls,
+    })
     if (sent.ok && sent.res.status === 200) return 'exists'
     if (sent.ok && sent.res.status === 404) return 'missing'
   } catch {

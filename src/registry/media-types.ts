@@ -14,7 +14,14 @@ export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+
 export const DOCKER_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json'
 export const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws'
 
-const MANIFEST_TYPES: ReadonlySet<string> = new Set([OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED])
+const MANIFEST_TYPES: ReadonlySet<string> = new Set([
+  OCI_INDEX,
+  OCI_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  DOCKER_MANIFEST,
+  DOCKER_SCHEMA1,
+  DOCKER_SCHEMA1_SIGNED,
+])
 
 export function isManifestMediaType(mediaType: string): boolean {
   return MANIFEST_TYPES.has(mediaType)
@@ -27,7 +34,14 @@ export function isManifestMediaType(mediaType: string): boolean {
 export function sniffManifestMediaType(body: Buffer): string | undefined {
   const json = jsonObject(body)
   if (json === undefined) return undefined
-  const m = json as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown; layers?: unknown; config?: unknown; fsLayers?: unknown }
+  const m = json as {
+    mediaType?: unknown
+    schemaVersion?: unknown
+    manifests?: unknown
+    layers?: unknown
+    config?: unknown
+    fsLayers?: unknown
+  }
   if (typeof m.mediaType === 'string' && MANIFEST_TYPES.has(m.mediaType)) return m.mediaType
   if (m.schemaVersion === 1 && Array.isArray(m.fsLayers)) return DOCKER_SCHEMA1
   if (m.schemaVersion === 2 && Array.isArray(m.manifests)) return OCI_INDEX

@@ -28,9 +28,12 @@ export function metadataHostProblem(host: string): string | undefined {
 export function metadataAddressProblem(address: string): string | undefined {
   const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address.split('.').map(Number) : embeddedIpv4(address)
   if (v4 !== undefined) {
-    if (v4[0] === 169 && v4[1] === 254) return `${v4.join('.')} is a link-local address (169.254.0.0/16: cloud metadata services live there)`
+    if (v4[0] === 169 && v4[1] === 254)
+      return `${v4.join('.')} is a link-local address (169.254.0.0/16: cloud metadata services live there)`
     // Alibaba Cloud's metadata service sits outside link-local.
-    return v4.join('.') === '100.100.100.200' ? `${v4.join('.')} is a cloud metadata service (Alibaba Cloud)` : undefined
+    return v4.join('.') === '100.100.100.200'
+      ? `${v4.join('.')} is a cloud metadata service (Alibaba Cloud)`
+      : undefined
   }
   const groups = ipv6Groups(address)
   if (groups === undefined) return undefined
@@ -45,7 +48,9 @@ function stripPort(host: string): string {
     return end === -1 ? host : host.slice(0, end + 1)
   }
   const colon = host.lastIndexOf(':')
-  return colon !== -1 && host.indexOf(':') === colon && /^\d*$/.test(host.slice(colon + 1)) ? host.slice(0, colon) : host
+  return colon !== -1 && host.indexOf(':') === colon && /^\d*$/.test(host.slice(colon + 1))
+    ? host.slice(0, colon)
+    : host
 }
 
 /** An IP literal as the URL standard reads it (IPv4 numbers in any base, IPv6 compressed), else undefined. */

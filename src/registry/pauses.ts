@@ -23,7 +23,10 @@ export class RegistryPauses {
 
   /** Starts (or extends) a pause for `host`; returns when it ends. */
   pause(host: string, retryAfterSeconds: number | undefined): number {
-    const ms = retryAfterSeconds === undefined ? DEFAULT_PAUSE_MS : Math.min(MAX_PAUSE_MS, Math.max(1_000, retryAfterSeconds * 1000))
+    const ms =
+      retryAfterSeconds === undefined
+        ? DEFAULT_PAUSE_MS
+        : Math.min(MAX_PAUSE_MS, Math.max(1_000, retryAfterSeconds * 1000))
     const until = Math.max(this.#until.get(host) ?? 0, this.clock.now() + ms)
     this.#until.set(host, until)
     return until

@@ -10,7 +10,16 @@ export type ReasonCode = 'Exists' | NotFoundCode | DeniedCode | UndeterminedCode
 /** Why a registry gave no answer. */
 /** `metadata-host`: pullguard refused to send a request to a cloud metadata or link-local address (metadata-hosts.ts). */
 /** `mirror-auth`: a mirror or rewritten location refused the credentials pullguard can send (the node may hold others for it). */
-export type UnreachableCause = 'dns' | 'refused' | 'tls' | 'timeout' | 'reset' | '5xx' | 'bad-response' | 'metadata-host' | 'mirror-auth'
+export type UnreachableCause =
+  | 'dns'
+  | 'refused'
+  | 'tls'
+  | 'timeout'
+  | 'reset'
+  | '5xx'
+  | 'bad-response'
+  | 'metadata-host'
+  | 'mirror-auth'
 
 /** What one credential (or the anonymous attempt) got. Never carries a credential value. */
 export interface Attempt {

@@ -31,7 +31,12 @@ export type TagList = { ok: true; tags: string[]; complete: boolean } | { ok: fa
 
 /** What the policy layer needs to read tags: CachedChecker provides it. */
 export interface TagSource {
-  tags(ref: ImageReference, credentials: readonly Credential[], namespace: string, signal?: AbortSignal): Promise<readonly string[] | undefined>
+  tags(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<readonly string[] | undefined>
 }
 
 /** Ten pages of 1000 cover every realistic repository; a suggestion is not worth more round-trips. */
@@ -43,7 +48,12 @@ export const DEFAULT_PAGE_SIZE = 1000
 /** 1000 tags of at most 128 characters, JSON-quoted, fit in well under 1 MiB. */
 export const TAG_PAGE_BODY_LIMIT = 1024 * 1024
 
-export async function listTags(ctx: AuthContext, ep: Endpoint, credential: Credential | null, options: ListTagsOptions = {}): Promise<TagList> {
+export async function listTags(
+  ctx: AuthContext,
+  ep: Endpoint,
+  credential: Credential | null,
+  options: ListTagsOptions = {},
+): Promise<TagList> {
   const maxTags = Math.max(1, options.maxTags ?? DEFAULT_MAX_TAGS)
   const maxPages = Math.max(1, options.maxPages ?? DEFAULT_MAX_PAGES)
   const pageSize = Math.max(1, Math.min(options.pageSize ?? DEFAULT_PAGE_SIZE, maxTags))
@@ -66,7 +76,11 @@ export async function listTags(ctx: AuthContext, ep: Endpoint, credential: Crede
     if (fetched.next === undefined) return done(true)
     // The registry's origin as the transport now knows it (an insecure registry may have
     // turned out to speak plain HTTP on the first page).
-    const next = refuseForeignNextLink(fetched.next, fetched.base, ep.scheme === undefined ? ctx.transport.baseUrl(ep.host, ep.tls) : `${ep.scheme}://${ep.host}`)
+    const next = refuseForeignNextLink(
+      fetched.next,
+      fetched.base,
+      ep.scheme === undefined ? ctx.transport.baseUrl(ep.host, ep.tls) : `${ep.scheme}://${ep.host}`,
+    )
     if (next === undefined || tags.size >= maxTags) return done(false)
     url = next
   }
@@ -74,14 +88,30 @@ export async function listTags(ctx: AuthContext, ep: Endpoint, credential: Crede
 
 type Page = { ok: true; tags: string[]; next: string | undefined; base: URL } | { ok: false; detail: string }
 
-async function fetchPage(ctx: AuthContext, auth: AuthState, url: URL, ep: Endpoint, signal: AbortSignal | undefined): Promise<Page> {
+async function fetchPage(
+  ctx: AuthContext,
+  auth: AuthState,
+  url: URL,
+  ep: Endpoint,
+  signal: AbortSignal | undefined,
+): Promise<Page> {
   try {
-    const sent = await sendAuthorized(ctx, auth, { method: 'GET', url, accept: 'application/json', maxBodyBytes: TAG_PAGE_BODY_LIMIT, signal, headers: ep.headers, tls: ep.tls })
+    const sent = await sendAuthorized(ctx, auth, {
+      method: 'GET',
+      url,
+      accept: 'application/json',
+      maxBodyBytes: TAG_PAGE_BODY_LIMIT,
+      signal,
+      headers: ep.headers,
+      tls: ep.tls,
+    })
     if (!sent.ok) return { ok: false, detail: sent.failure.detail }
     const res = sent.res
-    if (res.status !== 200) return { ok: false, detail: `${ep.host} answered HTTP ${res.status} to the tag list of ${ep.repository}` }
+    if (res.status !== 200)
+      return { ok: false, detail: `${ep.host} answered HTTP ${res.status} to the tag list of ${ep.repository}` }
     const tags = parseTagPage(res.body)
-    if (tags === undefined) return { ok: false, detail: `${ep.host} sent a tag list of ${ep.repository} that is not {"name", "tags"} JSON` }
+    if (tags === undefined)
+      return { ok: false, detail: `${ep.host} sent a tag list of ${ep.repository} that is not {"name", "tags"} JSON` }
     // Relative links resolve against the URL that answered (RFC 8288 §3.2), after any redirect.
     return { ok: true, tags, next: parseNextLink(res.headers.link), base: res.url }
   } catch (err) {
@@ -151,7 +181,10 @@ function relTypes(params: string): string[] {
     if (m[1]?.toLowerCase() !== 'rel') continue
     const raw = m[2] ?? ''
     const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw
-    return value.toLowerCase().split(/\s+/).filter((s) => s !== '')
+    return value
+      .toLowerCase()
+      .split(/\s+/)
+      .filter((s) => s !== '')
   }
   return []
 }

@@ -66,7 +66,12 @@ export class TokenSource {
     bearer: BearerParams,
     scope: string,
     credential: Credential | null,
-    options: { fresh?: boolean; signal?: AbortSignal | undefined; tls?: EndpointTls | undefined; plainHttp?: boolean } = {},
+    options: {
+      fresh?: boolean
+      signal?: AbortSignal | undefined
+      tls?: EndpointTls | undefined
+      plainHttp?: boolean
+    } = {},
   ): Promise<TokenOutcome> {
     const key = cacheKey(bearer, scope, credential)
     if (options.fresh === true) this.#cache.delete(key)
@@ -76,8 +81,12 @@ export class TokenSource {
     }
     // The shared fetch is bounded by the transport's per-request timeout, not by the first
     // caller's deadline; each caller stops waiting at its own.
-    const shared = this.#flight.run(key, () => this.#fetch(key, bearer, scope, credential, options.tls, options.plainHttp === true))
-    return within(shared, options.signal, () => unreachable('timeout', `the time budget ran out waiting for token server ${hostOf(bearer.realm)}`))
+    const shared = this.#flight.run(key, () =>
+      this.#fetch(key, bearer, scope, credential, options.tls, options.plainHttp === true),
+    )
+    return within(shared, options.signal, () =>
+      unreachable('timeout', `the time budget ran out waiting for token server ${hostOf(bearer.realm)}`),
+    )
   }
 
   async #fetch(
@@ -110,7 +119,8 @@ export class TokenSource {
         url,
         headers: { accept: 'application/json' },
         // Like containerd (auth/fetch.go): Basic only with a secret, otherwise an anonymous token.
-        authorization: credential !== null && hasBasicCredentials(credential) ? basicAuthorization(credential) : undefined,
+        authorization:
+          credential !== null && hasBasicCredentials(credential) ? basicAuthorization(credential) : undefined,
         maxBodyBytes: TOKEN_BODY_LIMIT,
         tls,
       })
@@ -122,18 +132,38 @@ export class TokenSource {
       // Refusing credentials means they are wrong; refusing an anonymous token (GHCR does, for a
       // private or missing repository) says nothing about which.
       return credential === null
-        ? { ok: false, code: 'RepositoryNotFoundOrDenied', status: res.status, detail: `token server ${url.host} refused anonymous access to ${scope}: the repository does not exist or requires authorization` }
-        : { ok: false, code: 'AccessDenied', status: res.status, detail: `token server ${url.host} refused the credentials of ${credential.label} (HTTP ${res.status})` }
+        ? {
+            ok: false,
+            code: 'RepositoryNotFoundOrDenied',
+            status: res.status,
+            detail: `token server ${url.host} refused anonymous access to ${scope}: the repository does not exist or requires authorization`,
+          }
+        : {
+            ok: false,
+            code: 'AccessDenied',
+            status: res.status,
+            detail: `token server ${url.host} refused the credentials of ${credential.label} (HTTP ${res.status})`,
+          }
     }
     if (res.status === 429) {
       const retry = retryAfterSeconds(res.headers['retry-after'], this.#clock.now())
-      return { ok: false, code: 'RateLimited', status: 429, detail: `token server ${url.host} is rate limiting (HTTP 429)`, ...(retry === undefined ? {} : { retryAfterSeconds: retry }) }
+      return {
+        ok: false,
+        code: 'RateLimited',
+        status: 429,
+        detail: `token server ${url.host} is rate limiting (HTTP 429)`,
+        ...(retry === undefined ? {} : { retryAfterSeconds: retry }),
+      }
     }
     if (res.status >= 500) return unreachable('5xx', `token server ${url.host} answered HTTP ${res.status}`, res.status)
-    if (res.status !== 200) return unreachable('bad-response', `token server ${url.host} answered HTTP ${res.status}`, res.status)
+    if (res.status !== 200)
+      return unreachable('bad-response', `token server ${url.host} answered HTTP ${res.status}`, res.status)
     const parsed = parseTokenBody(res.body)
     if (parsed === undefined) return unreachable('bad-response', `token server ${url.host} sent no usable token`)
-    const base = parsed.issuedAt !== undefined && parsed.issuedAt <= this.#clock.now() ? Math.max(parsed.issuedAt, started - 60_000) : started
+    const base =
+      parsed.issuedAt !== undefined && parsed.issuedAt <= this.#clock.now()
+        ? Math.max(parsed.issuedAt, started - 60_000)
+        : started
     const lifetimeMs = parsed.expiresIn * 1000
     // Refresh a little early so a token does not expire between our check and the registry's.
     const margin = Math.min(30_000, lifetimeMs / 10)
@@ -161,9 +191,17 @@ function unreachable(cause: UnreachableCause, detail: string, status?: number): 
 export function parseTokenBody(body: Buffer): { token: string; expiresIn: number; issuedAt?: number } | undefined {
   const o = jsonObject(body)
   if (o === undefined) return undefined
-  const token = typeof o.token === 'string' && o.token !== '' ? o.token : typeof o.access_token === 'string' && o.access_token !== '' ? o.access_token : undefined
+  const token =
+    typeof o.token === 'string' && o.token !== ''
+      ? o.token
+      : typeof o.access_token === 'string' && o.access_token !== ''
+        ? o.access_token
+        : undefined
   if (token === undefined || token.length > MAX_TOKEN_LENGTH || !TOKEN_CHARS.test(token)) return undefined
-  const expiresIn = typeof o.expires_in === 'number' && Number.isFinite(o.expires_in) ? Math.max(MIN_LIFETIME_S, o.expires_in) : MIN_LIFETIME_S
+  const expiresIn =
+    typeof o.expires_in === 'number' && Number.isFinite(o.expires_in)
+      ? Math.max(MIN_LIFETIME_S, o.expires_in)
+      : MIN_LIFETIME_S
   const issuedAt = typeof o.issued_at === 'string' ? Date.parse(o.issued_at) : NaN
   return Number.isNaN(issuedAt) ? { token, expiresIn } : { token, expiresIn, issuedAt }
 }

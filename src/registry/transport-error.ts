@@ -20,12 +20,7 @@ export const METADATA_ADDRESS_CODE = 'EPULLGUARD_METADATA_ADDRESS'
 const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA'])
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED'])
-const TIMEOUT = new Set([
-  'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-])
+const TIMEOUT = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 /** Maps whatever undici / node:net / node:tls threw to a cause. */
 export function classifyNetworkError(err: unknown, host: string): TransportError {
@@ -34,10 +29,12 @@ export function classifyNetworkError(err: unknown, host: string): TransportError
   const code = typeof e?.code === 'string' ? e.code : ''
   const name = typeof e?.name === 'string' ? e.name : ''
   const message = typeof e?.message === 'string' ? e.message : String(err)
-  if (code === METADATA_ADDRESS_CODE) return new TransportError('metadata-host', `refused to connect to ${host}: ${message}`)
+  if (code === METADATA_ADDRESS_CODE)
+    return new TransportError('metadata-host', `refused to connect to ${host}: ${message}`)
   if (DNS.has(code)) return new TransportError('dns', `cannot resolve ${host} (${code})`)
   if (REFUSED.has(code)) return new TransportError('refused', `connection to ${host} refused (${code})`)
-  if (TIMEOUT.has(code) || name === 'TimeoutError') return new TransportError('timeout', `${host} did not answer in time (${code || name})`)
+  if (TIMEOUT.has(code) || name === 'TimeoutError')
+    return new TransportError('timeout', `${host} did not answer in time (${code || name})`)
   if (isTlsError(code, message)) return new TransportError('tls', `TLS with ${host} failed: ${code || message}`)
   if (RESET.has(code)) return new TransportError('reset', `${host} closed the connection (${code})`)
   if (name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') {
@@ -68,5 +65,7 @@ function isTlsError(code: string, message: string): boolean {
 }
 
 export function asTransportError(err: unknown): TransportError {
-  return err instanceof TransportError ? err : new TransportError('bad-response', `unexpected error: ${(err as Error)?.message ?? String(err)}`)
+  return err instanceof TransportError
+    ? err
+    : new TransportError('bad-response', `unexpected error: ${(err as Error)?.message ?? String(err)}`)
 }

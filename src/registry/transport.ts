@@ -132,7 +132,12 @@ export class Transport {
         res = await this.#once(req, url, authorization, headers)
       } catch (err) {
         // Docker's rule for insecure registries: try TLS without verification, then plain HTTP.
-        if (err instanceof TransportError && err.reason === 'tls' && url.protocol === 'https:' && this.#mayFallBack(url.host, hop === 0 ? req.tls : undefined)) {
+        if (
+          err instanceof TransportError &&
+          err.reason === 'tls' &&
+          url.protocol === 'https:' &&
+          this.#mayFallBack(url.host, hop === 0 ? req.tls : undefined)
+        ) {
           url = new URL(url.href.replace(/^https:/, 'http:'))
           res = await this.#once(req, url, authorization, headers)
           // Remembered only once plain HTTP answered: a one-off TLS failure must not pin the host to it.
@@ -143,11 +148,19 @@ export class Transport {
       }
       const location = res.headers.location
       if (!REDIRECT_STATUSES.has(res.status) || typeof location !== 'string') return res
-      if (hop >= MAX_REDIRECTS) throw new TransportError('bad-response', `${req.url.host} redirected more than ${MAX_REDIRECTS} times`)
+      if (hop >= MAX_REDIRECTS)
+        throw new TransportError('bad-response', `${req.url.host} redirected more than ${MAX_REDIRECTS} times`)
       const next = parseLocation(location, url)
       refuseMetadataHost(next, url.host)
-      if (next.protocol === 'http:' && !this.#insecure.has(next.host) && !(next.host === req.url.host && (req.url.protocol === 'http:' || req.tls?.plainFallback === true))) {
-        throw new TransportError('tls', `${url.host} redirected to plain HTTP at ${next.host}, which is not an insecure registry`)
+      if (
+        next.protocol === 'http:' &&
+        !this.#insecure.has(next.host) &&
+        !(next.host === req.url.host && (req.url.protocol === 'http:' || req.tls?.plainFallback === true))
+      ) {
+        throw new TransportError(
+          'tls',
+          `${url.host} redirected to plain HTTP at ${next.host}, which is not an insecure registry`,
+        )
       }
       // Never send credentials to another origin (or down to plain HTTP on the same host), nor the
       // endpoint's own headers that carry them (a hosts.toml `header` may hold an Authorization).
@@ -165,7 +178,12 @@ export class Transport {
     await Promise.allSettled(pools.map((p) => p.close()))
   }
 
-  async #once(req: HttpRequest, url: URL, authorization: string | undefined, headers: Record<string, string> | undefined): Promise<HttpResponse> {
+  async #once(
+    req: HttpRequest,
+    url: URL,
+    authorization: string | undefined,
+    headers: Record<string, string> | undefined,
+  ): Promise<HttpResponse> {
     // A slot first: waiting for one is pullguard's own queue, not the registry's time (no request
     // was sent, so none is counted), bounded by the caller's deadline.
     const release = await this.slots.acquire(url.host, req.signal ?? AbortSignal.timeout(this.#timeoutMs))
@@ -175,14 +193,23 @@ export class Transport {
       this.#onRequest?.(url.host, `${Math.floor(res.status / 100)}xx`, (performance.now() - started) / 1000)
       return res
     } catch (err) {
-      this.#onRequest?.(url.host, err instanceof TransportError ? err.reason : 'bad-response', (performance.now() - started) / 1000)
+      this.#onRequest?.(
+        url.host,
+        err instanceof TransportError ? err.reason : 'bad-response',
+        (performance.now() - started) / 1000,
+      )
       throw err
     } finally {
       release()
     }
   }
 
-  async #request(req: HttpRequest, url: URL, authorization: string | undefined, extra: Record<string, string> | undefined): Promise<HttpResponse> {
+  async #request(
+    req: HttpRequest,
+    url: URL,
+    authorization: string | undefined,
+    extra: Record<string, string> | undefined,
+  ): Promise<HttpResponse> {
     const host = url.host
     const timeout = AbortSignal.timeout(this.#timeoutMs)
     const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
@@ -236,7 +263,10 @@ export class Transport {
   #pool(url: URL, tls: EndpointTls | undefined): Pool {
     // One pool per origin and TLS setting: a mirror's own CA must not serve another host's handshake.
     const origin = url.origin
-    const key = tls === undefined ? origin : `${origin} ${tls.verify ? 'verify' : 'no-verify'} ${tls.caPem === undefined ? '' : createHash('sha256').update(tls.caPem).digest('hex')}`
+    const key =
+      tls === undefined
+        ? origin
+        : `${origin} ${tls.verify ? 'verify' : 'no-verify'} ${tls.caPem === undefined ? '' : createHash('sha256').update(tls.caPem).digest('hex')}`
     let pool = this.#pools.get(key)
     if (pool !== undefined) {
       // Used again: set again, to the back of the line.
@@ -282,7 +312,12 @@ function withoutSensitive(headers: Record<string, string> | undefined): Record<s
 function refuseMetadataHost(url: URL, redirectedFrom: string | undefined): void {
   const problem = metadataHostProblem(url.host)
   if (problem === undefined) return
-  throw new TransportError('metadata-host', redirectedFrom === undefined ? `refused to contact ${url.host}: ${problem}` : `${redirectedFrom} redirected to ${url.host}, refused: ${problem}`)
+  throw new TransportError(
+    'metadata-host',
+    redirectedFrom === undefined
+      ? `refused to contact ${url.host}: ${problem}`
+      : `${redirectedFrom} redirected to ${url.host}, refused: ${problem}`,
+  )
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
@@ -299,7 +334,14 @@ export function metadataGuardedLookup(resolve: LookupFunction = dnsLookup as Loo
       const list: LookupAddress[] = Array.isArray(address) ? address : [{ address, family: family ?? 0 }]
       for (const a of list) {
         const problem = metadataAddressProblem(a.address)
-        if (problem !== undefined) return callback(Object.assign(new Error(`${hostname} resolves to ${a.address}: ${problem}`), { code: METADATA_ADDRESS_CODE }), address, family)
+        if (problem !== undefined)
+          return callback(
+            Object.assign(new Error(`${hostname} resolves to ${a.address}: ${problem}`), {
+              code: METADATA_ADDRESS_CODE,
+            }),
+            address,
+            family,
+          )
       }
       callback(null, address, family)
     })

@@ -14,7 +14,14 @@ import type { CachedChecker } from '../registry/cached-checker.js'
 import type { Metrics } from '../server/metrics.js'
 import type { AuditSettings } from './config.js'
 
-export function startBackgroundAudit(settings: AuditSettings, timeoutMs: number, kubeConfig: KubeConfig, logger: Logger, metrics: Metrics, assess: AssessOptions & { checker: CachedChecker }): { close(): Promise<void> } {
+export function startBackgroundAudit(
+  settings: AuditSettings,
+  timeoutMs: number,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  metrics: Metrics,
+  assess: AssessOptions & { checker: CachedChecker },
+): { close(): Promise<void> } {
   // The workloads are watched by the leader only: a pod watch costs every replica that holds one.
   let workloads: WorkloadCache | undefined
   const auditor = new Auditor({
@@ -51,7 +58,16 @@ export function startBackgroundAudit(settings: AuditSettings, timeoutMs: number,
   })
   metrics.auditInterval(settings.intervalMs)
   elector.start()
-  logger.info({ intervalMs: settings.intervalMs, qps: settings.qps, events: settings.events, lease: `${settings.leaseNamespace}/${AUDIT_LEASE}`, identity: settings.identity }, 'audit enabled')
+  logger.info(
+    {
+      intervalMs: settings.intervalMs,
+      qps: settings.qps,
+      events: settings.events,
+      lease: `${settings.leaseNamespace}/${AUDIT_LEASE}`,
+      identity: settings.identity,
+    },
+    'audit enabled',
+  )
   return {
     close: async () => {
       await elector.stop()
@@ -63,4 +79,3 @@ export function startBackgroundAudit(settings: AuditSettings, timeoutMs: number,
 
 /** The Lease the replicas share in pullguard's namespace (the Role grants it by name). */
 export const AUDIT_LEASE = 'pullguard-audit'
-

@@ -28,7 +28,16 @@ export async function serve(argv: string[]): Promise<void> {
   const server = await createServe(config, logger)
   await server.app.listen({ port: config.port, host: config.host })
   const address = server.app.server.address()
-  logger.info({ address, mode: config.mode, onRegistryError: config.onRegistryError, timeoutMs: config.timeoutMs, insecureRegistries: config.insecureRegistries }, 'pullguard listening')
+  logger.info(
+    {
+      address,
+      mode: config.mode,
+      onRegistryError: config.onRegistryError,
+      timeoutMs: config.timeoutMs,
+      insecureRegistries: config.insecureRegistries,
+    },
+    'pullguard listening',
+  )
   // SIGTERM (a rolling update, a node drain): stop accepting, answer the reviews in flight, exit 0.
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down: finishing in-flight reviews')

@@ -89,7 +89,10 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
   const exemptNs = pickList('exempt-namespace')
   const timeoutMs = parseDuration(timeout.value ?? '8s', timeout.source)
   if (timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new ConfigError(timeout.source, `${timeout.value} is outside 100ms..29s (the API server waits at most 30s for a webhook)`)
+    throw new ConfigError(
+      timeout.source,
+      `${timeout.value} is outside 100ms..29s (the API server waits at most 30s for a webhook)`,
+    )
   }
   const port = pick('port')
   const mode = pick('mode')
@@ -102,7 +105,9 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     mode: oneOf(mode.value ?? 'enforce', ['enforce', 'warn'] as const, mode.source),
     onRegistryError: oneOf(onError.value ?? 'allow', ['allow', 'deny'] as const, onError.source),
     timeoutMs,
-    exemptNamespaces: exemptNs.given ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source)) : [ownNamespace(env)],
+    exemptNamespaces: exemptNs.given
+      ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source))
+      : [ownNamespace(env)],
     exemptImages: pickList('exempt-image').list,
     nodeDockerConfigPath: pick('node-docker-config').value,
     platforms: platformList(pickList('platform')),
@@ -116,13 +121,21 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
 const MIN_AUDIT_INTERVAL_MS = 1000
 
 function auditSettings(interval: Picked, qps: Picked, events: Picked, env: Env): AuditSettings | undefined {
-  const intervalMs = interval.value === undefined || interval.value === '0' ? 0 : parseDuration(interval.value, interval.source)
+  const intervalMs =
+    interval.value === undefined || interval.value === '0' ? 0 : parseDuration(interval.value, interval.source)
   const rate = auditQps(qps)
   const withEvents = oneOf(events.value ?? 'false', ['true', 'false'] as const, events.source) === 'true'
   if (intervalMs === 0) return undefined
-  if (intervalMs < MIN_AUDIT_INTERVAL_MS) throw new ConfigError(interval.source, `${interval.value} is shorter than 1s (0 turns the audit off)`)
+  if (intervalMs < MIN_AUDIT_INTERVAL_MS)
+    throw new ConfigError(interval.source, `${interval.value} is shorter than 1s (0 turns the audit off)`)
   const pod = env.POD_NAME
-  return { intervalMs, qps: rate, events: withEvents, leaseNamespace: ownNamespace(env), identity: pod !== undefined && pod !== '' ? pod : `${hostname()}-${process.pid}` }
+  return {
+    intervalMs,
+    qps: rate,
+    events: withEvents,
+    leaseNamespace: ownNamespace(env),
+    identity: pod !== undefined && pod !== '' ? pod : `${hostname()}-${process.pid}`,
+  }
 }
 
 /** Where pullguard itself runs: the downward API, else the service account's namespace file. */
@@ -139,7 +152,8 @@ function ownNamespace(env: Env): string {
 }
 
 function parsePort(value: string, source: string): number {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new ConfigError(source, `"${value}" is not a port number (0-65535)`)
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+    throw new ConfigError(source, `"${value}" is not a port number (0-65535)`)
   return Number(value)
 }
 
@@ -147,12 +161,20 @@ function readTls(cert: Picked, key: Picked): TlsFiles | undefined {
   if (cert.value === undefined && key.value === undefined) return undefined
   if (cert.value === undefined) throw new ConfigError('--tls-cert', 'is required when --tls-key is set')
   if (key.value === undefined) throw new ConfigError('--tls-key', 'is required when --tls-cert is set')
-  const pair = { certPem: readPem(cert.value, cert.source), keyPem: readPem(key.value, key.source), certPath: cert.value, keyPath: key.value }
+  const pair = {
+    certPem: readPem(cert.value, cert.source),
+    keyPem: readPem(key.value, key.source),
+    certPath: cert.value,
+    keyPath: key.value,
+  }
   try {
     createSecureContext({ cert: pair.certPem, key: pair.keyPem })
   } catch (err) {
     // Swapped files, a key for another certificate, an encrypted key: say so now, not at first request.
-    throw new ConfigError(cert.source, `${cert.value} and ${key.value} are not a usable certificate and key pair (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    throw new ConfigError(
+      cert.source,
+      `${cert.value} and ${key.value} are not a usable certificate and key pair (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    )
   }
   return pair
 }

@@ -38,14 +38,20 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const kc = kubeConfig ?? (await kubeConfigFor(undefined, 'KUBECONFIG'))
   let tls = config.tls
   if (tls === undefined) {
-    logger.warn('no --tls-cert/--tls-key given: serving a self-signed certificate generated in memory (development only)')
+    logger.warn(
+      'no --tls-cert/--tls-key given: serving a self-signed certificate generated in memory (development only)',
+    )
     tls = { ...(await generateDevCertificate()), certPath: '(generated)', keyPath: '(generated)' }
   }
   const budget = decisionBudgetMs(config.timeoutMs)
   const metrics = new Metrics({ timeoutMs: config.timeoutMs })
   metrics.servingCertificate(certificateNotAfter(tls.certPem))
   const routes = openMirrors(config.mirrors, logger, { watch: true })
-  const { client: registry, checker } = openRegistries(config, budget, { routes, onRequest: metrics.registryRequest, observer: metrics.checks })
+  const { client: registry, checker } = openRegistries(config, budget, {
+    routes,
+    onRequest: metrics.registryRequest,
+    observer: metrics.checks,
+  })
   const kube = new KubeApi(kc, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
   // Pull secrets, service accounts and namespaces kept by list + watch; until listed (or when
   // RBAC allows no list), lookups go to the API as they would without it.
@@ -61,7 +67,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     onExec: metrics.pluginExec,
     serviceAccounts: {
       getServiceAccount: (ns, name, signal) => cluster.getServiceAccount(ns, name, signal),
-      createServiceAccountToken: (ns, name, request, signal) => kube.createServiceAccountToken(ns, name, request, signal),
+      createServiceAccountToken: (ns, name, request, signal) =>
+        kube.createServiceAccountToken(ns, name, request, signal),
     },
   })
   const platforms = new NodePlatforms(kube, config.platforms, logger)
@@ -102,12 +109,28 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     onDecision: metrics.decision,
     logger,
   })
-  const audit = config.audit === undefined ? undefined : startBackgroundAudit(config.audit, config.timeoutMs, kc, logger, metrics, assessOptions)
+  const audit =
+    config.audit === undefined
+      ? undefined
+      : startBackgroundAudit(config.audit, config.timeoutMs, kc, logger, metrics, assessOptions)
   const ready = reachedOnce(kube)
   metrics.readiness(ready)
   // Reviews in flight at shutdown get up to --timeout + 2 s; past that their connections are cut (server/lifecycle.ts).
-  const app = buildServer({ certPem: tls.certPem, keyPem: tls.keyPem, logger, judge, metrics, ready, closeGraceMs: config.timeoutMs + 2_000 })
-  const reloader = config.tls === undefined ? undefined : new CertificateReloader(app.server, config.tls.certPath, config.tls.keyPath, logger, (pem) => metrics.servingCertificate(certificateNotAfter(pem)))
+  const app = buildServer({
+    certPem: tls.certPem,
+    keyPem: tls.keyPem,
+    logger,
+    judge,
+    metrics,
+    ready,
+    closeGraceMs: config.timeoutMs + 2_000,
+  })
+  const reloader =
+    config.tls === undefined
+      ? undefined
+      : new CertificateReloader(app.server, config.tls.certPath, config.tls.keyPath, logger, (pem) =>
+          metrics.servingCertificate(certificateNotAfter(pem)),
+        )
   // Before the reviews drain: the Lease first, so another replica takes over the audit meanwhile.
   app.addHook('preClose', async () => {
     reloader?.close()

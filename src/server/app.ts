@@ -57,7 +57,10 @@ export function buildServer(options: ServerOptions): App {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
     if (status === 500) request.log.error({ err }, 'request failed')
-    void reply.code(status).send({ error: status === 500 ? 'InternalError' : err.code ?? 'BadRequest', reason: status === 500 ? 'internal error' : err.message })
+    void reply.code(status).send({
+      error: status === 500 ? 'InternalError' : (err.code ?? 'BadRequest'),
+      reason: status === 500 ? 'internal error' : err.message,
+    })
   })
 
   // JSON only (no text/plain), parsed by us: see json-body.ts.
@@ -65,8 +68,12 @@ export function buildServer(options: ServerOptions): App {
   if (options.closeGraceMs !== undefined) app.register(closeWithin(options.closeGraceMs, options.logger))
 
   app.post('/validate', async (request, reply) => {
-    const result = request.body instanceof MalformedBody ? unreadableReview(request.body.reason) : await handleReview(request.body, options.judge)
-    if (result.status === 400) request.log.warn({ uid: result.uid, reason: result.body.reason }, 'malformed AdmissionReview')
+    const result =
+      request.body instanceof MalformedBody
+        ? unreadableReview(request.body.reason)
+        : await handleReview(request.body, options.judge)
+    if (result.status === 400)
+      request.log.warn({ uid: result.uid, reason: result.body.reason }, 'malformed AdmissionReview')
     return reply.code(result.status).send(result.body)
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -76,7 +83,9 @@ export function buildServer(options: ServerOptions): App {
   })
   const metrics = options.metrics
   if (metrics !== undefined) {
-    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    )
   }
   return app
 }

@@ -15,7 +15,9 @@ import type { App } from './app.js'
 /** Makes this the server's only body parser (no text/plain): the route sees a value or a MalformedBody. */
 export function useJsonBodyParser(app: App): void {
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, parseJsonBody(body as Buffer)))
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, parseJsonBody(body as Buffer)),
+  )
 }
 
 export class MalformedBody {
@@ -26,7 +28,8 @@ export function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) return new MalformedBody('body is empty')
   if (!isUtf8(body)) return new MalformedBody('body is not valid UTF-8')
   // A byte-order mark is not JSON, but parsers may ignore it (RFC 8259 §8.1).
-  const text = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.toString('utf8', 3) : body.toString('utf8')
+  const text =
+    body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.toString('utf8', 3) : body.toString('utf8')
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -39,7 +42,8 @@ export function parseJsonBody(body: Buffer): unknown {
 }
 
 /** `"__proto__":` with any of its letters written as \u escapes (secure-json-parse's test). */
-const PROTO_KEY = /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/
+const PROTO_KEY =
+  /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/
 
 function hasProtoKey(root: unknown): boolean {
   // Iterative: the body may be nested as deep as JSON.parse allows.

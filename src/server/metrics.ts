@@ -24,7 +24,9 @@ export function reviewBuckets(timeoutSeconds: number): number[] {
   const fixed = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4]
   // Not rounded: the alert's `0.8 * timeout` in PromQL is the same IEEE product, so the boundary is exact.
   const around = [0.5, 0.8, 1].map((f) => timeoutSeconds * f)
-  return [...new Set([...fixed.filter((b) => b < timeoutSeconds * 0.5), ...around, timeoutSeconds + 2])].sort((a, b) => a - b)
+  return [...new Set([...fixed.filter((b) => b < timeoutSeconds * 0.5), ...around, timeoutSeconds + 2])].sort(
+    (a, b) => a - b,
+  )
 }
 
 /**
@@ -54,7 +56,12 @@ class OptionalGauge extends Gauge {
 export class Metrics {
   readonly registry = new Registry()
   readonly #hosts = new Set<string>()
-  readonly #decisions = new Counter({ name: 'pullguard_decisions_total', help: 'Admission decisions by verdict, mode and deciding reason code.', labelNames: ['verdict', 'mode', 'reason'] as const, registers: [this.registry] })
+  readonly #decisions = new Counter({
+    name: 'pullguard_decisions_total',
+    help: 'Admission decisions by verdict, mode and deciding reason code.',
+    labelNames: ['verdict', 'mode', 'reason'] as const,
+    registers: [this.registry],
+  })
   readonly #reviewSeconds: Histogram<'verdict'>
   readonly #registrySeconds = new Histogram({
     name: 'pullguard_registry_request_duration_seconds',
@@ -71,8 +78,17 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   })
-  readonly #cache = new Counter({ name: 'pullguard_cache_lookups_total', help: 'Result and tag-list cache lookups.', labelNames: ['cache', 'result'] as const, registers: [this.registry] })
-  readonly #inflight = new Gauge({ name: 'pullguard_inflight_checks', help: 'Registry checks running now (shared checks count once).', registers: [this.registry] })
+  readonly #cache = new Counter({
+    name: 'pullguard_cache_lookups_total',
+    help: 'Result and tag-list cache lookups.',
+    labelNames: ['cache', 'result'] as const,
+    registers: [this.registry],
+  })
+  readonly #inflight = new Gauge({
+    name: 'pullguard_inflight_checks',
+    help: 'Registry checks running now (shared checks count once).',
+    registers: [this.registry],
+  })
   #sizes: Record<string, () => number> = {}
   readonly #entries = new Gauge({
     name: 'pullguard_cache_entries',
@@ -93,9 +109,22 @@ export class Metrics {
     labelNames: ['workload_namespace', 'kind', 'name', 'container', 'reason'] as const,
     registers: [this.registry],
   })
-  readonly #auditImages = new Gauge({ name: 'pullguard_audit_images', help: 'Images of running workloads by the audit\'s last finding.', labelNames: ['result'] as const, registers: [this.registry] })
-  readonly #auditLastPass = new OptionalGauge({ name: 'pullguard_audit_last_pass_completed_timestamp_seconds', help: 'When the audit last completed a pass (Unix time); only the leader has it, once a pass completed.', registers: [this.registry] })
-  readonly #auditPassSeconds = new OptionalGauge({ name: 'pullguard_audit_pass_duration_seconds', help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).', registers: [this.registry] })
+  readonly #auditImages = new Gauge({
+    name: 'pullguard_audit_images',
+    help: "Images of running workloads by the audit's last finding.",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  })
+  readonly #auditLastPass = new OptionalGauge({
+    name: 'pullguard_audit_last_pass_completed_timestamp_seconds',
+    help: 'When the audit last completed a pass (Unix time); only the leader has it, once a pass completed.',
+    registers: [this.registry],
+  })
+  readonly #auditPassSeconds = new OptionalGauge({
+    name: 'pullguard_audit_pass_duration_seconds',
+    help: 'How long the last completed audit pass took (about the interval: the pass is spread over it).',
+    registers: [this.registry],
+  })
 
   #pauses: () => ReadonlyMap<string, number> = () => new Map()
   readonly #paused = new Gauge({
@@ -110,7 +139,11 @@ export class Metrics {
     },
   })
   #slots: () => ReadonlyMap<string, { active: number; queued: number }> = () => new Map()
-  readonly #slotLimit = new OptionalGauge({ name: 'pullguard_registry_concurrency_limit', help: 'Requests in flight allowed per registry host (--registry-concurrency), shared by reviews and the audit.', registers: [this.registry] })
+  readonly #slotLimit = new OptionalGauge({
+    name: 'pullguard_registry_concurrency_limit',
+    help: 'Requests in flight allowed per registry host (--registry-concurrency), shared by reviews and the audit.',
+    registers: [this.registry],
+  })
   readonly #inFlight = new Gauge({
     name: 'pullguard_registry_requests_in_flight',
     help: 'Requests to a registry host now in flight (at most pullguard_registry_concurrency_limit) and waiting for a slot, by state.',
@@ -127,10 +160,26 @@ export class Metrics {
     },
   })
   // What the dashboard and alerts compare the review times with.
-  readonly #reviewTimeout = new Gauge({ name: 'pullguard_review_timeout_seconds', help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.', registers: [this.registry] })
-  readonly #auditInterval = new OptionalGauge({ name: 'pullguard_audit_interval_seconds', help: 'The background audit\'s interval (--audit-interval); absent when the audit is off.', registers: [this.registry] })
-  readonly #auditLeaderSince = new OptionalGauge({ name: 'pullguard_audit_leader_since_timestamp_seconds', help: 'When this replica took the audit Lease (Unix time); only the leader has it.', registers: [this.registry] })
-  readonly #certificateExpiry = new OptionalGauge({ name: 'pullguard_serving_certificate_expiry_timestamp_seconds', help: 'notAfter of the serving certificate in use (Unix time), updated when the files are reloaded.', registers: [this.registry] })
+  readonly #reviewTimeout = new Gauge({
+    name: 'pullguard_review_timeout_seconds',
+    help: 'The review budget (--timeout); reviews past it are answered by --on-registry-error.',
+    registers: [this.registry],
+  })
+  readonly #auditInterval = new OptionalGauge({
+    name: 'pullguard_audit_interval_seconds',
+    help: "The background audit's interval (--audit-interval); absent when the audit is off.",
+    registers: [this.registry],
+  })
+  readonly #auditLeaderSince = new OptionalGauge({
+    name: 'pullguard_audit_leader_since_timestamp_seconds',
+    help: 'When this replica took the audit Lease (Unix time); only the leader has it.',
+    registers: [this.registry],
+  })
+  readonly #certificateExpiry = new OptionalGauge({
+    name: 'pullguard_serving_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the serving certificate in use (Unix time), updated when the files are reloaded.',
+    registers: [this.registry],
+  })
   #readyProbe: () => Promise<boolean> = async () => true
   readonly #ready = new Gauge({
     name: 'pullguard_ready',
@@ -143,7 +192,13 @@ export class Metrics {
 
   readonly audit: AuditObserver = {
     notPullable: (s, present) => {
-      const labels = { workload_namespace: s.namespace, kind: s.kind, name: s.name, container: s.container, reason: s.reason }
+      const labels = {
+        workload_namespace: s.namespace,
+        kind: s.kind,
+        name: s.name,
+        container: s.container,
+        reason: s.reason,
+      }
       if (present) this.#notPullable.set(labels, 1)
       else this.#notPullable.remove(labels)
     },
@@ -208,7 +263,9 @@ export class Metrics {
   }
 
   /** What pullguard_cache_entries reports, read at each scrape. */
-  cacheSizes(sizes: Record<'result' | 'assessments' | 'pull-secrets' | 'service-accounts' | 'namespaces', () => number>): void {
+  cacheSizes(
+    sizes: Record<'result' | 'assessments' | 'pull-secrets' | 'service-accounts' | 'namespaces', () => number>,
+  ): void {
     this.#sizes = sizes
   }
 
@@ -219,10 +276,12 @@ export class Metrics {
   decision = (d: DecisionSummary): void => {
     const key = `${d.verdict}\n${d.mode}\n${d.reason}`
     let counter = this.#decisionSeries.get(key)
-    if (counter === undefined) this.#decisionSeries.set(key, (counter = this.#decisions.labels(d.verdict, d.mode, d.reason)))
+    if (counter === undefined)
+      this.#decisionSeries.set(key, (counter = this.#decisions.labels(d.verdict, d.mode, d.reason)))
     counter.inc()
     let histogram = this.#durationSeries.get(d.verdict)
-    if (histogram === undefined) this.#durationSeries.set(d.verdict, (histogram = this.#reviewSeconds.labels(d.verdict)))
+    if (histogram === undefined)
+      this.#durationSeries.set(d.verdict, (histogram = this.#reviewSeconds.labels(d.verdict)))
     histogram.observe(d.seconds)
   }
 

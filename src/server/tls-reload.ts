@@ -37,7 +37,10 @@ export class CertificateReloader {
       key = readFileSync(this.keyPath, 'utf8')
       createSecureContext({ cert, key }) // throws on a mismatched or partial pair
     } catch (err) {
-      this.logger.warn({ cert: this.certPath, problem: (err as NodeJS.ErrnoException).code ?? 'invalid pair' }, 'serving certificate not reloaded; keeping the current one')
+      this.logger.warn(
+        { cert: this.certPath, problem: (err as NodeJS.ErrnoException).code ?? 'invalid pair' },
+        'serving certificate not reloaded; keeping the current one',
+      )
       return false
     }
     this.server.setSecureContext({ cert, key, minVersion: 'TLSv1.2' })

@@ -14,7 +14,11 @@ t.test('allowed with warnings has the shape of the warn fixture', async (t) => {
 })
 
 t.test('allowed without warnings carries no warnings field', async (t) => {
-  t.same(allowed('u'), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u', allowed: true } })
+  t.same(allowed('u'), {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: 'u', allowed: true },
+  })
 })
 
 t.test('warnings are single lines, cut at 256 characters, and capped in number', async (t) => {

@@ -11,13 +11,22 @@ import { jsonPaths } from '../helpers/json-paths.js'
 import { loadFixture } from '../helpers/fixtures.js'
 
 const RUNS = 2000
-const fixtures = ['pod-create.json', 'pod-ephemeralcontainers-update.json', 'deployment-create-dryrun.json', 'cronjob-create.json'].map((f) => loadFixture<Record<string, unknown>>(`admission/${f}`))
+const fixtures = [
+  'pod-create.json',
+  'pod-ephemeralcontainers-update.json',
+  'deployment-create-dryrun.json',
+  'cronjob-create.json',
+].map((f) => loadFixture<Record<string, unknown>>(`admission/${f}`))
 
 const fixturePaths = fixtures.map((f) => jsonPaths(f))
 
 /** A fixture with one value replaced (or removed), anywhere in it. */
 const mutated = fc
-  .record({ which: fc.nat({ max: fixtures.length - 1 }), at: fc.nat(), value: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined)) })
+  .record({
+    which: fc.nat({ max: fixtures.length - 1 }),
+    at: fc.nat(),
+    value: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined)),
+  })
   .map(({ which, at, value }) => {
     const doc = structuredClone(fixtures[which]!)
     const all = fixturePaths[which]!
@@ -33,40 +42,49 @@ const mutated = fc
 
 const body = fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.anything({ maxDepth: 3 }), mutated, mutated)
 
-t.test('decodeReview throws nothing but ReviewDecodeError; handleReview answers 200 or 400 (naming the uid)', async (t) => {
-  const seen = { ok: 0, bad: 0 }
-  await fc.assert(
-    fc.asyncProperty(body, async (b) => {
-      try {
-        decodeReview(b)
-      } catch (err) {
-        if (!(err instanceof ReviewDecodeError)) throw err
-      }
-      const judged: PodSubject[] = []
-      const result = await handleReview(b, async (subject) => {
-        judged.push(subject)
-        return { allowed: false, message: 'denied by the test judge', warnings: [] }
-      })
-      if (result.status === 400) {
-        seen.bad++
-        // The log line names the uid the body held, when it is a string of at most 128 characters.
-        const held = (b as { request?: { uid?: unknown } } | null)?.request?.uid
-        const uid = typeof held === 'string' && held.length <= 128 ? held : undefined
-        return typeof result.body.reason === 'string' && result.body.reason.length > 0 && result.body.reason.length < 1000 && result.body.error === 'MalformedReview' && result.uid === uid
-      }
-      seen.ok++
-      const uid = (b as { request: { uid: string } }).request.uid
-      // Whatever was judged is well typed, whatever the body held.
-      for (const s of judged) {
-        if (!s.images.every((u) => typeof u.image === 'string' && typeof u.container === 'string')) return false
-        if (!s.pullSecrets.every((n) => typeof n === 'string')) return false
-      }
-      return result.body.response.uid === uid && result.body.response.allowed === (judged.length === 0)
-    }),
-    { numRuns: RUNS },
-  )
-  t.ok(seen.ok > 50 && seen.bad > 50, `both answers were exercised (${seen.ok} × 200, ${seen.bad} × 400)`)
-})
+t.test(
+  'decodeReview throws nothing but ReviewDecodeError; handleReview answers 200 or 400 (naming the uid)',
+  async (t) => {
+    const seen = { ok: 0, bad: 0 }
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        try {
+          decodeReview(b)
+        } catch (err) {
+          if (!(err instanceof ReviewDecodeError)) throw err
+        }
+        const judged: PodSubject[] = []
+        const result = await handleReview(b, async (subject) => {
+          judged.push(subject)
+          return { allowed: false, message: 'denied by the test judge', warnings: [] }
+        })
+        if (result.status === 400) {
+          seen.bad++
+          // The log line names the uid the body held, when it is a string of at most 128 characters.
+          const held = (b as { request?: { uid?: unknown } } | null)?.request?.uid
+          const uid = typeof held === 'string' && held.length <= 128 ? held : undefined
+          return (
+            typeof result.body.reason === 'string' &&
+            result.body.reason.length > 0 &&
+            result.body.reason.length < 1000 &&
+            result.body.error === 'MalformedReview' &&
+            result.uid === uid
+          )
+        }
+        seen.ok++
+        const uid = (b as { request: { uid: string } }).request.uid
+        // Whatever was judged is well typed, whatever the body held.
+        for (const s of judged) {
+          if (!s.images.every((u) => typeof u.image === 'string' && typeof u.container === 'string')) return false
+          if (!s.pullSecrets.every((n) => typeof n === 'string')) return false
+        }
+        return result.body.response.uid === uid && result.body.response.allowed === (judged.length === 0)
+      }),
+      { numRuns: RUNS },
+    )
+    t.ok(seen.ok > 50 && seen.bad > 50, `both answers were exercised (${seen.ok} × 200, ${seen.bad} × 400)`)
+  },
+)
 
 t.test('a review that decodes keeps its fields exactly', async (t) => {
   const review = fc.record({
@@ -85,7 +103,16 @@ t.test('a review that decodes keeps its fields exactly', async (t) => {
       const d = decodeReview({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: r.uid, operation: r.operation, kind: { group: r.group, version: r.version, kind: r.kind }, name: r.name, namespace: r.namespace, subResource: r.subResource, dryRun: r.dryRun, object: {} },
+        request: {
+          uid: r.uid,
+          operation: r.operation,
+          kind: { group: r.group, version: r.version, kind: r.kind },
+          name: r.name,
+          namespace: r.namespace,
+          subResource: r.subResource,
+          dryRun: r.dryRun,
+          object: {},
+        },
       })
       return (
         d.uid === r.uid &&

@@ -2,7 +2,12 @@ import t from 'tap'
 import { decodeReview, ReviewDecodeError } from '../../src/admission/review.js'
 import { loadFixture } from '../helpers/fixtures.js'
 
-for (const name of ['pod-create.json', 'pod-ephemeralcontainers-update.json', 'deployment-create-dryrun.json', 'cronjob-create.json']) {
+for (const name of [
+  'pod-create.json',
+  'pod-ephemeralcontainers-update.json',
+  'deployment-create-dryrun.json',
+  'cronjob-create.json',
+]) {
   t.test(`decodes the ${name} fixture`, async (t) => {
     const body = loadFixture<any>(`admission/${name}`)
     const req = decodeReview(body)

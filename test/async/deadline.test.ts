@@ -5,7 +5,10 @@ import { within } from '../../src/async/deadline.js'
 
 t.test('without a signal, the work itself', async (t) => {
   const work = Promise.resolve(1)
-  t.equal(within(work, undefined, () => 0), work)
+  t.equal(
+    within(work, undefined, () => 0),
+    work,
+  )
 })
 
 t.test('an aborted signal answers at once', async (t) => {
@@ -27,6 +30,9 @@ t.test('an abort while waiting answers for this caller; the work goes on for the
 t.test('work that ends first gives its value or its error, and stops listening', async (t) => {
   const signal = new AbortController().signal
   t.equal(await within(Promise.resolve(3), signal, () => 0), 3)
-  await t.rejects(within(Promise.reject(new Error('boom')), signal, () => 0), /boom/)
+  await t.rejects(
+    within(Promise.reject(new Error('boom')), signal, () => 0),
+    /boom/,
+  )
   t.equal(getEventListeners(signal, 'abort').length, 0)
 })

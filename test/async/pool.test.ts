@@ -47,10 +47,13 @@ t.test('never more than the limit at once, and items start in order', async (t) 
 })
 
 t.test('a failure rejects the pool with it', async (t) => {
-  await t.rejects(pool([1, 2, 3], { limit: 2 }, async (i) => {
-    if (i === 2) throw new Error('boom')
-    return i
-  }), /boom/)
+  await t.rejects(
+    pool([1, 2, 3], { limit: 2 }, async (i) => {
+      if (i === 2) throw new Error('boom')
+      return i
+    }),
+    /boom/,
+  )
 })
 
 t.test('a lane runs its items one after another, in order; lanes go side by side', async (t) => {
@@ -88,10 +91,14 @@ t.test('the limit holds across lanes', async (t) => {
 t.test('pacing waits before an item’s turn without holding a place', async (t) => {
   const slow = gate()
   const events: string[] = []
-  const done = pool(['slow', 'fast'], { limit: 1, lane: (k) => k, pace: async (k) => (k === 'slow' ? slow.promise : undefined) }, async (k) => {
-    events.push(k)
-    return k
-  })
+  const done = pool(
+    ['slow', 'fast'],
+    { limit: 1, lane: (k) => k, pace: async (k) => (k === 'slow' ? slow.promise : undefined) },
+    async (k) => {
+      events.push(k)
+      return k
+    },
+  )
   await tick()
   t.same(events, ['fast'], 'the lane still pacing holds up no other')
   slow.open()
@@ -124,5 +131,8 @@ t.test('an aborted signal starts nothing', async (t) => {
 })
 
 t.test('refuses a limit that is not positive', async (t) => {
-  await t.rejects(pool([1], { limit: 0 }, async (i) => i), RangeError)
+  await t.rejects(
+    pool([1], { limit: 0 }, async (i) => i),
+    RangeError,
+  )
 })

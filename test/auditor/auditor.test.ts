@@ -11,11 +11,20 @@ import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 import { virtualClock } from '../helpers/virtual-clock.js'
 
-const exists: CheckResult = { code: 'Exists', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'x', decidedBy: 'HEAD', attempts: [] }
+const exists: CheckResult = {
+  code: 'Exists',
+  digest: `sha256:${'a'.repeat(64)}`,
+  mediaType: 'x',
+  decidedBy: 'HEAD',
+  attempts: [],
+}
 const missing: CheckResult = { code: 'TagNotFound', detail: 'x', attempts: [] }
 
 function deployment(name: string, image: string, container = 'c0', uid = `uid-${name}`): AuditWorkload {
-  return auditWorkload('Deployment', { metadata: { name, namespace: 'ns', uid }, spec: { template: { spec: { containers: [{ name: container, image }] } } } })!
+  return auditWorkload('Deployment', {
+    metadata: { name, namespace: 'ns', uid },
+    spec: { template: { spec: { containers: [{ name: container, image }] } } },
+  })!
 }
 
 function observer(): AuditObserver & { series: Map<string, NotPullableSeries>; resets: number; passes: number } {
@@ -23,7 +32,8 @@ function observer(): AuditObserver & { series: Map<string, NotPullableSeries>; r
     series: new Map<string, NotPullableSeries>(),
     resets: 0,
     passes: 0,
-    notPullable: (s: NotPullableSeries, present: boolean) => (present ? o.series.set(JSON.stringify(s), s) : o.series.delete(JSON.stringify(s))),
+    notPullable: (s: NotPullableSeries, present: boolean) =>
+      present ? o.series.set(JSON.stringify(s), s) : o.series.delete(JSON.stringify(s)),
     images: () => undefined,
     passCompleted: () => o.passes++,
     reset: () => {
@@ -44,7 +54,12 @@ function world(answer: (ref: ImageReference) => CheckResult) {
     assess: {
       checker: { check: async (ref: ImageReference) => answer(ref), tags: async () => ['1.0'] },
       secrets: { getSecret: async () => ({ kind: 'missing' as const }) },
-      serviceAccounts: { getServiceAccount: async () => ({ kind: 'found' as const, object: { name: 'default', namespace: 'ns', imagePullSecrets: [], uid: 'sa', annotations: {} } }) },
+      serviceAccounts: {
+        getServiceAccount: async () => ({
+          kind: 'found' as const,
+          object: { name: 'default', namespace: 'ns', imagePullSecrets: [], uid: 'sa', annotations: {} },
+        }),
+      },
       modes: labelsIgnored(),
     },
     intervalMs: 10_000,
@@ -62,7 +77,8 @@ function world(answer: (ref: ImageReference) => CheckResult) {
   return { auditor, obs, set: (w: AuditWorkload[]) => (workloads = w), passes }
 }
 
-const names = (obs: { series: Map<string, NotPullableSeries> }): string[] => [...obs.series.values()].map((s) => `${s.name}/${s.container}:${s.reason}`).sort()
+const names = (obs: { series: Map<string, NotPullableSeries> }): string[] =>
+  [...obs.series.values()].map((s) => `${s.name}/${s.container}:${s.reason}`).sort()
 
 t.test('series follow the findings, and go when fixed, deleted or renamed', async (t) => {
   let broken = new Set(['reg.example/a:2', 'reg.example/b:2'])
@@ -74,7 +90,7 @@ t.test('series follow the findings, and go when fixed, deleted or renamed', asyn
   broken = new Set(['reg.example/b:2'])
   w.set([deployment('a', 'reg.example/a:2'), deployment('b', 'reg.example/b:2', 'renamed')])
   await w.passes(2)
-  t.same(names(w.obs), ['b/renamed:TagNotFound'], 'a fixed; b\'s old container name gone with it; ok deleted')
+  t.same(names(w.obs), ['b/renamed:TagNotFound'], "a fixed; b's old container name gone with it; ok deleted")
   w.auditor.forget({ kind: 'Deployment', namespace: 'ns', name: 'b' })
   t.same(names(w.obs), [], 'the watch said it was deleted: gone at once, not at the next pass')
   w.set([])
@@ -129,24 +145,31 @@ function sink(): EventSink & { calls: string[]; existing: Map<string, number>; f
   return s
 }
 
-t.test('Events: made once, updated each pass, made again when expired, one per workload whoever writes it', async (t) => {
-  const s = sink()
-  const events = new AuditEvents(s, createLogger('silent'))
-  const w = { kind: 'Deployment' as const, namespace: 'ns', name: 'api', uid: 'u-1' }
-  const name = eventName(w)
-  const signal = new AbortController().signal
-  t.match(name, /^api\.[0-9a-f]{16}$/)
-  await events.report(w, ['broken'], signal)
-  await events.report(w, ['broken'], signal)
-  s.existing.delete(name)
-  await events.report(w, ['broken'], signal)
-  t.same(s.calls, [`create ${name}`, `update ${name} 2`, `update ${name} 3`, `create ${name}`])
-  s.failNext = true
-  await events.report(w, [], signal)
-  await events.report(w, ['broken again'], signal)
-  await events.report(w, ['broken again'], signal)
-  t.same(s.calls.slice(4), [`create ${name}`, `update ${name} 1`], 'a failed write is not counted; broken again, the existing Event is taken over from 1')
-  const other = new AuditEvents(s, createLogger('silent'))
-  await other.report(w, ['broken'], signal)
-  t.same(s.calls.slice(6), [`create ${name}`, `update ${name} 1`], 'a new leader updates the same Event')
-})
+t.test(
+  'Events: made once, updated each pass, made again when expired, one per workload whoever writes it',
+  async (t) => {
+    const s = sink()
+    const events = new AuditEvents(s, createLogger('silent'))
+    const w = { kind: 'Deployment' as const, namespace: 'ns', name: 'api', uid: 'u-1' }
+    const name = eventName(w)
+    const signal = new AbortController().signal
+    t.match(name, /^api\.[0-9a-f]{16}$/)
+    await events.report(w, ['broken'], signal)
+    await events.report(w, ['broken'], signal)
+    s.existing.delete(name)
+    await events.report(w, ['broken'], signal)
+    t.same(s.calls, [`create ${name}`, `update ${name} 2`, `update ${name} 3`, `create ${name}`])
+    s.failNext = true
+    await events.report(w, [], signal)
+    await events.report(w, ['broken again'], signal)
+    await events.report(w, ['broken again'], signal)
+    t.same(
+      s.calls.slice(4),
+      [`create ${name}`, `update ${name} 1`],
+      'a failed write is not counted; broken again, the existing Event is taken over from 1',
+    )
+    const other = new AuditEvents(s, createLogger('silent'))
+    await other.report(w, ['broken'], signal)
+    t.same(s.calls.slice(6), [`create ${name}`, `update ${name} 1`], 'a new leader updates the same Event')
+  },
+)

@@ -9,13 +9,30 @@ import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 
-const exists: CheckResult = { code: 'Exists', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'x', decidedBy: 'HEAD', attempts: [] }
-
-function workloads(host: string, n: number): AuditWorkload[] {
-  return Array.from({ length: n }, (_, i) => auditWorkload('Deployment', { metadata: { name: `${host}-${i}`, namespace: 'ns', uid: `${host}-${i}` }, spec: { template: { spec: { containers: [{ name: 'c', image: `${host}/app:${i}` }] } } } })!)
+const exists: CheckResult = {
+  code: 'Exists',
+  digest: `sha256:${'a'.repeat(64)}`,
+  mediaType: 'x',
+  decidedBy: 'HEAD',
+  attempts: [],
 }
 
-function assessWith(answer: (ref: ImageReference, signal?: AbortSignal) => Promise<CheckResult>, clock: PassClock, calls: Array<[string, number]>) {
+function workloads(host: string, n: number): AuditWorkload[] {
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      auditWorkload('Deployment', {
+        metadata: { name: `${host}-${i}`, namespace: 'ns', uid: `${host}-${i}` },
+        spec: { template: { spec: { containers: [{ name: 'c', image: `${host}/app:${i}` }] } } },
+      })!,
+  )
+}
+
+function assessWith(
+  answer: (ref: ImageReference, signal?: AbortSignal) => Promise<CheckResult>,
+  clock: PassClock,
+  calls: Array<[string, number]>,
+) {
   return {
     checker: {
       check: async (ref: ImageReference, _c: unknown, _n: string, signal?: AbortSignal) => {
@@ -30,12 +47,20 @@ function assessWith(answer: (ref: ImageReference, signal?: AbortSignal) => Promi
   }
 }
 
-const times = (calls: Array<[string, number]>, host: string): number[] => calls.filter(([h]) => h === host).map(([, at]) => at)
+const times = (calls: Array<[string, number]>, host: string): number[] =>
+  calls.filter(([h]) => h === host).map(([, at]) => at)
 
 t.test('qps per host, each host on its own', async (t) => {
   const clock = virtualClock()
   const calls: Array<[string, number]> = []
-  const findings = await runPass([...workloads('a.example', 4), ...workloads('b.example', 3)], { assess: assessWith(async () => exists, clock, calls), qps: 2, spreadMs: 0, timeoutMs: 1000, signal: new AbortController().signal, clock })
+  const findings = await runPass([...workloads('a.example', 4), ...workloads('b.example', 3)], {
+    assess: assessWith(async () => exists, clock, calls),
+    qps: 2,
+    spreadMs: 0,
+    timeoutMs: 1000,
+    signal: new AbortController().signal,
+    clock,
+  })
   t.equal(findings.length, 7)
   t.ok(findings.every((f) => f.result === 'pullable'))
   t.same(times(calls, 'a.example'), [0, 500, 1000, 1500])
@@ -45,7 +70,14 @@ t.test('qps per host, each host on its own', async (t) => {
 t.test('spread evenly over the interval, never in a burst', async (t) => {
   const clock = virtualClock()
   const calls: Array<[string, number]> = []
-  await runPass(workloads('a.example', 4), { assess: assessWith(async () => exists, clock, calls), qps: 2, spreadMs: 3_600_000, timeoutMs: 1000, signal: new AbortController().signal, clock })
+  await runPass(workloads('a.example', 4), {
+    assess: assessWith(async () => exists, clock, calls),
+    qps: 2,
+    spreadMs: 3_600_000,
+    timeoutMs: 1000,
+    signal: new AbortController().signal,
+    clock,
+  })
   t.same(times(calls, 'a.example'), [0, 900_000, 1_800_000, 2_700_000])
 })
 
@@ -61,30 +93,69 @@ t.test('a 429 pauses that host for its Retry-After; the other host goes on', asy
     return exists
   }
   const pauses = new Map<string, number>()
-  const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], { assess: assessWith(answer, clock, calls), qps: 2, spreadMs: 0, timeoutMs: 1000, signal: new AbortController().signal, clock, pauses })
+  const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], {
+    assess: assessWith(answer, clock, calls),
+    qps: 2,
+    spreadMs: 0,
+    timeoutMs: 1000,
+    signal: new AbortController().signal,
+    clock,
+    pauses,
+  })
   t.same(times(calls, 'a.example'), [0, 30_000, 30_500], 'no request to a.example until Retry-After has passed')
   t.same(times(calls, 'b.example'), [0, 500, 1000])
   t.equal(findings.find((f) => f.workload.name === 'a.example-0')?.result, 'unverified')
   t.equal(pauses.get('a.example'), 31_000, 'the next pass starts no sooner than the spacing allows')
 })
 
-t.test('a spread pass ends on time: what a paused host cannot reach in the window is unverified, unasked', async (t) => {
-  const clock = virtualClock()
-  const calls: Array<[string, number]> = []
-  const answer = async (ref: ImageReference): Promise<CheckResult> => (ref.registryHost === 'a.example' ? { code: 'RateLimited', detail: 'slow down', retryAfterSeconds: 600, attempts: [] } : exists)
-  const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], { assess: assessWith(answer, clock, calls), qps: 2, spreadMs: 60_000, timeoutMs: 1000, signal: new AbortController().signal, clock })
-  t.same(times(calls, 'a.example'), [0], 'one request, then the pause outlasts the pass')
-  t.same(times(calls, 'b.example'), [0, 20_000, 40_000])
-  t.same(findings.filter((f) => f.workload.name.startsWith('a.')).map((f) => [f.result, f.reason]), [['unverified', 'RateLimited'], ['unverified', 'RateLimited'], ['unverified', 'RateLimited']])
-  t.match(findings.find((f) => f.workload.name === 'a.example-2')?.problem, /a\.example is rate limiting \(retry after \d+s\)/)
-  t.ok(clock.t <= 60_000, `the pass ended within its window (${clock.t} ms)`)
-})
+t.test(
+  'a spread pass ends on time: what a paused host cannot reach in the window is unverified, unasked',
+  async (t) => {
+    const clock = virtualClock()
+    const calls: Array<[string, number]> = []
+    const answer = async (ref: ImageReference): Promise<CheckResult> =>
+      ref.registryHost === 'a.example'
+        ? { code: 'RateLimited', detail: 'slow down', retryAfterSeconds: 600, attempts: [] }
+        : exists
+    const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], {
+      assess: assessWith(answer, clock, calls),
+      qps: 2,
+      spreadMs: 60_000,
+      timeoutMs: 1000,
+      signal: new AbortController().signal,
+      clock,
+    })
+    t.same(times(calls, 'a.example'), [0], 'one request, then the pause outlasts the pass')
+    t.same(times(calls, 'b.example'), [0, 20_000, 40_000])
+    t.same(
+      findings.filter((f) => f.workload.name.startsWith('a.')).map((f) => [f.result, f.reason]),
+      [
+        ['unverified', 'RateLimited'],
+        ['unverified', 'RateLimited'],
+        ['unverified', 'RateLimited'],
+      ],
+    )
+    t.match(
+      findings.find((f) => f.workload.name === 'a.example-2')?.problem,
+      /a\.example is rate limiting \(retry after \d+s\)/,
+    )
+    t.ok(clock.t <= 60_000, `the pass ended within its window (${clock.t} ms)`)
+  },
+)
 
 t.test('the spacing holds from one pass into the next', async (t) => {
   const clock = virtualClock()
   const calls: Array<[string, number]> = []
   const pauses = new Map<string, number>()
-  const options = { assess: assessWith(async () => exists, clock, calls), qps: 2, spreadMs: 0, timeoutMs: 1000, signal: new AbortController().signal, clock, pauses }
+  const options = {
+    assess: assessWith(async () => exists, clock, calls),
+    qps: 2,
+    spreadMs: 0,
+    timeoutMs: 1000,
+    signal: new AbortController().signal,
+    clock,
+    pauses,
+  }
   await runPass(workloads('a.example', 2), options)
   await runPass(workloads('a.example', 2), options)
   t.same(times(calls, 'a.example'), [0, 500, 1000, 1500], 'the second pass waits its turn')
@@ -95,13 +166,29 @@ t.test('a host that hangs holds up only its own queue', async (t) => {
   const calls: Array<[string, number]> = []
   const answer = (ref: ImageReference, signal?: AbortSignal): Promise<CheckResult> =>
     ref.registryHost === 'hang.example'
-      ? new Promise((resolve) => signal?.addEventListener('abort', () => resolve({ code: 'RegistryUnreachable', cause: 'timeout', detail: 'no answer', attempts: [] })))
+      ? new Promise((resolve) =>
+          signal?.addEventListener('abort', () =>
+            resolve({ code: 'RegistryUnreachable', cause: 'timeout', detail: 'no answer', attempts: [] }),
+          ),
+        )
       : Promise.resolve(exists)
   const done: string[] = []
   // AbortSignal.timeout does not hold the process open; here nothing else would.
   const alive = setInterval(() => undefined, 1000)
   t.teardown(() => clearInterval(alive))
-  const findings = await runPass([...workloads('hang.example', 1), ...workloads('b.example', 3)], { assess: assessWith(answer, clock, calls), qps: 2, spreadMs: 0, timeoutMs: 50, signal: new AbortController().signal, clock, onFinding: (f) => done.push(f.workload.name) })
-  t.same(done, ['b.example-0', 'b.example-1', 'b.example-2', 'hang.example-0'], 'b.example finished while hang.example was still waiting')
+  const findings = await runPass([...workloads('hang.example', 1), ...workloads('b.example', 3)], {
+    assess: assessWith(answer, clock, calls),
+    qps: 2,
+    spreadMs: 0,
+    timeoutMs: 50,
+    signal: new AbortController().signal,
+    clock,
+    onFinding: (f) => done.push(f.workload.name),
+  })
+  t.same(
+    done,
+    ['b.example-0', 'b.example-1', 'b.example-2', 'hang.example-0'],
+    'b.example finished while hang.example was still waiting',
+  )
   t.equal(findings.find((f) => f.workload.name === 'hang.example-0')?.reason, 'RegistryUnreachable')
 })

@@ -18,7 +18,10 @@ export interface MemoryCgroup {
 export function memoryCgroup(name: string, limitBytes: number): MemoryCgroup | { unavailable: string } {
   try {
     const v2 = '/sys/fs/cgroup'
-    if (existsSync(join(v2, 'cgroup.controllers')) && readFileSync(join(v2, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) {
+    if (
+      existsSync(join(v2, 'cgroup.controllers')) &&
+      readFileSync(join(v2, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')
+    ) {
       const dir = join(v2, name)
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, 'memory.max'), String(limitBytes))
@@ -57,6 +60,10 @@ function made(dir: string, description: string): MemoryCgroup {
 }
 
 /** `command args…` started inside the cgroup: a shell joins it, then execs (same pid). */
-export function inCgroup(cgroup: MemoryCgroup, command: string, args: readonly string[]): { command: string; args: string[] } {
+export function inCgroup(
+  cgroup: MemoryCgroup,
+  command: string,
+  args: readonly string[],
+): { command: string; args: string[] } {
   return { command: '/bin/sh', args: ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs, command, ...args] }
 }

@@ -50,7 +50,13 @@ const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
 const POD = deploymentContainer()
 /** BENCH_NODE_ARGS: V8 flags to try on top of the pod's (measured, then written into the image's entrypoint). */
 const TRIED = (process.env['BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter((o) => o !== '')
-const NODE_ARGS = [...POD.entrypointFlags, ...TRIED, '--expose-gc', '--import', 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())']
+const NODE_ARGS = [
+  ...POD.entrypointFlags,
+  ...TRIED,
+  '--expose-gc',
+  '--import',
+  'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())',
+]
 /** BENCH_HEAP_SNAPSHOT=DIR: a heap snapshot of pullguard at ready and with the cached answers (node --heapsnapshot-signal). */
 const SNAPSHOTS = process.env['BENCH_HEAP_SNAPSHOT']
 if (SNAPSHOTS !== undefined) NODE_ARGS.push('--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${SNAPSHOTS}`)
@@ -68,16 +74,34 @@ async function snapshot(pg: PullguardProcess): Promise<void> {
  */
 export function deploymentContainer(): { nodeOptions: string; entrypointFlags: string[]; memoryLimitBytes: number } {
   const file = fileURLToPath(new URL('../../../manifests/base/deployment.yaml', import.meta.url))
-  const doc = yaml.load(readFileSync(file, 'utf8')) as { spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }>; resources?: { limits?: { memory?: string } } }> } } } }
+  const doc = yaml.load(readFileSync(file, 'utf8')) as {
+    spec: {
+      template: {
+        spec: {
+          containers: Array<{
+            name: string
+            env?: Array<{ name: string; value?: string }>
+            resources?: { limits?: { memory?: string } }
+          }>
+        }
+      }
+    }
+  }
   const c = doc.spec.template.spec.containers.find((x) => x.name === 'pullguard')
   const options = c?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value
   const limit = /^(\d+)Mi$/.exec(c?.resources?.limits?.memory ?? '')
-  if (c === undefined || options === undefined || limit === null) throw new Error(`${file}: no pullguard container with NODE_OPTIONS and a memory limit in Mi`)
+  if (c === undefined || options === undefined || limit === null)
+    throw new Error(`${file}: no pullguard container with NODE_OPTIONS and a memory limit in Mi`)
   const dockerfile = readFileSync(fileURLToPath(new URL('../../../Dockerfile', import.meta.url)), 'utf8')
   const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
   const script = entrypoint.findIndex((a) => a.endsWith('.js'))
-  if (entrypoint[0] !== 'node' || script < 0) throw new Error(`Dockerfile: the ENTRYPOINT is not node with a script: ${JSON.stringify(entrypoint)}`)
-  return { nodeOptions: options, entrypointFlags: entrypoint.slice(1, script), memoryLimitBytes: Number(limit[1]) * 1024 * 1024 }
+  if (entrypoint[0] !== 'node' || script < 0)
+    throw new Error(`Dockerfile: the ENTRYPOINT is not node with a script: ${JSON.stringify(entrypoint)}`)
+  return {
+    nodeOptions: options,
+    entrypointFlags: entrypoint.slice(1, script),
+    memoryLimitBytes: Number(limit[1]) * 1024 * 1024,
+  }
 }
 
 type Report = (name: string, value: string, target?: string) => void
@@ -87,14 +111,19 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 /** VmRSS and VmHWM (peak) of a process, in bytes. */
 function rssOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
   return { rss: kb('VmRSS'), peak: kb('VmHWM') }
 }
 
 async function heapOf(pg: PullguardProcess): Promise<{ used: number; total: number; external: number }> {
   const text = await pg.metrics()
   const metric = (name: string): number => Number(new RegExp(`^pullguard_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN)
-  return { used: metric('nodejs_heap_size_used_bytes'), total: metric('nodejs_heap_size_total_bytes'), external: metric('nodejs_external_memory_bytes') }
+  return {
+    used: metric('nodejs_heap_size_used_bytes'),
+    total: metric('nodejs_heap_size_total_bytes'),
+    external: metric('nodejs_external_memory_bytes'),
+  }
 }
 
 /**
@@ -128,14 +157,29 @@ function resetPeak(pid: number): void {
 }
 
 /** Creates every object through the API, `concurrency` at a time; 409 (exists) counts as done, 429/5xx are retried. */
-async function createAll(pool: Pool, token: string, objects: Iterable<{ path: string; body: unknown }>, concurrency = FILL_CONCURRENCY): Promise<number> {
+async function createAll(
+  pool: Pool,
+  token: string,
+  objects: Iterable<{ path: string; body: unknown }>,
+  concurrency = FILL_CONCURRENCY,
+): Promise<number> {
   const it = objects[Symbol.iterator]()
   let done = 0
   const worker = async (): Promise<void> => {
     for (let next = it.next(); next.done !== true; next = it.next()) {
       const { path, body } = next.value
       for (let attempt = 0; ; attempt++) {
-        const res = await pool.request({ method: 'POST', path, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }).catch((err: unknown) => ({ statusCode: 0, body: { dump: async () => undefined, text: async () => String(err) } }))
+        const res = await pool
+          .request({
+            method: 'POST',
+            path,
+            body: JSON.stringify(body),
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          })
+          .catch((err: unknown) => ({
+            statusCode: 0,
+            body: { dump: async () => undefined, text: async () => String(err) },
+          }))
         const status = res.statusCode
         if (status === 201 || status === 409) {
           await res.body.dump()
@@ -170,14 +214,26 @@ function keyMaterial(seed: number, length: number): string {
  * few hundred bytes to a few KB.
  */
 function dockerConfig(i: number, registry: string): string {
-  const auth = (user: string, password: string): { auth: string } => ({ auth: Buffer.from(`${user}:${password}`).toString('base64') })
+  const auth = (user: string, password: string): { auth: string } => ({
+    auth: Buffer.from(`${user}:${password}`).toString('base64'),
+  })
   const auths: Record<string, { auth: string }> = {
     [registry]: auth(`robot$team-${i}`, keyMaterial(i, 48)),
     [`registry-${i % 7}.corp.example:5000`]: auth('robot', keyMaterial(i + 1, 40)),
   }
   if (i % 3 === 0) auths['quay.io'] = auth(`org+pull${i}`, keyMaterial(i + 2, 64))
   if (i % 5 === 0) {
-    auths['gcr.io'] = auth('_json_key', JSON.stringify({ type: 'service_account', project_id: `project-${i % 13}`, private_key_id: keyMaterial(i + 3, 40), private_key: `-----BEGIN PRIVATE KEY-----\n${keyMaterial(i + 4, 1624)}\n-----END PRIVATE KEY-----\n`, client_email: `pull-${i}@project-${i % 13}.iam.gserviceaccount.com`, client_id: String(100000000000000000000 + i) }))
+    auths['gcr.io'] = auth(
+      '_json_key',
+      JSON.stringify({
+        type: 'service_account',
+        project_id: `project-${i % 13}`,
+        private_key_id: keyMaterial(i + 3, 40),
+        private_key: `-----BEGIN PRIVATE KEY-----\n${keyMaterial(i + 4, 1624)}\n-----END PRIVATE KEY-----\n`,
+        client_email: `pull-${i}@project-${i % 13}.iam.gserviceaccount.com`,
+        client_id: String(100000000000000000000 + i),
+      }),
+    )
   }
   return Buffer.from(JSON.stringify({ auths })).toString('base64')
 }
@@ -196,43 +252,129 @@ function secretContent(namespaceIndex: number, s: number): number {
 function* clusterObjects(): Generator<{ path: string; body: unknown }> {
   for (let n = 0; n < NODES; n++) {
     const arch = n % 4 === 0 ? 'arm64' : 'amd64'
-    yield { path: '/api/v1/nodes', body: { apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${n}`, labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': arch, 'kubernetes.io/hostname': `node-${n}` } } } }
+    yield {
+      path: '/api/v1/nodes',
+      body: {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: `node-${n}`,
+          labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': arch, 'kubernetes.io/hostname': `node-${n}` },
+        },
+      },
+    }
   }
-  for (let i = 0; i < NAMESPACES; i++) yield { path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(i), labels: { team: `team-${i % 50}` } } } }
+  for (let i = 0; i < NAMESPACES; i++)
+    yield {
+      path: '/api/v1/namespaces',
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(i), labels: { team: `team-${i % 50}` } } },
+    }
 }
 
 /** `accounts`: the pull secrets and service accounts; `workloads`: what uses them (made after, since a Pod needs its account). */
-function* namespaceObjects(registry: string, part: 'accounts' | 'workloads'): Generator<{ path: string; body: unknown }> {
+function* namespaceObjects(
+  registry: string,
+  part: 'accounts' | 'workloads',
+): Generator<{ path: string; body: unknown }> {
   for (let i = 0; i < NAMESPACES; i++) {
     const n = ns(i)
     if (part === 'accounts') {
-    for (let s = 0; s < SECRETS_PER_NS; s++) {
-      yield { path: `/api/v1/namespaces/${n}/secrets`, body: { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `pull-${s}`, namespace: n }, data: { '.dockerconfigjson': dockerConfig(secretContent(i, s), registry) } } }
-    }
-    yield { path: `/api/v1/namespaces/${n}/serviceaccounts`, body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: n }, imagePullSecrets: [{ name: 'pull-0' }] } }
-    yield { path: `/api/v1/namespaces/${n}/serviceaccounts`, body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: n }, imagePullSecrets: [{ name: 'pull-1' }, { name: 'pull-2' }] } }
-    continue
+      for (let s = 0; s < SECRETS_PER_NS; s++) {
+        yield {
+          path: `/api/v1/namespaces/${n}/secrets`,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            type: 'kubernetes.io/dockerconfigjson',
+            metadata: { name: `pull-${s}`, namespace: n },
+            data: { '.dockerconfigjson': dockerConfig(secretContent(i, s), registry) },
+          },
+        }
+      }
+      yield {
+        path: `/api/v1/namespaces/${n}/serviceaccounts`,
+        body: {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: { name: 'default', namespace: n },
+          imagePullSecrets: [{ name: 'pull-0' }],
+        },
+      }
+      yield {
+        path: `/api/v1/namespaces/${n}/serviceaccounts`,
+        body: {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: { name: 'app', namespace: n },
+          imagePullSecrets: [{ name: 'pull-1' }, { name: 'pull-2' }],
+        },
+      }
+      continue
     }
     const image = (k: number): string => `${registry}/team/app-${(i + k) % IMAGES}:1.0`
-    const spec = (k: number): Record<string, unknown> => ({ serviceAccountName: k % 2 === 0 ? 'app' : 'default', imagePullSecrets: [{ name: 'pull-3' }], containers: [{ name: 'app', image: image(k) }, { name: 'sidecar', image: image(k + 1) }] })
+    const spec = (k: number): Record<string, unknown> => ({
+      serviceAccountName: k % 2 === 0 ? 'app' : 'default',
+      imagePullSecrets: [{ name: 'pull-3' }],
+      containers: [
+        { name: 'app', image: image(k) },
+        { name: 'sidecar', image: image(k + 1) },
+      ],
+    })
     for (let d = 0; d < DEPLOYMENTS_PER_NS; d++) {
-      yield { path: `/apis/apps/v1/namespaces/${n}/deployments`, body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `web-${d}`, namespace: n }, spec: { replicas: 2, selector: { matchLabels: { app: `web-${d}` } }, template: { metadata: { labels: { app: `web-${d}` } }, spec: spec(d) } } } }
+      yield {
+        path: `/apis/apps/v1/namespaces/${n}/deployments`,
+        body: {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: `web-${d}`, namespace: n },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: `web-${d}` } },
+            template: { metadata: { labels: { app: `web-${d}` } }, spec: spec(d) },
+          },
+        },
+      }
     }
-    for (let p = 0; p < PODS_PER_NS; p++) yield { path: `/api/v1/namespaces/${n}/pods`, body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `job-${p}`, namespace: n }, spec: { ...spec(p + 2), restartPolicy: 'Never' } } }
+    for (let p = 0; p < PODS_PER_NS; p++)
+      yield {
+        path: `/api/v1/namespaces/${n}/pods`,
+        body: {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `job-${p}`, namespace: n },
+          spec: { ...spec(p + 2), restartPolicy: 'Never' },
+        },
+      }
   }
 }
 
 function startInstantRegistry(certPem: string, keyPem: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(new URL('./server-child.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(fileURLToPath(new URL('./server-child.js', import.meta.url)), [], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
   return new Promise((resolve, reject) => {
-    child.once('message', (m: { port?: number; error?: string }) => (m.port !== undefined ? resolve({ child, port: m.port }) : reject(new Error(m.error))))
+    child.once('message', (m: { port?: number; error?: string }) =>
+      m.port !== undefined ? resolve({ child, port: m.port }) : reject(new Error(m.error)),
+    )
     child.send({ start: 'instant-registry', certPem, keyPem } satisfies ChildRequest)
   })
 }
 
-interface Load { rps: number; p99: number; p50: number; errors: number }
-function load(origin: string, body: string | (() => string), options: { duration?: number; amount?: number; connections?: number } = {}): Promise<Load> {
-  const requests = typeof body === 'string' ? undefined : [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }]
+interface Load {
+  rps: number
+  p99: number
+  p50: number
+  errors: number
+}
+function load(
+  origin: string,
+  body: string | (() => string),
+  options: { duration?: number; amount?: number; connections?: number } = {},
+): Promise<Load> {
+  const requests =
+    typeof body === 'string'
+      ? undefined
+      : [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }]
   return new Promise((resolve, reject) => {
     autocannon(
       {
@@ -244,11 +386,20 @@ function load(origin: string, body: string | (() => string), options: { duration
         ...(options.amount === undefined ? { duration: options.duration ?? 10 } : { amount: options.amount }),
         timeout: 30,
       } as autocannon.Options,
-      (err, r) => (err ? reject(err) : resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx })),
+      (err, r) =>
+        err
+          ? reject(err)
+          : resolve({
+              rps: r.requests.average,
+              p50: r.latency.p50,
+              p99: r.latency.p99,
+              errors: r.errors + r.timeouts + r.non2xx,
+            }),
     )
   })
 }
-const fmt = (l: Load): string => `${Math.round(l.rps)} reviews/s, p50 ${l.p50} ms, p99 ${l.p99} ms${l.errors > 0 ? `, ${l.errors} errors` : ''}`
+const fmt = (l: Load): string =>
+  `${Math.round(l.rps)} reviews/s, p50 ${l.p50} ms, p99 ${l.p99} ms${l.errors > 0 ? `, ${l.errors} errors` : ''}`
 
 /** A Pod CREATE review in `namespace` with these images, as the API server sends it. */
 function review(namespace: string, images: string[], uid: string): string {
@@ -256,18 +407,42 @@ function review(namespace: string, images: string[], uid: string): string {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     request: {
-      uid, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, requestKind: { group: '', version: 'v1', kind: 'Pod' }, requestResource: { group: '', version: 'v1', resource: 'pods' },
-      name: `p-${uid}`, namespace, operation: 'CREATE', userInfo: { username: 'bench', groups: ['system:authenticated'] }, dryRun: false,
-      object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `p-${uid}`, namespace }, spec: { serviceAccountName: 'app', imagePullSecrets: [{ name: 'pull-3' }], containers: images.map((image, i) => ({ name: `c${i}`, image })) } },
-      oldObject: null, options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      name: `p-${uid}`,
+      namespace,
+      operation: 'CREATE',
+      userInfo: { username: 'bench', groups: ['system:authenticated'] },
+      dryRun: false,
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `p-${uid}`, namespace },
+        spec: {
+          serviceAccountName: 'app',
+          imagePullSecrets: [{ name: 'pull-3' }],
+          containers: images.map((image, i) => ({ name: `c${i}`, image })),
+        },
+      },
+      oldObject: null,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
     },
   })
 }
 
 /** Runs a pullguard CLI command to its end: wall time and peak RSS (VmHWM, read until it exits). */
-async function timed(args: string[], env: Record<string, string>): Promise<{ ms: number; peak: number; code: number | null; out: string }> {
+async function timed(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ ms: number; peak: number; code: number | null; out: string }> {
   const started = performance.now()
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-2000)))
   child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-2000)))
@@ -291,8 +466,6 @@ function cpuMicros(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
-
-
 
 /** Only pullguard's own lists and watches, in the API server's audit log: the restart is then told apart from the server's own informers. */
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -318,7 +491,13 @@ function pullguardRequests(log: string, sinceMs: number): { lists: number; watch
   }
   for (const line of text.split('\n')) {
     if (line === '') continue
-    let e: { verb?: string; stage?: string; requestReceivedTimestamp?: string; requestURI?: string; objectRef?: { resource?: string } }
+    let e: {
+      verb?: string
+      stage?: string
+      requestReceivedTimestamp?: string
+      requestURI?: string
+      objectRef?: { resource?: string }
+    }
     try {
       e = JSON.parse(line) as typeof e
     } catch {
@@ -339,7 +518,16 @@ export async function scalePhase(report: Report): Promise<void> {
   const auditDir = mkdtempSync(join(tmpdir(), 'pullguard-scale-audit-'))
   writeFileSync(join(auditDir, 'policy.yaml'), AUDIT_POLICY)
   const auditLog = join(auditDir, 'audit.log')
-  const cp = await startControlPlane({ apiserverArgs: ['--audit-policy-file', join(auditDir, 'policy.yaml'), '--audit-log-path', auditLog, '--audit-log-maxsize', '1000'] })
+  const cp = await startControlPlane({
+    apiserverArgs: [
+      '--audit-policy-file',
+      join(auditDir, 'policy.yaml'),
+      '--audit-log-path',
+      auditLog,
+      '--audit-log-maxsize',
+      '1000',
+    ],
+  })
   const token = JSON.parse(readFileSync(cp.adminKubeconfig, 'utf8')).users[0].user.token as string
   const pool = new Pool(cp.server, { connections: FILL_CONCURRENCY, connect: { ca: cp.ca.caPem } })
   const registryCert = await cp.ca.issue('bench instant registry', { ips: ['127.0.0.1'] })
@@ -347,10 +535,17 @@ export async function scalePhase(report: Report): Promise<void> {
   const registry = `127.0.0.1:${instant.port}`
   let pullguard: PullguardProcess | undefined
   // Writing a heap snapshot takes several times the heap: inside the limit, the cgroup would kill it.
-  const made = SNAPSHOTS === undefined ? memoryCgroup(`pullguard-bench-${process.pid}`, POD.memoryLimitBytes) : { unavailable: 'BENCH_HEAP_SNAPSHOT is set, and writing a snapshot inside the memory limit is an OOM kill' }
+  const made =
+    SNAPSHOTS === undefined
+      ? memoryCgroup(`pullguard-bench-${process.pid}`, POD.memoryLimitBytes)
+      : { unavailable: 'BENCH_HEAP_SNAPSHOT is set, and writing a snapshot inside the memory limit is an OOM kill' }
   const cgroup: MemoryCgroup | undefined = 'procs' in made ? made : undefined
-  const wrap = cgroup === undefined ? undefined : (command: string, args: readonly string[]) => inCgroup(cgroup, command, args)
-  report('scale: pullguard runs as the Deployment does', `NODE_OPTIONS ${POD.nodeOptions}, node ${POD.entrypointFlags.join(' ')}${TRIED.length > 0 ? ` plus ${TRIED.join(' ')} (BENCH_NODE_ARGS)` : ''}, ${cgroup === undefined ? `NOT in a memory cgroup (${(made as { unavailable: string }).unavailable}): V8 sizes its heap for this host, RSS reads high` : `in a memory cgroup with the memory limit (${cgroup.description})`}`)
+  const wrap =
+    cgroup === undefined ? undefined : (command: string, args: readonly string[]) => inCgroup(cgroup, command, args)
+  report(
+    'scale: pullguard runs as the Deployment does',
+    `NODE_OPTIONS ${POD.nodeOptions}, node ${POD.entrypointFlags.join(' ')}${TRIED.length > 0 ? ` plus ${TRIED.join(' ')} (BENCH_NODE_ARGS)` : ''}, ${cgroup === undefined ? `NOT in a memory cgroup (${(made as { unavailable: string }).unavailable}): V8 sizes its heap for this host, RSS reads high` : `in a memory cgroup with the memory limit (${cgroup.description})`}`,
+  )
   try {
     const installed = await installPullguard(cp)
     const args = ['--registry-ca', cp.ca.caPath, '--log-level', 'info', '--audit-interval', '1h', '--timeout', '8s']
@@ -358,7 +553,14 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // The small cluster: the same review, against a cluster with nothing in it.
     await cp.kubectlOk(['create', 'namespace', 'pullguard-small'])
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, env: { NODE_OPTIONS: POD.nodeOptions }, ...(wrap === undefined ? {} : { wrap }) })
+    pullguard = await startPullguard(cp, {
+      ...installed,
+      args,
+      discardOutput: false,
+      nodeArgs: NODE_ARGS,
+      env: { NODE_OPTIONS: POD.nodeOptions },
+      ...(wrap === undefined ? {} : { wrap }),
+    })
     await load(pullguard.origin, warmBody, { duration: 3 })
     const small = await load(pullguard.origin, warmBody)
     report('scale: warm review, small cluster', fmt(small))
@@ -369,12 +571,24 @@ export async function scalePhase(report: Report): Promise<void> {
     // Fill the cluster.
     const fillStarted = performance.now()
     const cluster = await createAll(pool, token, clusterObjects())
-    const inNamespaces = (await createAll(pool, token, namespaceObjects(registry, 'accounts'))) + (await createAll(pool, token, namespaceObjects(registry, 'workloads')))
-    report('scale: objects created', `${cluster + inNamespaces} (${NAMESPACES} namespaces, ${NAMESPACES * SECRETS_PER_NS} pull secrets, ${NAMESPACES * ACCOUNTS_PER_NS} service accounts, ${NAMESPACES * (DEPLOYMENTS_PER_NS + PODS_PER_NS)} workloads, ${NODES} nodes) in ${seconds(performance.now() - fillStarted)}`)
+    const inNamespaces =
+      (await createAll(pool, token, namespaceObjects(registry, 'accounts'))) +
+      (await createAll(pool, token, namespaceObjects(registry, 'workloads')))
+    report(
+      'scale: objects created',
+      `${cluster + inNamespaces} (${NAMESPACES} namespaces, ${NAMESPACES * SECRETS_PER_NS} pull secrets, ${NAMESPACES * ACCOUNTS_PER_NS} service accounts, ${NAMESPACES * (DEPLOYMENTS_PER_NS + PODS_PER_NS)} workloads, ${NODES} nodes) in ${seconds(performance.now() - fillStarted)}`,
+    )
 
     // Start in the big cluster.
     const started = Date.now()
-    pullguard = await startPullguard(cp, { ...installed, args, discardOutput: false, nodeArgs: NODE_ARGS, env: { NODE_OPTIONS: POD.nodeOptions }, ...(wrap === undefined ? {} : { wrap }) })
+    pullguard = await startPullguard(cp, {
+      ...installed,
+      args,
+      discardOutput: false,
+      nodeArgs: NODE_ARGS,
+      env: { NODE_OPTIONS: POD.nodeOptions },
+      ...(wrap === undefined ? {} : { wrap }),
+    })
     const ready = Date.now() - started
     // Every copy logs "cache synced" once listed: the pull secrets, accounts and namespaces, and the
     // audit's workloads (this replica leads). Done when the core three are there and no other came for 5 s.
@@ -387,12 +601,21 @@ export async function scalePhase(report: Report): Promise<void> {
       if (now.length !== synced.length) changed = Date.now()
       synced = now
       const names = synced.map((l) => String(l['cache']))
-      if (expected.every((e) => names.some((n) => n.startsWith(e))) && names.some((n) => n.startsWith('pods')) && Date.now() - changed > 5_000) break
+      if (
+        expected.every((e) => names.some((n) => n.startsWith(e))) &&
+        names.some((n) => n.startsWith('pods')) &&
+        Date.now() - changed > 5_000
+      )
+        break
       await new Promise((r) => setTimeout(r, 200))
     }
     const lastSync = Math.max(...synced.map((l) => Number(l['time'])))
     report('scale: start to /readyz', seconds(ready), '<= 10 s')
-    report('scale: start to every watched copy listed', `${seconds(lastSync - started)} (${synced.map((l) => `${String(l['cache'])} ${String(l['objects'])}`).join(', ')})`, '<= 10 s')
+    report(
+      'scale: start to every watched copy listed',
+      `${seconds(lastSync - started)} (${synced.map((l) => `${String(l['cache'])} ${String(l['objects'])}`).join(', ')})`,
+      '<= 10 s',
+    )
     report('scale: memory at ready', await memory(pullguard))
     await snapshot(pullguard)
 
@@ -400,7 +623,11 @@ export async function scalePhase(report: Report): Promise<void> {
     const warm = review(ns(1), [`${registry}/team/app-1:1.0`, `${registry}/team/app-2:1.0`], 'warm')
     await load(pullguard.origin, warm, { duration: 3 })
     const big = await load(pullguard.origin, warm)
-    report('scale: warm review, big cluster', `${fmt(big)} (${(big.rps / small.rps).toFixed(2)}× the small cluster's throughput, p99 ${big.p99 - small.p99 >= 0 ? '+' : ''}${big.p99 - small.p99} ms)`, 'no slower')
+    report(
+      'scale: warm review, big cluster',
+      `${fmt(big)} (${(big.rps / small.rps).toFixed(2)}× the small cluster's throughput, p99 ${big.p99 - small.p99 >= 0 ? '+' : ''}${big.p99 - small.p99} ms)`,
+      'no slower',
+    )
 
     // 100,000 cached answers: distinct images, each a registry answer kept in the result cache.
     let n = 0
@@ -411,7 +638,11 @@ export async function scalePhase(report: Report): Promise<void> {
     resetPeak(pullguard.child.process.pid!)
     const fill = await load(pullguard.origin, distinct, { amount: CACHED_ANSWERS, connections: 32 })
     const fillPeak = rssOf(pullguard.child.process.pid!).peak
-    report(`scale: memory with ${CACHED_ANSWERS} cached answers`, `${await memory(pullguard)}; peak RSS while filling ${mb(fillPeak)} (at ${Math.round(fill.rps)} reviews/s${fill.errors > 0 ? `, ${fill.errors} errors` : ''})`, '<= 250 MB RSS')
+    report(
+      `scale: memory with ${CACHED_ANSWERS} cached answers`,
+      `${await memory(pullguard)}; peak RSS while filling ${mb(fillPeak)} (at ${Math.round(fill.rps)} reviews/s${fill.errors > 0 ? `, ${fill.errors} errors` : ''})`,
+      '<= 250 MB RSS',
+    )
     await snapshot(pullguard)
 
     // An hour of secret churn in a minute: updates and delete-and-create, at a steady rate.
@@ -421,22 +652,50 @@ export async function scalePhase(report: Report): Promise<void> {
     while (performance.now() < churnEnd) {
       const tick = performance.now()
       const batch = Array.from({ length: CHURN_RATE / 10 }, () => ops++)
-      await Promise.all(batch.map(async (k) => {
-        const i = (k * 7919) % NAMESPACES
-        const name = `pull-${4}`
-        const path = `/api/v1/namespaces/${ns(i)}/secrets`
-        if (k % 2 === 0) {
-          const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name, namespace: ns(i) }, data: { '.dockerconfigjson': dockerConfig(k + 1_000_000, registry) } }
-          const res = await pool.request({ method: 'PUT', path: `${path}/${name}`, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })
-          await res.body.dump()
-        } else {
-          const del = await pool.request({ method: 'DELETE', path: `${path}/${name}`, headers: { authorization: `Bearer ${token}` } })
-          await del.body.dump()
-          const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name, namespace: ns(i) }, data: { '.dockerconfigjson': dockerConfig(k, registry) } }
-          const res = await pool.request({ method: 'POST', path, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })
-          await res.body.dump()
-        }
-      }))
+      await Promise.all(
+        batch.map(async (k) => {
+          const i = (k * 7919) % NAMESPACES
+          const name = `pull-${4}`
+          const path = `/api/v1/namespaces/${ns(i)}/secrets`
+          if (k % 2 === 0) {
+            const body = {
+              apiVersion: 'v1',
+              kind: 'Secret',
+              type: 'kubernetes.io/dockerconfigjson',
+              metadata: { name, namespace: ns(i) },
+              data: { '.dockerconfigjson': dockerConfig(k + 1_000_000, registry) },
+            }
+            const res = await pool.request({
+              method: 'PUT',
+              path: `${path}/${name}`,
+              body: JSON.stringify(body),
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            })
+            await res.body.dump()
+          } else {
+            const del = await pool.request({
+              method: 'DELETE',
+              path: `${path}/${name}`,
+              headers: { authorization: `Bearer ${token}` },
+            })
+            await del.body.dump()
+            const body = {
+              apiVersion: 'v1',
+              kind: 'Secret',
+              type: 'kubernetes.io/dockerconfigjson',
+              metadata: { name, namespace: ns(i) },
+              data: { '.dockerconfigjson': dockerConfig(k, registry) },
+            }
+            const res = await pool.request({
+              method: 'POST',
+              path,
+              body: JSON.stringify(body),
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            })
+            await res.body.dump()
+          }
+        }),
+      )
       await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - tick))))
     }
     report(`scale: memory after ${ops} secret changes in ${CHURN_SECONDS} s`, await memory(pullguard))
@@ -457,15 +716,28 @@ export async function scalePhase(report: Report): Promise<void> {
     // Lists that follow a 410 come a little later: counted after the watches are back.
     await new Promise((r) => setTimeout(r, 5_000))
     after = pullguardRequests(auditLog, restartedAt)
-    const expired = pullguard.logs().filter((l) => l['msg'] === 'watch expired (410 Gone); listing again' && Number(l['time']) >= restartedAt).map((l) => String(l['cache']))
-    report('scale: watch reconnect after an API server restart', `${Math.min(after.watches, copies)} of ${copies} watches open again ${seconds(reconnectMs)} after the restart began, ${after.lists} lists${after.lists > 0 ? ` (${[...new Set(after.listed)].join(', ')})` : ''}${expired.length > 0 ? `, ${expired.length} of them after the new API server answered 410 Gone (its watch cache no longer had the version)` : ''}, pullguard CPU ${Math.round((cpuMicros(pullguard.child.process.pid!) - cpuBefore) / 1000)} ms (from the API server's audit log: pullguard's own requests)`, '0 lists')
+    const expired = pullguard
+      .logs()
+      .filter((l) => l['msg'] === 'watch expired (410 Gone); listing again' && Number(l['time']) >= restartedAt)
+      .map((l) => String(l['cache']))
+    report(
+      'scale: watch reconnect after an API server restart',
+      `${Math.min(after.watches, copies)} of ${copies} watches open again ${seconds(reconnectMs)} after the restart began, ${after.lists} lists${after.lists > 0 ? ` (${[...new Set(after.listed)].join(', ')})` : ''}${expired.length > 0 ? `, ${expired.length} of them after the new API server answered 410 Gone (its watch cache no longer had the version)` : ''}, pullguard CPU ${Math.round((cpuMicros(pullguard.child.process.pid!) - cpuBefore) / 1000)} ms (from the API server's audit log: pullguard's own requests)`,
+      '0 lists',
+    )
 
     // The one-shot commands over the whole cluster (BENCH_SCALE_CLI=0 skips them: audit -A paces its registry requests).
     if (process.env['BENCH_SCALE_CLI'] === '0') return
     const env = { KUBECONFIG: cp.adminKubeconfig, HOME: '/nonexistent' }
     const diagnose = await timed(['diagnose', 'namespace', '-A', '--registry-ca', cp.ca.caPath], env)
-    report('scale: pullguard diagnose namespace -A', `${seconds(diagnose.ms)}, peak RSS ${mb(diagnose.peak)} (exit ${diagnose.code})`)
-    const audit = await timed(['audit', '-A', '--registry-ca', cp.ca.caPath, '--audit-registry-qps', '100', '-o', 'json'], env)
+    report(
+      'scale: pullguard diagnose namespace -A',
+      `${seconds(diagnose.ms)}, peak RSS ${mb(diagnose.peak)} (exit ${diagnose.code})`,
+    )
+    const audit = await timed(
+      ['audit', '-A', '--registry-ca', cp.ca.caPath, '--audit-registry-qps', '100', '-o', 'json'],
+      env,
+    )
     report('scale: pullguard audit -A', `${seconds(audit.ms)}, peak RSS ${mb(audit.peak)} (exit ${audit.code})`)
     if (audit.code !== 0 && audit.code !== 1) process.stdout.write(`audit -A output: ${audit.out}\n`)
   } finally {

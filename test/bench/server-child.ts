@@ -25,13 +25,22 @@ async function start(msg: Extract<ChildRequest, { start: string }>): Promise<num
   if (msg.start === 'instant-registry') {
     const server = createServer({ cert: msg.certPem, key: msg.keyPem }, (req, res) => {
       if (req.url === '/v2/') return res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end()
-      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': `sha256:${'ab'.repeat(32)}`, 'content-length': '512' }).end()
+      res
+        .writeHead(200, {
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'docker-content-digest': `sha256:${'ab'.repeat(32)}`,
+          'content-length': '512',
+        })
+        .end()
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     return (server.address() as AddressInfo).port
   }
   if (msg.start === 'ceiling') {
-    const app = Fastify({ https: { cert: msg.certPem, key: msg.keyPem, minVersion: 'TLSv1.2' }, bodyLimit: 8 * 1024 * 1024 })
+    const app = Fastify({
+      https: { cert: msg.certPem, key: msg.keyPem, minVersion: 'TLSv1.2' },
+      bodyLimit: 8 * 1024 * 1024,
+    })
     // The same body parser as pullguard's, so the ratio compares everything else.
     useJsonBodyParser(app)
     app.post('/validate', async (request) => {

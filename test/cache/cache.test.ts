@@ -44,7 +44,11 @@ t.test('TtlCache rejects a non-positive bound', async (t) => {
 
 t.test('ExpiringMap serves entries that carry their own expiry until it, and holds its bound', async (t) => {
   let now = 1000
-  const m = new ExpiringMap<string, { until: number }>({ maxEntries: 2, clock: { now: () => now }, expiresAt: (e) => e.until })
+  const m = new ExpiringMap<string, { until: number }>({
+    maxEntries: 2,
+    clock: { now: () => now },
+    expiresAt: (e) => e.until,
+  })
   const a = { until: 2000 }
   m.set('a', a)
   t.equal(m.get('a'), a, 'the entry itself, not a copy')

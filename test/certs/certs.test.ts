@@ -98,7 +98,14 @@ t.test('the serving certificate is for servers only, and the CA signs nothing bu
   t.match(leafText, /X509v3 Extended Key Usage: *\n\s*TLS Web Server Authentication\n/)
   t.match(leafText, /CA:FALSE/)
   t.match(leafText, /DNS:pullguard\.pullguard\.svc, DNS:pullguard\.pullguard\.svc\.cluster\.local/)
-  const client = openssl(['verify', '-CAfile', join(shared, 'ca.crt'), '-purpose', 'sslclient', join(shared, 'tls.crt')])
+  const client = openssl([
+    'verify',
+    '-CAfile',
+    join(shared, 'ca.crt'),
+    '-purpose',
+    'sslclient',
+    join(shared, 'tls.crt'),
+  ])
   t.not(client.status, 0, 'not usable as a client certificate')
   const caText = openssl(['x509', '-in', join(shared, 'ca.crt'), '-noout', '-text']).stdout
   t.match(caText, /CA:TRUE, pathlen:0/)
@@ -106,9 +113,15 @@ t.test('the serving certificate is for servers only, and the CA signs nothing bu
 })
 
 t.test('private keys and the Secret manifest are readable by their owner only', async (t) => {
-  for (const name of ['ca.key', 'tls.key', 'secret.yaml']) t.equal((await stat(join(shared, name))).mode & 0o777, 0o600, name)
-  for (const name of ['ca.crt', 'tls.crt', 'webhook-cabundle-patch.json']) t.equal((await stat(join(shared, name))).mode & 0o777, 0o644, name)
-  t.same((await readdir(shared)).sort(), ['ca.crt', 'ca.key', 'secret.yaml', 'tls.crt', 'tls.key', 'webhook-cabundle-patch.json'], 'no staging leftovers')
+  for (const name of ['ca.key', 'tls.key', 'secret.yaml'])
+    t.equal((await stat(join(shared, name))).mode & 0o777, 0o600, name)
+  for (const name of ['ca.crt', 'tls.crt', 'webhook-cabundle-patch.json'])
+    t.equal((await stat(join(shared, name))).mode & 0o777, 0o644, name)
+  t.same(
+    (await readdir(shared)).sort(),
+    ['ca.crt', 'ca.key', 'secret.yaml', 'tls.crt', 'tls.key', 'webhook-cabundle-patch.json'],
+    'no staging leftovers',
+  )
 })
 
 t.test('no key material is printed', async (t) => {
@@ -125,12 +138,27 @@ t.test('no key material is printed', async (t) => {
 })
 
 t.test('secret.yaml is a kubernetes.io/tls Secret whose data are the files', async (t) => {
-  interface Secret { apiVersion: string; kind: string; type: string; metadata: { name: string; namespace: string }; data: Record<string, string> }
+  interface Secret {
+    apiVersion: string
+    kind: string
+    type: string
+    metadata: { name: string; namespace: string }
+    data: Record<string, string>
+  }
   const secret = loadYaml<Secret>(await read(shared, 'secret.yaml'))
-  t.match(secret, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'pullguard-tls', namespace: 'pullguard' } })
+  t.match(secret, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: 'pullguard-tls', namespace: 'pullguard' },
+  })
   t.same(Object.keys(secret.data).sort(), ['ca.crt', 'tls.crt', 'tls.key'])
   for (const name of ['tls.crt', 'tls.key', 'ca.crt']) {
-    t.equal(Buffer.from(secret.data[name] ?? '', 'base64').toString('utf8'), await read(shared, name), `${name} decodes to the file`)
+    t.equal(
+      Buffer.from(secret.data[name] ?? '', 'base64').toString('utf8'),
+      await read(shared, name),
+      `${name} decodes to the file`,
+    )
   }
 })
 
@@ -141,7 +169,10 @@ t.test('the patch sets the first webhook caBundle to the CA certificate', async 
 })
 
 t.test('a TLS client that trusts only ca.crt completes a handshake for pullguard.pullguard.svc', async (t) => {
-  const server = createServer({ cert: await read(shared, 'tls.crt'), key: await read(shared, 'tls.key') }, (_req, res) => res.end('ok'))
+  const server = createServer(
+    { cert: await read(shared, 'tls.crt'), key: await read(shared, 'tls.key') },
+    (_req, res) => res.end('ok'),
+  )
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
@@ -152,7 +183,10 @@ t.test('a TLS client that trusts only ca.crt completes a handshake for pullguard
     new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, path: '/', agent: false, ...options }, (res) => {
         let body = ''
-        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body))
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => (body += c))
+          .on('end', () => resolve(body))
       })
       req.on('error', reject).end()
     })
@@ -160,13 +194,19 @@ t.test('a TLS client that trusts only ca.crt completes a handshake for pullguard
   t.equal(await get({ ca, servername: HOST }), 'ok')
   t.equal(await get({ ca, servername: FQDN }), 'ok')
   await t.rejects(get({ ca, servername: 'evil.example' }), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
-  await t.rejects(get({ servername: HOST }), { code: /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/ }, 'the public roots do not vouch for it')
+  await t.rejects(
+    get({ servername: HOST }),
+    { code: /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/ },
+    'the public roots do not vouch for it',
+  )
 })
 
 t.test('a second run reuses the CA, so the caBundle stays, and issues a new serving key', async (t) => {
   const dir = await tempDir(t)
   runOk(['--out', dir])
-  const before = await Promise.all(['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'webhook-cabundle-patch.json'].map((n) => read(dir, n)))
+  const before = await Promise.all(
+    ['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'webhook-cabundle-patch.json'].map((n) => read(dir, n)),
+  )
   const again = runOk(['--out', dir])
   t.match(again.stdout, /ca\.crt \(reused/)
   t.equal(await read(dir, 'ca.crt'), before[0])
@@ -203,7 +243,12 @@ t.test('--namespace and --service change the names and the Secret namespace', as
 
 t.test('refuses names that are not Kubernetes names, before writing anything', async (t) => {
   const dir = await tempDir(t)
-  for (const args of [['--namespace', 'Bad_NS'], ['--service', 'a/b'], ['--namespace', 'x'.repeat(64)], ['--service', '-a']]) {
+  for (const args of [
+    ['--namespace', 'Bad_NS'],
+    ['--service', 'a/b'],
+    ['--namespace', 'x'.repeat(64)],
+    ['--service', '-a'],
+  ]) {
     const r = run(['--out', join(dir, 'out'), ...args])
     t.equal(r.status, 2, args.join(' '))
     t.match(r.stderr, /is not a valid Kubernetes name/)
@@ -220,7 +265,7 @@ t.test('without --out it writes into a new temporary directory and prints where'
   const r = runOk([], { TMPDIR: dir })
   const out = /^pullguard TLS material in (.+)$/m.exec(r.stdout)?.[1]
   t.ok(out?.startsWith(join(dir, 'pullguard-certs.')), `printed ${String(out)}`)
-  t.equal(((await stat(out ?? '')).mode & 0o777), 0o700, 'the directory is private')
+  t.equal((await stat(out ?? '')).mode & 0o777, 0o700, 'the directory is private')
   t.ok((await readdir(out ?? '')).includes('secret.yaml'))
 })
 
@@ -239,8 +284,26 @@ t.test('refuses a CA key that does not belong to the CA certificate', async (t) 
 
 t.test('refuses to reuse a CA that expires before a new serving certificate would', async (t) => {
   const dir = await tempDir(t)
-  const r0 = openssl(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=old CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-days', '30', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')])
+  const r0 = openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=old CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-days',
+    '30',
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    join(dir, 'ca.crt'),
+  ])
   t.equal(r0.status, 0, r0.stderr)
   await chmod(join(dir, 'ca.key'), 0o600)
   const r = run(['--out', dir])
@@ -270,13 +333,17 @@ t.test('--apply applies the Secret, then patches the caBundle of every webhook',
   const dir = await tempDir(t)
   const log = join(dir, 'kubectl.log')
   const kubectl = join(dir, 'kubectl')
-  await writeFile(kubectl, `#!/usr/bin/env bash
+  await writeFile(
+    kubectl,
+    `#!/usr/bin/env bash
 printf '%s\\n' "$*" >> ${JSON.stringify(log)}
 case "$1" in
   config) echo test-context ;;
   get) printf xx ;;
 esac
-`, { mode: 0o755 })
+`,
+    { mode: 0o755 },
+  )
   const out = join(dir, 'out')
   const r = runOk(['--out', out, '--apply'], { KUBECTL: kubectl })
   t.match(r.stdout, /applying to kubectl context test-context/)
@@ -288,7 +355,10 @@ esac
     `patch validatingwebhookconfiguration pullguard --type=json --patch-file ${out}/webhook-cabundle-patch.json`,
   ])
   const caBundle = Buffer.from(await read(out, 'ca.crt')).toString('base64')
-  t.same(JSON.parse(await read(out, 'webhook-cabundle-patch.json')), [0, 1].map((i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle })))
+  t.same(
+    JSON.parse(await read(out, 'webhook-cabundle-patch.json')),
+    [0, 1].map((i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle })),
+  )
 })
 
 t.test('the script is valid bash', async (t) => {

@@ -42,7 +42,10 @@ const CLUSTER: Toolset = {
   // The version a release build stamps (hack/lib/version.sh): the API server's /version, which
   // kubectl and helm read (a chart's kubeVersion), says v1.37.2 instead of v0.0.0-master.
   ldflags: ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
-    .map((pkg) => `-X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=37 -X ${pkg}.gitTreeState=clean`)
+    .map(
+      (pkg) =>
+        `-X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=37 -X ${pkg}.gitTreeState=clean`,
+    )
     .join(' '),
   what: `kube-apiserver, kubectl and etcd (k8s.io/kubernetes ${KUBERNETES_VERSION})`,
   coldMinutes: 5,
@@ -70,7 +73,7 @@ const LOCK_POLL_MS = 500
 
 export const GO_HINT =
   'the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer ' +
-  '(https://go.dev/dl/, or your distribution\'s golang package) and put `go` on PATH'
+  "(https://go.dev/dl/, or your distribution's golang package) and put `go` on PATH"
 
 export class ClusterBinaryError extends Error {
   constructor(
@@ -90,13 +93,20 @@ export interface ClusterBinaries {
 }
 
 function cacheRoot(): string {
-  const base = process.env['XDG_CACHE_HOME'] !== undefined && process.env['XDG_CACHE_HOME'] !== '' ? process.env['XDG_CACHE_HOME'] : join(homedir(), '.cache')
+  const base =
+    process.env['XDG_CACHE_HOME'] !== undefined && process.env['XDG_CACHE_HOME'] !== ''
+      ? process.env['XDG_CACHE_HOME']
+      : join(homedir(), '.cache')
   return join(base, 'pullguard', 'test-cluster')
 }
 
 function toolsetHash(set: Toolset): string {
   const hash = createHash('sha256')
-  for (const file of set.files) hash.update(`${file}\0`).update(readFileSync(join(MODULE_DIR, set.dir, file))).update('\0')
+  for (const file of set.files)
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(MODULE_DIR, set.dir, file)))
+      .update('\0')
   hash.update(`dir\0${set.dir}\0ldflags\0${set.ldflags ?? ''}\0`)
   return hash.digest('hex').slice(0, 16)
 }
@@ -158,7 +168,11 @@ async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> 
         rmSync(lockDir, { recursive: true, force: true })
         continue
       }
-      if (Date.now() - started > LOCK_WAIT_MS) throw new ClusterBinaryError('LockTimeout', `waited ${LOCK_WAIT_MS / 60_000} min for ${lockDir}; remove it if no build is running`)
+      if (Date.now() - started > LOCK_WAIT_MS)
+        throw new ClusterBinaryError(
+          'LockTimeout',
+          `waited ${LOCK_WAIT_MS / 60_000} min for ${lockDir}; remove it if no build is running`,
+        )
       await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
     }
   }
@@ -184,7 +198,11 @@ function build(set: Toolset, into: string, log: (line: string) => void): Promise
     const started = Date.now()
     log(`building ${set.what} into ${into}; a cold Go build cache takes about ${set.coldMinutes} minutes`)
     const flags = set.ldflags === undefined ? [] : ['-ldflags', set.ldflags]
-    const child = spawn('go', ['build', ...flags, '-o', `${into}/`, ...set.packages], { cwd: join(MODULE_DIR, set.dir), env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('go', ['build', ...flags, '-o', `${into}/`, ...set.packages], {
+      cwd: join(MODULE_DIR, set.dir),
+      env: goEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     building.add(child)
     // Below the tests' priority (its compilers inherit it): the tiers that run while it builds keep
     // the CPU their timings expect, and it takes what they leave.
@@ -245,25 +263,37 @@ export function unbuiltToolsets(names: readonly ToolsetName[]): ToolsetName[] {
 }
 
 /** The cached folder of each named toolset, building first whatever this checkout's pins have never built here. */
-export async function ensureToolsets<N extends ToolsetName>(names: readonly N[], log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<Record<N, string>> {
-  const dirs = await Promise.all(names.map((name) => {
-    let dir = ready.get(name)
-    if (dir === undefined) {
-      if (unbuiltToolsets([name]).length === 0) dir = Promise.resolve(toolsetDir(name))
-      else {
-        // One build after the other, in the order asked: two Go builds at once on 2 cores take longer than in turn.
-        dir = lastBuild.catch(() => undefined).then(() => ensureToolset(TOOLSETS[name], log))
-        lastBuild = dir
+export async function ensureToolsets<N extends ToolsetName>(
+  names: readonly N[],
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<Record<N, string>> {
+  const dirs = await Promise.all(
+    names.map((name) => {
+      let dir = ready.get(name)
+      if (dir === undefined) {
+        if (unbuiltToolsets([name]).length === 0) dir = Promise.resolve(toolsetDir(name))
+        else {
+          // One build after the other, in the order asked: two Go builds at once on 2 cores take longer than in turn.
+          dir = lastBuild.catch(() => undefined).then(() => ensureToolset(TOOLSETS[name], log))
+          lastBuild = dir
+        }
+        ready.set(name, dir)
       }
-      ready.set(name, dir)
-    }
-    return dir
-  }))
+      return dir
+    }),
+  )
   return Object.fromEntries(names.map((name, i) => [name, dirs[i]])) as Record<N, string>
 }
 
 /** The cached binaries, building first whatever this checkout's pins have never built here. */
-export async function ensureClusterBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ClusterBinaries> {
+export async function ensureClusterBinaries(
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<ClusterBinaries> {
   const { cluster, helm } = await ensureToolsets(['cluster', 'helm'], log)
-  return { kubeApiserver: join(cluster, 'kube-apiserver'), kubectl: join(cluster, 'kubectl'), etcd: join(cluster, 'etcd'), helm: join(helm, 'helm') }
+  return {
+    kubeApiserver: join(cluster, 'kube-apiserver'),
+    kubectl: join(cluster, 'kubectl'),
+    etcd: join(cluster, 'etcd'),
+    helm: join(helm, 'helm'),
+  }
 }

@@ -40,7 +40,10 @@ export interface ControlPlane {
   /** A kubeconfig for the cluster-admin token. */
   adminKubeconfig: string
   /** kubectl as the admin (or with `kubeconfig`), with optional stdin. */
-  kubectl(args: readonly string[], options?: { input?: string; kubeconfig?: string; timeoutMs?: number }): Promise<KubectlRun>
+  kubectl(
+    args: readonly string[],
+    options?: { input?: string; kubeconfig?: string; timeoutMs?: number },
+  ): Promise<KubectlRun>
   /** Like kubectl, but fails with its stderr unless it exits 0. */
   kubectlOk(args: readonly string[], options?: { input?: string; kubeconfig?: string }): Promise<string>
   /** Writes a kubeconfig for this server that authenticates with `token`. */
@@ -73,7 +76,9 @@ export function kubeconfigYaml(server: string, caPem: string, token: string): st
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'e2e', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    clusters: [
+      { name: 'e2e', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } },
+    ],
     users: [{ name: 'e2e', user: { token } }],
     contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'e2e', namespace: 'default' } }],
     'current-context': 'e2e',
@@ -117,7 +122,9 @@ export interface OwnControlPlane extends ControlPlane {
 }
 
 /** etcd and kube-apiserver of this process. `apiserverLogFile`: kube-apiserver's output is also appended there. */
-export async function startOwnControlPlane(options: ControlPlaneOptions & { apiserverLogFile?: string } = {}): Promise<OwnControlPlane> {
+export async function startOwnControlPlane(
+  options: ControlPlaneOptions & { apiserverLogFile?: string } = {},
+): Promise<OwnControlPlane> {
   const binaries = await ensureClusterBinaries()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-cluster-'))
   const ca = await createTestCA('pullguard e2e cluster CA')
@@ -139,21 +146,42 @@ export async function startOwnControlPlane(options: ControlPlaneOptions & { apis
     const etcdUrl = `http://127.0.0.1:${clientPort}`
     const peerUrl = `http://127.0.0.1:${peerPort}`
     const etcd = startChild('etcd', binaries.etcd, [
-      '--name', 'e2e', '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
-      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `e2e=${peerUrl}`,
-      '--log-level', 'warn', '--unsafe-no-fsync',
+      '--name',
+      'e2e',
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      etcdUrl,
+      '--advertise-client-urls',
+      etcdUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `e2e=${peerUrl}`,
+      '--log-level',
+      'warn',
+      '--unsafe-no-fsync',
     ])
     children.push(etcd)
-    await waitFor('etcd', async () => {
-      const res = await request(`${etcdUrl}/health`)
-      const body = (await res.body.json()) as { health?: string }
-      return res.statusCode === 200 && body.health === 'true'
-    }, READY_TIMEOUT_MS, () => etcd.log())
+    await waitFor(
+      'etcd',
+      async () => {
+        const res = await request(`${etcdUrl}/health`)
+        const body = (await res.body.json()) as { health?: string }
+        return res.statusCode === 200 && body.health === 'true'
+      },
+      READY_TIMEOUT_MS,
+      () => etcd.log(),
+    )
 
     // Keys and the token file of kube-apiserver.
     await mkdir(join(dir, 'pki'))
-    const serving = await ca.issue('kube-apiserver', { dns: ['localhost', 'kubernetes', 'kubernetes.default.svc'], ips: ['127.0.0.1'] })
+    const serving = await ca.issue('kube-apiserver', {
+      dns: ['localhost', 'kubernetes', 'kubernetes.default.svc'],
+      ips: ['127.0.0.1'],
+    })
     const sa = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const saKey = join(dir, 'pki', 'sa.key')
     const saPub = join(dir, 'pki', 'sa.pub')
@@ -166,18 +194,35 @@ export async function startOwnControlPlane(options: ControlPlaneOptions & { apis
     if (options.serviceProxy === true) proxy = await startServiceProxy(dir)
     const server = `https://127.0.0.1:${securePort}`
     const apiserverArgs = [
-      '--etcd-servers', etcdUrl,
-      '--cert-dir', join(dir, 'certs'),
-      '--tls-cert-file', serving.certPath, '--tls-private-key-file', serving.keyPath,
-      '--secure-port', String(securePort), '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1',
+      '--etcd-servers',
+      etcdUrl,
+      '--cert-dir',
+      join(dir, 'certs'),
+      '--tls-cert-file',
+      serving.certPath,
+      '--tls-private-key-file',
+      serving.keyPath,
+      '--secure-port',
+      String(securePort),
+      '--bind-address',
+      '127.0.0.1',
+      '--advertise-address',
+      '127.0.0.1',
       // With a loopback advertise address the endpoint reconciler refuses to start.
       '--endpoint-reconciler-type=none',
       // Only for allocating Service cluster IPs; nothing is ever sent there.
-      '--service-cluster-ip-range', '10.96.0.0/16',
-      '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
-      '--service-account-key-file', saPub, '--service-account-signing-key-file', saKey,
-      '--token-auth-file', tokenFile,
-      '--authorization-mode', 'RBAC',
+      '--service-cluster-ip-range',
+      '10.96.0.0/16',
+      '--service-account-issuer',
+      'https://kubernetes.default.svc.cluster.local',
+      '--service-account-key-file',
+      saPub,
+      '--service-account-signing-key-file',
+      saKey,
+      '--token-auth-file',
+      tokenFile,
+      '--authorization-mode',
+      'RBAC',
       // The default admission plugins, ServiceAccount among them: it gives a Pod that lists no pull
       // secrets its account's, as in every real cluster. No controller runs, so whoever makes a
       // namespace that gets pods also makes its `default` account (createNamespace).
@@ -190,11 +235,29 @@ export async function startOwnControlPlane(options: ControlPlaneOptions & { apis
     const adminKubeconfig = join(dir, 'admin.kubeconfig')
     await writeFile(adminKubeconfig, kubeconfigYaml(server, ca.caPem, adminToken), { mode: 0o600 })
 
-    const client = adminClient({ server, caPem: ca.caPem, adminToken, adminKubeconfig, kubectlBinary: binaries.kubectl, agent, dir })
+    const client = adminClient({
+      server,
+      caPem: ca.caPem,
+      adminToken,
+      adminKubeconfig,
+      kubectlBinary: binaries.kubectl,
+      agent,
+      dir,
+    })
     const { getRaw, kubectl } = client
-    await waitFor('kube-apiserver /readyz', async () => (await getRaw('/readyz')).status === 200, READY_TIMEOUT_MS, () => apiserver.log())
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => (await getRaw('/readyz')).status === 200,
+      READY_TIMEOUT_MS,
+      () => apiserver.log(),
+    )
     // RBAC's bootstrap roles are written by a post-start hook; wait until the admin can act.
-    await waitFor('RBAC bootstrap', async () => (await kubectl(['get', 'clusterrole', 'cluster-admin', '-o', 'name'])).code === 0, READY_TIMEOUT_MS, () => apiserver.log())
+    await waitFor(
+      'RBAC bootstrap',
+      async () => (await kubectl(['get', 'clusterrole', 'cluster-admin', '-o', 'name'])).code === 0,
+      READY_TIMEOUT_MS,
+      () => apiserver.log(),
+    )
     return {
       server,
       etcdUrl,
@@ -213,11 +276,18 @@ export async function startOwnControlPlane(options: ControlPlaneOptions & { apis
         const next = startChild('kube-apiserver', binaries.kubeApiserver, apiserverArgs, logOptions)
         children.splice(children.indexOf(apiserver), 1, next)
         apiserver = next
-        await waitFor('kube-apiserver /readyz after a restart', async () => (await getRaw('/readyz').catch(() => ({ status: 0 }))).status === 200, READY_TIMEOUT_MS, () => apiserver.log())
+        await waitFor(
+          'kube-apiserver /readyz after a restart',
+          async () => (await getRaw('/readyz').catch(() => ({ status: 0 }))).status === 200,
+          READY_TIMEOUT_MS,
+          () => apiserver.log(),
+        )
       },
       async routeService(namespace, name, port, to) {
         if (proxy === undefined) throw new Error('routeService needs startControlPlane({ serviceProxy: true })')
-        const ip = (await kubectl(['get', 'service', name, '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])).stdout.trim()
+        const ip = (
+          await kubectl(['get', 'service', name, '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])
+        ).stdout.trim()
         if (ip === '') throw new Error(`service ${namespace}/${name} has no cluster IP`)
         proxy.route(`${ip}:${port}`, to)
       },
@@ -233,8 +303,19 @@ export async function startOwnControlPlane(options: ControlPlaneOptions & { apis
 type AdminClient = Pick<ControlPlane, 'kubectl' | 'kubectlOk' | 'writeKubeconfig' | 'getRaw'>
 
 /** kubectl and raw requests as the cluster-admin; kubeconfigs written into `dir`. */
-export function adminClient(c: { server: string; caPem: string; adminToken: string; adminKubeconfig: string; kubectlBinary: string; agent: Agent; dir: string }): AdminClient {
-  const kubectl = (args: readonly string[], options: { input?: string; kubeconfig?: string; timeoutMs?: number } = {}): Promise<KubectlRun> =>
+export function adminClient(c: {
+  server: string
+  caPem: string
+  adminToken: string
+  adminKubeconfig: string
+  kubectlBinary: string
+  agent: Agent
+  dir: string
+}): AdminClient {
+  const kubectl = (
+    args: readonly string[],
+    options: { input?: string; kubeconfig?: string; timeoutMs?: number } = {},
+  ): Promise<KubectlRun> =>
     runKubectl(c.kubectlBinary, args, { kubeconfig: options.kubeconfig ?? c.adminKubeconfig, ...options })
   return {
     kubectl,
@@ -249,7 +330,10 @@ export function adminClient(c: { server: string; caPem: string; adminToken: stri
       return path
     },
     async getRaw(path) {
-      const res = await request(`${c.server}${path}`, { dispatcher: c.agent, headers: { authorization: `Bearer ${c.adminToken}` } })
+      const res = await request(`${c.server}${path}`, {
+        dispatcher: c.agent,
+        headers: { authorization: `Bearer ${c.adminToken}` },
+      })
       return { status: res.statusCode, text: await res.body.text() }
     },
   }
@@ -259,12 +343,21 @@ export function adminClient(c: { server: string; caPem: string; adminToken: stri
  * kubectl (or a shell that runs it: `pathPrefix` puts this cluster's first on PATH) with only the
  * environment it needs: never the developer's own kubeconfig or cache.
  */
-export function runKubectl(binary: string, args: readonly string[], options: { input?: string; kubeconfig: string; timeoutMs?: number; pathPrefix?: string }): Promise<KubectlRun> {
+export function runKubectl(
+  binary: string,
+  args: readonly string[],
+  options: { input?: string; kubeconfig: string; timeoutMs?: number; pathPrefix?: string },
+): Promise<KubectlRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now()
     const path = process.env['PATH'] ?? ''
     const child = spawn(binary, [...args], {
-      env: { PATH: options.pathPrefix === undefined ? path : `${options.pathPrefix}:${path}`, HOME: tmpdir(), KUBECONFIG: options.kubeconfig, KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache') },
+      env: {
+        PATH: options.pathPrefix === undefined ? path : `${options.pathPrefix}:${path}`,
+        HOME: tmpdir(),
+        KUBECONFIG: options.kubeconfig,
+        KUBECACHEDIR: join(tmpdir(), 'pullguard-kubectl-cache'),
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? KUBECTL_TIMEOUT_MS,
     })

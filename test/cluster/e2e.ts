@@ -10,7 +10,15 @@ import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { createNamespace, runKubectl, startControlPlane, type ControlPlane, type KubectlRun } from './control-plane.js'
-import { installPullguard, podManifest, startPullguard, waitForWebhook, WEBHOOK_NAME, type Installed, type PullguardProcess } from './pullguard.js'
+import {
+  installPullguard,
+  podManifest,
+  startPullguard,
+  waitForWebhook,
+  WEBHOOK_NAME,
+  type Installed,
+  type PullguardProcess,
+} from './pullguard.js'
 
 export { podManifest, WEBHOOK_NAME }
 export const PULLER: PushAuth = { username: 'puller', password: 'Puller-Pass-1' }
@@ -48,7 +56,10 @@ export async function startWorld(t: Test, options: WorldOptions = {}): Promise<W
   t.teardown(() => registryCa.close())
   const open = await startRegistry({ ca: registryCa, auth: { kind: 'none' }, accessLog: options.accessLog === true })
   t.teardown(() => open.close())
-  const priv = await startRegistry({ ca: registryCa, auth: { kind: 'htpasswd', users: { [PULLER.username]: PULLER.password } } })
+  const priv = await startRegistry({
+    ca: registryCa,
+    auth: { kind: 'htpasswd', users: { [PULLER.username]: PULLER.password } },
+  })
   t.teardown(() => priv.close())
   for (const spec of options.images ?? []) {
     const [which, rest] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)]
@@ -65,8 +76,11 @@ export async function startWorld(t: Test, options: WorldOptions = {}): Promise<W
   await createNamespace(cp, 'e2e-probe')
   await waitForWebhook(cp, 'e2e-probe')
 
-  const apply = (object: unknown, verb: 'apply' | 'create' = 'apply', extra: readonly string[] = []): Promise<KubectlRun> =>
-    cp.kubectl([verb, ...extra, '-f', '-'], { input: JSON.stringify(object) })
+  const apply = (
+    object: unknown,
+    verb: 'apply' | 'create' = 'apply',
+    extra: readonly string[] = [],
+  ): Promise<KubectlRun> => cp.kubectl([verb, ...extra, '-f', '-'], { input: JSON.stringify(object) })
   return {
     cp,
     registryCa,
@@ -120,12 +134,22 @@ export function printedCommands(text: string, auth: PushAuth = PULLER): string[]
   return text.split('\n').flatMap((line) => {
     const at = line.indexOf(': kubectl ')
     if (at < 0) return []
-    return [line.slice(at + 2).replace('--docker-username=USER', `--docker-username=${auth.username}`).replace('--docker-password=PASSWORD', `--docker-password=${auth.password}`)]
+    return [
+      line
+        .slice(at + 2)
+        .replace('--docker-username=USER', `--docker-username=${auth.username}`)
+        .replace('--docker-password=PASSWORD', `--docker-password=${auth.password}`),
+    ]
   })
 }
 
 /** A Deployment of one pod template, as `kubectl apply -f` takes it. */
-export function deploymentManifest(namespace: string, name: string, images: readonly string[], podSpec: Record<string, unknown> = {}): Record<string, unknown> {
+export function deploymentManifest(
+  namespace: string,
+  name: string,
+  images: readonly string[],
+  podSpec: Record<string, unknown> = {},
+): Record<string, unknown> {
   const labels = { app: name }
   return {
     apiVersion: 'apps/v1',
@@ -134,7 +158,10 @@ export function deploymentManifest(namespace: string, name: string, images: read
     spec: {
       replicas: 2,
       selector: { matchLabels: labels },
-      template: { metadata: { labels }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })), ...podSpec } },
+      template: {
+        metadata: { labels },
+        spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })), ...podSpec },
+      },
     },
   }
 }
@@ -146,7 +173,13 @@ export function cronJobManifest(namespace: string, name: string, images: readonl
     metadata: { name, namespace },
     spec: {
       schedule: '*/5 * * * *',
-      jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: images.map((image, i) => ({ name: `c${i}`, image })) } } } },
+      jobTemplate: {
+        spec: {
+          template: {
+            spec: { restartPolicy: 'OnFailure', containers: images.map((image, i) => ({ name: `c${i}`, image })) },
+          },
+        },
+      },
     },
   }
 }

@@ -7,6 +7,6 @@ try {
   const binaries = await ensureClusterBinaries()
   process.stderr.write(`test cluster binaries: ${binaries.kubeApiserver}\n`)
 } catch (err) {
-  process.stderr.write(`${err instanceof ClusterBinaryError ? err.message : (err as Error).stack ?? String(err)}\n`)
+  process.stderr.write(`${err instanceof ClusterBinaryError ? err.message : ((err as Error).stack ?? String(err))}\n`)
   process.exitCode = 1
 }

@@ -14,7 +14,11 @@ export interface HelmRun {
   stderr: string
 }
 
-export async function runHelm(binary: string, args: readonly string[], options: { input?: string; kubeconfig?: string; cwd?: string } = {}): Promise<HelmRun> {
+export async function runHelm(
+  binary: string,
+  args: readonly string[],
+  options: { input?: string; kubeconfig?: string; cwd?: string } = {},
+): Promise<HelmRun> {
   const home = await mkdtemp(join(tmpdir(), 'pullguard-helm-'))
   try {
     return await new Promise<HelmRun>((resolve, reject) => {

@@ -22,11 +22,19 @@ export interface PodFiles {
   close(): Promise<void>
 }
 
-export async function podFiles(cp: ControlPlane, namespace: string, deployment: string, podName: string): Promise<PodFiles> {
-  const dep = JSON.parse(await cp.kubectlOk(['get', 'deployment', deployment, '-n', namespace, '-o', 'json'])) as V1Deployment
+export async function podFiles(
+  cp: ControlPlane,
+  namespace: string,
+  deployment: string,
+  podName: string,
+): Promise<PodFiles> {
+  const dep = JSON.parse(
+    await cp.kubectlOk(['get', 'deployment', deployment, '-n', namespace, '-o', 'json']),
+  ) as V1Deployment
   const spec = dep.spec?.template.spec
   const container = spec?.containers[0]
-  if (spec === undefined || container === undefined) throw new Error(`deployment ${namespace}/${deployment} has no container`)
+  if (spec === undefined || container === undefined)
+    throw new Error(`deployment ${namespace}/${deployment} has no container`)
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-pod-'))
   const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]))
   const mounts = new Map<string, string>()
@@ -40,13 +48,19 @@ export async function podFiles(cp: ControlPlane, namespace: string, deployment: 
       await mkdir(path)
       mounts.set(m.mountPath, path)
       if (v.secret !== undefined || v.configMap !== undefined) synced.push({ volume: v, path })
-      else if (v.emptyDir === undefined) throw new Error(`volume ${m.name}: only secret, configMap, emptyDir and hostPath are made here`)
+      else if (v.emptyDir === undefined)
+        throw new Error(`volume ${m.name}: only secret, configMap, emptyDir and hostPath are made here`)
     }
   }
   const refresh = async (): Promise<void> => {
     for (const { volume, path } of synced) {
-      const [kind, name] = volume.secret !== undefined ? ['secret', volume.secret.secretName ?? ''] : ['configmap', volume.configMap?.name ?? '']
-      const object = JSON.parse(await cp.kubectlOk(['get', kind, name, '-n', namespace, '-o', 'json'])) as { data?: Record<string, string> }
+      const [kind, name] =
+        volume.secret !== undefined
+          ? ['secret', volume.secret.secretName ?? '']
+          : ['configmap', volume.configMap?.name ?? '']
+      const object = JSON.parse(await cp.kubectlOk(['get', kind, name, '-n', namespace, '-o', 'json'])) as {
+        data?: Record<string, string>
+      }
       for (const [key, value] of Object.entries(object.data ?? {})) {
         // Written whole, then renamed: a reader never sees half a file (the kubelet swaps a symlink).
         const tmp = join(path, `.${key}.tmp`)
@@ -63,7 +77,8 @@ export async function podFiles(cp: ControlPlane, namespace: string, deployment: 
     if (eq < 0) return arg
     const value = arg.slice(eq + 1)
     for (const [mountPath, local] of byLength) {
-      if (value === mountPath || value.startsWith(`${mountPath}/`)) return `${arg.slice(0, eq + 1)}${local}${value.slice(mountPath.length)}`
+      if (value === mountPath || value.startsWith(`${mountPath}/`))
+        return `${arg.slice(0, eq + 1)}${local}${value.slice(mountPath.length)}`
     }
     return arg
   }

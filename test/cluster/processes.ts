@@ -28,7 +28,12 @@ let hooked = false
  * `logFile`: stdout and stderr are also appended, whole, to this file (a shared control plane's
  * API server, whose log the test files read; shared-control-plane.ts).
  */
-export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions & { discard?: boolean; logFile?: string } = {}): Child {
+export function startChild(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: SpawnOptions & { discard?: boolean; logFile?: string } = {},
+): Child {
   if (!hooked) {
     hooked = true
     const killAll = (): void => {
@@ -57,14 +62,15 @@ export function startChild(name: string, command: string, args: readonly string[
     child.once('close', () => file.end())
   }
   if (options.discard === true) child.stdout?.resume()
-  else child.stdout?.on('data', (c: Buffer) => {
-    const s = c.toString('utf8')
-    text = (text + s).slice(-MAX_LOG_CHARS)
-    partial += s
-    const lines = partial.split('\n')
-    partial = lines.pop() ?? ''
-    for (const line of lines) for (const l of listeners) l(line)
-  })
+  else
+    child.stdout?.on('data', (c: Buffer) => {
+      const s = c.toString('utf8')
+      text = (text + s).slice(-MAX_LOG_CHARS)
+      partial += s
+      const lines = partial.split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) for (const l of listeners) l(line)
+    })
   child.stderr?.on('data', (c: Buffer) => {
     text = (text + c.toString('utf8')).slice(-MAX_LOG_CHARS)
   })
@@ -94,9 +100,13 @@ export function startChild(name: string, command: string, args: readonly string[
   }
 }
 
-
 /** Polls `probe` until it returns true, or fails with `describe()` after `timeoutMs`. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, describe: () => string = () => ''): Promise<void> {
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await probe().catch(() => false)) return

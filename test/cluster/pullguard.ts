@@ -21,12 +21,19 @@ export const WEBHOOK_NAME = 'pullguard.pullguard.io'
 /** pullguard batches its log lines and writes them at least every 200 ms (src/log/logger.ts). */
 const LOG_SETTLE_MS = 500
 
-interface Rendered { kind: string; metadata: { name: string }; webhooks?: Array<{ name: string; clientConfig: unknown; [k: string]: unknown }> }
+interface Rendered {
+  kind: string
+  metadata: { name: string }
+  webhooks?: Array<{ name: string; clientConfig: unknown; [k: string]: unknown }>
+}
 
 /** The objects `kubectl apply -k manifests/base` would send, as kubectl renders them. */
 export async function renderBase(cp: ControlPlane, dir = 'manifests/base'): Promise<Rendered[]> {
   const yaml = await cp.kubectlOk(['kustomize', `${REPO_ROOT}${dir}`])
-  return yaml.split(/^---$/m).map((doc) => load(doc) as Rendered).filter((o) => o !== null && o !== undefined)
+  return yaml
+    .split(/^---$/m)
+    .map((doc) => load(doc) as Rendered)
+    .filter((o) => o !== null && o !== undefined)
 }
 
 export interface Installed {
@@ -43,8 +50,13 @@ export async function installPullguard(cp: ControlPlane, options: { port?: numbe
   const vwc = objects.find((o) => o.kind === 'ValidatingWebhookConfiguration')
   const hook = vwc?.webhooks?.[0]
   if (hook === undefined) throw new Error('manifests/base renders no ValidatingWebhookConfiguration webhook')
-  hook.clientConfig = { url: `https://127.0.0.1:${port}/validate`, caBundle: Buffer.from(cp.ca.caPem).toString('base64') }
-  await cp.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })
+  hook.clientConfig = {
+    url: `https://127.0.0.1:${port}/validate`,
+    caBundle: Buffer.from(cp.ca.caPem).toString('base64'),
+  }
+  await cp.kubectlOk(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  })
   // The service-account controller's part (none runs here): pods in pullguard's namespace that name no account.
   await cp.kubectlOk(['create', 'serviceaccount', 'default', '-n', 'pullguard'])
   const token = (await cp.kubectlOk(['create', 'token', 'pullguard', '-n', 'pullguard', '--duration', '2h'])).trim()
@@ -67,16 +79,47 @@ export interface PullguardProcess {
  * `kubeconfig` undefined: no KUBECONFIG at all (and an empty HOME). `until`: which endpoint must
  * answer 200 first (readyz needs the API; healthz only the server).
  */
-export async function startPullguard(cp: ControlPlane, options: { port: number; kubeconfig: string | undefined; args?: readonly string[]; env?: Record<string, string>; until?: 'readyz' | 'healthz'; discardOutput?: boolean; nodeArgs?: readonly string[]; tls?: { certPath: string; keyPath: string; caPem: string; serverName: string }; wrap?: (command: string, args: readonly string[]) => { command: string; args: string[] } }): Promise<PullguardProcess> {
+export async function startPullguard(
+  cp: ControlPlane,
+  options: {
+    port: number
+    kubeconfig: string | undefined
+    args?: readonly string[]
+    env?: Record<string, string>
+    until?: 'readyz' | 'healthz'
+    discardOutput?: boolean
+    nodeArgs?: readonly string[]
+    tls?: { certPath: string; keyPath: string; caPem: string; serverName: string }
+    wrap?: (command: string, args: readonly string[]) => { command: string; args: string[] }
+  },
+): Promise<PullguardProcess> {
   // Without `tls`, a certificate of the test CA for 127.0.0.1 (the webhook's url).
   const cert = options.tls ?? (await cp.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] }))
   const args = [
-    ...(options.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(options.port), '--tls-cert', cert.certPath, '--tls-key', cert.keyPath,
+    ...(options.nodeArgs ?? []),
+    CLI,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--tls-cert',
+    cert.certPath,
+    '--tls-key',
+    cert.keyPath,
     ...(options.args ?? []),
   ]
   // `wrap`: started through something else (the bench: inside a memory cgroup), keeping the pid.
   const launch = options.wrap?.(process.execPath, args) ?? { command: process.execPath, args }
-  const child = startChild('pullguard', launch.command, launch.args, { env: { PATH: process.env['PATH'] ?? '', ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }), POD_NAMESPACE: 'pullguard', ...options.env }, discard: options.discardOutput === true })
+  const child = startChild('pullguard', launch.command, launch.args, {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      ...(options.kubeconfig === undefined ? {} : { KUBECONFIG: options.kubeconfig }),
+      POD_NAMESPACE: 'pullguard',
+      ...options.env,
+    },
+    discard: options.discardOutput === true,
+  })
   const lines: Array<Record<string, unknown>> = []
   child.onLine((line) => {
     try {
@@ -87,13 +130,21 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
   })
   const origin = `https://127.0.0.1:${options.port}`
   let stopped: Promise<void> | undefined
-  const agent = new Agent({ connect: options.tls === undefined ? { ca: cp.ca.caPem } : { ca: options.tls.caPem, servername: options.tls.serverName } })
+  const agent = new Agent({
+    connect:
+      options.tls === undefined ? { ca: cp.ca.caPem } : { ca: options.tls.caPem, servername: options.tls.serverName },
+  })
   const get = async (path: string): Promise<{ status: number; text: string }> => {
     const res = await request(`${origin}${path}`, { dispatcher: agent })
     return { status: res.statusCode, text: await res.body.text() }
   }
   const until = options.until ?? 'readyz'
-  await waitFor(`pullguard /${until}`, async () => (await get(`/${until}`)).status === 200, READY_TIMEOUT_MS, () => child.log())
+  await waitFor(
+    `pullguard /${until}`,
+    async () => (await get(`/${until}`)).status === 200,
+    READY_TIMEOUT_MS,
+    () => child.log(),
+  )
   return {
     origin,
     child,
@@ -117,14 +168,26 @@ export async function startPullguard(cp: ControlPlane, options: { port: number; 
  * by pullguard without any registry request.
  */
 export async function waitForWebhook(cp: ControlPlane, namespace: string): Promise<void> {
-  await waitFor('webhook in effect', async () => {
-    const run = await cp.kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(podManifest(namespace, 'webhook-probe', ['Invalid/UPPER:case'])) })
-    return run.code !== 0 && run.stderr.includes(WEBHOOK_NAME)
-  }, READY_TIMEOUT_MS, () => cp.apiserverLog().slice(-4000))
+  await waitFor(
+    'webhook in effect',
+    async () => {
+      const run = await cp.kubectl(['create', '--dry-run=server', '-f', '-'], {
+        input: JSON.stringify(podManifest(namespace, 'webhook-probe', ['Invalid/UPPER:case'])),
+      })
+      return run.code !== 0 && run.stderr.includes(WEBHOOK_NAME)
+    },
+    READY_TIMEOUT_MS,
+    () => cp.apiserverLog().slice(-4000),
+  )
 }
 
 /** A bare Pod with one container per image (`c0`, `c1`, …), as `kubectl create -f` takes it. */
-export function podManifest(namespace: string, name: string, images: readonly string[], spec: Record<string, unknown> = {}): Record<string, unknown> {
+export function podManifest(
+  namespace: string,
+  name: string,
+  images: readonly string[],
+  spec: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',

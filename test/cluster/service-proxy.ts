@@ -55,15 +55,18 @@ export async function startServiceProxy(dir: string): Promise<ServiceProxy> {
     server.listen(socketPath, resolve)
   })
   const configFile = join(dir, 'egress-selector.json')
-  await writeFile(configFile, JSON.stringify({
-    apiVersion: 'apiserver.k8s.io/v1beta1',
-    kind: 'EgressSelectorConfiguration',
-    egressSelections: [
-      { name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: socketPath } } } },
-      { name: 'controlplane', connection: { proxyProtocol: 'Direct' } },
-      { name: 'etcd', connection: { proxyProtocol: 'Direct' } },
-    ],
-  }))
+  await writeFile(
+    configFile,
+    JSON.stringify({
+      apiVersion: 'apiserver.k8s.io/v1beta1',
+      kind: 'EgressSelectorConfiguration',
+      egressSelections: [
+        { name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: socketPath } } } },
+        { name: 'controlplane', connection: { proxyProtocol: 'Direct' } },
+        { name: 'etcd', connection: { proxyProtocol: 'Direct' } },
+      ],
+    }),
+  )
   return {
     configFile,
     route: (address, port) => routes.set(address, port),

@@ -21,14 +21,27 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { loadTestCA } from '../helpers/pki.js'
 import { ensureClusterBinaries } from './binaries.js'
-import { adminClient, SHARED_CONTROL_PLANES_ENV, startOwnControlPlane, type ControlPlane, type OwnControlPlane } from './control-plane.js'
+import {
+  adminClient,
+  SHARED_CONTROL_PLANES_ENV,
+  startOwnControlPlane,
+  type ControlPlane,
+  type OwnControlPlane,
+} from './control-plane.js'
 import { removeOnExit, waitFor } from './processes.js'
 
 /** kube-apiserver's own etcd prefix (its --etcd-prefix default). */
 const PREFIX = '/registry/'
 /** Written by the API server itself, after the start or at any time: never the tests'. */
 const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease'])
-const SYSTEM_PREFIXES = ['ranges/', 'masterleases/', 'apiregistration.k8s.io/', 'flowschemas/', 'prioritylevelconfigurations/', 'priorityclasses/'].map((p) => PREFIX + p)
+const SYSTEM_PREFIXES = [
+  'ranges/',
+  'masterleases/',
+  'apiregistration.k8s.io/',
+  'flowschemas/',
+  'prioritylevelconfigurations/',
+  'priorityclasses/',
+].map((p) => PREFIX + p)
 /** etcd refuses a transaction of more than 128 operations (its --max-txn-ops default). */
 const TXN_OPS = 100
 /** A file waits this long for a plane another file holds (tap runs as many files at once as there are planes). */
@@ -36,7 +49,11 @@ const HOLD_WAIT_MS = 10 * 60_000
 /** What a file may read of the shared API server's log: the end of what was written while it held the plane. */
 const MAX_LOG_BYTES = 64_000
 /** The lists that show the API server has seen the reset (it reads etcd through its watch cache). */
-const SETTLED_LISTS = ['/api/v1/namespaces', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings']
+const SETTLED_LISTS = [
+  '/api/v1/namespaces',
+  '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
+  '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+]
 
 interface PlaneInfo {
   server: string
@@ -63,7 +80,11 @@ const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
 const unb64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8')
 
 async function etcd(url: string, path: string, body: unknown): Promise<any> {
-  const res = await request(`${url}/v3/${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+  const res = await request(`${url}/v3/${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  })
   const text = await res.body.text()
   if (res.statusCode !== 200) throw new Error(`etcd ${path}: HTTP ${res.statusCode}: ${text}`)
   return JSON.parse(text)
@@ -72,20 +93,28 @@ async function etcd(url: string, path: string, body: unknown): Promise<any> {
 /** Every key under the API server's prefix, as etcd's base64. */
 async function keys(etcdUrl: string): Promise<string[]> {
   // range_end: the prefix with its last byte + 1 ('/' + 1 = '0').
-  const answer = (await etcd(etcdUrl, 'kv/range', { key: b64(PREFIX), range_end: b64(`${PREFIX.slice(0, -1)}0`), keys_only: true })) as { kvs?: Array<{ key: string }> }
+  const answer = (await etcd(etcdUrl, 'kv/range', {
+    key: b64(PREFIX),
+    range_end: b64(`${PREFIX.slice(0, -1)}0`),
+    keys_only: true,
+  })) as { kvs?: Array<{ key: string }> }
   return (answer.kvs ?? []).map((kv) => kv.key)
 }
 
 function isSystemKey(key: string): boolean {
   if (SYSTEM_PREFIXES.some((p) => key.startsWith(p))) return true
   // /registry/<resource>/<namespace>/<name> or /registry/<group>/<resource>/<namespace>/<name>
-  return key.slice(PREFIX.length).split('/').slice(0, -1).some((segment) => SYSTEM_NAMESPACES.has(segment))
+  return key
+    .slice(PREFIX.length)
+    .split('/')
+    .slice(0, -1)
+    .some((segment) => SYSTEM_NAMESPACES.has(segment))
 }
 
 async function listNames(getRaw: ControlPlane['getRaw'], path: string): Promise<string[]> {
   const { status, text } = await getRaw(path)
   if (status !== 200) throw new Error(`GET ${path}: HTTP ${status}`)
-  return ((JSON.parse(text) as { items: Array<{ metadata: { name: string } }> }).items.map((i) => i.metadata.name)).sort()
+  return (JSON.parse(text) as { items: Array<{ metadata: { name: string } }> }).items.map((i) => i.metadata.name).sort()
 }
 
 /** Starts `count` control planes in a new folder; close() stops them and removes it. */
@@ -99,28 +128,30 @@ export async function startControlPlanePool(count: number): Promise<ControlPlane
     keepRoot()
   }
   try {
-    await Promise.all(Array.from({ length: count }, async (_, i) => {
-      const dir = join(root, `plane-${i}`)
-      await mkdir(dir)
-      const apiserverLogFile = join(dir, 'kube-apiserver.log')
-      const cp = await startOwnControlPlane({ apiserverLogFile })
-      planes.push(cp)
-      const baselineLists: Record<string, string[]> = {}
-      for (const path of SETTLED_LISTS) baselineLists[path] = await listNames(cp.getRaw, path)
-      const info: PlaneInfo = {
-        server: cp.server,
-        adminToken: cp.adminToken,
-        adminKubeconfig: cp.adminKubeconfig,
-        caPath: cp.ca.caPath,
-        caKeyPath: cp.ca.caKeyPath,
-        etcdUrl: cp.etcdUrl,
-        apiserverLogFile,
-        apiserverPid: cp.apiserverPid,
-        baselineKeys: await keys(cp.etcdUrl),
-        baselineLists,
-      }
-      await writeFile(join(dir, 'plane.json'), JSON.stringify(info))
-    }))
+    await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const dir = join(root, `plane-${i}`)
+        await mkdir(dir)
+        const apiserverLogFile = join(dir, 'kube-apiserver.log')
+        const cp = await startOwnControlPlane({ apiserverLogFile })
+        planes.push(cp)
+        const baselineLists: Record<string, string[]> = {}
+        for (const path of SETTLED_LISTS) baselineLists[path] = await listNames(cp.getRaw, path)
+        const info: PlaneInfo = {
+          server: cp.server,
+          adminToken: cp.adminToken,
+          adminKubeconfig: cp.adminKubeconfig,
+          caPath: cp.ca.caPath,
+          caKeyPath: cp.ca.caKeyPath,
+          etcdUrl: cp.etcdUrl,
+          apiserverLogFile,
+          apiserverPid: cp.apiserverPid,
+          baselineKeys: await keys(cp.etcdUrl),
+          baselineLists,
+        }
+        await writeFile(join(dir, 'plane.json'), JSON.stringify(info))
+      }),
+    )
   } catch (err) {
     await close()
     throw err
@@ -141,7 +172,9 @@ function alive(pid: number): boolean {
 async function hold(root: string): Promise<{ dir: string; lock: string }> {
   const started = Date.now()
   for (;;) {
-    const planes = readdirSync(root).filter((d) => d.startsWith('plane-')).sort()
+    const planes = readdirSync(root)
+      .filter((d) => d.startsWith('plane-'))
+      .sort()
     if (planes.length === 0) throw new Error(`${SHARED_CONTROL_PLANES_ENV}=${root} holds no control plane`)
     for (const plane of planes) {
       const dir = join(root, plane)
@@ -162,7 +195,8 @@ async function hold(root: string): Promise<{ dir: string; lock: string }> {
       await writeFile(join(lock, 'pid'), String(process.pid))
       return { dir, lock }
     }
-    if (Date.now() - started > HOLD_WAIT_MS) throw new Error(`no shared control plane in ${root} was free for ${HOLD_WAIT_MS / 60_000} min`)
+    if (Date.now() - started > HOLD_WAIT_MS)
+      throw new Error(`no shared control plane in ${root} was free for ${HOLD_WAIT_MS / 60_000} min`)
     await new Promise((r) => setTimeout(r, 200))
   }
 }
@@ -172,14 +206,21 @@ async function reset(info: PlaneInfo, getRaw: ControlPlane['getRaw']): Promise<v
   const baseline = new Set(info.baselineKeys)
   const stale = (await keys(info.etcdUrl)).filter((key) => !baseline.has(key) && !isSystemKey(unb64(key)))
   for (let i = 0; i < stale.length; i += TXN_OPS) {
-    await etcd(info.etcdUrl, 'kv/txn', { success: stale.slice(i, i + TXN_OPS).map((key) => ({ request_delete_range: { key } })) })
+    await etcd(info.etcdUrl, 'kv/txn', {
+      success: stale.slice(i, i + TXN_OPS).map((key) => ({ request_delete_range: { key } })),
+    })
   }
   let now: Record<string, string[]> = {}
-  await waitFor('the shared control plane as it started', async () => {
-    now = {}
-    for (const path of SETTLED_LISTS) now[path] = await listNames(getRaw, path)
-    return SETTLED_LISTS.every((path) => JSON.stringify(now[path]) === JSON.stringify(info.baselineLists[path]))
-  }, 30_000, () => JSON.stringify({ now, baseline: info.baselineLists }))
+  await waitFor(
+    'the shared control plane as it started',
+    async () => {
+      now = {}
+      for (const path of SETTLED_LISTS) now[path] = await listNames(getRaw, path)
+      return SETTLED_LISTS.every((path) => JSON.stringify(now[path]) === JSON.stringify(info.baselineLists[path]))
+    },
+    30_000,
+    () => JSON.stringify({ now, baseline: info.baselineLists }),
+  )
 }
 
 /** One of the test command's planes, held by this file until close(), as it was when it started. */
@@ -200,12 +241,22 @@ export async function attachSharedControlPlane(root: string): Promise<ControlPla
     leaveOnExit()
   }
   try {
-    const client = adminClient({ server: info.server, caPem: ca.caPem, adminToken: info.adminToken, adminKubeconfig: info.adminKubeconfig, kubectlBinary: binaries.kubectl, agent, dir })
+    const client = adminClient({
+      server: info.server,
+      caPem: ca.caPem,
+      adminToken: info.adminToken,
+      adminKubeconfig: info.adminKubeconfig,
+      kubectlBinary: binaries.kubectl,
+      agent,
+      dir,
+    })
     await reset(info, client.getRaw)
     // The API server's log from here on is this file's.
     const logFrom = (await readFile(info.apiserverLogFile)).length
     const own = (): never => {
-      throw new Error('a shared control plane cannot be restarted or given a service proxy: startControlPlane({ serviceProxy: true }) or with apiserverArgs starts one of its own')
+      throw new Error(
+        'a shared control plane cannot be restarted or given a service proxy: startControlPlane({ serviceProxy: true }) or with apiserverArgs starts one of its own',
+      )
     }
     return {
       server: info.server,

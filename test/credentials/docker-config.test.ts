@@ -43,7 +43,11 @@ const entries: Array<[string, unknown, [string, string] | RegExp]> = [
   ['auth with an empty user still overrides the username', { username: 'x', auth: b64(':p') }, ['', 'p']],
   ['empty auth is no auth', { username: 'u', password: 'p', auth: '' }, ['u', 'p']],
   ['auth padded, with newlines around the padding', { auth: b64('u:pw').slice(0, -2) + '\n==\n' }, ['u', 'pw']],
-  ['auth with line breaks inside', { auth: b64('long-user:long-password').replace(/(.{8})/g, '$1\r\n') }, ['long-user', 'long-password']],
+  [
+    'auth with line breaks inside',
+    { auth: b64('long-user:long-password').replace(/(.{8})/g, '$1\r\n') },
+    ['long-user', 'long-password'],
+  ],
   ['auth with non-zero trailing bits (Go is not strict)', { auth: 'dTpx' + 'Yx' }, ['u', 'qc']],
   ['field names are case-insensitive', { Username: 'u', PASSWORD: 'p' }, ['u', 'p']],
   ['"Auth" is auth', { Auth: b64('u:p') }, ['u', 'p']],
@@ -52,10 +56,18 @@ const entries: Array<[string, unknown, [string, string] | RegExp]> = [
   ['email is ignored', { username: 'u', password: 'p', email: 'e@example.com' }, ['u', 'p']],
   ['only an identitytoken: no credentials', { identitytoken: 'tok' }, ['', '']],
   ['registrytoken is ignored too', { username: 'u', registrytoken: 'tok' }, ['u', '']],
-  ['unknown fields of any type are ignored', { username: 'u', password: 'p', serveraddress: 5, x: [1, { y: null }] }, ['u', 'p']],
+  [
+    'unknown fields of any type are ignored',
+    { username: 'u', password: 'p', serveraddress: 5, x: [1, { y: null }] },
+    ['u', 'p'],
+  ],
   ['an empty entry', {}, ['', '']],
   ['a null entry is an entry without credentials', null, ['', '']],
-  ['auth without a colon', { auth: b64('token-only') }, /auth field of entry "quay.io" is not base64 of user:password \(no ":"/],
+  [
+    'auth without a colon',
+    { auth: b64('token-only') },
+    /auth field of entry "quay.io" is not base64 of user:password \(no ":"/,
+  ],
   ['auth that decodes to nothing', { auth: '\n' }, /no ":"/],
   ['auth that is not base64', { auth: 'not base64!' }, /auth field of entry "quay.io" is not valid base64/],
   ['auth with wrong padding', { auth: 'YQ=' }, /not valid base64/],
@@ -123,28 +135,93 @@ const documents: Array<[string, 'json' | 'cfg' | 'file', string, DockerConfigEnt
   ['auths an array', 'json', '{"auths":[]}', /"auths" is an array, not an object/],
   ['auths a string', 'json', '{"auths":"quay.io"}', /"auths" is a string/],
   ['"Auths" is auths', 'json', json({ Auths: { a: { username: 'u' } } }), [entry('a', 'u', '')]],
-  ['a repeated auths merges', 'json', '{"auths":{"a":{"username":"1"}},"AUTHS":{"b":{"username":"2"}}}', [entry('a', '1', ''), entry('b', '2', '')]],
+  [
+    'a repeated auths merges',
+    'json',
+    '{"auths":{"a":{"username":"1"}},"AUTHS":{"b":{"username":"2"}}}',
+    [entry('a', '1', ''), entry('b', '2', '')],
+  ],
   ['a later null auths drops what was read', 'json', '{"auths":{"a":{}},"auths":null}', []],
-  ['a repeated key replaces the entry', 'json', '{"auths":{"a":{"username":"1"},"a":{"password":"2"}}}', [entry('a', '', '2')]],
-  ['a repeated field: the last non-null wins', 'json', '{"auths":{"a":{"username":"1","Username":"2","username":null}}}', [entry('a', '2', '')]],
-  ['keys keep their spelling', 'json', json({ auths: { 'https://Quay.io/v2/': {}, '10.0.0.1:5000': {} } }), [entry('https://Quay.io/v2/', '', ''), entry('10.0.0.1:5000', '', '')]],
-  ['several entries in file order', 'cfg', json({ b: { username: 'x' }, a: { username: 'y' } }), [entry('b', 'x', ''), entry('a', 'y', '')]],
+  [
+    'a repeated key replaces the entry',
+    'json',
+    '{"auths":{"a":{"username":"1"},"a":{"password":"2"}}}',
+    [entry('a', '', '2')],
+  ],
+  [
+    'a repeated field: the last non-null wins',
+    'json',
+    '{"auths":{"a":{"username":"1","Username":"2","username":null}}}',
+    [entry('a', '2', '')],
+  ],
+  [
+    'keys keep their spelling',
+    'json',
+    json({ auths: { 'https://Quay.io/v2/': {}, '10.0.0.1:5000': {} } }),
+    [entry('https://Quay.io/v2/', '', ''), entry('10.0.0.1:5000', '', '')],
+  ],
+  [
+    'several entries in file order',
+    'cfg',
+    json({ b: { username: 'x' }, a: { username: 'y' } }),
+    [entry('b', 'x', ''), entry('a', 'y', '')],
+  ],
   ['HttpHeaders of strings is fine', 'json', json({ auths: {}, HttpHeaders: { 'User-Agent': 'x', n: null } }), []],
-  ['HttpHeaders with a number', 'json', json({ auths: {}, HttpHeaders: { 'X-N': 1 } }), /"HttpHeaders" must be an object of header names to strings/],
+  [
+    'HttpHeaders with a number',
+    'json',
+    json({ auths: {}, HttpHeaders: { 'X-N': 1 } }),
+    /"HttpHeaders" must be an object of header names to strings/,
+  ],
   ['HttpHeaders an array', 'json', json({ HttpHeaders: [] }), /HttpHeaders/],
-  ['unknown top-level fields are ignored', 'json', json({ auths: { a: {} }, credsStore: 5, x: [[[]]] }), [entry('a', '', '')]],
-  ['a .dockerconfigjson document read as .dockercfg is one entry keyed "auths"', 'cfg', json({ auths: { a: { username: 'u' } } }), [entry('auths', '', '')]],
-  ['deep nesting in an ignored field', 'json', `{"x":${'['.repeat(5000)}${']'.repeat(5000)},"auths":{"a":{}}}`, [entry('a', '', '')]],
-  ['nesting beyond encoding/json\'s 10000 levels', 'json', `{"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, /nested more than 10000 levels/],
+  [
+    'unknown top-level fields are ignored',
+    'json',
+    json({ auths: { a: {} }, credsStore: 5, x: [[[]]] }),
+    [entry('a', '', '')],
+  ],
+  [
+    'a .dockerconfigjson document read as .dockercfg is one entry keyed "auths"',
+    'cfg',
+    json({ auths: { a: { username: 'u' } } }),
+    [entry('auths', '', '')],
+  ],
+  [
+    'deep nesting in an ignored field',
+    'json',
+    `{"x":${'['.repeat(5000)}${']'.repeat(5000)},"auths":{"a":{}}}`,
+    [entry('a', '', '')],
+  ],
+  [
+    "nesting beyond encoding/json's 10000 levels",
+    'json',
+    `{"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+    /nested more than 10000 levels/,
+  ],
   ['a long number in an ignored field', 'json', `{"x":${'9'.repeat(1000)},"auths":{"a":{}}}`, [entry('a', '', '')]],
-  ['strings with escapes and braces', 'json', json({ '{x}': '"}', auths: { 'a"b': { username: 'u\\"}' } } }), [entry('a"b', 'u\\"}', '')]],
-  ['a node config.json reads like a .dockerconfigjson', 'file', json({ auths: { 'quay.io': { auth: b64('u:p') } } }), [entry('quay.io', 'u', 'p')]],
+  [
+    'strings with escapes and braces',
+    'json',
+    json({ '{x}': '"}', auths: { 'a"b': { username: 'u\\"}' } } }),
+    [entry('a"b', 'u\\"}', '')],
+  ],
+  [
+    'a node config.json reads like a .dockerconfigjson',
+    'file',
+    json({ auths: { 'quay.io': { auth: b64('u:p') } } }),
+    [entry('quay.io', 'u', 'p')],
+  ],
   ['a node config.json with a bad auth', 'file', json({ auths: { 'quay.io': { auth: 'x' } } }), /auth field/],
 ]
 
 for (const [name, format, text, expected] of documents) {
   t.test(`document: ${name}`, async (t) => {
-    const result = format === 'json' ? parseDockerConfigJson(text) : format === 'cfg' ? parseDockerCfg(text) : parseDockerConfigFile(text)
+    const result =
+      format === 'json'
+        ? parseDockerConfigJson(text)
+        : format === 'cfg'
+          ? parseDockerCfg(text)
+          : parseDockerConfigFile(text)
     if (Array.isArray(expected)) {
       t.equal(result.ok, true)
       if (result.ok) t.same(result.entries, expected)
@@ -162,11 +239,19 @@ t.test('refuses a document larger than a Secret can hold', async (t) => {
 })
 
 t.test('a node config.json reports registries handled by credential helpers', async (t) => {
-  t.same(parseDockerConfigFile(json({ auths: { 'quay.io': {} }, credHelpers: { 'gcr.io': 'gcloud', '123.dkr.ecr.us-east-1.amazonaws.com': 'ecr-login' } })), {
-    ok: true,
-    entries: [entry('quay.io', '', '')],
-    helpers: ['gcr.io', '123.dkr.ecr.us-east-1.amazonaws.com'],
-  })
+  t.same(
+    parseDockerConfigFile(
+      json({
+        auths: { 'quay.io': {} },
+        credHelpers: { 'gcr.io': 'gcloud', '123.dkr.ecr.us-east-1.amazonaws.com': 'ecr-login' },
+      }),
+    ),
+    {
+      ok: true,
+      entries: [entry('quay.io', '', '')],
+      helpers: ['gcr.io', '123.dkr.ecr.us-east-1.amazonaws.com'],
+    },
+  )
   t.same(parseDockerConfigFile(json({ auths: { 'https://index.docker.io/v1/': {} }, credsStore: 'desktop' })), {
     ok: true,
     entries: [entry('https://index.docker.io/v1/', '', '')],

@@ -119,7 +119,12 @@ for (const [key, image, expected] of matches) {
   })
 }
 
-const e = (key: string, label: string, username = 'u', password = 'p'): KeyringEntry => ({ key, username, password, label })
+const e = (key: string, label: string, username = 'u', password = 'p'): KeyringEntry => ({
+  key,
+  username,
+  password,
+  label,
+})
 const labels = (entries: KeyringEntry[]): string[] => entries.map((x) => x.label)
 
 t.test('Docker Hub fallback: an index.docker.io key serves docker.io images when nothing matched', async (t) => {
@@ -130,7 +135,11 @@ t.test('Docker Hub fallback: an index.docker.io key serves docker.io images when
   t.same(labels(lookup([e('https://index.docker.io/v2/', 'hub')], 'docker.io/library/nginx')), ['hub'])
   t.same(labels(lookup(hub, 'quay.io/org/app')), [])
   t.same(labels(lookup(hub, '[::1]:5000/app')), [])
-  t.same(labels(lookup([e('index.docker.io/library', 'hub')], 'docker.io/library/nginx')), [], 'only the bare index.docker.io KEY is the fallback')
+  t.same(
+    labels(lookup([e('index.docker.io/library', 'hub')], 'docker.io/library/nginx')),
+    [],
+    'only the bare index.docker.io KEY is the fallback',
+  )
 })
 
 t.test('Docker Hub fallback also serves a domain without "." or ":" (isDefaultRegistryMatch)', async (t) => {
@@ -145,7 +154,10 @@ t.test('registry-1.docker.io never serves docker.io images', async (t) => {
 t.test('a direct docker.io match wins over the fallback', async (t) => {
   const ring = [e('https://index.docker.io/v1/', 'hub'), e('docker.io', 'direct')]
   t.same(labels(lookup(ring, 'docker.io/library/nginx')), ['direct'])
-  t.same(labels(lookup([e('https://index.docker.io/v1/', 'hub'), e('docker.io/other', 'other')], 'docker.io/library/nginx')), ['hub'])
+  t.same(
+    labels(lookup([e('https://index.docker.io/v1/', 'hub'), e('docker.io/other', 'other')], 'docker.io/library/nginx')),
+    ['hub'],
+  )
 })
 
 t.test('all matching keys contribute, in reverse lexical order of the normalized KEY', async (t) => {
@@ -181,7 +193,11 @@ t.test('entries with the same KEY keep the order they were added in (secrets in 
 })
 
 t.test('identical credentials are not deduplicated', async (t) => {
-  const ring = [e('quay.io', 'a', 'same', 'same'), e('https://quay.io', 'b', 'same', 'same'), e('quay.io', 'a', 'same', 'same')]
+  const ring = [
+    e('quay.io', 'a', 'same', 'same'),
+    e('https://quay.io', 'b', 'same', 'same'),
+    e('quay.io', 'a', 'same', 'same'),
+  ]
   t.same(labels(lookup(ring, 'quay.io/x')), ['a', 'b', 'a'])
 })
 

@@ -8,18 +8,31 @@ import { createLogger } from '../../src/log/logger.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pullguard-node-config-'))
 const lines: string[] = []
-const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => {
+const logger = createLogger(
+  'debug',
+  new Writable({
+    write: (c: Buffer, _e, done) => {
       lines.push(c.toString())
       done()
-    }, }))
-const config = (auths: Record<string, { auth: string }>, extra: object = {}): string => JSON.stringify({ auths, ...extra })
+    },
+  }),
+)
+const config = (auths: Record<string, { auth: string }>, extra: object = {}): string =>
+  JSON.stringify({ auths, ...extra })
 const auth = (u: string, p: string) => ({ auth: Buffer.from(`${u}:${p}`).toString('base64') })
 
 t.test('reads entries labelled by key, never by value', async (t) => {
   const path = join(dir, 'a.json')
   writeFileSync(path, config({ 'reg.local:5000': auth('node', 'NodeSecret1') }))
   const c = new NodeDockerConfig(path, logger, { watch: false })
-  t.same(c.entries(), [{ key: 'reg.local:5000', username: 'node', password: 'NodeSecret1', label: 'node docker config (key "reg.local:5000")' }])
+  t.same(c.entries(), [
+    {
+      key: 'reg.local:5000',
+      username: 'node',
+      password: 'NodeSecret1',
+      label: 'node docker config (key "reg.local:5000")',
+    },
+  ])
 })
 
 t.test('an unreadable or unparseable file is a start-up error', async (t) => {
@@ -59,6 +72,7 @@ t.test('a change on disk (atomic rename, as a mounted Secret does) is picked up 
   writeFileSync(next, config({ 'reg.local': auth('u', 'after-change') }))
   renameSync(next, path)
   const deadline = Date.now() + 15_000
-  while (c.entries()[0]?.password !== 'after-change' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  while (c.entries()[0]?.password !== 'after-change' && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100))
   t.equal(c.entries()[0]?.password, 'after-change')
 })

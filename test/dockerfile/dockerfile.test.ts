@@ -16,8 +16,16 @@ import { parseServeConfig } from '../../src/serve/config.js'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const ENTRYPOINT = ['node', '--optimize-for-size', 'dist/cli.js', 'serve']
 
-interface Instruction { keyword: string; args: string; line: number }
-interface Stage { image: string; name: string | undefined; body: Instruction[] }
+interface Instruction {
+  keyword: string
+  args: string
+  line: number
+}
+interface Stage {
+  image: string
+  name: string | undefined
+  body: Instruction[]
+}
 
 // Dockerfile syntax as BuildKit reads it: `#` lines are comments (also inside a continued instruction),
 // a trailing backslash continues the instruction on the next line.
@@ -29,7 +37,8 @@ function parseDockerfile(text: string): Instruction[] {
     if (line.startsWith('#') || (line === '' && pending === undefined)) return
     const continued = line.endsWith('\\')
     const part = continued ? line.slice(0, -1).trim() : line
-    pending = pending === undefined ? { text: part, line: i + 1 } : { text: `${pending.text} ${part}`, line: pending.line }
+    pending =
+      pending === undefined ? { text: part, line: i + 1 } : { text: `${pending.text} ${part}`, line: pending.line }
     if (continued) return
     const m = /^(\S+)\s*(.*)$/.exec(pending.text)
     if (m) out.push({ keyword: (m[1] ?? '').toUpperCase(), args: m[2] ?? '', line: pending.line })
@@ -51,7 +60,11 @@ function stagesOf(instructions: Instruction[]): Stage[] {
   return stages
 }
 
-interface Copy { from: string | undefined; sources: string[]; dest: string }
+interface Copy {
+  from: string | undefined
+  sources: string[]
+  dest: string
+}
 function parseCopy(args: string): Copy {
   const words = args.trim().startsWith('[') ? (JSON.parse(args) as string[]) : args.split(/\s+/)
   const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length)
@@ -63,13 +76,29 @@ function parseCopy(args: string): Copy {
 // root), `**` spans directories, an excluded directory excludes what is under it, `!` re-includes, and
 // the last matching pattern wins.
 function dockerignore(text: string): (path: string) => boolean {
-  const rules = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((l) => {
-    const negate = l.startsWith('!')
-    const pattern = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '')
-    const source = pattern.split(/(\*\*\/|\*\*|\*|\?)/).map((p) =>
-      p === '**/' ? '(?:.*/)?' : p === '**' ? '.*' : p === '*' ? '[^/]*' : p === '?' ? '[^/]' : p.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('')
-    return { negate, re: new RegExp(`^${source}$`) }
-  })
+  const rules = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!')
+      const pattern = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '')
+      const source = pattern
+        .split(/(\*\*\/|\*\*|\*|\?)/)
+        .map((p) =>
+          p === '**/'
+            ? '(?:.*/)?'
+            : p === '**'
+              ? '.*'
+              : p === '*'
+                ? '[^/]*'
+                : p === '?'
+                  ? '[^/]'
+                  : p.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('')
+      return { negate, re: new RegExp(`^${source}$`) }
+    })
   return (path) => {
     const parts = path.split('/')
     const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'))
@@ -90,7 +119,9 @@ const NODE_IMAGE = /^(?:docker\.io\/)?(?:library\/)?node:(\d+)(?:\.\d+){0,2}-([a
 
 t.test('the Dockerfile parser reads continuations and comments', async (t) => {
   t.same(parseDockerfile('# c\nFROM a AS b\nRUN x \\\n  # inner\n  && y\n\nUSER 1\n'), [
-    { keyword: 'FROM', args: 'a AS b', line: 2 }, { keyword: 'RUN', args: 'x && y', line: 3 }, { keyword: 'USER', args: '1', line: 7 },
+    { keyword: 'FROM', args: 'a AS b', line: 2 },
+    { keyword: 'RUN', args: 'x && y', line: 3 },
+    { keyword: 'USER', args: '1', line: 7 },
   ])
 })
 
@@ -106,30 +137,57 @@ t.test('runs on an official Node LTS image with a pinned major version, the same
   t.equal(major % 2, 0, 'even-numbered lines are the LTS lines')
   t.ok(major >= 22, 'Node 20 and older have reached end of life')
   t.match(m?.[2], /slim$/, 'a slim variant: no compilers or VCS tools in the running image')
-  for (const s of stages) t.equal(NODE_IMAGE.exec(s.image)?.[1], String(major), `stage ${s.name ?? '(final)'} uses Node ${major}`)
+  for (const s of stages)
+    t.equal(NODE_IMAGE.exec(s.image)?.[1], String(major), `stage ${s.name ?? '(final)'} uses Node ${major}`)
 })
 
 t.test('the build stage installs with npm ci and compiles with tsc; the image copies only its dist/src', async (t) => {
   const dist = copies(final).filter((c) => c.sources.some((s) => s.includes('dist')))
-  t.same(dist.map((c) => [c.sources, c.dest]), [[['/app/dist/src'], './dist']], 'dist/src becomes dist, so the entrypoint is dist/cli.js')
+  t.same(
+    dist.map((c) => [c.sources, c.dest]),
+    [[['/app/dist/src'], './dist']],
+    'dist/src becomes dist, so the entrypoint is dist/cli.js',
+  )
   const build = stageByName(dist[0]?.from)
   t.ok(build, `copied from stage ${String(dist[0]?.from)}`)
-  t.ok(runs(build as Stage).some((r) => /^npm ci\b/.test(r) && !r.includes('--omit=dev')), 'npm ci with dev dependencies')
-  t.ok(runs(build as Stage).some((r) => /\btsc -p tsconfig\.json\b/.test(r)), 'tsc -p tsconfig.json')
-  for (const s of stages) for (const c of copies(s)) if (c.from === undefined) t.notOk(c.sources.some((p) => p === '.' || p === './'), 'never the whole context')
+  t.ok(
+    runs(build as Stage).some((r) => /^npm ci\b/.test(r) && !r.includes('--omit=dev')),
+    'npm ci with dev dependencies',
+  )
+  t.ok(
+    runs(build as Stage).some((r) => /\btsc -p tsconfig\.json\b/.test(r)),
+    'tsc -p tsconfig.json',
+  )
+  for (const s of stages)
+    for (const c of copies(s))
+      if (c.from === undefined)
+        t.notOk(
+          c.sources.some((p) => p === '.' || p === './'),
+          'never the whole context',
+        )
 })
 
 t.test('the image gets production dependencies only', async (t) => {
-  t.notOk(runs(final).some((r) => /\bnpm (ci|install|i)\b/.test(r) && !r.includes('--omit=dev')), 'no dev install in the final stage')
+  t.notOk(
+    runs(final).some((r) => /\bnpm (ci|install|i)\b/.test(r) && !r.includes('--omit=dev')),
+    'no dev install in the final stage',
+  )
   const modules = copies(final).filter((c) => c.sources.some((s) => s.includes('node_modules')))
   t.equal(modules.length, 1, 'node_modules comes from one stage')
   const deps = stageByName(modules[0]?.from)
   t.ok(deps, `stage ${String(modules[0]?.from)}`)
-  t.ok(runs(deps as Stage).some((r) => /^npm ci\b.*--omit=dev/.test(r)), 'which runs npm ci --omit=dev')
+  t.ok(
+    runs(deps as Stage).some((r) => /^npm ci\b.*--omit=dev/.test(r)),
+    'which runs npm ci --omit=dev',
+  )
 
   // --ignore-scripts is safe only while no production package needs an install script.
-  const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }> }
-  const scripted = Object.entries(lock.packages).filter(([path, p]) => path !== '' && p.dev !== true && p.hasInstallScript === true).map(([path]) => path)
+  const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }>
+  }
+  const scripted = Object.entries(lock.packages)
+    .filter(([path, p]) => path !== '' && p.dev !== true && p.hasInstallScript === true)
+    .map(([path]) => path)
   t.same(scripted, [], 'no production dependency has an install script')
 })
 
@@ -145,27 +203,62 @@ t.test('starts `node dist/cli.js serve` in exec form, in production mode, on the
   const entrypoints = final.body.filter((i) => i.keyword === 'ENTRYPOINT')
   t.equal(entrypoints.length, 1)
   t.same(JSON.parse(entrypoints[0]?.args ?? 'null'), ENTRYPOINT, 'a JSON array: no shell between the kubelet and node')
-  t.notOk(final.body.some((i) => i.keyword === 'CMD' && !i.args.startsWith('[')), 'no shell-form CMD')
-  t.ok(final.body.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args)), 'NODE_ENV=production')
-  t.same(final.body.filter((i) => i.keyword === 'EXPOSE').map((i) => i.args), [String(parseServeConfig([], {}).port)], 'EXPOSE is the --port default')
+  t.notOk(
+    final.body.some((i) => i.keyword === 'CMD' && !i.args.startsWith('[')),
+    'no shell-form CMD',
+  )
+  t.ok(
+    final.body.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args)),
+    'NODE_ENV=production',
+  )
+  t.same(
+    final.body.filter((i) => i.keyword === 'EXPOSE').map((i) => i.args),
+    [String(parseServeConfig([], {}).port)],
+    'EXPOSE is the --port default',
+  )
 })
 
 t.test('fetches nothing with shell tricks', async (t) => {
   for (const ins of instructions) {
     t.notOk(['ADD', 'SHELL', 'ONBUILD'].includes(ins.keyword), `line ${ins.line}: ${ins.keyword}`)
-    t.notMatch(ins.args, /\b(curl|wget|sudo)\b|\|\s*(ba|z)?sh\b|chmod\s+(-R\s+)?777/, `line ${ins.line}: ${ins.keyword} ${ins.args}`)
+    t.notMatch(
+      ins.args,
+      /\b(curl|wget|sudo)\b|\|\s*(ba|z)?sh\b|chmod\s+(-R\s+)?777/,
+      `line ${ins.line}: ${ins.keyword} ${ins.args}`,
+    )
   }
 })
 
 t.test('.dockerignore keeps the host state out and the build inputs in', async (t) => {
   const ignored = dockerignore(await readFile(join(ROOT, '.dockerignore'), 'utf8'))
-  for (const p of ['node_modules', 'node_modules/fastify/package.json', '.git', '.git/HEAD', 'dist/src/cli.js', 'test/config.test.ts', '.tap/x', 'README.md', 'pullguard-certs/ca.key', 'certs/make-certs.sh', 'deep/dir/tls.key']) {
+  for (const p of [
+    'node_modules',
+    'node_modules/fastify/package.json',
+    '.git',
+    '.git/HEAD',
+    'dist/src/cli.js',
+    'test/config.test.ts',
+    '.tap/x',
+    'README.md',
+    'pullguard-certs/ca.key',
+    'certs/make-certs.sh',
+    'deep/dir/tls.key',
+  ]) {
     t.ok(ignored(p), `${p} is left out`)
   }
-  for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli.ts', 'src/server/app.ts']) t.notOk(ignored(p), `${p} is sent`)
+  for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli.ts', 'src/server/app.ts'])
+    t.notOk(ignored(p), `${p} is sent`)
   t.test('the matcher follows Docker rules', async (t) => {
     const m = dockerignore('*.md\n!KEEP.md\n**/*.key\nbuild/\n')
-    t.same(['a.md', 'KEEP.md', 'docs/a.md', 'x.key', 'a/b/x.key', 'build/out/x', 'src/build'].map(m), [true, false, false, true, true, true, false])
+    t.same(['a.md', 'KEEP.md', 'docs/a.md', 'x.key', 'a/b/x.key', 'build/out/x', 'src/build'].map(m), [
+      true,
+      false,
+      false,
+      true,
+      true,
+      true,
+      false,
+    ])
   })
 })
 
@@ -196,21 +289,34 @@ t.test('the image layout starts: `node dist/cli.js serve --help` exits 0', async
         if (srcRoot === undefined) throw new Error(`line ${ins.line}: unknown stage ${c.from}`)
         const intoDir = c.dest.endsWith('/') || c.sources.length > 1
         for (const s of c.sources) {
-          if (c.from === undefined) t.notOk(ignored(s.replace(/^\.?\/+|\/+$/g, '')), `line ${ins.line}: ${s} is in the build context`)
+          if (c.from === undefined)
+            t.notOk(ignored(s.replace(/^\.?\/+|\/+$/g, '')), `line ${ins.line}: ${s} is in the build context`)
           const from = join(srcRoot, s)
           const info = await lstat(from)
           const isDir = info.isDirectory() || (info.isSymbolicLink() && (await stat(from)).isDirectory())
           const to = isDir || !intoDir ? inStage(c.dest) : join(inStage(c.dest), basename(s))
           await mkdir(isDir ? dirname(to.replace(/\/+$/, '')) : dirname(to), { recursive: true })
           if (info.isSymbolicLink()) await symlink(await readlink(from), to.replace(/\/+$/, ''))
-          else await cp(from, to, { recursive: true, filter: (p) => c.from !== undefined || !ignored(relative(ROOT, p)) || p === from })
+          else
+            await cp(from, to, {
+              recursive: true,
+              filter: (p) => c.from !== undefined || !ignored(relative(ROOT, p)) || p === from,
+            })
         }
       } else if (ins.keyword === 'RUN') {
         if (/^npm ci\b/.test(ins.args)) await symlink(join(ROOT, 'node_modules'), inStage('node_modules'))
         const tsc = /\btsc\b(.*)$/.exec(ins.args)
         if (tsc) {
-          const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), ...(tsc[1] ?? '').trim().split(/\s+/)], { cwd: inStage('.'), encoding: 'utf8', timeout: 100_000 })
-          t.equal(r.status, 0, `line ${ins.line}: ${ins.args} compiles with only the copied files\n${r.stdout}${r.stderr}`)
+          const r = spawnSync(
+            process.execPath,
+            [join(ROOT, 'node_modules/typescript/bin/tsc'), ...(tsc[1] ?? '').trim().split(/\s+/)],
+            { cwd: inStage('.'), encoding: 'utf8', timeout: 100_000 },
+          )
+          t.equal(
+            r.status,
+            0,
+            `line ${ins.line}: ${ins.args} compiles with only the copied files\n${r.stdout}${r.stderr}`,
+          )
         }
       }
     }
@@ -219,10 +325,19 @@ t.test('the image layout starts: `node dist/cli.js serve --help` exits 0', async
   const app = inStage('.')
   const [cmd, ...args] = JSON.parse(final.body.find((i) => i.keyword === 'ENTRYPOINT')?.args ?? '[]') as string[]
   t.equal(cmd, 'node')
-  const r = spawnSync(process.execPath, [...args, '--help'], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_ENV: 'production' } })
+  const r = spawnSync(process.execPath, [...args, '--help'], {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
   t.equal(r.status, 0, r.stderr)
   t.match(r.stdout, /^usage: pullguard serve/)
-  t.same((await readdir(app)).sort(), ['dist', 'node_modules', 'package.json'], 'the image holds the app, its dependencies and package.json only')
+  t.same(
+    (await readdir(app)).sort(),
+    ['dist', 'node_modules', 'package.json'],
+    'the image holds the app, its dependencies and package.json only',
+  )
 
   // npm ci --omit=dev installs `dependencies` only: everything the compiled code imports must be there.
   const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
@@ -234,7 +349,7 @@ t.test('the image layout starts: `node dist/cli.js serve --help` exits 0', async
     for (const m of js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)) {
       const spec = m[1] ?? ''
       if (spec.startsWith('.') || isBuiltin(spec)) continue
-      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0] ?? spec
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec)
       if (!(name in pkg.dependencies)) missing.add(`${name} (dist/${f})`)
     }
   }

@@ -21,15 +21,36 @@ const host = world.private.host
 await world.namespace('live', { 'pullguard.io/mode': 'warn' })
 const gone = await seedOciManifest(open, 'team/gone', '1')
 const labels = { app: 'x' }
-const deployment = (name: string, image: string, extra: { replicas?: number; pod?: Record<string, unknown> } = {}): Record<string, unknown> => ({
-  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'live' },
-  spec: { ...(extra.replicas === undefined ? {} : { replicas: extra.replicas }), selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c0', image }], ...extra.pod } } },
+const deployment = (
+  name: string,
+  image: string,
+  extra: { replicas?: number; pod?: Record<string, unknown> } = {},
+): Record<string, unknown> => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, namespace: 'live' },
+  spec: {
+    ...(extra.replicas === undefined ? {} : { replicas: extra.replicas }),
+    selector: { matchLabels: labels },
+    template: { metadata: { labels }, spec: { containers: [{ name: 'c0', image }], ...extra.pod } },
+  },
 })
 async function create(o: Record<string, unknown>): Promise<void> {
   const run = await world.apply(o, 'create')
   if (run.code !== 0) throw new Error(run.stderr)
 }
-const secret = (password: string): Promise<string> => cp.kubectlOk(['create', 'secret', 'docker-registry', 'regcred', '-n', 'live', `--docker-server=${host}`, `--docker-username=${PULLER.username}`, `--docker-password=${password}`])
+const secret = (password: string): Promise<string> =>
+  cp.kubectlOk([
+    'create',
+    'secret',
+    'docker-registry',
+    'regcred',
+    '-n',
+    'live',
+    `--docker-server=${host}`,
+    `--docker-username=${PULLER.username}`,
+    `--docker-password=${password}`,
+  ])
 await secret(PULLER.password)
 await create(deployment('web', `${open.host}/team/gone:1`))
 await create(deployment('idle', `${open.host}/team/api:1.2`, { replicas: 0 }))
@@ -53,40 +74,83 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
     await new Promise((r) => setTimeout(r, 250))
   }
 }
-const metric = async (name: string, labels: Record<string, string>): Promise<number | undefined> => value(await world.pullguard.metrics(), name, labels)
+const metric = async (name: string, labels: Record<string, string>): Promise<number | undefined> =>
+  value(await world.pullguard.metrics(), name, labels)
 
 t.test('a workload scaled to zero with a missing tag is found, marked, and logged once with its fix', async (t) => {
-  await until('the idle series', async () => (await metric(NOT_PULLABLE, { workload_namespace: 'live', kind: 'Deployment', name: 'idle', container: 'c0', reason: 'TagNotFound' })) === 1)
+  await until(
+    'the idle series',
+    async () =>
+      (await metric(NOT_PULLABLE, {
+        workload_namespace: 'live',
+        kind: 'Deployment',
+        name: 'idle',
+        container: 'c0',
+        reason: 'TagNotFound',
+      })) === 1,
+  )
   const lines = (await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'audit' && l['name'] === 'idle')
   t.equal(lines.length, 1, 'one line for the change of state, not one per pass')
-  t.match(lines[0], { namespace: 'live', kind: 'Deployment', container: 'c0', from: 'unaudited', to: 'not-pullable', reason: 'TagNotFound', scaledToZero: true, fix: ['existing tags nearest to "1.2": 1.1, 1.0', `use the nearest one: kubectl set image deployment/idle -n live c0=${open.host}/team/api:1.1`] })
+  t.match(lines[0], {
+    namespace: 'live',
+    kind: 'Deployment',
+    container: 'c0',
+    from: 'unaudited',
+    to: 'not-pullable',
+    reason: 'TagNotFound',
+    scaledToZero: true,
+    fix: [
+      'existing tags nearest to "1.2": 1.1, 1.0',
+      `use the nearest one: kubectl set image deployment/idle -n live c0=${open.host}/team/api:1.1`,
+    ],
+  })
   const text = await world.pullguard.metrics()
-  t.ok((value(text, 'pullguard_audit_last_pass_completed_timestamp_seconds', {}) ?? 0) > Date.now() / 1000 - 60, 'a pass completed within the last minute')
+  t.ok(
+    (value(text, 'pullguard_audit_last_pass_completed_timestamp_seconds', {}) ?? 0) > Date.now() / 1000 - 60,
+    'a pass completed within the last minute',
+  )
   // web and private: each pass is spread over the interval, so the idle finding may come before
   // both are counted.
-  await until('both pullable workloads counted', async () => (value(await world.pullguard.metrics(), 'pullguard_audit_images', { result: 'pullable' }) ?? 0) >= 2)
-  t.ok((value(await world.pullguard.metrics(), 'pullguard_audit_images', { result: 'pullable' }) ?? 0) >= 2, 'web and private counted as pullable')
+  await until(
+    'both pullable workloads counted',
+    async () => (value(await world.pullguard.metrics(), 'pullguard_audit_images', { result: 'pullable' }) ?? 0) >= 2,
+  )
+  t.ok(
+    (value(await world.pullguard.metrics(), 'pullguard_audit_images', { result: 'pullable' }) ?? 0) >= 2,
+    'web and private counted as pullable',
+  )
   t.equal(value(text, NOT_PULLABLE, { name: 'web' }), undefined, 'a pullable workload has no series')
 })
 
 t.test('a tag deleted from the registry shows up within one interval; pushed back, it clears', async (t) => {
   const agent = new Agent({ connect: { ca: world.registryCa.caPem } })
   t.teardown(() => agent.close())
-  const res = await request(`${open.origin}/v2/team/gone/manifests/${gone.digest}`, { method: 'DELETE', dispatcher: agent })
+  const res = await request(`${open.origin}/v2/team/gone/manifests/${gone.digest}`, {
+    method: 'DELETE',
+    dispatcher: agent,
+  })
   await res.body.dump()
   t.equal(res.statusCode, 202)
-  const took = await until('the web series', async () => (await metric(NOT_PULLABLE, { name: 'web', reason: 'TagNotFound' })) === 1)
+  const took = await until(
+    'the web series',
+    async () => (await metric(NOT_PULLABLE, { name: 'web', reason: 'TagNotFound' })) === 1,
+  )
   t.ok(took < 2 * 3000 + 2000, `seen ${took} ms after the delete`)
   await seedOciManifest(open, 'team/gone', '1')
   await until('the web series gone', async () => (await metric(NOT_PULLABLE, { name: 'web' })) === undefined)
-  const changes = (await world.pullguard.settledLogs()).filter((l) => l['msg'] === 'audit' && l['name'] === 'web').map((l) => `${l['from']}→${l['to']}`)
+  const changes = (await world.pullguard.settledLogs())
+    .filter((l) => l['msg'] === 'audit' && l['name'] === 'web')
+    .map((l) => `${l['from']}→${l['to']}`)
   t.same(changes, ['pullable→not-pullable', 'not-pullable→pullable'], 'each change of state logged once')
 })
 
 t.test('a pull secret rotated with a wrong password is found', async () => {
   await cp.kubectlOk(['delete', 'secret', 'regcred', '-n', 'live'])
   await secret('rotated-wrong')
-  await until('the private series', async () => (await metric(NOT_PULLABLE, { name: 'private', reason: 'AccessDenied' })) === 1)
+  await until(
+    'the private series',
+    async () => (await metric(NOT_PULLABLE, { name: 'private', reason: 'AccessDenied' })) === 1,
+  )
   await cp.kubectlOk(['delete', 'secret', 'regcred', '-n', 'live'])
   await secret(PULLER.password)
   await until('the private series gone', async () => (await metric(NOT_PULLABLE, { name: 'private' })) === undefined)
@@ -106,30 +170,76 @@ t.test('a registry that answers 429 with Retry-After is not asked again by the a
   const first = at.find((x) => x > base)!
   await new Promise((r) => setTimeout(r, Math.max(0, first + 13_000 - Date.now())))
   const later = at.filter((x) => x > first + 1000)
-  t.ok(later.every((x) => x >= first + 8500), `nothing within the 9 s Retry-After (then ${later.map((x) => x - first).join(', ')} ms after the first)`)
+  t.ok(
+    later.every((x) => x >= first + 8500),
+    `nothing within the 9 s Retry-After (then ${later.map((x) => x - first).join(', ')} ms after the first)`,
+  )
   t.ok(later.length > 0, 'asked again once it has passed')
   t.equal(await metric(NOT_PULLABLE, { name: 'limited' }), undefined, 'rate limited is unverified, not broken')
   await cp.kubectlOk(['delete', 'deployment', 'limited', '-n', 'live'])
 })
 
 t.test('Events: one ImageNotPullable Event per broken workload, updated each pass, not repeated', async (t) => {
-  await cp.kubectlOk(['patch', 'clusterrole', 'pullguard', '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/rules/-', value: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] } }])])
-  await world.restartPullguard(['--audit-interval', INTERVAL, '--audit-registry-qps', String(QPS), '--audit-events', 'true'])
-  const events = async (): Promise<Array<{ count: number; message: string; involvedObject: { kind: string; name: string } }>> =>
-    JSON.parse(await cp.kubectlOk(['get', 'events', '-n', 'live', '--field-selector', 'reason=ImageNotPullable,involvedObject.name=idle', '-o', 'json'])).items
+  await cp.kubectlOk([
+    'patch',
+    'clusterrole',
+    'pullguard',
+    '--type=json',
+    '-p',
+    JSON.stringify([
+      { op: 'add', path: '/rules/-', value: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] } },
+    ]),
+  ])
+  await world.restartPullguard([
+    '--audit-interval',
+    INTERVAL,
+    '--audit-registry-qps',
+    String(QPS),
+    '--audit-events',
+    'true',
+  ])
+  const events = async (): Promise<
+    Array<{ count: number; message: string; involvedObject: { kind: string; name: string } }>
+  > =>
+    JSON.parse(
+      await cp.kubectlOk([
+        'get',
+        'events',
+        '-n',
+        'live',
+        '--field-selector',
+        'reason=ImageNotPullable,involvedObject.name=idle',
+        '-o',
+        'json',
+      ]),
+    ).items
   await until('the Event', async () => (await events()).length === 1)
   await until('the Event updated by a later pass', async () => ((await events())[0]?.count ?? 0) >= 3, 30_000)
   const [event] = await events()
   t.equal((await events()).length, 1, 'still one Event')
-  t.match(event, { involvedObject: { kind: 'Deployment', name: 'idle' }, type: 'Warning', source: { component: 'pullguard' } })
-  t.match(event?.message, `container "c0" image "${open.host}/team/api:1.2": tag "1.2" not found in ${open.host}/team/api; fix: try 1.1, 1.0`)
-  t.match(await cp.kubectlOk(['describe', 'deployment', 'idle', '-n', 'live']), /Warning\s+ImageNotPullable\s+.*pullguard\s+container "c0"/, 'kubectl describe shows it')
+  t.match(event, {
+    involvedObject: { kind: 'Deployment', name: 'idle' },
+    type: 'Warning',
+    source: { component: 'pullguard' },
+  })
+  t.match(
+    event?.message,
+    `container "c0" image "${open.host}/team/api:1.2": tag "1.2" not found in ${open.host}/team/api; fix: try 1.1, 1.0`,
+  )
+  t.match(
+    await cp.kubectlOk(['describe', 'deployment', 'idle', '-n', 'live']),
+    /Warning\s+ImageNotPullable\s+.*pullguard\s+container "c0"/,
+    'kubectl describe shows it',
+  )
 })
 
 t.test('a deleted workload loses its series within one interval', async (t) => {
   t.equal(await metric(NOT_PULLABLE, { name: 'idle' }), 1)
   await cp.kubectlOk(['delete', 'deployment', 'idle', '-n', 'live'])
-  const took = await until('the idle series gone', async () => (await metric(NOT_PULLABLE, { name: 'idle' })) === undefined)
+  const took = await until(
+    'the idle series gone',
+    async () => (await metric(NOT_PULLABLE, { name: 'idle' })) === undefined,
+  )
   t.ok(took < 3000 + 2000, `gone ${took} ms after the delete`)
 })
 
@@ -144,22 +254,43 @@ t.test(`pacing: at most ${QPS} requests a second to one registry, spread out`, a
   for (const r of heads) busiest = Math.max(busiest, heads.filter((x) => x.at >= r.at && x.at < r.at + 1000).length)
   t.ok(busiest <= QPS + 1, `at most ${QPS} (+1 for log timing) in any second: ${busiest}`)
   t.ok(heads.length <= QPS * 6 + 2, `about ${QPS} a second on average: ${heads.length} in 6 s`)
-  t.ok(heads.every((r) => r.method === 'HEAD'), 'manifest HEADs only')
+  t.ok(
+    heads.every((r) => r.method === 'HEAD'),
+    'manifest HEADs only',
+  )
   for (let i = 0; i < 20; i++) await cp.kubectlOk(['delete', 'deployment', `many-${i}`, '-n', 'live', '--wait=false'])
 })
 
 t.test('two replicas, one Lease: only the leader audits; killed, the other takes over', async (t) => {
-  const second = await startPullguard(cp, { port: await freePort(), kubeconfig: world.installed.kubeconfig, args: ['--registry-ca', world.registryCa.caPath, '--audit-interval', INTERVAL, '--audit-registry-qps', String(QPS)], env: { POD_NAME: 'pullguard-second' } })
+  const second = await startPullguard(cp, {
+    port: await freePort(),
+    kubeconfig: world.installed.kubeconfig,
+    args: ['--registry-ca', world.registryCa.caPath, '--audit-interval', INTERVAL, '--audit-registry-qps', String(QPS)],
+    env: { POD_NAME: 'pullguard-second' },
+  })
   t.teardown(() => second.stop())
-  const audited = (p: { logs(): Array<Record<string, unknown>> }): number => p.logs().filter((l) => l['msg'] === 'audit pass completed').length
+  const audited = (p: { logs(): Array<Record<string, unknown>> }): number =>
+    p.logs().filter((l) => l['msg'] === 'audit pass completed').length
   await new Promise((r) => setTimeout(r, 5000))
   t.equal(audited(second), 0, 'the second replica does not audit while the first holds the Lease')
-  t.equal(value(await second.metrics(), 'pullguard_registry_request_duration_seconds_count', { registry: open.host }), undefined, 'and sends the registry nothing')
+  t.equal(
+    value(await second.metrics(), 'pullguard_registry_request_duration_seconds_count', { registry: open.host }),
+    undefined,
+    'and sends the registry nothing',
+  )
   const lease = JSON.parse(await cp.kubectlOk(['get', 'lease', 'pullguard-audit', '-n', 'pullguard', '-o', 'json']))
   t.not(lease.spec.holderIdentity, 'pullguard-second')
   world.pullguard.child.process.kill('SIGKILL')
-  const took = await until('the second replica leads', async () => second.logs().some((l) => l['msg'] === 'audit leader: this replica audits'), 40_000)
+  const took = await until(
+    'the second replica leads',
+    async () => second.logs().some((l) => l['msg'] === 'audit leader: this replica audits'),
+    40_000,
+  )
   t.ok(took < 30_000, `took over ${took} ms after the leader was killed`)
   await until('the second replica audits', async () => audited(second) > 0, 20_000)
-  t.equal(JSON.parse(await cp.kubectlOk(['get', 'lease', 'pullguard-audit', '-n', 'pullguard', '-o', 'json'])).spec.holderIdentity, 'pullguard-second')
+  t.equal(
+    JSON.parse(await cp.kubectlOk(['get', 'lease', 'pullguard-audit', '-n', 'pullguard', '-o', 'json'])).spec
+      .holderIdentity,
+    'pullguard-second',
+  )
 })

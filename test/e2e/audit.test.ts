@@ -20,17 +20,63 @@ const privateImage = `${world.private.host}/shop/api:2.4.1`
 await world.namespace('apps', { 'pullguard.io/mode': 'warn' })
 
 const labels = { app: 'x' }
-const template = (image: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ metadata: { labels }, spec: { containers: [{ name: 'c0', image }], ...extra } })
+const template = (image: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  metadata: { labels },
+  spec: { containers: [{ name: 'c0', image }], ...extra },
+})
 const meta = (name: string): Record<string, unknown> => ({ name, namespace: 'apps' })
 const objects: Record<string, unknown>[] = [
-  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta('web'), spec: { selector: { matchLabels: labels }, template: template(good) } },
-  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta('idle'), spec: { replicas: 0, selector: { matchLabels: labels }, template: template(`${open.host}/team/api:1.2`) } },
-  { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta('db'), spec: { serviceName: 'db', selector: { matchLabels: labels }, template: template(goneImage) } },
-  { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: meta('agent'), spec: { selector: { matchLabels: labels }, template: template(good) } },
-  { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: meta('solo'), spec: { selector: { matchLabels: labels }, template: template(good) } },
-  { apiVersion: 'v1', kind: 'ReplicationController', metadata: meta('old'), spec: { selector: labels, template: template(good) } },
-  { apiVersion: 'batch/v1', kind: 'CronJob', metadata: meta('nightly'), spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: template(privateImage, { restartPolicy: 'OnFailure' }) } } } },
-  { apiVersion: 'batch/v1', kind: 'Job', metadata: meta('migrate'), spec: { template: template(good, { restartPolicy: 'Never' }) } },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta('web'),
+    spec: { selector: { matchLabels: labels }, template: template(good) },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta('idle'),
+    spec: { replicas: 0, selector: { matchLabels: labels }, template: template(`${open.host}/team/api:1.2`) },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta('db'),
+    spec: { serviceName: 'db', selector: { matchLabels: labels }, template: template(goneImage) },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: meta('agent'),
+    spec: { selector: { matchLabels: labels }, template: template(good) },
+  },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: meta('solo'),
+    spec: { selector: { matchLabels: labels }, template: template(good) },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'ReplicationController',
+    metadata: meta('old'),
+    spec: { selector: labels, template: template(good) },
+  },
+  {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: meta('nightly'),
+    spec: {
+      schedule: '0 3 * * *',
+      jobTemplate: { spec: { template: template(privateImage, { restartPolicy: 'OnFailure' }) } },
+    },
+  },
+  {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: meta('migrate'),
+    spec: { template: template(good, { restartPolicy: 'Never' }) },
+  },
   { apiVersion: 'v1', kind: 'Pod', metadata: meta('bare'), spec: { containers: [{ name: 'c0', image: good }] } },
 ]
 for (const o of objects) {
@@ -39,39 +85,70 @@ for (const o of objects) {
 }
 // A ReplicaSet of the Deployment `web` (no controller runs here to make it): left to its owner.
 const webUid = (await cp.kubectlOk(['get', 'deployment', 'web', '-n', 'apps', '-o', 'jsonpath={.metadata.uid}'])).trim()
-await world.apply({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { ...meta('web-5d8f7c9b6d'), ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: webUid, controller: true }] }, spec: { selector: { matchLabels: labels }, template: template(`${open.host}/team/api:9.8`) } }, 'create')
+await world.apply(
+  {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: {
+      ...meta('web-5d8f7c9b6d'),
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: webUid, controller: true }],
+    },
+    spec: { selector: { matchLabels: labels }, template: template(`${open.host}/team/api:9.8`) },
+  },
+  'create',
+)
 
 t.test('audit -n apps: every kind judged, the broken ones listed with the fix for the live workload', async (t) => {
   const run = await runCli(['audit', '-n', 'apps', '-o', 'json'], { env: cliEnv })
   t.equal(run.code, 1, run.stderr)
   const report = JSON.parse(run.stdout)
   t.same(report.scope, { kind: 'namespace', namespace: 'apps' })
-  t.same(report.summary, { workloads: 9, images: 9, pullable: 7, notPullable: 2, unverified: 0, exitCode: 1 }, 'nine workloads of eight kinds; the Deployment\'s own ReplicaSet is left to it')
-  t.same(report.workloads.map((w: any) => [w.kind, w.name, w.scaledToZero, w.images.map((i: any) => i.reason)]), [
-    ['CronJob', 'nightly', false, ['AccessDenied']],
-    ['Deployment', 'idle', true, ['TagNotFound']],
-  ])
+  t.same(
+    report.summary,
+    { workloads: 9, images: 9, pullable: 7, notPullable: 2, unverified: 0, exitCode: 1 },
+    "nine workloads of eight kinds; the Deployment's own ReplicaSet is left to it",
+  )
+  t.same(
+    report.workloads.map((w: any) => [w.kind, w.name, w.scaledToZero, w.images.map((i: any) => i.reason)]),
+    [
+      ['CronJob', 'nightly', false, ['AccessDenied']],
+      ['Deployment', 'idle', true, ['TagNotFound']],
+    ],
+  )
   const idle = report.workloads[1].images[0]
-  t.same(idle.fix, ['existing tags nearest to "1.2": 1.1, 1.0', `use the nearest one: kubectl set image deployment/idle -n apps c0=${open.host}/team/api:1.1`])
+  t.same(idle.fix, [
+    'existing tags nearest to "1.2": 1.1, 1.0',
+    `use the nearest one: kubectl set image deployment/idle -n apps c0=${open.host}/team/api:1.1`,
+  ])
   const nightly = report.workloads[0].images[0]
   const NEW = `pull-${world.private.host.replace(/[.:]/g, '-')}`
-  t.same(nightly.fix, [
-    `create a pull secret for ${world.private.host}: kubectl create secret docker-registry ${NEW} --docker-server=${world.private.host} --docker-username=USER --docker-password=PASSWORD -n apps`,
-    `give it to the pods of service account "default", keeping the account's list: kubectl patch serviceaccount default -n apps -p '{"imagePullSecrets":[{"name":"${NEW}"}]}'`,
-    `or, instead of the service account, list it in the pod template of cronjob/nightly (a new rollout follows): kubectl patch cronjob/nightly -n apps -p '{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"${NEW}"}]}}}}}}'`,
-  ], 'diagnose\'s fix lines, for the workload')
+  t.same(
+    nightly.fix,
+    [
+      `create a pull secret for ${world.private.host}: kubectl create secret docker-registry ${NEW} --docker-server=${world.private.host} --docker-username=USER --docker-password=PASSWORD -n apps`,
+      `give it to the pods of service account "default", keeping the account's list: kubectl patch serviceaccount default -n apps -p '{"imagePullSecrets":[{"name":"${NEW}"}]}'`,
+      `or, instead of the service account, list it in the pod template of cronjob/nightly (a new rollout follows): kubectl patch cronjob/nightly -n apps -p '{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"${NEW}"}]}}}}}}'`,
+    ],
+    "diagnose's fix lines, for the workload",
+  )
   t.match(nightly.message, `requires credentials (none matched); fix: `)
 })
 
 t.test('a tag deleted from the registry shows up; pushed back, it clears', async (t) => {
   const agent = new Agent({ connect: { ca: world.registryCa.caPem } })
   t.teardown(() => agent.close())
-  const deleted = await request(`${open.origin}/v2/team/gone/manifests/${gone.digest}`, { method: 'DELETE', dispatcher: agent })
+  const deleted = await request(`${open.origin}/v2/team/gone/manifests/${gone.digest}`, {
+    method: 'DELETE',
+    dispatcher: agent,
+  })
   t.equal(deleted.statusCode, 202, 'the registry deleted the manifest')
   await deleted.body.dump()
   const after = await runCli(['audit', '-n', 'apps'], { env: cliEnv })
   t.equal(after.code, 1)
-  t.match(after.stdout, `statefulset apps/db\n  container "c0" (spec.template.spec.containers[0]): not-pullable\n    image:    ${goneImage}\n    reason:   TagNotFound: tag "1.0" does not exist in ${open.host}/team/gone\n`)
+  t.match(
+    after.stdout,
+    `statefulset apps/db\n  container "c0" (spec.template.spec.containers[0]): not-pullable\n    image:    ${goneImage}\n    reason:   TagNotFound: tag "1.0" does not exist in ${open.host}/team/gone\n`,
+  )
   t.match(after.stdout, '9 images in 9 workloads (namespace apps): 6 pullable, 3 not pullable, 0 unverified\n')
   await seedOciManifest(open, 'team/gone', '1.0')
   const back = await runCli(['audit', '-n', 'apps'], { env: cliEnv })
@@ -79,28 +156,56 @@ t.test('a tag deleted from the registry shows up; pushed back, it clears', async
   t.match(back.stdout, '7 pullable, 2 not pullable')
 })
 
-t.test('exit 0 when everything pulls, 3 when only unverified, 2 on usage errors and unlistable workloads', async (t) => {
-  await world.namespace('fine')
-  await world.apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'fine' }, spec: { selector: { matchLabels: labels }, template: template(good) } }, 'create')
-  const fine = await runCli(['audit', '-n', 'fine'], { env: cliEnv })
-  t.same([fine.code, fine.stdout], [0, '1 image in 1 workload (namespace fine): 1 pullable, 0 not pullable, 0 unverified\n'])
+t.test(
+  'exit 0 when everything pulls, 3 when only unverified, 2 on usage errors and unlistable workloads',
+  async (t) => {
+    await world.namespace('fine')
+    await world.apply(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web', namespace: 'fine' },
+        spec: { selector: { matchLabels: labels }, template: template(good) },
+      },
+      'create',
+    )
+    const fine = await runCli(['audit', '-n', 'fine'], { env: cliEnv })
+    t.same(
+      [fine.code, fine.stdout],
+      [0, '1 image in 1 workload (namespace fine): 1 pullable, 0 not pullable, 0 unverified\n'],
+    )
 
-  await world.namespace('dark')
-  const dark = `127.0.0.1:${await closedPort()}/team/app:1`
-  const stored = await world.apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'app', namespace: 'dark' }, spec: { selector: { matchLabels: labels }, template: template(dark) } }, 'create')
-  t.equal(stored.code, 0, stored.stderr)
-  const unverified = await runCli(['audit', '-n', 'dark', '-o', 'json'], { env: cliEnv })
-  t.equal(unverified.code, 3, unverified.stdout)
-  t.match(JSON.parse(unverified.stdout).workloads[0].images[0], { result: 'unverified', reason: 'RegistryUnreachable', fix: [] })
+    await world.namespace('dark')
+    const dark = `127.0.0.1:${await closedPort()}/team/app:1`
+    const stored = await world.apply(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'app', namespace: 'dark' },
+        spec: { selector: { matchLabels: labels }, template: template(dark) },
+      },
+      'create',
+    )
+    t.equal(stored.code, 0, stored.stderr)
+    const unverified = await runCli(['audit', '-n', 'dark', '-o', 'json'], { env: cliEnv })
+    t.equal(unverified.code, 3, unverified.stdout)
+    t.match(JSON.parse(unverified.stdout).workloads[0].images[0], {
+      result: 'unverified',
+      reason: 'RegistryUnreachable',
+      fix: [],
+    })
 
-  const usage = await runCli(['audit', '-A', '-n', 'x'], { env: cliEnv })
-  t.same([usage.code, usage.stdout], [2, ''])
-  t.match(usage.stderr, 'pullguard: --all-namespaces: cannot be combined with --namespace')
-  const token = (await cp.kubectlOk(['create', 'token', 'default', '-n', 'fine'])).trim()
-  const nobody = await runCli(['audit', '-A'], { env: { ...cliEnv, KUBECONFIG: await cp.writeKubeconfig('nobody-audit', token) } })
-  t.equal(nobody.code, 2)
-  t.match(nobody.stderr, 'pullguard: the workloads of all namespaces cannot be listed: 403 Forbidden')
-})
+    const usage = await runCli(['audit', '-A', '-n', 'x'], { env: cliEnv })
+    t.same([usage.code, usage.stdout], [2, ''])
+    t.match(usage.stderr, 'pullguard: --all-namespaces: cannot be combined with --namespace')
+    const token = (await cp.kubectlOk(['create', 'token', 'default', '-n', 'fine'])).trim()
+    const nobody = await runCli(['audit', '-A'], {
+      env: { ...cliEnv, KUBECONFIG: await cp.writeKubeconfig('nobody-audit', token) },
+    })
+    t.equal(nobody.code, 2)
+    t.match(nobody.stderr, 'pullguard: the workloads of all namespaces cannot be listed: 403 Forbidden')
+  },
+)
 
 t.test('-A finds the same workloads through cluster-wide lists', async (t) => {
   const run = await runCli(['audit', '-A', '-o', 'json'], { env: cliEnv })

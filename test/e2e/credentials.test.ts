@@ -12,9 +12,21 @@ const REFUSED = `admission webhook "${WEBHOOK_NAME}" denied the request: pullgua
 await world.namespace('shop')
 
 function createSecret(name: string, password: string): Promise<string> {
-  return cp.kubectlOk(['create', 'secret', 'docker-registry', name, '-n', 'shop', `--docker-server=${host}`, `--docker-username=${PULLER.username}`, `--docker-password=${password}`])
+  return cp.kubectlOk([
+    'create',
+    'secret',
+    'docker-registry',
+    name,
+    '-n',
+    'shop',
+    `--docker-server=${host}`,
+    `--docker-username=${PULLER.username}`,
+    `--docker-password=${password}`,
+  ])
 }
-const withSecrets = (names: string[]): Record<string, unknown> => ({ imagePullSecrets: names.map((name) => ({ name })) })
+const withSecrets = (names: string[]): Record<string, unknown> => ({
+  imagePullSecrets: names.map((name) => ({ name })),
+})
 
 t.test('a pod listing a secret made with kubectl create secret docker-registry is created', async (t) => {
   t.equal(await createSecret('regcred', PULLER.password), 'secret/regcred created\n')
@@ -22,14 +34,31 @@ t.test('a pod listing a secret made with kubectl create secret docker-registry i
   t.same([run.code, run.stdout, run.stderr], [0, 'pod/api created\n', ''])
 })
 
-t.test("a Deployment whose service account lists the secret is created; without it, it is refused", async (t) => {
+t.test('a Deployment whose service account lists the secret is created; without it, it is refused', async (t) => {
   await cp.kubectlOk(['create', 'serviceaccount', 'builder', '-n', 'shop'])
-  const bare = await world.apply(deploymentManifest('shop', 'worker', [`${host}/shop/worker:1.0`], { serviceAccountName: 'builder' }))
+  const bare = await world.apply(
+    deploymentManifest('shop', 'worker', [`${host}/shop/worker:1.0`], { serviceAccountName: 'builder' }),
+  )
   t.equal(bare.code, 1, 'the account has no pull secrets yet')
   t.match(bare.stderr, `${REFUSED} deployment shop/worker`)
-  await cp.kubectlOk(['patch', 'serviceaccount', 'builder', '-n', 'shop', '--type=merge', '-p', JSON.stringify(withSecrets(['regcred']))])
-  const ok = await world.apply(deploymentManifest('shop', 'worker', [`${host}/shop/worker:1.0`], { serviceAccountName: 'builder' }))
-  t.same([ok.code, ok.stdout, ok.stderr], [0, 'deployment.apps/worker created\n', ''], 'the patched account is seen within the same second (watch)')
+  await cp.kubectlOk([
+    'patch',
+    'serviceaccount',
+    'builder',
+    '-n',
+    'shop',
+    '--type=merge',
+    '-p',
+    JSON.stringify(withSecrets(['regcred'])),
+  ])
+  const ok = await world.apply(
+    deploymentManifest('shop', 'worker', [`${host}/shop/worker:1.0`], { serviceAccountName: 'builder' }),
+  )
+  t.same(
+    [ok.code, ok.stdout, ok.stderr],
+    [0, 'deployment.apps/worker created\n', ''],
+    'the patched account is seen within the same second (watch)',
+  )
 })
 
 t.test('a secret with a wrong password is refused, and the message names the secret', async (t) => {
@@ -37,7 +66,11 @@ t.test('a secret with a wrong password is refused, and the message names the sec
   const run = await world.apply(podManifest('shop', 'stale', [image], withSecrets(['stale'])))
   t.equal(run.code, 1)
   t.match(run.stderr, `${REFUSED} pod shop/stale: 1 of 1 image cannot be pulled.`)
-  t.match(run.stderr, `${host} refused the credentials (tried secret shop/stale (key "${host}"))`, 'the secret is named')
+  t.match(
+    run.stderr,
+    `${host} refused the credentials (tried secret shop/stale (key "${host}"))`,
+    'the secret is named',
+  )
   t.notMatch(run.stderr, 'not-the-password', 'the password is not')
 })
 

@@ -8,7 +8,9 @@ import t from 'tap'
 import { podManifest, PULLER, startWorld } from '../cluster/e2e.js'
 import { runCli } from '../helpers/cli.js'
 
-const world = await startWorld(t, { images: ['open:team/api:2.4.0', 'open:team/api:2.4.1', 'open:team/api:2.5.0', 'private:shop/api:1.0'] })
+const world = await startWorld(t, {
+  images: ['open:team/api:2.4.0', 'open:team/api:2.4.1', 'open:team/api:2.5.0', 'private:shop/api:1.0'],
+})
 const { cp, open } = world
 // warn: the broken pod is let in (with a warning), as it would be in a namespace rolled out in warn mode.
 await world.namespace('shop', { 'pullguard.io/mode': 'warn' })
@@ -25,10 +27,30 @@ async function markImagePullBackOff(namespace: string, name: string, container: 
     status: {
       phase: 'Pending',
       conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-11-25T08:00:00Z' }],
-      containerStatuses: [{ name: container, image, imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } } }],
+      containerStatuses: [
+        {
+          name: container,
+          image,
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          started: false,
+          state: { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } },
+        },
+      ],
     },
   }
-  await cp.kubectlOk(['patch', 'pod', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)])
+  await cp.kubectlOk([
+    'patch',
+    'pod',
+    name,
+    '-n',
+    namespace,
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify(status),
+  ])
   const now = lastSeen
   const event = {
     apiVersion: 'v1',
@@ -38,13 +60,17 @@ async function markImagePullBackOff(namespace: string, name: string, container: 
     reason: 'Failed',
     message: `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`,
     source: { component: 'kubelet', host: 'worker-2' },
-    firstTimestamp: now, lastTimestamp: now, count: 4, type: 'Warning',
-    reportingComponent: 'kubelet', reportingInstance: 'worker-2',
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 4,
+    type: 'Warning',
+    reportingComponent: 'kubelet',
+    reportingInstance: 'worker-2',
   }
   await cp.kubectlOk(['create', '-f', '-'], { input: JSON.stringify(event) })
 }
 
-t.test('diagnose pod: the kubelet\'s own text, the cause now, and the fix with the nearest tag', async (t) => {
+t.test("diagnose pod: the kubelet's own text, the cause now, and the fix with the nearest tag", async (t) => {
   const created = await world.apply(podManifest('shop', 'api', [broken]))
   t.equal(created.code, 0, created.stderr)
   await markImagePullBackOff('shop', 'api', 'c0', broken)
@@ -53,29 +79,76 @@ t.test('diagnose pod: the kubelet\'s own text, the cause now, and the fix with t
   t.equal(run.stderr, '')
   const lines = run.stdout.split('\n')
   t.equal(lines[0], 'pod shop/api (pod/api, service account default)')
-  t.ok(lines.includes(`    kubelet:  Failed to pull image "${broken}": rpc error: code = NotFound desc = failed to pull and unpack image "${broken}": failed to resolve reference "${broken}": ${broken}: not found (4 times, last ${lastSeen})`), 'the kubelet\'s event text, as written')
-  t.ok(lines.includes(`    now:      TagNotFound: tag "2.4.l" does not exist in ${open.host}/team/api`), 'checked again against the registry (its CA from PULLGUARD_REGISTRY_CA)')
+  t.ok(
+    lines.includes(
+      `    kubelet:  Failed to pull image "${broken}": rpc error: code = NotFound desc = failed to pull and unpack image "${broken}": failed to resolve reference "${broken}": ${broken}: not found (4 times, last ${lastSeen})`,
+    ),
+    "the kubelet's event text, as written",
+  )
+  t.ok(
+    lines.includes(`    now:      TagNotFound: tag "2.4.l" does not exist in ${open.host}/team/api`),
+    'checked again against the registry (its CA from PULLGUARD_REGISTRY_CA)',
+  )
   t.ok(lines.includes('    fix:      existing tags nearest to "2.4.l": 2.4.1, 2.4.0, 2.5.0'))
-  t.ok(lines.includes(`              use the nearest one: kubectl set image pod/api -n shop c0=${open.host}/team/api:2.4.1`))
+  t.ok(
+    lines.includes(
+      `              use the nearest one: kubectl set image pod/api -n shop c0=${open.host}/team/api:2.4.1`,
+    ),
+  )
   t.match(run.stdout, 'pod shop/api: 1 container stuck on image pulls: 1 still broken, 0 pull now, 0 not verified')
   const all = await runCli(['diagnose', 'namespace', '-A', '-o', 'json'], { env: cliEnv })
   t.equal(all.code, 1)
-  t.match(JSON.parse(all.stdout), { scope: { kind: 'all-namespaces' }, pods: [{ namespace: 'shop', name: 'api' }], summary: { exitCode: 1 } }, 'the same pod found through a cluster-wide list')
+  t.match(
+    JSON.parse(all.stdout),
+    { scope: { kind: 'all-namespaces' }, pods: [{ namespace: 'shop', name: 'api' }], summary: { exitCode: 1 } },
+    'the same pod found through a cluster-wide list',
+  )
 })
 
-t.test('check --from-cluster reads the namespace\'s secrets from the API server', async (t) => {
-  await cp.kubectlOk(['create', 'secret', 'docker-registry', 'regcred', '-n', 'shop', `--docker-server=${world.private.host}`, `--docker-username=${PULLER.username}`, `--docker-password=${PULLER.password}`])
+t.test("check --from-cluster reads the namespace's secrets from the API server", async (t) => {
+  await cp.kubectlOk([
+    'create',
+    'secret',
+    'docker-registry',
+    'regcred',
+    '-n',
+    'shop',
+    `--docker-server=${world.private.host}`,
+    `--docker-username=${PULLER.username}`,
+    `--docker-password=${PULLER.password}`,
+  ])
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-check-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = join(dir, 'pod.json')
-  await writeFile(file, JSON.stringify(podManifest('shop', 'private', [`${world.private.host}/shop/api:1.0`], { imagePullSecrets: [{ name: 'regcred' }] })))
+  await writeFile(
+    file,
+    JSON.stringify(
+      podManifest('shop', 'private', [`${world.private.host}/shop/api:1.0`], {
+        imagePullSecrets: [{ name: 'regcred' }],
+      }),
+    ),
+  )
   const withCluster = await runCli(['check', '-f', file, '--from-cluster'], { env: cliEnv })
   t.equal(withCluster.code, 0, withCluster.stdout)
   t.match(withCluster.stdout, /pod shop\/private +c0 +\S+\/shop\/api:1\.0 +pullable +Exists/)
   const without = await runCli(['check', '-f', file], { env: cliEnv })
-  t.match(without.stdout, /pod shop\/private +c0 +\S+\/shop\/api:1\.0 +unknown +AccessDenied/, 'without the cluster the secret is not read')
+  t.match(
+    without.stdout,
+    /pod shop\/private +c0 +\S+\/shop\/api:1\.0 +unknown +AccessDenied/,
+    'without the cluster the secret is not read',
+  )
   await cp.kubectlOk(['delete', 'secret', 'regcred', '-n', 'shop'])
-  await cp.kubectlOk(['create', 'secret', 'docker-registry', 'regcred', '-n', 'shop', `--docker-server=${world.private.host}`, `--docker-username=${PULLER.username}`, '--docker-password=wrong'])
+  await cp.kubectlOk([
+    'create',
+    'secret',
+    'docker-registry',
+    'regcred',
+    '-n',
+    'shop',
+    `--docker-server=${world.private.host}`,
+    `--docker-username=${PULLER.username}`,
+    '--docker-password=wrong',
+  ])
   const wrong = await runCli(['check', '-f', file, '--from-cluster', '-o', 'json'], { env: cliEnv })
   t.equal(wrong.code, 1, 'a secret with the wrong password: not pullable')
   t.match(wrong.stdout, 'AccessDenied')
@@ -92,8 +165,14 @@ t.test('the webhook, check and diagnose give the same fix for the same cause', a
   const created = await world.apply(manifest)
   t.equal(created.code, 0, created.stderr)
   t.match(created.stderr, 'Warning: container "c0" image')
-  const decision = (await world.pullguard.settledLogs()).find((l) => l['msg'] === 'decision' && l['name'] === 'needs-secret') as { images: Array<{ reason: string; fix: string[] }> } | undefined
-  t.same(decision?.images.map((i) => [i.reason, i.fix]), [['AccessDenied', [step]]], 'the webhook')
+  const decision = (await world.pullguard.settledLogs()).find(
+    (l) => l['msg'] === 'decision' && l['name'] === 'needs-secret',
+  ) as { images: Array<{ reason: string; fix: string[] }> } | undefined
+  t.same(
+    decision?.images.map((i) => [i.reason, i.fix]),
+    [['AccessDenied', [step]]],
+    'the webhook',
+  )
 
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-check-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))

@@ -18,7 +18,10 @@ const mirror = await startRegistry({ ca: world.registryCa, auth: { kind: 'none' 
 t.teardown(() => mirror.close())
 // A node pulled team/api:1.0 through the mirror: it is in the cache from now on.
 const agent = new Agent({ connect: { ca: world.registryCa.caPem } })
-const pulled = await request(`${mirror.origin}/v2/team/api/manifests/1.0`, { dispatcher: agent, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+const pulled = await request(`${mirror.origin}/v2/team/api/manifests/1.0`, {
+  dispatcher: agent,
+  headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+})
 await pulled.body.dump()
 await agent.close()
 if (pulled.statusCode !== 200) throw new Error(`the mirror did not serve team/api:1.0 (HTTP ${pulled.statusCode})`)
@@ -28,7 +31,10 @@ t.teardown(() => rm(dir, { recursive: true, force: true }))
 const hostsDir = join(dir, 'certs.d')
 await mkdir(join(hostsDir, open.host), { recursive: true })
 const ca = JSON.stringify(world.registryCa.caPath)
-await writeFile(join(hostsDir, open.host, 'hosts.toml'), `server = "https://${open.host}"\nca = ${ca}\n\n[host."https://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = ${ca}\n`)
+await writeFile(
+  join(hostsDir, open.host, 'hosts.toml'),
+  `server = "https://${open.host}"\nca = ${ca}\n\n[host."https://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = ${ca}\n`,
+)
 
 t.test("containerd's hosts directory: the mirror answers, and says so in the decision log", async (t) => {
   await world.restartPullguard(['--containerd-hosts-dir', hostsDir, '--on-registry-error', 'deny'])
@@ -38,27 +44,47 @@ t.test("containerd's hosts directory: the mirror answers, and says so in the dec
   t.match(line, { verdict: 'allowed', images: [{ reason: 'Exists', answeredBy: mirror.host, asked: [mirror.host] }] })
 })
 
-t.test('the upstream down: allowed when the hosts directory names the mirror that has it, refused without it', async (t) => {
-  await open.close()
-  const image = `${open.host}/team/api:1.0`
-  const allowed = await world.apply(podManifest('shop', 'cached', [image]), 'create')
-  t.same([allowed.code, allowed.stdout], [0, 'pod/cached created\n'], allowed.stderr)
-  await world.restartPullguard(['--on-registry-error', 'deny'])
-  const refused = await world.apply(podManifest('shop', 'upstream-only', [image]), 'create')
-  t.equal(refused.code, 1)
-  t.match(refused.stderr, 'pullguard refused pod shop/upstream-only')
-  t.match(refused.stderr, `${open.host} is unreachable`)
-})
+t.test(
+  'the upstream down: allowed when the hosts directory names the mirror that has it, refused without it',
+  async (t) => {
+    await open.close()
+    const image = `${open.host}/team/api:1.0`
+    const allowed = await world.apply(podManifest('shop', 'cached', [image]), 'create')
+    t.same([allowed.code, allowed.stdout], [0, 'pod/cached created\n'], allowed.stderr)
+    await world.restartPullguard(['--on-registry-error', 'deny'])
+    const refused = await world.apply(podManifest('shop', 'upstream-only', [image]), 'create')
+    t.equal(refused.code, 1)
+    t.match(refused.stderr, 'pullguard refused pod shop/upstream-only')
+    t.match(refused.stderr, `${open.host} is unreachable`)
+  },
+)
 
-t.test("CRI-O's registries.conf: a blocked registry is refused with the file's rule, and a rewrite sends the check to the mirror", async (t) => {
-  const conf = join(dir, 'registries.conf')
-  await writeFile(conf, ['[[registry]]', 'prefix = "blocked.example.com"', 'blocked = true', '', '[[registry]]', 'prefix = "hub.example.com/team"', `location = "${mirror.host}/team"`].join('\n'))
-  await world.restartPullguard(['--registries-conf', conf, '--on-registry-error', 'deny'])
-  const blocked = await world.apply(podManifest('shop', 'blocked', ['blocked.example.com/team/api:1.0']), 'create')
-  t.equal(blocked.code, 1)
-  t.match(blocked.stderr, `blocked.example.com/team/api is blocked on the nodes: ${conf} has a [[registry]] with prefix "blocked.example.com" and blocked = true`)
-  t.match(blocked.stderr, 'use an image from a registry the nodes allow')
-  const rewritten = await world.apply(podManifest('shop', 'rewritten', ['hub.example.com/team/api:1.0']), 'create')
-  t.same([rewritten.code, rewritten.stdout], [0, 'pod/rewritten created\n'], rewritten.stderr)
-  await world.restartPullguard()
-})
+t.test(
+  "CRI-O's registries.conf: a blocked registry is refused with the file's rule, and a rewrite sends the check to the mirror",
+  async (t) => {
+    const conf = join(dir, 'registries.conf')
+    await writeFile(
+      conf,
+      [
+        '[[registry]]',
+        'prefix = "blocked.example.com"',
+        'blocked = true',
+        '',
+        '[[registry]]',
+        'prefix = "hub.example.com/team"',
+        `location = "${mirror.host}/team"`,
+      ].join('\n'),
+    )
+    await world.restartPullguard(['--registries-conf', conf, '--on-registry-error', 'deny'])
+    const blocked = await world.apply(podManifest('shop', 'blocked', ['blocked.example.com/team/api:1.0']), 'create')
+    t.equal(blocked.code, 1)
+    t.match(
+      blocked.stderr,
+      `blocked.example.com/team/api is blocked on the nodes: ${conf} has a [[registry]] with prefix "blocked.example.com" and blocked = true`,
+    )
+    t.match(blocked.stderr, 'use an image from a registry the nodes allow')
+    const rewritten = await world.apply(podManifest('shop', 'rewritten', ['hub.example.com/team/api:1.0']), 'create')
+    t.same([rewritten.code, rewritten.stdout], [0, 'pod/rewritten created\n'], rewritten.stderr)
+    await world.restartPullguard()
+  },
+)

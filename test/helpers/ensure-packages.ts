@@ -17,7 +17,10 @@ interface Needed {
 
 /** The Debian packages a tier can ask for, by name. */
 export const PACKAGES = {
-  'docker-registry': { find: findRegistryBinary, hint: `the integration and end-to-end tests need the registry binary: ${REGISTRY_PACKAGE_HINT}` },
+  'docker-registry': {
+    find: findRegistryBinary,
+    hint: `the integration and end-to-end tests need the registry binary: ${REGISTRY_PACKAGE_HINT}`,
+  },
   prometheus: { find: findPromtool, hint: `the alert rule tests need promtool: ${PROMTOOL_PACKAGE_HINT}` },
 } as const satisfies Record<string, Needed>
 export type PackageName = keyof typeof PACKAGES
@@ -41,7 +44,10 @@ function aptGet(args: readonly string[], output: (text: string) => void): Promis
   // noninteractive: a package's postinst must not wait for a prompt in CI. Both may try to start a
   // systemd service (on :5000, :9090); harmless, the tests use random ports.
   return new Promise((resolve) => {
-    const child = spawn('apt-get', [...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('apt-get', [...args], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     // The test command stopped (Ctrl-C): apt stops with it.
     const stop = (): void => {
       child.kill('SIGTERM')
@@ -63,7 +69,10 @@ function aptGet(args: readonly string[], output: (text: string) => void): Promis
  * bring its web console libraries and exporters). apt's output goes to `output`. Resolves with the
  * packages still missing afterwards.
  */
-export async function installPackages(names: readonly PackageName[], output: (text: string) => void): Promise<PackageName[]> {
+export async function installPackages(
+  names: readonly PackageName[],
+  output: (text: string) => void,
+): Promise<PackageName[]> {
   const missing = missingPackages(names)
   if (missing.length === 0) return []
   if (await aptGet(['update'], output)) await aptGet(['install', '-y', '--no-install-recommends', ...missing], output)
@@ -87,4 +96,5 @@ async function main(args: readonly string[]): Promise<number> {
   return missing.length === 0 ? 0 : 1
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = await main(process.argv.slice(2))
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1])
+  process.exitCode = await main(process.argv.slice(2))

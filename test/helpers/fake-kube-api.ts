@@ -73,7 +73,13 @@ export function makeDockerConfigSecret(
   return {
     kind: 'Secret',
     apiVersion: 'v1',
-    metadata: { name, namespace: ns, uid: randomUUID(), resourceVersion: '1042', creationTimestamp: '2026-11-20T09:00:00Z' },
+    metadata: {
+      name,
+      namespace: ns,
+      uid: randomUUID(),
+      resourceVersion: '1042',
+      creationTimestamp: '2026-11-20T09:00:00Z',
+    },
     data: { [legacy ? '.dockercfg' : '.dockerconfigjson']: Buffer.from(json).toString('base64') },
     type,
   }
@@ -82,24 +88,48 @@ export function makeDockerConfigSecret(
 export type Watched = 'secrets' | 'serviceaccounts' | 'namespaces'
 const WATCHED: readonly string[] = ['secrets', 'serviceaccounts', 'namespaces']
 
-interface Target { resource: string; name?: string; namespace?: string; verb: 'get' | 'list' }
+interface Target {
+  resource: string
+  name?: string
+  namespace?: string
+  verb: 'get' | 'list'
+}
 
 const REASONS: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 409: 'Conflict',
-  410: 'Expired', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  410: 'Expired',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
 }
 
 /** The Status the apiserver sends, built from the 403/404 fixtures so the shape stays theirs. */
 function status(code: number, target: Target | undefined): unknown {
-  const base = loadFixture<Record<string, unknown>>(code === 403 ? 'api/status-403-secret.json' : 'api/status-404-secret.json')
-  const what = target?.name === undefined ? target?.resource ?? 'resource' : `${target.resource} "${target.name}"`
+  const base = loadFixture<Record<string, unknown>>(
+    code === 403 ? 'api/status-403-secret.json' : 'api/status-404-secret.json',
+  )
+  const what = target?.name === undefined ? (target?.resource ?? 'resource') : `${target.resource} "${target.name}"`
   const scope = target?.namespace === undefined ? 'at the cluster scope' : `in the namespace "${target.namespace}"`
   const message =
-    code === 404 ? (target === undefined ? 'the server could not find the requested resource' : `${what} not found`)
-      : code === 403 ? `${what} is forbidden: User "system:serviceaccount:pullguard:pullguard" cannot ${target?.verb ?? 'get'} resource "${target?.resource ?? ''}" in API group "" ${scope}`
-        : code === 401 ? 'Unauthorized'
+    code === 404
+      ? target === undefined
+        ? 'the server could not find the requested resource'
+        : `${what} not found`
+      : code === 403
+        ? `${what} is forbidden: User "system:serviceaccount:pullguard:pullguard" cannot ${target?.verb ?? 'get'} resource "${target?.resource ?? ''}" in API group "" ${scope}`
+        : code === 401
+          ? 'Unauthorized'
           : `injected fault: HTTP ${code}`
-  const details = target === undefined || code === 401 ? undefined : { ...(target.name === undefined ? {} : { name: target.name }), kind: target.resource }
+  const details =
+    target === undefined || code === 401
+      ? undefined
+      : { ...(target.name === undefined ? {} : { name: target.name }), kind: target.resource }
   return { ...base, message, reason: REASONS[code] ?? 'Unknown', details, code }
 }
 
@@ -108,7 +138,8 @@ function parsePath(pathname: string): Target | undefined {
   if (p[0] !== 'api' || p[1] !== 'v1') return undefined
   if (p.length === 3 && p[2] === 'nodes') return { resource: 'nodes', verb: 'list' }
   if (p.length === 4 && p[2] === 'nodes' && p[3] !== undefined) return { resource: 'nodes', name: p[3], verb: 'get' }
-  if (p.length === 3 && p[2] !== undefined && ['pods', 'secrets', 'serviceaccounts', 'namespaces'].includes(p[2])) return { resource: p[2], verb: 'list' }
+  if (p.length === 3 && p[2] !== undefined && ['pods', 'secrets', 'serviceaccounts', 'namespaces'].includes(p[2]))
+    return { resource: p[2], verb: 'list' }
   if (p[2] !== 'namespaces' || p[3] === undefined) return undefined
   if (p.length === 4) return { resource: 'namespaces', name: p[3], verb: 'get' }
   const resource = p[4]
@@ -128,62 +159,119 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
   let resourceVersion = 73000
   let totalConnections = 0
 
-  const list = (kind: string, items: unknown[]): unknown => ({ kind, apiVersion: 'v1', metadata: { resourceVersion: String(resourceVersion) }, items })
+  const list = (kind: string, items: unknown[]): unknown => ({
+    kind,
+    apiVersion: 'v1',
+    metadata: { resourceVersion: String(resourceVersion) },
+    items,
+  })
   const log: Array<{ rv: number; resource: Watched; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: unknown }> = []
   let oldestRv = resourceVersion
   const watchers = new Set<{ resource: Watched; type: string | undefined; res: ServerResponse }>()
-  const mapOf = (resource: Watched): Map<string, unknown> => (resource === 'secrets' ? fake.secrets : resource === 'serviceaccounts' ? fake.serviceAccounts : fake.namespaces)
+  const mapOf = (resource: Watched): Map<string, unknown> =>
+    resource === 'secrets' ? fake.secrets : resource === 'serviceaccounts' ? fake.serviceAccounts : fake.namespaces
   const typeOf = (o: unknown): string | undefined => (o as { type?: string }).type
   /** A secret list's or watch's `type=` field selector, if any. */
   const typeSelector = (resource: string, url: URL): string | undefined =>
     resource === 'secrets' ? /(?:^|,)type==?([^,]*)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1] : undefined
-  const hasType = (type: string | undefined, o: unknown): boolean => type === undefined || (typeOf(o) ?? 'Opaque') === type
+  const hasType = (type: string | undefined, o: unknown): boolean =>
+    type === undefined || (typeOf(o) ?? 'Opaque') === type
   function record(resource: Watched, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void {
     const rv = ++resourceVersion
     const o = JSON.parse(JSON.stringify(object)) as { metadata?: Record<string, unknown> }
     o.metadata = { ...o.metadata, resourceVersion: String(rv) }
     log.push({ rv, resource, type, object: o })
-    for (const w of watchers) if (w.resource === resource && hasType(w.type, o)) w.res.write(JSON.stringify({ type, object: o }) + '\n')
+    for (const w of watchers)
+      if (w.resource === resource && hasType(w.type, o)) w.res.write(JSON.stringify({ type, object: o }) + '\n')
     if (type !== 'DELETED') {
       const m = o.metadata as { name?: string; namespace?: string }
-      mapOf(resource).set(resource === 'namespaces' ? m.name ?? '' : `${m.namespace ?? ''}/${m.name ?? ''}`, o)
+      mapOf(resource).set(resource === 'namespaces' ? (m.name ?? '') : `${m.namespace ?? ''}/${m.name ?? ''}`, o)
     }
   }
   function watch(url: URL, resource: Watched, res: ServerResponse): void {
     const since = Number(url.searchParams.get('resourceVersion') ?? '0')
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
     if (since < oldestRv) {
-      res.end(JSON.stringify({ type: 'ERROR', object: { ...(status(410, undefined) as object), message: `too old resource version: ${since} (${oldestRv})` } }) + '\n')
+      res.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: {
+            ...(status(410, undefined) as object),
+            message: `too old resource version: ${since} (${oldestRv})`,
+          },
+        }) + '\n',
+      )
       return
     }
     const type = typeSelector(resource, url)
-    for (const e of log) if (e.rv > since && e.resource === resource && hasType(type, e.object)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n')
+    for (const e of log)
+      if (e.rv > since && e.resource === resource && hasType(type, e.object))
+        res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n')
     const w = { resource, type, res }
     watchers.add(w)
     res.on('close', () => watchers.delete(w))
   }
-  const inNamespace = <V>(m: Map<string, V>, ns: string): V[] => [...m].filter(([k]) => k.startsWith(`${ns}/`)).map(([, v]) => v)
+  const inNamespace = <V>(m: Map<string, V>, ns: string): V[] =>
+    [...m].filter(([k]) => k.startsWith(`${ns}/`)).map(([, v]) => v)
 
   function send(res: ServerResponse, code: number, body: unknown): void {
     const text = typeof body === 'string' ? body : JSON.stringify(body)
-    res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'audit-id': randomUUID(), 'content-length': Buffer.byteLength(text) })
+    res.writeHead(code, {
+      'content-type': 'application/json',
+      'cache-control': 'no-cache, private',
+      'audit-id': randomUUID(),
+      'content-length': Buffer.byteLength(text),
+    })
     res.end(text)
   }
 
   function answer(url: URL, target: Target | undefined): [number, unknown] {
     if (target === undefined) return [404, status(404, undefined)]
     const key = `${target.namespace ?? ''}/${target.name ?? ''}`
-    const one = (m: Map<string, unknown>, k: string): [number, unknown] => (m.has(k) ? [200, m.get(k)] : [404, status(404, target)])
+    const one = (m: Map<string, unknown>, k: string): [number, unknown] =>
+      m.has(k) ? [200, m.get(k)] : [404, status(404, target)]
     switch (`${target.resource}:${target.verb}`) {
-      case 'namespaces:get': return one(fake.namespaces, target.name ?? '')
-      case 'secrets:get': return one(fake.secrets, key)
-      case 'serviceaccounts:get': return one(fake.serviceAccounts, key)
-      case 'pods:get': return one(fake.pods, key)
-      case 'nodes:list': return [200, list('NodeList', fake.nodes)]
-      case 'pods:list': return [200, list('PodList', target.namespace === undefined ? [...fake.pods.values()] : inNamespace(fake.pods, target.namespace))]
-      case 'secrets:list': return [200, list('SecretList', (target.namespace === undefined ? [...fake.secrets.values()] : inNamespace(fake.secrets, target.namespace)).filter((o) => hasType(typeSelector('secrets', url), o)))]
-      case 'serviceaccounts:list': return [200, list('ServiceAccountList', target.namespace === undefined ? [...fake.serviceAccounts.values()] : inNamespace(fake.serviceAccounts, target.namespace))]
-      case 'namespaces:list': return [200, list('NamespaceList', [...fake.namespaces.values()])]
+      case 'namespaces:get':
+        return one(fake.namespaces, target.name ?? '')
+      case 'secrets:get':
+        return one(fake.secrets, key)
+      case 'serviceaccounts:get':
+        return one(fake.serviceAccounts, key)
+      case 'pods:get':
+        return one(fake.pods, key)
+      case 'nodes:list':
+        return [200, list('NodeList', fake.nodes)]
+      case 'pods:list':
+        return [
+          200,
+          list(
+            'PodList',
+            target.namespace === undefined ? [...fake.pods.values()] : inNamespace(fake.pods, target.namespace),
+          ),
+        ]
+      case 'secrets:list':
+        return [
+          200,
+          list(
+            'SecretList',
+            (target.namespace === undefined
+              ? [...fake.secrets.values()]
+              : inNamespace(fake.secrets, target.namespace)
+            ).filter((o) => hasType(typeSelector('secrets', url), o)),
+          ),
+        ]
+      case 'serviceaccounts:list':
+        return [
+          200,
+          list(
+            'ServiceAccountList',
+            target.namespace === undefined
+              ? [...fake.serviceAccounts.values()]
+              : inNamespace(fake.serviceAccounts, target.namespace),
+          ),
+        ]
+      case 'namespaces:list':
+        return [200, list('NamespaceList', [...fake.namespaces.values()])]
       case 'nodes:get': {
         const node = fake.nodes.find((n) => (n as { metadata?: { name?: string } }).metadata?.name === target.name)
         return node === undefined ? [404, status(404, target)] : [200, node]
@@ -192,9 +280,16 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
         const ns = target.namespace ?? ''
         const selector = url.searchParams.get('fieldSelector') ?? ''
         const name = /(?:^|,)involvedObject\.name==?([^,]*)/.exec(selector)?.[1]
-        return [200, list('EventList', name === undefined ? inNamespace(fake.events, ns).flat() : fake.events.get(`${ns}/${name}`) ?? [])]
+        return [
+          200,
+          list(
+            'EventList',
+            name === undefined ? inNamespace(fake.events, ns).flat() : (fake.events.get(`${ns}/${name}`) ?? []),
+          ),
+        ]
       }
-      default: return [404, status(404, undefined)]
+      default:
+        return [404, status(404, undefined)]
     }
   }
 
@@ -206,14 +301,21 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
     const fault = fake.faults.find((f) => f.match.test(path))
     if (fault?.hang === true) return // the socket stays open until the client gives up or close()
     if (fault?.delayMs !== undefined) {
-      await new Promise<void>((resolve) => { const tm = setTimeout(() => { timers.delete(tm); resolve() }, fault.delayMs); timers.add(tm) })
+      await new Promise<void>((resolve) => {
+        const tm = setTimeout(() => {
+          timers.delete(tm)
+          resolve()
+        }, fault.delayMs)
+        timers.add(tm)
+      })
     }
     if (req.headers.authorization !== `Bearer ${fake.token}`) return send(res, 401, status(401, target))
     if (fault?.body !== undefined) return send(res, fault.status ?? 200, fault.body)
     if (fault?.status !== undefined) return send(res, fault.status, status(fault.status, target))
     if (req.method !== 'GET') return send(res, 405, status(405, target))
     if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') {
-      if (target?.verb === 'list' && target.namespace === undefined && WATCHED.includes(target.resource)) return watch(url, target.resource as Watched, res)
+      if (target?.verb === 'list' && target.namespace === undefined && WATCHED.includes(target.resource))
+        return watch(url, target.resource as Watched, res)
       return send(res, 405, status(405, target))
     }
     const [code, body] = answer(url, target)
@@ -221,7 +323,10 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
   }
 
   const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
-    handle(req, res).catch((err: unknown) => { if (!res.headersSent) send(res, 500, status(500, undefined)); else res.destroy(err as Error) })
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, status(500, undefined))
+      else res.destroy(err as Error)
+    })
   })
   server.on('connection', (socket: Socket) => {
     totalConnections++
@@ -235,12 +340,20 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
   await writeFile(kubeconfigPath, kubeconfig(origin, ca.caPem, token), { mode: 0o600 })
 
   const fake: FakeKubeApi = {
-    origin, kubeconfigPath, token, requests: [],
-    secrets: new Map(), serviceAccounts: new Map(), namespaces: new Map(), nodes: [], pods: new Map(), events: new Map(),
+    origin,
+    kubeconfigPath,
+    token,
+    requests: [],
+    secrets: new Map(),
+    serviceAccounts: new Map(),
+    namespaces: new Map(),
+    nodes: [],
+    pods: new Map(),
+    events: new Map(),
     faults: [],
     put: (resource, object) => {
       const m = (object as { metadata?: { name?: string; namespace?: string } }).metadata
-      const key = resource === 'namespaces' ? m?.name ?? '' : `${m?.namespace ?? ''}/${m?.name ?? ''}`
+      const key = resource === 'namespaces' ? (m?.name ?? '') : `${m?.namespace ?? ''}/${m?.name ?? ''}`
       record(resource, mapOf(resource).has(key) ? 'MODIFIED' : 'ADDED', object)
     },
     remove: (resource, key) => {
@@ -249,7 +362,9 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
       mapOf(resource).delete(key)
       record(resource, 'DELETED', old)
     },
-    get watches() { return watchers.size },
+    get watches() {
+      return watchers.size
+    },
     dropWatches: () => {
       for (const w of watchers) w.res.destroy()
       watchers.clear()
@@ -259,8 +374,12 @@ export async function startFakeKubeApi(options: { ca?: TestCA } = {}): Promise<F
       for (const w of watchers) w.res.end(JSON.stringify({ type: 'ERROR', object: status(410, undefined) }) + '\n')
       watchers.clear()
     },
-    get openConnections() { return sockets.size },
-    get totalConnections() { return totalConnections },
+    get openConnections() {
+      return sockets.size
+    },
+    get totalConnections() {
+      return totalConnections
+    },
     async close() {
       for (const tm of timers) clearTimeout(tm)
       // Destroying the sockets releases hanging and kept-alive requests so server.close() can finish.

@@ -1,12 +1,22 @@
 // Tiny Node servers that misbehave on purpose (hang, reset, trickle, talk garbage, rate limit,
 // redirect): the faults the real registry cannot be made to produce. Always on 127.0.0.1.
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+  type Server as HttpServer,
+} from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import type { TestCA } from './pki.js'
 
 /** `connection`: the client's port, which tells connections apart. */
-export interface SeenRequest { method: string; url: string; headers: IncomingMessage['headers']; connection: number | undefined }
+export interface SeenRequest {
+  method: string
+  url: string
+  headers: IncomingMessage['headers']
+  connection: number | undefined
+}
 export interface FakeServer {
   host: string // 127.0.0.1:PORT
   origin: string

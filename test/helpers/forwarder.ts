@@ -13,12 +13,18 @@ export interface Forwarder extends FakeServer {
   maxConcurrent(): number
   reset(): void
   /** Until this returns undefined, requests get its answer instead of the registry's. */
-  intercept: ((req: IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string } | undefined) | undefined
+  intercept:
+    | ((req: IncomingMessage) => { status: number; headers?: Record<string, string>; body?: string } | undefined)
+    | undefined
   delayMs: number
 }
 
 /** `pathMap`: the registry path for a request path (undefined: 404, as a proxy with nothing there). */
-export async function startForwarder(ca: TestCA, target: RunningRegistry, pathMap: (path: string) => string | undefined = (p) => p): Promise<Forwarder> {
+export async function startForwarder(
+  ca: TestCA,
+  target: RunningRegistry,
+  pathMap: (path: string) => string | undefined = (p) => p,
+): Promise<Forwarder> {
   const agent = new Agent({ connect: { ca: target.caPem } })
   let active = 0
   let max = 0
@@ -43,11 +49,17 @@ export async function startForwarder(ca: TestCA, target: RunningRegistry, pathMa
         return
       }
       const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection') headers[k] = v
-      const up = await request(`${target.origin}${path}${url.search}`, { method: req.method as 'GET' | 'HEAD', headers, dispatcher: agent })
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === 'string' && k !== 'host' && k !== 'connection') headers[k] = v
+      const up = await request(`${target.origin}${path}${url.search}`, {
+        method: req.method as 'GET' | 'HEAD',
+        headers,
+        dispatcher: agent,
+      })
       const body = Buffer.from(await up.body.arrayBuffer())
       const out: Record<string, string | string[]> = {}
-      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && k !== 'connection' && k !== 'transfer-encoding' && k !== 'keep-alive') out[k] = v
+      for (const [k, v] of Object.entries(up.headers))
+        if (v !== undefined && k !== 'connection' && k !== 'transfer-encoding' && k !== 'keep-alive') out[k] = v
       res.writeHead(up.statusCode, out)
       res.end(req.method === 'HEAD' ? undefined : body)
     } catch (err) {

@@ -18,7 +18,12 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-export interface IssuedCert { certPem: string; keyPem: string; certPath: string; keyPath: string }
+export interface IssuedCert {
+  certPem: string
+  keyPem: string
+  certPath: string
+  keyPath: string
+}
 export interface TestCA {
   dir: string
   caPem: string
@@ -84,9 +89,28 @@ export async function createTestCA(name = 'pullguard test CA'): Promise<TestCA> 
   try {
     await writeFile(cnf, OPENSSL_CNF)
     await openssl([
-      'req', '-x509', '-new', '-nodes', '-config', cnf, '-extensions', 'v3_ca',
-      '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-      '-keyout', caKeyPath, '-out', caPath, '-days', VALID_DAYS, '-subj', subject(name), '-set_serial', serial(),
+      'req',
+      '-x509',
+      '-new',
+      '-nodes',
+      '-config',
+      cnf,
+      '-extensions',
+      'v3_ca',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-keyout',
+      caKeyPath,
+      '-out',
+      caPath,
+      '-days',
+      VALID_DAYS,
+      '-subj',
+      subject(name),
+      '-set_serial',
+      serial(),
     ])
   } catch (err) {
     await rm(dir, { recursive: true, force: true })
@@ -114,25 +138,61 @@ async function issuer(dir: string, caPath: string, caKeyPath: string): Promise<T
     let dns = san.dns ?? []
     let ips = san.ips ?? []
     // An empty SAN would make the cert useless for TLS; default to the only host tests use.
-    if (dns.length === 0 && ips.length === 0) { dns = ['localhost']; ips = ['127.0.0.1'] }
+    if (dns.length === 0 && ips.length === 0) {
+      dns = ['localhost']
+      ips = ['127.0.0.1']
+    }
     const base = join(dir, `leaf-${++counter}`)
     const keyPath = `${base}-key.pem`
     const certPath = `${base}.pem`
     await writeFile(`${base}.ext`, leafExtensions(dns, ips))
     await openssl([
-      'req', '-new', '-nodes', '-config', cnf, '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-      '-keyout', keyPath, '-out', `${base}.csr`, '-subj', subject(commonName),
+      'req',
+      '-new',
+      '-nodes',
+      '-config',
+      cnf,
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-keyout',
+      keyPath,
+      '-out',
+      `${base}.csr`,
+      '-subj',
+      subject(commonName),
     ])
     await openssl([
-      'x509', '-req', '-in', `${base}.csr`, '-CA', caPath, '-CAkey', caKeyPath, '-set_serial', serial(),
-      '-days', VALID_DAYS, '-extfile', `${base}.ext`, '-extensions', 'v3_leaf', '-out', certPath,
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      caPath,
+      '-CAkey',
+      caKeyPath,
+      '-set_serial',
+      serial(),
+      '-days',
+      VALID_DAYS,
+      '-extfile',
+      `${base}.ext`,
+      '-extensions',
+      'v3_leaf',
+      '-out',
+      certPath,
     ])
     const [certPem, keyPem] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')])
     return { certPem, keyPem, certPath, keyPath }
   }
 
   return {
-    dir, caPem, caPath, caKeyPath, issue,
+    dir,
+    caPem,
+    caPath,
+    caKeyPath,
+    issue,
     close: () => rm(dir, { recursive: true, force: true }),
   }
 }

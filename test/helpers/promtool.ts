@@ -16,7 +16,13 @@ function isExecutable(path: string): boolean {
 }
 
 export function findPromtool(): string | null {
-  const candidates = ['/usr/bin/promtool', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'promtool'))]
+  const candidates = [
+    '/usr/bin/promtool',
+    ...(process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((d) => join(d, 'promtool')),
+  ]
   return candidates.find(isExecutable) ?? null
 }
 

@@ -8,12 +8,22 @@ export const REGISTRY_PACKAGE_HINT =
   'install the Debian package docker-registry: apt-get update && apt-get install -y docker-registry'
 
 function isExecutable(path: string): boolean {
-  try { accessSync(path, constants.X_OK); return true } catch { return false }
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export function findRegistryBinary(): string | null {
-  const candidates = ['/usr/bin/docker-registry',
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'docker-registry'))]
+  const candidates = [
+    '/usr/bin/docker-registry',
+    ...(process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((d) => join(d, 'docker-registry')),
+  ]
   return candidates.find(isExecutable) ?? null
 }
 

@@ -28,7 +28,12 @@ export interface RunningRegistry {
   requests(): RegistryRequest[]
   close(): Promise<void>
 }
-export interface RegistryRequest { method: string; path: string; status: number; at: number }
+export interface RegistryRequest {
+  method: string
+  path: string
+  status: number
+  at: number
+}
 
 // The access log's combined-format request line: `"HEAD /v2/team/api/manifests/1.0 HTTP/1.1" 200`.
 const ACCESS_LINE = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3})/
@@ -51,20 +56,39 @@ function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
   process.once('exit', () => {
-    for (const r of live) { r.child.kill('SIGKILL'); rmSync(r.dir, { recursive: true, force: true }) }
+    for (const r of live) {
+      r.child.kill('SIGKILL')
+      rmSync(r.dir, { recursive: true, force: true })
+    }
   })
 }
 
-
 // JSON strings are valid YAML double-quoted scalars, so every value goes through JSON.stringify.
-function configYaml(dir: string, port: number, auth: RegistryAuth, accessLog: boolean, proxy: string | undefined): string {
+function configYaml(
+  dir: string,
+  port: number,
+  auth: RegistryAuth,
+  accessLog: boolean,
+  proxy: string | undefined,
+): string {
   const q = JSON.stringify
   const lines = [
     'version: 0.1',
-    'log:', '  level: warn', '  accesslog:', `    disabled: ${!accessLog}`,
-    'storage:', '  filesystem:', `    rootdirectory: ${q(join(dir, 'storage'))}`, '  delete:', '    enabled: true',
-    'http:', `  addr: ${q(`127.0.0.1:${port}`)}`, '  secret: "pullguard-test-secret"',
-    '  tls:', `    certificate: ${q(join(dir, 'tls.pem'))}`, `    key: ${q(join(dir, 'tls-key.pem'))}`,
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    `    disabled: ${!accessLog}`,
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${q(join(dir, 'storage'))}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: ${q(`127.0.0.1:${port}`)}`,
+    '  secret: "pullguard-test-secret"',
+    '  tls:',
+    `    certificate: ${q(join(dir, 'tls.pem'))}`,
+    `    key: ${q(join(dir, 'tls-key.pem'))}`,
   ]
   // A pull-through cache of another registry (distribution's proxy mode): read-only, it stores what it serves.
   if (proxy !== undefined) lines.push('proxy:', `  remoteurl: ${q(proxy)}`)
@@ -72,14 +96,22 @@ function configYaml(dir: string, port: number, auth: RegistryAuth, accessLog: bo
     lines.push('auth:', '  htpasswd:', '    realm: "pullguard-test"', `    path: ${q(join(dir, 'htpasswd'))}`)
   } else if (auth.kind === 'token') {
     const ts = auth.tokenServer
-    lines.push('auth:', '  token:', `    realm: ${q(ts.realm)}`, `    service: ${q(ts.service)}`,
-      `    issuer: ${q(ts.issuer)}`, `    rootcertbundle: ${q(ts.rootCertBundlePath)}`)
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${q(ts.realm)}`,
+      `    service: ${q(ts.service)}`,
+      `    issuer: ${q(ts.issuer)}`,
+      `    rootcertbundle: ${q(ts.rootCertBundlePath)}`,
+    )
   }
   return `${lines.join('\n')}\n`
 }
 
 function htpasswd(users: Record<string, string>): string {
-  return Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, BCRYPT_ROUNDS)}\n`).join('')
+  return Object.entries(users)
+    .map(([u, p]) => `${u}:${bcrypt.hashSync(p, BCRYPT_ROUNDS)}\n`)
+    .join('')
 }
 
 // REGISTRY_* variables override the config file (distribution's configuration parser); a developer's
@@ -104,13 +136,17 @@ async function waitReady(child: ChildProcess, origin: string, caPem: string, log
   try {
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new ExitedEarly(`docker-registry exited (${child.exitCode ?? child.signalCode}) before serving:\n${log()}`)
+        throw new ExitedEarly(
+          `docker-registry exited (${child.exitCode ?? child.signalCode}) before serving:\n${log()}`,
+        )
       }
       try {
         const res = await request(`${origin}/v2/`, { dispatcher: agent, headersTimeout: 1_000, bodyTimeout: 1_000 })
         await res.body.dump()
         if (res.statusCode === 200 || res.statusCode === 401) return
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
     }
     throw new Error(`docker-registry not ready after ${START_TIMEOUT_MS} ms:\n${log()}`)
@@ -124,7 +160,12 @@ class ExitedEarly extends Error {}
  * `proxy`: run as a pull-through cache of that registry (it must be serving: distribution reads it at
  * start). distribution trusts only the system's CAs for it, so SSL_CERT_FILE names the test CA.
  */
-export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; accessLog?: boolean; proxy?: RunningRegistry }): Promise<RunningRegistry> {
+export async function startRegistry(opts: {
+  ca: TestCA
+  auth: RegistryAuth
+  accessLog?: boolean
+  proxy?: RunningRegistry
+}): Promise<RunningRegistry> {
   const binary = requireRegistryBinary()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-registry-'))
   try {
@@ -140,7 +181,10 @@ export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; acce
       let log = ''
       const served: RegistryRequest[] = []
       let partial = ''
-      const child = spawn(binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(opts.proxy === undefined ? {} : { SSL_CERT_FILE: opts.ca.caPath }) })
+      const child = spawn(binary, ['serve', configPath], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: childEnv(opts.proxy === undefined ? {} : { SSL_CERT_FILE: opts.ca.caPath }),
+      })
       const keep = (chunk: Buffer): void => {
         const text = chunk.toString('utf8')
         log = (log + text).slice(-MAX_LOG_CHARS)
@@ -168,13 +212,16 @@ export async function startRegistry(opts: { ca: TestCA; auth: RegistryAuth; acce
       }
       let closing: Promise<void> | undefined
       return {
-        host: `127.0.0.1:${port}`, origin, caPem: opts.ca.caPem,
+        host: `127.0.0.1:${port}`,
+        origin,
+        caPem: opts.ca.caPem,
         requests: () => [...served],
-        close: () => (closing ??= (async () => {
-          await stop(child)
-          live.delete(entry)
-          await rm(dir, { recursive: true, force: true })
-        })()),
+        close: () =>
+          (closing ??= (async () => {
+            await stop(child)
+            live.delete(entry)
+            await rm(dir, { recursive: true, force: true })
+          })()),
       }
     }
   } catch (err) {

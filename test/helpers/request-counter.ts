@@ -2,7 +2,9 @@
 // channel: no mocking of the client under test.
 import diagnostics from 'node:diagnostics_channel'
 
-interface RequestMessage { request: { origin?: unknown; method?: unknown; path?: unknown } }
+interface RequestMessage {
+  request: { origin?: unknown; method?: unknown; path?: unknown }
+}
 
 export interface RequestCounter {
   /** Requests to `origin` (`https://127.0.0.1:PORT`) since start or the last reset. */

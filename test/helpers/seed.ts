@@ -10,10 +10,20 @@ import { gzipSync } from 'node:zlib'
 import { Agent, request } from 'undici'
 import type { RunningRegistry } from './registry.js'
 
-export interface PushAuth { username: string; password: string }
-export interface Platform { os: string; architecture: string; variant?: string }
+export interface PushAuth {
+  username: string
+  password: string
+}
+export interface Platform {
+  os: string
+  architecture: string
+  variant?: string
+}
 export interface Seeded {
-  repository: string; tag: string; digest: string; mediaType: string
+  repository: string
+  tag: string
+  digest: string
+  mediaType: string
   children?: Array<{ digest: string; platform: Platform }>
 }
 
@@ -34,12 +44,21 @@ const LAYER = gzipSync(EMPTY_TAR)
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
 const LAYER_DESC = { digest: sha256(LAYER), size: LAYER.length }
 
-interface Descriptor { mediaType: string; digest: string; size: number; platform?: Platform }
+interface Descriptor {
+  mediaType: string
+  digest: string
+  size: number
+  platform?: Platform
+}
 
 class Pusher {
   private header: string | undefined
-  constructor(readonly reg: RunningRegistry, readonly repo: string, readonly auth: PushAuth | undefined,
-    readonly agent: Agent) {}
+  constructor(
+    readonly reg: RunningRegistry,
+    readonly repo: string,
+    readonly auth: PushAuth | undefined,
+    readonly agent: Agent,
+  ) {}
 
   // Sends once; on a 401 with credentials known, answers the challenge and retries once.
   async send(method: 'POST' | 'PUT' | 'HEAD', url: string, body?: Buffer, contentType?: string) {
@@ -97,41 +116,63 @@ class Pusher {
 
   // Config + layer blobs, then the image manifest: tagged, or by digest only when `asChild`.
   async image(kind: 'oci' | 'docker', tag: string, platform: Platform, asChild: boolean): Promise<Descriptor> {
-    const config = Buffer.from(JSON.stringify({
-      architecture: platform.architecture, os: platform.os,
-      ...(platform.variant ? { variant: platform.variant } : {}),
-      config: { Labels: { 'pullguard.test/ref': `${this.repo}:${tag}` } },
-      rootfs: { type: 'layers', diff_ids: [sha256(EMPTY_TAR)] },
-      history: [{ created_by: 'pullguard test seed' }],
-    }))
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        config: { Labels: { 'pullguard.test/ref': `${this.repo}:${tag}` } },
+        rootfs: { type: 'layers', diff_ids: [sha256(EMPTY_TAR)] },
+        history: [{ created_by: 'pullguard test seed' }],
+      }),
+    )
     await this.blob(config)
     await this.blob(LAYER)
     const oci = kind === 'oci'
     const mediaType = oci ? MT.ociManifest : MT.dockerManifest
     return this.manifest(asChild ? null : tag, mediaType, {
-      schemaVersion: 2, mediaType,
+      schemaVersion: 2,
+      mediaType,
       config: { mediaType: oci ? MT.ociConfig : MT.dockerConfig, digest: sha256(config), size: config.length },
       layers: [{ mediaType: oci ? MT.ociLayer : MT.dockerLayer, ...LAYER_DESC }],
     })
   }
 }
 
-async function withPusher<T>(reg: RunningRegistry, repo: string, auth: PushAuth | undefined,
-  fn: (p: Pusher) => Promise<T>): Promise<T> {
+async function withPusher<T>(
+  reg: RunningRegistry,
+  repo: string,
+  auth: PushAuth | undefined,
+  fn: (p: Pusher) => Promise<T>,
+): Promise<T> {
   const agent = new Agent({ connect: { ca: reg.caPem } })
-  try { return await fn(new Pusher(reg, repo, auth, agent)) } finally { await agent.close() }
+  try {
+    return await fn(new Pusher(reg, repo, auth, agent))
+  } finally {
+    await agent.close()
+  }
 }
 
 const LINUX_AMD64: Platform = { os: 'linux', architecture: 'amd64' }
 
-export function seedOciManifest(reg: RunningRegistry, repository: string, tag: string, auth?: PushAuth): Promise<Seeded> {
+export function seedOciManifest(
+  reg: RunningRegistry,
+  repository: string,
+  tag: string,
+  auth?: PushAuth,
+): Promise<Seeded> {
   return withPusher(reg, repository, auth, async (p) => {
     const d = await p.image('oci', tag, LINUX_AMD64, false)
     return { repository, tag, digest: d.digest, mediaType: d.mediaType }
   })
 }
 
-export function seedDockerSchema2(reg: RunningRegistry, repository: string, tag: string, auth?: PushAuth): Promise<Seeded> {
+export function seedDockerSchema2(
+  reg: RunningRegistry,
+  repository: string,
+  tag: string,
+  auth?: PushAuth,
+): Promise<Seeded> {
   return withPusher(reg, repository, auth, async (p) => {
     const d = await p.image('docker', tag, LINUX_AMD64, false)
     return { repository, tag, digest: d.digest, mediaType: d.mediaType }
@@ -150,7 +191,10 @@ function seedIndex(kind: 'oci' | 'docker') {
       const mediaType = kind === 'oci' ? MT.ociIndex : MT.dockerList
       const d = await p.manifest(tag, mediaType, { schemaVersion: 2, mediaType, manifests: children })
       return {
-        repository, tag, digest: d.digest, mediaType,
+        repository,
+        tag,
+        digest: d.digest,
+        mediaType,
         children: children.map((c) => ({ digest: c.digest, platform: c.platform as Platform })),
       }
     })

@@ -41,7 +41,11 @@ const ISSUER = 'pullguard-test-token-issuer'
 // Tokens are minted now; backdating nbf absorbs clock differences between Node and the registry.
 const NBF_BACKDATE_SECONDS = 10
 
-interface Access { type: string; name: string; actions: string[] }
+interface Access {
+  type: string
+  name: string
+  actions: string[]
+}
 
 const b64url = (v: string | Buffer): string => Buffer.from(v).toString('base64url')
 
@@ -59,7 +63,14 @@ function parseScope(s: string): Access | null {
   const first = s.indexOf(':')
   const last = s.lastIndexOf(':')
   if (first < 0 || last === first) return null
-  return { type: s.slice(0, first), name: s.slice(first + 1, last), actions: s.slice(last + 1).split(',').filter(Boolean) }
+  return {
+    type: s.slice(0, first),
+    name: s.slice(first + 1, last),
+    actions: s
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  }
 }
 
 // `user` is null for anonymous; `ok` is false for wrong credentials, with the name that was tried
@@ -84,17 +95,26 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const requests: TokenServer['requests'] = []
   const state: { server?: Server; realm: string } = { realm: '' }
   const result: TokenServer = {
-    realm: '', service: SERVICE, issuer: ISSUER, rootCertBundlePath: opts.ca.caPath, requests, options: opts,
-    close: () => new Promise<void>((resolve) => {
-      if (!state.server) return resolve()
-      state.server.closeAllConnections()
-      state.server.close(() => resolve())
-    }),
+    realm: '',
+    service: SERVICE,
+    issuer: ISSUER,
+    rootCertBundlePath: opts.ca.caPath,
+    requests,
+    options: opts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!state.server) return resolve()
+        state.server.closeAllConnections()
+        state.server.close(() => resolve())
+      }),
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', state.realm)
-    const rawScopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean)
+    const rawScopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean)
     const scope = rawScopes.length > 0 ? rawScopes.join(' ') : null
     const reply = (status: number, body: object, user: string | null): void => {
       requests.push({ user, scope, status })
@@ -109,10 +129,14 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     const { ok, user } = authenticate(req, o.users)
     if (!ok) {
       res.setHeader('www-authenticate', 'Basic realm="pullguard-test-token"')
-      reply(401, {
-        errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password' }],
-        details: 'incorrect username or password',
-      }, user)
+      reply(
+        401,
+        {
+          errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password' }],
+          details: 'incorrect username or password',
+        },
+        user,
+      )
       return
     }
     const access: Access[] = []
@@ -126,8 +150,14 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     const now = Math.floor(Date.now() / 1000)
     const expiresIn = o.expiresIn ?? 300
     const token = signJwt(signingKey, signerDer, {
-      iss: ISSUER, sub: user ?? '', aud: url.searchParams.get('service') ?? SERVICE,
-      exp: now + (o.jwtLifetime ?? expiresIn), nbf: now - NBF_BACKDATE_SECONDS, iat: now, jti: randomUUID(), access,
+      iss: ISSUER,
+      sub: user ?? '',
+      aud: url.searchParams.get('service') ?? SERVICE,
+      exp: now + (o.jwtLifetime ?? expiresIn),
+      nbf: now - NBF_BACKDATE_SECONDS,
+      iat: now,
+      jti: randomUUID(),
+      access,
     })
     const field = o.tokenField ?? 'token'
     const body: Record<string, unknown> = { expires_in: expiresIn }
@@ -140,7 +170,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const server = createServer({ cert: tls.certPem, key: tls.keyPem }, handle)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve() })
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   state.server = server
   state.realm = `https://127.0.0.1:${(server.address() as AddressInfo).port}/token`

@@ -12,11 +12,15 @@ export function virtualClock(): PassClock & { t: number } {
         if (signal?.aborted === true) return resolve()
         const waiter = { at: clock.t + Math.max(0, ms), wake: resolve }
         waiters.push(waiter)
-        signal?.addEventListener('abort', () => {
-          const i = waiters.indexOf(waiter)
-          if (i >= 0) waiters.splice(i, 1)
-          resolve()
-        }, { once: true })
+        signal?.addEventListener(
+          'abort',
+          () => {
+            const i = waiters.indexOf(waiter)
+            if (i >= 0) waiters.splice(i, 1)
+            resolve()
+          },
+          { once: true },
+        )
         setImmediate(() => {
           waiters.sort((a, b) => a.at - b.at)
           const next = waiters.shift()

@@ -19,16 +19,41 @@ export interface RunningWebhook {
   close(): Promise<void>
 }
 
-export async function startWebhook(opts: { ca: TestCA; kube: FakeKubeApi; args?: string[]; env?: Record<string, string>; tls?: { certPath: string; keyPath: string } }): Promise<RunningWebhook> {
+export async function startWebhook(opts: {
+  ca: TestCA
+  kube: FakeKubeApi
+  args?: string[]
+  env?: Record<string, string>
+  tls?: { certPath: string; keyPath: string }
+}): Promise<RunningWebhook> {
   const cert = opts.tls ?? (await opts.ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] }))
   const config = parseServeConfig(
-    ['--port', '0', '--host', '127.0.0.1', '--tls-cert', cert.certPath, '--tls-key', cert.keyPath, '--registry-ca', opts.ca.caPath, '--log-level', 'debug', ...(opts.args ?? [])],
+    [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      cert.certPath,
+      '--tls-key',
+      cert.keyPath,
+      '--registry-ca',
+      opts.ca.caPath,
+      '--log-level',
+      'debug',
+      ...(opts.args ?? []),
+    ],
     opts.env ?? {},
   )
   const logs: string[] = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''))
+      logs.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      )
       done()
     },
   })
@@ -50,7 +75,12 @@ export async function startWebhook(opts: { ca: TestCA; kube: FakeKubeApi; args?:
     logs,
     async post(body, headers = {}) {
       const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body)
-      const res = await request(`${origin}/validate`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...headers }, body: payload })
+      const res = await request(`${origin}/validate`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: payload,
+      })
       const text = await res.body.text()
       return { status: res.statusCode, body: parse(text), text }
     },

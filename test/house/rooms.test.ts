@@ -88,5 +88,8 @@ t.test('the rule can fail: an import back up is seen', async (t) => {
   const text = `import type { Judge } from '../policy/judge.js'\nconst { buildServer } = await import('../server/app.js')`
   const found = importsIn(probe, text).map(roomOf)
   t.same(found, ['policy', 'server'])
-  t.ok(found.every((b) => (FLOORS[b] ?? 0) > (FLOORS['registry'] ?? 0)), 'both point up from registry/')
+  t.ok(
+    found.every((b) => (FLOORS[b] ?? 0) > (FLOORS['registry'] ?? 0)),
+    'both point up from registry/',
+  )
 })

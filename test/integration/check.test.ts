@@ -21,7 +21,8 @@ t.teardown(() => ca.close())
 const tokenServer = await startTokenServer({
   ca,
   users: { admin: ADMIN.password, ci: CI_PASSWORD },
-  grant: (user, _repo, actions) => (user === 'admin' ? actions : user === 'ci' ? actions.filter((a) => a === 'pull') : []),
+  grant: (user, _repo, actions) =>
+    user === 'admin' ? actions : user === 'ci' ? actions.filter((a) => a === 'pull') : [],
 })
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
@@ -37,7 +38,10 @@ const dead = `127.0.0.1:${await closedPort()}`
 
 const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
-kube.secrets.set('team-b/ci-pull', makeDockerConfigSecret('team-b', 'ci-pull', { [basic.host]: { username: 'ci', password: CI_PASSWORD } }))
+kube.secrets.set(
+  'team-b/ci-pull',
+  makeDockerConfigSecret('team-b', 'ci-pull', { [basic.host]: { username: 'ci', password: CI_PASSWORD } }),
+)
 
 const work = mkdtempSync(join(tmpdir(), 'pullguard-check-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -48,7 +52,11 @@ mkdirSync(dockerDir)
 
 /** Runs `pullguard check ARGS` with the test CA; `env` adds to a minimal environment. */
 function check(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
-  return runCli(['check', '--registry-ca', ca.caPath, '--timeout', '3s', ...args], { env: { HOME: home, DOCKER_CONFIG: dockerDir, ...options.env }, cwd: work, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) })
+  return runCli(['check', '--registry-ca', ca.caPath, '--timeout', '3s', ...args], {
+    env: { HOME: home, DOCKER_CONFIG: dockerDir, ...options.env },
+    cwd: work,
+    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+  })
 }
 
 function file(name: string, text: string): string {
@@ -59,7 +67,9 @@ function file(name: string, text: string): string {
 }
 
 function pod(name: string, images: Record<string, string>, extra = ''): string {
-  const containers = Object.entries(images).map(([c, image]) => `  - name: ${c}\n    image: ${JSON.stringify(image)}`).join('\n')
+  const containers = Object.entries(images)
+    .map(([c, image]) => `  - name: ${c}\n    image: ${JSON.stringify(image)}`)
+    .join('\n')
   return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n${extra}  containers:\n${containers}\n`
 }
 
@@ -78,10 +88,19 @@ t.test('exit 0 when every image is pullable', async (t) => {
 })
 
 t.test('exit 1 when an image is definitely not pullable, with the fix line under the table', async (t) => {
-  const r = await check(['-f', file('missing-tag.yaml', pod('web', { ok: `${open.host}/library/nginx:1.25.2`, web: `${open.host}/library/nginx:1.25.3` }))])
+  const r = await check([
+    '-f',
+    file(
+      'missing-tag.yaml',
+      pod('web', { ok: `${open.host}/library/nginx:1.25.2`, web: `${open.host}/library/nginx:1.25.3` }),
+    ),
+  ])
   t.equal(r.code, 1, r.stderr)
   t.match(r.stdout, /web\s+\S+nginx:1\.25\.3\s+not-pullable\s+TagNotFound/)
-  t.match(r.stdout, `- pod default/web (${join(work, 'missing-tag.yaml')}): container "web" (spec.containers[1]) image "${open.host}/library/nginx:1.25.3": tag "1.25.3" does not exist in ${open.host}/library/nginx. Fix: existing tags nearest to "1.25.3": 1.25.2`)
+  t.match(
+    r.stdout,
+    `- pod default/web (${join(work, 'missing-tag.yaml')}): container "web" (spec.containers[1]) image "${open.host}/library/nginx:1.25.3": tag "1.25.3" does not exist in ${open.host}/library/nginx. Fix: existing tags nearest to "1.25.3": 1.25.2`,
+  )
 })
 
 t.test('exit 3 when only undetermined images remain and --on-registry-error deny; 0 with allow', async (t) => {
@@ -92,7 +111,14 @@ t.test('exit 3 when only undetermined images remain and --on-registry-error deny
   t.match(deny.stdout, `could not be verified: ${dead} is unreachable`)
   const allow = await check(['-f', path])
   t.equal(allow.code, 0, 'the default --on-registry-error allow')
-  const both = await check(['-f', path, '-f', file('missing-tag.yaml', pod('web', { web: `${open.host}/library/nginx:9` })), '--on-registry-error', 'deny'])
+  const both = await check([
+    '-f',
+    path,
+    '-f',
+    file('missing-tag.yaml', pod('web', { web: `${open.host}/library/nginx:9` })),
+    '--on-registry-error',
+    'deny',
+  ])
   t.equal(both.code, 1, 'a definite failure outranks an undetermined one')
 })
 
@@ -106,10 +132,13 @@ t.test('exit 2 for usage errors and bad YAML, naming the file and line', async (
   const absent = await check(['-f', join(work, 'nope.yaml')])
   t.equal(absent.code, 2)
   t.match(absent.stderr, `${join(work, 'nope.yaml')}: cannot read (ENOENT)`)
-  const bad = file('bad.yaml', `${pod('ok', { web: `${open.host}/library/nginx:latest` })}---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: broken\n   labels: {}\n`)
+  const bad = file(
+    'bad.yaml',
+    `${pod('ok', { web: `${open.host}/library/nginx:latest` })}---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: broken\n   labels: {}\n`,
+  )
   const r = await check(['-f', bad])
   t.equal(r.code, 2)
-  t.match(r.stderr, new RegExp(`^pullguard: ${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:14: invalid YAML: `))
+  t.match(r.stderr, new RegExp(`^pullguard: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:14: invalid YAML: `))
   t.equal(r.stdout, '', 'nothing is checked when the input is broken')
   const stdinBad = await check(['-f', '-'], { stdin: 'a: [\n' })
   t.equal(stdinBad.code, 2)
@@ -127,34 +156,93 @@ t.test('multi-document YAML and List objects: every workload kind, other objects
     apiVersion: 'v1',
     kind: 'List',
     items: [
-      { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 0 * * *', jobTemplate: { spec: { template: { spec: { containers: [{ name: 'job', image: `${open.host}/library/nginx:nope` }] } } } } } },
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: { name: 'nightly' },
+        spec: {
+          schedule: '0 0 * * *',
+          jobTemplate: {
+            spec: { template: { spec: { containers: [{ name: 'job', image: `${open.host}/library/nginx:nope` }] } } },
+          },
+        },
+      },
       { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data: {} },
-      { apiVersion: 'apps/v1', kind: 'StatefulSetList', items: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { template: { spec: { initContainers: [{ name: 'init', image: `${open.host}/library/nginx:latest` }], containers: [{ name: 'db', image: `${open.host}/library/nginx:1.25.2` }] } } } }] },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSetList',
+        items: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'StatefulSet',
+            metadata: { name: 'db' },
+            spec: {
+              template: {
+                spec: {
+                  initContainers: [{ name: 'init', image: `${open.host}/library/nginx:latest` }],
+                  containers: [{ name: 'db', image: `${open.host}/library/nginx:1.25.2` }],
+                },
+              },
+            },
+          },
+        ],
+      },
     ],
   }
   const text = `${deployment}---\n---\napiVersion: v1\nkind: Service\nmetadata: {name: api}\n---\n${JSON.stringify(list)}\n`
   const r = await check(['-f', file('multi.yaml', text), '--namespace', 'ci', '-o', 'json'])
   t.equal(r.code, 1, r.stderr)
   const report = JSON.parse(r.stdout)
-  t.same(report.objects.map((o: any) => [o.kind, o.namespace, o.name, o.images.map((i: any) => `${i.field}=${i.verdict}`)]), [
-    ['Deployment', 'team-a', 'api', ['spec.template.spec.containers[0]=pullable']],
-    ['CronJob', 'ci', 'nightly', ['spec.jobTemplate.spec.template.spec.containers[0]=not-pullable']],
-    ['StatefulSet', 'ci', 'db', ['spec.template.spec.initContainers[0]=pullable', 'spec.template.spec.containers[0]=pullable']],
-  ])
-  t.match(report.summary, { objects: 3, images: 4, pullable: 3, notPullable: 1, unknown: 0, skippedObjects: 2, exitCode: 1 })
+  t.same(
+    report.objects.map((o: any) => [o.kind, o.namespace, o.name, o.images.map((i: any) => `${i.field}=${i.verdict}`)]),
+    [
+      ['Deployment', 'team-a', 'api', ['spec.template.spec.containers[0]=pullable']],
+      ['CronJob', 'ci', 'nightly', ['spec.jobTemplate.spec.template.spec.containers[0]=not-pullable']],
+      [
+        'StatefulSet',
+        'ci',
+        'db',
+        ['spec.template.spec.initContainers[0]=pullable', 'spec.template.spec.containers[0]=pullable'],
+      ],
+    ],
+  )
+  t.match(report.summary, {
+    objects: 3,
+    images: 4,
+    pullable: 3,
+    notPullable: 1,
+    unknown: 0,
+    skippedObjects: 2,
+    exitCode: 1,
+  })
 })
 
 t.test('a directory is walked for *.yaml, *.yml and *.json, in name order', async (t) => {
   const dir = join(work, 'tree')
   file('tree/b.yml', pod('b', { c: `${open.host}/library/nginx:latest` }))
-  file('tree/a/deep.json', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a' }, spec: { containers: [{ name: 'c', image: `${open.host}/library/nginx:1.25.0` }] } }))
+  file(
+    'tree/a/deep.json',
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'a' },
+      spec: { containers: [{ name: 'c', image: `${open.host}/library/nginx:1.25.0` }] },
+    }),
+  )
   file('tree/c.yaml', pod('c', { c: `${open.host}/library/nginx:1.25.2` }))
   file('tree/README.md', pod('ignored', { c: `${open.host}/library/nginx:gone` }))
   file('tree/values.yaml', 'replicas: 3\n')
   const r = await check(['-f', dir, '-o', 'json'])
   t.equal(r.code, 0, r.stderr)
   const report = JSON.parse(r.stdout)
-  t.same(report.objects.map((o: any) => [o.name, o.source]), [['a', join(dir, 'a/deep.json')], ['b', join(dir, 'b.yml')], ['c', join(dir, 'c.yaml')]])
+  t.same(
+    report.objects.map((o: any) => [o.name, o.source]),
+    [
+      ['a', join(dir, 'a/deep.json')],
+      ['b', join(dir, 'b.yml')],
+      ['c', join(dir, 'c.yaml')],
+    ],
+  )
   t.equal(report.summary.skippedObjects, 1, 'a YAML file that is no Kubernetes object is skipped')
 })
 
@@ -165,7 +253,12 @@ t.test('reads manifests from stdin with -f -', async (t) => {
 })
 
 t.test('--output json has stable field names and the webhook reason codes', async (t) => {
-  const r = await check(['-f', file('json.yaml', pod('web', { ok: `${open.host}/library/nginx:latest`, web: `${open.host}/library/nginx:0.1` })), '-o', 'json'])
+  const r = await check([
+    '-f',
+    file('json.yaml', pod('web', { ok: `${open.host}/library/nginx:latest`, web: `${open.host}/library/nginx:0.1` })),
+    '-o',
+    'json',
+  ])
   t.equal(r.code, 1)
   const report = JSON.parse(r.stdout)
   t.same(Object.keys(report), ['objects', 'notes', 'summary'])
@@ -176,17 +269,45 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
       name: 'web',
       source: join(work, 'json.yaml'),
       images: [
-        { container: 'ok', field: 'spec.containers[0]', image: `${open.host}/library/nginx:latest`, verdict: 'pullable', reason: 'Exists', message: report.objects[0].images[0].message, fix: [] },
-        { container: 'web', field: 'spec.containers[1]', image: `${open.host}/library/nginx:0.1`, verdict: 'not-pullable', reason: 'TagNotFound', message: report.objects[0].images[1].message, fix: report.objects[0].images[1].fix },
+        {
+          container: 'ok',
+          field: 'spec.containers[0]',
+          image: `${open.host}/library/nginx:latest`,
+          verdict: 'pullable',
+          reason: 'Exists',
+          message: report.objects[0].images[0].message,
+          fix: [],
+        },
+        {
+          container: 'web',
+          field: 'spec.containers[1]',
+          image: `${open.host}/library/nginx:0.1`,
+          verdict: 'not-pullable',
+          reason: 'TagNotFound',
+          message: report.objects[0].images[1].message,
+          fix: report.objects[0].images[1].fix,
+        },
       ],
       warnings: [],
       fixes: [report.objects[0].images[1].message],
     },
   ])
-  t.match(report.objects[0].images[1].fix, [/^(existing tags nearest to "0\.1"|no existing tag of .* is near "0\.1")/], 'the fix, one step per line')
+  t.match(
+    report.objects[0].images[1].fix,
+    [/^(existing tags nearest to "0\.1"|no existing tag of .* is near "0\.1")/],
+    'the fix, one step per line',
+  )
   t.match(report.objects[0].images[0].message, /pullable \(sha256:[0-9a-f]{64}\)/)
   t.match(report.objects[0].images[1].message, 'tag "0.1" does not exist')
-  t.same(report.summary, { objects: 1, images: 2, pullable: 1, notPullable: 1, unknown: 0, skippedObjects: 0, exitCode: 1 })
+  t.same(report.summary, {
+    objects: 1,
+    images: 2,
+    pullable: 1,
+    notPullable: 1,
+    unknown: 0,
+    skippedObjects: 0,
+    exitCode: 1,
+  })
   t.match(report.notes, [/no docker config found/])
 })
 
@@ -212,7 +333,9 @@ t.test('docker config credentials reach the Basic (htpasswd) registry', async (t
 t.test('docker config credentials reach the token registry, from ~/.docker/config.json', async (t) => {
   const path = file('token.yaml', pod('worker', { worker: `${token.host}/team/worker:2.0` }))
   const otherHome = join(work, 'home-token')
-  dockerConfig(join(otherHome, '.docker'), { auths: { [`https://${token.host}`]: { username: 'ci', password: CI_PASSWORD } } })
+  dockerConfig(join(otherHome, '.docker'), {
+    auths: { [`https://${token.host}`]: { username: 'ci', password: CI_PASSWORD } },
+  })
   const r = await check(['-f', path], { env: { HOME: otherHome, DOCKER_CONFIG: '' } })
   t.equal(r.code, 0, r.stdout)
   t.match(r.stdout, /pullable\s+Exists/)
@@ -222,17 +345,31 @@ t.test('docker config credentials reach the token registry, from ~/.docker/confi
 t.test('credsStore and credHelpers are reported as not supported', async (t) => {
   const own = join(work, 'docker-helpers')
   dockerConfig(own, { auths: {}, credsStore: 'desktop', credHelpers: { [basic.host]: 'ecr-login' } })
-  const r = await check(['-f', file('helpers.yaml', pod('api', { api: `${basic.host}/team/api:1.0` }))], { env: { DOCKER_CONFIG: own } })
+  const r = await check(['-f', file('helpers.yaml', pod('api', { api: `${basic.host}/team/api:1.0` }))], {
+    env: { DOCKER_CONFIG: own },
+  })
   t.equal(r.code, 1)
-  t.match(r.stdout, `note: ${join(own, 'config.json')}: credential helpers are not supported, so their credentials were not used: credsStore (every registry without an "auths" entry), credHelpers "${basic.host}"`)
+  t.match(
+    r.stdout,
+    `note: ${join(own, 'config.json')}: credential helpers are not supported, so their credentials were not used: credsStore (every registry without an "auths" entry), credHelpers "${basic.host}"`,
+  )
 })
 
 t.test('without --from-cluster, listed pull secrets are said to be unread and refusals are unknown', async (t) => {
-  const path = file('secret-pod.yaml', pod('api', { api: `${basic.host}/team/api:1.0` }, '  imagePullSecrets:\n  - name: ci-pull\n').replace('name: api\n', 'name: api\n  namespace: team-b\n'))
+  const path = file(
+    'secret-pod.yaml',
+    pod('api', { api: `${basic.host}/team/api:1.0` }, '  imagePullSecrets:\n  - name: ci-pull\n').replace(
+      'name: api\n',
+      'name: api\n  namespace: team-b\n',
+    ),
+  )
   const offline = await check(['-f', path, '--on-registry-error', 'deny'])
   t.equal(offline.code, 3, offline.stdout)
   t.match(offline.stdout, /unknown\s+AccessDenied/)
-  t.match(offline.stdout, 'note: pull secrets are not read without --from-cluster: 1 object(s) listing imagePullSecrets were checked with the docker config only')
+  t.match(
+    offline.stdout,
+    'note: pull secrets are not read without --from-cluster: 1 object(s) listing imagePullSecrets were checked with the docker config only',
+  )
   t.notMatch(offline.stdout, 'warning:', 'said once, not per object')
   const online = await check(['-f', path, '--from-cluster'], { env: { KUBECONFIG: kube.kubeconfigPath } })
   t.equal(online.code, 0, online.stdout + online.stderr)

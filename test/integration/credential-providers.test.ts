@@ -18,9 +18,16 @@ const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
 const PLUGIN_PASSWORD = 'Plugin-Issued-Pa55word'
 const ca = await createTestCA()
 t.teardown(() => ca.close())
-const basic = await startRegistry({ ca, auth: { kind: 'htpasswd', users: { admin: ADMIN.password, cloud: PLUGIN_PASSWORD } } })
+const basic = await startRegistry({
+  ca,
+  auth: { kind: 'htpasswd', users: { admin: ADMIN.password, cloud: PLUGIN_PASSWORD } },
+})
 t.teardown(() => basic.close())
-const tokenServer = await startTokenServer({ ca, users: { admin: ADMIN.password, cloud: PLUGIN_PASSWORD }, grant: (user, _repo, actions) => (user === 'admin' ? actions : actions.filter((a) => a === 'pull')) })
+const tokenServer = await startTokenServer({
+  ca,
+  users: { admin: ADMIN.password, cloud: PLUGIN_PASSWORD },
+  grant: (user, _repo, actions) => (user === 'admin' ? actions : actions.filter((a) => a === 'pull')),
+})
 t.teardown(() => tokenServer.close())
 const token = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
 t.teardown(() => token.close())
@@ -36,12 +43,23 @@ const bin = join(dir, 'bin')
 await mkdir(bin)
 await writeTestPlugin(bin, 'cloud-credential-provider')
 
-const AUTH = (password: string): string => JSON.stringify({ [basic.host]: { username: 'cloud', password }, [token.host]: { username: 'cloud', password } })
+const AUTH = (password: string): string =>
+  JSON.stringify({ [basic.host]: { username: 'cloud', password }, [token.host]: { username: 'cloud', password } })
 let configs = 0
 async function providerConfig(env: Record<string, string>, extra: Record<string, unknown> = {}): Promise<string> {
   const path = join(dir, `config-${++configs}.yaml`)
-  const provider = { name: 'cloud-credential-provider', matchImages: [basic.host, token.host], defaultCacheDuration: '5m', apiVersion: 'credentialprovider.kubelet.k8s.io/v1', env: Object.entries(env).map(([name, value]) => ({ name, value })), ...extra }
-  await writeFile(path, JSON.stringify({ apiVersion: 'kubelet.config.k8s.io/v1', kind: 'CredentialProviderConfig', providers: [provider] }))
+  const provider = {
+    name: 'cloud-credential-provider',
+    matchImages: [basic.host, token.host],
+    defaultCacheDuration: '5m',
+    apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
+    env: Object.entries(env).map(([name, value]) => ({ name, value })),
+    ...extra,
+  }
+  await writeFile(
+    path,
+    JSON.stringify({ apiVersion: 'kubelet.config.k8s.io/v1', kind: 'CredentialProviderConfig', providers: [provider] }),
+  )
   return path
 }
 function pod(images: string[], uid = `uid-${Math.random().toString(16).slice(2)}`): any {
@@ -55,7 +73,12 @@ function pod(images: string[], uid = `uid-${Math.random().toString(16).slice(2)}
   return r
 }
 async function webhook(t: Test, config: string, args: string[] = []): ReturnType<typeof startWebhook> {
-  const w = await startWebhook({ ca, kube, args: ['--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin, ...args], env: { PATH: process.env['PATH'] ?? '' } })
+  const w = await startWebhook({
+    ca,
+    kube,
+    args: ['--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin, ...args],
+    env: { PATH: process.env['PATH'] ?? '' },
+  })
   t.teardown(() => w.close())
   return w
 }
@@ -68,14 +91,20 @@ t.test('a private image only the plugin can pull is allowed (Basic and token reg
   t.match(r.body.response, { allowed: true })
   t.equal(r.body.response.warnings, undefined, 'no warning: verified')
   const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision')
-  t.match(line.images, [{ reason: 'Exists', decidedBy: /credential provider cloud-credential-provider/ }, { reason: 'Exists', decidedBy: /credential provider cloud-credential-provider/ }])
+  t.match(line.images, [
+    { reason: 'Exists', decidedBy: /credential provider cloud-credential-provider/ },
+    { reason: 'Exists', decidedBy: /credential provider cloud-credential-provider/ },
+  ])
 })
 
-t.test('the plugin\'s answer refused by the registry: denied, as the kubelet\'s pull would fail', async (t) => {
+t.test("the plugin's answer refused by the registry: denied, as the kubelet's pull would fail", async (t) => {
   const w = await webhook(t, await providerConfig({ PLUGIN_AUTH: AUTH('expired-token'), PLUGIN_KEY_TYPE: 'Registry' }))
   const r = await w.post(pod([api]))
   t.match(r.body.response, { allowed: false, status: { code: 403 } })
-  t.match(r.body.response.status.message, `${basic.host} refused the credentials (tried credential provider cloud-credential-provider (key "${basic.host}"))`)
+  t.match(
+    r.body.response.status.message,
+    `${basic.host} refused the credentials (tried credential provider cloud-credential-provider (key "${basic.host}"))`,
+  )
   t.notMatch(r.text, 'expired-token')
 })
 
@@ -91,13 +120,28 @@ t.test('a failing plugin is never a denial: unverified, the plugin named, --on-r
     const config = await providerConfig({ PLUGIN_MODE: mode, PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD) })
     const w = await webhook(t, config)
     const r = await w.post(pod([api]))
-    t.match(r.body.response, { allowed: true, warnings: [/not verified, credential provider plugin cloud-credential-provider/] }, `${mode}: allowed with a warning`)
+    t.match(
+      r.body.response,
+      { allowed: true, warnings: [/not verified, credential provider plugin cloud-credential-provider/] },
+      `${mode}: allowed with a warning`,
+    )
     t.notMatch(r.text, PLUGIN_PASSWORD, `${mode}: no credential in the answer`)
     const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision')
-    t.match(line.images[0].providerFailures, [{ provider: 'cloud-credential-provider' }], `${mode}: the decision line names the plugin`)
+    t.match(
+      line.images[0].providerFailures,
+      [{ provider: 'cloud-credential-provider' }],
+      `${mode}: the decision line names the plugin`,
+    )
     const denying = await webhook(t, config, ['--on-registry-error', 'deny'])
     const d = await denying.post(pod([api]))
-    t.match(d.body.response, { allowed: false, status: { message: /could not be verified: .*credential provider plugin cloud-credential-provider/ } }, `${mode}: --on-registry-error deny`)
+    t.match(
+      d.body.response,
+      {
+        allowed: false,
+        status: { message: /could not be verified: .*credential provider plugin cloud-credential-provider/ },
+      },
+      `${mode}: --on-registry-error deny`,
+    )
   }
 })
 
@@ -107,19 +151,33 @@ t.test('a hanging plugin: the review is answered within --timeout', async (t) =>
   const r = await w.post(pod([api]))
   const took = Date.now() - started
   t.ok(took < 1_700, `answered in ${took} ms`)
-  t.match(r.body.response, { allowed: true, warnings: [/not verified, credential provider plugin cloud-credential-provider did not answer within 450 ms/] })
+  t.match(r.body.response, {
+    allowed: true,
+    warnings: [/not verified, credential provider plugin cloud-credential-provider did not answer within 450 ms/],
+  })
 })
 
 t.test('reviews share execs: concurrent reviews one exec, later ones the cached answer', async (t) => {
   const log = join(dir, 'execs.log')
-  const w = await webhook(t, await providerConfig({ PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD), PLUGIN_KEY_TYPE: 'Registry', PLUGIN_LOG: log, PLUGIN_DELAY_MS: '200' }))
+  const w = await webhook(
+    t,
+    await providerConfig({
+      PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD),
+      PLUGIN_KEY_TYPE: 'Registry',
+      PLUGIN_LOG: log,
+      PLUGIN_DELAY_MS: '200',
+    }),
+  )
   const all = await Promise.all(Array.from({ length: 10 }, () => w.post(pod([api]))))
   t.ok(all.every((r) => r.body.response.allowed === true))
   await w.post(pod([`${basic.host}/cloud/api:1.0`, api]))
   const { readFileSync } = await import('node:fs')
   t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'one exec for 11 reviews')
   const metrics = await w.get('/metrics')
-  t.match(metrics.text, /pullguard_credential_provider_exec_duration_seconds_count\{provider="cloud-credential-provider",outcome="ok"\} 1/)
+  t.match(
+    metrics.text,
+    /pullguard_credential_provider_exec_duration_seconds_count\{provider="cloud-credential-provider",outcome="ok"\} 1/,
+  )
   t.notMatch(metrics.text, PLUGIN_PASSWORD)
   t.notMatch(w.logs.join('\n'), PLUGIN_PASSWORD, 'no plugin credential in any log line')
 })
@@ -127,24 +185,73 @@ t.test('reviews share execs: concurrent reviews one exec, later ones the cached 
 t.test('an invalid provider config is a start-up error naming the flag', async (t) => {
   const bad = join(dir, 'bad.yaml')
   await writeFile(bad, 'apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders: []\n')
-  await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad, '--image-credential-provider-bin-dir', bin] }), { name: 'ConfigError', message: '--image-credential-provider-config: failed to validate credential provider config: providers: Required value: at least 1 item in plugins is required' })
-  await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad] }), { name: 'ConfigError', message: '--image-credential-provider-bin-dir: is required when --image-credential-provider-config is set' })
+  await t.rejects(
+    startWebhook({
+      ca,
+      kube,
+      args: ['--image-credential-provider-config', bad, '--image-credential-provider-bin-dir', bin],
+    }),
+    {
+      name: 'ConfigError',
+      message:
+        '--image-credential-provider-config: failed to validate credential provider config: providers: Required value: at least 1 item in plugins is required',
+    },
+  )
+  await t.rejects(startWebhook({ ca, kube, args: ['--image-credential-provider-config', bad] }), {
+    name: 'ConfigError',
+    message: '--image-credential-provider-bin-dir: is required when --image-credential-provider-config is set',
+  })
 })
 
 t.test('pullguard check runs the same plugins, flags or variables', async (t) => {
   const config = await providerConfig({ PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD), PLUGIN_KEY_TYPE: 'Registry' })
   const file = join(dir, 'pod.json')
-  await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api', namespace: 'team-a' }, spec: { containers: [{ name: 'api', image: api }] } }))
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'api', namespace: 'team-a' },
+      spec: { containers: [{ name: 'api', image: api }] },
+    }),
+  )
   const env = { PULLGUARD_REGISTRY_CA: ca.caPath, HOME: dir }
-  const withFlags = await runCli(['check', '-f', file, '--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin], { env })
+  const withFlags = await runCli(
+    ['check', '-f', file, '--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin],
+    { env },
+  )
   t.equal(withFlags.code, 0, withFlags.stdout + withFlags.stderr)
   t.match(withFlags.stdout, /pod team-a\/api +api +\S+ +pullable +Exists/)
-  const withEnv = await runCli(['check', '-f', file, '-o', 'json'], { env: { ...env, PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_CONFIG: config, PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR: bin } })
+  const withEnv = await runCli(['check', '-f', file, '-o', 'json'], {
+    env: {
+      ...env,
+      PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_CONFIG: config,
+      PULLGUARD_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR: bin,
+    },
+  })
   t.equal(withEnv.code, 0, withEnv.stdout + withEnv.stderr)
   const without = await runCli(['check', '-f', file], { env })
   t.equal(without.code, 1, 'without the plugins the private image is not pullable')
-  t.notMatch(withFlags.stdout + withFlags.stderr + withEnv.stdout + withEnv.stderr, PLUGIN_PASSWORD, 'no plugin credential in CLI output')
-  const bad = await runCli(['check', '-f', file, '--image-credential-provider-config', join(dir, 'absent.yaml'), '--image-credential-provider-bin-dir', bin], { env })
+  t.notMatch(
+    withFlags.stdout + withFlags.stderr + withEnv.stdout + withEnv.stderr,
+    PLUGIN_PASSWORD,
+    'no plugin credential in CLI output',
+  )
+  const bad = await runCli(
+    [
+      'check',
+      '-f',
+      file,
+      '--image-credential-provider-config',
+      join(dir, 'absent.yaml'),
+      '--image-credential-provider-bin-dir',
+      bin,
+    ],
+    { env },
+  )
   t.equal(bad.code, 2)
-  t.match(bad.stderr, /^pullguard: --image-credential-provider-config: unable to access path ".*absent.yaml": ENOENT\n$/)
+  t.match(
+    bad.stderr,
+    /^pullguard: --image-credential-provider-config: unable to access path ".*absent.yaml": ENOENT\n$/,
+  )
 })

@@ -19,54 +19,125 @@ const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
 kube.put('namespaces', { ...loadFixture<any>('api/namespace.json'), metadata: { name: 'faults', labels: {} } })
 
-const MANIFEST = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:' + 'a'.repeat(64) + '","size":2},"layers":[]}')
+const MANIFEST = Buffer.from(
+  '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:' +
+    'a'.repeat(64) +
+    '","size":2},"layers":[]}',
+)
 const DIGEST = 'sha256:' + createHash('sha256').update(MANIFEST).digest('hex')
 const exists: Handler = (req, res) => {
-  res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST, 'content-length': MANIFEST.length })
+  res.writeHead(200, {
+    'content-type': 'application/vnd.oci.image.manifest.v1+json',
+    'docker-content-digest': DIGEST,
+    'content-length': MANIFEST.length,
+  })
   res.end(req.method === 'HEAD' ? undefined : MANIFEST)
 }
 const healthy = await startFakeServer(exists, ca)
 t.teardown(() => healthy.close())
 
 /** HEAD is refused (405), so the client asks with GET, whose body does the damage. */
-const onGet = (get: (req: IncomingMessage, res: ServerResponse) => void): Handler => (req, res) => {
-  if (req.method === 'HEAD') return void res.writeHead(405).end()
-  get(req, res)
-}
+const onGet =
+  (get: (req: IncomingMessage, res: ServerResponse) => void): Handler =>
+  (req, res) => {
+    if (req.method === 'HEAD') return void res.writeHead(405).end()
+    get(req, res)
+  }
 const hangingTokenServer = await startFakeServer(() => undefined, ca)
-const emptyTokenServer = await startFakeServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), ca)
+const emptyTokenServer = await startFakeServer(
+  (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{}'),
+  ca,
+)
 t.teardown(() => hangingTokenServer.close())
 t.teardown(() => emptyTokenServer.close())
-const bearer = (realm: string): Handler => (_req, res) => void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}/token",service="faults"` }).end()
+const bearer =
+  (realm: string): Handler =>
+  (_req, res) =>
+    void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}/token",service="faults"` }).end()
 
 const faults: Array<[string, () => Promise<{ host: string; close(): Promise<void> }>, RegExp]> = [
   ['hangs before headers', () => startFakeServer(() => undefined, ca), /timeout|did not answer|time budget/],
-  ['hangs mid-body', () => startFakeServer(onGet((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': MANIFEST.length })
-    res.write(MANIFEST.subarray(0, 10))
-  }), ca), /timeout|did not answer|time budget/],
+  [
+    'hangs mid-body',
+    () =>
+      startFakeServer(
+        onGet((_req, res) => {
+          res.writeHead(200, {
+            'content-type': 'application/vnd.oci.image.manifest.v1+json',
+            'content-length': MANIFEST.length,
+          })
+          res.write(MANIFEST.subarray(0, 10))
+        }),
+        ca,
+      ),
+    /timeout|did not answer|time budget/,
+  ],
   ['resets the connection', () => startRawServer((socket) => socket.resetAndDestroy()), /reset|closed the connection/],
   ['fails the TLS handshake', () => startRawServer((socket) => socket.end('this is not TLS\r\n\r\n')), /tls|TLS/],
   ['answers 500', () => startFakeServer((_req, res) => void res.writeHead(500).end(), ca), /5xx|HTTP 500/],
   ['answers 502', () => startFakeServer((_req, res) => void res.writeHead(502).end(), ca), /5xx|HTTP 502/],
   ['answers 503', () => startFakeServer((_req, res) => void res.writeHead(503).end(), ca), /5xx|HTTP 503/],
-  ['answers 429 with Retry-After', () => startFakeServer((_req, res) => void res.writeHead(429, { 'retry-after': '120' }).end(), ca), /rate limiting \(retry after 120s\)/],
-  ['answers 429 without Retry-After', () => startFakeServer((_req, res) => void res.writeHead(429).end(), ca), /rate limiting/],
-  ['sends a manifest that is not JSON', () => startFakeServer(onGet((_req, res) => void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end('{"schemaVersion": 2, "mediaType": ')), ca), /bad-response/],
-  ['sends a 100 MB manifest', () => startFakeServer(onGet((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': 100 * 1024 * 1024 })
-    const chunk = Buffer.alloc(1024 * 1024, 0x20)
-    let sent = 0
-    const more = (): void => {
-      while (sent < 100 && res.write(chunk)) sent++
-      if (sent < 100) res.once('drain', more)
-      else res.end()
-    }
-    more()
-  }), ca), /larger than|bad-response/],
-  ['names a token server that hangs', () => startFakeServer(bearer(hangingTokenServer.origin), ca), /timeout|time budget|did not answer/],
-  ['names a token server that returns no token', () => startFakeServer(bearer(emptyTokenServer.origin), ca), /no usable token|bad-response/],
-  ['redirects in a loop', () => startFakeServer((_req, res) => void res.writeHead(302, { location: '/again' }).end(), ca), /redirected more than/],
+  [
+    'answers 429 with Retry-After',
+    () => startFakeServer((_req, res) => void res.writeHead(429, { 'retry-after': '120' }).end(), ca),
+    /rate limiting \(retry after 120s\)/,
+  ],
+  [
+    'answers 429 without Retry-After',
+    () => startFakeServer((_req, res) => void res.writeHead(429).end(), ca),
+    /rate limiting/,
+  ],
+  [
+    'sends a manifest that is not JSON',
+    () =>
+      startFakeServer(
+        onGet(
+          (_req, res) =>
+            void res
+              .writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' })
+              .end('{"schemaVersion": 2, "mediaType": '),
+        ),
+        ca,
+      ),
+    /bad-response/,
+  ],
+  [
+    'sends a 100 MB manifest',
+    () =>
+      startFakeServer(
+        onGet((_req, res) => {
+          res.writeHead(200, {
+            'content-type': 'application/vnd.oci.image.manifest.v1+json',
+            'content-length': 100 * 1024 * 1024,
+          })
+          const chunk = Buffer.alloc(1024 * 1024, 0x20)
+          let sent = 0
+          const more = (): void => {
+            while (sent < 100 && res.write(chunk)) sent++
+            if (sent < 100) res.once('drain', more)
+            else res.end()
+          }
+          more()
+        }),
+        ca,
+      ),
+    /larger than|bad-response/,
+  ],
+  [
+    'names a token server that hangs',
+    () => startFakeServer(bearer(hangingTokenServer.origin), ca),
+    /timeout|time budget|did not answer/,
+  ],
+  [
+    'names a token server that returns no token',
+    () => startFakeServer(bearer(emptyTokenServer.origin), ca),
+    /no usable token|bad-response/,
+  ],
+  [
+    'redirects in a loop',
+    () => startFakeServer((_req, res) => void res.writeHead(302, { location: '/again' }).end(), ca),
+    /redirected more than/,
+  ],
 ]
 
 const hook = await startWebhook({ ca, kube, args: ['--timeout', `${TIMEOUT_MS / 1000}s`] })

@@ -29,7 +29,13 @@ t.teardown(() => kube.close())
 // so the many valid reviews cost little), or at a closed port (refused at once, never cached).
 const registry = await startFakeServer((req, res) => {
   if (req.url === '/v2/') return res.writeHead(200).end()
-  res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': `sha256:${'ab'.repeat(32)}`, 'content-length': '2' }).end(req.method === 'HEAD' ? undefined : '{}')
+  res
+    .writeHead(200, {
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      'docker-content-digest': `sha256:${'ab'.repeat(32)}`,
+      'content-length': '2',
+    })
+    .end(req.method === 'HEAD' ? undefined : '{}')
 }, ca)
 t.teardown(() => registry.close())
 const live = registry.host
@@ -38,7 +44,10 @@ const hook = await startWebhook({ ca, kube, args: ['--timeout', '2s', '--log-lev
 t.teardown(() => hook.close())
 // A Pool, not an Agent: an Agent drops its pool for an origin whose connections all closed and
 // starts over without TLS sessions. One secure context for every connection.
-const agent = new Pool(hook.origin, { connect: { secureContext: createSecureContext({ ca: ca.caPem }) }, connections: IN_FLIGHT })
+const agent = new Pool(hook.origin, {
+  connect: { secureContext: createSecureContext({ ca: ca.caPem }) },
+  connections: IN_FLIGHT,
+})
 t.teardown(() => agent.close())
 
 /** mulberry32: a small seeded generator, so a failing body can be produced again from the seed. */
@@ -64,8 +73,45 @@ const baseText = JSON.stringify(base)
 
 const allPaths = jsonPaths(base).filter((p) => p.length > 0)
 
-const oddValues: unknown[] = [null, true, false, 0, -1, 1e308, '', 'x', [], {}, [[]], { a: { b: {} } }, '\u0000', '\ud800', 'A'.repeat(5000), [1, 'two', null], { __proto__: { polluted: true } }, { constructor: { prototype: {} } }]
-const hostileImages = ['', ' ', 'UPPER/Case:1', 'a'.repeat(5000), '\u0000', 'x@sha256:zz', 'http://evil/x', `${dead}/unreachable:1`, '169.254.169.254/x:1', 'localhost:99999999/x', '[::1/x', '@', ':', '/', 'a//b', 'ü/x:1', '../../etc/passwd']
+const oddValues: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1e308,
+  '',
+  'x',
+  [],
+  {},
+  [[]],
+  { a: { b: {} } },
+  '\u0000',
+  '\ud800',
+  'A'.repeat(5000),
+  [1, 'two', null],
+  { __proto__: { polluted: true } },
+  { constructor: { prototype: {} } },
+]
+const hostileImages = [
+  '',
+  ' ',
+  'UPPER/Case:1',
+  'a'.repeat(5000),
+  '\u0000',
+  'x@sha256:zz',
+  'http://evil/x',
+  `${dead}/unreachable:1`,
+  '169.254.169.254/x:1',
+  'localhost:99999999/x',
+  '[::1/x',
+  '@',
+  ':',
+  '/',
+  'a//b',
+  'ü/x:1',
+  '../../etc/passwd',
+]
 
 function setAt(doc: any, path: Array<string | number>, value: unknown): void {
   let parent = doc
@@ -93,7 +139,16 @@ function generate(i: number): Body {
   if (kind < 22) {
     const doc = structuredClone(base)
     const size = i % 100 === 0 ? 1_000_000 : 20_000
-    setAt(doc, pick([['request', 'uid'], ['request', 'name'], ['request', 'object', 'spec', 'containers', 0, 'image'], ['request', 'object', 'metadata', 'name']]), 'z'.repeat(size))
+    setAt(
+      doc,
+      pick([
+        ['request', 'uid'],
+        ['request', 'name'],
+        ['request', 'object', 'spec', 'containers', 0, 'image'],
+        ['request', 'object', 'metadata', 'name'],
+      ]),
+      'z'.repeat(size),
+    )
     return { name: 'huge string', body: JSON.stringify(doc) }
   }
   if (kind < 55) {
@@ -112,13 +167,34 @@ function generate(i: number): Body {
     return { name: 'not UTF-8', body: bytes }
   }
   if (kind < 72) {
-    return { name: 'scalar', body: pick(['', 'null', 'true', '0', '"x"', '[]', '{}', '[{}]', '{"apiVersion":"admission.k8s.io/v1"}', '1e999999', '-', '{"a":1,}', '\ufeff{}']) }
+    return {
+      name: 'scalar',
+      body: pick([
+        '',
+        'null',
+        'true',
+        '0',
+        '"x"',
+        '[]',
+        '{}',
+        '[{}]',
+        '{"apiVersion":"admission.k8s.io/v1"}',
+        '1e999999',
+        '-',
+        '{"a":1,}',
+        '\ufeff{}',
+      ]),
+    }
   }
   if (kind < 90) {
     const doc = structuredClone(base)
     doc.request.uid = `fuzz-${i}`
-    doc.request.object.spec.containers = Array.from({ length: 1 + int(4) }, (_, c) => ({ name: `c${c}`, image: int(3) === 0 ? `${live}/team/app-${int(50)}:1` : pick(hostileImages) }))
-    if (int(4) === 0) doc.request.object.spec.imagePullSecrets = [{ name: pick(['', '..', 'a/b', 'x'.repeat(300), 'ok']) }]
+    doc.request.object.spec.containers = Array.from({ length: 1 + int(4) }, (_, c) => ({
+      name: `c${c}`,
+      image: int(3) === 0 ? `${live}/team/app-${int(50)}:1` : pick(hostileImages),
+    }))
+    if (int(4) === 0)
+      doc.request.object.spec.imagePullSecrets = [{ name: pick(['', '..', 'a/b', 'x'.repeat(300), 'ok']) }]
     return { name: 'hostile images', body: JSON.stringify(doc) }
   }
   // Bytes mutated in a valid body: flipped, dropped or duplicated characters.
@@ -147,11 +223,18 @@ t.test(`${BODIES} generated bodies: 200 or 4xx, never 5xx; memory bounded; a goo
       const i = next++
       const b = generate(i)
       try {
-        const res = await request(`${hook.origin}/validate`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...b.headers }, body: b.body })
+        const res = await request(`${hook.origin}/validate`, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: { 'content-type': 'application/json', ...b.headers },
+          body: b.body,
+        })
         const text = await res.body.text()
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
-        if (!ACCEPTED.has(res.statusCode) && unexpected.length < 10) unexpected.push(`#${i} ${b.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`)
-        if (res.statusCode === 400 && !/"reason":"[^"]/.test(text) && unexpected.length < 10) unexpected.push(`#${i} ${b.name}: 400 without a reason: ${text.slice(0, 200)}`)
+        if (!ACCEPTED.has(res.statusCode) && unexpected.length < 10)
+          unexpected.push(`#${i} ${b.name}: HTTP ${res.statusCode} ${text.slice(0, 200)}`)
+        if (res.statusCode === 400 && !/"reason":"[^"]/.test(text) && unexpected.length < 10)
+          unexpected.push(`#${i} ${b.name}: 400 without a reason: ${text.slice(0, 200)}`)
       } catch (err) {
         if (unexpected.length < 10) unexpected.push(`#${i} ${b.name}: ${(err as Error).message}`)
       }
@@ -167,8 +250,15 @@ t.test(`${BODIES} generated bodies: 200 or 4xx, never 5xx; memory bounded; a goo
   hook.logs.length = 0
 
   t.same(unexpected, [], 'every body got 200 or 4xx with a reason')
-  t.equal([...statuses.values()].reduce((a, b) => a + b, 0), BODIES, 'every body was answered')
-  t.ok((statuses.get(200) ?? 0) > BODIES / 10 && (statuses.get(400) ?? 0) > BODIES / 10, `both judged and refused bodies: ${JSON.stringify(Object.fromEntries(statuses))}`)
+  t.equal(
+    [...statuses.values()].reduce((a, b) => a + b, 0),
+    BODIES,
+    'every body was answered',
+  )
+  t.ok(
+    (statuses.get(200) ?? 0) > BODIES / 10 && (statuses.get(400) ?? 0) > BODIES / 10,
+    `both judged and refused bodies: ${JSON.stringify(Object.fromEntries(statuses))}`,
+  )
   t.equal(errorLines, 0, 'no error logged (a 500 path would log "request failed")')
   gc()
   const grown = process.memoryUsage().heapUsed - heapBefore
@@ -178,15 +268,31 @@ t.test(`${BODIES} generated bodies: 200 or 4xx, never 5xx; memory bounded; a goo
   good.request.object.spec.containers = [{ name: 'app', image: `${live}/team/after-the-fuzz:1` }]
   const res = await hook.post(good)
   t.equal(res.status, 200)
-  t.same(res.body.response, { uid: base.request.uid, allowed: true }, 'a good review right after is judged, against its registry')
+  t.same(
+    res.body.response,
+    { uid: base.request.uid, allowed: true },
+    'a good review right after is judged, against its registry',
+  )
   const unreachable = structuredClone(base)
   unreachable.request.object.spec.containers = [{ name: 'app', image: `${dead}/team/app:1` }]
-  t.match((await hook.post(unreachable)).body.response, { allowed: true, warnings: [/unreachable/] }, 'and an unreachable registry is still reported as such')
+  t.match(
+    (await hook.post(unreachable)).body.response,
+    { allowed: true, warnings: [/unreachable/] },
+    'and an unreachable registry is still reported as such',
+  )
 })
 
 t.test('bodies a client could use to tie the server up', async (t) => {
-  const post = async (body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> => {
-    const res = await request(`${hook.origin}/validate`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...headers }, body })
+  const post = async (
+    body: string | Buffer,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; text: string }> => {
+    const res = await request(`${hook.origin}/validate`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    })
     return { status: res.statusCode, text: await res.body.text() }
   }
   const over = await post(Buffer.alloc(9 * 1024 * 1024, 0x20))
@@ -199,15 +305,25 @@ t.test('bodies a client could use to tie the server up', async (t) => {
   t.ok(gz.status === 400 || gz.status === 415, `gzip body: ${gz.status} ${gz.text.slice(0, 120)}`)
   const plain = await post('{}', { 'content-type': 'text/plain' })
   t.ok(plain.status === 400 || plain.status === 415, `text/plain: ${plain.status}`)
-  t.equal((await post('{}', { 'content-type': 'application/x-www-form-urlencoded' })).status, 415, 'a type with no parser')
-  t.equal((await post(baseText, { 'content-type': 'application/json; charset=utf-16' })).status < 500, true, 'odd charset')
+  t.equal(
+    (await post('{}', { 'content-type': 'application/x-www-form-urlencoded' })).status,
+    415,
+    'a type with no parser',
+  )
+  t.equal(
+    (await post(baseText, { 'content-type': 'application/json; charset=utf-16' })).status < 500,
+    true,
+    'odd charset',
+  )
 
   // A slow upload: the review arrives over three seconds, a few bytes at a time, and is answered.
   const { port } = new URL(hook.origin)
   const slow = await new Promise<string>((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: Number(port), ca: ca.caPem, servername: 'localhost' }, () => {
       const body = Buffer.from(JSON.stringify({ ...base, request: { ...base.request, uid: 'slow-upload' } }))
-      socket.write(`POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`)
+      socket.write(
+        `POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      )
       let sent = 0
       const step = Math.ceil(body.length / 30)
       const timer = setInterval(() => {

@@ -5,7 +5,14 @@ import t from 'tap'
 import { Agent, request } from 'undici'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
-import { MT, seedDockerManifestList, seedDockerSchema2, seedOciIndex, seedOciManifest, type PushAuth } from '../helpers/seed.js'
+import {
+  MT,
+  seedDockerManifestList,
+  seedDockerSchema2,
+  seedOciIndex,
+  seedOciManifest,
+  type PushAuth,
+} from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
 
 // Every manifest type a runtime accepts. distribution 2.8 needs the exact types: `*/*` alone gets a
@@ -20,7 +27,8 @@ t.teardown(() => ca.close())
 const agent = new Agent({ connect: { ca: ca.caPem } })
 t.teardown(() => agent.close())
 const tokenServer = await startTokenServer({
-  ca, users: { admin: ADMIN.password, reader: 'reader-pw' },
+  ca,
+  users: { admin: ADMIN.password, reader: 'reader-pw' },
   grant: (user, repo, actions) =>
     user === 'admin' ? actions : user === 'reader' && repo === DEEP ? actions.filter((a) => a === 'pull') : [],
 })
@@ -60,8 +68,12 @@ t.test('seeds every manifest kind in every auth mode, deep paths included', asyn
     const auth = kind === 'none' ? undefined : ADMIN
     const header: Record<string, string> = { accept: ACCEPT }
     if (kind === 'htpasswd') header.authorization = basic(ADMIN.username, ADMIN.password)
-    if (kind === 'token') header.authorization = `Bearer ${await fetchToken(`repository:${DEEP}:pull`, basic(ADMIN.username, ADMIN.password))}`
-    const platforms = [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }]
+    if (kind === 'token')
+      header.authorization = `Bearer ${await fetchToken(`repository:${DEEP}:pull`, basic(ADMIN.username, ADMIN.password))}`
+    const platforms = [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ]
     const seeded = [
       await seedOciManifest(reg, DEEP, 'oci', auth),
       await seedOciIndex(reg, DEEP, 'index', platforms, auth),
@@ -93,15 +105,19 @@ t.test('htpasswd registry challenges anonymous clients with Basic', async (t) =>
 t.test('token registry challenges with Bearer pointing at the token server', async (t) => {
   const res = await get(`${registries.token.origin}/v2/${DEEP}/manifests/oci`, { accept: ACCEPT })
   t.equal(res.status, 401)
-  t.equal(res.headers['www-authenticate'],
-    `Bearer realm="${tokenServer.realm}",service="${tokenServer.service}",scope="repository:${DEEP}:pull"`)
+  t.equal(
+    res.headers['www-authenticate'],
+    `Bearer realm="${tokenServer.realm}",service="${tokenServer.service}",scope="repository:${DEEP}:pull"`,
+  )
 })
 
 t.test('a token granted pull reads the manifest and its digest', async (t) => {
   const seeded = await seedOciManifest(registries.token, DEEP, 'pull-me', ADMIN)
   const token = await fetchToken(`repository:${DEEP}:pull`, basic('reader', 'reader-pw'))
-  const res = await get(`${registries.token.origin}/v2/${DEEP}/manifests/pull-me`,
-    { accept: ACCEPT, authorization: `Bearer ${token}` })
+  const res = await get(`${registries.token.origin}/v2/${DEEP}/manifests/pull-me`, {
+    accept: ACCEPT,
+    authorization: `Bearer ${token}`,
+  })
   t.equal(res.status, 200)
   t.equal(res.headers['docker-content-digest'], seeded.digest)
   t.match(tokenServer.requests.at(-1), { user: 'reader', scope: `repository:${DEEP}:pull`, status: 200 })
@@ -110,10 +126,15 @@ t.test('a token granted pull reads the manifest and its digest', async (t) => {
 t.test('an empty grant is a 200 token that the registry refuses with insufficient_scope', async (t) => {
   const token = await fetchToken('repository:team/other:pull')
   t.match(tokenServer.requests.at(-1), { user: null, status: 200 })
-  const res = await get(`${registries.token.origin}/v2/team/other/manifests/v1`,
-    { accept: ACCEPT, authorization: `Bearer ${token}` })
+  const res = await get(`${registries.token.origin}/v2/team/other/manifests/v1`, {
+    accept: ACCEPT,
+    authorization: `Bearer ${token}`,
+  })
   t.equal(res.status, 401)
-  t.match(res.headers['www-authenticate'], /^Bearer realm=".+",service=".+",scope="repository:team\/other:pull",error="insufficient_scope"$/)
+  t.match(
+    res.headers['www-authenticate'],
+    /^Bearer realm=".+",service=".+",scope="repository:team\/other:pull",error="insufficient_scope"$/,
+  )
 })
 
 t.test('the token server refuses wrong credentials with 401 JSON', async (t) => {

@@ -32,10 +32,14 @@ t.teardown(() => mirror.close())
 
 // A node pulled team/cached:v1 through the mirror once: the cache holds it from now on.
 const warm = new Agent({ connect: { ca: ca.caPem } })
-const pulled = await request(`${mirror.origin}/v2/team/cached/manifests/v1`, { dispatcher: warm, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+const pulled = await request(`${mirror.origin}/v2/team/cached/manifests/v1`, {
+  dispatcher: warm,
+  headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+})
 await pulled.body.dump()
 await warm.close()
-if (pulled.statusCode !== 200) throw new Error(`the mirror did not serve the upstream image (HTTP ${pulled.statusCode})`)
+if (pulled.statusCode !== 200)
+  throw new Error(`the mirror did not serve the upstream image (HTTP ${pulled.statusCode})`)
 
 const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
@@ -60,7 +64,8 @@ async function hostsDir(files: Record<string, string>): Promise<string> {
   return root
 }
 const escaped = (host: string): string => host.replace(/:(\d+)$/, '_$1_')
-const mirrorHost = (h: string, caps = '["pull", "resolve"]', extra = ''): string => `[host."https://${h}"]\n  capabilities = ${caps}\n  ca = ${JSON.stringify(ca.caPath)}\n${extra}`
+const mirrorHost = (h: string, caps = '["pull", "resolve"]', extra = ''): string =>
+  `[host."https://${h}"]\n  capabilities = ${caps}\n  ca = ${JSON.stringify(ca.caPath)}\n${extra}`
 const server = `server = "https://${upstream.host}"\nca = ${JSON.stringify(ca.caPath)}\n`
 
 async function webhook(args: string[]): Promise<RunningWebhook> {
@@ -88,17 +93,24 @@ async function review(w: RunningWebhook, images: string[]): Promise<{ response: 
   return { response: res.body.response, logged: line?.images ?? [] }
 }
 
-t.test('containerd: a hosts file naming the mirror sends the check there first; the upstream is not asked', async (t) => {
-  const dir = await hostsDir({ [upstream.host]: `${server}${mirrorHost(mirror.host)}` })
-  const w = await webhook(['--containerd-hosts-dir', dir])
-  counter.reset()
-  const { response, logged } = await review(w, [`${upstream.host}/team/app:v1`])
-  t.equal(response.allowed, true)
-  t.match(logged, [{ reason: 'Exists', answeredBy: mirror.host, asked: [mirror.host] }])
-  t.ok(counter.count(mirror.origin) >= 1, 'the mirror was asked')
-  t.equal(counter.count(upstream.origin), 0, 'pullguard sent nothing to the upstream')
-  t.match(counter.paths(mirror.origin)[0], `?ns=${encodeURIComponent(upstream.host)}`, 'containerd tells the mirror which registry is meant')
-})
+t.test(
+  'containerd: a hosts file naming the mirror sends the check there first; the upstream is not asked',
+  async (t) => {
+    const dir = await hostsDir({ [upstream.host]: `${server}${mirrorHost(mirror.host)}` })
+    const w = await webhook(['--containerd-hosts-dir', dir])
+    counter.reset()
+    const { response, logged } = await review(w, [`${upstream.host}/team/app:v1`])
+    t.equal(response.allowed, true)
+    t.match(logged, [{ reason: 'Exists', answeredBy: mirror.host, asked: [mirror.host] }])
+    t.ok(counter.count(mirror.origin) >= 1, 'the mirror was asked')
+    t.equal(counter.count(upstream.origin), 0, 'pullguard sent nothing to the upstream')
+    t.match(
+      counter.paths(mirror.origin)[0],
+      `?ns=${encodeURIComponent(upstream.host)}`,
+      'containerd tells the mirror which registry is meant',
+    )
+  },
+)
 
 t.test('a mirror without the resolve capability is skipped for a tag, and asked for a digest', async (t) => {
   const dir = await hostsDir({ [escaped(upstream.host)]: `${server}${mirrorHost(mirror.host, '["pull"]')}` })
@@ -113,18 +125,31 @@ t.test('a mirror without the resolve capability is skipped for a tag, and asked 
 
 t.test("override_path: the host's API root as written, not /v2 under it", async (t) => {
   // A proxy that serves the mirror's /v2/ under /api/docker/hub/ (as Artifactory or Nexus do).
-  const front = await startForwarder(ca, mirror, (p) => (p.startsWith('/api/docker/hub/') ? `/v2/${p.slice('/api/docker/hub/'.length)}` : undefined))
+  const front = await startForwarder(ca, mirror, (p) =>
+    p.startsWith('/api/docker/hub/') ? `/v2/${p.slice('/api/docker/hub/'.length)}` : undefined,
+  )
   t.teardown(() => front.close())
-  const entry = (override: boolean): string => `[host."https://${front.host}/api/docker/hub"]\n  capabilities = ["pull", "resolve"]\n  ca = ${JSON.stringify(ca.caPath)}\n${override ? '  override_path = true\n' : ''}`
-  const withOverride = await webhook(['--containerd-hosts-dir', await hostsDir({ [upstream.host]: `${server}${entry(true)}` })])
+  const entry = (override: boolean): string =>
+    `[host."https://${front.host}/api/docker/hub"]\n  capabilities = ["pull", "resolve"]\n  ca = ${JSON.stringify(ca.caPath)}\n${override ? '  override_path = true\n' : ''}`
+  const withOverride = await webhook([
+    '--containerd-hosts-dir',
+    await hostsDir({ [upstream.host]: `${server}${entry(true)}` }),
+  ])
   const on = await review(withOverride, [`${upstream.host}/team/app:v1`])
   t.match(on.logged, [{ reason: 'Exists', answeredBy: `${front.host}/api/docker/hub` }])
   t.match(front.seen[0]?.url, /^\/api\/docker\/hub\/team\/app\/manifests\/v1\?ns=/)
   front.reset()
-  const without = await webhook(['--containerd-hosts-dir', await hostsDir({ [upstream.host]: `${server}${entry(false)}` })])
+  const without = await webhook([
+    '--containerd-hosts-dir',
+    await hostsDir({ [upstream.host]: `${server}${entry(false)}` }),
+  ])
   const off = await review(without, [`${upstream.host}/team/app:v1`])
   t.match(front.seen[0]?.url, /^\/api\/docker\/hub\/v2\/team\/app\/manifests\/v1/, 'without it, /v2 is appended')
-  t.match(off.logged, [{ reason: 'Exists', answeredBy: upstream.host, asked: [`${front.host}/api/docker/hub/v2`, upstream.host] }], 'the 404 there moves on to the next host')
+  t.match(
+    off.logged,
+    [{ reason: 'Exists', answeredBy: upstream.host, asked: [`${front.host}/api/docker/hub/v2`, upstream.host] }],
+    'the 404 there moves on to the next host',
+  )
 })
 
 t.test('a mirror that is down: the next host answers, as containerd falls through', async (t) => {
@@ -151,42 +176,64 @@ t.test('CRI-O registries.conf: a prefix rewrite, and a blocked registry denied w
   )
   const w = await webhook(['--registries-conf', file])
   const rewritten = await review(w, ['registry.example.com/team/app:v1'])
-  t.equal(rewritten.response.allowed, true, 'registry.example.com does not exist: the rewrite sent the check to the upstream')
-  t.match(rewritten.logged, [{ reason: 'Exists', answeredBy: `${upstream.host}/team/app`, asked: [`${upstream.host}/team/app`] }])
+  t.equal(
+    rewritten.response.allowed,
+    true,
+    'registry.example.com does not exist: the rewrite sent the check to the upstream',
+  )
+  t.match(rewritten.logged, [
+    { reason: 'Exists', answeredBy: `${upstream.host}/team/app`, asked: [`${upstream.host}/team/app`] },
+  ])
   const missing = await review(w, ['registry.example.com/team/app:v404'])
   t.equal(missing.response.allowed, false)
-  t.match(missing.response.status.message, /tag "v404" does not exist in registry\.example\.com\/team\/app \(asked 127\.0\.0\.1:\d+/)
+  t.match(
+    missing.response.status.message,
+    /tag "v404" does not exist in registry\.example\.com\/team\/app \(asked 127\.0\.0\.1:\d+/,
+  )
   counter.reset()
   const blocked = await review(w, [`${upstream.host}/blocked/app:v1`])
   t.equal(blocked.response.allowed, false)
-  t.match(blocked.response.status.message, `${file} has a [[registry]] with prefix "${upstream.host}/blocked" and blocked = true`)
+  t.match(
+    blocked.response.status.message,
+    `${file} has a [[registry]] with prefix "${upstream.host}/blocked" and blocked = true`,
+  )
   t.match(blocked.logged, [{ reason: 'RegistryBlocked', blockedBy: { file, prefix: `${upstream.host}/blocked` } }])
   t.equal(counter.count(upstream.origin), 0, 'no request for a blocked image')
 })
 
-t.test('the per-registry cap: a slow registry never has more requests in flight than --registry-concurrency', async (t) => {
-  const slow = await startForwarder(ca, upstream)
-  t.teardown(() => slow.close())
-  slow.delayMs = 300
-  const images = many.map((tag) => `${slow.host}/team/many:${tag}`)
-  const capped = await webhook(['--registry-concurrency', '2'])
-  const { response } = await review(capped, images)
-  t.equal(response.allowed, true)
-  t.equal(slow.maxConcurrent(), 2, 'two at a time, never more')
-  const metrics = await capped.get('/metrics')
-  t.match(metrics.text, /^pullguard_registry_concurrency_limit 2$/m)
-  slow.reset()
-  const uncapped = await webhook([])
-  // The same images: cached in the other webhook's memory only, so this one asks again, 8 at a time.
-  await review(uncapped, images)
-  t.ok(slow.maxConcurrent() > 2, `without the flag more go at once (saw ${slow.maxConcurrent()})`)
-})
+t.test(
+  'the per-registry cap: a slow registry never has more requests in flight than --registry-concurrency',
+  async (t) => {
+    const slow = await startForwarder(ca, upstream)
+    t.teardown(() => slow.close())
+    slow.delayMs = 300
+    const images = many.map((tag) => `${slow.host}/team/many:${tag}`)
+    const capped = await webhook(['--registry-concurrency', '2'])
+    const { response } = await review(capped, images)
+    t.equal(response.allowed, true)
+    t.equal(slow.maxConcurrent(), 2, 'two at a time, never more')
+    const metrics = await capped.get('/metrics')
+    t.match(metrics.text, /^pullguard_registry_concurrency_limit 2$/m)
+    slow.reset()
+    const uncapped = await webhook([])
+    // The same images: cached in the other webhook's memory only, so this one asks again, 8 at a time.
+    await review(uncapped, images)
+    t.ok(slow.maxConcurrent() > 2, `without the flag more go at once (saw ${slow.maxConcurrent()})`)
+  },
+)
 
 t.test('a 429 pauses that host: no request until Retry-After has passed; a mirror paused falls through', async (t) => {
   const limited = await startForwarder(ca, upstream)
   t.teardown(() => limited.close())
   let limiting = true
-  limited.intercept = (req) => (limiting && req.url?.includes('/manifests/') ? { status: 429, headers: { 'retry-after': '2', 'content-type': 'application/json' }, body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}' } : undefined)
+  limited.intercept = (req) =>
+    limiting && req.url?.includes('/manifests/')
+      ? {
+          status: 429,
+          headers: { 'retry-after': '2', 'content-type': 'application/json' },
+          body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+        }
+      : undefined
   const w = await webhook([])
   const first = await review(w, [`${limited.host}/team/app:v1`])
   t.equal(first.response.allowed, true, '--on-registry-error allow')
@@ -197,7 +244,12 @@ t.test('a 429 pauses that host: no request until Retry-After has passed; a mirro
   t.match(during.logged, [{ reason: 'RateLimited' }])
   t.match(during.response.warnings?.join('\n'), /is rate limiting \(retry after [12]s\)/)
   t.equal(limited.seen.length, asked, 'another image on the paused host: no request')
-  t.match((await w.get('/metrics')).text, new RegExp(`pullguard_registry_pause_remaining_seconds\\{registry="${limited.host.replace(/\./g, '\\.')}"\\} [0-9.]+`))
+  t.match(
+    (await w.get('/metrics')).text,
+    new RegExp(
+      `pullguard_registry_pause_remaining_seconds\\{registry="${limited.host.replace(/\./g, '\\.')}"\\} [0-9.]+`,
+    ),
+  )
   limiting = false
   await new Promise((r) => setTimeout(r, 2_100))
   const after = await review(w, [`${limited.host}/team/app:v2`])
@@ -235,7 +287,12 @@ t.test('reload: a hosts file written after start is used, without a restart', as
 })
 
 t.test('the upstream down: only the mirror can serve, and only a hosts file that names it says so', async (t) => {
-  const named = await webhook(['--containerd-hosts-dir', await hostsDir({ [upstream.host]: `${server}${mirrorHost(mirror.host)}` }), '--on-registry-error', 'deny'])
+  const named = await webhook([
+    '--containerd-hosts-dir',
+    await hostsDir({ [upstream.host]: `${server}${mirrorHost(mirror.host)}` }),
+    '--on-registry-error',
+    'deny',
+  ])
   const plain = await webhook(['--on-registry-error', 'deny'])
   await upstream.close()
   const cached = `${upstream.host}/team/cached:v1`
@@ -249,5 +306,8 @@ t.test('the upstream down: only the mirror can serve, and only a hosts file that
   // Never cached by the mirror, and the upstream is gone: the mirror's 404 is not the last word.
   const never = await review(named, [`${upstream.host}/team/never:v1`])
   t.match(never.logged, [{ reason: 'RegistryUnreachable', asked: [mirror.host, upstream.host] }])
-  t.match(never.response.status.message, /could not be verified: no host the nodes pull 127\.0\.0\.1:\d+ from answered \(127\.0\.0\.1:\d+: [A-Za-z]+, 127\.0\.0\.1:\d+: refused\)/)
+  t.match(
+    never.response.status.message,
+    /could not be verified: no host the nodes pull 127\.0\.0\.1:\d+ from answered \(127\.0\.0\.1:\d+: [A-Za-z]+, 127\.0\.0\.1:\d+: refused\)/,
+  )
 })

@@ -23,7 +23,10 @@ t.teardown(() => open.close())
 await seedOciManifest(open, 'team/app', 'v1')
 const ns = loadFixture<any>('api/namespace.json')
 kube.namespaces.set('team-a', ns)
-kube.secrets.set('team-a/regcred', makeDockerConfigSecret('team-a', 'regcred', { [open.host]: { username: 'u', password: SECRET } }))
+kube.secrets.set(
+  'team-a/regcred',
+  makeDockerConfigSecret('team-a', 'regcred', { [open.host]: { username: 'u', password: SECRET } }),
+)
 
 function pod(image: string, uid = `uid-${Math.random().toString(16).slice(2)}`): any {
   const r = loadFixture<any>('admission/pod-create.json')
@@ -61,7 +64,12 @@ t.test('metrics count decisions, registry requests, cache lookups and carry no t
   t.match(text, /pullguard_decisions_total\{verdict="allowed",mode="enforce",reason="Pullable"\} 2/)
   t.match(text, /pullguard_decisions_total\{verdict="denied",mode="enforce",reason="TagNotFound"\} 1/)
   t.match(text, /pullguard_review_duration_seconds_count\{verdict="allowed"\} 2/)
-  t.match(text, new RegExp(`pullguard_registry_request_duration_seconds_count\\{registry="${open.host.replace(/\./g, '\\.')}",outcome="2xx"\\} \\d+`))
+  t.match(
+    text,
+    new RegExp(
+      `pullguard_registry_request_duration_seconds_count\\{registry="${open.host.replace(/\./g, '\\.')}",outcome="2xx"\\} \\d+`,
+    ),
+  )
   t.match(text, /pullguard_cache_lookups_total\{cache="result",result="hit"\} 1/)
   t.match(text, /pullguard_cache_lookups_total\{cache="result",result="miss"\} 2/)
   t.match(text, /pullguard_inflight_checks 0/)
@@ -78,9 +86,18 @@ t.test('metrics count decisions, registry requests, cache lookups and carry no t
   // What the dashboard and alerts compare with: the budget, and the certificate's expiry.
   t.match(text, /^pullguard_review_timeout_seconds 8$/m)
   const expiry = Number(/^pullguard_serving_certificate_expiry_timestamp_seconds (\S+)$/m.exec(text)?.[1])
-  t.ok(expiry * 1000 > Date.now() + 86_400_000, `the serving certificate's notAfter (${new Date(expiry * 1000).toISOString()})`)
+  t.ok(
+    expiry * 1000 > Date.now() + 86_400_000,
+    `the serving certificate's notAfter (${new Date(expiry * 1000).toISOString()})`,
+  )
   t.notMatch(text, /pullguard_audit_interval_seconds \d/, 'no audit interval with the audit off')
-  for (const forbidden of ['no-such-tag', 'team-a', 'team/app', SECRET, Buffer.from(`u:${SECRET}`).toString('base64')]) {
+  for (const forbidden of [
+    'no-such-tag',
+    'team-a',
+    'team/app',
+    SECRET,
+    Buffer.from(`u:${SECRET}`).toString('base64'),
+  ]) {
     t.notOk(text.includes(forbidden), `no ${forbidden} in /metrics`)
   }
 })
@@ -130,10 +147,29 @@ t.test('SIGTERM during a slow review: the review still gets its answer and the p
   t.teardown(() => hang.close())
   const cert = await ca.issue('pullguard webhook', { dns: ['localhost'], ips: ['127.0.0.1'] })
   const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url))
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--tls-cert', cert.certPath, '--tls-key', cert.keyPath, '--registry-ca', ca.caPath, '--timeout', '3s'], {
-    env: { PATH: process.env.PATH ?? '', KUBECONFIG: kube.kubeconfigPath },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--tls-cert',
+      cert.certPath,
+      '--tls-key',
+      cert.keyPath,
+      '--registry-ca',
+      ca.caPath,
+      '--timeout',
+      '3s',
+    ],
+    {
+      env: { PATH: process.env.PATH ?? '', KUBECONFIG: kube.kubeconfigPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   t.teardown(() => void child.kill('SIGKILL'))
   let out = ''
   const port = await new Promise<number>((resolve, reject) => {
@@ -147,7 +183,12 @@ t.test('SIGTERM during a slow review: the review still gets its answer and the p
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const agent = new Agent({ connect: { ca: ca.caPem } })
   t.teardown(() => agent.close())
-  const review = request(`https://127.0.0.1:${port}/validate`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod(`${hang.host}/slow/app:v1`, 'slow-review')) })
+  const review = request(`https://127.0.0.1:${port}/validate`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(pod(`${hang.host}/slow/app:v1`, 'slow-review')),
+  })
   await new Promise((r) => setTimeout(r, 500))
   child.kill('SIGTERM')
   const res = await review

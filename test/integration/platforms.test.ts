@@ -30,7 +30,12 @@ t.teardown(() => ca.close())
 const tokenServer = await startTokenServer({
   ca,
   users: { admin: ADMIN.password, alice: alice.password },
-  grant: (user, repo, actions) => (user === 'admin' ? actions : user === 'alice' && repo.startsWith('private/') ? actions.filter((a) => a === 'pull') : []),
+  grant: (user, repo, actions) =>
+    user === 'admin'
+      ? actions
+      : user === 'alice' && repo.startsWith('private/')
+        ? actions.filter((a) => a === 'pull')
+        : [],
 })
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
@@ -57,7 +62,8 @@ function client(options: ConstructorParameters<typeof RegistryClient>[0] = {}): 
   return c
 }
 const ref = (host: string, rest: string) => parseReference(`${host}/${rest}`)
-const platformsOf = (r: CheckResult): string[] | undefined => (r.code === 'Exists' ? r.platforms?.map(formatPlatform) : undefined)
+const platformsOf = (r: CheckResult): string[] | undefined =>
+  r.code === 'Exists' ? r.platforms?.map(formatPlatform) : undefined
 
 t.test('an OCI index: Exists carries its platforms, attestation included, for HEAD + one GET by digest', async (t) => {
   const r = await client().checkManifest(ref(open.host, 'multi:v1'), [])
@@ -72,7 +78,10 @@ t.test('a Docker manifest list carries its platforms the same way', async (t) =>
   const r = await client().checkManifest(ref(open.host, 'legacy/multi:v1'), [])
   t.match(r, { code: 'Exists', digest: seeded.list.digest, mediaType: MT.dockerList })
   t.same(platformsOf(r), ['linux/amd64', 'linux/arm/v7'])
-  t.same(counter.paths(open.origin), ['HEAD /v2/legacy/multi/manifests/v1', `GET /v2/legacy/multi/manifests/${seeded.list.digest}`])
+  t.same(counter.paths(open.origin), [
+    'HEAD /v2/legacy/multi/manifests/v1',
+    `GET /v2/legacy/multi/manifests/${seeded.list.digest}`,
+  ])
 })
 
 t.test('an index named by digest', async (t) => {
@@ -99,7 +108,11 @@ t.test('token auth: the GET reuses the token the HEAD earned', async (t) => {
   const r = await client().checkManifest(ref(token.host, 'private/multi:v1'), [alice])
   t.match(r, { code: 'Exists', digest: seeded.private.digest, decidedBy: alice.label })
   t.same(platformsOf(r), ['linux/amd64', 'linux/arm64'])
-  t.same(counter.paths(token.origin), ['HEAD /v2/private/multi/manifests/v1', 'HEAD /v2/private/multi/manifests/v1', `GET /v2/private/multi/manifests/${seeded.private.digest}`])
+  t.same(counter.paths(token.origin), [
+    'HEAD /v2/private/multi/manifests/v1',
+    'HEAD /v2/private/multi/manifests/v1',
+    `GET /v2/private/multi/manifests/${seeded.private.digest}`,
+  ])
   t.equal(tokenServer.requests.length, 1)
 })
 
@@ -108,35 +121,60 @@ t.test('the platforms read from the registry decide the verdict; attestations ne
   if (r.code !== 'Exists' || r.platforms === undefined) throw t.fail('expected Exists with platforms')
   t.equal(judgePlatforms(r.platforms, [ARM64]).verdict, 'ok')
   t.equal(judgePlatforms(r.platforms, [AMD64, { os: 'linux', architecture: 's390x' }]).verdict, 'some')
-  t.match(judgePlatforms(r.platforms, [{ os: 'linux', architecture: 's390x' }]), { verdict: 'none', available: [AMD64, ARM64] })
+  t.match(judgePlatforms(r.platforms, [{ os: 'linux', architecture: 's390x' }]), {
+    verdict: 'none',
+    available: [AMD64, ARM64],
+  })
 })
 
 // --- what only a stand-in registry can do ---------------------------------------------------
 
-const INDEX = Buffer.from(JSON.stringify({
-  schemaVersion: 2, mediaType: MT.ociIndex,
-  manifests: [
-    { mediaType: MT.ociManifest, digest: 'sha256:' + 'a'.repeat(64), size: 100, platform: { os: 'linux', architecture: 'amd64' } },
-    { mediaType: MT.ociManifest, digest: 'sha256:' + 'b'.repeat(64), size: 100, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-  ],
-}))
+const INDEX = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MT.ociIndex,
+    manifests: [
+      {
+        mediaType: MT.ociManifest,
+        digest: 'sha256:' + 'a'.repeat(64),
+        size: 100,
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
+      {
+        mediaType: MT.ociManifest,
+        digest: 'sha256:' + 'b'.repeat(64),
+        size: 100,
+        platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      },
+    ],
+  }),
+)
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
 /** HEAD answers like a registry; `get` decides the GET. */
 function indexServer(get: Handler, head: 'ok' | 'refuse' = 'ok', body = INDEX): Handler {
   return (req, res, seen) => {
-    if (req.method === 'HEAD' && head === 'refuse') { res.writeHead(405); return res.end() }
+    if (req.method === 'HEAD' && head === 'refuse') {
+      res.writeHead(405)
+      return res.end()
+    }
     if (req.method === 'HEAD') {
-      res.writeHead(200, { 'content-type': MT.ociIndex, 'docker-content-digest': sha(body), 'content-length': body.length })
+      res.writeHead(200, {
+        'content-type': MT.ociIndex,
+        'docker-content-digest': sha(body),
+        'content-length': body.length,
+      })
       return res.end()
     }
     get(req, res, seen)
   }
 }
-const serveIndex = (body: Buffer, digest = sha(body)): Handler => (_req, res) => {
-  res.writeHead(200, { 'content-type': MT.ociIndex, 'docker-content-digest': digest, 'content-length': body.length })
-  res.end(body)
-}
+const serveIndex =
+  (body: Buffer, digest = sha(body)): Handler =>
+  (_req, res) => {
+    res.writeHead(200, { 'content-type': MT.ociIndex, 'docker-content-digest': digest, 'content-length': body.length })
+    res.end(body)
+  }
 async function stand(handler: Handler): Promise<FakeServer> {
   const s = await startFakeServer(handler, ca)
   t.teardown(() => s.close())
@@ -152,8 +190,19 @@ t.test('when HEAD is refused, the GET that found the index is parsed: no second 
 })
 
 const unreadable: Array<[string, Handler, RegExp]> = [
-  ['the GET fails', (_req, res) => { res.writeHead(500); res.end() }, /platforms are unknown: GET of the index answered HTTP 500/],
-  ['the body is not the index the digest names', serveIndex(Buffer.from(INDEX.toString().replace('arm64', 'arm')), sha(INDEX)), /does not match digest/],
+  [
+    'the GET fails',
+    (_req, res) => {
+      res.writeHead(500)
+      res.end()
+    },
+    /platforms are unknown: GET of the index answered HTTP 500/,
+  ],
+  [
+    'the body is not the index the digest names',
+    serveIndex(Buffer.from(INDEX.toString().replace('arm64', 'arm')), sha(INDEX)),
+    /does not match digest/,
+  ],
   ['the connection drops', (req) => req.socket.destroy(), /platforms are unknown: /],
 ]
 for (const [name, get, detail] of unreadable) {
@@ -181,7 +230,13 @@ t.test('a GET that hangs past the request timeout: still Exists', async (t) => {
 })
 
 t.test('an index entry without a platform (every node takes it) leaves the platforms unknown', async (t) => {
-  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: 'sha256:' + 'c'.repeat(64), size: 1 }] }))
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociIndex,
+      manifests: [{ mediaType: MT.ociManifest, digest: 'sha256:' + 'c'.repeat(64), size: 1 }],
+    }),
+  )
   const s = await stand(indexServer(serveIndex(body), 'ok', body))
   const r = await client().checkManifest(ref(s.host, 'app:v1'), [])
   t.match(r, { code: 'Exists', attempts: [{ detail: /entry 0 has no platform/ }] })
@@ -190,14 +245,46 @@ t.test('an index entry without a platform (every node takes it) leaves the platf
 
 // parseIndexPlatforms on its own: [name, manifests, platforms or the reason they are unknown]
 const parsing: Array<[string, unknown, string[] | RegExp]> = [
-  ['platforms as written, distinct', [{ platform: { os: 'linux', architecture: 'amd64' } }, { platform: { os: 'linux', architecture: 'amd64' } }, { platform: { os: 'linux', architecture: 'arm', variant: 'v7' } }], ['linux/amd64', 'linux/arm/v7']],
-  ['an empty variant is no variant', [{ platform: { os: 'linux', architecture: 'amd64', variant: '' } }], ['linux/amd64']],
-  ['attestations are kept (policy ignores them)', [{ platform: { os: 'unknown', architecture: 'unknown' } }], ['unknown/unknown']],
-  ['fields no node could match are left out', [{ platform: { os: 'linux', architecture: 'amd64' } }, { platform: { os: 'linux\n', architecture: 'x'.repeat(65) } }, { platform: { os: 'linux', architecture: 7 } }], ['linux/amd64']],
+  [
+    'platforms as written, distinct',
+    [
+      { platform: { os: 'linux', architecture: 'amd64' } },
+      { platform: { os: 'linux', architecture: 'amd64' } },
+      { platform: { os: 'linux', architecture: 'arm', variant: 'v7' } },
+    ],
+    ['linux/amd64', 'linux/arm/v7'],
+  ],
+  [
+    'an empty variant is no variant',
+    [{ platform: { os: 'linux', architecture: 'amd64', variant: '' } }],
+    ['linux/amd64'],
+  ],
+  [
+    'attestations are kept (policy ignores them)',
+    [{ platform: { os: 'unknown', architecture: 'unknown' } }],
+    ['unknown/unknown'],
+  ],
+  [
+    'fields no node could match are left out',
+    [
+      { platform: { os: 'linux', architecture: 'amd64' } },
+      { platform: { os: 'linux\n', architecture: 'x'.repeat(65) } },
+      { platform: { os: 'linux', architecture: 7 } },
+    ],
+    ['linux/amd64'],
+  ],
   ['an empty index', [], []],
-  ['an entry without a platform', [{ platform: { os: 'linux', architecture: 'amd64' } }, {}], /entry 1 has no platform/],
+  [
+    'an entry without a platform',
+    [{ platform: { os: 'linux', architecture: 'amd64' } }, {}],
+    /entry 1 has no platform/,
+  ],
   ['an empty os (the node would read its own)', [{ platform: { os: '', architecture: 'amd64' } }], /empty os/],
-  ['too many platforms', Array.from({ length: 129 }, (_, i) => ({ platform: { os: 'linux', architecture: `a${i}` } })), /more than 128 platforms/],
+  [
+    'too many platforms',
+    Array.from({ length: 129 }, (_, i) => ({ platform: { os: 'linux', architecture: `a${i}` } })),
+    /more than 128 platforms/,
+  ],
   ['no manifests list', undefined, /no manifests list/],
 ]
 for (const [name, manifests, expected] of parsing) {
@@ -211,45 +298,91 @@ for (const [name, manifests, expected] of parsing) {
 // --- the nodes, through KubeApi ---------------------------------------------------------------
 
 const node = (name: string, os: string, architecture: string): unknown => ({
-  kind: 'Node', apiVersion: 'v1',
+  kind: 'Node',
+  apiVersion: 'v1',
   metadata: { name, labels: { 'kubernetes.io/os': os, 'kubernetes.io/arch': architecture } },
-  status: { nodeInfo: { operatingSystem: os, architecture, kubeletVersion: 'v1.31.2', containerRuntimeVersion: 'containerd://1.7.22' } },
+  status: {
+    nodeInfo: {
+      operatingSystem: os,
+      architecture,
+      kubeletVersion: 'v1.31.2',
+      containerRuntimeVersion: 'containerd://1.7.22',
+    },
+  },
 })
 async function kube(): Promise<FakeKubeApi> {
   const fake = await startFakeKubeApi({ ca })
   t.teardown(() => fake.close())
   return fake
 }
-const api = (fake: FakeKubeApi, requestTimeoutMs = 3000): KubeApi => new KubeApi(loadKubeConfig(fake.kubeconfigPath), { requestTimeoutMs })
+const api = (fake: FakeKubeApi, requestTimeoutMs = 3000): KubeApi =>
+  new KubeApi(loadKubeConfig(fake.kubeconfigPath), { requestTimeoutMs })
 
 t.test('KubeApi.listNodePlatforms: distinct os/arch pairs; nodes not yet reporting are skipped', async (t) => {
   const fake = await kube()
-  fake.nodes.push(node('a1', 'linux', 'amd64'), node('a2', 'linux', 'amd64'), node('g1', 'linux', 'arm64'), node('w1', 'windows', 'amd64'))
+  fake.nodes.push(
+    node('a1', 'linux', 'amd64'),
+    node('a2', 'linux', 'amd64'),
+    node('g1', 'linux', 'arm64'),
+    node('w1', 'windows', 'amd64'),
+  )
   fake.nodes.push({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'joining' } })
-  t.same(await api(fake).listNodePlatforms(), { kind: 'found', object: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }, { os: 'windows', architecture: 'amd64' }] })
-  t.same(fake.requests.map((r) => r.path), ['/api/v1/nodes?limit=500'])
+  t.same(await api(fake).listNodePlatforms(), {
+    kind: 'found',
+    object: [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'windows', architecture: 'amd64' },
+    ],
+  })
+  t.same(
+    fake.requests.map((r) => r.path),
+    ['/api/v1/nodes?limit=500'],
+  )
 })
 
 t.test('KubeApi.listNodePlatforms follows continue tokens', async (t) => {
   const fake = await kube()
-  const page = (items: unknown[], next?: string): string => JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '9', ...(next === undefined ? {} : { continue: next }) }, items })
+  const page = (items: unknown[], next?: string): string =>
+    JSON.stringify({
+      kind: 'NodeList',
+      apiVersion: 'v1',
+      metadata: { resourceVersion: '9', ...(next === undefined ? {} : { continue: next }) },
+      items,
+    })
   fake.faults.push({ match: /continue=tok-2/, body: page([node('c', 'linux', 's390x')]) })
   fake.faults.push({ match: /continue=tok-1/, body: page([node('b', 'linux', 'arm64')], 'tok-2') })
   fake.faults.push({ match: /^\/api\/v1\/nodes/, body: page([node('a', 'linux', 'amd64')], 'tok-1') })
   const r = await api(fake).listNodePlatforms()
-  t.same(r, { kind: 'found', object: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 's390x' }] })
+  t.same(r, {
+    kind: 'found',
+    object: [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'linux', architecture: 's390x' },
+    ],
+  })
   t.equal(fake.requests.length, 3)
 })
 
-t.test('KubeApi.listNodePlatforms: no RBAC is forbidden, a hang is an error within the timeout, a non-list is an error', async (t) => {
-  const fake = await kube()
-  fake.faults.push({ match: /^\/api\/v1\/nodes/, status: 403 })
-  t.match(await api(fake).listNodePlatforms(), { kind: 'forbidden', detail: /cannot list resource "nodes"/ })
-  fake.faults.splice(0, 1, { match: /^\/api\/v1\/nodes/, hang: true })
-  t.same(await api(fake, 200).listNodePlatforms(), { kind: 'error', detail: 'no answer from the Kubernetes API within 200 ms' })
-  fake.faults.splice(0, 1, { match: /^\/api\/v1\/nodes/, body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Success' }) })
-  t.match(await api(fake).listNodePlatforms(), { kind: 'error' })
-})
+t.test(
+  'KubeApi.listNodePlatforms: no RBAC is forbidden, a hang is an error within the timeout, a non-list is an error',
+  async (t) => {
+    const fake = await kube()
+    fake.faults.push({ match: /^\/api\/v1\/nodes/, status: 403 })
+    t.match(await api(fake).listNodePlatforms(), { kind: 'forbidden', detail: /cannot list resource "nodes"/ })
+    fake.faults.splice(0, 1, { match: /^\/api\/v1\/nodes/, hang: true })
+    t.same(await api(fake, 200).listNodePlatforms(), {
+      kind: 'error',
+      detail: 'no answer from the Kubernetes API within 200 ms',
+    })
+    fake.faults.splice(0, 1, {
+      match: /^\/api\/v1\/nodes/,
+      body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Success' }),
+    })
+    t.match(await api(fake).listNodePlatforms(), { kind: 'error' })
+  },
+)
 
 t.test('NodePlatforms over KubeApi: the platforms the nodes report', async (t) => {
   const fake = await kube()

@@ -31,13 +31,19 @@ const tokenServer = await startTokenServer({
 })
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
-const basic = await startRegistry({ ca, auth: { kind: 'htpasswd', users: { admin: ADMIN.password, alice: alice.password } } })
+const basic = await startRegistry({
+  ca,
+  auth: { kind: 'htpasswd', users: { admin: ADMIN.password, alice: alice.password } },
+})
 const token = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
 for (const r of [open, basic, token]) t.teardown(() => r.close())
 
 const seeded = {
   manifest: await seedOciManifest(open, 'app', 'v1'),
-  index: await seedOciIndex(open, 'multi', 'v2', [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }]),
+  index: await seedOciIndex(open, 'multi', 'v2', [
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm64' },
+  ]),
   schema2: await seedDockerSchema2(open, 'legacy/app', '1.0'),
   deep: await seedOciManifest(open, 'team/sub/deep/app', 'stable'),
   basicPrivate: await seedOciManifest(basic, 'private/app', 'v1', ADMIN),
@@ -112,7 +118,11 @@ t.test('Basic sent first and refused: starts over anonymously, and the verdict i
   counter.reset()
   const r = await client.checkManifest(ref(basic.host, 'private/app:v1'), [aliceWrong])
   t.match(r, { code: 'AccessDenied', attempts: [{ credential: aliceWrong.label, code: 'AccessDenied', status: 401 }] })
-  t.equal(counter.count(basic.origin), 3, 'HEAD with the stale password → 401, anonymous HEAD → 401 challenge, HEAD with the password → 401')
+  t.equal(
+    counter.count(basic.origin),
+    3,
+    'HEAD with the stale password → 401, anonymous HEAD → 401 challenge, HEAD with the password → 401',
+  )
 })
 
 t.test('Basic sent first to an anonymous-readable repository: a stale password does not make it fail', async (t) => {
@@ -122,7 +132,13 @@ t.test('Basic sent first to an anonymous-readable repository: a stale password d
     const auth = req.headers.authorization
     const publicRepo = req.url?.startsWith('/v2/public/') === true
     if ((publicRepo && auth === undefined) || auth === good) {
-      return res.writeHead(200, { 'content-type': MT.ociManifest, 'docker-content-digest': `sha256:${'c'.repeat(64)}`, 'content-length': '2' }).end()
+      return res
+        .writeHead(200, {
+          'content-type': MT.ociManifest,
+          'docker-content-digest': `sha256:${'c'.repeat(64)}`,
+          'content-length': '2',
+        })
+        .end()
     }
     res.writeHead(401, { 'www-authenticate': 'Basic realm="nexus"' }).end()
   }, ca)
@@ -130,8 +146,15 @@ t.test('Basic sent first to an anonymous-readable repository: a stale password d
   const client = newClient()
   t.match(await client.checkManifest(ref(server.host, 'private/app:v1'), [alice]), { code: 'Exists' })
   server.seen.splice(0)
-  t.match(await client.checkManifest(ref(server.host, 'public/app:v1'), [aliceWrong]), { code: 'Exists' }, 'as on the node, whose pull starts anonymous')
-  t.same(server.seen.map((r) => r.headers.authorization === undefined ? 'anonymous' : 'basic'), ['basic', 'anonymous'])
+  t.match(
+    await client.checkManifest(ref(server.host, 'public/app:v1'), [aliceWrong]),
+    { code: 'Exists' },
+    'as on the node, whose pull starts anonymous',
+  )
+  t.same(
+    server.seen.map((r) => (r.headers.authorization === undefined ? 'anonymous' : 'basic')),
+    ['basic', 'anonymous'],
+  )
 })
 
 t.test('Basic auth: a wrong password is AccessDenied naming the secret, never the password', async (t) => {
@@ -150,7 +173,13 @@ t.test('Basic auth: anonymous on a registry that requires login is AccessDenied'
 t.test('credentials are tried in order and the first success decides', async (t) => {
   const r = await newClient().checkManifest(ref(basic.host, 'private/app:v1'), [aliceWrong, alice])
   t.match(r, { code: 'Exists', decidedBy: alice.label })
-  t.same(r.attempts.map((a) => [a.credential, a.code]), [[aliceWrong.label, 'AccessDenied'], [alice.label, 'Exists']])
+  t.same(
+    r.attempts.map((a) => [a.credential, a.code]),
+    [
+      [aliceWrong.label, 'AccessDenied'],
+      [alice.label, 'Exists'],
+    ],
+  )
 })
 
 t.test('credentials after the first success are not tried', async (t) => {
@@ -196,7 +225,10 @@ t.test('token auth: a wrong password is refused by the token server: AccessDenie
 
 t.test('token auth: a credential with an empty password gets an anonymous token, as containerd does', async (t) => {
   const empty = cred('secret team/acr key "registry"', '00000000-0000-0000-0000-000000000000', '')
-  t.match(await newClient().checkManifest(ref(token.host, 'public/app:v1'), [empty]), { code: 'Exists', decidedBy: empty.label })
+  t.match(await newClient().checkManifest(ref(token.host, 'public/app:v1'), [empty]), {
+    code: 'Exists',
+    decidedBy: empty.label,
+  })
   t.match(tokenServer.requests, [{ user: null }])
 })
 
@@ -213,7 +245,10 @@ t.test('token auth: results never carry a token', async (t) => {
 t.test('token auth: with a credential given, there is no anonymous fallback even for a public image', async (t) => {
   const r = await newClient().checkManifest(ref(token.host, 'public/app:v1'), [aliceWrong])
   t.equal(r.code, 'AccessDenied')
-  t.notOk(tokenServer.requests.some((q) => q.user === null), 'no anonymous token request')
+  t.notOk(
+    tokenServer.requests.some((q) => q.user === null),
+    'no anonymous token request',
+  )
 })
 
 t.test('token auth: a granted repository with a missing tag vs a missing repository', async (t) => {
@@ -237,7 +272,10 @@ t.test('token auth: tokens are cached per credential identity, not shared across
   const client = newClient()
   await client.checkManifest(ref(token.host, 'private/app:v1'), [alice])
   t.equal((await client.checkManifest(ref(token.host, 'private/app:v1'), [bob])).code, 'RepositoryNotFoundOrDenied')
-  t.same(tokenServer.requests.map((q) => q.user), ['alice', 'bob'])
+  t.same(
+    tokenServer.requests.map((q) => q.user),
+    ['alice', 'bob'],
+  )
 })
 
 t.test('token auth: an expired token is replaced', async (t) => {
@@ -275,7 +313,9 @@ t.test('token auth: a token answer with access_token only is accepted', async (t
 
 t.test('concurrent checks with one credential share a single token request', async (t) => {
   const client = newClient()
-  const results = await Promise.all(Array.from({ length: 20 }, () => client.checkManifest(ref(token.host, 'public/app:v1'), [bob])))
+  const results = await Promise.all(
+    Array.from({ length: 20 }, () => client.checkManifest(ref(token.host, 'public/app:v1'), [bob])),
+  )
   t.ok(results.every((r) => r.code === 'Exists'))
   t.equal(tokenServer.requests.length, 1)
 })
@@ -303,5 +343,8 @@ t.test('an insecure registry is reached without certificate checks, and only tha
   const client = new RegistryClient({ trust: { systemBundlePaths: [] }, insecureRegistries: [open.host] })
   t.teardown(() => client.close())
   t.match(await client.checkManifest(ref(open.host, 'app:v1'), []), { code: 'Exists' })
-  t.match(await client.checkManifest(ref(basic.host, 'private/app:v1'), [alice]), { code: 'RegistryUnreachable', cause: 'tls' })
+  t.match(await client.checkManifest(ref(basic.host, 'private/app:v1'), [alice]), {
+    code: 'RegistryUnreachable',
+    cause: 'tls',
+  })
 })

@@ -38,10 +38,17 @@ const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
 
 const ca = await createTestCA()
 t.teardown(() => ca.close())
-const tokenServer = await startTokenServer({ ca, users: { admin: ADMIN.password, puller: CANARY.token }, grant: (user, _repo, actions) => (user === null ? [] : actions) })
+const tokenServer = await startTokenServer({
+  ca,
+  users: { admin: ADMIN.password, puller: CANARY.token },
+  grant: (user, _repo, actions) => (user === null ? [] : actions),
+})
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
-const basic = await startRegistry({ ca, auth: { kind: 'htpasswd', users: { admin: ADMIN.password, leaky: CANARY.basic, cloud: CANARY.plugin } } })
+const basic = await startRegistry({
+  ca,
+  auth: { kind: 'htpasswd', users: { admin: ADMIN.password, leaky: CANARY.basic, cloud: CANARY.plugin } },
+})
 const tokened = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
 for (const r of [open, basic, tokened]) t.teardown(() => r.close())
 await seedOciManifest(open, 'library/nginx', '1.25')
@@ -55,7 +62,10 @@ const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
 const NS = 'leaky'
 kube.put('namespaces', { ...loadFixture<any>('api/namespace.json'), metadata: { name: NS, labels: {} } })
-kube.put('namespaces', { ...loadFixture<any>('api/namespace.json'), metadata: { name: 'leaky-warn', labels: { 'pullguard.io/mode': 'warn' } } })
+kube.put('namespaces', {
+  ...loadFixture<any>('api/namespace.json'),
+  metadata: { name: 'leaky-warn', labels: { 'pullguard.io/mode': 'warn' } },
+})
 const b64 = (s: string): string => Buffer.from(s).toString('base64')
 const secret = (name: string, auths: Record<string, Record<string, string>>, ns = NS): unknown => {
   const s = makeDockerConfigSecret(ns, name, {}) as { data: Record<string, string> }
@@ -66,15 +76,34 @@ for (const ns of [NS, 'leaky-warn']) {
   kube.put('secrets', secret('basic', { [basic.host]: { username: 'leaky', password: CANARY.basic } }, ns))
   kube.put('secrets', secret('token', { [tokened.host]: { username: 'puller', password: CANARY.token } }, ns))
   kube.put('secrets', secret('auth-field', { [basic.host]: { auth: b64(`leaky:${CANARY.auth}`) } }, ns))
-  kube.put('secrets', secret('identity', { [tokened.host]: { username: 'puller', identitytoken: CANARY.identity } }, ns))
+  kube.put(
+    'secrets',
+    secret('identity', { [tokened.host]: { username: 'puller', identitytoken: CANARY.identity } }, ns),
+  )
   kube.put('secrets', secret('wrong', { [basic.host]: { username: 'leaky', password: CANARY.wrong } }, ns))
-  kube.put('secrets', secret('userinfo', { [`leaky:${CANARY.userinfo}@${basic.host}`]: { username: 'leaky', password: CANARY.userinfo } }, ns))
+  kube.put(
+    'secrets',
+    secret(
+      'userinfo',
+      { [`leaky:${CANARY.userinfo}@${basic.host}`]: { username: 'leaky', password: CANARY.userinfo } },
+      ns,
+    ),
+  )
 }
 const broken = makeDockerConfigSecret(NS, 'broken', {}) as { data: Record<string, string> }
 broken.data['.dockerconfigjson'] = b64(`{"auths":{"${basic.host}":{"password":"${CANARY.broken}"`)
 kube.put('secrets', broken)
-kube.put('secrets', { ...loadFixture<any>('api/secret-opaque.json'), metadata: { ...loadFixture<any>('api/secret-opaque.json').metadata, namespace: NS, name: 'opaque' }, data: { password: b64(CANARY.opaque) } })
-kube.put('serviceaccounts', { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: 'builder', namespace: NS }, imagePullSecrets: [{ name: 'token' }, { name: 'basic' }] })
+kube.put('secrets', {
+  ...loadFixture<any>('api/secret-opaque.json'),
+  metadata: { ...loadFixture<any>('api/secret-opaque.json').metadata, namespace: NS, name: 'opaque' },
+  data: { password: b64(CANARY.opaque) },
+})
+kube.put('serviceaccounts', {
+  kind: 'ServiceAccount',
+  apiVersion: 'v1',
+  metadata: { name: 'builder', namespace: NS },
+  imagePullSecrets: [{ name: 'token' }, { name: 'basic' }],
+})
 
 const work = mkdtempSync(join(tmpdir(), 'pullguard-leaks-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -83,7 +112,11 @@ writeFileSync(nodeConfig, JSON.stringify({ auths: { [dead]: { auth: b64(`node:${
 
 const hook = await startWebhook({ ca, kube, args: ['--node-docker-config', nodeConfig] })
 t.teardown(() => hook.close())
-const debug = await startWebhook({ ca, kube, args: ['--node-docker-config', nodeConfig, '--log-level', 'trace', '--on-registry-error', 'deny'] })
+const debug = await startWebhook({
+  ca,
+  kube,
+  args: ['--node-docker-config', nodeConfig, '--log-level', 'trace', '--on-registry-error', 'deny'],
+})
 t.teardown(() => debug.close())
 
 // Credential provider plugins: one answering with a working password, one with a refused one, one
@@ -98,12 +131,33 @@ const plugins: Array<[string, Record<string, string>]> = [
 ]
 for (const [name] of plugins) await writeTestPlugin(pluginBin, `plug-${name}`)
 const pluginConfig = join(work, 'providers.json')
-writeFileSync(pluginConfig, JSON.stringify({
-  apiVersion: 'kubelet.config.k8s.io/v1',
-  kind: 'CredentialProviderConfig',
-  providers: plugins.map(([name, env]) => ({ name: `plug-${name}`, matchImages: [`${basic.host}/plug/${name}`], defaultCacheDuration: '0s', apiVersion: 'credentialprovider.kubelet.k8s.io/v1', env: Object.entries({ PLUGIN_KEY_TYPE: 'Image', ...env }).map(([n, value]) => ({ name: n, value })) })),
-}))
-const plugged = await startWebhook({ ca, kube, args: ['--image-credential-provider-config', pluginConfig, '--image-credential-provider-bin-dir', pluginBin, '--log-level', 'trace'], env: { PATH: process.env['PATH'] ?? '' } })
+writeFileSync(
+  pluginConfig,
+  JSON.stringify({
+    apiVersion: 'kubelet.config.k8s.io/v1',
+    kind: 'CredentialProviderConfig',
+    providers: plugins.map(([name, env]) => ({
+      name: `plug-${name}`,
+      matchImages: [`${basic.host}/plug/${name}`],
+      defaultCacheDuration: '0s',
+      apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
+      env: Object.entries({ PLUGIN_KEY_TYPE: 'Image', ...env }).map(([n, value]) => ({ name: n, value })),
+    })),
+  }),
+)
+const plugged = await startWebhook({
+  ca,
+  kube,
+  args: [
+    '--image-credential-provider-config',
+    pluginConfig,
+    '--image-credential-provider-bin-dir',
+    pluginBin,
+    '--log-level',
+    'trace',
+  ],
+  env: { PATH: process.env['PATH'] ?? '' },
+})
 t.teardown(() => plugged.close())
 
 const outputs: string[] = []
@@ -139,8 +193,11 @@ t.test('scenarios', async (t) => {
     ['a secret that does not parse', pod([images.basic], ['broken'])],
     ['a secret of another type', pod([images.basic], ['opaque'])],
     ['a missing secret', pod([images.basic], ['nope'])],
-    ['every secret at once', pod(Object.values(images), ['basic', 'token', 'auth-field', 'identity', 'wrong', 'userinfo', 'broken', 'opaque'])],
-    ['the nodes\' credentials for an unreachable registry', pod([images.dead], [])],
+    [
+      'every secret at once',
+      pod(Object.values(images), ['basic', 'token', 'auth-field', 'identity', 'wrong', 'userinfo', 'broken', 'opaque']),
+    ],
+    ["the nodes' credentials for an unreachable registry", pod([images.dead], [])],
     ['warn mode', pod([images.missingTag, images.basic], ['wrong'], { namespace: 'leaky-warn' })],
   ]
   for (const server of [hook, debug]) {
@@ -152,7 +209,13 @@ t.test('scenarios', async (t) => {
     // A template: the service account's secrets.
     const deployment = loadFixture<any>('admission/deployment-create-dryrun.json')
     deployment.request.namespace = NS
-    deployment.request.object.spec.template.spec = { serviceAccountName: 'builder', containers: [{ name: 'w', image: images.tokened }, { name: 'a', image: images.missingTag }] }
+    deployment.request.object.spec.template.spec = {
+      serviceAccountName: 'builder',
+      containers: [
+        { name: 'w', image: images.tokened },
+        { name: 'a', image: images.missingTag },
+      ],
+    }
     outputs.push((await server.post(deployment)).text)
     // UPDATE adding an ephemeral container.
     const update = loadFixture<any>('admission/pod-ephemeralcontainers-update.json')
@@ -161,8 +224,22 @@ t.test('scenarios', async (t) => {
     update.request.object.spec.ephemeralContainers = [{ name: 'debug', image: images.basic }]
     outputs.push((await server.post(update)).text)
     // Malformed reviews echo nothing of the body but the uid.
-    outputs.push((await server.post(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","password":"${CANARY.basic}"`)).text)
-    outputs.push((await server.post({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'y', operation: CANARY.basic } })).text)
+    outputs.push(
+      (
+        await server.post(
+          `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","password":"${CANARY.basic}"`,
+        )
+      ).text,
+    )
+    outputs.push(
+      (
+        await server.post({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: { uid: 'y', operation: CANARY.basic },
+        })
+      ).text,
+    )
     outputs.push((await server.get('/metrics')).text)
   }
   for (const name of ['ok', 'wrong', 'garbage', 'stderr']) {
@@ -171,10 +248,22 @@ t.test('scenarios', async (t) => {
     outputs.push(res.text)
   }
   outputs.push((await plugged.get('/metrics')).text)
-  t.ok(outputs.some((o) => /credential provider plugin plug-garbage/.test(o)), 'the garbage plugin was run and named')
-  t.ok(outputs.some((o) => /refused the credentials \(tried credential provider plug-wrong/.test(o)), 'the refused plugin password was tried')
-  t.ok(outputs.some((o) => /refused the credentials/.test(o)), 'the wrong password was tried and refused')
-  t.ok(outputs.some((o) => /1\.1/.test(o)), 'tags were listed with credentials')
+  t.ok(
+    outputs.some((o) => /credential provider plugin plug-garbage/.test(o)),
+    'the garbage plugin was run and named',
+  )
+  t.ok(
+    outputs.some((o) => /refused the credentials \(tried credential provider plug-wrong/.test(o)),
+    'the refused plugin password was tried',
+  )
+  t.ok(
+    outputs.some((o) => /refused the credentials/.test(o)),
+    'the wrong password was tried and refused',
+  )
+  t.ok(
+    outputs.some((o) => /1\.1/.test(o)),
+    'tags were listed with credentials',
+  )
 })
 
 t.test('the CLI: check with a docker config full of credentials', async (t) => {
@@ -182,11 +271,22 @@ t.test('the CLI: check with a docker config full of credentials', async (t) => {
   const dockerDir = join(work, 'docker')
   mkdirSync(home, { recursive: true })
   mkdirSync(dockerDir, { recursive: true })
-  writeFileSync(join(dockerDir, 'config.json'), JSON.stringify({ auths: { [basic.host]: { auth: b64(`leaky:${CANARY.cli}`) }, [tokened.host]: { identitytoken: CANARY.cli } } }))
+  writeFileSync(
+    join(dockerDir, 'config.json'),
+    JSON.stringify({
+      auths: { [basic.host]: { auth: b64(`leaky:${CANARY.cli}`) }, [tokened.host]: { identitytoken: CANARY.cli } },
+    }),
+  )
   const manifest = join(work, 'pod.yaml')
-  writeFileSync(manifest, `apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ${NS}}\nspec:\n  containers:\n  - {name: a, image: "${basic.host}/team/api:1.2"}\n  - {name: b, image: "${tokened.host}/team/worker:2.0"}\n`)
+  writeFileSync(
+    manifest,
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ${NS}}\nspec:\n  containers:\n  - {name: a, image: "${basic.host}/team/api:1.2"}\n  - {name: b, image: "${tokened.host}/team/worker:2.0"}\n`,
+  )
   for (const format of [[], ['--output', 'json']]) {
-    const run = await runCli(['check', '--registry-ca', ca.caPath, '--timeout', '3s', '--log-level', 'debug', ...format, manifest], { env: { HOME: home, DOCKER_CONFIG: dockerDir } })
+    const run = await runCli(
+      ['check', '--registry-ca', ca.caPath, '--timeout', '3s', '--log-level', 'debug', ...format, manifest],
+      { env: { HOME: home, DOCKER_CONFIG: dockerDir } },
+    )
     t.not(run.code, null)
     outputs.push(run.stdout, run.stderr)
   }
@@ -195,9 +295,30 @@ t.test('the CLI: check with a docker config full of credentials', async (t) => {
 t.test('no secret value, in any form, in any output', async (t) => {
   const everything = [...outputs, ...hook.logs, ...debug.logs, ...plugged.logs].join('\n')
   t.ok(debug.logs.length > 15, `${debug.logs.length} trace lines searched`)
-  const users: Record<string, string> = { basic: 'leaky', token: 'puller', auth: 'leaky', wrong: 'leaky', userinfo: 'leaky', node: 'node', cli: 'leaky', identity: 'puller', broken: 'leaky', opaque: 'leaky', plugin: 'cloud', pluginWrong: 'cloud', pluginGarbage: 'cloud', pluginStderr: 'cloud' }
+  const users: Record<string, string> = {
+    basic: 'leaky',
+    token: 'puller',
+    auth: 'leaky',
+    wrong: 'leaky',
+    userinfo: 'leaky',
+    node: 'node',
+    cli: 'leaky',
+    identity: 'puller',
+    broken: 'leaky',
+    opaque: 'leaky',
+    plugin: 'cloud',
+    pluginWrong: 'cloud',
+    pluginGarbage: 'cloud',
+    pluginStderr: 'cloud',
+  }
   for (const [name, value] of Object.entries(CANARY)) {
-    const forms = [value, b64(value), Buffer.from(value).toString('base64url'), b64(`${users[name]}:${value}`), encodeURIComponent(value)]
+    const forms = [
+      value,
+      b64(value),
+      Buffer.from(value).toString('base64url'),
+      b64(`${users[name]}:${value}`),
+      encodeURIComponent(value),
+    ]
     for (const form of forms) t.notOk(everything.includes(form), `${name}: no ${form}`)
   }
   t.notMatch(everything, /eyJ[A-Za-z0-9_-]{10,}\.eyJ/, 'no bearer token')

@@ -31,7 +31,10 @@ t.teardown(() => registry.close())
 await seedOciManifest(registry, 'team/app', '1.0')
 
 kube.put('namespaces', { ...loadFixture<any>('api/namespace.json'), metadata: { name: 'keep', labels: {} } })
-kube.put('secrets', makeDockerConfigSecret('keep', 'regcred', { [registry.host]: { username: 'keeper', password: password() } }))
+kube.put(
+  'secrets',
+  makeDockerConfigSecret('keep', 'regcred', { [registry.host]: { username: 'keeper', password: password() } }),
+)
 // The API stand-in lives in this process and keeps its watch replay log (base64 data): the
 // search is for the decoded value, which only pullguard ever holds.
 const hook = await startWebhook({ ca, kube, args: ['--log-level', 'warn'] })
@@ -62,18 +65,24 @@ async function heapHolds(bytes: Buffer): Promise<boolean> {
 
 t.test('after the delete, the password is nowhere in the heap', async (t) => {
   const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
-    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await check()) return
+    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+      if (await check()) return
     t.fail(`timed out waiting for ${what}`)
   }
-  await until('the watched copy', async () => /pullguard_cache_entries\{cache="pull-secrets"\} 1/.test((await hook.get('/metrics')).text))
-  for (let i = 0; i < 3; i++) t.match((await hook.post(review(`before-${i}`))).body.response, { allowed: true }, 'the secret is read and parsed')
+  await until('the watched copy', async () =>
+    /pullguard_cache_entries\{cache="pull-secrets"\} 1/.test((await hook.get('/metrics')).text),
+  )
+  for (let i = 0; i < 3; i++)
+    t.match((await hook.post(review(`before-${i}`))).body.response, { allowed: true }, 'the secret is read and parsed')
   // The search finds the value while pullguard holds it. The needle is bytes outside the JS heap,
   // so the search does not find itself.
   t.equal(await heapHolds(needle()), true, 'found while the secret exists')
 
   kube.remove('secrets', 'keep/regcred')
   // The pod now names a secret that does not exist: allowed (the open registry needs none), with a warning.
-  await until('the delete', async () => ((await hook.post(review('after'))).body.response.warnings ?? []).some((w: string) => /regcred/.test(w)))
+  await until('the delete', async () =>
+    ((await hook.post(review('after'))).body.response.warnings ?? []).some((w: string) => /regcred/.test(w)),
+  )
   // Other traffic, so nothing lingers in a socket or a last-request slot.
   for (let i = 0; i < 3; i++) await hook.post(review(`after-${i}`))
   t.equal(await heapHolds(needle()), false, 'gone after the delete: copy, parsed secret, keyring, credential')

@@ -28,7 +28,12 @@ t.teardown(() => ca.close())
 const tokenServer = await startTokenServer({
   ca,
   users: { admin: ADMIN.password, alice: alice.password, bob: bob.password },
-  grant: (user, repo, actions) => (user === 'admin' ? actions : user === 'alice' && repo.startsWith('private/') ? actions.filter((a) => a === 'pull') : []),
+  grant: (user, repo, actions) =>
+    user === 'admin'
+      ? actions
+      : user === 'alice' && repo.startsWith('private/')
+        ? actions.filter((a) => a === 'pull')
+        : [],
 })
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
@@ -39,7 +44,8 @@ const NGINX_TAGS = ['1.25.0', '1.25.1', '1.25.2', '1.25.4', '1.25', 'latest', 's
 const PRIVATE_TAGS = ['v1.0.0', 'v1.0.1', 'v1.1.0']
 for (const tag of NGINX_TAGS) await seedOciManifest(open, 'library/nginx', tag)
 for (const tag of PRIVATE_TAGS) await seedOciManifest(token, 'private/app', tag, ADMIN)
-const sorted = (tags: readonly string[] | undefined): string[] | undefined => (tags === undefined ? undefined : [...tags].sort())
+const sorted = (tags: readonly string[] | undefined): string[] | undefined =>
+  tags === undefined ? undefined : [...tags].sort()
 
 const { counter, newClient, ref } = clientHarness(t, ca, tokenServer)
 
@@ -50,7 +56,8 @@ async function pagingProxy(upstream: RunningRegistry): Promise<FakeServer> {
     const url = new URL(req.url ?? '/', upstream.origin)
     const tagList = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname)
     const headers: Record<string, string> = {}
-    for (const name of ['authorization', 'accept'] as const) if (req.headers[name] !== undefined) headers[name] = String(req.headers[name])
+    for (const name of ['authorization', 'accept'] as const)
+      if (req.headers[name] !== undefined) headers[name] = String(req.headers[name])
     const method = req.method === 'HEAD' ? 'HEAD' : 'GET'
     const up = await request(`${upstream.origin}${url.pathname}`, { method, headers, dispatcher: agent })
     const body = Buffer.from(await up.body.arrayBuffer())
@@ -68,7 +75,11 @@ async function pagingProxy(upstream: RunningRegistry): Promise<FakeServer> {
     const last = url.searchParams.get('last')
     const page = all.filter((tag) => last === null || tag > last).slice(0, n)
     const more = all.length > 0 && page.length > 0 && page[page.length - 1] !== all[all.length - 1]
-    const link = more ? { link: `</v2/${tagList[1]}/tags/list?n=${n}&last=${encodeURIComponent(page[page.length - 1] ?? '')}>; rel="next"` } : {}
+    const link = more
+      ? {
+          link: `</v2/${tagList[1]}/tags/list?n=${n}&last=${encodeURIComponent(page[page.length - 1] ?? '')}>; rel="next"`,
+        }
+      : {}
     res.writeHead(200, { 'content-type': 'application/json', ...link })
     res.end(JSON.stringify({ name: tagList[1], tags: page }))
   }
@@ -86,7 +97,10 @@ t.test('lists every tag of a repository in one request', async (t) => {
 })
 
 t.test('distribution 2.8 ignores a small n: the whole list is still read, in one page', async (t) => {
-  t.same(sorted(await newClient().listTags(ref(open.host, 'library/nginx:9'), [], { pageSize: 2 })), [...NGINX_TAGS].sort())
+  t.same(
+    sorted(await newClient().listTags(ref(open.host, 'library/nginx:9'), [], { pageSize: 2 })),
+    [...NGINX_TAGS].sort(),
+  )
   t.same(counter.paths(open.origin), ['GET /v2/library/nginx/tags/list?n=2'])
 })
 
@@ -104,7 +118,11 @@ t.test('TagNotFound, then the tags nearest to the one asked for', async (t) => {
   t.same(suggestTags('lates', tags ?? []), ['latest'])
   t.same(suggestTags('2.0', tags ?? []), [], 'nothing close: nothing suggested')
   await checker.tags(wanted, [], 'team-b')
-  t.equal(counter.paths(open.origin).filter((p) => p.includes('tags/list?n=1000')).length, 1, 'the second namespace reads the anonymous list from the cache')
+  t.equal(
+    counter.paths(open.origin).filter((p) => p.includes('tags/list?n=1000')).length,
+    1,
+    'the second namespace reads the anonymous list from the cache',
+  )
 })
 
 t.test('token auth: the token from the manifest check lists the tags, with no new token and no 401', async (t) => {
@@ -114,7 +132,11 @@ t.test('token auth: the token from the manifest check lists the tags, with no ne
   counter.reset()
   t.same(sorted(await client.listTags(ref(token.host, 'private/app:v1.0.2'), [alice])), PRIVATE_TAGS)
   t.equal(tokenServer.requests.length, 1, 'no second token request')
-  t.same(counter.paths(token.origin), ['GET /v2/private/app/tags/list?n=1000'], 'one request, sent with the cached token')
+  t.same(
+    counter.paths(token.origin),
+    ['GET /v2/private/app/tags/list?n=1000'],
+    'one request, sent with the cached token',
+  )
 })
 
 t.test('token auth: a first tag list answers the challenge itself', async (t) => {
@@ -127,23 +149,35 @@ t.test('token auth: no list without a grant', async (t) => {
   const client = newClient()
   t.equal(await client.listTags(ref(token.host, 'private/app:x'), []), undefined, 'anonymous')
   t.equal(await client.listTags(ref(token.host, 'private/app:x'), [bob]), undefined, 'a user without a grant')
-  t.same(sorted(await client.listTags(ref(token.host, 'private/app:x'), [bob, alice])), PRIVATE_TAGS, 'the next credential that works')
+  t.same(
+    sorted(await client.listTags(ref(token.host, 'private/app:x'), [bob, alice])),
+    PRIVATE_TAGS,
+    'the next credential that works',
+  )
 })
 
 t.test('several pages, following relative Link headers', async (t) => {
   const proxy = await pagingProxy(open)
   t.same(await newClient().listTags(ref(proxy.host, 'library/nginx:9'), [], { pageSize: 2 }), [...NGINX_TAGS].sort())
-  t.same(proxy.seen.map((r) => r.url), [
-    '/v2/library/nginx/tags/list?n=2',
-    '/v2/library/nginx/tags/list?n=2&last=1.25.0',
-    '/v2/library/nginx/tags/list?n=2&last=1.25.2',
-    '/v2/library/nginx/tags/list?n=2&last=latest',
-  ])
+  t.same(
+    proxy.seen.map((r) => r.url),
+    [
+      '/v2/library/nginx/tags/list?n=2',
+      '/v2/library/nginx/tags/list?n=2&last=1.25.0',
+      '/v2/library/nginx/tags/list?n=2&last=1.25.2',
+      '/v2/library/nginx/tags/list?n=2&last=latest',
+    ],
+  )
 })
 
 t.test('several pages stop at maxPages', async (t) => {
   const proxy = await pagingProxy(open)
-  t.same(await newClient().listTags(ref(proxy.host, 'library/nginx:9'), [], { pageSize: 2, maxPages: 2 }), ['1.25', '1.25.0', '1.25.1', '1.25.2'])
+  t.same(await newClient().listTags(ref(proxy.host, 'library/nginx:9'), [], { pageSize: 2, maxPages: 2 }), [
+    '1.25',
+    '1.25.0',
+    '1.25.1',
+    '1.25.2',
+  ])
   t.equal(proxy.seen.length, 2)
 })
 
@@ -156,5 +190,8 @@ t.test('token auth over several pages: one token for the manifest check and ever
   t.equal(tokenServer.requests.length, 1)
   const pages = proxy.seen.slice(before)
   t.equal(pages.length, 3)
-  t.ok(pages.every((r) => r.headers.authorization?.startsWith('Bearer ') === true), 'every page carries the token')
+  t.ok(
+    pages.every((r) => r.headers.authorization?.startsWith('Bearer ') === true),
+    'every page carries the token',
+  )
 })

@@ -19,7 +19,8 @@ t.teardown(() => ca.close())
 const tokenServer = await startTokenServer({
   ca,
   users: { admin: ADMIN.password, 'team-b': TEAM_B_PASSWORD, node: NODE_PASSWORD },
-  grant: (user, _repo, actions) => (user === 'admin' ? actions : user === 'team-b' || user === 'node' ? actions.filter((a) => a === 'pull') : []),
+  grant: (user, _repo, actions) =>
+    user === 'admin' ? actions : user === 'team-b' || user === 'node' ? actions.filter((a) => a === 'pull') : [],
 })
 t.teardown(() => tokenServer.close())
 const open = await startRegistry({ ca, auth: { kind: 'none' } })
@@ -27,7 +28,10 @@ const priv = await startRegistry({ ca, auth: { kind: 'token', tokenServer } })
 t.teardown(() => open.close())
 t.teardown(() => priv.close())
 for (const tag of ['1.25.0', '1.25.2', '1.25', 'latest', 'stable']) await seedOciManifest(open, 'library/nginx', tag)
-await seedOciIndex(open, 'multi/app', 'v1', [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }])
+await seedOciIndex(open, 'multi/app', 'v1', [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64' },
+])
 await seedOciManifest(open, 'registry/debug', '1.0')
 await seedOciManifest(priv, 'team-b/api', '2.4.1', ADMIN)
 await seedOciManifest(priv, 'team-b/report', 'latest', ADMIN)
@@ -42,10 +46,20 @@ for (const name of ['team-a', 'team-b', 'platform-tools']) {
   ns.metadata.labels = { 'kubernetes.io/metadata.name': name }
   kube.namespaces.set(name, ns)
 }
-kube.secrets.set('team-b/team-b-registry', makeDockerConfigSecret('team-b', 'team-b-registry', { [priv.host]: { username: 'team-b', password: TEAM_B_PASSWORD } }))
+kube.secrets.set(
+  'team-b/team-b-registry',
+  makeDockerConfigSecret('team-b', 'team-b-registry', {
+    [priv.host]: { username: 'team-b', password: TEAM_B_PASSWORD },
+  }),
+)
 const reporter = loadFixture<any>('api/serviceaccount.json') // reporter → [team-b-registry]
 kube.serviceAccounts.set('team-b/reporter', reporter)
-for (const ns of ['team-a', 'team-b']) kube.serviceAccounts.set(`${ns}/default`, { ...loadFixture<any>('api/serviceaccount.json'), metadata: { name: 'default', namespace: ns }, imagePullSecrets: [] })
+for (const ns of ['team-a', 'team-b'])
+  kube.serviceAccounts.set(`${ns}/default`, {
+    ...loadFixture<any>('api/serviceaccount.json'),
+    metadata: { name: 'default', namespace: ns },
+    imagePullSecrets: [],
+  })
 
 async function webhook(args: string[] = []): Promise<RunningWebhook> {
   const w = await startWebhook({ ca, kube, args })
@@ -94,10 +108,18 @@ const KINDS: Array<[string, string, string, string]> = [
 ]
 for (const [group, kind, resource, path] of KINDS) {
   t.test(`denies a ${kind} whose template names a missing tag, naming the workload and the path`, async (t) => {
-    const r = workload(group, kind, resource, { containers: [{ name: 'ok', image: `${open.host}/library/nginx:1.25.2` }, { name: 'web', image: `${open.host}/library/nginx:1.25.3` }] })
+    const r = workload(group, kind, resource, {
+      containers: [
+        { name: 'ok', image: `${open.host}/library/nginx:1.25.2` },
+        { name: 'web', image: `${open.host}/library/nginx:1.25.3` },
+      ],
+    })
     const res = await hook.post(r)
     t.match(res.body.response, { uid: r.request.uid, allowed: false, status: { code: 403 } })
-    t.match(res.body.response.status.message, `pullguard refused ${kind.toLowerCase()} team-a/x: 1 of 2 images cannot be pulled`)
+    t.match(
+      res.body.response.status.message,
+      `pullguard refused ${kind.toLowerCase()} team-a/x: 1 of 2 images cannot be pulled`,
+    )
     t.match(res.body.response.status.message, `container "web" (${path}.containers[1])`)
   })
 }
@@ -108,7 +130,7 @@ t.test('the Deployment fixture with its image present is allowed', async (t) => 
   t.same((await hook.post(r)).body.response, { uid: r.request.uid, allowed: true })
 })
 
-t.test('a template without imagePullSecrets uses its service account\'s (CronJob fixture, SA reporter)', async (t) => {
+t.test("a template without imagePullSecrets uses its service account's (CronJob fixture, SA reporter)", async (t) => {
   const r = fixture('cronjob-create.json')
   t.same((await hook.post(r)).body.response, { uid: r.request.uid, allowed: true })
   const bare = fixture('cronjob-create.json')
@@ -121,14 +143,25 @@ t.test('a Pod with no imagePullSecrets does not read its service account', async
   const before = kube.requests.filter((q) => q.path.includes('/serviceaccounts/')).length
   const r = fixture('deployment-create-dryrun.json')
   r.request.kind = { group: '', version: 'v1', kind: 'Pod' }
-  r.request.object = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p', namespace: 'team-b' }, spec: { serviceAccountName: 'reporter', containers: [{ name: 'c', image: `${priv.host}/team-b/api:2.4.1` }] } }
+  r.request.object = {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    metadata: { name: 'p', namespace: 'team-b' },
+    spec: { serviceAccountName: 'reporter', containers: [{ name: 'c', image: `${priv.host}/team-b/api:2.4.1` }] },
+  }
   const res = await hook.post(r)
   t.equal(res.body.response.allowed, false, 'admission already gave the pod its final secret list: none')
   t.equal(kube.requests.filter((q) => q.path.includes('/serviceaccounts/')).length, before)
 })
 
 t.test('a missing service account is a warning, not a crash', async (t) => {
-  const r = workload('apps', 'Deployment', 'deployments', { serviceAccountName: 'ghost', containers: [{ name: 'c', image: `${open.host}/library/nginx:1.25` }] }, 'team-b')
+  const r = workload(
+    'apps',
+    'Deployment',
+    'deployments',
+    { serviceAccountName: 'ghost', containers: [{ name: 'c', image: `${open.host}/library/nginx:1.25` }] },
+    'team-b',
+  )
   const res = await hook.post(r)
   t.equal(res.body.response.allowed, true)
   t.match(res.body.response.warnings, [/service account "ghost" does not exist in team-b/])
@@ -136,7 +169,12 @@ t.test('a missing service account is a warning, not a crash', async (t) => {
 
 t.test('UPDATE of a workload checks only changed images; a scale-only update asks nobody', async (t) => {
   const w = await webhook()
-  const r = workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'web', image: `${open.host}/library/nginx:1.25` }, { name: 'side', image: `${open.host}/library/nginx:stable` }] })
+  const r = workload('apps', 'Deployment', 'deployments', {
+    containers: [
+      { name: 'web', image: `${open.host}/library/nginx:1.25` },
+      { name: 'side', image: `${open.host}/library/nginx:stable` },
+    ],
+  })
   r.request.operation = 'UPDATE'
   r.request.oldObject = structuredClone(r.request.object)
   r.request.oldObject.spec.template.spec.containers[0].image = `${open.host}/library/nginx:1.25.0`
@@ -166,9 +204,16 @@ t.test('exempt namespaces are answered without any registry or API request', asy
   const w = await webhook(['--exempt-namespace', 'platform-tools'])
   counter.reset()
   // The webhook's own cache lists and watches in the background; a review must add no read of its own.
-  const reads = (): number => kube.requests.filter((q) => !/^\/api\/v1\/(secrets|serviceaccounts|namespaces)\?/.test(q.path)).length
+  const reads = (): number =>
+    kube.requests.filter((q) => !/^\/api\/v1\/(secrets|serviceaccounts|namespaces)\?/.test(q.path)).length
   const apiBefore = reads()
-  const r = workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'c', image: `${open.host}/nothing/here:v1` }] }, 'platform-tools')
+  const r = workload(
+    'apps',
+    'Deployment',
+    'deployments',
+    { containers: [{ name: 'c', image: `${open.host}/nothing/here:v1` }] },
+    'platform-tools',
+  )
   const res = await w.post(r)
   t.equal(res.body.response.allowed, true)
   t.match(res.body.response.warnings, [/namespace platform-tools is exempt by --exempt-namespace/])
@@ -181,44 +226,76 @@ t.test('exempt namespaces are answered without any registry or API request', asy
 t.test('exempt images cause no registry request and say why', async (t) => {
   const w = await webhook(['--exempt-image', '*/debug:*'])
   counter.reset()
-  const r = workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'dbg', image: `${open.host}/registry/debug:9.9` }] })
+  const r = workload('apps', 'Deployment', 'deployments', {
+    containers: [{ name: 'dbg', image: `${open.host}/registry/debug:9.9` }],
+  })
   const res = await w.post(r)
   t.equal(res.body.response.allowed, true)
-  t.match(res.body.response.warnings, [/container "dbg" image ".*registry\/debug:9.9": exempt by --exempt-image \*\/debug:\*/])
+  t.match(res.body.response.warnings, [
+    /container "dbg" image ".*registry\/debug:9.9": exempt by --exempt-image \*\/debug:\*/,
+  ])
   t.equal(counter.count(open.origin), 0)
 })
 
-t.test('node credentials from --node-docker-config come after the pod\'s and make private images pullable', async (t) => {
-  const path = join(ca.dir, 'node-config.json')
-  writeFileSync(path, JSON.stringify({ auths: { [priv.host]: { auth: Buffer.from(`node:${NODE_PASSWORD}`).toString('base64') } } }))
-  const w = await webhook(['--node-docker-config', path])
-  const r = workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }] })
-  const res = await w.post(r)
-  t.same(res.body.response, { uid: r.request.uid, allowed: true })
-  const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === r.request.uid)
-  t.match(line.images, [{ decidedBy: `node docker config (key "${priv.host}")` }])
-  t.notOk(w.logs.join('\n').includes(NODE_PASSWORD))
-})
+t.test(
+  "node credentials from --node-docker-config come after the pod's and make private images pullable",
+  async (t) => {
+    const path = join(ca.dir, 'node-config.json')
+    writeFileSync(
+      path,
+      JSON.stringify({ auths: { [priv.host]: { auth: Buffer.from(`node:${NODE_PASSWORD}`).toString('base64') } } }),
+    )
+    const w = await webhook(['--node-docker-config', path])
+    const r = workload('apps', 'Deployment', 'deployments', {
+      containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }],
+    })
+    const res = await w.post(r)
+    t.same(res.body.response, { uid: r.request.uid, allowed: true })
+    const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === r.request.uid)
+    t.match(line.images, [{ decidedBy: `node docker config (key "${priv.host}")` }])
+    t.notOk(w.logs.join('\n').includes(NODE_PASSWORD))
+  },
+)
 
 t.test('platforms: an index without the only platform the pod can run on is denied, listing what it has', async (t) => {
   const w = await webhook(['--platform', 'linux/amd64', '--platform', 'linux/s390x'])
-  const pinned = workload('apps', 'Deployment', 'deployments', { nodeSelector: { 'kubernetes.io/arch': 's390x' }, containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }] })
+  const pinned = workload('apps', 'Deployment', 'deployments', {
+    nodeSelector: { 'kubernetes.io/arch': 's390x' },
+    containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }],
+  })
   const res = await w.post(pinned)
   t.equal(res.body.response.allowed, false)
-  t.match(res.body.response.status.message, /no entry for linux\/s390x in the image index \(it has linux\/amd64, linux\/arm64\)/)
-  const amd = workload('apps', 'Deployment', 'deployments', { nodeSelector: { 'kubernetes.io/arch': 'amd64' }, containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }] })
+  t.match(
+    res.body.response.status.message,
+    /no entry for linux\/s390x in the image index \(it has linux\/amd64, linux\/arm64\)/,
+  )
+  const amd = workload('apps', 'Deployment', 'deployments', {
+    nodeSelector: { 'kubernetes.io/arch': 'amd64' },
+    containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }],
+  })
   t.same((await w.post(amd)).body.response, { uid: amd.request.uid, allowed: true })
-  const anywhere = workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }] })
+  const anywhere = workload('apps', 'Deployment', 'deployments', {
+    containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }],
+  })
   const some = await w.post(anywhere)
   t.equal(some.body.response.allowed, true, 'some nodes can pull it: a warning, not a denial')
-  t.match(some.body.response.warnings, [/no linux\/s390x entry in the image index; pods scheduled on such nodes will fail to pull/])
+  t.match(some.body.response.warnings, [
+    /no linux\/s390x entry in the image index; pods scheduled on such nodes will fail to pull/,
+  ])
 })
 
 t.test('platforms from the Node objects when --platform is not given', async (t) => {
-  kube.nodes.push({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'n1' }, status: { nodeInfo: { operatingSystem: 'linux', architecture: 'ppc64le' } } })
+  kube.nodes.push({
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: { name: 'n1' },
+    status: { nodeInfo: { operatingSystem: 'linux', architecture: 'ppc64le' } },
+  })
   t.teardown(() => void kube.nodes.splice(0))
   const w = await webhook()
-  const r = workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }] })
+  const r = workload('apps', 'Deployment', 'deployments', {
+    containers: [{ name: 'app', image: `${open.host}/multi/app:v1` }],
+  })
   const res = await w.post(r)
   t.equal(res.body.response.allowed, false)
   t.match(res.body.response.status.message, /no entry for linux\/ppc64le/)
@@ -231,31 +308,64 @@ const NEAR: Array<[string, RegExp]> = [
 ]
 for (const [tag, expected] of NEAR) {
   t.test(`suggests existing tags for the near miss ${tag}`, async (t) => {
-    const res = await hook.post(workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'web', image: `${open.host}/library/nginx:${tag}` }] }))
+    const res = await hook.post(
+      workload('apps', 'Deployment', 'deployments', {
+        containers: [{ name: 'web', image: `${open.host}/library/nginx:${tag}` }],
+      }),
+    )
     t.match(res.body.response.status.message, expected)
   })
 }
 
 t.test('no suggestion rather than a wrong one', async (t) => {
-  const res = await hook.post(workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'web', image: `${open.host}/library/nginx:v9-experimental` }] }))
-  t.match(res.body.response.status.message, /Fix: no existing tag of \S+\/library\/nginx is near "v9-experimental": push that tag, or pick one that exists\./)
+  const res = await hook.post(
+    workload('apps', 'Deployment', 'deployments', {
+      containers: [{ name: 'web', image: `${open.host}/library/nginx:v9-experimental` }],
+    }),
+  )
+  t.match(
+    res.body.response.status.message,
+    /Fix: no existing tag of \S+\/library\/nginx is near "v9-experimental": push that tag, or pick one that exists\./,
+  )
 })
 
-t.test('a template UPDATE that changes pull secrets, service account or scheduling judges every image again', async (t) => {
-  const w = await webhook()
-  const r = workload('apps', 'Deployment', 'deployments', { imagePullSecrets: [{ name: 'team-b-registry' }], containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }] }, 'team-b')
-  r.request.operation = 'UPDATE'
-  r.request.oldObject = structuredClone(r.request.object)
-  r.request.object.spec.template.spec.imagePullSecrets = []
-  r.request.object.spec.template.spec.serviceAccountName = 'default'
-  const res = await w.post(r)
-  t.equal(res.body.response.allowed, false, 'the new pods would have no credentials for the private image')
-  t.match(res.body.response.status.message, 'container "api"')
-})
+t.test(
+  'a template UPDATE that changes pull secrets, service account or scheduling judges every image again',
+  async (t) => {
+    const w = await webhook()
+    const r = workload(
+      'apps',
+      'Deployment',
+      'deployments',
+      {
+        imagePullSecrets: [{ name: 'team-b-registry' }],
+        containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }],
+      },
+      'team-b',
+    )
+    r.request.operation = 'UPDATE'
+    r.request.oldObject = structuredClone(r.request.object)
+    r.request.object.spec.template.spec.imagePullSecrets = []
+    r.request.object.spec.template.spec.serviceAccountName = 'default'
+    const res = await w.post(r)
+    t.equal(res.body.response.allowed, false, 'the new pods would have no credentials for the private image')
+    t.match(res.body.response.status.message, 'container "api"')
+  },
+)
 
 t.test('a template that lists its own secrets does not read its service account', async (t) => {
   const before = kube.requests.filter((q) => q.path.includes('/serviceaccounts/')).length
-  const r = workload('apps', 'Deployment', 'deployments', { serviceAccountName: 'reporter', imagePullSecrets: [{ name: 'team-b-registry' }], containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }] }, 'team-b')
+  const r = workload(
+    'apps',
+    'Deployment',
+    'deployments',
+    {
+      serviceAccountName: 'reporter',
+      imagePullSecrets: [{ name: 'team-b-registry' }],
+      containers: [{ name: 'api', image: `${priv.host}/team-b/api:2.4.1` }],
+    },
+    'team-b',
+  )
   t.same((await hook.post(r)).body.response, { uid: r.request.uid, allowed: true })
   t.equal(kube.requests.filter((q) => q.path.includes('/serviceaccounts/')).length, before)
 })
@@ -263,9 +373,24 @@ t.test('a template that lists its own secrets does not read its service account'
 t.test('an invalid reference is never exempt, and patterns do not match the image as written', async (t) => {
   const w = await webhook(['--exempt-image', `${open.host}/*`, '--exempt-image', 'busybox:*'])
   counter.reset()
-  const res = await w.post(workload('apps', 'Deployment', 'deployments', { containers: [{ name: 'bad', image: `${open.host}/Upper/app:v1` }, { name: 'short', image: `${open.host}/library/busybox:none` }] }))
+  const res = await w.post(
+    workload('apps', 'Deployment', 'deployments', {
+      containers: [
+        { name: 'bad', image: `${open.host}/Upper/app:v1` },
+        { name: 'short', image: `${open.host}/library/busybox:none` },
+      ],
+    }),
+  )
   t.equal(res.body.response.allowed, false)
   t.match(res.body.response.status.message, /container "bad".*repository name must be lowercase/)
-  t.notMatch(res.body.response.warnings?.join('\n') ?? '', 'exempt by --exempt-image busybox:*', '"busybox:*" is not the normalized form')
-  t.match(res.body.response.warnings?.join('\n') ?? '', /library\/busybox:none.*exempt by --exempt-image/, `exempt by the ${open.host}/* pattern instead`)
+  t.notMatch(
+    res.body.response.warnings?.join('\n') ?? '',
+    'exempt by --exempt-image busybox:*',
+    '"busybox:*" is not the normalized form',
+  )
+  t.match(
+    res.body.response.warnings?.join('\n') ?? '',
+    /library\/busybox:none.*exempt by --exempt-image/,
+    `exempt by the ${open.host}/* pattern instead`,
+  )
 })

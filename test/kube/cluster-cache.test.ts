@@ -11,11 +11,25 @@ import { createTestCA } from '../helpers/pki.js'
 const ca = await createTestCA()
 t.teardown(() => ca.close())
 
-async function setup(t: Test, prepare: (fake: FakeKubeApi) => void = () => undefined): Promise<{ fake: FakeKubeApi; cache: ClusterCache; gets: () => string[] }> {
+async function setup(
+  t: Test,
+  prepare: (fake: FakeKubeApi) => void = () => undefined,
+): Promise<{ fake: FakeKubeApi; cache: ClusterCache; gets: () => string[] }> {
   const fake = await startFakeKubeApi({ ca })
   t.teardown(() => fake.close())
-  fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'first-password' } }))
-  fake.put('secrets', makeDockerConfigSecret('team-a', 'legacy', { 'reg.example.com': { username: 'u', password: 'p' } }, 'kubernetes.io/dockercfg'))
+  fake.put(
+    'secrets',
+    makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'first-password' } }),
+  )
+  fake.put(
+    'secrets',
+    makeDockerConfigSecret(
+      'team-a',
+      'legacy',
+      { 'reg.example.com': { username: 'u', password: 'p' } },
+      'kubernetes.io/dockercfg',
+    ),
+  )
   fake.put('secrets', loadFixture('api/secret-opaque.json'))
   fake.put('serviceaccounts', loadFixture('api/serviceaccount.json'))
   fake.put('namespaces', loadFixture('api/namespace.json'))
@@ -24,7 +38,10 @@ async function setup(t: Test, prepare: (fake: FakeKubeApi) => void = () => undef
   const cache = new ClusterCache(kc, new KubeApi(kc), createLogger('silent'))
   t.teardown(() => cache.stop())
   cache.start()
-  const gets = (): string[] => fake.requests.filter((r) => !r.path.includes('watch=') && !/^\/api\/v1\/(secrets|serviceaccounts|namespaces)\?/.test(r.path)).map((r) => r.path)
+  const gets = (): string[] =>
+    fake.requests
+      .filter((r) => !r.path.includes('watch=') && !/^\/api\/v1\/(secrets|serviceaccounts|namespaces)\?/.test(r.path))
+      .map((r) => r.path)
   return { fake, cache, gets }
 }
 
@@ -41,38 +58,60 @@ const password = async (cache: ClusterCache, ns: string, name: string): Promise<
   const r = await cache.getSecret(ns, name)
   if (r.kind !== 'found') return r.kind
   const data = r.object.data['.dockerconfigjson'] ?? r.object.data['.dockercfg']
-  return data === undefined ? 'no data' : JSON.stringify(JSON.parse(Buffer.from(data, 'base64').toString())).match(/"password":"([^"]*)"/)?.[1]
+  return data === undefined
+    ? 'no data'
+    : JSON.stringify(JSON.parse(Buffer.from(data, 'base64').toString())).match(/"password":"([^"]*)"/)?.[1]
 }
 
 t.test('warm: secrets of both docker types, service accounts and namespaces answer without a request', async (t) => {
   const { fake, cache, gets } = await setup(t)
   t.equal(await cache.waitForSync(5000), true)
-  t.match(cache.stats(), { pullSecrets: 2, serviceAccounts: 1, namespaces: 1, synced: true }, 'the Opaque secret is not copied')
+  t.match(
+    cache.stats(),
+    { pullSecrets: 2, serviceAccounts: 1, namespaces: 1, synced: true },
+    'the Opaque secret is not copied',
+  )
   const sa = loadFixture('api/serviceaccount.json')
   const ns = loadFixture('api/namespace.json')
   for (let i = 0; i < 20; i++) {
     t.equal(await password(cache, 'team-a', 'regcred'), 'first-password')
     t.equal((await cache.getSecret('team-a', 'legacy')).kind, 'found')
-    t.match(await cache.getServiceAccount(sa.metadata.namespace, sa.metadata.name), { kind: 'found', object: { imagePullSecrets: sa.imagePullSecrets.map((r: { name: string }) => r.name) } })
+    t.match(await cache.getServiceAccount(sa.metadata.namespace, sa.metadata.name), {
+      kind: 'found',
+      object: { imagePullSecrets: sa.imagePullSecrets.map((r: { name: string }) => r.name) },
+    })
     t.match(await cache.getNamespace(ns.metadata.name), { kind: 'found', object: { labels: ns.metadata.labels } })
   }
   t.same(gets(), [], 'no GET at all')
-  t.ok(fake.requests.some((r) => r.path.includes('fieldSelector=type%3Dkubernetes.io%2Fdockerconfigjson')), 'secrets are listed by type')
+  t.ok(
+    fake.requests.some((r) => r.path.includes('fieldSelector=type%3Dkubernetes.io%2Fdockerconfigjson')),
+    'secrets are listed by type',
+  )
   const found = await cache.getSecret('team-a', 'regcred')
-  t.same(found.kind === 'found' ? Object.keys(found.object.data) : found, ['.dockerconfigjson'], 'only the key the kubelet reads is kept')
+  t.same(
+    found.kind === 'found' ? Object.keys(found.object.data) : found,
+    ['.dockerconfigjson'],
+    'only the key the kubelet reads is kept',
+  )
 })
 
 t.test('a changed secret is used at once; a deleted one is gone, and its absence is remembered briefly', async (t) => {
   const { fake, cache, gets } = await setup(t)
   await cache.waitForSync(5000)
-  fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'second-password' } }))
+  fake.put(
+    'secrets',
+    makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'second-password' } }),
+  )
   await until(t, 'the update', async () => (await password(cache, 'team-a', 'regcred')) === 'second-password')
   fake.remove('secrets', 'team-a/regcred')
   await until(t, 'the delete', () => cache.stats().pullSecrets === 1)
   t.equal(await password(cache, 'team-a', 'regcred'), 'missing')
   t.equal(await password(cache, 'team-a', 'regcred'), 'missing')
   t.same(gets(), ['/api/v1/namespaces/team-a/secrets/regcred'], 'one GET for the missing name, then remembered')
-  fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'third-password' } }))
+  fake.put(
+    'secrets',
+    makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'third-password' } }),
+  )
   await until(t, 'the re-creation', async () => (await password(cache, 'team-a', 'regcred')) === 'third-password')
   t.equal(gets().length, 1, 'a re-created docker secret comes from the watch, not from the remembered absence')
 })
@@ -91,7 +130,10 @@ t.test('copies of one pull secret share one data object; a copy that changes get
   t.equal(await data('team-c'), b, 'the same object, not an equal copy')
   t.equal(await data('team-d'), b)
   t.ok(Object.isFrozen(b))
-  fake.put('secrets', makeDockerConfigSecret('team-c', 'copied', { 'reg.example.com': { username: 'u', password: 'rotated' } }))
+  fake.put(
+    'secrets',
+    makeDockerConfigSecret('team-c', 'copied', { 'reg.example.com': { username: 'u', password: 'rotated' } }),
+  )
   await until(t, 'the update', async () => (await password(cache, 'team-c', 'copied')) === 'rotated')
   t.not(await data('team-c'), b, 'the changed copy has its own')
   t.equal(await data('team-b'), b, 'the others still share theirs')
@@ -117,26 +159,51 @@ t.test('a dropped watch resumes, an expired one lists again: changes keep arrivi
   const lists = (): number => fake.requests.filter((r) => !r.path.includes('watch=')).length
   const listedBefore = lists()
   fake.dropWatches()
-  fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'after-drop' } }))
-  await until(t, 'the change after a dropped watch', async () => (await password(cache, 'team-a', 'regcred')) === 'after-drop', 8000)
+  fake.put(
+    'secrets',
+    makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'after-drop' } }),
+  )
+  await until(
+    t,
+    'the change after a dropped watch',
+    async () => (await password(cache, 'team-a', 'regcred')) === 'after-drop',
+    8000,
+  )
   await until(t, 'the watches again', () => fake.watches === 4, 8000)
   t.equal(lists(), listedBefore, 'a dropped watch resumes from its resourceVersion: nothing is listed again')
   const changed: string[] = []
   cache.onNamespaceChange((name) => changed.push(name))
   fake.expireWatches()
-  fake.put('namespaces', { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'team-new', labels: { 'pullguard.io/mode': 'warn' } } })
+  fake.put('namespaces', {
+    kind: 'Namespace',
+    apiVersion: 'v1',
+    metadata: { name: 'team-new', labels: { 'pullguard.io/mode': 'warn' } },
+  })
   // From the copy, not the API fallback: the re-list has happened.
-  await until(t, 'the change after an expired watch', () => changed.includes('team-new') && cache.stats().namespaces === 2, 8000)
-  const listed = fake.requests.filter((r) => r.path.startsWith('/api/v1/namespaces?') && !r.path.includes('watch=')).length
+  await until(
+    t,
+    'the change after an expired watch',
+    () => changed.includes('team-new') && cache.stats().namespaces === 2,
+    8000,
+  )
+  const listed = fake.requests.filter(
+    (r) => r.path.startsWith('/api/v1/namespaces?') && !r.path.includes('watch='),
+  ).length
   t.ok(listed >= 2, 'the namespaces were listed again after 410 Gone')
   changed.splice(0)
-  fake.put('namespaces', { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'team-new', labels: { 'pullguard.io/mode': 'off' } } })
+  fake.put('namespaces', {
+    kind: 'Namespace',
+    apiVersion: 'v1',
+    metadata: { name: 'team-new', labels: { 'pullguard.io/mode': 'off' } },
+  })
   await until(t, 'the relabel announced (the modes forget their cached label)', () => changed.includes('team-new'))
   t.match(await cache.getNamespace('team-new'), { kind: 'found', object: { labels: { 'pullguard.io/mode': 'off' } } })
 })
 
 t.test('without permission to list, every lookup goes to the API and still works', async (t) => {
-  const { cache, gets } = await setup(t, (fake) => fake.faults.push({ match: /^\/api\/v1\/(secrets|serviceaccounts|namespaces)\?/, status: 403 }))
+  const { cache, gets } = await setup(t, (fake) =>
+    fake.faults.push({ match: /^\/api\/v1\/(secrets|serviceaccounts|namespaces)\?/, status: 403 }),
+  )
   t.equal(await cache.waitForSync(300), false)
   t.equal(await password(cache, 'team-a', 'regcred'), 'first-password')
   t.equal(await password(cache, 'team-a', 'regcred'), 'first-password')
@@ -146,32 +213,63 @@ t.test('without permission to list, every lookup goes to the API and still works
   t.equal(cache.revision('team-a'), undefined, 'no revision: nothing derived from these answers may be kept')
 })
 
-t.test("a namespace's revision moves with its pull secrets, service accounts and Namespace object, and only those", async (t) => {
-  const { fake, cache } = await setup(t)
-  t.equal(cache.revision('team-a'), undefined, 'none before the copies are listed')
-  await cache.waitForSync(5000)
-  const sa = loadFixture<any>('api/serviceaccount.json')
-  const ns = loadFixture<any>('api/namespace.json')
-  const other = 'team-other'
-  const moved = async (what: string, change: () => void, namespace: string): Promise<void> => {
-    const before = cache.revision(namespace)
-    const elsewhere = cache.revision(namespace === other ? 'team-a' : other)
-    t.type(before, 'number')
-    change()
-    await until(t, what, () => cache.revision(namespace) !== before)
-    t.equal(cache.revision(namespace === other ? 'team-a' : other), elsewhere, `${what}: other namespaces keep theirs`)
-  }
-  await moved('a changed pull secret', () => fake.put('secrets', makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'next' } })), 'team-a')
-  await moved('a deleted pull secret', () => fake.remove('secrets', 'team-a/legacy'), 'team-a')
-  await moved('a new pull secret in another namespace', () => fake.put('secrets', makeDockerConfigSecret(other, 'regcred', { 'reg.example.com': { username: 'u', password: 'p' } })), other)
-  await moved('a changed service account', () => fake.put('serviceaccounts', { ...sa, imagePullSecrets: [{ name: 'added' }] }), sa.metadata.namespace)
-  await moved('a relabelled namespace', () => fake.put('namespaces', { ...ns, metadata: { ...ns.metadata, labels: { 'pullguard.io/mode': 'warn' } } }), ns.metadata.name)
-  // An Opaque secret is not watched: it can never be a pull secret, and it leaves the revision alone.
-  const before = cache.revision('team-a')
-  fake.put('secrets', { ...loadFixture<object>('api/secret-opaque.json'), data: { other: 'Y2hhbmdlZA==' } })
-  await new Promise((r) => setTimeout(r, 200))
-  t.equal(cache.revision('team-a'), before, 'a change the kubelet cannot see moves nothing')
-})
+t.test(
+  "a namespace's revision moves with its pull secrets, service accounts and Namespace object, and only those",
+  async (t) => {
+    const { fake, cache } = await setup(t)
+    t.equal(cache.revision('team-a'), undefined, 'none before the copies are listed')
+    await cache.waitForSync(5000)
+    const sa = loadFixture<any>('api/serviceaccount.json')
+    const ns = loadFixture<any>('api/namespace.json')
+    const other = 'team-other'
+    const moved = async (what: string, change: () => void, namespace: string): Promise<void> => {
+      const before = cache.revision(namespace)
+      const elsewhere = cache.revision(namespace === other ? 'team-a' : other)
+      t.type(before, 'number')
+      change()
+      await until(t, what, () => cache.revision(namespace) !== before)
+      t.equal(
+        cache.revision(namespace === other ? 'team-a' : other),
+        elsewhere,
+        `${what}: other namespaces keep theirs`,
+      )
+    }
+    await moved(
+      'a changed pull secret',
+      () =>
+        fake.put(
+          'secrets',
+          makeDockerConfigSecret('team-a', 'regcred', { 'reg.example.com': { username: 'u', password: 'next' } }),
+        ),
+      'team-a',
+    )
+    await moved('a deleted pull secret', () => fake.remove('secrets', 'team-a/legacy'), 'team-a')
+    await moved(
+      'a new pull secret in another namespace',
+      () =>
+        fake.put(
+          'secrets',
+          makeDockerConfigSecret(other, 'regcred', { 'reg.example.com': { username: 'u', password: 'p' } }),
+        ),
+      other,
+    )
+    await moved(
+      'a changed service account',
+      () => fake.put('serviceaccounts', { ...sa, imagePullSecrets: [{ name: 'added' }] }),
+      sa.metadata.namespace,
+    )
+    await moved(
+      'a relabelled namespace',
+      () => fake.put('namespaces', { ...ns, metadata: { ...ns.metadata, labels: { 'pullguard.io/mode': 'warn' } } }),
+      ns.metadata.name,
+    )
+    // An Opaque secret is not watched: it can never be a pull secret, and it leaves the revision alone.
+    const before = cache.revision('team-a')
+    fake.put('secrets', { ...loadFixture<object>('api/secret-opaque.json'), data: { other: 'Y2hhbmdlZA==' } })
+    await new Promise((r) => setTimeout(r, 200))
+    t.equal(cache.revision('team-a'), before, 'a change the kubelet cannot see moves nothing')
+  },
+)
 
 t.test('a watch answered HTTP 410 lists again (its version expired), after a back-off', async (t) => {
   const fake = await startFakeKubeApi({ ca })
@@ -182,26 +280,49 @@ t.test('a watch answered HTTP 410 lists again (its version expired), after a bac
   t.teardown(() => cache.stop())
   cache.start()
   await new Promise((r) => setTimeout(r, 3_500))
-  const lists = fake.requests.filter((r) => /^\/api\/v1\/namespaces\?/.test(r.path) && !r.path.includes('watch=')).length
+  const lists = fake.requests.filter(
+    (r) => /^\/api\/v1\/namespaces\?/.test(r.path) && !r.path.includes('watch='),
+  ).length
   t.ok(lists >= 2 && lists <= 3, `${lists} lists of namespaces in 3.5 s: listed again after 410, with a back-off`)
 })
 
-t.test('list allowed but watch forbidden: said once per copy, not "usable again" and a new list every second', async (t) => {
-  const { Writable } = await import('node:stream')
-  const fake = await startFakeKubeApi({ ca })
-  t.teardown(() => fake.close())
-  fake.faults.push({ match: /watch=true/, status: 403 })
-  const lines: Array<{ level: number; msg: string }> = []
-  const sink = new Writable({ write(c: Buffer, _e, done) { for (const l of c.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l)); done() } })
-  const kc = loadKubeConfig(fake.kubeconfigPath)
-  const cache = new ClusterCache(kc, new KubeApi(kc), createLogger('info', sink))
-  t.teardown(() => cache.stop())
-  cache.start()
-  await new Promise((r) => setTimeout(r, 3_500))
-  const warnings = lines.filter((l) => l.level === 40)
-  t.equal(new Set(warnings.map((w) => w.msg)).size, warnings.length, 'no warning repeated')
-  t.ok(warnings.length >= 1 && warnings.every((w) => /^Kubernetes API cannot be used: pullguard may not watch (secrets|serviceaccounts|namespaces) \(403 Forbidden\)/.test(w.msg)), warnings.map((w) => w.msg).join('\n'))
-  t.notOk(lines.some((l) => l.msg === 'Kubernetes API usable again'), 'never "usable again" while the watch is refused')
-  const lists = fake.requests.filter((r) => /^\/api\/v1\/namespaces\?/.test(r.path) && !r.path.includes('watch=')).length
-  t.ok(lists <= 3, `${lists} lists of namespaces in 3.5 s (back-off 1 s, 2 s, …)`)
-})
+t.test(
+  'list allowed but watch forbidden: said once per copy, not "usable again" and a new list every second',
+  async (t) => {
+    const { Writable } = await import('node:stream')
+    const fake = await startFakeKubeApi({ ca })
+    t.teardown(() => fake.close())
+    fake.faults.push({ match: /watch=true/, status: 403 })
+    const lines: Array<{ level: number; msg: string }> = []
+    const sink = new Writable({
+      write(c: Buffer, _e, done) {
+        for (const l of c.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l))
+        done()
+      },
+    })
+    const kc = loadKubeConfig(fake.kubeconfigPath)
+    const cache = new ClusterCache(kc, new KubeApi(kc), createLogger('info', sink))
+    t.teardown(() => cache.stop())
+    cache.start()
+    await new Promise((r) => setTimeout(r, 3_500))
+    const warnings = lines.filter((l) => l.level === 40)
+    t.equal(new Set(warnings.map((w) => w.msg)).size, warnings.length, 'no warning repeated')
+    t.ok(
+      warnings.length >= 1 &&
+        warnings.every((w) =>
+          /^Kubernetes API cannot be used: pullguard may not watch (secrets|serviceaccounts|namespaces) \(403 Forbidden\)/.test(
+            w.msg,
+          ),
+        ),
+      warnings.map((w) => w.msg).join('\n'),
+    )
+    t.notOk(
+      lines.some((l) => l.msg === 'Kubernetes API usable again'),
+      'never "usable again" while the watch is refused',
+    )
+    const lists = fake.requests.filter(
+      (r) => /^\/api\/v1\/namespaces\?/.test(r.path) && !r.path.includes('watch='),
+    ).length
+    t.ok(lists <= 3, `${lists} lists of namespaces in 3.5 s (back-off 1 s, 2 s, …)`)
+  },
+)

@@ -21,7 +21,11 @@ const api = (fake: FakeKubeApi, requestTimeoutMs?: number): KubeApi =>
 
 // Everything secret the tests serve, in base64 and in clear: none of it may reach a `detail`.
 const SECRET_VALUES = ['s3cret-pass', 'hub-pass', 'hunter2', 'aHVudGVyMg==', 'leaky-value', 'bGVha3ktdmFsdWU']
-function assertNoSecrets(t: { notOk(v: unknown, message: string): unknown }, fake: FakeKubeApi, r: Lookup<unknown>): void {
+function assertNoSecrets(
+  t: { notOk(v: unknown, message: string): unknown },
+  fake: FakeKubeApi,
+  r: Lookup<unknown>,
+): void {
   if (r.kind !== 'error' && r.kind !== 'forbidden') return
   t.notOk(r.detail.includes(fake.token), 'detail does not contain the bearer token')
   for (const v of SECRET_VALUES) t.notOk(r.detail.includes(v), `detail does not contain ${v}`)
@@ -38,24 +42,37 @@ t.test('reads a secret of each fixture type and converts it', async (t) => {
     const raw = loadFixture(`api/${file}`)
     fake.secrets.set(`${raw.metadata.namespace}/${raw.metadata.name}`, raw)
     const r = await api(fake).getSecret(raw.metadata.namespace, raw.metadata.name)
-    t.same(r, { kind: 'found', object: { name: raw.metadata.name, namespace: 'team-a', type: raw.type, data: raw.data } }, file)
+    t.same(
+      r,
+      { kind: 'found', object: { name: raw.metadata.name, namespace: 'team-a', type: raw.type, data: raw.data } },
+      file,
+    )
   }
-  t.same(fake.requests.map((r) => r.path), [
-    '/api/v1/namespaces/team-a/secrets/regcred',
-    '/api/v1/namespaces/team-a/secrets/legacy-hub',
-    '/api/v1/namespaces/team-a/secrets/app-config',
-  ])
+  t.same(
+    fake.requests.map((r) => r.path),
+    [
+      '/api/v1/namespaces/team-a/secrets/regcred',
+      '/api/v1/namespaces/team-a/secrets/legacy-hub',
+      '/api/v1/namespaces/team-a/secrets/app-config',
+    ],
+  )
 })
 
 t.test('a secret without type or data reads as Opaque with no data', async (t) => {
   const fake = await fakeApi()
   fake.secrets.set('ns/bare', { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'bare', namespace: 'ns' } })
-  t.same(await api(fake).getSecret('ns', 'bare'), { kind: 'found', object: { name: 'bare', namespace: 'ns', type: 'Opaque', data: {} } })
+  t.same(await api(fake).getSecret('ns', 'bare'), {
+    kind: 'found',
+    object: { name: 'bare', namespace: 'ns', type: 'Opaque', data: {} },
+  })
 })
 
 t.test('a secret built by makeDockerConfigSecret round-trips', async (t) => {
   const fake = await fakeApi()
-  fake.secrets.set('ns/built', makeDockerConfigSecret('ns', 'built', { 'r.example:5000': { username: 'u', password: 'leaky-value' } }))
+  fake.secrets.set(
+    'ns/built',
+    makeDockerConfigSecret('ns', 'built', { 'r.example:5000': { username: 'u', password: 'leaky-value' } }),
+  )
   const r = await api(fake).getSecret('ns', 'built')
   if (r.kind !== 'found') throw t.fail(`expected found, got ${r.kind}`)
   t.equal(r.object.type, 'kubernetes.io/dockerconfigjson')
@@ -140,22 +157,50 @@ t.test('a server certificate the kubeconfig CA does not trust is an error', asyn
   t.teardown(() => fake.close())
   const trusting = await fakeApi()
   const path = `${trusting.kubeconfigPath}-other-server`
-  await writeFile(path, (await readFile(trusting.kubeconfigPath, 'utf8')).replace(trusting.origin, fake.origin).replace(trusting.token, fake.token))
+  await writeFile(
+    path,
+    (await readFile(trusting.kubeconfigPath, 'utf8'))
+      .replace(trusting.origin, fake.origin)
+      .replace(trusting.token, fake.token),
+  )
   fake.secrets.set('team-a/regcred', loadFixture('api/secret-dockerconfigjson.json'))
-  t.match(await new KubeApi(loadKubeConfig(path)).getSecret('team-a', 'regcred'), { kind: 'error', detail: /cannot reach.*\(/ })
+  t.match(await new KubeApi(loadKubeConfig(path)).getSecret('team-a', 'regcred'), {
+    kind: 'error',
+    detail: /cannot reach.*\(/,
+  })
   t.equal(fake.requests.length, 0, 'no request was sent over the untrusted connection')
 })
 
 t.test('answers that are not the requested Secret are errors that quote nothing', async (t) => {
   const fake = await fakeApi()
   const cases: Array<[string, () => void]> = [
-    ['broken JSON', () => fake.faults.push({ match: /secrets/, body: '{"kind":"Secret","data":{"password":"bGVha3ktdmFsdWU' })],
-    ['a Status with 200', () => fake.faults.push({ match: /secrets/, body: JSON.stringify(loadFixture('api/status-404-secret.json')) })],
+    [
+      'broken JSON',
+      () => fake.faults.push({ match: /secrets/, body: '{"kind":"Secret","data":{"password":"bGVha3ktdmFsdWU' }),
+    ],
+    [
+      'a Status with 200',
+      () => fake.faults.push({ match: /secrets/, body: JSON.stringify(loadFixture('api/status-404-secret.json')) }),
+    ],
     ['a JSON array', () => fake.faults.push({ match: /secrets/, body: '[1,2]' })],
-    ['another kind', () => fake.secrets.set('team-a/regcred', { ...loadFixture<object>('api/secret-opaque.json'), kind: 'ConfigMap' })],
+    [
+      'another kind',
+      () => fake.secrets.set('team-a/regcred', { ...loadFixture<object>('api/secret-opaque.json'), kind: 'ConfigMap' }),
+    ],
     ['a secret of another name', () => fake.secrets.set('team-a/regcred', loadFixture('api/secret-opaque.json'))],
-    ['a secret of another namespace', () => fake.secrets.set('team-a/regcred', makeDockerConfigSecret('team-b', 'regcred', {}))],
-    ['data values that are not strings', () => fake.secrets.set('team-a/regcred', { kind: 'Secret', metadata: { name: 'regcred', namespace: 'team-a' }, data: { a: 1 } })],
+    [
+      'a secret of another namespace',
+      () => fake.secrets.set('team-a/regcred', makeDockerConfigSecret('team-b', 'regcred', {})),
+    ],
+    [
+      'data values that are not strings',
+      () =>
+        fake.secrets.set('team-a/regcred', {
+          kind: 'Secret',
+          metadata: { name: 'regcred', namespace: 'team-a' },
+          data: { a: 1 },
+        }),
+    ],
   ]
   for (const [label, setup] of cases) {
     fake.faults.length = 0
@@ -170,12 +215,54 @@ t.test('answers that are not the requested Secret are errors that quote nothing'
 t.test('reads a service account and its imagePullSecrets, skipping entries without a name', async (t) => {
   const fake = await fakeApi()
   fake.serviceAccounts.set('team-b/reporter', loadFixture('api/serviceaccount.json'))
-  fake.serviceAccounts.set('team-b/mixed', { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: 'mixed', namespace: 'team-b', uid: 'u-2', annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/r', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}' } }, imagePullSecrets: [{ name: 'a' }, {}, { name: '' }, { name: 'b' }] })
-  fake.serviceAccounts.set('team-b/default', { kind: 'ServiceAccount', apiVersion: 'v1', metadata: { name: 'default', namespace: 'team-b' } })
+  fake.serviceAccounts.set('team-b/mixed', {
+    kind: 'ServiceAccount',
+    apiVersion: 'v1',
+    metadata: {
+      name: 'mixed',
+      namespace: 'team-b',
+      uid: 'u-2',
+      annotations: {
+        'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/r',
+        'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}',
+      },
+    },
+    imagePullSecrets: [{ name: 'a' }, {}, { name: '' }, { name: 'b' }],
+  })
+  fake.serviceAccounts.set('team-b/default', {
+    kind: 'ServiceAccount',
+    apiVersion: 'v1',
+    metadata: { name: 'default', namespace: 'team-b' },
+  })
   const k = api(fake)
-  t.same(await k.getServiceAccount('team-b', 'reporter'), { kind: 'found', object: { name: 'reporter', namespace: 'team-b', imagePullSecrets: ['team-b-registry'], uid: '8d4e5f6a-7b8c-4d9e-9f0a-2b3c4d5e6f7a', annotations: {} } })
-  t.same(await k.getServiceAccount('team-b', 'mixed'), { kind: 'found', object: { name: 'mixed', namespace: 'team-b', imagePullSecrets: ['a', 'b'], uid: 'u-2', annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/r' } } }, 'annotations without the last-applied copy')
-  t.same(await k.getServiceAccount('team-b', 'default'), { kind: 'found', object: { name: 'default', namespace: 'team-b', imagePullSecrets: [], uid: '', annotations: {} } })
+  t.same(await k.getServiceAccount('team-b', 'reporter'), {
+    kind: 'found',
+    object: {
+      name: 'reporter',
+      namespace: 'team-b',
+      imagePullSecrets: ['team-b-registry'],
+      uid: '8d4e5f6a-7b8c-4d9e-9f0a-2b3c4d5e6f7a',
+      annotations: {},
+    },
+  })
+  t.same(
+    await k.getServiceAccount('team-b', 'mixed'),
+    {
+      kind: 'found',
+      object: {
+        name: 'mixed',
+        namespace: 'team-b',
+        imagePullSecrets: ['a', 'b'],
+        uid: 'u-2',
+        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/r' },
+      },
+    },
+    'annotations without the last-applied copy',
+  )
+  t.same(await k.getServiceAccount('team-b', 'default'), {
+    kind: 'found',
+    object: { name: 'default', namespace: 'team-b', imagePullSecrets: [], uid: '', annotations: {} },
+  })
   t.same(await k.getServiceAccount('team-b', 'nobody'), { kind: 'missing' })
   t.equal(fake.requests[0]?.path, '/api/v1/namespaces/team-b/serviceaccounts/reporter')
 })
@@ -185,7 +272,8 @@ t.test('a service account we may not read is forbidden', async (t) => {
   fake.faults.push({ match: /serviceaccounts/, status: 403 })
   t.match(await api(fake).getServiceAccount('team-b', 'reporter'), {
     kind: 'forbidden',
-    detail: 'serviceaccounts "reporter" is forbidden: User "system:serviceaccount:pullguard:pullguard" cannot get resource "serviceaccounts" in API group "" in the namespace "team-b"',
+    detail:
+      'serviceaccounts "reporter" is forbidden: User "system:serviceaccount:pullguard:pullguard" cannot get resource "serviceaccounts" in API group "" in the namespace "team-b"',
   })
 })
 
@@ -194,7 +282,10 @@ t.test('reads namespace labels; a namespace without labels has none', async (t) 
   fake.namespaces.set('team-a', loadFixture('api/namespace.json'))
   fake.namespaces.set('plain', { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'plain' } })
   const k = api(fake)
-  t.same(await k.getNamespace('team-a'), { kind: 'found', object: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', 'pullguard.io/mode': 'enforce' } } })
+  t.same(await k.getNamespace('team-a'), {
+    kind: 'found',
+    object: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', 'pullguard.io/mode': 'enforce' } },
+  })
   t.same(await k.getNamespace('plain'), { kind: 'found', object: { name: 'plain', labels: {} } })
   t.same(await k.getNamespace('gone'), { kind: 'missing' })
   t.equal(fake.requests[0]?.path, '/api/v1/namespaces/team-a')
@@ -226,10 +317,23 @@ t.test('the stand-in serves pods, pod lists, nodes and events in the fixture sha
   fake.events.set('team-b/other', [{ ...events.items[0], involvedObject: { kind: 'Pod', name: 'other' } }])
   fake.nodes.push({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'worker-2' } })
   const core = loadKubeConfig(fake.kubeconfigPath).makeApiClient(CoreV1Api)
-  t.equal((await core.readNamespacedPod({ namespace: 'team-b', name: pod.metadata.name })).status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ImagePullBackOff')
-  t.same((await core.listNamespacedPod({ namespace: 'team-b' })).items.map((p) => p.metadata?.name), [pod.metadata.name])
-  t.same((await core.listNode()).items.map((n) => n.metadata?.name), ['worker-2'])
-  const forPod = await core.listNamespacedEvent({ namespace: 'team-b', fieldSelector: `involvedObject.name=${pod.metadata.name}` })
+  t.equal(
+    (await core.readNamespacedPod({ namespace: 'team-b', name: pod.metadata.name })).status?.containerStatuses?.[0]
+      ?.state?.waiting?.reason,
+    'ImagePullBackOff',
+  )
+  t.same(
+    (await core.listNamespacedPod({ namespace: 'team-b' })).items.map((p) => p.metadata?.name),
+    [pod.metadata.name],
+  )
+  t.same(
+    (await core.listNode()).items.map((n) => n.metadata?.name),
+    ['worker-2'],
+  )
+  const forPod = await core.listNamespacedEvent({
+    namespace: 'team-b',
+    fieldSelector: `involvedObject.name=${pod.metadata.name}`,
+  })
   t.equal(forPod.kind, 'EventList')
   t.equal(forPod.items.length, events.items.length)
   t.equal((await core.listNamespacedEvent({ namespace: 'team-b' })).items.length, events.items.length + 1)
@@ -249,24 +353,60 @@ t.test('pods, events and a node for diagnose: the fixture pod keeps its spec thr
   fake.pods.set('team-c/other', other)
   const events = loadFixture('api/eventlist-pod.json').items
   // An event left by an earlier pod of the same name (another uid) is not this pod's.
-  fake.events.set(key, [...events, { ...events[2], involvedObject: { ...events[2].involvedObject, uid: 'an-older-pod' }, message: 'stale' }])
-  fake.nodes.push({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'worker-2' }, status: { nodeInfo: { operatingSystem: 'linux', architecture: 'arm64' } } })
+  fake.events.set(key, [
+    ...events,
+    { ...events[2], involvedObject: { ...events[2].involvedObject, uid: 'an-older-pod' }, message: 'stale' },
+  ])
+  fake.nodes.push({
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: { name: 'worker-2' },
+    status: { nodeInfo: { operatingSystem: 'linux', architecture: 'arm64' } },
+  })
 
   const r = await api(fake).getPod('team-b', raw.metadata.name)
   if (r.kind !== 'found') return t.fail(`got ${r.kind}`)
-  t.same(readPodSpec(r.object.spec, 'spec'), readPodSpec(raw.spec, 'spec'), 'the model object reads as the raw JSON does')
-  t.match(r.object, { name: raw.metadata.name, namespace: 'team-b', uid: raw.metadata.uid, nodeName: 'worker-2', controller: { kind: 'ReplicaSet', name: 'api-5d8f7c9b6d' }, labels: { 'pod-template-hash': '5d8f7c9b6d' } })
+  t.same(
+    readPodSpec(r.object.spec, 'spec'),
+    readPodSpec(raw.spec, 'spec'),
+    'the model object reads as the raw JSON does',
+  )
+  t.match(r.object, {
+    name: raw.metadata.name,
+    namespace: 'team-b',
+    uid: raw.metadata.uid,
+    nodeName: 'worker-2',
+    controller: { kind: 'ReplicaSet', name: 'api-5d8f7c9b6d' },
+    labels: { 'pod-template-hash': '5d8f7c9b6d' },
+  })
   t.same(r.object.containers, [
-    { name: 'api', list: 'containers', waitingReason: 'ImagePullBackOff', waitingMessage: `Back-off pulling image "registry.example.com:5000/team-b/api:2.4.l"` },
+    {
+      name: 'api',
+      list: 'containers',
+      waitingReason: 'ImagePullBackOff',
+      waitingMessage: `Back-off pulling image "registry.example.com:5000/team-b/api:2.4.l"`,
+    },
     { name: 'proxy', list: 'containers', waitingReason: undefined, waitingMessage: undefined },
   ])
 
   const ev = await api(fake).listPodEvents('team-b', raw.metadata.name, raw.metadata.uid)
   if (ev.kind !== 'found') return t.fail(`got ${ev.kind}`)
   t.equal(ev.object.length, events.length, 'the stale event is dropped')
-  t.same(ev.object[2], { type: 'Warning', reason: 'Failed', message: events[2].message, fieldPath: 'spec.containers{api}', count: 4, lastSeen: '2026-11-25T08:01:31Z' })
+  t.same(ev.object[2], {
+    type: 'Warning',
+    reason: 'Failed',
+    message: events[2].message,
+    fieldPath: 'spec.containers{api}',
+    count: 4,
+    lastSeen: '2026-11-25T08:01:31Z',
+  })
   t.equal(ev.object[0]?.lastSeen, '2026-11-25T08:00:00.101Z', 'eventTime when there is no lastTimestamp')
-  t.ok(fake.requests.some((q) => q.path.includes('fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3Dapi-5d8f7c9b6d-q7w2e')), 'asks the API for this pod\'s events only')
+  t.ok(
+    fake.requests.some((q) =>
+      q.path.includes('fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3Dapi-5d8f7c9b6d-q7w2e'),
+    ),
+    "asks the API for this pod's events only",
+  )
 
   const seen: string[] = []
   const stuck = await api(fake).listPods(undefined, (p) => {

@@ -36,8 +36,22 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 t.test('one leader; a stopped leader releases the Lease and the other takes it at once', async (t) => {
   const lease = store()
   const events: string[] = []
-  const a = new LeaderElector({ api: lease, identity: 'a', logger, onStart: () => events.push('a+'), onStop: () => events.push('a-'), ...fast })
-  const b = new LeaderElector({ api: lease, identity: 'b', logger, onStart: () => events.push('b+'), onStop: () => events.push('b-'), ...fast })
+  const a = new LeaderElector({
+    api: lease,
+    identity: 'a',
+    logger,
+    onStart: () => events.push('a+'),
+    onStop: () => events.push('a-'),
+    ...fast,
+  })
+  const b = new LeaderElector({
+    api: lease,
+    identity: 'b',
+    logger,
+    onStart: () => events.push('b+'),
+    onStop: () => events.push('b-'),
+    ...fast,
+  })
   a.start()
   await sleep(50)
   b.start()
@@ -54,8 +68,22 @@ t.test('one leader; a stopped leader releases the Lease and the other takes it a
 
 t.test('a leader that can no longer renew steps down; the other takes over after the lease duration', async (t) => {
   const lease = store()
-  const a = new LeaderElector({ api: lease, identity: 'a', logger, onStart: () => undefined, onStop: () => undefined, ...fast })
-  const b = new LeaderElector({ api: lease, identity: 'b', logger, onStart: () => undefined, onStop: () => undefined, ...fast })
+  const a = new LeaderElector({
+    api: lease,
+    identity: 'a',
+    logger,
+    onStart: () => undefined,
+    onStop: () => undefined,
+    ...fast,
+  })
+  const b = new LeaderElector({
+    api: lease,
+    identity: 'b',
+    logger,
+    onStart: () => undefined,
+    onStop: () => undefined,
+    ...fast,
+  })
   a.start()
   await sleep(50)
   b.start()

@@ -2,10 +2,19 @@
 // where a pull is resolved (server, [host] order, capabilities, paths, override_path, ca, header,
 // skip_verify, the docker.io upstream, localhost) and the fallbacks (no file, a broken file).
 import t from 'tap'
-import { hostDirCandidates, hostDirectory, hostsFor, parseHostsToml, registryHosts, upstreamHost, type RegistryHost } from '../../src/mirrors/hosts-toml.js'
+import {
+  hostDirCandidates,
+  hostDirectory,
+  hostsFor,
+  parseHostsToml,
+  registryHosts,
+  upstreamHost,
+  type RegistryHost,
+} from '../../src/mirrors/hosts-toml.js'
 
 const DIR = '/etc/containerd/certs.d/docker.io'
-const short = (h: RegistryHost): string => `${h.scheme}://${h.host}${h.path} [${[...h.capabilities].sort().join(',')}] ${h.origin}`
+const short = (h: RegistryHost): string =>
+  `${h.scheme}://${h.host}${h.path} [${[...h.capabilities].sort().join(',')}] ${h.origin}`
 
 t.test('host directories: host_port_, host, _default', async (t) => {
   t.same(hostDirCandidates('docker.io'), ['docker.io', '_default'])
@@ -31,7 +40,9 @@ t.test('the upstream when nothing names a server', async (t) => {
 })
 
 t.test('[host] tables in file order, then the server', async (t) => {
-  const hosts = parseHostsToml('docker.io', `
+  const hosts = parseHostsToml(
+    'docker.io',
+    `
 server = "https://registry-1.docker.io"
 
 [host."https://mirror-b.internal"]
@@ -48,7 +59,9 @@ server = "https://registry-1.docker.io"
 [host."http://cache.internal/registry"]
   capabilities = ["pull", "resolve"]
   override_path = true
-`, DIR)
+`,
+    DIR,
+  )
   t.same(hosts.map(short), [
     'https://mirror-b.internal/v2 [pull,resolve] host',
     'https://mirror-a.internal:5000/v2 [pull] host',
@@ -79,18 +92,27 @@ t.test('paths: /v2 added, kept, or left to override_path', async (t) => {
   t.equal(parseHostsToml('r.example', 'server = "r.example:5000"', DIR)[0]?.scheme, 'https', 'no scheme: https')
 })
 
-t.test('no server: the registry itself, with every capability, keeping the top level\'s TLS settings', async (t) => {
-  const hosts = parseHostsToml('docker.io', `
+t.test("no server: the registry itself, with every capability, keeping the top level's TLS settings", async (t) => {
+  const hosts = parseHostsToml(
+    'docker.io',
+    `
 capabilities = ["pull"]
 ca = "/etc/ssl/extra.pem"
 [host."https://mirror.internal"]
-`, DIR)
-  t.same(hosts.map(short), ['https://mirror.internal/v2 [pull,push,resolve] host', 'https://registry-1.docker.io/v2 [pull,push,resolve] upstream'])
+`,
+    DIR,
+  )
+  t.same(hosts.map(short), [
+    'https://mirror.internal/v2 [pull,push,resolve] host',
+    'https://registry-1.docker.io/v2 [pull,push,resolve] upstream',
+  ])
   t.same(hosts[1]?.caFiles, ['/etc/ssl/extra.pem'])
 })
 
 t.test('a tag asks the hosts that resolve; a digest every host that pulls', async (t) => {
-  const hosts = parseHostsToml('docker.io', `
+  const hosts = parseHostsToml(
+    'docker.io',
+    `
 server = "https://registry-1.docker.io"
 [host."https://pull-only.internal"]
   capabilities = ["pull"]
@@ -98,12 +120,20 @@ server = "https://registry-1.docker.io"
   capabilities = ["pull", "resolve"]
 [host."https://push-only.internal"]
   capabilities = ["push"]
-`, DIR)
-  t.same(hostsFor(hosts, false).map((h) => h.host), ['resolver.internal', 'registry-1.docker.io'])
-  t.same(hostsFor(hosts, true).map((h) => h.host), ['pull-only.internal', 'resolver.internal', 'registry-1.docker.io'])
+`,
+    DIR,
+  )
+  t.same(
+    hostsFor(hosts, false).map((h) => h.host),
+    ['resolver.internal', 'registry-1.docker.io'],
+  )
+  t.same(
+    hostsFor(hosts, true).map((h) => h.host),
+    ['pull-only.internal', 'resolver.internal', 'registry-1.docker.io'],
+  )
 })
 
-t.test('what containerd refuses, and falls back from to the directory\'s *.crt files', async (t) => {
+t.test("what containerd refuses, and falls back from to the directory's *.crt files", async (t) => {
   const refused: Array<[string, RegExp]> = [
     ['server = ', /Invalid|invalid|expected/i],
     ['capabilities = ["pull", "fetch"]', /unknown capability fetch/],
@@ -116,11 +146,19 @@ t.test('what containerd refuses, and falls back from to the directory\'s *.crt f
     const r = registryHosts('docker.io', { text, files: ['b.crt', 'a.crt', 'client.cert', 'client.key'], dir: DIR })
     t.match(r.problem?.message ?? '', problem, text)
     t.equal(r.problem?.code, 'HostsFileInvalid')
-    t.same(r.hosts.map(short), ['https://registry-1.docker.io/v2 [pull,push,resolve] upstream'], `${text}: the upstream`)
+    t.same(
+      r.hosts.map(short),
+      ['https://registry-1.docker.io/v2 [pull,push,resolve] upstream'],
+      `${text}: the upstream`,
+    )
     t.same(r.hosts[0]?.caFiles, [`${DIR}/a.crt`, `${DIR}/b.crt`], `${text}: with the *.crt files`)
   }
   const none = registryHosts('docker.io', { text: undefined, files: ['ca.crt'], dir: DIR })
   t.equal(none.problem, undefined, 'no hosts.toml is no problem')
   t.same(none.hosts[0]?.caFiles, [`${DIR}/ca.crt`])
-  t.same(registryHosts('quay.io', undefined).hosts.map(short), ['https://quay.io/v2 [pull,push,resolve] upstream'], 'no directory at all')
+  t.same(
+    registryHosts('quay.io', undefined).hosts.map(short),
+    ['https://quay.io/v2 [pull,push,resolve] upstream'],
+    'no directory at all',
+  )
 })

@@ -14,15 +14,25 @@ import { endpointUrl } from '../../src/registry/endpoint.js'
 import { createTestCA } from '../helpers/pki.js'
 
 const lines: string[] = []
-const logger = createLogger('debug', new Writable({ write: (c: Buffer, _e, done) => {
+const logger = createLogger(
+  'debug',
+  new Writable({
+    write: (c: Buffer, _e, done) => {
       lines.push(c.toString())
       done()
-    }, }))
+    },
+  }),
+)
 const ca = await createTestCA()
 
 const root = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-'))
 t.teardown(() => rm(root, { recursive: true, force: true }))
-async function hosts(dir: string, text: string | undefined, extra: Record<string, string> = {}, base = root): Promise<void> {
+async function hosts(
+  dir: string,
+  text: string | undefined,
+  extra: Record<string, string> = {},
+  base = root,
+): Promise<void> {
   await mkdir(join(base, dir), { recursive: true })
   if (text !== undefined) await writeFile(join(base, dir, 'hosts.toml'), text)
   for (const [name, body] of Object.entries(extra)) await writeFile(join(base, dir, name), body)
@@ -56,36 +66,62 @@ const hostsOf = (image: string): string[] => routes.endpoints(parseReference(ima
 t.test('host_port_ wins over host:port, which wins over _default; no directory: _default', async (t) => {
   t.same(hostsOf('registry.example:5000/app:v1'), ['escaped.internal'])
   t.same(hostsOf('other.example:5000/app:v1'), ['plain-only.internal'])
-  t.same(hostsOf('registry.gitlab.com/app:v1'), ['default-mirror.internal', 'registry.gitlab.com'], "_default's mirror, then the registry itself")
+  t.same(
+    hostsOf('registry.gitlab.com/app:v1'),
+    ['default-mirror.internal', 'registry.gitlab.com'],
+    "_default's mirror, then the registry itself",
+  )
 })
 
 t.test('a mirror without resolve is asked for digests only; override_path keeps its path', async (t) => {
   t.same(hostsOf('ghcr.io/org/app:v1'), ['http://cache.internal:5000', 'custom.internal/some/path', 'ghcr.io'])
-  t.same(hostsOf(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`), ['http://cache.internal:5000', 'digest-only.internal', 'custom.internal/some/path', 'ghcr.io'])
+  t.same(hostsOf(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`), [
+    'http://cache.internal:5000',
+    'digest-only.internal',
+    'custom.internal/some/path',
+    'ghcr.io',
+  ])
 })
 
 t.test('what each host becomes: scheme, root, ?ns=, headers, TLS, credentials', async (t) => {
   const [cache, custom, server] = routes.endpoints(parseReference('ghcr.io/org/app:v1'))
-  t.match(cache, { host: 'cache.internal:5000', scheme: 'http', root: '/v2', repository: 'org/app', query: 'ns=ghcr.io', headers: { 'x-team': 'a, b' }, credentials: true })
+  t.match(cache, {
+    host: 'cache.internal:5000',
+    scheme: 'http',
+    root: '/v2',
+    repository: 'org/app',
+    query: 'ns=ghcr.io',
+    headers: { 'x-team': 'a, b' },
+    credentials: true,
+  })
   t.equal(cache?.tls, undefined, 'plain HTTP has no TLS settings')
   t.match(custom, { host: 'custom.internal', root: '/some/path', query: 'ns=ghcr.io', tls: { verify: false } })
   t.match(server, { host: 'ghcr.io', root: '/v2', tls: { verify: true, caPem: ca.caPem } })
   t.equal(server?.query, undefined, 'the registry itself gets no ns')
 })
 
-t.test('the URLs asked: a mirror is told the upstream with ?ns=, docker.io\'s own host is not, override_path keeps its root', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-urls-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await hosts('docker.io', 'server = "https://registry-1.docker.io"\n[host."https://mirror.internal/cache"]', {}, dir)
-  await hosts('r.example', 'server = "https://r.example/api"\noverride_path = true', {}, dir)
-  const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
-  const urls = (image: string, object: string): string[] => r.endpoints(parseReference(image)).map((e) => endpointUrl(e, (h) => `https://${h}`, `manifests/${object}`).href)
-  t.same(urls('nginx:1.25', '1.25'), ['https://mirror.internal/cache/v2/library/nginx/manifests/1.25?ns=docker.io', 'https://registry-1.docker.io/v2/library/nginx/manifests/1.25'])
-  t.same(urls(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`, `sha256:${'a'.repeat(64)}`), [`https://ghcr.io/v2/org/app/manifests/sha256:${'a'.repeat(64)}`])
-  t.same(urls('r.example/team/app:1.0', '1.0'), ['https://r.example/api/team/app/manifests/1.0'])
-})
+t.test(
+  "the URLs asked: a mirror is told the upstream with ?ns=, docker.io's own host is not, override_path keeps its root",
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-urls-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await hosts('docker.io', 'server = "https://registry-1.docker.io"\n[host."https://mirror.internal/cache"]', {}, dir)
+    await hosts('r.example', 'server = "https://r.example/api"\noverride_path = true', {}, dir)
+    const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
+    const urls = (image: string, object: string): string[] =>
+      r.endpoints(parseReference(image)).map((e) => endpointUrl(e, (h) => `https://${h}`, `manifests/${object}`).href)
+    t.same(urls('nginx:1.25', '1.25'), [
+      'https://mirror.internal/cache/v2/library/nginx/manifests/1.25?ns=docker.io',
+      'https://registry-1.docker.io/v2/library/nginx/manifests/1.25',
+    ])
+    t.same(urls(`ghcr.io/org/app@sha256:${'a'.repeat(64)}`, `sha256:${'a'.repeat(64)}`), [
+      `https://ghcr.io/v2/org/app/manifests/sha256:${'a'.repeat(64)}`,
+    ])
+    t.same(urls('r.example/team/app:1.0', '1.0'), ['https://r.example/api/team/app/manifests/1.0'])
+  },
+)
 
-t.test("docker.io: the *.crt files of its directory, at registry-1.docker.io, no ns", async (t) => {
+t.test('docker.io: the *.crt files of its directory, at registry-1.docker.io, no ns', async (t) => {
   const [hub] = routes.endpoints(parseReference('nginx:1.27'))
   t.match(hub, { host: 'registry-1.docker.io', repository: 'library/nginx', tls: { verify: true, caPem: ca.caPem } })
   t.equal(hub?.query, undefined)
@@ -100,32 +136,77 @@ t.test('a localhost registry with no directory: TLS without checks, then plain H
   const empty = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-empty-'))
   t.teardown(() => rm(empty, { recursive: true, force: true }))
   const r = new MirrorRoutes({ kind: 'containerd', dir: empty }, logger, { watch: false })
-  t.match(r.endpoints(parseReference('127.0.0.1:5000/app:v1')), [{ host: '127.0.0.1:5000', tls: { verify: false, plainFallback: true } }])
-  t.same(r.endpoints(parseReference('ghcr.io/app:v1')).map((e) => e.label), ['ghcr.io'])
+  t.match(r.endpoints(parseReference('127.0.0.1:5000/app:v1')), [
+    { host: '127.0.0.1:5000', tls: { verify: false, plainFallback: true } },
+  ])
+  t.same(
+    r.endpoints(parseReference('ghcr.io/app:v1')).map((e) => e.label),
+    ['ghcr.io'],
+  )
 })
 
-t.test('a missing directory is an error at start; a CA that cannot load fails only its host, as in containerd', async (t) => {
-  t.throws(() => new MirrorRoutes({ kind: 'containerd', dir: join(root, 'nope') }, logger, { watch: false }), MirrorConfigError)
-  const bad = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-bad-'))
-  t.teardown(() => rm(bad, { recursive: true, force: true }))
-  await hosts('reg.example', 'server = "https://reg.example"\nca = "missing.crt"', {}, bad)
-  await hosts('other.example', 'server = "https://other.example"\nca = "broken.crt"', { 'broken.crt': '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n' }, bad)
-  await hosts('fine.example', 'server = "https://fine.example"\nca = "ca.crt"', { 'ca.crt': ca.caPem }, bad)
-  lines.splice(0)
-  const r = new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false })
-  t.match(lines.join(''), /missing\.crt: the CA file cannot be read \(ENOENT\)/)
-  t.match(lines.join(''), /broken\.crt: the CA file holds a certificate that does not parse/)
-  t.match(r.endpoints(parseReference('reg.example/app:v1')), [{ host: 'reg.example', tls: { verify: true } }])
-  t.equal(r.endpoints(parseReference('reg.example/app:v1'))[0]?.tls?.caPem, undefined, 'asked without the CA: its certificate does not verify, so the answer is unverified')
-  t.match(r.endpoints(parseReference('fine.example/app:v1')), [{ tls: { verify: true, caPem: ca.caPem } }], 'the other hosts keep theirs')
-})
+t.test(
+  'a missing directory is an error at start; a CA that cannot load fails only its host, as in containerd',
+  async (t) => {
+    t.throws(
+      () => new MirrorRoutes({ kind: 'containerd', dir: join(root, 'nope') }, logger, { watch: false }),
+      MirrorConfigError,
+    )
+    const bad = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-bad-'))
+    t.teardown(() => rm(bad, { recursive: true, force: true }))
+    await hosts('reg.example', 'server = "https://reg.example"\nca = "missing.crt"', {}, bad)
+    await hosts(
+      'other.example',
+      'server = "https://other.example"\nca = "broken.crt"',
+      { 'broken.crt': '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n' },
+      bad,
+    )
+    await hosts('fine.example', 'server = "https://fine.example"\nca = "ca.crt"', { 'ca.crt': ca.caPem }, bad)
+    lines.splice(0)
+    const r = new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false })
+    t.match(lines.join(''), /missing\.crt: the CA file cannot be read \(ENOENT\)/)
+    t.match(lines.join(''), /broken\.crt: the CA file holds a certificate that does not parse/)
+    t.match(r.endpoints(parseReference('reg.example/app:v1')), [{ host: 'reg.example', tls: { verify: true } }])
+    t.equal(
+      r.endpoints(parseReference('reg.example/app:v1'))[0]?.tls?.caPem,
+      undefined,
+      'asked without the CA: its certificate does not verify, so the answer is unverified',
+    )
+    t.match(
+      r.endpoints(parseReference('fine.example/app:v1')),
+      [{ tls: { verify: true, caPem: ca.caPem } }],
+      'the other hosts keep theirs',
+    )
+  },
+)
 
 t.test('http:// with TLS settings and a port other than 80: HTTPS first, then plain HTTP, as containerd', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-fallback-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await hosts('reg.example', ['[host."http://a.internal:5000"]', '  ca = "ca.crt"', '[host."http://b.internal:5000"]', '  skip_verify = true', '[host."http://c.internal:80"]', '  skip_verify = true', '[host."http://d.internal:5000"]', '[host."http://e.internal"]', '  skip_verify = true'].join('\n'), { 'ca.crt': ca.caPem }, dir)
-  const [a, b, c, d, e] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(parseReference('reg.example/app:v1'))
-  t.match(e, { host: 'e.internal', scheme: 'http' }, 'no port written: not ambiguous either (containerd looks for a port)')
+  await hosts(
+    'reg.example',
+    [
+      '[host."http://a.internal:5000"]',
+      '  ca = "ca.crt"',
+      '[host."http://b.internal:5000"]',
+      '  skip_verify = true',
+      '[host."http://c.internal:80"]',
+      '  skip_verify = true',
+      '[host."http://d.internal:5000"]',
+      '[host."http://e.internal"]',
+      '  skip_verify = true',
+    ].join('\n'),
+    { 'ca.crt': ca.caPem },
+    dir,
+  )
+  const [a, b, c, d, e] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(
+    parseReference('reg.example/app:v1'),
+  )
+  t.match(
+    e,
+    { host: 'e.internal', scheme: 'http' },
+    'no port written: not ambiguous either (containerd looks for a port)',
+  )
   t.match(a, { host: 'a.internal:5000', tls: { verify: true, caPem: ca.caPem, plainFallback: true } })
   t.equal(a?.scheme, undefined, 'HTTPS first')
   t.match(b, { host: 'b.internal:5000', tls: { verify: false, plainFallback: true } })
@@ -138,12 +219,18 @@ t.test('reload: a new host directory is used, with a new generation', async (t) 
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-reload-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
-  t.same(r.endpoints(parseReference('reg.example/app:v1')).map((e) => e.label), ['reg.example'])
+  t.same(
+    r.endpoints(parseReference('reg.example/app:v1')).map((e) => e.label),
+    ['reg.example'],
+  )
   const before = r.generation
   await hosts('reg.example', '[host."https://mirror.example"]\n  capabilities = ["pull", "resolve"]', {}, dir)
   r.reload()
   t.equal(r.generation, before + 1)
-  t.same(r.endpoints(parseReference('reg.example/app:v1')).map((e) => e.label), ['mirror.example', 'reg.example'])
+  t.same(
+    r.endpoints(parseReference('reg.example/app:v1')).map((e) => e.label),
+    ['mirror.example', 'reg.example'],
+  )
 })
 
 const confDir = await mkdtemp(join(tmpdir(), 'pullguard-registries-conf-'))
@@ -172,18 +259,50 @@ await writeFile(
 )
 const crio = new MirrorRoutes({ kind: 'registries-conf', file: conf }, logger, { watch: false })
 
-t.test('registries.conf: mirrors in order with the rewritten path, then the location; credentials only at the image\'s own registry', async (t) => {
-  t.match(crio.endpoints(parseReference('nginx:1.27')), [
-    { host: 'mirror.internal:5000', repository: 'hub/library/nginx', tls: { verify: false, plainFallback: true }, credentials: false, label: 'mirror.internal:5000/hub/library/nginx' },
-    { host: 'registry-1.docker.io', repository: 'mirrored/library/nginx', credentials: true, label: 'registry-1.docker.io/mirrored/library/nginx' },
-    { host: 'registry-1.docker.io', repository: 'library/nginx', credentials: true, label: 'registry-1.docker.io/library/nginx' },
-  ], 'two sources on one host are two questions, told apart by their repository')
-})
+t.test(
+  "registries.conf: mirrors in order with the rewritten path, then the location; credentials only at the image's own registry",
+  async (t) => {
+    t.match(
+      crio.endpoints(parseReference('nginx:1.27')),
+      [
+        {
+          host: 'mirror.internal:5000',
+          repository: 'hub/library/nginx',
+          tls: { verify: false, plainFallback: true },
+          credentials: false,
+          label: 'mirror.internal:5000/hub/library/nginx',
+        },
+        {
+          host: 'registry-1.docker.io',
+          repository: 'mirrored/library/nginx',
+          credentials: true,
+          label: 'registry-1.docker.io/mirrored/library/nginx',
+        },
+        {
+          host: 'registry-1.docker.io',
+          repository: 'library/nginx',
+          credentials: true,
+          label: 'registry-1.docker.io/library/nginx',
+        },
+      ],
+      'two sources on one host are two questions, told apart by their repository',
+    )
+  },
+)
 
-t.test('registries.conf: a prefix rewrite moves the repository to another registry, which gets no pod credentials', async (t) => {
-  t.match(crio.endpoints(parseReference('example.com/team/app:v1')), [{ host: 'internal.example:5000', repository: 'imported/team/app', credentials: false }])
-  t.match(crio.endpoints(parseReference('example.com/teammate/app:v1')), [{ host: 'example.com', repository: 'teammate/app' }], 'a prefix matches whole path parts only')
-})
+t.test(
+  'registries.conf: a prefix rewrite moves the repository to another registry, which gets no pod credentials',
+  async (t) => {
+    t.match(crio.endpoints(parseReference('example.com/team/app:v1')), [
+      { host: 'internal.example:5000', repository: 'imported/team/app', credentials: false },
+    ])
+    t.match(
+      crio.endpoints(parseReference('example.com/teammate/app:v1')),
+      [{ host: 'example.com', repository: 'teammate/app' }],
+      'a prefix matches whole path parts only',
+    )
+  },
+)
 
 t.test('registries.conf: blocked names the file and the rule; no host is asked', async (t) => {
   t.same(crio.blocked(parseReference('blocked.example/app:v1')), { file: conf, prefix: 'blocked.example' })
@@ -214,6 +333,7 @@ t.test('the files are watched: an edit is picked up without a call', async (t) =
   t.teardown(() => r.close())
   await writeFile(file, '[[registry]]\nprefix = "reg.example"\nblocked = true\n')
   const deadline = Date.now() + 15_000
-  while (r.blocked(parseReference('reg.example/app')) === undefined && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200))
+  while (r.blocked(parseReference('reg.example/app')) === undefined && Date.now() < deadline)
+    await new Promise((res) => setTimeout(res, 200))
   t.same(r.blocked(parseReference('reg.example/app')), { file, prefix: 'reg.example' })
 })

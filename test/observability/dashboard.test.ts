@@ -19,24 +19,40 @@ interface Panel {
   targets?: Array<{ expr: string; refId: string; datasource?: { uid: string } }>
 }
 const FILE = fileURLToPath(new URL('../../../manifests/helm/pullguard/files/dashboard.json', import.meta.url))
-const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as { uid: string; title: string; templating: { list: Array<{ name: string; type: string; query: unknown }> }; panels: Panel[] }
+const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as {
+  uid: string
+  title: string
+  templating: { list: Array<{ name: string; type: string; query: unknown }> }
+  panels: Panel[]
+}
 const panels = dashboard.panels.filter((p) => p.type !== 'row')
 
-t.test('a Prometheus datasource variable, used by every query; every metric filtered by the install chosen', async (t) => {
-  t.same(dashboard.templating.list.map((v) => [v.name, v.type]), [['datasource', 'datasource'], ['namespace', 'query'], ['job', 'query']])
-  t.equal(dashboard.templating.list[0]?.query, 'prometheus')
-  for (const p of panels) {
-    for (const q of p.targets ?? []) {
-      for (const m of q.expr.matchAll(/\bpullguard_[a-z0-9_]+(\{[^}]*\})?/g)) t.match(m[1] ?? '', /^\{namespace=~"\$namespace", job=~"\$job"/, `${p.title}: ${m[0]}`)
+t.test(
+  'a Prometheus datasource variable, used by every query; every metric filtered by the install chosen',
+  async (t) => {
+    t.same(
+      dashboard.templating.list.map((v) => [v.name, v.type]),
+      [
+        ['datasource', 'datasource'],
+        ['namespace', 'query'],
+        ['job', 'query'],
+      ],
+    )
+    t.equal(dashboard.templating.list[0]?.query, 'prometheus')
+    for (const p of panels) {
+      for (const q of p.targets ?? []) {
+        for (const m of q.expr.matchAll(/\bpullguard_[a-z0-9_]+(\{[^}]*\})?/g))
+          t.match(m[1] ?? '', /^\{namespace=~"\$namespace", job=~"\$job"/, `${p.title}: ${m[0]}`)
+      }
     }
-  }
-  for (const p of panels) {
-    t.same(p.datasource, { type: 'prometheus', uid: DATASOURCE }, p.title)
-    t.ok((p.targets ?? []).length > 0, `${p.title} has queries`)
-    for (const q of p.targets ?? []) t.equal(q.datasource?.uid, DATASOURCE, `${p.title} ${q.refId}`)
-    t.ok((p.description ?? '').length > 20, `${p.title} says what it shows`)
-  }
-})
+    for (const p of panels) {
+      t.same(p.datasource, { type: 'prometheus', uid: DATASOURCE }, p.title)
+      t.ok((p.targets ?? []).length > 0, `${p.title} has queries`)
+      for (const q of p.targets ?? []) t.equal(q.datasource?.uid, DATASOURCE, `${p.title} ${q.refId}`)
+      t.ok((p.description ?? '').length > 20, `${p.title} says what it shows`)
+    }
+  },
+)
 
 t.test('panel ids are unique and no two panels overlap on the grid', async (t) => {
   const ids = dashboard.panels.map((p) => p.id)
@@ -45,7 +61,11 @@ t.test('panel ids are unique and no two panels overlap on the grid', async (t) =
   for (const [i, a] of all.entries()) {
     t.ok(a.gridPos.x >= 0 && a.gridPos.x + a.gridPos.w <= 24, `${a.title} fits the 24 columns`)
     for (const b of all.slice(i + 1)) {
-      const apart = a.gridPos.x + a.gridPos.w <= b.gridPos.x || b.gridPos.x + b.gridPos.w <= a.gridPos.x || a.gridPos.y + a.gridPos.h <= b.gridPos.y || b.gridPos.y + b.gridPos.h <= a.gridPos.y
+      const apart =
+        a.gridPos.x + a.gridPos.w <= b.gridPos.x ||
+        b.gridPos.x + b.gridPos.w <= a.gridPos.x ||
+        a.gridPos.y + a.gridPos.h <= b.gridPos.y ||
+        b.gridPos.y + b.gridPos.h <= a.gridPos.y
       t.ok(apart, `${a.title} and ${b.title} do not overlap`)
     }
   }
@@ -60,7 +80,11 @@ t.test('the views operators need, each reading the metric it is about', async (t
   t.match(exprs('Decisions by verdict'), /sum by \(verdict\) \(rate\(pullguard_decisions_total/)
   t.match(exprs('Denials and warnings by reason'), /sum by \(reason\)/)
   const latency = exprs('Review latency against the timeout')
-  t.match(latency, /histogram_quantile\(0\.5, sum by \(namespace, job, le\)/, 'installs have their own buckets: never summed together')
+  t.match(
+    latency,
+    /histogram_quantile\(0\.5, sum by \(namespace, job, le\)/,
+    'installs have their own buckets: never summed together',
+  )
   t.match(latency, /histogram_quantile\(0\.99, sum by \(namespace, job, le\)/)
   t.match(latency, /max by \(namespace, job\) \(pullguard_review_timeout_seconds/)
   t.match(exprs('Registry requests by host'), /sum by \(registry\)/)
@@ -69,8 +93,14 @@ t.test('the views operators need, each reading the metric it is about', async (t
   t.match(exprs('Cache hit ratio'), /result="hit"/)
   t.match(exprs('Registry checks in flight'), /pullguard_inflight_checks/)
   t.match(exprs('Workloads whose images would no longer pull'), /pullguard_workload_image_not_pullable/)
-  t.match(exprs('Time since the last completed pass'), /time\(\) - max by \(namespace, job\) \(max_over_time\(pullguard_audit_last_pass_completed_timestamp_seconds\{/)
-  t.match(exprs('Workloads whose images would no longer pull'), /by \(workload_namespace, kind, name, container, reason\)/)
+  t.match(
+    exprs('Time since the last completed pass'),
+    /time\(\) - max by \(namespace, job\) \(max_over_time\(pullguard_audit_last_pass_completed_timestamp_seconds\{/,
+  )
+  t.match(
+    exprs('Workloads whose images would no longer pull'),
+    /by \(workload_namespace, kind, name, container, reason\)/,
+  )
   t.match(exprs('Plugin runs by provider and outcome'), /pullguard_credential_provider_exec_duration_seconds_count/)
   t.match(exprs('Replicas ready'), /sum\(pullguard_ready\{/)
   t.match(exprs('Serving certificate expires in'), /pullguard_serving_certificate_expiry_timestamp_seconds/)

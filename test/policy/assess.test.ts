@@ -5,9 +5,20 @@ import type { PodSubject } from '../../src/policy/subject.js'
 
 function subjectOf(images: string[]): PodSubject {
   return {
-    namespace: 'team-a', kind: 'Deployment', name: 'api', specField: 'spec.template.spec', template: true,
-    images: images.map((image, i) => ({ container: `c${i}`, kind: 'container', field: `spec.template.spec.containers[${i}]`, image })),
-    pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+    namespace: 'team-a',
+    kind: 'Deployment',
+    name: 'api',
+    specField: 'spec.template.spec',
+    template: true,
+    images: images.map((image, i) => ({
+      container: `c${i}`,
+      kind: 'container',
+      field: `spec.template.spec.containers[${i}]`,
+      image,
+    })),
+    pullSecrets: [],
+    serviceAccountName: undefined,
+    scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
   }
 }
 const images = (n: number): string[] => Array.from({ length: n }, (_, i) => `reg.example/app${i}:v1`)

@@ -21,7 +21,13 @@ const subject = (over: Partial<PodSubject> = {}): PodSubject => ({
   ...over,
 })
 
-const exists = (): CheckResult => ({ code: 'Exists', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', decidedBy: 'HEAD', attempts: [] })
+const exists = (): CheckResult => ({
+  code: 'Exists',
+  digest: `sha256:${'a'.repeat(64)}`,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  decidedBy: 'HEAD',
+  attempts: [],
+})
 const checked = (result: CheckResult, incomplete = false): ImageOutcome => ({
   kind: 'checked',
   use: subject().images[0]!,
@@ -30,7 +36,10 @@ const checked = (result: CheckResult, incomplete = false): ImageOutcome => ({
   tried: ['secret team-a/regcred'],
   incomplete,
 })
-const assessment = (outcomes: ImageOutcome[], over: Partial<Extract<Assessment, { outcomes: unknown }>> = {}): Assessment => ({
+const assessment = (
+  outcomes: ImageOutcome[],
+  over: Partial<Extract<Assessment, { outcomes: unknown }>> = {},
+): Assessment => ({
   mode: 'enforce',
   modeNote: undefined,
   outcomes,
@@ -40,8 +49,17 @@ const assessment = (outcomes: ImageOutcome[], over: Partial<Extract<Assessment, 
   ...over,
 })
 
-function world(): { memo: AssessmentMemo; revision: Map<string, number | undefined>; inputs: unknown[]; expiry: Map<CheckResult, number>; clock: { now: number } } {
-  const revision = new Map<string, number | undefined>([['team-a', 1], ['team-b', 1]])
+function world(): {
+  memo: AssessmentMemo
+  revision: Map<string, number | undefined>
+  inputs: unknown[]
+  expiry: Map<CheckResult, number>
+  clock: { now: number }
+} {
+  const revision = new Map<string, number | undefined>([
+    ['team-a', 1],
+    ['team-b', 1],
+  ])
   const inputs: unknown[] = [[], undefined]
   const expiry = new Map<CheckResult, number>()
   const clock = { now: 1000 }
@@ -70,29 +88,43 @@ t.test('kept until the first registry answer it used expires', async (t) => {
   t.equal(w.memo.get(w.memo.stamp(subject())!), undefined, 'gone with the earliest answer')
 })
 
-t.test('with credential provider answers: kept no longer than they are cached, never after a plugin failure', async (t) => {
-  const w = world()
-  const a = exists()
-  w.expiry.set(a, 10_000)
-  const plugin = (reusableUntil: number, failed = false): ImageOutcome => ({
-    ...checked(a),
-    providers: ['ecr-credential-provider'],
-    providersReusableUntil: reusableUntil,
-    ...(failed ? { providerFailures: [{ provider: 'ecr-credential-provider', code: 'PluginExited' as const, problem: 'exited with status 1' }] } : {}),
-  }) as ImageOutcome
-  const found = assessment([plugin(4000)])
-  w.memo.keep(w.memo.stamp(subject())!, found)
-  w.clock.now = 3999
-  t.equal(w.memo.get(w.memo.stamp(subject())!), found, 'reused while the plugin answer is cached')
-  w.clock.now = 4000
-  t.equal(w.memo.get(w.memo.stamp(subject())!), undefined, 'gone with the plugin answer, before the registry answer')
-  for (const [name, outcome] of [['an uncached plugin answer', plugin(0)], ['a failed plugin', plugin(0, true)], ['an answer for one account', plugin(0)]] as const) {
-    const w2 = world()
-    w2.expiry.set(a, 10_000)
-    w2.memo.keep(w2.memo.stamp(subject())!, assessment([outcome]))
-    t.equal(w2.memo.get(w2.memo.stamp(subject())!), undefined, `${name}: not kept`)
-  }
-})
+t.test(
+  'with credential provider answers: kept no longer than they are cached, never after a plugin failure',
+  async (t) => {
+    const w = world()
+    const a = exists()
+    w.expiry.set(a, 10_000)
+    const plugin = (reusableUntil: number, failed = false): ImageOutcome =>
+      ({
+        ...checked(a),
+        providers: ['ecr-credential-provider'],
+        providersReusableUntil: reusableUntil,
+        ...(failed
+          ? {
+              providerFailures: [
+                { provider: 'ecr-credential-provider', code: 'PluginExited' as const, problem: 'exited with status 1' },
+              ],
+            }
+          : {}),
+      }) as ImageOutcome
+    const found = assessment([plugin(4000)])
+    w.memo.keep(w.memo.stamp(subject())!, found)
+    w.clock.now = 3999
+    t.equal(w.memo.get(w.memo.stamp(subject())!), found, 'reused while the plugin answer is cached')
+    w.clock.now = 4000
+    t.equal(w.memo.get(w.memo.stamp(subject())!), undefined, 'gone with the plugin answer, before the registry answer')
+    for (const [name, outcome] of [
+      ['an uncached plugin answer', plugin(0)],
+      ['a failed plugin', plugin(0, true)],
+      ['an answer for one account', plugin(0)],
+    ] as const) {
+      const w2 = world()
+      w2.expiry.set(a, 10_000)
+      w2.memo.keep(w2.memo.stamp(subject())!, assessment([outcome]))
+      t.equal(w2.memo.get(w2.memo.stamp(subject())!), undefined, `${name}: not kept`)
+    }
+  },
+)
 
 t.test('a new revision of the namespace, or other inputs, make it stale', async (t) => {
   const w = world()
@@ -108,7 +140,11 @@ t.test('a new revision of the namespace, or other inputs, make it stale', async 
 
   // Kept with the stamp taken before the assessment: a change during it wins.
   w.memo.keep(stamp, found)
-  t.equal(w.memo.get(w.memo.stamp(subject())!), undefined, 'an assessment that started before the change is not served after it')
+  t.equal(
+    w.memo.get(w.memo.stamp(subject())!),
+    undefined,
+    'an assessment that started before the change is not served after it',
+  )
 
   w.memo.keep(w.memo.stamp(subject())!, found)
   t.equal(w.memo.get(w.memo.stamp(subject())!), found)
@@ -128,9 +164,20 @@ t.test('what is never kept', async (t) => {
   const cases: Array<[string, Assessment]> = [
     ['a result the cache does not hold (registry error, rate limit, timeout)', assessment([checked(uncached)])],
     ['an image judged while a pull secret could not be read', assessment([checked(cached, true)])],
-    ['an unreadable service account', assessment([checked(cached)], { secretNames: { names: [], source: 'none', incomplete: true, warning: 'could not be read' } })],
-    ['a secret problem (answered from a short-lived memory of its own)', assessment([checked(cached)], { secretProblems: [{ secret: 'gone', kind: 'missing', detail: 'not found' }] })],
-    ['a mode that fell back because the namespace could not be read', assessment([checked(cached)], { modeNote: 'namespace could not be read' })],
+    [
+      'an unreadable service account',
+      assessment([checked(cached)], {
+        secretNames: { names: [], source: 'none', incomplete: true, warning: 'could not be read' },
+      }),
+    ],
+    [
+      'a secret problem (answered from a short-lived memory of its own)',
+      assessment([checked(cached)], { secretProblems: [{ secret: 'gone', kind: 'missing', detail: 'not found' }] }),
+    ],
+    [
+      'a mode that fell back because the namespace could not be read',
+      assessment([checked(cached)], { modeNote: 'namespace could not be read' }),
+    ],
     ['an exempt namespace', { mode: 'exempt' }],
   ]
   for (const [name, a] of cases) {
@@ -148,7 +195,9 @@ t.test('kept without registry answers: mode off, all images invalid or exempt', 
   w.memo.keep(w.memo.stamp(subject())!, off)
   t.equal(w.memo.get(w.memo.stamp(subject())!), off)
   const invalid = assessment([{ kind: 'invalid', use: subject().images[0]!, problem: 'bad' }])
-  const other = subject({ images: [{ container: 'x', kind: 'container', field: 'spec.containers[0]', image: 'UPPER/case' }] })
+  const other = subject({
+    images: [{ container: 'x', kind: 'container', field: 'spec.containers[0]', image: 'UPPER/case' }],
+  })
   w.memo.keep(w.memo.stamp(other)!, invalid)
   t.equal(w.memo.get(w.memo.stamp(other)!), invalid)
   w.clock.now += 5 * 60_000
@@ -159,7 +208,8 @@ t.test('bounded in entries', async (t) => {
   const w = world()
   const r = exists()
   w.expiry.set(r, 1e12)
-  for (let i = 0; i < 10; i++) w.memo.keep(w.memo.stamp(subject({ name: `p${i}`, pullSecrets: [`s${i}`] }))!, assessment([checked(r)]))
+  for (let i = 0; i < 10; i++)
+    w.memo.keep(w.memo.stamp(subject({ name: `p${i}`, pullSecrets: [`s${i}`] }))!, assessment([checked(r)]))
   t.equal(w.memo.size, 3)
 })
 
@@ -171,10 +221,28 @@ t.test('the key: everything an assessment reads, nothing else', async (t) => {
     ['service account', { serviceAccountName: 'builder' }],
     ['pull secrets', { pullSecrets: ['regcred', 'other'] }],
     ['no pull secrets', { pullSecrets: [] }],
-    ['image', { images: [{ container: 'app', kind: 'container', field: 'spec.containers[0]', image: 'reg.example.com/app:2' }] }],
-    ['container name (messages name it)', { images: [{ container: 'web', kind: 'container', field: 'spec.containers[0]', image: 'reg.example.com/app:1' }] }],
+    [
+      'image',
+      {
+        images: [{ container: 'app', kind: 'container', field: 'spec.containers[0]', image: 'reg.example.com/app:2' }],
+      },
+    ],
+    [
+      'container name (messages name it)',
+      {
+        images: [{ container: 'web', kind: 'container', field: 'spec.containers[0]', image: 'reg.example.com/app:1' }],
+      },
+    ],
     ['nodeSelector', { scheduling: { nodeSelector: { 'kubernetes.io/arch': 'arm64' }, nodeSelectorTerms: [] } }],
-    ['affinity', { scheduling: { nodeSelector: {}, nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] }] }] } }],
+    [
+      'affinity',
+      {
+        scheduling: {
+          nodeSelector: {},
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] }] }],
+        },
+      },
+    ],
   ]
   for (const [name, over] of differs) t.not(memoKey(subject(over)), base, name)
   t.equal(memoKey(subject({ name: 'y', kind: 'Deployment' })), base, 'name, kind: message only')
@@ -182,12 +250,22 @@ t.test('the key: everything an assessment reads, nothing else', async (t) => {
 
 t.test('an oversized spec is not kept', async (t) => {
   const w = world()
-  const images = Array.from({ length: 200 }, (_, i) => ({ container: `c${i}`, kind: 'container' as const, field: `spec.containers[${i}]`, image: `reg.example.com/app-${i}:1` }))
+  const images = Array.from({ length: 200 }, (_, i) => ({
+    container: `c${i}`,
+    kind: 'container' as const,
+    field: `spec.containers[${i}]`,
+    image: `reg.example.com/app-${i}:1`,
+  }))
   t.equal(w.memo.stamp(subject({ images })), undefined)
 })
 
 t.test('the key cannot be forged from separators inside values', async (t) => {
-  const image = (name: string) => ({ container: 'app', kind: 'container' as const, field: 'spec.containers[0]', image: name })
+  const image = (name: string) => ({
+    container: 'app',
+    kind: 'container' as const,
+    field: 'spec.containers[0]',
+    image: name,
+  })
   const keys = [
     memoKey(subject({ pullSecrets: ['a', 'b'] })),
     memoKey(subject({ pullSecrets: ['a,b'] })),

@@ -8,8 +8,15 @@ import { parseReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 
 const target: FixTarget = {
-  voice: 'admission', namespace: 'team-a', resource: 'pod', name: 'web', specField: 'spec', patchPath: ['spec'],
-  secrets: [], fromServiceAccount: 'yes', serviceAccount: { name: 'default', imagePullSecrets: [] },
+  voice: 'admission',
+  namespace: 'team-a',
+  resource: 'pod',
+  name: 'web',
+  specField: 'spec',
+  patchPath: ['spec'],
+  secrets: [],
+  fromServiceAccount: 'yes',
+  serviceAccount: { name: 'default', imagePullSecrets: [] },
 }
 const ctx = { object: 'pod team-a/web', target }
 let n = 0
@@ -17,13 +24,27 @@ function checked(code: CheckResult['code'], extra: { tried?: string[]; incomplet
   const image = `reg.example:5000/app${n++}:v1`
   const ref = parseReference(image)
   const result: CheckResult =
-    code === 'Exists' ? { code, digest: 'sha256:' + 'a'.repeat(64), mediaType: 'x', decidedBy: 'anonymous', attempts: [] }
-      : code === 'RegistryUnreachable' ? { code, cause: 'refused', detail: 'connection refused', attempts: [] }
-        : code === 'RateLimited' ? { code, detail: 'rate limited', retryAfterSeconds: 30, attempts: [] }
+    code === 'Exists'
+      ? { code, digest: 'sha256:' + 'a'.repeat(64), mediaType: 'x', decidedBy: 'anonymous', attempts: [] }
+      : code === 'RegistryUnreachable'
+        ? { code, cause: 'refused', detail: 'connection refused', attempts: [] }
+        : code === 'RateLimited'
+          ? { code, detail: 'rate limited', retryAfterSeconds: 30, attempts: [] }
           : { code, detail: 'x', attempts: [] }
-  return { kind: 'checked', use: { container: `c${n}`, kind: 'container', field: `spec.containers[${n}]`, image }, ref, result, tried: extra.tried ?? [], incomplete: extra.incomplete ?? false }
+  return {
+    kind: 'checked',
+    use: { container: `c${n}`, kind: 'container', field: `spec.containers[${n}]`, image },
+    ref,
+    result,
+    tried: extra.tried ?? [],
+    incomplete: extra.incomplete ?? false,
+  }
 }
-const invalid = (): ImageOutcome => ({ kind: 'invalid', use: { container: 'bad', kind: 'container', field: 'spec.containers[9]', image: 'Nginx' }, problem: 'invalid image reference "Nginx": repository name must be lowercase' })
+const invalid = (): ImageOutcome => ({
+  kind: 'invalid',
+  use: { container: 'bad', kind: 'container', field: 'spec.containers[9]', image: 'Nginx' },
+  problem: 'invalid image reference "Nginx": repository name must be lowercase',
+})
 
 const pullabilityCases: Array<[string, ImageOutcome, ReturnType<typeof pullability>]> = [
   ['Exists', checked('Exists'), 'pullable'],
@@ -46,14 +67,21 @@ for (const [name, outcome, expected] of pullabilityCases) {
 }
 
 t.test('enforce: all pullable → allowed, nothing to say', async (t) => {
-  t.same(decide([checked('Exists'), checked('Exists')], 'enforce', 'allow', ctx), { allowed: true, message: undefined, warnings: [] })
+  t.same(decide([checked('Exists'), checked('Exists')], 'enforce', 'allow', ctx), {
+    allowed: true,
+    message: undefined,
+    warnings: [],
+  })
 })
 
 t.test('enforce: one missing tag → denied, the message lists only that image', async (t) => {
   const missing = checked('TagNotFound')
   const v = decide([checked('Exists'), missing], 'enforce', 'allow', ctx)
   t.equal(v.allowed, false)
-  t.match(v.message, /^pullguard refused pod team-a\/web: 1 of 2 images cannot be pulled\.\n- container "c\d+" \(spec\.containers\[\d+\]\) image "reg\.example:5000\/app\d+:v1": tag "v1" does not exist/)
+  t.match(
+    v.message,
+    /^pullguard refused pod team-a\/web: 1 of 2 images cannot be pulled\.\n- container "c\d+" \(spec\.containers\[\d+\]\) image "reg\.example:5000\/app\d+:v1": tag "v1" does not exist/,
+  )
   t.equal(v.message!.split('\n').length, 2)
   t.same(v.warnings, [])
 })
@@ -61,7 +89,10 @@ t.test('enforce: one missing tag → denied, the message lists only that image',
 t.test('enforce + allow: registry errors alone → allowed with one warning each', async (t) => {
   const v = decide([checked('RegistryUnreachable'), checked('RateLimited')], 'enforce', 'allow', ctx)
   t.equal(v.allowed, true)
-  t.match(v.warnings, [/unreachable \(refused: connection refused\); allowed by --on-registry-error=allow/, /rate limiting \(retry after 30s\); allowed by/])
+  t.match(v.warnings, [
+    /unreachable \(refused: connection refused\); allowed by --on-registry-error=allow/,
+    /rate limiting \(retry after 30s\); allowed by/,
+  ])
 })
 
 t.test('enforce + deny: registry errors → denied, said as "could not be verified"', async (t) => {
@@ -71,14 +102,27 @@ t.test('enforce + deny: registry errors → denied, said as "could not be verifi
 })
 
 t.test('enforce + allow: a denial and a registry error → denied for the one, warned for the other', async (t) => {
-  const v = decide([checked('AccessDenied', { tried: ['secret team-a/regcred (key "reg.example:5000")'] }), checked('RegistryUnreachable')], 'enforce', 'allow', ctx)
+  const v = decide(
+    [
+      checked('AccessDenied', { tried: ['secret team-a/regcred (key "reg.example:5000")'] }),
+      checked('RegistryUnreachable'),
+    ],
+    'enforce',
+    'allow',
+    ctx,
+  )
   t.equal(v.allowed, false)
   t.match(v.message, /refused the credentials \(tried secret team-a\/regcred/)
   t.equal(v.warnings.length, 1)
 })
 
 t.test('warn: everything is allowed, one warning per image that is not pullable', async (t) => {
-  const v = decide([checked('TagNotFound'), invalid(), checked('RegistryUnreachable'), checked('Exists')], 'warn', 'deny', ctx)
+  const v = decide(
+    [checked('TagNotFound'), invalid(), checked('RegistryUnreachable'), checked('Exists')],
+    'warn',
+    'deny',
+    ctx,
+  )
   t.equal(v.allowed, true)
   t.equal(v.warnings.length, 3)
   for (const w of v.warnings) t.match(w, /\(warn mode: allowed\)(; fix: [^;]+)?$/)
@@ -86,12 +130,22 @@ t.test('warn: everything is allowed, one warning per image that is not pullable'
 
 t.test('an anonymous denial says no secret matched and gives the create-secret command', async (t) => {
   const v = decide([checked('AccessDenied')], 'enforce', 'allow', ctx)
-  t.match(v.message, /requires credentials and no pull secret matches this registry[\s\S]*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/)
+  t.match(
+    v.message,
+    /requires credentials and no pull secret matches this registry[\s\S]*kubectl create secret docker-registry pull-reg-example-5000 --docker-server=reg\.example:5000 --docker-username=USER --docker-password=PASSWORD -n team-a/,
+  )
 })
 
 t.test('all pullable: no fix target is needed', async (t) => {
-  t.same(decide([checked('Exists')], 'enforce', 'deny', { object: 'pod team-a/web', target: undefined }), { allowed: true, message: undefined, warnings: [] })
-  t.throws(() => decide([checked('TagNotFound')], 'enforce', 'deny', { object: 'pod team-a/web', target: undefined }), /fix target/)
+  t.same(decide([checked('Exists')], 'enforce', 'deny', { object: 'pod team-a/web', target: undefined }), {
+    allowed: true,
+    message: undefined,
+    warnings: [],
+  })
+  t.throws(
+    () => decide([checked('TagNotFound')], 'enforce', 'deny', { object: 'pod team-a/web', target: undefined }),
+    /fix target/,
+  )
 })
 
 t.test(`a denial has at most ${MAX_MESSAGE_ENTRIES} entries; the rest are counted`, async (t) => {
@@ -104,17 +158,42 @@ t.test(`a denial has at most ${MAX_MESSAGE_ENTRIES} entries; the rest are counte
 
 t.test('the same cause and fix in several containers is one entry, and one warning in warn mode', async (t) => {
   const image = 'reg.example:5000/shop/api:1'
-  const same = [0, 1, 2].map((i): ImageOutcome => ({ kind: 'checked', use: { container: `c${i}`, kind: 'container', field: `spec.containers[${i}]`, image }, ref: parseReference(image), result: { code: 'RepositoryNotFound', detail: 'x', attempts: [] }, tried: [], incomplete: false }))
+  const same = [0, 1, 2].map(
+    (i): ImageOutcome => ({
+      kind: 'checked',
+      use: { container: `c${i}`, kind: 'container', field: `spec.containers[${i}]`, image },
+      ref: parseReference(image),
+      result: { code: 'RepositoryNotFound', detail: 'x', attempts: [] },
+      tried: [],
+      incomplete: false,
+    }),
+  )
   const v = decide(same, 'enforce', 'allow', ctx)
-  t.equal(v.message, `pullguard refused pod team-a/web: 3 of 3 images cannot be pulled.\n- container "c0" (spec.containers[0]) image "${image}", container "c1" (spec.containers[1]) image "${image}" and container "c2" (spec.containers[2]) image "${image}": repository reg.example:5000/shop/api does not exist. Fix: check the image name for typos: reg.example:5000 has no repository shop/api.`)
+  t.equal(
+    v.message,
+    `pullguard refused pod team-a/web: 3 of 3 images cannot be pulled.\n- container "c0" (spec.containers[0]) image "${image}", container "c1" (spec.containers[1]) image "${image}" and container "c2" (spec.containers[2]) image "${image}": repository reg.example:5000/shop/api does not exist. Fix: check the image name for typos: reg.example:5000 has no repository shop/api.`,
+  )
   const w = decide(same, 'warn', 'allow', ctx)
-  t.same(w.warnings, [`containers "c0", "c1", "c2" image "${image}": repository does not exist (warn mode: allowed); fix: check the image name`])
+  t.same(w.warnings, [
+    `containers "c0", "c1", "c2" image "${image}": repository does not exist (warn mode: allowed); fix: check the image name`,
+  ])
 })
 
 t.test('nothing could be checked: --on-registry-error=deny denies the object', async (t) => {
-  t.same(decideUnchecked('pod team-a/web', 'deny'), { allowed: false, message: 'pullguard could not check the images of pod team-a/web (internal error); denied by --on-registry-error=deny.', warnings: [] })
+  t.same(decideUnchecked('pod team-a/web', 'deny'), {
+    allowed: false,
+    message:
+      'pullguard could not check the images of pod team-a/web (internal error); denied by --on-registry-error=deny.',
+    warnings: [],
+  })
 })
 
 t.test('nothing could be checked: --on-registry-error=allow allows it with a warning', async (t) => {
-  t.same(decideUnchecked('deployment team-b/api', 'allow'), { allowed: true, message: undefined, warnings: ['pullguard could not check the images of deployment team-b/api (internal error); allowed by --on-registry-error=allow'] })
+  t.same(decideUnchecked('deployment team-b/api', 'allow'), {
+    allowed: true,
+    message: undefined,
+    warnings: [
+      'pullguard could not check the images of deployment team-b/api (internal error); allowed by --on-registry-error=allow',
+    ],
+  })
 })

@@ -21,9 +21,15 @@ for (const [name, verdict, label] of labels) {
 }
 
 const subject: PodSubject = {
-  namespace: 'team-a', kind: 'Pod', name: 'web', specField: 'spec', template: false,
+  namespace: 'team-a',
+  kind: 'Pod',
+  name: 'web',
+  specField: 'spec',
+  template: false,
   images: [{ container: 'app', kind: 'container', field: 'spec.containers[0]', image: 'reg.example:5000/app:v1' }],
-  pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+  pullSecrets: [],
+  serviceAccountName: undefined,
+  scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
 }
 
 /** A judge whose registry answers with `answer`, with its log lines and its decisions. */
@@ -32,7 +38,8 @@ function judgeWith(answer: () => Promise<CheckResult>, extra: Partial<JudgeOptio
   const decisions: DecisionSummary[] = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
       done()
     },
   })
@@ -50,32 +57,61 @@ function judgeWith(answer: () => Promise<CheckResult>, extra: Partial<JudgeOptio
   return { judge, logs, decisions }
 }
 
-const exists: CheckResult = { code: 'Exists', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'x', decidedBy: 'anonymous', attempts: [] }
+const exists: CheckResult = {
+  code: 'Exists',
+  digest: `sha256:${'a'.repeat(64)}`,
+  mediaType: 'x',
+  decidedBy: 'anonymous',
+  attempts: [],
+}
 
 for (const [name, result, label] of [
   ['pullable', exists, 'allowed'],
   ['missing', { code: 'TagNotFound', detail: 'no such tag', attempts: [] }, 'denied'],
-  ['unverified', { code: 'RegistryUnreachable', cause: 'refused', detail: 'connection refused', attempts: [] }, 'allowed-with-warnings'],
+  [
+    'unverified',
+    { code: 'RegistryUnreachable', cause: 'refused', detail: 'connection refused', attempts: [] },
+    'allowed-with-warnings',
+  ],
 ] as Array<[string, CheckResult, string]>) {
   t.test(`an image ${name}: the decision line and the metrics say ${label}`, async (t) => {
     const { judge, logs, decisions } = judgeWith(async () => result)
     await judge(subject, { uid: 'u1' })
-    t.match(logs.find((l) => l.msg === 'decision'), { uid: 'u1', verdict: label })
+    t.match(
+      logs.find((l) => l.msg === 'decision'),
+      { uid: 'u1', verdict: label },
+    )
     t.match(decisions, [{ verdict: label, mode: 'enforce' }])
   })
 }
 
 for (const onRegistryError of ['deny', 'allow'] as const) {
   t.test(`judging that fails is an internal error, and --on-registry-error=${onRegistryError} decides`, async (t) => {
-    const { judge, logs, decisions } = judgeWith(async () => {
-      throw new Error('a bug')
-    }, { onRegistryError })
+    const { judge, logs, decisions } = judgeWith(
+      async () => {
+        throw new Error('a bug')
+      },
+      { onRegistryError },
+    )
     const verdict = await judge(subject, { uid: 'u2' })
     const text = 'pullguard could not check the images of pod team-a/web (internal error)'
-    t.same(verdict, onRegistryError === 'deny'
-      ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
-      : { allowed: true, message: undefined, warnings: [`${text}; allowed by --on-registry-error=allow`] })
-    t.same(decisions, [{ verdict: onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings', mode: 'enforce', reason: 'InternalError', seconds: 0 }])
-    t.match(logs.find((l) => l.msg === 'internal error while judging; applying --on-registry-error'), { level: 50, uid: 'u2', err: { message: 'a bug' } })
+    t.same(
+      verdict,
+      onRegistryError === 'deny'
+        ? { allowed: false, message: `${text}; denied by --on-registry-error=deny.`, warnings: [] }
+        : { allowed: true, message: undefined, warnings: [`${text}; allowed by --on-registry-error=allow`] },
+    )
+    t.same(decisions, [
+      {
+        verdict: onRegistryError === 'deny' ? 'denied' : 'allowed-with-warnings',
+        mode: 'enforce',
+        reason: 'InternalError',
+        seconds: 0,
+      },
+    ])
+    t.match(
+      logs.find((l) => l.msg === 'internal error while judging; applying --on-registry-error'),
+      { level: 50, uid: 'u2', err: { message: 'a bug' } },
+    )
   })
 }

@@ -12,16 +12,27 @@ function source(answers: Record<string, Lookup<NamespaceObject>>): NamespaceSour
   }
   return s
 }
-const ns = (labels: Record<string, string>): Lookup<NamespaceObject> => ({ kind: 'found', object: { name: 'x', labels } })
+const ns = (labels: Record<string, string>): Lookup<NamespaceObject> => ({
+  kind: 'found',
+  object: { name: 'x', labels },
+})
 
 const cases: Array<[string, Lookup<NamespaceObject>, object]> = [
   ['no label → --mode', ns({}), { mode: 'enforce', source: 'default' }],
   ['label warn', ns({ 'pullguard.io/mode': 'warn' }), { mode: 'warn', source: 'label' }],
   ['label off', ns({ 'pullguard.io/mode': 'off' }), { mode: 'off', source: 'label' }],
   ['label enforce', ns({ 'pullguard.io/mode': 'enforce' }), { mode: 'enforce', source: 'label' }],
-  ['an unknown label value → --mode with a note', ns({ 'pullguard.io/mode': 'Audit' }), { mode: 'enforce', source: 'default', note: /"Audit" is not enforce, warn or off/ }],
+  [
+    'an unknown label value → --mode with a note',
+    ns({ 'pullguard.io/mode': 'Audit' }),
+    { mode: 'enforce', source: 'default', note: /"Audit" is not enforce, warn or off/ },
+  ],
   ['a missing namespace → --mode', { kind: 'missing' }, { mode: 'enforce', source: 'default' }],
-  ['a forbidden namespace → --mode with a note', { kind: 'forbidden', detail: 'nope' }, { mode: 'enforce', source: 'default', note: /could not be read \(nope\)/ }],
+  [
+    'a forbidden namespace → --mode with a note',
+    { kind: 'forbidden', detail: 'nope' },
+    { mode: 'enforce', source: 'default', note: /could not be read \(nope\)/ },
+  ],
 ]
 for (const [name, answer, expected] of cases) {
   t.test(name, async (t) => {

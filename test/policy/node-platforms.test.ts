@@ -11,7 +11,12 @@ import { createLogger } from '../../src/log/logger.js'
 type Answer = Lookup<Array<{ os: string; architecture: string }>>
 
 /** Answers from a queue (the last one repeats); `gate` holds answers back until released. */
-function nodeSource(...answers: Answer[]): NodeSource & { calls: number; signals: Array<AbortSignal | undefined>; gate: Promise<void> | undefined; answers: Answer[] } {
+function nodeSource(...answers: Answer[]): NodeSource & {
+  calls: number
+  signals: Array<AbortSignal | undefined>
+  gate: Promise<void> | undefined
+  answers: Answer[]
+} {
   const s = {
     calls: 0,
     signals: [] as Array<AbortSignal | undefined>,
@@ -28,17 +33,33 @@ function nodeSource(...answers: Answer[]): NodeSource & { calls: number; signals
   }
   return s
 }
-const found = (...pairs: string[]): Answer => ({ kind: 'found', object: pairs.map((x) => { const [os = '', architecture = ''] = x.split('/'); return { os, architecture } }) })
+const found = (...pairs: string[]): Answer => ({
+  kind: 'found',
+  object: pairs.map((x) => {
+    const [os = '', architecture = ''] = x.split('/')
+    return { os, architecture }
+  }),
+})
 const names = (list: readonly Platform[]): string[] => list.map(formatPlatform)
 
 function logger(): { log: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>); done() } })
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>)
+      done()
+    },
+  })
   return { log: createLogger('info', stream), lines }
 }
 function clock(start = 1_000_000): { now(): number; advance(ms: number): void } {
   let now = start
-  return { now: () => now, advance: (ms) => { now += ms } }
+  return {
+    now: () => now,
+    advance: (ms) => {
+      now += ms
+    },
+  }
 }
 // Lets the background read (a few microtasks) finish.
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -51,7 +72,11 @@ function deadline(ms: number): AbortSignal {
 
 t.test('--platform values are used as given (normalized, distinct) and the Nodes are never read', async (t) => {
   const source = nodeSource(found('linux/s390x'))
-  const fixed = [{ os: 'linux', architecture: 'x86_64' }, { os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm', variant: 'v7' }]
+  const fixed = [
+    { os: 'linux', architecture: 'x86_64' },
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm', variant: 'v7' },
+  ]
   const np = new NodePlatforms(source, fixed, logger().log)
   t.same(names(await np.platforms()), ['linux/amd64', 'linux/arm/v7'])
   t.same(names(await np.platforms()), ['linux/amd64', 'linux/arm/v7'])
@@ -87,7 +112,9 @@ t.test('refreshes after the interval in the background, serving the old list mea
   t.equal(source.calls, 1, 'not due yet')
   c.advance(1)
   let release!: () => void
-  source.gate = new Promise((resolve) => { release = resolve })
+  source.gate = new Promise((resolve) => {
+    release = resolve
+  })
   t.same(names(await np.platforms()), ['linux/amd64'], 'stale list at once, not waiting for the read')
   t.same(names(await np.platforms()), ['linux/amd64'])
   t.equal(source.calls, 2, 'one background read, however many reviews')
@@ -113,7 +140,11 @@ t.test('defaults to a 10-minute refresh', async (t) => {
 
 t.test('an API error keeps the last list, warns, and retries after the pause, not on every review', async (t) => {
   const c = clock()
-  const source = nodeSource(found('linux/amd64'), { kind: 'error', detail: 'the Kubernetes API answered HTTP 503' }, found('linux/arm64'))
+  const source = nodeSource(
+    found('linux/amd64'),
+    { kind: 'error', detail: 'the Kubernetes API answered HTTP 503' },
+    found('linux/arm64'),
+  )
   const { log, lines } = logger()
   const np = new NodePlatforms(source, [], log, { clock: c, refreshMs: 1000, retryMs: 200 })
   await np.platforms()
@@ -122,7 +153,12 @@ t.test('an API error keeps the last list, warns, and retries after the pause, no
   await settle()
   t.same(names(await np.platforms()), ['linux/amd64'], 'kept after the failed read')
   t.equal(source.calls, 2)
-  t.match(lines.at(-1), { level: 40, detail: 'the Kubernetes API answered HTTP 503', keeping: ['linux/amd64'], msg: /list nodes.*--platform/ })
+  t.match(lines.at(-1), {
+    level: 40,
+    detail: 'the Kubernetes API answered HTTP 503',
+    keeping: ['linux/amd64'],
+    msg: /list nodes.*--platform/,
+  })
   c.advance(199)
   await np.platforms()
   t.equal(source.calls, 2, 'no retry during the pause')
@@ -133,24 +169,35 @@ t.test('an API error keeps the last list, warns, and retries after the pause, no
   t.same(names(await np.platforms()), ['linux/arm64'])
 })
 
-t.test('before any list exists the answer is [] (unknown), and a failed first read is not retried per review', async (t) => {
-  const c = clock()
-  const source = nodeSource({ kind: 'forbidden', detail: 'nodes is forbidden: User "system:serviceaccount:pullguard:pullguard" cannot list resource "nodes"' }, found('linux/amd64'))
-  const { log, lines } = logger()
-  const np = new NodePlatforms(source, [], log, { clock: c, retryMs: 30_000 })
-  t.same(await np.platforms(), [])
-  t.same(await np.platforms(), [])
-  t.equal(source.calls, 1)
-  t.match(lines, [{ level: 40, detail: /cannot list resource "nodes"/, keeping: /nothing/ }])
-  c.advance(30_000)
-  t.same(names(await np.platforms()), ['linux/amd64'], 'the retry is waited for: there is no list to serve meanwhile')
-  t.equal(source.calls, 2)
-})
+t.test(
+  'before any list exists the answer is [] (unknown), and a failed first read is not retried per review',
+  async (t) => {
+    const c = clock()
+    const source = nodeSource(
+      {
+        kind: 'forbidden',
+        detail: 'nodes is forbidden: User "system:serviceaccount:pullguard:pullguard" cannot list resource "nodes"',
+      },
+      found('linux/amd64'),
+    )
+    const { log, lines } = logger()
+    const np = new NodePlatforms(source, [], log, { clock: c, retryMs: 30_000 })
+    t.same(await np.platforms(), [])
+    t.same(await np.platforms(), [])
+    t.equal(source.calls, 1)
+    t.match(lines, [{ level: 40, detail: /cannot list resource "nodes"/, keeping: /nothing/ }])
+    c.advance(30_000)
+    t.same(names(await np.platforms()), ['linux/amd64'], 'the retry is waited for: there is no list to serve meanwhile')
+    t.equal(source.calls, 2)
+  },
+)
 
 t.test('a slow first read holds a review no longer than its signal; a later review gets the list', async (t) => {
   const source = nodeSource(found('linux/amd64'))
   let release!: () => void
-  source.gate = new Promise((resolve) => { release = resolve })
+  source.gate = new Promise((resolve) => {
+    release = resolve
+  })
   const np = new NodePlatforms(source, [], logger().log, { clock: clock() })
   const started = Date.now()
   t.same(await np.platforms(deadline(50)), [])
@@ -176,7 +223,11 @@ t.test('a read that never ends is abandoned after the read timeout, so later ref
     listNodePlatforms(signal?: AbortSignal): Promise<Answer> {
       source.calls++
       if (source.calls > 1) return Promise.resolve(found('linux/arm64'))
-      return new Promise((resolve) => signal?.addEventListener('abort', () => resolve({ kind: 'error', detail: 'aborted by the caller before the API answered' })))
+      return new Promise((resolve) =>
+        signal?.addEventListener('abort', () =>
+          resolve({ kind: 'error', detail: 'aborted by the caller before the API answered' }),
+        ),
+      )
     },
   }
   const np = new NodePlatforms(source, [], logger().log, { clock: c, readTimeoutMs: 30, retryMs: 0 })
@@ -188,18 +239,23 @@ t.test('a read that never ends is abandoned after the read timeout, so later ref
 
 t.test('a source that throws is an error, not a crash', async (t) => {
   const { log, lines } = logger()
-  const np = new NodePlatforms({ listNodePlatforms: () => Promise.reject(new TypeError('boom')) }, [], log, { clock: clock() })
+  const np = new NodePlatforms({ listNodePlatforms: () => Promise.reject(new TypeError('boom')) }, [], log, {
+    clock: clock(),
+  })
   t.same(await np.platforms(), [])
   t.match(lines, [{ level: 40, detail: 'the node source failed (TypeError)' }])
 })
 
-t.test('a cluster whose nodes have not reported yet is unknown ([]), and is read again at the next refresh', async (t) => {
-  const c = clock()
-  const source = nodeSource(found(), found('linux/amd64'))
-  const np = new NodePlatforms(source, [], logger().log, { clock: c, refreshMs: 1000 })
-  t.same(await np.platforms(), [])
-  c.advance(1000)
-  await np.platforms()
-  await settle()
-  t.same(names(await np.platforms()), ['linux/amd64'])
-})
+t.test(
+  'a cluster whose nodes have not reported yet is unknown ([]), and is read again at the next refresh',
+  async (t) => {
+    const c = clock()
+    const source = nodeSource(found(), found('linux/amd64'))
+    const np = new NodePlatforms(source, [], logger().log, { clock: c, refreshMs: 1000 })
+    t.same(await np.platforms(), [])
+    c.advance(1000)
+    await np.platforms()
+    await settle()
+    t.same(names(await np.platforms()), ['linux/amd64'])
+  },
+)

@@ -160,35 +160,90 @@ t.test('formatPlatform writes the variant only when there is one', async (t) => 
 const CLUSTER = ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'].map(p)
 type Expr = SchedulingConstraints['nodeSelectorTerms'][number]['matchExpressions'][number]
 const sel = (nodeSelector: Record<string, string>): SchedulingConstraints => ({ nodeSelector, nodeSelectorTerms: [] })
-const terms = (...ts: Expr[][]): SchedulingConstraints => ({ nodeSelector: {}, nodeSelectorTerms: ts.map((matchExpressions) => ({ matchExpressions })) })
-const expr = (key: string, operator: string, values?: string[]): Expr => (values === undefined ? { key, operator } : { key, operator, values })
+const terms = (...ts: Expr[][]): SchedulingConstraints => ({
+  nodeSelector: {},
+  nodeSelectorTerms: ts.map((matchExpressions) => ({ matchExpressions })),
+})
+const expr = (key: string, operator: string, values?: string[]): Expr =>
+  values === undefined ? { key, operator } : { key, operator, values }
 
 const narrowing: Array<[string, SchedulingConstraints, string[]]> = [
   ['no constraints: every cluster platform', sel({}), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
   ['nodeSelector kubernetes.io/arch', sel({ 'kubernetes.io/arch': 'arm64' }), ['linux/arm64']],
-  ['nodeSelector kubernetes.io/os', sel({ 'kubernetes.io/os': 'linux' }), ['linux/amd64', 'linux/arm64', 'linux/arm/v7']],
-  ['nodeSelector os and arch', sel({ 'kubernetes.io/os': 'windows', 'kubernetes.io/arch': 'amd64' }), ['windows/amd64']],
+  [
+    'nodeSelector kubernetes.io/os',
+    sel({ 'kubernetes.io/os': 'linux' }),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7'],
+  ],
+  [
+    'nodeSelector os and arch',
+    sel({ 'kubernetes.io/os': 'windows', 'kubernetes.io/arch': 'amd64' }),
+    ['windows/amd64'],
+  ],
   ['legacy beta.kubernetes.io/arch', sel({ 'beta.kubernetes.io/arch': 'amd64' }), ['linux/amd64', 'windows/amd64']],
   ['legacy beta.kubernetes.io/os', sel({ 'beta.kubernetes.io/os': 'windows' }), ['windows/amd64']],
   ['the arm label value has no variant', sel({ 'kubernetes.io/arch': 'arm' }), ['linux/arm/v7']],
   ['label values are compared as the node has them, not normalized', sel({ 'kubernetes.io/arch': 'x86_64' }), []],
-  ['other nodeSelector keys do not narrow', sel({ disktype: 'ssd', 'node.kubernetes.io/instance-type': 'm7g.large' }), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
-  ['affinity In', terms([expr('kubernetes.io/arch', 'In', ['amd64', 'arm64'])]), ['linux/amd64', 'linux/arm64', 'windows/amd64']],
+  [
+    'other nodeSelector keys do not narrow',
+    sel({ disktype: 'ssd', 'node.kubernetes.io/instance-type': 'm7g.large' }),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'],
+  ],
+  [
+    'affinity In',
+    terms([expr('kubernetes.io/arch', 'In', ['amd64', 'arm64'])]),
+    ['linux/amd64', 'linux/arm64', 'windows/amd64'],
+  ],
   ['affinity NotIn', terms([expr('kubernetes.io/arch', 'NotIn', ['arm', 'arm64'])]), ['linux/amd64', 'windows/amd64']],
-  ['affinity Exists', terms([expr('kubernetes.io/arch', 'Exists')]), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
+  [
+    'affinity Exists',
+    terms([expr('kubernetes.io/arch', 'Exists')]),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'],
+  ],
   ['affinity DoesNotExist on a label every kubelet sets', terms([expr('kubernetes.io/os', 'DoesNotExist')]), []],
-  ['affinity DoesNotExist on a beta label does not narrow', terms([expr('beta.kubernetes.io/os', 'DoesNotExist')]), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
+  [
+    'affinity DoesNotExist on a beta label does not narrow',
+    terms([expr('beta.kubernetes.io/os', 'DoesNotExist')]),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'],
+  ],
   ['affinity on the beta arch label', terms([expr('beta.kubernetes.io/arch', 'In', ['arm'])]), ['linux/arm/v7']],
-  ['terms are ORed', terms([expr('kubernetes.io/arch', 'In', ['arm64'])], [expr('kubernetes.io/os', 'In', ['windows'])]), ['linux/arm64', 'windows/amd64']],
-  ['expressions in a term are ANDed', terms([expr('kubernetes.io/os', 'In', ['linux']), expr('kubernetes.io/arch', 'NotIn', ['amd64'])]), ['linux/arm64', 'linux/arm/v7']],
-  ['expressions on other keys do not narrow', terms([expr('topology.kubernetes.io/zone', 'In', ['eu-west-1a']), expr('kubernetes.io/arch', 'In', ['arm64'])]), ['linux/arm64']],
-  ['a term only on other keys keeps every platform', terms([expr('kubernetes.io/arch', 'In', ['arm64'])], [expr('disktype', 'In', ['ssd'])]), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
-  ['a term without expressions (matchFields only) keeps every platform', terms([]), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
-  ['Gt / Lt do not narrow', terms([expr('kubernetes.io/arch', 'Gt', ['1'])]), ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64']],
+  [
+    'terms are ORed',
+    terms([expr('kubernetes.io/arch', 'In', ['arm64'])], [expr('kubernetes.io/os', 'In', ['windows'])]),
+    ['linux/arm64', 'windows/amd64'],
+  ],
+  [
+    'expressions in a term are ANDed',
+    terms([expr('kubernetes.io/os', 'In', ['linux']), expr('kubernetes.io/arch', 'NotIn', ['amd64'])]),
+    ['linux/arm64', 'linux/arm/v7'],
+  ],
+  [
+    'expressions on other keys do not narrow',
+    terms([expr('topology.kubernetes.io/zone', 'In', ['eu-west-1a']), expr('kubernetes.io/arch', 'In', ['arm64'])]),
+    ['linux/arm64'],
+  ],
+  [
+    'a term only on other keys keeps every platform',
+    terms([expr('kubernetes.io/arch', 'In', ['arm64'])], [expr('disktype', 'In', ['ssd'])]),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'],
+  ],
+  [
+    'a term without expressions (matchFields only) keeps every platform',
+    terms([]),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'],
+  ],
+  [
+    'Gt / Lt do not narrow',
+    terms([expr('kubernetes.io/arch', 'Gt', ['1'])]),
+    ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'windows/amd64'],
+  ],
   ['In without values matches nothing', terms([expr('kubernetes.io/arch', 'In')]), []],
   [
     'nodeSelector and affinity together',
-    { nodeSelector: { 'kubernetes.io/os': 'linux' }, nodeSelectorTerms: [{ matchExpressions: [expr('kubernetes.io/arch', 'In', ['amd64', 'arm'])] }] },
+    {
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      nodeSelectorTerms: [{ matchExpressions: [expr('kubernetes.io/arch', 'In', ['amd64', 'arm'])] }],
+    },
     ['linux/amd64', 'linux/arm/v7'],
   ],
 ]
@@ -199,8 +254,15 @@ for (const [name, constraints, expected] of narrowing) {
 }
 
 t.test('podPlatforms normalizes and deduplicates the cluster platforms', async (t) => {
-  t.same(podPlatforms(['linux/x86_64', 'linux/amd64', 'linux/aarch64', 'linux/arm64/v8'].map(p), sel({})).map(formatPlatform), ['linux/amd64', 'linux/arm64'])
-  t.same(podPlatforms(['linux/aarch64'].map(p), sel({ 'kubernetes.io/arch': 'arm64' })).map(formatPlatform), ['linux/arm64'])
+  t.same(
+    podPlatforms(['linux/x86_64', 'linux/amd64', 'linux/aarch64', 'linux/arm64/v8'].map(p), sel({})).map(
+      formatPlatform,
+    ),
+    ['linux/amd64', 'linux/arm64'],
+  )
+  t.same(podPlatforms(['linux/aarch64'].map(p), sel({ 'kubernetes.io/arch': 'arm64' })).map(formatPlatform), [
+    'linux/arm64',
+  ])
 })
 
 t.test('podPlatforms of an unknown cluster is empty', async (t) => {
@@ -209,22 +271,67 @@ t.test('podPlatforms of an unknown cluster is empty', async (t) => {
 
 // [index, candidates, verdict, missing, available]
 const judged: Array<[string, string[], string[], 'ok' | 'some' | 'none', string[], string[]]> = [
-  ['every candidate has an entry', ['linux/amd64', 'linux/arm64'], ['linux/amd64', 'linux/arm64'], 'ok', [], ['linux/amd64', 'linux/arm64']],
-  ['only part of the candidates', ['linux/amd64'], ['linux/amd64', 'linux/arm64'], 'some', ['linux/arm64'], ['linux/amd64']],
+  [
+    'every candidate has an entry',
+    ['linux/amd64', 'linux/arm64'],
+    ['linux/amd64', 'linux/arm64'],
+    'ok',
+    [],
+    ['linux/amd64', 'linux/arm64'],
+  ],
+  [
+    'only part of the candidates',
+    ['linux/amd64'],
+    ['linux/amd64', 'linux/arm64'],
+    'some',
+    ['linux/arm64'],
+    ['linux/amd64'],
+  ],
   ['no candidate', ['linux/arm64'], ['linux/amd64'], 'none', ['linux/amd64'], ['linux/arm64']],
-  ['attestation entries never count', ['linux/amd64', 'unknown/unknown'], ['linux/arm64'], 'none', ['linux/arm64'], ['linux/amd64']],
+  [
+    'attestation entries never count',
+    ['linux/amd64', 'unknown/unknown'],
+    ['linux/arm64'],
+    'none',
+    ['linux/arm64'],
+    ['linux/amd64'],
+  ],
   ['an index of attestations only', ['unknown/unknown'], ['linux/amd64'], 'none', ['linux/amd64'], []],
   ['unknown cluster', ['linux/arm64'], [], 'ok', [], ['linux/arm64']],
   ['arm64 nodes pull a 32-bit arm entry', ['linux/arm/v7'], ['linux/arm64'], 'ok', [], ['linux/arm/v7']],
   ['amd64 nodes pull a 386 entry', ['linux/386'], ['linux/amd64'], 'ok', [], ['linux/386']],
   ['arm64/v8 in the index is arm64', ['linux/arm64/v8'], ['linux/arm64'], 'ok', [], ['linux/arm64']],
-  ['an arm/v6 node cannot pull arm/v7', ['linux/arm/v7', 'linux/amd64'], ['linux/arm/v6', 'linux/amd64'], 'some', ['linux/arm/v6'], ['linux/arm/v7', 'linux/amd64']],
-  ['duplicates and aliases in the index are listed once', ['linux/x86_64', 'linux/amd64', 'linux/amd64'], ['linux/amd64'], 'ok', [], ['linux/amd64']],
-  ['a Windows-only index on Linux nodes', ['windows/amd64'], ['linux/amd64'], 'none', ['linux/amd64'], ['windows/amd64']],
+  [
+    'an arm/v6 node cannot pull arm/v7',
+    ['linux/arm/v7', 'linux/amd64'],
+    ['linux/arm/v6', 'linux/amd64'],
+    'some',
+    ['linux/arm/v6'],
+    ['linux/arm/v7', 'linux/amd64'],
+  ],
+  [
+    'duplicates and aliases in the index are listed once',
+    ['linux/x86_64', 'linux/amd64', 'linux/amd64'],
+    ['linux/amd64'],
+    'ok',
+    [],
+    ['linux/amd64'],
+  ],
+  [
+    'a Windows-only index on Linux nodes',
+    ['windows/amd64'],
+    ['linux/amd64'],
+    'none',
+    ['linux/amd64'],
+    ['windows/amd64'],
+  ],
 ]
 for (const [name, index, candidates, verdict, missing, available] of judged) {
   t.test(`judgePlatforms: ${name} → ${verdict}`, async (t) => {
     const r = judgePlatforms(index.map(p), candidates.map(p))
-    t.same({ verdict: r.verdict, missing: r.missing.map(formatPlatform), available: r.available.map(formatPlatform) }, { verdict, missing, available })
+    t.same(
+      { verdict: r.verdict, missing: r.missing.map(formatPlatform), available: r.available.map(formatPlatform) },
+      { verdict, missing, available },
+    )
   })
 }

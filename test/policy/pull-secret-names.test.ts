@@ -14,14 +14,34 @@ function accounts(answers: Record<string, Lookup<ServiceAccountObject>>): Servic
   return s
 }
 const subject = (over: Partial<PodSubject>): PodSubject => ({
-  namespace: 'team-b', kind: 'Deployment', name: 'api', specField: 'spec.template.spec', template: true,
-  images: [], pullSecrets: [], serviceAccountName: undefined, scheduling: { nodeSelector: {}, nodeSelectorTerms: [] }, ...over,
+  namespace: 'team-b',
+  kind: 'Deployment',
+  name: 'api',
+  specField: 'spec.template.spec',
+  template: true,
+  images: [],
+  pullSecrets: [],
+  serviceAccountName: undefined,
+  scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+  ...over,
 })
-const sa = (names: string[]): Lookup<ServiceAccountObject> => ({ kind: 'found', object: { name: 'x', namespace: 'team-b', imagePullSecrets: names, uid: 'sa-uid', annotations: {} } })
+const sa = (names: string[]): Lookup<ServiceAccountObject> => ({
+  kind: 'found',
+  object: { name: 'x', namespace: 'team-b', imagePullSecrets: names, uid: 'sa-uid', annotations: {} },
+})
 
 t.test('a template without secrets gets its service account secrets', async (t) => {
   const src = accounts({ 'team-b/reporter': sa(['team-b-registry']) })
-  t.same(await pullSecretNames(subject({ serviceAccountName: 'reporter' }), src), { names: ['team-b-registry'], source: 'service-account', incomplete: false, account: { name: 'reporter', imagePullSecrets: ['team-b-registry'] } }, 'the account\'s list is kept for the fix')
+  t.same(
+    await pullSecretNames(subject({ serviceAccountName: 'reporter' }), src),
+    {
+      names: ['team-b-registry'],
+      source: 'service-account',
+      incomplete: false,
+      account: { name: 'reporter', imagePullSecrets: ['team-b-registry'] },
+    },
+    "the account's list is kept for the fix",
+  )
 })
 
 t.test('the default service account when none is named', async (t) => {
@@ -32,18 +52,30 @@ t.test('the default service account when none is named', async (t) => {
 
 t.test('a template that lists secrets keeps them and reads no service account', async (t) => {
   const src = accounts({})
-  t.same(await pullSecretNames(subject({ pullSecrets: ['own'] }), src), { names: ['own'], source: 'pod', incomplete: false })
+  t.same(await pullSecretNames(subject({ pullSecrets: ['own'] }), src), {
+    names: ['own'],
+    source: 'pod',
+    incomplete: false,
+  })
   t.same(src.asked, [])
 })
 
 t.test('a Pod never reads its service account: admission already copied its secrets', async (t) => {
   const src = accounts({ 'team-b/default': sa(['d']) })
-  t.same(await pullSecretNames(subject({ template: false, kind: 'Pod' }), src), { names: [], source: 'none', incomplete: false })
+  t.same(await pullSecretNames(subject({ template: false, kind: 'Pod' }), src), {
+    names: [],
+    source: 'none',
+    incomplete: false,
+  })
   t.same(src.asked, [])
 })
 
 t.test('a missing service account is a warning, not an error', async (t) => {
-  t.match(await pullSecretNames(subject({ serviceAccountName: 'ghost' }), accounts({})), { names: [], incomplete: false, warning: /service account "ghost" does not exist in team-b/ })
+  t.match(await pullSecretNames(subject({ serviceAccountName: 'ghost' }), accounts({})), {
+    names: [],
+    incomplete: false,
+    warning: /service account "ghost" does not exist in team-b/,
+  })
 })
 
 t.test('an unreadable service account makes the credentials incomplete', async (t) => {

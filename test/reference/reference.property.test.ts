@@ -15,18 +15,38 @@ const anyInput = fc.oneof(
 )
 
 const lower = fc.stringMatching(/^[a-z0-9]{1,8}$/)
-const component = fc.tuple(lower, fc.array(fc.tuple(fc.constantFrom('.', '_', '__', '-', '--'), lower), { maxLength: 2 })).map(([head, rest]) => head + rest.map(([s, c]) => s + c).join(''))
+const component = fc
+  .tuple(lower, fc.array(fc.tuple(fc.constantFrom('.', '_', '__', '-', '--'), lower), { maxLength: 2 }))
+  .map(([head, rest]) => head + rest.map(([s, c]) => s + c).join(''))
 const domain = fc.oneof(
   fc.constant(undefined),
-  fc.constantFrom('docker.io', 'index.docker.io', 'quay.io', 'localhost', 'localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'registry.example.com', 'Registry.Example.com:443'),
+  fc.constantFrom(
+    'docker.io',
+    'index.docker.io',
+    'quay.io',
+    'localhost',
+    'localhost:5000',
+    '127.0.0.1:5000',
+    '[::1]:5000',
+    'registry.example.com',
+    'Registry.Example.com:443',
+  ),
 )
 const tag = fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/)
 const digest = fc.stringMatching(/^[a-f0-9]{64}$/).map((hex) => `sha256:${hex}`)
 /** References the grammar accepts, built part by part. */
 const validReference = fc
-  .record({ domain, path: fc.array(component, { minLength: 1, maxLength: 4 }), tag: fc.option(tag, { nil: undefined }), digest: fc.option(digest, { nil: undefined }) })
+  .record({
+    domain,
+    path: fc.array(component, { minLength: 1, maxLength: 4 }),
+    tag: fc.option(tag, { nil: undefined }),
+    digest: fc.option(digest, { nil: undefined }),
+  })
   .filter((r) => !(r.domain === undefined && r.path.length === 1 && /^[a-f0-9]{64}$/.test(r.path[0]!)))
-  .map((r) => ({ ...r, text: `${r.domain === undefined ? '' : `${r.domain}/`}${r.path.join('/')}${r.tag === undefined ? '' : `:${r.tag}`}${r.digest === undefined ? '' : `@${r.digest}`}` }))
+  .map((r) => ({
+    ...r,
+    text: `${r.domain === undefined ? '' : `${r.domain}/`}${r.path.join('/')}${r.tag === undefined ? '' : `:${r.tag}`}${r.digest === undefined ? '' : `@${r.digest}`}`,
+  }))
 
 t.test('no input throws anything but InvalidReferenceError; tryParseReference never throws', async (t) => {
   fc.assert(
@@ -70,11 +90,35 @@ t.test('what is accepted round-trips: the canonical form parses to the same part
 
 t.test('parsing is deterministic and never depends on earlier inputs', async (t) => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(anyInput, validReference.map((r) => r.text)), { maxLength: 5 }), (inputs) => {
-      const first = inputs.map((i) => JSON.stringify(tryParseReference(i).ok ? tryParseReference(i) : (tryParseReference(i) as { error: InvalidReferenceError }).error.reason))
-      const second = [...inputs].reverse().map((i) => JSON.stringify(tryParseReference(i).ok ? tryParseReference(i) : (tryParseReference(i) as { error: InvalidReferenceError }).error.reason)).reverse()
-      return first.every((v, i) => v === second[i])
-    }),
+    fc.property(
+      fc.array(
+        fc.oneof(
+          anyInput,
+          validReference.map((r) => r.text),
+        ),
+        { maxLength: 5 },
+      ),
+      (inputs) => {
+        const first = inputs.map((i) =>
+          JSON.stringify(
+            tryParseReference(i).ok
+              ? tryParseReference(i)
+              : (tryParseReference(i) as { error: InvalidReferenceError }).error.reason,
+          ),
+        )
+        const second = [...inputs]
+          .reverse()
+          .map((i) =>
+            JSON.stringify(
+              tryParseReference(i).ok
+                ? tryParseReference(i)
+                : (tryParseReference(i) as { error: InvalidReferenceError }).error.reason,
+            ),
+          )
+          .reverse()
+        return first.every((v, i) => v === second[i])
+      },
+    ),
     { numRuns: 500 },
   )
   t.pass()

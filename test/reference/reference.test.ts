@@ -1,23 +1,23 @@
-import t from 'tap';
+import t from 'tap'
 import {
   InvalidReferenceError,
   parseReference,
   tryParseReference,
   type ImageReference,
   type InvalidReferenceReason,
-} from '../../src/reference/index.js';
+} from '../../src/reference/index.js'
 
-const H256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const H384 = '38b060a751ac96384cd9327eb1b1e36a21fdb71114be07434c0cc7bf63f6e1da274edebfe76f65fbd51ad2f14898b95b';
+const H256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+const H384 = '38b060a751ac96384cd9327eb1b1e36a21fdb71114be07434c0cc7bf63f6e1da274edebfe76f65fbd51ad2f14898b95b'
 const H512 =
-  'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
-const S256 = `sha256:${H256}`;
-const HUB = 'registry-1.docker.io';
-const _ = undefined;
+  'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e'
+const S256 = `sha256:${H256}`
+const HUB = 'registry-1.docker.io'
+const _ = undefined
 
 // [input, domain, path, tag, digest, registry host, reference pulled]; name and canonical are spelled
 // out from domain/path below, canonical checked literally for the §1 rows.
-type Valid = [string, string, string, string | undefined, string | undefined, string, string];
+type Valid = [string, string, string, string | undefined, string | undefined, string, string]
 
 const valid: Valid[] = [
   // registry-semantics.md §1 table
@@ -58,8 +58,24 @@ const valid: Valid[] = [
   ['test:5000/repo', 'test:5000', 'repo', _, _, 'test:5000', 'latest'],
   ['192.168.1.1/repo', '192.168.1.1', 'repo', _, _, '192.168.1.1', 'latest'],
   ['192.168.1.1:5000/repo:5050', '192.168.1.1:5000', 'repo', '5050', _, '192.168.1.1:5000', '5050'],
-  ['sub-dom1.foo.com/bar/baz/quux:some-long-tag', 'sub-dom1.foo.com', 'bar/baz/quux', 'some-long-tag', _, 'sub-dom1.foo.com', 'some-long-tag'],
-  ['b.gcr.io/test.example.com/my-app:test.example.com', 'b.gcr.io', 'test.example.com/my-app', 'test.example.com', _, 'b.gcr.io', 'test.example.com'],
+  [
+    'sub-dom1.foo.com/bar/baz/quux:some-long-tag',
+    'sub-dom1.foo.com',
+    'bar/baz/quux',
+    'some-long-tag',
+    _,
+    'sub-dom1.foo.com',
+    'some-long-tag',
+  ],
+  [
+    'b.gcr.io/test.example.com/my-app:test.example.com',
+    'b.gcr.io',
+    'test.example.com/my-app',
+    'test.example.com',
+    _,
+    'b.gcr.io',
+    'test.example.com',
+  ],
   ['xn--n3h.com/myimage:xn--n3h.com', 'xn--n3h.com', 'myimage', 'xn--n3h.com', _, 'xn--n3h.com', 'xn--n3h.com'],
   ['a-b--c.d:0/x', 'a-b--c.d:0', 'x', _, _, 'a-b--c.d:0', 'latest'],
   ['[2001:db8::1]/repo', '[2001:db8::1]', 'repo', _, _, '[2001:db8::1]', 'latest'],
@@ -79,26 +95,38 @@ const valid: Valid[] = [
   // digests
   [`nginx:latest@${S256}`, 'docker.io', 'library/nginx', 'latest', S256, HUB, S256],
   [`nginx@sha384:${H384}`, 'docker.io', 'library/nginx', _, `sha384:${H384}`, HUB, `sha384:${H384}`],
-  [`xn--7o8h.com/myimage:xn--7o8h.com@sha512:${H512}`, 'xn--7o8h.com', 'myimage', 'xn--7o8h.com', `sha512:${H512}`, 'xn--7o8h.com', `sha512:${H512}`],
+  [
+    `xn--7o8h.com/myimage:xn--7o8h.com@sha512:${H512}`,
+    'xn--7o8h.com',
+    'myimage',
+    'xn--7o8h.com',
+    `sha512:${H512}`,
+    'xn--7o8h.com',
+    `sha512:${H512}`,
+  ],
   // length: 255 characters of path, measured after "library/" is added, without the domain
   ['a/'.repeat(127) + 'a', 'docker.io', 'a/'.repeat(127) + 'a', _, _, HUB, 'latest'],
   ['a'.repeat(247), 'docker.io', 'library/' + 'a'.repeat(247), _, _, HUB, 'latest'],
   ['quay.io/' + 'a'.repeat(255), 'quay.io', 'a'.repeat(255), _, _, 'quay.io', 'latest'],
-];
+]
 
 t.test('normalizes valid references as distribution ParseNormalizedNamed does', async (t) => {
   for (const [input, domain, path, tag, digest, registryHost, reference] of valid) {
-    const name = `${domain}/${path}`;
+    const name = `${domain}/${path}`
     const expected: ImageReference = {
-      input, domain, path, name,
+      input,
+      domain,
+      path,
+      name,
       ...(tag === undefined ? {} : { tag }),
       ...(digest === undefined ? {} : { digest }),
-      registryHost, reference,
+      registryHost,
+      reference,
       canonical: digest === undefined ? `${name}:${tag ?? 'latest'}` : `${name}@${digest}`,
-    };
-    t.strictSame({ ...parseReference(input) }, expected, input.length > 80 ? `${input.slice(0, 80)}…` : input);
+    }
+    t.strictSame({ ...parseReference(input) }, expected, input.length > 80 ? `${input.slice(0, 80)}…` : input)
   }
-});
+})
 
 t.test('canonical forms of the §1 table', async (t) => {
   const rows: Array<[string, string]> = [
@@ -107,9 +135,9 @@ t.test('canonical forms of the §1 table', async (t) => {
     ['localhost:5000/team/app:v1', 'localhost:5000/team/app:v1'],
     [`quay.io/org/app:v1@${S256}`, `quay.io/org/app@${S256}`],
     ['[::1]:5000/app:v1', '[::1]:5000/app:v1'],
-  ];
-  for (const [input, canonical] of rows) t.equal(parseReference(input).canonical, canonical, input);
-});
+  ]
+  for (const [input, canonical] of rows) t.equal(parseReference(input).canonical, canonical, input)
+})
 
 const invalid: Array<[string, InvalidReferenceReason]> = [
   // §1 table
@@ -193,59 +221,67 @@ const invalid: Array<[string, InvalidReferenceReason]> = [
   [`validname@invaliddigest:${H256}`, 'unsupported-digest-algorithm'],
   [`nginx@SHA256:${H256}`, 'unsupported-digest-algorithm'],
   [`nginx@sha256+b64:${H256}`, 'unsupported-digest-algorithm'],
-];
+]
 
 t.test('refuses invalid references with a stable reason', async (t) => {
   for (const [input, reason] of invalid) {
-    const result = tryParseReference(input);
-    const label = JSON.stringify(input.length > 80 ? `${input.slice(0, 80)}…` : input);
+    const result = tryParseReference(input)
+    const label = JSON.stringify(input.length > 80 ? `${input.slice(0, 80)}…` : input)
     if (result.ok) {
-      t.fail(`${label} should be invalid, parsed as ${result.ref.canonical}`);
-      continue;
+      t.fail(`${label} should be invalid, parsed as ${result.ref.canonical}`)
+      continue
     }
-    t.equal(result.error.reason, reason, label);
-    t.equal(result.error.code, 'InvalidReference');
-    t.equal(result.error.input, input);
+    t.equal(result.error.reason, reason, label)
+    t.equal(result.error.code, 'InvalidReference')
+    t.equal(result.error.input, input)
   }
-});
+})
 
 t.test('parseReference throws InvalidReferenceError', async (t) => {
-  t.throws(() => parseReference('Nginx'), InvalidReferenceError);
-  t.throws(() => parseReference('a//b'), { code: 'InvalidReference', reason: 'invalid-path' });
-});
+  t.throws(() => parseReference('Nginx'), InvalidReferenceError)
+  t.throws(() => parseReference('a//b'), { code: 'InvalidReference', reason: 'invalid-path' })
+})
 
 t.test('messages say what is wrong and where', async (t) => {
   const message = (input: string): string => {
-    const result = tryParseReference(input);
-    return result.ok ? '' : result.error.message;
-  };
-  t.equal(message('Nginx'), 'invalid image reference "Nginx": repository name must be lowercase');
-  t.equal(message('nginx@sha256:abc'), 'invalid image reference "nginx@sha256:abc": sha256 digest must be 64 lower-case hex characters, got 3');
-  t.equal(message('nginx:'), 'invalid image reference "nginx:": tag is empty');
-  t.equal(message(''), 'invalid image reference "": image reference is empty');
-  t.match(message(`nginx:${'t'.repeat(129)}`), /tag must be at most 128 characters, got 129$/);
-  t.match(message('a___b'), /path component "a___b" contains "___"/);
-  t.match(message('-a/b'), /path component "-a" must start with a lower-case letter or digit/);
-  t.match(message('a//b'), /empty component/);
-  t.match(message('[::1]:5000'), /must be followed by "\/" and a repository path/);
-  t.match(message('fe80::1:5000/app'), /write it in brackets/);
-  t.match(message('https://x/y'), /no URL scheme; remove "https:\/\/"/);
-  t.match(message(`nginx@SHA256:${H256}`), /"SHA256" is not supported \(algorithm names are lower case\)/);
-  t.match(message('a'.repeat(248)), /repository path must be at most 255 characters, got 256/);
-  t.match(message('nginx\n'), /"\\n" at position 6/);
-});
+    const result = tryParseReference(input)
+    return result.ok ? '' : result.error.message
+  }
+  t.equal(message('Nginx'), 'invalid image reference "Nginx": repository name must be lowercase')
+  t.equal(
+    message('nginx@sha256:abc'),
+    'invalid image reference "nginx@sha256:abc": sha256 digest must be 64 lower-case hex characters, got 3',
+  )
+  t.equal(message('nginx:'), 'invalid image reference "nginx:": tag is empty')
+  t.equal(message(''), 'invalid image reference "": image reference is empty')
+  t.match(message(`nginx:${'t'.repeat(129)}`), /tag must be at most 128 characters, got 129$/)
+  t.match(message('a___b'), /path component "a___b" contains "___"/)
+  t.match(message('-a/b'), /path component "-a" must start with a lower-case letter or digit/)
+  t.match(message('a//b'), /empty component/)
+  t.match(message('[::1]:5000'), /must be followed by "\/" and a repository path/)
+  t.match(message('fe80::1:5000/app'), /write it in brackets/)
+  t.match(message('https://x/y'), /no URL scheme; remove "https:\/\/"/)
+  t.match(message(`nginx@SHA256:${H256}`), /"SHA256" is not supported \(algorithm names are lower case\)/)
+  t.match(message('a'.repeat(248)), /repository path must be at most 255 characters, got 256/)
+  t.match(message('nginx\n'), /"\\n" at position 6/)
+})
 
 t.test('long and hostile input is cut in the message and refused quickly', async (t) => {
-  const long = tryParseReference('a'.repeat(100_000));
-  t.equal(long.ok, false);
-  if (!long.ok) t.ok(long.error.message.length < 400, 'message stays short');
-  const started = process.hrtime.bigint();
-  for (const evil of ['a-'.repeat(2000) + '!', 'a.'.repeat(2000) + '_', `[${':'.repeat(4000)}`, `x@${'a'.repeat(4000)}:`]) {
-    t.equal(tryParseReference(evil).ok, false);
+  const long = tryParseReference('a'.repeat(100_000))
+  t.equal(long.ok, false)
+  if (!long.ok) t.ok(long.error.message.length < 400, 'message stays short')
+  const started = process.hrtime.bigint()
+  for (const evil of [
+    'a-'.repeat(2000) + '!',
+    'a.'.repeat(2000) + '_',
+    `[${':'.repeat(4000)}`,
+    `x@${'a'.repeat(4000)}:`,
+  ]) {
+    t.equal(tryParseReference(evil).ok, false)
   }
-  t.ok(process.hrtime.bigint() - started < 100_000_000n, 'under 100 ms');
-});
+  t.ok(process.hrtime.bigint() - started < 100_000_000n, 'under 100 ms')
+})
 
 t.test('results are frozen', async (t) => {
-  t.ok(Object.isFrozen(parseReference('nginx')));
-});
+  t.ok(Object.isFrozen(parseReference('nginx')))
+})

@@ -27,18 +27,31 @@ function registry(opts: { delayMs?: number; basic?: boolean } = {}): Handler {
         return res.end()
       }
       if (req.url === '/v2/app/manifests/v1') {
-        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST })
+        res.writeHead(200, {
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'docker-content-digest': DIGEST,
+        })
         return res.end()
       }
       res.writeHead(404, { 'content-type': 'application/json' })
-      res.end(req.url?.includes('/tags/list') ? '{"errors":[{"code":"NAME_UNKNOWN"}]}' : '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+      res.end(
+        req.url?.includes('/tags/list')
+          ? '{"errors":[{"code":"NAME_UNKNOWN"}]}'
+          : '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}',
+      )
     }, opts.delayMs ?? 0)
   }
 }
 
-async function setup(handler: Handler, options: Partial<ConstructorParameters<typeof CachedChecker>[1]> = {}): Promise<{ s: FakeServer; checker: CachedChecker }> {
+async function setup(
+  handler: Handler,
+  options: Partial<ConstructorParameters<typeof CachedChecker>[1]> = {},
+): Promise<{ s: FakeServer; checker: CachedChecker }> {
   const s = await startFakeServer(handler, ca)
-  const client = new RegistryClient({ trust: { extraCaPem: ca.caPem }, ...(options.clock === undefined ? {} : { clock: options.clock }) })
+  const client = new RegistryClient({
+    trust: { extraCaPem: ca.caPem },
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  })
   t.teardown(async () => {
     await client.close()
     await s.close()
@@ -62,25 +75,32 @@ t.test('50 concurrent checks of one new image make one registry request', async 
   t.equal(s.seen.length, 1)
 })
 
-t.test('an answer is shared only with namespaces holding the same credential values, under their own labels', async (t) => {
-  const { s, checker } = await setup(registry({ basic: true }))
-  const ref = parseReference(`${s.host}/app:v1`)
-  const a = await checker.check(ref, [secretA], 'team-a')
-  t.match(a, { code: 'Exists', decidedBy: secretA.label })
-  const before = s.seen.length
-  const b = await checker.check(ref, [secretB], 'team-b')
-  t.match(b, { code: 'Exists', decidedBy: secretB.label, digest: DIGEST }, "B's answer names B's own secret")
-  t.equal(s.seen.length, before, 'B holds the same value: the same request, so no new one')
-  t.equal(checker.size, 1, 'one entry for both')
-  t.equal(checker.expiresAt(b), checker.expiresAt(a), 'the relabelled answer expires with the one it came from')
-  t.ok(checker.expiresAt(b)! > Date.now())
-  t.match(await checker.check(ref, [secretA], 'team-a'), { decidedBy: secretA.label }, "A's answer still names A's secret")
+t.test(
+  'an answer is shared only with namespaces holding the same credential values, under their own labels',
+  async (t) => {
+    const { s, checker } = await setup(registry({ basic: true }))
+    const ref = parseReference(`${s.host}/app:v1`)
+    const a = await checker.check(ref, [secretA], 'team-a')
+    t.match(a, { code: 'Exists', decidedBy: secretA.label })
+    const before = s.seen.length
+    const b = await checker.check(ref, [secretB], 'team-b')
+    t.match(b, { code: 'Exists', decidedBy: secretB.label, digest: DIGEST }, "B's answer names B's own secret")
+    t.equal(s.seen.length, before, 'B holds the same value: the same request, so no new one')
+    t.equal(checker.size, 1, 'one entry for both')
+    t.equal(checker.expiresAt(b), checker.expiresAt(a), 'the relabelled answer expires with the one it came from')
+    t.ok(checker.expiresAt(b)! > Date.now())
+    t.match(
+      await checker.check(ref, [secretA], 'team-a'),
+      { decidedBy: secretA.label },
+      "A's answer still names A's secret",
+    )
 
-  const other: Credential = { label: secretB.label, username: 'u', password: 'another-value' }
-  await checker.check(ref, [other], 'team-c')
-  t.equal(s.seen.length, before + 1, 'the same secret name with another value is asked on its own')
-  t.equal((await checker.check(ref, [], 'team-b')).code, 'AccessDenied', 'and B without credentials is denied')
-})
+    const other: Credential = { label: secretB.label, username: 'u', password: 'another-value' }
+    await checker.check(ref, [other], 'team-c')
+    t.equal(s.seen.length, before + 1, 'the same secret name with another value is asked on its own')
+    t.equal((await checker.check(ref, [], 'team-b')).code, 'AccessDenied', 'and B without credentials is denied')
+  },
+)
 
 t.test('the credential that decided is found by position: order and duplicates', async (t) => {
   // Only the second value can read: the first is refused.
@@ -90,7 +110,10 @@ t.test('the credential that decided is found by position: order and duplicates',
       res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
       return res.end()
     }
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST })
+    res.writeHead(200, {
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      'docker-content-digest': DIGEST,
+    })
     res.end()
   })
   const ref = parseReference(`${s.host}/app:v1`)
@@ -98,46 +121,67 @@ t.test('the credential that decided is found by position: order and duplicates',
   const good = (label: string): Credential => ({ label, username: 'u', password: 'good' })
   t.match(await checker.check(ref, [bad('a/first'), good('a/second')], 'a'), { code: 'Exists', decidedBy: 'a/second' })
   const asked = s.seen.length
-  t.match(await checker.check(ref, [bad('b/one'), good('b/two')], 'b'), { code: 'Exists', decidedBy: 'b/two' }, 'relabelled with the credential at the same position')
+  t.match(
+    await checker.check(ref, [bad('b/one'), good('b/two')], 'b'),
+    { code: 'Exists', decidedBy: 'b/two' },
+    'relabelled with the credential at the same position',
+  )
   t.equal(s.seen.length, asked)
-  t.match(await checker.check(ref, [good('c/two'), bad('c/one')], 'c'), { code: 'Exists', decidedBy: 'c/two' }, 'another order is another question')
+  t.match(
+    await checker.check(ref, [good('c/two'), bad('c/one')], 'c'),
+    { code: 'Exists', decidedBy: 'c/two' },
+    'another order is another question',
+  )
   t.ok(s.seen.length > asked)
 })
 
-t.test('one secret listed twice, and two secrets with that value: the same question, each named as its own', async (t) => {
-  const { s, checker } = await setup(registry({ basic: true }))
-  const ref = parseReference(`${s.host}/app:v1`)
-  const value = (label: string): Credential => ({ label, username: 'u', password: 'one-value' })
-  const twice = value('a/regcred')
-  t.match(await checker.check(ref, [twice, twice], 'a'), { code: 'Exists', decidedBy: 'a/regcred' })
-  const asked = s.seen.length
-  t.match(await checker.check(ref, [value('b/first'), value('b/second')], 'b'), { code: 'Exists', decidedBy: 'b/first' }, 'the first of them decided, as the kubelet would')
-  t.equal(s.seen.length, asked, 'no request: the same values in the same order')
-})
+t.test(
+  'one secret listed twice, and two secrets with that value: the same question, each named as its own',
+  async (t) => {
+    const { s, checker } = await setup(registry({ basic: true }))
+    const ref = parseReference(`${s.host}/app:v1`)
+    const value = (label: string): Credential => ({ label, username: 'u', password: 'one-value' })
+    const twice = value('a/regcred')
+    t.match(await checker.check(ref, [twice, twice], 'a'), { code: 'Exists', decidedBy: 'a/regcred' })
+    const asked = s.seen.length
+    t.match(
+      await checker.check(ref, [value('b/first'), value('b/second')], 'b'),
+      { code: 'Exists', decidedBy: 'b/first' },
+      'the first of them decided, as the kubelet would',
+    )
+    t.equal(s.seen.length, asked, 'no request: the same values in the same order')
+  },
+)
 
-t.test("a negative answer for the same values (another namespace's, or the audit's) ends the shared Exists", async (t) => {
-  let gone = false
-  const { s, checker } = await setup((req, res) => {
-    if (req.headers.authorization === undefined) {
-      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
-      return res.end()
-    }
-    if (!gone && req.url === '/v2/app/manifests/v1') {
-      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST })
-      return res.end()
-    }
-    res.writeHead(404, { 'content-type': 'application/json' })
-    res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
-  })
-  const ref = parseReference(`${s.host}/app:v1`)
-  t.match(await checker.check(ref, [secretA], 'team-a'), { code: 'Exists' })
-  gone = true
-  const b = await checker.fresh(ref, [secretB], 'team-b')
-  t.not(b.code, 'Exists', 'B asks afresh (the audit): the image is gone')
-  const asked = s.seen.length
-  t.equal((await checker.check(ref, [secretA], 'team-a')).code, b.code, 'A is no longer served the old Exists')
-  t.ok(s.seen.length > asked, 'A asked again: its negative answer names its own secret')
-})
+t.test(
+  "a negative answer for the same values (another namespace's, or the audit's) ends the shared Exists",
+  async (t) => {
+    let gone = false
+    const { s, checker } = await setup((req, res) => {
+      if (req.headers.authorization === undefined) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
+        return res.end()
+      }
+      if (!gone && req.url === '/v2/app/manifests/v1') {
+        res.writeHead(200, {
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'docker-content-digest': DIGEST,
+        })
+        return res.end()
+      }
+      res.writeHead(404, { 'content-type': 'application/json' })
+      res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+    })
+    const ref = parseReference(`${s.host}/app:v1`)
+    t.match(await checker.check(ref, [secretA], 'team-a'), { code: 'Exists' })
+    gone = true
+    const b = await checker.fresh(ref, [secretB], 'team-b')
+    t.not(b.code, 'Exists', 'B asks afresh (the audit): the image is gone')
+    const asked = s.seen.length
+    t.equal((await checker.check(ref, [secretA], 'team-a')).code, b.code, 'A is no longer served the old Exists')
+    t.ok(s.seen.length > asked, 'A asked again: its negative answer names its own secret')
+  },
+)
 
 t.test('negative answers name the secrets tried, so they are never shared across namespaces', async (t) => {
   const { s, checker } = await setup((_req, res) => {
@@ -158,20 +202,40 @@ t.test('negative answers name the secrets tried, so they are never shared across
 })
 
 t.test('what answers share is shared: media types and platform lists are one frozen copy', async (t) => {
-  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
-    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, size: 2, platform: { os: 'linux', architecture: 'amd64' } },
-    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, size: 2, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-  ] })
+  const index = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: DIGEST,
+        size: 2,
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: DIGEST,
+        size: 2,
+        platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      },
+    ],
+  })
   const indexDigest = 'sha256:' + createHash('sha256').update(index).digest('hex')
   const { s, checker } = await setup((req, res) => {
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': indexDigest })
+    res.writeHead(200, {
+      'content-type': 'application/vnd.oci.image.index.v1+json',
+      'docker-content-digest': indexDigest,
+    })
     res.end(req.method === 'HEAD' ? undefined : index)
   })
   const one = await checker.check(parseReference(`${s.host}/one:v1`), [], 'ns')
   const two = await checker.check(parseReference(`${s.host}/two:v1`), [], 'ns')
   t.ok(one.code === 'Exists' && two.code === 'Exists')
   if (one.code !== 'Exists' || two.code !== 'Exists') return
-  t.same(one.platforms, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }])
+  t.same(one.platforms, [
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm64', variant: 'v8' },
+  ])
   t.equal(one.platforms, two.platforms, 'one list for both answers')
   t.ok(Object.isFrozen(one.platforms) && Object.isFrozen(one.platforms?.[0]), 'frozen: no answer can change another')
   t.equal(one.mediaType, 'application/vnd.oci.image.index.v1+json')
@@ -213,7 +277,10 @@ t.test('registry errors are never cached', async (t) => {
 t.test("a waiter's deadline ends its wait, not the shared check", async (t) => {
   const { s, checker } = await setup(registry({ delayMs: 400 }))
   const ref = parseReference(`${s.host}/app:v1`)
-  const [short, long] = await Promise.all([checker.check(ref, [], 'ns', AbortSignal.timeout(100)), checker.check(ref, [], 'ns', AbortSignal.timeout(5000))])
+  const [short, long] = await Promise.all([
+    checker.check(ref, [], 'ns', AbortSignal.timeout(100)),
+    checker.check(ref, [], 'ns', AbortSignal.timeout(5000)),
+  ])
   t.match(short, { code: 'RegistryUnreachable', cause: 'timeout' })
   t.match(long, { code: 'Exists' })
   t.equal(s.seen.length, 1)
@@ -223,17 +290,27 @@ t.test('a 429 pauses that registry: no request until its Retry-After has passed,
   let now = 1_000_000
   const clock = { now: () => now }
   let retryAfter: string | undefined = '9'
-  const { s, checker } = await setup((_req, res) => {
-    res.writeHead(429, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) })
-    res.end('{"errors":[{"code":"TOOMANYREQUESTS"}]}')
-  }, { clock })
+  const { s, checker } = await setup(
+    (_req, res) => {
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }),
+      })
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS"}]}')
+    },
+    { clock },
+  )
   const first = await checker.check(parseReference(`${s.host}/app:v1`), [], 'ns')
   t.match(first, { code: 'RateLimited', retryAfterSeconds: 9 })
   const asked = s.seen.length
   t.ok(asked >= 1)
   now += 8_000
   const during = await checker.check(parseReference(`${s.host}/other:v2`), [], 'ns')
-  t.match(during, { code: 'RateLimited', retryAfterSeconds: 1, detail: `${s.host} is rate limiting pulls (HTTP 429); not asked again for 1s` })
+  t.match(during, {
+    code: 'RateLimited',
+    retryAfterSeconds: 1,
+    detail: `${s.host} is rate limiting pulls (HTTP 429); not asked again for 1s`,
+  })
   t.equal(s.seen.length, asked, 'another image on the paused registry: answered from memory, no request')
   t.same([...checker.pauses.current().keys()], [s.host])
   now += 1_001

@@ -14,7 +14,11 @@ const DIGEST = 'sha256:' + createHash('sha256').update(MANIFEST).digest('hex')
 const user: Credential = { label: 'secret ns/creds key "fake"', username: 'u', password: 'p@ss' }
 
 const exists: Handler = (req, res) => {
-  res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST, 'content-length': MANIFEST.length })
+  res.writeHead(200, {
+    'content-type': 'application/vnd.oci.image.manifest.v1+json',
+    'docker-content-digest': DIGEST,
+    'content-length': MANIFEST.length,
+  })
   res.end(req.method === 'HEAD' ? undefined : MANIFEST)
 }
 
@@ -44,7 +48,9 @@ t.test('a server that never sends headers: timeout within the per-request limit'
 
 t.test('the overall deadline cuts a hanging request short', async (t) => {
   const s = await server(() => undefined)
-  const { r, ms } = await timed(client({ requestTimeoutMs: 30_000 }).checkManifest(ref(s.host), [], { signal: AbortSignal.timeout(250) }))
+  const { r, ms } = await timed(
+    client({ requestTimeoutMs: 30_000 }).checkManifest(ref(s.host), [], { signal: AbortSignal.timeout(250) }),
+  )
   t.match(r, { code: 'RegistryUnreachable', cause: 'timeout', detail: /time budget/ })
   t.ok(ms < 250 + 1500, `answered after ${ms} ms`)
 })
@@ -61,7 +67,9 @@ t.test('credentials left untried when the deadline passes make the answer unknow
     }, 300)
   })
   const other: Credential = { label: 'secret ns/second key "fake"', username: 'x', password: 'y' }
-  const r = await client({ requestTimeoutMs: 5000 }).checkManifest(ref(s.host), [user, other], { signal: AbortSignal.timeout(200) })
+  const r = await client({ requestTimeoutMs: 5000 }).checkManifest(ref(s.host), [user, other], {
+    signal: AbortSignal.timeout(200),
+  })
   t.match(r, { code: 'RegistryUnreachable', cause: 'timeout' })
   t.match(r.attempts[1], { credential: other.label, detail: /not tried/ })
 })
@@ -69,7 +77,10 @@ t.test('credentials left untried when the deadline passes make the answer unknow
 t.test('a server that hangs mid-body: timeout', async (t) => {
   const s = await server((req, res) => {
     // No digest header on HEAD forces a GET; the GET body stops half way.
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': MANIFEST.length })
+    res.writeHead(200, {
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      'content-length': MANIFEST.length,
+    })
     if (req.method === 'HEAD') return res.end()
     res.write(MANIFEST.subarray(0, 10))
   })
@@ -117,7 +128,11 @@ for (const status of [500, 502, 503]) {
       res.writeHead(status)
       res.end()
     })
-    t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: '5xx', attempts: [{ status }] })
+    t.match(await client().checkManifest(ref(s.host), []), {
+      code: 'RegistryUnreachable',
+      cause: '5xx',
+      attempts: [{ status }],
+    })
   })
 }
 
@@ -148,7 +163,10 @@ t.test('a registry that refuses HEAD (405) is asked with GET', async (t) => {
     exists(req, res, [])
   })
   t.match(await client().checkManifest(ref(s.host), []), { code: 'Exists', digest: DIGEST })
-  t.same(s.seen.map((q) => q.method), ['HEAD', 'GET'])
+  t.same(
+    s.seen.map((q) => q.method),
+    ['HEAD', 'GET'],
+  )
 })
 
 t.test('without Docker-Content-Digest the digest is computed from the GET body', async (t) => {
@@ -187,11 +205,22 @@ t.test('a manifest over 4 MiB is refused as a bad response, not buffered', async
 
 t.test('a HEAD announcing a manifest over 4 MiB is refused without reading it', async (t) => {
   const s = await server((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': DIGEST, 'content-length': String(5 * 1024 * 1024) })
+    res.writeHead(200, {
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      'docker-content-digest': DIGEST,
+      'content-length': String(5 * 1024 * 1024),
+    })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /refuse manifests over/ })
-  t.same(s.seen.map((q) => q.method), ['HEAD'])
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: /refuse manifests over/,
+  })
+  t.same(
+    s.seen.map((q) => q.method),
+    ['HEAD'],
+  )
 })
 
 t.test('a manifest GET whose body is not a JSON object is a bad response', async (t) => {
@@ -200,7 +229,11 @@ t.test('a manifest GET whose body is not a JSON object is a bad response', async
       if (req.method === 'HEAD') return void res.writeHead(405).end()
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end(body)
     })
-    t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a JSON object/ }, JSON.stringify(body))
+    t.match(
+      await client().checkManifest(ref(s.host), []),
+      { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a JSON object/ },
+      JSON.stringify(body),
+    )
   }
 })
 
@@ -209,7 +242,11 @@ t.test('a 200 that is a login page, not a manifest, is a bad response', async (t
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
     res.end(req.method === 'HEAD' ? undefined : '<html><body>Please sign in</body></html>')
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a manifest \(text\/html\)/ })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: /not a manifest \(text\/html\)/,
+  })
 })
 
 t.test('a manifest served as application/json is recognized by its content', async (t) => {
@@ -217,21 +254,36 @@ t.test('a manifest served as application/json is recognized by its content', asy
     res.writeHead(200, { 'content-type': 'application/json', 'docker-content-digest': DIGEST })
     res.end(req.method === 'HEAD' ? undefined : MANIFEST)
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'Exists', digest: DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json' })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'Exists',
+    digest: DIGEST,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  })
 })
 
 t.test('a Docker-Content-Digest that is not a digest is a bad response', async (t) => {
   const s = await server((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': 'not-a-digest' })
+    res.writeHead(200, {
+      'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      'docker-content-digest': 'not-a-digest',
+    })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /not a digest/ })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: /not a digest/,
+  })
 })
 
 t.test('asked for one digest, answering another is a bad response', async (t) => {
   const s = await server(exists)
   const other = 'sha256:' + 'b'.repeat(64)
-  t.match(await client().checkManifest(ref(s.host, `app@${other}`), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /when asked for/ })
+  t.match(await client().checkManifest(ref(s.host, `app@${other}`), []), {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: /when asked for/,
+  })
 })
 
 t.test('a repository readable anonymously is not failed by a stale Basic password', async (t) => {
@@ -251,7 +303,11 @@ t.test('a repository readable anonymously is not failed by a stale Basic passwor
   t.equal((await c.checkManifest(ref(s.host, 'private/app:v1'), [user])).code, 'AccessDenied')
   const seen = s.seen.length
   t.match(await c.checkManifest(ref(s.host, 'public/app:v1'), [user]), { code: 'Exists', decidedBy: user.label })
-  t.same(s.seen.slice(seen).map((r) => (r.headers.authorization === undefined ? 'anonymous' : 'basic')), ['basic', 'anonymous'], 'Basic first (the host asked for it before), refused, then anonymous as on the node')
+  t.same(
+    s.seen.slice(seen).map((r) => (r.headers.authorization === undefined ? 'anonymous' : 'basic')),
+    ['basic', 'anonymous'],
+    'Basic first (the host asked for it before), refused, then anonymous as on the node',
+  )
 })
 
 t.test('a credential without a password cannot answer a Basic challenge', async (t) => {
@@ -275,7 +331,10 @@ t.test('a redirect to another host is followed without the Authorization header'
     res.end()
   })
   t.match(await client().checkManifest(ref(s.host), [user]), { code: 'Exists', decidedBy: user.label })
-  t.ok(s.seen.some((q) => q.headers.authorization !== undefined), 'credentials went to the registry')
+  t.ok(
+    s.seen.some((q) => q.headers.authorization !== undefined),
+    'credentials went to the registry',
+  )
   t.equal(target.seen.length, 1)
   t.equal(target.seen[0]?.headers.authorization, undefined, 'and not to the redirect target')
 })
@@ -300,7 +359,10 @@ t.test('manifest HEADs keep their connection open (no TLS handshake per image)',
   const s = await server(exists)
   const c = client({ connectionsPerOrigin: 1 })
   for (let i = 0; i < 5; i++) t.match(await c.checkManifest(ref(s.host, `app:v${i}`), []), { code: 'Exists' })
-  t.same(s.seen.map((r) => r.method), ['HEAD', 'HEAD', 'HEAD', 'HEAD', 'HEAD'])
+  t.same(
+    s.seen.map((r) => r.method),
+    ['HEAD', 'HEAD', 'HEAD', 'HEAD', 'HEAD'],
+  )
   t.equal(new Set(s.seen.map((r) => r.connection)).size, 1, 'one connection for all five')
 })
 
@@ -309,12 +371,22 @@ t.test('a redirect loop ends as a bad response', async (t) => {
     res.writeHead(302, { location: '/again' })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /redirected more than/ })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: /redirected more than/,
+  })
 })
 
 t.test('a redirect or a token realm pointing at a metadata address is refused without a request', async (t) => {
   // 169.254.169.254 is unroutable here: a connection attempt would hang until the timeout.
-  for (const target of ['http://169.254.169.254/latest/meta-data/', 'https://169.254.169.254/m', 'https://[fd00:ec2::254]/m', 'https://metadata.google.internal/computeMetadata/v1/', 'https://2852039166/m']) {
+  for (const target of [
+    'http://169.254.169.254/latest/meta-data/',
+    'https://169.254.169.254/m',
+    'https://[fd00:ec2::254]/m',
+    'https://metadata.google.internal/computeMetadata/v1/',
+    'https://2852039166/m',
+  ]) {
     const s = await server((_req, res) => {
       res.writeHead(307, { location: target })
       res.end()
@@ -330,7 +402,11 @@ t.test('a redirect or a token realm pointing at a metadata address is refused wi
   const { r, ms } = await timed(client().checkManifest(ref(realm.host), [user]))
   t.match(r, { code: 'RegistryUnreachable', cause: 'metadata-host', detail: /169\.254\.169\.254/ }, 'token realm')
   t.ok(ms < 300, `refused at once (${ms} ms)`)
-  t.match(await client().checkManifest(ref('169.254.169.254'), []), { code: 'RegistryUnreachable', cause: 'metadata-host' }, 'and the registry itself, should a caller ask')
+  t.match(
+    await client().checkManifest(ref('169.254.169.254'), []),
+    { code: 'RegistryUnreachable', cause: 'metadata-host' },
+    'and the registry itself, should a caller ask',
+  )
 })
 
 t.test('a redirect down to plain HTTP is refused', async (t) => {
@@ -345,7 +421,10 @@ t.test('a redirect down to plain HTTP is refused', async (t) => {
 
 t.test('an insecure registry that speaks plain HTTP is reached over HTTP; others are not', async (t) => {
   const plain = await server(exists, false)
-  t.match(await client({ insecureRegistries: [plain.host] }).checkManifest(ref(plain.host), []), { code: 'Exists', digest: DIGEST })
+  t.match(await client({ insecureRegistries: [plain.host] }).checkManifest(ref(plain.host), []), {
+    code: 'Exists',
+    digest: DIGEST,
+  })
   t.match(await client().checkManifest(ref(plain.host), []), { code: 'RegistryUnreachable', cause: 'tls' })
 })
 
@@ -354,7 +433,10 @@ t.test('a 401 without any challenge is AccessDenied', async (t) => {
     res.writeHead(401)
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'AccessDenied', detail: /without a usable authentication challenge/ })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'AccessDenied',
+    detail: /without a usable authentication challenge/,
+  })
 })
 
 t.test('a token realm over plain HTTP is refused and the credentials are never sent', async (t) => {
@@ -363,7 +445,11 @@ t.test('a token realm over plain HTTP is refused and the credentials are never s
     res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), [user]), { code: 'RegistryUnreachable', cause: 'tls', detail: /not HTTPS/ })
+  t.match(await client().checkManifest(ref(s.host), [user]), {
+    code: 'RegistryUnreachable',
+    cause: 'tls',
+    detail: /not HTTPS/,
+  })
   t.equal(realm.seen.length, 0)
 })
 
@@ -373,7 +459,11 @@ t.test('a token server that hangs: timeout', async (t) => {
     res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'timeout', detail: /token server/ })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'RegistryUnreachable',
+    cause: 'timeout',
+    detail: /token server/,
+  })
 })
 
 t.test('a token server refusing an anonymous token means not found or private, not wrong credentials', async (t) => {
@@ -399,7 +489,11 @@ for (const [name, token] of [
       res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
       res.end()
     })
-    t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /no usable token/ })
+    t.match(await client().checkManifest(ref(s.host), []), {
+      code: 'RegistryUnreachable',
+      cause: 'bad-response',
+      detail: /no usable token/,
+    })
   })
 }
 
@@ -424,7 +518,9 @@ t.test('callers sharing one token fetch each stop at their own deadline', async 
 
 t.test('without a caller deadline the default deadline still bounds a check', async (t) => {
   const s = await server(() => undefined)
-  const { r, ms } = await timed(client({ requestTimeoutMs: 30_000, defaultDeadlineMs: 300 }).checkManifest(ref(s.host), []))
+  const { r, ms } = await timed(
+    client({ requestTimeoutMs: 30_000, defaultDeadlineMs: 300 }).checkManifest(ref(s.host), []),
+  )
   t.match(r, { code: 'RegistryUnreachable', cause: 'timeout' })
   t.ok(ms < 300 + 1500, `answered after ${ms} ms`)
 })
@@ -435,7 +531,11 @@ t.test('a token server that returns no token: bad response', async (t) => {
     res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s"` })
     res.end()
   })
-  t.match(await client().checkManifest(ref(s.host), []), { code: 'RegistryUnreachable', cause: 'bad-response', detail: /sent no usable token/ })
+  t.match(await client().checkManifest(ref(s.host), []), {
+    code: 'RegistryUnreachable',
+    cause: 'bad-response',
+    detail: /sent no usable token/,
+  })
 })
 
 t.test('a rate-limited token server is RateLimited', async (t) => {

@@ -10,10 +10,12 @@ t.test('at most the limit in flight per host; the rest go in arrival order as sl
   const b = await slots.acquire('reg', undefined)
   const other = await slots.acquire('other', undefined)
   t.same(slots.current().get('reg'), { active: 2, queued: 0 }, 'another host has slots of its own')
-  const waiting = ['c', 'd'].map((name) => slots.acquire('reg', undefined).then((release) => {
+  const waiting = ['c', 'd'].map((name) =>
+    slots.acquire('reg', undefined).then((release) => {
       order.push(name)
       return release
-    }))
+    }),
+  )
   await new Promise((r) => setImmediate(r))
   t.same(slots.current().get('reg'), { active: 2, queued: 2 })
   t.same(order, [], 'nobody past the cap')
@@ -31,21 +33,24 @@ t.test('at most the limit in flight per host; the rest go in arrival order as sl
   t.same([...slots.current()], [], 'idle hosts are forgotten (hosts come from pod specs)')
 })
 
-t.test('a waiter whose deadline fires leaves the queue with a timeout, and the next one still gets its turn', async (t) => {
-  const slots = new HostSlots(1)
-  const held = await slots.acquire('reg', undefined)
-  // Not AbortSignal.timeout: its timer does not keep the test's event loop alive.
-  const deadline = new AbortController()
-  setTimeout(() => deadline.abort(), 20)
-  const gone = slots.acquire('reg', deadline.signal)
-  const next = slots.acquire('reg', undefined)
-  await t.rejects(gone, { name: 'TransportError', reason: 'timeout', message: /free request slot to reg/ })
-  t.same(slots.current().get('reg'), { active: 1, queued: 1 })
-  held()
-  const release = await next
-  release()
-  t.same([...slots.current()], [])
-})
+t.test(
+  'a waiter whose deadline fires leaves the queue with a timeout, and the next one still gets its turn',
+  async (t) => {
+    const slots = new HostSlots(1)
+    const held = await slots.acquire('reg', undefined)
+    // Not AbortSignal.timeout: its timer does not keep the test's event loop alive.
+    const deadline = new AbortController()
+    setTimeout(() => deadline.abort(), 20)
+    const gone = slots.acquire('reg', deadline.signal)
+    const next = slots.acquire('reg', undefined)
+    await t.rejects(gone, { name: 'TransportError', reason: 'timeout', message: /free request slot to reg/ })
+    t.same(slots.current().get('reg'), { active: 1, queued: 1 })
+    held()
+    const release = await next
+    release()
+    t.same([...slots.current()], [])
+  },
+)
 
 t.test('an already aborted signal waits for nothing when the host is full', async (t) => {
   const slots = new HostSlots(1)

@@ -28,7 +28,25 @@ const refused: Array<[string, RegExp]> = [
 ]
 for (const [host, problem] of refused) t.match(metadataHostProblem(host), problem, `refused: ${host}`)
 
-const allowed = ['registry.example.com', 'registry.example.com:5000', '10.0.0.5:5000', '192.168.1.10', '172.16.0.1:443', '127.0.0.1:5000', 'localhost:5000', '[::1]:5000', '[fd00::1]:5000', 'registry-1.docker.io', '169.254.example.com', 'metadata.google.internal.example.com', 'metadata', '100.64.0.1', '100.100.100.201', '170.254.169.254', '[2001:db8::169:254]']
+const allowed = [
+  'registry.example.com',
+  'registry.example.com:5000',
+  '10.0.0.5:5000',
+  '192.168.1.10',
+  '172.16.0.1:443',
+  '127.0.0.1:5000',
+  'localhost:5000',
+  '[::1]:5000',
+  '[fd00::1]:5000',
+  'registry-1.docker.io',
+  '169.254.example.com',
+  'metadata.google.internal.example.com',
+  'metadata',
+  '100.64.0.1',
+  '100.100.100.201',
+  '170.254.169.254',
+  '[2001:db8::169:254]',
+]
 for (const host of allowed) t.equal(metadataHostProblem(host), undefined, `allowed: ${host}`)
 
 t.test('addresses as DNS returns them', async (t) => {
@@ -42,7 +60,10 @@ t.test('addresses as DNS returns them', async (t) => {
 
 t.test('the DNS guard: a name that resolves to a metadata address gets no connection', async (t) => {
   const answers: Record<string, Array<{ address: string; family: number }>> = {
-    'evil.example': [{ address: '203.0.113.7', family: 4 }, { address: '169.254.169.254', family: 4 }],
+    'evil.example': [
+      { address: '203.0.113.7', family: 4 },
+      { address: '169.254.169.254', family: 4 },
+    ],
     'v6.example': [{ address: 'fd00:ec2::254', family: 6 }],
     'fine.example': [{ address: '10.1.2.3', family: 4 }],
   }
@@ -53,7 +74,11 @@ t.test('the DNS guard: a name that resolves to a metadata address gets no connec
   })
   const ask = (hostname: string, all: boolean): Promise<{ err: NodeJS.ErrnoException | null; address: unknown }> =>
     new Promise((resolve) => lookup(hostname, { all }, (err, address) => resolve({ err, address })))
-  t.match((await ask('evil.example', true)).err, { code: METADATA_ADDRESS_CODE, message: /evil\.example resolves to 169\.254\.169\.254/ }, 'any of the addresses')
+  t.match(
+    (await ask('evil.example', true)).err,
+    { code: METADATA_ADDRESS_CODE, message: /evil\.example resolves to 169\.254\.169\.254/ },
+    'any of the addresses',
+  )
   t.match((await ask('v6.example', false)).err, { code: METADATA_ADDRESS_CODE })
   t.same(await ask('fine.example', true), { err: null, address: answers['fine.example'] })
   t.same(await ask('fine.example', false), { err: null, address: '10.1.2.3' })

@@ -2,7 +2,12 @@ import t from 'tap'
 import { summarize } from '../../src/registry/client.js'
 import type { Attempt } from '../../src/registry/result.js'
 
-const a = (credential: string, code: Attempt['code'], extra: Partial<Attempt> = {}): Attempt => ({ credential, code, detail: `${credential} got ${code}`, ...extra })
+const a = (credential: string, code: Attempt['code'], extra: Partial<Attempt> = {}): Attempt => ({
+  credential,
+  code,
+  detail: `${credential} got ${code}`,
+  ...extra,
+})
 
 t.test('an attempt that got no answer makes the result undetermined, even beside a missing tag', async (t) => {
   const r = summarize([a('s1', 'RegistryUnreachable', { cause: 'timeout' }), a('s2', 'TagNotFound')])
@@ -26,11 +31,17 @@ t.test('rate limiting carries Retry-After through', async (t) => {
 
 t.test('repository-missing outranks access-denied', async (t) => {
   t.equal(summarize([a('s1', 'AccessDenied'), a('s2', 'RepositoryNotFound')]).code, 'RepositoryNotFound')
-  t.equal(summarize([a('s1', 'AccessDenied'), a('s2', 'RepositoryNotFoundOrDenied')]).code, 'RepositoryNotFoundOrDenied')
+  t.equal(
+    summarize([a('s1', 'AccessDenied'), a('s2', 'RepositoryNotFoundOrDenied')]).code,
+    'RepositoryNotFoundOrDenied',
+  )
 })
 
 t.test('all denied → AccessDenied with the first detail', async (t) => {
-  t.match(summarize([a('s1', 'AccessDenied'), a('s2', 'AccessDenied')]), { code: 'AccessDenied', detail: 's1 got AccessDenied' })
+  t.match(summarize([a('s1', 'AccessDenied'), a('s2', 'AccessDenied')]), {
+    code: 'AccessDenied',
+    detail: 's1 got AccessDenied',
+  })
 })
 
 t.test('no attempt at all is an undetermined timeout, not a verdict', async (t) => {

@@ -27,7 +27,12 @@ function context(): AuthContext {
   const transport = new Transport({ trust: buildTrustStore({ extraCaPem: ca.caPem }), requestTimeoutMs: 1000 })
   t.teardown(() => transport.close())
   const hints = new Map<string, AuthHint>()
-  return { transport, tokens: new TokenSource(transport), authHints: { get: (h) => hints.get(h), set: (h, p) => void hints.set(h, p) }, now: () => Date.now() }
+  return {
+    transport,
+    tokens: new TokenSource(transport),
+    authHints: { get: (h) => hints.get(h), set: (h, p) => void hints.set(h, p) },
+    now: () => Date.now(),
+  }
 }
 function client(options: ConstructorParameters<typeof RegistryClient>[0] = {}): RegistryClient {
   const c = new RegistryClient({ trust: { extraCaPem: ca.caPem }, requestTimeoutMs: 1000, ...options })
@@ -58,19 +63,42 @@ const SEVEN = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
 
 t.test('one page: the tags, complete', async (t) => {
   const s = await server((_req, res) => json(res, { name: 'app', tags: ['v1', 'v2', 'latest'] }))
-  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, {}), { ok: true, tags: ['v1', 'v2', 'latest'], complete: true })
-  t.same(s.seen.map((r) => r.url), ['/v2/app/tags/list?n=1000'])
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, {}), {
+    ok: true,
+    tags: ['v1', 'v2', 'latest'],
+    complete: true,
+  })
+  t.same(
+    s.seen.map((r) => r.url),
+    ['/v2/app/tags/list?n=1000'],
+  )
 })
 
 t.test('follows relative Link headers to the end', async (t) => {
   const s = await server(paging(SEVEN, (next) => `<${next}>; rel="next"`))
-  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 3 }), { ok: true, tags: SEVEN, complete: true })
-  t.same(s.seen.map((r) => r.url), ['/v2/app/tags/list?n=3', '/v2/app/tags/list?n=3&last=c', '/v2/app/tags/list?n=3&last=f'])
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 3 }), {
+    ok: true,
+    tags: SEVEN,
+    complete: true,
+  })
+  t.same(
+    s.seen.map((r) => r.url),
+    ['/v2/app/tags/list?n=3', '/v2/app/tags/list?n=3&last=c', '/v2/app/tags/list?n=3&last=f'],
+  )
 })
 
 t.test('follows absolute same-origin Link headers, with other link-values around', async (t) => {
-  const s = await server(paging(SEVEN, (next, origin) => `<${origin}/v2/app/tags/list?n=1>; rel="first", <${origin}${next}>; rel="next"; title="a, b"`))
-  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2 }), { ok: true, tags: SEVEN, complete: true })
+  const s = await server(
+    paging(
+      SEVEN,
+      (next, origin) => `<${origin}/v2/app/tags/list?n=1>; rel="first", <${origin}${next}>; rel="next"; title="a, b"`,
+    ),
+  )
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2 }), {
+    ok: true,
+    tags: SEVEN,
+    complete: true,
+  })
   t.equal(s.seen.length, 4)
 })
 
@@ -81,27 +109,53 @@ t.test('a Link to another origin is not followed, so credentials never go there'
       res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' })
       return res.end()
     }
-    json(res, { name: 'app', tags: ['v1'] }, { link: `<${elsewhere.origin}/v2/app/tags/list?n=1000&last=v1>; rel="next"` })
+    json(
+      res,
+      { name: 'app', tags: ['v1'] },
+      { link: `<${elsewhere.origin}/v2/app/tags/list?n=1000&last=v1>; rel="next"` },
+    )
   })
   t.same(await listTags(context(), directEndpoint(ref(s.host)), user, {}), { ok: true, tags: ['v1'], complete: false })
   t.equal(elsewhere.seen.length, 0)
-  const down = await server((req, res) => json(res, { name: 'app', tags: ['v1'] }, { link: `<http://${req.headers.host}/v2/app/tags/list?last=v1>; rel="next"` }))
-  t.same(await listTags(context(), directEndpoint(ref(down.host)), null, {}), { ok: true, tags: ['v1'], complete: false }, 'plain HTTP on the same host is another origin too')
+  const down = await server((req, res) =>
+    json(
+      res,
+      { name: 'app', tags: ['v1'] },
+      { link: `<http://${req.headers.host}/v2/app/tags/list?last=v1>; rel="next"` },
+    ),
+  )
+  t.same(
+    await listTags(context(), directEndpoint(ref(down.host)), null, {}),
+    { ok: true, tags: ['v1'], complete: false },
+    'plain HTTP on the same host is another origin too',
+  )
   t.equal(down.seen.length, 1)
 })
 
 t.test('stops at maxPages: complete false', async (t) => {
   const s = await server(paging(SEVEN, (next) => `<${next}>; rel="next"`))
-  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2, maxPages: 2 }), { ok: true, tags: ['a', 'b', 'c', 'd'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2, maxPages: 2 }), {
+    ok: true,
+    tags: ['a', 'b', 'c', 'd'],
+    complete: false,
+  })
   t.equal(s.seen.length, 2)
 })
 
 t.test('stops at maxTags without asking for another page', async (t) => {
   const s = await server(paging(SEVEN, (next) => `<${next}>; rel="next"`))
-  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2, maxTags: 4 }), { ok: true, tags: ['a', 'b', 'c', 'd'], complete: false })
+  t.same(await listTags(context(), directEndpoint(ref(s.host)), null, { pageSize: 2, maxTags: 4 }), {
+    ok: true,
+    tags: ['a', 'b', 'c', 'd'],
+    complete: false,
+  })
   t.equal(s.seen.length, 2)
   const one = await server((_req, res) => json(res, { name: 'app', tags: SEVEN }))
-  t.same(await listTags(context(), directEndpoint(ref(one.host)), null, { maxTags: 5 }), { ok: true, tags: SEVEN.slice(0, 5), complete: false }, 'a page larger than n is cut too')
+  t.same(
+    await listTags(context(), directEndpoint(ref(one.host)), null, { maxTags: 5 }),
+    { ok: true, tags: SEVEN.slice(0, 5), complete: false },
+    'a page larger than n is cut too',
+  )
 })
 
 t.test('a Link back to a page already read ends the listing', async (t) => {
@@ -118,7 +172,11 @@ const failures: Array<[string, Handler, RegExp]> = [
   ['HTTP 404', (_req, res) => res.writeHead(404).end(), /HTTP 404/],
   ['HTTP 403', (_req, res) => res.writeHead(403).end(), /HTTP 403/],
   ['HTTP 500', (_req, res) => res.writeHead(500).end(), /HTTP 500/],
-  ['over 1 MiB', (_req, res) => json(res, { name: 'app', tags: Array.from({ length: 80_000 }, (_, i) => `tag-${i}-padding`) }), /larger than 1048576 bytes/],
+  [
+    'over 1 MiB',
+    (_req, res) => json(res, { name: 'app', tags: Array.from({ length: 80_000 }, (_, i) => `tag-${i}-padding`) }),
+    /larger than 1048576 bytes/,
+  ],
 ]
 for (const [name, handler, detail] of failures) {
   t.test(`a tag list answer ${name}: ok false`, async (t) => {
@@ -134,7 +192,10 @@ t.test('tags that are not valid tag strings are dropped; null tags are an empty 
 })
 
 t.test('a refused connection: ok false, no exception', async (t) => {
-  t.match(await listTags(context(), directEndpoint(ref(`127.0.0.1:${await closedPort()}`)), null, {}), { ok: false, detail: /refused/ })
+  t.match(await listTags(context(), directEndpoint(ref(`127.0.0.1:${await closedPort()}`)), null, {}), {
+    ok: false,
+    detail: /refused/,
+  })
 })
 
 t.test('a later page failing keeps the tags already read', async (t) => {
@@ -165,7 +226,9 @@ async function tokenRegistry(): Promise<{ s: FakeServer; realm: FakeServer }> {
   const realm = await server((_req, res) => json(res, { token: 'tok', expires_in: 300 }))
   const s = await server((req, res) => {
     if (req.headers.authorization !== 'Bearer tok') {
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="s",scope="repository:app:pull"` })
+      res.writeHead(401, {
+        'www-authenticate': `Bearer realm="${realm.origin}/token",service="s",scope="repository:app:pull"`,
+      })
       return res.end()
     }
     if (req.url?.startsWith('/v2/app/tags/list')) return json(res, { name: 'app', tags: ['v1', 'v2'] })
@@ -183,7 +246,11 @@ t.test('the token earned by the manifest check is reused for the tag list', asyn
   const before = s.seen.length
   t.same(await c.listTags(ref(s.host), []), ['v1', 'v2'])
   t.equal(realm.seen.length, 1, 'no second token request')
-  t.same(s.seen.slice(before).map((r) => [r.url, r.headers.authorization]), [['/v2/app/tags/list?n=1000', 'Bearer tok']], 'sent with the token at once')
+  t.same(
+    s.seen.slice(before).map((r) => [r.url, r.headers.authorization]),
+    [['/v2/app/tags/list?n=1000', 'Bearer tok']],
+    'sent with the token at once',
+  )
 })
 
 t.test('a first tag list answers the challenge itself', async (t) => {
@@ -225,15 +292,17 @@ async function cached(handler: Handler, clock?: { now(): number }): Promise<{ s:
   const s = await server(handler)
   return { s, checker: new CachedChecker(client(), { checkBudgetMs: 5000, ...(clock === undefined ? {} : { clock }) }) }
 }
-const tagsFor = (delayMs = 0): Handler => (req, res) => {
-  setTimeout(() => {
-    if (req.url?.includes('/broken/')) {
-      res.writeHead(403)
-      return res.end()
-    }
-    json(res, { name: 'app', tags: ['v1', 'v2'] })
-  }, delayMs)
-}
+const tagsFor =
+  (delayMs = 0): Handler =>
+  (req, res) => {
+    setTimeout(() => {
+      if (req.url?.includes('/broken/')) {
+        res.writeHead(403)
+        return res.end()
+      }
+      json(res, { name: 'app', tags: ['v1', 'v2'] })
+    }, delayMs)
+  }
 
 t.test('cached: a second read within a minute makes no request; anonymous lists are shared', async (t) => {
   let now = 1_000_000
@@ -263,7 +332,10 @@ t.test('cached: concurrent reads share one request', async (t) => {
 
 t.test("cached: a waiter's deadline ends its wait, not the shared read", async (t) => {
   const { s, checker } = await cached(tagsFor(300))
-  const [short, long] = await Promise.all([checker.tags(ref(s.host), [], 'ns', AbortSignal.timeout(50)), checker.tags(ref(s.host), [], 'ns')])
+  const [short, long] = await Promise.all([
+    checker.tags(ref(s.host), [], 'ns', AbortSignal.timeout(50)),
+    checker.tags(ref(s.host), [], 'ns'),
+  ])
   t.equal(short, undefined)
   t.equal(long?.[0], 'v1')
   t.equal(s.seen.length, 1)

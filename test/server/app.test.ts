@@ -19,7 +19,8 @@ function capture(): { logger: ReturnType<typeof createLogger>; logs: Array<Recor
   const logs: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
       done()
     },
   })
@@ -32,7 +33,12 @@ t.test('a body that is not JSON: 400 with the reason, and a log line without a u
   const { logger, logs } = capture()
   const app = await buildServer({ certPem: cert.certPem, keyPem: cert.keyPem, logger, judge: allowAll })
   t.teardown(() => app.close())
-  const res = await app.inject({ method: 'POST', url: '/validate', headers: { 'content-type': 'application/json' }, payload: '{"apiVersion": ' })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/validate',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"apiVersion": ',
+  })
   t.equal(res.statusCode, 400)
   t.same(res.json(), { error: 'MalformedReview', reason: 'body is not valid JSON (it ends too early)' })
   const line = logs.find((l) => l.msg === 'malformed AdmissionReview')
@@ -49,7 +55,10 @@ t.test('a review refused for its fields: 400 with the reason, and a log line nam
   const res = await app.inject({ method: 'POST', url: '/validate', payload: body })
   t.equal(res.statusCode, 400)
   t.same(res.json(), { error: 'MalformedReview', reason: 'kind must be "AdmissionReview", got "Pod"' })
-  t.match(logs.find((l) => l.msg === 'malformed AdmissionReview'), { level: 40, uid: body.request.uid, reason: 'kind must be "AdmissionReview", got "Pod"' })
+  t.match(
+    logs.find((l) => l.msg === 'malformed AdmissionReview'),
+    { level: 40, uid: body.request.uid, reason: 'kind must be "AdmissionReview", got "Pod"' },
+  )
 })
 
 t.test('a well-formed review is answered with the whole review', async (t) => {
@@ -59,7 +68,11 @@ t.test('a well-formed review is answered with the whole review', async (t) => {
   const body = loadFixture<any>('admission/pod-create.json')
   const res = await app.inject({ method: 'POST', url: '/validate', payload: body })
   t.equal(res.statusCode, 200)
-  t.same(res.json(), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: body.request.uid, allowed: true } })
+  t.same(res.json(), {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: body.request.uid, allowed: true },
+  })
 })
 
 /** A judge that waits for `open` before allowing, and says when it was asked. */
@@ -82,7 +95,11 @@ function heldJudge(): { judge: Judge; asked: Promise<void>; open: () => void } {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** buildServer listening on 127.0.0.1:0 (with the caller's hooks, added before it starts), and a client that trusts it. */
-async function listening(t: Tap, options: { judge: Judge; closeGraceMs: number }, hooks: (app: App, events: string[]) => void = () => undefined) {
+async function listening(
+  t: Tap,
+  options: { judge: Judge; closeGraceMs: number },
+  hooks: (app: App, events: string[]) => void = () => undefined,
+) {
   const { logger, logs } = capture()
   const app = buildServer({ certPem: cert.certPem, keyPem: cert.keyPem, logger, ...options })
   const events: string[] = []
@@ -97,14 +114,23 @@ async function listening(t: Tap, options: { judge: Judge; closeGraceMs: number }
   t.teardown(() => (agent.closed ? undefined : agent.close()))
   t.teardown(() => (app.server.listening ? app.close() : undefined))
   const post = async (body: unknown) => {
-    const res = await request(`${origin}/validate`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const res = await request(`${origin}/validate`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
     return { status: res.statusCode, body: (await res.body.json()) as unknown }
   }
   return { app, logs, events, post, agent }
 }
 
 const review = loadFixture<any>('admission/pod-create.json')
-const allowedReview = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } }
+const allowedReview = {
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response: { uid: review.request.uid, allowed: true },
+}
 const graceWarning = 'in-flight reviews did not finish within the grace period'
 
 t.test('a review still running past the grace period is cut; close() ends and the onClose hooks run', async (t) => {
@@ -119,51 +145,68 @@ t.test('a review still running past the grace period is cut; close() ends and th
   t.ok(took >= 290, `close() waited for the grace period (${took} ms)`)
   await t.rejects(pending, 'the hanging review lost its connection')
   t.same(events, ['onClose'])
-  t.match(logs.find((l) => l.msg === graceWarning), { level: 40, graceMs: 300 })
+  t.match(
+    logs.find((l) => l.msg === graceWarning),
+    { level: 40, graceMs: 300 },
+  )
 })
 
-t.test('a review in flight when close starts is answered; close() ends with the last connection, nothing is cut', async (t) => {
-  const held = heldJudge()
-  t.teardown(held.open)
-  const { app, logs, events, post, agent } = await listening(t, { judge: held.judge, closeGraceMs: 10_000 })
-  const pending = post(review)
-  await held.asked
-  const started = Date.now()
-  const closed = app.close()
-  await sleep(100)
-  t.same(events, [], 'onClose waits for the review')
-  held.open()
-  t.same(await pending, { status: 200, body: allowedReview })
-  // The connection stays open after its answer (keep-alive) until the client closes it.
-  await agent.close()
-  await closed
-  t.ok(Date.now() - started < 10_000, 'close() did not wait out the grace period')
-  t.same(events, ['onClose'])
-  t.notOk(logs.some((l) => l.msg === graceWarning))
-})
+t.test(
+  'a review in flight when close starts is answered; close() ends with the last connection, nothing is cut',
+  async (t) => {
+    const held = heldJudge()
+    t.teardown(held.open)
+    const { app, logs, events, post, agent } = await listening(t, { judge: held.judge, closeGraceMs: 10_000 })
+    const pending = post(review)
+    await held.asked
+    const started = Date.now()
+    const closed = app.close()
+    await sleep(100)
+    t.same(events, [], 'onClose waits for the review')
+    held.open()
+    t.same(await pending, { status: 200, body: allowedReview })
+    // The connection stays open after its answer (keep-alive) until the client closes it.
+    await agent.close()
+    await closed
+    t.ok(Date.now() - started < 10_000, 'close() did not wait out the grace period')
+    t.same(events, ['onClose'])
+    t.notOk(logs.some((l) => l.msg === graceWarning))
+  },
+)
 
-t.test('preClose hooks added to the app run before the grace period starts, and reviews still arriving are answered', async (t) => {
-  const held = heldJudge()
-  t.teardown(held.open)
-  const { app, logs, events, post, agent } = await listening(t, { judge: held.judge, closeGraceMs: 1000 }, (app, events) => {
-    // pullguard serve's: the audit's Lease is released before the reviews drain.
-    app.addHook('preClose', async () => {
-      events.push('preClose')
-      await sleep(1000)
-    })
-  })
-  const pending = post(review)
-  await held.asked
-  const closed = app.close()
-  await sleep(300)
-  t.same(events, ['preClose'])
-  t.same(await post({ ...review, request: { ...review.request, operation: 'DELETE' } }), { status: 200, body: allowedReview }, 'not a 503')
-  // Past the grace period if it had started with close(), within it counted from the end of preClose.
-  await sleep(1000)
-  held.open()
-  t.same(await pending, { status: 200, body: allowedReview })
-  await agent.close()
-  await closed
-  t.same(events, ['preClose', 'onClose'])
-  t.notOk(logs.some((l) => l.msg === graceWarning))
-})
+t.test(
+  'preClose hooks added to the app run before the grace period starts, and reviews still arriving are answered',
+  async (t) => {
+    const held = heldJudge()
+    t.teardown(held.open)
+    const { app, logs, events, post, agent } = await listening(
+      t,
+      { judge: held.judge, closeGraceMs: 1000 },
+      (app, events) => {
+        // pullguard serve's: the audit's Lease is released before the reviews drain.
+        app.addHook('preClose', async () => {
+          events.push('preClose')
+          await sleep(1000)
+        })
+      },
+    )
+    const pending = post(review)
+    await held.asked
+    const closed = app.close()
+    await sleep(300)
+    t.same(events, ['preClose'])
+    t.same(
+      await post({ ...review, request: { ...review.request, operation: 'DELETE' } }),
+      { status: 200, body: allowedReview },
+      'not a 503',
+    )
+    // Past the grace period if it had started with close(), within it counted from the end of preClose.
+    await sleep(1000)
+    held.open()
+    t.same(await pending, { status: 200, body: allowedReview })
+    await agent.close()
+    await closed
+    t.same(events, ['preClose', 'onClose'])
+    t.notOk(logs.some((l) => l.msg === graceWarning))
+  },
+)

@@ -6,7 +6,11 @@ const cases: Array<[string, Buffer | string, unknown]> = [
   ['an object', '{"a":[1,"x",null]}', { a: [1, 'x', null] }],
   ['a byte-order mark is skipped', '\ufeff{"a":1}', { a: 1 }],
   ['multi-byte UTF-8', '{"name":"ü✓😀"}', { name: 'ü✓😀' }],
-  ['a constructor key is plain data', '{"constructor":{"prototype":{"x":1}}}', { constructor: { prototype: { x: 1 } } }],
+  [
+    'a constructor key is plain data',
+    '{"constructor":{"prototype":{"x":1}}}',
+    { constructor: { prototype: { x: 1 } } },
+  ],
   ['empty', '', /body is empty/],
   ['truncated', '{"a":', /not valid JSON \(it ends too early\)/],
   ['trailing comma', '{"a":1,}', /not valid JSON \(syntax error/],
@@ -38,5 +42,9 @@ t.test('deep nesting: parsed or refused, never a crash', async (t) => {
     const out = parseJsonBody(Buffer.from('['.repeat(depth) + ']'.repeat(depth)))
     t.ok(Array.isArray(out) || out instanceof MalformedBody, `depth ${depth}`)
   }
-  t.ok(parseJsonBody(Buffer.from('{"a":'.repeat(50_000) + '{"__proto__":1}' + '}'.repeat(50_000))) instanceof MalformedBody, 'a deep __proto__ is found without recursion')
+  t.ok(
+    parseJsonBody(Buffer.from('{"a":'.repeat(50_000) + '{"__proto__":1}' + '}'.repeat(50_000))) instanceof
+      MalformedBody,
+    'a deep __proto__ is found without recursion',
+  )
 })

@@ -24,29 +24,45 @@ t.test('at most 50 hosts get labels; the rest are "other"', async (t) => {
 t.test('decisions are counted by verdict, mode and reason', async (t) => {
   const m = new Metrics({ processMetrics: false })
   m.decision({ verdict: 'denied', mode: 'enforce', reason: 'TagNotFound', seconds: 0.2 })
-  t.match(await m.registry.metrics(), /pullguard_decisions_total\{verdict="denied",mode="enforce",reason="TagNotFound"\} 1/)
+  t.match(
+    await m.registry.metrics(),
+    /pullguard_decisions_total\{verdict="denied",mode="enforce",reason="TagNotFound"\} 1/,
+  )
 })
 
-t.test('the audit\'s interval and leadership: the leader alone has leader_since, dropped when it stops leading', async (t) => {
-  const m = new Metrics({ processMetrics: false })
-  const unset = await m.registry.metrics()
-  for (const name of ['pullguard_audit_interval_seconds', 'pullguard_audit_leader_since_timestamp_seconds', 'pullguard_audit_last_pass_completed_timestamp_seconds', 'pullguard_audit_pass_duration_seconds', 'pullguard_serving_certificate_expiry_timestamp_seconds']) {
-    t.notMatch(unset, new RegExp(`^${name} `, 'm'), `${name}: no sample until set (not a 0 that reads as 1970)`)
-  }
-  m.audit.passCompleted(1_700_000_100_000, 3600)
-  t.match(await m.registry.metrics(), /^pullguard_audit_last_pass_completed_timestamp_seconds 1700000100$/m)
-  m.audit.reset()
-  t.notMatch(await m.registry.metrics(), /^pullguard_audit_last_pass_completed_timestamp_seconds /m, 'gone from a replica that stops leading')
-  m.auditInterval(3_600_000)
-  m.auditLeader(1_700_000_000_000)
-  let text = await m.registry.metrics()
-  t.match(text, /^pullguard_audit_interval_seconds 3600$/m)
-  t.match(text, /^pullguard_audit_leader_since_timestamp_seconds 1700000000$/m)
-  m.auditLeader(undefined)
-  text = await m.registry.metrics()
-  t.notMatch(text, /^pullguard_audit_leader_since_timestamp_seconds \d/m, 'no sample once the Lease is lost')
-  t.match(text, /^pullguard_audit_interval_seconds 3600$/m)
-})
+t.test(
+  "the audit's interval and leadership: the leader alone has leader_since, dropped when it stops leading",
+  async (t) => {
+    const m = new Metrics({ processMetrics: false })
+    const unset = await m.registry.metrics()
+    for (const name of [
+      'pullguard_audit_interval_seconds',
+      'pullguard_audit_leader_since_timestamp_seconds',
+      'pullguard_audit_last_pass_completed_timestamp_seconds',
+      'pullguard_audit_pass_duration_seconds',
+      'pullguard_serving_certificate_expiry_timestamp_seconds',
+    ]) {
+      t.notMatch(unset, new RegExp(`^${name} `, 'm'), `${name}: no sample until set (not a 0 that reads as 1970)`)
+    }
+    m.audit.passCompleted(1_700_000_100_000, 3600)
+    t.match(await m.registry.metrics(), /^pullguard_audit_last_pass_completed_timestamp_seconds 1700000100$/m)
+    m.audit.reset()
+    t.notMatch(
+      await m.registry.metrics(),
+      /^pullguard_audit_last_pass_completed_timestamp_seconds /m,
+      'gone from a replica that stops leading',
+    )
+    m.auditInterval(3_600_000)
+    m.auditLeader(1_700_000_000_000)
+    let text = await m.registry.metrics()
+    t.match(text, /^pullguard_audit_interval_seconds 3600$/m)
+    t.match(text, /^pullguard_audit_leader_since_timestamp_seconds 1700000000$/m)
+    m.auditLeader(undefined)
+    text = await m.registry.metrics()
+    t.notMatch(text, /^pullguard_audit_leader_since_timestamp_seconds \d/m, 'no sample once the Lease is lost')
+    t.match(text, /^pullguard_audit_interval_seconds 3600$/m)
+  },
+)
 
 t.test('readiness is asked at each scrape; the certificate expiry and the timeout are in seconds', async (t) => {
   const m = new Metrics({ processMetrics: false })
@@ -67,7 +83,11 @@ t.test('review buckets: boundaries at half, 80% and all of the budget, and 2 s p
   t.same(reviewBuckets(0.1), [0.001, 0.005, 0.025, 0.05, 0.1 * 0.8, 0.1, 2.1])
   for (const timeout of [0.1, 1, 1.001, 3.333, 27.5, 28]) {
     const b = reviewBuckets(timeout)
-    t.same([...b].sort((x, y) => x - y), b, `${timeout}: ascending`)
+    t.same(
+      [...b].sort((x, y) => x - y),
+      b,
+      `${timeout}: ascending`,
+    )
     t.equal(new Set(b).size, b.length, `${timeout}: no duplicates`)
     t.ok(b.includes(0.8 * timeout), `${timeout}: the alert's 0.8 * timeout, exactly`)
   }
@@ -84,7 +104,10 @@ t.test('paused registries: seconds left per registry, gone once the pause is ove
   const m = new Metrics({ processMetrics: false })
   let pauses = new Map([['registry.example.com', 9_000]])
   m.registryPauses(() => pauses)
-  t.match(await m.registry.metrics(), /^pullguard_registry_pause_remaining_seconds\{registry="registry.example.com"\} 9$/m)
+  t.match(
+    await m.registry.metrics(),
+    /^pullguard_registry_pause_remaining_seconds\{registry="registry.example.com"\} 9$/m,
+  )
   pauses = new Map()
   t.notMatch(await m.registry.metrics(), /^pullguard_registry_pause_remaining_seconds\{/m)
 })

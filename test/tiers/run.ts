@@ -25,8 +25,19 @@ const TAP = join(ROOT, 'node_modules', '.bin', 'tap')
 /** What apt printed, kept for the message if an install fails. */
 const APT_OUTPUT_CHARS = 4000
 
-interface Counts { total: number; pass: number; fail: number; skip: number }
-interface Outcome { tier: Tier; seconds: number; counts?: Counts; error?: string; exitCode?: number | null }
+interface Counts {
+  total: number
+  pass: number
+  fail: number
+  skip: number
+}
+interface Outcome {
+  tier: Tier
+  seconds: number
+  counts?: Counts
+  error?: string
+  exitCode?: number | null
+}
 
 const say = (line: string): void => {
   process.stdout.write(`# ${line}\n`)
@@ -62,7 +73,11 @@ function tap(files: readonly string[], env: NodeJS.ProcessEnv): Promise<{ exitCo
   return new Promise((resolve, reject) => {
     // On a terminal tap draws its own report; piped (CI), it writes TAP, summary line last.
     const terminal = process.stdout.isTTY === true
-    const child = spawn(TAP, [...files], { cwd: ROOT, env, stdio: ['inherit', terminal ? 'inherit' : 'pipe', 'inherit'] })
+    const child = spawn(TAP, [...files], {
+      cwd: ROOT,
+      env,
+      stdio: ['inherit', terminal ? 'inherit' : 'pipe', 'inherit'],
+    })
     running = child
     let counts: Counts | undefined
     let partial = ''
@@ -126,19 +141,33 @@ async function main(args: readonly string[]): Promise<number> {
     }
   }
   let aptOutput = ''
-  const stillMissing: Promise<PackageName[]> = missing.length === 0 ? Promise.resolve([]) : (() => {
-    say(`installing with apt, in the background: ${missing.join(' ')}`)
-    const t0 = Date.now()
-    return installPackages(missing, (text) => (aptOutput = (aptOutput + text).slice(-APT_OUTPUT_CHARS))).then((left) => {
-      say(left.length === 0 ? `installed ${missing.join(' ')} in ${Math.round((Date.now() - t0) / 1000)} s` : `apt could not install ${left.join(' ')}`)
-      return left
-    })
-  })()
+  const stillMissing: Promise<PackageName[]> =
+    missing.length === 0
+      ? Promise.resolve([])
+      : (() => {
+          say(`installing with apt, in the background: ${missing.join(' ')}`)
+          const t0 = Date.now()
+          return installPackages(missing, (text) => (aptOutput = (aptOutput + text).slice(-APT_OUTPUT_CHARS))).then(
+            (left) => {
+              say(
+                left.length === 0
+                  ? `installed ${missing.join(' ')} in ${Math.round((Date.now() - t0) / 1000)} s`
+                  : `apt could not install ${left.join(' ')}`,
+              )
+              return left
+            },
+          )
+        })()
   // Each build's error, or undefined once built; one after the other in the tiers' order.
-  const built = new Map<ToolsetName, Promise<Error | undefined>>(toolsets.map((name) => [
-    name,
-    ensureToolsets([name], (line) => say(line)).then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
-  ]))
+  const built = new Map<ToolsetName, Promise<Error | undefined>>(
+    toolsets.map((name) => [
+      name,
+      ensureToolsets([name], (line) => say(line)).then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      ),
+    ]),
+  )
 
   const ready = async (tier: Tier): Promise<string | undefined> => {
     if (tier.packages.some((p) => missing.includes(p))) {
@@ -170,12 +199,19 @@ async function main(args: readonly string[]): Promise<number> {
       outcomes.push({ tier, seconds: 0, error: 'no test files' })
       continue
     }
-    say(`tier ${tier.name}: ${list.length} files${waited > 0 ? `, after ${minutes(waited)} waiting for what it needs` : ''}`)
+    say(
+      `tier ${tier.name}: ${list.length} files${waited > 0 ? `, after ${minutes(waited)} waiting for what it needs` : ''}`,
+    )
     let pool: ControlPlanePool | undefined
     try {
       if (tier.sharedControlPlanes) pool = await startControlPlanePool(tapJobs())
       const run = await tap(list, { ...process.env, ...pool?.env })
-      outcomes.push({ tier, seconds: seconds(), exitCode: run.exitCode, ...(run.counts === undefined ? {} : { counts: run.counts }) })
+      outcomes.push({
+        tier,
+        seconds: seconds(),
+        exitCode: run.exitCode,
+        ...(run.counts === undefined ? {} : { counts: run.counts }),
+      })
     } catch (err) {
       outcomes.push({ tier, seconds: seconds(), error: (err as Error).stack ?? String(err) })
     } finally {
@@ -192,11 +228,23 @@ async function main(args: readonly string[]): Promise<number> {
     const summarized = o.counts !== undefined || process.stdout.isTTY === true
     const passed = o.error === undefined && o.exitCode === 0 && summarized && (o.counts?.fail ?? 0) === 0
     ok &&= passed
-    const counts = o.counts === undefined ? '' : `${o.counts.pass} passed, ${o.counts.fail} failed${o.counts.skip > 0 ? `, ${o.counts.skip} skipped` : ''}, `
-    const why = o.error !== undefined ? `not run: ${o.error.split('\n')[0]}` : passed ? 'ok' : summarized ? `failed (tap exited with ${o.exitCode})` : `failed: no summary from tap (it exited with ${o.exitCode})`
+    const counts =
+      o.counts === undefined
+        ? ''
+        : `${o.counts.pass} passed, ${o.counts.fail} failed${o.counts.skip > 0 ? `, ${o.counts.skip} skipped` : ''}, `
+    const why =
+      o.error !== undefined
+        ? `not run: ${o.error.split('\n')[0]}`
+        : passed
+          ? 'ok'
+          : summarized
+            ? `failed (tap exited with ${o.exitCode})`
+            : `failed: no summary from tap (it exited with ${o.exitCode})`
     say(`tier ${o.tier.name}: ${counts}${why} (${minutes(o.seconds)})`)
   }
-  say(`all tiers: ${total.pass} passed, ${total.fail} failed${total.skip > 0 ? `, ${total.skip} skipped` : ''} in ${minutes(Math.round((Date.now() - started) / 1000))}`)
+  say(
+    `all tiers: ${total.pass} passed, ${total.fail} failed${total.skip > 0 ? `, ${total.skip} skipped` : ''} in ${minutes(Math.round((Date.now() - started) / 1000))}`,
+  )
   return ok ? 0 : 1
 }
 

@@ -27,9 +27,21 @@ export const TIERS: readonly Tier[] = [
   // Tests of one room each, needing no process but node (in-process servers only) and nothing installed or built.
   { name: 'unit', packages: [], toolsets: [], sharedControlPlanes: false },
   // pullguard as a whole through its HTTP and CLI surface, against the real registry binary.
-  { name: 'integration', folder: 'integration', packages: ['docker-registry'], toolsets: [], sharedControlPlanes: false },
+  {
+    name: 'integration',
+    folder: 'integration',
+    packages: ['docker-registry'],
+    toolsets: [],
+    sharedControlPlanes: false,
+  },
   // A real etcd and kube-apiserver, kubectl and helm (Go builds), the real registry, promtool.
-  { name: 'e2e', folder: 'e2e', packages: ['docker-registry', 'prometheus'], toolsets: ['cluster', 'helm'], sharedControlPlanes: true },
+  {
+    name: 'e2e',
+    folder: 'e2e',
+    packages: ['docker-registry', 'prometheus'],
+    toolsets: ['cluster', 'helm'],
+    sharedControlPlanes: true,
+  },
 ]
 
 /** The tier of a test file, by its path under test/ (`e2e/admission.test.ts`). */

@@ -11,14 +11,25 @@ import { readFileSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { V1ConfigMap, V1Deployment, V1Namespace, V1Secret, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node'
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1Namespace,
+  V1Secret,
+  V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node'
 import { load } from 'js-yaml'
 import t from 'tap'
 import { parseServeConfig } from '../../../src/serve/config.js'
 import { argsWithoutPodFiles, flag, ofKind, the } from './objects.js'
 import { CHART_DIR, decode, helm, helmTemplate, kustomize, type KubeObject } from './render.js'
 
-const HELM_LABELS = ['app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by', 'helm.sh/chart']
+const HELM_LABELS = [
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/version',
+  'app.kubernetes.io/managed-by',
+  'helm.sh/chart',
+]
 
 /** Helm's own labels and annotations removed; objects in a stable order. */
 function comparable(objects: readonly KubeObject[]): KubeObject[] {
@@ -27,18 +38,26 @@ function comparable(objects: readonly KubeObject[]): KubeObject[] {
       const c = structuredClone(o)
       for (const l of HELM_LABELS) delete c.metadata.labels?.[l]
       const annotations = c.metadata.annotations ?? {}
-      for (const a of Object.keys(annotations)) if (a.startsWith('helm.sh/') || a.startsWith('meta.helm.sh/')) delete annotations[a]
+      for (const a of Object.keys(annotations))
+        if (a.startsWith('helm.sh/') || a.startsWith('meta.helm.sh/')) delete annotations[a]
       if (Object.keys(annotations).length === 0) delete c.metadata.annotations
       return c
     })
-    .sort((a, b) => `${a.kind}/${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.namespace ?? ''}/${b.metadata.name}`))
+    .sort((a, b) =>
+      `${a.kind}/${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(
+        `${b.kind}/${b.metadata.namespace ?? ''}/${b.metadata.name}`,
+      ),
+    )
 }
 
 async function render(values: unknown, options: { release?: string; namespace?: string } = {}): Promise<KubeObject[]> {
   return decode(await helmTemplate(values, options))
 }
 
-function containerOf(objects: readonly KubeObject[], name = 'pullguard'): NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['containers'][number] {
+function containerOf(
+  objects: readonly KubeObject[],
+  name = 'pullguard',
+): NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['containers'][number] {
   const c = the<V1Deployment>(objects, 'Deployment', name).spec?.template.spec?.containers[0]
   if (c === undefined) throw new Error('no container')
   return c
@@ -50,11 +69,29 @@ const AS_BASE = { namespace: { create: true }, certificates: { source: 'secret',
 const SAME_AS: ReadonlyArray<{ dir: string; values: Record<string, unknown> }> = [
   { dir: 'manifests/base', values: AS_BASE },
   { dir: 'manifests/overlays/warn', values: { ...AS_BASE, mode: 'warn' } },
-  { dir: 'manifests/overlays/cert-manager', values: { namespace: { create: true }, certificates: { source: 'cert-manager' } } },
-  { dir: 'manifests/overlays/eks', values: { ...AS_BASE, credentialProviders: { preset: 'eks', eks: { roleArn: 'arn:aws:iam::111122223333:role/pullguard-ecr-read' } } } },
-  { dir: 'manifests/overlays/gke', values: { ...AS_BASE, credentialProviders: { preset: 'gke', gke: { serviceAccount: 'pullguard@my-project.iam.gserviceaccount.com' } } } },
+  {
+    dir: 'manifests/overlays/cert-manager',
+    values: { namespace: { create: true }, certificates: { source: 'cert-manager' } },
+  },
+  {
+    dir: 'manifests/overlays/eks',
+    values: {
+      ...AS_BASE,
+      credentialProviders: { preset: 'eks', eks: { roleArn: 'arn:aws:iam::111122223333:role/pullguard-ecr-read' } },
+    },
+  },
+  {
+    dir: 'manifests/overlays/gke',
+    values: {
+      ...AS_BASE,
+      credentialProviders: { preset: 'gke', gke: { serviceAccount: 'pullguard@my-project.iam.gserviceaccount.com' } },
+    },
+  },
   { dir: 'manifests/overlays/aks', values: { ...AS_BASE, credentialProviders: { preset: 'aks' } } },
-  { dir: 'manifests/overlays/credential-provider-tokens', values: { ...AS_BASE, credentialProviders: { serviceAccountTokens: true } } },
+  {
+    dir: 'manifests/overlays/credential-provider-tokens',
+    values: { ...AS_BASE, credentialProviders: { serviceAccountTokens: true } },
+  },
   { dir: 'manifests/overlays/audit-events', values: { ...AS_BASE, audit: { events: true } } },
   { dir: 'manifests/overlays/containerd-mirrors', values: { ...AS_BASE, registryMirrors: { source: 'containerd' } } },
   { dir: 'manifests/overlays/crio-mirrors', values: { ...AS_BASE, registryMirrors: { source: 'crio' } } },
@@ -62,7 +99,11 @@ const SAME_AS: ReadonlyArray<{ dir: string; values: Record<string, unknown> }> =
 
 t.test('for the same settings the chart renders the objects kustomize renders', async (t) => {
   for (const { dir, values } of SAME_AS) {
-    t.same(comparable(await render(values)), comparable(decode(kustomize(dir))), `${dir} = helm template with ${JSON.stringify(values)}`)
+    t.same(
+      comparable(await render(values)),
+      comparable(decode(kustomize(dir))),
+      `${dir} = helm template with ${JSON.stringify(values)}`,
+    )
   }
 })
 
@@ -82,7 +123,15 @@ const EVERYTHING = {
   platforms: ['linux/amd64', 'linux/arm64'],
   registryCA: { configMap: 'registry-ca' },
   nodeDockerConfig: { secretName: 'node-pull-credentials' },
-  credentialProviders: { preset: 'custom', serviceAccountTokens: true, custom: { configHostPath: '/etc/kubernetes/credential-provider.yaml', binDirHostPath: '/opt/credential-providers', extraHostFiles: ['/etc/kubernetes/cloud.json'] } },
+  credentialProviders: {
+    preset: 'custom',
+    serviceAccountTokens: true,
+    custom: {
+      configHostPath: '/etc/kubernetes/credential-provider.yaml',
+      binDirHostPath: '/opt/credential-providers',
+      extraHostFiles: ['/etc/kubernetes/cloud.json'],
+    },
+  },
   audit: { interval: '30m', registryQps: '5', events: true },
   registryMirrors: { source: 'containerd', containerdHostPath: '/etc/containerd/mirrors.d' },
   registryConcurrency: '4',
@@ -95,9 +144,21 @@ const EVERYTHING = {
 }
 
 t.test('helm lint --strict passes for the defaults and the value sets users pick', async (t) => {
-  const sets: Array<Record<string, unknown>> = [{}, ...SAME_AS.map((s) => s.values), EVERYTHING, { certificates: { source: 'cert-manager', certManager: { issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' } } } }]
+  const sets: Array<Record<string, unknown>> = [
+    {},
+    ...SAME_AS.map((s) => s.values),
+    EVERYTHING,
+    {
+      certificates: {
+        source: 'cert-manager',
+        certManager: { issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' } },
+      },
+    },
+  ]
   for (const values of sets) {
-    const run = await helm(['lint', '--strict', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+    const run = await helm(['lint', '--strict', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], {
+      input: JSON.stringify(values),
+    })
     t.equal(run.status, 0, `${JSON.stringify(values)}: ${run.stdout}${run.stderr}`)
     t.match(run.stdout, '1 chart(s) linted, 0 chart(s) failed')
   }
@@ -112,23 +173,37 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
     [{ timeout: '8 seconds' }, "at '/timeout'"],
     [{ audit: { events: 'yes' } }, "at '/audit/events': got string, want boolean"],
     [{ audit: { intervall: '1h' } }, "additional properties 'intervall' not allowed"],
-    [{ credentialProviders: { preset: 'azure' } }, "at '/credentialProviders/preset': value must be one of 'none', 'eks', 'gke', 'aks', 'custom'"],
-    [{ certificates: { source: 'vault' } }, "at '/certificates/source': value must be one of 'generate', 'cert-manager', 'secret'"],
+    [
+      { credentialProviders: { preset: 'azure' } },
+      "at '/credentialProviders/preset': value must be one of 'none', 'eks', 'gke', 'aks', 'custom'",
+    ],
+    [
+      { certificates: { source: 'vault' } },
+      "at '/certificates/source': value must be one of 'generate', 'cert-manager', 'secret'",
+    ],
     [{ webhook: { failurePolicy: 'ignore' } }, "at '/webhook/failurePolicy': value must be one of 'Ignore', 'Fail'"],
     [{ exemptNamespaces: ['Kube_System'] }, "at '/exemptNamespaces/0'"],
     [{ extraArgs: ['mode=warn'] }, "at '/extraArgs/0'"],
     [{ image: { digest: 'latest' } }, "at '/image/digest'"],
     [{ modes: 'warn' }, "additional properties 'modes' not allowed"],
     [{ audit: { registryQps: 500 } }, "at '/audit/registryQps'"],
-    [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, "at '/certificates/certManager/issuerRef'"],
+    [
+      { certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } },
+      "at '/certificates/certManager/issuerRef'",
+    ],
     [{ certificates: { generate: { renewDays: 0 } } }, "at '/certificates/generate/renewDays'"],
-    [{ registryMirrors: { source: 'docker' } }, "at '/registryMirrors/source': value must be one of 'none', 'containerd', 'crio'"],
+    [
+      { registryMirrors: { source: 'docker' } },
+      "at '/registryMirrors/source': value must be one of 'none', 'containerd', 'crio'",
+    ],
     [{ registryMirrors: { containerdHostPath: 'etc/containerd/certs.d' } }, "at '/registryMirrors/containerdHostPath'"],
     [{ registryConcurrency: '0' }, "at '/registryConcurrency'"],
     [{ registryConcurrency: '300' }, "at '/registryConcurrency'"],
   ]
   for (const [values, message] of cases) {
-    const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+    const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], {
+      input: JSON.stringify(values),
+    })
     t.not(run.status, 0, JSON.stringify(values))
     t.match(run.stderr, "values don't meet the specifications of the schema", JSON.stringify(values))
     t.match(run.stderr, message, JSON.stringify(values))
@@ -137,31 +212,57 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
 
 t.test('settings the schema cannot judge fail the render with a message naming the value', async (t) => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ timeout: '29s' }, "timeout 29s is outside 100ms..28s: the webhook's timeoutSeconds (the timeout + 2s) may be at most 30"],
+    [
+      { timeout: '29s' },
+      "timeout 29s is outside 100ms..28s: the webhook's timeoutSeconds (the timeout + 2s) may be at most 30",
+    ],
     [{ timeout: '50ms' }, 'timeout 50ms is outside 100ms..28s'],
-    [{ credentialProviders: { preset: 'custom' } }, 'credentialProviders.custom.configHostPath is required with preset custom'],
+    [
+      { credentialProviders: { preset: 'custom' } },
+      'credentialProviders.custom.configHostPath is required with preset custom',
+    ],
     [{ certificates: { source: 'secret' } }, 'certificates.secret.name is required with certificates.source=secret'],
-    [{ certificates: { generate: { certDays: 365, renewDays: 400 } } }, 'certificates.generate.renewDays (400) must be less than certDays (365): otherwise every upgrade makes a new certificate'],
-    [{ certificates: { generate: { caDays: 700 } } }, 'certificates.generate.caDays (700) must be more than certDays + renewDays (760)'],
+    [
+      { certificates: { generate: { certDays: 365, renewDays: 400 } } },
+      'certificates.generate.renewDays (400) must be less than certDays (365): otherwise every upgrade makes a new certificate',
+    ],
+    [
+      { certificates: { generate: { caDays: 700 } } },
+      'certificates.generate.caDays (700) must be more than certDays + renewDays (760)',
+    ],
     [{ audit: { interval: '500ms' } }, 'audit.interval 500ms is shorter than 1s (0 turns the audit off)'],
     [{ audit: { registryQps: '0.001' } }, 'audit.registryQps 0.001 is outside 0.01..100'],
-    [{ registryMirrors: { source: 'containerd', configMap: { name: 'hosts' } } }, 'registryMirrors.configMap.items is required with source containerd'],
+    [
+      { registryMirrors: { source: 'containerd', configMap: { name: 'hosts' } } },
+      'registryMirrors.configMap.items is required with source containerd',
+    ],
   ]
   for (const [values, message] of cases) {
-    const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
+    const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], {
+      input: JSON.stringify(values),
+    })
     t.not(run.status, 0, JSON.stringify(values))
     t.match(run.stderr, message)
   }
 })
 
 t.test("the webhook's timeoutSeconds stays above pullguard's --timeout", async (t) => {
-  for (const [timeout, seconds] of [['8s', 10], ['1500ms', 4], ['20s', 22], ['27.5s', 30], ['28s', 30], ['1m', undefined], ['100ms', 3]] as const) {
+  for (const [timeout, seconds] of [
+    ['8s', 10],
+    ['1500ms', 4],
+    ['20s', 22],
+    ['27.5s', 30],
+    ['28s', 30],
+    ['1m', undefined],
+    ['100ms', 3],
+  ] as const) {
     if (seconds === undefined) {
       await t.rejects(render({ timeout }), { message: /outside 100ms\.\.28s/ }, `${timeout} is refused`)
       continue
     }
     const objects = await render({ timeout })
-    const hook = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks?.[0]
+    const hook = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard')
+      .webhooks?.[0]
     t.equal(hook?.timeoutSeconds, seconds, `--timeout=${timeout} → timeoutSeconds ${seconds}`)
     const config = parseServeConfig(argsWithoutPodFiles(objects), {})
     t.ok((hook?.timeoutSeconds ?? 0) * 1000 >= config.timeoutMs + 2000, `${timeout}: 2 s of room`)
@@ -173,12 +274,24 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   const c = containerOf(objects)
   const args = c.args ?? []
   const config = parseServeConfig(argsWithoutPodFiles(objects), {})
-  t.match(config, { mode: 'warn', onRegistryError: 'deny', timeoutMs: 12_000, exemptNamespaces: ['pullguard', 'kube-system'], exemptImages: ['registry.internal/*'], insecureRegistries: ['registry.lab:5000'] })
-  t.same(config.platforms?.map((p) => `${p.os}/${p.architecture}`), ['linux/amd64', 'linux/arm64', 'linux/s390x'])
+  t.match(config, {
+    mode: 'warn',
+    onRegistryError: 'deny',
+    timeoutMs: 12_000,
+    exemptNamespaces: ['pullguard', 'kube-system'],
+    exemptImages: ['registry.internal/*'],
+    insecureRegistries: ['registry.lab:5000'],
+  })
+  t.same(
+    config.platforms?.map((p) => `${p.os}/${p.architecture}`),
+    ['linux/amd64', 'linux/arm64', 'linux/s390x'],
+  )
   t.match(config.audit, { intervalMs: 30 * 60_000, qps: 5, events: true })
   t.equal(flag(args, 'log-level'), 'debug')
   const mounts = new Map((c.volumeMounts ?? []).map((m) => [m.name, m]))
-  const volumes = new Map((the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.template.spec?.volumes ?? []).map((v) => [v.name, v]))
+  const volumes = new Map(
+    (the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.template.spec?.volumes ?? []).map((v) => [v.name, v]),
+  )
   t.equal(flag(args, 'registry-ca'), '/etc/pullguard/registry-ca/ca.crt')
   t.equal(mounts.get('registry-ca')?.mountPath, '/etc/pullguard/registry-ca')
   t.equal(volumes.get('registry-ca')?.configMap?.name, 'registry-ca')
@@ -186,7 +299,10 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   t.equal(volumes.get('node-docker-config')?.secret?.secretName, 'node-pull-credentials')
   t.equal(flag(args, 'image-credential-provider-config'), '/etc/pullguard/credential-provider/config')
   t.equal(flag(args, 'image-credential-provider-bin-dir'), '/opt/credential-providers')
-  t.same(volumes.get('credential-provider-config')?.hostPath, { path: '/etc/kubernetes/credential-provider.yaml', type: 'File' })
+  t.same(volumes.get('credential-provider-config')?.hostPath, {
+    path: '/etc/kubernetes/credential-provider.yaml',
+    type: 'File',
+  })
   t.same(volumes.get('credential-provider-file-0')?.hostPath, { path: '/etc/kubernetes/cloud.json', type: 'File' })
   t.equal(mounts.get('credential-provider-file-0')?.mountPath, '/etc/kubernetes/cloud.json')
   t.equal(flag(args, 'containerd-hosts-dir'), '/etc/containerd/mirrors.d')
@@ -194,40 +310,83 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   t.same(volumes.get('registry-mirrors')?.hostPath, { path: '/etc/containerd/mirrors.d', type: 'Directory' })
   t.equal(config.registryConcurrency, 4)
   for (const m of mounts.values()) if (m.name !== 'tmp') t.equal(m.readOnly, true, `${m.name} is read-only`)
-  t.match(c.env, [{ name: 'POD_NAME' }, { name: 'POD_NAMESPACE' }, { name: 'NODE_OPTIONS', value: '--max-old-space-size=320' }, { name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' }])
+  t.match(c.env, [
+    { name: 'POD_NAME' },
+    { name: 'POD_NAMESPACE' },
+    { name: 'NODE_OPTIONS', value: '--max-old-space-size=320' },
+    { name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' },
+  ])
   t.equal(the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.replicas, 3)
   t.match(the<KubeObject & { spec: unknown }>(objects, 'PodDisruptionBudget', 'pullguard').spec, { minAvailable: 2 })
   // hostPath needs the privileged level on the namespace the chart makes.
   const ns = the<V1Namespace>(await render({ ...EVERYTHING, namespace: { create: true } }), 'Namespace', 'pullguard')
-  t.match(ns.metadata?.labels, { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted', 'pullguard.io/mode': 'off' })
+  t.match(ns.metadata?.labels, {
+    'pod-security.kubernetes.io/enforce': 'privileged',
+    'pod-security.kubernetes.io/warn': 'restricted',
+    'pullguard.io/mode': 'off',
+  })
   t.match(grantsOf(objects), ['/events:create', '/events:patch', '/serviceaccounts/token:create'])
 })
 
 function grantsOf(objects: readonly KubeObject[]): string[] {
-  const role = the<KubeObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> }>(objects, 'ClusterRole', 'pullguard')
-  return role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))).filter((g) => /events|token/.test(g)).sort()
+  const role = the<KubeObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> }>(
+    objects,
+    'ClusterRole',
+    'pullguard',
+  )
+  return role.rules
+    .flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`))))
+    .filter((g) => /events|token/.test(g))
+    .sort()
 }
 
-t.test("the nodes' registry files from a ConfigMap instead: no hostPath, so the namespace stays restricted", async (t) => {
-  const crio = await render({ namespace: { create: true }, registryMirrors: { source: 'crio', configMap: { name: 'node-registries' } } })
-  const c = containerOf(crio)
-  t.equal(flag(c.args ?? [], 'registries-conf'), '/etc/pullguard/registry-mirrors/registries.conf')
-  const volumes = the<V1Deployment>(crio, 'Deployment', 'pullguard').spec?.template.spec?.volumes ?? []
-  t.same(volumes.find((v) => v.name === 'registry-mirrors')?.configMap, { name: 'node-registries' })
-  t.equal(volumes.filter((v) => v.hostPath !== undefined).length, 0)
-  t.equal(the<V1Namespace>(crio, 'Namespace', 'pullguard').metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted')
-  const items = [{ key: 'docker.io', path: 'docker.io/hosts.toml' }]
-  const containerd = await render({ registryMirrors: { source: 'containerd', configMap: { name: 'node-hosts', items } } })
-  t.equal(flag(containerOf(containerd).args ?? [], 'containerd-hosts-dir'), '/etc/pullguard/registry-mirrors')
-  t.same(the<V1Deployment>(containerd, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'registry-mirrors')?.configMap, { name: 'node-hosts', items })
-  const crioHost = await render({ registryMirrors: { source: 'crio', crioHostPath: '/etc/crio/registries.conf' } })
-  t.equal(flag(containerOf(crioHost).args ?? [], 'registries-conf'), '/etc/crio/registries.conf', 'a hostPath file: its folder is mounted, the flag names the file')
-  t.same(the<V1Deployment>(crioHost, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'registry-mirrors')?.hostPath, { path: '/etc/crio', type: 'Directory' })
-})
+t.test(
+  "the nodes' registry files from a ConfigMap instead: no hostPath, so the namespace stays restricted",
+  async (t) => {
+    const crio = await render({
+      namespace: { create: true },
+      registryMirrors: { source: 'crio', configMap: { name: 'node-registries' } },
+    })
+    const c = containerOf(crio)
+    t.equal(flag(c.args ?? [], 'registries-conf'), '/etc/pullguard/registry-mirrors/registries.conf')
+    const volumes = the<V1Deployment>(crio, 'Deployment', 'pullguard').spec?.template.spec?.volumes ?? []
+    t.same(volumes.find((v) => v.name === 'registry-mirrors')?.configMap, { name: 'node-registries' })
+    t.equal(volumes.filter((v) => v.hostPath !== undefined).length, 0)
+    t.equal(
+      the<V1Namespace>(crio, 'Namespace', 'pullguard').metadata?.labels?.['pod-security.kubernetes.io/enforce'],
+      'restricted',
+    )
+    const items = [{ key: 'docker.io', path: 'docker.io/hosts.toml' }]
+    const containerd = await render({
+      registryMirrors: { source: 'containerd', configMap: { name: 'node-hosts', items } },
+    })
+    t.equal(flag(containerOf(containerd).args ?? [], 'containerd-hosts-dir'), '/etc/pullguard/registry-mirrors')
+    t.same(
+      the<V1Deployment>(containerd, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find(
+        (v) => v.name === 'registry-mirrors',
+      )?.configMap,
+      { name: 'node-hosts', items },
+    )
+    const crioHost = await render({ registryMirrors: { source: 'crio', crioHostPath: '/etc/crio/registries.conf' } })
+    t.equal(
+      flag(containerOf(crioHost).args ?? [], 'registries-conf'),
+      '/etc/crio/registries.conf',
+      'a hostPath file: its folder is mounted, the flag names the file',
+    )
+    t.same(
+      the<V1Deployment>(crioHost, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find(
+        (v) => v.name === 'registry-mirrors',
+      )?.hostPath,
+      { path: '/etc/crio', type: 'Directory' },
+    )
+  },
+)
 
 t.test('the grace period covers the preStop, a review that just arrived and exiting', async (t) => {
-  const grace = async (values: Record<string, unknown>): Promise<number | undefined> => the<V1Deployment>(await render(values), 'Deployment', 'pullguard').spec?.template.spec?.terminationGracePeriodSeconds
-  t.equal(await grace({}), 30, 'the base\'s 30 for the default 8s')
+  const grace = async (values: Record<string, unknown>): Promise<number | undefined> =>
+    the<V1Deployment>(await render(values), 'Deployment', 'pullguard').spec?.template.spec
+      ?.terminationGracePeriodSeconds
+  t.equal(await grace({}), 30, "the base's 30 for the default 8s")
   t.equal(await grace({ timeout: '24s' }), 41, '5 s preStop + 24 s + 2 s + 10 s')
   t.equal(await grace({ timeout: '24s', terminationGracePeriodSeconds: 90 }), 90, 'or as set')
 })
@@ -238,8 +397,19 @@ t.test('pullguard can be a subchart: the global values Helm passes down are acce
   await mkdir(join(dir, 'charts'))
   await cp(CHART_DIR, join(dir, 'charts', 'pullguard'), { recursive: true })
   // As umbrella charts include a dependency: a condition on pullguard.enabled, and global values.
-  await writeFile(join(dir, 'Chart.yaml'), JSON.stringify({ apiVersion: 'v2', name: 'platform', version: '1.0.0', dependencies: [{ name: 'pullguard', version: '0.1.0', condition: 'pullguard.enabled' }] }))
-  await writeFile(join(dir, 'values.yaml'), JSON.stringify({ global: { imageRegistry: 'mirror.internal' }, pullguard: { enabled: true, mode: 'warn' } }))
+  await writeFile(
+    join(dir, 'Chart.yaml'),
+    JSON.stringify({
+      apiVersion: 'v2',
+      name: 'platform',
+      version: '1.0.0',
+      dependencies: [{ name: 'pullguard', version: '0.1.0', condition: 'pullguard.enabled' }],
+    }),
+  )
+  await writeFile(
+    join(dir, 'values.yaml'),
+    JSON.stringify({ global: { imageRegistry: 'mirror.internal' }, pullguard: { enabled: true, mode: 'warn' } }),
+  )
   const run = await helm(['template', 'platform', dir, '--namespace', 'pullguard'])
   t.equal(run.status, 0, run.stderr)
   t.match(run.stdout, '- --mode=warn')
@@ -252,7 +422,10 @@ t.test('the audit interval 0 turns the audit off', async (t) => {
 
 t.test('the image: the appVersion by default, a tag, or a digest that wins over the tag', async (t) => {
   t.equal(containerOf(await render({})).image, 'ghcr.io/pullguard/pullguard:v0.1.0')
-  t.equal(containerOf(await render({ image: { repository: 'mirror.internal/pullguard', tag: 'v0.1.1' } })).image, 'mirror.internal/pullguard:v0.1.1')
+  t.equal(
+    containerOf(await render({ image: { repository: 'mirror.internal/pullguard', tag: 'v0.1.1' } })).image,
+    'mirror.internal/pullguard:v0.1.1',
+  )
   const digest = `sha256:${'a'.repeat(64)}`
   t.equal(containerOf(await render({ image: { tag: 'v9', digest } })).image, `ghcr.io/pullguard/pullguard@${digest}`)
 })
@@ -260,101 +433,184 @@ t.test('the image: the appVersion by default, a tag, or a digest that wins over 
 t.test('another release name and namespace: every name and reference follows', async (t) => {
   const objects = await render({ certificates: { source: 'generate' } }, { release: 'guard', namespace: 'security' })
   for (const o of objects) {
-    if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding' && o.kind !== 'ValidatingWebhookConfiguration') t.equal(o.metadata.namespace, 'security', `${o.kind} ${o.metadata.name}`)
+    if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding' && o.kind !== 'ValidatingWebhookConfiguration')
+      t.equal(o.metadata.namespace, 'security', `${o.kind} ${o.metadata.name}`)
     t.match(o.metadata.name, /^guard-pullguard/, `${o.kind} ${o.metadata.name}`)
   }
   const vwc = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'guard-pullguard')
   const hook = vwc.webhooks?.[0]
   t.same(hook?.clientConfig.service, { namespace: 'security', name: 'guard-pullguard', path: '/validate', port: 443 })
-  t.same(hook?.namespaceSelector?.matchExpressions?.[1], { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['security'] })
+  t.same(hook?.namespaceSelector?.matchExpressions?.[1], {
+    key: 'kubernetes.io/metadata.name',
+    operator: 'NotIn',
+    values: ['security'],
+  })
   const binding = the<KubeObject & { subjects: unknown[] }>(objects, 'ClusterRoleBinding', 'guard-pullguard')
   t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'guard-pullguard', namespace: 'security' }])
   const dep = the<V1Deployment>(objects, 'Deployment', 'guard-pullguard')
   t.equal(dep.spec?.template.spec?.serviceAccountName, 'guard-pullguard')
   t.equal(dep.spec?.template.spec?.volumes?.find((v) => v.name === 'tls')?.secret?.secretName, 'guard-pullguard-tls')
-  const cert = new X509Certificate(Buffer.from(the<V1Secret>(objects, 'Secret', 'guard-pullguard-tls').data?.['tls.crt'] ?? '', 'base64'))
+  const cert = new X509Certificate(
+    Buffer.from(the<V1Secret>(objects, 'Secret', 'guard-pullguard-tls').data?.['tls.crt'] ?? '', 'base64'),
+  )
   t.equal(cert.subjectAltName, 'DNS:guard-pullguard.security.svc, DNS:guard-pullguard.security.svc.cluster.local')
 })
 
-t.test('generated certificates: a CA, and a serving certificate for the Service signed by it and named in the caBundle', async (t) => {
-  const objects = await render({})
-  const ca = the<V1Secret>(objects, 'Secret', 'pullguard-ca')
-  const tls = the<V1Secret>(objects, 'Secret', 'pullguard-tls')
-  t.equal(tls.type, 'kubernetes.io/tls')
-  const caCert = new X509Certificate(Buffer.from(ca.data?.['tls.crt'] ?? '', 'base64'))
-  const serving = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64'))
-  t.ok(caCert.ca, 'the CA is a CA')
-  t.ok(serving.verify(caCert.publicKey), 'the serving certificate is signed by the CA')
-  t.notOk(serving.ca)
-  t.equal(serving.subjectAltName, 'DNS:pullguard.pullguard.svc, DNS:pullguard.pullguard.svc.cluster.local')
-  t.ok(serving.checkPrivateKey(createPrivateKey(Buffer.from(tls.data?.['tls.key'] ?? '', 'base64'))), 'tls.key is the certificate\'s key')
-  t.equal(tls.data?.['ca.crt'], ca.data?.['tls.crt'])
-  const hook = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks?.[0]
-  t.equal(hook?.clientConfig.caBundle, ca.data?.['tls.crt'], 'the caBundle is the CA')
-  const days = (Date.parse(serving.validTo) - Date.now()) / 86_400_000
-  t.ok(days > 729 && days <= 731, `the serving certificate lasts certDays (730): ${days.toFixed(1)}`)
-  // A full serving certificate, renewed renewDays early, always fits in the CA.
-  t.ok(Date.parse(serving.validTo) + 30 * 86_400_000 < Date.parse(caCert.validTo), `the serving certificate ends ${serving.validTo}, well before the CA (${caCert.validTo})`)
-  // helm template cannot read the Secrets back, so each render makes new ones; the install test
-  // shows that an upgrade keeps them.
-  t.not(the<V1Secret>(await render({}), 'Secret', 'pullguard-tls').data?.['tls.crt'], tls.data?.['tls.crt'])
-})
+t.test(
+  'generated certificates: a CA, and a serving certificate for the Service signed by it and named in the caBundle',
+  async (t) => {
+    const objects = await render({})
+    const ca = the<V1Secret>(objects, 'Secret', 'pullguard-ca')
+    const tls = the<V1Secret>(objects, 'Secret', 'pullguard-tls')
+    t.equal(tls.type, 'kubernetes.io/tls')
+    const caCert = new X509Certificate(Buffer.from(ca.data?.['tls.crt'] ?? '', 'base64'))
+    const serving = new X509Certificate(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64'))
+    t.ok(caCert.ca, 'the CA is a CA')
+    t.ok(serving.verify(caCert.publicKey), 'the serving certificate is signed by the CA')
+    t.notOk(serving.ca)
+    t.equal(serving.subjectAltName, 'DNS:pullguard.pullguard.svc, DNS:pullguard.pullguard.svc.cluster.local')
+    t.ok(
+      serving.checkPrivateKey(createPrivateKey(Buffer.from(tls.data?.['tls.key'] ?? '', 'base64'))),
+      "tls.key is the certificate's key",
+    )
+    t.equal(tls.data?.['ca.crt'], ca.data?.['tls.crt'])
+    const hook = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard')
+      .webhooks?.[0]
+    t.equal(hook?.clientConfig.caBundle, ca.data?.['tls.crt'], 'the caBundle is the CA')
+    const days = (Date.parse(serving.validTo) - Date.now()) / 86_400_000
+    t.ok(days > 729 && days <= 731, `the serving certificate lasts certDays (730): ${days.toFixed(1)}`)
+    // A full serving certificate, renewed renewDays early, always fits in the CA.
+    t.ok(
+      Date.parse(serving.validTo) + 30 * 86_400_000 < Date.parse(caCert.validTo),
+      `the serving certificate ends ${serving.validTo}, well before the CA (${caCert.validTo})`,
+    )
+    // helm template cannot read the Secrets back, so each render makes new ones; the install test
+    // shows that an upgrade keeps them.
+    t.not(the<V1Secret>(await render({}), 'Secret', 'pullguard-tls').data?.['tls.crt'], tls.data?.['tls.crt'])
+  },
+)
 
 t.test('certificates from an existing Secret: its name is mounted and the caBundle given is set', async (t) => {
   const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
   const objects = await render({ certificates: { source: 'secret', secret: { name: 'corp-tls', caBundle: pem } } })
   t.same(ofKind(objects, 'Secret'), [], 'the chart makes no Secret')
-  t.equal(the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'tls')?.secret?.secretName, 'corp-tls')
-  t.equal(the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks?.[0]?.clientConfig.caBundle, Buffer.from(pem).toString('base64'))
+  t.equal(
+    the<V1Deployment>(objects, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find((v) => v.name === 'tls')
+      ?.secret?.secretName,
+    'corp-tls',
+  )
+  t.equal(
+    the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks?.[0]
+      ?.clientConfig.caBundle,
+    Buffer.from(pem).toString('base64'),
+  )
 })
 
-t.test('cert-manager with your own issuer: only the serving Certificate, issued by it, and the CA injected', async (t) => {
-  const issuerRef = { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' }
-  const objects = await render({ certificates: { source: 'cert-manager', certManager: { issuerRef } } })
-  t.same(ofKind(objects, 'Issuer'), [])
-  const certs = ofKind<KubeObject & { spec: { issuerRef: unknown; dnsNames: string[]; secretName: string } }>(objects, 'Certificate')
-  t.equal(certs.length, 1)
-  t.same(certs[0]?.spec.issuerRef, issuerRef)
-  t.same(certs[0]?.spec.dnsNames, ['pullguard.pullguard.svc', 'pullguard.pullguard.svc.cluster.local'])
-  const vwc = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard')
-  t.equal(vwc.metadata?.annotations?.['cert-manager.io/inject-ca-from'], 'pullguard/pullguard-tls')
-  t.equal(vwc.webhooks?.[0]?.clientConfig.caBundle, undefined)
-})
+t.test(
+  'cert-manager with your own issuer: only the serving Certificate, issued by it, and the CA injected',
+  async (t) => {
+    const issuerRef = { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' }
+    const objects = await render({ certificates: { source: 'cert-manager', certManager: { issuerRef } } })
+    t.same(ofKind(objects, 'Issuer'), [])
+    const certs = ofKind<KubeObject & { spec: { issuerRef: unknown; dnsNames: string[]; secretName: string } }>(
+      objects,
+      'Certificate',
+    )
+    t.equal(certs.length, 1)
+    t.same(certs[0]?.spec.issuerRef, issuerRef)
+    t.same(certs[0]?.spec.dnsNames, ['pullguard.pullguard.svc', 'pullguard.pullguard.svc.cluster.local'])
+    const vwc = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard')
+    t.equal(vwc.metadata?.annotations?.['cert-manager.io/inject-ca-from'], 'pullguard/pullguard-tls')
+    t.equal(vwc.webhooks?.[0]?.clientConfig.caBundle, undefined)
+  },
+)
 
 t.test('ServiceMonitor, PrometheusRule and dashboard: off by default, and what they ship when on', async (t) => {
   const kinds = (objects: readonly KubeObject[]): string[] => objects.map((o) => o.kind)
   const off = await render({})
-  t.notOk(kinds(off).includes('ServiceMonitor') || kinds(off).includes('PrometheusRule') || off.some((o) => o.kind === 'ConfigMap'))
-  const on = await render({ serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, prometheusRule: { enabled: true }, dashboard: { enabled: true, namespace: 'monitoring', annotations: { grafana_folder: 'Platform' } } })
-  const sm = the<KubeObject & { spec: { endpoints: Array<Record<string, unknown>>; selector: unknown } }>(on, 'ServiceMonitor', 'pullguard')
+  t.notOk(
+    kinds(off).includes('ServiceMonitor') ||
+      kinds(off).includes('PrometheusRule') ||
+      off.some((o) => o.kind === 'ConfigMap'),
+  )
+  const on = await render({
+    serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+    prometheusRule: { enabled: true },
+    dashboard: { enabled: true, namespace: 'monitoring', annotations: { grafana_folder: 'Platform' } },
+  })
+  const sm = the<KubeObject & { spec: { endpoints: Array<Record<string, unknown>>; selector: unknown } }>(
+    on,
+    'ServiceMonitor',
+    'pullguard',
+  )
   t.equal(sm.metadata.labels?.['release'], 'kube-prometheus-stack')
-  t.same(sm.spec.selector, { matchLabels: { 'app.kubernetes.io/name': 'pullguard', 'app.kubernetes.io/component': 'webhook' } })
-  t.equal(sm.spec.endpoints[0]?.['honorLabels'], undefined, 'target labels win (the audit\'s workload label is workload_namespace)')
-  t.match(sm.spec.endpoints[0], { port: 'https', scheme: 'https', path: '/metrics', tlsConfig: { serverName: 'pullguard.pullguard.svc', ca: { secret: { name: 'pullguard-tls', key: 'ca.crt' } } } })
-  const rule = the<KubeObject & { spec: { groups: Array<{ rules: Array<Record<string, unknown>> }> } }>(on, 'PrometheusRule', 'pullguard')
-  const file = load(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<Record<string, unknown>> }> }
+  t.same(sm.spec.selector, {
+    matchLabels: { 'app.kubernetes.io/name': 'pullguard', 'app.kubernetes.io/component': 'webhook' },
+  })
+  t.equal(
+    sm.spec.endpoints[0]?.['honorLabels'],
+    undefined,
+    "target labels win (the audit's workload label is workload_namespace)",
+  )
+  t.match(sm.spec.endpoints[0], {
+    port: 'https',
+    scheme: 'https',
+    path: '/metrics',
+    tlsConfig: { serverName: 'pullguard.pullguard.svc', ca: { secret: { name: 'pullguard-tls', key: 'ca.crt' } } },
+  })
+  const rule = the<KubeObject & { spec: { groups: Array<{ rules: Array<Record<string, unknown>> }> } }>(
+    on,
+    'PrometheusRule',
+    'pullguard',
+  )
+  const file = load(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as {
+    groups: Array<{ rules: Array<Record<string, unknown>> }>
+  }
   const own = file.groups[0]?.rules.find((r) => r['alert'] === 'PullguardNotAnswering')
   if (own === undefined) throw new Error('no PullguardNotAnswering in the file')
   own['expr'] = '(sum(pullguard_ready{namespace="pullguard"}) or vector(0)) < 1'
   own['labels'] = { ...(own['labels'] as object), namespace: 'pullguard' }
-  t.same(rule.spec, file, 'the PrometheusRule is files/alerts.yaml, Prometheus templates untouched, with PullguardNotAnswering on this release')
+  t.same(
+    rule.spec,
+    file,
+    'the PrometheusRule is files/alerts.yaml, Prometheus templates untouched, with PullguardNotAnswering on this release',
+  )
   const cm = the<V1ConfigMap>(on, 'ConfigMap', 'pullguard-dashboard')
   t.equal(cm.metadata?.namespace, 'monitoring')
   t.equal(cm.metadata?.labels?.['grafana_dashboard'], '1')
   t.equal(cm.metadata?.annotations?.['grafana_folder'], 'Platform')
-  t.same(JSON.parse(cm.data?.['pullguard.json'] ?? ''), JSON.parse(readFileSync(join(CHART_DIR, 'files', 'dashboard.json'), 'utf8')))
+  t.same(
+    JSON.parse(cm.data?.['pullguard.json'] ?? ''),
+    JSON.parse(readFileSync(join(CHART_DIR, 'files', 'dashboard.json'), 'utf8')),
+  )
 })
 
 t.test('NOTES.txt says how to check that it works, in the mode installed', async (t) => {
-  const enforce = await helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: '{}' })
+  const enforce = await helm(
+    ['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'],
+    { input: '{}' },
+  )
   t.equal(enforce.status, 0, enforce.stderr)
-  t.match(enforce.stdout, 'kubectl run pullguard-check --image=registry.k8s.io/pause:no-such-tag --restart=Never --dry-run=server -n default')
+  t.match(
+    enforce.stdout,
+    'kubectl run pullguard-check --image=registry.k8s.io/pause:no-such-tag --restart=Never --dry-run=server -n default',
+  )
   t.match(enforce.stdout, 'pullguard denies it')
-  const warn = await helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify({ mode: 'warn', certificates: { source: 'secret', secret: { name: 'x' } } }) })
+  const warn = await helm(
+    ['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'],
+    { input: JSON.stringify({ mode: 'warn', certificates: { source: 'secret', secret: { name: 'x' } } }) },
+  )
   t.match(warn.stdout, 'pullguard (warn mode) admits it with a warning')
   t.match(warn.stdout, 'WARNING: certificates.secret.caBundle is empty')
   t.notMatch(enforce.stdout, 'WARNING')
   t.notMatch(enforce.stdout, 'pod-security')
-  const eks = await helm(['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'], { input: JSON.stringify({ credentialProviders: { preset: 'eks' } }) })
-  t.match(eks.stdout, 'kubectl label namespace pullguard pod-security.kubernetes.io/enforce=privileged', 'a hostPath preset says how to let its pods in')
+  const eks = await helm(
+    ['install', 'pullguard', CHART_DIR, '--dry-run=client', '--namespace', 'pullguard', '--values', '-'],
+    { input: JSON.stringify({ credentialProviders: { preset: 'eks' } }) },
+  )
+  t.match(
+    eks.stdout,
+    'kubectl label namespace pullguard pod-security.kubernetes.io/enforce=privileged',
+    'a hostPath preset says how to let its pods in',
+  )
 })

@@ -3,7 +3,14 @@
  * evaluate a label selector as the API server does, flatten RBAC rules. Typed with
  * @kubernetes/client-node's models (the "every field is known" test shows the objects fit them).
  */
-import type { V1Container, V1Deployment, V1LabelSelector, V1PolicyRule, V1ValidatingWebhook, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node'
+import type {
+  V1Container,
+  V1Deployment,
+  V1LabelSelector,
+  V1PolicyRule,
+  V1ValidatingWebhook,
+  V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node'
 import type { KubeObject } from './render.js'
 
 /** The one object of this kind and name; throws when there is none or more than one. */
@@ -69,13 +76,16 @@ export function pullguardDeployment(objects: readonly KubeObject[]): V1Deploymen
 
 export function pullguardContainer(objects: readonly KubeObject[]): V1Container {
   const containers = pullguardDeployment(objects).spec?.template.spec?.containers ?? []
-  if (containers.length !== 1) throw new Error(`expected one container in Deployment pullguard, found ${containers.length}`)
+  if (containers.length !== 1)
+    throw new Error(`expected one container in Deployment pullguard, found ${containers.length}`)
   return containers[0] as V1Container
 }
 
 export function pullguardWebhook(objects: readonly KubeObject[]): V1ValidatingWebhook {
-  const webhooks = the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks ?? []
-  if (webhooks.length !== 1) throw new Error(`expected one webhook in ValidatingWebhookConfiguration pullguard, found ${webhooks.length}`)
+  const webhooks =
+    the<V1ValidatingWebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'pullguard').webhooks ?? []
+  if (webhooks.length !== 1)
+    throw new Error(`expected one webhook in ValidatingWebhookConfiguration pullguard, found ${webhooks.length}`)
   return webhooks[0] as V1ValidatingWebhook
 }
 
@@ -86,5 +96,10 @@ export function flag(args: readonly string[], name: string): string | undefined 
 
 /** The arguments, less those naming files that exist only in the pod (TLS, mounted CA and docker config) or on the node (credential providers). */
 export function argsWithoutPodFiles(objects: readonly KubeObject[]): string[] {
-  return (pullguardContainer(objects).args ?? []).filter((a) => !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf)=/.test(a))
+  return (pullguardContainer(objects).args ?? []).filter(
+    (a) =>
+      !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf)=/.test(
+        a,
+      ),
+  )
 }

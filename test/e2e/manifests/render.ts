@@ -41,14 +41,27 @@ const KUBECTL_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 const KUBECTL = (await ensureClusterBinaries()).kubectl
 
 function kubectl(args: readonly string[], input?: string): string {
-  const run = spawnSync(KUBECTL, args, { cwd: REPO_ROOT, input, encoding: 'utf8', timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_MAX_OUTPUT_BYTES })
+  const run = spawnSync(KUBECTL, args, {
+    cwd: REPO_ROOT,
+    input,
+    encoding: 'utf8',
+    timeout: KUBECTL_TIMEOUT_MS,
+    maxBuffer: KUBECTL_MAX_OUTPUT_BYTES,
+  })
   if (run.error !== undefined) {
     if ((run.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KubectlError('KubectlMissing', `${KUBECTL} is missing: remove its folder and run the tests again to rebuild it`)
+      throw new KubectlError(
+        'KubectlMissing',
+        `${KUBECTL} is missing: remove its folder and run the tests again to rebuild it`,
+      )
     }
     throw new KubectlError('KubectlFailed', `kubectl ${args.join(' ')}: ${run.error.message}`)
   }
-  if (run.status !== 0) throw new KubectlError('KubectlFailed', `kubectl ${args.join(' ')} exited with ${run.status ?? run.signal}: ${run.stderr.trim()}`)
+  if (run.status !== 0)
+    throw new KubectlError(
+      'KubectlFailed',
+      `kubectl ${args.join(' ')} exited with ${run.status ?? run.signal}: ${run.stderr.trim()}`,
+    )
   return run.stdout
 }
 
@@ -59,7 +72,10 @@ export function kustomize(dir: string): string {
 
 /** Each document of a YAML stream, decoded by kubectl, in order. */
 export function decode(yaml: string): KubeObject[] {
-  const out = kubectl(['patch', '--local', '--filename=-', '--type=merge', '--patch={}', '--output=jsonpath={@}{"\\n"}'], yaml)
+  const out = kubectl(
+    ['patch', '--local', '--filename=-', '--type=merge', '--patch={}', '--output=jsonpath={@}{"\\n"}'],
+    yaml,
+  )
   return out
     .split('\n')
     .filter((line) => line !== '')
@@ -72,7 +88,12 @@ export function kustomizationDirs(root = join(REPO_ROOT, 'manifests')): string[]
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory()) walk(join(dir, entry.name))
-      else if (entry.name === 'kustomization.yaml' || entry.name === 'kustomization.yml' || entry.name === 'Kustomization') found.push(relative(REPO_ROOT, dir))
+      else if (
+        entry.name === 'kustomization.yaml' ||
+        entry.name === 'kustomization.yml' ||
+        entry.name === 'Kustomization'
+      )
+        found.push(relative(REPO_ROOT, dir))
     }
   }
   walk(root)
@@ -89,8 +110,23 @@ export function helm(args: readonly string[], options: { input?: string } = {}):
 }
 
 /** `helm template` of the chart with these values (as a values file), as YAML; throws on failure. */
-export async function helmTemplate(values: unknown, options: { release?: string; namespace?: string } = {}): Promise<string> {
-  const run = await helm(['template', options.release ?? 'pullguard', CHART_DIR, '--namespace', options.namespace ?? 'pullguard', '--values', '-'], { input: JSON.stringify(values) })
-  if (run.status !== 0) throw new KubectlError('KubectlFailed', `helm template exited with ${run.status}: ${run.stderr.trim()}`)
+export async function helmTemplate(
+  values: unknown,
+  options: { release?: string; namespace?: string } = {},
+): Promise<string> {
+  const run = await helm(
+    [
+      'template',
+      options.release ?? 'pullguard',
+      CHART_DIR,
+      '--namespace',
+      options.namespace ?? 'pullguard',
+      '--values',
+      '-',
+    ],
+    { input: JSON.stringify(values) },
+  )
+  if (run.status !== 0)
+    throw new KubectlError('KubectlFailed', `helm template exited with ${run.status}: ${run.stderr.trim()}`)
   return run.stdout
 }
