@@ -10,10 +10,11 @@
  * but code that later copies the object with assignment would set a prototype.
  */
 import { isUtf8 } from 'node:buffer'
-import type { App } from './app.js'
+import type { Server as HttpsServer } from 'node:https'
+import type { FastifyInstance } from 'fastify'
 
 /** Makes this the server's only body parser (no text/plain): the route sees a value or a MalformedBody. */
-export function useJsonBodyParser(app: App): void {
+export function useJsonBodyParser(app: FastifyInstance<HttpsServer>): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) =>
     done(null, parseJsonBody(body as Buffer)),
