@@ -56,11 +56,11 @@ export function createJudge(options: JudgeOptions): Judge {
   const judge = judgeWith(options)
   // A bug must not turn into a 500 (the API server would apply failurePolicy blindly): treat it
   // like a registry that gave no answer, and say so.
-  return async (subject, request = {}) => {
+  return async (subject, request) => {
     try {
       return await judge(subject, request)
     } catch (err) {
-      options.logger.error({ err, ...request }, 'internal error while judging; applying --on-registry-error')
+      options.logger.error({ err, uid: request?.uid }, 'internal error while judging; applying --on-registry-error')
       const verdict = decideUnchecked(objectName(subject), options.onRegistryError)
       options.onDecision?.({ verdict: verdictLabel(verdict), mode: 'enforce', reason: 'InternalError', seconds: 0 })
       return verdict
@@ -70,10 +70,17 @@ export function createJudge(options: JudgeOptions): Judge {
 
 function judgeWith(options: JudgeOptions): Judge {
   const clock = options.clock ?? systemClock
-  return async (subject, request = {}) => {
+  return async (subject, request) => {
     const started = clock.now()
     // The review's fields go into each line's object: a child logger per review costs more than the one line it writes.
-    const about = { ...request, namespace: subject.namespace, kind: subject.kind, name: subject.name }
+    const about = {
+      uid: request?.uid,
+      namespace: subject.namespace,
+      kind: subject.kind,
+      name: subject.name,
+      operation: request?.operation,
+      dryRun: request?.dryRun,
+    }
     const log = {
       info: (fields: object, msg: string) => options.logger.info({ ...about, ...fields }, msg),
       warn: (fields: object, msg: string) => options.logger.warn({ ...about, ...fields }, msg),
@@ -148,8 +155,14 @@ function judgeWith(options: JudgeOptions): Judge {
     const skipped = secretProblemsWarning(found.secretProblems)
     if (skipped !== undefined) verdict.warnings.push(skipped)
     options.logger.info(
+      // One literal rather than spreading `about` into the fields: this line is written for every review.
       {
-        ...about,
+        uid: request?.uid,
+        namespace: subject.namespace,
+        kind: subject.kind,
+        name: subject.name,
+        operation: request?.operation,
+        dryRun: request?.dryRun,
         mode: found.mode,
         verdict: verdictLabel(verdict),
         pullSecrets: { source: secretNames.source, names: secretNames.names },

@@ -48,9 +48,14 @@ export interface Verdict {
 }
 
 /**
- * Who asked, as the caller knows it (the webhook: the review's uid, operation and dryRun): written
- * first on the decision log line, never read by the decision.
+ * Who asked, as the admission layer names the request: written first on the decision log line,
+ * never read by the decision. Named fields rather than any record: the line is one object literal
+ * per review, and spreading a record into it cost a fifth of a warm review's CPU (npm run bench).
  */
-export type RequestFields = Readonly<Record<string, string | boolean>>
+export interface RequestFields {
+  uid: string
+  operation: string
+  dryRun: boolean
+}
 
 export type Judge = (subject: PodSubject, request?: RequestFields) => Promise<Verdict>

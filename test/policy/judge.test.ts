@@ -76,7 +76,7 @@ for (const [name, result, label] of [
 ] as Array<[string, CheckResult, string]>) {
   t.test(`an image ${name}: the decision line and the metrics say ${label}`, async (t) => {
     const { judge, logs, decisions } = judgeWith(async () => result)
-    await judge(subject, { uid: 'u1' })
+    await judge(subject, { uid: 'u1', operation: 'CREATE', dryRun: false })
     t.match(
       logs.find((l) => l.msg === 'decision'),
       { uid: 'u1', verdict: label },
@@ -93,7 +93,7 @@ for (const onRegistryError of ['deny', 'allow'] as const) {
       },
       { onRegistryError },
     )
-    const verdict = await judge(subject, { uid: 'u2' })
+    const verdict = await judge(subject, { uid: 'u2', operation: 'CREATE', dryRun: false })
     const text = 'pullguard could not check the images of pod team-a/web (internal error)'
     t.same(
       verdict,
