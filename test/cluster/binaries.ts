@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { homedir, setPriority } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { alive } from './processes.js'
 
 /** From dist/test/cluster/ (where this runs) to the Go module in the source tree. */
 export const MODULE_DIR = fileURLToPath(new URL('../../../test/cluster/', import.meta.url))
@@ -137,15 +138,6 @@ export function checkGo(): string {
 /** GOTOOLCHAIN=local: go.mod's `go` line must never make go download another toolchain. */
 function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** mkdir is atomic: whoever creates the lock folder owns it. */

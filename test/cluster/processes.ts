@@ -134,3 +134,13 @@ export function removeOnExit(paths: readonly string[]): () => void {
     process.off('exit', remove)
   }
 }
+
+/** Whether a process (a lock's owner) still runs: signal 0 checks without sending; EPERM means it runs as another user. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

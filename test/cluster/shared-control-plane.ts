@@ -28,7 +28,7 @@ import {
   type ControlPlane,
   type OwnControlPlane,
 } from './control-plane.js'
-import { removeOnExit, waitFor } from './processes.js'
+import { alive, removeOnExit, waitFor } from './processes.js'
 
 /** kube-apiserver's own etcd prefix (its --etcd-prefix default). */
 const PREFIX = '/registry/'
@@ -157,15 +157,6 @@ export async function startControlPlanePool(count: number): Promise<ControlPlane
     throw err
   }
   return { env: { [SHARED_CONTROL_PLANES_ENV]: root }, close }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** Takes a free plane of the pool (mkdir of its lock folder is atomic); waits while all are held. */
