@@ -32,13 +32,15 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
       const field = itemField(prefix, list, i)
       const c = object(item, field)
       // The API server requires an image; a missing one cannot be pulled and is not ours to judge.
-      if (typeof c.image !== 'string' || pulledNever(c.imagePullPolicy)) return
-      images.push({
+      if (typeof c.image !== 'string') return
+      const use: ImageUse = {
         container: typeof c.name === 'string' ? c.name : `#${i}`,
         kind: 'container',
         field,
         image: c.image,
-      })
+      }
+      if (c.imagePullPolicy === 'Never') use.neverPulled = true
+      images.push(use)
     })
   }
   // Image volumes (KEP-4639) are pulled by the kubelet with the pod's credentials, like containers.
@@ -46,13 +48,15 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
     const v = object(item, `${prefix}.volumes[${i}]`)
     if (v.image === undefined || v.image === null) return
     const image = object(v.image, `${prefix}.volumes[${i}].image`)
-    if (typeof image.reference !== 'string' || image.reference === '' || pulledNever(image.pullPolicy)) return
-    images.push({
+    if (typeof image.reference !== 'string' || image.reference === '') return
+    const use: ImageUse = {
       container: typeof v.name === 'string' ? v.name : `#${i}`,
       kind: 'volume',
       field: itemField(prefix, 'volumes', i),
       image: image.reference,
-    })
+    }
+    if (image.pullPolicy === 'Never') use.neverPulled = true
+    images.push(use)
   })
   const imagePullSecrets = array(s.imagePullSecrets, `${prefix}.imagePullSecrets`)
     .map((ref, i) => object(ref, `${prefix}.imagePullSecrets[${i}]`).name)
@@ -88,11 +92,6 @@ function itemField(prefix: string, list: string, i: number): string {
   let known = byList.get(list)
   if (known === undefined) byList.set(list, (known = []))
   return (known[i] ??= make())
-}
-
-/** `Never` means the image must already be on the node: the kubelet never pulls it. */
-function pulledNever(policy: unknown): boolean {
-  return policy === 'Never'
 }
 
 function readScheduling(s: Record<string, unknown>, prefix: string): SchedulingConstraints {

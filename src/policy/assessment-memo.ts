@@ -137,7 +137,8 @@ export function memoKey(s: PodSubject): string {
       field(u.kind) +
       field(u.field) +
       field(u.image) +
-      (u.previous === undefined ? '-' : field(u.previous))
+      (u.previous === undefined ? '-' : field(u.previous)) +
+      (u.neverPulled === true ? 'N' : '')
   const { nodeSelector, nodeSelectorTerms } = s.scheduling
   if (nodeSelectorTerms.length > 0 || Object.keys(nodeSelector).length > 0)
     key += field(JSON.stringify([nodeSelector, nodeSelectorTerms]))

@@ -71,7 +71,11 @@ export function problem(o: ImageOutcome): string {
       return (
         (o.tried.length === 0
           ? `${ref.registryHost} requires credentials and ${tried(o)}`
-          : `${ref.registryHost} refused the credentials (${tried(o)})`) + asked
+          : `${ref.registryHost} refused the credentials (${tried(o)})`) +
+        asked +
+        (o.use.neverPulled === true
+          ? '; with imagePullPolicy Never the kubelet gives the copy on the node only to a pod whose own credentials can pull it (ErrImageNeverPull), unless the image was preloaded'
+          : '')
       )
     case 'RateLimited':
     case 'RegistryUnreachable':
@@ -250,7 +254,12 @@ export function groupWarning(g: OutcomeGroup, suffix: string): string {
 /** A warning given whatever the verdict, or undefined. */
 export function note(o: ImageOutcome): string | undefined {
   if (o.kind === 'exempt') return `${what(o)} image "${o.use.image}": exempt by --exempt-image ${o.pattern}`
-  if (o.kind === 'checked' && o.result.code === 'Exists' && o.platform?.verdict === 'some') {
+  if (
+    o.kind === 'checked' &&
+    o.result.code === 'Exists' &&
+    o.platform?.verdict === 'some' &&
+    o.use.neverPulled !== true
+  ) {
     return `${what(o)} image "${o.use.image}": no ${platforms(o.platform.missing)} entry in the image index; pods scheduled on such nodes will fail to pull`
   }
   return undefined

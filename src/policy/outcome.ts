@@ -56,6 +56,7 @@ export type Pullability = 'pullable' | 'not-pullable' | 'unknown'
 
 export function pullability(o: ImageOutcome): Pullability {
   if (o.kind === 'exempt') return 'pullable'
+  if (o.use.neverPulled === true) return neverPulledPullability(o)
   if (o.kind !== 'checked') return 'not-pullable'
   switch (o.result.code) {
     case 'Exists':
@@ -84,4 +85,18 @@ export function reasonCode(o: ImageOutcome): string {
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
   if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
   return o.result.code
+}
+
+/**
+ * `imagePullPolicy: Never`: nothing is pulled, so only what the node holds matters, which pullguard
+ * cannot see (a local build, a preloaded image). One answer still decides: the registry refusing the
+ * pod's own credentials. Since 1.35 the kubelet verifies them (imagePullCredentialsVerificationPolicy)
+ * before giving a pod a copy it pulled with another pod's secret, and fails with ErrImageNeverPull. A
+ * missing or unanswered repository (a local-only name) says nothing, nor does Docker Hub's
+ * "does not exist or requires authorization", which it gives for any name it does not have.
+ */
+function neverPulledPullability(o: ImageOutcome): Pullability {
+  if (o.kind === 'invalid') return 'not-pullable'
+  if (o.kind !== 'checked' || o.result.code !== 'AccessDenied') return 'pullable'
+  return o.incomplete || (o.providerFailures?.length ?? 0) > 0 ? 'unknown' : 'not-pullable'
 }

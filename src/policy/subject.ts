@@ -13,6 +13,11 @@ export interface ImageUse {
   image: string
   /** On UPDATE: the image this container or volume had before, when it changed. */
   previous?: string
+  /**
+   * `imagePullPolicy: Never` (a volume's `pullPolicy`): the kubelet never pulls it, and gives a copy
+   * on the node only to a pod whose own credentials can pull it, unless it was preloaded.
+   */
+  neverPulled?: true
 }
 
 /** What decides which nodes a pod can land on, as far as platforms go. */

@@ -27,7 +27,7 @@ t.test('reads init, regular and ephemeral containers in pull order with their fi
 })
 
 t.test(
-  'skips imagePullPolicy Never, reads image volumes, the service account and scheduling constraints',
+  'marks imagePullPolicy Never, reads image volumes, the service account and scheduling constraints',
   async (t) => {
     const spec = {
       serviceAccount: 'legacy',
@@ -52,8 +52,22 @@ t.test(
     }
     t.same(readPodSpec(spec, 'spec.template.spec'), {
       images: [
+        {
+          container: 'local',
+          kind: 'container',
+          field: 'spec.template.spec.containers[0]',
+          image: 'dev:local',
+          neverPulled: true,
+        },
         { container: 'app', kind: 'container', field: 'spec.template.spec.containers[1]', image: 'app:v1' },
         { container: 'models', kind: 'volume', field: 'spec.template.spec.volumes[1].image', image: 'models:v2' },
+        {
+          container: 'cached',
+          kind: 'volume',
+          field: 'spec.template.spec.volumes[2].image',
+          image: 'cached:v1',
+          neverPulled: true,
+        },
       ],
       imagePullSecrets: [],
       serviceAccountName: 'builder',

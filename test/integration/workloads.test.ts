@@ -189,16 +189,19 @@ t.test('UPDATE of a workload checks only changed images; a scale-only update ask
   t.equal(counter.count(open.origin), 0)
 })
 
-t.test('imagePullPolicy Never is skipped; image volumes are checked', async (t) => {
-  const r = workload('apps', 'Deployment', 'deployments', {
-    containers: [{ name: 'local', image: `${open.host}/local/only:dev`, imagePullPolicy: 'Never' }],
-    volumes: [{ name: 'models', image: { reference: `${open.host}/models/none:v1` } }],
-  })
-  const res = await hook.post(r)
-  t.equal(res.body.response.allowed, false)
-  t.match(res.body.response.status.message, 'image volume "models" (spec.template.spec.volumes[0].image)')
-  t.notMatch(res.body.response.status.message, 'local/only')
-})
+t.test(
+  'imagePullPolicy Never with an image no registry has (a local build) is not refused; image volumes are checked',
+  async (t) => {
+    const r = workload('apps', 'Deployment', 'deployments', {
+      containers: [{ name: 'local', image: `${open.host}/local/only:dev`, imagePullPolicy: 'Never' }],
+      volumes: [{ name: 'models', image: { reference: `${open.host}/models/none:v1` } }],
+    })
+    const res = await hook.post(r)
+    t.equal(res.body.response.allowed, false)
+    t.match(res.body.response.status.message, 'image volume "models" (spec.template.spec.volumes[0].image)')
+    t.notMatch(res.body.response.status.message, 'local/only')
+  },
+)
 
 t.test('exempt namespaces are answered without any registry or API request', async (t) => {
   const w = await webhook(['--exempt-namespace', 'platform-tools'])

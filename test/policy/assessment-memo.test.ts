@@ -228,6 +228,20 @@ t.test('the key: everything an assessment reads, nothing else', async (t) => {
       },
     ],
     [
+      'imagePullPolicy Never (judged otherwise)',
+      {
+        images: [
+          {
+            container: 'app',
+            kind: 'container',
+            field: 'spec.containers[0]',
+            image: 'reg.example.com/app:1',
+            neverPulled: true,
+          },
+        ],
+      },
+    ],
+    [
       'container name (messages name it)',
       {
         images: [{ container: 'web', kind: 'container', field: 'spec.containers[0]', image: 'reg.example.com/app:1' }],

@@ -59,7 +59,29 @@ const pullabilityCases: Array<[string, ImageOutcome, ReturnType<typeof pullabili
   ['RateLimited', checked('RateLimited'), 'unknown'],
   ['RegistryUnreachable', checked('RegistryUnreachable'), 'unknown'],
   ['an invalid reference', invalid(), 'not-pullable'],
+  // imagePullPolicy Never: only the registry refusing the pod's own credentials says no.
+  ['Never: AccessDenied', never(checked('AccessDenied')), 'not-pullable'],
+  ['Never: AccessDenied with unreadable secrets', never(checked('AccessDenied', { incomplete: true })), 'unknown'],
+  ['Never: RepositoryNotFoundOrDenied (a local-only name)', never(checked('RepositoryNotFoundOrDenied')), 'pullable'],
+  ['Never: TagNotFound (a local build)', never(checked('TagNotFound')), 'pullable'],
+  ['Never: RepositoryNotFound', never(checked('RepositoryNotFound')), 'pullable'],
+  ['Never: RegistryUnreachable', never(checked('RegistryUnreachable')), 'pullable'],
+  ['Never: Exists', never(checked('Exists')), 'pullable'],
+  ['Never: an invalid reference', never(invalid()), 'not-pullable'],
 ]
+
+function never(o: ImageOutcome): ImageOutcome {
+  return { ...o, use: { ...o.use, neverPulled: true } } as ImageOutcome
+}
+
+t.test('Never: a refused credential is denied with why the kubelet will not share its copy', async (t) => {
+  const v = decide([never(checked('AccessDenied'))], 'enforce', 'allow', ctx)
+  t.equal(v.allowed, false)
+  t.match(
+    v.message,
+    'with imagePullPolicy Never the kubelet gives the copy on the node only to a pod whose own credentials can pull it (ErrImageNeverPull), unless the image was preloaded',
+  )
+})
 for (const [name, outcome, expected] of pullabilityCases) {
   t.test(`${name} is ${expected}`, async (t) => {
     t.equal(pullability(outcome), expected)
