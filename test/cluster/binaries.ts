@@ -1,9 +1,13 @@
-// kube-apiserver, kubectl and etcd (and helm, for the chart's tests) for the end-to-end tests, built
-// from the Go modules beside this file once into a cache outside the repository, keyed by a hash of
-// each module's files, so a changed pin builds anew and an unchanged one never builds twice:
-// - this folder's module pins k8s.io/kubernetes v1.37.2 and the etcd it pins;
+// kube-apiserver, kubectl and etcd (and helm, for the chart's tests; the kubelet and containerd, for
+// the node tier) built from the Go modules beside this file once into a cache outside the repository,
+// keyed by a hash of each module's files, so a changed pin builds anew and an unchanged one never
+// builds twice:
+// - this folder's module pins k8s.io/kubernetes v1.37.2 and the etcd it pins (the kubelet is built
+//   from it too, a toolset of its own so the tiers without a node never wait for it);
 // - helm/ is its own module (helm.sh/helm/v4 v4.3.1 with the versions it asks for), so helm's
-//   dependencies never change what the API server is built from.
+//   dependencies never change what the API server is built from;
+// - containerd/ is its own module (containerd v2.4.2 and its runc shim, with the versions containerd
+//   asks for) and holds pause/, the static program every test image runs.
 // Parallel test files wait on one lock instead of building at once. The test command (test/tiers)
 // starts the builds its tiers need in the background, so the tiers that need none run meanwhile.
 //
@@ -30,26 +34,61 @@ interface Toolset {
   packages: readonly string[]
   binaries: readonly string[]
   ldflags?: string
+  /** `go build -tags`. */
+  tags?: string
+  /** More environment for `go build`. */
+  env?: Readonly<Record<string, string>>
   what: string
   coldMinutes: number
 }
 
 const KUBERNETES_VERSION = 'v1.37.2'
+// The version a release build stamps (hack/lib/version.sh): the API server's /version, which
+// kubectl and helm read (a chart's kubeVersion), and the node's kubeletVersion say v1.37.2 instead
+// of v0.0.0-master.
+const KUBERNETES_LDFLAGS = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
+  .map(
+    (pkg) =>
+      `-X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=37 -X ${pkg}.gitTreeState=clean`,
+  )
+  .join(' ')
 const CLUSTER: Toolset = {
   dir: '.',
   files: ['go.mod', 'go.sum', 'etcd/main.go'],
   packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl', './etcd'],
   binaries: ['kube-apiserver', 'kubectl', 'etcd'],
-  // The version a release build stamps (hack/lib/version.sh): the API server's /version, which
-  // kubectl and helm read (a chart's kubeVersion), says v1.37.2 instead of v0.0.0-master.
-  ldflags: ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
-    .map(
-      (pkg) =>
-        `-X ${pkg}.gitVersion=${KUBERNETES_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=37 -X ${pkg}.gitTreeState=clean`,
-    )
-    .join(' '),
+  ldflags: KUBERNETES_LDFLAGS,
   what: `kube-apiserver, kubectl and etcd (k8s.io/kubernetes ${KUBERNETES_VERSION})`,
   coldMinutes: 5,
+}
+// About 300 packages beyond kube-apiserver's: about 90 s once those are in the Go build cache.
+const KUBELET: Toolset = {
+  dir: '.',
+  files: ['go.mod', 'go.sum'],
+  packages: ['k8s.io/kubernetes/cmd/kubelet'],
+  binaries: ['kubelet'],
+  ldflags: KUBERNETES_LDFLAGS,
+  what: `the kubelet (k8s.io/kubernetes ${KUBERNETES_VERSION})`,
+  coldMinutes: 2,
+}
+const CONTAINERD_VERSION = 'v2.4.2'
+const CONTAINERD: Toolset = {
+  dir: 'containerd',
+  files: ['go.mod', 'go.sum', 'pause/main.go'],
+  packages: [
+    'github.com/containerd/containerd/v2/cmd/containerd',
+    'github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2',
+    './pause',
+  ],
+  binaries: ['containerd', 'containerd-shim-runc-v2', 'pause'],
+  // `containerd --version` says the release, as a released binary does.
+  ldflags: `-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION}`,
+  // The snapshotters that need C libraries or host tools are left out; the node uses overlayfs.
+  tags: 'no_btrfs,no_devmapper,no_zfs',
+  // pause runs inside the test images, which hold nothing else: it must be static.
+  env: { CGO_ENABLED: '0' },
+  what: `containerd and its runc shim (containerd ${CONTAINERD_VERSION}) and the test images' pause program`,
+  coldMinutes: 1,
 }
 const HELM_VERSION = 'v4.3.1'
 const HELM: Toolset = {
@@ -63,7 +102,12 @@ const HELM: Toolset = {
   coldMinutes: 2,
 }
 /** The Go builds a test tier can ask for (test/tiers/tiers.ts), by name. */
-export const TOOLSETS = { cluster: CLUSTER, helm: HELM } as const satisfies Record<string, Toolset>
+export const TOOLSETS = {
+  cluster: CLUSTER,
+  helm: HELM,
+  kubelet: KUBELET,
+  containerd: CONTAINERD,
+} as const satisfies Record<string, Toolset>
 export type ToolsetName = keyof typeof TOOLSETS
 
 const MIN_GO: readonly [number, number] = [1, 26]
@@ -73,7 +117,7 @@ const LOCK_WAIT_MS = 30 * 60_000
 const LOCK_POLL_MS = 500
 
 export const GO_HINT =
-  'the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer ' +
+  'the end-to-end and node tests build kube-apiserver, etcd, kubectl, helm, the kubelet and containerd from Go modules: install Go 1.26 or newer ' +
   "(https://go.dev/dl/, or your distribution's golang package) and put `go` on PATH"
 
 export class ClusterBinaryError extends Error {
@@ -109,6 +153,8 @@ function toolsetHash(set: Toolset): string {
       .update(readFileSync(join(MODULE_DIR, set.dir, file)))
       .update('\0')
   hash.update(`dir\0${set.dir}\0ldflags\0${set.ldflags ?? ''}\0`)
+  if (set.tags !== undefined) hash.update(`tags\0${set.tags}\0`)
+  if (set.env !== undefined) hash.update(`env\0${JSON.stringify(set.env)}\0`)
   return hash.digest('hex').slice(0, 16)
 }
 
@@ -189,10 +235,13 @@ function build(set: Toolset, into: string, log: (line: string) => void): Promise
   return new Promise((resolve, reject) => {
     const started = Date.now()
     log(`building ${set.what} into ${into}; a cold Go build cache takes about ${set.coldMinutes} minutes`)
-    const flags = set.ldflags === undefined ? [] : ['-ldflags', set.ldflags]
+    const flags = [
+      ...(set.ldflags === undefined ? [] : ['-ldflags', set.ldflags]),
+      ...(set.tags === undefined ? [] : ['-tags', set.tags]),
+    ]
     const child = spawn('go', ['build', ...flags, '-o', `${into}/`, ...set.packages], {
       cwd: join(MODULE_DIR, set.dir),
-      env: goEnv(),
+      env: { ...goEnv(), ...set.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     building.add(child)
@@ -287,5 +336,27 @@ export async function ensureClusterBinaries(
     kubectl: join(cluster, 'kubectl'),
     etcd: join(cluster, 'etcd'),
     helm: join(helm, 'helm'),
+  }
+}
+
+export interface NodeBinaries {
+  kubelet: string
+  containerd: string
+  /** containerd-shim-runc-v2: containerd finds it on PATH, so its folder goes first on containerd's. */
+  shim: string
+  /** The static program every test image runs (test/cluster/containerd/pause). */
+  pause: string
+}
+
+/** The node's binaries (runc aside: Debian's package), building first whatever was never built here. */
+export async function ensureNodeBinaries(
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<NodeBinaries> {
+  const { kubelet, containerd } = await ensureToolsets(['kubelet', 'containerd'], log)
+  return {
+    kubelet: join(kubelet, 'kubelet'),
+    containerd: join(containerd, 'containerd'),
+    shim: join(containerd, 'containerd-shim-runc-v2'),
+    pause: join(containerd, 'pause'),
   }
 }
