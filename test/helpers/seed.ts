@@ -1,6 +1,8 @@
 // Seeds images into a running test registry through its own HTTP API, the way `docker push` does:
 // blobs by POST + PUT upload, then child manifests by digest, then the tagged manifest or index.
 // Every config blob embeds (repository, tag[, platform]) so each tag gets its own digest.
+// By default an image's one layer is an empty tar archive; `contents` gives real layers (tar archives,
+// gzipped here, their diff_ids in the config) and an entrypoint, for images a node runs.
 //
 // Auth: anonymous for { kind: 'none' }; with PushAuth, the first request's challenge decides — Basic
 // for htpasswd, or a token fetched from the challenge's realm with scope `repository:NAME:pull,push`.
@@ -42,7 +44,13 @@ export const MT = {
 const EMPTY_TAR = Buffer.alloc(1024)
 const LAYER = gzipSync(EMPTY_TAR)
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
-const LAYER_DESC = { digest: sha256(LAYER), size: LAYER.length }
+
+/** What a runnable image holds: its layers as uncompressed tar archives, and what it runs. */
+export interface ImageContents {
+  layers: readonly Buffer[]
+  entrypoint?: readonly string[]
+}
+const EMPTY: ImageContents = { layers: [EMPTY_TAR] }
 
 interface Descriptor {
   mediaType: string
@@ -115,26 +123,40 @@ class Pusher {
   }
 
   // Config + layer blobs, then the image manifest: tagged, or by digest only when `asChild`.
-  async image(kind: 'oci' | 'docker', tag: string, platform: Platform, asChild: boolean): Promise<Descriptor> {
+  async image(
+    kind: 'oci' | 'docker',
+    tag: string,
+    platform: Platform,
+    asChild: boolean,
+    contents: ImageContents = EMPTY,
+  ): Promise<Descriptor> {
     const config = Buffer.from(
       JSON.stringify({
         architecture: platform.architecture,
         os: platform.os,
         ...(platform.variant ? { variant: platform.variant } : {}),
-        config: { Labels: { 'pullguard.test/ref': `${this.repo}:${tag}` } },
-        rootfs: { type: 'layers', diff_ids: [sha256(EMPTY_TAR)] },
-        history: [{ created_by: 'pullguard test seed' }],
+        config: {
+          Labels: { 'pullguard.test/ref': `${this.repo}:${tag}` },
+          ...(contents.entrypoint === undefined ? {} : { Entrypoint: contents.entrypoint }),
+        },
+        rootfs: { type: 'layers', diff_ids: contents.layers.map(sha256) },
+        history: contents.layers.map(() => ({ created_by: 'pullguard test seed' })),
       }),
     )
     await this.blob(config)
-    await this.blob(LAYER)
     const oci = kind === 'oci'
+    const layers: Descriptor[] = []
+    for (const tar of contents.layers) {
+      const gz = tar === EMPTY_TAR ? LAYER : gzipSync(tar)
+      await this.blob(gz)
+      layers.push({ mediaType: oci ? MT.ociLayer : MT.dockerLayer, digest: sha256(gz), size: gz.length })
+    }
     const mediaType = oci ? MT.ociManifest : MT.dockerManifest
     return this.manifest(asChild ? null : tag, mediaType, {
       schemaVersion: 2,
       mediaType,
       config: { mediaType: oci ? MT.ociConfig : MT.dockerConfig, digest: sha256(config), size: config.length },
-      layers: [{ mediaType: oci ? MT.ociLayer : MT.dockerLayer, ...LAYER_DESC }],
+      layers,
     })
   }
 }
@@ -160,9 +182,11 @@ export function seedOciManifest(
   repository: string,
   tag: string,
   auth?: PushAuth,
+  contents?: ImageContents,
+  platform: Platform = LINUX_AMD64,
 ): Promise<Seeded> {
   return withPusher(reg, repository, auth, async (p) => {
-    const d = await p.image('oci', tag, LINUX_AMD64, false)
+    const d = await p.image('oci', tag, platform, false, contents)
     return { repository, tag, digest: d.digest, mediaType: d.mediaType }
   })
 }
@@ -182,11 +206,18 @@ export function seedDockerSchema2(
 // Index/list: one child image per platform, each with its own config blob, pushed by digest first
 // because the registry refuses an index whose children it does not have.
 function seedIndex(kind: 'oci' | 'docker') {
-  return (reg: RunningRegistry, repository: string, tag: string, platforms: Platform[], auth?: PushAuth) =>
+  return (
+    reg: RunningRegistry,
+    repository: string,
+    tag: string,
+    platforms: Platform[],
+    auth?: PushAuth,
+    contents?: ImageContents,
+  ) =>
     withPusher(reg, repository, auth, async (p): Promise<Seeded> => {
       const children: Descriptor[] = []
       for (const platform of platforms) {
-        children.push({ ...(await p.image(kind, tag, platform, true)), platform })
+        children.push({ ...(await p.image(kind, tag, platform, true, contents)), platform })
       }
       const mediaType = kind === 'oci' ? MT.ociIndex : MT.dockerList
       const d = await p.manifest(tag, mediaType, { schemaVersion: 2, mediaType, manifests: children })
