@@ -124,6 +124,19 @@ async function main(args: readonly string[]): Promise<number> {
   const started = Date.now()
   say(`tiers: ${tiers.map((t) => t.name).join(' ')}`)
 
+  const needRoot = tiers.filter((t) => t.root === true)
+  if (needRoot.length > 0 && process.getuid?.() !== 0) {
+    console.error(
+      `the ${needRoot.map((t) => t.name).join(', ')} tier runs a kubelet and containerd, which change mounts, cgroups and sysctls: ` +
+        `run the test command as root (CI does), or name the other tiers: npm test -- ${TIERS.filter(
+          (t) => t.root !== true,
+        )
+          .map((t) => t.name)
+          .join(' ')}`,
+    )
+    return 1
+  }
+
   // 1. What the tiers need, all started now.
   const packages = unique(tiers.flatMap((t) => t.packages))
   const missing = missingPackages(packages)

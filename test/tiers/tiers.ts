@@ -21,6 +21,8 @@ export interface Tier {
    * them one after another instead of starting their own (test/cluster/shared-control-plane.ts).
    */
   sharedControlPlanes: boolean
+  /** Runs only as root (a kubelet and containerd change mounts, cgroups and sysctls): without it the command stops and says so. */
+  root?: boolean
 }
 
 export const TIERS: readonly Tier[] = [
@@ -41,6 +43,16 @@ export const TIERS: readonly Tier[] = [
     packages: ['docker-registry', 'prometheus'],
     toolsets: ['cluster', 'helm'],
     sharedControlPlanes: true,
+  },
+  // A real node beside its own control plane: the kubelet and containerd (Go builds) with Debian's
+  // runc pull what pullguard admitted (test/cluster/node.ts); one node per machine at a time.
+  {
+    name: 'node',
+    folder: 'node',
+    packages: ['docker-registry', 'runc'],
+    toolsets: ['cluster', 'helm', 'kubelet', 'containerd'],
+    sharedControlPlanes: false,
+    root: true,
   },
 ]
 
