@@ -69,11 +69,15 @@ function parseSummary(line: string): Counts | undefined {
 let running: ChildProcess | undefined
 
 /** One tap run over `files`; its summary when its output is ours to read (not a terminal). */
-function tap(files: readonly string[], env: NodeJS.ProcessEnv): Promise<{ exitCode: number | null; counts?: Counts }> {
+function tap(
+  files: readonly string[],
+  env: NodeJS.ProcessEnv,
+  jobs: number | undefined,
+): Promise<{ exitCode: number | null; counts?: Counts }> {
   return new Promise((resolve, reject) => {
     // On a terminal tap draws its own report; piped (CI), it writes TAP, summary line last.
     const terminal = process.stdout.isTTY === true
-    const child = spawn(TAP, [...files], {
+    const child = spawn(TAP, [...(jobs === undefined ? [] : [`--jobs=${jobs}`]), ...files], {
       cwd: ROOT,
       env,
       stdio: ['inherit', terminal ? 'inherit' : 'pipe', 'inherit'],
@@ -218,7 +222,7 @@ async function main(args: readonly string[]): Promise<number> {
     let pool: ControlPlanePool | undefined
     try {
       if (tier.sharedControlPlanes) pool = await startControlPlanePool(tapJobs())
-      const run = await tap(list, { ...process.env, ...pool?.env })
+      const run = await tap(list, { ...process.env, ...pool?.env }, tier.jobs)
       outcomes.push({
         tier,
         seconds: seconds(),

@@ -23,6 +23,8 @@ export interface Tier {
   sharedControlPlanes: boolean
   /** Runs only as root (a kubelet and containerd change mounts, cgroups and sysctls): without it the command stops and says so. */
   root?: boolean
+  /** Files run at once (tap's --jobs); without it, package.json's. */
+  jobs?: number
 }
 
 export const TIERS: readonly Tier[] = [
@@ -53,6 +55,8 @@ export const TIERS: readonly Tier[] = [
     toolsets: ['cluster', 'helm', 'kubelet', 'containerd'],
     sharedControlPlanes: false,
     root: true,
+    // One node per machine: the files take turns (each compares the host before and after its node).
+    jobs: 1,
   },
 ]
 
