@@ -46,7 +46,7 @@ t.test('no go on PATH: the test command stops at once, naming what to install', 
   t.equal(run.status, 1)
   t.match(
     run.stderr,
-    'go not found: the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer',
+    'go not found: the end-to-end and node tests build kube-apiserver, etcd, kubectl, helm, the kubelet and containerd from Go modules: install Go 1.26 or newer',
   )
 })
 
@@ -57,7 +57,7 @@ t.test('a Go older than 1.26: stops with the version it found', async (t) => {
   t.equal(run.status, 1)
   t.match(
     run.stderr,
-    'go1.25.4 is too old: the end-to-end tests build kube-apiserver, etcd, kubectl and helm from Go modules: install Go 1.26 or newer',
+    'go1.25.4 is too old: the end-to-end and node tests build kube-apiserver, etcd, kubectl, helm, the kubelet and containerd from Go modules: install Go 1.26 or newer',
   )
   t.notOk(existsSync(join(cache, 'pullguard', 'test-cluster', moduleHash())), 'nothing was built')
 })
