@@ -17,11 +17,11 @@
 // 3. A lock whose owner has died is taken over; a live one is waited for.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { homedir, setPriority } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { alive } from './processes.js'
+import { takeLock } from './processes.js'
 
 /** From dist/test/cluster/ (where this runs) to the Go module in the source tree. */
 export const MODULE_DIR = fileURLToPath(new URL('../../../test/cluster/', import.meta.url))
@@ -114,7 +114,6 @@ const MIN_GO: readonly [number, number] = [1, 26]
 const BUILD_NICENESS = 10
 /** A cold build takes about 5 minutes on 2 cores; a lock held past this is no longer believed. */
 const LOCK_WAIT_MS = 30 * 60_000
-const LOCK_POLL_MS = 500
 
 export const GO_HINT =
   'the end-to-end and node tests build kube-apiserver, etcd, kubectl, helm, the kubelet and containerd from Go modules: install Go 1.26 or newer ' +
@@ -186,38 +185,21 @@ function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' }
 }
 
-/** mkdir is atomic: whoever creates the lock folder owns it. */
+/** One build of a toolset at a time on this machine, whichever process asks. */
 async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> {
-  const started = Date.now()
-  for (;;) {
-    try {
-      mkdirSync(lockDir)
-      writeFileSync(join(lockDir, 'pid'), String(process.pid))
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      let owner = NaN
-      try {
-        owner = Number(readFileSync(join(lockDir, 'pid'), 'utf8'))
-      } catch {
-        // the owner is between mkdir and writing its pid
-      }
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-        rmSync(lockDir, { recursive: true, force: true })
-        continue
-      }
-      if (Date.now() - started > LOCK_WAIT_MS)
-        throw new ClusterBinaryError(
-          'LockTimeout',
-          `waited ${LOCK_WAIT_MS / 60_000} min for ${lockDir}; remove it if no build is running`,
-        )
-      await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
-    }
-  }
+  const release = await takeLock(
+    lockDir,
+    LOCK_WAIT_MS,
+    () =>
+      new ClusterBinaryError(
+        'LockTimeout',
+        `waited ${LOCK_WAIT_MS / 60_000} min for ${lockDir}; remove it if no build is running`,
+      ),
+  )
   try {
     return await work()
   } finally {
-    rmSync(lockDir, { recursive: true, force: true })
+    release()
   }
 }
 

@@ -19,7 +19,7 @@ import { findRunc, RUNC_PACKAGE_HINT } from '../helpers/runc.js'
 import { freePort } from '../helpers/fake-server.js'
 import { ensureNodeBinaries, type NodeBinaries } from './binaries.js'
 import type { ControlPlane } from './control-plane.js'
-import { alive, startChild, waitFor, type Child } from './processes.js'
+import { alive, startChild, takeLock, waitFor, type Child } from './processes.js'
 
 /** Fixed, so a later run finds a crashed one's leftovers; short, for the unix sockets under it. */
 export const NODE_ROOT = join(tmpdir(), 'pullguard-node')
@@ -249,32 +249,11 @@ async function sweep(): Promise<void> {
 // The lock
 
 async function lock(): Promise<() => void> {
-  const started = Date.now()
-  for (;;) {
-    try {
-      mkdirSync(LOCK)
-      writeFileSync(join(LOCK, 'pid'), String(process.pid))
-      const release = (): void => rmSync(LOCK, { recursive: true, force: true })
-      process.once('exit', release)
-      return () => {
-        process.off('exit', release)
-        release()
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      let owner = Number.NaN
-      try {
-        owner = Number(readFileSync(join(LOCK, 'pid'), 'utf8'))
-      } catch {
-        // between mkdir and writing its pid
-      }
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-        rmSync(LOCK, { recursive: true, force: true })
-        continue
-      }
-      if (Date.now() - started > LOCK_WAIT_MS) throw new Error(`waited ${LOCK_WAIT_MS / 60_000} min for ${LOCK}`)
-      await new Promise((r) => setTimeout(r, 250))
-    }
+  const release = await takeLock(LOCK, LOCK_WAIT_MS, () => new Error(`waited ${LOCK_WAIT_MS / 60_000} min for ${LOCK}`))
+  process.once('exit', release)
+  return () => {
+    process.off('exit', release)
+    release()
   }
 }
 

@@ -2,12 +2,15 @@
 // (bounded) for failure messages, stopped with SIGTERM then SIGKILL, and killed by an exit hook if a
 // crashed test forgot them, so no orphan keeps a port or a data folder.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { createWriteStream, rmSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 /** Enough of the end of a process's output for the fatal line and its context. */
 const MAX_LOG_CHARS = 64_000
 /** kube-apiserver drains for a while after SIGTERM; nothing in a test needs its graceful end. */
 const KILL_GRACE_MS = 3_000
+/** How often a lock held by a live process is looked at again. */
+const LOCK_POLL_MS = 250
 
 export interface Child {
   readonly process: ChildProcess
@@ -142,5 +145,35 @@ export function alive(pid: number): boolean {
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Takes the lock folder `dir` (mkdir is atomic: whoever creates it owns it, and writes its pid
+ * there); a lock whose owner has died is taken over, a live one waited for, up to `waitMs`
+ * (then `timeout()` is thrown). Resolves with the function that releases it.
+ */
+export async function takeLock(dir: string, waitMs: number, timeout: () => Error): Promise<() => void> {
+  const started = Date.now()
+  for (;;) {
+    try {
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'pid'), String(process.pid))
+      return () => rmSync(dir, { recursive: true, force: true })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      let owner = Number.NaN
+      try {
+        owner = Number(readFileSync(join(dir, 'pid'), 'utf8'))
+      } catch {
+        // the owner is between mkdir and writing its pid
+      }
+      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+        rmSync(dir, { recursive: true, force: true })
+        continue
+      }
+      if (Date.now() - started > waitMs) throw timeout()
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
+    }
   }
 }
