@@ -196,8 +196,11 @@ export async function restoreHost(state: HostState | undefined): Promise<void> {
       problems.push(`${what}: ${(err as Error).message}`)
     }
   }
+  // Only the cgroups this node made: with no record, it died before changing anything outside NODE_ROOT
+  // (and a kubepods tree that was there before it belongs to someone else).
+  const ours = state?.cgroupsAbsent ?? []
   // 1. The containers, then the node's processes (whatever stop() has not stopped already).
-  const pods = cgroupHierarchies().flatMap((h) => cgroupTree(join(h, CGROUP_NAME)).flatMap(cgroupProcs))
+  const pods = ours.flatMap((h) => cgroupTree(join(h, CGROUP_NAME)).flatMap(cgroupProcs))
   killAll(pods)
   const own = nodeProcesses().map((p) => p.pid)
   killAll(own)
@@ -217,8 +220,7 @@ export async function restoreHost(state: HostState | undefined): Promise<void> {
     })
   }
   // 3. The pods' cgroups, depth-first (a cgroup can be removed only once empty of processes and children).
-  const cgroupsAbsent = state?.cgroupsAbsent ?? cgroupHierarchies()
-  for (const hierarchy of cgroupsAbsent) {
+  for (const hierarchy of ours) {
     for (const dir of cgroupTree(join(hierarchy, CGROUP_NAME))) attempt(`rmdir ${dir}`, () => rmdirSync(dir))
   }
   // 4. Paths, then the node's own folder, then the sysctls.
@@ -358,6 +360,12 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
   try {
     await sweep()
     state = recordHost()
+    // Someone else's kubelet (a real node): its pods' cgroups and paths are not ours to change or remove.
+    const foreign = cgroupHierarchies().filter((h) => !state?.cgroupsAbsent.includes(h))
+    if (foreign.length > 0 || !state.absent.includes('/var/lib/kubelet'))
+      throw new Error(
+        `this machine already has a kubelet's state (${[...foreign.map((h) => join(h, CGROUP_NAME)), ...NODE_HOST_PATHS.filter((p) => !state?.absent.includes(p))].join(', ')}): the node tests need a machine without one`,
+      )
     mkdirSync(NODE_ROOT, { recursive: true })
     writeFileSync(join(NODE_ROOT, 'host.json'), JSON.stringify(state))
     const kubeletRoot = join(NODE_ROOT, 'kubelet')
