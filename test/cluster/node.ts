@@ -30,9 +30,9 @@ const READY_TIMEOUT_MS = 60_000
 const KILL_GRACE_MS = 5_000
 
 /** The sysctls the kubelet sets at start (its kernel defaults), restored at the end. */
-export const NODE_SYSCTLS = ['vm/overcommit_memory', 'kernel/panic', 'kernel/panic_on_oops'] as const
+const NODE_SYSCTLS = ['vm/overcommit_memory', 'kernel/panic', 'kernel/panic_on_oops'] as const
 /** Fixed paths outside NODE_ROOT that the kubelet and containerd create. */
-export const NODE_HOST_PATHS = [
+const NODE_HOST_PATHS = [
   '/var/lib/kubelet',
   '/var/log/containers',
   '/var/log/pods',
@@ -133,7 +133,7 @@ function nodeProcesses(): Array<{ pid: number; cmdline: string }> {
 
 export function hostSnapshot(): HostSnapshot {
   return {
-    sysctls: Object.fromEntries(NODE_SYSCTLS.map((s) => [s, readSysctl(s)])),
+    sysctls: sysctls(),
     paths: NODE_HOST_PATHS.filter((p) => existsSync(p)),
     cgroups: cgroupHierarchies().filter((h) => existsSync(join(h, CGROUP_NAME))),
     mounts: mountPoints().filter((m) => m.startsWith(NODE_ROOT) || m.startsWith('/run/containerd')),
@@ -141,9 +141,13 @@ export function hostSnapshot(): HostSnapshot {
   }
 }
 
+function sysctls(): Record<string, string> {
+  return Object.fromEntries(NODE_SYSCTLS.map((s) => [s, readSysctl(s)]))
+}
+
 function recordHost(): HostState {
   return {
-    sysctls: Object.fromEntries(NODE_SYSCTLS.map((s) => [s, readSysctl(s)])),
+    sysctls: sysctls(),
     absent: NODE_HOST_PATHS.filter((p) => !existsSync(p)),
     cgroupsAbsent: cgroupHierarchies().filter((h) => !existsSync(join(h, CGROUP_NAME))),
   }
@@ -187,7 +191,7 @@ function cgroupProcs(dir: string): number[] {
  * and by the sweep of a crashed run; each step goes on when an earlier one fails, and the first
  * failure is thrown at the end.
  */
-export async function restoreHost(state: HostState | undefined): Promise<void> {
+async function restoreHost(state: HostState | undefined): Promise<void> {
   const problems: string[] = []
   const attempt = (what: string, step: () => void): void => {
     try {
