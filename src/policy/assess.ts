@@ -11,6 +11,7 @@ import type { ProvidedCredentials } from '../providers/providers.js'
 import type { SecretSource, ServiceAccountSource } from '../kube/sources.js'
 import { tryParseReference, type ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
+import type { Credential } from '../registry/credential.js'
 import { metadataHostProblem } from '../registry/metadata-hosts.js'
 import type { Platform } from '../registry/index.js'
 import type { ImageExemptions } from './exemptions.js'
@@ -63,6 +64,47 @@ export type Assessment =
     }
 
 export async function assess(options: AssessOptions, subject: PodSubject, signal: AbortSignal): Promise<Assessment> {
+  return completeAssessment(options, await prepareAssessment(options, subject, signal), subject, signal)
+}
+
+/**
+ * For one image, what assess reaches before any registry is asked: an outcome that needs no
+ * registry (invalid, exempt, blocked, …), or the question to ask it: this reference with these
+ * credentials, in the kubelet's order. The audit plans its pass by these questions.
+ */
+export type ImagePlan =
+  | { kind: 'done'; outcome: ImageOutcome }
+  | {
+      kind: 'ask'
+      use: ImageUse
+      ref: ImageReference
+      credentials: Credential[]
+      plugins: ProvidedCredentials | undefined
+    }
+
+/** Everything assess reads about a subject before the registry: its mode, secrets and a plan per distinct image. */
+export type PreparedAssessment =
+  | { mode: 'exempt' }
+  | { mode: 'off'; modeNote: string | undefined }
+  | {
+      mode: Mode
+      modeNote: string | undefined
+      secretNames: PullSecretNames
+      secretProblems: SecretProblem[]
+      secretsLoaded: Array<{ name: string; registries: string[] }>
+      /** Some secret or the service account could not be read: a refusal may not be the last word. */
+      incomplete: boolean
+      cluster: readonly Platform[]
+      candidates: readonly Platform[]
+      /** By image string: the same image in two containers is one question. */
+      plans: ReadonlyMap<string, ImagePlan>
+    }
+
+export async function prepareAssessment(
+  options: AssessOptions,
+  subject: PodSubject,
+  signal: AbortSignal,
+): Promise<PreparedAssessment> {
   if (options.exemptNamespaces?.has(subject.namespace) === true) return { mode: 'exempt' }
   const ns = await options.modes.modeFor(subject.namespace, signal)
   if (ns.mode === 'off') return { mode: 'off', modeNote: ns.note }
@@ -75,25 +117,29 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
     signal,
     extraEntries: options.nodeCredentials?.entries() ?? [],
   })
-  const incomplete = keyring.incomplete || secretNames.incomplete
-  const candidates = podPlatforms(cluster, subject.scheduling)
-
   const images = distinct(subject.images)
-  const found = await pool(images, { limit: MAX_PARALLEL_IMAGES }, async (use): Promise<ImageOutcome> => {
+  const plans = await pool(images, { limit: MAX_PARALLEL_IMAGES }, async (use): Promise<ImagePlan> => {
+    const done = (outcome: ImageOutcome): ImagePlan => ({ kind: 'done', outcome })
     const parsed = tryParseReference(use.image)
-    if (!parsed.ok) return { kind: 'invalid', use, problem: parsed.error.message }
+    if (!parsed.ok) return done({ kind: 'invalid', use, problem: parsed.error.message })
     // Before exemptions and secrets: whatever else is configured, nothing is sent there.
     const metadata = metadataHostProblem(parsed.ref.registryHost)
-    if (metadata !== undefined) return { kind: 'metadata-host', use, problem: metadata }
+    if (metadata !== undefined) return done({ kind: 'metadata-host', use, problem: metadata })
     const exempt = options.exemptImages?.match(parsed.ref)
-    if (exempt !== undefined) return { kind: 'exempt', use, pattern: exempt }
+    if (exempt !== undefined) return done({ kind: 'exempt', use, pattern: exempt })
     // No credential or registry changes a blocked pull: say so without asking anyone.
     const blocked = options.pullRules?.blocked(parsed.ref)
-    if (blocked !== undefined) return { kind: 'blocked', use, ref: parsed.ref, ...blocked }
+    if (blocked !== undefined) return done({ kind: 'blocked', use, ref: parsed.ref, ...blocked })
     // One server for the whole pod, so every container's fix writes the secret the same way.
     if (keyring.fatal !== undefined) {
       const servers = domains(subject.images)
-      return { kind: 'broken-secret', use, problem: keyring.fatal, server: servers[0] ?? parsed.ref.domain, servers }
+      return done({
+        kind: 'broken-secret',
+        use,
+        problem: keyring.fatal,
+        server: servers[0] ?? parsed.ref.domain,
+        servers,
+      })
     }
     // The kubelet's order: the pod's secrets, the node's docker config, then the plugins.
     // The account the pods will run as: the ServiceAccount admission plugin sets `default` when none is named.
@@ -102,11 +148,44 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
       serviceAccountName: subject.serviceAccountName ?? 'default',
     })
     const credentials = [...keyring.credentialsFor(parsed.ref.name), ...(plugins?.entries ?? [])]
-    const result = await options.checker.check(parsed.ref, credentials, subject.namespace, signal)
+    return { kind: 'ask', use, ref: parsed.ref, credentials, plugins }
+  })
+  return {
+    mode: ns.mode,
+    modeNote: ns.note,
+    secretNames,
+    secretProblems: keyring.problems,
+    secretsLoaded: keyring.loaded.map((name) => ({ name, registries: keyring.registries.get(name) ?? [] })),
+    incomplete: keyring.incomplete || secretNames.incomplete,
+    cluster,
+    candidates: podPlatforms(cluster, subject.scheduling),
+    plans: new Map(images.map((use, i) => [use.image, plans[i]!])),
+  }
+}
+
+/**
+ * The assessment of `subject`'s images (all of them, or some: the audit judges each container on
+ * its own) from what prepareAssessment read for it: each question asked of `options.checker`.
+ */
+export async function completeAssessment(
+  options: Pick<AssessOptions, 'checker'>,
+  prepared: PreparedAssessment,
+  subject: PodSubject,
+  signal: AbortSignal,
+): Promise<Assessment> {
+  if (prepared.mode === 'exempt' || prepared.mode === 'off') return prepared
+  const { incomplete, cluster, candidates } = prepared
+  const images = distinct(subject.images)
+  const found = await pool(images, { limit: MAX_PARALLEL_IMAGES }, async (use): Promise<ImageOutcome> => {
+    const plan = prepared.plans.get(use.image)
+    if (plan === undefined) throw new Error(`completeAssessment: image ${JSON.stringify(use.image)} was not prepared`)
+    if (plan.kind === 'done') return plan.outcome
+    const { ref, credentials, plugins } = plan
+    const result = await options.checker.check(ref, credentials, subject.namespace, signal)
     const outcome: ImageOutcome = {
       kind: 'checked',
       use,
-      ref: parsed.ref,
+      ref,
       result,
       tried: credentials.map((c) => c.label),
       incomplete,
@@ -121,11 +200,11 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
       if (outcome.platform.verdict === 'none')
         outcome.platform.elsewhere = elsewhere(result.platforms, cluster, candidates)
     }
-    if (result.code === 'TagNotFound' && parsed.ref.tag !== undefined) {
-      const tags = await options.checker.tags(parsed.ref, credentials, subject.namespace, signal)
+    if (result.code === 'TagNotFound' && ref.tag !== undefined) {
+      const tags = await options.checker.tags(ref, credentials, subject.namespace, signal)
       if (tags !== undefined) {
-        outcome.suggestions = suggestTags(parsed.ref.tag, tags)
-        const previous = previousReference(use.previous, parsed.ref)
+        outcome.suggestions = suggestTags(ref.tag, tags)
+        const previous = previousReference(use.previous, ref)
         // A listing may stop short (pages, count, time): a tag missing from it is asked for directly.
         if (previous !== undefined)
           outcome.previousTagExists =
@@ -138,8 +217,8 @@ export async function assess(options: AssessOptions, subject: PodSubject, signal
   const byImage = new Map(images.map((use, i) => [use.image, found[i]!]))
   // One outcome per container: a person looks for their container's name in the message.
   const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
-  const secretsLoaded = keyring.loaded.map((name) => ({ name, registries: keyring.registries.get(name) ?? [] }))
-  return { mode: ns.mode, modeNote: ns.note, outcomes, secretNames, secretProblems: keyring.problems, secretsLoaded }
+  const { mode, modeNote, secretNames, secretProblems, secretsLoaded } = prepared
+  return { mode, modeNote, outcomes, secretNames, secretProblems, secretsLoaded }
 }
 
 /**
