@@ -5,8 +5,7 @@
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
 import { auditChecker, runPass } from '../auditor/pass.js'
-import { listWorkloads, workloadLister } from '../auditor/workload-api.js'
-import type { AuditWorkload } from '../auditor/workloads.js'
+import { workloadLister, workloadPages } from '../auditor/workload-api.js'
 import { userCluster } from '../commands/cluster.js'
 import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
 import { TargetError } from '../commands/errors.js'
@@ -19,7 +18,7 @@ import { progressLine } from '../log/progress.js'
 import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
 import { parseAuditConfig } from './config.js'
-import { buildAuditReport, renderAuditJson, renderAuditText, type AuditReport } from './report.js'
+import { AuditReportWriter, type AuditReport } from './report.js'
 
 export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
                        [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
@@ -42,16 +41,7 @@ export async function audit(argv: string[]): Promise<number> {
   const scope: AuditReport['scope'] =
     namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }
   const logger = createLogger('silent')
-
-  const listing = AbortSignal.timeout(Math.max(config.timeoutMs * 10, 60_000))
-  let workloads: AuditWorkload[]
-  try {
-    workloads = await listWorkloads(workloadLister(kc), namespace, listing)
-  } catch (err) {
-    throw new TargetError(
-      `the workloads of ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`} cannot be listed: ${listProblem(err)}`,
-    )
-  }
+  const where = namespace === undefined ? 'all namespaces' : `namespace ${namespace}`
 
   const routes = openMirrors(config.mirrors, logger, { watch: false })
   const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
@@ -59,11 +49,22 @@ export async function audit(argv: string[]): Promise<number> {
     watch: false,
     serviceAccounts: api,
   })
-  const progress = progressLine(config.progress, 'images')
-  const total = workloads.reduce((n, w) => n + w.subject.images.length, 0)
+  const progress = progressLine(config.progress, 'containers')
+  const report = new AuditReportWriter(scope, config.output, (text) => process.stdout.write(text))
+  let listed = 0
   let done = 0
+  // One page of workloads at a time, each page's questions answered and its report written before
+  // the next (which is read meanwhile): memory holds a page, not the cluster.
+  const listing = new AbortController()
+  const list = workloadLister(kc)
+  const pageTimeoutMs = Math.max(config.timeoutMs * 10, 60_000)
+  const paged: typeof list = (kind, ns, token, signal) =>
+    list(kind, ns, token, AbortSignal.any([signal, AbortSignal.timeout(pageTimeoutMs)]))
+  const pages = counted(workloadPages(paged, namespace, listing.signal), (page) => {
+    listed += page.reduce((n, w) => n + w.subject.images.length, 0)
+  })
   try {
-    const findings = await runPass(workloads, {
+    await runPass(pages, {
       assess: {
         checker: auditChecker(checker),
         secrets: api,
@@ -78,16 +79,38 @@ export async function audit(argv: string[]): Promise<number> {
       spreadMs: 0,
       timeoutMs: config.timeoutMs,
       signal: new AbortController().signal,
-      onFinding: () => progress.update(++done, total),
+      onFinding: () => progress.update(++done, listed),
+      onWorkload: (w, findings) => report.workload(w, findings),
     })
     progress.done()
-    const report = buildAuditReport(scope, workloads, findings)
-    process.stdout.write(config.output === 'json' ? renderAuditJson(report) : renderAuditText(report))
-    return report.summary.exitCode
+    return report.end().exitCode
+  } catch (err) {
+    if (!(err instanceof ListError)) throw err
+    throw new TargetError(`the workloads of ${where} cannot be listed: ${listProblem(err.cause)}`)
   } finally {
+    listing.abort()
     progress.done()
     providers?.close()
     await registry.close()
+  }
+}
+
+/** A failure to list, told apart from a failure of the pass. */
+class ListError extends Error {}
+
+/** The pages as they come, each told to `seen`; a listing failure thrown as a ListError. */
+async function* counted<T>(pages: AsyncIterable<T>, seen: (page: T) => void): AsyncGenerator<T> {
+  const it = pages[Symbol.asyncIterator]()
+  for (;;) {
+    let next: IteratorResult<T>
+    try {
+      next = await it.next()
+    } catch (err) {
+      throw new ListError('list', { cause: err })
+    }
+    if (next.done === true) return
+    seen(next.value)
+    yield next.value
   }
 }
 

@@ -25,73 +25,98 @@ export interface AuditReport {
   }
 }
 
-export function buildAuditReport(
-  scope: AuditReport['scope'],
-  audited: readonly AuditWorkload[],
-  findings: readonly AuditFinding[],
-): AuditReport {
-  const byWorkload = new Map<string, AuditReport['workloads'][number]>()
-  const key = (w: Pick<AuditWorkload, 'kind' | 'namespace' | 'name'>): string => `${w.namespace}/${w.kind}/${w.name}`
-  const order = [...findings].sort((a, b) => key(a.workload).localeCompare(key(b.workload)))
-  for (const f of order) {
-    if (f.result === 'pullable') continue
-    const k = key(f.workload)
-    let entry = byWorkload.get(k)
-    if (entry === undefined)
-      byWorkload.set(
-        k,
-        (entry = {
-          kind: f.workload.kind,
-          namespace: f.workload.namespace,
-          name: f.workload.name,
-          scaledToZero: f.workload.scaledToZero,
-          images: [],
-        }),
-      )
-    const { workload: _, ...image } = f
-    entry.images.push(image)
+type ReportWorkload = AuditReport['workloads'][number]
+
+/**
+ * The report written as it is known: each workload with something that would not pull as soon as
+ * its batch is judged (in listing order: kind by kind, then namespace and name), the summary last.
+ * The JSON is the same document a whole report would be, written in pieces, so nothing but the
+ * workload at hand is held.
+ */
+export class AuditReportWriter {
+  readonly #scope: AuditReport['scope']
+  readonly #json: boolean
+  readonly #write: (text: string) => void
+  readonly #counts = { workloads: 0, images: 0, pullable: 0, notPullable: 0, unverified: 0 }
+  #written = 0
+
+  constructor(scope: AuditReport['scope'], output: 'table' | 'json', write: (text: string) => void) {
+    this.#scope = scope
+    this.#json = output === 'json'
+    this.#write = write
   }
-  const count = (r: AuditFinding['result']): number => findings.filter((f) => f.result === r).length
-  const notPullable = count('not-pullable')
-  const unverified = count('unverified')
-  const exitCode = notPullable > 0 ? 1 : unverified > 0 ? 3 : 0
-  return {
-    scope,
-    workloads: [...byWorkload.values()],
-    summary: {
-      workloads: audited.length,
-      images: findings.length,
-      pullable: count('pullable'),
-      notPullable,
-      unverified,
-      exitCode,
-    },
+
+  workload(w: AuditWorkload, findings: readonly AuditFinding[]): void {
+    const c = this.#counts
+    c.workloads++
+    c.images += findings.length
+    for (const f of findings) {
+      if (f.result === 'pullable') c.pullable++
+      else if (f.result === 'not-pullable') c.notPullable++
+      else c.unverified++
+    }
+    // In the order of the pod spec, whichever container's answer came first.
+    const order = new Map(w.subject.images.map((u, i) => [u.field, i]))
+    const images = findings
+      .filter((f) => f.result !== 'pullable')
+      .sort((a, b) => (order.get(a.field) ?? 0) - (order.get(b.field) ?? 0))
+      .map(({ workload: _, ...image }) => image)
+    if (images.length === 0) return
+    const entry: ReportWorkload = {
+      kind: w.kind,
+      namespace: w.namespace,
+      name: w.name,
+      scaledToZero: w.scaledToZero,
+      images,
+    }
+    if (this.#json) {
+      const head = this.#written === 0 ? `{\n  "scope": ${nested(this.#scope, 2)},\n  "workloads": [\n` : ',\n'
+      this.#write(`${head}    ${nested(entry, 4)}`)
+    } else {
+      this.#write(textWorkload(entry))
+    }
+    this.#written++
+  }
+
+  /** Writes the summary (and closes the JSON document); returns it with the exit status. */
+  end(): AuditReport['summary'] {
+    const c = this.#counts
+    const summary: AuditReport['summary'] = {
+      ...c,
+      exitCode: c.notPullable > 0 ? 1 : c.unverified > 0 ? 3 : 0,
+    }
+    if (this.#json) {
+      const head = this.#written === 0 ? `{\n  "scope": ${nested(this.#scope, 2)},\n  "workloads": [],\n` : '\n  ],\n'
+      this.#write(`${head}  "summary": ${nested(summary, 2)}\n}\n`)
+    } else {
+      this.#write(textSummary(this.#scope, summary) + '\n')
+    }
+    return summary
   }
 }
 
-export function renderAuditJson(report: AuditReport): string {
-  return JSON.stringify(report, null, 2) + '\n'
+/** JSON.stringify's two-space layout, for a value written at `depth` spaces in. */
+function nested(value: unknown, depth: number): string {
+  return JSON.stringify(value, null, 2).replaceAll('\n', `\n${' '.repeat(depth)}`)
 }
 
-export function renderAuditText(report: AuditReport): string {
+function textWorkload(w: ReportWorkload): string {
   const lines: string[] = []
   const label = (name: string, text: string): string => `    ${(name + ':').padEnd(9)} ${text}`
-  for (const w of report.workloads) {
-    lines.push(
-      `${w.kind.toLowerCase()} ${w.namespace}/${w.name}${w.scaledToZero ? ' (scaled to zero: it would not come back)' : ''}`,
-    )
-    for (const i of w.images) {
-      lines.push(`  container "${i.container}" (${i.field}): ${i.result}`)
-      lines.push(label('image', i.image))
-      lines.push(label('reason', `${i.reason}: ${i.problem}`))
-      for (const [n, fix] of i.fix.entries()) lines.push(n === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`)
-    }
-    lines.push('')
-  }
-  const s = report.summary
-  const where = report.scope.kind === 'namespace' ? `namespace ${report.scope.namespace}` : 'all namespaces'
   lines.push(
-    `${s.images} image${s.images === 1 ? '' : 's'} in ${s.workloads} workload${s.workloads === 1 ? '' : 's'} (${where}): ${s.pullable} pullable, ${s.notPullable} not pullable, ${s.unverified} unverified`,
+    `${w.kind.toLowerCase()} ${w.namespace}/${w.name}${w.scaledToZero ? ' (scaled to zero: it would not come back)' : ''}`,
   )
+  for (const i of w.images) {
+    lines.push(`  container "${i.container}" (${i.field}): ${i.result}`)
+    lines.push(label('image', i.image))
+    lines.push(label('reason', `${i.reason}: ${i.problem}`))
+    for (const [n, fix] of i.fix.entries()) lines.push(n === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`)
+  }
+  lines.push('')
   return lines.join('\n') + '\n'
+}
+
+function textSummary(scope: AuditReport['scope'], s: AuditReport['summary']): string {
+  const where = scope.kind === 'namespace' ? `namespace ${scope.namespace}` : 'all namespaces'
+  return `${s.images} image${s.images === 1 ? '' : 's'} in ${s.workloads} workload${s.workloads === 1 ? '' : 's'} (${where}): ${s.pullable} pullable, ${s.notPullable} not pullable, ${s.unverified} unverified`
 }

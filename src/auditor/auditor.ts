@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino'
 import type { AssessOptions } from '../policy/assess.js'
+import type { QuestionResult } from './answers.js'
 import type { AuditEvents } from './events.js'
 import { realClock, runPass, type AuditFinding, type AuditResult, type PassClock } from './pass.js'
 import type { AuditWorkload } from './workloads.js'
@@ -24,6 +25,10 @@ export interface NotPullableSeries {
 export interface AuditObserver {
   notPullable(series: NotPullableSeries, present: boolean): void
   images(counts: Record<AuditResult, number>): void
+  /** The distinct registry questions of the last completed pass, by the registry's answer. */
+  questions(counts: Record<QuestionResult, number>): void
+  /** A request the audit made to a registry host (a manifest check, a tag listing). */
+  registryRequest(host: string): void
   passCompleted(finishedAtMs: number, seconds: number): void
   /** This replica no longer audits: every audit series goes. */
   reset(): void
@@ -119,7 +124,8 @@ export class Auditor {
     const started = this.#clock.now()
     for (const [host, until] of this.#pauses) if (until < started) this.#pauses.delete(host)
     const seen = new Set<string>()
-    const findings = await runPass(workloads, {
+    const findings: AuditFinding[] = []
+    const summary = await runPass(workloads, {
       assess: this.#o.assess,
       qps: this.#o.qps,
       spreadMs: this.#o.intervalMs,
@@ -130,19 +136,25 @@ export class Auditor {
       ...(this.#o.current === undefined ? {} : { current: this.#current(this.#o.current) }),
       onFinding: (f) => {
         seen.add(keyOf(f))
+        findings.push(f)
         this.#record(f)
       },
+      ...(this.#o.observer === undefined ? {} : { onRequest: this.#o.observer.registryRequest }),
     })
     if (signal.aborted) return
     for (const key of [...this.#state.keys()]) if (!seen.has(key)) this.#drop(key)
     this.#o.observer?.images({ ...this.#counts })
+    this.#o.observer?.questions(summary.questions)
     await this.#events(findings, signal)
     const seconds = (this.#clock.now() - started) / 1000
     this.#o.observer?.passCompleted(this.#clock.now(), seconds)
+    const questions = summary.questions
     this.#o.logger.info(
       {
         workloads: workloads.length,
-        images: findings.length,
+        images: summary.uses,
+        questions: questions.pullable + questions['not-pullable'] + questions.unverified,
+        registryRequests: [...summary.requests.values()].reduce((a, b) => a + b, 0),
         notPullable: this.#counts['not-pullable'],
         unverified: this.#counts.unverified,
         durationMs: Math.round(seconds * 1000),

@@ -1,23 +1,33 @@
 /**
- * One audit pass: every image of every workload judged once, exactly as the webhook judges a
- * CREATE of the workload (assess(), with its secrets, service account, node credentials, plugins
- * and platforms), each container on its own so that one registry's answer never waits on another's.
+ * One audit pass: every image of every workload judged exactly as the webhook judges a CREATE of
+ * the workload (its secrets, service account, node credentials, plugins and platforms), each
+ * container on its own, and each distinct question asked of its registry once (answers.ts): the
+ * pass costs what there is to know, not how often it is used.
  *
- * Pacing: images are queued per registry host, and each host's queue runs on its own, one request
- * at a time, at most `qps` a second, spread evenly over `spreadMs` (the interval; 0 for the CLI,
- * which runs as fast as the pacing allows). A 429 pauses that host's queue for its Retry-After (a
- * minute when it gives none). A host that hangs holds up only its own queue.
+ * Workloads come in batches (serve: the whole watched copy; the CLI: the API's pages, so memory
+ * stays bounded). For each batch:
+ *  1. Plan: read what each workload's images would ask (prepareAssessment: API reads and plugin
+ *     answers, no registry request).
+ *  2. Ask: the questions not answered yet are queued per registry host. Each host's queue runs on
+ *     its own, one question at a time, at most `qps` a second, spread evenly over `spreadMs` (the
+ *     interval; 0 for the CLI, which runs as fast as the pacing allows). A 429 pauses that host's
+ *     queue for its Retry-After (a minute when it gives none); a host that hangs holds up only its
+ *     own queue; what a spread pass cannot reach in its window is said unverified, unasked.
+ *  3. Fan out: each answer is given to every use that asked it, each judged with its own workload.
  */
 import { setMaxListeners } from 'node:events'
 import { pool } from '../async/pool.js'
-import { assess, type AssessOptions } from '../policy/assess.js'
+import { completeAssessment, prepareAssessment, type AssessOptions, type PreparedAssessment } from '../policy/assess.js'
 import { admissionFixTarget } from '../policy/fix-target.js'
 import { fixLines, type FixTarget } from '../policy/fixes.js'
 import { groupOutcomes, groupWarning, problem } from '../policy/messages.js'
 import { pullability, reasonCode, type ImageOutcome } from '../policy/outcome.js'
 import type { ImageUse } from '../policy/subject.js'
-import { tryParseReference } from '../reference/index.js'
+import type { ImageReference } from '../reference/index.js'
 import type { CachedChecker, ImageChecker } from '../registry/cached-checker.js'
+import type { Credential } from '../registry/credential.js'
+import type { CheckResult } from '../registry/result.js'
+import { PassAnswers, questionKey, type QuestionResult } from './answers.js'
 import { patchPath, resourceOf, type AuditWorkload } from './workloads.js'
 
 export type AuditResult = 'pullable' | 'not-pullable' | 'unverified'
@@ -62,15 +72,19 @@ export interface PassOptions {
   assess: AssessOptions
   /** Requests a second per registry host, at most. */
   qps: number
-  /** Spread each host's images over this long (the interval); 0: as fast as qps allows. */
+  /** Spread each host's questions over this long (the interval); 0: as fast as qps allows. */
   spreadMs: number
-  /** Per image, as --timeout. */
+  /** Per question, as --timeout. */
   timeoutMs: number
   signal: AbortSignal
   clock?: PassClock
-  /** Told of each image as it is judged. */
+  /** Told of each container as it is judged. */
   onFinding?: (f: AuditFinding) => void
-  /** The workload as it is when its turn comes; undefined: gone, not judged. */
+  /** Told of each workload of a batch once the batch is judged, in the batch's order, with its findings. */
+  onWorkload?: (w: AuditWorkload, findings: AuditFinding[]) => void
+  /** Told of each request the pass makes to a registry host. */
+  onRequest?: (host: string) => void
+  /** The workload as it is when its question's turn comes; undefined: gone, not judged. */
   current?: (w: AuditWorkload) => AuditWorkload | undefined
   /**
    * Shared across passes: per host, the earliest time of its next request (the qps spacing,
@@ -93,132 +107,207 @@ export function auditChecker(checker: CachedChecker): ImageChecker {
 /** A 429 without Retry-After pauses the host this long. */
 const DEFAULT_PAUSE_MS = 60_000
 /**
- * Images judged at once across all hosts: hosts come from pod specs (there may be thousands), and
- * the audit shares plugin runs and DNS with the reviews, which must never wait for it.
+ * Questions asked at once across all hosts: hosts come from pod specs (there may be thousands),
+ * and the audit shares plugin runs and DNS with the reviews, which must never wait for it.
  */
 const MAX_PARALLEL = 4
+/** Workloads planned at once (API reads and plugin answers; no registry request). */
+const PLAN_PARALLEL = 16
+
+export interface PassSummary {
+  /** Container uses judged (one finding each). */
+  uses: number
+  /** The distinct questions of the pass, by the registry's answer. */
+  questions: Record<QuestionResult, number>
+  /** Requests made, per registry host: a manifest check per question, a tag listing per missing tag's repository. */
+  requests: Map<string, number>
+}
 
 interface Task {
   workload: AuditWorkload
   use: ImageUse
+  /** What was read for its workload when the batch was planned. */
+  prepared: PreparedAssessment
+}
+
+/** One registry question of a batch and the uses waiting for its answer. */
+interface Question {
+  key: string
   /** The registry host its image is pulled from: its lane of the pool. */
   host: string
+  ref: ImageReference
+  credentials: readonly Credential[]
+  namespace: string
+  tasks: Task[]
 }
 
 /** A host's pacing through one pass. */
 interface Lane {
-  /** Between two of its requests: the qps spacing, or the interval spread over its images. */
+  /** Between two of its questions: the qps spacing, or the interval spread over its questions. */
   gap: number
   /** The earliest time of its next request. */
   next: number
   /** When a spread pass must be done with it. */
   windowEnd: number
-  /** Once the window is past: the answers for the images it did not reach. */
-  unreached: ImageChecker | undefined
+  /** Once the window is past: the answer for the questions it did not reach. */
+  unreached: CheckResult | undefined
 }
 
-export async function runPass(workloads: readonly AuditWorkload[], options: PassOptions): Promise<AuditFinding[]> {
+/** `workloads`: one batch (serve's watched copy), or batches as the API pages them (the CLI). */
+export async function runPass(
+  workloads: readonly AuditWorkload[] | AsyncIterable<readonly AuditWorkload[]>,
+  options: PassOptions,
+): Promise<PassSummary> {
   const clock = options.clock ?? realClock
   const pauses = options.pauses ?? new Map<string, number>()
-  const tasks: Task[] = []
-  const perHost = new Map<string, number>()
-  for (const workload of workloads) {
-    for (const use of workload.subject.images) {
-      const parsed = tryParseReference(use.image)
-      const host = parsed.ok ? parsed.ref.registryHost : ''
-      tasks.push({ workload, use, host })
-      perHost.set(host, (perHost.get(host) ?? 0) + 1)
-    }
-  }
-  const findings: Array<AuditFinding & { outcome: ImageOutcome }> = []
+  // Every queue, sleeper and question listens to it: as many as the pass has lanes and places.
+  setMaxListeners(0, options.signal)
+  const requests = new Map<string, number>()
+  const answers = new PassAnswers(options.assess.checker, {
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    onRequest: (host) => {
+      requests.set(host, (requests.get(host) ?? 0) + 1)
+      options.onRequest?.(host)
+    },
+  })
   const minGapMs = 1000 / Math.max(options.qps, 0.001)
   const lanes = new Map<string, Lane>()
-  for (const [host, count] of perHost) {
-    const next = clock.now()
-    // A spread pass ends on time: what a paused or slow host could not reach in the window is
-    // said unverified, without a request, rather than hold up the pass (and every host's next).
-    const windowEnd = options.spreadMs > 0 ? next + Math.max(options.spreadMs, count * minGapMs) : Infinity
-    lanes.set(host, { gap: Math.max(minGapMs, options.spreadMs / count), next, windowEnd, unreached: undefined })
-  }
-  // Before an image's turn, outside the pool's limit: its host's spacing, or the end of its window.
-  const pace = async (task: Task): Promise<void> => {
-    const lane = lanes.get(task.host)!
+  let uses = 0
+
+  // Before a question's turn, outside the pool's limit: its host's spacing, or the end of its window.
+  const pace = async (q: Question): Promise<void> => {
+    const lane = lanes.get(q.host)!
     if (lane.unreached !== undefined) return
-    const at = Math.max(lane.next, pauses.get(task.host) ?? 0, clock.now())
+    const at = Math.max(lane.next, pauses.get(q.host) ?? 0, clock.now())
     if (at > lane.windowEnd) {
-      const paused = (pauses.get(task.host) ?? 0) > lane.next
-      lane.unreached = unreached(task.host, paused, pauses.get(task.host) ?? 0, clock)
+      const paused = (pauses.get(q.host) ?? 0) > lane.next
+      lane.unreached = unreached(q.host, paused, pauses.get(q.host) ?? 0, clock)
       return
     }
     await clock.sleep(at - clock.now(), options.signal)
     if (options.signal.aborted) return
     const started = clock.now()
     lane.next = started + lane.gap
-    pauses.set(task.host, Math.max(pauses.get(task.host) ?? 0, started + minGapMs))
+    pauses.set(q.host, Math.max(pauses.get(q.host) ?? 0, started + minGapMs))
   }
-  await pool(tasks, { limit: MAX_PARALLEL, lane: (task) => task.host, pace, signal: options.signal }, async (task) => {
-    const late = lanes.get(task.host)!.unreached
-    const finding = await judged(
-      task,
-      late === undefined ? options : { ...options, assess: { ...options.assess, checker: late } },
-    )
-    if (finding === undefined) return
-    findings.push(finding)
-    options.onFinding?.(finding)
-    if (late !== undefined) return
-    if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'RateLimited') {
-      const seconds = finding.outcome.result.retryAfterSeconds
-      pauses.set(task.host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
-    } else if (finding.outcome.kind === 'checked' && finding.outcome.result.code === 'TagNotFound') {
-      // The tag list read for the nearest tags was a request too: it counts against the rate.
-      pauses.set(task.host, Math.max(pauses.get(task.host) ?? 0, clock.now() + minGapMs))
+
+  const batch = async (batch: readonly AuditWorkload[]): Promise<void> => {
+    const byWorkload = new Map<AuditWorkload, AuditFinding[]>()
+    const found = (f: (AuditFinding & { outcome: ImageOutcome }) | undefined, task: Task): void => {
+      if (f === undefined) return
+      const { outcome: _, ...finding } = f
+      uses++
+      byWorkload.get(task.workload)?.push(finding)
+      options.onFinding?.(finding)
     }
-  })
-  return findings.map(({ outcome: _, ...f }) => f)
-}
-
-/** The workload's container as it is when its turn comes (a changed image is judged from the next pass on, as a new one). */
-async function judged(
-  task: Task,
-  options: PassOptions,
-): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
-  const now = options.current === undefined ? task.workload : options.current(task.workload)
-  if (now === undefined) return undefined
-  const use = now.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
-  return use === undefined ? undefined : await judge({ workload: now, use, host: task.host }, options)
-}
-
-/** Answers for images a pass did not reach: no request is made. */
-function unreached(host: string, paused: boolean, until: number, clock: PassClock): ImageChecker {
-  return {
-    check: async () =>
-      paused
-        ? {
-            code: 'RateLimited',
-            detail: `${host} asked to wait (429); not asked again in this pass`,
-            retryAfterSeconds: Math.max(0, Math.ceil((until - clock.now()) / 1000)),
-            attempts: [],
+    // 1. Plan.
+    const planned = await pool(batch, { limit: PLAN_PARALLEL, signal: options.signal }, async (workload) => {
+      byWorkload.set(workload, [])
+      return { workload, prepared: await prepareAssessment(options.assess, workload.subject, deadline(options)) }
+    })
+    const questions = new Map<string, Question>()
+    const now: Task[] = []
+    for (const p of planned) {
+      if (p === undefined) continue
+      const { workload, prepared } = p
+      if (prepared.mode === 'exempt' || prepared.mode === 'off') continue
+      for (const use of workload.subject.images) {
+        const task: Task = { workload, use, prepared }
+        const plan = prepared.plans.get(use.image)
+        const key = plan?.kind === 'ask' ? questionKey(plan.ref, plan.credentials) : undefined
+        // Nothing to ask (invalid, exempt, blocked, …), or answered in an earlier batch: judged now.
+        if (plan?.kind !== 'ask' || key === undefined || answers.settled(key) !== undefined) {
+          now.push(task)
+          continue
+        }
+        const q = questions.get(key)
+        if (q !== undefined) q.tasks.push(task)
+        else
+          questions.set(key, {
+            key,
+            host: plan.ref.registryHost,
+            ref: plan.ref,
+            credentials: plan.credentials,
+            namespace: workload.namespace,
+            tasks: [task],
+          })
+      }
+    }
+    // 2. Lanes for hosts new to the pass, paced over their questions.
+    const perHost = new Map<string, number>()
+    for (const q of questions.values()) perHost.set(q.host, (perHost.get(q.host) ?? 0) + 1)
+    for (const [host, count] of perHost) {
+      if (lanes.has(host)) continue
+      const next = clock.now()
+      // A spread pass ends on time: what a paused or slow host could not reach in the window is
+      // said unverified, without a request, rather than hold up the pass (and every host's next).
+      const windowEnd = options.spreadMs > 0 ? next + Math.max(options.spreadMs, count * minGapMs) : Infinity
+      lanes.set(host, { gap: Math.max(minGapMs, options.spreadMs / count), next, windowEnd, unreached: undefined })
+    }
+    // 3. Ask each question in its turn, then judge every use that asked it.
+    const asking = pool(
+      [...questions.values()],
+      { limit: MAX_PARALLEL, lane: (q) => q.host, pace, signal: options.signal },
+      async (q) => {
+        const late = lanes.get(q.host)!.unreached
+        if (late !== undefined) answers.put(q.key, q.credentials, late)
+        const answer = await answers.check(q.ref, q.credentials, q.namespace)
+        if (late === undefined) {
+          if (answer.code === 'RateLimited') {
+            const seconds = answer.retryAfterSeconds
+            pauses.set(q.host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
+          } else if (answer.code === 'TagNotFound') {
+            // The tag list read for the nearest tags is a request too: it counts against the rate.
+            pauses.set(q.host, Math.max(pauses.get(q.host) ?? 0, clock.now() + minGapMs))
           }
-        : {
-            code: 'RegistryUnreachable',
-            cause: 'timeout',
-            detail: `${host} answered too slowly for all its images to be checked within the audit interval`,
-            attempts: [],
-          },
-    tags: async () => undefined,
+        }
+        for (const task of q.tasks) found(await judged(task, answers, options), task)
+      },
+    )
+    const judging = pool(now, { limit: MAX_PARALLEL, signal: options.signal }, async (task) =>
+      found(await judged(task, answers, options), task),
+    )
+    await Promise.all([asking, judging])
+    if (options.signal.aborted) return
+    for (const [workload, findings] of byWorkload) options.onWorkload?.(workload, findings)
   }
+
+  if (Array.isArray(workloads)) await batch(workloads as readonly AuditWorkload[])
+  else
+    for await (const b of workloads as AsyncIterable<readonly AuditWorkload[]>) {
+      if (options.signal.aborted) break
+      await batch(b)
+    }
+  return { uses, questions: answers.results(), requests }
 }
 
-async function judge(
-  task: Task,
-  options: PassOptions,
-): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
-  const { workload, use } = task
+function deadline(options: PassOptions): AbortSignal {
   // Room for the API reads before the image and a tag listing after a missing tag, as check gives.
   const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs * 3)])
   setMaxListeners(0, signal)
+  return signal
+}
+
+/**
+ * The workload's container as it is when its question's turn comes (serve: read again, so a
+ * secret changed since the plan is used; a changed image is judged from the next pass on, as a
+ * new one), judged with the pass's answers.
+ */
+async function judged(
+  task: Task,
+  checker: ImageChecker,
+  options: PassOptions,
+): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
+  const workload = options.current === undefined ? task.workload : options.current(task.workload)
+  if (workload === undefined) return undefined
+  const use = workload.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
+  if (use === undefined) return undefined
+  const signal = deadline(options)
   const subject = { ...workload.subject, images: [use] }
-  const found = await assess(options.assess, subject, signal)
+  const prepared =
+    options.current === undefined ? task.prepared : await prepareAssessment(options.assess, subject, signal)
+  const found = await completeAssessment({ checker }, prepared, subject, signal)
   // Exempt namespaces and namespaces in mode `off` are not audited.
   if (found.mode === 'exempt' || found.mode === 'off') return undefined
   const outcome = found.outcomes[0]
@@ -256,4 +345,21 @@ async function judge(
     fix,
     outcome,
   }
+}
+
+/** The answer for questions a pass did not reach: no request is made. */
+function unreached(host: string, paused: boolean, until: number, clock: PassClock): CheckResult {
+  return paused
+    ? {
+        code: 'RateLimited',
+        detail: `${host} asked to wait (429); not asked again in this pass`,
+        retryAfterSeconds: Math.max(0, Math.ceil((until - clock.now()) / 1000)),
+        attempts: [],
+      }
+    : {
+        code: 'RegistryUnreachable',
+        cause: 'timeout',
+        detail: `${host} answered too slowly for all its images to be checked within the audit interval`,
+        attempts: [],
+      }
 }

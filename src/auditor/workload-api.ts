@@ -36,26 +36,37 @@ export function workloadLister(kubeConfig: KubeConfig): ListWorkloads {
     listPage(kubeConfig, collectionPath(kind, namespace), { limit: WORKLOAD_PAGE_SIZE, continue: token }, signal)
 }
 
-/** Every workload of every kind, listed once (for `pullguard audit`); throws what the API threw. */
-export async function listWorkloads(
+/**
+ * Every workload of every kind, listed once (for `pullguard audit`), a page at a time: the next
+ * page is read while the caller works on this one, and only what auditWorkload keeps of a page is
+ * held. Throws what the API threw.
+ */
+export async function* workloadPages(
   list: ListWorkloads,
   namespace: string | undefined,
   signal: AbortSignal,
-): Promise<AuditWorkload[]> {
-  const out: AuditWorkload[] = []
+): AsyncGenerator<AuditWorkload[]> {
+  let next: Promise<ListPage> | undefined
   for (const kind of WORKLOAD_KINDS) {
     let token: string | undefined
     let pages = 0
     do {
       if (++pages > MAX_PAGES)
         throw new Error(`more than ${WORKLOAD_PAGE_SIZE * MAX_PAGES} ${plural(kind)}; audit one namespace at a time`)
-      const page = await list(kind, namespace, token, signal)
+      const page = await (next ?? list(kind, namespace, token, signal))
+      next = undefined
+      token = page.continue
+      if (token !== undefined) {
+        next = list(kind, namespace, token, signal)
+        // Read while this page is worked on; its failure is thrown when it is awaited.
+        next.catch(() => undefined)
+      }
+      const out: AuditWorkload[] = []
       for (const item of page.items) {
         const w = auditWorkload(kind, item)
         if (w !== undefined) out.push(w)
       }
-      token = page.continue
+      yield out
     } while (token !== undefined)
   }
-  return out
 }

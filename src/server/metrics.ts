@@ -111,8 +111,20 @@ export class Metrics {
   })
   readonly #auditImages = new Gauge({
     name: 'pullguard_audit_images',
-    help: "Images of running workloads by the audit's last finding.",
+    help: "Container uses (each container and image volume of every audited workload) by the audit's last finding.",
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  })
+  readonly #auditQuestions = new Gauge({
+    name: 'pullguard_audit_questions',
+    help: "Distinct registry questions (image and credentials by value) of the audit's last completed pass, by the registry's answer.",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  })
+  readonly #auditRequests = new Counter({
+    name: 'pullguard_audit_registry_requests_total',
+    help: 'Requests the audit made to each registry host: a manifest check per distinct question, a tag listing per missing tag (hosts beyond the first 50 that answered count as other).',
+    labelNames: ['registry'] as const,
     registers: [this.registry],
   })
   readonly #auditLastPass = new OptionalGauge({
@@ -205,6 +217,10 @@ export class Metrics {
     images: (counts) => {
       for (const [result, n] of Object.entries(counts)) this.#auditImages.set({ result }, n)
     },
+    questions: (counts) => {
+      for (const [result, n] of Object.entries(counts)) this.#auditQuestions.set({ result }, n)
+    },
+    registryRequest: (host) => this.#auditRequests.inc({ registry: this.#known(host) }),
     passCompleted: (at, seconds) => {
       this.#auditLastPass.put(at / 1000)
       this.#auditPassSeconds.put(seconds)
@@ -213,6 +229,7 @@ export class Metrics {
     reset: () => {
       this.#notPullable.reset()
       this.#auditImages.reset()
+      this.#auditQuestions.reset()
       this.#auditLastPass.clear()
       this.#auditPassSeconds.clear()
     },

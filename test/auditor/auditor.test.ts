@@ -27,14 +27,24 @@ function deployment(name: string, image: string, container = 'c0', uid = `uid-${
   })!
 }
 
-function observer(): AuditObserver & { series: Map<string, NotPullableSeries>; resets: number; passes: number } {
+function observer(): AuditObserver & {
+  series: Map<string, NotPullableSeries>
+  resets: number
+  passes: number
+  passQuestions: Array<Record<string, number>>
+  requests: string[]
+} {
   const o = {
     series: new Map<string, NotPullableSeries>(),
     resets: 0,
     passes: 0,
+    passQuestions: [] as Array<Record<string, number>>,
+    requests: [] as string[],
     notPullable: (s: NotPullableSeries, present: boolean) =>
       present ? o.series.set(JSON.stringify(s), s) : o.series.delete(JSON.stringify(s)),
     images: () => undefined,
+    questions: (counts: Record<string, number>) => o.passQuestions.push(counts),
+    registryRequest: (host: string) => o.requests.push(host),
     passCompleted: () => o.passes++,
     reset: () => {
       o.series.clear()

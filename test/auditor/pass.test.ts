@@ -2,7 +2,7 @@
 // qps a second, spread over the interval, a 429 pausing that host only, a hung host holding up
 // only its own queue.
 import t from 'tap'
-import { runPass, type PassClock } from '../../src/auditor/pass.js'
+import { runPass, type AuditFinding, type PassClock, type PassOptions } from '../../src/auditor/pass.js'
 import { virtualClock } from '../helpers/virtual-clock.js'
 import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.js'
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
@@ -47,13 +47,26 @@ function assessWith(
   }
 }
 
+/** The pass's findings, as told one by one. */
+async function collect(w: readonly AuditWorkload[], options: PassOptions): Promise<AuditFinding[]> {
+  const out: AuditFinding[] = []
+  await runPass(w, {
+    ...options,
+    onFinding: (f) => {
+      out.push(f)
+      options.onFinding?.(f)
+    },
+  })
+  return out
+}
+
 const times = (calls: Array<[string, number]>, host: string): number[] =>
   calls.filter(([h]) => h === host).map(([, at]) => at)
 
 t.test('qps per host, each host on its own', async (t) => {
   const clock = virtualClock()
   const calls: Array<[string, number]> = []
-  const findings = await runPass([...workloads('a.example', 4), ...workloads('b.example', 3)], {
+  const findings = await collect([...workloads('a.example', 4), ...workloads('b.example', 3)], {
     assess: assessWith(async () => exists, clock, calls),
     qps: 2,
     spreadMs: 0,
@@ -93,7 +106,7 @@ t.test('a 429 pauses that host for its Retry-After; the other host goes on', asy
     return exists
   }
   const pauses = new Map<string, number>()
-  const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], {
+  const findings = await collect([...workloads('a.example', 3), ...workloads('b.example', 3)], {
     assess: assessWith(answer, clock, calls),
     qps: 2,
     spreadMs: 0,
@@ -117,7 +130,7 @@ t.test(
       ref.registryHost === 'a.example'
         ? { code: 'RateLimited', detail: 'slow down', retryAfterSeconds: 600, attempts: [] }
         : exists
-    const findings = await runPass([...workloads('a.example', 3), ...workloads('b.example', 3)], {
+    const findings = await collect([...workloads('a.example', 3), ...workloads('b.example', 3)], {
       assess: assessWith(answer, clock, calls),
       qps: 2,
       spreadMs: 60_000,
@@ -176,7 +189,7 @@ t.test('a host that hangs holds up only its own queue', async (t) => {
   // AbortSignal.timeout does not hold the process open; here nothing else would.
   const alive = setInterval(() => undefined, 1000)
   t.teardown(() => clearInterval(alive))
-  const findings = await runPass([...workloads('hang.example', 1), ...workloads('b.example', 3)], {
+  const findings = await collect([...workloads('hang.example', 1), ...workloads('b.example', 3)], {
     assess: assessWith(answer, clock, calls),
     qps: 2,
     spreadMs: 0,
@@ -192,3 +205,239 @@ t.test('a host that hangs holds up only its own queue', async (t) => {
   )
   t.equal(findings.find((f) => f.workload.name === 'hang.example-0')?.reason, 'RegistryUnreachable')
 })
+
+// ---- One question per distinct image and credentials, not per use ----
+
+/** `n` Deployments in each namespace, all running `image`, with `secret` as their pull secret when given. */
+function spread(namespaces: string[], n: number, image: string, secret?: string): AuditWorkload[] {
+  return namespaces.flatMap((ns) =>
+    Array.from(
+      { length: n },
+      (_, i) =>
+        auditWorkload('Deployment', {
+          metadata: { name: `d${i}`, namespace: ns, uid: `${ns}-d${i}` },
+          spec: {
+            template: {
+              spec: {
+                containers: [{ name: 'c', image }],
+                ...(secret === undefined ? {} : { imagePullSecrets: [{ name: secret }] }),
+              },
+            },
+          },
+        })!,
+    ),
+  )
+}
+
+/** Each namespace's `regcred`: a docker config for reg.example with this password (none: no secret there). */
+function secretsOf(passwords: Record<string, string>) {
+  return {
+    getSecret: async (namespace: string, name: string) => {
+      const password = passwords[namespace]
+      if (password === undefined || name !== 'regcred') return { kind: 'missing' as const }
+      const auths = { 'reg.example': { username: 'robot', password } }
+      return {
+        kind: 'found' as const,
+        object: {
+          name,
+          namespace,
+          type: 'kubernetes.io/dockerconfigjson',
+          data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths })).toString('base64') },
+        },
+      }
+    },
+  }
+}
+
+/** A registry that lets `robot` in with `good` only, and says for each request what it was asked with. */
+function registry(good: string, asked: string[], missing = new Set<string>()) {
+  return {
+    check: async (ref: ImageReference, credentials: readonly { password: string; label: string }[]) => {
+      asked.push(`${ref.canonical} ${credentials.map((c) => c.password).join(',') || 'anonymous'}`)
+      if (credentials.length > 0 && credentials[0]!.password !== good)
+        return {
+          code: 'AccessDenied',
+          detail: `refused ${credentials[0]!.label}`,
+          attempts: [{ credential: credentials[0]!.label, code: 'AccessDenied', detail: 'x' }],
+        } as CheckResult
+      if (missing.has(ref.canonical)) return { code: 'TagNotFound', detail: 'gone', attempts: [] } as CheckResult
+      return { ...exists, decidedBy: credentials[0]?.label ?? 'anonymous' }
+    },
+    tags: async () => ['1.1', '0.9'],
+  }
+}
+
+function options(
+  checker: ReturnType<typeof registry>,
+  passwords: Record<string, string> = {},
+  extra: Partial<PassOptions> = {},
+): PassOptions {
+  return {
+    assess: {
+      checker,
+      secrets: secretsOf(passwords),
+      serviceAccounts: { getServiceAccount: async () => ({ kind: 'missing' as const }) },
+      modes: labelsIgnored(),
+    },
+    qps: 1000,
+    spreadMs: 0,
+    timeoutMs: 1000,
+    signal: new AbortController().signal,
+    clock: virtualClock(),
+    ...extra,
+  }
+}
+
+const IMAGE = 'reg.example/team/api:1.0'
+const NS = ['a', 'b', 'c', 'd']
+
+t.test('forty uses of one image with no credentials: one request', async (t) => {
+  const asked: string[] = []
+  const requests: string[] = []
+  const findings: AuditFinding[] = []
+  const summary = await runPass(spread(NS, 10, IMAGE), {
+    ...options(registry('x', asked)),
+    onFinding: (f) => findings.push(f),
+    onRequest: (h) => requests.push(h),
+  })
+  t.same(asked, [`${IMAGE} anonymous`])
+  t.same(requests, ['reg.example'])
+  t.equal(findings.length, 40, 'every use has its finding')
+  t.ok(findings.every((f) => f.result === 'pullable'))
+  t.same(summary.questions, { pullable: 1, 'not-pullable': 0, unverified: 0 })
+  t.same([...summary.requests], [['reg.example', 1]])
+  t.equal(summary.uses, 40)
+})
+
+t.test('one secret copied into every namespace: one request', async (t) => {
+  const asked: string[] = []
+  await runPass(
+    spread(NS, 5, IMAGE, 'regcred'),
+    options(registry('good', asked), { a: 'good', b: 'good', c: 'good', d: 'good' }),
+  )
+  t.same(asked, [`${IMAGE} good`])
+})
+
+t.test("the nodes' credentials: one request for every namespace", async (t) => {
+  const asked: string[] = []
+  const o = options(registry('node', asked))
+  const node = [
+    { key: 'reg.example', username: 'robot', password: 'node', label: 'node docker config (key "reg.example")' },
+  ]
+  await runPass(spread(NS, 5, IMAGE), { ...o, assess: { ...o.assess, nodeCredentials: { entries: () => node } } })
+  t.same(asked, [`${IMAGE} node`])
+})
+
+t.test(
+  'a copy broken in one namespace: two questions, and only that namespace is reported, naming its own secret',
+  async (t) => {
+    const asked: string[] = []
+    const findings: AuditFinding[] = []
+    const summary = await runPass(spread(NS, 3, IMAGE, 'regcred'), {
+      ...options(registry('good', asked), { a: 'good', b: 'good', c: 'rotated-wrong', d: 'good' }),
+      onFinding: (f) => findings.push(f),
+    })
+    t.same(asked.sort(), [`${IMAGE} good`, `${IMAGE} rotated-wrong`])
+    const broken = findings.filter((f) => f.result !== 'pullable')
+    t.same(
+      broken.map((f) => `${f.workload.namespace}/${f.workload.name}`).sort(),
+      ['c/d0', 'c/d1', 'c/d2'],
+      "only namespace c's workloads",
+    )
+    t.ok(broken.every((f) => f.reason === 'AccessDenied'))
+    t.ok(
+      broken.every((f) => f.problem.includes('secret c/regcred')),
+      `each names its own secret: ${broken[0]?.problem}`,
+    )
+    t.same(summary.questions, { pullable: 1, 'not-pullable': 1, unverified: 0 })
+  },
+)
+
+t.test('a missing tag: one question, and every use reported with the fix for its own workload', async (t) => {
+  const asked: string[] = []
+  const findings: AuditFinding[] = []
+  await runPass(spread(['a', 'b'], 3, IMAGE, 'regcred'), {
+    ...options(registry('good', asked, new Set([IMAGE])), { a: 'good', b: 'good' }),
+    onFinding: (f) => findings.push(f),
+  })
+  t.same(asked, [`${IMAGE} good`], 'a copy: one question')
+  t.equal(findings.length, 6)
+  t.ok(findings.every((f) => f.reason === 'TagNotFound'))
+  t.same(
+    [...new Set(findings.map((f) => f.fix.join('\n')))].length,
+    6,
+    'six fixes, each for its own workload and namespace',
+  )
+  t.match(
+    findings.find((f) => f.workload.namespace === 'b' && f.workload.name === 'd2')?.fix.join('\n'),
+    /deployment\/d2 -n b/,
+  )
+})
+
+t.test('spread over the interval by questions, not uses', async (t) => {
+  const clock = virtualClock()
+  const calls: Array<[string, number]> = []
+  const images = ['a.example/x:1', 'a.example/x:2', 'a.example/x:3', 'a.example/x:4']
+  const all = images.flatMap((image) => spread(NS, 10, image).map((w) => ({ ...w, uid: `${w.uid}-${image}` })))
+  await runPass(all, {
+    assess: assessWith(async () => exists, clock, calls),
+    qps: 2,
+    spreadMs: 3_600_000,
+    timeoutMs: 1000,
+    signal: new AbortController().signal,
+    clock,
+  })
+  t.same(times(calls, 'a.example'), [0, 900_000, 1_800_000, 2_700_000], '4 questions of 160 uses, a quarter hour apart')
+})
+
+t.test(
+  'a paused host: its questions unverified at the end of the window for every use, without a request',
+  async (t) => {
+    const clock = virtualClock()
+    const calls: Array<[string, number]> = []
+    const answer = async (): Promise<CheckResult> => ({
+      code: 'RateLimited',
+      detail: 'slow down',
+      retryAfterSeconds: 600,
+      attempts: [],
+    })
+    const findings: AuditFinding[] = []
+    const all = ['a.example/x:1', 'a.example/x:2'].flatMap((image) =>
+      spread(NS, 5, image).map((w) => ({ ...w, uid: `${w.uid}-${image}` })),
+    )
+    const summary = await runPass(all, {
+      assess: assessWith(answer, clock, calls),
+      qps: 2,
+      spreadMs: 60_000,
+      timeoutMs: 1000,
+      signal: new AbortController().signal,
+      clock,
+      onFinding: (f) => findings.push(f),
+    })
+    t.same(times(calls, 'a.example'), [0], 'one request; the second question is never asked')
+    t.equal(findings.length, 40)
+    t.ok(findings.every((f) => f.result === 'unverified' && f.reason === 'RateLimited'))
+    t.same(summary.questions, { pullable: 0, 'not-pullable': 0, unverified: 2 })
+    t.ok(clock.t <= 60_000, `the pass ended within its window (${clock.t} ms)`)
+  },
+)
+
+t.test(
+  'pages: a question answered on an earlier page is not asked again; each workload told once, in page order',
+  async (t) => {
+    const asked: string[] = []
+    const told: string[] = []
+    async function* pages(): AsyncGenerator<AuditWorkload[]> {
+      yield spread(['a', 'b'], 2, IMAGE)
+      yield spread(['c'], 2, IMAGE)
+      yield spread(['d'], 1, 'reg.example/team/other:2')
+    }
+    const summary = await runPass(pages(), {
+      ...options(registry('x', asked)),
+      onWorkload: (w, findings) => told.push(`${w.namespace}/${w.name}:${findings.length}`),
+    })
+    t.same(asked, [`${IMAGE} anonymous`, 'reg.example/team/other:2 anonymous'])
+    t.same(told, ['a/d0:1', 'a/d1:1', 'b/d0:1', 'b/d1:1', 'c/d0:1', 'c/d1:1', 'd/d0:1'])
+    t.equal(summary.uses, 7)
+  },
+)

@@ -47,7 +47,7 @@ export interface WorldOptions {
   args?: readonly string[]
   /** Images to push: `open:team/api:1.0`, `private:shop/api:2.4.1`. */
   images?: readonly string[]
-  /** The open registry keeps its access log (RunningRegistry.requests). */
+  /** Both registries keep their access logs (RunningRegistry.requests). */
   accessLog?: boolean
 }
 
@@ -59,6 +59,7 @@ export async function startWorld(t: Test, options: WorldOptions = {}): Promise<W
   const priv = await startRegistry({
     ca: registryCa,
     auth: { kind: 'htpasswd', users: { [PULLER.username]: PULLER.password } },
+    accessLog: options.accessLog === true,
   })
   t.teardown(() => priv.close())
   for (const spec of options.images ?? []) {

@@ -5,6 +5,7 @@
 import t from 'tap'
 import { freePort, startFakeServer } from '../helpers/fake-server.js'
 import { request, Agent } from 'undici'
+import { createManyUses, PRIVATE_PATH } from '../cluster/audit-uses.js'
 import { PULLER, startWorld } from '../cluster/e2e.js'
 import { startPullguard } from '../cluster/pullguard.js'
 import { seedOciManifest } from '../helpers/seed.js'
@@ -244,8 +245,9 @@ t.test('a deleted workload loses its series within one interval', async (t) => {
 })
 
 t.test(`pacing: at most ${QPS} requests a second to one registry, spread out`, async (t) => {
-  // Twenty more images on the open registry: a pass needs 4 s at 5 a second, more than the interval.
-  for (let i = 0; i < 20; i++) await create(deployment(`many-${i}`, `${open.host}/team/api:1.${i % 2}`))
+  // Twenty more questions on the open registry: a pass needs 4 s at 5 a second, more than the interval.
+  for (let i = 0; i < 20; i++) await seedOciManifest(open, 'team/many', String(i))
+  for (let i = 0; i < 20; i++) await create(deployment(`many-${i}`, `${open.host}/team/many:${i}`, { replicas: 0 }))
   const from = Date.now() + 4000
   await new Promise((r) => setTimeout(r, 4000 + 6000))
   const heads = open.requests().filter((r) => r.at >= from && r.at < from + 6000 && /\/manifests\//.test(r.path))
@@ -259,6 +261,72 @@ t.test(`pacing: at most ${QPS} requests a second to one registry, spread out`, a
     'manifest HEADs only',
   )
   for (let i = 0; i < 20; i++) await cp.kubectlOk(['delete', 'deployment', `many-${i}`, '-n', 'live', '--wait=false'])
+})
+
+t.test('each pass asks each distinct question once: requests counted at the registries', async (t) => {
+  await seedOciManifest(open, 'team/shared', '1')
+  await createManyUses(world, 'q', `${open.host}/team/shared:1`)
+  const created = Date.now()
+  type Pass = { start: number; end: number; questions: number; requests: number }
+  const passes = (): Pass[] =>
+    world.pullguard
+      .logs()
+      .filter((l) => l['msg'] === 'audit pass completed')
+      .map((l) => ({
+        start: Number(l['time']) - Number(l['durationMs']),
+        end: Number(l['time']),
+        questions: Number(l['questions']),
+        requests: Number(l['registryRequests']),
+      }))
+      .filter((p) => p.start > created + 500)
+  // Two whole passes after the objects were made, and the start of the one after them.
+  await until('three passes after the objects were made', async () => passes().length >= 3, 30_000)
+  await new Promise((r) => setTimeout(r, 300)) // the access logs' last lines
+  const [first, second, third] = passes()
+  for (const [pass, next] of [
+    [first!, second!],
+    [second!, third!],
+  ] as const) {
+    const within = (reg: typeof open, path: string, status?: number): number =>
+      reg
+        .requests()
+        .filter(
+          (r) =>
+            r.at >= pass.start &&
+            r.at < next.start &&
+            r.method === 'HEAD' &&
+            r.path === path &&
+            (status === undefined || r.status === status),
+        ).length
+    t.equal(within(open, '/v2/team/shared/manifests/1'), 1, '32 uses of one image: one manifest request in the pass')
+    t.equal(
+      within(world.private, PRIVATE_PATH, 200),
+      1,
+      'one secret copied into seven namespaces (and live): one manifest request answered in the pass',
+    )
+    t.ok(
+      pass.requests >= pass.questions && pass.questions > 0,
+      `the log: ${pass.questions} questions, ${pass.requests} requests`,
+    )
+  }
+  const text = await world.pullguard.metrics()
+  const questions = ['pullable', 'not-pullable', 'unverified'].map(
+    (result) => value(text, 'pullguard_audit_questions', { result }) ?? NaN,
+  )
+  t.ok(
+    questions.every((n) => Number.isFinite(n)),
+    `pullguard_audit_questions by result: ${questions.join(', ')}`,
+  )
+  t.ok(
+    (value(text, 'pullguard_audit_registry_requests_total', { registry: open.host }) ?? 0) >= 2,
+    'pullguard_audit_registry_requests_total counts the open registry',
+  )
+  t.equal(
+    value(text, NOT_PULLABLE, { workload_namespace: 'q-7', name: 'd4', reason: 'AccessDenied' }),
+    1,
+    'the wrong copy is reported',
+  )
+  t.equal(value(text, NOT_PULLABLE, { workload_namespace: 'q-0', name: 'd4' }), undefined, 'its good copies are not')
 })
 
 t.test('two replicas, one Lease: only the leader audits; killed, the other takes over', async (t) => {

@@ -5,12 +5,16 @@
 import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
 import t from 'tap'
+import { createManyUses, PRIVATE_PATH } from '../cluster/audit-uses.js'
 import { startWorld } from '../cluster/e2e.js'
 import { runCli } from '../helpers/cli.js'
 import { closedPort } from '../helpers/fake-server.js'
 import { seedOciManifest } from '../helpers/seed.js'
 
-const world = await startWorld(t, { images: ['open:team/api:1.0', 'open:team/api:1.1', 'private:shop/api:2.4.1'] })
+const world = await startWorld(t, {
+  images: ['open:team/api:1.0', 'open:team/api:1.1', 'private:shop/api:2.4.1'],
+  accessLog: true,
+})
 const { cp, open } = world
 const cliEnv = { KUBECONFIG: cp.adminKubeconfig, PULLGUARD_REGISTRY_CA: world.registryCa.caPath, HOME: tmpdir() }
 const good = `${open.host}/team/api:1.0`
@@ -111,16 +115,17 @@ t.test('audit -n apps: every kind judged, the broken ones listed with the fix fo
   t.same(
     report.workloads.map((w: any) => [w.kind, w.name, w.scaledToZero, w.images.map((i: any) => i.reason)]),
     [
-      ['CronJob', 'nightly', false, ['AccessDenied']],
       ['Deployment', 'idle', true, ['TagNotFound']],
+      ['CronJob', 'nightly', false, ['AccessDenied']],
     ],
+    'kind by kind, as they are listed',
   )
-  const idle = report.workloads[1].images[0]
+  const idle = report.workloads[0].images[0]
   t.same(idle.fix, [
     'existing tags nearest to "1.2": 1.1, 1.0',
     `use the nearest one: kubectl set image deployment/idle -n apps c0=${open.host}/team/api:1.1`,
   ])
-  const nightly = report.workloads[0].images[0]
+  const nightly = report.workloads[1].images[0]
   const NEW = `pull-${world.private.host.replace(/[.:]/g, '-')}`
   t.same(
     nightly.fix,
@@ -211,5 +216,39 @@ t.test('-A finds the same workloads through cluster-wide lists', async (t) => {
   const run = await runCli(['audit', '-A', '-o', 'json'], { env: cliEnv })
   t.equal(run.code, 1)
   const names = JSON.parse(run.stdout).workloads.map((w: any) => `${w.namespace}/${w.kind}/${w.name}`)
-  t.same(names, ['apps/CronJob/nightly', 'apps/Deployment/idle', 'dark/Deployment/app'])
+  t.same(names, ['apps/Deployment/idle', 'dark/Deployment/app', 'apps/CronJob/nightly'])
+})
+
+t.test('-A asks each distinct question once: 40 Deployments in 8 namespaces, counted at the registries', async (t) => {
+  await seedOciManifest(open, 'team/shared', '1')
+  const shared = `${open.host}/team/shared:1`
+  await createManyUses(world, 'q', shared)
+  const from = Date.now()
+  const run = await runCli(['audit', '-A', '-o', 'json'], { env: cliEnv })
+  await new Promise((r) => setTimeout(r, 500)) // the access logs' last lines
+  const to = Date.now()
+  const heads = (reg: typeof open, path: string, status?: number): number =>
+    reg
+      .requests()
+      .filter(
+        (r) =>
+          r.at >= from &&
+          r.at <= to &&
+          r.method === 'HEAD' &&
+          r.path === path &&
+          (status === undefined || r.status === status),
+      ).length
+  t.equal(heads(open, '/v2/team/shared/manifests/1'), 1, '32 uses of one image, no credentials: one manifest request')
+  t.equal(
+    heads(world.private, PRIVATE_PATH, 200),
+    1,
+    'one secret copied into seven namespaces: one manifest request answered',
+  )
+  const report = JSON.parse(run.stdout)
+  const broken = report.workloads
+    .filter((w: any) => w.namespace.startsWith('q-'))
+    .map((w: any) => `${w.namespace}/${w.name}:${w.images[0].reason}`)
+  t.same(broken, ['q-7/d4:AccessDenied'], 'only the namespace whose copy is wrong is reported')
+  const q7 = report.workloads.find((w: any) => w.namespace === 'q-7')
+  t.match(q7.images[0].problem, 'secret q-7/regcred', 'naming its own secret')
 })
