@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { withSignal } from '../kube/kube-api.js'
+import { perCall } from '../kube/kube-api.js'
 import { GROUP, type AuditWorkload } from './workloads.js'
 
 export const EVENT_REASON = 'ImageNotPullable'
@@ -66,7 +66,7 @@ export function eventSink(kubeConfig: KubeConfig, identity: string): EventSink {
               count: 1,
             },
           },
-          withSignal(signal),
+          perCall(signal),
         )
         return 'created'
       } catch (err) {
@@ -79,7 +79,7 @@ export function eventSink(kubeConfig: KubeConfig, identity: string): EventSink {
       try {
         await core.patchNamespacedEvent(
           { name, namespace, body: patch },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch, withSignal(signal)),
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch, perCall(signal)),
         )
         return 'updated'
       } catch (err) {

@@ -8,7 +8,7 @@
  */
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { withSignal } from './kube-api.js'
+import { perCall } from './kube-api.js'
 
 export interface LeaseRecord {
   holder: string
@@ -184,7 +184,7 @@ export function leaseApi(kubeConfig: KubeConfig, namespace: string, name: string
   return {
     async read(signal) {
       try {
-        return toRecord(await api.readNamespacedLease({ name, namespace }, withSignal(signal)))
+        return toRecord(await api.readNamespacedLease({ name, namespace }, perCall(signal)))
       } catch (err) {
         if (status(err) === 404) return 'missing'
         throw err
@@ -192,7 +192,7 @@ export function leaseApi(kubeConfig: KubeConfig, namespace: string, name: string
     },
     async create(record, signal) {
       try {
-        return toRecord(await api.createNamespacedLease({ namespace, body: body(record) }, withSignal(signal)))
+        return toRecord(await api.createNamespacedLease({ namespace, body: body(record) }, perCall(signal)))
       } catch (err) {
         if (status(err) === 409) return 'conflict'
         throw err
@@ -200,7 +200,7 @@ export function leaseApi(kubeConfig: KubeConfig, namespace: string, name: string
     },
     async update(record, signal) {
       try {
-        return toRecord(await api.replaceNamespacedLease({ name, namespace, body: body(record) }, withSignal(signal)))
+        return toRecord(await api.replaceNamespacedLease({ name, namespace, body: body(record) }, perCall(signal)))
       } catch (err) {
         if (status(err) === 409) return 'conflict'
         throw err

@@ -58,6 +58,26 @@ t.test('reads a secret of each fixture type and converts it', async (t) => {
   )
 })
 
+t.test(
+  'reads share one kept-alive connection, not a handshake each (client-node makes an agent per request)',
+  async (t) => {
+    const fake = await fakeApi()
+    const raw = loadFixture('api/secret-dockerconfigjson.json')
+    fake.secrets.set(`${raw.metadata.namespace}/${raw.metadata.name}`, raw)
+    const kube = api(fake)
+    for (let i = 0; i < 5; i++) t.equal((await kube.getSecret('team-a', raw.metadata.name)).kind, 'found')
+    t.equal(fake.totalConnections, 1, 'five reads one after another: one connection')
+    await Promise.all(Array.from({ length: 3 }, () => kube.getServiceAccount('team-a', 'default')))
+    t.equal(fake.requests.length, 8)
+    t.ok(fake.totalConnections <= 3, `${fake.totalConnections} connection(s) for 8 reads, 3 of them at once`)
+    t.equal(
+      (await new KubeApi(loadKubeConfig(fake.kubeconfigPath)).getSecret('team-a', raw.metadata.name)).kind,
+      'found',
+    )
+    t.ok(fake.totalConnections <= 3, 'another client of the same kubeconfig reuses them too')
+  },
+)
+
 t.test('a secret without type or data reads as Opaque with no data', async (t) => {
   const fake = await fakeApi()
   fake.secrets.set('ns/bare', { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'bare', namespace: 'ns' } })
