@@ -5,6 +5,7 @@
  * images would no longer pull). Bad input of any command exits 2 with one line; anything else
  * that goes wrong exits 1 with its stack.
  */
+import { setFlagsFromString } from 'node:v8'
 import { AUDIT_USAGE, audit } from './audit/command.js'
 import { CHECK_USAGE, check } from './check/command.js'
 import { ConfigError, isUsageError } from './commands/errors.js'
@@ -13,18 +14,32 @@ import { SERVE_USAGE, serve } from './serve/command.js'
 
 const USAGE = [SERVE_USAGE, CHECK_USAGE, DIAGNOSE_USAGE, AUDIT_USAGE].join('\n')
 
+/**
+ * The one-shot commands run on a workstation or a CI runner, where V8 sizes its heap for the whole
+ * host and lets garbage pile up towards it (measured: `audit -A` over 2 000 workloads peaked at
+ * 230 MB RSS, 154 MB with this). `--optimize-for-size` is what the image's entrypoint gives
+ * `serve`; it steers the collector's heap growth, which V8 reads as it goes, so it takes effect
+ * set here.
+ */
+function oneShot(): void {
+  setFlagsFromString('--optimize-for-size')
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
     case 'serve':
       return serve(rest)
     case 'check':
+      oneShot()
       process.exitCode = await check(rest)
       return
     case 'diagnose':
+      oneShot()
       process.exitCode = await diagnose(rest)
       return
     case 'audit':
+      oneShot()
       process.exitCode = await audit(rest)
       return
     case undefined:
