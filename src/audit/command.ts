@@ -4,7 +4,7 @@
  * it, and the report (report.ts). Usage errors throw ConfigError; workloads that cannot be listed
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
-import { auditChecker, runPass } from '../auditor/pass.js'
+import { directChecker, runPass } from '../auditor/pass.js'
 import { workloadLister, workloadPages } from '../auditor/workload-api.js'
 import { userCluster } from '../commands/cluster.js'
 import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
@@ -44,7 +44,7 @@ export async function audit(argv: string[]): Promise<number> {
   const where = namespace === undefined ? 'all namespaces' : `namespace ${namespace}`
 
   const routes = openMirrors(config.mirrors, logger, { watch: false })
-  const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
+  const { client: registry } = openRegistries(config, config.timeoutMs, { routes })
   const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, {
     watch: false,
     serviceAccounts: api,
@@ -64,9 +64,9 @@ export async function audit(argv: string[]): Promise<number> {
     listed += page.reduce((n, w) => n + w.subject.images.length, 0)
   })
   try {
-    await runPass(pages, {
+    const pass = await runPass(pages, {
       assess: {
-        checker: auditChecker(checker),
+        checker: directChecker(registry),
         secrets: api,
         serviceAccounts: api,
         modes: new NamespaceModes(api, 'enforce'),
@@ -83,7 +83,11 @@ export async function audit(argv: string[]): Promise<number> {
       onWorkload: (w, findings) => report.workload(w, findings),
     })
     progress.done()
-    return report.end().exitCode
+    const q = pass.questions
+    return report.end({
+      questions: q.pullable + q['not-pullable'] + q.unverified,
+      registryRequests: [...pass.requests.values()].reduce((a, b) => a + b, 0),
+    }).exitCode
   } catch (err) {
     if (!(err instanceof ListError)) throw err
     throw new TargetError(`the workloads of ${where} cannot be listed: ${listProblem(err.cause)}`)

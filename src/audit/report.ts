@@ -21,6 +21,10 @@ export interface AuditReport {
     pullable: number
     notPullable: number
     unverified: number
+    /** Distinct registry questions (image and credentials by value) the run asked. */
+    questions: number
+    /** Requests it made to registries: a manifest check per question, a tag listing per missing tag's repository. */
+    registryRequests: number
     exitCode: 0 | 1 | 3
   }
 }
@@ -79,10 +83,12 @@ export class AuditReportWriter {
   }
 
   /** Writes the summary (and closes the JSON document); returns it with the exit status. */
-  end(): AuditReport['summary'] {
+  end(asked: { questions: number; registryRequests: number }): AuditReport['summary'] {
     const c = this.#counts
     const summary: AuditReport['summary'] = {
       ...c,
+      questions: asked.questions,
+      registryRequests: asked.registryRequests,
       exitCode: c.notPullable > 0 ? 1 : c.unverified > 0 ? 3 : 0,
     }
     if (this.#json) {

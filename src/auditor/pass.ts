@@ -25,6 +25,7 @@ import { pullability, reasonCode, type ImageOutcome } from '../policy/outcome.js
 import type { ImageUse } from '../policy/subject.js'
 import type { ImageReference } from '../reference/index.js'
 import type { CachedChecker, ImageChecker } from '../registry/cached-checker.js'
+import type { RegistryClient } from '../registry/client.js'
 import type { Credential } from '../registry/credential.js'
 import type { CheckResult } from '../registry/result.js'
 import { PassAnswers, questionKey, type QuestionResult } from './answers.js'
@@ -104,6 +105,19 @@ export function auditChecker(checker: CachedChecker): ImageChecker {
   }
 }
 
+/**
+ * `pullguard audit`'s: the registry asked directly. Nothing after the run reads a result cache, and
+ * the pass's answers already ask each question once, so a cache would only hold the whole
+ * cluster's answers in memory.
+ */
+export function directChecker(client: RegistryClient): ImageChecker {
+  return {
+    check: (ref, credentials, _namespace, signal) => client.checkManifest(ref, credentials, { signal }),
+    tags: (ref, credentials, _namespace, signal) =>
+      client.listTags(ref, credentials, { signal }).catch(() => undefined),
+  }
+}
+
 /** A 429 without Retry-After pauses the host this long. */
 const DEFAULT_PAUSE_MS = 60_000
 /**
@@ -126,19 +140,35 @@ export interface PassSummary {
 interface Task {
   workload: AuditWorkload
   use: ImageUse
-  /** What was read for its workload when the batch was planned. */
-  prepared: PreparedAssessment
+  /**
+   * What was read for its workload when the batch was planned, kept for judging where the workload
+   * is not read again (the CLI); serve reads it again at the question's turn, and a pass over the
+   * whole cluster does not hold 20 000 of them for an hour.
+   */
+  prepared: PreparedAssessment | undefined
 }
 
 /** One registry question of a batch and the uses waiting for its answer. */
+/**
+ * One registry question of a batch and the uses waiting for its answer. Only its key is kept, not
+ * the reference and credentials: a pass over a big cluster plans tens of thousands of questions an
+ * hour ahead (measured: 20 MB more heap with them), and its first use says them again at its turn.
+ */
 interface Question {
   key: string
   /** The registry host its image is pulled from: its lane of the pool. */
   host: string
-  ref: ImageReference
-  credentials: readonly Credential[]
-  namespace: string
   tasks: Task[]
+}
+
+/**
+ * A batch as it was read for planning (API reads and plugin answers: no registry request): each
+ * use with the key of the question it asks (none: nothing to ask). What was read is reduced to
+ * this as each workload is read, since serve's single batch is the whole cluster.
+ */
+interface Read {
+  batch: readonly AuditWorkload[]
+  uses: Array<{ task: Task; key: string | undefined; host: string }>
 }
 
 /** A host's pacing through one pass. */
@@ -192,8 +222,46 @@ export async function runPass(
     pauses.set(q.host, Math.max(pauses.get(q.host) ?? 0, started + minGapMs))
   }
 
-  const batch = async (batch: readonly AuditWorkload[]): Promise<void> => {
+  const read = async (batch: readonly AuditWorkload[]): Promise<Read> => {
+    const uses: Read['uses'] = []
+    await pool(batch, { limit: PLAN_PARALLEL, signal: options.signal }, async (workload) => {
+      const prepared = await prepareAssessment(options.assess, workload.subject, deadline(options))
+      if (prepared.mode === 'exempt' || prepared.mode === 'off') return
+      for (const use of workload.subject.images) {
+        const plan = prepared.plans.get(use.image)
+        const task: Task = { workload, use, prepared: options.current === undefined ? prepared : undefined }
+        uses.push(
+          plan?.kind === 'ask'
+            ? { task, key: questionKey(plan.ref, plan.credentials), host: plan.ref.registryHost }
+            : { task, key: undefined, host: '' },
+        )
+      }
+    })
+    return { batch, uses }
+  }
+
+  /** The batch's questions not answered in an earlier batch, by key, and the uses to judge now. */
+  const plan = (read: Read): { questions: Map<string, Question>; now: Task[] } => {
+    const questions = new Map<string, Question>()
+    const now: Task[] = []
+    for (const { task, key, host } of read.uses) {
+      // Nothing to ask (invalid, exempt, blocked, …), or answered in an earlier batch: judged now.
+      if (key === undefined || answers.settled(key) !== undefined) {
+        now.push(task)
+        continue
+      }
+      const q = questions.get(key)
+      if (q !== undefined) q.tasks.push(task)
+      else questions.set(key, { key, host, tasks: [task] })
+    }
+    read.uses = []
+    return { questions, now }
+  }
+
+  const batch = async (read: Read): Promise<void> => {
     const byWorkload = new Map<AuditWorkload, AuditFinding[]>()
+    // Kept only for onWorkload (the CLI's report, a page at a time).
+    if (options.onWorkload !== undefined) for (const w of read.batch) byWorkload.set(w, [])
     const found = (f: (AuditFinding & { outcome: ImageOutcome }) | undefined, task: Task): void => {
       if (f === undefined) return
       const { outcome: _, ...finding } = f
@@ -202,38 +270,7 @@ export async function runPass(
       options.onFinding?.(finding)
     }
     // 1. Plan.
-    const planned = await pool(batch, { limit: PLAN_PARALLEL, signal: options.signal }, async (workload) => {
-      byWorkload.set(workload, [])
-      return { workload, prepared: await prepareAssessment(options.assess, workload.subject, deadline(options)) }
-    })
-    const questions = new Map<string, Question>()
-    const now: Task[] = []
-    for (const p of planned) {
-      if (p === undefined) continue
-      const { workload, prepared } = p
-      if (prepared.mode === 'exempt' || prepared.mode === 'off') continue
-      for (const use of workload.subject.images) {
-        const task: Task = { workload, use, prepared }
-        const plan = prepared.plans.get(use.image)
-        const key = plan?.kind === 'ask' ? questionKey(plan.ref, plan.credentials) : undefined
-        // Nothing to ask (invalid, exempt, blocked, …), or answered in an earlier batch: judged now.
-        if (plan?.kind !== 'ask' || key === undefined || answers.settled(key) !== undefined) {
-          now.push(task)
-          continue
-        }
-        const q = questions.get(key)
-        if (q !== undefined) q.tasks.push(task)
-        else
-          questions.set(key, {
-            key,
-            host: plan.ref.registryHost,
-            ref: plan.ref,
-            credentials: plan.credentials,
-            namespace: workload.namespace,
-            tasks: [task],
-          })
-      }
-    }
+    const { questions, now } = plan(read)
     // 2. Lanes for hosts new to the pass, paced over their questions.
     const perHost = new Map<string, number>()
     for (const q of questions.values()) perHost.set(q.host, (perHost.get(q.host) ?? 0) + 1)
@@ -245,15 +282,28 @@ export async function runPass(
       const windowEnd = options.spreadMs > 0 ? next + Math.max(options.spreadMs, count * minGapMs) : Infinity
       lanes.set(host, { gap: Math.max(minGapMs, options.spreadMs / count), next, windowEnd, unreached: undefined })
     }
-    // 3. Ask each question in its turn, then judge every use that asked it.
+    // 3. Ask each question in its turn; every use that asked it is judged off the lane, so the
+    //    host's next question does not wait for a popular image's thousand workloads.
+    const fanOut: Array<Promise<void>> = []
+    // Held until the lanes are done, so a failure is thrown once, not as an unhandled rejection.
+    let failed: { err: unknown } | undefined
+    const judgeAll = async (tasks: readonly Task[]): Promise<void> => {
+      try {
+        for (const task of tasks) found(await judged(task, answers, options), task)
+      } catch (err) {
+        failed ??= { err }
+      }
+    }
     const asking = pool(
       [...questions.values()],
       { limit: MAX_PARALLEL, lane: (q) => q.host, pace, signal: options.signal },
       async (q) => {
         const late = lanes.get(q.host)!.unreached
-        if (late !== undefined) answers.put(q.key, q.credentials, late)
-        const answer = await answers.check(q.ref, q.credentials, q.namespace)
-        if (late === undefined) {
+        if (late !== undefined) answers.put(q.key, [], late)
+        const asked = await askOf(q.tasks, options)
+        const answer =
+          asked === undefined ? undefined : await answers.check(asked.ref, asked.credentials, asked.namespace)
+        if (late === undefined && answer !== undefined) {
           if (answer.code === 'RateLimited') {
             const seconds = answer.retryAfterSeconds
             pauses.set(q.host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
@@ -262,23 +312,40 @@ export async function runPass(
             pauses.set(q.host, Math.max(pauses.get(q.host) ?? 0, clock.now() + minGapMs))
           }
         }
-        for (const task of q.tasks) found(await judged(task, answers, options), task)
+        fanOut.push(judgeAll(q.tasks))
       },
     )
     const judging = pool(now, { limit: MAX_PARALLEL, signal: options.signal }, async (task) =>
       found(await judged(task, answers, options), task),
     )
     await Promise.all([asking, judging])
+    await Promise.all(fanOut)
+    if (failed !== undefined) throw failed.err
     if (options.signal.aborted) return
     for (const [workload, findings] of byWorkload) options.onWorkload?.(workload, findings)
   }
 
-  if (Array.isArray(workloads)) await batch(workloads as readonly AuditWorkload[])
-  else
-    for await (const b of workloads as AsyncIterable<readonly AuditWorkload[]>) {
-      if (options.signal.aborted) break
-      await batch(b)
-    }
+  // The next batch is read and planned while this one's questions are asked (its API reads
+  // would otherwise add to the pacing); which of its questions are new is decided once this one is done.
+  const source: AsyncIterable<readonly AuditWorkload[]> = Array.isArray(workloads)
+    ? (async function* () {
+        yield workloads as readonly AuditWorkload[]
+      })()
+    : (workloads as AsyncIterable<readonly AuditWorkload[]>)
+  const batches = source[Symbol.asyncIterator]()
+  const readNext = async (): Promise<Read | undefined> => {
+    const next = await batches.next()
+    return next.done === true ? undefined : await read(next.value)
+  }
+  let upcoming = readNext()
+  for (;;) {
+    const current = await upcoming
+    if (current === undefined || options.signal.aborted) break
+    upcoming = readNext()
+    // Its failure (a page that cannot be listed) is thrown when it is awaited.
+    upcoming.catch(() => undefined)
+    await batch(current)
+  }
   return { uses, questions: answers.results(), requests }
 }
 
@@ -287,6 +354,29 @@ function deadline(options: PassOptions): AbortSignal {
   const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs * 3)])
   setMaxListeners(0, signal)
   return signal
+}
+
+/**
+ * What a question's uses ask at its turn: the first that still asks something (serve reads its
+ * workload again; one deleted or changed since the plan gives way to the next). Undefined when
+ * none does: nothing is sent.
+ */
+async function askOf(
+  tasks: readonly Task[],
+  options: PassOptions,
+): Promise<{ ref: ImageReference; credentials: readonly Credential[]; namespace: string } | undefined> {
+  for (const task of tasks) {
+    const workload = options.current === undefined ? task.workload : options.current(task.workload)
+    const use = workload?.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
+    if (workload === undefined || use === undefined) continue
+    const prepared =
+      task.prepared ??
+      (await prepareAssessment(options.assess, { ...workload.subject, images: [use] }, deadline(options)))
+    if (prepared.mode === 'exempt' || prepared.mode === 'off') continue
+    const plan = prepared.plans.get(use.image)
+    if (plan?.kind === 'ask') return { ref: plan.ref, credentials: plan.credentials, namespace: workload.namespace }
+  }
+  return undefined
 }
 
 /**
@@ -305,8 +395,7 @@ async function judged(
   if (use === undefined) return undefined
   const signal = deadline(options)
   const subject = { ...workload.subject, images: [use] }
-  const prepared =
-    options.current === undefined ? task.prepared : await prepareAssessment(options.assess, subject, signal)
+  const prepared = task.prepared ?? (await prepareAssessment(options.assess, subject, signal))
   const found = await completeAssessment({ checker }, prepared, subject, signal)
   // Exempt namespaces and namespaces in mode `off` are not audited.
   if (found.mode === 'exempt' || found.mode === 'off') return undefined

@@ -35,7 +35,7 @@ function written(
   let text = ''
   const writer = new AuditReportWriter({ kind: 'all-namespaces' }, output, (s) => (text += s))
   for (const [w, f] of feed) writer.workload(w, f)
-  return { summary: writer.end(), text }
+  return { summary: writer.end({ questions: 2, registryRequests: 3 }), text }
 }
 
 const ok = workload('ok', ['r.example/a:1'])
@@ -61,6 +61,7 @@ for (const [name, feed, exitCode] of feeds) {
     t.equal(summary.exitCode, exitCode)
     t.equal(text, JSON.stringify(parsed, null, 2) + '\n', 'laid out as JSON.stringify lays it out')
     t.same(parsed.summary, summary)
+    t.match(summary, { questions: 2, registryRequests: 3 })
     t.equal(parsed.summary.workloads, feed.length)
     t.equal(
       parsed.summary.images,

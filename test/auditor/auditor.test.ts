@@ -183,3 +183,22 @@ t.test(
     t.same(s.calls.slice(6), [`create ${name}`, `update ${name} 1`], 'a new leader updates the same Event')
   },
 )
+
+t.test('each pass tells the observer its distinct questions and every request it made', async (t) => {
+  const w = world((ref) => (ref.tag === '2' ? missing : exists))
+  w.set([
+    deployment('a', 'reg.example/app:1'),
+    deployment('b', 'reg.example/app:1'),
+    deployment('c', 'reg.example/app:1'),
+    deployment('d', 'other.example/app:2'),
+  ])
+  w.auditor.start()
+  await w.passes(1)
+  await w.auditor.stop()
+  t.same(w.obs.passQuestions[0], { pullable: 1, 'not-pullable': 1, unverified: 0 }, 'four uses, two questions')
+  t.same(
+    w.obs.requests.sort(),
+    ['other.example', 'other.example', 'reg.example'],
+    'one check each, and the missing tag’s listing',
+  )
+})

@@ -441,3 +441,28 @@ t.test(
     t.equal(summary.uses, 7)
   },
 )
+
+t.test(
+  'a tag deleted between passes: one question each pass, and every use reported in the next, each with its own fix',
+  async (t) => {
+    const asked: string[] = []
+    const missing = new Set<string>()
+    const checker = registry('x', asked, missing)
+    const uses = spread(NS, 3, IMAGE)
+    const first: AuditFinding[] = []
+    await runPass(uses, { ...options(checker), onFinding: (f) => first.push(f) })
+    t.ok(first.length === 12 && first.every((f) => f.result === 'pullable'), 'all pullable')
+    missing.add(IMAGE)
+    const second: AuditFinding[] = []
+    await runPass(uses, { ...options(checker), onFinding: (f) => second.push(f) })
+    t.same(asked, [`${IMAGE} anonymous`, `${IMAGE} anonymous`], 'one request a pass')
+    t.equal(second.length, 12)
+    t.ok(second.every((f) => f.result === 'not-pullable' && f.reason === 'TagNotFound'))
+    for (const f of second)
+      t.match(
+        f.fix.join('\n'),
+        `kubectl set image deployment/${f.workload.name} -n ${f.workload.namespace} c=reg.example/team/api:1.1`,
+        `${f.workload.namespace}/${f.workload.name}: its own fix`,
+      )
+  },
+)

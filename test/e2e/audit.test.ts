@@ -109,8 +109,17 @@ t.test('audit -n apps: every kind judged, the broken ones listed with the fix fo
   t.same(report.scope, { kind: 'namespace', namespace: 'apps' })
   t.same(
     report.summary,
-    { workloads: 9, images: 9, pullable: 7, notPullable: 2, unverified: 0, exitCode: 1 },
-    "nine workloads of eight kinds; the Deployment's own ReplicaSet is left to it",
+    {
+      workloads: 9,
+      images: 9,
+      pullable: 7,
+      notPullable: 2,
+      unverified: 0,
+      questions: 4,
+      registryRequests: 5,
+      exitCode: 1,
+    },
+    "nine workloads of eight kinds (the Deployment's own ReplicaSet is left to it); 4 distinct questions, and the missing tag's listing",
   )
   t.same(
     report.workloads.map((w: any) => [w.kind, w.name, w.scaledToZero, w.images.map((i: any) => i.reason)]),

@@ -21,6 +21,32 @@ t.test('at most 50 hosts get labels; the rest are "other"', async (t) => {
   t.ok(hosts.has('other'))
 })
 
+t.test(
+  "the audit's questions by result, and its requests per host: only hosts that answered get a label",
+  async (t) => {
+    const m = new Metrics({ processMetrics: false })
+    m.registryRequest('registry.example.com', '2xx', 0.05)
+    m.audit.registryRequest('registry.example.com')
+    m.audit.registryRequest('registry.example.com')
+    m.audit.registryRequest('never-answered.invalid')
+    m.audit.questions({ pullable: 50, 'not-pullable': 2, unverified: 1 })
+    let text = await m.registry.metrics()
+    t.match(text, /^pullguard_audit_registry_requests_total\{registry="registry.example.com"\} 2$/m)
+    t.match(text, /^pullguard_audit_registry_requests_total\{registry="other"\} 1$/m)
+    t.notMatch(text, /never-answered/)
+    t.match(text, /^pullguard_audit_questions\{result="pullable"\} 50$/m)
+    t.match(text, /^pullguard_audit_questions\{result="not-pullable"\} 2$/m)
+    m.audit.reset()
+    text = await m.registry.metrics()
+    t.notMatch(text, /^pullguard_audit_questions\{/m, 'a replica that stops leading drops the last pass’s questions')
+    t.match(
+      text,
+      /^pullguard_audit_registry_requests_total\{registry="registry.example.com"\} 2$/m,
+      'what it sent stays counted',
+    )
+  },
+)
+
 t.test('decisions are counted by verdict, mode and reason', async (t) => {
   const m = new Metrics({ processMetrics: false })
   m.decision({ verdict: 'denied', mode: 'enforce', reason: 'TagNotFound', seconds: 0.2 })
