@@ -13,6 +13,7 @@ import { startRegistry } from '../helpers/registry.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { apiserverPhase } from './apiserver-phase.js'
 import { deploymentContainer, scalePhase } from './scale-phase.js'
+import { tagListPhase } from './tag-list-phase.js'
 import type { ChildRequest } from './server-child.js'
 
 const CONNECTIONS = 16
@@ -38,14 +39,16 @@ function report(name: string, value: string, target = ''): void {
   process.stdout.write(`${name}: ${value}${target === '' ? '' : `   (target ${target})`}\n`)
 }
 
-// The apiserver and scale phases bring their own parts (a control plane, pullguard as a process): alone, they start nothing else.
-const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver,scale').split(','))
-if ([...phases].every((p) => p === 'apiserver' || p === 'scale')) {
+// The apiserver, scale and tag-list phases bring their own parts (a control plane, pullguard as a process, a registry): alone, they start nothing else.
+const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver,scale,tag-list').split(','))
+const alone = new Set(['apiserver', 'scale', 'tag-list'])
+if ([...phases].every((p) => alone.has(p))) {
   process.stdout.write(
     `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n`,
   )
   if (phases.has('apiserver')) await apiserverPhase(report)
   if (phases.has('scale')) await scalePhase(report)
+  if (phases.has('tag-list')) await tagListPhase(report)
   printTable()
   process.exit(0)
 }
@@ -359,6 +362,8 @@ if (phases.has('memory')) {
 if (phases.has('apiserver')) await apiserverPhase(report)
 // 7. A big cluster in a real kube-apiserver (scale-phase.ts).
 if (phases.has('scale')) await scalePhase(report)
+// 8. Whether a tag listing would answer the tags of a repository in use for less (tag-list-phase.ts).
+if (phases.has('tag-list')) await tagListPhase(report)
 
 printTable()
 

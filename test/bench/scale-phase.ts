@@ -9,7 +9,9 @@
 // - RSS and heap at ready, after 100,000 cached answers, after an hour's worth of secret churn
 //   compressed into a minute;
 // - warm review throughput and p99, against the same review with the small (empty) cluster;
-// - `pullguard diagnose namespace -A` and `pullguard audit -A`: time and peak RSS;
+// - one background audit pass of serve, and `pullguard diagnose namespace -A` and `pullguard audit -A`:
+//   time and peak RSS, and for the audit the container uses, distinct questions and registry requests;
+// - the same audit as on EKS (every pod pulling with the nodes' credentials), the workloads replaced;
 // - what a watch reconnect costs: kube-apiserver is restarted (every watch breaks), and each copy
 //   must resume from its resourceVersion (kept fresh by bookmarks), not list again.
 // It asserts nothing; it prints, like the other phases.
@@ -514,6 +516,101 @@ function pullguardRequests(log: string, sinceMs: number): { lists: number; watch
   return { lists, watches, listed }
 }
 
+/** The instant registry's manifest requests so far, or those between two times. */
+function manifestRequests(child: ChildProcess, window: { from?: number; to?: number } = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: { manifestRequests?: number }): void => {
+      if (m.manifestRequests === undefined) return
+      child.off('message', on)
+      resolve(m.manifestRequests)
+    }
+    child.on('message', on)
+    child.send({ manifestRequests: true, ...window } satisfies ChildRequest)
+  })
+}
+
+/**
+ * One background audit pass of `serve`, measured: pullguard started with these flags (a short
+ * interval, so the pass ends within the bench), until its first "audit pass completed" line. The
+ * manifest requests are counted at the registry, within the pass's window.
+ */
+async function servePass(
+  cp: Awaited<ReturnType<typeof startControlPlane>>,
+  installed: Awaited<ReturnType<typeof installPullguard>>,
+  registry: ChildProcess,
+  args: string[],
+  wrap: ((command: string, args: readonly string[]) => { command: string; args: string[] }) | undefined,
+): Promise<string> {
+  const started = Date.now()
+  const pg = await startPullguard(cp, {
+    ...installed,
+    args,
+    discardOutput: false,
+    nodeArgs: NODE_ARGS,
+    env: { NODE_OPTIONS: POD.nodeOptions },
+    ...(wrap === undefined ? {} : { wrap }),
+  })
+  try {
+    let line: Record<string, unknown> | undefined
+    while (line === undefined && Date.now() - started < 900_000) {
+      line = pg.logs().find((l) => l['msg'] === 'audit pass completed')
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    if (line === undefined) return 'no pass completed within 15 minutes'
+    const { rss, peak } = rssOf(pg.child.process.pid!)
+    // The next pass begins as this one ends: only the requests within this one's window.
+    const end = Number(line['time'])
+    const requests = await manifestRequests(registry, { from: end - Number(line['durationMs']), to: end })
+    return `${String(line['images'])} uses in ${String(line['workloads'])} workloads, ${String(line['questions'])} distinct questions, ${String(line['registryRequests'])} registry requests (${requests} manifest requests counted at the registry); pass ${seconds(Number(line['durationMs']))}, ${String(line['unverified'])} unverified; RSS ${mb(rss)} as it ended (peak since the start, the lists included, ${mb(peak)})`
+  } finally {
+    await pg.stop()
+  }
+}
+
+/** `pullguard audit -A`, measured: time, peak RSS, and what its JSON summary says it asked. */
+async function auditAll(
+  registry: ChildProcess,
+  env: Record<string, string>,
+  args: string[],
+): Promise<{ line: string; questions: number; ms: number }> {
+  const before = await manifestRequests(registry)
+  const audit = await timed(['audit', '-A', '--audit-registry-qps', '100', '-o', 'json', ...args], env)
+  const requests = (await manifestRequests(registry)) - before
+  const summary = /"summary": (\{[^}]*\})/.exec(audit.out)?.[1]
+  const s = (summary === undefined ? {} : JSON.parse(summary)) as Record<string, number>
+  if (audit.code !== 0 && audit.code !== 1) process.stdout.write(`audit -A output: ${audit.out}\n`)
+  return {
+    line: `${seconds(audit.ms)}, peak RSS ${mb(audit.peak)} (exit ${audit.code}); ${s['images']} uses in ${s['workloads']} workloads, ${s['questions']} distinct questions, ${s['registryRequests']} registry requests (${requests} manifest requests counted at the registry)`,
+    questions: s['questions'] ?? NaN,
+    ms: audit.ms,
+  }
+}
+
+/**
+ * The workloads again, as on EKS: the same images on a host no pull secret names (`localhost`, the
+ * same registry), so every pod pulls with the nodes' credentials. The old workloads are deleted first.
+ */
+async function replaceWithNodeCredentialWorkloads(pool: Pool, token: string, port: number): Promise<number> {
+  const paths = Array.from({ length: NAMESPACES }, (_, i) => [
+    `/apis/apps/v1/namespaces/${ns(i)}/deployments`,
+    `/api/v1/namespaces/${ns(i)}/pods`,
+  ]).flat()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < paths.length; i = next++) {
+      const res = await pool.request({
+        method: 'DELETE',
+        path: paths[i]!,
+        headers: { authorization: `Bearer ${token}` },
+      })
+      await res.body.dump()
+      if (res.statusCode !== 200) throw new Error(`DELETE ${paths[i]}: HTTP ${res.statusCode}`)
+    }
+  }
+  await Promise.all(Array.from({ length: FILL_CONCURRENCY }, worker))
+  return createAll(pool, token, namespaceObjects(`localhost:${port}`, 'workloads'))
+}
+
 export async function scalePhase(report: Report): Promise<void> {
   const auditDir = mkdtempSync(join(tmpdir(), 'pullguard-scale-audit-'))
   writeFileSync(join(auditDir, 'policy.yaml'), AUDIT_POLICY)
@@ -530,7 +627,7 @@ export async function scalePhase(report: Report): Promise<void> {
   })
   const token = JSON.parse(readFileSync(cp.adminKubeconfig, 'utf8')).users[0].user.token as string
   const pool = new Pool(cp.server, { connections: FILL_CONCURRENCY, connect: { ca: cp.ca.caPem } })
-  const registryCert = await cp.ca.issue('bench instant registry', { ips: ['127.0.0.1'] })
+  const registryCert = await cp.ca.issue('bench instant registry', { dns: ['localhost'], ips: ['127.0.0.1'] })
   const instant = await startInstantRegistry(registryCert.certPem, registryCert.keyPem)
   const registry = `127.0.0.1:${instant.port}`
   let pullguard: PullguardProcess | undefined
@@ -548,7 +645,8 @@ export async function scalePhase(report: Report): Promise<void> {
   )
   try {
     const installed = await installPullguard(cp)
-    const args = ['--registry-ca', cp.ca.caPath, '--log-level', 'info', '--audit-interval', '1h', '--timeout', '8s']
+    const base = ['--registry-ca', cp.ca.caPath, '--log-level', 'info', '--timeout', '8s']
+    const args = [...base, '--audit-interval', '1h']
     const warmBody = review('pullguard-small', [`${registry}/team/app-1:1.0`, `${registry}/team/app-2:1.0`], 'warm')
 
     // The small cluster: the same review, against a cluster with nothing in it.
@@ -726,20 +824,73 @@ export async function scalePhase(report: Report): Promise<void> {
       '0 lists',
     )
 
-    // The one-shot commands over the whole cluster (BENCH_SCALE_CLI=0 skips them: audit -A paces its registry requests).
-    if (process.env['BENCH_SCALE_CLI'] === '0') return
-    const env = { KUBECONFIG: cp.adminKubeconfig, HOME: '/nonexistent' }
-    const diagnose = await timed(['diagnose', 'namespace', '-A', '--registry-ca', cp.ca.caPath], env)
+    // One background audit pass over the big cluster, with an interval short enough to end here
+    // and long enough for its questions (about five a namespace) at 100 a second, with room: the
+    // host is asked one question at a time, so a pass at exactly its rate has none to lose.
+    await pullguard.stop()
+    pullguard = undefined
+    const interval = Math.max(60, Math.ceil((NAMESPACES * 5 * 16) / 1000))
     report(
-      'scale: pullguard diagnose namespace -A',
-      `${seconds(diagnose.ms)}, peak RSS ${mb(diagnose.peak)} (exit ${diagnose.code})`,
+      `scale: one serve audit pass (--audit-interval ${interval}s --audit-registry-qps 100)`,
+      await servePass(
+        cp,
+        installed,
+        instant.child,
+        [...base, '--audit-interval', `${interval}s`, '--audit-registry-qps', '100'],
+        wrap,
+      ),
     )
-    const audit = await timed(
-      ['audit', '-A', '--registry-ca', cp.ca.caPath, '--audit-registry-qps', '100', '-o', 'json'],
-      env,
+
+    // The one-shot commands over the whole cluster (BENCH_SCALE_CLI=0 skips them: audit -A paces its registry requests).
+    const cli = process.env['BENCH_SCALE_CLI'] !== '0'
+    const env = { KUBECONFIG: cp.adminKubeconfig, HOME: '/nonexistent' }
+    if (cli) {
+      const diagnose = await timed(['diagnose', 'namespace', '-A', '--registry-ca', cp.ca.caPath], env)
+      report(
+        'scale: pullguard diagnose namespace -A',
+        `${seconds(diagnose.ms)}, peak RSS ${mb(diagnose.peak)} (exit ${diagnose.code})`,
+      )
+      const audit = await auditAll(instant.child, env, ['--registry-ca', cp.ca.caPath])
+      report(
+        'scale: pullguard audit -A --audit-registry-qps 100',
+        audit.line,
+        `<= ${seconds(audit.questions * 10 + 30_000)} (questions / 100 + 30 s), <= 250 MB peak RSS`,
+      )
+    }
+
+    // As on EKS: every pod pulls with the nodes' credentials.
+    const replaced = await replaceWithNodeCredentialWorkloads(pool, token, instant.port)
+    const nodeConfig = join(auditDir, 'node-config.json')
+    writeFileSync(
+      nodeConfig,
+      JSON.stringify({
+        auths: { [`localhost:${instant.port}`]: { auth: Buffer.from('node:token').toString('base64') } },
+      }),
     )
-    report('scale: pullguard audit -A', `${seconds(audit.ms)}, peak RSS ${mb(audit.peak)} (exit ${audit.code})`)
-    if (audit.code !== 0 && audit.code !== 1) process.stdout.write(`audit -A output: ${audit.out}\n`)
+    report(
+      `scale, node credentials: one serve audit pass at the default qps (${replaced} workloads on localhost:${instant.port}, --audit-interval 60s)`,
+      await servePass(
+        cp,
+        installed,
+        instant.child,
+        [...base, '--audit-interval', '60s', '--node-docker-config', nodeConfig],
+        wrap,
+      ),
+      `<= ${IMAGES} requests; ${IMAGES} questions at 2 a second need ${IMAGES / 2} s of the 1h interval`,
+    )
+    if (cli) {
+      const audit = await auditAll(instant.child, env, [
+        '--registry-ca',
+        cp.ca.caPath,
+        '--node-docker-config',
+        nodeConfig,
+      ])
+      report(
+        'scale, node credentials: pullguard audit -A --audit-registry-qps 100',
+        audit.line,
+        `<= ${IMAGES} requests`,
+      )
+    }
   } finally {
     await pool.close()
     await pullguard?.stop()

@@ -17,14 +17,20 @@ export type ChildRequest =
   | { start: 'instant-registry'; certPem: string; keyPem: string }
   | { start: 'pullguard'; args: string[]; kubeconfigPath: string }
   | { memory: true }
+  /** The instant registry's manifest requests so far, or those between two times (ms since the epoch). */
+  | { manifestRequests: true; from?: number; to?: number }
   /** CPU time this process has used so far (process.cpuUsage), to compare the servers' cost per request. */
   | { cpu: true }
   | { exit: true }
+
+/** When each manifest request came (ms since the epoch). */
+const manifestTimes: number[] = []
 
 async function start(msg: Extract<ChildRequest, { start: string }>): Promise<number> {
   if (msg.start === 'instant-registry') {
     const server = createServer({ cert: msg.certPem, key: msg.keyPem }, (req, res) => {
       if (req.url === '/v2/') return res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end()
+      if (req.url?.includes('/manifests/') === true) manifestTimes.push(Date.now())
       res
         .writeHead(200, {
           'content-type': 'application/vnd.oci.image.manifest.v1+json',
@@ -63,6 +69,11 @@ process.on('disconnect', () => process.exit(0))
 process.on('message', (msg: ChildRequest) => {
   // A clean exit, so --cpu-prof (BENCH_CPU_PROF) can write its profile.
   if ('exit' in msg) process.exit(0)
+  if ('manifestRequests' in msg) {
+    const { from = 0, to = Number.POSITIVE_INFINITY } = msg
+    process.send?.({ manifestRequests: manifestTimes.filter((t) => t >= from && t <= to).length })
+    return
+  }
   if ('cpu' in msg) {
     process.send?.({ cpu: process.cpuUsage() })
     return
