@@ -4,7 +4,8 @@
  * it, and the report (report.ts). Usage errors throw ConfigError; workloads that cannot be listed
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
-import { directChecker, runPass } from '../auditor/pass.js'
+import { directChecker } from '../auditor/checkers.js'
+import { runPass } from '../auditor/pass.js'
 import { workloadLister, workloadPages } from '../auditor/workload-api.js'
 import { userCluster } from '../commands/cluster.js'
 import { readNodeDockerCredentials } from '../commands/docker-credentials.js'

@@ -3,7 +3,7 @@
  * containers with the reason and diagnose's fix lines; or the same as JSON with stable field
  * names. Exit status: 0 everything pulls, 1 something would not, 3 only unverified images.
  */
-import type { AuditFinding } from '../auditor/pass.js'
+import type { AuditFinding } from '../auditor/finding.js'
 import type { AuditWorkload } from '../auditor/workloads.js'
 
 export interface AuditReport {

@@ -10,7 +10,8 @@ import type { Logger } from 'pino'
 import type { AssessOptions } from '../policy/assess.js'
 import type { QuestionResult } from './answers.js'
 import type { AuditEvents } from './events.js'
-import { realClock, runPass, type AuditFinding, type AuditResult, type PassClock } from './pass.js'
+import type { AuditFinding, AuditResult } from './finding.js'
+import { realClock, runPass, type PassClock } from './pass.js'
 import type { AuditWorkload } from './workloads.js'
 
 export interface NotPullableSeries {

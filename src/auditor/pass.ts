@@ -7,7 +7,7 @@
  * Workloads come in batches (serve: the whole watched copy; the CLI: the API's pages, so memory
  * stays bounded). For each batch:
  *  1. Plan: read what each workload's images would ask (prepareAssessment: API reads and plugin
- *     answers, no registry request).
+ *     answers, no registry request); the next batch is read while this one's questions are asked.
  *  2. Ask: the questions not answered yet are queued per registry host. Each host's queue runs on
  *     its own, one question at a time, at most `qps` a second, spread evenly over `spreadMs` (the
  *     interval; 0 for the CLI, which runs as fast as the pacing allows). A 429 pauses that host's
@@ -18,36 +18,15 @@
 import { setMaxListeners } from 'node:events'
 import { pool } from '../async/pool.js'
 import { completeAssessment, prepareAssessment, type AssessOptions, type PreparedAssessment } from '../policy/assess.js'
-import { admissionFixTarget } from '../policy/fix-target.js'
-import { fixLines, type FixTarget } from '../policy/fixes.js'
-import { groupOutcomes, groupWarning, problem } from '../policy/messages.js'
-import { pullability, reasonCode, type ImageOutcome } from '../policy/outcome.js'
+import type { ImageOutcome } from '../policy/outcome.js'
 import type { ImageUse } from '../policy/subject.js'
 import type { ImageReference } from '../reference/index.js'
-import type { CachedChecker, ImageChecker } from '../registry/cached-checker.js'
-import type { RegistryClient } from '../registry/client.js'
+import type { ImageChecker } from '../registry/cached-checker.js'
 import type { Credential } from '../registry/credential.js'
 import type { CheckResult } from '../registry/result.js'
 import { PassAnswers, questionKey, type QuestionResult } from './answers.js'
-import { patchPath, resourceOf, type AuditWorkload } from './workloads.js'
-
-export type AuditResult = 'pullable' | 'not-pullable' | 'unverified'
-
-export interface AuditFinding {
-  workload: Pick<AuditWorkload, 'kind' | 'namespace' | 'name' | 'uid' | 'scaledToZero'>
-  container: string
-  field: string
-  image: string
-  result: AuditResult
-  /** The webhook's reason code. */
-  reason: string
-  /** What is wrong, as a denial says it. */
-  problem: string
-  /** What is wrong and the fix, on one line (the denial's short form); empty when pullable. */
-  message: string
-  /** The fix as diagnose prints it, one step per line, for the live workload. */
-  fix: string[]
-}
+import { findingFor, type AuditFinding } from './finding.js'
+import type { AuditWorkload } from './workloads.js'
 
 export interface PassClock {
   now(): number
@@ -94,30 +73,6 @@ export interface PassOptions {
   pauses?: Map<string, number>
 }
 
-/**
- * The audit asks the registry afresh each time (it is there to see what changed since a review
- * filled the cache) and leaves its answer in the shared cache for the reviews after it.
- */
-export function auditChecker(checker: CachedChecker): ImageChecker {
-  return {
-    check: (ref, credentials, namespace, signal) => checker.fresh(ref, credentials, namespace, signal),
-    tags: (ref, credentials, namespace, signal) => checker.tags(ref, credentials, namespace, signal),
-  }
-}
-
-/**
- * `pullguard audit`'s: the registry asked directly. Nothing after the run reads a result cache, and
- * the pass's answers already ask each question once, so a cache would only hold the whole
- * cluster's answers in memory.
- */
-export function directChecker(client: RegistryClient): ImageChecker {
-  return {
-    check: (ref, credentials, _namespace, signal) => client.checkManifest(ref, credentials, { signal }),
-    tags: (ref, credentials, _namespace, signal) =>
-      client.listTags(ref, credentials, { signal }).catch(() => undefined),
-  }
-}
-
 /** A 429 without Retry-After pauses the host this long. */
 const DEFAULT_PAUSE_MS = 60_000
 /**
@@ -148,7 +103,6 @@ interface Task {
   prepared: PreparedAssessment | undefined
 }
 
-/** One registry question of a batch and the uses waiting for its answer. */
 /**
  * One registry question of a batch and the uses waiting for its answer. Only its key is kept, not
  * the reference and credentials: a pass over a big cluster plans tens of thousands of questions an
@@ -396,44 +350,13 @@ async function judged(
   const signal = deadline(options)
   const subject = { ...workload.subject, images: [use] }
   const prepared = task.prepared ?? (await prepareAssessment(options.assess, subject, signal))
-  const found = await completeAssessment({ checker }, prepared, subject, signal)
-  // Exempt namespaces and namespaces in mode `off` are not audited.
-  if (found.mode === 'exempt' || found.mode === 'off') return undefined
-  const outcome = found.outcomes[0]
-  if (outcome === undefined || outcome.kind === 'exempt') return undefined
-  const p = pullability(outcome)
-  const result: AuditResult = p === 'unknown' ? 'unverified' : p
-  let message = ''
-  let fix: string[] = []
-  if (p !== 'pullable') {
-    const target: FixTarget = {
-      ...(await admissionFixTarget(subject, found, options.assess.serviceAccounts, signal)),
-      voice: 'diagnose',
-      resource: resourceOf(workload.kind),
-      patchPath: patchPath(workload.kind),
-    }
-    const group = groupOutcomes([outcome], target)[0]!
-    message = groupWarning(group, '')
-    fix = group.fix === undefined ? [] : fixLines(group.fix)
-  }
-  return {
-    workload: {
-      kind: workload.kind,
-      namespace: workload.namespace,
-      name: workload.name,
-      uid: workload.uid,
-      scaledToZero: workload.scaledToZero,
-    },
-    container: use.container,
-    field: use.field,
-    image: use.image,
-    result,
-    reason: reasonCode(outcome),
-    problem: problem(outcome),
-    message,
-    fix,
-    outcome,
-  }
+  return findingFor(
+    workload,
+    subject,
+    await completeAssessment({ checker }, prepared, subject, signal),
+    options.assess,
+    signal,
+  )
 }
 
 /** The answer for questions a pass did not reach: no request is made. */

@@ -3,7 +3,7 @@
 // broken workload, the summary last with the exit status.
 import t from 'tap'
 import { AuditReportWriter, type AuditReport } from '../../src/audit/report.js'
-import type { AuditFinding } from '../../src/auditor/pass.js'
+import type { AuditFinding } from '../../src/auditor/finding.js'
 import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.js'
 
 function workload(name: string, images: string[]): AuditWorkload {

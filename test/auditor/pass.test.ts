@@ -2,7 +2,8 @@
 // qps a second, spread over the interval, a 429 pausing that host only, a hung host holding up
 // only its own queue.
 import t from 'tap'
-import { runPass, type AuditFinding, type PassClock, type PassOptions } from '../../src/auditor/pass.js'
+import type { AuditFinding } from '../../src/auditor/finding.js'
+import { runPass, type PassClock, type PassOptions } from '../../src/auditor/pass.js'
 import { virtualClock } from '../helpers/virtual-clock.js'
 import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.js'
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
