@@ -467,3 +467,29 @@ t.test(
       )
   },
 )
+
+t.test('a slow answer does not push a spread pass back: the questions after it return to the grid', async (t) => {
+  const clock = virtualClock()
+  const calls: Array<[string, number]> = []
+  let first = true
+  const slow = async (_ref: ImageReference, signal?: AbortSignal): Promise<CheckResult> => {
+    if (first) await clock.sleep(1500, signal ?? new AbortController().signal)
+    first = false
+    return exists
+  }
+  const findings: AuditFinding[] = []
+  await runPass(workloads('a.example', 4), {
+    assess: assessWith(slow, clock, calls),
+    qps: 10,
+    spreadMs: 4000,
+    timeoutMs: 2000,
+    signal: new AbortController().signal,
+    clock,
+    onFinding: (f) => findings.push(f),
+  })
+  t.same(times(calls, 'a.example'), [0, 1500, 2000, 3000], 'not 0, 1500, 2500, 3500')
+  t.ok(
+    findings.every((f) => f.result === 'pullable'),
+    'every question answered within the window',
+  )
+})
