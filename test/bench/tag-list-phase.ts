@@ -63,7 +63,7 @@ export async function tagListPhase(report: Report): Promise<void> {
           throw new Error(`${repo}: the listing gave ${tags?.length}`)
         report(
           `tag list: ${shape.inUse} of ${shape.held} tags of one repository in use`,
-          `${checks} requests as manifest checks (${Math.ceil(shape.inUse / 2)} of them indexes, read for their platforms), ${listing} as one tag listing; the listing leaves every index's platforms, each manifest's media type and size, and every digest reference unknown`,
+          `${checks} requests as manifest checks (${Math.floor(shape.inUse / 2)} of them indexes, whose platforms are read too; the first also answers the Basic challenge), ${listing} as one tag listing; the listing leaves every index's platforms, each manifest's media type and size, and every digest reference unknown`,
         )
       } finally {
         await client.close()
