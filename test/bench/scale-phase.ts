@@ -516,6 +516,25 @@ function pullguardRequests(log: string, sinceMs: number): { lists: number; watch
   return { lists, watches, listed }
 }
 
+type Wrap = ((command: string, args: readonly string[]) => { command: string; args: string[] }) | undefined
+
+/** `pullguard serve` as the pod runs it (NODE_ARGS, the Deployment's NODE_OPTIONS; in its memory cgroup through `wrap`). */
+function startAsPod(
+  cp: Awaited<ReturnType<typeof startControlPlane>>,
+  installed: Awaited<ReturnType<typeof installPullguard>>,
+  args: string[],
+  wrap: Wrap,
+): Promise<PullguardProcess> {
+  return startPullguard(cp, {
+    ...installed,
+    args,
+    discardOutput: false,
+    nodeArgs: NODE_ARGS,
+    env: { NODE_OPTIONS: POD.nodeOptions },
+    ...(wrap === undefined ? {} : { wrap }),
+  })
+}
+
 /** The instant registry's manifest requests so far, or those between two times. */
 function manifestRequests(child: ChildProcess, window: { from?: number; to?: number } = {}): Promise<number> {
   return new Promise((resolve) => {
@@ -539,17 +558,10 @@ async function servePass(
   installed: Awaited<ReturnType<typeof installPullguard>>,
   registry: ChildProcess,
   args: string[],
-  wrap: ((command: string, args: readonly string[]) => { command: string; args: string[] }) | undefined,
+  wrap: Wrap,
 ): Promise<string> {
   const started = Date.now()
-  const pg = await startPullguard(cp, {
-    ...installed,
-    args,
-    discardOutput: false,
-    nodeArgs: NODE_ARGS,
-    env: { NODE_OPTIONS: POD.nodeOptions },
-    ...(wrap === undefined ? {} : { wrap }),
-  })
+  const pg = await startAsPod(cp, installed, args, wrap)
   try {
     let line: Record<string, unknown> | undefined
     while (line === undefined && Date.now() - started < 900_000) {
@@ -651,14 +663,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // The small cluster: the same review, against a cluster with nothing in it.
     await cp.kubectlOk(['create', 'namespace', 'pullguard-small'])
-    pullguard = await startPullguard(cp, {
-      ...installed,
-      args,
-      discardOutput: false,
-      nodeArgs: NODE_ARGS,
-      env: { NODE_OPTIONS: POD.nodeOptions },
-      ...(wrap === undefined ? {} : { wrap }),
-    })
+    pullguard = await startAsPod(cp, installed, args, wrap)
     await load(pullguard.origin, warmBody, { duration: 3 })
     const small = await load(pullguard.origin, warmBody)
     report('scale: warm review, small cluster', fmt(small))
@@ -679,14 +684,7 @@ export async function scalePhase(report: Report): Promise<void> {
 
     // Start in the big cluster.
     const started = Date.now()
-    pullguard = await startPullguard(cp, {
-      ...installed,
-      args,
-      discardOutput: false,
-      nodeArgs: NODE_ARGS,
-      env: { NODE_OPTIONS: POD.nodeOptions },
-      ...(wrap === undefined ? {} : { wrap }),
-    })
+    pullguard = await startAsPod(cp, installed, args, wrap)
     const ready = Date.now() - started
     // Every copy logs "cache synced" once listed: the pull secrets, accounts and namespaces, and the
     // audit's workloads (this replica leads). Done when the core three are there and no other came for 5 s.

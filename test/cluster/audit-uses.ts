@@ -2,6 +2,7 @@
 // Deployments each (no replicas, so no pod is reviewed), four running one open image and one the
 // world's private image with `regcred`, the same secret copied into every namespace but the last,
 // whose copy has a wrong password. 40 uses, 3 distinct questions.
+import type { RunningRegistry } from '../helpers/registry.js'
 import { PULLER, type World } from './e2e.js'
 
 export const PRIVATE_PATH = '/v2/shop/api/manifests/2.4.1'
@@ -39,4 +40,23 @@ export async function createManyUses(world: World, prefix: string, image: string
   }
   const run = await world.apply({ apiVersion: 'v1', kind: 'List', items }, 'create')
   if (run.code !== 0) throw new Error(run.stderr)
+}
+
+/** Manifest HEADs for `path` the registry logged in [from, to), with this status when given. */
+export function manifestHeads(
+  registry: RunningRegistry,
+  path: string,
+  window: { from: number; to: number },
+  status?: number,
+): number {
+  return registry
+    .requests()
+    .filter(
+      (r) =>
+        r.at >= window.from &&
+        r.at < window.to &&
+        r.method === 'HEAD' &&
+        r.path === path &&
+        (status === undefined || r.status === status),
+    ).length
 }

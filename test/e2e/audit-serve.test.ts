@@ -5,7 +5,7 @@
 import t from 'tap'
 import { freePort, startFakeServer } from '../helpers/fake-server.js'
 import { request, Agent } from 'undici'
-import { createManyUses, PRIVATE_PATH } from '../cluster/audit-uses.js'
+import { createManyUses, manifestHeads, PRIVATE_PATH } from '../cluster/audit-uses.js'
 import { PULLER, startWorld } from '../cluster/e2e.js'
 import { startPullguard } from '../cluster/pullguard.js'
 import { seedOciManifest } from '../helpers/seed.js'
@@ -287,20 +287,14 @@ t.test('each pass asks each distinct question once: requests counted at the regi
     [first!, second!],
     [second!, third!],
   ] as const) {
-    const within = (reg: typeof open, path: string, status?: number): number =>
-      reg
-        .requests()
-        .filter(
-          (r) =>
-            r.at >= pass.start &&
-            r.at < next.start &&
-            r.method === 'HEAD' &&
-            r.path === path &&
-            (status === undefined || r.status === status),
-        ).length
-    t.equal(within(open, '/v2/team/shared/manifests/1'), 1, '32 uses of one image: one manifest request in the pass')
+    const window = { from: pass.start, to: next.start }
     t.equal(
-      within(world.private, PRIVATE_PATH, 200),
+      manifestHeads(open, '/v2/team/shared/manifests/1', window),
+      1,
+      '32 uses of one image: one manifest request in the pass',
+    )
+    t.equal(
+      manifestHeads(world.private, PRIVATE_PATH, window, 200),
       1,
       'one secret copied into seven namespaces (and live): one manifest request answered in the pass',
     )

@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os'
 import { Agent, request } from 'undici'
 import t from 'tap'
-import { createManyUses, PRIVATE_PATH } from '../cluster/audit-uses.js'
+import { createManyUses, manifestHeads, PRIVATE_PATH } from '../cluster/audit-uses.js'
 import { startWorld } from '../cluster/e2e.js'
 import { runCli } from '../helpers/cli.js'
 import { closedPort } from '../helpers/fake-server.js'
@@ -236,20 +236,14 @@ t.test('-A asks each distinct question once: 40 Deployments in 8 namespaces, cou
   const run = await runCli(['audit', '-A', '-o', 'json'], { env: cliEnv })
   await new Promise((r) => setTimeout(r, 500)) // the access logs' last lines
   const to = Date.now()
-  const heads = (reg: typeof open, path: string, status?: number): number =>
-    reg
-      .requests()
-      .filter(
-        (r) =>
-          r.at >= from &&
-          r.at <= to &&
-          r.method === 'HEAD' &&
-          r.path === path &&
-          (status === undefined || r.status === status),
-      ).length
-  t.equal(heads(open, '/v2/team/shared/manifests/1'), 1, '32 uses of one image, no credentials: one manifest request')
+  const window = { from, to: to + 1 }
   t.equal(
-    heads(world.private, PRIVATE_PATH, 200),
+    manifestHeads(open, '/v2/team/shared/manifests/1', window),
+    1,
+    '32 uses of one image, no credentials: one manifest request',
+  )
+  t.equal(
+    manifestHeads(world.private, PRIVATE_PATH, window, 200),
     1,
     'one secret copied into seven namespaces: one manifest request answered',
   )
