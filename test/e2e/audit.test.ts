@@ -2,11 +2,13 @@
 // stored (in a warn namespace, so broken ones are let in, as in a cluster rolled out in warn
 // mode), then the CLI lists them with the user's kubeconfig and judges every image as the webhook
 // would judge a CREATE. A tag deleted from the registry afterwards shows up; pushed back, it clears.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import t from 'tap'
 import { createManyUses, manifestHeads, PRIVATE_PATH } from '../cluster/audit-uses.js'
-import { startWorld } from '../cluster/e2e.js'
+import { PULLER, startWorld } from '../cluster/e2e.js'
 import { runCli } from '../helpers/cli.js'
 import { closedPort } from '../helpers/fake-server.js'
 import { seedOciManifest } from '../helpers/seed.js'
@@ -254,4 +256,41 @@ t.test('-A asks each distinct question once: 40 Deployments in 8 namespaces, cou
   t.same(broken, ['q-7/d4:AccessDenied'], 'only the namespace whose copy is wrong is reported')
   const q7 = report.workloads.find((w: any) => w.namespace === 'q-7')
   t.match(q7.images[0].problem, 'secret q-7/regcred', 'naming its own secret')
+})
+
+t.test("-A with the nodes' credentials: one question for every namespace's pods", async (t) => {
+  await seedOciManifest(world.private, 'shop/node', '1', PULLER)
+  const image = `${world.private.host}/shop/node:1`
+  const items: Record<string, unknown>[] = []
+  for (let n = 0; n < 4; n++) {
+    await world.namespace(`nc-${n}`, { 'pullguard.io/mode': 'warn' })
+    for (let d = 0; d < 3; d++)
+      items.push({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: `d${d}`, namespace: `nc-${n}` },
+        spec: { replicas: 0, selector: { matchLabels: labels }, template: template(image) },
+      })
+  }
+  const made = await world.apply({ apiVersion: 'v1', kind: 'List', items }, 'create')
+  t.equal(made.code, 0, made.stderr)
+  const dir = mkdtempSync(join(tmpdir(), 'pullguard-node-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const config = join(dir, 'config.json')
+  const auth = Buffer.from(`${PULLER.username}:${PULLER.password}`).toString('base64')
+  writeFileSync(config, JSON.stringify({ auths: { [world.private.host]: { auth } } }))
+  const from = Date.now()
+  const run = await runCli(['audit', '-A', '-o', 'json', '--node-docker-config', config], { env: cliEnv })
+  await new Promise((r) => setTimeout(r, 500)) // the access logs' last lines
+  t.equal(
+    manifestHeads(world.private, '/v2/shop/node/manifests/1', { from, to: Date.now() }, 200),
+    1,
+    "12 uses in 4 namespaces, pulled with the nodes' credentials: one manifest request answered",
+  )
+  const report = JSON.parse(run.stdout)
+  t.same(
+    report.workloads.filter((w: any) => w.namespace.startsWith('nc-')),
+    [],
+    'all of them pullable',
+  )
 })
