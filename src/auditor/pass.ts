@@ -256,11 +256,16 @@ export async function runPass(
       { limit: MAX_PARALLEL, lane: (q) => q.host, pace, signal: options.signal },
       async (q) => {
         const late = lanes.get(q.host)!.unreached
-        if (late !== undefined) answers.put(q.key, [], late)
+        if (late !== undefined) {
+          // Past the window: its uses are told so without a request, and nothing is read for it.
+          answers.put(q.key, [], late)
+          fanOut.push(judgeAll(q.tasks))
+          return
+        }
         const asked = await askOf(q.tasks, options)
         const answer =
           asked === undefined ? undefined : await answers.check(asked.ref, asked.credentials, asked.namespace)
-        if (late === undefined && answer !== undefined) {
+        if (answer !== undefined) {
           if (answer.code === 'RateLimited') {
             const seconds = answer.retryAfterSeconds
             pauses.set(q.host, clock.now() + (seconds === undefined ? DEFAULT_PAUSE_MS : seconds * 1000))
