@@ -5,7 +5,7 @@
  * throw TargetError; the CLI prints either on one line and exits 2.
  */
 import { directChecker } from '../auditor/checkers.js'
-import { runPass } from '../auditor/pass.js'
+import { passTotals, runPass } from '../auditor/pass.js'
 import { workloadLister, workloadPages } from '../auditor/workload-api.js'
 import { userCluster } from '../commands/cluster.js'
 import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
@@ -84,13 +84,9 @@ export async function audit(argv: string[]): Promise<number> {
       onWorkload: (w, findings) => report.workload(w, findings),
     })
     progress.done()
-    const q = pass.questions
-    return report.end({
-      questions: q.pullable + q['not-pullable'] + q.unverified,
-      registryRequests: [...pass.requests.values()].reduce((a, b) => a + b, 0),
-    }).exitCode
+    return report.end(passTotals(pass)).exitCode
   } catch (err) {
-    if (!(err instanceof ListError)) throw err
+    if (!(err instanceof ListingFailed)) throw err
     throw new TargetError(`the workloads of ${where} cannot be listed: ${listProblem(err.cause)}`)
   } finally {
     listing.abort()
@@ -101,9 +97,9 @@ export async function audit(argv: string[]): Promise<number> {
 }
 
 /** A failure to list, told apart from a failure of the pass. */
-class ListError extends Error {}
+class ListingFailed extends Error {}
 
-/** The pages as they come, each told to `seen`; a listing failure thrown as a ListError. */
+/** The pages as they come, each told to `seen`; a listing failure thrown as a ListingFailed. */
 async function* counted<T>(pages: AsyncIterable<T>, seen: (page: T) => void): AsyncGenerator<T> {
   const it = pages[Symbol.asyncIterator]()
   for (;;) {
@@ -111,7 +107,7 @@ async function* counted<T>(pages: AsyncIterable<T>, seen: (page: T) => void): As
     try {
       next = await it.next()
     } catch (err) {
-      throw new ListError('list', { cause: err })
+      throw new ListingFailed('list', { cause: err })
     }
     if (next.done === true) return
     seen(next.value)

@@ -11,7 +11,7 @@ import type { AssessOptions } from '../policy/assess.js'
 import type { QuestionResult } from './answers.js'
 import type { AuditEvents } from './events.js'
 import type { AuditFinding, AuditResult } from './finding.js'
-import { realClock, runPass, type PassClock } from './pass.js'
+import { passTotals, realClock, runPass, type PassClock } from './pass.js'
 import type { AuditWorkload } from './workloads.js'
 
 export interface NotPullableSeries {
@@ -149,13 +149,11 @@ export class Auditor {
     await this.#events(findings, signal)
     const seconds = (this.#clock.now() - started) / 1000
     this.#o.observer?.passCompleted(this.#clock.now(), seconds)
-    const questions = summary.questions
     this.#o.logger.info(
       {
         workloads: workloads.length,
         images: summary.uses,
-        questions: questions.pullable + questions['not-pullable'] + questions.unverified,
-        registryRequests: [...summary.requests.values()].reduce((a, b) => a + b, 0),
+        ...passTotals(summary),
         notPullable: this.#counts['not-pullable'],
         unverified: this.#counts.unverified,
         durationMs: Math.round(seconds * 1000),

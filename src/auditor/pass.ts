@@ -92,6 +92,14 @@ export interface PassSummary {
   requests: Map<string, number>
 }
 
+/** A pass's totals: distinct questions and registry requests, all hosts together. */
+export function passTotals(summary: PassSummary): { questions: number; registryRequests: number } {
+  const q = summary.questions
+  let registryRequests = 0
+  for (const n of summary.requests.values()) registryRequests += n
+  return { questions: q.pullable + q['not-pullable'] + q.unverified, registryRequests }
+}
+
 interface Task {
   workload: AuditWorkload
   use: ImageUse
