@@ -19,7 +19,12 @@ import type { CheckResult } from '../registry/result.js'
 
 /** The image and the credentials' identities (never their values), in the kubelet's order. */
 export function questionKey(ref: ImageReference, credentials: readonly Credential[]): string {
-  return [ref.canonical, ...credentials.map((c) => credentialIdentity(c))].join('\n')
+  return keyOf(ref.canonical, credentials)
+}
+
+/** `what` and the credentials' identities, one flat string. */
+function keyOf(what: string, credentials: readonly Credential[]): string {
+  return [what, ...credentials.map((c) => credentialIdentity(c))].join('\n')
 }
 
 export type QuestionResult = 'pullable' | 'not-pullable' | 'unverified'
@@ -119,7 +124,7 @@ export class PassAnswers implements ImageChecker {
     namespace: string,
     _signal?: AbortSignal,
   ): Promise<readonly string[] | undefined> {
-    const key = [ref.name, ...credentials.map((c) => credentialIdentity(c))].join('\n')
+    const key = keyOf(ref.name, credentials)
     let listed = this.#tags.get(key)
     if (listed === undefined) {
       listed = this.#inner.tags(ref, credentials, namespace, this.#deadline()).finally(() => this.#asked(ref))
