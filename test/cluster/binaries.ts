@@ -7,7 +7,10 @@
 // - helm/ is its own module (helm.sh/helm/v4 v4.3.1 with the versions it asks for), so helm's
 //   dependencies never change what the API server is built from;
 // - containerd/ is its own module (containerd v2.4.2 and its runc shim, with the versions containerd
-//   asks for) and holds pause/, the static program every test image runs.
+//   asks for) and holds pause/, the static program every test image runs;
+// - containers-image/ is its own module (go.podman.io/image/v5 v5.38.0 with the versions it asks
+//   for): containers-image-ref, containers-image's own answers that pullguard's CRI-O answers are
+//   compared with (containers-image.ts).
 // Parallel test files wait on one lock instead of building at once. The test command (test/tiers)
 // starts the builds its tiers need in the background, so the tiers that need none run meanwhile.
 //
@@ -101,12 +104,30 @@ const HELM: Toolset = {
   what: `helm (helm.sh/helm/v4 ${HELM_VERSION})`,
   coldMinutes: 2,
 }
+const CONTAINERS_IMAGE_VERSION = 'v5.38.0'
+const CONTAINERS_IMAGE: Toolset = {
+  dir: 'containers-image',
+  files: ['go.mod', 'go.sum', 'main.go'],
+  // `go build -o <dir>/ .` names the binary after the module path's last element: the module is
+  // pullguard.test/cluster/containers-image-ref.
+  packages: ['.'],
+  binaries: ['containers-image-ref'],
+  // No C: signatures are checked with Go's openpgp instead of gpgme. Only containers_image_openpgp
+  // changes this build today; the rest keep it C-free should it import the storage or daemon
+  // transports (containers-image's README, "Building").
+  tags: 'containers_image_openpgp,exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper,containers_image_storage_stub,containers_image_docker_daemon_stub',
+  env: { CGO_ENABLED: '0' },
+  what: `containers-image-ref (go.podman.io/image/v5 ${CONTAINERS_IMAGE_VERSION})`,
+  // 25 s on 2 cores with an empty Go build cache (the modules already downloaded).
+  coldMinutes: 1,
+}
 /** The Go builds a test tier can ask for (test/tiers/tiers.ts), by name. */
 export const TOOLSETS = {
   cluster: CLUSTER,
   helm: HELM,
   kubelet: KUBELET,
   containerd: CONTAINERD,
+  containersImage: CONTAINERS_IMAGE,
 } as const satisfies Record<string, Toolset>
 export type ToolsetName = keyof typeof TOOLSETS
 

@@ -38,12 +38,13 @@ export const TIERS: readonly Tier[] = [
     toolsets: [],
     sharedControlPlanes: false,
   },
-  // A real etcd and kube-apiserver, kubectl and helm (Go builds), the real registry, promtool.
+  // A real etcd and kube-apiserver, kubectl and helm (Go builds), the real registry, promtool, and
+  // containers-image-ref (a Go build) to compare pullguard's CRI-O answers with containers-image's.
   {
     name: 'e2e',
     folder: 'e2e',
     packages: ['docker-registry', 'prometheus'],
-    toolsets: ['cluster', 'helm'],
+    toolsets: ['cluster', 'helm', 'containersImage'],
     sharedControlPlanes: true,
   },
   // A real node beside its own control plane: the kubelet and containerd (Go builds) with Debian's
