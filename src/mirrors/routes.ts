@@ -6,14 +6,15 @@
  */
 import { X509Certificate } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
 import { FileWatcher } from '../reload/file-watcher.js'
 import type { ImageReference } from '../reference/index.js'
 import type { Endpoint, Router } from '../registry/endpoint.js'
 import { MirrorConfigError } from './errors.js'
 import { hostDirCandidates, hostsFor, registryHosts, type HostsFile, type RegistryHost } from './hosts-toml.js'
-import { pullPlan, parseRegistriesConf, type RegistryRule } from './registries-conf.js'
+import { mergeRegistriesConf, parseRegistriesConfFile, pullPlan, type RegistriesConfFile } from './registries-conf.js'
+import { resolveShortName, type ShortNameMode, type ShortNameResolution } from './short-names.js'
 
 /** How often the files' stat is polled: a node's files change rarely, and a minute's lag is the kubelet's for a ConfigMap anyway. */
 const POLL_MS = 5_000
@@ -21,17 +22,36 @@ const POLL_MS = 5_000
 const MAX_HOST_DIRS = 1024
 const MAX_FILE_BYTES = 256 * 1024
 
-export type MirrorSource = { kind: 'containerd'; dir: string } | { kind: 'registries-conf'; file: string }
+export type MirrorSource =
+  | { kind: 'containerd'; dir: string }
+  | {
+      kind: 'registries-conf'
+      file: string
+      /** The drop-in folder (registries.conf.d); default: beside `file`. */
+      dropInDir?: string
+      /** containers-image's aliases cache (short-name-aliases.conf), where mounted. */
+      aliasesFile?: string
+      /** CRI-O's short_name_mode; default enforcing (CRI-O 1.34 and later). */
+      shortNameMode?: ShortNameMode
+    }
+
+/** registries.conf.d beside the main file, as in the standard layout (/etc/containers). */
+export function dropInDirOf(source: Extract<MirrorSource, { kind: 'registries-conf' }>): string {
+  return source.dropInDir ?? join(dirname(source.file), 'registries.conf.d')
+}
 
 /** A registries.conf rule that refuses the image. */
 export interface BlockedBy {
   file: string
   prefix: string
+  /** Not `blocked = true`: a location the runtime cannot rewrite names to, so every pull under the rule fails. */
+  problem?: string
 }
 
 interface Snapshot {
   endpoints(ref: ImageReference): readonly Endpoint[]
   blocked(ref: ImageReference): BlockedBy | undefined
+  shortName(input: string): ShortNameResolution
   /** What the log says about the read: host directories, rules, problems. */
   summary: Record<string, unknown>
   /** Files whose change means a new read. */
@@ -91,6 +111,11 @@ export class MirrorRoutes implements Router {
     return this.#snapshot.blocked(ref)
   }
 
+  /** What CRI-O tries for an image as the pod spec writes it; containerd nodes: `qualified` (docker.io expansion). */
+  shortName(input: string): ShortNameResolution {
+    return this.#snapshot.shortName(input)
+  }
+
   reload(): void {
     this.#watcher?.markSeen()
     let next: Snapshot
@@ -116,7 +141,11 @@ export class MirrorRoutes implements Router {
 
 /** What a change to means a new read: the file, or the directory, its host directories and their files, and the CA files last read. */
 function watchedFiles(source: MirrorSource, last: Snapshot | undefined): string[] {
-  if (source.kind === 'registries-conf') return [source.file]
+  if (source.kind === 'registries-conf') {
+    const dir = dropInDirOf(source)
+    const files = [source.file, dir, ...dropIns(dir), ...(source.aliasesFile === undefined ? [] : [source.aliasesFile])]
+    return [...files, ...(last?.files.filter((f) => !files.includes(f)) ?? [])]
+  }
   const files = [source.dir]
   try {
     for (const name of readdirSync(source.dir).sort()) {
@@ -136,7 +165,7 @@ function watchedFiles(source: MirrorSource, last: Snapshot | undefined): string[
 }
 
 function read(source: MirrorSource): Snapshot {
-  return source.kind === 'containerd' ? readHostsDir(source.dir) : readRegistriesConf(source.file)
+  return source.kind === 'containerd' ? readHostsDir(source.dir) : readRegistriesConf(source)
 }
 
 function readText(path: string, file: string): string {
@@ -231,6 +260,7 @@ function readHostsDir(root: string): Snapshot {
       return hosts.map((h) => containerdEndpoint(h, ref, caText))
     },
     blocked: () => undefined,
+    shortName: () => ({ kind: 'qualified' }),
     summary: {
       containerdHostsDir: root,
       hostDirectories: [...dirs.keys()],
@@ -305,16 +335,69 @@ function containerdEndpoint(h: RegistryHost, ref: ImageReference, caText: Readon
   }
 }
 
-/** CRI-O's registries.conf: rules read now; each check finds its rule in memory. */
-function readRegistriesConf(file: string): Snapshot {
+/** The drop-ins of `dir` in reading order (only `*.conf`, no subfolders); none when it is missing. */
+function dropIns(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.name.endsWith('.conf') && (d.isFile() || (d.isSymbolicLink() && !isDir(join(dir, d.name)))))
+      .map((d) => join(dir, d.name))
+      .sort()
+  } catch {
+    return []
+  }
+}
+
+function readConfFile(path: string): RegistriesConfFile {
   let text: string
   try {
-    text = readText(file, file)
+    text = readText(path, path)
   } catch (err) {
     if (err instanceof MirrorConfigError) throw err
-    throw new MirrorConfigError('RegistriesConfInvalid', file, `cannot read the file: ${errno(err)}`)
+    throw new MirrorConfigError('RegistriesConfInvalid', path, `cannot read the file: ${errno(err)}`)
   }
-  const rules: RegistryRule[] = parseRegistriesConf(file, text)
+  return parseRegistriesConfFile(path, text)
+}
+
+/**
+ * containers-image's aliases cache: its table, or the problem that makes every short name fail
+ * (a missing file is an empty table).
+ */
+function readAliasesCache(
+  path: string | undefined,
+): { aliases: Map<string, { target: string; origin: string }> } | { problem: string } | undefined {
+  if (path === undefined) return undefined
+  let text: string
+  try {
+    text = readText(path, path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { aliases: new Map() }
+    return { problem: `loading short-name aliases config file ${path}: ${(err as Error).message}` }
+  }
+  try {
+    const parsed = parseRegistriesConfFile(path, text)
+    return { aliases: new Map([...parsed.aliases].map(([name, target]) => [name, { target, origin: path }])) }
+  } catch (err) {
+    return { problem: `loading short-name aliases config file ${path}: ${(err as MirrorConfigError).problem}` }
+  }
+}
+
+/** CRI-O's registries.conf and its drop-ins: rules read now; each check finds its rule in memory. */
+function readRegistriesConf(source: Extract<MirrorSource, { kind: 'registries-conf' }>): Snapshot {
+  const { file } = source
+  const dir = dropInDirOf(source)
+  try {
+    if (!statSync(dir).isDirectory())
+      throw new MirrorConfigError('RegistriesConfInvalid', dir, 'is not a directory (registries.conf.d)')
+  } catch (err) {
+    if (err instanceof MirrorConfigError) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new MirrorConfigError('RegistriesConfInvalid', dir, `cannot read the directory: ${errno(err)}`)
+  }
+  const drops = dropIns(dir)
+  const conf = mergeRegistriesConf([readConfFile(file), ...drops.map(readConfFile)])
+  const { rules } = conf
+  const cache = readAliasesCache(source.aliasesFile)
+  const mode = source.shortNameMode ?? 'enforcing'
   return {
     endpoints(ref) {
       const plan = pullPlan(rules, ref.name, ref.digest !== undefined)
@@ -339,13 +422,27 @@ function readRegistriesConf(file: string): Snapshot {
     },
     blocked(ref) {
       const plan = pullPlan(rules, ref.name, ref.digest !== undefined)
-      return plan.blocked ? { file, prefix: plan.rule.prefix } : undefined
+      if (!plan.blocked) return undefined
+      const by = { file: plan.rule.file ?? file, prefix: plan.rule.prefix }
+      return plan.problem === undefined ? by : { ...by, problem: plan.problem }
+    },
+    shortName(input) {
+      if (cache !== undefined && 'problem' in cache) {
+        const r = resolveShortName(input, { ...conf, aliases: new Map() }, undefined, mode)
+        return r.kind === 'qualified' ? r : { kind: 'unresolvable', written: input, problem: cache.problem }
+      }
+      return resolveShortName(input, conf, cache?.aliases, mode)
     },
     summary: {
       registriesConf: file,
+      dropIns: drops,
       rules: rules.length,
       blocked: rules.filter((r) => r.blocked).map((r) => r.prefix),
+      shortNameMode: mode,
+      unqualifiedSearchRegistries: conf.search,
+      aliases: conf.aliases.size + (cache !== undefined && 'aliases' in cache ? cache.aliases.size : 0),
+      ...(cache !== undefined && 'problem' in cache ? { problems: [cache.problem] } : {}),
     },
-    files: [file],
+    files: [file, dir, ...drops, ...(source.aliasesFile === undefined ? [] : [source.aliasesFile])],
   }
 }
