@@ -34,6 +34,11 @@ export const FLAG_ENV = {
   'audit-events': 'PULLGUARD_AUDIT_EVENTS',
   'containerd-hosts-dir': 'PULLGUARD_CONTAINERD_HOSTS_DIR',
   'registries-conf': 'PULLGUARD_REGISTRIES_CONF',
+  'registries-conf-dir': 'PULLGUARD_REGISTRIES_CONF_DIR',
+  'short-name-aliases': 'PULLGUARD_SHORT_NAME_ALIASES',
+  'short-name-mode': 'PULLGUARD_SHORT_NAME_MODE',
+  'crio-config': 'PULLGUARD_CRIO_CONFIG',
+  'crio-config-dir': 'PULLGUARD_CRIO_CONFIG_DIR',
   'registry-concurrency': 'PULLGUARD_REGISTRY_CONCURRENCY',
 } as const
 export type EnvFlag = keyof typeof FLAG_ENV

@@ -4,6 +4,7 @@
  * credential provider plugins, their mirrors). Each command spreads PULL_OPTIONS into its own
  * flag table and reads them with pullSettings, so they mean the same everywhere.
  */
+import type { CrioImageSettings } from '../mirrors/crio-conf.js'
 import type { MirrorSource } from '../mirrors/routes.js'
 import { flagsOrEnv, type Env } from './flags.js'
 import { mirrorSource } from './mirrors.js'
@@ -19,6 +20,11 @@ export const PULL_OPTIONS = {
   'image-credential-provider-bin-dir': { type: 'string' },
   'containerd-hosts-dir': { type: 'string' },
   'registries-conf': { type: 'string' },
+  'registries-conf-dir': { type: 'string' },
+  'short-name-aliases': { type: 'string' },
+  'short-name-mode': { type: 'string' },
+  'crio-config': { type: 'string' },
+  'crio-config-dir': { type: 'string' },
 } as const
 
 export interface PullSettings extends RegistryFlags {
@@ -26,6 +32,8 @@ export interface PullSettings extends RegistryFlags {
   credentialProviders: CredentialProviderFlags | undefined
   /** Where the nodes pull from (--containerd-hosts-dir or --registries-conf); undefined: each image's own registry. */
   mirrors: MirrorSource | undefined
+  /** CRI-O's own settings (--crio-config, --crio-config-dir), when given. */
+  crio: CrioImageSettings | undefined
 }
 
 /** Those flags' values (flag, else environment), read and checked now. */
@@ -34,6 +42,15 @@ export function pullSettings(
   env: Env,
 ): PullSettings {
   const { pick, pickList } = flagsOrEnv(values, env)
+  const nodes = mirrorSource({
+    hostsDir: pick('containerd-hosts-dir'),
+    registriesConf: pick('registries-conf'),
+    registriesConfDir: pick('registries-conf-dir'),
+    shortNameAliases: pick('short-name-aliases'),
+    shortNameMode: pick('short-name-mode'),
+    crioConfig: pick('crio-config'),
+    crioConfigDir: pick('crio-config-dir'),
+  })
   return {
     registryCaPem: registryCa(pick('registry-ca')),
     insecureRegistries: insecureRegistries(pickList('insecure-registry')),
@@ -44,6 +61,7 @@ export function pullSettings(
       pick('image-credential-provider-bin-dir'),
       env,
     ),
-    mirrors: mirrorSource(pick('containerd-hosts-dir'), pick('registries-conf')),
+    mirrors: nodes.source,
+    crio: nodes.crio,
   }
 }

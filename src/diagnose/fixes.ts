@@ -8,6 +8,7 @@
 import { fixFor, fixLines as sharedFixLines, type FixTarget, type SecretState } from '../policy/fixes.js'
 import { pullability, reasonCode, type ImageOutcome } from '../policy/outcome.js'
 import { formatPlatform, type Platform } from '../policy/platforms.js'
+import { problem } from '../policy/messages.js'
 import type { Workload } from './owner.js'
 import type { KubeletCause } from './pull-failures.js'
 
@@ -74,10 +75,12 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}: not checked`
   if (o.kind === 'invalid') return o.problem
   if (o.kind === 'metadata-host') return `registry host ${o.problem}: no node can pull from there`
+  if (o.kind === 'blocked' && o.problem !== undefined) return problem(o)
   if (o.kind === 'blocked')
     return `${o.ref.name} is blocked by ${o.file} (prefix "${o.prefix}", blocked = true): the runtime refuses to pull it`
   if (o.kind === 'broken-secret')
     return `pull secret "${o.problem.secret}" exists but does not parse (${o.problem.detail}); the kubelet fails every pull of this pod while it is listed`
+  if (o.kind === 'short-name') return problem(o)
   const { ref, result } = o
   const tried = o.tried.length === 0 ? 'no credentials apply, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
   if (

@@ -9,15 +9,16 @@ import type { KeyringEntry } from '../credentials/keyring.js'
 import { loadPullKeyring, type SecretProblem } from '../credentials/pull-secrets.js'
 import type { ProvidedCredentials } from '../providers/providers.js'
 import type { SecretSource, ServiceAccountSource } from '../kube/sources.js'
+import type { ShortNameResolution } from '../mirrors/short-names.js'
 import { tryParseReference, type ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import type { Credential } from '../registry/credential.js'
 import { metadataHostProblem } from '../registry/metadata-hosts.js'
-import type { Platform } from '../registry/index.js'
+import { answerRank, type CheckResult, type Platform } from '../registry/index.js'
 import type { ImageExemptions } from './exemptions.js'
 import type { NamespaceModes } from './namespace-mode.js'
 import type { Mode } from './namespace-mode.js'
-import type { ImageOutcome } from './outcome.js'
+import type { ImageOutcome, ShortNameUse } from './outcome.js'
 import { formatPlatform, judgePlatforms, podPlatforms } from './platforms.js'
 import { pullSecretNames, type PullSecretNames } from './pull-secret-names.js'
 import type { ImageUse, PodSubject } from './subject.js'
@@ -42,8 +43,14 @@ export interface AssessOptions {
   }
   /** The cluster's platforms; an empty list means unknown (no platform check). */
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
-  /** The nodes' registries.conf (--registries-conf): a registry it blocks is refused by the runtime. */
-  pullRules?: { blocked(ref: ImageReference): { file: string; prefix: string } | undefined }
+  /**
+   * The nodes' registries.conf (--registries-conf): a registry it blocks is refused by the
+   * runtime, and CRI-O resolves short names with it.
+   */
+  pullRules?: {
+    blocked(ref: ImageReference): { file: string; prefix: string; problem?: string } | undefined
+    shortName?(input: string): ShortNameResolution
+  }
 }
 
 export type Assessment =
@@ -80,7 +87,19 @@ export type ImagePlan =
       ref: ImageReference
       credentials: Credential[]
       plugins: ProvidedCredentials | undefined
+      /** A short name on CRI-O nodes: how it resolved, and the names to try after `ref` when it does not pull. */
+      shortName?: PlannedShortName
     }
+
+/** A short name's candidates: `ref` first, then `rest`, in CRI-O's order (blocked ones left out, and said). */
+export interface PlannedShortName {
+  written: string
+  via: 'alias' | 'search'
+  origin: string
+  rest: ImageReference[]
+  /** Every candidate, in order, and for those not asked why. */
+  candidates: Array<{ ref: ImageReference; skipped?: string }>
+}
 
 /** Everything assess reads about a subject before the registry: its mode, secrets and a plan per distinct image. */
 export type PreparedAssessment =
@@ -122,14 +141,28 @@ export async function prepareAssessment(
     const done = (outcome: ImageOutcome): ImagePlan => ({ kind: 'done', outcome })
     const parsed = tryParseReference(use.image)
     if (!parsed.ok) return done({ kind: 'invalid', use, problem: parsed.error.message })
+    // CRI-O nodes: a short name is whatever registries.conf makes of it, tried in order.
+    const resolution = options.pullRules?.shortName?.(use.image) ?? { kind: 'qualified' }
+    if (resolution.kind === 'ambiguous' || resolution.kind === 'unresolvable')
+      return done({ kind: 'short-name', use, resolution })
+    const names = resolution.kind === 'qualified' ? [parsed.ref] : resolution.candidates
     // Before exemptions and secrets: whatever else is configured, nothing is sent there.
-    const metadata = metadataHostProblem(parsed.ref.registryHost)
-    if (metadata !== undefined) return done({ kind: 'metadata-host', use, problem: metadata })
+    for (const name of names) {
+      const metadata = metadataHostProblem(name.registryHost)
+      if (metadata !== undefined) return done({ kind: 'metadata-host', use, problem: metadata })
+    }
     const exempt = options.exemptImages?.match(parsed.ref)
     if (exempt !== undefined) return done({ kind: 'exempt', use, pattern: exempt })
-    // No credential or registry changes a blocked pull: say so without asking anyone.
-    const blocked = options.pullRules?.blocked(parsed.ref)
-    if (blocked !== undefined) return done({ kind: 'blocked', use, ref: parsed.ref, ...blocked })
+    // No credential or registry changes a blocked pull: say so without asking anyone. CRI-O goes on to a short name's next candidate.
+    const candidates = names.map((ref) => {
+      const blocked = options.pullRules?.blocked(ref)
+      return { ref, blocked, ...(blocked === undefined ? {} : { skipped: 'RegistryBlocked' }) }
+    })
+    const open = candidates.filter((c) => c.blocked === undefined)
+    if (open.length === 0) {
+      const first = candidates[0]!
+      return done({ kind: 'blocked', use, ref: first.ref, ...first.blocked! })
+    }
     // One server for the whole pod, so every container's fix writes the secret the same way.
     if (keyring.fatal !== undefined) {
       const servers = domains(subject.images)
@@ -147,8 +180,26 @@ export async function prepareAssessment(
       namespace: subject.namespace,
       serviceAccountName: subject.serviceAccountName ?? 'default',
     })
+    // For a short name the kubelet matches secrets against docker.io/<name>, and CRI-O sends them to every candidate.
     const credentials = [...keyring.credentialsFor(parsed.ref.name), ...(plugins?.entries ?? [])]
-    return { kind: 'ask', use, ref: parsed.ref, credentials, plugins }
+    const shortName: PlannedShortName | undefined =
+      resolution.kind === 'qualified'
+        ? undefined
+        : {
+            written: resolution.written,
+            via: resolution.kind,
+            origin: resolution.origin,
+            rest: open.slice(1).map((c) => c.ref),
+            candidates: candidates.map(({ ref, skipped }) => ({ ref, ...(skipped === undefined ? {} : { skipped }) })),
+          }
+    return {
+      kind: 'ask',
+      use,
+      ref: open[0]!.ref,
+      credentials,
+      plugins,
+      ...(shortName === undefined ? {} : { shortName }),
+    }
   })
   return {
     mode: ns.mode,
@@ -180,8 +231,8 @@ export async function completeAssessment(
     const plan = prepared.plans.get(use.image)
     if (plan === undefined) throw new Error(`completeAssessment: image ${JSON.stringify(use.image)} was not prepared`)
     if (plan.kind === 'done') return plan.outcome
-    const { ref, credentials, plugins } = plan
-    const result = await options.checker.check(ref, credentials, subject.namespace, signal)
+    const { credentials, plugins } = plan
+    const { ref, result, shortName } = await askInTurn(options.checker, plan, subject.namespace, signal)
     const outcome: ImageOutcome = {
       kind: 'checked',
       use,
@@ -189,6 +240,7 @@ export async function completeAssessment(
       result,
       tried: credentials.map((c) => c.label),
       incomplete,
+      ...(shortName === undefined ? {} : { shortName }),
     }
     if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
     if (plugins !== undefined && plugins.matched.length > 0) {
@@ -219,6 +271,40 @@ export async function completeAssessment(
   const outcomes = subject.images.map((use) => ({ ...byImage.get(use.image)!, use }))
   const { mode, modeNote, secretNames, secretProblems, secretsLoaded } = prepared
   return { mode, modeNote, outcomes, secretNames, secretProblems, secretsLoaded }
+}
+
+/**
+ * The plan's question, and for a short name each further candidate until one pulls, as CRI-O
+ * tries them. None pulling: the most telling answer (as for one image's credentials: an
+ * unanswered name first, since it might have pulled).
+ */
+async function askInTurn(
+  checker: ImageChecker,
+  plan: Extract<ImagePlan, { kind: 'ask' }>,
+  namespace: string,
+  signal: AbortSignal,
+): Promise<{ ref: ImageReference; result: CheckResult; shortName?: ShortNameUse }> {
+  const first = await checker.check(plan.ref, plan.credentials, namespace, signal)
+  const planned = plan.shortName
+  if (planned === undefined) return { ref: plan.ref, result: first }
+  const answers: Array<{ ref: ImageReference; result: CheckResult }> = [{ ref: plan.ref, result: first }]
+  for (const ref of planned.rest) {
+    if (answers[answers.length - 1]!.result.code === 'Exists') break
+    answers.push({ ref, result: await checker.check(ref, plan.credentials, namespace, signal) })
+  }
+  const last = answers[answers.length - 1]!
+  const chosen =
+    last.result.code === 'Exists'
+      ? last
+      : answers.reduce((best, a) => (answerRank(a.result.code) < answerRank(best.result.code) ? a : best))
+  const asked = new Map(answers.map((a) => [a.ref.canonical, a.result.code]))
+  const tried = planned.candidates
+    .map((c) => ({ name: c.ref.canonical, code: c.skipped ?? asked.get(c.ref.canonical) }))
+    .filter((c): c is { name: string; code: string } => c.code !== undefined)
+  return {
+    ...chosen,
+    shortName: { written: planned.written, via: planned.via, origin: planned.origin, tried },
+  }
 }
 
 /**

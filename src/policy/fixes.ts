@@ -132,6 +132,13 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
   if (o.kind === 'invalid') return imageFix(o, t, 'correct the image reference', 'correct the image reference')
   if (o.kind === 'metadata-host')
     return imageFix(o, t, "use the image's real registry", "use the image's real registry")
+  if (o.kind === 'blocked' && o.problem !== undefined)
+    return imageFix(
+      o,
+      t,
+      `have the cluster's operators correct the location of the rule for "${o.prefix}" in ${o.file}, or use an image from another registry`,
+      'use an image from another registry',
+    )
   if (o.kind === 'blocked')
     return imageFix(
       o,
@@ -140,6 +147,7 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
       'use an image from an allowed registry',
     )
   if (o.kind === 'broken-secret') return brokenSecretFix(o, t)
+  if (o.kind === 'short-name') return shortNameFix(o, t)
   switch (o.result.code) {
     case 'TagNotFound':
       return tagFix(o, t)
@@ -165,6 +173,29 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
     default:
       return undefined
   }
+}
+
+/**
+ * A short name CRI-O will not resolve: the name written out in full, or (for the nodes' operators)
+ * an alias in a registries.conf.d drop-in, which wins in every mode.
+ */
+function shortNameFix(o: Extract<ImageOutcome, { kind: 'short-name' }>, t: FixTarget): Fix {
+  const r = o.resolution
+  if (r.kind === 'unresolvable')
+    return imageFix(
+      o,
+      t,
+      `write the image with its registry (registry/repository:tag), or have the nodes' operators give "${r.written}" an alias or set unqualified-search-registries in a registries.conf.d drop-in`,
+      'write the image with its registry',
+    )
+  const names = r.candidates.map((c) => c.canonical)
+  const aliases = r.candidates.map((c) => `"${r.written}" = "${c.name}"`)
+  return imageFix(
+    o,
+    t,
+    `write the image with its registry: ${names.join(' or ')}, whichever is meant; or have the nodes' operators add the alias under [aliases] in a drop-in in /etc/containers/registries.conf.d/, one of: ${aliases.join(' | ')}`,
+    `write the image with its registry (${names.join(' or ')})`,
+  )
 }
 
 /** What the container had before an UPDATE changed it, as words, or ''. */

@@ -177,7 +177,30 @@ function judgeWith(options: JudgeOptions): Judge {
             ? { answeredBy: o.result.answeredBy }
             : {}),
           ...(o.kind === 'checked' && o.result.asked !== undefined ? { asked: o.result.asked } : {}),
-          ...(o.kind === 'blocked' ? { blockedBy: { file: o.file, prefix: o.prefix } } : {}),
+          ...(o.kind === 'blocked'
+            ? {
+                blockedBy: {
+                  file: o.file,
+                  prefix: o.prefix,
+                  ...(o.problem === undefined ? {} : { problem: o.problem }),
+                },
+              }
+            : {}),
+          // A short name on CRI-O nodes: the name it became, and how.
+          ...(o.kind === 'checked' && o.shortName !== undefined
+            ? {
+                resolvedTo: o.ref.canonical,
+                shortName: { via: o.shortName.via, origin: o.shortName.origin, tried: o.shortName.tried },
+              }
+            : {}),
+          ...(o.kind === 'short-name'
+            ? {
+                shortName:
+                  o.resolution.kind === 'ambiguous'
+                    ? { candidates: o.resolution.candidates.map((c) => c.canonical), origin: o.resolution.origin }
+                    : { problem: o.resolution.problem },
+              }
+            : {}),
           ...(o.kind === 'checked' && o.providerFailures !== undefined
             ? {
                 providerFailures: o.providerFailures.map((f) => ({

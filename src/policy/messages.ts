@@ -5,6 +5,7 @@
  * fix share one entry. Warnings are the short form, one line each, within the API server's length.
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
+import { ambiguousReason } from '../mirrors/short-names.js'
 import { fixFor, fixLines, renderFix, type Fix, type FixTarget } from './fixes.js'
 import { pullability, type ImageOutcome, type Pullability } from './outcome.js'
 import { formatPlatform, type Platform } from './platforms.js'
@@ -47,13 +48,16 @@ export function problem(o: ImageOutcome): string {
   if (o.kind === 'invalid') return `${o.problem} (the kubelet reports InvalidImageName)`
   if (o.kind === 'metadata-host')
     return `registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it`
+  if (o.kind === 'blocked' && o.problem !== undefined)
+    return `${o.ref.name} cannot be pulled on the nodes: ${o.file} has a [[registry]] with prefix "${o.prefix}" whose location the runtime cannot use (${o.problem}), so every pull under it fails`
   if (o.kind === 'blocked')
     return `${o.ref.name} is blocked on the nodes: ${o.file} has a [[registry]] with prefix "${o.prefix}" and blocked = true, so the runtime refuses to pull it`
   if (o.kind === 'broken-secret')
     return `pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed`
+  if (o.kind === 'short-name') return shortNameProblem(o)
   const { ref, result } = o
   const repo = `${ref.domain}/${ref.path}`
-  const asked = askedNote(o)
+  const asked = askedNote(o) + shortNameNote(o)
   switch (result.code) {
     case 'TagNotFound':
       return `tag "${ref.reference}" does not exist in ${repo}${asked}`
@@ -86,6 +90,25 @@ export function problem(o: ImageOutcome): string {
       }
       return `pullable (${result.digest})`
   }
+}
+
+type ShortName = Extract<ImageOutcome, { kind: 'short-name' }>
+
+/** A short name CRI-O refuses, with its reason as the runtime gives it. */
+function shortNameProblem(o: ShortName): string {
+  const r = o.resolution
+  if (r.kind === 'unresolvable')
+    return `short name "${r.written}" cannot be resolved by the nodes' CRI-O: ${r.problem}; the pull fails`
+  return `short name "${r.written}" is ambiguous on the nodes' CRI-O: short_name_mode is enforcing and ${r.origin} lists ${r.candidates.length} unqualified-search registries (${r.candidates.map((c) => c.domain).join(', ')}), so CRI-O refuses the pull ("${ambiguousReason(o.use.image)}"; the pod shows ImageInspectError or ErrImagePull)`
+}
+
+/** For a short name that resolved: the name it became, how, and what the names before it said. */
+export function shortNameNote(o: Checked): string {
+  const s = o.shortName
+  if (s === undefined) return ''
+  const others = s.tried.filter((t) => t.name !== o.ref.canonical).map((t) => `${t.name}: ${t.code}`)
+  const how = s.via === 'alias' ? `an alias in ${s.origin}` : `the unqualified-search registries of ${s.origin}`
+  return ` (short name "${s.written}" became ${o.ref.canonical} by ${how}${others.length > 0 ? `; also tried: ${others.join(', ')}` : ''})`
 }
 
 /**
@@ -180,9 +203,15 @@ function shortProblem(o: ImageOutcome): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
   if (o.kind === 'invalid') return o.problem
   if (o.kind === 'metadata-host') return `registry host ${o.problem}; no request was sent`
+  if (o.kind === 'blocked' && o.problem !== undefined)
+    return `${o.file} (prefix "${o.prefix}") rewrites it to no valid name; every pull under it fails`
   if (o.kind === 'blocked') return `blocked by ${o.file} (prefix "${o.prefix}"); the runtime refuses to pull it`
   if (o.kind === 'broken-secret')
     return `pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull`
+  if (o.kind === 'short-name')
+    return o.resolution.kind === 'ambiguous'
+      ? `ambiguous short name on CRI-O (short_name_mode enforcing, ${o.resolution.candidates.length} search registries)`
+      : 'short name CRI-O cannot resolve'
   switch (o.result.code) {
     case 'TagNotFound':
       return `tag "${o.ref.reference}" not found in ${o.ref.domain}/${o.ref.path}`

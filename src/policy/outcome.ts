@@ -3,6 +3,7 @@
  * verdicts here and nowhere else.
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
+import type { ShortNameResolution } from '../mirrors/short-names.js'
 import type { ProviderFailure } from '../providers/providers.js'
 import type { ImageReference } from '../reference/index.js'
 import type { CheckResult, Platform } from '../registry/index.js'
@@ -25,7 +26,14 @@ export type ImageOutcome =
   /** The registry host is a cloud metadata or link-local address: no request was made. */
   | { kind: 'metadata-host'; use: ImageUse; problem: string }
   /** The nodes' runtime refuses this registry (registries.conf `blocked = true`): no request was made. */
-  | { kind: 'blocked'; use: ImageUse; ref: ImageReference; file: string; prefix: string }
+  /** `problem`: no `blocked = true`, but a rule whose location cannot be used, which fails every pull under it. */
+  | { kind: 'blocked'; use: ImageUse; ref: ImageReference; file: string; prefix: string; problem?: string }
+  /** A short name the nodes' CRI-O refuses (ambiguous in enforcing mode, or nowhere to look): no request was made. */
+  | {
+      kind: 'short-name'
+      use: ImageUse
+      resolution: Extract<ShortNameResolution, { kind: 'ambiguous' | 'unresolvable' }>
+    }
   /** `server`: the registry the command that writes the secret again names (the pod's first); `servers`: every registry the pod pulls from. */
   | { kind: 'broken-secret'; use: ImageUse; problem: SecretProblem; server?: string; servers?: string[] }
   | {
@@ -33,6 +41,8 @@ export type ImageOutcome =
       use: ImageUse
       ref: ImageReference
       result: CheckResult
+      /** A short name on CRI-O nodes: what it became, and what each name tried before the answer gave. */
+      shortName?: ShortNameUse
       /** Labels of the credentials that applied to this image, in the order tried. */
       tried: string[]
       /** Some pull secret could not be read: the kubelet may hold credentials we could not try. */
@@ -50,6 +60,17 @@ export type ImageOutcome =
       /** With providers: until when their answers would come back the same (0: not reusable). */
       providersReusableUntil?: number
     }
+
+/** How CRI-O resolved a short name, for the outcome of the name it became (`ref`). */
+export interface ShortNameUse {
+  /** The name as written, without tag or digest. */
+  written: string
+  via: 'alias' | 'search'
+  /** The file that set the alias, or the search list. */
+  origin: string
+  /** Every candidate in CRI-O's order, with what the registry (or the nodes' rules) said; the last one tried is `ref`. */
+  tried: Array<{ name: string; code: string }>
+}
 
 /** pullable: the kubelet will pull it. not-pullable: it definitely will not. unknown: policy decides. */
 export type Pullability = 'pullable' | 'not-pullable' | 'unknown'
@@ -83,6 +104,7 @@ export function reasonCode(o: ImageOutcome): string {
   if (o.kind === 'metadata-host') return 'MetadataHost'
   if (o.kind === 'blocked') return 'RegistryBlocked'
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
+  if (o.kind === 'short-name') return o.resolution.kind === 'ambiguous' ? 'ShortNameAmbiguous' : 'ShortNameUnresolvable'
   if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
   return o.result.code
 }
@@ -96,7 +118,8 @@ export function reasonCode(o: ImageOutcome): string {
  * "does not exist or requires authorization", which it gives for any name it does not have.
  */
 function neverPulledPullability(o: ImageOutcome): Pullability {
-  if (o.kind === 'invalid') return 'not-pullable'
+  // CRI-O resolves a short name for the image status too: the kubelet's look at the node fails (ImageInspectError).
+  if (o.kind === 'invalid' || o.kind === 'short-name') return 'not-pullable'
   if (o.kind !== 'checked' || o.result.code !== 'AccessDenied') return 'pullable'
   return o.incomplete || (o.providerFailures?.length ?? 0) > 0 ? 'unknown' : 'not-pullable'
 }

@@ -270,6 +270,11 @@ const PRECEDENCE: readonly ReasonCode[] = [
   'AccessDenied',
 ]
 
+/** Where `code` stands in that order when several answers compete (lower says more). */
+export function answerRank(code: ReasonCode): number {
+  return code === 'Exists' ? -1 : PRECEDENCE.indexOf(code)
+}
+
 export function summarize(attempts: Attempt[]): CheckResult {
   const ranked = PRECEDENCE.map((code) => attempts.find((a) => a.code === code)).find((a) => a !== undefined)
   const chosen = ranked ?? attempts[attempts.length - 1]

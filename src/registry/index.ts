@@ -1,4 +1,4 @@
-export { RegistryClient, summarize, type CheckOptions, type RegistryClientOptions } from './client.js'
+export { RegistryClient, answerRank, summarize, type CheckOptions, type RegistryClientOptions } from './client.js'
 export { credentialIdentity, type Credential } from './credential.js'
 export { parseIndexPlatforms, type IndexPlatforms } from './index-platforms.js'
 export { isIndexMediaType, MANIFEST_ACCEPT } from './media-types.js'
