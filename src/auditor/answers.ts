@@ -13,9 +13,12 @@
 import { setMaxListeners } from 'node:events'
 import type { ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
+import type { FoundManifest } from '../registry/client.js'
 import { credentialIdentity, type Credential } from '../registry/credential.js'
 import { relabelResult } from '../registry/relabel.js'
 import type { CheckResult } from '../registry/result.js'
+import type { AttachmentsRead } from '../registry/sigstore-attachments.js'
+import type { IndexInstances } from '../registry/index-platforms.js'
 
 /** The image and the credentials' identities (never their values), in the kubelet's order. */
 export function questionKey(ref: ImageReference, credentials: readonly Credential[]): string {
@@ -25,6 +28,12 @@ export function questionKey(ref: ImageReference, credentials: readonly Credentia
 /** `what` and the credentials' identities, one flat string. */
 function keyOf(what: string, credentials: readonly Credential[]): string {
   return [what, ...credentials.map((c) => credentialIdentity(c))].join('\n')
+}
+
+/** A manifest found, read again: its digest, where it was found and with which of the credentials. */
+function foundKey(ref: ImageReference, credentials: readonly Credential[], found: FoundManifest): string {
+  const decided = credentials.findIndex((c) => c.label === found.decidedBy)
+  return keyOf(`${ref.name}@${found.digest}\n${found.answeredBy ?? ''}\n${decided}`, credentials)
 }
 
 export type QuestionResult = 'pullable' | 'not-pullable' | 'unverified'
@@ -63,6 +72,8 @@ export class PassAnswers implements ImageChecker {
   readonly #options: PassAnswersOptions
   readonly #entries = new Map<string, Entry>()
   readonly #tags = new Map<string, Promise<readonly string[] | undefined>>()
+  readonly #attachments = new Map<string, Promise<AttachmentsRead>>()
+  readonly #instances = new Map<string, Promise<IndexInstances>>()
 
   /** `inner`: asks the registry afresh (the audit's checker). */
   constructor(inner: ImageChecker, options: PassAnswersOptions) {
@@ -131,6 +142,41 @@ export class PassAnswers implements ImageChecker {
       this.#tags.set(key, listed)
     }
     return listed
+  }
+
+  /** A manifest's signatures (signature policies), read once a pass for everyone with the same credentials. */
+  sigstoreAttachments(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    found: FoundManifest,
+    _signal?: AbortSignal,
+  ): Promise<AttachmentsRead> {
+    return this.#once(this.#attachments, foundKey(ref, credentials, found), ref, () =>
+      this.#inner.sigstoreAttachments(ref, credentials, namespace, found, this.#deadline()),
+    )
+  }
+
+  /** An index's platform manifests, read once a pass for everyone with the same credentials. */
+  indexInstances(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    found: FoundManifest,
+    _signal?: AbortSignal,
+  ): Promise<IndexInstances> {
+    return this.#once(this.#instances, foundKey(ref, credentials, found), ref, () =>
+      this.#inner.indexInstances(ref, credentials, namespace, found, this.#deadline()),
+    )
+  }
+
+  #once<T>(memory: Map<string, Promise<T>>, key: string, ref: ImageReference, ask: () => Promise<T>): Promise<T> {
+    let answer = memory.get(key)
+    if (answer === undefined) {
+      answer = ask().finally(() => this.#asked(ref))
+      memory.set(key, answer)
+    }
+    return answer
   }
 
   #ask(ref: ImageReference, credentials: readonly Credential[], namespace: string): Promise<CheckResult> {

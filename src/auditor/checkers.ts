@@ -13,6 +13,10 @@ export function auditChecker(checker: CachedChecker): ImageChecker {
   return {
     check: (ref, credentials, namespace, signal) => checker.fresh(ref, credentials, namespace, signal),
     tags: (ref, credentials, namespace, signal) => checker.tags(ref, credentials, namespace, signal),
+    sigstoreAttachments: (ref, credentials, namespace, found, signal) =>
+      checker.sigstoreAttachments(ref, credentials, namespace, found, signal),
+    indexInstances: (ref, credentials, namespace, found, signal) =>
+      checker.indexInstances(ref, credentials, namespace, found, signal),
   }
 }
 
@@ -26,5 +30,9 @@ export function directChecker(client: RegistryClient): ImageChecker {
     check: (ref, credentials, _namespace, signal) => client.checkManifest(ref, credentials, { signal }),
     tags: (ref, credentials, _namespace, signal) =>
       client.listTags(ref, credentials, { signal }).catch(() => undefined),
+    sigstoreAttachments: (ref, credentials, _namespace, found, signal) =>
+      client.sigstoreAttachments(ref, credentials, found, { signal }),
+    indexInstances: (ref, credentials, _namespace, found, signal) =>
+      client.indexInstances(ref, credentials, found, { signal }),
   }
 }

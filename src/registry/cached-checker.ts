@@ -22,10 +22,12 @@ import { SingleFlight } from '../async/single-flight.js'
 import { BoundedMap } from '../cache/bounded-map.js'
 import { ExpiringMap, TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
-import type { RegistryClient } from './client.js'
+import type { FoundManifest, RegistryClient } from './client.js'
 import { credentialIdentity, type Credential } from './credential.js'
 import type { RegistryPauses } from './pauses.js'
 import type { CheckResult, Platform } from './result.js'
+import type { AttachmentsRead } from './sigstore-attachments.js'
+import type { IndexInstances } from './index-platforms.js'
 
 export interface CachedCheckerOptions {
   /** "Exists" answers: long, since a pushed image rarely disappears. */
@@ -72,6 +74,22 @@ export interface ImageChecker {
     namespace: string,
     signal?: AbortSignal,
   ): Promise<readonly string[] | undefined>
+  /** The sigstore attachments of a manifest found by check (signature policies), or why they could not be read. */
+  sigstoreAttachments(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    found: FoundManifest,
+    signal?: AbortSignal,
+  ): Promise<AttachmentsRead>
+  /** The platform manifests of an index found by check (signature policies check the one a node pulls). */
+  indexInstances(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    found: FoundManifest,
+    signal?: AbortSignal,
+  ): Promise<IndexInstances>
 }
 
 /** On a cached answer (symbols: never serialized): until when it is served. */
@@ -93,6 +111,11 @@ export class CachedChecker implements ImageChecker {
   /** Tag lists are made lazily: most checkers never see a missing tag. */
   #tagCache: TtlCache<string, readonly string[] | null> | undefined
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
+  /** Signature lists likewise: only images under a signature policy need them. */
+  #attachmentCache: TtlCache<string, AttachmentsRead> | undefined
+  #attachmentFlight: SingleFlight<string, AttachmentsRead> | undefined
+  #instanceCache: TtlCache<string, IndexInstances> | undefined
+  #instanceFlight: SingleFlight<string, IndexInstances> | undefined
 
   readonly #observer: CheckObserver | undefined
 
@@ -273,7 +296,80 @@ export class CachedChecker implements ImageChecker {
     })
     return within(shared, signal, () => undefined)
   }
+
+  /**
+   * A manifest's signatures, for everyone holding the same credentials (by value, as an "Exists" is
+   * shared): kept as long as an "Exists" when there are some, as briefly as a negative answer when
+   * there are none (a signature is often pushed just after its image), never when unanswered.
+   */
+  async sigstoreAttachments(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    found: FoundManifest,
+    signal?: AbortSignal,
+  ): Promise<AttachmentsRead> {
+    const key = this.#foundKey(ref, credentials, namespace, found)
+    const cache = (this.#attachmentCache ??= new TtlCache({ maxEntries: MAX_ATTACHMENT_LISTS, clock: this.#clock }))
+    const hit = cache.get(key)
+    if (hit !== undefined) return hit
+    const flight = (this.#attachmentFlight ??= new SingleFlight())
+    const shared = flight.run(key, async () => {
+      this.#observer?.inflight(1)
+      const read = await this.#client
+        .sigstoreAttachments(ref, credentials, found, { signal: AbortSignal.timeout(this.#budget) })
+        .finally(() => this.#observer?.inflight(-1))
+      if (read.ok || read.kind === 'invalid')
+        cache.set(
+          key,
+          read,
+          this.#clock.now() + (read.ok && read.attachments.length > 0 ? this.#existsTtl : this.#negativeTtl),
+        )
+      return read
+    })
+    return within(shared, signal, () => ({
+      ok: false,
+      kind: 'unanswered',
+      detail: "the review's time budget ran out before the registry answered",
+    }))
+  }
+
+  /** An index's platform manifests: an index by digest never changes, so kept as long as an "Exists". */
+  async indexInstances(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    found: FoundManifest,
+    signal?: AbortSignal,
+  ): Promise<IndexInstances> {
+    const key = this.#foundKey(ref, credentials, namespace, found)
+    const cache = (this.#instanceCache ??= new TtlCache({ maxEntries: MAX_ATTACHMENT_LISTS, clock: this.#clock }))
+    const hit = cache.get(key)
+    if (hit !== undefined) return hit
+    const flight = (this.#instanceFlight ??= new SingleFlight())
+    const shared = flight.run(key, async () => {
+      const read = await this.#client.indexInstances(ref, credentials, found, {
+        signal: AbortSignal.timeout(this.#budget),
+      })
+      if (read.ok) cache.set(key, read, this.#clock.now() + this.#existsTtl)
+      return read
+    })
+    return within(shared, signal, () => ({
+      ok: false,
+      reason: "the review's time budget ran out before the registry answered",
+    }))
+  }
+
+  /** Where a found manifest is read again: the credentials by value, the one that found it, the host and the digest. */
+  #foundKey(ref: ImageReference, credentials: readonly Credential[], namespace: string, found: FoundManifest): string {
+    const { route, values } = this.#ids(credentials, namespace)
+    const decided = credentials.findIndex((c) => c.label === found.decidedBy)
+    return flat([route, values, decided, found.answeredBy ?? '', ref.name, found.digest])
+  }
 }
+
+/** Signature lists are read for images under a signature policy only; a few hundred bytes each. */
+const MAX_ATTACHMENT_LISTS = 4096
 
 const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
 

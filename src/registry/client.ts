@@ -4,6 +4,9 @@ import { ANONYMOUS, type Credential } from './credential.js'
 import { directEndpoint, type Endpoint, type Router } from './endpoint.js'
 import { attemptManifest, type AttemptContext } from './manifest.js'
 import { RegistryPauses } from './pauses.js'
+import { readSigstoreAttachments, type AttachmentsRead } from './sigstore-attachments.js'
+import { fetchIndexInstances, type IndexInstances } from './index-platforms.js'
+import { startAuth } from './auth-flow.js'
 import type { Attempt, CheckResult, ReasonCode } from './result.js'
 import { listTags, type ListTagsOptions } from './tags.js'
 import { TokenSource } from './token.js'
@@ -37,6 +40,13 @@ export interface ListTagsClientOptions extends Omit<ListTagsOptions, 'signal'> {
  * answer and well inside the webhook's budget (--timeout, 8 s by default).
  */
 export const DEFAULT_TAG_LIST_BUDGET_MS = 2_000
+
+/** What an Exists answer says about where the manifest was read: enough to read its attachments there. */
+export interface FoundManifest {
+  digest: string
+  decidedBy: string
+  answeredBy?: string
+}
 
 export interface CheckOptions {
   /** The overall deadline: when it fires, the check ends with RegistryUnreachable (timeout). */
@@ -196,6 +206,54 @@ export class RegistryClient {
       }
     }
     return undefined
+  }
+
+  /**
+   * The sigstore attachments of the manifest `found` (an Exists answer of checkManifest): read where
+   * that manifest came from, with the credential that read it, as containers-image reads them from
+   * the pull's source. Never throws.
+   */
+  async sigstoreAttachments(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    found: FoundManifest,
+    options: CheckOptions = {},
+  ): Promise<AttachmentsRead> {
+    const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
+    const ep = this.#foundAt(ref, found)
+    if (typeof ep === 'string') return { ok: false, kind: 'unanswered', detail: ep }
+    const credential = ep.credentials ? (credentials.find((c) => c.label === found.decidedBy) ?? null) : null
+    return readSigstoreAttachments(this.#ctx, ep, credential, found.digest, signal)
+  }
+
+  /** The platform manifests of the index `found`, read where it was found, with the credential that found it. Never throws. */
+  async indexInstances(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    found: FoundManifest,
+    options: CheckOptions = {},
+  ): Promise<IndexInstances> {
+    const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
+    const ep = this.#foundAt(ref, found)
+    if (typeof ep === 'string') return { ok: false, reason: ep }
+    const credential = ep.credentials ? (credentials.find((c) => c.label === found.decidedBy) ?? null) : null
+    const auth = startAuth(this.#ctx, ep.host, ep.repository, credential, {
+      tls: ep.tls,
+      plainHttp: ep.scheme === 'http',
+    })
+    return fetchIndexInstances(this.#ctx, auth, ep, found.digest, signal)
+  }
+
+  /** The host that answered `found`, or why it cannot be asked now. */
+  #foundAt(ref: ImageReference, found: FoundManifest): Endpoint | string {
+    const endpoints = this.#endpoints(ref)
+    const ep = found.answeredBy === undefined ? endpoints[0] : endpoints.find((e) => e.label === found.answeredBy)
+    if (ep === undefined)
+      return `${found.answeredBy ?? ref.registryHost} is no longer where the nodes pull ${ref.name} from`
+    const waiting = this.pauses.remaining(ep.host)
+    if (waiting !== undefined)
+      return `${ep.host} is rate limiting pulls (HTTP 429); not asked again for ${Math.ceil(waiting / 1000)}s`
+    return ep
   }
 
   #generation = 0

@@ -45,6 +45,56 @@ export async function fetchIndexPlatforms(
   digest: string,
   signal: AbortSignal | undefined,
 ): Promise<IndexPlatforms> {
+  const body = await fetchIndex(ctx, auth, ep, digest, signal)
+  return body.ok ? platformsFromBody(body.body, digest) : body
+}
+
+/** One platform's manifest in an index: what a node of that platform pulls. */
+export interface IndexInstance {
+  digest: string
+  platform: Platform
+}
+
+export type IndexInstances = { ok: true; instances: IndexInstance[] } | { ok: false; reason: string }
+
+/**
+ * The index `digest` at `ep`, entry by entry in its order (signature policies check the manifest
+ * a node's platform picks, not the index). Never throws.
+ */
+export async function fetchIndexInstances(
+  ctx: AuthContext,
+  auth: AuthState,
+  ep: Endpoint,
+  digest: string,
+  signal: AbortSignal | undefined,
+): Promise<IndexInstances> {
+  const got = await fetchIndex(ctx, auth, ep, digest, signal)
+  if (!got.ok) return got
+  if (!bodyMatchesDigest(got.body, digest))
+    return { ok: false, reason: `the index body does not match digest ${digest}` }
+  const platforms = parseIndexPlatforms(got.body)
+  if (!platforms.ok) return platforms
+  const manifests = (JSON.parse(got.body.toString('utf8')) as { manifests: unknown[] }).manifests
+  const instances: IndexInstance[] = []
+  for (const entry of manifests) {
+    if (!isRecord(entry) || !isRecord(entry['platform']) || typeof entry['digest'] !== 'string') continue
+    const { os, architecture, variant } = entry['platform']
+    if (!isField(os) || !isField(architecture) || !(variant === undefined || variant === '' || isField(variant)))
+      continue
+    const platform: Platform =
+      variant === undefined || variant === '' ? { os, architecture } : { os, architecture, variant }
+    instances.push({ digest: entry['digest'], platform })
+  }
+  return { ok: true, instances }
+}
+
+async function fetchIndex(
+  ctx: AuthContext,
+  auth: AuthState,
+  ep: Endpoint,
+  digest: string,
+  signal: AbortSignal | undefined,
+): Promise<{ ok: true; body: Buffer } | { ok: false; reason: string }> {
   const url = endpointUrl(ep, (h, tls) => ctx.transport.baseUrl(h, tls), `manifests/${digest}`)
   try {
     const sent = await sendAuthorized(ctx, auth, {
@@ -58,7 +108,7 @@ export async function fetchIndexPlatforms(
     })
     if (!sent.ok) return { ok: false, reason: sent.failure.detail }
     if (sent.res.status !== 200) return { ok: false, reason: `GET of the index answered HTTP ${sent.res.status}` }
-    return platformsFromBody(sent.res.body, digest)
+    return { ok: true, body: sent.res.body }
   } catch (err) {
     return { ok: false, reason: asTransportError(err).detail }
   }

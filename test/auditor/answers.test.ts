@@ -72,6 +72,8 @@ t.test('each question asked once; every caller hears it with its own labels; tag
         listed.push(r.name)
         return ['1.0']
       },
+      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
+      indexInstances: async () => ({ ok: true as const, instances: [] }),
     },
     { signal: new AbortController().signal, timeoutMs: 1000, onRequest: (host) => requests.push(host) },
   )
@@ -102,6 +104,8 @@ t.test('an answer put without a request is served as any other', async (t) => {
     {
       check: async () => t.fail('no request') as never,
       tags: async () => undefined,
+      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
+      indexInstances: async () => ({ ok: true as const, instances: [] }),
     },
     { signal: new AbortController().signal, timeoutMs: 1000 },
   )

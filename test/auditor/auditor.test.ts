@@ -62,7 +62,12 @@ function world(answer: (ref: ImageReference) => CheckResult) {
     workloads: () => workloads,
     current: (w) => workloads.find((x) => x.name === w.name && x.kind === w.kind),
     assess: {
-      checker: { check: async (ref: ImageReference) => answer(ref), tags: async () => ['1.0'] },
+      checker: {
+        check: async (ref: ImageReference) => answer(ref),
+        tags: async () => ['1.0'],
+        sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
+        indexInstances: async () => ({ ok: true as const, instances: [] }),
+      },
       secrets: { getSecret: async () => ({ kind: 'missing' as const }) },
       serviceAccounts: {
         getServiceAccount: async () => ({

@@ -41,6 +41,8 @@ function assessWith(
         return answer(ref, signal)
       },
       tags: async () => [],
+      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
+      indexInstances: async () => ({ ok: true as const, instances: [] }),
     },
     secrets: { getSecret: async () => ({ kind: 'missing' as const }) },
     serviceAccounts: { getServiceAccount: async () => ({ kind: 'missing' as const }) },
@@ -265,6 +267,8 @@ function registry(good: string, asked: string[], missing = new Set<string>()) {
       return { ...exists, decidedBy: credentials[0]?.label ?? 'anonymous' }
     },
     tags: async () => ['1.1', '0.9'],
+    sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
+    indexInstances: async () => ({ ok: true as const, instances: [] }),
   }
 }
 

@@ -44,7 +44,12 @@ function judgeWith(answer: () => Promise<CheckResult>, extra: Partial<JudgeOptio
     },
   })
   const judge = createJudge({
-    checker: { check: answer, tags: async () => undefined },
+    checker: {
+      check: answer,
+      tags: async () => undefined,
+      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
+      indexInstances: async () => ({ ok: true as const, instances: [] }),
+    },
     secrets: { getSecret: async () => ({ kind: 'missing' }) },
     serviceAccounts: { getServiceAccount: async () => ({ kind: 'missing' }) },
     modes: labelsIgnored(),
