@@ -24,6 +24,7 @@ const FLOORS: Readonly<Record<string, number>> = {
   credentials: 4,
   kube: 3,
   mirrors: 3,
+  signatures: 3,
   registry: 2,
   reference: 1,
   cache: 1,
