@@ -12,6 +12,7 @@ import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
 import { TargetError } from '../commands/errors.js'
 import { wantsHelp } from '../commands/flags.js'
 import { openMirrors } from '../commands/mirrors.js'
+import { openSignaturePolicies } from '../commands/signature-policy.js'
 import { startCredentialProviders } from '../commands/providers.js'
 import { openRegistries } from '../commands/registry.js'
 import { createLogger } from '../log/logger.js'
@@ -24,7 +25,7 @@ import { AuditReportWriter, type AuditReport } from './report.js'
 export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
                        [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
                        [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR]] [--registry-concurrency 8] [--output table|json]`
+                       [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8] [--output table|json]`
 
 export async function audit(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -45,6 +46,7 @@ export async function audit(argv: string[]): Promise<number> {
   const where = namespace === undefined ? 'all namespaces' : `namespace ${namespace}`
 
   const routes = openMirrors(config.mirrors, logger, { watch: false })
+  const signatures = openSignaturePolicies(config.signatures, logger, { watch: false })
   const { client: registry } = openRegistries(config, config.timeoutMs, { routes })
   const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, {
     watch: false,
@@ -75,6 +77,7 @@ export async function audit(argv: string[]): Promise<number> {
         ...(providers === undefined ? {} : { credentialProviders: providers }),
         clusterPlatforms: new NodePlatforms(api, config.platforms, logger),
         ...(routes === undefined ? {} : { pullRules: routes }),
+        ...(signatures === undefined ? {} : { signaturePolicies: signatures }),
       },
       qps: config.qps,
       spreadMs: 0,

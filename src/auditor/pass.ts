@@ -369,7 +369,7 @@ async function judged(
   return findingFor(
     workload,
     subject,
-    await completeAssessment({ checker }, prepared, subject, signal),
+    await completeAssessment({ ...options.assess, checker }, prepared, subject, signal),
     options.assess,
     signal,
   )

@@ -9,6 +9,7 @@
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
 import { openMirrors } from '../commands/mirrors.js'
+import { openSignaturePolicies } from '../commands/signature-policy.js'
 import { startCredentialProviders } from '../commands/providers.js'
 import { openRegistries } from '../commands/registry.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
@@ -49,6 +50,7 @@ export interface RunOptions {
 export async function runCheck(objects: readonly CheckObject[], options: RunOptions): Promise<CheckedObject[]> {
   const { config } = options
   const routes = openMirrors(config.mirrors, options.logger, { watch: false })
+  const signatures = openSignaturePolicies(config.signatures, options.logger, { watch: false })
   const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
   const cluster = options.cluster ?? new OfflineCluster()
   const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, options.logger, {
@@ -64,6 +66,7 @@ export async function runCheck(objects: readonly CheckObject[], options: RunOpti
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: new NodePlatforms(cluster, config.platforms, options.logger),
     ...(routes === undefined ? {} : { pullRules: routes }),
+    ...(signatures === undefined ? {} : { signaturePolicies: signatures }),
   }
   const results: CheckedObject[] = []
   try {

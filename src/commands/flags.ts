@@ -39,6 +39,9 @@ export const FLAG_ENV = {
   'short-name-mode': 'PULLGUARD_SHORT_NAME_MODE',
   'crio-config': 'PULLGUARD_CRIO_CONFIG',
   'crio-config-dir': 'PULLGUARD_CRIO_CONFIG_DIR',
+  'signature-policy': 'PULLGUARD_SIGNATURE_POLICY',
+  'signature-policy-dir': 'PULLGUARD_SIGNATURE_POLICY_DIR',
+  'registries-d': 'PULLGUARD_REGISTRIES_D',
   'registry-concurrency': 'PULLGUARD_REGISTRY_CONCURRENCY',
 } as const
 export type EnvFlag = keyof typeof FLAG_ENV

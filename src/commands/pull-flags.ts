@@ -6,8 +6,10 @@
  */
 import type { CrioImageSettings } from '../mirrors/crio-conf.js'
 import type { MirrorSource } from '../mirrors/routes.js'
+import type { SignaturePolicySource } from '../signatures/signature-policies.js'
 import { flagsOrEnv, type Env } from './flags.js'
 import { mirrorSource } from './mirrors.js'
+import { signaturePolicySource } from './signature-policy.js'
 import { credentialProviderFlags, type CredentialProviderFlags } from './providers.js'
 import type { RegistryFlags } from './registry.js'
 import { insecureRegistries, nodeExtraCaCerts, registryCa, registryConcurrency } from './values.js'
@@ -25,6 +27,9 @@ export const PULL_OPTIONS = {
   'short-name-mode': { type: 'string' },
   'crio-config': { type: 'string' },
   'crio-config-dir': { type: 'string' },
+  'signature-policy': { type: 'string' },
+  'signature-policy-dir': { type: 'string' },
+  'registries-d': { type: 'string' },
 } as const
 
 export interface PullSettings extends RegistryFlags {
@@ -34,6 +39,8 @@ export interface PullSettings extends RegistryFlags {
   mirrors: MirrorSource | undefined
   /** CRI-O's own settings (--crio-config, --crio-config-dir), when given. */
   crio: CrioImageSettings | undefined
+  /** The nodes' signature policy (--signature-policy, --signature-policy-dir, --registries-d). */
+  signatures: SignaturePolicySource | undefined
 }
 
 /** Those flags' values (flag, else environment), read and checked now. */
@@ -63,5 +70,14 @@ export function pullSettings(
     ),
     mirrors: nodes.source,
     crio: nodes.crio,
+    signatures: signaturePolicySource(
+      {
+        policy: pick('signature-policy'),
+        dir: pick('signature-policy-dir'),
+        registriesD: pick('registries-d'),
+        registriesConf: pick('registries-conf'),
+      },
+      nodes.crio,
+    ),
   }
 }

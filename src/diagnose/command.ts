@@ -9,6 +9,7 @@ import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
 import { TargetError } from '../commands/errors.js'
 import { wantsHelp } from '../commands/flags.js'
 import { openMirrors } from '../commands/mirrors.js'
+import { openSignaturePolicies } from '../commands/signature-policy.js'
 import { startCredentialProviders } from '../commands/providers.js'
 import { openRegistries } from '../commands/registry.js'
 import { createLogger } from '../log/logger.js'
@@ -22,7 +23,7 @@ import { Diagnoser, isStuck, type DiagnoseApi } from './run.js'
 export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | namespace [NS | -A/--all-namespaces]
                        [--kubeconfig FILE] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
                        [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR]] [--registry-concurrency 8] [--output table|json]`
+                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8] [--output table|json]`
 
 export async function diagnose(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
@@ -73,6 +74,7 @@ async function run(
     serviceAccounts: api,
   })
   const routes = openMirrors(config.mirrors, logger, { watch: false })
+  const signatures = openSignaturePolicies(config.signatures, logger, { watch: false })
   const registries = openRegistries(config, config.timeoutMs, { routes })
   const diagnoser = new Diagnoser(api, {
     ...(providers === undefined ? {} : { credentialProviders: providers }),
@@ -80,6 +82,7 @@ async function run(
     checker: registries.checker,
     nodeCredentials,
     ...(routes === undefined ? {} : { routes }),
+    ...(signatures === undefined ? {} : { signatures }),
   })
   try {
     return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))

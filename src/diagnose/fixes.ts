@@ -80,7 +80,7 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
     return `${o.ref.name} is blocked by ${o.file} (prefix "${o.prefix}", blocked = true): the runtime refuses to pull it`
   if (o.kind === 'broken-secret')
     return `pull secret "${o.problem.secret}" exists but does not parse (${o.problem.detail}); the kubelet fails every pull of this pod while it is listed`
-  if (o.kind === 'short-name') return problem(o)
+  if (o.kind === 'short-name' || o.kind === 'signature-refused') return problem(o)
   const { ref, result } = o
   const tried = o.tried.length === 0 ? 'no credentials apply, so the pull is anonymous' : `tried ${o.tried.join(', ')}`
   if (

@@ -4,6 +4,7 @@
  * finding and fix per container. Receives its collaborators, so the CLI and tests build it alike.
  */
 import type { MirrorRoutes } from '../mirrors/routes.js'
+import type { SignaturePolicies } from '../signatures/signature-policies.js'
 import { setMaxListeners } from 'node:events'
 import { pool } from '../async/pool.js'
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
@@ -41,6 +42,8 @@ export interface DiagnoseSettings {
   credentialProviders?: AssessOptions['credentialProviders']
   /** Where the nodes pull from (mirrors) and what their runtime blocks. */
   routes?: MirrorRoutes
+  /** The nodes' signature policy. */
+  signatures?: SignaturePolicies
 }
 
 export interface ContainerDiagnosis {
@@ -94,6 +97,7 @@ export class Diagnoser {
       nodeCredentials: { entries: () => settings.nodeCredentials },
       ...(settings.credentialProviders === undefined ? {} : { credentialProviders: settings.credentialProviders }),
       ...(settings.routes === undefined ? {} : { pullRules: settings.routes }),
+      ...(settings.signatures === undefined ? {} : { signaturePolicies: settings.signatures }),
     }
   }
 

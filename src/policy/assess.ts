@@ -19,6 +19,8 @@ import type { ImageExemptions } from './exemptions.js'
 import type { NamespaceModes } from './namespace-mode.js'
 import type { Mode } from './namespace-mode.js'
 import type { ImageOutcome, ShortNameUse } from './outcome.js'
+import { beforeAsking, verifyFound, type SignatureFinding, type SignaturePolicyView } from './signature-check.js'
+import type { PolicyMatch } from '../signatures/signature-policies.js'
 import { formatPlatform, judgePlatforms, podPlatforms } from './platforms.js'
 import { pullSecretNames, type PullSecretNames } from './pull-secret-names.js'
 import type { ImageUse, PodSubject } from './subject.js'
@@ -43,6 +45,8 @@ export interface AssessOptions {
   }
   /** The cluster's platforms; an empty list means unknown (no platform check). */
   clusterPlatforms?: { platforms(signal?: AbortSignal): Promise<readonly Platform[]> }
+  /** The nodes' signature policy (--signature-policy, --signature-policy-dir, --registries-d). */
+  signaturePolicies?: SignaturePolicyView
   /**
    * The nodes' registries.conf (--registries-conf): a registry it blocks is refused by the
    * runtime, and CRI-O resolves short names with it.
@@ -89,6 +93,8 @@ export type ImagePlan =
       plugins: ProvidedCredentials | undefined
       /** A short name on CRI-O nodes: how it resolved, and the names to try after `ref` when it does not pull. */
       shortName?: PlannedShortName
+      /** Names (canonical) whose signatures the nodes' policy checks once the manifest is found. */
+      verify?: ReadonlyMap<string, PolicyMatch>
     }
 
 /** A short name's candidates: `ref` first, then `rest`, in CRI-O's order (blocked ones left out, and said). */
@@ -153,16 +159,23 @@ export async function prepareAssessment(
     }
     const exempt = options.exemptImages?.match(parsed.ref)
     if (exempt !== undefined) return done({ kind: 'exempt', use, pattern: exempt })
-    // No credential or registry changes a blocked pull: say so without asking anyone. CRI-O goes on to a short name's next candidate.
+    // No credential or registry changes a blocked pull, nor one the signature policy rejects: say
+    // so without asking anyone. CRI-O goes on to a short name's next candidate.
     const candidates = names.map((ref) => {
       const blocked = options.pullRules?.blocked(ref)
-      return { ref, blocked, ...(blocked === undefined ? {} : { skipped: 'RegistryBlocked' }) }
+      if (blocked !== undefined) return { ref, blocked, skipped: 'RegistryBlocked' }
+      const signature = beforeAsking(options.signaturePolicies?.forImage(subject.namespace, ref), ref)
+      if (signature.kind === 'refused') return { ref, refused: signature.finding, skipped: 'SignatureRejected' }
+      return { ref, ...(signature.kind === 'verify' ? { verify: signature.match } : {}) }
     })
-    const open = candidates.filter((c) => c.blocked === undefined)
+    const open = candidates.filter((c) => c.skipped === undefined)
     if (open.length === 0) {
       const first = candidates[0]!
+      if (first.refused !== undefined)
+        return done({ kind: 'signature-refused', use, ref: first.ref, finding: first.refused })
       return done({ kind: 'blocked', use, ref: first.ref, ...first.blocked! })
     }
+    const verify = new Map(open.flatMap((c) => (c.verify === undefined ? [] : [[c.ref.canonical, c.verify] as const])))
     // One server for the whole pod, so every container's fix writes the secret the same way.
     if (keyring.fatal !== undefined) {
       const servers = domains(subject.images)
@@ -199,6 +212,7 @@ export async function prepareAssessment(
       credentials,
       plugins,
       ...(shortName === undefined ? {} : { shortName }),
+      ...(verify.size === 0 ? {} : { verify }),
     }
   })
   return {
@@ -219,7 +233,7 @@ export async function prepareAssessment(
  * its own) from what prepareAssessment read for it: each question asked of `options.checker`.
  */
 export async function completeAssessment(
-  options: Pick<AssessOptions, 'checker'>,
+  options: Pick<AssessOptions, 'checker' | 'signaturePolicies'>,
   prepared: PreparedAssessment,
   subject: PodSubject,
   signal: AbortSignal,
@@ -232,7 +246,7 @@ export async function completeAssessment(
     if (plan === undefined) throw new Error(`completeAssessment: image ${JSON.stringify(use.image)} was not prepared`)
     if (plan.kind === 'done') return plan.outcome
     const { credentials, plugins } = plan
-    const { ref, result, shortName } = await askInTurn(options.checker, plan, subject.namespace, signal)
+    const { ref, result, shortName, signature } = await askInTurn(options, plan, subject.namespace, candidates, signal)
     const outcome: ImageOutcome = {
       kind: 'checked',
       use,
@@ -241,6 +255,7 @@ export async function completeAssessment(
       tried: credentials.map((c) => c.label),
       incomplete,
       ...(shortName === undefined ? {} : { shortName }),
+      ...(signature === undefined ? {} : { signature }),
     }
     if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
     if (plugins !== undefined && plugins.matched.length > 0) {
@@ -275,36 +290,77 @@ export async function completeAssessment(
 
 /**
  * The plan's question, and for a short name each further candidate until one pulls, as CRI-O
- * tries them. None pulling: the most telling answer (as for one image's credentials: an
- * unanswered name first, since it might have pulled).
+ * tries them; a name under a signature policy pulls only if its signatures pass. None pulling: the
+ * most telling answer (as for one image's credentials: an unanswered name first, since it might
+ * have pulled).
  */
 async function askInTurn(
-  checker: ImageChecker,
+  options: Pick<AssessOptions, 'checker' | 'signaturePolicies'>,
   plan: Extract<ImagePlan, { kind: 'ask' }>,
   namespace: string,
+  platforms: readonly Platform[],
   signal: AbortSignal,
-): Promise<{ ref: ImageReference; result: CheckResult; shortName?: ShortNameUse }> {
-  const first = await checker.check(plan.ref, plan.credentials, namespace, signal)
+): Promise<Answer & { shortName?: ShortNameUse }> {
+  const ask = async (ref: ImageReference): Promise<Answer> => {
+    const result = await options.checker.check(ref, plan.credentials, namespace, signal)
+    const match = plan.verify?.get(ref.canonical)
+    if (result.code !== 'Exists' || match === undefined || options.signaturePolicies === undefined)
+      return { ref, result }
+    const signature = await verifyFound(
+      options.checker,
+      options.signaturePolicies,
+      match,
+      ref,
+      result,
+      plan.credentials,
+      namespace,
+      platforms,
+      signal,
+    )
+    return { ref, result, signature }
+  }
+  const answers = [await ask(plan.ref)]
   const planned = plan.shortName
-  if (planned === undefined) return { ref: plan.ref, result: first }
-  const answers: Array<{ ref: ImageReference; result: CheckResult }> = [{ ref: plan.ref, result: first }]
+  if (planned === undefined) return answers[0]!
   for (const ref of planned.rest) {
-    if (answers[answers.length - 1]!.result.code === 'Exists') break
-    answers.push({ ref, result: await checker.check(ref, plan.credentials, namespace, signal) })
+    if (pulls(answers[answers.length - 1]!)) break
+    answers.push(await ask(ref))
   }
   const last = answers[answers.length - 1]!
-  const chosen =
-    last.result.code === 'Exists'
-      ? last
-      : answers.reduce((best, a) => (answerRank(a.result.code) < answerRank(best.result.code) ? a : best))
-  const asked = new Map(answers.map((a) => [a.ref.canonical, a.result.code]))
+  const chosen = pulls(last) ? last : answers.reduce((best, a) => (rank(a) < rank(best) ? a : best))
+  const said = new Map(answers.map((a) => [a.ref.canonical, code(a)]))
   const tried = planned.candidates
-    .map((c) => ({ name: c.ref.canonical, code: c.skipped ?? asked.get(c.ref.canonical) }))
+    .map((c) => ({ name: c.ref.canonical, code: c.skipped ?? said.get(c.ref.canonical) }))
     .filter((c): c is { name: string; code: string } => c.code !== undefined)
   return {
     ...chosen,
     shortName: { written: planned.written, via: planned.via, origin: planned.origin, tried },
   }
+}
+
+interface Answer {
+  ref: ImageReference
+  result: CheckResult
+  signature?: SignatureFinding
+}
+
+function pulls(a: Answer): boolean {
+  return a.result.code === 'Exists' && (a.signature === undefined || a.signature.verdict === 'accepted')
+}
+
+/** The answer's code, a signature verdict counting as what it means for the pull. */
+function code(a: Answer): string {
+  if (a.result.code !== 'Exists' || a.signature === undefined || a.signature.verdict === 'accepted')
+    return a.result.code
+  return a.signature.verdict === 'rejected' ? 'SignatureValidationFailed' : 'SignatureUnverified'
+}
+
+/** Lower says more: an unverified signature ranks with an unanswered registry, a rejected one with a missing tag. */
+function rank(a: Answer): number {
+  const c = code(a)
+  if (c === 'SignatureUnverified') return answerRank('RegistryUnreachable')
+  if (c === 'SignatureValidationFailed') return answerRank('TagNotFound')
+  return answerRank(a.result.code)
 }
 
 /**

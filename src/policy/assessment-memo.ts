@@ -12,7 +12,8 @@
  * - every registry answer it used is still in the result cache (the memo expires with the first
  *   of them: an answer is never served past its own TTL);
  * - every credential provider answer it used is still cached by its provider;
- * - it holds nothing transient: no API read failure, no unreadable service account, no secret
+ * - it holds nothing transient: no short name answered by a later candidate, no signature that
+ *   did not pass, no API read failure, no unreadable service account, no secret
  *   problem (those are answered from short-lived memories of their own), no registry error.
  */
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
@@ -103,6 +104,10 @@ export class AssessmentMemo {
     for (const o of a.outcomes) {
       if (o.kind !== 'checked') continue
       if (o.incomplete) return undefined
+      // Answers it does not hold the expiry of: the names a short name tried before (their negative
+      // answers live seconds), and signatures that did not pass (often pushed just after the image).
+      if ((o.shortName?.tried.length ?? 0) > 1) return undefined
+      if (o.signature !== undefined && o.signature.verdict !== 'accepted') return undefined
       const expires = this.#options.expiresAt(o.result)
       if (expires === undefined) return undefined
       if (expires < until) until = expires

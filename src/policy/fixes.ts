@@ -148,6 +148,14 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
     )
   if (o.kind === 'broken-secret') return brokenSecretFix(o, t)
   if (o.kind === 'short-name') return shortNameFix(o, t)
+  if (o.kind === 'signature-refused')
+    return imageFix(
+      o,
+      t,
+      `use an image from a registry the signature policy accepts (${o.finding.file} rejects every image under scope "${o.finding.scope}"), or ask the cluster's operators to change that scope`,
+      'use an image from a registry the signature policy accepts',
+    )
+  if (o.result.code === 'Exists' && o.signature?.verdict === 'rejected') return signatureFix(o, t)
   switch (o.result.code) {
     case 'TagNotFound':
       return tagFix(o, t)
@@ -195,6 +203,31 @@ function shortNameFix(o: Extract<ImageOutcome, { kind: 'short-name' }>, t: FixTa
     t,
     `write the image with its registry: ${names.join(' or ')}, whichever is meant; or have the nodes' operators add the alias under [aliases] in a drop-in in /etc/containers/registries.conf.d/, one of: ${aliases.join(' | ')}`,
     `write the image with its registry (${names.join(' or ')})`,
+  )
+}
+
+/**
+ * Signatures the nodes' policy refuses: sign the manifest the pod pulls with a key the policy
+ * trusts, where the runtime reads signatures; or, when registries.d has it read none, that first.
+ */
+function signatureFix(o: Checked, t: FixTarget): Fix {
+  const f = o.signature!
+  const image = `${o.ref.name}@${f.digest ?? o.ref.reference}`
+  if (f.attachmentsOff !== undefined)
+    return imageFix(
+      o,
+      t,
+      `have the cluster's operators set use-sigstore-attachments: true for ${f.attachmentsOff} in the nodes' registries.d (without it every image under ${f.file}'s sigstoreSigned requirement is refused), or use an image the policy does not require a signature for`,
+      'the nodes read no sigstore signatures for this repository',
+    )
+  // Nodes pull an index's platform manifests, and each needs its own signature.
+  const what = f.index === true ? `every platform manifest of ${image}` : image
+  const cosign = `cosign sign${f.index === true ? ' --recursive' : ''} --key <that private key> ${image}`
+  return imageFix(
+    o,
+    t,
+    `sign ${what} with a key ${f.file} trusts for scope "${f.scope}", with the identity it requires (${cosign}), or use an image signed so`,
+    'sign the image with a key the signature policy trusts',
   )
 }
 

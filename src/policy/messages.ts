@@ -6,6 +6,7 @@
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import { ambiguousReason } from '../mirrors/short-names.js'
+import type { SignatureFinding } from './signature-check.js'
 import { fixFor, fixLines, renderFix, type Fix, type FixTarget } from './fixes.js'
 import { pullability, type ImageOutcome, type Pullability } from './outcome.js'
 import { formatPlatform, type Platform } from './platforms.js'
@@ -55,6 +56,8 @@ export function problem(o: ImageOutcome): string {
   if (o.kind === 'broken-secret')
     return `pull secret "${o.problem.secret}" cannot be parsed (${o.problem.detail}); the kubelet fails every image pull of these pods while it is listed`
   if (o.kind === 'short-name') return shortNameProblem(o)
+  if (o.kind === 'signature-refused')
+    return `${o.ref.canonical} is refused by the nodes' signature policy: ${policyWhere(o.finding)} requires "${o.finding.requirement ?? 'reject'}" (${o.finding.reason}), so CRI-O reports SignatureValidationFailed and the pod never starts`
   const { ref, result } = o
   const repo = `${ref.domain}/${ref.path}`
   const asked = askedNote(o) + shortNameNote(o)
@@ -85,11 +88,31 @@ export function problem(o: ImageOutcome): string {
     case 'RegistryUnreachable':
       return `could not be verified: ${undetermined(o)}`
     case 'Exists':
+      if (o.signature !== undefined && o.signature.verdict !== 'accepted') return signatureProblem(o, o.signature)
       if (o.platform?.verdict === 'none') {
         return `no entry for ${platforms(o.platform.missing)} in the image index (it has ${platforms(o.platform.available) || 'no platform entries'}); the kubelet reports "no match for platform in manifest"`
       }
       return `pullable (${result.digest})`
   }
+}
+
+/** `/etc/containers/policy.json, scope "quay.io/team"`: where the requirement that decided was written. */
+function policyWhere(f: SignatureFinding): string {
+  const scope =
+    f.scope === 'default' ? 'its default' : f.scope === '' ? 'its default for docker images' : `scope "${f.scope}"`
+  return `${f.file} (${scope})`
+}
+
+/** A manifest found whose signatures the nodes' policy refuses, or that pullguard cannot check. */
+function signatureProblem(o: Checked, f: SignatureFinding & { verdict: 'rejected' | 'unverifiable' }): string {
+  const what = `${o.ref.canonical} (${f.digest ?? 'manifest'})`
+  if (f.verdict === 'unverifiable')
+    return `could not be verified: the nodes' signature policy ${policyWhere(f)} checks ${what} with ${f.requirement ?? 'a signature requirement'}: ${f.reason}`
+  const off =
+    f.attachmentsOff === undefined
+      ? ''
+      : `; registries.d does not set use-sigstore-attachments for ${f.attachmentsOff}, so the runtime reads no sigstore signature there, signed or not`
+  return `${what} is refused by the nodes' signature policy ${policyWhere(f)}: ${f.reason}${off} (CRI-O reports SignatureValidationFailed)`
 }
 
 type ShortName = Extract<ImageOutcome, { kind: 'short-name' }>
@@ -208,6 +231,8 @@ function shortProblem(o: ImageOutcome): string {
   if (o.kind === 'blocked') return `blocked by ${o.file} (prefix "${o.prefix}"); the runtime refuses to pull it`
   if (o.kind === 'broken-secret')
     return `pull secret "${o.problem.secret}" cannot be parsed; the kubelet will fail this pull`
+  if (o.kind === 'signature-refused')
+    return `refused by the signature policy in ${o.finding.file}; the runtime will not pull it`
   if (o.kind === 'short-name')
     return o.resolution.kind === 'ambiguous'
       ? `ambiguous short name on CRI-O (short_name_mode enforcing, ${o.resolution.candidates.length} search registries)`
@@ -230,6 +255,9 @@ function shortProblem(o: ImageOutcome): string {
     case 'RegistryUnreachable':
       return `not verified, ${undetermined(o)}`
     case 'Exists':
+      if (o.signature?.verdict === 'rejected') return `signatures refused by the policy in ${o.signature.file}`
+      if (o.signature?.verdict === 'unverifiable')
+        return `not verified against the signature policy in ${o.signature.file}: ${o.signature.reason}`
       if (o.platform?.verdict === 'none') return `no ${platforms(o.platform.missing)} entry in the image index`
       return 'pullable'
   }

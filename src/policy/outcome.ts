@@ -4,6 +4,7 @@
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { ShortNameResolution } from '../mirrors/short-names.js'
+import type { RefusedFinding, SignatureFinding } from './signature-check.js'
 import type { ProviderFailure } from '../providers/providers.js'
 import type { ImageReference } from '../reference/index.js'
 import type { CheckResult, Platform } from '../registry/index.js'
@@ -28,6 +29,8 @@ export type ImageOutcome =
   /** The nodes' runtime refuses this registry (registries.conf `blocked = true`): no request was made. */
   /** `problem`: no `blocked = true`, but a rule whose location cannot be used, which fails every pull under it. */
   | { kind: 'blocked'; use: ImageUse; ref: ImageReference; file: string; prefix: string; problem?: string }
+  /** The nodes' signature policy rejects the name whatever the registry holds (`reject`): no request was made. */
+  | { kind: 'signature-refused'; use: ImageUse; ref: ImageReference; finding: RefusedFinding }
   /** A short name the nodes' CRI-O refuses (ambiguous in enforcing mode, or nowhere to look): no request was made. */
   | {
       kind: 'short-name'
@@ -43,6 +46,8 @@ export type ImageOutcome =
       result: CheckResult
       /** A short name on CRI-O nodes: what it became, and what each name tried before the answer gave. */
       shortName?: ShortNameUse
+      /** Under a signature policy, once the manifest was found: whether its signatures pass. */
+      signature?: SignatureFinding
       /** Labels of the credentials that applied to this image, in the order tried. */
       tried: string[]
       /** Some pull secret could not be read: the kubelet may hold credentials we could not try. */
@@ -81,6 +86,8 @@ export function pullability(o: ImageOutcome): Pullability {
   if (o.kind !== 'checked') return 'not-pullable'
   switch (o.result.code) {
     case 'Exists':
+      if (o.signature?.verdict === 'rejected') return 'not-pullable'
+      if (o.signature?.verdict === 'unverifiable') return 'unknown'
       return o.platform?.verdict === 'none' ? 'not-pullable' : 'pullable'
     case 'TagNotFound':
     case 'DigestNotFound':
@@ -105,6 +112,9 @@ export function reasonCode(o: ImageOutcome): string {
   if (o.kind === 'blocked') return 'RegistryBlocked'
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
   if (o.kind === 'short-name') return o.resolution.kind === 'ambiguous' ? 'ShortNameAmbiguous' : 'ShortNameUnresolvable'
+  if (o.kind === 'signature-refused') return 'SignatureRejected'
+  if (o.result.code === 'Exists' && o.signature?.verdict === 'rejected') return 'SignatureValidationFailed'
+  if (o.result.code === 'Exists' && o.signature?.verdict === 'unverifiable') return 'SignatureUnverified'
   if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
   return o.result.code
 }

@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { kubeConfigFor } from '../commands/cluster.js'
 import { ConfigError } from '../commands/errors.js'
 import { openMirrors } from '../commands/mirrors.js'
+import { openSignaturePolicies } from '../commands/signature-policy.js'
 import { startCredentialProviders } from '../commands/providers.js'
 import { openRegistries } from '../commands/registry.js'
 import { NodeDockerConfig, NodeDockerConfigError } from '../credentials/node-config.js'
@@ -47,6 +48,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const metrics = new Metrics({ timeoutMs: config.timeoutMs })
   metrics.servingCertificate(certificateNotAfter(tls.certPem))
   const routes = openMirrors(config.mirrors, logger, { watch: true })
+  const signatures = openSignaturePolicies(config.signatures, logger, { watch: true })
   const { client: registry, checker } = openRegistries(config, budget, {
     routes,
     onRequest: metrics.registryRequest,
@@ -76,7 +78,13 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
   const memo = new AssessmentMemo({
     revision: (namespace) => cluster.revision(namespace),
-    inputs: () => [nodeCredentials?.entries(), platforms.current(), providers?.generation, routes?.generation],
+    inputs: () => [
+      nodeCredentials?.entries(),
+      platforms.current(),
+      providers?.generation,
+      routes?.generation,
+      signatures?.generation,
+    ],
     expiresAt: (result) => checker.expiresAt(result),
   })
   metrics.registryPauses(() => checker.pauses.current())
@@ -100,6 +108,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: platforms,
     ...(routes === undefined ? {} : { pullRules: routes }),
+    ...(signatures === undefined ? {} : { signaturePolicies: signatures }),
   }
   const judge = createJudge({
     ...assessOptions,
@@ -143,6 +152,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     nodeCredentials?.close()
     providers?.close()
     routes?.close()
+    signatures?.close()
   })
   await app.ready()
   return { app, metrics, close: () => app.close() }

@@ -1,7 +1,9 @@
 // pullguard's reading of CRI-O's files against containers-image's own code (go.podman.io/image/v5,
 // built by test/cluster/containers-image): for each set of files and each image, the names a short
-// name resolves to, in order, and where each qualified name is pulled from. Both read the same
+// name resolves to, in order, where each qualified name is pulled from, and whether the signature
+// policy lets it run (against a real registry holding cosign-style signatures). Both read the same
 // files; every answer must agree.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +13,12 @@ import { createLogger } from '../../src/log/logger.js'
 import { MirrorRoutes } from '../../src/mirrors/routes.js'
 import type { ShortNameMode } from '../../src/mirrors/short-names.js'
 import { parseReference } from '../../src/reference/index.js'
-import { findRegistry, resolveShortName } from '../cluster/containers-image.js'
+import { evaluatePolicy, findRegistry, resolveShortName } from '../cluster/containers-image.js'
+import { runCli } from '../helpers/cli.js'
+import { cosignSign, sigstoreAttachmentManifest } from '../helpers/cosign.js'
+import { createTestCA } from '../helpers/pki.js'
+import { startRegistry } from '../helpers/registry.js'
+import { seedOciManifest, seedRawManifest } from '../helpers/seed.js'
 
 const scratch = await mkdtemp(join(tmpdir(), 'pullguard-crio-reference-'))
 t.teardown(() => rm(scratch, { recursive: true, force: true }))
@@ -219,4 +226,107 @@ location = "special.example/app"`,
     )
   }
   routes.close()
+})
+
+t.test('signature policy: pullguard allows exactly what containers-image allows', async (t) => {
+  const ca = await createTestCA()
+  t.teardown(() => ca.close())
+  const reg = await startRegistry({ ca, auth: { kind: 'none' } })
+  t.teardown(() => reg.close())
+  const trusted = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const stranger = generateKeyPairSync('ed25519')
+  const sign = async (repository: string, digest: string, key: KeyObject, identity: string): Promise<void> => {
+    const att = sigstoreAttachmentManifest([
+      cosignSign({ privateKey: key, dockerReference: identity, manifestDigest: digest }),
+    ])
+    await seedRawManifest(
+      reg,
+      repository,
+      att.tag(digest),
+      att.blobs.map((b) => b.data),
+      'application/vnd.oci.image.manifest.v1+json',
+      att.manifest,
+    )
+  }
+  const images: string[] = []
+  const seed = async (repository: string, signer?: KeyObject, identity?: string): Promise<void> => {
+    const s = await seedOciManifest(reg, repository, 'v1')
+    if (signer !== undefined) await sign(repository, s.digest, signer, identity ?? `${reg.host}/${repository}`)
+    images.push(`${reg.host}/${repository}:v1`, `${reg.host}/${repository}@${s.digest}`)
+  }
+  await seed('team/signed', trusted.privateKey)
+  await seed('team/unsigned')
+  await seed('team/stranger', stranger.privateKey)
+  await seed('team/elsewhere', trusted.privateKey, 'quay.io/team/elsewhere')
+  await seed('strict/repo-identity', trusted.privateKey)
+  await seed('strict/tag-identity', trusted.privateKey, `${reg.host}/strict/tag-identity:v1`)
+  await seed('open/app')
+  await seed('closed/app', trusted.privateKey)
+
+  const dir = join(scratch, 'signatures')
+  await mkdir(join(dir, 'certs'), { recursive: true })
+  await writeFile(join(dir, 'certs', 'ca.crt'), ca.caPem)
+  const keyPath = join(dir, 'trusted.pub')
+  await writeFile(keyPath, trusted.publicKey.export({ type: 'spki', format: 'pem' }))
+  const registriesD = join(dir, 'registries.d')
+  await mkdir(registriesD)
+  await writeFile(join(registriesD, 'default.yaml'), 'default-docker:\n  use-sigstore-attachments: true\n')
+  const registriesConf = join(dir, 'registries.conf')
+  await writeFile(registriesConf, '')
+  const policy = join(dir, 'policy.json')
+  const sigstore = (type: string) => [{ type: 'sigstoreSigned', keyPath, signedIdentity: { type } }]
+  await writeFile(
+    policy,
+    JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: {
+        docker: {
+          [`${reg.host}/team`]: sigstore('matchRepository'),
+          [`${reg.host}/strict`]: sigstore('matchRepoDigestOrExact'),
+          [`${reg.host}/open`]: [{ type: 'insecureAcceptAnything' }],
+        },
+      },
+    }),
+  )
+  const manifest = join(dir, 'pods.yaml')
+  await writeFile(
+    manifest,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'all', namespace: 'default' },
+      spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) },
+    }),
+  )
+  const run = await runCli(
+    [
+      'check',
+      '-f',
+      manifest,
+      '-o',
+      'json',
+      '--registry-ca',
+      ca.caPath,
+      '--registries-conf',
+      registriesConf,
+      '--signature-policy',
+      policy,
+      '--registries-d',
+      registriesD,
+    ],
+    { env: { HOME: dir } },
+  )
+  const verdicts = new Map<string, { verdict: string; reason: string }>(
+    JSON.parse(run.stdout).objects[0].images.map((i: any) => [i.image, { verdict: i.verdict, reason: i.reason }]),
+  )
+  for (const image of images) {
+    const theirs = await evaluatePolicy(image, { policy, registriesD, certDir: join(dir, 'certs'), registriesConf })
+    const mine = verdicts.get(image)
+    t.equal(theirs.stage, undefined, `${image}: containers-image evaluated it (${theirs.error ?? ''})`)
+    t.equal(
+      mine?.verdict,
+      theirs.allowed ? 'pullable' : 'not-pullable',
+      `${image}: ${mine?.reason} / ${theirs.error ?? 'allowed'}`,
+    )
+  }
 })

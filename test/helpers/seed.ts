@@ -117,7 +117,10 @@ class Pusher {
   // PUTs under the tag, or under its own digest when tag is null (children of an index). Returns the
   // descriptor of the exact bytes PUT: their sha256 is the digest the registry reports.
   async manifest(tag: string | null, mediaType: string, doc: object): Promise<Descriptor> {
-    const bytes = Buffer.from(JSON.stringify(doc))
+    return this.rawManifest(tag, mediaType, Buffer.from(JSON.stringify(doc)))
+  }
+
+  async rawManifest(tag: string | null, mediaType: string, bytes: Buffer): Promise<Descriptor> {
     await this.send('PUT', `/v2/${this.repo}/manifests/${tag ?? sha256(bytes)}`, bytes, mediaType)
     return { mediaType, digest: sha256(bytes), size: bytes.length }
   }
@@ -234,3 +237,22 @@ function seedIndex(kind: 'oci' | 'docker') {
 export const seedOciIndex = seedIndex('oci')
 /** Not in the original brief: a Docker manifest list, the other index type runtimes accept. */
 export const seedDockerManifestList = seedIndex('docker')
+
+/**
+ * Blobs, then a manifest of exactly these bytes under `tag`: what a tool other than a build pushes
+ * (cosign's signature manifest at `sha256-<hex>.sig`). Returns the manifest's digest.
+ */
+export function seedRawManifest(
+  reg: RunningRegistry,
+  repository: string,
+  tag: string,
+  blobs: readonly Buffer[],
+  mediaType: string,
+  manifest: Buffer,
+  auth?: PushAuth,
+): Promise<string> {
+  return withPusher(reg, repository, auth, async (p) => {
+    for (const blob of blobs) await p.blob(blob)
+    return (await p.rawManifest(tag, mediaType, manifest)).digest
+  })
+}
