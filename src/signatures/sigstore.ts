@@ -20,9 +20,7 @@
  */
 import { constants, type KeyObject, verify } from 'node:crypto'
 import type { ImageReference } from '../reference/index.js'
-import { dockerImageName, identityMatches } from './identity.js'
 import {
-  certificatesFromPem,
   decodeFloat,
   decodeString,
   exactFields,
@@ -30,11 +28,12 @@ import {
   GoJsonError,
   goBase64,
   paranoid,
-  type Requirement,
   readGoJson,
-  type SignedIdentity,
-} from './policy.js'
+} from './go-json.js'
+import { dockerImageName, identityMatches } from './identity.js'
+import type { Requirement, SignedIdentity } from './policy.js'
 import { goDigestProblem } from './scopes.js'
+import { certificatesFromPem } from './trust-root.js'
 
 /** One layer of a sigstore attachment manifest (`sha256-<hex>.sig`), as containers-image reads it. */
 export interface SigstoreSignature {
