@@ -76,7 +76,10 @@ export function mirrorSource(flags: MirrorFlags): {
   return { source, crio }
 }
 
-/** crio.conf, then each file of crio.conf.d in name order (CRI-O's own reading order); undefined when neither is given. */
+/**
+ * crio.conf, then each file of crio.conf.d in name order (CRI-O's own reading order); undefined
+ * when neither is given. Either may be missing, as CRI-O starts on its defaults without them.
+ */
 function readCrioSettings(file: Picked, dir: Picked): CrioImageSettings | undefined {
   if (file.value === undefined && dir.value === undefined) return undefined
   const read = (path: string, flag: string): CrioImageSettings => {
@@ -84,6 +87,8 @@ function readCrioSettings(file: Picked, dir: Picked): CrioImageSettings | undefi
       return parseCrioConf(path, readFileSync(path, 'utf8'))
     } catch (err) {
       if (err instanceof MirrorConfigError) throw new ConfigError(flag, err.message)
+      // CRI-O starts without its main file (its defaults) too.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && path === file.value) return {}
       throw new ConfigError(
         flag,
         `${path}: cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
@@ -100,6 +105,7 @@ function readCrioSettings(file: Picked, dir: Picked): CrioImageSettings | undefi
         .map((d) => d.name)
         .sort()
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return mergeCrioConf(files)
       throw new ConfigError(
         dir.source,
         `${dir.value}: cannot read the directory: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,

@@ -1,8 +1,11 @@
 /**
  * --signature-policy, --signature-policy-dir and --registries-d: the nodes' signature policy, as
  * CRI-O applies it (its crio.conf signature_policy and signature_policy_dir are the defaults).
- * CRI-O's alone, so they need --registries-conf; read and checked at start-up.
+ * CRI-O's alone, so they need --registries-conf; read and checked at start-up. With CRI-O's
+ * configuration given (--crio-config, --crio-config-dir), CRI-O's own defaults apply to what the
+ * flags leave out, as on the node.
  */
+import { existsSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import type { Logger } from 'pino'
 import { createLogger } from '../log/logger.js'
@@ -11,6 +14,11 @@ import { SignaturePolicyError } from '../signatures/errors.js'
 import { SignaturePolicies, type SignaturePolicySource } from '../signatures/signature-policies.js'
 import { ConfigError } from './errors.js'
 import type { Picked } from './flags.js'
+
+/** containers-image's and CRI-O's own defaults. */
+const SYSTEM_POLICY = '/etc/containers/policy.json'
+const SYSTEM_REGISTRIES_D = '/etc/containers/registries.d'
+const CRIO_POLICY_DIR = '/etc/crio/policies'
 
 export interface SignatureFlags {
   policy: Picked
@@ -28,10 +36,20 @@ export function signaturePolicySource(
   for (const f of [flags.policy, flags.dir, flags.registriesD])
     if (f.value !== undefined && flags.registriesConf.value === undefined)
       throw new ConfigError(f.source, `is a CRI-O setting: give the nodes' registries.conf with --registries-conf too`)
-  // crio.conf's signature_policy = "" means the system's /etc/containers/policy.json, which is then what --signature-policy names.
-  const file = flags.policy.value ?? (crio?.signaturePolicy === '' ? undefined : crio?.signaturePolicy)
-  const dir = flags.dir.value ?? (crio?.signaturePolicyDir === '' ? undefined : crio?.signaturePolicyDir)
-  if (file === undefined && dir === undefined) {
+  // With CRI-O's configuration, its defaults: signature_policy "" is the system's policy.json (where
+  // mounted), signature_policy_dir is /etc/crio/policies, registries.d the system's.
+  const file =
+    flags.policy.value ??
+    (crio === undefined
+      ? undefined
+      : ((crio.signaturePolicy || undefined) ?? (existsSync(SYSTEM_POLICY) ? SYSTEM_POLICY : undefined)))
+  const dir = flags.dir.value ?? (crio === undefined ? undefined : crio.signaturePolicyDir || CRIO_POLICY_DIR)
+  const registriesD =
+    flags.registriesD.value ?? (crio !== undefined && existsSync(SYSTEM_REGISTRIES_D) ? SYSTEM_REGISTRIES_D : undefined)
+  if (
+    file === undefined &&
+    (dir === undefined || (crio !== undefined && flags.dir.value === undefined && !existsSync(dir)))
+  ) {
     if (flags.registriesD.value !== undefined)
       throw new ConfigError(
         flags.registriesD.source,
@@ -42,7 +60,7 @@ export function signaturePolicySource(
   const source: SignaturePolicySource = {
     ...(file === undefined ? {} : { file }),
     ...(dir === undefined ? {} : { dir }),
-    ...(flags.registriesD.value === undefined ? {} : { registriesD: flags.registriesD.value }),
+    ...(registriesD === undefined ? {} : { registriesD }),
   }
   openSignaturePolicies(source, createLogger('silent', new Writable({ write: (_chunk, _encoding, done) => done() })), {
     watch: false,

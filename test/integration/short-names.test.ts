@@ -303,7 +303,13 @@ t.test('every file read again when it changes: registries.conf, a drop-in, the a
 
 t.test("CRI-O's own configuration gives the mode; --short-name-mode overrides it", async (t) => {
   const crio = join(scratch, 'crio.conf')
-  await writeFile(crio, '[crio.image]\nshort_name_mode = "disabled"\n')
+  // Its own policy, so the machine's /etc/containers/policy.json (CRI-O's default) is never read.
+  const accept = join(scratch, 'accept.json')
+  await writeFile(accept, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }))
+  await writeFile(
+    crio,
+    `[crio.image]\nshort_name_mode = "disabled"\nsignature_policy = "${accept}"\nsignature_policy_dir = "${join(scratch, 'no-policies')}"\n`,
+  )
   const file = await nodeFiles(search(first.host, second.host))
   const fromCrio = await webhook(['--registries-conf', file, '--crio-config', crio])
   t.equal((await review(fromCrio, ['team/app:v1'])).response.allowed, true, 'disabled by crio.conf')

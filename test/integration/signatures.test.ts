@@ -319,7 +319,10 @@ t.test('files refused at start name the file; CRI-O settings need --registries-c
     message: /--signature-policy: is a CRI-O setting/,
   })
   const crio = join(scratch, 'crio.conf')
-  await writeFile(crio, `[crio.image]\nsignature_policy = "${await policyFile(POLICY)}"\n`)
+  await writeFile(
+    crio,
+    `[crio.image]\nsignature_policy = "${await policyFile(POLICY)}"\nsignature_policy_dir = "${join(scratch, 'none')}"\n`,
+  )
   const w = await webhook(['--crio-config', crio, '--registries-d', registriesD])
   t.equal(
     (await review(w, [`${other.host}/team/app:v1`])).response.allowed,
