@@ -367,12 +367,23 @@ t.test(
       )?.configMap,
       { name: 'node-hosts', items },
     )
+    t.equal(flag(c.args ?? [], 'crio-config'), undefined, "from a ConfigMap, CRI-O's own folder is not read")
     const crioHost = await render({ registryMirrors: { source: 'crio', crioHostPath: '/etc/crio/registries.conf' } })
     t.equal(
       flag(containerOf(crioHost).args ?? [], 'registries-conf'),
       '/etc/crio/registries.conf',
       'a hostPath file: its folder is mounted, the flag names the file',
     )
+    t.equal(flag(containerOf(crioHost).args ?? [], 'crio-config'), '/etc/crio/crio.conf')
+    t.equal(
+      the<V1Deployment>(crioHost, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.filter(
+        (v) => v.hostPath?.path === '/etc/crio',
+      ).length,
+      1,
+      "CRI-O's folder is registries.conf's here: mounted once",
+    )
+    const noCrio = await render({ registryMirrors: { source: 'crio', crioConfigHostPath: '' } })
+    t.equal(flag(containerOf(noCrio).args ?? [], 'crio-config'), undefined, 'crioConfigHostPath "" reads none')
     t.same(
       the<V1Deployment>(crioHost, 'Deployment', 'pullguard').spec?.template.spec?.volumes?.find(
         (v) => v.name === 'registry-mirrors',

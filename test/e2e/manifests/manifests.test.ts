@@ -631,6 +631,17 @@ check(
       )
       t.equal(c.securityContext?.readOnlyRootFilesystem, true, `${dir}: the container stays locked down`)
     }
+    // CRI-O's own folder too: crio.conf, its drop-ins and per-namespace policies, at the node's path.
+    const crio = m('manifests/overlays/crio-mirrors')
+    const c = container(crio)
+    t.equal(flag(c.args ?? [], 'crio-config'), '/etc/crio/crio.conf')
+    t.equal(flag(c.args ?? [], 'crio-config-dir'), '/etc/crio/crio.conf.d')
+    const mount = (c.volumeMounts ?? []).find((v) => v.mountPath === '/etc/crio')
+    t.equal(mount?.readOnly, true, '/etc/crio is mounted read-only')
+    t.same((deployment(crio).spec?.template.spec?.volumes ?? []).find((v) => v.name === mount?.name)?.hostPath, {
+      path: '/etc/crio',
+      type: 'Directory',
+    })
   },
 )
 

@@ -98,7 +98,7 @@ export function flag(args: readonly string[], name: string): string | undefined 
 export function argsWithoutPodFiles(objects: readonly KubeObject[]): string[] {
   return (pullguardContainer(objects).args ?? []).filter(
     (a) =>
-      !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf)=/.test(
+      !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf|crio-config|crio-config-dir)=/.test(
         a,
       ),
   )

@@ -125,7 +125,9 @@ back, so the API server never gives up on an answer that is on its way. At most 
 Where the nodes' runtime pulls from: the flag and the folder mounted for it. From the node
 (hostPath) the folder is mounted at the node's own path, so a hosts.toml's absolute `ca` paths
 resolve; registries.conf's folder is mounted rather than the file, which would keep its old version
-once the node's file is replaced. From a ConfigMap: /etc/pullguard/registry-mirrors.
+once the node's file is replaced. From a ConfigMap: /etc/pullguard/registry-mirrors. CRI-O's own
+folder (crioDir) is read from the node only, mounted at its own path (unless it is registries.conf's
+folder, mounted already), so the paths its files name resolve.
 */}}
 {{- define "pullguard.registryMirrors" -}}
 {{- $m := .Values.registryMirrors -}}
@@ -139,7 +141,9 @@ once the node's file is replaced. From a ConfigMap: /etc/pullguard/registry-mirr
 {{- else if eq $m.source "crio" -}}
 {{- $dir := ternary "/etc/pullguard/registry-mirrors" (dir $m.crioHostPath) $fromConfigMap -}}
 {{- $file := ternary "registries.conf" (base $m.crioHostPath) $fromConfigMap -}}
-{{- toJson (dict "flag" (printf "--registries-conf=%s/%s" $dir $file) "mountPath" $dir) -}}
+{{- $crio := ternary "" $m.crioConfigHostPath $fromConfigMap -}}
+{{- $crioMount := and (ne $crio "") (ne $crio $dir) -}}
+{{- toJson (dict "flag" (printf "--registries-conf=%s/%s" $dir $file) "mountPath" $dir "crioDir" $crio "crioMount" $crioMount) -}}
 {{- else -}}
 {{- toJson (dict) -}}
 {{- end -}}
