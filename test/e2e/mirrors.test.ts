@@ -88,3 +88,53 @@ t.test(
     await world.restartPullguard()
   },
 )
+
+t.test(
+  'CRI-O nodes with an OpenShift-style signature policy (allowed registries only) and two search registries: kubectl apply is refused with the rule named',
+  async (t) => {
+    const conf = join(dir, 'crio-registries.conf')
+    await writeFile(conf, `unqualified-search-registries = ["${mirror.host}", "${world.private.host}"]\n`)
+    const policy = join(dir, 'policy.json')
+    // What OpenShift writes for an allowedRegistries list: everything rejected but what is named.
+    await writeFile(
+      policy,
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: { docker: { [mirror.host]: [{ type: 'insecureAcceptAnything' }] } },
+      }),
+    )
+    await world.restartPullguard(['--registries-conf', conf, '--signature-policy', policy])
+    const refused = await world.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'elsewhere', namespace: 'shop' },
+      spec: {
+        selector: { matchLabels: { app: 'elsewhere' } },
+        template: {
+          metadata: { labels: { app: 'elsewhere' } },
+          spec: { containers: [{ name: 'api', image: `${world.private.host}/team/api:1.0` }] },
+        },
+      },
+    })
+    t.equal(refused.code, 1)
+    t.match(refused.stderr, 'pullguard refused deployment shop/elsewhere')
+    t.match(
+      refused.stderr,
+      `${world.private.host}/team/api:1.0 is refused by the nodes' signature policy: ${policy} (its default) requires "reject"`,
+    )
+    t.match(refused.stderr, 'CRI-O reports SignatureValidationFailed')
+    const allowed = await world.apply(
+      podManifest('shop', 'allowed-registry', [`${mirror.host}/team/api:1.0`]),
+      'create',
+    )
+    t.same([allowed.code, allowed.stdout], [0, 'pod/allowed-registry created\n'], allowed.stderr)
+    const short = await world.apply(podManifest('shop', 'short-name', ['team/api:1.0']), 'create')
+    t.equal(short.code, 1)
+    t.match(short.stderr, 'short name mode is enforcing, but image name team/api:1.0 returns ambiguous list')
+    const line = (await world.pullguard.settledLogs()).find(
+      (l) => l['msg'] === 'decision' && l['name'] === 'short-name',
+    )
+    t.match(line, { verdict: 'denied', images: [{ reason: 'ShortNameAmbiguous' }] })
+    await world.restartPullguard()
+  },
+)
