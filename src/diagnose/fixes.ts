@@ -160,6 +160,16 @@ function pullsNow(o: Checked, ctx: FixContext, kubelet: KubeletCause | undefined
       `the node could not reach ${host}, and pullguard can from where it runs: check DNS, routes, firewall rules and proxy settings for ${host} on ${ctx.node === undefined ? 'the node' : `node ${ctx.node}`}`,
     ]
   }
+  if (kubelet === 'signature') {
+    return [
+      `the node's CRI-O refused the image under its signature policy, which pullguard was not given: run diagnose with the nodes' --registries-conf, --signature-policy (or --crio-config) and --registries-d to see which requirement fails`,
+    ]
+  }
+  if (kubelet === 'short-name') {
+    return [
+      `the node's CRI-O could not resolve the short name "${o.use.image}": write the image with its registry, or run diagnose with the nodes' --registries-conf (and --crio-config) to see what it resolves to`,
+    ]
+  }
   if (kubelet === 'platform' && ctx.nodePlatform === undefined) {
     return [
       `the node reported no entry for its platform in the image index, and pullguard could not read the node's platform to check: compare the index's platforms with the node's (kubectl get node ${ctx.node ?? 'NODE'} -o jsonpath='{.status.nodeInfo.architecture}')`,

@@ -8,13 +8,17 @@ import type { ContainerState, PodEvent } from '../kube/sources.js'
 /**
  * Waiting reasons that mean "the image is not there" (pkg/kubelet/images/types.go). ErrImagePull
  * is the first failure, ImagePullBackOff the wait before the next try, InvalidImageName a reference
- * the kubelet cannot parse, ErrImageNeverPull an image absent under `imagePullPolicy: Never`.
+ * the kubelet cannot parse, ErrImageNeverPull an image absent under `imagePullPolicy: Never`,
+ * ImageInspectError the runtime failing to look at its images (CRI-O: an ambiguous short name),
+ * SignatureValidationFailed the runtime's signature policy refusing the pull (CRI-O).
  */
 export const PULL_FAILURE_REASONS = [
   'ErrImagePull',
   'ImagePullBackOff',
   'InvalidImageName',
   'ErrImageNeverPull',
+  'ImageInspectError',
+  'SignatureValidationFailed',
 ] as const
 export type PullFailureReason = (typeof PULL_FAILURE_REASONS)[number]
 
@@ -35,7 +39,7 @@ export function failingContainers(
 
 /** The kubelet's summary events; they name the state, not the cause. */
 const GENERIC =
-  /^(Error: (ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull)|Back-off pulling image .*)$/
+  /^(Error: (ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull|ImageInspectError|SignatureValidationFailed)|Back-off pulling image .*)$/
 
 /**
  * The event a person should read for one container: the latest kubelet Warning about it that is
@@ -69,10 +73,18 @@ export type KubeletCause =
   | 'platform'
   | 'invalid'
   | 'never-pull'
+  | 'signature'
+  | 'short-name'
   | 'other'
 
 const CAUSES: Array<[KubeletCause, RegExp]> = [
   ['never-pull', /not present with pull policy of Never|ErrImageNeverPull/],
+  // CRI-O's words (server/image_pull.go) and containers-image's (shortnames, signature).
+  ['short-name', /short name mode is enforcing|returns ambiguous list|did not resolve to an alias/i],
+  [
+    'signature',
+    /SignatureValidationFailed|Source image rejected|is rejected by policy|A signature was required|signature verification failed/i,
+  ],
   ['invalid', /invalid reference format|couldn't parse image|InvalidImageName/i],
   ['platform', /no match for platform/i],
   // Before "denied": Docker Hub's 429 says "toomanyrequests" and sometimes "denied" too.

@@ -49,6 +49,18 @@ t.test('kubeletCause: the runtime errors users actually see', async (t) => {
       'invalid',
     ],
     ['Container image "local/app:dev" is not present with pull policy of Never', 'never-pull'],
+    [
+      'Failed to inspect image "team/app:1.0": rpc error: code = Unknown desc = short name mode is enforcing, but image name team/app:1.0 returns ambiguous list',
+      'short-name',
+    ],
+    [
+      'Failed to pull image "quay.io/team/app:1.0": SignatureValidationFailed: Source image rejected: A signature was required, but no signature exists',
+      'signature',
+    ],
+    [
+      'Failed to pull image "quay.io/team/app:1.0": rpc error: code = Unknown desc = Source image rejected: Running image docker://quay.io/team/app:1.0 is rejected by policy.',
+      'signature',
+    ],
     ['Failed to pull image "x": rpc error: code = Unknown desc = something new', 'other'],
   ]
   for (const [message, cause] of cases) t.equal(kubeletCause(message), cause, message.slice(0, 80))
@@ -69,6 +81,8 @@ t.test('failingContainers: the pull-related waiting reasons only, from every sta
     c('cfg', 'containers', 'CreateContainerConfigError'),
     c('bad', 'containers', 'InvalidImageName'),
     c('never', 'containers', 'ErrImageNeverPull'),
+    c('inspect', 'containers', 'ImageInspectError'),
+    c('signed', 'containers', 'SignatureValidationFailed'),
     c('dbg', 'ephemeralContainers', 'ErrImagePull'),
   ])
   t.same(
@@ -78,6 +92,8 @@ t.test('failingContainers: the pull-related waiting reasons only, from every sta
       'containers/app:ImagePullBackOff',
       'containers/bad:InvalidImageName',
       'containers/never:ErrImageNeverPull',
+      'containers/inspect:ImageInspectError',
+      'containers/signed:SignatureValidationFailed',
       'ephemeralContainers/dbg:ErrImagePull',
     ],
   )
