@@ -121,3 +121,44 @@ t.test('an answer put without a request is served as any other', async (t) => {
   })
   t.same(answers.results(), { pullable: 0, 'not-pullable': 0, unverified: 1 })
 })
+
+t.test("a manifest's signatures and an index's platforms read once a pass per credentials' values", async (t) => {
+  const read: string[] = []
+  const requests: string[] = []
+  const answers = new PassAnswers(
+    {
+      check: async () => {
+        throw new Error('not asked here')
+      },
+      tags: async () => undefined,
+      sigstoreAttachments: async (r, credentials, _ns, found) => {
+        read.push(`sig ${r.name}@${found.digest} ${found.decidedBy} ${credentials.length}`)
+        return { ok: true as const, attachments: [] }
+      },
+      indexInstances: async (r, _c, _ns, found) => {
+        read.push(`index ${r.name}@${found.digest}`)
+        return { ok: true as const, instances: [] }
+      },
+    },
+    { signal: new AbortController().signal, timeoutMs: 1000, onRequest: (host) => requests.push(host) },
+  )
+  const a = cred('secret ns-a/regcred (key "reg.example")', 'p1')
+  const copy = cred('secret ns-b/regcred (key "reg.example")', 'p1')
+  const other = cred('secret ns-c/regcred (key "reg.example")', 'p2')
+  const found = (decidedBy: string, digest = `sha256:${'a'.repeat(64)}`) => ({ digest, decidedBy })
+  await Promise.all([
+    answers.sigstoreAttachments(ref, [a], 'ns-a', found(a.label)),
+    answers.sigstoreAttachments(ref, [copy], 'ns-b', found(copy.label)),
+    answers.sigstoreAttachments(ref, [other], 'ns-c', found(other.label)),
+    answers.sigstoreAttachments(ref, [a], 'ns-a', found(a.label, `sha256:${'b'.repeat(64)}`)),
+    answers.indexInstances(ref, [a], 'ns-a', found(a.label)),
+    answers.indexInstances(ref, [copy], 'ns-b', found(copy.label)),
+  ])
+  t.same(read.sort(), [
+    `index reg.example/team/api@sha256:${'a'.repeat(64)}`,
+    `sig reg.example/team/api@sha256:${'a'.repeat(64)} ${a.label} 1`,
+    `sig reg.example/team/api@sha256:${'a'.repeat(64)} ${other.label} 1`,
+    `sig reg.example/team/api@sha256:${'b'.repeat(64)} ${a.label} 1`,
+  ])
+  t.equal(requests.length, 4, 'each read told as a request to the host')
+})
