@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
-import { FileWatcher } from '../reload/file-watcher.js'
+import { Reloading } from '../reload/reloading.js'
 import type { ImageReference } from '../reference/index.js'
 import type { Endpoint, Router } from '../registry/endpoint.js'
 import { MirrorConfigError } from './errors.js'
@@ -16,8 +16,6 @@ import { hostDirCandidates, hostsFor, registryHosts, type HostsFile, type Regist
 import { mergeRegistriesConf, parseRegistriesConfFile, pullPlan, type RegistriesConfFile } from './registries-conf.js'
 import { resolveShortName, type ShortNameMode, type ShortNameResolution } from './short-names.js'
 
-/** How often the files' stat is polled: a node's files change rarely, and a minute's lag is the kubelet's for a ConfigMap anyway. */
-const POLL_MS = 5_000
 /** A certs.d directory holds a directory per registry; more than this is not one. */
 const MAX_HOST_DIRS = 1024
 const MAX_FILE_BYTES = 256 * 1024
@@ -59,83 +57,51 @@ interface Snapshot {
 }
 
 export class MirrorRoutes implements Router {
-  #snapshot: Snapshot
-  #generation = 1
-  readonly #source: MirrorSource
-  readonly #logger: Logger
-  readonly #watcher: FileWatcher | undefined
+  readonly #files: Reloading<Snapshot>
 
   /** Reads the configuration once; a directory or file that cannot be read is a MirrorConfigError. */
   constructor(source: MirrorSource, logger: Logger, options: { watch?: boolean } = {}) {
-    this.#source = source
-    this.#logger = logger
-    // Watch before the first read, so a change during it is not missed. The files are listed from
-    // the disk at each look, so a new host directory (or one a failed read left out) is watched too.
-    this.#watcher =
-      options.watch === false
-        ? undefined
-        : new FileWatcher(
-            () => watchedFiles(source, this.#snapshot as Snapshot | undefined),
-            POLL_MS,
-            () => this.reload(),
+    this.#files = new Reloading({
+      read: () => read(source),
+      // The host directories are listed from the disk at each look, so a new one (or one a failed read left out) is watched too.
+      files: (last) => watchedFiles(source, last),
+      logger,
+      what: 'registry mirrors configuration',
+      summary: (s) => s.summary,
+      onRead: (s) => {
+        for (const problem of (s.summary.problems as string[] | undefined) ?? [])
+          logger.warn(
+            { problem },
+            'part of the registry mirrors configuration cannot be used; the runtime cannot use it either',
           )
-    let first: Snapshot
-    try {
-      first = read(source)
-    } catch (err) {
-      this.#watcher?.close()
-      throw err
-    }
-    this.#snapshot = first
-    this.#warn(first)
-    logger.info({ ...first.summary }, 'registry mirrors configuration read')
-  }
-
-  #warn(snapshot: Snapshot): void {
-    for (const problem of (snapshot.summary.problems as string[] | undefined) ?? [])
-      this.#logger.warn(
-        { problem },
-        'part of the registry mirrors configuration cannot be used; the runtime cannot use it either',
-      )
+      },
+      ...(options.watch === undefined ? {} : { watch: options.watch }),
+    })
   }
 
   get generation(): number {
-    return this.#generation
+    return this.#files.generation
   }
 
   endpoints(ref: ImageReference): readonly Endpoint[] {
-    return this.#snapshot.endpoints(ref)
+    return this.#files.current.endpoints(ref)
   }
 
   blocked(ref: ImageReference): BlockedBy | undefined {
-    return this.#snapshot.blocked(ref)
+    return this.#files.current.blocked(ref)
   }
 
   /** What CRI-O tries for an image as the pod spec writes it; containerd nodes: `qualified` (docker.io expansion). */
   shortName(input: string): ShortNameResolution {
-    return this.#snapshot.shortName(input)
+    return this.#files.current.shortName(input)
   }
 
   reload(): void {
-    this.#watcher?.markSeen()
-    let next: Snapshot
-    try {
-      next = read(this.#source)
-    } catch (err) {
-      this.#logger.error(
-        { problem: (err as Error).message },
-        'registry mirrors configuration could not be read again; keeping the previous version',
-      )
-      return
-    }
-    this.#snapshot = next
-    this.#generation++
-    this.#warn(next)
-    this.#logger.info({ ...next.summary, generation: this.#generation }, 'registry mirrors configuration reloaded')
+    this.#files.reload()
   }
 
   close(): void {
-    this.#watcher?.close()
+    this.#files.close()
   }
 }
 

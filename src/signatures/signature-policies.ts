@@ -10,12 +10,11 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { ImageReference } from '../reference/index.js'
-import { FileWatcher } from '../reload/file-watcher.js'
+import { Reloading } from '../reload/reloading.js'
 import { SignaturePolicyError } from './errors.js'
 import { parsePolicy, requirementsFor, type Requirement, type SignaturePolicy } from './policy.js'
 import { parseRegistriesD, useSigstoreAttachments, type RegistriesD } from './registries-d.js'
 
-const POLL_MS = 5_000
 const MAX_FILE_BYTES = 256 * 1024
 /** A namespace's policy file is `<namespace>.json`: namespaces are DNS labels. */
 const NAMESPACE_FILE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.json$/
@@ -45,41 +44,28 @@ interface Snapshot {
 }
 
 export class SignaturePolicies {
-  #snapshot: Snapshot
-  #generation = 1
-  readonly #source: SignaturePolicySource
-  readonly #logger: Logger
-  readonly #watcher: FileWatcher | undefined
+  readonly #files: Reloading<Snapshot>
 
   /** Reads every file once; one that cannot be read or parsed is a SignaturePolicyError. */
   constructor(source: SignaturePolicySource, logger: Logger, options: { watch?: boolean } = {}) {
-    this.#source = source
-    this.#logger = logger
-    this.#watcher =
-      options.watch === false
-        ? undefined
-        : new FileWatcher(
-            () => watched(source, this.#snapshot as Snapshot | undefined),
-            POLL_MS,
-            () => this.reload(),
-          )
-    try {
-      this.#snapshot = read(source)
-    } catch (err) {
-      this.#watcher?.close()
-      throw err
-    }
-    logger.info(summary(source, this.#snapshot), 'signature policy read')
+    this.#files = new Reloading({
+      read: () => read(source),
+      files: (last) => watched(source, last),
+      logger,
+      what: 'signature policy',
+      summary: (s) => summary(source, s),
+      ...(options.watch === undefined ? {} : { watch: options.watch }),
+    })
   }
 
   /** Changes whenever the files behind the answers do: part of every memo of a verdict. */
   get generation(): number {
-    return this.#generation
+    return this.#files.generation
   }
 
   /** The requirements for a pull of `ref` in `namespace`, or undefined when no policy applies. */
   forImage(namespace: string, ref: ImageReference): PolicyMatch | undefined {
-    const s = this.#snapshot
+    const s = this.#files.current
     const policy = s.byNamespace.get(namespace) ?? s.main
     if (policy === undefined) return undefined
     return { file: policy.file, ...requirementsFor(policy, ref) }
@@ -87,28 +73,15 @@ export class SignaturePolicies {
 
   /** Whether the runtime reads sigstore attachments for a pull from `physical` (the repository it pulls from). */
   useSigstoreAttachments(physical: ImageReference): boolean {
-    return useSigstoreAttachments(this.#snapshot.registriesD, physical)
+    return useSigstoreAttachments(this.#files.current.registriesD, physical)
   }
 
   reload(): void {
-    this.#watcher?.markSeen()
-    let next: Snapshot
-    try {
-      next = read(this.#source)
-    } catch (err) {
-      this.#logger.error(
-        { problem: (err as Error).message },
-        'signature policy could not be read again; keeping the previous version',
-      )
-      return
-    }
-    this.#snapshot = next
-    this.#generation++
-    this.#logger.info({ ...summary(this.#source, next), generation: this.#generation }, 'signature policy reloaded')
+    this.#files.reload()
   }
 
   close(): void {
-    this.#watcher?.close()
+    this.#files.close()
   }
 }
 
