@@ -6,6 +6,7 @@ import { parseServeConfig } from '../../src/serve/config.js'
 import { loadKubeConfig } from '../../src/kube/kube-api.js'
 import { createServe } from '../../src/serve/webhook.js'
 import { createLogger } from '../../src/log/logger.js'
+import { loadFixture } from './fixtures.js'
 import type { FakeKubeApi } from './fake-kube-api.js'
 import type { TestCA } from './pki.js'
 
@@ -94,4 +95,29 @@ export async function startWebhook(opts: {
       await serve.close()
     },
   }
+}
+
+let reviews = 0
+
+/**
+ * A Pod CREATE of `images` (one container each, `c0`, `c1`, …) in `namespace` with these pull
+ * secrets, posted to `w`: the review's answer and its decision log line's images.
+ */
+export async function reviewImages(
+  w: RunningWebhook,
+  images: readonly string[],
+  options: { namespace?: string; secrets?: readonly string[] } = {},
+): Promise<{ response: any; logged: any[] }> {
+  const namespace = options.namespace ?? 'team-a'
+  const r = loadFixture<any>('admission/pod-create.json')
+  r.request.uid = `review-${++reviews}`
+  r.request.namespace = namespace
+  r.request.object.metadata.namespace = namespace
+  r.request.object.spec.initContainers = []
+  r.request.object.spec.containers = images.map((image, i) => ({ name: `c${i}`, image }))
+  r.request.object.spec.imagePullSecrets = (options.secrets ?? []).map((name) => ({ name }))
+  const res = await w.post(r)
+  if (res.status !== 200) throw new Error(`the review was answered HTTP ${res.status}: ${res.text}`)
+  const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === r.request.uid)
+  return { response: res.body.response, logged: line?.images ?? [] }
 }

@@ -13,7 +13,7 @@ import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
 import { seedOciManifest } from '../helpers/seed.js'
-import { startWebhook, type RunningWebhook } from '../helpers/webhook.js'
+import { reviewImages, startWebhook, type RunningWebhook } from '../helpers/webhook.js'
 
 const PULLER_PASSWORD = 'ShortNamePuller1'
 const ca = await createTestCA()
@@ -70,26 +70,7 @@ async function webhook(args: string[]): Promise<RunningWebhook> {
   t.teardown(() => w.close())
   return w
 }
-let uids = 0
-/** The review's answer and its decision log line's images. */
-async function review(
-  w: RunningWebhook,
-  images: string[],
-  options: { namespace?: string; secrets?: string[] } = {},
-): Promise<{ response: any; logged: any[] }> {
-  const namespace = options.namespace ?? 'team-a'
-  const r = loadFixture<any>('admission/pod-create.json')
-  r.request.uid = `short-${++uids}`
-  r.request.namespace = namespace
-  r.request.object.metadata.namespace = namespace
-  r.request.object.spec.initContainers = []
-  r.request.object.spec.containers = images.map((image, i) => ({ name: `c${i}`, image }))
-  r.request.object.spec.imagePullSecrets = (options.secrets ?? []).map((name) => ({ name }))
-  const res = await w.post(r)
-  if (res.status !== 200) throw new Error(`the review was answered HTTP ${res.status}: ${res.text}`)
-  const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === r.request.uid)
-  return { response: res.body.response, logged: line?.images ?? [] }
-}
+const review = reviewImages
 
 /** Reviews until `done` holds for the answer (a file change is seen within the poll period), or 20 s. */
 async function until(

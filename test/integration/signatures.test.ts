@@ -14,7 +14,7 @@ import { createTestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
 import { seedOciIndex, seedOciManifest, seedRawManifest } from '../helpers/seed.js'
-import { startWebhook, type RunningWebhook } from '../helpers/webhook.js'
+import { reviewImages, startWebhook, type RunningWebhook } from '../helpers/webhook.js'
 
 const ca = await createTestCA()
 t.teardown(() => ca.close())
@@ -125,24 +125,7 @@ async function webhook(args: string[]): Promise<RunningWebhook> {
   t.teardown(() => w.close())
   return w
 }
-let uids = 0
-async function review(
-  w: RunningWebhook,
-  images: string[],
-  namespace = 'team-a',
-): Promise<{ response: any; logged: any[] }> {
-  const r = loadFixture<any>('admission/pod-create.json')
-  r.request.uid = `sig-${++uids}`
-  r.request.namespace = namespace
-  r.request.object.metadata.namespace = namespace
-  r.request.object.spec.initContainers = []
-  r.request.object.spec.containers = images.map((image, i) => ({ name: `c${i}`, image }))
-  r.request.object.spec.imagePullSecrets = []
-  const res = await w.post(r)
-  if (res.status !== 200) throw new Error(`the review was answered HTTP ${res.status}: ${res.text}`)
-  const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.uid === r.request.uid)
-  return { response: res.body.response, logged: line?.images ?? [] }
-}
+const review = reviewImages
 
 t.test(
   'sigstoreSigned with the attachments read: signed allowed, unsigned or signed by another key denied',
@@ -267,8 +250,16 @@ t.test('a per-namespace policy applies to its namespace only', async (t) => {
     '--registries-d',
     registriesD,
   ])
-  t.equal((await review(w, [`${reg.host}/team/unsigned:v1`], 'team-b')).response.allowed, true, 'team-b.json')
-  t.equal((await review(w, [`${reg.host}/team/unsigned:v1`], 'team-a')).response.allowed, false, 'the main policy')
+  t.equal(
+    (await review(w, [`${reg.host}/team/unsigned:v1`], { namespace: 'team-b' })).response.allowed,
+    true,
+    'team-b.json',
+  )
+  t.equal(
+    (await review(w, [`${reg.host}/team/unsigned:v1`], { namespace: 'team-a' })).response.allowed,
+    false,
+    'the main policy',
+  )
 })
 
 t.test('every file read again when it changes: the policy, registries.d, a key, a namespace policy', async (t) => {
@@ -291,7 +282,7 @@ t.test('every file read again when it changes: the policy, registries.d, a key, 
   const until = async (want: boolean, namespace = 'team-a'): Promise<boolean> => {
     const deadline = Date.now() + 20_000
     for (;;) {
-      const allowed = (await review(w, [image], namespace)).response.allowed
+      const allowed = (await review(w, [image], { namespace })).response.allowed
       if (allowed === want || Date.now() > deadline) return allowed
       await new Promise((r) => setTimeout(r, 500))
     }
