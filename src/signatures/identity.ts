@@ -9,7 +9,15 @@
  */
 import { type ImageReference, tryParseReference } from '../reference/index.js'
 import { domainProblem, pathProblem } from '../reference/grammar.js'
-import type { SignedIdentity } from './policy.js'
+
+/** A requirement's `signedIdentity`: which signed references are acceptable for the image pulled. */
+export type SignedIdentity =
+  | { type: 'matchExact' }
+  | { type: 'matchRepoDigestOrExact' }
+  | { type: 'matchRepository' }
+  | { type: 'exactReference'; dockerReference: string }
+  | { type: 'exactRepository'; dockerRepository: string }
+  | { type: 'remapIdentity'; prefix: string; signedPrefix: string }
 
 /** A parsed docker reference with containers-image's meaning of `String()`: name[:tag][@digest]. */
 export interface DockerReference {

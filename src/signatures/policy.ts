@@ -33,17 +33,11 @@ import {
   typeError,
   typeField,
 } from './go-json.js'
-import { parseDockerReference, remapPrefixProblem } from './identity.js'
+import { parseDockerReference, remapPrefixProblem, type SignedIdentity } from './identity.js'
 import { dockerScopes, transportScopeProblem } from './scopes.js'
 import { type ByteSources, type Fulcio, type Loader, type Pki, trustRoot } from './trust-root.js'
 
-export type SignedIdentity =
-  | { type: 'matchExact' }
-  | { type: 'matchRepoDigestOrExact' }
-  | { type: 'matchRepository' }
-  | { type: 'exactReference'; dockerReference: string }
-  | { type: 'exactRepository'; dockerRepository: string }
-  | { type: 'remapIdentity'; prefix: string; signedPrefix: string }
+export type { SignedIdentity }
 
 export type Requirement =
   | { type: 'insecureAcceptAnything' }
