@@ -19,6 +19,7 @@ import { secretProblemsWarning } from './messages.js'
 import type { OnRegistryError } from './decide.js'
 import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
 import type { Judge, PodSubject, Verdict } from './subject.js'
+import type { SignatureFinding } from './signature-check.js'
 
 export interface JudgeOptions extends AssessOptions {
   onRegistryError: OnRegistryError
@@ -193,6 +194,12 @@ function judgeWith(options: JudgeOptions): Judge {
                 shortName: { via: o.shortName.via, origin: o.shortName.origin, tried: o.shortName.tried },
               }
             : {}),
+          // Under the nodes' signature policy: the verdict, and the file and scope that set it.
+          ...(o.kind === 'checked' && o.signature !== undefined
+            ? { signature: signatureField(o.signature) }
+            : o.kind === 'signature-refused'
+              ? { signature: signatureField(o.finding) }
+              : {}),
           ...(o.kind === 'short-name'
             ? {
                 shortName:
@@ -233,6 +240,15 @@ const FIX_READ_MS = 1000
 function fixField(o: ImageOutcome, target: FixTarget | undefined): { fix?: string[] } {
   const fix = target === undefined ? undefined : fixFor(o, target)
   return fix === undefined ? {} : { fix: fixLines(fix) }
+}
+
+function signatureField(f: SignatureFinding): Record<string, string> {
+  return {
+    verdict: f.verdict,
+    file: f.file,
+    scope: f.scope,
+    ...(f.requirement === undefined ? {} : { requirement: f.requirement }),
+  }
 }
 
 function primaryReason(outcomes: readonly ImageOutcome[]): string {

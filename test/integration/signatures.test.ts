@@ -137,7 +137,12 @@ t.test(
     t.match(ok.logged, [{ reason: 'Exists' }])
     const unsigned = await review(w, [`${reg.host}/team/unsigned:v1`])
     t.equal(unsigned.response.allowed, false)
-    t.match(unsigned.logged, [{ reason: 'SignatureValidationFailed' }])
+    t.match(unsigned.logged, [
+      {
+        reason: 'SignatureValidationFailed',
+        signature: { verdict: 'rejected', file, scope: `${reg.host}/team`, requirement: 'sigstoreSigned' },
+      },
+    ])
     t.match(
       unsigned.response.status.message,
       `is refused by the nodes' signature policy ${file} (scope "${reg.host}/team"): A signature was required, but no signature exists`,
@@ -159,7 +164,7 @@ t.test('the most specific scope wins; the default refuses other registries witho
   counter.reset()
   const elsewhere = await review(w, [`${other.host}/team/app:v1`])
   t.equal(elsewhere.response.allowed, false)
-  t.match(elsewhere.logged, [{ reason: 'SignatureRejected' }])
+  t.match(elsewhere.logged, [{ reason: 'SignatureRejected', signature: { scope: 'default', requirement: 'reject' } }])
   t.match(elsewhere.response.status.message, `is refused by the nodes' signature policy: `)
   t.match(elsewhere.response.status.message, `(its default) requires "reject"`)
   t.match(elsewhere.response.status.message, `Running image docker://${other.host}/team/app:v1 is rejected by policy.`)
