@@ -14,7 +14,7 @@ import type { Endpoint, Router } from '../registry/endpoint.js'
 import { MirrorConfigError } from './errors.js'
 import { hostDirCandidates, hostsFor, registryHosts, type HostsFile, type RegistryHost } from './hosts-toml.js'
 import { mergeRegistriesConf, parseRegistriesConfFile, pullPlan, type RegistriesConfFile } from './registries-conf.js'
-import { resolveShortName, type ShortNameMode, type ShortNameResolution } from './short-names.js'
+import { isShortName, resolveShortName, type ShortNameMode, type ShortNameResolution } from './short-names.js'
 
 /** A certs.d directory holds a directory per registry; more than this is not one. */
 const MAX_HOST_DIRS = 1024
@@ -393,11 +393,10 @@ function readRegistriesConf(source: Extract<MirrorSource, { kind: 'registries-co
       return plan.problem === undefined ? by : { ...by, problem: plan.problem }
     },
     shortName(input) {
-      if (cache !== undefined && 'problem' in cache) {
-        const r = resolveShortName(input, { ...conf, aliases: new Map() }, undefined, mode)
-        return r.kind === 'qualified' ? r : { kind: 'unresolvable', written: input, problem: cache.problem }
-      }
-      return resolveShortName(input, conf, cache?.aliases, mode)
+      // An aliases cache that does not load fails every short name (ResolveShortNameAlias errs), nothing else.
+      if (cache !== undefined && 'problem' in cache && isShortName(input))
+        return { kind: 'unresolvable', written: input, problem: cache.problem }
+      return resolveShortName(input, conf, cache !== undefined && 'aliases' in cache ? cache.aliases : undefined, mode)
     },
     summary: {
       registriesConf: file,

@@ -97,13 +97,12 @@ export type ImagePlan =
       verify?: ReadonlyMap<string, PolicyMatch>
     }
 
-/** A short name's candidates: `ref` first, then `rest`, in CRI-O's order (blocked ones left out, and said). */
+/** A short name's candidates in CRI-O's order: the first not skipped is the plan's `ref`, the others follow it. */
 export interface PlannedShortName {
   written: string
   via: 'alias' | 'search'
   origin: string
-  rest: ImageReference[]
-  /** Every candidate, in order, and for those not asked why. */
+  /** Every candidate, in order, and for those not to be asked why (blocked, rejected by policy). */
   candidates: Array<{ ref: ImageReference; skipped?: string }>
 }
 
@@ -202,7 +201,6 @@ export async function prepareAssessment(
             written: resolution.written,
             via: resolution.kind,
             origin: resolution.origin,
-            rest: open.slice(1).map((c) => c.ref),
             candidates: candidates.map(({ ref, skipped }) => ({ ref, ...(skipped === undefined ? {} : { skipped }) })),
           }
     return {
@@ -322,7 +320,8 @@ async function askInTurn(
   const answers = [await ask(plan.ref)]
   const planned = plan.shortName
   if (planned === undefined) return answers[0]!
-  for (const ref of planned.rest) {
+  // The first candidate not skipped was asked above; the others follow until one pulls.
+  for (const { ref } of planned.candidates.filter((c) => c.skipped === undefined).slice(1)) {
     if (pulls(answers[answers.length - 1]!)) break
     answers.push(await ask(ref))
   }

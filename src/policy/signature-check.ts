@@ -85,11 +85,12 @@ export async function verifyFound(
     decidedBy: result.decidedBy,
     ...(result.answeredBy === undefined ? {} : { answeredBy: result.answeredBy }),
   }
+  // Where the runtime reads signatures is the same for every platform manifest of an index.
+  const physical = physicalReference(ref, result.answeredBy)
+  const wantsAttachments = match.requirements.some((r) => r.type === 'sigstoreSigned')
+  const off = wantsAttachments && !view.useSigstoreAttachments(physical)
   const one = async (digest: string): Promise<SignatureVerdict & { requirement?: string; attachmentsOff?: string }> => {
-    const physical = physicalReference(ref, result.answeredBy)
     let signatures: Parameters<typeof evaluateRequirements>[2] = []
-    const wantsAttachments = match.requirements.some((r) => r.type === 'sigstoreSigned')
-    const off = wantsAttachments && !view.useSigstoreAttachments(physical)
     if (wantsAttachments && !off) {
       const read = await checker.sigstoreAttachments(ref, credentials, namespace, { ...found, digest }, signal)
       if (!read.ok)

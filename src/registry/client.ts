@@ -220,10 +220,9 @@ export class RegistryClient {
     options: CheckOptions = {},
   ): Promise<AttachmentsRead> {
     const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
-    const ep = this.#foundAt(ref, found)
-    if (typeof ep === 'string') return { ok: false, kind: 'unanswered', detail: ep }
-    const credential = ep.credentials ? (credentials.find((c) => c.label === found.decidedBy) ?? null) : null
-    return readSigstoreAttachments(this.#ctx, ep, credential, found.digest, signal)
+    const at = this.#foundAt(ref, credentials, found)
+    if (typeof at === 'string') return { ok: false, kind: 'unanswered', detail: at }
+    return readSigstoreAttachments(this.#ctx, at.ep, at.credential, found.digest, signal)
   }
 
   /** The platform manifests of the index `found`, read where it was found, with the credential that found it. Never throws. */
@@ -234,9 +233,9 @@ export class RegistryClient {
     options: CheckOptions = {},
   ): Promise<IndexInstances> {
     const signal = options.signal ?? AbortSignal.timeout(this.#defaultDeadlineMs)
-    const ep = this.#foundAt(ref, found)
-    if (typeof ep === 'string') return { ok: false, reason: ep }
-    const credential = ep.credentials ? (credentials.find((c) => c.label === found.decidedBy) ?? null) : null
+    const at = this.#foundAt(ref, credentials, found)
+    if (typeof at === 'string') return { ok: false, reason: at }
+    const { ep, credential } = at
     const auth = startAuth(this.#ctx, ep.host, ep.repository, credential, {
       tls: ep.tls,
       plainHttp: ep.scheme === 'http',
@@ -244,8 +243,12 @@ export class RegistryClient {
     return fetchIndexInstances(this.#ctx, auth, ep, found.digest, signal)
   }
 
-  /** The host that answered `found`, or why it cannot be asked now. */
-  #foundAt(ref: ImageReference, found: FoundManifest): Endpoint | string {
+  /** The host that answered `found` and the credential it answered (none where the host gets none), or why it cannot be asked now. */
+  #foundAt(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    found: FoundManifest,
+  ): { ep: Endpoint; credential: Credential | null } | string {
     const endpoints = this.#endpoints(ref)
     const ep = found.answeredBy === undefined ? endpoints[0] : endpoints.find((e) => e.label === found.answeredBy)
     if (ep === undefined)
@@ -253,7 +256,8 @@ export class RegistryClient {
     const waiting = this.pauses.remaining(ep.host)
     if (waiting !== undefined)
       return `${ep.host} is rate limiting pulls (HTTP 429); not asked again for ${Math.ceil(waiting / 1000)}s`
-    return ep
+    const credential = ep.credentials ? (credentials.find((c) => c.label === found.decidedBy) ?? null) : null
+    return { ep, credential }
   }
 
   #generation = 0

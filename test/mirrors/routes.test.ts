@@ -337,3 +337,30 @@ t.test('the files are watched: an edit is picked up without a call', async (t) =
     await new Promise((res) => setTimeout(res, 200))
   t.same(r.blocked(parseReference('reg.example/app')), { file, prefix: 'reg.example' })
 })
+
+t.test('an aliases cache that does not load fails every short name, and nothing else', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-aliases-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'registries.conf')
+  await writeFile(
+    file,
+    'unqualified-search-registries = ["quay.io"]\n[[registry]]\nlocation = "quay.io"\nblocked = true\n',
+  )
+  const cache = join(dir, 'short-name-aliases.conf')
+  await writeFile(cache, '[aliases]\n"quay.io/app" = "quay.io/team/app"\n')
+  const routes = new MirrorRoutes({ kind: 'registries-conf', file, aliasesFile: cache }, logger, { watch: false })
+  t.teardown(() => routes.close())
+  t.match(routes.shortName('team/app:1'), {
+    kind: 'unresolvable',
+    problem: /loading short-name aliases config file .*short-name-aliases\.conf: .*must not contain registry/,
+  })
+  t.same(routes.shortName('quay.io/team/app:1'), { kind: 'qualified' })
+  t.match(
+    routes.blocked(parseReference('quay.io/team/app:1')),
+    { prefix: 'quay.io' },
+    'the rest of the files still apply',
+  )
+  await writeFile(cache, '[aliases]\n"app" = "quay.io/team/app"\n')
+  routes.reload()
+  t.match(routes.shortName('app:1'), { kind: 'alias', candidates: [{ canonical: 'quay.io/team/app:1' }] })
+})
