@@ -7,6 +7,7 @@ import { parseReference } from '../../src/reference/index.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { Credential } from '../../src/registry/credential.js'
 import type { CheckResult } from '../../src/registry/result.js'
+import { NO_SIGNATURE_READS } from '../helpers/checker-stub.js'
 
 const ref = parseReference('reg.example/team/api:1.0')
 const cred = (label: string, password: string, username = 'robot'): Credential => ({ username, password, label })
@@ -72,8 +73,7 @@ t.test('each question asked once; every caller hears it with its own labels; tag
         listed.push(r.name)
         return ['1.0']
       },
-      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
-      indexInstances: async () => ({ ok: true as const, instances: [] }),
+      ...NO_SIGNATURE_READS,
     },
     { signal: new AbortController().signal, timeoutMs: 1000, onRequest: (host) => requests.push(host) },
   )
@@ -104,8 +104,7 @@ t.test('an answer put without a request is served as any other', async (t) => {
     {
       check: async () => t.fail('no request') as never,
       tags: async () => undefined,
-      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
-      indexInstances: async () => ({ ok: true as const, instances: [] }),
+      ...NO_SIGNATURE_READS,
     },
     { signal: new AbortController().signal, timeoutMs: 1000 },
   )

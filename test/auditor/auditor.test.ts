@@ -10,6 +10,7 @@ import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 import { virtualClock } from '../helpers/virtual-clock.js'
+import { NO_SIGNATURE_READS } from '../helpers/checker-stub.js'
 
 const exists: CheckResult = {
   code: 'Exists',
@@ -65,8 +66,7 @@ function world(answer: (ref: ImageReference) => CheckResult) {
       checker: {
         check: async (ref: ImageReference) => answer(ref),
         tags: async () => ['1.0'],
-        sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
-        indexInstances: async () => ({ ok: true as const, instances: [] }),
+        ...NO_SIGNATURE_READS,
       },
       secrets: { getSecret: async () => ({ kind: 'missing' as const }) },
       serviceAccounts: {

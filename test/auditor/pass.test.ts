@@ -9,6 +9,7 @@ import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.j
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
+import { NO_SIGNATURE_READS } from '../helpers/checker-stub.js'
 
 const exists: CheckResult = {
   code: 'Exists',
@@ -41,8 +42,7 @@ function assessWith(
         return answer(ref, signal)
       },
       tags: async () => [],
-      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
-      indexInstances: async () => ({ ok: true as const, instances: [] }),
+      ...NO_SIGNATURE_READS,
     },
     secrets: { getSecret: async () => ({ kind: 'missing' as const }) },
     serviceAccounts: { getServiceAccount: async () => ({ kind: 'missing' as const }) },
@@ -267,8 +267,7 @@ function registry(good: string, asked: string[], missing = new Set<string>()) {
       return { ...exists, decidedBy: credentials[0]?.label ?? 'anonymous' }
     },
     tags: async () => ['1.1', '0.9'],
-    sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
-    indexInstances: async () => ({ ok: true as const, instances: [] }),
+    ...NO_SIGNATURE_READS,
   }
 }
 

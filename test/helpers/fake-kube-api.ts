@@ -85,6 +85,14 @@ export function makeDockerConfigSecret(
   }
 }
 
+/** A Namespace in the fixture shape, labelled as the API server labels it (and with `labels`). */
+export function makeNamespace(name: string, labels: Record<string, string> = {}): unknown {
+  const ns = loadFixture<any>('api/namespace.json')
+  ns.metadata.name = name
+  ns.metadata.labels = { 'kubernetes.io/metadata.name': name, ...labels }
+  return ns
+}
+
 export type Watched = 'secrets' | 'serviceaccounts' | 'namespaces'
 const WATCHED: readonly string[] = ['secrets', 'serviceaccounts', 'namespaces']
 

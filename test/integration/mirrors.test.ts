@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { closedPort } from '../helpers/fake-server.js'
-import { startFakeKubeApi, loadFixture } from '../helpers/fake-kube-api.js'
+import { startFakeKubeApi, loadFixture, makeNamespace } from '../helpers/fake-kube-api.js'
 import { startForwarder } from '../helpers/forwarder.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
@@ -43,10 +43,7 @@ if (pulled.statusCode !== 200)
 
 const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
-const ns = loadFixture<any>('api/namespace.json')
-ns.metadata.name = 'team-a'
-ns.metadata.labels = { 'kubernetes.io/metadata.name': 'team-a' }
-kube.namespaces.set('team-a', ns)
+kube.namespaces.set('team-a', makeNamespace('team-a'))
 const counter = countRequests()
 t.teardown(() => counter.stop())
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseServeConfig } from '../../src/serve/config.js'
-import { startFakeKubeApi, loadFixture, makeDockerConfigSecret } from '../helpers/fake-kube-api.js'
+import { startFakeKubeApi, makeDockerConfigSecret, makeNamespace } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
@@ -31,12 +31,7 @@ await seedOciManifest(second, 'team/only-second', 'v1', PUSH)
 
 const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
-for (const name of ['team-a', 'team-b']) {
-  const ns = loadFixture<any>('api/namespace.json')
-  ns.metadata.name = name
-  ns.metadata.labels = { 'kubernetes.io/metadata.name': name }
-  kube.namespaces.set(name, ns)
-}
+for (const name of ['team-a', 'team-b']) kube.namespaces.set(name, makeNamespace(name))
 // The kubelet matches a short name's secrets against docker.io/<name>: a Docker Hub secret is the one it sends.
 kube.secrets.set(
   'team-a/hub',

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseServeConfig } from '../../src/serve/config.js'
 import { cosignSign, sigstoreAttachmentManifest } from '../helpers/cosign.js'
-import { startFakeKubeApi, loadFixture } from '../helpers/fake-kube-api.js'
+import { startFakeKubeApi, makeNamespace } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
@@ -76,12 +76,7 @@ await sign(
 
 const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
-for (const name of ['team-a', 'team-b']) {
-  const ns = loadFixture<any>('api/namespace.json')
-  ns.metadata.name = name
-  ns.metadata.labels = { 'kubernetes.io/metadata.name': name }
-  kube.namespaces.set(name, ns)
-}
+for (const name of ['team-a', 'team-b']) kube.namespaces.set(name, makeNamespace(name))
 const counter = countRequests()
 t.teardown(() => counter.stop())
 

@@ -1,7 +1,7 @@
 // `pullguard serve` end to end: real HTTPS, real registries (distribution), the Kubernetes API
 // stand-in reached through a kubeconfig file, the AdmissionReview fixtures in test/fixtures.
 import t from 'tap'
-import { startFakeKubeApi, loadFixture, makeDockerConfigSecret } from '../helpers/fake-kube-api.js'
+import { startFakeKubeApi, loadFixture, makeDockerConfigSecret, makeNamespace } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
@@ -62,13 +62,7 @@ function podWith(images: string[], opts: { namespace?: string; secrets?: string[
   return r
 }
 function namespace(name: string, mode?: string): void {
-  const ns = loadFixture<any>('api/namespace.json')
-  ns.metadata.name = name
-  ns.metadata.labels = {
-    'kubernetes.io/metadata.name': name,
-    ...(mode === undefined ? {} : { 'pullguard.io/mode': mode }),
-  }
-  kube.namespaces.set(name, ns)
+  kube.namespaces.set(name, makeNamespace(name, mode === undefined ? {} : { 'pullguard.io/mode': mode }))
 }
 for (const ns of ['team-a', 'team-b', 'team-c']) namespace(ns)
 kube.secrets.set(

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { startFakeKubeApi, loadFixture, makeDockerConfigSecret } from '../helpers/fake-kube-api.js'
+import { startFakeKubeApi, loadFixture, makeDockerConfigSecret, makeNamespace } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
@@ -40,12 +40,7 @@ const kube = await startFakeKubeApi({ ca })
 t.teardown(() => kube.close())
 const counter = countRequests()
 t.teardown(() => counter.stop())
-for (const name of ['team-a', 'team-b', 'platform-tools']) {
-  const ns = loadFixture<any>('api/namespace.json')
-  ns.metadata.name = name
-  ns.metadata.labels = { 'kubernetes.io/metadata.name': name }
-  kube.namespaces.set(name, ns)
-}
+for (const name of ['team-a', 'team-b', 'platform-tools']) kube.namespaces.set(name, makeNamespace(name))
 kube.secrets.set(
   'team-b/team-b-registry',
   makeDockerConfigSecret('team-b', 'team-b-registry', {

@@ -7,6 +7,7 @@ import { createJudge, verdictLabel, type DecisionSummary, type JudgeOptions } fr
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
 import type { PodSubject } from '../../src/policy/subject.js'
 import type { CheckResult } from '../../src/registry/index.js'
+import { NO_SIGNATURE_READS } from '../helpers/checker-stub.js'
 
 const labels: Array<[string, Parameters<typeof verdictLabel>[0], ReturnType<typeof verdictLabel>]> = [
   ['allowed, nothing to say', { allowed: true, message: undefined, warnings: [] }, 'allowed'],
@@ -47,8 +48,7 @@ function judgeWith(answer: () => Promise<CheckResult>, extra: Partial<JudgeOptio
     checker: {
       check: answer,
       tags: async () => undefined,
-      sigstoreAttachments: async () => ({ ok: true as const, attachments: [] }),
-      indexInstances: async () => ({ ok: true as const, instances: [] }),
+      ...NO_SIGNATURE_READS,
     },
     secrets: { getSecret: async () => ({ kind: 'missing' }) },
     serviceAccounts: { getServiceAccount: async () => ({ kind: 'missing' }) },
