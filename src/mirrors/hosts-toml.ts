@@ -6,15 +6,30 @@
  * - `[host."…"]` tables in file order, then `server` (or, without one, the registry's own upstream:
  *   registry-1.docker.io for docker.io), each with its capabilities (all three when none are given);
  * - a server without a path gets `/v2`; with one, `/v2` is appended unless `override_path`;
- * - `skip_verify`, `ca` (relative to the host's directory), `header`;
- * - an unparseable hosts.toml falls back, as in containerd, to the directory's docker-style `*.crt`
- *   files, and so does a directory without a hosts.toml.
- * Pure: the caller reads the files; nothing here touches the disk.
+ * - `skip_verify`, `ca` and `client` (paths relative to the host's directory, joined as Go's
+ *   filepath.Join does), `header`;
+ * - `client`: one file holding certificate and key, a list of such files, or a list of
+ *   [certificate, key] pairs, in any mix (parseHostConfig's accepted types);
+ * - `dial_timeout` (containerd 2.1 and later; 2.0 ignores the key): a Go duration, the host's
+ *   net.Dialer Timeout; a value Go cannot parse makes the whole file unparseable;
+ * - an unparseable hosts.toml falls back, as in containerd (loadHostDir), to the directory's
+ *   docker-style files: `*.crt` CAs and `*.cert` client certificates with their `*.key` (loadCertFiles),
+ *   and so does a directory without a hosts.toml.
+ * Pure: the caller reads the files (and fails the whole registry when one cannot be loaded, as
+ * ConfigureHosts does); nothing here touches the disk.
  */
+import { isAbsolute, join } from 'node:path'
 import { TomlError, parse } from 'smol-toml'
+import { parseGoDuration } from '../go/duration.js'
 import { MirrorConfigError } from './errors.js'
 
 export type Capability = 'pull' | 'resolve' | 'push'
+
+/** A client certificate for mTLS: without `keyFile`, the key is in `certFile` too (containerd reads it twice). */
+export interface ClientPair {
+  certFile: string
+  keyFile?: string
+}
 
 export interface RegistryHost {
   scheme: 'https' | 'http'
@@ -26,6 +41,15 @@ export interface RegistryHost {
   skipVerify: boolean | undefined
   /** CA files, absolute. */
   caFiles: string[]
+  /** Client certificates, absolute, in the order given. */
+  clientPairs: ClientPair[]
+  /**
+   * containerd's explicitTLSFromHost: `ca` written (even an empty list), a client pair, or
+   * `skip_verify` written. It gives the host its own TLS settings, and an http:// host HTTPS first.
+   */
+  tlsConfigured: boolean
+  /** `dial_timeout` in milliseconds (negative: every dial fails at once, as Go's Dialer; 0: no limit of its own). */
+  dialTimeoutMs?: number
   header: Record<string, string[]>
   /** Where it came from, for the decision log and messages. */
   origin: 'host' | 'server' | 'upstream'
@@ -67,13 +91,19 @@ export function upstreamHost(registry: string, base: Partial<RegistryHost> = {})
     if (!hasPort || port !== '80') skipVerify = true
   }
   const port = /:(\d+)$/.exec(registry)?.[1]
+  const caFiles = base.caFiles ?? []
+  const clientPairs = base.clientPairs ?? []
   return {
     scheme,
     host,
     path: '/v2',
     capabilities: ALL,
     skipVerify,
-    caFiles: base.caFiles ?? [],
+    caFiles,
+    clientPairs,
+    tlsConfigured:
+      base.tlsConfigured === true || skipVerify !== undefined || caFiles.length > 0 || clientPairs.length > 0,
+    ...(base.dialTimeoutMs === undefined ? {} : { dialTimeoutMs: base.dialTimeoutMs }),
     header: base.header ?? {},
     origin: 'upstream',
     ...(port === undefined ? {} : { port }),
@@ -86,8 +116,35 @@ function stringList(value: unknown, what: string): string[] {
   throw new Error(`${what} must be a string or a list of strings`)
 }
 
+/** containerd's makeAbsPath: absolute as written, or joined to the host's directory (and cleaned, as filepath.Join). */
 function absolute(path: string, baseDir: string): string {
-  return path.startsWith('/') ? path : `${baseDir.replace(/\/+$/, '')}/${path}`
+  return isAbsolute(path) ? path : join(baseDir, path)
+}
+
+/**
+ * `client` as parseHostConfig takes it: a string (certificate and key in one file), or a list
+ * whose items are each such a string or a [certificate, key] pair. An empty list is no client
+ * certificate at all (containerd appends nothing, so the host gets no TLS settings from it).
+ */
+export function parseClient(value: unknown, baseDir: string): ClientPair[] {
+  if (typeof value === 'string') return [{ certFile: absolute(value, baseDir) }]
+  if (!Array.isArray(value)) throw new Error('client must be a file, a list of files, or a list of [cert, key] pairs')
+  return value.map((item: unknown) => {
+    if (typeof item === 'string') return { certFile: absolute(item, baseDir) }
+    if (!Array.isArray(item)) throw new Error('client must be a file, a list of files, or a list of [cert, key] pairs')
+    if (!item.every((p) => typeof p === 'string')) throw new Error('a client pair must hold file names')
+    if (item.length !== 2) throw new Error(`invalid pair ${JSON.stringify(item)} for "client": [cert, key]`)
+    return { certFile: absolute(item[0] as string, baseDir), keyFile: absolute(item[1] as string, baseDir) }
+  })
+}
+
+/** `dial_timeout` in milliseconds: a Go duration, parsed as time.ParseDuration; "" is not set. */
+export function parseDialTimeout(value: unknown): number | undefined {
+  if (value === undefined || value === '') return undefined
+  if (typeof value !== 'string') throw new Error('dial_timeout must be a string (a Go duration such as "5s")')
+  const parsed = parseGoDuration(value)
+  if (!parsed.ok) throw new Error(`dial_timeout: ${parsed.error}`)
+  return parsed.ms
 }
 
 /** One `[host."…"]` table or the file's top level, as containerd's parseHostConfig. */
@@ -128,6 +185,9 @@ function hostConfig(
     for (const [k, v] of Object.entries(headerTable)) header[k] = stringList(v, `header ${k}`)
   }
   const port = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/:]*)(?::(\d+))?/i.exec(withScheme)?.[1]
+  const caFiles = ca === undefined ? [] : stringList(ca, 'ca').map((p) => absolute(p, baseDir))
+  const client = table['client'] === undefined ? [] : parseClient(table['client'], baseDir)
+  const dialMs = parseDialTimeout(table['dial_timeout'])
   return {
     ...(port === undefined ? {} : { port }),
     scheme: url.protocol === 'http:' ? 'http' : 'https',
@@ -135,7 +195,10 @@ function hostConfig(
     path,
     capabilities,
     skipVerify: skip,
-    caFiles: ca === undefined ? [] : stringList(ca, 'ca').map((p) => absolute(p, baseDir)),
+    caFiles,
+    clientPairs: client,
+    tlsConfigured: ca !== undefined || client.length > 0 || skip !== undefined,
+    ...(dialMs === undefined ? {} : { dialTimeoutMs: dialMs }),
     header,
     origin,
   }
@@ -158,12 +221,20 @@ export function registryHosts(
   found: HostsFile | undefined,
 ): { hosts: RegistryHost[]; problem?: MirrorConfigError } {
   if (found === undefined) return { hosts: [upstreamHost(registry)] }
+  const names = [...found.files].sort()
   const crtFallback = (): RegistryHost[] => [
     upstreamHost(registry, {
-      caFiles: found.files
-        .filter((f) => f.endsWith('.crt'))
-        .sort()
-        .map((f) => absolute(f, found.dir)),
+      caFiles: names.filter((f) => f.endsWith('.crt')).map((f) => absolute(f, found.dir)),
+      // loadCertFiles: a `.cert` with the `.key` of the same name, or alone (the key is then in it).
+      clientPairs: names
+        .filter((f) => f.endsWith('.cert'))
+        .map((f) => {
+          const key = `${f.slice(0, -'.cert'.length)}.key`
+          return {
+            certFile: absolute(f, found.dir),
+            ...(names.includes(key) ? { keyFile: absolute(key, found.dir) } : {}),
+          }
+        }),
     }),
   ]
   if (found.text === undefined || found.text === '') return { hosts: crtFallback() }
@@ -199,7 +270,16 @@ export function parseHostsToml(registry: string, text: string, baseDir: string):
   if (server === undefined || server === '') {
     // No server: the registry itself, with every capability (containerd replaces the root's).
     const root = hostConfig('https://placeholder.invalid', doc, baseDir, 'server')
-    hosts.push(upstreamHost(registry, { skipVerify: root.skipVerify, caFiles: root.caFiles, header: root.header }))
+    hosts.push(
+      upstreamHost(registry, {
+        skipVerify: root.skipVerify,
+        caFiles: root.caFiles,
+        clientPairs: root.clientPairs,
+        tlsConfigured: root.tlsConfigured,
+        ...(root.dialTimeoutMs === undefined ? {} : { dialTimeoutMs: root.dialTimeoutMs }),
+        header: root.header,
+      }),
+    )
   } else hosts.push(hostConfig(server, doc, baseDir, 'server'))
   return hosts
 }

@@ -4,7 +4,6 @@
  * start, kept in memory (no disk access per check) and read again when they change. A bad new
  * version keeps the last good one and says so; the first read failing is a start-up error.
  */
-import { X509Certificate } from 'node:crypto'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
@@ -12,6 +11,7 @@ import { Reloading } from '../reload/reloading.js'
 import type { ImageReference } from '../reference/index.js'
 import type { Endpoint, Router } from '../registry/endpoint.js'
 import { MirrorConfigError } from './errors.js'
+import { HostFiles } from './host-files.js'
 import { hostDirCandidates, hostsFor, registryHosts, type HostsFile, type RegistryHost } from './hosts-toml.js'
 import { mergeRegistriesConf, parseRegistriesConfFile, pullPlan, type RegistriesConfFile } from './registries-conf.js'
 import { isShortName, resolveShortName, type ShortNameMode, type ShortNameResolution } from './short-names.js'
@@ -105,7 +105,7 @@ export class MirrorRoutes implements Router {
   }
 }
 
-/** What a change to means a new read: the file, or the directory, its host directories and their files, and the CA files last read. */
+/** What a change to means a new read: the file, or the directory, its host directories and their files, and the CA and client files last read. */
 function watchedFiles(source: MirrorSource, last: Snapshot | undefined): string[] {
   if (source.kind === 'registries-conf') {
     const dir = dropInDirOf(source)
@@ -119,7 +119,7 @@ function watchedFiles(source: MirrorSource, last: Snapshot | undefined): string[
       const dir = join(source.dir, name)
       files.push(dir)
       try {
-        for (const f of readdirSync(dir).sort()) if (f === 'hosts.toml' || f.endsWith('.crt')) files.push(join(dir, f))
+        for (const f of readdirSync(dir).sort()) if (isHostFile(f)) files.push(join(dir, f))
       } catch {
         // not a directory
       }
@@ -128,6 +128,11 @@ function watchedFiles(source: MirrorSource, last: Snapshot | undefined): string[
     // the directory is gone: its own fingerprint says so
   }
   return [...files, ...(last?.files.filter((f) => !files.includes(f)) ?? [])]
+}
+
+/** hosts.toml, and the docker-style files containerd reads without one (loadCertFiles). */
+function isHostFile(name: string): boolean {
+  return name === 'hosts.toml' || name.endsWith('.crt') || name.endsWith('.cert') || name.endsWith('.key')
 }
 
 function read(source: MirrorSource): Snapshot {
@@ -172,15 +177,15 @@ function readHostsDir(root: string): Snapshot {
     } catch (err) {
       throw new MirrorConfigError('HostsDirUnreadable', dir, `cannot read the directory: ${errno(err)}`)
     }
-    files.push(dir, ...entries.filter((f) => f === 'hosts.toml' || f.endsWith('.crt')).map((f) => join(dir, f)))
+    files.push(dir, ...entries.filter(isHostFile).map((f) => join(dir, f)))
     const text = entries.includes('hosts.toml') ? readText(join(dir, 'hosts.toml'), join(dir, 'hosts.toml')) : undefined
     dirs.set(name, { text, files: entries.filter((f) => f !== 'hosts.toml'), dir })
   }
   // Each registry's hosts are worked out once per read: a registry with no directory of its own uses _default or its upstream.
-  const resolved = new Map<string, { hosts: RegistryHost[]; dir: string | undefined }>()
+  const resolved = new Map<string, Resolved>()
   const problems: string[] = []
-  const caText = new Map<string, string>()
-  const hostsOf = (registry: string): RegistryHost[] => {
+  const hostFiles = new HostFiles((path) => readText(path, path), root)
+  const resolve = (registry: string): Resolved => {
     let r = resolved.get(registry)
     if (r === undefined) {
       const dirName = hostDirCandidates(registry).find((n) => dirs.has(n))
@@ -188,44 +193,39 @@ function readHostsDir(root: string): Snapshot {
       const parsed = registryHosts(registry, found)
       if (parsed.problem !== undefined && !problems.includes(parsed.problem.message))
         problems.push(parsed.problem.message)
-      r = { hosts: parsed.hosts, dir: found?.dir }
+      // containerd's ConfigureHosts returns the first file that does not load, for the whole
+      // registry: the resolver gets no host, mirror or server, and the pull fails.
+      const failed = parsed.hosts.map((h) => hostFiles.problemOf(h)).find((p) => p !== undefined)
+      const file = found === undefined ? root : found.text === undefined ? found.dir : join(found.dir, 'hosts.toml')
+      r = { hosts: parsed.hosts, file, ...(failed === undefined ? {} : { problem: failed }) }
       // Registries come from pod specs: remember a bounded number (the rest are worked out again, cheaply).
       if (resolved.size < 2 * MAX_HOST_DIRS) resolved.set(registry, r)
     }
-    return r.hosts
+    return r
   }
-  // Read every directory now, so a broken hosts.toml or CA file is reported at the read, not at the first pod.
+  // Read every directory now, so a broken hosts.toml, CA or client file is reported at the read, not at the first pod.
   for (const name of dirs.keys()) {
-    for (const h of name === '_default' ? hostsOf('_default') : hostsOf(registryOfDir(name))) {
-      for (const ca of h.caFiles) {
-        if (caText.has(ca)) continue
-        // As containerd: a CA that cannot be loaded fails that host's pulls, not the others'. Its
-        // hosts are then asked without it, so their certificates do not verify and the answer is
-        // "unverified", never a verdict.
-        files.push(ca)
-        let pem: string
-        try {
-          pem = readText(ca, ca)
-        } catch (err) {
-          problems.push(`${ca}: the CA file cannot be read (${errno(err)})`)
-          continue
-        }
-        const problem = pemProblem(pem)
-        if (problem !== undefined) {
-          problems.push(`${ca}: ${problem}`)
-          continue
-        }
-        caText.set(ca, pem)
-      }
-    }
+    const registry = name === '_default' ? '_default' : registryOfDir(name)
+    const r = resolve(registry)
+    if (r.problem !== undefined)
+      problems.push(
+        `${r.problem}: containerd fails every pull from ${name === '_default' ? 'a registry without a directory of its own' : registry} (${r.file})`,
+      )
   }
+  problems.push(...hostFiles.doubts)
+  files.push(...hostFiles.paths)
   return {
     endpoints(ref) {
+      const r = resolve(ref.domain)
+      if (r.problem !== undefined) return []
       const byDigest = ref.digest !== undefined
-      const hosts = hostsFor(hostsOf(ref.domain), byDigest)
-      return hosts.map((h) => containerdEndpoint(h, ref, caText))
+      return hostsFor(r.hosts, byDigest).map((h) => containerdEndpoint(h, ref, hostFiles))
     },
-    blocked: () => undefined,
+    // Not a rule that blocks: a file that does not load, so the pull fails on every node (see resolve).
+    blocked(ref) {
+      const r = resolve(ref.domain)
+      return r.problem === undefined ? undefined : { file: r.file, prefix: ref.domain, problem: r.problem }
+    },
     shortName: () => ({ kind: 'qualified' }),
     summary: {
       containerdHostsDir: root,
@@ -236,20 +236,13 @@ function readHostsDir(root: string): Snapshot {
   }
 }
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
-
-/** Why a CA file would not load, or undefined: at least one certificate, and every block one. */
-function pemProblem(pem: string): string | undefined {
-  const blocks = pem.match(PEM_BLOCK) ?? []
-  if (blocks.length === 0) return 'the CA file holds no PEM certificate'
-  for (const block of blocks) {
-    try {
-      new X509Certificate(block)
-    } catch {
-      return 'the CA file holds a certificate that does not parse'
-    }
-  }
-  return undefined
+/** A registry's hosts as containerd configures them, or the file that keeps it from configuring any. */
+interface Resolved {
+  hosts: RegistryHost[]
+  /** The registry's hosts.toml (or its directory, without one): what a message names. */
+  file: string
+  /** A CA or client file that does not load: every pull from the registry fails. */
+  problem?: string
 }
 
 function isDir(path: string): boolean {
@@ -267,22 +260,30 @@ function registryOfDir(name: string): string {
 }
 
 /**
- * One of containerd's hosts as the client asks it. `skip_verify` and `ca` are per host. A host
- * named with `http://` is plain HTTP, unless it also has TLS settings (`skip_verify` or `ca`, as the
- * registry's own localhost upstream does) and a port other than 80: then containerd tries HTTPS
- * first and falls back to HTTP on a TLS failure (ConfigureHosts, NewHTTPFallback).
+ * One of containerd's hosts as the client asks it. `skip_verify`, `ca`, `client` and `dial_timeout`
+ * are per host. A host named with `http://` is plain HTTP, unless it also has TLS settings
+ * (`skip_verify`, `ca` or `client`, as the registry's own localhost upstream has) and a port other
+ * than 80: then containerd tries HTTPS first and falls back to HTTP by its own rule (ConfigureHosts,
+ * NewHTTPFallback; plain-fallback.ts). Only called for a registry none of whose files fails on the
+ * nodes too; a file pullguard cannot judge (host-files.ts) is left out.
  */
-function containerdEndpoint(h: RegistryHost, ref: ImageReference, caText: ReadonlyMap<string, string>): Endpoint {
-  const explicitTls = h.skipVerify !== undefined || h.caFiles.length > 0
-  // containerd: only a written port other than 80 makes the protocol ambiguous.
-  const fallback = h.scheme === 'http' && explicitTls && h.port !== undefined && h.port !== '80'
-  const loaded = h.caFiles.map((f) => caText.get(f)).filter((p): p is string => p !== undefined)
+function containerdEndpoint(h: RegistryHost, ref: ImageReference, files: HostFiles): Endpoint {
+  // containerd: no port, or one other than 80, makes the protocol ambiguous (net.SplitHostPort gives "" without one).
+  const fallback = h.scheme === 'http' && h.tlsConfigured && h.port !== '80'
+  const loaded = h.caFiles.map((f) => files.ca(f)).flatMap((r) => (r.ok ? [r.value] : []))
   const caPem = loaded.length === 0 ? undefined : loaded.join('\n')
-  // A CA file that would not load: the host is asked with the usual trust only (its pulls fail on the node too).
-  const tlsSettings = { verify: h.skipVerify !== true, ...(caPem === undefined ? {} : { caPem }) }
+  const clientCertificates = h.clientPairs.map((p) => files.client(p)).flatMap((r) => (r.ok ? [r.value] : []))
+  const tlsSettings = {
+    verify: h.skipVerify !== true,
+    ...(caPem === undefined ? {} : { caPem }),
+    ...(clientCertificates.length === 0 ? {} : { clientCertificates }),
+    ...(h.dialTimeoutMs === undefined ? {} : { dialTimeoutMs: h.dialTimeoutMs }),
+  }
+  // containerd gives a host its own client for TLS settings or a dial timeout (ConfigureHosts); a
+  // plain-HTTP host's TLS settings are never used, its dial timeout is.
   const tls = fallback
-    ? { ...tlsSettings, plainFallback: true }
-    : h.scheme === 'https' && explicitTls
+    ? { ...tlsSettings, plainFallback: { rule: 'containerd' as const, portWritten: h.port !== undefined } }
+    : h.tlsConfigured || h.dialTimeoutMs !== undefined
       ? tlsSettings
       : undefined
   const proxied = h.host !== ref.domain && !(ref.domain === 'docker.io' && h.host === 'registry-1.docker.io')

@@ -31,7 +31,7 @@ export type AuthHint = { scheme: 'bearer'; params: BearerParams } | { scheme: 'b
 /** Carried across the requests of one attempt, so a GET after a HEAD reuses what the HEAD earned. */
 export interface AuthState {
   readonly registryHost: string
-  /** The endpoint's TLS settings, also used for a token realm on the same host (Harbor's /service/token). */
+  /** The endpoint's TLS settings, also used (in part, realmConnection) for its token realm. */
   readonly tls?: EndpointTls | undefined
   /** The endpoint is plain HTTP: a realm on the same host may be too. */
   readonly plainHttp?: boolean
@@ -113,6 +113,28 @@ export async function sendAuthorized(
   }
 }
 
+/**
+ * How the token realm is reached. containerd fetches tokens with the host's own http.Client,
+ * wherever the realm is (core/remotes/docker/config/hosts.go: the host's authorizer is built
+ * WithAuthClient(&c)), so the realm gets the host's CA, client certificate and dial timeout, its
+ * TLS checks and its HTTP fallback. A realm on the endpoint's own host gets all of that here too.
+ * A realm on another host keeps the CA, client certificate and dial timeout, but is always
+ * verified and never spoken to in plain HTTP: the credentials go there, to a host the operator
+ * never named (the threat: a registry, or someone between, naming a realm to collect them). Where
+ * the node would reach such a realm anyway, the answer is unverified, never a denial.
+ */
+export function realmConnection(tls: EndpointTls | undefined, sameHost: boolean): EndpointTls | undefined {
+  if (tls === undefined || sameHost) return tls
+  const { caPem, clientCertificates, dialTimeoutMs } = tls
+  if (caPem === undefined && clientCertificates === undefined && dialTimeoutMs === undefined) return undefined
+  return {
+    verify: true,
+    ...(caPem === undefined ? {} : { caPem }),
+    ...(clientCertificates === undefined ? {} : { clientCertificates }),
+    ...(dialTimeoutMs === undefined ? {} : { dialTimeoutMs }),
+  }
+}
+
 function hostOf(url: string): string | undefined {
   try {
     return new URL(url).host
@@ -136,10 +158,12 @@ async function answerChallenge(
     ctx.authHints.set(registryHost, { scheme: 'bearer', params })
     const realmHost = hostOf(params.realm)
     const sameHost = realmHost !== undefined && normalizeHost(realmHost) === normalizeHost(registryHost)
+    const tls = realmConnection(state.tls, sameHost)
     const token = await ctx.tokens.get(params, state.scope, credential, {
       fresh: state.mode === 'cached',
       signal,
-      ...(sameHost ? { tls: state.tls, plainHttp: state.plainHttp === true } : {}),
+      ...(tls === undefined ? {} : { tls }),
+      ...(sameHost ? { plainHttp: state.plainHttp === true } : {}),
     })
     if (!token.ok) {
       const { ok: _ok, ...failure } = token

@@ -6,16 +6,45 @@
  */
 import type { ImageReference } from '../reference/index.js'
 
+/** A client certificate and its key, PEM (containerd `client`). */
+export interface ClientCertificate {
+  certPem: string
+  keyPem: string
+}
+
+/**
+ * containerd's rule for trying plain HTTP (core/remotes/docker/resolver.go, httpFallback): only
+ * after the server answered the TLS handshake in plain HTTP, or the handshake timed out, or, for a
+ * host written without a port, the connection was refused or timed out (isPortError).
+ */
+export interface ContainerdFallback {
+  rule: 'containerd'
+  /** The host as written in hosts.toml names a port: then isPortError never applies. */
+  portWritten: boolean
+}
+
+/**
+ * How to talk to one host: its TLS settings and its dialer. containerd builds both into one
+ * per-host http.Client (core/remotes/docker/config/hosts.go), and so does the transport (one pool
+ * per host and settings).
+ */
 export interface EndpointTls {
   /** Check the certificate (containerd `skip_verify = false`). */
   verify: boolean
   /** Extra CAs for this host (containerd `ca`), trusted on top of the usual ones. PEM. */
   caPem?: string
+  /** Client certificates for mTLS (containerd `client`), in the order configured; see transport.ts for which is presented. */
+  clientCertificates?: readonly ClientCertificate[]
+  /** containerd `dial_timeout`, in milliseconds: the dialer's Timeout (negative: every dial fails at once, as in Go). */
+  dialTimeoutMs?: number
   /**
-   * After a TLS failure, try plain HTTP (Docker's and containers-image's rule for insecure
-   * registries; containerd's for a localhost registry on a port other than 443).
+   * Whether plain HTTP is tried after HTTPS failed, and after what:
+   * - `true`: after any TLS failure (pullguard's rule for Docker's --insecure-registry and CRI-O's
+   *   `insecure = true`; see plain-fallback.ts for what those runtimes do);
+   * - a ContainerdFallback: containerd's narrower rule, for an http:// host with TLS settings and a
+   *   port other than 80, or a localhost registry on a port other than 443 (ConfigureHosts).
    */
-  plainFallback?: boolean
+  plainFallback?: boolean | ContainerdFallback
 }
 
 export interface Endpoint {

@@ -20,6 +20,7 @@ import type { EndpointTls } from './endpoint.js'
 import type { HttpResponse, Transport } from './transport.js'
 import { asTransportError } from './transport-error.js'
 import { jsonObject } from './json-body.js'
+import { mayFallBack } from './plain-fallback.js'
 
 export interface BearerParams {
   realm: string
@@ -104,8 +105,9 @@ export class TokenSource {
       return unreachable('bad-response', 'the registry named a token realm that is not a URL')
     }
     // Basic credentials must not travel in clear to a realm the operator did not mark insecure.
-    // A realm on the endpoint's own host may be plain HTTP when the endpoint is (or may fall back to it).
-    const httpAllowed = this.#transport.isInsecure(url.host) || plainHttp || tls?.plainFallback === true
+    // A realm on the endpoint's own host may be plain HTTP when the endpoint is (or may fall back to
+    // it, under either runtime's rule: auth-flow.ts passes a fallback only for the same host).
+    const httpAllowed = this.#transport.isInsecure(url.host) || plainHttp || mayFallBack(tls)
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && httpAllowed)) {
       return unreachable('tls', `the registry's token realm ${url.host} is not HTTPS`)
     }

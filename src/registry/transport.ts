@@ -4,11 +4,13 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { SecureContext } from 'node:tls'
 import { Pool } from 'undici'
 import { BoundedMap } from '../cache/bounded-map.js'
+import { GO_TLS_HANDSHAKE_TIMEOUT_MS, StepTimeout, steppedConnector } from './connector.js'
 import type { EndpointTls } from './endpoint.js'
 import { HostSlots } from './host-slots.js'
 import { metadataAddressProblem, metadataHostProblem } from './metadata-hosts.js'
+import { ConnectFailureError, connectFailure, fallsBackAfter, mayFallBack } from './plain-fallback.js'
 import { METADATA_ADDRESS_CODE, TransportError, classifyNetworkError } from './transport-error.js'
-import { extendTrust, type TrustStore } from './trust.js'
+import { hostSecureContext, type TrustStore } from './trust.js'
 
 /**
  * HTTP to registries: one keep-alive pool per origin (capped connections, so a slow registry
@@ -25,6 +27,11 @@ export interface TransportOptions {
   requestsPerRegistry?: number
   /** One request, connect to last byte. Shorter than the review budget so a second credential still gets a chance. */
   requestTimeoutMs?: number
+  /**
+   * The TLS handshake limit for a host with its own settings (connector.ts): Go's, 10 s, as the
+   * runtime has it; only reached when the per-request timeout is longer. Tests shorten it.
+   */
+  tlsHandshakeTimeoutMs?: number
   userAgent?: string
   /** Told about every HTTP request: host, outcome (`2xx`… or a cause such as `timeout`), seconds. */
   onRequest?: RequestObserver
@@ -77,11 +84,12 @@ export class Transport {
   readonly #trust: TrustStore
   readonly #connections: number
   readonly #timeoutMs: number
+  readonly #handshakeMs: number
   readonly #onRequest: RequestObserver | undefined
   readonly #userAgent: string
   /** Shared by every request to a host, whoever makes it. */
   readonly slots: HostSlots
-  /** Trust stores extended with a host's own CA, by a hash of that CA's PEM. */
+  /** Secure contexts of hosts with their own CA or client certificate, by a hash of those. */
   readonly #extended = new Map<string, SecureContext>()
 
   constructor(options: TransportOptions) {
@@ -91,6 +99,7 @@ export class Transport {
     // A pool never needs more connections than requests it may carry at once.
     this.#connections = Math.min(options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN, this.slots.limit)
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.#handshakeMs = options.tlsHandshakeTimeoutMs ?? GO_TLS_HANDSHAKE_TIMEOUT_MS
     this.#userAgent = options.userAgent ?? 'pullguard'
     this.#onRequest = options.onRequest
   }
@@ -114,9 +123,14 @@ export class Transport {
     this.#plain.clear()
   }
 
-  /** Whether `host` may be spoken to without TLS checks: listed insecure, or its endpoint says so. */
+  /** Whether `host` may be spoken to over plain HTTP: listed insecure, or its endpoint says so. */
   #mayFallBack(host: string, tls: EndpointTls | undefined): boolean {
-    return tls === undefined ? this.#insecure.has(host) : tls.plainFallback === true
+    return tls === undefined ? this.#insecure.has(host) : mayFallBack(tls)
+  }
+
+  /** The fallback rule for `host` (plain-fallback.ts): its endpoint's, or --insecure-registry's (Docker's). */
+  #fallbackSetting(host: string, tls: EndpointTls | undefined): EndpointTls['plainFallback'] {
+    return tls === undefined ? this.#insecure.has(host) : tls.plainFallback
   }
 
   async send(req: HttpRequest): Promise<HttpResponse> {
@@ -131,12 +145,11 @@ export class Transport {
       try {
         res = await this.#once(req, url, authorization, headers)
       } catch (err) {
-        // Docker's rule for insecure registries: try TLS without verification, then plain HTTP.
+        // HTTPS failed: plain HTTP next, where the runtime's rule for this host says so (plain-fallback.ts).
         if (
           err instanceof TransportError &&
-          err.reason === 'tls' &&
           url.protocol === 'https:' &&
-          this.#mayFallBack(url.host, hop === 0 ? req.tls : undefined)
+          fallsBackAfter(this.#fallbackSetting(url.host, hop === 0 ? req.tls : undefined), err)
         ) {
           url = new URL(url.href.replace(/^https:/, 'http:'))
           res = await this.#once(req, url, authorization, headers)
@@ -155,7 +168,7 @@ export class Transport {
       if (
         next.protocol === 'http:' &&
         !this.#insecure.has(next.host) &&
-        !(next.host === req.url.host && (req.url.protocol === 'http:' || req.tls?.plainFallback === true))
+        !(next.host === req.url.host && (req.url.protocol === 'http:' || mayFallBack(req.tls)))
       ) {
         throw new TransportError(
           'tls',
@@ -243,17 +256,29 @@ export class Transport {
         throw new TransportError('timeout', `the review's time budget ran out waiting for ${host}`)
       }
       if (timeout.aborted) throw new TransportError('timeout', `${host} did not answer within ${this.#timeoutMs} ms`)
-      throw classifyNetworkError(err, host)
+      const classified = classifyNetworkError(err, host)
+      // What containerd's fallback rule looks at goes with the error (plain-fallback.ts).
+      const failure = connectFailure(err)
+      if (failure === undefined) throw classified
+      const detail = err instanceof StepTimeout ? `${host}: ${err.message}` : classified.detail
+      throw new ConnectFailureError(classified.reason, detail, failure)
     }
   }
 
+  /**
+   * The host's CA and client certificate on top of the trust store. Of several client certificates
+   * the first is presented: Go presents the first the server's CertificateRequest accepts
+   * (tls.Config.Certificates), a choice Node's client has no hook for; with the usual one they
+   * agree, and where the server wants a later one the handshake fails: unverified, never a denial.
+   */
   #secureContext(tls: EndpointTls | undefined): SecureContext {
-    if (tls?.caPem === undefined) return this.#trust.secureContext
-    const key = createHash('sha256').update(tls.caPem).digest('hex')
+    const client = tls?.clientCertificates?.[0]
+    if (tls === undefined || (tls.caPem === undefined && client === undefined)) return this.#trust.secureContext
+    const key = hashOf([tls.caPem ?? '', client?.certPem ?? '', client?.keyPem ?? ''])
     let context = this.#extended.get(key)
     if (context === undefined) {
-      context = extendTrust(this.#trust, tls.caPem).secureContext
-      // CA files come from the operator's configuration, not from pod specs: a handful at most.
+      context = hostSecureContext(this.#trust, { caPem: tls.caPem, client })
+      // CA and client files come from the operator's configuration, not from pod specs: a handful at most.
       if (this.#extended.size >= MAX_POOLS) this.#extended.clear()
       this.#extended.set(key, context)
     }
@@ -261,12 +286,18 @@ export class Transport {
   }
 
   #pool(url: URL, tls: EndpointTls | undefined): Pool {
-    // One pool per origin and TLS setting: a mirror's own CA must not serve another host's handshake.
+    // One pool per origin and settings: a mirror's own CA, client certificate or dial timeout must not serve another host.
     const origin = url.origin
     const key =
       tls === undefined
         ? origin
-        : `${origin} ${tls.verify ? 'verify' : 'no-verify'} ${tls.caPem === undefined ? '' : createHash('sha256').update(tls.caPem).digest('hex')}`
+        : `${origin} ${hashOf([
+            tls.verify ? 'verify' : 'no-verify',
+            tls.caPem ?? '',
+            tls.clientCertificates?.[0]?.certPem ?? '',
+            tls.clientCertificates?.[0]?.keyPem ?? '',
+            String(tls.dialTimeoutMs ?? ''),
+          ])}`
     let pool = this.#pools.get(key)
     if (pool !== undefined) {
       // Used again: set again, to the back of the line.
@@ -276,18 +307,31 @@ export class Transport {
     pool = new Pool(origin, {
       connections: this.#connections,
       keepAliveTimeout: 30_000,
-      connect: {
-        timeout: this.#timeoutMs,
-        secureContext: this.#secureContext(tls),
-        // Only for hosts the operator listed or configured so; there is no global switch.
-        rejectUnauthorized: tls === undefined ? !this.#insecure.has(url.host) : tls.verify,
-        // A name that resolves to a metadata address is refused after DNS, before connecting.
-        lookup: guardedLookup,
-      },
+      connect:
+        tls === undefined
+          ? {
+              timeout: this.#timeoutMs,
+              secureContext: this.#trust.secureContext,
+              // Only for hosts the operator listed; there is no global switch.
+              rejectUnauthorized: !this.#insecure.has(url.host),
+              // A name that resolves to a metadata address is refused after DNS, before connecting.
+              lookup: guardedLookup,
+            }
+          : // A host with its own settings: the dial and the handshake each with the runtime's limit (connector.ts).
+            steppedConnector(
+              { boundMs: this.#timeoutMs, dialTimeoutMs: tls.dialTimeoutMs, handshakeTimeoutMs: this.#handshakeMs },
+              { lookup: guardedLookup },
+              { secureContext: this.#secureContext(tls), rejectUnauthorized: tls.verify },
+            ),
     })
     this.#pools.set(key, pool)
     return pool
   }
+}
+
+/** A key for settings that may hold a private key or a CA: never kept in clear. */
+function hashOf(parts: readonly string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex')
 }
 
 /**

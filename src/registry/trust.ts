@@ -63,6 +63,25 @@ export function extendTrust(store: TrustStore, extraPem: string): TrustStore {
   return { secureContext: createSecureContext({ ca: pems }), certificateCount: pems.length, pems }
 }
 
+/**
+ * The secure context for a host with its own settings: `store` plus its CAs, and the client
+ * certificate it presents when the server asks for one (containerd puts both in the host's
+ * tls.Config: RootCAs and Certificates, updateTLSConfigFromHost). Node ignores `cert` and `key`
+ * beside a prepared context, so they go into this one.
+ */
+export function hostSecureContext(
+  store: TrustStore,
+  host: { caPem?: string | undefined; client?: { certPem: string; keyPem: string } | undefined },
+): SecureContext {
+  const trust = host.caPem === undefined ? store : extendTrust(store, host.caPem)
+  if (host.client === undefined) return trust.secureContext
+  return createSecureContext({
+    ca: [...(trust.pems ?? rootCertificates)],
+    cert: host.client.certPem,
+    key: host.client.keyPem,
+  })
+}
+
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
 
 function splitPem(text: string): string[] {

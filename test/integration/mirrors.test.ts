@@ -1,8 +1,8 @@
 // Where the nodes really pull from, with two real distribution registries on 127.0.0.1: an
 // upstream, and a mirror that is a real pull-through cache of it (distribution's proxy mode).
 // pullguard serve reads containerd's hosts directory or CRI-O's registries.conf and asks the hosts
-// the runtime would ask, in its order. Fronts (forwarder.ts) add what distribution cannot do on
-// demand: another API root, 429s, slowness.
+// the runtime would ask, in its order. Fronts (forwarder.ts, tls-front.ts) add what distribution cannot
+// do on demand: another API root, 429s, slowness, plain HTTP, another certificate, mTLS.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +11,7 @@ import { Agent, request } from 'undici'
 import { closedPort } from '../helpers/fake-server.js'
 import { startFakeKubeApi, loadFixture, makeNamespace } from '../helpers/fake-kube-api.js'
 import { startForwarder } from '../helpers/forwarder.js'
+import { startPlainFront, startTlsFront } from '../helpers/tls-front.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
@@ -282,6 +283,143 @@ t.test('reload: a hosts file written after start is used, without a restart', as
   t.equal(answeredBy, mirror.host, 'the cached upstream answer was not served under the new hosts')
   t.ok(w.logs.some((l) => l.includes('registry mirrors configuration reloaded')))
 })
+
+t.test(
+  'containerd: a CA that cannot load fails every host of its registry; the image is denied naming the file, nothing is asked',
+  async (t) => {
+    const dir = await hostsDir({
+      [upstream.host]: `server = "https://${upstream.host}"\nca = "missing.crt"\n${mirrorHost(mirror.host)}`,
+    })
+    const hostsToml = join(dir, upstream.host, 'hosts.toml')
+    const w = await webhook(['--containerd-hosts-dir', dir])
+    counter.reset()
+    const { response, logged } = await review(w, [`${upstream.host}/team/app:v1`])
+    t.equal(response.allowed, false, 'the mirror has it and its CA loads, but containerd configures no host at all')
+    t.match(response.status.message, hostsToml)
+    t.match(response.status.message, `unable to read CA cert "${join(dir, upstream.host, 'missing.crt')}": ENOENT`)
+    t.match(logged, [
+      {
+        reason: 'RegistryBlocked',
+        blockedBy: { file: hostsToml, prefix: upstream.host, problem: /unable to read CA cert/ },
+      },
+    ])
+    t.equal(counter.count(mirror.origin), 0, 'the mirror was not asked')
+    t.equal(counter.count(upstream.origin), 0, 'nor the server')
+    t.ok(
+      w.logs.some((l) => l.includes(`containerd fails every pull from ${upstream.host}`)),
+      'said at start',
+    )
+  },
+)
+
+t.test(
+  'containerd: an http:// host with TLS settings is asked over HTTPS, then over HTTP once it answers in plain HTTP',
+  async (t) => {
+    const plain = await startPlainFront(mirror)
+    t.teardown(() => plain.close())
+    const dir = await hostsDir({
+      [upstream.host]: `${server}[host."http://${plain.host}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n`,
+    })
+    const w = await webhook(['--containerd-hosts-dir', dir])
+    counter.reset()
+    const { response, logged } = await review(w, [`${upstream.host}/team/app:v1`])
+    t.equal(response.allowed, true)
+    t.match(logged, [{ reason: 'Exists', answeredBy: plain.host, asked: [plain.host] }])
+    t.ok(counter.count(`https://${plain.host}`) >= 1, 'HTTPS first')
+    t.ok(
+      counter.count(`http://${plain.host}`) >= 1,
+      'then plain HTTP: the registry answered the handshake with HTTP/1.1 400',
+    )
+    t.equal(counter.count(upstream.origin), 0)
+  },
+)
+
+t.test(
+  "containerd: a certificate the host's CA does not verify is that host's error, never a reason for plain HTTP",
+  async (t) => {
+    const otherCa = await createTestCA('unknown CA')
+    t.teardown(() => otherCa.close())
+    const front = await startTlsFront({ cert: await otherCa.issue('front', { ips: ['127.0.0.1'] }), target: mirror })
+    t.teardown(() => front.close())
+    const dir = await hostsDir({
+      [upstream.host]: `${server}[host."http://${front.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = ${JSON.stringify(ca.caPath)}\n`,
+    })
+    const w = await webhook(['--containerd-hosts-dir', dir])
+    counter.reset()
+    const { logged } = await review(w, [`${upstream.host}/team/app:v1`])
+    t.match(logged, [{ reason: 'Exists', answeredBy: upstream.host, asked: [front.host, upstream.host] }])
+    t.equal(counter.count(`http://${front.host}`), 0, 'no plain HTTP after a certificate error')
+  },
+)
+
+t.test(
+  'containerd: a mirror that requires a client certificate answers with `client`, and fails without',
+  async (t) => {
+    const clientCa = await createTestCA('node client CA')
+    t.teardown(() => clientCa.close())
+    const node = await clientCa.issue('node', {})
+    const mtls = await startTlsFront({
+      cert: await ca.issue('mtls mirror', { ips: ['127.0.0.1'] }),
+      target: mirror,
+      clientCaPem: clientCa.caPem,
+    })
+    t.teardown(() => mtls.close())
+    const combined = join(scratch, 'node-client.pem')
+    await writeFile(combined, node.certPem + node.keyPem)
+    const entry = (client: string): string =>
+      `[host."https://${mtls.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = ${JSON.stringify(ca.caPath)}\n${client}`
+    for (const [name, client] of [
+      ['a [cert, key] pair', `  client = [[${JSON.stringify(node.certPath)}, ${JSON.stringify(node.keyPath)}]]\n`],
+      ['one file holding both', `  client = ${JSON.stringify(combined)}\n`],
+    ] as const) {
+      const w = await webhook([
+        '--containerd-hosts-dir',
+        await hostsDir({ [upstream.host]: `${server}${entry(client)}` }),
+      ])
+      const { logged } = await review(w, [`${upstream.host}/team/app:v1`])
+      t.match(logged, [{ reason: 'Exists', answeredBy: mtls.host, asked: [mtls.host] }], name)
+    }
+    const failures = mtls.handshakeFailures()
+    const without = await webhook([
+      '--containerd-hosts-dir',
+      await hostsDir({ [upstream.host]: `${server}${entry('')}` }),
+    ])
+    const { logged } = await review(without, [`${upstream.host}/team/app:v1`])
+    t.match(
+      logged,
+      [{ reason: 'Exists', answeredBy: upstream.host, asked: [mtls.host, upstream.host] }],
+      'without it: the next host',
+    )
+    t.ok(mtls.handshakeFailures() > failures, 'the mirror refused the handshake')
+  },
+)
+
+t.test(
+  'containerd: dial_timeout is per host; a value Go cannot parse makes the whole hosts.toml unusable',
+  async (t) => {
+    const timed = await webhook([
+      '--containerd-hosts-dir',
+      await hostsDir({
+        [upstream.host]: `${server}${mirrorHost(mirror.host, '["pull", "resolve"]', '  dial_timeout = "2s"\n')}`,
+      }),
+    ])
+    t.match((await review(timed, [`${upstream.host}/team/app:v1`])).logged, [{ answeredBy: mirror.host }])
+    const dir = await hostsDir({
+      [upstream.host]: `${server}${mirrorHost(mirror.host, '["pull", "resolve"]', '  dial_timeout = "soon"\n')}`,
+    })
+    const broken = await webhook(['--containerd-hosts-dir', dir])
+    const { logged } = await review(broken, [`${upstream.host}/team/app:v1`])
+    t.match(
+      logged,
+      [{ reason: 'Exists', answeredBy: upstream.host, asked: [upstream.host] }],
+      'as containerd: the registry itself',
+    )
+    t.ok(
+      broken.logs.some((l) => l.includes(join(dir, upstream.host, 'hosts.toml')) && l.includes('dial_timeout')),
+      'the log names the file and the key',
+    )
+  },
+)
 
 t.test('the upstream down: only the mirror can serve, and only a hosts file that names it says so', async (t) => {
   const named = await webhook([

@@ -1,6 +1,7 @@
 // containerd's hosts.toml, table by table: the cases of containerd's own hosts_test.go that bear on
 // where a pull is resolved (server, [host] order, capabilities, paths, override_path, ca, header,
-// skip_verify, the docker.io upstream, localhost) and the fallbacks (no file, a broken file).
+// skip_verify, client, dial_timeout, the docker.io upstream, localhost) and the fallbacks (no file, a
+// broken file, with the docker-style *.crt and *.cert/*.key files).
 import t from 'tap'
 import {
   hostDirCandidates,
@@ -161,4 +162,105 @@ t.test("what containerd refuses, and falls back from to the directory's *.crt fi
     ['https://quay.io/v2 [pull,push,resolve] upstream'],
     'no directory at all',
   )
+})
+
+t.test('client: every shape containerd accepts, paths relative to the host directory', async (t) => {
+  const table: Array<[string, Array<{ certFile: string; keyFile?: string }>]> = [
+    ['client = "client.pem"', [{ certFile: `${DIR}/client.pem` }]],
+    ['client = "/etc/pki/client.pem"', [{ certFile: '/etc/pki/client.pem' }]],
+    ['client = ["a.pem", "b.pem"]', [{ certFile: `${DIR}/a.pem` }, { certFile: `${DIR}/b.pem` }]],
+    ['client = [["client.cert", "client.key"]]', [{ certFile: `${DIR}/client.cert`, keyFile: `${DIR}/client.key` }]],
+    [
+      'client = ["both.pem", ["c.cert", "/keys/c.key"]]',
+      [{ certFile: `${DIR}/both.pem` }, { certFile: `${DIR}/c.cert`, keyFile: '/keys/c.key' }],
+    ],
+    ['client = "../shared/client.pem"', [{ certFile: '/etc/containerd/certs.d/shared/client.pem' }]],
+    ['client = []', []],
+  ]
+  for (const [line, pairs] of table) {
+    const [h] = parseHostsToml('docker.io', `server = "https://registry-1.docker.io"\n${line}`, DIR)
+    t.same(h?.clientPairs, pairs, line)
+  }
+})
+
+t.test('dial_timeout: a Go duration, in milliseconds', async (t) => {
+  const table: Array<[string, number | undefined]> = [
+    ['dial_timeout = "5s"', 5000],
+    ['dial_timeout = "300ms"', 300],
+    ['dial_timeout = "1.5s"', 1500],
+    ['dial_timeout = "1m30s"', 90_000],
+    ['dial_timeout = "-1s"', -1000],
+    ['dial_timeout = "0"', 0],
+    ['dial_timeout = ""', undefined],
+    ['', undefined],
+  ]
+  for (const [line, ms] of table) {
+    const [h] = parseHostsToml('r.example', `server = "https://r.example"\n${line}`, DIR)
+    t.equal(h?.dialTimeoutMs, ms, line || 'none')
+  }
+  const [mirror] = parseHostsToml('r.example', '[host."https://m.example"]\n  dial_timeout = "2s"', DIR)
+  t.equal(mirror?.dialTimeoutMs, 2000, 'per host')
+})
+
+t.test('which hosts have TLS settings of their own (containerd explicitTLSFromHost)', async (t) => {
+  const table: Array<[string, boolean]> = [
+    ['ca = "ca.crt"', true],
+    ['ca = []', true],
+    ['client = "c.pem"', true],
+    ['client = []', false],
+    ['skip_verify = false', true],
+    ['dial_timeout = "1s"', false],
+    ['', false],
+  ]
+  for (const [line, configured] of table) {
+    const [h] = parseHostsToml('r.example', `server = "http://r.example:5000"\n${line}`, DIR)
+    t.equal(h?.tlsConfigured, configured, line || 'nothing')
+  }
+})
+
+t.test("no server: the top level's client and dial_timeout go to the registry itself", async (t) => {
+  const [upstream] = parseHostsToml('ghcr.io', 'client = "c.pem"\ndial_timeout = "3s"', DIR)
+  t.match(upstream, {
+    host: 'ghcr.io',
+    origin: 'upstream',
+    clientPairs: [{ certFile: `${DIR}/c.pem` }],
+    dialTimeoutMs: 3000,
+    tlsConfigured: true,
+  })
+})
+
+t.test('without a usable hosts.toml: *.cert files with their *.key (or alone) are client certificates', async (t) => {
+  const r = registryHosts('docker.io', { text: undefined, files: ['b.cert', 'b.key', 'a.cert', 'ca.crt'], dir: DIR })
+  t.same(r.hosts[0]?.clientPairs, [
+    { certFile: `${DIR}/a.cert` },
+    { certFile: `${DIR}/b.cert`, keyFile: `${DIR}/b.key` },
+  ])
+  t.equal(r.hosts[0]?.tlsConfigured, true)
+})
+
+t.test('a client or dial_timeout containerd cannot decode makes the whole file unusable', async (t) => {
+  const refused: Array<[string, RegExp]> = [
+    ['client = 5', /client must be a file/],
+    ['client = [5]', /client must be a file/],
+    ['client = { cert = "a" }', /client must be a file/],
+    ['client = [["a.pem"]]', /invalid pair/],
+    ['client = [["a", "b", "c"]]', /invalid pair/],
+    ['client = [[1, 2]]', /must hold file names/],
+    ['dial_timeout = "5"', /dial_timeout: time: missing unit in duration "5"/],
+    ['dial_timeout = "soon"', /dial_timeout: time: invalid duration "soon"/],
+    ['dial_timeout = "5x"', /dial_timeout: time: unknown unit "x" in duration "5x"/],
+    ['dial_timeout = 5', /dial_timeout must be a string/],
+    ['[host."https://m.example"]\n  dial_timeout = "1 s"', /dial_timeout/],
+  ]
+  for (const [text, problem] of refused) {
+    const r = registryHosts('docker.io', { text, files: ['ca.crt'], dir: DIR })
+    t.match(r.problem?.message ?? '', problem, text)
+    t.equal(r.problem?.code, 'HostsFileInvalid')
+    t.same(
+      r.hosts.map(short),
+      ['https://registry-1.docker.io/v2 [pull,push,resolve] upstream'],
+      `${text}: the upstream`,
+    )
+    t.same(r.hosts[0]?.caFiles, [`${DIR}/ca.crt`], `${text}: with the *.crt files`)
+  }
 })

@@ -137,7 +137,7 @@ t.test('a localhost registry with no directory: TLS without checks, then plain H
   t.teardown(() => rm(empty, { recursive: true, force: true }))
   const r = new MirrorRoutes({ kind: 'containerd', dir: empty }, logger, { watch: false })
   t.match(r.endpoints(parseReference('127.0.0.1:5000/app:v1')), [
-    { host: '127.0.0.1:5000', tls: { verify: false, plainFallback: true } },
+    { host: '127.0.0.1:5000', tls: { verify: false, plainFallback: { rule: 'containerd', portWritten: true } } },
   ])
   t.same(
     r.endpoints(parseReference('ghcr.io/app:v1')).map((e) => e.label),
@@ -145,75 +145,208 @@ t.test('a localhost registry with no directory: TLS without checks, then plain H
   )
 })
 
+t.test('a missing directory is an error at start', async (t) => {
+  t.throws(
+    () => new MirrorRoutes({ kind: 'containerd', dir: join(root, 'nope') }, logger, { watch: false }),
+    MirrorConfigError,
+  )
+})
+
 t.test(
-  'a missing directory is an error at start; a CA that cannot load fails only its host, as in containerd',
+  'a CA or client file that cannot load fails every host of its registry, mirrors and server, as ConfigureHosts does',
   async (t) => {
-    t.throws(
-      () => new MirrorRoutes({ kind: 'containerd', dir: join(root, 'nope') }, logger, { watch: false }),
-      MirrorConfigError,
-    )
     const bad = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-bad-'))
     t.teardown(() => rm(bad, { recursive: true, force: true }))
-    await hosts('reg.example', 'server = "https://reg.example"\nca = "missing.crt"', {}, bad)
-    await hosts(
-      'other.example',
-      'server = "https://other.example"\nca = "broken.crt"',
-      { 'broken.crt': '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n' },
-      bad,
-    )
+    const other = await ca.issue('another client', {})
+    const client = await ca.issue('client', {})
+    const notPem = '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n'
+    const mirrorThenServer = (mirror: string, server: string): string =>
+      `server = "https://server.internal"\n${server}\n[host."https://mirror.internal"]\n  capabilities = ["pull", "resolve"]\n  ${mirror}`
+    // [registry, hosts.toml, files, the problem the registry's pulls fail with]
+    const table: Array<[string, string, Record<string, string>, RegExp | undefined]> = [
+      [
+        'server-ca-missing.example',
+        mirrorThenServer('ca = "ca.crt"', 'ca = "missing.crt"'),
+        { 'ca.crt': ca.caPem },
+        /^unable to read CA cert ".*\/missing\.crt": ENOENT$/,
+      ],
+      [
+        'mirror-ca-broken.example',
+        mirrorThenServer('ca = "broken.crt"', 'ca = "ca.crt"'),
+        { 'ca.crt': ca.caPem, 'broken.crt': notPem },
+        /^unable to load CA cert ".*\/broken\.crt": no PEM certificate in it parses$/,
+      ],
+      [
+        'client-key-missing.example',
+        mirrorThenServer('client = [["client.pem", "client-key.pem"]]', ''),
+        { 'client.pem': client.certPem },
+        /^unable to read CERT file ".*\/client-key\.pem": ENOENT$/,
+      ],
+      [
+        'client-key-foreign.example',
+        mirrorThenServer('client = [["client.pem", "other-key.pem"]]', ''),
+        { 'client.pem': client.certPem, 'other-key.pem': other.keyPem },
+        /^failed to load X509 key pair ".*\/client\.pem" and ".*\/other-key\.pem": key values mismatch$/,
+      ],
+      [
+        'client-no-key.example',
+        mirrorThenServer('client = "client.pem"', ''),
+        { 'client.pem': client.certPem },
+        /^failed to load X509 key pair ".*\/client\.pem": no PRIVATE KEY block$/,
+      ],
+      [
+        'docker-style.example',
+        '',
+        { 'ca.crt': notPem },
+        /^unable to load CA cert ".*\/docker-style\.example\/ca\.crt": no PEM certificate in it parses$/,
+      ],
+      // Go's AppendCertsFromPEM skips a block that does not parse when another one does.
+      [
+        'one-good-block.example',
+        'server = "https://one.internal"\nca = "mixed.crt"',
+        { 'mixed.crt': notPem + ca.caPem },
+        undefined,
+      ],
+    ]
+    for (const [registry, text, files] of table) await hosts(registry, text === '' ? undefined : text, files, bad)
     await hosts('fine.example', 'server = "https://fine.example"\nca = "ca.crt"', { 'ca.crt': ca.caPem }, bad)
     lines.splice(0)
     const r = new MirrorRoutes({ kind: 'containerd', dir: bad }, logger, { watch: false })
-    t.match(lines.join(''), /missing\.crt: the CA file cannot be read \(ENOENT\)/)
-    t.match(lines.join(''), /broken\.crt: the CA file holds a certificate that does not parse/)
-    t.match(r.endpoints(parseReference('reg.example/app:v1')), [{ host: 'reg.example', tls: { verify: true } }])
-    t.equal(
-      r.endpoints(parseReference('reg.example/app:v1'))[0]?.tls?.caPem,
-      undefined,
-      'asked without the CA: its certificate does not verify, so the answer is unverified',
+    for (const [registry, text, , problem] of table) {
+      const ref = parseReference(`${registry}/app:v1`)
+      const file = text === '' ? join(bad, registry) : join(bad, registry, 'hosts.toml')
+      if (problem === undefined) {
+        t.equal(r.blocked(ref), undefined, `${registry}: loads`)
+        t.match(r.endpoints(ref), [{ tls: { caPem: ca.caPem } }], `${registry}: with the block that parses`)
+        continue
+      }
+      t.match(
+        r.blocked(ref),
+        { file, prefix: registry, problem },
+        `${registry}: its pulls fail, naming the file and why`,
+      )
+      t.same(r.endpoints(ref), [], `${registry}: no host is asked, not even the one whose files load`)
+      t.match(lines.join(''), `containerd fails every pull from ${registry}`, `${registry}: said at the read`)
+    }
+    t.equal(r.blocked(parseReference('fine.example/app:v1')), undefined, 'the other registries keep theirs')
+    t.match(r.endpoints(parseReference('fine.example/app:v1')), [{ tls: { verify: true, caPem: ca.caPem } }])
+  },
+)
+
+t.test(
+  "a file outside the hosts directory is not the nodes' to judge: said at the read, the host asked without it, no denial",
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-outside-'))
+    const elsewhere = await mkdtemp(join(tmpdir(), 'pullguard-elsewhere-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    t.teardown(() => rm(elsewhere, { recursive: true, force: true }))
+    const client = await ca.issue('client', {})
+    const other = await ca.issue('another client', {})
+    await writeFile(join(elsewhere, 'client.pem'), client.certPem)
+    await writeFile(join(elsewhere, 'other-key.pem'), other.keyPem)
+    await hosts(
+      'reg.example',
+      [
+        'server = "https://reg.example"',
+        `ca = ${JSON.stringify(join(elsewhere, 'missing-ca.pem'))}`,
+        '[host."https://mirror.internal"]',
+        `  client = [[${JSON.stringify(join(elsewhere, 'client.pem'))}, ${JSON.stringify(join(elsewhere, 'other-key.pem'))}]]`,
+      ].join('\n'),
+      {},
+      dir,
+    )
+    lines.splice(0)
+    const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
+    const ref = parseReference('reg.example/app:v1')
+    t.equal(r.blocked(ref), undefined, 'not denied: the nodes may have other files there')
+    const [mirror, server] = r.endpoints(ref)
+    t.match(mirror, { host: 'mirror.internal' })
+    t.equal(mirror?.tls?.clientCertificates, undefined, 'asked without the pair that does not load here')
+    t.match(server, { host: 'reg.example', tls: { verify: true } })
+    t.equal(server?.tls?.caPem, undefined, 'asked without the CA pullguard cannot read')
+    t.match(
+      lines.join(''),
+      /missing-ca\.pem\\": ENOENT \(outside .*, pullguard cannot see the nodes' file\): the host is asked without it/,
     )
     t.match(
-      r.endpoints(parseReference('fine.example/app:v1')),
-      [{ tls: { verify: true, caPem: ca.caPem } }],
-      'the other hosts keep theirs',
+      lines.join(''),
+      /other-key\.pem\\": key values mismatch \(outside .*, pullguard reads its own copy, not the nodes'\)/,
     )
   },
 )
 
-t.test('http:// with TLS settings and a port other than 80: HTTPS first, then plain HTTP, as containerd', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-fallback-'))
+t.test('a host with a client certificate presents it; dial_timeout goes with the host, plain HTTP too', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-client-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const client = await ca.issue('client', {})
   await hosts(
     'reg.example',
     [
-      '[host."http://a.internal:5000"]',
-      '  ca = "ca.crt"',
-      '[host."http://b.internal:5000"]',
-      '  skip_verify = true',
-      '[host."http://c.internal:80"]',
-      '  skip_verify = true',
-      '[host."http://d.internal:5000"]',
-      '[host."http://e.internal"]',
-      '  skip_verify = true',
+      'server = "https://reg.example"',
+      'dial_timeout = "2s"',
+      '[host."https://pair.internal"]',
+      '  client = [["client.pem", "client-key.pem"]]',
+      '[host."https://combined.internal"]',
+      '  client = "combined.pem"',
+      '[host."http://plain.internal:5000"]',
+      '  dial_timeout = "750ms"',
     ].join('\n'),
-    { 'ca.crt': ca.caPem },
+    { 'client.pem': client.certPem, 'client-key.pem': client.keyPem, 'combined.pem': client.keyPem + client.certPem },
     dir,
   )
-  const [a, b, c, d, e] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(
-    parseReference('reg.example/app:v1'),
-  )
-  t.match(
-    e,
-    { host: 'e.internal', scheme: 'http' },
-    'no port written: not ambiguous either (containerd looks for a port)',
-  )
-  t.match(a, { host: 'a.internal:5000', tls: { verify: true, caPem: ca.caPem, plainFallback: true } })
-  t.equal(a?.scheme, undefined, 'HTTPS first')
-  t.match(b, { host: 'b.internal:5000', tls: { verify: false, plainFallback: true } })
-  t.match(c, { host: 'c.internal', scheme: 'http' }, 'port 80 (written) is not ambiguous')
-  t.match(d, { host: 'd.internal:5000', scheme: 'http' }, 'no TLS settings: plain HTTP')
-  t.equal(d?.tls, undefined)
+  await hosts('docker.io', undefined, { 'client.cert': client.certPem, 'client.key': client.keyPem }, dir)
+  const r = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false })
+  const [pair, combined, plain, server] = r.endpoints(parseReference('reg.example/app:v1'))
+  const presented = [{ certPem: client.certPem.trim(), keyPem: client.keyPem.trim() }]
+  t.match(pair, { host: 'pair.internal', tls: { verify: true } })
+  t.same(pair?.tls?.clientCertificates, presented)
+  t.same(combined?.tls?.clientCertificates, presented, 'certificate and key from one file')
+  t.match(plain, { host: 'plain.internal:5000', scheme: 'http', tls: { dialTimeoutMs: 750 } })
+  t.equal(plain?.tls?.plainFallback, undefined, 'a dial timeout alone is no TLS setting: plain HTTP only')
+  t.match(server, { host: 'reg.example', tls: { verify: true, dialTimeoutMs: 2000 } })
+  const [hub] = r.endpoints(parseReference('nginx:1.27'))
+  t.same(hub?.tls?.clientCertificates, presented, "docker-style: the directory's client.cert and client.key")
 })
+
+t.test(
+  'http:// with TLS settings and no port or one other than 80: HTTPS first, then plain HTTP, as containerd',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-fallback-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await hosts(
+      'reg.example',
+      [
+        '[host."http://a.internal:5000"]',
+        '  ca = "ca.crt"',
+        '[host."http://b.internal:5000"]',
+        '  skip_verify = true',
+        '[host."http://c.internal:80"]',
+        '  skip_verify = true',
+        '[host."http://d.internal:5000"]',
+        '[host."http://e.internal"]',
+        '  skip_verify = true',
+      ].join('\n'),
+      { 'ca.crt': ca.caPem },
+      dir,
+    )
+    const [a, b, c, d, e] = new MirrorRoutes({ kind: 'containerd', dir }, logger, { watch: false }).endpoints(
+      parseReference('reg.example/app:v1'),
+    )
+    t.match(
+      e,
+      { host: 'e.internal', tls: { verify: false, plainFallback: { rule: 'containerd', portWritten: false } } },
+      'no port written: ambiguous too (net.SplitHostPort gives "", not "80"), and isPortError applies',
+    )
+    t.equal(e?.scheme, undefined, 'HTTPS first, on 443')
+    const containerdRule = { rule: 'containerd', portWritten: true }
+    t.match(a, { host: 'a.internal:5000', tls: { verify: true, caPem: ca.caPem, plainFallback: containerdRule } })
+    t.equal(a?.scheme, undefined, 'HTTPS first')
+    t.match(b, { host: 'b.internal:5000', tls: { verify: false, plainFallback: containerdRule } })
+    t.match(c, { host: 'c.internal', scheme: 'http' }, 'port 80 (written) is not ambiguous')
+    t.match(d, { host: 'd.internal:5000', scheme: 'http' }, 'no TLS settings: plain HTTP')
+    t.equal(d?.tls, undefined)
+  },
+)
 
 t.test('reload: a new host directory is used, with a new generation', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-certs-d-reload-'))
