@@ -256,6 +256,7 @@ export async function completeAssessment(
       ...(signature === undefined ? {} : { signature }),
     }
     if (plugins !== undefined && plugins.failures.length > 0) outcome.providerFailures = plugins.failures
+    if (plugins !== undefined && plugins.skipped.length > 0) outcome.providerSkips = plugins.skipped
     if (plugins !== undefined && plugins.matched.length > 0) {
       outcome.providers = plugins.matched
       outcome.providersReusableUntil = plugins.reusableUntil

@@ -11,10 +11,12 @@
  * workload, and the pod is retried).
  *
  * Commands are ready to paste: `-n` always, values quoted where the shell needs it, and USER and
- * PASSWORD the only placeholders. A command always ends its line.
+ * PASSWORD the only placeholders, besides VALUE for an annotation whose value only a credential
+ * provider's documentation knows. A command always ends its line.
  */
 import { keyApplies } from '../credentials/keyring.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
+import type { ProviderSkip } from '../providers/providers.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import { formatPlatform, type Platform } from './platforms.js'
 
@@ -177,7 +179,7 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
       return platformFix(o, t)
     case 'AccessDenied':
     case 'RepositoryNotFoundOrDenied':
-      return credentialFix(o, t)
+      return annotationSkips(o).length > 0 ? annotationFix(o, t) : credentialFix(o, t)
     default:
       return undefined
   }
@@ -430,7 +432,7 @@ export function addsSecret(
   namespace: string,
   claims?: ReadonlyMap<string, string>,
 ): boolean {
-  if (!isCredentialRefusal(o)) return false
+  if (!isCredentialRefusal(o) || annotationSkips(o).length > 0) return false
   const tried = triedSecrets(o, secrets, namespace)
   if (tried.length > 0) return otherRegistries(o, tried[0]!).length > 0
   return !secrets.some(
@@ -455,7 +457,8 @@ export function claimListedSecrets(
 ): Map<string, string> {
   const claims = new Map<string, string>()
   for (const o of outcomes) {
-    if (!isCredentialRefusal(o) || triedSecrets(o, secrets, namespace).length > 0) continue
+    if (!isCredentialRefusal(o) || annotationSkips(o).length > 0 || triedSecrets(o, secrets, namespace).length > 0)
+      continue
     const server = o.ref.domain
     const free = (s: SecretState): boolean => (claims.get(s.name) ?? server) === server
     const chosen =
@@ -465,15 +468,75 @@ export function claimListedSecrets(
   return claims
 }
 
+/** Docker Hub's and others' "does not exist or is denied": the name is worth a look before any credential. */
+function nameFirst(o: Checked): FixStep[] {
+  return o.result.code === 'RepositoryNotFoundOrDenied'
+    ? [
+        {
+          text: `check the image name first (${o.ref.registryHost} answers the same for a repository that does not exist)`,
+        },
+      ]
+    : []
+}
+
+type AnnotationSkip = Extract<ProviderSkip, { reason: 'RequiredAnnotationMissing' }>
+
+function annotationSkips(o: ImageOutcome): AnnotationSkip[] {
+  if (o.kind !== 'checked') return []
+  return (o.providerSkips ?? []).filter((s): s is AnnotationSkip => s.reason === 'RequiredAnnotationMissing')
+}
+
+/** `"a.io/role"`, `"a.io/role" and "a.io/region"`. */
+export function annotationKeys(keys: readonly string[]): string {
+  const q = keys.map((k) => `"${k}"`)
+  return q.length <= 1 ? (q[0] ?? '') : `${q.slice(0, -1).join(', ')} and ${q[q.length - 1]}`
+}
+
+/**
+ * Refused, and a plugin matching the image was not run because the pods' service account lacks
+ * annotations its config requires (kubelet plugin.go, getServiceAccountData): the annotations on
+ * the account. Their values are the provider's to define (an IAM role ARN, a client id), hence
+ * VALUE. The kubelet reads the account at every pull attempt, so a stuck pod needs only its next
+ * retry. Several such plugins: any one may do, so the others are alternatives.
+ */
+function annotationFix(o: Checked, t: FixTarget): Fix {
+  const [skip, ...others] = annotationSkips(o)
+  const retry: FixStep[] =
+    t.pod === undefined
+      ? []
+      : [
+          t.pod.bare
+            ? { text: "the kubelet reads the account again at the pod's next pull retry (up to 5 minutes apart)" }
+            : {
+                text: "the kubelet reads the account again at the pod's next pull retry (up to 5 minutes apart); to retry at once",
+                command: `kubectl delete pod ${shellQuote(t.pod.name)} -n ${shellQuote(t.namespace)}`,
+              },
+        ]
+  return {
+    steps: [...nameFirst(o), annotateStep(skip!, t), ...retry],
+    alternatives: [
+      ...others.map((s) => annotateStep(s, t)),
+      { text: `give the pods a pull secret for ${o.ref.registryHost} instead` },
+    ],
+    short: `annotate service account "${skip!.serviceAccount}" with ${annotationKeys(skip!.missing)}`,
+  }
+}
+
+function annotateStep(s: AnnotationSkip, t: FixTarget): FixStep {
+  const one = s.missing.length === 1
+  const values = one ? 'VALUE' : 'each VALUE'
+  return {
+    text: `add annotation${one ? '' : 's'} ${annotationKeys(s.missing)} to service account "${s.serviceAccount}", without which the kubelet does not run credential provider ${s.provider} (${values}: what the provider's documentation says ${one ? 'it holds' : 'each holds'}, such as the cloud identity to pull as)${t.voice === 'admission' ? ', then apply again' : ''}`,
+    command: `kubectl annotate serviceaccount ${shellQuote(s.serviceAccount)} -n ${shellQuote(s.namespace)} ${s.missing.map((k) => shellQuote(`${k}=VALUE`)).join(' ')}`,
+  }
+}
+
 /** Denied with nothing left unread: which secret to create, update or add, by name. */
 function credentialFix(o: Checked, t: FixTarget): Fix {
   const ns = t.namespace
   const server = o.ref.domain
   const host = o.ref.registryHost
-  const first: FixStep[] =
-    o.result.code === 'RepositoryNotFoundOrDenied'
-      ? [{ text: `check the image name first (${host} answers the same for a repository that does not exist)` }]
-      : []
+  const first = nameFirst(o)
 
   const tried = triedSecrets(o, t.secrets, ns)
   if (tried.length > 0) {

@@ -217,6 +217,21 @@ function judgeWith(options: JudgeOptions): Judge {
                 })),
               }
             : {}),
+          // Plugins the kubelet would not run for the pod's account (pullable or not: a note either way).
+          ...(o.kind === 'checked' && o.providerSkips !== undefined
+            ? {
+                providerSkips: o.providerSkips.map((s) =>
+                  s.reason === 'NoServiceAccount'
+                    ? { provider: s.provider, reason: s.reason }
+                    : {
+                        provider: s.provider,
+                        reason: s.reason,
+                        serviceAccount: `${s.namespace}/${s.serviceAccount}`,
+                        missing: s.missing,
+                      },
+                ),
+              }
+            : {}),
           ...fixField(o, target),
         })),
         secretProblems: found.secretProblems.map((p) => ({ secret: p.secret, kind: p.kind })),

@@ -6,8 +6,9 @@
  */
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import { ambiguousReason } from '../mirrors/short-names.js'
+import type { ProviderSkip } from '../providers/providers.js'
 import type { SignatureFinding } from './signature-check.js'
-import { fixFor, fixLines, renderFix, type Fix, type FixTarget } from './fixes.js'
+import { annotationKeys, fixFor, fixLines, renderFix, type Fix, type FixTarget } from './fixes.js'
 import { pullability, type ImageOutcome, type Pullability } from './outcome.js'
 import { formatPlatform, type Platform } from './platforms.js'
 
@@ -71,8 +72,8 @@ export function problem(o: ImageOutcome): string {
     case 'RepositoryNotFoundOrDenied':
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
       return o.tried.length === 0
-        ? `${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)})${asked}`
-        : `${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)})${asked}`
+        ? `${ref.registryHost} says repository ${ref.path} does not exist or requires authorization (${tried(o)})${asked}${skipsNote(o)}`
+        : `${ref.registryHost} says repository ${ref.path} does not exist or the account may not pull it (${tried(o)})${asked}${skipsNote(o)}`
     case 'AccessDenied':
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
       return (
@@ -80,6 +81,7 @@ export function problem(o: ImageOutcome): string {
           ? `${ref.registryHost} requires credentials and ${tried(o)}`
           : `${ref.registryHost} refused the credentials (${tried(o)})`) +
         asked +
+        skipsNote(o) +
         (o.use.neverPulled === true
           ? '; with imagePullPolicy Never the kubelet gives the copy on the node only to a pod whose own credentials can pull it (ErrImageNeverPull), unless the image was preloaded'
           : '')
@@ -171,6 +173,32 @@ function undetermined(o: Checked): string {
   return `${o.ref.registryHost} refused the credentials pullguard could read (${o.tried.length === 0 ? 'none' : o.tried.join(', ')}), and some pull secrets or the service account could not be read by pullguard; the kubelet may still pull with them (grant pullguard get on secrets and serviceaccounts)`
 }
 
+/**
+ * For a refusal, each plugin that matched but was not run, and why: on the node the kubelet skips
+ * it without a word on the pod (plugin.go logs it at verbosity 5), so this is the only place a
+ * person learns that the plugin's credentials never took part.
+ */
+function skipsNote(o: Checked): string {
+  return (o.providerSkips ?? []).map((s) => `; ${skipClause(s)}`).join('')
+}
+
+function skipClause(s: ProviderSkip): string {
+  if (s.reason === 'NoServiceAccount')
+    return `credential provider ${s.provider} was not run: it requires a service account (requireServiceAccount) and the pod has none; the kubelet skips it too`
+  const one = s.missing.length === 1
+  return `credential provider ${s.provider} was not run: service account ${s.namespace}/${s.serviceAccount} lacks annotation${one ? '' : 's'} ${annotationKeys(s.missing)}, which the provider requires (requiredServiceAccountAnnotationKeys); the kubelet skips it too, logging why only at verbosity 5`
+}
+
+/** The same in a few words, for a warning (its fix names the account and the annotation). */
+function shortSkips(o: Checked): string {
+  return (o.providerSkips ?? [])
+    .map(
+      (s) =>
+        `; plugin ${s.provider} not run (${s.reason === 'NoServiceAccount' ? 'no service account' : 'annotation missing'})`,
+    )
+    .join('')
+}
+
 /** `credential provider plugin ecr-credential-provider exited with status 1`, each failed plugin once. */
 function pluginFailures(o: Checked): string {
   return (o.providerFailures ?? []).map((f) => f.problem).join('; ')
@@ -248,9 +276,12 @@ function shortProblem(o: ImageOutcome): string {
     case 'AccessDenied':
       if (pullability(o) === 'unknown')
         return `not verified, ${o.providerFailures !== undefined && o.providerFailures.length > 0 ? pluginFailures(o) : 'some pull secrets could not be read by pullguard'}`
-      return o.result.code === 'AccessDenied'
-        ? `${o.ref.registryHost} ${o.tried.length === 0 ? 'requires credentials (none matched)' : `refused the credentials (${o.tried.length} tried)`}`
-        : `repository does not exist or requires credentials (${o.tried.length === 0 ? 'none matched' : `${o.tried.length} tried`})`
+      return (
+        (o.result.code === 'AccessDenied'
+          ? `${o.ref.registryHost} ${o.tried.length === 0 ? 'requires credentials (none matched)' : `refused the credentials (${o.tried.length} tried)`}`
+          : `repository does not exist or requires credentials (${o.tried.length === 0 ? 'none matched' : `${o.tried.length} tried`})`) +
+        shortSkips(o)
+      )
     case 'RateLimited':
     case 'RegistryUnreachable':
       return `not verified, ${undetermined(o)}`

@@ -5,7 +5,7 @@
 import type { SecretProblem } from '../credentials/pull-secrets.js'
 import type { ShortNameResolution } from '../mirrors/short-names.js'
 import type { RefusedFinding, SignatureFinding } from './signature-check.js'
-import type { ProviderFailure } from '../providers/providers.js'
+import type { ProviderFailure, ProviderSkip } from '../providers/providers.js'
 import type { ImageReference } from '../reference/index.js'
 import type { CheckResult, Platform } from '../registry/index.js'
 import type { ImageUse } from './subject.js'
@@ -62,6 +62,12 @@ export type ImageOutcome =
       providers?: string[]
       /** Plugins that matched but failed: the kubelet's plugin may still give credentials we lack. */
       providerFailures?: ProviderFailure[]
+      /**
+       * Plugins that matched but that the kubelet would not run for this pod (a required service
+       * account annotation missing): no credentials from them here or on the node, so they change no
+       * verdict; a refusal names them, and the fix adds the annotation.
+       */
+      providerSkips?: ProviderSkip[]
       /** With providers: until when their answers would come back the same (0: not reusable). */
       providersReusableUntil?: number
     }

@@ -11,9 +11,10 @@
  *    provider's defaultCacheDuration; a duration of 0 is not cached. A failed exec or a refused
  *    answer is never cached: the next review runs the plugin again, as the next pull does.
  * With `tokenAttributes` (service-account mode) the pod's account takes part: no account and
- * requireServiceAccount, or a required annotation missing, means no exec; otherwise a token for the
- * provider's audience and the named annotations go to the plugin, and the cache and single-flight
- * keys carry the account (namespace, name, uid, annotations; plus the token's hash for cacheType Token).
+ * requireServiceAccount, or a required annotation missing, means no exec and no credentials (a
+ * `skipped` answer, so a refusal can say why); otherwise a token for the provider's audience and
+ * the named annotations go to the plugin, and the cache and single-flight keys carry the account
+ * (namespace, name, uid, annotations; plus the token's hash for cacheType Token).
  * Credentials live in this memory only; cache keys hold names and a token's hash, never a credential.
  */
 import { createHash } from 'node:crypto'
@@ -39,8 +40,28 @@ export type ProviderProblemCode =
   | 'ServiceAccountUnreadable'
   | 'TokenRequestFailed'
 
+/**
+ * Why the kubelet would not run a provider whose matchImages cover the image (plugin.go
+ * pluginProvider.provide): it returns no credentials and no error, so the pull goes on without
+ * them, and logs the reason only at verbosity 5 — nothing on the pod says why.
+ * - RequiredAnnotationMissing: getServiceAccountData's requiredAnnotationNotFoundError. `missing`
+ *   is every required key the account lacks, in config order (the kubelet stops at the first; one
+ *   command should add them all). An annotation present with an empty value counts as present.
+ * - NoServiceAccount: requireServiceAccount and an empty service account name (static pods).
+ */
+export type ProviderSkip =
+  | {
+      provider: string
+      reason: 'RequiredAnnotationMissing'
+      namespace: string
+      serviceAccount: string
+      missing: string[]
+    }
+  | { provider: string; reason: 'NoServiceAccount' }
+
 export type Provided =
   | { kind: 'none' }
+  | { kind: 'skipped'; skip: ProviderSkip }
   /** `reusableUntil`: until when the same answer would come back (its cache expiry; 0 when not cached). */
   | { kind: 'credentials'; entries: KeyringEntry[]; reusableUntil: number }
   | { kind: 'failed'; provider: string; code: ProviderProblemCode; problem: string }
@@ -101,7 +122,6 @@ export class CredentialProvider {
   async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<Provided> {
     if (!this.matches(repository)) return { kind: 'none' }
     const account = await this.#account(pod, signal)
-    if (account === 'none') return { kind: 'none' }
     if ('kind' in account) return account
     for (const key of [repository, registryOf(repository), GLOBAL_KEY]) {
       const hit = this.#cache.get(key + account.cacheSuffix)
@@ -118,15 +138,19 @@ export class CredentialProvider {
     }))
   }
 
-  /** plugin.go provide, service-account part: `none` where the kubelet returns no credentials without an exec. */
+  /** plugin.go provide, service-account part: `skipped` where the kubelet returns no credentials without an exec. */
   async #account(
     pod: PodIdentity | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<AccountPart | 'none' | Extract<Provided, { kind: 'failed' }>> {
+  ): Promise<AccountPart | Extract<Provided, { kind: 'skipped' | 'failed' }>> {
     const ta = this.#spec.tokenAttributes
     if (ta === undefined) return NO_ACCOUNT
     const name = pod?.serviceAccountName ?? ''
-    if (name === '') return ta.requireServiceAccount === true ? 'none' : NO_ACCOUNT
+    // pullguard always names an account (`default`, policy/assess.ts); kept as the kubelet's rule (static pods have none).
+    if (name === '')
+      return ta.requireServiceAccount === true
+        ? { kind: 'skipped', skip: { provider: this.name, reason: 'NoServiceAccount' } }
+        : NO_ACCOUNT
     const failed = (code: ProviderProblemCode, problem: string): Extract<Provided, { kind: 'failed' }> => ({
       kind: 'failed',
       provider: this.name,
@@ -143,12 +167,20 @@ export class CredentialProvider {
         `service account ${pod!.namespace}/${name} could not be read (${found.kind === 'missing' ? 'not found' : found.detail})`,
       )
     const sa = found.object
-    const annotations: Record<string, string> = {}
-    for (const key of ta.requiredServiceAccountAnnotationKeys) {
-      const value = sa.annotations[key]
-      if (value === undefined) return 'none'
-      annotations[key] = value
+    // Before any token is asked for, as getServiceAccountData runs before getServiceAccountToken.
+    const missing = ta.requiredServiceAccountAnnotationKeys.filter((key) => sa.annotations[key] === undefined)
+    if (missing.length > 0) {
+      const skip: ProviderSkip = {
+        provider: this.name,
+        reason: 'RequiredAnnotationMissing',
+        namespace: sa.namespace,
+        serviceAccount: sa.name,
+        missing,
+      }
+      return { kind: 'skipped', skip }
     }
+    const annotations: Record<string, string> = {}
+    for (const key of ta.requiredServiceAccountAnnotationKeys) annotations[key] = sa.annotations[key]!
     for (const key of ta.optionalServiceAccountAnnotationKeys)
       if (sa.annotations[key] !== undefined) annotations[key] = sa.annotations[key]!
     const token = await tokens.token(sa, ta.serviceAccountTokenAudience, signal)

@@ -15,13 +15,21 @@ import { createKeyring, type KeyringEntry } from '../credentials/keyring.js'
 import { loadProviderConfig, ProviderConfigError, type ProviderConfig } from './config.js'
 import { MAX_PLUGIN_TIME_MS } from './exec.js'
 import { ExecLimiter } from './limiter.js'
-import { CredentialProvider, type PodIdentity, type ProviderOptions, type ProviderProblemCode } from './provider.js'
+import {
+  CredentialProvider,
+  type PodIdentity,
+  type ProviderOptions,
+  type ProviderProblemCode,
+  type ProviderSkip,
+} from './provider.js'
 import { ServiceAccountTokens, type ServiceAccountAccess } from './service-account-tokens.js'
 
 /** How often the config's stat is polled (node files change rarely; a mounted ConfigMap syncs in ~1 minute). */
 const POLL_MS = 5_000
 /** Plugin processes at once, all providers together. */
 export const MAX_CONCURRENT_EXECS = 8
+
+export type { ProviderSkip }
 
 export interface ProviderFailure {
   provider: string
@@ -34,6 +42,8 @@ export interface ProvidedCredentials {
   entries: KeyringEntry[]
   /** Providers that matched the image but gave no usable answer. */
   failures: ProviderFailure[]
+  /** Providers that matched the image but that the kubelet would not run for this pod (no exec, no credentials). */
+  skipped: ProviderSkip[]
   /** Providers whose matchImages covered the image (asked, from the cache or by exec). */
   matched: string[]
   /** Until when every answer here would come back the same (0: not reusable, e.g. a failure or an uncached answer). */
@@ -85,10 +95,12 @@ export class CredentialProviders {
   async provide(repository: string, signal?: AbortSignal, pod?: PodIdentity): Promise<ProvidedCredentials> {
     const matching = this.#providers.filter((p) => p.matches(repository))
     if (matching.length === 0)
-      return { entries: [], failures: [], matched: [], reusableUntil: Number.POSITIVE_INFINITY }
+      return { entries: [], failures: [], skipped: [], matched: [], reusableUntil: Number.POSITIVE_INFINITY }
     const answers = await Promise.all(matching.map((p) => p.provide(repository, signal, pod)))
     const all: KeyringEntry[] = []
     const failures: ProviderFailure[] = []
+    // A skip depends on the account's annotations, which the namespace's revision follows (assessment memo).
+    const skipped: ProviderSkip[] = []
     let reusableUntil = Number.POSITIVE_INFINITY
     for (const a of answers) {
       if (a.kind === 'credentials') {
@@ -97,9 +109,15 @@ export class CredentialProviders {
       } else if (a.kind === 'failed') {
         failures.push({ provider: a.provider, code: a.code, problem: a.problem })
         reusableUntil = 0
-      }
+      } else if (a.kind === 'skipped') skipped.push(a.skip)
     }
-    return { entries: createKeyring(all)(repository), failures, matched: matching.map((p) => p.name), reusableUntil }
+    return {
+      entries: createKeyring(all)(repository),
+      failures,
+      skipped,
+      matched: matching.map((p) => p.name),
+      reusableUntil,
+    }
   }
 
   reload(): void {

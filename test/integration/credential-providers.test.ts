@@ -1,7 +1,10 @@
 // Credential provider plugins through `pullguard serve`, against the real registries (distribution
 // with htpasswd Basic auth, and with token auth): the suite's test plugin is configured by a
 // kubelet CredentialProviderConfig, as on a node.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, request as httpsRequest } from 'node:https'
+import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -255,3 +258,147 @@ t.test('pullguard check runs the same plugins, flags or variables', async (t) =>
     /^pullguard: --image-credential-provider-config: unable to access path ".*absent.yaml": ENOENT\n$/,
   )
 })
+
+/**
+ * The API stand-in answers GETs only: in front of it, a real HTTPS server that makes TokenRequests
+ * (`create` on serviceaccounts/token, a JWT-shaped token for the audience and account asked) and
+ * passes every other request, watches included, through to it. Returns a kubeconfig for it.
+ */
+async function startTokenFront(t: Test): Promise<string> {
+  const cert = await ca.issue('token front', { dns: ['localhost'], ips: ['127.0.0.1'] })
+  const upstream = new URL(kube.origin)
+  const sockets = new Set<Socket>()
+  const part = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const tokenRequest = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token(\?|$)/
+  const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req: IncomingMessage, res: ServerResponse) => {
+    const asked = tokenRequest.exec(req.url ?? '')
+    if (req.method === 'POST' && asked !== null) {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')))
+      req.on('end', () => {
+        if (req.headers.authorization !== `Bearer ${kube.token}`) return res.writeHead(401).end()
+        const [, namespace, name] = asked
+        const audiences = (JSON.parse(body) as { spec: { audiences: string[] } }).spec.audiences
+        const token = `${part({ alg: 'none' })}.${part({ aud: audiences, sub: `system:serviceaccount:${namespace}:${name}` })}.sig`
+        res.writeHead(201, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            metadata: { name, namespace },
+            spec: { audiences },
+            status: { token, expirationTimestamp: new Date(Date.now() + 3_600_000).toISOString() },
+          }),
+        )
+      })
+      return
+    }
+    const forward = httpsRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+        ca: ca.caPem,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    forward.on('error', () => res.destroy())
+    res.on('close', () => forward.destroy())
+    req.pipe(forward)
+  })
+  server.on('secureConnection', (s: Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const path = join(dir, `front-${++configs}.kubeconfig`)
+  const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+  await writeFile(path, (await readFile(kube.kubeconfigPath, 'utf8')).replace(kube.origin, origin), { mode: 0o600 })
+  return path
+}
+
+t.test(
+  'a service account without the annotation a provider requires: denied naming both and the kubectl annotate fix; annotated, allowed',
+  async (t) => {
+    const ROLE = 'cloud.example.com/role'
+    const AUDIENCE = 'registry.cloud.example'
+    const account = (annotations: Record<string, string>): unknown => ({
+      ...loadFixture<any>('api/serviceaccount.json'),
+      metadata: { name: 'builder', namespace: 'team-a', uid: 'uid-builder', annotations },
+      imagePullSecrets: [],
+    })
+    kube.put('serviceaccounts', account({}))
+    t.teardown(() => kube.remove('serviceaccounts', 'team-a/builder'))
+    const log = join(dir, 'annotated.log')
+    const config = await providerConfig(
+      {
+        PLUGIN_AUTH: AUTH(PLUGIN_PASSWORD),
+        PLUGIN_KEY_TYPE: 'Registry',
+        PLUGIN_LOG: log,
+        PLUGIN_EXPECT_AUDIENCE: AUDIENCE,
+        PLUGIN_EXPECT_SUBJECT: 'system:serviceaccount:team-a:builder',
+        PLUGIN_EXPECT_ANNOTATIONS: JSON.stringify({ [ROLE]: 'puller' }),
+      },
+      {
+        tokenAttributes: {
+          serviceAccountTokenAudience: AUDIENCE,
+          cacheType: 'ServiceAccount',
+          requireServiceAccount: true,
+          requiredServiceAccountAnnotationKeys: [ROLE],
+        },
+      },
+    )
+    const w = await startWebhook({
+      ca,
+      kube: { ...kube, kubeconfigPath: await startTokenFront(t) },
+      args: ['--image-credential-provider-config', config, '--image-credential-provider-bin-dir', bin],
+      env: { PATH: process.env['PATH'] ?? '' },
+    })
+    t.teardown(() => w.close())
+    const review = (): any => {
+      const r = pod([api])
+      r.request.object.spec.serviceAccountName = 'builder'
+      return r
+    }
+
+    const denied = await w.post(review())
+    t.match(denied.body.response, { allowed: false, status: { code: 403 } })
+    const message: string = denied.body.response.status.message
+    t.match(
+      message,
+      `${basic.host} requires credentials and no pull secret matches this registry, so the pull is anonymous; credential provider cloud-credential-provider was not run: service account team-a/builder lacks annotation "${ROLE}", which the provider requires (requiredServiceAccountAnnotationKeys); the kubelet skips it too, logging why only at verbosity 5. Fix:\n` +
+        `    add annotation "${ROLE}" to service account "builder", without which the kubelet does not run credential provider cloud-credential-provider (VALUE: what the provider's documentation says it holds, such as the cloud identity to pull as), then apply again: kubectl annotate serviceaccount builder -n team-a ${ROLE}=VALUE\n`,
+    )
+    const line = w.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'decision')
+    t.same(line.images[0].providerSkips, [
+      {
+        provider: 'cloud-credential-provider',
+        reason: 'RequiredAnnotationMissing',
+        serviceAccount: 'team-a/builder',
+        missing: [ROLE],
+      },
+    ])
+    const { existsSync } = await import('node:fs')
+    t.notOk(existsSync(log), 'the plugin was not run, as on the node')
+
+    // What the fix says to run; the webhook sees the account change through its watch.
+    kube.put('serviceaccounts', account({ [ROLE]: 'puller' }))
+    let allowed = await w.post(review())
+    for (let i = 0; i < 50 && allowed.body.response.allowed !== true; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      allowed = await w.post(review())
+    }
+    t.match(allowed.body.response, { allowed: true })
+    t.equal(allowed.body.response.warnings, undefined, 'verified with the credentials the plugin gave')
+    t.ok(existsSync(log), 'the plugin ran with a token for its audience and the annotation')
+    t.notMatch(allowed.text + w.logs.join('\n'), PLUGIN_PASSWORD)
+  },
+)
