@@ -70,6 +70,7 @@ function configYaml(
   auth: RegistryAuth,
   accessLog: boolean,
   proxy: string | undefined,
+  schema1: boolean,
 ): string {
   const q = JSON.stringify
   const lines = [
@@ -92,6 +93,9 @@ function configYaml(
   ]
   // A pull-through cache of another registry (distribution's proxy mode): read-only, it stores what it serves.
   if (proxy !== undefined) lines.push('proxy:', `  remoteurl: ${q(proxy)}`)
+  // distribution 2.8 refuses a schema 1 PUT unless this is on (registry/handlers/app.go adds
+  // storage.EnableSchema1; otherwise v1unsupportedhandler.go fails it, 500 UNKNOWN). Reads work either way.
+  if (schema1) lines.push('compatibility:', '  schema1:', '    enabled: true')
   if (auth.kind === 'htpasswd') {
     lines.push('auth:', '  htpasswd:', '    realm: "pullguard-test"', `    path: ${q(join(dir, 'htpasswd'))}`)
   } else if (auth.kind === 'token') {
@@ -159,12 +163,14 @@ class ExitedEarly extends Error {}
 /**
  * `proxy`: run as a pull-through cache of that registry (it must be serving: distribution reads it at
  * start). distribution trusts only the system's CAs for it, so SSL_CERT_FILE names the test CA.
+ * `schema1`: accept pushes of Docker schema 1 manifests (test/helpers/schema1.ts).
  */
 export async function startRegistry(opts: {
   ca: TestCA
   auth: RegistryAuth
   accessLog?: boolean
   proxy?: RunningRegistry
+  schema1?: boolean
 }): Promise<RunningRegistry> {
   const binary = requireRegistryBinary()
   const dir = await mkdtemp(join(tmpdir(), 'pullguard-registry-'))
@@ -177,7 +183,10 @@ export async function startRegistry(opts: {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort()
       const configPath = join(dir, 'config.yml')
-      await writeFile(configPath, configYaml(dir, port, opts.auth, opts.accessLog === true, opts.proxy?.origin))
+      await writeFile(
+        configPath,
+        configYaml(dir, port, opts.auth, opts.accessLog === true, opts.proxy?.origin, opts.schema1 === true),
+      )
       let log = ''
       const served: RegistryRequest[] = []
       let partial = ''
