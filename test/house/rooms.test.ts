@@ -25,6 +25,7 @@ const FLOORS: Readonly<Record<string, number>> = {
   kube: 3,
   mirrors: 3,
   signatures: 3,
+  pools: 3,
   registry: 2,
   reference: 1,
   cache: 1,
