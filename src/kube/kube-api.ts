@@ -39,6 +39,8 @@ import type {
   Lookup,
   NamespaceObject,
   NamespaceSource,
+  NodeListSource,
+  NodeObject,
   NodeSource,
   PodEvent,
   PodObject,
@@ -82,7 +84,14 @@ export function loadKubeConfig(path?: string): KubeConfig {
 type NodePlatform = { os: string; architecture: string }
 
 export class KubeApi
-  implements SecretSource, ServiceAccountSource, ServiceAccountTokenSource, NamespaceSource, NodeSource, PodSource
+  implements
+    SecretSource,
+    ServiceAccountSource,
+    ServiceAccountTokenSource,
+    NamespaceSource,
+    NodeSource,
+    NodeListSource,
+    PodSource
 {
   readonly #core: CoreV1Api
   readonly #timeoutMs: number
@@ -261,6 +270,32 @@ export class KubeApi
     )
   }
 
+  async listNodes(signal?: AbortSignal): Promise<Lookup<NodeObject[]>> {
+    const nodes: NodeObject[] = []
+    let next: string | undefined
+    for (let page = 0; page < MAX_NODE_PAGES; page++) {
+      const request = { limit: NODE_PAGE_SIZE, ...(next === undefined ? {} : { _continue: next }) }
+      const r = await this.#read(signal, (o) => this.#core.listNode(request, o), nodeObjectPage)
+      if (r.kind !== 'found') return r
+      nodes.push(...r.object.nodes)
+      next = r.object.next
+      if (next === undefined) return { kind: 'found', object: nodes }
+    }
+    return { kind: 'error', detail: `the cluster has more than ${NODE_PAGE_SIZE * MAX_NODE_PAGES} nodes` }
+  }
+
+  getNodeImages(name: string, signal?: AbortSignal): Promise<Lookup<string[]>> {
+    if (name.length > 253 || !SUBDOMAIN.test(name)) return Promise.resolve({ kind: 'missing' })
+    return this.#read(
+      signal,
+      (o) => this.#core.readNode({ name }, o),
+      (node: V1Node) => {
+        if (!isKind(node, 'Node') || !isNamed(node, undefined, name)) return undefined
+        return (node.status?.images ?? []).flatMap((i) => (Array.isArray(i.names) ? i.names : []))
+      },
+    )
+  }
+
   getNodePlatform(name: string, signal?: AbortSignal): Promise<Lookup<NodePlatform>> {
     if (name.length > 253 || !SUBDOMAIN.test(name)) return Promise.resolve({ kind: 'missing' })
     return this.#read(
@@ -329,6 +364,36 @@ function nodePage(list: V1NodeList): { platforms: NodePlatform[]; next: string |
   }
   const next = list.metadata?._continue
   return { platforms, next: next === undefined || next === '' ? undefined : next }
+}
+
+function nodeObjectPage(list: V1NodeList): { nodes: NodeObject[]; next: string | undefined } | undefined {
+  if (!isKind(list, 'NodeList') || !Array.isArray(list.items)) return undefined
+  const nodes: NodeObject[] = []
+  for (const node of list.items) {
+    const name = node.metadata?.name
+    if (typeof name !== 'string' || name === '') continue
+    const info = node.status?.nodeInfo
+    const taints: NodeObject['taints'] = []
+    for (const t of node.spec?.taints ?? []) {
+      const effect = t.effect
+      if (
+        typeof t.key !== 'string' ||
+        (effect !== 'NoSchedule' && effect !== 'PreferNoSchedule' && effect !== 'NoExecute')
+      )
+        continue
+      taints.push({ key: t.key, ...(typeof t.value === 'string' ? { value: t.value } : {}), effect })
+    }
+    nodes.push({
+      name,
+      labels: stringMap(node.metadata?.labels ?? {}) ?? {},
+      taints,
+      os: info?.operatingSystem ?? '',
+      architecture: info?.architecture ?? '',
+      runtime: info?.containerRuntimeVersion ?? '',
+    })
+  }
+  const next = list.metadata?._continue
+  return { nodes, next: next === undefined || next === '' ? undefined : next }
 }
 
 const STATUS_LISTS = [

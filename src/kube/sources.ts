@@ -68,6 +68,29 @@ export interface NodeSource {
   listNodePlatforms(signal?: AbortSignal): Promise<Lookup<Array<{ os: string; architecture: string }>>>
 }
 
+/** What pullguard keeps of a Node: where it is (labels, taints), what it is (platform, runtime). */
+export interface NodeObject {
+  name: string
+  labels: Record<string, string>
+  /** spec.taints. */
+  taints: Array<{ key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }>
+  /** status.nodeInfo; "" until the kubelet has reported. */
+  os: string
+  architecture: string
+  /** status.nodeInfo.containerRuntimeVersion, e.g. `containerd://2.1.4`; "" until reported. */
+  runtime: string
+}
+
+/** The Nodes, for node pools (labels, taints, runtimes), and one node's images for a pod bound to it. */
+export interface NodeListSource {
+  listNodes(signal?: AbortSignal): Promise<Lookup<NodeObject[]>>
+  /**
+   * Every name in the node's status.images (`name:tag` and `name@digest` forms as the runtime
+   * reports them). The kubelet lists at most nodeStatusMaxImages (50 by default), largest first.
+   */
+  getNodeImages(name: string, signal?: AbortSignal): Promise<Lookup<string[]>>
+}
+
 /** A container's state as the kubelet last reported it (status.initContainerStatuses, …). */
 export interface ContainerState {
   name: string

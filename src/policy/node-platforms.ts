@@ -9,8 +9,8 @@
  *     an API server in trouble must not get one node list per admission request.
  */
 import type { Logger } from 'pino'
-import { within } from '../async/deadline.js'
-import { systemClock, type Clock } from '../cache/ttl-cache.js'
+import type { Clock } from '../cache/ttl-cache.js'
+import { Refreshed } from '../kube/refreshed.js'
 import type { NodeSource } from '../kube/sources.js'
 import { formatPlatform, normalizePlatform, type Platform } from './platforms.js'
 
@@ -31,38 +31,47 @@ export const DEFAULT_RETRY_MS = 30_000
 export const DEFAULT_READ_TIMEOUT_MS = 30_000
 
 export class NodePlatforms {
-  readonly #source: NodeSource
   readonly #fixed: readonly Platform[] | undefined
-  readonly #logger: Logger
-  readonly #clock: Clock
-  readonly #refreshMs: number
-  readonly #retryMs: number
-  readonly #readTimeoutMs: number
-  /** The last list read successfully; undefined until one is. */
-  #known: readonly Platform[] | undefined
-  /** When the next read is due (after a success: refresh; after a failure: retry). */
-  #dueAt = 0
-  #reading: Promise<void> | undefined
+  readonly #list: Refreshed<readonly Platform[]>
 
   /** `fixed`: the `--platform` values; non-empty means the Nodes are never read. */
   constructor(source: NodeSource, fixed: readonly Platform[], logger: Logger, options: NodePlatformsOptions = {}) {
-    this.#source = source
     this.#fixed = fixed.length > 0 ? dedupe(fixed) : undefined
-    this.#logger = logger
-    this.#clock = options.clock ?? systemClock
-    this.#refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS
-    this.#retryMs = options.retryMs ?? DEFAULT_RETRY_MS
-    this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
+    let known: readonly Platform[] | undefined
+    this.#list = new Refreshed(
+      async (signal) => {
+        const r = await source.listNodePlatforms(signal)
+        if (r.kind !== 'found')
+          return r.kind === 'missing' ? { kind: 'error', detail: 'the node list was not found (HTTP 404)' } : r
+        const next = dedupe(r.object)
+        if (known === undefined || key(known) !== key(next))
+          logger.info({ platforms: next.map(formatPlatform) }, 'cluster platforms read from the Node objects')
+        known = next
+        return { kind: 'found', object: next }
+      },
+      {
+        refreshMs: options.refreshMs ?? DEFAULT_REFRESH_MS,
+        retryMs: options.retryMs ?? DEFAULT_RETRY_MS,
+        readTimeoutMs: options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+        onRead: (r) => {
+          if (r.ok) return
+          logger.warn(
+            {
+              detail: r.detail.replace('the source failed', 'the node source failed'),
+              keeping: known?.map(formatPlatform) ?? 'nothing (platform checks are off until a read succeeds)',
+            },
+            'cannot read the cluster platforms from the Node objects; grant pullguard "list nodes" or set --platform',
+          )
+        },
+      },
+    )
   }
 
   /** The cluster's platforms, normalized and distinct; [] means unknown. Never throws. */
   async platforms(signal?: AbortSignal): Promise<readonly Platform[]> {
     if (this.#fixed !== undefined) return this.#fixed
-    if (this.#clock.now() >= this.#dueAt) this.#startRead()
-    if (this.#known !== undefined) return this.#known
-    // No list yet: wait for the read in flight (if any), but not past this review's deadline.
-    await within(this.#reading ?? Promise.resolve(), signal, () => undefined)
-    return this.#known ?? []
+    return (await this.#list.get(signal)) ?? []
   }
 
   /**
@@ -71,48 +80,7 @@ export class NodePlatforms {
    */
   current(): readonly Platform[] | undefined {
     if (this.#fixed !== undefined) return this.#fixed
-    if (this.#clock.now() >= this.#dueAt) this.#startRead()
-    return this.#known
-  }
-
-  #startRead(): void {
-    if (this.#reading !== undefined) return
-    this.#reading = this.#read().finally(() => {
-      this.#reading = undefined
-    })
-  }
-
-  async #read(): Promise<void> {
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), this.#readTimeoutMs)
-    timer.unref()
-    let detail: string
-    try {
-      const r = await this.#source.listNodePlatforms(controller.signal)
-      if (r.kind === 'found') {
-        const next = dedupe(r.object)
-        if (this.#known === undefined || key(this.#known) !== key(next)) {
-          this.#logger.info({ platforms: next.map(formatPlatform) }, 'cluster platforms read from the Node objects')
-        }
-        this.#known = next
-        this.#dueAt = this.#clock.now() + this.#refreshMs
-        return
-      }
-      detail = r.kind === 'missing' ? 'the node list was not found (HTTP 404)' : r.detail
-    } catch (err) {
-      // Sources return Lookups; a throw is a bug in one, and must not break a review.
-      detail = `the node source failed (${err instanceof Error ? err.name : 'unknown error'})`
-    } finally {
-      clearTimeout(timer)
-    }
-    this.#dueAt = this.#clock.now() + this.#retryMs
-    this.#logger.warn(
-      {
-        detail,
-        keeping: this.#known?.map(formatPlatform) ?? 'nothing (platform checks are off until a read succeeds)',
-      },
-      'cannot read the cluster platforms from the Node objects; grant pullguard "list nodes" or set --platform',
-    )
+    return this.#list.current()
   }
 }
 

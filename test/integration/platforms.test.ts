@@ -390,3 +390,52 @@ t.test('NodePlatforms over KubeApi: the platforms the nodes report', async (t) =
   const np = new NodePlatforms(api(fake), [], createLogger('silent'))
   t.same((await np.platforms()).map(formatPlatform), ['linux/amd64', 'linux/arm64'])
 })
+
+t.test('KubeApi.listNodes: name, labels, taints, platform and runtime of every node, in pages', async (t) => {
+  const fake = await kube()
+  const gpu = node('g1', 'linux', 'amd64') as any
+  gpu.spec = {
+    taints: [
+      { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' },
+      { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' },
+      { key: 'odd', effect: 'Sometimes' },
+    ],
+  }
+  fake.nodes.push(gpu, { kind: 'Node', apiVersion: 'v1', metadata: { name: 'joining' } })
+  t.same(await api(fake).listNodes(), {
+    kind: 'found',
+    object: [
+      {
+        name: 'g1',
+        labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+        taints: [
+          { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' },
+          { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' },
+        ],
+        os: 'linux',
+        architecture: 'amd64',
+        runtime: 'containerd://1.7.22',
+      },
+      { name: 'joining', labels: {}, taints: [], os: '', architecture: '', runtime: '' },
+    ],
+  })
+  fake.token = 'other'
+  t.match(await api(fake).listNodes(), { kind: 'error' }, 'an answer that is not the list is an error, never a throw')
+})
+
+t.test('KubeApi.getNodeImages: every name in status.images; a missing node is missing', async (t) => {
+  const fake = await kube()
+  const n = node('n1', 'linux', 'amd64') as any
+  n.status.images = [
+    { names: ['reg.io/team/app@sha256:aaa', 'reg.io/team/app:v1'], sizeBytes: 10 },
+    { names: ['reg.io/base:1'], sizeBytes: 5 },
+    { sizeBytes: 1 },
+  ]
+  fake.nodes.push(n)
+  t.same(await api(fake).getNodeImages('n1'), {
+    kind: 'found',
+    object: ['reg.io/team/app@sha256:aaa', 'reg.io/team/app:v1', 'reg.io/base:1'],
+  })
+  t.same(await api(fake).getNodeImages('gone'), { kind: 'missing' })
+  t.same(await api(fake).getNodeImages('Not_A_Name'), { kind: 'missing' })
+})
