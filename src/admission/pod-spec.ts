@@ -108,20 +108,32 @@ function readScheduling(s: Record<string, unknown>, prefix: string): SchedulingC
   )?.requiredDuringSchedulingIgnoredDuringExecution ?? null) as Record<string, unknown> | null
   const field = `${prefix}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`
   const nodeSelectorTerms = (required === null ? [] : array(required.nodeSelectorTerms, field)).map((term, i) => {
-    const expressions = array(object(term, `${field}[${i}]`).matchExpressions, `${field}[${i}].matchExpressions`)
-    return {
-      matchExpressions: expressions.map((e, j) => {
-        const x = object(e, `${field}[${i}].matchExpressions[${j}]`)
+    const t = object(term, `${field}[${i}]`)
+    const requirements = (list: 'matchExpressions' | 'matchFields') =>
+      array(t[list], `${field}[${i}].${list}`).map((e, j) => {
+        const x = object(e, `${field}[${i}].${list}[${j}]`)
         const values = Array.isArray(x.values) ? x.values.filter((v): v is string => typeof v === 'string') : undefined
         return {
           key: String(x.key ?? ''),
           operator: String(x.operator ?? ''),
           ...(values === undefined ? {} : { values }),
         }
-      }),
-    }
+      })
+    const matchFields = requirements('matchFields')
+    return { matchExpressions: requirements('matchExpressions'), ...(matchFields.length > 0 ? { matchFields } : {}) }
   })
-  return { nodeSelector, nodeSelectorTerms }
+  const tolerations = array(s.tolerations, `${prefix}.tolerations`).map((item, i) => {
+    const x = object(item, `${prefix}.tolerations[${i}]`)
+    const text = (k: string) => (typeof x[k] === 'string' ? { [k]: x[k] as string } : {})
+    return { ...text('key'), ...text('operator'), ...text('value'), ...text('effect') }
+  })
+  const nodeName = typeof s.nodeName === 'string' && s.nodeName !== '' ? s.nodeName : undefined
+  return {
+    nodeSelector,
+    nodeSelectorTerms,
+    ...(tolerations.length > 0 ? { tolerations } : {}),
+    ...(nodeName === undefined ? {} : { nodeName }),
+  }
 }
 
 /** Images in `current` that `previous` did not have: on UPDATE only those are pulled anew. */

@@ -18,7 +18,7 @@
  */
 import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { CheckResult } from '../registry/result.js'
-import type { Assessment } from './assess.js'
+import type { PooledAssessment as Assessment } from './across-pools.js'
 import type { PodSubject } from './subject.js'
 
 export interface AssessmentMemoOptions {
@@ -100,8 +100,10 @@ export class AssessmentMemo {
     if (a.modeNote !== undefined) return undefined
     if (a.mode === 'off') return this.#clock.now() + OFF_TTL_MS
     if (a.secretNames.incomplete || a.secretProblems.length > 0) return undefined
+    // A pod bound to a node was held against that node's images, read for it alone.
+    if (a.pools?.how === 'bound') return undefined
     let until = Number.POSITIVE_INFINITY
-    for (const o of a.outcomes) {
+    for (const o of a.pools === undefined ? a.outcomes : a.pools.judged.flatMap((j) => j.outcomes)) {
       if (o.kind !== 'checked') continue
       if (o.incomplete) return undefined
       // Answers it does not hold the expiry of: the names a short name tried before (their negative
@@ -144,9 +146,14 @@ export function memoKey(s: PodSubject): string {
       field(u.image) +
       (u.previous === undefined ? '-' : field(u.previous)) +
       (u.neverPulled === true ? 'N' : '')
-  const { nodeSelector, nodeSelectorTerms } = s.scheduling
-  if (nodeSelectorTerms.length > 0 || Object.keys(nodeSelector).length > 0)
-    key += field(JSON.stringify([nodeSelector, nodeSelectorTerms]))
+  const { nodeSelector, nodeSelectorTerms, tolerations, nodeName } = s.scheduling
+  if (
+    nodeSelectorTerms.length > 0 ||
+    Object.keys(nodeSelector).length > 0 ||
+    tolerations !== undefined ||
+    nodeName !== undefined
+  )
+    key += field(JSON.stringify([nodeSelector, nodeSelectorTerms, tolerations ?? [], nodeName ?? '']))
   return key
 }
 

@@ -158,6 +158,7 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
       'use an image from a registry the signature policy accepts',
     )
   if (o.result.code === 'Exists' && o.signature?.verdict === 'rejected') return signatureFix(o, t)
+  if (o.result.code === 'Exists' && o.schema1 !== undefined) return schema1Fix(o, t)
   switch (o.result.code) {
     case 'TagNotFound':
       return tagFix(o, t)
@@ -231,6 +232,24 @@ function signatureFix(o: Checked, t: FixTarget): Fix {
     `sign ${what} with a key ${f.file} trusts for scope "${f.scope}", with the identity it requires (${cosign}), or use an image signed so`,
     'sign the image with a key the signature policy trusts',
   )
+}
+
+/**
+ * A schema 1 manifest on containerd 2.1+: the same image written again as OCI (skopeo converts a
+ * schema 1 manifest when it copies; containerd's own advice is "rebuild the image as schema 2 or
+ * OCI"), then used by the digest the copy got.
+ */
+function schema1Fix(o: Checked, t: FixTarget): Fix {
+  const image = o.ref.canonical
+  const copy = `skopeo copy --format oci docker://${image} docker://${image}`
+  const steps: FixStep[] = [
+    {
+      text: `push ${image} again as an OCI (or Docker schema 2) image, for instance with skopeo, which converts it:`,
+      command: copy,
+    },
+  ]
+  const last = imageFix(o, t, 'or use an image built as OCI or Docker schema 2', 're-push the image as OCI or schema 2')
+  return { steps, alternatives: last.steps, short: `re-push as OCI: ${copy}` }
 }
 
 /** What the container had before an UPDATE changed it, as words, or ''. */

@@ -10,9 +10,11 @@
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../cache/ttl-cache.js'
-import { assess, type AssessOptions } from './assess.js'
+import { assessAcrossPools, type PooledAssessment, type PooledOptions } from './across-pools.js'
+import { DEFAULT_POOL } from '../pools/pool.js'
 import type { AssessmentMemo } from './assessment-memo.js'
 import { decide, decideUnchecked } from './decide.js'
+import { decideAcrossPools, poolStatus } from './pool-verdict.js'
 import { admissionFixTarget } from './fix-target.js'
 import { fixFor, fixLines, type FixTarget } from './fixes.js'
 import { secretProblemsWarning } from './messages.js'
@@ -21,7 +23,7 @@ import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
 import type { Judge, PodSubject, Verdict } from './subject.js'
 import type { SignatureFinding } from './signature-check.js'
 
-export interface JudgeOptions extends AssessOptions {
+export interface JudgeOptions extends PooledOptions {
   onRegistryError: OnRegistryError
   /** --timeout: the whole review's budget. */
   timeoutMs: number
@@ -103,7 +105,7 @@ function judgeWith(options: JudgeOptions): Judge {
       // Every waiter (images, tokens, API reads) listens on this one signal.
       setMaxListeners(0, deadline.signal)
       try {
-        found = await assess(options, subject, deadline.signal)
+        found = await assessAcrossPools(options, subject, deadline.signal)
       } finally {
         clearTimeout(timer)
       }
@@ -142,15 +144,19 @@ function judgeWith(options: JudgeOptions): Judge {
     const object = objectName(subject)
     // Only a refusal or a warning needs a fix, and only a credential fix may read the service account.
     const left = Math.min(FIX_READ_MS, decisionBudgetMs(options.timeoutMs) - (clock.now() - started))
-    const target = outcomes.every((o) => pullability(o) === 'pullable')
+    const everyPool = found.pools === undefined ? outcomes : found.pools.judged.flatMap((j) => j.outcomes)
+    const target = everyPool.every((o) => pullability(o) === 'pullable')
       ? undefined
       : await admissionFixTarget(
           subject,
-          found,
+          { ...found, outcomes: everyPool },
           left > 0 ? options.serviceAccounts : undefined,
           left > 0 ? AbortSignal.timeout(left) : undefined,
         )
-    const verdict = decide(outcomes, found.mode, options.onRegistryError, { object, target })
+    const verdict =
+      found.pools !== undefined && found.pools.judged.length > 1
+        ? decideAcrossPools(found.pools.judged, found.mode, options.onRegistryError, { object, target })
+        : decide(outcomes, found.mode, options.onRegistryError, { object, target })
     // Image warnings first: kubectl shows only so many, and they are what the person came for.
     if (secretNames.warning !== undefined) verdict.warnings.push(secretNames.warning)
     const skipped = secretProblemsWarning(found.secretProblems)
@@ -234,6 +240,7 @@ function judgeWith(options: JudgeOptions): Judge {
             : {}),
           ...fixField(o, target),
         })),
+        ...poolsField(found),
         secretProblems: found.secretProblems.map((p) => ({ secret: p.secret, kind: p.kind })),
         durationMs: clock.now() - started,
       },
@@ -255,6 +262,26 @@ const FIX_READ_MS = 1000
 function fixField(o: ImageOutcome, target: FixTarget | undefined): { fix?: string[] } {
   const fix = target === undefined ? undefined : fixFor(o, target)
   return fix === undefined ? {} : { fix: fixLines(fix) }
+}
+
+/**
+ * With --node-pools: how the pools were chosen (`scheduled`, `bound`, `anywhere`) and, for each, its
+ * runtimes, whether the pod would start there and the reason of each image.
+ */
+function poolsField(found: PooledAssessment): { pools?: object } {
+  const pools = found.pools
+  if (pools === undefined || (pools.judged.length === 1 && pools.judged[0]!.pool === DEFAULT_POOL)) return {}
+  return {
+    pools: {
+      how: pools.how,
+      judged: pools.judged.map((j) => ({
+        pool: j.pool,
+        runtimes: j.runtimes,
+        starts: poolStatus(j.outcomes),
+        reasons: j.outcomes.map(reasonCode),
+      })),
+    },
+  }
 }
 
 function signatureField(f: SignatureFinding): Record<string, string> {

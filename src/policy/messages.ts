@@ -82,20 +82,30 @@ export function problem(o: ImageOutcome): string {
           : `${ref.registryHost} refused the credentials (${tried(o)})`) +
         asked +
         skipsNote(o) +
-        (o.use.neverPulled === true
-          ? '; with imagePullPolicy Never the kubelet gives the copy on the node only to a pod whose own credentials can pull it (ErrImageNeverPull), unless the image was preloaded'
+        (o.use.neverPulled === true && o.neverPull !== undefined
+          ? `; with imagePullPolicy Never the nodes' kubelet (imagePullCredentialsVerificationPolicy ${o.neverPull.policy}) gives a pod a copy on the node only if a record of its own credentials pulling it matches, so every node reports ErrImageNeverPull ("Container image \"${o.use.image}\" is not present with pull policy of Never")`
           : '')
       )
     case 'RateLimited':
     case 'RegistryUnreachable':
       return `could not be verified: ${undetermined(o)}`
     case 'Exists':
+      if (o.schema1 !== undefined) return schema1Problem(o, o.schema1)
       if (o.signature !== undefined && o.signature.verdict !== 'accepted') return signatureProblem(o, o.signature)
       if (o.platform?.verdict === 'none') {
         return `no entry for ${platforms(o.platform.missing)} in the image index (it has ${platforms(o.platform.available) || 'no platform entries'}); the kubelet reports "no match for platform in manifest"`
       }
       return `pullable (${result.digest})`
   }
+}
+
+/** A Docker schema 1 manifest on nodes whose containerd refuses it (2.1+) or may (2.0). */
+function schema1Problem(o: Checked, s: NonNullable<Checked['schema1']>): string {
+  const what = `${o.ref.canonical} (${o.result.code === 'Exists' ? o.result.digest : o.ref.reference}) is a Docker schema 1 manifest`
+  const on = joined(s.runtimes)
+  if (s.verdict === 'refused')
+    return `${what}, which ${on} refuses ("schema 1 image manifests are no longer supported": containerd removed schema 1 pulls in 2.1)`
+  return `could not be verified: ${what}; ${on} pulls it only if started with CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1 (2.0) and never from 2.1 on`
 }
 
 /** `/etc/containers/policy.json, scope "quay.io/team"`: where the requirement that decided was written. */
@@ -286,6 +296,10 @@ function shortProblem(o: ImageOutcome): string {
     case 'RegistryUnreachable':
       return `not verified, ${undetermined(o)}`
     case 'Exists':
+      if (o.schema1 !== undefined)
+        return o.schema1.verdict === 'refused'
+          ? `Docker schema 1 manifest, which ${joined(o.schema1.runtimes)} refuses`
+          : `not verified: Docker schema 1 manifest (${joined(o.schema1.runtimes)})`
       if (o.signature?.verdict === 'rejected') return `signatures refused by the policy in ${o.signature.file}`
       if (o.signature?.verdict === 'unverifiable')
         return `not verified against the signature policy in ${o.signature.file}: ${o.signature.reason}`
@@ -342,6 +356,10 @@ export function groupWarning(g: OutcomeGroup, suffix: string): string {
 /** A warning given whatever the verdict, or undefined. */
 export function note(o: ImageOutcome): string | undefined {
   if (o.kind === 'exempt') return `${what(o)} image "${o.use.image}": exempt by --exempt-image ${o.pattern}`
+  if (o.kind === 'checked' && o.notOnNode !== undefined)
+    return `${what(o)} image "${o.use.image}" (imagePullPolicy Never): node ${o.notOnNode} does not list it in status.images (which holds at most 50 images); if it is not there the kubelet reports ErrImageNeverPull`
+  if (o.kind === 'checked' && o.neverPull?.kind === 'cached')
+    return `${what(o)} image "${o.use.image}" (imagePullPolicy Never, ${o.neverPull.policy}${o.pool === undefined ? '' : ` on node pool ${o.pool}`}): the kubelet gives this pod ${o.neverPull.needs}, else ErrImageNeverPull`
   if (
     o.kind === 'checked' &&
     o.result.code === 'Exists' &&

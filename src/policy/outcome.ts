@@ -8,6 +8,8 @@ import type { RefusedFinding, SignatureFinding } from './signature-check.js'
 import type { ProviderFailure, ProviderSkip } from '../providers/providers.js'
 import type { ImageReference } from '../reference/index.js'
 import type { CheckResult, Platform } from '../registry/index.js'
+import type { VerificationPolicy } from '../pools/pool.js'
+import type { NeverPullVerdict } from '../pools/verification.js'
 import type { ImageUse } from './subject.js'
 
 /** How an index's platforms compare with the nodes the pod can run on (platforms.ts). */
@@ -70,6 +72,14 @@ export type ImageOutcome =
       providerSkips?: ProviderSkip[]
       /** With providers: until when their answers would come back the same (0: not reusable). */
       providersReusableUntil?: number
+      /** Judged for a node pool (--node-pools): its name. */
+      pool?: string
+      /** A Docker schema 1 manifest on a pool whose runtimes refuse it (all: `refused`), or may (`uncertain`). */
+      schema1?: { verdict: 'refused' | 'uncertain'; runtimes: string[] }
+      /** `imagePullPolicy: Never`: what the pool's kubelet does with a copy on the node (KEP-2535). */
+      neverPull?: NeverPullVerdict & { policy: VerificationPolicy }
+      /** `imagePullPolicy: Never` on a pod bound to a node whose status.images does not list it: the node's name. */
+      notOnNode?: string
     }
 
 /** How CRI-O resolved a short name, for the outcome of the name it became (`ref`). */
@@ -92,6 +102,7 @@ export function pullability(o: ImageOutcome): Pullability {
   if (o.kind !== 'checked') return 'not-pullable'
   switch (o.result.code) {
     case 'Exists':
+      if (o.schema1 !== undefined) return o.schema1.verdict === 'refused' ? 'not-pullable' : 'unknown'
       if (o.signature?.verdict === 'rejected') return 'not-pullable'
       if (o.signature?.verdict === 'unverifiable') return 'unknown'
       return o.platform?.verdict === 'none' ? 'not-pullable' : 'pullable'
@@ -119,6 +130,9 @@ export function reasonCode(o: ImageOutcome): string {
   if (o.kind === 'broken-secret') return 'PullSecretUnparseable'
   if (o.kind === 'short-name') return o.resolution.kind === 'ambiguous' ? 'ShortNameAmbiguous' : 'ShortNameUnresolvable'
   if (o.kind === 'signature-refused') return 'SignatureRejected'
+  if (o.use.neverPulled === true && o.neverPull?.kind === 'refused') return 'NeverPullRefused'
+  if (o.result.code === 'Exists' && o.schema1 !== undefined)
+    return o.schema1.verdict === 'refused' ? 'Schema1Unsupported' : 'Schema1Unverified'
   if (o.result.code === 'Exists' && o.signature?.verdict === 'rejected') return 'SignatureValidationFailed'
   if (o.result.code === 'Exists' && o.signature?.verdict === 'unverifiable') return 'SignatureUnverified'
   if (o.result.code === 'Exists' && o.platform?.verdict === 'none') return 'PlatformMismatch'
@@ -127,15 +141,15 @@ export function reasonCode(o: ImageOutcome): string {
 
 /**
  * `imagePullPolicy: Never`: nothing is pulled, so only what the node holds matters, which pullguard
- * cannot see (a local build, a preloaded image). One answer still decides: the registry refusing the
- * pod's own credentials. Since 1.35 the kubelet verifies them (imagePullCredentialsVerificationPolicy)
- * before giving a pod a copy it pulled with another pod's secret, and fails with ErrImageNeverPull. A
- * missing or unanswered repository (a local-only name) says nothing, nor does Docker Hub's
- * "does not exist or requires authorization", which it gives for any name it does not have.
+ * cannot see (a local build, a preloaded image). What it can see is whether the pool's kubelet
+ * gives the pod a copy at all (KEP-2535, `neverPull`): under AlwaysVerify, or off the allowlist,
+ * never to a pod whose own credentials the registry refuses (ErrImageNeverPull on every node).
+ * A refusal that might come from a credential pullguard could not read or a plugin that failed
+ * here is not certain. A missing or unanswered repository (a local-only name) says nothing.
  */
 function neverPulledPullability(o: ImageOutcome): Pullability {
   // CRI-O resolves a short name for the image status too: the kubelet's look at the node fails (ImageInspectError).
   if (o.kind === 'invalid' || o.kind === 'short-name') return 'not-pullable'
-  if (o.kind !== 'checked' || o.result.code !== 'AccessDenied') return 'pullable'
+  if (o.kind !== 'checked' || o.neverPull?.kind !== 'refused') return 'pullable'
   return o.incomplete || (o.providerFailures?.length ?? 0) > 0 ? 'unknown' : 'not-pullable'
 }

@@ -6,6 +6,7 @@
  * matcher accepts, so we accept exactly those: accepting fewer would deny pods that pull fine.
  * Windows `os.version` matching is not modelled (nodeInfo and `--platform` carry no OS version).
  */
+import type { PodScheduling } from '../pools/scheduling.js'
 import type { Platform } from '../registry/index.js'
 
 export type { Platform }
@@ -208,10 +209,8 @@ export function formatPlatform(p: Platform): string {
     : `${p.os}/${p.architecture}/${p.variant}`
 }
 
-export interface SchedulingConstraints {
-  nodeSelector: Record<string, string>
-  nodeSelectorTerms: Array<{ matchExpressions: Array<{ key: string; operator: string; values?: string[] }> }>
-}
+/** As far as platforms go: the nodeSelector and the required node affinity's label requirements. */
+export type SchedulingConstraints = Pick<PodScheduling, 'nodeSelector' | 'nodeSelectorTerms'>
 
 /**
  * The cluster platforms a pod may be scheduled on, given its nodeSelector and required node

@@ -1,3 +1,5 @@
+import type { PodScheduling } from '../pools/scheduling.js'
+
 /**
  * What the policy decides on, and what it gets back. The review around it (uid, operation, dry
  * run) is the admission layer's: it reaches the decision log only as the caller's request fields.
@@ -20,12 +22,8 @@ export interface ImageUse {
   neverPulled?: true
 }
 
-/** What decides which nodes a pod can land on, as far as platforms go. */
-export interface SchedulingConstraints {
-  nodeSelector: Record<string, string>
-  /** requiredDuringSchedulingIgnoredDuringExecution terms: ORed; expressions within one ANDed. */
-  nodeSelectorTerms: Array<{ matchExpressions: Array<{ key: string; operator: string; values?: string[] }> }>
-}
+/** What decides which nodes a pod can land on: nodeSelector, required node affinity, tolerations, spec.nodeName. */
+export type SchedulingConstraints = PodScheduling
 
 export interface PodSubject {
   namespace: string

@@ -51,6 +51,11 @@ export function sniffManifestMediaType(body: Buffer): string | undefined {
 
 export const MANIFEST_ACCEPT = [DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX, '*/*'].join(', ')
 
+/** Docker schema 1, signed or not: what containerd 2.x refuses (core/transfer/local/pull.go). */
+export function isSchema1MediaType(mediaType: string): boolean {
+  return mediaType === DOCKER_SCHEMA1 || mediaType === DOCKER_SCHEMA1_SIGNED
+}
+
 export function isIndexMediaType(mediaType: string): boolean {
   return mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST
 }

@@ -79,6 +79,37 @@ t.test(
   },
 )
 
+t.test('reads tolerations, spec.nodeName and matchFields (a DaemonSet pod pinned to its node)', async (t) => {
+  const spec = {
+    containers: [{ name: 'a', image: 'x' }],
+    nodeName: 'node-1',
+    tolerations: [
+      { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' },
+      { operator: 'Exists' },
+      { key: 'k', value: 'v', tolerationSeconds: 30 },
+    ],
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-1'] }] }],
+        },
+      },
+    },
+  }
+  t.same(readPodSpec(spec, 'spec').scheduling, {
+    nodeSelector: {},
+    nodeSelectorTerms: [
+      { matchExpressions: [], matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-1'] }] },
+    ],
+    tolerations: [
+      { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' },
+      { operator: 'Exists' },
+      { key: 'k', value: 'v' },
+    ],
+    nodeName: 'node-1',
+  })
+})
+
 t.test('the prefix names template paths', async (t) => {
   t.same(
     readPodSpec({ containers: [{ name: 'a', image: 'x' }] }, 'spec.template.spec').images[0]?.field,

@@ -59,9 +59,16 @@ const pullabilityCases: Array<[string, ImageOutcome, ReturnType<typeof pullabili
   ['RateLimited', checked('RateLimited'), 'unknown'],
   ['RegistryUnreachable', checked('RegistryUnreachable'), 'unknown'],
   ['an invalid reference', invalid(), 'not-pullable'],
-  // imagePullPolicy Never: only the registry refusing the pod's own credentials says no.
-  ['Never: AccessDenied', never(checked('AccessDenied')), 'not-pullable'],
-  ['Never: AccessDenied with unreadable secrets', never(checked('AccessDenied', { incomplete: true })), 'unknown'],
+  // imagePullPolicy Never: only the pool's kubelet refusing every copy says no (AlwaysVerify, or off
+  // the allowlist, with the pod's own credentials refused); a preloaded copy still runs by default.
+  ['Never: AccessDenied, AlwaysVerify', never(checked('AccessDenied'), 'refused'), 'not-pullable'],
+  [
+    'Never: AccessDenied, AlwaysVerify, unreadable secrets',
+    never(checked('AccessDenied', { incomplete: true }), 'refused'),
+    'unknown',
+  ],
+  ['Never: AccessDenied, NeverVerifyPreloadedImages', never(checked('AccessDenied'), 'cached'), 'pullable'],
+  ['Never: AccessDenied, NeverVerify', never(checked('AccessDenied'), 'ok'), 'pullable'],
   ['Never: RepositoryNotFoundOrDenied (a local-only name)', never(checked('RepositoryNotFoundOrDenied')), 'pullable'],
   ['Never: TagNotFound (a local build)', never(checked('TagNotFound')), 'pullable'],
   ['Never: RepositoryNotFound', never(checked('RepositoryNotFound')), 'pullable'],
@@ -70,18 +77,39 @@ const pullabilityCases: Array<[string, ImageOutcome, ReturnType<typeof pullabili
   ['Never: an invalid reference', never(invalid()), 'not-pullable'],
 ]
 
-function never(o: ImageOutcome): ImageOutcome {
-  return { ...o, use: { ...o.use, neverPulled: true } } as ImageOutcome
+function never(o: ImageOutcome, verdict: 'ok' | 'cached' | 'refused' = 'ok'): ImageOutcome {
+  const neverPull =
+    verdict === 'ok'
+      ? { kind: verdict, policy: 'NeverVerify' as const }
+      : verdict === 'refused'
+        ? { kind: verdict, needs: '', policy: 'AlwaysVerify' as const }
+        : {
+            kind: verdict,
+            needs: 'only a preloaded copy (not one the kubelet pulled)',
+            policy: 'NeverVerifyPreloadedImages' as const,
+          }
+  return { ...o, use: { ...o.use, neverPulled: true }, ...(o.kind === 'checked' ? { neverPull } : {}) } as ImageOutcome
 }
 
 t.test('Never: a refused credential is denied with why the kubelet will not share its copy', async (t) => {
-  const v = decide([never(checked('AccessDenied'))], 'enforce', 'allow', ctx)
+  const v = decide([never(checked('AccessDenied'), 'refused')], 'enforce', 'allow', ctx)
   t.equal(v.allowed, false)
   t.match(
     v.message,
-    'with imagePullPolicy Never the kubelet gives the copy on the node only to a pod whose own credentials can pull it (ErrImageNeverPull), unless the image was preloaded',
+    `with imagePullPolicy Never the nodes' kubelet (imagePullCredentialsVerificationPolicy AlwaysVerify) gives a pod a copy on the node only if a record of its own credentials pulling it matches, so every node reports ErrImageNeverPull`,
   )
 })
+
+t.test(
+  'Never under the default policy: allowed, with a warning saying a preloaded copy is the only one it gets',
+  async (t) => {
+    const v = decide([never(checked('AccessDenied'), 'cached')], 'enforce', 'allow', ctx)
+    t.equal(v.allowed, true)
+    t.match(v.warnings, [
+      /\(imagePullPolicy Never, NeverVerifyPreloadedImages\): the kubelet gives this pod only a preloaded copy \(not one the kubelet pulled\), else ErrImageNeverPull$/,
+    ])
+  },
+)
 for (const [name, outcome, expected] of pullabilityCases) {
   t.test(`${name} is ${expected}`, async (t) => {
     t.equal(pullability(outcome), expected)

@@ -1,0 +1,183 @@
+/**
+ * A subject's assessment on every node pool it can land on. Pools whose files are the same share
+ * one assessment (their readers, and so their registry answers, are the same objects); each pool
+ * then holds the answers against its own nodes: its runtime (a schema 1 manifest), its kubelet's
+ * credential verification (an image never pulled), the node a bound pod is on.
+ */
+import type { Placement } from '../pools/placement.js'
+import { DEFAULT_POOL, DEFAULT_VERIFICATION_POLICY, type KubeletPullSettings } from '../pools/pool.js'
+import { formatRuntime, parseRuntime, schema1Support, type RuntimeVersion } from '../pools/runtime.js'
+import { judgeNeverPulled, type OwnCredentialsAnswer } from '../pools/verification.js'
+import { isSchema1MediaType, type Platform } from '../registry/index.js'
+import { assess, type AssessOptions, type Assessment } from './assess.js'
+import type { JudgedPool, NodePools, NodeSide } from './node-pools.js'
+import type { ImageOutcome } from './outcome.js'
+import { formatPlatform } from './platforms.js'
+import type { PodSubject } from './subject.js'
+
+/** The judge's options with pools: the node side of AssessOptions comes from each pool. */
+export interface PooledOptions extends AssessOptions {
+  /** The node pools; undefined: judge with AssessOptions' own node side, as one pool of unknown runtime. */
+  pools?: NodePools
+  /** Without pools: the nodes' kubelet settings (default: the kubelet's). */
+  kubelet?: KubeletPullSettings
+}
+
+/** One pool's outcomes. */
+export interface PoolOutcomes {
+  pool: string
+  /** The runtimes its nodes run (or its file names), as messages name them. */
+  runtimes: string[]
+  outcomes: ImageOutcome[]
+}
+
+export type PooledAssessment = Assessment & {
+  /** With pools: how the pools were chosen, and each pool's outcomes (`outcomes` above is the first's). */
+  pools?: { how: Placement['how']; judged: PoolOutcomes[] }
+}
+
+export async function assessAcrossPools(
+  options: PooledOptions,
+  subject: PodSubject,
+  signal: AbortSignal,
+): Promise<PooledAssessment> {
+  const nodePools = options.pools
+  if (nodePools === undefined) {
+    const found = await assess(options, subject, signal)
+    if (found.mode === 'exempt' || found.mode === 'off') return found
+    const kubelet = options.kubelet ?? { verificationPolicy: DEFAULT_VERIFICATION_POLICY, allowlist: [] }
+    return { ...found, outcomes: found.outcomes.map((o) => onPool(o, undefined, kubelet, [], undefined)) }
+  }
+  // Nothing about the nodes is read for a namespace that is not judged.
+  if (options.exemptNamespaces?.has(subject.namespace) === true) return { mode: 'exempt' }
+  const ns = await options.modes.modeFor(subject.namespace, signal)
+  if (ns.mode === 'off') return { mode: 'off', modeNote: ns.note }
+  const placement = await nodePools.place(subject.scheduling, signal)
+  const runs = new Map<string, Promise<Assessment>>()
+  const found = await Promise.all(
+    placement.pools.map(async ({ shape, nodes }) => {
+      const platforms =
+        shape.platforms.length > 0
+          ? shape.platforms
+          : distinctPlatforms(nodes.map((n) => n.platform).filter((p) => p.os !== '' && p.architecture !== ''))
+      const key = `${sideId(shape.node)}\u0000${platforms.map(formatPlatform).sort().join(',')}`
+      let run = runs.get(key)
+      if (run === undefined) {
+        run = assess(poolOptions(options, shape, platforms), subject, signal)
+        runs.set(key, run)
+      }
+      const runtimes = poolRuntimes(shape, nodes)
+      return { shape, runtimes, assessment: await run }
+    }),
+  )
+  const first = found[0]!.assessment
+  if (first.mode === 'exempt' || first.mode === 'off') return first
+  const boundImages =
+    placement.how === 'bound' && subject.images.some((u) => u.neverPulled === true)
+      ? await nodePools.nodeImages(subject.scheduling.nodeName!, signal)
+      : undefined
+  const judged = found.map(({ shape, runtimes, assessment }): PoolOutcomes => {
+    if (assessment.mode === 'exempt' || assessment.mode === 'off') throw new Error('pools: one mode per namespace')
+    return {
+      pool: shape.name,
+      runtimes: runtimes.map(formatRuntime),
+      outcomes: assessment.outcomes.map((o) =>
+        onPool(
+          o,
+          shape.name === DEFAULT_POOL ? undefined : shape.name,
+          shape.kubelet,
+          runtimes,
+          boundImages === undefined ? undefined : { node: subject.scheduling.nodeName!, images: boundImages },
+        ),
+      ),
+    }
+  })
+  return { ...first, outcomes: judged[0]!.outcomes, pools: { how: placement.how, judged } }
+}
+
+/** The pool's node side in place of the options' own, and its platforms. */
+function poolOptions(options: PooledOptions, pool: JudgedPool, platforms: readonly Platform[]): AssessOptions {
+  const {
+    pools: _pools,
+    kubelet: _kubelet,
+    nodeCredentials,
+    credentialProviders,
+    pullRules,
+    signaturePolicies,
+    ...shared
+  } = options
+  const node: NodeSide = pool.node
+  return {
+    ...shared,
+    checker: node.checker,
+    ...(node.nodeCredentials === undefined ? {} : { nodeCredentials: node.nodeCredentials }),
+    ...(node.credentialProviders === undefined ? {} : { credentialProviders: node.credentialProviders }),
+    ...(node.pullRules === undefined ? {} : { pullRules: node.pullRules }),
+    ...(node.signaturePolicies === undefined ? {} : { signaturePolicies: node.signaturePolicies }),
+    clusterPlatforms: { platforms: async () => platforms },
+  }
+}
+
+/** A small number per node side (by identity): pools with equal files were given the same object. */
+const sideIds = new WeakMap<NodeSide, number>()
+let nextSide = 0
+function sideId(side: NodeSide): number {
+  let id = sideIds.get(side)
+  if (id === undefined) sideIds.set(side, (id = ++nextSide))
+  return id
+}
+
+/** The pool file's runtime, else the distinct runtimes its nodes report. */
+function poolRuntimes(shape: JudgedPool, nodes: readonly { runtime: string }[]): RuntimeVersion[] {
+  const raw = shape.runtime !== undefined ? [shape.runtime] : [...new Set(nodes.map((n) => n.runtime))]
+  return raw.flatMap((r) => {
+    const parsed = parseRuntime(r)
+    return parsed === undefined ? [] : [parsed]
+  })
+}
+
+/** One image's outcome on one pool: its runtime's and its kubelet's say. */
+function onPool(
+  o: ImageOutcome,
+  pool: string | undefined,
+  kubelet: KubeletPullSettings,
+  runtimes: readonly RuntimeVersion[],
+  bound: { node: string; images: readonly string[] } | undefined,
+): ImageOutcome {
+  if (o.kind !== 'checked') return o
+  const out: ImageOutcome = pool === undefined ? { ...o } : { ...o, pool }
+  if (o.use.neverPulled === true) {
+    const own: OwnCredentialsAnswer =
+      o.result.code === 'Exists' ? 'reads' : o.result.code === 'AccessDenied' ? 'denied' : 'other'
+    out.neverPull = {
+      ...judgeNeverPulled(kubelet.verificationPolicy, kubelet.allowlist, o.use.image, own),
+      policy: kubelet.verificationPolicy,
+    }
+    if (bound !== undefined && !holds(bound.images, o)) out.notOnNode = bound.node
+    return out
+  }
+  if (o.result.code === 'Exists' && isSchema1MediaType(o.result.mediaType)) {
+    const support = runtimes.map(schema1Support)
+    const refusing = runtimes.filter((_, i) => support[i] !== 'pulled').map(formatRuntime)
+    if (refusing.length > 0)
+      out.schema1 = {
+        verdict: support.every((s) => s === 'refused') ? 'refused' : 'uncertain',
+        runtimes: refusing,
+      }
+  }
+  return out
+}
+
+/** Whether a node's status.images names this image (by the pod's string, its canonical name, or its digest). */
+function holds(images: readonly string[], o: Extract<ImageOutcome, { kind: 'checked' }>): boolean {
+  const names = new Set(images)
+  if (names.has(o.use.image) || names.has(o.ref.canonical)) return true
+  const digest = o.result.code === 'Exists' ? o.result.digest : o.ref.digest
+  return digest !== undefined && images.some((i) => i.endsWith(`@${digest}`) && i.startsWith(`${o.ref.name}@`))
+}
+
+function distinctPlatforms(list: readonly Platform[]): Platform[] {
+  const out = new Map<string, Platform>()
+  for (const p of list) out.set(formatPlatform(p), p)
+  return [...out.values()]
+}
