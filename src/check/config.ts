@@ -65,6 +65,7 @@ export function parseCheckConfig(
   const timeoutMs = perImageTimeout(pick('timeout'))
 
   const namespace = parseNamespace(values.namespace ?? 'default', '--namespace')
+  const platforms = platformList(pickList('platform'))
 
   return {
     inputs,
@@ -74,12 +75,13 @@ export function parseCheckConfig(
     kubeconfigPath: values.kubeconfig,
     namespace,
     timeoutMs,
-    platforms: platformList(pickList('platform')),
+    platforms,
     exemptImages: pickList('exempt-image').list,
     onRegistryError: onRegistryError(pick('on-registry-error')),
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
     progress: stderrIsTTY,
-    ...pullSettings(values, env),
+    // check's --docker-config is the person's or the CI job's, read apart from the nodes' files.
+    ...pullSettings(values, env, { nodeDockerConfigPath: undefined, platforms }),
   }
 }
 

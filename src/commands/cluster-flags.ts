@@ -33,11 +33,12 @@ export function clusterCliSettings(
 ): ClusterCliSettings {
   const { pick } = flagsOrEnv(values, env)
   const timeoutMs = perImageTimeout(pick('timeout'))
+  const nodeDockerConfigPath = pick('node-docker-config').value
   return {
     kubeconfigPath: values.kubeconfig,
     timeoutMs,
-    nodeDockerConfigPath: pick('node-docker-config').value,
+    nodeDockerConfigPath,
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
-    ...pullSettings(values, env),
+    ...pullSettings(values, env, { nodeDockerConfigPath, platforms: [] }),
   }
 }

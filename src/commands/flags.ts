@@ -43,6 +43,9 @@ export const FLAG_ENV = {
   'signature-policy-dir': 'PULLGUARD_SIGNATURE_POLICY_DIR',
   'registries-d': 'PULLGUARD_REGISTRIES_D',
   'registry-concurrency': 'PULLGUARD_REGISTRY_CONCURRENCY',
+  'node-pools': 'PULLGUARD_NODE_POOLS',
+  'image-pull-credentials-verification-policy': 'PULLGUARD_IMAGE_PULL_CREDENTIALS_VERIFICATION_POLICY',
+  'preloaded-images-verification-allowlist': 'PULLGUARD_PRELOADED_IMAGES_VERIFICATION_ALLOWLIST',
 } as const
 export type EnvFlag = keyof typeof FLAG_ENV
 

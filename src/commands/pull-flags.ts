@@ -6,11 +6,13 @@
  */
 import type { CrioImageSettings } from '../mirrors/crio-conf.js'
 import type { MirrorSource } from '../mirrors/routes.js'
+import type { Platform } from '../registry/index.js'
 import type { SignaturePolicySource } from '../signatures/signature-policies.js'
 import { flagsOrEnv, type Env } from './flags.js'
-import { mirrorSource } from './mirrors.js'
-import { signaturePolicySource } from './signature-policy.js'
-import { credentialProviderFlags, type CredentialProviderFlags } from './providers.js'
+import type { CredentialProviderFlags } from './providers.js'
+import { kubeletPullSettings } from './kubelet-flags.js'
+import { nodeFileSettings } from './node-files.js'
+import { nodePools, type PoolSettings } from './node-pools.js'
 import type { RegistryFlags } from './registry.js'
 import { insecureRegistries, nodeExtraCaCerts, registryCa, registryConcurrency } from './values.js'
 
@@ -30,6 +32,9 @@ export const PULL_OPTIONS = {
   'signature-policy': { type: 'string' },
   'signature-policy-dir': { type: 'string' },
   'registries-d': { type: 'string' },
+  'node-pools': { type: 'string' },
+  'image-pull-credentials-verification-policy': { type: 'string' },
+  'preloaded-images-verification-allowlist': { type: 'string', multiple: true },
 } as const
 
 export interface PullSettings extends RegistryFlags {
@@ -41,43 +46,44 @@ export interface PullSettings extends RegistryFlags {
   crio: CrioImageSettings | undefined
   /** The nodes' signature policy (--signature-policy, --signature-policy-dir, --registries-d). */
   signatures: SignaturePolicySource | undefined
+  /**
+   * The kinds of node (--node-pools), each with the files its nodes pull with; without the file,
+   * one pool the flags above describe.
+   */
+  nodePools: PoolSettings[]
+}
+
+/** What the command itself says of the nodes: its --node-docker-config (if it takes one) and --platform. */
+export interface OwnNodeFlags {
+  nodeDockerConfigPath: string | undefined
+  platforms: readonly Platform[]
 }
 
 /** Those flags' values (flag, else environment), read and checked now. */
 export function pullSettings(
   values: Readonly<Record<string, string | string[] | boolean | undefined>>,
   env: Env,
+  own: OwnNodeFlags = { nodeDockerConfigPath: undefined, platforms: [] },
 ): PullSettings {
   const { pick, pickList } = flagsOrEnv(values, env)
-  const nodes = mirrorSource({
-    hostsDir: pick('containerd-hosts-dir'),
-    registriesConf: pick('registries-conf'),
-    registriesConfDir: pick('registries-conf-dir'),
-    shortNameAliases: pick('short-name-aliases'),
-    shortNameMode: pick('short-name-mode'),
-    crioConfig: pick('crio-config'),
-    crioConfigDir: pick('crio-config-dir'),
-  })
+  const node = nodeFileSettings(
+    (flag) =>
+      flag === 'node-docker-config' ? { value: own.nodeDockerConfigPath, source: '--node-docker-config' } : pick(flag),
+    env,
+  )
+  const kubelet = kubeletPullSettings(
+    pick('image-pull-credentials-verification-policy'),
+    pickList('preloaded-images-verification-allowlist'),
+  )
   return {
     registryCaPem: registryCa(pick('registry-ca')),
     insecureRegistries: insecureRegistries(pickList('insecure-registry')),
     nodeExtraCaCertsPath: nodeExtraCaCerts(env),
     registryConcurrency: registryConcurrency(pick('registry-concurrency')),
-    credentialProviders: credentialProviderFlags(
-      pick('image-credential-provider-config'),
-      pick('image-credential-provider-bin-dir'),
-      env,
-    ),
-    mirrors: nodes.source,
-    crio: nodes.crio,
-    signatures: signaturePolicySource(
-      {
-        policy: pick('signature-policy'),
-        dir: pick('signature-policy-dir'),
-        registriesD: pick('registries-d'),
-        registriesConf: pick('registries-conf'),
-      },
-      nodes.crio,
-    ),
+    credentialProviders: node.credentialProviders,
+    mirrors: node.mirrors,
+    crio: node.crio,
+    signatures: node.signatures,
+    nodePools: nodePools(pick('node-pools'), { node, kubelet, platforms: own.platforms }, env),
   }
 }

@@ -94,6 +94,8 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
       `${timeout.value} is outside 100ms..29s (the API server waits at most 30s for a webhook)`,
     )
   }
+  const nodeDockerConfigPath = pick('node-docker-config').value
+  const platforms = platformList(pickList('platform'))
   const port = pick('port')
   const mode = pick('mode')
   const onError = pick('on-registry-error')
@@ -109,11 +111,11 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
       ? exemptNs.list.map((n) => parseNamespace(n, exemptNs.source))
       : [ownNamespace(env)],
     exemptImages: pickList('exempt-image').list,
-    nodeDockerConfigPath: pick('node-docker-config').value,
-    platforms: platformList(pickList('platform')),
+    nodeDockerConfigPath,
+    platforms,
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
     audit: auditSettings(pick('audit-interval'), pick('audit-registry-qps'), pick('audit-events'), env),
-    ...pullSettings(values, env),
+    ...pullSettings(values, env, { nodeDockerConfigPath, platforms }),
   }
 }
 

@@ -7,12 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { X509Certificate } from 'node:crypto'
 import type { Logger } from 'pino'
 import { kubeConfigFor } from '../commands/cluster.js'
-import { ConfigError } from '../commands/errors.js'
-import { openMirrors } from '../commands/mirrors.js'
-import { openSignaturePolicies } from '../commands/signature-policy.js'
-import { startCredentialProviders } from '../commands/providers.js'
-import { openRegistries } from '../commands/registry.js'
-import { NodeDockerConfig, NodeDockerConfigError } from '../credentials/node-config.js'
+import { openNodePools } from '../commands/pools.js'
 import { ClusterCache } from '../kube/cluster-cache.js'
 import { KubeApi } from '../kube/kube-api.js'
 import { AssessmentMemo } from '../policy/assessment-memo.js'
@@ -20,6 +15,7 @@ import { ImageExemptions } from '../policy/exemptions.js'
 import { createJudge, decisionBudgetMs } from '../policy/judge.js'
 import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
+import { NodePools } from '../policy/node-pools.js'
 import { type App, buildServer } from '../server/app.js'
 import { generateDevCertificate } from '../server/dev-certificate.js'
 import { Metrics } from '../server/metrics.js'
@@ -47,13 +43,6 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const budget = decisionBudgetMs(config.timeoutMs)
   const metrics = new Metrics({ timeoutMs: config.timeoutMs })
   metrics.servingCertificate(certificateNotAfter(tls.certPem))
-  const routes = openMirrors(config.mirrors, logger, { watch: true })
-  const signatures = openSignaturePolicies(config.signatures, logger, { watch: true })
-  const { client: registry, checker } = openRegistries(config, budget, {
-    routes,
-    onRequest: metrics.registryRequest,
-    observer: metrics.checks,
-  })
   const kube = new KubeApi(kc, { requestTimeoutMs: Math.max(200, Math.floor(budget / 3)) })
   // Pull secrets, service accounts and namespaces kept by list + watch; until listed (or when
   // RBAC allows no list), lookups go to the API as they would without it.
@@ -62,10 +51,13 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   // A relabelled namespace takes its new mode from the next review, not after the modes' TTL.
   cluster.onNamespaceChange((name) => modes.forget(name))
   cluster.start()
-  const nodeCredentials = loadNodeCredentials(config.nodeDockerConfigPath, logger)
-  // Accounts from the watched copy; tokens by TokenRequest (only the tokens overlay's RBAC allows it).
-  const providers = startCredentialProviders(config.credentialProviders, budget, logger, {
+  // Each pool's files (one pool without --node-pools); accounts from the watched copy, tokens by
+  // TokenRequest (only the tokens overlay's RBAC allows it).
+  const opened = openNodePools(config.nodePools, config, budget, {
+    logger,
     watch: true,
+    onRequest: metrics.registryRequest,
+    observer: metrics.checks,
     onExec: metrics.pluginExec,
     serviceAccounts: {
       getServiceAccount: (ns, name, signal) => cluster.getServiceAccount(ns, name, signal),
@@ -73,45 +65,44 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
         kube.createServiceAccountToken(ns, name, request, signal),
     },
   })
-  const platforms = new NodePlatforms(kube, config.platforms, logger)
+  const registries = opened.registries
+  const { checker } = opened.first
+  const nodePools = new NodePools(opened.pools, kube, logger)
   // The same spec asked again (every pod of a ReplicaSet) reuses its assessment while the
-  // namespace's objects, the nodes' credentials, the platforms and the registry answers hold.
+  // namespace's objects, the pools' files and nodes, and the registry answers hold.
   const memo = new AssessmentMemo({
     revision: (namespace) => cluster.revision(namespace),
-    inputs: () => [
-      nodeCredentials?.entries(),
-      platforms.current(),
-      providers?.generation,
-      routes?.generation,
-      signatures?.generation,
-    ],
+    inputs: () => [nodePools.current(), ...opened.inputs()],
     expiresAt: (result) => checker.expiresAt(result),
   })
-  metrics.registryPauses(() => checker.pauses.current())
-  metrics.registrySlots(() => registry.requestSlots(), config.registryConcurrency)
+  metrics.registryPauses(() => new Map(registries.flatMap((r) => [...r.checker.pauses.current()])))
+  metrics.registrySlots(
+    () => new Map(registries.flatMap((r) => [...r.client.requestSlots()])),
+    config.registryConcurrency,
+  )
   metrics.cacheSizes({
-    result: () => checker.size,
+    result: () => registries.reduce((n, r) => n + r.checker.size, 0),
     assessments: () => memo.size,
     'pull-secrets': () => cluster.stats().pullSecrets,
     'service-accounts': () => cluster.stats().serviceAccounts,
     namespaces: () => cluster.stats().namespaces,
   })
   // What a CREATE is judged with: the webhook's and the audit's, so both reach the same answer.
+  // The audit judges with the first pool's files (per-pool audits come with the audit's pools).
+  const first = opened.pools[0]!.node
   const assessOptions = {
-    checker,
     secrets: cluster,
     serviceAccounts: cluster,
     modes,
     exemptNamespaces: new Set(config.exemptNamespaces),
     exemptImages: new ImageExemptions(config.exemptImages),
-    ...(nodeCredentials === undefined ? {} : { nodeCredentials }),
-    ...(providers === undefined ? {} : { credentialProviders: providers }),
-    clusterPlatforms: platforms,
-    ...(routes === undefined ? {} : { pullRules: routes }),
-    ...(signatures === undefined ? {} : { signaturePolicies: signatures }),
+    ...first,
+    checker,
+    clusterPlatforms: new NodePlatforms(kube, config.platforms, logger),
   }
   const judge = createJudge({
     ...assessOptions,
+    pools: nodePools,
     onRegistryError: config.onRegistryError,
     timeoutMs: config.timeoutMs,
     memo,
@@ -147,12 +138,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   })
   // Once the last review is answered (or cut): everything the reviews used.
   app.addHook('onClose', async () => {
-    await registry.close()
+    await opened.close()
     cluster.stop()
-    nodeCredentials?.close()
-    providers?.close()
-    routes?.close()
-    signatures?.close()
   })
   await app.ready()
   return { app, metrics, close: () => app.close() }
@@ -176,15 +163,4 @@ function reachedOnce(kube: KubeApi): () => Promise<boolean> {
 /** The first certificate's notAfter: what the expiry alert watches (the chain's leaf). */
 function certificateNotAfter(certPem: string): number {
   return Date.parse(new X509Certificate(certPem).validTo)
-}
-
-/** --node-docker-config, watched for changes (a mounted Secret is swapped in place). */
-function loadNodeCredentials(path: string | undefined, logger: Logger): NodeDockerConfig | undefined {
-  if (path === undefined) return undefined
-  try {
-    return new NodeDockerConfig(path, logger)
-  } catch (err) {
-    if (err instanceof NodeDockerConfigError) throw new ConfigError('--node-docker-config', err.message)
-    throw err
-  }
 }

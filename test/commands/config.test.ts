@@ -23,6 +23,24 @@ t.test('defaults match the documented table', async (t) => {
     platforms: [],
     logLevel: 'info',
     registryConcurrency: 8,
+    nodePools: [
+      {
+        name: 'nodes',
+        nodeLabels: {},
+        taints: [],
+        runtime: undefined,
+        platforms: [],
+        kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
+        node: {
+          nodeDockerConfigPath: undefined,
+          credentialProviders: undefined,
+          mirrors: undefined,
+          crio: undefined,
+          signatures: undefined,
+        },
+        nodeKey: 'flags',
+      },
+    ],
   })
 })
 

@@ -203,6 +203,24 @@ t.test('parseDiagnoseConfig: targets and flags', async (t) => {
     nodeDockerConfigPath: undefined,
     output: 'json',
     registryConcurrency: 8,
+    nodePools: [
+      {
+        name: 'nodes',
+        nodeLabels: {},
+        taints: [],
+        runtime: undefined,
+        platforms: [],
+        kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
+        node: {
+          nodeDockerConfigPath: undefined,
+          credentialProviders: undefined,
+          mirrors: undefined,
+          crio: undefined,
+          signatures: undefined,
+        },
+        nodeKey: 'flags',
+      },
+    ],
   })
   const bad: Array<[string[], RegExp]> = [
     [[], /what to diagnose is required/],
