@@ -55,9 +55,12 @@ export async function assessAcrossPools(
   const placement = await nodePools.place(subject.scheduling, signal)
   const runs = new Map<string, Promise<Assessment>>()
   const found = await Promise.all(
-    placement.pools.map(async ({ shape, nodes }) => {
+    placement.pools.map(async ({ shape, nodes: all }) => {
+      // A bound pod is on one node: its platform and runtime are the only ones that matter.
+      const bound = placement.how === 'bound' ? all.filter((n) => n.name === subject.scheduling.nodeName) : []
+      const nodes = bound.length > 0 ? bound : all
       const platforms =
-        shape.platforms.length > 0
+        shape.platforms.length > 0 && bound.length === 0
           ? shape.platforms
           : distinctPlatforms(nodes.map((n) => n.platform).filter((p) => p.os !== '' && p.architecture !== ''))
       const key = `${sideId(shape.node)}\u0000${platforms.map(formatPlatform).sort().join(',')}`
@@ -66,7 +69,9 @@ export async function assessAcrossPools(
         run = assess(poolOptions(options, shape, platforms), subject, signal)
         runs.set(key, run)
       }
-      const runtimes = poolRuntimes(shape, nodes)
+      // What a node reports is what it runs; the pool file speaks for nodes that have not said.
+      const reported = bound.filter((n) => n.runtime !== '')
+      const runtimes = reported.length > 0 ? poolRuntimes(undefined, reported) : poolRuntimes(shape.runtime, nodes)
       return { shape, runtimes, assessment: await run }
     }),
   )
@@ -128,8 +133,8 @@ function sideId(side: NodeSide): number {
 }
 
 /** The pool file's runtime, else the distinct runtimes its nodes report. */
-function poolRuntimes(shape: JudgedPool, nodes: readonly { runtime: string }[]): RuntimeVersion[] {
-  const raw = shape.runtime !== undefined ? [shape.runtime] : [...new Set(nodes.map((n) => n.runtime))]
+function poolRuntimes(declared: string | undefined, nodes: readonly { runtime: string }[]): RuntimeVersion[] {
+  const raw = declared !== undefined ? [declared] : [...new Set(nodes.map((n) => n.runtime))]
   return raw.flatMap((r) => {
     const parsed = parseRuntime(r)
     return parsed === undefined ? [] : [parsed]

@@ -244,7 +244,7 @@ function schema1Fix(o: Checked, t: FixTarget): Fix {
   const copy = `skopeo copy --format oci docker://${image} docker://${image}`
   const steps: FixStep[] = [
     {
-      text: `push ${image} again as an OCI (or Docker schema 2) image, for instance with skopeo, which converts it:`,
+      text: `push ${image} again as an OCI (or Docker schema 2) image, for instance with skopeo, which converts it`,
       command: copy,
     },
   ]

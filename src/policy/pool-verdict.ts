@@ -67,6 +67,23 @@ export function decideAcrossPools(
   }
 }
 
+/**
+ * For a report of one line per image (`check`): the pools' outcomes the verdict rests on (where
+ * it starts, else where it is not verified, else the first pools where it fails), and one warning
+ * per cause on every other pool.
+ */
+export function acrossPoolsView(
+  judged: readonly PoolOutcomes[],
+  target: DecideContext['target'],
+): { outcomes: ImageOutcome[]; warnings: string[] } {
+  const groups = groupPools(judged)
+  const ctx = { object: '', target }
+  const chosen = groups.find((g) => g.status === 'pulls') ?? groups.find((g) => g.status === 'unknown') ?? groups[0]!
+  const tail = chosen.status === 'pulls' ? `; it pulls on ${pools(chosen.pools)}` : ''
+  const warnings = groups.filter((g) => g !== chosen && g.status !== 'pulls').flatMap((g) => poolWarnings(g, ctx, tail))
+  return { outcomes: chosen.outcomes, warnings }
+}
+
 function groupPools(judged: readonly PoolOutcomes[]): PoolGroup[] {
   const groups = new Map<string, PoolGroup>()
   for (const j of judged) {
