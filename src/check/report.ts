@@ -7,6 +7,7 @@
 import { fixLines } from '../policy/fixes.js'
 import { explainGroup, groupOutcomes, secretProblemsWarning } from '../policy/messages.js'
 import type { OnRegistryError } from '../policy/decide.js'
+import { acrossPoolsView, poolStatus } from '../policy/pool-verdict.js'
 import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
 import type { CheckedObject } from './run.js'
 import { OFFLINE_SECRET_DETAIL } from './offline-cluster.js'
@@ -32,6 +33,11 @@ export interface ObjectReport {
   warnings: string[]
   /** The images that are not pullable, those with the same cause and fix together, as the webhook words them. */
   fixes: string[]
+  /**
+   * With --node-pools, when the pools differ: each pool the pods can land on, whether they would
+   * start there and each image's reason. `images` above are the pools the verdict rests on.
+   */
+  pools?: Array<{ pool: string; runtimes: string[]; starts: 'pulls' | 'unknown' | 'fails'; reasons: string[] }>
 }
 
 export interface CheckReport {
@@ -55,11 +61,15 @@ export function buildReport(
   skippedObjects: number,
   onRegistryError: OnRegistryError,
 ): CheckReport {
-  const objects = checked.map(({ object, outcomes, serviceAccountWarning, secretProblems, target }): ObjectReport => {
+  const objects = checked.map((c): ObjectReport => {
+    const { object, serviceAccountWarning, secretProblems, target } = c
+    // Across pools: the outcomes the verdict rests on, and a warning for each other pool's cause.
+    const view = c.pools === undefined ? { outcomes: c.outcomes, warnings: [] } : acrossPoolsView(c.pools, target)
+    const outcomes = view.outcomes
     const s = object.subject
     // Offline, every listed secret is "not read": that is said once in the notes, not per object.
     const problems = secretProblems.filter((p) => !(p.kind === 'error' && p.detail.includes(OFFLINE_SECRET_DETAIL)))
-    const warnings = [serviceAccountWarning, secretProblemsWarning(problems)].filter(
+    const warnings = [...view.warnings, serviceAccountWarning, secretProblemsWarning(problems)].filter(
       (w): w is string => w !== undefined,
     )
     return {
@@ -87,6 +97,16 @@ export function buildReport(
               outcomes.filter((o) => pullability(o) !== 'pullable'),
               target,
             ).map(explainGroup),
+      ...(c.pools === undefined
+        ? {}
+        : {
+            pools: c.pools.map((j) => ({
+              pool: j.pool,
+              runtimes: j.runtimes,
+              starts: poolStatus(j.outcomes),
+              reasons: j.outcomes.map(reasonCode),
+            })),
+          }),
     }
   })
   const all = objects.flatMap((o) => o.images)

@@ -8,13 +8,18 @@
  */
 import { setMaxListeners } from 'node:events'
 import type { Logger } from 'pino'
-import { openMirrors } from '../commands/mirrors.js'
-import { openSignaturePolicies } from '../commands/signature-policy.js'
-import { startCredentialProviders } from '../commands/providers.js'
-import { openRegistries } from '../commands/registry.js'
+import { openNodePools } from '../commands/pools.js'
 import type { SecretProblem } from '../credentials/pull-secrets.js'
-import type { NamespaceSource, NodeSource, SecretSource, ServiceAccountSource } from '../kube/sources.js'
-import { assess, assessDeadlineMs } from '../policy/assess.js'
+import type {
+  NamespaceSource,
+  NodeListSource,
+  NodeSource,
+  SecretSource,
+  ServiceAccountSource,
+} from '../kube/sources.js'
+import { assessAcrossPools, type PoolOutcomes } from '../policy/across-pools.js'
+import { assessDeadlineMs } from '../policy/assess.js'
+import { NodePools, type JudgedPool, type NodeSide } from '../policy/node-pools.js'
 import { ImageExemptions } from '../policy/exemptions.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
@@ -34,9 +39,15 @@ export interface CheckedObject {
   secretProblems: SecretProblem[]
   /** What the fixes name; set when some image is not pullable. */
   target: FixTarget | undefined
+  /** With --node-pools: each pool the object's pods can land on, with its outcomes. */
+  pools?: PoolOutcomes[]
 }
 
-export type ClusterSources = SecretSource & ServiceAccountSource & NamespaceSource & NodeSource
+export type ClusterSources = SecretSource &
+  ServiceAccountSource &
+  NamespaceSource &
+  NodeSource &
+  Partial<NodeListSource>
 
 export interface RunOptions {
   config: CheckConfig
@@ -49,48 +60,60 @@ export interface RunOptions {
 
 export async function runCheck(objects: readonly CheckObject[], options: RunOptions): Promise<CheckedObject[]> {
   const { config } = options
-  const routes = openMirrors(config.mirrors, options.logger, { watch: false })
-  const signatures = openSignaturePolicies(config.signatures, options.logger, { watch: false })
-  const { client: registry, checker } = openRegistries(config, config.timeoutMs, { routes })
   const cluster = options.cluster ?? new OfflineCluster()
-  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, options.logger, {
-    watch: false,
-  })
+  const opened = openNodePools(config.nodePools, config, config.timeoutMs, { logger: options.logger, watch: false })
+  // --docker-config stands for the nodes' own credentials on every pool whose file gives none.
+  const docker = { entries: () => options.docker.entries }
+  const sides = new Map<NodeSide, NodeSide>()
+  const withDocker = (side: NodeSide): NodeSide => {
+    let out = sides.get(side)
+    if (out === undefined)
+      sides.set(side, (out = side.nodeCredentials === undefined ? { ...side, nodeCredentials: docker } : side))
+    return out
+  }
+  const pools: JudgedPool[] = opened.pools.map((p) => ({ ...p, node: withDocker(p.node) }))
+  // Offline nothing is read: every pool is judged by its file.
+  const nodes = options.cluster
+  const nodePools = new NodePools(
+    pools,
+    nodes?.listNodes === undefined || nodes.getNodeImages === undefined
+      ? undefined
+      : { listNodes: nodes.listNodes.bind(nodes), getNodeImages: nodes.getNodeImages.bind(nodes) },
+    options.logger,
+  )
   const assessOptions = {
-    checker,
+    ...pools[0]!.node,
     secrets: cluster,
     serviceAccounts: cluster,
     modes: labelsIgnored(),
     exemptImages: new ImageExemptions(config.exemptImages),
-    nodeCredentials: { entries: () => options.docker.entries },
-    ...(providers === undefined ? {} : { credentialProviders: providers }),
     clusterPlatforms: new NodePlatforms(cluster, config.platforms, options.logger),
-    ...(routes === undefined ? {} : { pullRules: routes }),
-    ...(signatures === undefined ? {} : { signaturePolicies: signatures }),
+    pools: nodePools,
   }
   const results: CheckedObject[] = []
   try {
     for (const object of objects) {
       const signal = AbortSignal.timeout(assessDeadlineMs(object.subject, config.timeoutMs))
       setMaxListeners(0, signal)
-      const found = await assess(assessOptions, object.subject, signal)
+      const found = await assessAcrossPools(assessOptions, object.subject, signal)
       // No exempt namespaces and no mode labels in check: anything else is a bug.
       if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in check`)
-      const target = found.outcomes.every((o) => pullability(o) === 'pullable')
+      const everyPool = found.pools === undefined ? found.outcomes : found.pools.judged.flatMap((j) => j.outcomes)
+      const target = everyPool.every((o) => pullability(o) === 'pullable')
         ? undefined
-        : await admissionFixTarget(object.subject, found, cluster, signal)
+        : await admissionFixTarget(object.subject, { ...found, outcomes: everyPool }, cluster, signal)
       results.push({
         object,
         outcomes: found.outcomes,
         serviceAccountWarning: found.secretNames.warning,
         secretProblems: found.secretProblems,
         target,
+        ...(found.pools === undefined || found.pools.judged.length < 2 ? {} : { pools: found.pools.judged }),
       })
       options.onProgress?.(results.length, objects.length)
     }
   } finally {
-    providers?.close()
-    await registry.close()
+    await opened.close()
   }
   return results
 }

@@ -5,16 +5,12 @@
  * CLI prints either on one line and exits 2.
  */
 import { userCluster } from '../commands/cluster.js'
-import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
 import { TargetError } from '../commands/errors.js'
 import { wantsHelp } from '../commands/flags.js'
-import { openMirrors } from '../commands/mirrors.js'
-import { openSignaturePolicies } from '../commands/signature-policy.js'
-import { startCredentialProviders } from '../commands/providers.js'
-import { openRegistries } from '../commands/registry.js'
+import { openNodePools, type OpenedPools } from '../commands/pools.js'
 import { createLogger } from '../log/logger.js'
 import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
-import type { KeyringEntry } from '../credentials/keyring.js'
+import { NodePools } from '../policy/node-pools.js'
 import type { Lookup, PodObject } from '../kube/sources.js'
 import { parseDiagnoseConfig, type DiagnoseConfig } from './config.js'
 import { buildDiagnoseReport, renderDiagnoseJson, renderDiagnoseText, type DiagnoseReport } from './report.js'
@@ -31,18 +27,27 @@ export async function diagnose(argv: string[]): Promise<number> {
     return 0
   }
   const config = parseDiagnoseConfig(argv)
-  const node = readNodeDockerCredentials(config.nodeDockerConfigPath)
   const { api, namespace } = await userCluster(config.kubeconfigPath, 'diagnose', config.timeoutMs)
-  const report = await run(api, config, namespace, node.entries)
-  process.stdout.write(config.output === 'json' ? renderDiagnoseJson(report) : renderDiagnoseText(report))
-  return report.summary.exitCode
+  // Each pool's files (one pool without --node-pools), read and checked before any pod is.
+  const opened = openNodePools(config.nodePools, config, config.timeoutMs, {
+    logger: createLogger('silent'),
+    watch: false,
+    serviceAccounts: api,
+  })
+  try {
+    const report = await run(api, config, namespace, opened)
+    process.stdout.write(config.output === 'json' ? renderDiagnoseJson(report) : renderDiagnoseText(report))
+    return report.summary.exitCode
+  } finally {
+    await opened.close()
+  }
 }
 
 async function run(
   api: DiagnoseApi & ServiceAccountAccess,
   config: DiagnoseConfig,
   defaultNamespace: string,
-  nodeCredentials: readonly KeyringEntry[],
+  opened: OpenedPools,
 ): Promise<DiagnoseReport> {
   const target = config.target
   // Listing a cluster's pods takes pages; each page has the per-request timeout of its own.
@@ -68,28 +73,11 @@ async function run(
       namespace === undefined ? 'the pods of all namespaces' : `the pods of namespace ${namespace}`,
     )
   }
-  const logger = createLogger('silent')
-  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, {
-    watch: false,
-    serviceAccounts: api,
-  })
-  const routes = openMirrors(config.mirrors, logger, { watch: false })
-  const signatures = openSignaturePolicies(config.signatures, logger, { watch: false })
-  const registries = openRegistries(config, config.timeoutMs, { routes })
   const diagnoser = new Diagnoser(api, {
-    ...(providers === undefined ? {} : { credentialProviders: providers }),
     timeoutMs: config.timeoutMs,
-    checker: registries.checker,
-    nodeCredentials,
-    ...(routes === undefined ? {} : { routes }),
-    ...(signatures === undefined ? {} : { signatures }),
+    pools: new NodePools(opened.pools, api, createLogger('silent')),
   })
-  try {
-    return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))
-  } finally {
-    providers?.close()
-    await registries.client.close()
-  }
+  return buildDiagnoseReport(scope, examined, await diagnoser.pods(pods))
 }
 
 function readable<T>(found: Lookup<T>, what: string): T {

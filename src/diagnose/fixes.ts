@@ -92,6 +92,8 @@ function nowSentence(o: ImageOutcome, ctx: FixContext): string {
   }
   switch (result.code) {
     case 'Exists':
+      // The runtime's refusal and the kubelet's say the same as at admission.
+      if (o.schema1 !== undefined || o.neverPull?.kind === 'refused') return problem(o)
       if (o.platform?.verdict === 'none') {
         return `${repository(o)} exists, but its image index has no entry for ${ctx.node === undefined ? '' : `node ${ctx.node}'s platform `}${o.platform.missing.map(formatPlatform).join(', ')} (it has ${o.platform.available.map(formatPlatform).join(', ') || 'no platform entries'})`
       }

@@ -75,7 +75,7 @@ export function renderDiagnoseText(report: DiagnoseReport): string {
   const label = (name: string, text: string): string => `    ${(name + ':').padEnd(9)} ${text}`
   for (const pod of report.pods) {
     lines.push(
-      `pod ${pod.namespace}/${pod.name} (${pod.workload}${pod.node === undefined ? '' : `, node ${pod.node}`}, service account ${pod.serviceAccount})`,
+      `pod ${pod.namespace}/${pod.name} (${pod.workload}${pod.node === undefined ? '' : `, node ${pod.node}${pod.pool === undefined ? '' : ` in pool ${pod.pool}`}`}, service account ${pod.serviceAccount})`,
     )
     lines.push(`  pull secrets: ${secretLine(pod.pullSecrets)}`)
     for (const c of pod.containers) {

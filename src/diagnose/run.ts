@@ -3,22 +3,29 @@
  * platform and their own pull secrets → assess() (the webhook's path to per-image outcomes) → a
  * finding and fix per container. Receives its collaborators, so the CLI and tests build it alike.
  */
-import type { MirrorRoutes } from '../mirrors/routes.js'
-import type { SignaturePolicies } from '../signatures/signature-policies.js'
 import { setMaxListeners } from 'node:events'
 import { pool } from '../async/pool.js'
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
-import type { KeyringEntry } from '../credentials/keyring.js'
-import type { Lookup, PodEvent, PodObject, PodSource, SecretSource, ServiceAccountSource } from '../kube/sources.js'
-import { assess, assessDeadlineMs, type AssessOptions } from '../policy/assess.js'
+import type {
+  Lookup,
+  NodeListSource,
+  PodEvent,
+  PodObject,
+  PodSource,
+  SecretSource,
+  ServiceAccountSource,
+} from '../kube/sources.js'
+import { assessDeadlineMs } from '../policy/assess.js'
+import { assessAcrossPools, type PooledOptions } from '../policy/across-pools.js'
+import type { NodePools } from '../policy/node-pools.js'
+import { DEFAULT_POOL } from '../pools/pool.js'
 import { needsAccount, secretStates } from '../policy/fix-target.js'
 import { claimListedSecrets } from '../policy/fixes.js'
 import { labelsIgnored } from '../policy/namespace-mode.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import type { Platform } from '../policy/platforms.js'
 import type { ImageUse, PodSubject } from '../policy/subject.js'
-import type { ImageChecker } from '../registry/cached-checker.js'
 import { findingFor, neverPullFinding, type FixContext, type SecretState, type Verdict } from './fixes.js'
 import { workloadOf } from './owner.js'
 import {
@@ -29,21 +36,16 @@ import {
   type PullFailureReason,
 } from './pull-failures.js'
 
-export type DiagnoseApi = PodSource & SecretSource & ServiceAccountSource
+export type DiagnoseApi = PodSource & SecretSource & ServiceAccountSource & NodeListSource
 
 export interface DiagnoseSettings {
   /** Per image, as in check. */
   timeoutMs: number
-  /** The registries, asked with each pod's credentials. */
-  checker: ImageChecker
-  /** The nodes' own credentials (--node-docker-config), tried after the pod's. */
-  nodeCredentials: readonly KeyringEntry[]
-  /** The nodes' credential provider plugins, tried after those. */
-  credentialProviders?: AssessOptions['credentialProviders']
-  /** Where the nodes pull from (mirrors) and what their runtime blocks. */
-  routes?: MirrorRoutes
-  /** The nodes' signature policy. */
-  signatures?: SignaturePolicies
+  /**
+   * The node pools (one without --node-pools), each with its files: a stuck pod is judged on the
+   * pool of the node it is bound to, as that node's kubelet and runtime pull.
+   */
+  pools: NodePools
 }
 
 export interface ContainerDiagnosis {
@@ -68,6 +70,8 @@ export interface PodDiagnosis {
   namespace: string
   name: string
   node: string | undefined
+  /** The node's pool (--node-pools), when the node is in one. */
+  pool?: string
   /** `deployment/api`, `pod/debug`: where fixes go. */
   workload: string
   serviceAccount: string
@@ -83,21 +87,19 @@ const PARALLEL_PODS = 4
 export class Diagnoser {
   readonly #api: DiagnoseApi
   readonly #settings: DiagnoseSettings
-  readonly #assess: AssessOptions
+  readonly #assess: PooledOptions
 
   constructor(api: DiagnoseApi, settings: DiagnoseSettings) {
     this.#api = api
     this.#settings = settings
     this.#assess = {
-      checker: settings.checker,
+      // Each pool brings its own node side (checker, node credentials, plugins, mirrors, policy).
+      ...settings.pools.pools[0]!.node,
       secrets: api,
       serviceAccounts: api,
       // Diagnosis reports what the kubelet meets: namespace modes and exemptions do not apply.
       modes: labelsIgnored(),
-      nodeCredentials: { entries: () => settings.nodeCredentials },
-      ...(settings.credentialProviders === undefined ? {} : { credentialProviders: settings.credentialProviders }),
-      ...(settings.routes === undefined ? {} : { pullRules: settings.routes }),
-      ...(settings.signatures === undefined ? {} : { signaturePolicies: settings.signatures }),
+      pools: settings.pools,
     }
   }
 
@@ -147,8 +149,12 @@ export class Diagnoser {
       images: checked,
       pullSecrets: spec.imagePullSecrets,
       serviceAccountName: spec.serviceAccountName,
-      // The pod is bound: its node's platform is the only one that matters.
-      scheduling: { nodeSelector: {}, nodeSelectorTerms: [] },
+      // The pod is bound: its node's pool and platform are the only ones that matter.
+      scheduling: {
+        nodeSelector: {},
+        nodeSelectorTerms: [],
+        ...(pod.nodeName === undefined ? {} : { nodeName: pod.nodeName }),
+      },
     }
     // One period more than assess needs: the pod's events and its node are read first.
     const signal = AbortSignal.timeout(assessDeadlineMs(subject, this.#settings.timeoutMs) + this.#settings.timeoutMs)
@@ -163,7 +169,7 @@ export class Diagnoser {
       warnings.push(`node ${pod.nodeName} could not be read (${lookupProblem(node)}): its platform was not checked`)
     const nodePlatform: Platform | undefined = node?.kind === 'found' ? node.object : undefined
 
-    const found = await assess(
+    const found = await assessAcrossPools(
       {
         ...this.#assess,
         ...(nodePlatform === undefined ? {} : { clusterPlatforms: { platforms: async () => [nodePlatform] } }),
@@ -172,6 +178,8 @@ export class Diagnoser {
       signal,
     )
     if (found.mode !== 'enforce') throw new Error(`unexpected mode ${found.mode} in diagnose`)
+    // Bound to a node of a pool: that pool's answer (a pod on an unknown node is judged on every pool, the first said).
+    const pool = found.pools?.how === 'bound' ? found.pools.judged[0]!.pool : undefined
     const pullSecrets = secretStates(spec.imagePullSecrets, found.secretsLoaded, found.secretProblems)
 
     const outcomes = new Map<ImageUse, ImageOutcome>(found.outcomes.map((o, i) => [checked[i]!, o]))
@@ -229,7 +237,13 @@ export class Diagnoser {
         }),
       }
     })
-    return { ...base, pullSecrets, containers, warnings }
+    return {
+      ...base,
+      ...(pool === undefined || pool === DEFAULT_POOL ? {} : { pool }),
+      pullSecrets,
+      containers,
+      warnings,
+    }
   }
 }
 

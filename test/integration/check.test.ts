@@ -10,6 +10,7 @@ import { startFakeKubeApi, makeDockerConfigSecret } from '../helpers/fake-kube-a
 import { closedPort } from '../helpers/fake-server.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
+import { pushSchema1 } from '../helpers/schema1.js'
 import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { startTokenServer } from '../helpers/token-server.js'
 
@@ -385,4 +386,33 @@ t.test('an image on a metadata address is not pullable, and nothing is sent ther
   t.equal(r.code, 1, r.stderr)
   t.match(r.stdout, /pod default\/meta\s+app\s+169\.254\.169\.254\/latest\/meta-data:v1\s+not-pullable\s+MetadataHost/)
   t.match(r.stdout, /link-local address/)
+})
+
+t.test('--node-pools: each pool a manifest’s pods can land on, with its runtime; the JSON names them', async (t) => {
+  const legacy = await startRegistry({ ca, auth: { kind: 'none' }, schema1: true })
+  t.teardown(() => legacy.close())
+  await pushSchema1(legacy, 'legacy/old', '2015')
+  const image = `${legacy.host}/legacy/old:2015`
+  const pools = file(
+    'pools/pools.yaml',
+    'pools:\n- {name: old, nodeLabels: {pool: old}, runtime: containerd://1.7.27}\n- {name: new, nodeLabels: {pool: new}, runtime: containerd://2.1.4}\n',
+  )
+  const anywhere = file('pools-anywhere.yaml', pod('legacy', { app: image }))
+  const r = await check(['-f', anywhere, '--node-pools', pools])
+  t.equal(r.code, 0, `it may land on the 1.7 pool: ${r.stdout}`)
+  t.match(
+    r.stdout,
+    /warning: pod default\/legacy: container "app".*: Docker schema 1 manifest, which containerd 2\.1\.4 refuses on node pool new; it pulls on node pool old/,
+  )
+  const pinned = file('pools-new.yaml', pod('legacy-new', { app: image }, '  nodeSelector: {pool: new}\n'))
+  const denied = await check(['-f', pinned, '--node-pools', pools, '-o', 'json'])
+  t.equal(denied.code, 1)
+  const report = JSON.parse(denied.stdout)
+  t.match(report.objects[0].images, [{ verdict: 'not-pullable', reason: 'Schema1Unsupported' }])
+  t.notOk('pools' in report.objects[0], 'one pool: nothing to tell apart')
+  const json = JSON.parse((await check(['-f', anywhere, '--node-pools', pools, '-o', 'json'])).stdout)
+  t.same(json.objects[0].pools, [
+    { pool: 'old', runtimes: ['containerd 1.7.27'], starts: 'pulls', reasons: ['Exists'] },
+    { pool: 'new', runtimes: ['containerd 2.1.4'], starts: 'fails', reasons: ['Schema1Unsupported'] },
+  ])
 })

@@ -1,11 +1,15 @@
 // `pullguard diagnose` end to end: the real CLI as a child process, its kubeconfig pointing at the
 // API stand-in (serving the fixture pod and its EventList with hosts rewritten to the test
 // registries), checking images against the real registries (open and htpasswd/Basic).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { runCli, type CliRun } from '../helpers/cli.js'
 import { loadFixture, makeDockerConfigSecret, startFakeKubeApi } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
+import { pushSchema1 } from '../helpers/schema1.js'
 import { seedOciIndex, seedOciManifest, type PushAuth } from '../helpers/seed.js'
 
 const ADMIN: PushAuth = { username: 'admin', password: 'admin-pw' }
@@ -514,4 +518,29 @@ t.test('usage and unreadable targets exit 2 with one line; a healthy pod exits 0
   const empty = await diagnose(['namespace', 'nobody-here'])
   t.equal(empty.code, 0)
   t.equal(empty.stdout, 'no pod in namespace nobody-here is waiting on an image pull (0 examined)\n')
+})
+
+t.test('a pod on a node of a pool: judged with that pool’s runtime, and the pool named', async (t) => {
+  const legacy = await startRegistry({ ca, auth: { kind: 'none' }, schema1: true })
+  t.teardown(() => legacy.close())
+  await pushSchema1(legacy, 'legacy/old', '2015')
+  const image = `${legacy.host}/legacy/old:2015`
+  kube.pods.set(
+    'team-p/old-0',
+    pod('team-p', 'old-0', {
+      containers: { main: image },
+      waiting: { main: ['ErrImagePull', 'schema 1 image manifests are no longer supported: invalid argument'] },
+    }),
+  )
+  const dir = await mkdtemp(join(tmpdir(), 'pullguard-diagnose-pools-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'pools.yaml')
+  await writeFile(file, 'pools:\n- name: new\n  runtime: containerd://2.1.4\n')
+  const r = await diagnose(['pod', 'old-0', '-n', 'team-p', '--node-pools', file])
+  t.equal(r.code, 1, r.stderr)
+  t.match(r.stdout, `pod team-p/old-0 (pod/old-0, node worker-2 in pool new, service account default)`)
+  t.match(r.stdout, /Docker schema 1 manifest, which containerd 2\.1\.4 refuses/)
+  t.match(r.stdout, `skopeo copy --format oci docker://${image} docker://${image}`)
+  const without = await diagnose(['pod', 'old-0', '-n', 'team-p'])
+  t.equal(without.code, 0, 'without the pools file the runtime is unknown: it pulls, as far as pullguard can tell')
 })
