@@ -8,17 +8,15 @@ import { directChecker } from '../auditor/checkers.js'
 import { passTotals, runPass } from '../auditor/pass.js'
 import { workloadLister, workloadPages } from '../auditor/workload-api.js'
 import { userCluster } from '../commands/cluster.js'
-import { readNodeDockerCredentials } from '../commands/docker-credentials.js'
 import { TargetError } from '../commands/errors.js'
 import { wantsHelp } from '../commands/flags.js'
-import { openMirrors } from '../commands/mirrors.js'
-import { openSignaturePolicies } from '../commands/signature-policy.js'
-import { startCredentialProviders } from '../commands/providers.js'
-import { openRegistries } from '../commands/registry.js'
+import { openNodePools } from '../commands/pools.js'
 import { createLogger } from '../log/logger.js'
 import { progressLine } from '../log/progress.js'
 import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
+import { NodePools } from '../policy/node-pools.js'
+import type { ImageChecker } from '../registry/cached-checker.js'
 import { parseAuditConfig } from './config.js'
 import { AuditReportWriter, type AuditReport } from './report.js'
 
@@ -33,7 +31,6 @@ export async function audit(argv: string[]): Promise<number> {
     return 0
   }
   const config = parseAuditConfig(argv)
-  const node = readNodeDockerCredentials(config.nodeDockerConfigPath)
   const {
     kubeConfig: kc,
     api,
@@ -45,13 +42,14 @@ export async function audit(argv: string[]): Promise<number> {
   const logger = createLogger('silent')
   const where = namespace === undefined ? 'all namespaces' : `namespace ${namespace}`
 
-  const routes = openMirrors(config.mirrors, logger, { watch: false })
-  const signatures = openSignaturePolicies(config.signatures, logger, { watch: false })
-  const { client: registry } = openRegistries(config, config.timeoutMs, { routes })
-  const providers = startCredentialProviders(config.credentialProviders, config.timeoutMs, logger, {
+  // Each pool's files (one pool without --node-pools); the pass asks each pool's registry client directly.
+  const opened = openNodePools(config.nodePools, config, config.timeoutMs, {
+    logger,
     watch: false,
     serviceAccounts: api,
   })
+  const direct = new Map(opened.registries.map((r) => [r.checker as ImageChecker, directChecker(r.client)]))
+  const first = opened.pools[0]!.node
   const progress = progressLine(config.progress, 'containers')
   const report = new AuditReportWriter(scope, config.output, (text) => process.stdout.write(text))
   let listed = 0
@@ -69,16 +67,15 @@ export async function audit(argv: string[]): Promise<number> {
   try {
     const pass = await runPass(pages, {
       assess: {
-        checker: directChecker(registry),
+        ...first,
+        checker: direct.get(first.checker)!,
         secrets: api,
         serviceAccounts: api,
         modes: new NamespaceModes(api, 'enforce'),
-        nodeCredentials: { entries: () => node.entries },
-        ...(providers === undefined ? {} : { credentialProviders: providers }),
         clusterPlatforms: new NodePlatforms(api, config.platforms, logger),
-        ...(routes === undefined ? {} : { pullRules: routes }),
-        ...(signatures === undefined ? {} : { signaturePolicies: signatures }),
       },
+      pools: new NodePools(opened.pools, api, logger),
+      checkerFor: (c) => direct.get(c) ?? c,
       qps: config.qps,
       spreadMs: 0,
       timeoutMs: config.timeoutMs,
@@ -94,8 +91,7 @@ export async function audit(argv: string[]): Promise<number> {
   } finally {
     listing.abort()
     progress.done()
-    providers?.close()
-    await registry.close()
+    await opened.close()
   }
 }
 

@@ -61,8 +61,9 @@ export class AuditReportWriter {
     }
     // In the order of the pod spec, whichever container's answer came first.
     const order = new Map(w.subject.images.map((u, i) => [u.field, i]))
+    // A container that pulls on some pools but not on others is told too: it depends on where pods land.
     const images = findings
-      .filter((f) => f.result !== 'pullable')
+      .filter((f) => f.result !== 'pullable' || (f.pools?.fails.length ?? 0) > 0)
       .sort((a, b) => (order.get(a.field) ?? 0) - (order.get(b.field) ?? 0))
       .map(({ workload: _, ...image }) => image)
     if (images.length === 0) return
@@ -116,10 +117,23 @@ function textWorkload(w: ReportWorkload): string {
     lines.push(`  container "${i.container}" (${i.field}): ${i.result}`)
     lines.push(label('image', i.image))
     lines.push(label('reason', `${i.reason}: ${i.problem}`))
+    if (i.pools !== undefined) lines.push(label('pools', poolsLine(i.pools)))
+    if (i.result === 'pullable' && i.message !== '') lines.push(label('but', i.message))
     for (const [n, fix] of i.fix.entries()) lines.push(n === 0 ? label('fix', fix) : `${' '.repeat(14)}${fix}`)
   }
   lines.push('')
   return lines.join('\n') + '\n'
+}
+
+/** `pulls on gpu; fails on general, spare; not verified on arm`. */
+function poolsLine(p: NonNullable<AuditFinding['pools']>): string {
+  return [
+    p.pulls.length > 0 ? `pulls on ${p.pulls.join(', ')}` : '',
+    p.fails.length > 0 ? `fails on ${p.fails.join(', ')}` : '',
+    p.unverified.length > 0 ? `not verified on ${p.unverified.join(', ')}` : '',
+  ]
+    .filter((x) => x !== '')
+    .join('; ')
 }
 
 function textSummary(scope: AuditReport['scope'], s: AuditReport['summary']): string {

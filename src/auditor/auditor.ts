@@ -8,6 +8,8 @@
  */
 import type { Logger } from 'pino'
 import type { AssessOptions } from '../policy/assess.js'
+import type { NodePools } from '../policy/node-pools.js'
+import type { ImageChecker } from '../registry/cached-checker.js'
 import type { QuestionResult } from './answers.js'
 import type { AuditEvents } from './events.js'
 import type { AuditFinding, AuditResult } from './finding.js'
@@ -41,6 +43,9 @@ export interface AuditorOptions {
   /** The same workload now (by kind, namespace and name), or undefined once it is gone. */
   current?: (w: AuditWorkload) => AuditWorkload | undefined
   assess: AssessOptions
+  /** The node pools, and how the audit asks each pool's checker (see PassOptions). */
+  pools?: NodePools
+  checkerFor?: (checker: ImageChecker) => ImageChecker
   intervalMs: number
   qps: number
   timeoutMs: number
@@ -128,6 +133,8 @@ export class Auditor {
     const findings: AuditFinding[] = []
     const summary = await runPass(workloads, {
       assess: this.#o.assess,
+      ...(this.#o.pools === undefined ? {} : { pools: this.#o.pools }),
+      ...(this.#o.checkerFor === undefined ? {} : { checkerFor: this.#o.checkerFor }),
       qps: this.#o.qps,
       spreadMs: this.#o.intervalMs,
       timeoutMs: this.#o.timeoutMs,

@@ -17,9 +17,24 @@
  */
 import { setMaxListeners } from 'node:events'
 import { pool } from '../async/pool.js'
-import { completeAssessment, prepareAssessment, type AssessOptions, type PreparedAssessment } from '../policy/assess.js'
+import {
+  completeAssessment,
+  prepareAssessment,
+  type Assessment,
+  type AssessOptions,
+  type PreparedAssessment,
+} from '../policy/assess.js'
+import {
+  onView,
+  poolViews,
+  viewOptions,
+  withoutPools,
+  type PoolOutcomes,
+  type PoolView,
+} from '../policy/across-pools.js'
+import type { NodePools } from '../policy/node-pools.js'
 import type { ImageOutcome } from '../policy/outcome.js'
-import type { ImageUse } from '../policy/subject.js'
+import type { ImageUse, PodSubject } from '../policy/subject.js'
 import type { ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import type { Credential } from '../registry/credential.js'
@@ -50,6 +65,13 @@ export const realClock: PassClock = {
 
 export interface PassOptions {
   assess: AssessOptions
+  /**
+   * The node pools (--node-pools): each workload is judged on every pool its scheduling allows, as
+   * the webhook judges it; a question asked through one pool's files is that pool's own.
+   */
+  pools?: NodePools
+  /** How a pool's checker is asked by the audit (serve: afresh, into the shared cache; the CLI: directly). */
+  checkerFor?: (checker: ImageChecker) => ImageChecker
   /** Requests a second per registry host, at most. */
   qps: number
   /** Spread each host's questions over this long (the interval); 0: as fast as qps allows. */
@@ -100,9 +122,30 @@ export function passTotals(summary: PassSummary): { questions: number; registryR
   return { questions: q.pullable + q['not-pullable'] + q.unverified, registryRequests }
 }
 
+/** The pools a workload is judged on that share one assessment (same files, same platforms). */
+interface Group {
+  /** The assess options of those pools (the options' own without pools). */
+  options: AssessOptions
+  /** The answers of their node side, whose key prefixes the pass's question keys. */
+  answers: PassAnswers
+  prefix: string
+  /** The pools, each held to its runtime and kubelet; undefined without pools. */
+  views: PoolView[] | undefined
+}
+
+/** One use of one workload, judged in each of its groups: its finding once every group has answered. */
+interface Join {
+  waiting: number
+  judged: PoolOutcomes[]
+  /** The workload, its one-image subject and assessment as last judged. */
+  last: { workload: AuditWorkload; subject: PodSubject; found: Assessment } | undefined
+}
+
 interface Task {
   workload: AuditWorkload
   use: ImageUse
+  group: Group
+  join: Join
   /**
    * What was read for its workload when the batch was planned, kept for judging where the workload
    * is not read again (the CLI); serve reads it again at the question's turn, and a pass over the
@@ -117,7 +160,10 @@ interface Task {
  * hour ahead (measured: 20 MB more heap with them), and its first use says them again at its turn.
  */
 interface Question {
+  /** The question's key within its group's answers, prefixed by the group's node side. */
   key: string
+  raw: string
+  answers: PassAnswers
   /** The registry host its image is pulled from: its lane of the pool. */
   host: string
   tasks: Task[]
@@ -130,7 +176,7 @@ interface Question {
  */
 interface Read {
   batch: readonly AuditWorkload[]
-  uses: Array<{ task: Task; key: string | undefined; host: string }>
+  uses: Array<{ task: Task; key: string | undefined; raw: string; host: string }>
 }
 
 /** A host's pacing through one pass. */
@@ -155,14 +201,49 @@ export async function runPass(
   // Every queue, sleeper and question listens to it: as many as the pass has lanes and places.
   setMaxListeners(0, options.signal)
   const requests = new Map<string, number>()
-  const answers = new PassAnswers(options.assess.checker, {
-    signal: options.signal,
-    timeoutMs: options.timeoutMs,
-    onRequest: (host) => {
-      requests.set(host, (requests.get(host) ?? 0) + 1)
-      options.onRequest?.(host)
-    },
-  })
+  // One set of answers per node side: a question asked through one pool's files (its mirrors,
+  // its node credentials) is not another's.
+  const sides = new Map<ImageChecker, { answers: PassAnswers; prefix: string }>()
+  const sideOf = (checker: ImageChecker): { answers: PassAnswers; prefix: string } => {
+    let side = sides.get(checker)
+    if (side === undefined) {
+      side = {
+        answers: new PassAnswers(checker, {
+          signal: options.signal,
+          timeoutMs: options.timeoutMs,
+          onRequest: (host) => {
+            requests.set(host, (requests.get(host) ?? 0) + 1)
+            options.onRequest?.(host)
+          },
+        }),
+        prefix: `${sides.size}\u0001`,
+      }
+      sides.set(checker, side)
+    }
+    return side
+  }
+  const own = sideOf(options.assess.checker)
+  const groupOptions = new Map<string, AssessOptions>()
+  /** The groups a workload is judged in: one without pools, one per distinct pool view with them. */
+  const groupsOf = async (workload: AuditWorkload, signal: AbortSignal): Promise<Group[]> => {
+    if (options.pools === undefined) return [{ options: options.assess, ...own, views: undefined }]
+    const views = poolViews(await options.pools.place(workload.subject.scheduling, signal), workload.subject)
+    const groups = new Map<string, Group>()
+    for (const view of views) {
+      const known = groups.get(view.key)
+      if (known !== undefined) {
+        known.views!.push(view)
+        continue
+      }
+      let viewed = groupOptions.get(view.key)
+      if (viewed === undefined) {
+        const o = viewOptions(options.assess, view)
+        groupOptions.set(view.key, (viewed = { ...o, checker: options.checkerFor?.(o.checker) ?? o.checker }))
+      }
+      groups.set(view.key, { options: viewed, ...sideOf(viewed.checker), views: [view] })
+    }
+    return [...groups.values()]
+  }
   const minGapMs = 1000 / Math.max(options.qps, 0.001)
   const lanes = new Map<string, Lane>()
   let uses = 0
@@ -190,16 +271,24 @@ export async function runPass(
   const read = async (batch: readonly AuditWorkload[]): Promise<Read> => {
     const uses: Read['uses'] = []
     await pool(batch, { limit: PLAN_PARALLEL, signal: options.signal }, async (workload) => {
-      const prepared = await prepareAssessment(options.assess, workload.subject, deadline(options))
-      if (prepared.mode === 'exempt' || prepared.mode === 'off') return
+      const signal = deadline(options)
+      const groups = await groupsOf(workload, signal)
+      const prepared = await Promise.all(groups.map((g) => prepareAssessment(g.options, workload.subject, signal)))
+      if (prepared[0]!.mode === 'exempt' || prepared[0]!.mode === 'off') return
       for (const use of workload.subject.images) {
-        const plan = prepared.plans.get(use.image)
-        const task: Task = { workload, use, prepared: options.current === undefined ? prepared : undefined }
-        uses.push(
-          plan?.kind === 'ask'
-            ? { task, key: questionKey(plan.ref, plan.credentials), host: plan.ref.registryHost }
-            : { task, key: undefined, host: '' },
-        )
+        const join: Join = { waiting: groups.length, judged: [], last: undefined }
+        for (const [i, group] of groups.entries()) {
+          const p = prepared[i]!
+          if (p.mode === 'exempt' || p.mode === 'off') throw new Error('pools: one mode per namespace')
+          const plan = p.plans.get(use.image)
+          const task: Task = { workload, use, group, join, prepared: options.current === undefined ? p : undefined }
+          if (plan?.kind !== 'ask') {
+            uses.push({ task, key: undefined, raw: '', host: '' })
+            continue
+          }
+          const raw = questionKey(plan.ref, plan.credentials)
+          uses.push({ task, key: group.prefix + raw, raw, host: plan.ref.registryHost })
+        }
       }
     })
     return { batch, uses }
@@ -209,15 +298,15 @@ export async function runPass(
   const plan = (read: Read): { questions: Map<string, Question>; now: Task[] } => {
     const questions = new Map<string, Question>()
     const now: Task[] = []
-    for (const { task, key, host } of read.uses) {
+    for (const { task, key, raw, host } of read.uses) {
       // Nothing to ask (invalid, exempt, blocked, …), or answered in an earlier batch: judged now.
-      if (key === undefined || answers.settled(key) !== undefined) {
+      if (key === undefined || task.group.answers.settled(raw) !== undefined) {
         now.push(task)
         continue
       }
       const q = questions.get(key)
       if (q !== undefined) q.tasks.push(task)
-      else questions.set(key, { key, host, tasks: [task] })
+      else questions.set(key, { key, raw, answers: task.group.answers, host, tasks: [task] })
     }
     read.uses = []
     return { questions, now }
@@ -252,9 +341,36 @@ export async function runPass(
     const fanOut: Array<Promise<void>> = []
     // Held until the lanes are done, so a failure is thrown once, not as an unhandled rejection.
     let failed: { err: unknown } | undefined
+    // A use's finding once every group it is judged in has answered.
+    const settle = async (task: Task): Promise<void> => {
+      const join = task.join
+      const last = await judged(task, options)
+      if (last !== undefined && last.found.mode !== 'exempt' && last.found.mode !== 'off') {
+        join.last = last
+        const views = task.group.views
+        if (views === undefined)
+          join.judged.push({ pool: '', runtimes: [], outcomes: withoutPools(last.found.outcomes, undefined) })
+        else for (const view of views) join.judged.push(onView(view, last.found.outcomes))
+      }
+      if (--join.waiting > 0 || join.last === undefined) return
+      const { workload, subject, found: f } = join.last
+      if (f.mode === 'exempt' || f.mode === 'off') return
+      const outcomes = join.judged.length === 1 ? join.judged[0]!.outcomes : f.outcomes
+      found(
+        await findingFor(
+          workload,
+          subject,
+          { ...f, outcomes },
+          options.assess,
+          deadline(options),
+          task.group.views === undefined ? undefined : join.judged,
+        ),
+        task,
+      )
+    }
     const judgeAll = async (tasks: readonly Task[]): Promise<void> => {
       try {
-        for (const task of tasks) found(await judged(task, answers, options), task)
+        for (const task of tasks) await settle(task)
       } catch (err) {
         failed ??= { err }
       }
@@ -266,13 +382,13 @@ export async function runPass(
         const late = lanes.get(q.host)!.unreached
         if (late !== undefined) {
           // Past the window: its uses are told so without a request, and nothing is read for it.
-          answers.put(q.key, [], late)
+          q.answers.put(q.raw, [], late)
           fanOut.push(judgeAll(q.tasks))
           return
         }
         const asked = await askOf(q.tasks, options)
         const answer =
-          asked === undefined ? undefined : await answers.check(asked.ref, asked.credentials, asked.namespace)
+          asked === undefined ? undefined : await q.answers.check(asked.ref, asked.credentials, asked.namespace)
         if (answer !== undefined) {
           if (answer.code === 'RateLimited') {
             const seconds = answer.retryAfterSeconds
@@ -285,9 +401,7 @@ export async function runPass(
         fanOut.push(judgeAll(q.tasks))
       },
     )
-    const judging = pool(now, { limit: MAX_PARALLEL, signal: options.signal }, async (task) =>
-      found(await judged(task, answers, options), task),
-    )
+    const judging = pool(now, { limit: MAX_PARALLEL, signal: options.signal }, (task) => settle(task))
     await Promise.all([asking, judging])
     await Promise.all(fanOut)
     if (failed !== undefined) throw failed.err
@@ -316,7 +430,7 @@ export async function runPass(
     upcoming.catch(() => undefined)
     await batch(current)
   }
-  return { uses, questions: answers.results(), requests }
+  return { uses, questions: sum([...sides.values()].map((side) => side.answers.results())), requests }
 }
 
 function deadline(options: PassOptions): AbortSignal {
@@ -341,7 +455,7 @@ async function askOf(
     if (workload === undefined || use === undefined) continue
     const prepared =
       task.prepared ??
-      (await prepareAssessment(options.assess, { ...workload.subject, images: [use] }, deadline(options)))
+      (await prepareAssessment(task.group.options, { ...workload.subject, images: [use] }, deadline(options)))
     if (prepared.mode === 'exempt' || prepared.mode === 'off') continue
     const plan = prepared.plans.get(use.image)
     if (plan?.kind === 'ask') return { ref: plan.ref, credentials: plan.credentials, namespace: workload.namespace }
@@ -356,23 +470,28 @@ async function askOf(
  */
 async function judged(
   task: Task,
-  checker: ImageChecker,
   options: PassOptions,
-): Promise<(AuditFinding & { outcome: ImageOutcome }) | undefined> {
+): Promise<{ workload: AuditWorkload; subject: PodSubject; found: Assessment } | undefined> {
   const workload = options.current === undefined ? task.workload : options.current(task.workload)
   if (workload === undefined) return undefined
   const use = workload.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
   if (use === undefined) return undefined
   const signal = deadline(options)
   const subject = { ...workload.subject, images: [use] }
-  const prepared = task.prepared ?? (await prepareAssessment(options.assess, subject, signal))
-  return findingFor(
+  const prepared = task.prepared ?? (await prepareAssessment(task.group.options, subject, signal))
+  const checker: ImageChecker = task.group.answers
+  return {
     workload,
     subject,
-    await completeAssessment({ ...options.assess, checker }, prepared, subject, signal),
-    options.assess,
-    signal,
-  )
+    found: await completeAssessment({ ...task.group.options, checker }, prepared, subject, signal),
+  }
+}
+
+/** Question counts of several node sides' answers, added up. */
+function sum(results: ReadonlyArray<Record<QuestionResult, number>>): Record<QuestionResult, number> {
+  const out = { pullable: 0, 'not-pullable': 0, unverified: 0 } as Record<QuestionResult, number>
+  for (const r of results) for (const k of Object.keys(r) as QuestionResult[]) out[k] = (out[k] ?? 0) + r[k]
+  return out
 }
 
 /** The answer for questions a pass did not reach: no request is made. */

@@ -45,8 +45,7 @@ export async function assessAcrossPools(
   if (nodePools === undefined) {
     const found = await assess(options, subject, signal)
     if (found.mode === 'exempt' || found.mode === 'off') return found
-    const kubelet = options.kubelet ?? { verificationPolicy: DEFAULT_VERIFICATION_POLICY, allowlist: [] }
-    return { ...found, outcomes: found.outcomes.map((o) => onPool(o, undefined, kubelet, [], undefined)) }
+    return { ...found, outcomes: withoutPools(found.outcomes, options.kubelet) }
   }
   // Nothing about the nodes is read for a namespace that is not judged.
   if (options.exemptNamespaces?.has(subject.namespace) === true) return { mode: 'exempt' }
@@ -54,25 +53,15 @@ export async function assessAcrossPools(
   if (ns.mode === 'off') return { mode: 'off', modeNote: ns.note }
   const placement = await nodePools.place(subject.scheduling, signal)
   const runs = new Map<string, Promise<Assessment>>()
+  const views = poolViews(placement, subject)
   const found = await Promise.all(
-    placement.pools.map(async ({ shape, nodes: all }) => {
-      // A bound pod is on one node: its platform and runtime are the only ones that matter.
-      const bound = placement.how === 'bound' ? all.filter((n) => n.name === subject.scheduling.nodeName) : []
-      const nodes = bound.length > 0 ? bound : all
-      const platforms =
-        shape.platforms.length > 0 && bound.length === 0
-          ? shape.platforms
-          : distinctPlatforms(nodes.map((n) => n.platform).filter((p) => p.os !== '' && p.architecture !== ''))
-      const key = `${sideId(shape.node)}\u0000${platforms.map(formatPlatform).sort().join(',')}`
-      let run = runs.get(key)
+    views.map(async (view) => {
+      let run = runs.get(view.key)
       if (run === undefined) {
-        run = assess(poolOptions(options, shape, platforms), subject, signal)
-        runs.set(key, run)
+        run = assess(viewOptions(options, view), subject, signal)
+        runs.set(view.key, run)
       }
-      // What a node reports is what it runs; the pool file speaks for nodes that have not said.
-      const reported = bound.filter((n) => n.runtime !== '')
-      const runtimes = reported.length > 0 ? poolRuntimes(undefined, reported) : poolRuntimes(shape.runtime, nodes)
-      return { shape, runtimes, assessment: await run }
+      return { view, assessment: await run }
     }),
   )
   const first = found[0]!.assessment
@@ -81,27 +70,69 @@ export async function assessAcrossPools(
     placement.how === 'bound' && subject.images.some((u) => u.neverPulled === true)
       ? await nodePools.nodeImages(subject.scheduling.nodeName!, signal)
       : undefined
-  const judged = found.map(({ shape, runtimes, assessment }): PoolOutcomes => {
+  const bound = boundImages === undefined ? undefined : { node: subject.scheduling.nodeName!, images: boundImages }
+  const judged = found.map(({ view, assessment }): PoolOutcomes => {
     if (assessment.mode === 'exempt' || assessment.mode === 'off') throw new Error('pools: one mode per namespace')
-    return {
-      pool: shape.name,
-      runtimes: runtimes.map(formatRuntime),
-      outcomes: assessment.outcomes.map((o) =>
-        onPool(
-          o,
-          shape.name === DEFAULT_POOL ? undefined : shape.name,
-          shape.kubelet,
-          runtimes,
-          boundImages === undefined ? undefined : { node: subject.scheduling.nodeName!, images: boundImages },
-        ),
-      ),
-    }
+    return onView(view, assessment.outcomes, bound)
   })
   return { ...first, outcomes: judged[0]!.outcomes, pools: { how: placement.how, judged } }
 }
 
-/** The pool's node side in place of the options' own, and its platforms. */
-function poolOptions(options: PooledOptions, pool: JudgedPool, platforms: readonly Platform[]): AssessOptions {
+/** One pool as a subject is judged on it: the platforms and runtimes that count, and its answers' key. */
+export interface PoolView {
+  pool: JudgedPool
+  platforms: readonly Platform[]
+  runtimes: readonly RuntimeVersion[]
+  /** Equal for pools whose assessments are the same (same node side, same platforms): asked once. */
+  key: string
+}
+
+/** The pools of a placement, as the subject is judged on each. */
+export function poolViews(placement: Placement<JudgedPool>, subject: PodSubject): PoolView[] {
+  return placement.pools.map(({ shape, nodes: all }) => {
+    // A bound pod is on one node: its platform and runtime are the only ones that matter.
+    const bound = placement.how === 'bound' ? all.filter((n) => n.name === subject.scheduling.nodeName) : []
+    const nodes = bound.length > 0 ? bound : all
+    const platforms =
+      shape.platforms.length > 0 && bound.length === 0
+        ? shape.platforms
+        : distinctPlatforms(nodes.map((n) => n.platform).filter((p) => p.os !== '' && p.architecture !== ''))
+    // What a node reports is what it runs; the pool file speaks for nodes that have not said.
+    const reported = bound.filter((n) => n.runtime !== '')
+    const runtimes = reported.length > 0 ? poolRuntimes(undefined, reported) : poolRuntimes(shape.runtime, nodes)
+    const key = `${sideId(shape.node)}\u0000${platforms.map(formatPlatform).sort().join(',')}`
+    return { pool: shape, platforms, runtimes, key }
+  })
+}
+
+/** A view's assessed outcomes held against its pool (runtime, kubelet, a bound node's images). */
+export function onView(
+  view: PoolView,
+  outcomes: readonly ImageOutcome[],
+  bound?: { node: string; images: readonly string[] },
+): PoolOutcomes {
+  const { pool, runtimes } = view
+  return {
+    pool: pool.name,
+    runtimes: runtimes.map(formatRuntime),
+    outcomes: outcomes.map((o) =>
+      onPool(o, pool.name === DEFAULT_POOL ? undefined : pool.name, pool.kubelet, runtimes, bound),
+    ),
+  }
+}
+
+/** Outcomes judged without pools: the kubelet's settings still decide what a Never image gets. */
+export function withoutPools(
+  outcomes: readonly ImageOutcome[],
+  kubelet: KubeletPullSettings | undefined,
+): ImageOutcome[] {
+  const settings = kubelet ?? { verificationPolicy: DEFAULT_VERIFICATION_POLICY, allowlist: [] }
+  return outcomes.map((o) => onPool(o, undefined, settings, [], undefined))
+}
+
+/** The view's node side in place of the options' own, and its platforms. */
+export function viewOptions(options: PooledOptions, view: PoolView): AssessOptions {
+  const { pool, platforms } = view
   const {
     pools: _pools,
     kubelet: _kubelet,

@@ -10,7 +10,8 @@ import { auditChecker } from '../auditor/checkers.js'
 import { WorkloadCache } from '../auditor/workload-cache.js'
 import { LeaderElector, leaseApi } from '../kube/leader.js'
 import type { AssessOptions } from '../policy/assess.js'
-import type { CachedChecker } from '../registry/cached-checker.js'
+import { CachedChecker } from '../registry/cached-checker.js'
+import type { NodePools } from '../policy/node-pools.js'
 import type { Metrics } from '../server/metrics.js'
 import type { AuditSettings } from './config.js'
 
@@ -21,6 +22,7 @@ export function startBackgroundAudit(
   logger: Logger,
   metrics: Metrics,
   assess: AssessOptions & { checker: CachedChecker },
+  pools?: NodePools,
 ): { close(): Promise<void> } {
   // The workloads are watched by the leader only: a pod watch costs every replica that holds one.
   let workloads: WorkloadCache | undefined
@@ -28,6 +30,8 @@ export function startBackgroundAudit(
     workloads: () => workloads?.snapshot(),
     current: (w) => workloads?.get(w),
     assess: { ...assess, checker: auditChecker(assess.checker) },
+    // Each pool's checker asked afresh too, its answers left in that pool's cache for the reviews.
+    ...(pools === undefined ? {} : { pools, checkerFor: (c) => (c instanceof CachedChecker ? auditChecker(c) : c) }),
     intervalMs: settings.intervalMs,
     qps: settings.qps,
     timeoutMs,

@@ -88,7 +88,6 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     namespaces: () => cluster.stats().namespaces,
   })
   // What a CREATE is judged with: the webhook's and the audit's, so both reach the same answer.
-  // The audit judges with the first pool's files (per-pool audits come with the audit's pools).
   const first = opened.pools[0]!.node
   const assessOptions = {
     secrets: cluster,
@@ -112,7 +111,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
   const audit =
     config.audit === undefined
       ? undefined
-      : startBackgroundAudit(config.audit, config.timeoutMs, kc, logger, metrics, assessOptions)
+      : startBackgroundAudit(config.audit, config.timeoutMs, kc, logger, metrics, assessOptions, nodePools)
   const ready = reachedOnce(kube)
   metrics.readiness(ready)
   // Reviews in flight at shutdown get up to --timeout + 2 s; past that their connections are cut (server/lifecycle.ts).

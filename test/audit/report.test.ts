@@ -101,3 +101,19 @@ t.test('table: one block per broken workload, its containers in pod order, the s
     ].join('\n'),
   )
 })
+
+t.test('node pools: a container that pulls on some pools only is listed with where it fails; exit 0', async (t) => {
+  const w = workload('split', ['r.example/a:1'])
+  const f: AuditFinding = {
+    ...finding(w, 0, 'pullable'),
+    pools: { pulls: ['gpu'], fails: ['general', 'spare'], unverified: [] },
+    message:
+      'container "c0" image "r.example/a:1": tag "1" not found on node pools general, spare; it pulls on node pool gpu',
+  }
+  const { text, summary } = written('table', [[w, [f]]])
+  t.equal(summary.exitCode, 0)
+  t.match(text, '    pools:    pulls on gpu; fails on general, spare\n')
+  t.match(text, '    but:      container "c0" image "r.example/a:1": tag "1" not found on node pools general, spare')
+  const json = JSON.parse(written('json', [[w, [f]]]).text) as AuditReport
+  t.same(json.workloads[0]!.images[0]!.pools, { pulls: ['gpu'], fails: ['general', 'spare'], unverified: [] })
+})

@@ -6,7 +6,9 @@ import type { AuditFinding } from '../../src/auditor/finding.js'
 import { runPass, type PassClock, type PassOptions } from '../../src/auditor/pass.js'
 import { virtualClock } from '../helpers/virtual-clock.js'
 import { auditWorkload, type AuditWorkload } from '../../src/auditor/workloads.js'
+import { createLogger } from '../../src/log/logger.js'
 import { labelsIgnored } from '../../src/policy/namespace-mode.js'
+import { NodePools } from '../../src/policy/node-pools.js'
 import type { ImageReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 import { NO_SIGNATURE_READS } from '../helpers/checker-stub.js'
@@ -496,3 +498,58 @@ t.test('a slow answer does not push a spread pass back: the questions after it r
     'every question answered within the window',
   )
 })
+
+t.test(
+  'node pools: each workload judged on every pool it can land on, each pool asking through its own files',
+  async (t) => {
+    const clock = virtualClock()
+    const viaMirror: Array<[string, number]> = []
+    const direct: Array<[string, number]> = []
+    // The mirror pool's files find every image; the plain pool's registry lacks the tags.
+    const mirrorSide = assessWith(async () => exists, clock, viaMirror)
+    const plainSide = assessWith(async () => ({ code: 'TagNotFound', detail: 'x', attempts: [] }), clock, direct)
+    const shape = (name: string) => ({
+      name,
+      nodeLabels: { pool: name },
+      taints: [],
+      runtime: undefined,
+      platforms: [],
+      kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages' as const, allowlist: [] },
+    })
+    const pools = new NodePools(
+      [
+        { ...shape('mirror'), node: { checker: mirrorSide.checker } },
+        { ...shape('plain'), node: { checker: plainSide.checker } },
+      ],
+      undefined,
+      createLogger('silent'),
+    )
+    const pinned = auditWorkload('Deployment', {
+      metadata: { name: 'pinned', namespace: 'ns', uid: 'pinned' },
+      spec: {
+        template: { spec: { nodeSelector: { pool: 'plain' }, containers: [{ name: 'c', image: 'b.example/app:9' }] } },
+      },
+    })!
+    const findings = await collect([...workloads('b.example', 3), pinned], {
+      assess: plainSide,
+      pools,
+      qps: 100,
+      spreadMs: 0,
+      timeoutMs: 1000,
+      signal: new AbortController().signal,
+      clock,
+    })
+    const byName = new Map(findings.map((f) => [f.workload.name, f]))
+    t.equal(findings.length, 4, 'one finding per container, not one per pool')
+    t.match(byName.get('b.example-0'), {
+      result: 'pullable',
+      reason: 'Exists',
+      pools: { pulls: ['mirror'], fails: ['plain'], unverified: [] },
+      message: /tag "0" not found in b\.example\/app on node pool plain; it pulls on node pool mirror/,
+    })
+    t.match(byName.get('pinned'), { result: 'not-pullable', reason: 'TagNotFound' })
+    t.notOk('pools' in byName.get('pinned')!, 'one pool: nothing to tell apart')
+    t.equal(viaMirror.length, 3, 'the mirror pool asked each of its questions once')
+    t.equal(direct.length, 4, 'the plain pool asked its own, the pinned workload’s included')
+  },
+)
