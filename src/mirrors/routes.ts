@@ -44,6 +44,8 @@ export interface BlockedBy {
   prefix: string
   /** Not `blocked = true`: a location the runtime cannot rewrite names to, so every pull under the rule fails. */
   problem?: string
+  /** `containerd`: a hosts.toml whose CA or client file does not load (`prefix` is the registry). */
+  runtime?: 'containerd'
 }
 
 interface Snapshot {
@@ -224,7 +226,9 @@ function readHostsDir(root: string): Snapshot {
     // Not a rule that blocks: a file that does not load, so the pull fails on every node (see resolve).
     blocked(ref) {
       const r = resolve(ref.domain)
-      return r.problem === undefined ? undefined : { file: r.file, prefix: ref.domain, problem: r.problem }
+      return r.problem === undefined
+        ? undefined
+        : { file: r.file, prefix: ref.domain, problem: r.problem, runtime: 'containerd' }
     },
     shortName: () => ({ kind: 'qualified' }),
     summary: {

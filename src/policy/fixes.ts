@@ -134,6 +134,13 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
   if (o.kind === 'invalid') return imageFix(o, t, 'correct the image reference', 'correct the image reference')
   if (o.kind === 'metadata-host')
     return imageFix(o, t, "use the image's real registry", "use the image's real registry")
+  if (o.kind === 'blocked' && o.runtime === 'containerd')
+    return imageFix(
+      o,
+      t,
+      `have the cluster's operators fix ${o.file} (each ca and client file it names must be there and load), or use an image from another registry`,
+      "fix the registry's hosts.toml on the nodes",
+    )
   if (o.kind === 'blocked' && o.problem !== undefined)
     return imageFix(
       o,

@@ -50,6 +50,8 @@ export function problem(o: ImageOutcome): string {
   if (o.kind === 'invalid') return `${o.problem} (the kubelet reports InvalidImageName)`
   if (o.kind === 'metadata-host')
     return `registry host ${o.problem}; no node can pull an image from there, and pullguard sends no request to it`
+  if (o.kind === 'blocked' && o.runtime === 'containerd')
+    return `${o.ref.name} cannot be pulled on the nodes: containerd cannot configure the hosts of ${o.prefix} from ${o.file} (${o.problem}), so every pull from that registry fails`
   if (o.kind === 'blocked' && o.problem !== undefined)
     return `${o.ref.name} cannot be pulled on the nodes: ${o.file} has a [[registry]] with prefix "${o.prefix}" whose location the runtime cannot use (${o.problem}), so every pull under it fails`
   if (o.kind === 'blocked')
@@ -83,7 +85,7 @@ export function problem(o: ImageOutcome): string {
         asked +
         skipsNote(o) +
         (o.use.neverPulled === true && o.neverPull !== undefined
-          ? `; with imagePullPolicy Never the nodes' kubelet (imagePullCredentialsVerificationPolicy ${o.neverPull.policy}) gives a pod a copy on the node only if a record of its own credentials pulling it matches, so every node reports ErrImageNeverPull ("Container image \"${o.use.image}\" is not present with pull policy of Never")`
+          ? `; with imagePullPolicy Never the nodes' kubelet (imagePullCredentialsVerificationPolicy ${o.neverPull.policy}) gives a pod a copy on the node only if a record of its own credentials pulling it matches, so every node reports ErrImageNeverPull ("Container image "${o.use.image}" is not present with pull policy of Never")`
           : '')
       )
     case 'RateLimited':
@@ -264,6 +266,8 @@ function shortProblem(o: ImageOutcome): string {
   if (o.kind === 'exempt') return `exempt by --exempt-image ${o.pattern}`
   if (o.kind === 'invalid') return o.problem
   if (o.kind === 'metadata-host') return `registry host ${o.problem}; no request was sent`
+  if (o.kind === 'blocked' && o.runtime === 'containerd')
+    return `containerd cannot load a file named in ${o.file}; every pull from ${o.prefix} fails`
   if (o.kind === 'blocked' && o.problem !== undefined)
     return `${o.file} (prefix "${o.prefix}") rewrites it to no valid name; every pull under it fails`
   if (o.kind === 'blocked') return `blocked by ${o.file} (prefix "${o.prefix}"); the runtime refuses to pull it`

@@ -30,7 +30,16 @@ export type ImageOutcome =
   | { kind: 'metadata-host'; use: ImageUse; problem: string }
   /** The nodes' runtime refuses this registry (registries.conf `blocked = true`): no request was made. */
   /** `problem`: no `blocked = true`, but a rule whose location cannot be used, which fails every pull under it. */
-  | { kind: 'blocked'; use: ImageUse; ref: ImageReference; file: string; prefix: string; problem?: string }
+  | {
+      kind: 'blocked'
+      use: ImageUse
+      ref: ImageReference
+      file: string
+      prefix: string
+      problem?: string
+      /** `containerd`: the registry's hosts.toml names a CA or client file that does not load. */
+      runtime?: 'containerd'
+    }
   /** The nodes' signature policy rejects the name whatever the registry holds (`reject`): no request was made. */
   | { kind: 'signature-refused'; use: ImageUse; ref: ImageReference; finding: RefusedFinding }
   /** A short name the nodes' CRI-O refuses (ambiguous in enforcing mode, or nowhere to look): no request was made. */

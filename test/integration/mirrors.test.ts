@@ -297,6 +297,14 @@ t.test(
     t.equal(response.allowed, false, 'the mirror has it and its CA loads, but containerd configures no host at all')
     t.match(response.status.message, hostsToml)
     t.match(response.status.message, `unable to read CA cert "${join(dir, upstream.host, 'missing.crt')}": ENOENT`)
+    t.match(
+      response.status.message,
+      `containerd cannot configure the hosts of ${upstream.host} from ${hostsToml} (unable to read CA cert`,
+    )
+    t.match(
+      response.status.message,
+      `Fix: have the cluster's operators fix ${hostsToml} (each ca and client file it names must be there and load)`,
+    )
     t.match(logged, [
       {
         reason: 'RegistryBlocked',
