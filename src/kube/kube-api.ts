@@ -285,29 +285,31 @@ export class KubeApi
   }
 
   getNodeImages(name: string, signal?: AbortSignal): Promise<Lookup<string[]>> {
-    if (name.length > 253 || !SUBDOMAIN.test(name)) return Promise.resolve({ kind: 'missing' })
-    return this.#read(
-      signal,
-      (o) => this.#core.readNode({ name }, o),
-      (node: V1Node) => {
-        if (!isKind(node, 'Node') || !isNamed(node, undefined, name)) return undefined
-        return (node.status?.images ?? []).flatMap((i) => (Array.isArray(i.names) ? i.names : []))
-      },
+    return this.#readNode(name, signal, (node) =>
+      (node.status?.images ?? []).flatMap((i) => (Array.isArray(i.names) ? i.names : [])),
     )
   }
 
   getNodePlatform(name: string, signal?: AbortSignal): Promise<Lookup<NodePlatform>> {
+    return this.#readNode(name, signal, (node) => {
+      const info = node.status?.nodeInfo
+      return info === undefined || info.operatingSystem === '' || info.architecture === ''
+        ? undefined
+        : { os: info.operatingSystem, architecture: info.architecture }
+    })
+  }
+
+  /** One Node, what `convert` makes of it; a name no Node can have is missing without a request. */
+  #readNode<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    convert: (node: V1Node) => T | undefined,
+  ): Promise<Lookup<T>> {
     if (name.length > 253 || !SUBDOMAIN.test(name)) return Promise.resolve({ kind: 'missing' })
     return this.#read(
       signal,
       (o) => this.#core.readNode({ name }, o),
-      (node: V1Node) => {
-        if (!isKind(node, 'Node') || !isNamed(node, undefined, name)) return undefined
-        const info = node.status?.nodeInfo
-        return info === undefined || info.operatingSystem === '' || info.architecture === ''
-          ? undefined
-          : { os: info.operatingSystem, architecture: info.architecture }
-      },
+      (node: V1Node) => (!isKind(node, 'Node') || !isNamed(node, undefined, name) ? undefined : convert(node)),
     )
   }
 
