@@ -1,4 +1,5 @@
 import t from 'tap'
+import { defaultPool } from '../helpers/pools.js'
 import { parseCheckConfig } from '../../src/check/config.js'
 import { ConfigError } from '../../src/commands/errors.js'
 import { parseDuration } from '../../src/commands/values.js'
@@ -23,24 +24,7 @@ t.test('defaults match the documented table', async (t) => {
     platforms: [],
     logLevel: 'info',
     registryConcurrency: 8,
-    nodePools: [
-      {
-        name: 'nodes',
-        nodeLabels: {},
-        taints: [],
-        runtime: undefined,
-        platforms: [],
-        kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
-        node: {
-          nodeDockerConfigPath: undefined,
-          credentialProviders: undefined,
-          mirrors: undefined,
-          crio: undefined,
-          signatures: undefined,
-        },
-        nodeKey: 'flags',
-      },
-    ],
+    nodePools: [defaultPool()],
   })
 })
 

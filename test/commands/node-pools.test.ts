@@ -4,17 +4,12 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { NO_NODE_FILES } from '../helpers/pools.js'
 import { DEFAULT_POOL, nodePools, type FlagNodes } from '../../src/commands/node-pools.js'
 import { pullSettings } from '../../src/commands/pull-flags.js'
 
 const flags: FlagNodes = {
-  node: {
-    nodeDockerConfigPath: undefined,
-    credentialProviders: undefined,
-    mirrors: undefined,
-    crio: undefined,
-    signatures: undefined,
-  },
+  node: NO_NODE_FILES,
   kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
   platforms: [],
 }

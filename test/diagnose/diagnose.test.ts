@@ -2,6 +2,7 @@
 // explains them, what kind of error the runtime reported, which object a fix changes, the flags,
 // and the fix lines for the cases the end-to-end test does not reach.
 import t from 'tap'
+import { defaultPool } from '../helpers/pools.js'
 import type { ContainerState, PodEvent } from '../../src/kube/sources.js'
 import { parseDiagnoseConfig } from '../../src/diagnose/config.js'
 import { findingFor, neverPullFinding, type FixContext } from '../../src/diagnose/fixes.js'
@@ -203,24 +204,7 @@ t.test('parseDiagnoseConfig: targets and flags', async (t) => {
     nodeDockerConfigPath: undefined,
     output: 'json',
     registryConcurrency: 8,
-    nodePools: [
-      {
-        name: 'nodes',
-        nodeLabels: {},
-        taints: [],
-        runtime: undefined,
-        platforms: [],
-        kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
-        node: {
-          nodeDockerConfigPath: undefined,
-          credentialProviders: undefined,
-          mirrors: undefined,
-          crio: undefined,
-          signatures: undefined,
-        },
-        nodeKey: 'flags',
-      },
-    ],
+    nodePools: [defaultPool()],
   })
   const bad: Array<[string[], RegExp]> = [
     [[], /what to diagnose is required/],
