@@ -24,14 +24,6 @@ import {
   type AssessOptions,
   type PreparedAssessment,
 } from '../policy/assess.js'
-import {
-  onView,
-  poolViews,
-  viewOptions,
-  withoutPools,
-  type PoolOutcomes,
-  type PoolView,
-} from '../policy/across-pools.js'
 import type { NodePools } from '../policy/node-pools.js'
 import type { ImageOutcome } from '../policy/outcome.js'
 import type { ImageUse, PodSubject } from '../policy/subject.js'
@@ -39,7 +31,8 @@ import type { ImageReference } from '../reference/index.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
 import type { Credential } from '../registry/credential.js'
 import type { CheckResult } from '../registry/result.js'
-import { PassAnswers, questionKey, type QuestionResult } from './answers.js'
+import { questionKey, type PassAnswers, type QuestionResult } from './answers.js'
+import { Join, PoolGroups, type Group } from './pool-groups.js'
 import { findingFor, type AuditFinding } from './finding.js'
 import type { AuditWorkload } from './workloads.js'
 
@@ -122,25 +115,6 @@ export function passTotals(summary: PassSummary): { questions: number; registryR
   return { questions: q.pullable + q['not-pullable'] + q.unverified, registryRequests }
 }
 
-/** The pools a workload is judged on that share one assessment (same files, same platforms). */
-interface Group {
-  /** The assess options of those pools (the options' own without pools). */
-  options: AssessOptions
-  /** The answers of their node side, whose key prefixes the pass's question keys. */
-  answers: PassAnswers
-  prefix: string
-  /** The pools, each held to its runtime and kubelet; undefined without pools. */
-  views: PoolView[] | undefined
-}
-
-/** One use of one workload, judged in each of its groups: its finding once every group has answered. */
-interface Join {
-  waiting: number
-  judged: PoolOutcomes[]
-  /** The workload, its one-image subject and assessment as last judged. */
-  last: { workload: AuditWorkload; subject: PodSubject; found: Assessment } | undefined
-}
-
 interface Task {
   workload: AuditWorkload
   use: ImageUse
@@ -201,49 +175,17 @@ export async function runPass(
   // Every queue, sleeper and question listens to it: as many as the pass has lanes and places.
   setMaxListeners(0, options.signal)
   const requests = new Map<string, number>()
-  // One set of answers per node side: a question asked through one pool's files (its mirrors,
-  // its node credentials) is not another's.
-  const sides = new Map<ImageChecker, { answers: PassAnswers; prefix: string }>()
-  const sideOf = (checker: ImageChecker): { answers: PassAnswers; prefix: string } => {
-    let side = sides.get(checker)
-    if (side === undefined) {
-      side = {
-        answers: new PassAnswers(checker, {
-          signal: options.signal,
-          timeoutMs: options.timeoutMs,
-          onRequest: (host) => {
-            requests.set(host, (requests.get(host) ?? 0) + 1)
-            options.onRequest?.(host)
-          },
-        }),
-        prefix: `${sides.size}\u0001`,
-      }
-      sides.set(checker, side)
-    }
-    return side
-  }
-  const own = sideOf(options.assess.checker)
-  const groupOptions = new Map<string, AssessOptions>()
-  /** The groups a workload is judged in: one without pools, one per distinct pool view with them. */
-  const groupsOf = async (workload: AuditWorkload, signal: AbortSignal): Promise<Group[]> => {
-    if (options.pools === undefined) return [{ options: options.assess, ...own, views: undefined }]
-    const views = poolViews(await options.pools.place(workload.subject.scheduling, signal), workload.subject)
-    const groups = new Map<string, Group>()
-    for (const view of views) {
-      const known = groups.get(view.key)
-      if (known !== undefined) {
-        known.views!.push(view)
-        continue
-      }
-      let viewed = groupOptions.get(view.key)
-      if (viewed === undefined) {
-        const o = viewOptions(options.assess, view)
-        groupOptions.set(view.key, (viewed = { ...o, checker: options.checkerFor?.(o.checker) ?? o.checker }))
-      }
-      groups.set(view.key, { options: viewed, ...sideOf(viewed.checker), views: [view] })
-    }
-    return [...groups.values()]
-  }
+  const groups = new PoolGroups({
+    assess: options.assess,
+    ...(options.pools === undefined ? {} : { pools: options.pools }),
+    ...(options.checkerFor === undefined ? {} : { checkerFor: options.checkerFor }),
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    onRequest: (host) => {
+      requests.set(host, (requests.get(host) ?? 0) + 1)
+      options.onRequest?.(host)
+    },
+  })
   const minGapMs = 1000 / Math.max(options.qps, 0.001)
   const lanes = new Map<string, Lane>()
   let uses = 0
@@ -272,12 +214,12 @@ export async function runPass(
     const uses: Read['uses'] = []
     await pool(batch, { limit: PLAN_PARALLEL, signal: options.signal }, async (workload) => {
       const signal = deadline(options)
-      const groups = await groupsOf(workload, signal)
-      const prepared = await Promise.all(groups.map((g) => prepareAssessment(g.options, workload.subject, signal)))
+      const its = await groups.of(workload, signal)
+      const prepared = await Promise.all(its.map((g) => prepareAssessment(g.options, workload.subject, signal)))
       if (prepared[0]!.mode === 'exempt' || prepared[0]!.mode === 'off') return
       for (const use of workload.subject.images) {
-        const join: Join = { waiting: groups.length, judged: [], last: undefined }
-        for (const [i, group] of groups.entries()) {
+        const join = new Join(its.length)
+        for (const [i, group] of its.entries()) {
           const p = prepared[i]!
           if (p.mode === 'exempt' || p.mode === 'off') throw new Error('pools: one mode per namespace')
           const plan = p.plans.get(use.image)
@@ -343,28 +285,10 @@ export async function runPass(
     let failed: { err: unknown } | undefined
     // A use's finding once every group it is judged in has answered.
     const settle = async (task: Task): Promise<void> => {
-      const join = task.join
-      const last = await judged(task, options)
-      if (last !== undefined && last.found.mode !== 'exempt' && last.found.mode !== 'off') {
-        join.last = last
-        const views = task.group.views
-        if (views === undefined)
-          join.judged.push({ pool: '', runtimes: [], outcomes: withoutPools(last.found.outcomes, undefined) })
-        else for (const view of views) join.judged.push(onView(view, last.found.outcomes))
-      }
-      if (--join.waiting > 0 || join.last === undefined) return
-      const { workload, subject, found: f } = join.last
-      if (f.mode === 'exempt' || f.mode === 'off') return
-      const outcomes = join.judged.length === 1 ? join.judged[0]!.outcomes : f.outcomes
+      const whole = task.join.record(task.group, await judged(task, options))
+      if (whole === undefined) return
       found(
-        await findingFor(
-          workload,
-          subject,
-          { ...f, outcomes },
-          options.assess,
-          deadline(options),
-          task.group.views === undefined ? undefined : join.judged,
-        ),
+        await findingFor(whole.workload, whole.subject, whole.found, options.assess, deadline(options), whole.pools),
         task,
       )
     }
@@ -430,7 +354,7 @@ export async function runPass(
     upcoming.catch(() => undefined)
     await batch(current)
   }
-  return { uses, questions: sum([...sides.values()].map((side) => side.answers.results())), requests }
+  return { uses, questions: groups.results(), requests }
 }
 
 function deadline(options: PassOptions): AbortSignal {
@@ -485,13 +409,6 @@ async function judged(
     subject,
     found: await completeAssessment({ ...task.group.options, checker }, prepared, subject, signal),
   }
-}
-
-/** Question counts of several node sides' answers, added up. */
-function sum(results: ReadonlyArray<Record<QuestionResult, number>>): Record<QuestionResult, number> {
-  const out = { pullable: 0, 'not-pullable': 0, unverified: 0 } as Record<QuestionResult, number>
-  for (const r of results) for (const k of Object.keys(r) as QuestionResult[]) out[k] = (out[k] ?? 0) + r[k]
-  return out
 }
 
 /** The answer for questions a pass did not reach: no request is made. */
