@@ -3,10 +3,12 @@
 // this machine — Secret and ConfigMap volumes written from the API server's objects, emptyDir a
 // fresh folder, hostPath the path itself (this machine is the node) — and every argument that
 // names a file under a mount pointed at its copy here. pullguard then runs as a process with
-// exactly the configuration a chart or manifest gave its pod.
+// exactly the configuration a chart or manifest gave its pod. A volume's `items` put only those keys
+// at their paths; a mount inside another ConfigMap, Secret or emptyDir mount is made inside that
+// mount's copy, as the kubelet makes the mount points of nested volumes (kubernetes#60342).
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { V1Deployment, V1Volume } from '@kubernetes/client-node'
 import type { ControlPlane } from './control-plane.js'
 
@@ -39,14 +41,24 @@ export async function podFiles(
   const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]))
   const mounts = new Map<string, string>()
   const synced: Array<{ volume: V1Volume; path: string }> = []
-  for (const m of container.volumeMounts ?? []) {
+  /** Mounts made here (not hostPath), which a nested mount is made inside. */
+  const made = new Set<string>()
+  // Outer mounts first: a nested mount finds the copy of the folder it is in.
+  const ordered = [...(container.volumeMounts ?? [])].sort((a, b) => a.mountPath.length - b.mountPath.length)
+  for (const m of ordered) {
     const v = volumes.get(m.name)
     if (v === undefined) throw new Error(`mount ${m.name} names no volume`)
+    const outer = [...mounts.keys()].filter((at) => m.mountPath.startsWith(`${at}/`)).pop()
+    // A hostPath is the path itself wherever it is mounted (arguments under it are rewritten to it).
     if (v.hostPath !== undefined) mounts.set(m.mountPath, v.hostPath.path)
     else {
-      const path = join(dir, m.name)
-      await mkdir(path)
+      if (outer !== undefined && !made.has(outer))
+        throw new Error(`mount ${m.name} is inside the hostPath mount ${outer}: not made here`)
+      const path =
+        outer === undefined ? join(dir, m.name) : join(mounts.get(outer) ?? '', m.mountPath.slice(outer.length + 1))
+      await mkdir(path, { recursive: true })
       mounts.set(m.mountPath, path)
+      made.add(m.mountPath)
       if (v.secret !== undefined || v.configMap !== undefined) synced.push({ volume: v, path })
       else if (v.emptyDir === undefined)
         throw new Error(`volume ${m.name}: only secret, configMap, emptyDir and hostPath are made here`)
@@ -54,18 +66,27 @@ export async function podFiles(
   }
   const refresh = async (): Promise<void> => {
     for (const { volume, path } of synced) {
-      const [kind, name] =
+      const [kind, name, items] =
         volume.secret !== undefined
-          ? ['secret', volume.secret.secretName ?? '']
-          : ['configmap', volume.configMap?.name ?? '']
+          ? ['secret', volume.secret.secretName ?? '', volume.secret.items]
+          : ['configmap', volume.configMap?.name ?? '', volume.configMap?.items]
       const object = JSON.parse(await cp.kubectlOk(['get', kind, name, '-n', namespace, '-o', 'json'])) as {
         data?: Record<string, string>
       }
-      for (const [key, value] of Object.entries(object.data ?? {})) {
+      const data = object.data ?? {}
+      // Without items every key is a file of its name; with them, only those keys, at their paths.
+      const files =
+        items?.map((i) => ({ key: i.key, file: i.path })) ?? Object.keys(data).map((key) => ({ key, file: key }))
+      for (const { key, file } of files) {
+        const value = data[key]
+        if (value === undefined)
+          throw new Error(`${kind} ${namespace}/${name} has no key ${key} (the kubelet fails the mount)`)
+        const target = join(path, file)
+        await mkdir(dirname(target), { recursive: true })
         // Written whole, then renamed: a reader never sees half a file (the kubelet swaps a symlink).
-        const tmp = join(path, `.${key}.tmp`)
+        const tmp = join(dirname(target), `.${key}.tmp`)
         await writeFile(tmp, kind === 'secret' ? Buffer.from(value, 'base64') : value, { mode: 0o600 })
-        await rename(tmp, join(path, key))
+        await rename(tmp, target)
       }
     }
   }

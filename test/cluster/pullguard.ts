@@ -1,16 +1,19 @@
 // pullguard installed into a real control plane as a user installs it, and run beside it:
-// 1. `kubectl kustomize manifests/base` renders the manifests; only the webhook's clientConfig is
-//    changed (a `url` on 127.0.0.1 and the test CA as `caBundle`, since no Service can route here);
-//    everything is applied with `kubectl apply`.
+// 1. `kubectl kustomize manifests/base` (or an overlay) renders the manifests; only the webhook's
+//    clientConfig is changed (a `url` on 127.0.0.1 and the test CA as `caBundle`, since no Service
+//    can route here); everything is applied with `kubectl apply`.
 // 2. A token of the manifests' own service account (TokenRequest, `kubectl create token`) goes into
 //    pullguard's kubeconfig, so every read pullguard makes is allowed by the manifests' RBAC or not at all.
 // 3. `node dist/src/cli.js serve` runs as a process on the port the webhook names, with the CLI's
 //    own flags; ready when /readyz answers 200.
 import { load } from 'js-yaml'
+import { readFile } from 'node:fs/promises'
+import { isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import type { ControlPlane } from './control-plane.js'
 import { freePort } from '../helpers/fake-server.js'
+import { podFiles, type PodFiles } from './pod-files.js'
 import { startChild, waitFor, type Child } from './processes.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -27,9 +30,9 @@ interface Rendered {
   webhooks?: Array<{ name: string; clientConfig: unknown; [k: string]: unknown }>
 }
 
-/** The objects `kubectl apply -k manifests/base` would send, as kubectl renders them. */
+/** The objects `kubectl apply -k DIR` would send (DIR absolute, or relative to the repository), as kubectl renders them. */
 export async function renderBase(cp: ControlPlane, dir = 'manifests/base'): Promise<Rendered[]> {
-  const yaml = await cp.kubectlOk(['kustomize', `${REPO_ROOT}${dir}`])
+  const yaml = await cp.kubectlOk(['kustomize', isAbsolute(dir) ? dir : `${REPO_ROOT}${dir}`])
   return yaml
     .split(/^---$/m)
     .map((doc) => load(doc) as Rendered)
@@ -43,13 +46,20 @@ export interface Installed {
   kubeconfig: string
 }
 
-/** Applies the rendered base with the webhook pointed at https://127.0.0.1:PORT/validate. */
-export async function installPullguard(cp: ControlPlane, options: { port?: number } = {}): Promise<Installed> {
+/**
+ * Applies the rendered base (or the kustomization `dir`: an overlay, or a team's own on one) with
+ * the webhook pointed at https://127.0.0.1:PORT/validate.
+ */
+export async function installPullguard(
+  cp: ControlPlane,
+  options: { port?: number; dir?: string } = {},
+): Promise<Installed> {
   const port = options.port ?? (await freePort())
-  const objects = await renderBase(cp)
+  const objects = await renderBase(cp, options.dir)
   const vwc = objects.find((o) => o.kind === 'ValidatingWebhookConfiguration')
   const hook = vwc?.webhooks?.[0]
-  if (hook === undefined) throw new Error('manifests/base renders no ValidatingWebhookConfiguration webhook')
+  if (hook === undefined)
+    throw new Error(`${options.dir ?? 'manifests/base'} renders no ValidatingWebhookConfiguration webhook`)
   hook.clientConfig = {
     url: `https://127.0.0.1:${port}/validate`,
     caBundle: Buffer.from(cp.ca.caPem).toString('base64'),
@@ -159,6 +169,39 @@ export async function startPullguard(
       stopped ??= child.stop().then(() => agent.close())
       return stopped
     },
+  }
+}
+
+/**
+ * pullguard as the pod of Deployment `namespace/pullguard` would run it: the args, env and mounted
+ * Secrets and ConfigMaps the Deployment gives it (pod-files.ts), its serving certificate from the
+ * Secret mounted at /etc/pullguard/tls, and `args` after the pod's own (the test's environment,
+ * e.g. the test registries' CA). Listens on 127.0.0.1:`port`, the webhook's or the Service's.
+ */
+export async function startPullguardAsPod(
+  cp: ControlPlane,
+  options: { namespace: string; port: number; kubeconfig: string; args?: readonly string[] },
+): Promise<{ pod: PodFiles; pullguard: PullguardProcess }> {
+  const { namespace } = options
+  const pod = await podFiles(cp, namespace, 'pullguard', 'pullguard-5d8f7c9b4-x2x7q')
+  try {
+    const tlsDir = pod.local('/etc/pullguard/tls')
+    const pullguard = await startPullguard(cp, {
+      port: options.port,
+      kubeconfig: options.kubeconfig,
+      args: [...pod.args.filter((a) => !/^--(port|tls-cert|tls-key)=/.test(a)), ...(options.args ?? [])],
+      env: pod.env,
+      tls: {
+        certPath: join(tlsDir, 'tls.crt'),
+        keyPath: join(tlsDir, 'tls.key'),
+        caPem: await readFile(join(tlsDir, 'ca.crt'), 'utf8'),
+        serverName: `pullguard.${namespace}.svc`,
+      },
+    })
+    return { pod, pullguard }
+  } catch (err) {
+    await pod.close()
+    throw err
   }
 }
 

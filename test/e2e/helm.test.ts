@@ -15,9 +15,9 @@ import t, { type Test } from 'tap'
 import { createNamespace, startControlPlane } from '../cluster/control-plane.js'
 import { deploymentManifest, PULLER } from '../cluster/e2e.js'
 import { runHelm } from '../cluster/helm.js'
-import { podFiles, type PodFiles } from '../cluster/pod-files.js'
+import type { PodFiles } from '../cluster/pod-files.js'
 import { waitFor } from '../cluster/processes.js'
-import { startPullguard, WEBHOOK_NAME, type PullguardProcess } from '../cluster/pullguard.js'
+import { startPullguardAsPod, WEBHOOK_NAME, type PullguardProcess } from '../cluster/pullguard.js'
 import { freePort } from '../helpers/fake-server.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
@@ -101,26 +101,18 @@ t.teardown(async () => {
   await pod?.close()
 })
 
-/** pullguard as the chart's pod would run it: its args (less the port and TLS, given here) and env. */
+/** pullguard as the chart's pod would run it: its args (less the port and TLS, given here), env and mounted files. */
 async function runAsThePod(): Promise<PullguardProcess> {
   await pullguard?.stop()
   await pod?.close()
-  pod = await podFiles(cp, NS, 'pullguard', 'pullguard-5d8f7c9b4-x2x7q')
-  const tlsDir = pod.local('/etc/pullguard/tls')
-  const args = pod.args.filter((a) => !/^--(port|tls-cert|tls-key)=/.test(a))
   const token = (await cp.kubectlOk(['create', 'token', 'pullguard', '-n', NS, '--duration', '1h'])).trim()
-  pullguard = await startPullguard(cp, {
+  const started = await startPullguardAsPod(cp, {
+    namespace: NS,
     port,
     kubeconfig: await cp.writeKubeconfig('pullguard-helm', token),
-    args,
-    env: pod.env,
-    tls: {
-      certPath: join(tlsDir, 'tls.crt'),
-      keyPath: join(tlsDir, 'tls.key'),
-      caPem: readFileSync(join(tlsDir, 'ca.crt'), 'utf8'),
-      serverName: `pullguard.${NS}.svc`,
-    },
   })
+  pod = started.pod
+  pullguard = started.pullguard
   return pullguard
 }
 

@@ -94,11 +94,11 @@ export function flag(args: readonly string[], name: string): string | undefined 
   return args.find((a) => a.startsWith(`--${name}=`))?.slice(`--${name}=`.length)
 }
 
-/** The arguments, less those naming files that exist only in the pod (TLS, mounted CA and docker config) or on the node (credential providers). */
+/** The arguments, less those naming files that exist only in the pod (TLS, mounted CA, docker config, pools file) or on the node (credential providers). */
 export function argsWithoutPodFiles(objects: readonly KubeObject[]): string[] {
   return (pullguardContainer(objects).args ?? []).filter(
     (a) =>
-      !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf|crio-config|crio-config-dir)=/.test(
+      !/^--(tls-cert|tls-key|registry-ca|node-docker-config|image-credential-provider-config|image-credential-provider-bin-dir|containerd-hosts-dir|registries-conf|crio-config|crio-config-dir|node-pools)=/.test(
         a,
       ),
   )
