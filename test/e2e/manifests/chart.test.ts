@@ -18,11 +18,11 @@ import type {
   V1Secret,
   V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node'
-import { load } from 'js-yaml'
+import { dump, load } from 'js-yaml'
 import t from 'tap'
 import { parseServeConfig } from '../../../src/serve/config.js'
 import { argsWithoutPodFiles, flag, ofKind, the } from './objects.js'
-import { CHART_DIR, decode, helm, helmTemplate, kustomize, type KubeObject } from './render.js'
+import { CHART_DIR, decode, helm, helmTemplate, kustomize, REPO_ROOT, type KubeObject } from './render.js'
 
 const HELM_LABELS = [
   'app.kubernetes.io/instance',
@@ -107,6 +107,61 @@ t.test('for the same settings the chart renders the objects kustomize renders', 
   }
 })
 
+/** The overlay's own pools.yaml and the team's ConfigMap it mounts for the gpu pool, as chart values. */
+const NODE_POOLS = {
+  pools: (
+    load(readFileSync(join(REPO_ROOT, 'manifests', 'overlays', 'node-pools', 'pools.yaml'), 'utf8')) as {
+      pools: unknown[]
+    }
+  ).pools,
+  files: [
+    {
+      mountPath: 'gpu/certs.d',
+      configMap: { name: 'pullguard-pool-gpu', items: [{ key: 'docker.io', path: 'docker.io/hosts.toml' }] },
+    },
+  ],
+}
+
+t.test(
+  'node pools: the chart renders the objects of manifests/overlays/node-pools, each tool rolling the pods its own way when the pools change',
+  async (t) => {
+    const chart = await render({ ...AS_BASE, nodePools: NODE_POOLS })
+    const overlay = decode(kustomize('manifests/overlays/node-pools'))
+    // kustomize names the ConfigMap for its content (and the Deployment follows the name); the chart
+    // keeps the name and puts the content's checksum on the pod template. Both roll the pods on a change.
+    const generated = ofKind<V1ConfigMap>(overlay, 'ConfigMap')[0]?.metadata?.name ?? ''
+    t.match(generated, /^pullguard-node-pools-[a-z0-9]{10}$/)
+    const renamed = JSON.parse(
+      JSON.stringify(overlay).replaceAll(`"${generated}"`, '"pullguard-node-pools"'),
+    ) as KubeObject[]
+    const template = the<V1Deployment>(chart, 'Deployment', 'pullguard').spec?.template
+    t.match(template?.metadata?.annotations?.['checksum/node-pools'], /^[a-f0-9]{64}$/)
+    const annotations = template?.metadata?.annotations ?? {}
+    delete annotations['checksum/node-pools']
+    if (Object.keys(annotations).length === 0) delete template?.metadata?.annotations
+    // The pools file: the overlay's text with its comments, the chart's rendered from the values.
+    for (const objects of [chart, renamed]) {
+      const cm = the<V1ConfigMap>(objects, 'ConfigMap', 'pullguard-node-pools')
+      // Compared as what it says: the same YAML, keys sorted.
+      cm.data = { 'pools.yaml': dump(load(cm.data?.['pools.yaml'] ?? ''), { sortKeys: true }) }
+    }
+    t.same(comparable(chart), comparable(renamed))
+  },
+)
+
+t.test('node pools: the pods roll when the pools change, and only then', async (t) => {
+  const checksum = async (values: Record<string, unknown>): Promise<string | undefined> =>
+    the<V1Deployment>(await render(values), 'Deployment', 'pullguard').spec?.template.metadata?.annotations?.[
+      'checksum/node-pools'
+    ]
+  const first = await checksum({ nodePools: NODE_POOLS })
+  t.equal(await checksum({ nodePools: NODE_POOLS, mode: 'warn' }), first, 'another setting: the same pools file')
+  const renamedPool = structuredClone(NODE_POOLS)
+  ;(renamedPool.pools[1] as { name: string }).name = 'general-purpose'
+  t.not(await checksum({ nodePools: renamedPool }), first, 'a changed pool: a new checksum')
+  t.equal(await checksum({}), undefined, 'no pools: no annotation')
+})
+
 t.test('the comparison sees a difference: another mode differs from the base', async (t) => {
   t.notSame(comparable(await render({ ...AS_BASE, mode: 'warn' })), comparable(decode(kustomize('manifests/base'))))
 })
@@ -141,12 +196,35 @@ const EVERYTHING = {
   extraArgs: ['--platform=linux/s390x'],
   extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' }],
   podDisruptionBudget: { minAvailable: 2 },
+  nodePools: {
+    pools: [
+      {
+        name: 'gpu',
+        nodeLabels: { pool: 'gpu' },
+        taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }],
+        runtime: 'containerd://2.1.4',
+        platforms: ['linux/amd64'],
+        imagePullCredentialsVerificationPolicy: 'AlwaysVerify',
+        containerdHostsDir: 'gpu/certs.d',
+        nodeDockerConfig: 'gpu/docker/config.json',
+      },
+      { name: 'general', fromFlags: true },
+    ],
+    files: [
+      {
+        mountPath: 'gpu/certs.d',
+        configMap: { name: 'gpu-hosts', items: [{ key: 'docker.io', path: 'docker.io/hosts.toml' }] },
+      },
+      { mountPath: 'gpu/docker', secret: { secretName: 'gpu-pull-credentials' } },
+    ],
+  },
 }
 
 t.test('helm lint --strict passes for the defaults and the value sets users pick', async (t) => {
   const sets: Array<Record<string, unknown>> = [
     {},
     ...SAME_AS.map((s) => s.values),
+    { ...AS_BASE, nodePools: NODE_POOLS },
     EVERYTHING,
     {
       certificates: {
@@ -199,6 +277,33 @@ t.test('values.schema.json refuses wrong types, unknown modes and misspelt keys 
     [{ registryMirrors: { containerdHostPath: 'etc/containerd/certs.d' } }, "at '/registryMirrors/containerdHostPath'"],
     [{ registryConcurrency: '0' }, "at '/registryConcurrency'"],
     [{ registryConcurrency: '300' }, "at '/registryConcurrency'"],
+    [{ nodePools: { pools: [{ name: 'gpu', hostsDir: 'gpu' }] } }, "additional properties 'hostsDir' not allowed"],
+    [
+      { nodePools: { pools: [{ name: 'gpu', nodeLabels: { gpu: true } }] } },
+      "at '/nodePools/pools/0/nodeLabels/gpu': got boolean, want string",
+    ],
+    [{ nodePools: { pools: [{ name: 'GPU' }] } }, "at '/nodePools/pools/0/name'"],
+    [
+      { nodePools: { pools: [{ name: 'gpu', taints: [{ key: 'gpu', effect: 'NoEffect' }] }] } },
+      "at '/nodePools/pools/0/taints/0/effect'",
+    ],
+    [
+      { nodePools: { pools: [{ name: 'gpu' }], files: [{ mountPath: '/etc/containerd', configMap: { name: 'x' } }] } },
+      "at '/nodePools/files/0/mountPath'",
+    ],
+    [
+      { nodePools: { pools: [{ name: 'gpu' }], files: [{ mountPath: 'gpu/../..', configMap: { name: 'x' } }] } },
+      "at '/nodePools/files/0/mountPath'",
+    ],
+    [
+      {
+        nodePools: {
+          pools: [{ name: 'gpu' }],
+          files: [{ mountPath: 'gpu', configMap: { name: 'x' }, secret: { secretName: 'y' } }],
+        },
+      },
+      "at '/nodePools/files/0': 'oneOf' failed",
+    ],
   ]
   for (const [values, message] of cases) {
     const run = await helm(['template', 'pullguard', CHART_DIR, '--namespace', 'pullguard', '--values', '-'], {
@@ -235,6 +340,21 @@ t.test('settings the schema cannot judge fail the render with a message naming t
     [
       { registryMirrors: { source: 'containerd', configMap: { name: 'hosts' } } },
       'registryMirrors.configMap.items is required with source containerd',
+    ],
+    [
+      { nodePools: { files: [{ mountPath: 'gpu', configMap: { name: 'x' } }] } },
+      'nodePools.files needs nodePools.pools',
+    ],
+    [
+      { nodePools: { pools: [{ name: 'gpu', containerdHostsDir: 'gpu/certs.d' }] } },
+      'nodePools.pools[0] (gpu).containerdHostsDir gpu/certs.d is under no nodePools.files mountPath',
+    ],
+    [
+      {
+        registryMirrors: { source: 'containerd' },
+        nodePools: { pools: [{ name: 'gpu', containerdHostsDir: '/etc/containerd/certs.d/gpu' }] },
+      },
+      "nodePools.pools[0] (gpu).containerdHostsDir /etc/containerd/certs.d/gpu is on the hostPath mount /etc/containerd/certs.d: those are the files of the node pullguard runs on, not the pool's",
     ],
   ]
   for (const [values, message] of cases) {
@@ -309,6 +429,51 @@ t.test('every setting becomes a flag pullguard serve accepts, and the mounts it 
   t.equal(mounts.get('registry-mirrors')?.mountPath, '/etc/containerd/mirrors.d', "at the node's own path")
   t.same(volumes.get('registry-mirrors')?.hostPath, { path: '/etc/containerd/mirrors.d', type: 'Directory' })
   t.equal(config.registryConcurrency, 4)
+  t.equal(flag(args, 'node-pools'), '/etc/pullguard/pools/pools.yaml')
+  t.same(
+    [
+      mounts.get('node-pools')?.mountPath,
+      mounts.get('node-pool-file-0')?.mountPath,
+      mounts.get('node-pool-file-1')?.mountPath,
+    ],
+    ['/etc/pullguard/pools', '/etc/pullguard/pools/gpu/certs.d', '/etc/pullguard/pools/gpu/docker'],
+    "each pool's files mounted inside the pools folder, where pools.yaml's relative paths point",
+  )
+  t.same(volumes.get('node-pools')?.configMap, { name: 'pullguard-node-pools' })
+  t.same(volumes.get('node-pool-file-0')?.configMap, EVERYTHING.nodePools.files[0]?.configMap)
+  t.same(volumes.get('node-pool-file-1')?.secret, { secretName: 'gpu-pull-credentials', defaultMode: 288 })
+  t.same(
+    load(the<V1ConfigMap>(objects, 'ConfigMap', 'pullguard-node-pools').data?.['pools.yaml'] ?? ''),
+    { pools: EVERYTHING.nodePools.pools },
+    'the pools file is the values',
+  )
+  // pullguard reads it as the pod would: the folder as mounted, with the Secret's config.json.
+  const pools = await mkdtemp(join(tmpdir(), 'pullguard-chart-pools-'))
+  t.teardown(() => rm(pools, { recursive: true, force: true }))
+  await writeFile(
+    join(pools, 'pools.yaml'),
+    the<V1ConfigMap>(objects, 'ConfigMap', 'pullguard-node-pools').data?.['pools.yaml'] ?? '',
+  )
+  await mkdir(join(pools, 'gpu', 'certs.d'), { recursive: true })
+  await mkdir(join(pools, 'gpu', 'docker'))
+  await writeFile(join(pools, 'gpu', 'docker', 'config.json'), '{"auths": {}}')
+  const pooled = parseServeConfig(
+    [...argsWithoutPodFiles(objects), `--node-pools=${join(pools, 'pools.yaml')}`],
+    {},
+  ).nodePools
+  t.match(pooled, [
+    {
+      name: 'gpu',
+      runtime: 'containerd://2.1.4',
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+      kubelet: { verificationPolicy: 'AlwaysVerify' },
+      node: {
+        nodeDockerConfigPath: join(pools, 'gpu', 'docker', 'config.json'),
+        mirrors: { kind: 'containerd', dir: join(pools, 'gpu', 'certs.d') },
+      },
+    },
+    { name: 'general', nodeKey: 'flags' },
+  ])
   for (const m of mounts.values()) if (m.name !== 'tmp') t.equal(m.readOnly, true, `${m.name} is read-only`)
   t.match(c.env, [
     { name: 'POD_NAME' },

@@ -4,11 +4,14 @@
  * judges, the API it reads, and the timeouts the API server and pullguard keep.
  */
 import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import t, { type Test } from 'tap'
-import { posix } from 'node:path'
+import { join, posix, relative } from 'node:path'
 import {
   loadAllYaml,
   type V1ClusterRole,
+  type V1ConfigMap,
   type V1ClusterRoleBinding,
   type V1Namespace,
   type V1PodDisruptionBudget,
@@ -38,7 +41,8 @@ const TOKENS = 'manifests/overlays/credential-provider-tokens'
 const EVENTS = 'manifests/overlays/audit-events'
 const CLOUDS = ['manifests/overlays/eks', 'manifests/overlays/gke', 'manifests/overlays/aks']
 const MIRRORS = ['manifests/overlays/containerd-mirrors', 'manifests/overlays/crio-mirrors']
-const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS, ...MIRRORS]
+const NODE_POOLS = 'manifests/overlays/node-pools'
+const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS, ...MIRRORS, NODE_POOLS]
 
 const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
 const TLS_DIR = '/etc/pullguard/tls'
@@ -663,3 +667,90 @@ check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {
   t.strictSame(m(WARN), expected)
   t.equal(parseServeConfig(argsWithoutPodFiles(m(WARN)), {}).mode, 'warn')
 })
+
+check(
+  "node-pools overlay: the base plus the pools file's ConfigMap and the gpu pool's ConfigMap mounted inside its folder, nothing else",
+  (t, m) => {
+    const objects = m(NODE_POOLS)
+    const configMaps = ofKind<V1ConfigMap>(objects, 'ConfigMap')
+    t.equal(configMaps.length, 1, 'the pools file; the pool files are the team’s own ConfigMaps')
+    const pools = configMaps[0]!
+    t.match(
+      pools.metadata.name,
+      /^pullguard-node-pools-[a-z0-9]{10}$/,
+      'named for its content: a new pools.yaml (read when pullguard starts) rolls the pods',
+    )
+    t.equal(pools.metadata.namespace, 'pullguard')
+    const expected = structuredClone(m(BASE))
+    const spec = deployment(expected).spec?.template.spec
+    spec?.containers[0]?.args?.push('--node-pools=/etc/pullguard/pools/pools.yaml')
+    spec?.containers[0]?.volumeMounts?.push(
+      { name: 'node-pools', mountPath: '/etc/pullguard/pools', readOnly: true },
+      { name: 'node-pool-file-0', mountPath: '/etc/pullguard/pools/gpu/certs.d', readOnly: true },
+    )
+    spec?.volumes?.push(
+      { name: 'node-pools', configMap: { name: pools.metadata.name } },
+      {
+        name: 'node-pool-file-0',
+        configMap: { name: 'pullguard-pool-gpu', items: [{ key: 'docker.io', path: 'docker.io/hosts.toml' }] },
+      },
+    )
+    t.strictSame(
+      objects.filter((o) => o.kind !== 'ConfigMap'),
+      expected,
+    )
+    t.equal(
+      the(objects, 'Namespace', 'pullguard').metadata.labels?.['pod-security.kubernetes.io/enforce'],
+      'restricted',
+      'no hostPath: the namespace stays restricted',
+    )
+  },
+)
+
+check(
+  "node-pools overlay: pullguard reads its pools.yaml, and each pool's files lie on a ConfigMap or Secret mounted under the pools folder",
+  (t, m) => {
+    const objects = m(NODE_POOLS)
+    const pools = ofKind<V1ConfigMap>(objects, 'ConfigMap')[0]
+    const dir = mkdtempSync(join(tmpdir(), 'pullguard-pools-'))
+    try {
+      // The pod's /etc/pullguard/pools, here: pools.yaml, and the mount point the kubelet makes for the gpu pool's ConfigMap.
+      writeFileSync(join(dir, 'pools.yaml'), pools?.data?.['pools.yaml'] ?? '')
+      mkdirSync(join(dir, 'gpu', 'certs.d'), { recursive: true })
+      const config = parseServeConfig([...argsWithoutPodFiles(objects), `--node-pools=${join(dir, 'pools.yaml')}`], {})
+      t.match(config.nodePools, [
+        {
+          name: 'gpu',
+          nodeLabels: { pool: 'gpu' },
+          taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }],
+          node: { mirrors: { kind: 'containerd', dir: join(dir, 'gpu', 'certs.d') } },
+        },
+        { name: 'general', nodeLabels: {}, nodeKey: 'flags' },
+      ])
+      const c = container(objects)
+      const volumes = deployment(objects).spec?.template.spec?.volumes ?? []
+      for (const pool of config.nodePools) {
+        if (pool.nodeKey === 'flags') continue
+        const paths = [
+          pool.node.nodeDockerConfigPath,
+          pool.node.mirrors?.kind === 'containerd' ? pool.node.mirrors.dir : pool.node.mirrors?.file,
+        ].filter((p): p is string => p !== undefined)
+        t.ok(paths.length > 0, `${pool.name} has files of its own`)
+        for (const path of paths) {
+          const inPod = posix.join(posix.dirname(flag(c.args ?? [], 'node-pools') ?? ''), relative(dir, path))
+          const mount = (c.volumeMounts ?? [])
+            .filter((v) => inPod === v.mountPath || inPod.startsWith(`${v.mountPath}/`))
+            .sort((a, b) => b.mountPath.length - a.mountPath.length)[0]
+          const volume = volumes.find((v) => v.name === mount?.name)
+          t.ok(
+            mount?.mountPath.startsWith('/etc/pullguard/pools/') === true &&
+              (volume?.configMap !== undefined || volume?.secret !== undefined),
+            `${pool.name}: ${inPod} is on a ConfigMap or Secret mounted under /etc/pullguard/pools (${mount?.name})`,
+          )
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  },
+)

@@ -153,3 +153,55 @@ folder, mounted already), so the paths its files name resolve.
 {{- define "pullguard.needsHostPath" -}}
 {{- if or (ne .Values.credentialProviders.preset "none") (and (ne .Values.registryMirrors.source "none") (eq .Values.registryMirrors.configMap.name "")) -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+Node pools, said at install rather than by a crash-looping pod: the files need pools to read them;
+a pool's relative paths must lie on a mount of nodePools.files (else pullguard cannot start); and a
+pool other than the one pullguard runs on (`fromFlags`) must not read the node's files the chart
+mounts from the host (credential providers, registryMirrors), which are not that pool's.
+*/}}
+{{- define "pullguard.checkNodePools" -}}
+{{- $np := .Values.nodePools -}}
+{{- if and $np.files (not $np.pools) -}}
+{{- fail "nodePools.files needs nodePools.pools: the files are read through the pools file" -}}
+{{- end -}}
+{{- $hostMounts := list -}}
+{{- range (include "pullguard.credentialProvider" . | fromJson).volumes -}}
+{{- $hostMounts = append $hostMounts .mountPath -}}
+{{- end -}}
+{{- $mirrors := include "pullguard.registryMirrors" . | fromJson -}}
+{{- if and $mirrors.mountPath (eq .Values.registryMirrors.configMap.name "") -}}
+{{- $hostMounts = append $hostMounts $mirrors.mountPath -}}
+{{- end -}}
+{{- if $mirrors.crioMount -}}
+{{- $hostMounts = append $hostMounts $mirrors.crioDir -}}
+{{- end -}}
+{{- $keys := list "nodeDockerConfig" "imageCredentialProviderConfig" "imageCredentialProviderBinDir" "containerdHostsDir" "registriesConf" "registriesConfDir" "shortNameAliases" "crioConfig" "crioConfigDir" "signaturePolicy" "signaturePolicyDir" "registriesD" -}}
+{{- range $i, $pool := $np.pools -}}
+{{- if not $pool.fromFlags -}}
+{{- range $key := $keys -}}
+{{- with (get $pool $key) -}}
+{{- $path := clean (toString .) -}}
+{{- $at := printf "nodePools.pools[%d] (%s).%s %s" $i $pool.name $key $path -}}
+{{- if isAbs $path -}}
+{{- range $hostMounts -}}
+{{- if or (eq $path .) (hasPrefix (printf "%s/" (trimSuffix "/" .)) $path) -}}
+{{- fail (printf "%s is on the hostPath mount %s: those are the files of the node pullguard runs on, not the pool's; mount the pool's own from a ConfigMap or Secret with nodePools.files" $at .) -}}
+{{- end -}}
+{{- end -}}
+{{- else -}}
+{{- $found := false -}}
+{{- range $np.files -}}
+{{- if or (eq $path .mountPath) (hasPrefix (printf "%s/" .mountPath) $path) -}}
+{{- $found = true -}}
+{{- end -}}
+{{- end -}}
+{{- if not $found -}}
+{{- fail (printf "%s is under no nodePools.files mountPath: mount the ConfigMap or Secret that holds it there (paths are relative to /etc/pullguard/pools)" $at) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
