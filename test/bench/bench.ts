@@ -14,6 +14,7 @@ import { seedOciManifest, type PushAuth } from '../helpers/seed.js'
 import { apiserverPhase } from './apiserver-phase.js'
 import { deploymentContainer, scalePhase } from './scale-phase.js'
 import { tagListPhase } from './tag-list-phase.js'
+import { poolsPhase } from './pools-phase.js'
 import type { ChildRequest } from './server-child.js'
 
 const CONNECTIONS = 16
@@ -39,9 +40,11 @@ function report(name: string, value: string, target = ''): void {
   process.stdout.write(`${name}: ${value}${target === '' ? '' : `   (target ${target})`}\n`)
 }
 
-// The apiserver, scale and tag-list phases bring their own parts (a control plane, pullguard as a process, a registry): alone, they start nothing else.
-const phases = new Set((process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver,scale,tag-list').split(','))
-const alone = new Set(['apiserver', 'scale', 'tag-list'])
+// The apiserver, scale, tag-list and pools phases bring their own parts (a control plane, pullguard as a process, a registry): alone, they start nothing else.
+const phases = new Set(
+  (process.env.BENCH_PHASES ?? 'warm,cold,stampede,memory,apiserver,scale,tag-list,pools').split(','),
+)
+const alone = new Set(['apiserver', 'scale', 'tag-list', 'pools'])
 if ([...phases].every((p) => alone.has(p))) {
   process.stdout.write(
     `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n`,
@@ -49,6 +52,7 @@ if ([...phases].every((p) => alone.has(p))) {
   if (phases.has('apiserver')) await apiserverPhase(report)
   if (phases.has('scale')) await scalePhase(report)
   if (phases.has('tag-list')) await tagListPhase(report)
+  if (phases.has('pools')) await poolsPhase(report)
   printTable()
   process.exit(0)
 }
@@ -364,6 +368,8 @@ if (phases.has('apiserver')) await apiserverPhase(report)
 if (phases.has('scale')) await scalePhase(report)
 // 8. Whether a tag listing would answer the tags of a repository in use for less (tag-list-phase.ts).
 if (phases.has('tag-list')) await tagListPhase(report)
+// 9. What each node pool's files cost in memory (pools-phase.ts).
+if (phases.has('pools')) await poolsPhase(report)
 
 printTable()
 
