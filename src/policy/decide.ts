@@ -4,7 +4,7 @@
  */
 import type { FixTarget } from './fixes.js'
 import type { Mode } from './namespace-mode.js'
-import { explainGroup, groupOutcomes, groupWarning, note } from './messages.js'
+import { explainGroup, groupOutcomes, groupWarning, notes } from './messages.js'
 import { pullability, type ImageOutcome } from './outcome.js'
 import type { Verdict } from './subject.js'
 
@@ -34,7 +34,7 @@ export function decide(
   const unknown = outcomes.filter((o) => pullability(o) === 'unknown')
   const denyUnknown = onRegistryError === 'deny'
   // Things worth knowing whatever the verdict: exemptions, platforms only some nodes can pull.
-  const warnings = outcomes.map(note).filter((n): n is string => n !== undefined)
+  const warnings = outcomes.flatMap(notes)
   if (broken.length + unknown.length === 0) return { allowed: true, message: undefined, warnings }
   const target = ctx.target
   if (target === undefined) throw new Error('decide: a fix target is needed when an image is not pullable')

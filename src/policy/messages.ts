@@ -80,7 +80,9 @@ export function problem(o: ImageOutcome): string {
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
       return (
         (o.tried.length === 0
-          ? `${ref.registryHost} requires credentials and ${tried(o)}`
+          ? o.use.neverPulled === true
+            ? `${ref.registryHost} requires credentials and no pull secret of this pod matches it`
+            : `${ref.registryHost} requires credentials and ${tried(o)}`
           : `${ref.registryHost} refused the credentials (${tried(o)})`) +
         asked +
         skipsNote(o) +
@@ -357,22 +359,25 @@ export function groupWarning(g: OutcomeGroup, suffix: string): string {
   return cut(head + cut(clause, MAX_WARNING_LENGTH - head.length - fix.length) + fix, MAX_WARNING_LENGTH)
 }
 
-/** A warning given whatever the verdict, or undefined. */
-export function note(o: ImageOutcome): string | undefined {
-  if (o.kind === 'exempt') return `${what(o)} image "${o.use.image}": exempt by --exempt-image ${o.pattern}`
-  if (o.kind === 'checked' && o.notOnNode !== undefined)
-    return `${what(o)} image "${o.use.image}" (imagePullPolicy Never): node ${o.notOnNode} does not list it in status.images (which holds at most 50 images); if it is not there the kubelet reports ErrImageNeverPull`
-  if (o.kind === 'checked' && o.neverPull?.kind === 'cached')
-    return `${what(o)} image "${o.use.image}" (imagePullPolicy Never, ${o.neverPull.policy}${o.pool === undefined ? '' : ` on node pool ${o.pool}`}): the kubelet gives this pod ${o.neverPull.needs}, else ErrImageNeverPull`
-  if (
-    o.kind === 'checked' &&
-    o.result.code === 'Exists' &&
-    o.platform?.verdict === 'some' &&
-    o.use.neverPulled !== true
-  ) {
-    return `${what(o)} image "${o.use.image}": no ${platforms(o.platform.missing)} entry in the image index; pods scheduled on such nodes will fail to pull`
-  }
-  return undefined
+/** The warnings given whatever the verdict (none for most images). */
+export function notes(o: ImageOutcome): string[] {
+  if (o.kind === 'exempt') return [`${what(o)} image "${o.use.image}": exempt by --exempt-image ${o.pattern}`]
+  if (o.kind !== 'checked') return []
+  const out: string[] = []
+  // A node's status.images is refreshed every 30 s by the kubelet, and holds the 50 largest images.
+  if (o.notOnNode !== undefined)
+    out.push(
+      `${what(o)} image "${o.use.image}" (imagePullPolicy Never): node ${o.notOnNode} does not list it in status.images (at most 50 images, refreshed every 30 s); if it is not there the kubelet reports ErrImageNeverPull`,
+    )
+  if (o.neverPull?.kind === 'cached')
+    out.push(
+      `${what(o)} image "${o.use.image}" (imagePullPolicy Never, ${o.neverPull.policy}${o.pool === undefined ? '' : ` on node pool ${o.pool}`}): the kubelet gives this pod ${o.neverPull.needs}, else ErrImageNeverPull`,
+    )
+  if (o.result.code === 'Exists' && o.platform?.verdict === 'some' && o.use.neverPulled !== true)
+    out.push(
+      `${what(o)} image "${o.use.image}": no ${platforms(o.platform.missing)} entry in the image index; pods scheduled on such nodes will fail to pull`,
+    )
+  return out
 }
 
 const PROBLEM_WORDS: Record<SecretProblem['kind'], string> = {
