@@ -1,8 +1,8 @@
 // The node tier's world: a control plane of its own, a real node (node.ts) registered with it, the
 // suite's registries (distribution, one test CA) named for what they play, and pullguard installed
 // from manifests/base and configured as the node is: the same hosts.toml folder, the same docker
-// config, the same credential provider plugin. Every image is runnable (the static pause program in
-// a real layer), so whatever the node pulls also starts.
+// config, the same credential provider plugin, the same kubelet image verification (KEP-2535). Every
+// image is runnable (the static pause program in a real layer), so whatever the node pulls also starts.
 import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -10,12 +10,14 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { createTestCA, type TestCA } from '../helpers/pki.js'
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js'
+import { pushSchema1 } from '../helpers/schema1.js'
 import { seedOciIndex, seedOciManifest, type ImageContents, type Platform, type PushAuth } from '../helpers/seed.js'
 import { tarArchive } from '../helpers/tar.js'
 import { writeTestPlugin } from '../helpers/test-plugin.js'
 import { ensureNodeBinaries } from './binaries.js'
 import { createNamespace, startOwnControlPlane, type OwnControlPlane } from './control-plane.js'
-import { startNode, type Node } from './node.js'
+import { startNode, type ImageVerification, type Node } from './node.js'
+import { waitFor } from './processes.js'
 import { installPullguard, startPullguard, waitForWebhook, type Installed, type PullguardProcess } from './pullguard.js'
 
 export const PULLER: PushAuth = { username: 'puller', password: 'Puller-Pass-1' }
@@ -34,7 +36,9 @@ export const PAUSE = 'pause:3.10'
  * - plugin: htpasswd, only the credential provider plugin knows PLUGIN_USER;
  * - mirror: anonymous, a mirror (hosts.toml) of upstreamResolve and upstreamPullOnly;
  * - upstreamResolve: its hosts.toml lets the mirror resolve tags and pull;
- * - upstreamPullOnly: its hosts.toml lets the mirror only pull (by digest), tags resolve upstream.
+ * - upstreamPullOnly: its hosts.toml lets the mirror only pull (by digest), tags resolve upstream;
+ * - legacy: anonymous, takes Docker schema 1 pushes (test/helpers/schema1.ts), as registries that
+ *   still serve 2015-era images do.
  */
 export const REGISTRY_NAMES = [
   'open',
@@ -44,6 +48,7 @@ export const REGISTRY_NAMES = [
   'mirror',
   'upstreamResolve',
   'upstreamPullOnly',
+  'legacy',
 ] as const
 export type RegistryName = (typeof REGISTRY_NAMES)[number]
 
@@ -53,14 +58,35 @@ export interface NodeWorld {
   ca: TestCA
   registries: Record<RegistryName, RunningRegistry>
   installed: Installed
-  pullguard: PullguardProcess
+  /** pullguard as it runs now (setImageVerification starts another). */
+  readonly pullguard: PullguardProcess
   /** `name:repo:tag` → the image reference (`open:team/app:1.0` → `127.0.0.1:PORT/team/app:1.0`). */
   ref(spec: string): string
   /** Pushes a runnable image: `open:team/app:1.0`; with `platforms`, an index of one child per platform. */
   push(spec: string, options?: { platforms?: Platform[]; platform?: Platform }): Promise<{ digest: string }>
+  /** Pushes a runnable image as a Docker schema 1 signed manifest (`legacy:old/app:1.0`; the legacy registry only). */
+  pushSchema1(spec: string): Promise<{ digest: string }>
   /** The registry's name for a host:port, for messages and tables that must not change with ports. */
   nameOf(host: string): RegistryName | undefined
   namespace(name: string): Promise<void>
+  /**
+   * The kubelet restarted with this image verification, and pullguard with the same flags
+   * (--image-pull-credentials-verification-policy, --preloaded-images-verification-allowlist);
+   * undefined: both at their default, NeverVerifyPreloadedImages.
+   */
+  setImageVerification(verification: ImageVerification | undefined): Promise<void>
+  /** Waits until the Node's status.images names every one of these references (`open:team/app:1.0`). */
+  nodeLists(specs: readonly string[]): Promise<void>
+  /** Every name in the Node's status.images. */
+  nodeImages(): Promise<string[]>
+}
+
+export interface NodeWorldOptions {
+  /**
+   * Images pushed (`private:shop/api:1.0`) and pulled onto the node before its kubelet starts, with
+   * their registry's credentials, as `crictl pull --creds` pulls: the kubelet has no record of them.
+   */
+  preload?: readonly string[]
 }
 
 const AMD64: Platform = { os: 'linux', architecture: 'amd64' }
@@ -84,7 +110,10 @@ function dockerConfig(host: string, auth: PushAuth): string {
   })
 }
 
-export async function startNodeWorld(t: Test): Promise<NodeWorld> {
+/** The kubelet lists the node's images every 30 s (images/image_gc_manager.go) and reports them every 2 s here. */
+const NODE_IMAGES_TIMEOUT_MS = 45_000
+
+export async function startNodeWorld(t: Test, options: NodeWorldOptions = {}): Promise<NodeWorld> {
   const binaries = await ensureNodeBinaries()
   const contents: ImageContents = {
     layers: [tarArchive([{ name: 'pause', data: readFileSync(binaries.pause), mode: 0o755 }])],
@@ -98,6 +127,7 @@ export async function startNodeWorld(t: Test): Promise<NodeWorld> {
     const reg = await startRegistry({
       ca,
       auth: auth === undefined ? { kind: 'none' } : { kind: 'htpasswd', users: { [auth.username]: auth.password } },
+      schema1: name === 'legacy',
     })
     t.teardown(() => reg.close())
     registries[name] = reg
@@ -182,6 +212,12 @@ export async function startNodeWorld(t: Test): Promise<NodeWorld> {
     return seedOciManifest(reg, repository, tag, auth, contents, options.platform ?? AMD64)
   }
   await push(`open:${PAUSE}`)
+  const preload = []
+  for (const spec of options.preload ?? []) {
+    await push(spec)
+    const auth = credentialsFor(spec.split(':')[0] as RegistryName)
+    preload.push({ image: ref(spec), ...(auth === undefined ? {} : { auth }) })
+  }
 
   const cp = await startOwnControlPlane()
   t.teardown(() => cp.close())
@@ -191,37 +227,82 @@ export async function startNodeWorld(t: Test): Promise<NodeWorld> {
     hostsDir,
     dockerConfig: nodeConfigText,
     credentialProviders: { config: providers, binDir: bin },
+    preload,
   })
   t.teardown(() => node.stop())
   const installed = await installPullguard(cp)
-  const pullguard = await startPullguard(cp, {
-    ...installed,
-    args: [
-      '--log-level',
-      'info',
-      '--containerd-hosts-dir',
-      hostsDir,
-      '--node-docker-config',
-      nodeDockerConfig,
-      '--image-credential-provider-config',
-      providers,
-      '--image-credential-provider-bin-dir',
-      bin,
-    ],
-  })
+  const startOurs = (verification: ImageVerification | undefined): Promise<PullguardProcess> =>
+    startPullguard(cp, {
+      ...installed,
+      args: [
+        '--log-level',
+        'info',
+        '--containerd-hosts-dir',
+        hostsDir,
+        '--node-docker-config',
+        nodeDockerConfig,
+        '--image-credential-provider-config',
+        providers,
+        '--image-credential-provider-bin-dir',
+        bin,
+        ...(verification === undefined
+          ? []
+          : [
+              '--image-pull-credentials-verification-policy',
+              verification.policy,
+              ...(verification.allowlist ?? []).flatMap((a) => ['--preloaded-images-verification-allowlist', a]),
+            ]),
+      ],
+    })
+  let pullguard = await startOurs(undefined)
   t.teardown(() => pullguard.stop())
   await createNamespace(cp, 'node-probe')
   await waitForWebhook(cp, 'node-probe')
+  const nodeImages = async (): Promise<string[]> => {
+    const got = JSON.parse(await cp.kubectlOk(['get', 'node', node.name, '-o', 'json'])) as {
+      status?: { images?: Array<{ names?: string[] }> }
+    }
+    return (got.status?.images ?? []).flatMap((i) => i.names ?? [])
+  }
   return {
     cp,
     node,
     ca,
     registries,
     installed,
-    pullguard,
+    get pullguard() {
+      return pullguard
+    },
     ref,
     push,
+    pushSchema1: (spec) => {
+      const [name, repository, tag] = spec.split(':') as [RegistryName, string, string]
+      return pushSchema1(registries[name], repository, tag, { contents })
+    },
     nameOf,
     namespace: (name) => createNamespace(cp, name),
+    async setImageVerification(verification) {
+      // While pullguard is down the API server admits pods unchecked (the webhook's failurePolicy is
+      // Ignore): create none until this returns.
+      const [next] = await Promise.all([
+        pullguard.stop().then(() => startOurs(verification)),
+        node.restartKubelet(verification),
+      ])
+      pullguard = next
+    },
+    nodeImages,
+    async nodeLists(specs) {
+      const wanted = specs.map(ref)
+      let listed: string[] = []
+      await waitFor(
+        `node ${node.name} lists ${wanted.join(', ')} in status.images`,
+        async () => {
+          listed = await nodeImages()
+          return wanted.every((w) => listed.includes(w))
+        },
+        NODE_IMAGES_TIMEOUT_MS,
+        () => `status.images: ${listed.join(', ')}`,
+      )
+    },
   }
 }

@@ -19,6 +19,7 @@ import { findRunc, RUNC_PACKAGE_HINT } from '../helpers/runc.js'
 import { freePort } from '../helpers/fake-server.js'
 import { ensureNodeBinaries, type NodeBinaries } from './binaries.js'
 import type { ControlPlane } from './control-plane.js'
+import { criPullImage, type CriAuth } from './cri.js'
 import { alive, startChild, takeLock, waitFor, type Child } from './processes.js'
 
 /** Fixed, so a later run finds a crashed one's leftovers; short, for the unix sockets under it. */
@@ -65,13 +66,57 @@ export interface NodeOptions {
   dockerConfig?: string
   /** The kubelet's credential provider plugins (--image-credential-provider-config / -bin-dir). */
   credentialProviders?: { config: string; binDir: string }
+  /** The kubelet's check of images already on the node; unset: its default (NeverVerifyPreloadedImages). */
+  imageVerification?: ImageVerification
+  /**
+   * Images on the node before the kubelet starts, pulled through the CRI as `crictl pull` does: the
+   * kubelet has no pull record of them (they are "preloaded"), and its first image list has them.
+   */
+  preload?: ReadonlyArray<{ image: string; auth?: CriAuth }>
+}
+
+/**
+ * The kubelet's imagePullCredentialsVerificationPolicy and preloadedImagesVerificationAllowlist
+ * (KubeletConfiguration v1beta1, KEP-2535): whether a pod gets an image already on the node
+ * without its credentials being checked against the record of the pull that put it there.
+ */
+export interface ImageVerification {
+  policy: 'NeverVerify' | 'NeverVerifyPreloadedImages' | 'NeverVerifyAllowlistedImages' | 'AlwaysVerify'
+  /** Only with NeverVerifyAllowlistedImages: the kubelet refuses to start with it under another policy. */
+  allowlist?: readonly string[]
+}
+
+/** A kubelet record of an image it pulled (`<root-dir>/image_manager/pulled/`, pullmanager fs_pullrecords.go). */
+export interface PulledRecord {
+  /** The CRI image ID (the config digest), which the record is for. */
+  imageRef: string
+  /** By image name without tag: how the pull was made (nodePodsAccessible, or the secrets / service accounts used). */
+  credentialMapping: Record<
+    string,
+    {
+      nodePodsAccessible?: boolean
+      kubernetesSecrets?: Array<{ uid: string; namespace: string; name: string; credentialHash: string }>
+      kubernetesServiceAccounts?: Array<{ uid: string; namespace: string; name: string }>
+    }
+  >
 }
 
 export interface Node {
   name: string
   binaries: NodeBinaries
+  /** NodeOptions.preload's images → their image IDs. */
+  preloaded: ReadonlyMap<string, string>
   containerdLog(): string
   kubeletLog(): string
+  /**
+   * Stops the kubelet and starts it again with another image verification (its configuration is
+   * read only at start); containers, images and its pull records stay. A new kubelet also lists the
+   * node's images at once (otherwise every 30 s: kubelet images/image_gc_manager.go Start), so
+   * status.images soon names every image on the node.
+   */
+  restartKubelet(imageVerification: ImageVerification | undefined): Promise<void>
+  /** The kubelet's records of the images it pulled. */
+  pulledRecords(): PulledRecord[]
   /** Stops the node and puts the host back as it was (idempotent). */
   stop(): Promise<void>
   /**
@@ -306,7 +351,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.nri.v1.nri",
 `
 }
 
-function kubeletConfig(o: { port: number; healthzPort: number }): string {
+function kubeletConfig(o: {
+  port: number
+  healthzPort: number
+  imageVerification: ImageVerification | undefined
+}): string {
+  const verification = o.imageVerification
   return JSON.stringify({
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
@@ -335,6 +385,8 @@ function kubeletConfig(o: { port: number; healthzPort: number }): string {
     // Status soon after a change: the tests wait on it.
     nodeStatusUpdateFrequency: '2s',
     syncFrequency: '5s',
+    ...(verification === undefined ? {} : { imagePullCredentialsVerificationPolicy: verification.policy }),
+    ...(verification?.allowlist === undefined ? {} : { preloadedImagesVerificationAllowlist: verification.allowlist }),
   })
 }
 
@@ -393,8 +445,12 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
       () => containerd.log(),
     )
 
+    const preloaded = new Map<string, string>()
+    for (const { image, auth } of options.preload ?? [])
+      preloaded.set(image, await criPullImage(join(NODE_ROOT, 'containerd.sock'), image, auth))
+
     const kubeletYaml = join(NODE_ROOT, 'kubelet.yaml')
-    writeFileSync(kubeletYaml, kubeletConfig({ port: await freePort(), healthzPort: await freePort() }))
+    const ports = { port: await freePort(), healthzPort: await freePort() }
     const args = [
       '--config',
       kubeletYaml,
@@ -417,21 +473,41 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
             options.credentialProviders.binDir,
           ]),
     ]
-    const kubelet = startChild('kubelet', binaries.kubelet, args, {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: kubeletRoot },
-    })
-    children.push(kubelet)
+    const startKubelet = (imageVerification: ImageVerification | undefined): Child => {
+      writeFileSync(kubeletYaml, kubeletConfig({ ...ports, imageVerification }))
+      const child = startChild('kubelet', binaries.kubelet, args, {
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: kubeletRoot },
+      })
+      children.push(child)
+      return child
+    }
+    const kubeletTrouble = (): string => `${kubelet.log().slice(-6000)}\ncontainerd:\n${containerd.log().slice(-3000)}`
+    let kubelet = startKubelet(options.imageVerification)
     await waitFor(
       `node ${name} registered`,
       async () => (await cp.kubectl(['get', 'node', name, '-o', 'name'])).code === 0,
       READY_TIMEOUT_MS,
-      () => `${kubelet.log().slice(-6000)}\ncontainerd:\n${containerd.log().slice(-3000)}`,
+      kubeletTrouble,
     )
     return {
       name,
       binaries,
+      preloaded,
       containerdLog: () => containerd.log(),
       kubeletLog: () => kubelet.log(),
+      async restartKubelet(imageVerification) {
+        await kubelet.stop()
+        children.splice(children.indexOf(kubelet), 1)
+        kubelet = startKubelet(imageVerification)
+        // The Node is registered already: the new kubelet is up once its health endpoint answers.
+        await waitFor(
+          `kubelet of ${name} restarted`,
+          async () => (await fetch(`http://127.0.0.1:${ports.healthzPort}/healthz`)).ok,
+          READY_TIMEOUT_MS,
+          kubeletTrouble,
+        )
+      },
+      pulledRecords: () => pulledRecords(join(kubeletRoot, 'image_manager', 'pulled')),
       stop,
       async crash() {
         stopping ??= (async () => {
@@ -446,4 +522,12 @@ export async function startNode(cp: ControlPlane, options: NodeOptions): Promise
     await stop().catch(() => undefined)
     throw err
   }
+}
+
+/** Every record in the kubelet's `pulled` folder (one JSON file per image ID; `.tmp` files are writes under way). */
+function pulledRecords(dir: string): PulledRecord[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((f) => !f.endsWith('.tmp'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as PulledRecord)
 }
