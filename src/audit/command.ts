@@ -23,7 +23,8 @@ import { AuditReportWriter, type AuditReport } from './report.js'
 export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
                        [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
                        [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8] [--output table|json]`
+                       [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
+                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...] [--output table|json]`
 
 export async function audit(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {

@@ -19,7 +19,8 @@ export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--doc
                        [--namespace NS] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
                        [--platform OS/ARCH[/VARIANT]]... [--exempt-image GLOB]... [--on-registry-error allow|deny]
                        [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR] [--output table|json]
-                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]`
+                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
+                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...]`
 
 export async function check(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {

@@ -13,7 +13,8 @@ export const SERVE_USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--t
                        [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
                        [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
                        [--audit-interval 0] [--audit-registry-qps 2] [--audit-events true|false]
-                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]`
+                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
+                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...]`
 
 /** Runs until a signal; the process exits from the signal handler. */
 export async function serve(argv: string[]): Promise<void> {
