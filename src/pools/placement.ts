@@ -43,9 +43,22 @@ export function placePod<S extends PoolShape>(pod: PodScheduling, pools: readonl
   if (pod.nodeName !== undefined && pod.nodeName !== '') {
     const holder = pools.find((p) => p.nodes.some((n) => n.name === pod.nodeName))
     if (holder !== undefined) return { pools: [holder], how: 'bound' }
+    // Bound to a node not read yet (joined since, or no list): the scheduler is not asked, so
+    // nothing said here keeps it off any pool.
+    return { pools: [...pools], how: 'anywhere' }
   }
-  const reachable = pools.filter((p) =>
-    p.nodes.length > 0 ? p.nodes.some((n) => schedulable(pod, nodeFacts(n))) : schedulable(pod, shapeFacts(p.shape)),
+  // A pool counts by its nodes now, and by its file too: an autoscaler adds nodes with other label
+  // values, and taints come and go (cluster-autoscaler's, Karpenter's disruption) on nodes of a pool.
+  const reachable = pools.filter(
+    (p) =>
+      p.nodes.some((n) => schedulable(pod, nodeFacts(n))) ||
+      schedulable(
+        pod,
+        shapeFacts(
+          p.shape,
+          p.nodes.map((n) => n.platform),
+        ),
+      ),
   )
   return reachable.length > 0 ? { pools: reachable, how: 'scheduled' } : { pools: [...pools], how: 'anywhere' }
 }
@@ -58,9 +71,13 @@ export function nodeFacts(n: NodeSummary): NodeFacts {
   return { name: n.name, labels: n.labels, taints: n.taints.filter((t) => !transient(t)), partial: false }
 }
 
-/** A pool without nodes, from its file: its labels, the platform labels its platforms fix, its taints. */
-export function shapeFacts(shape: PoolShape): NodeFacts {
-  const labels: Record<string, string> = { ...platformLabels(shape.platforms), ...shape.nodeLabels }
+/**
+ * A pool as its file describes any node of it: its labels, its taints, and the platform labels its
+ * platforms fix (else its nodes' now: a pool's nodes share one architecture, whatever else varies).
+ */
+export function shapeFacts(shape: PoolShape, nodePlatforms: readonly Platform[] = []): NodeFacts {
+  const platforms = shape.platforms.length > 0 ? shape.platforms : nodePlatforms.filter((p) => p.os !== '')
+  const labels: Record<string, string> = { ...platformLabels(platforms), ...shape.nodeLabels }
   return { labels, taints: shape.taints, partial: true }
 }
 

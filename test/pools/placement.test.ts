@@ -90,9 +90,24 @@ t.test('a pool scaled to zero counts, by the labels, taints and platforms of its
   t.same(names({ 'kubernetes.io/arch': 'amd64' }), ['general'])
   t.same(
     names({ zone: 'a' }),
-    ['arm'],
-    'a label its file does not name may be on its nodes; general has nodes without it',
+    ['arm', 'general'],
+    'a label its file does not name may be on its nodes, even where its nodes now lack it (an autoscaler adds others)',
   )
+})
+
+t.test('a pool counts by its file when its nodes now carry a passing taint or other labels', async (t) => {
+  const { pools } = assignNodes(
+    [general],
+    [node('c1', { pool: 'general', zone: 'a' }, { taints: [{ key: 'karpenter.sh/disrupted', effect: 'NoSchedule' }] })],
+  )
+  t.same(placePod({ nodeSelector: {}, nodeSelectorTerms: [] }, pools).how, 'scheduled')
+  t.same(placePod({ nodeSelector: { zone: 'c' }, nodeSelectorTerms: [] }, pools).how, 'scheduled')
+})
+
+t.test('a pod bound to a node no pool holds now is judged on every pool, taints or not', async (t) => {
+  const { pools } = assignNodes([gpu, general], [node('c1', { pool: 'general' })])
+  const p = placePod({ nodeSelector: {}, nodeSelectorTerms: [], nodeName: 'gpu-new' }, pools)
+  t.same([p.pools.map((x) => x.shape.name), p.how], [['gpu', 'general'], 'anywhere'])
 })
 
 t.test('a cordoned or not-ready node still counts for its pool', async (t) => {
