@@ -8,7 +8,7 @@ import type { Placement } from '../pools/placement.js'
 import { DEFAULT_POOL, DEFAULT_VERIFICATION_POLICY, type KubeletPullSettings } from '../pools/pool.js'
 import { formatRuntime, parseRuntime, schema1Support, type RuntimeVersion } from '../pools/runtime.js'
 import { judgeNeverPulled, type OwnCredentialsAnswer } from '../pools/verification.js'
-import { isSchema1MediaType, type Platform } from '../registry/index.js'
+import { isSchema1MediaType, type CheckResult, type Platform } from '../registry/index.js'
 import { assess, type AssessOptions, type Assessment } from './assess.js'
 import type { JudgedPool, NodePools, NodeSide } from './node-pools.js'
 import type { ImageOutcome } from './outcome.js'
@@ -97,9 +97,10 @@ export function poolViews(placement: Placement<JudgedPool>, subject: PodSubject)
       shape.platforms.length > 0 && bound.length === 0
         ? shape.platforms
         : distinctPlatforms(nodes.map((n) => n.platform).filter((p) => p.os !== '' && p.architecture !== ''))
-    // What a node reports is what it runs; the pool file speaks for nodes that have not said.
-    const reported = bound.filter((n) => n.runtime !== '')
-    const runtimes = reported.length > 0 ? poolRuntimes(undefined, reported) : poolRuntimes(shape.runtime, nodes)
+    // What a node reports is what it runs; the pool file speaks for a pool whose nodes have not
+    // said (scaled to zero, or not read): a stale file must not outvote the nodes during an upgrade.
+    const reported = nodes.filter((n) => n.runtime !== '')
+    const runtimes = reported.length > 0 ? poolRuntimes(undefined, reported) : poolRuntimes(shape.runtime, [])
     const key = `${sideId(shape.node)}\u0000${platforms.map(formatPlatform).sort().join(',')}`
     return { pool: shape, platforms, runtimes, key }
   })
@@ -183,8 +184,7 @@ function onPool(
   if (o.kind !== 'checked') return o
   const out: ImageOutcome = pool === undefined ? { ...o } : { ...o, pool }
   if (o.use.neverPulled === true) {
-    const own: OwnCredentialsAnswer =
-      o.result.code === 'Exists' ? 'reads' : o.result.code === 'AccessDenied' ? 'denied' : 'other'
+    const own = ownAnswer(o.result.code)
     out.neverPull = {
       ...judgeNeverPulled(kubelet.verificationPolicy, kubelet.allowlist, o.use.image, own),
       policy: kubelet.verificationPolicy,
@@ -202,6 +202,23 @@ function onPool(
       }
   }
   return out
+}
+
+/** What the registry said to the pod's own credentials, as the kubelet's verification sees it. */
+function ownAnswer(code: CheckResult['code']): OwnCredentialsAnswer {
+  switch (code) {
+    case 'Exists':
+      return 'reads'
+    case 'AccessDenied':
+    case 'RepositoryNotFoundOrDenied':
+      return 'denied'
+    case 'TagNotFound':
+    case 'DigestNotFound':
+    case 'RepositoryNotFound':
+      return 'missing'
+    default:
+      return 'other'
+  }
 }
 
 /** Whether a node's status.images names this image (by the pod's string, its canonical name, or its digest). */

@@ -165,7 +165,15 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
       'use an image from a registry the signature policy accepts',
     )
   if (o.result.code === 'Exists' && o.signature?.verdict === 'rejected') return signatureFix(o, t)
-  if (o.result.code === 'Exists' && o.schema1 !== undefined) return schema1Fix(o, t)
+  if (o.result.code === 'Exists' && o.schema1?.verdict === 'refused') return schema1Fix(o, t)
+  if (o.use.neverPulled === true && o.neverPull?.kind === 'refused' && o.result.code !== 'AccessDenied')
+    if (o.result.code !== 'RepositoryNotFoundOrDenied')
+      return imageFix(
+        o,
+        t,
+        `push the image to its registry so the kubelet can pull and verify it (or use imagePullPolicy IfNotPresent), or have the nodes' operators list it in the kubelet's preloadedImagesVerificationAllowlist (NeverVerifyAllowlistedImages)`,
+        'push the image, or allowlist it on the nodes',
+      )
   switch (o.result.code) {
     case 'TagNotFound':
       return tagFix(o, t)

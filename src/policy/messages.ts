@@ -66,11 +66,11 @@ export function problem(o: ImageOutcome): string {
   const asked = askedNote(o) + shortNameNote(o)
   switch (result.code) {
     case 'TagNotFound':
-      return `tag "${ref.reference}" does not exist in ${repo}${asked}`
+      return `tag "${ref.reference}" does not exist in ${repo}${asked}${neverRefused(o)}`
     case 'DigestNotFound':
-      return `digest ${ref.reference} does not exist in ${repo}${asked}`
+      return `digest ${ref.reference} does not exist in ${repo}${asked}${neverRefused(o)}`
     case 'RepositoryNotFound':
-      return `repository ${repo} does not exist${asked}`
+      return `repository ${repo} does not exist${asked}${neverRefused(o)}`
     case 'RepositoryNotFoundOrDenied':
       if (pullability(o) === 'unknown') return `could not be verified: ${undetermined(o)}`
       return o.tried.length === 0
@@ -103,13 +103,19 @@ export function problem(o: ImageOutcome): string {
   }
 }
 
+/** `imagePullPolicy: Never` for an image the registry lacks, on nodes that verify every copy. */
+function neverRefused(o: Checked): string {
+  if (o.use.neverPulled !== true || o.neverPull?.kind !== 'refused') return ''
+  return `; with imagePullPolicy Never the nodes' kubelet (imagePullCredentialsVerificationPolicy ${o.neverPull.policy}) gives a pod only a copy it pulled itself, which it cannot have pulled from there, and refuses a preloaded one, so every node reports ErrImageNeverPull`
+}
+
 /** A Docker schema 1 manifest on nodes whose containerd refuses it (2.1+) or may (2.0). */
 function schema1Problem(o: Checked, s: NonNullable<Checked['schema1']>): string {
   const what = `${o.ref.canonical} (${o.result.code === 'Exists' ? o.result.digest : o.ref.reference}) is a Docker schema 1 manifest`
   const on = joined(s.runtimes)
   if (s.verdict === 'refused')
     return `${what}, which ${on} refuses ("schema 1 image manifests are no longer supported": containerd removed schema 1 pulls in 2.1)`
-  return `could not be verified: ${what}; ${on} pulls it only if started with CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1 (2.0) and never from 2.1 on`
+  return `pullable, but ${what}: ${on} pulls it only if started with CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1 (2.0) and never from 2.1 on`
 }
 
 /** `/etc/containers/policy.json, scope "quay.io/team"`: where the requirement that decided was written. */
@@ -302,10 +308,8 @@ function shortProblem(o: ImageOutcome): string {
     case 'RegistryUnreachable':
       return `not verified, ${undetermined(o)}`
     case 'Exists':
-      if (o.schema1 !== undefined)
-        return o.schema1.verdict === 'refused'
-          ? `Docker schema 1 manifest, which ${joined(o.schema1.runtimes)} refuses`
-          : `not verified: Docker schema 1 manifest (${joined(o.schema1.runtimes)})`
+      if (o.schema1?.verdict === 'refused')
+        return `Docker schema 1 manifest, which ${joined(o.schema1.runtimes)} refuses`
       if (o.signature?.verdict === 'rejected') return `signatures refused by the policy in ${o.signature.file}`
       if (o.signature?.verdict === 'unverifiable')
         return `not verified against the signature policy in ${o.signature.file}: ${o.signature.reason}`
@@ -368,6 +372,10 @@ export function notes(o: ImageOutcome): string[] {
   if (o.notOnNode !== undefined)
     out.push(
       `${what(o)} image "${o.use.image}" (imagePullPolicy Never): node ${o.notOnNode} does not list it in status.images (at most 50 images, refreshed every 30 s); if it is not there the kubelet reports ErrImageNeverPull`,
+    )
+  if (o.schema1?.verdict === 'uncertain')
+    out.push(
+      `${what(o)} image "${o.use.image}": a Docker schema 1 manifest, which ${joined(o.schema1.runtimes)}${o.pool === undefined ? '' : ` on node pool ${o.pool}`} pulls only if started with CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1 (2.1 and later never): push it again as OCI`,
     )
   if (o.neverPull?.kind === 'cached')
     out.push(

@@ -83,7 +83,7 @@ export type ImageOutcome =
       providersReusableUntil?: number
       /** Judged for a node pool (--node-pools): its name. */
       pool?: string
-      /** A Docker schema 1 manifest on a pool whose runtimes refuse it (all: `refused`), or may (`uncertain`). */
+      /** A Docker schema 1 manifest on a pool whose runtimes all refuse it (`refused`), or some may (`uncertain`: a warning). */
       schema1?: { verdict: 'refused' | 'uncertain'; runtimes: string[] }
       /** `imagePullPolicy: Never`: what the pool's kubelet does with a copy on the node (KEP-2535). */
       neverPull?: NeverPullVerdict & { policy: VerificationPolicy }
@@ -111,7 +111,8 @@ export function pullability(o: ImageOutcome): Pullability {
   if (o.kind !== 'checked') return 'not-pullable'
   switch (o.result.code) {
     case 'Exists':
-      if (o.schema1 !== undefined) return o.schema1.verdict === 'refused' ? 'not-pullable' : 'unknown'
+      // containerd 2.0 may be set to pull it: pullable, with a warning (messages.ts notes).
+      if (o.schema1?.verdict === 'refused') return 'not-pullable'
       if (o.signature?.verdict === 'rejected') return 'not-pullable'
       if (o.signature?.verdict === 'unverifiable') return 'unknown'
       return o.platform?.verdict === 'none' ? 'not-pullable' : 'pullable'

@@ -12,10 +12,15 @@
  * ErrImageNeverPull (Never): "Container image "X" is not present with pull policy of Never".
  * With `Never` the registry is never asked: only the records decide.
  */
+import { tryParseReference } from '../reference/index.js'
 import type { VerificationPolicy } from './pool.js'
 
-/** What the registry told pullguard when asked with the pod's own credentials, for a `Never` image. */
-export type OwnCredentialsAnswer = 'reads' | 'denied' | 'other'
+/**
+ * What the registry told pullguard when asked with the pod's own credentials, for a `Never` image:
+ * it `reads`, `denied` the credentials, says the image is `missing` (no tag, digest or repository),
+ * or gave no answer (`other`).
+ */
+export type OwnCredentialsAnswer = 'reads' | 'denied' | 'missing' | 'other'
 
 /**
  * - `ok`: the kubelet gives the pod a copy on the node, whoever put it there;
@@ -41,8 +46,9 @@ export function judgeNeverPulled(
       ? { kind: 'cached', needs: 'only a preloaded copy (not one the kubelet pulled)' }
       : { kind: 'refused', needs: '' }
   if (preloadedRuns) return { kind: 'ok' }
-  // AlwaysVerify, or an image off the allowlist: a preloaded copy is refused; a kubelet-pulled one
-  // is given if it was pulled anonymously, with node-wide credentials, or with this pod's secret.
+  // AlwaysVerify, or an image off the allowlist: a preloaded copy is refused, and an image the
+  // registry does not have cannot have been pulled by the kubelet (unless deleted only since).
+  if (own === 'missing') return { kind: 'refused', needs: '' }
   return {
     kind: 'cached',
     needs:
@@ -72,19 +78,17 @@ export function trimTagDigest(image: string): string {
 
 /**
  * An allowlist entry the kubelet accepts (getAllowlistImagePattern): a name without tag or digest,
- * or a prefix ending in `/*` with at least a registry host; undefined when valid, else why not.
+ * or a prefix ending in `/*`; undefined when valid, else the kubelet's reason.
  */
 export function allowlistProblem(entry: string): string | undefined {
   if (entry.trim() !== entry) return 'leading/trailing spaces are not allowed'
-  if (entry.length < 2) return 'the supplied pattern is too short'
-  if (entry.endsWith('/*')) {
-    if (entry === '/*') return 'at least registry hostname is required'
-    if (entry.slice(0, -2).includes('*'))
-      return "not a valid wildcard pattern, only patterns ending with '/*' are allowed"
-    return undefined
-  }
-  if (entry.includes('*')) return "not a valid wildcard pattern, only patterns ending with '/*' are allowed"
-  if (entry.includes('@') || trimTagDigest(entry) !== entry)
-    return 'neither tag nor digest is accepted in an image reference'
+  const wildcard = entry.endsWith('/*')
+  const trimmed = wildcard ? entry.slice(0, -1) : entry
+  if (trimmed.length === 0) return 'the supplied pattern is too short'
+  if (trimmed.includes('*')) return "not a valid wildcard pattern, only patterns ending with '/*' are allowed"
+  if (wildcard) return trimmed.length === 1 ? 'at least registry hostname is required' : undefined
+  const parsed = tryParseReference(trimmed)
+  if (!parsed.ok) return `failed to parse as an image name: ${parsed.error.message}`
+  if (trimTagDigest(trimmed) !== trimmed) return 'neither tag nor digest is accepted in an image reference'
   return undefined
 }

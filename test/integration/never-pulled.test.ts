@@ -88,6 +88,22 @@ t.test('AlwaysVerify: denied, since the kubelet gives no copy to a pod its regis
   t.match(line.images, [{ reason: 'NeverPullRefused' }])
 })
 
+t.test('AlwaysVerify: a Never image its registry does not have can only be preloaded: refused', async (t) => {
+  const { response, line } = await review(await webhook(policy('AlwaysVerify')), {
+    image: `${registry.host}/team/local-build:dev`,
+    secrets: ['regcred'],
+  })
+  t.equal(response.allowed, false)
+  t.match(response.status.message, /gives a pod only a copy it pulled itself, which it cannot have pulled from there/)
+  t.match(response.status.message, /preloadedImagesVerificationAllowlist/)
+  t.match(line.images, [{ reason: 'NeverPullRefused' }])
+  const byDefault = await review(await webhook([]), {
+    image: `${registry.host}/team/local-build:dev`,
+    secrets: ['regcred'],
+  })
+  t.equal(byDefault.response.allowed, true, 'a local build preloaded on the nodes runs under the default policy')
+})
+
 t.test(
   'AlwaysVerify with the pod’s own secret: allowed, with a warning that only a copy the kubelet pulled counts',
   async (t) => {

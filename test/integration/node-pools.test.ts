@@ -205,8 +205,10 @@ t.test('a schema 1 image is denied on containerd 2.1 nodes, allowed on 1.7 nodes
     /Docker schema 1 manifest, which containerd 2\.1\.4 refuses on node pool new; it pulls on node pool old/,
   ])
   const mid = await ask({ nodeSelector: { pool: 'mid' }, tolerations: [{ key: 'mid', operator: 'Exists' }] })
-  t.equal(mid.response.allowed, true, 'containerd 2.0: not verified, --on-registry-error allow')
+  t.equal(mid.response.allowed, true, 'containerd 2.0 may be set to pull it: allowed, with a warning')
   t.match(mid.line.images, [{ reason: 'Schema1Unverified' }])
-  t.match(mid.response.warnings, [/not verified: Docker schema 1 manifest \(containerd 2\.0\.5\)/])
+  t.match(mid.response.warnings, [
+    /a Docker schema 1 manifest, which containerd 2\.0\.5 on node pool mid pulls only if started with CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1/,
+  ])
   t.ok(digest.startsWith('sha256:'))
 })

@@ -24,6 +24,9 @@ t.test('a Never image by policy and by what the pod’s own credentials get from
     ['AlwaysVerify', [], 'denied', 'refused'],
     ['AlwaysVerify', [], 'reads', 'cached'],
     ['AlwaysVerify', [], 'other', 'cached'],
+    ['AlwaysVerify', [], 'missing', 'refused'],
+    ['NeverVerifyAllowlistedImages', ['reg.io/other/*'], 'missing', 'refused'],
+    ['NeverVerifyPreloadedImages', [], 'missing', 'ok'],
   ]
   for (const [policy, allowlist, own, want] of table)
     t.equal(
@@ -52,7 +55,7 @@ t.test('allowlist matching: names as written, tag and digest cut, `/*` at any de
 })
 
 t.test('allowlist entries the kubelet refuses', async (t) => {
-  const table: Array<[string, string | undefined]> = [
+  const table: Array<[string, string | RegExp | undefined]> = [
     ['reg.io/team/app', undefined],
     ['reg.io/*', undefined],
     ['reg.io/team/app:1.0', 'neither tag nor digest is accepted in an image reference'],
@@ -60,8 +63,12 @@ t.test('allowlist entries the kubelet refuses', async (t) => {
     ['reg.io/*/app', "not a valid wildcard pattern, only patterns ending with '/*' are allowed"],
     ['reg.io*', "not a valid wildcard pattern, only patterns ending with '/*' are allowed"],
     ['/*', 'at least registry hostname is required'],
-    ['*', 'the supplied pattern is too short'],
+    ['*', "not a valid wildcard pattern, only patterns ending with '/*' are allowed"],
+    ['a', undefined],
+    ['Reg.IO/UPPER', /^failed to parse as an image name: /],
     [' reg.io/app', 'leading/trailing spaces are not allowed'],
   ]
-  for (const [entry, want] of table) t.equal(allowlistProblem(entry), want, JSON.stringify(entry))
+  for (const [entry, want] of table)
+    if (want instanceof RegExp) t.match(allowlistProblem(entry), want, JSON.stringify(entry))
+    else t.equal(allowlistProblem(entry), want, JSON.stringify(entry))
 })
