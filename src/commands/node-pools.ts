@@ -84,6 +84,8 @@ export interface FlagNodes {
   node: NodeFileSettings
   kubelet: KubeletPullSettings
   platforms: readonly Platform[]
+  /** The flags among --platform and the kubelet's that were given (their sources, for errors). */
+  given: readonly string[]
 }
 
 /** The pools: read from `file`, or the one pool the flags describe. */
@@ -153,7 +155,11 @@ function readPoolFile(path: string, flag: string, flags: FlagNodes, env: Env): P
         return fail(at('platforms'), (err as Error).message)
       }
     })
-    const kubelet = kubeletSettings(raw, (key, p) => fail(at(key), p))
+    // A pool `fromFlags` takes the flags' kubelet settings and platforms where it names none.
+    const inherits = raw.fromFlags === true
+    const ownKubelet =
+      raw.imagePullCredentialsVerificationPolicy !== undefined || raw.preloadedImagesVerificationAllowlist !== undefined
+    const kubelet = inherits && !ownKubelet ? flags.kubelet : kubeletSettings(raw, (key, p) => fail(at(key), p))
     const nodeKeys = Object.keys(raw).filter((k) => NODE_KEYS[k] !== undefined)
     let node: NodeFileSettings
     let nodeKey: string
@@ -192,13 +198,30 @@ function readPoolFile(path: string, flag: string, flags: FlagNodes, env: Env): P
       nodeLabels,
       taints,
       runtime: runtime as string | undefined,
-      platforms,
+      platforms: inherits && platforms.length === 0 ? flags.platforms : platforms,
       kubelet,
       node,
       nodeKey,
     }
   })
   if (fromFlags > 1) fail('', 'only one pool can take its node files from the flags (`fromFlags`)')
+  // The flags that describe the nodes beside their files speak for the `fromFlags` pool only.
+  if (fromFlags === 0 && flags.given.length > 0)
+    throw new ConfigError(
+      flags.given[0]!,
+      `describes the nodes the flags stand for, and no pool of ${path} is \`fromFlags\`: set it per pool in the file`,
+    )
+  // A pool whose labels include an earlier pool's could never have a node.
+  for (const [j, later] of pools.entries())
+    for (const earlier of pools.slice(0, j))
+      if (
+        Object.keys(earlier.nodeLabels).length > 0 &&
+        Object.entries(earlier.nodeLabels).every(([k, v]) => later.nodeLabels[k] === v)
+      )
+        fail(
+          `pools[${j}] (${later.name}): `,
+          `its nodeLabels include those of pool ${earlier.name}, listed before it, which takes every node it would`,
+        )
   // A pool after one that takes every node could never have one.
   const catchAll = pools.findIndex((p) => Object.keys(p.nodeLabels).length === 0)
   if (catchAll >= 0 && catchAll < pools.length - 1)

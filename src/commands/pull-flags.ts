@@ -71,10 +71,14 @@ export function pullSettings(
       flag === 'node-docker-config' ? { value: own.nodeDockerConfigPath, source: '--node-docker-config' } : pick(flag),
     env,
   )
-  const kubelet = kubeletPullSettings(
-    pick('image-pull-credentials-verification-policy'),
-    pickList('preloaded-images-verification-allowlist'),
-  )
+  const policy = pick('image-pull-credentials-verification-policy')
+  const allowlist = pickList('preloaded-images-verification-allowlist')
+  const kubelet = kubeletPullSettings(policy, allowlist)
+  const given = [
+    ...(own.platforms.length > 0 ? ['--platform'] : []),
+    ...(policy.value !== undefined ? [policy.source] : []),
+    ...(allowlist.given ? [allowlist.source] : []),
+  ]
   return {
     registryCaPem: registryCa(pick('registry-ca')),
     insecureRegistries: insecureRegistries(pickList('insecure-registry')),
@@ -84,6 +88,6 @@ export function pullSettings(
     mirrors: node.mirrors,
     crio: node.crio,
     signatures: node.signatures,
-    nodePools: nodePools(pick('node-pools'), { node, kubelet, platforms: own.platforms }, env),
+    nodePools: nodePools(pick('node-pools'), { node, kubelet, platforms: own.platforms, given }, env),
   }
 }

@@ -11,7 +11,12 @@ gc()
 const before = process.memoryUsage().heapUsed
 const settings = nodePools(
   { value: process.argv[2], source: '--node-pools' },
-  { node: NO_NODE_FILES, kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] }, platforms: [] },
+  {
+    node: NO_NODE_FILES,
+    kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
+    platforms: [],
+    given: [],
+  },
   {},
 )
 const opened = openNodePools(

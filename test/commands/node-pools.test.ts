@@ -12,6 +12,7 @@ const flags: FlagNodes = {
   node: NO_NODE_FILES,
   kubelet: { verificationPolicy: 'NeverVerifyPreloadedImages', allowlist: [] },
   platforms: [],
+  given: [],
 }
 
 const dirs: string[] = []
@@ -124,6 +125,34 @@ t.test('what the file may not say', async (t) => {
   }
   t.throws(() => nodePools({ value: '/no/such/pools.yaml', source: '--node-pools' }, flags, {}), {
     message: /^--node-pools: cannot read \/no\/such\/pools\.yaml: ENOENT$/,
+  })
+})
+
+t.test('the kubelet flags and --platform speak for the fromFlags pool, and are refused without one', async (t) => {
+  const withFlags: FlagNodes = {
+    ...flags,
+    kubelet: { verificationPolicy: 'AlwaysVerify', allowlist: [] },
+    platforms: [{ os: 'linux', architecture: 'arm64' }],
+    given: ['--image-pull-credentials-verification-policy', '--platform'],
+  }
+  const inherit = poolFile('pools:\n- {name: gpu, nodeLabels: {pool: gpu}}\n- {name: rest, fromFlags: true}\n')
+  const pools = nodePools({ value: inherit, source: '--node-pools' }, withFlags, {})
+  t.same(
+    pools.map((p) => [p.name, p.kubelet.verificationPolicy, p.platforms]),
+    [
+      ['gpu', 'NeverVerifyPreloadedImages', []],
+      ['rest', 'AlwaysVerify', [{ os: 'linux', architecture: 'arm64' }]],
+    ],
+  )
+  const own = poolFile('pools:\n- {name: rest, fromFlags: true, imagePullCredentialsVerificationPolicy: NeverVerify}\n')
+  t.equal(
+    nodePools({ value: own, source: '--node-pools' }, withFlags, {})[0]!.kubelet.verificationPolicy,
+    'NeverVerify',
+  )
+  const none = poolFile('pools:\n- {name: gpu, nodeLabels: {pool: gpu}}\n')
+  t.throws(() => nodePools({ value: none, source: '--node-pools' }, withFlags, {}), {
+    message:
+      /^--image-pull-credentials-verification-policy: describes the nodes the flags stand for, and no pool of .* is `fromFlags`/,
   })
 })
 
