@@ -10,10 +10,21 @@ import { auditChecker } from '../auditor/checkers.js'
 import { WorkloadCache } from '../auditor/workload-cache.js'
 import { LeaderElector, leaseApi } from '../kube/leader.js'
 import type { AssessOptions } from '../policy/assess.js'
-import { CachedChecker } from '../registry/cached-checker.js'
+import { CachedChecker, type ImageChecker } from '../registry/cached-checker.js'
 import type { NodePools } from '../policy/node-pools.js'
 import type { Metrics } from '../server/metrics.js'
 import type { AuditSettings } from './config.js'
+
+/** auditChecker once per checker: pools sharing files share the audit's answers too. */
+function freshOnce(): (checker: ImageChecker) => ImageChecker {
+  const made = new WeakMap<ImageChecker, ImageChecker>()
+  return (c) => {
+    if (!(c instanceof CachedChecker)) return c
+    let fresh = made.get(c)
+    if (fresh === undefined) made.set(c, (fresh = auditChecker(c)))
+    return fresh
+  }
+}
 
 export function startBackgroundAudit(
   settings: AuditSettings,
@@ -31,7 +42,7 @@ export function startBackgroundAudit(
     current: (w) => workloads?.get(w),
     assess: { ...assess, checker: auditChecker(assess.checker) },
     // Each pool's checker asked afresh too, its answers left in that pool's cache for the reviews.
-    ...(pools === undefined ? {} : { pools, checkerFor: (c) => (c instanceof CachedChecker ? auditChecker(c) : c) }),
+    ...(pools === undefined ? {} : { pools, checkerFor: freshOnce() }),
     intervalMs: settings.intervalMs,
     qps: settings.qps,
     timeoutMs,
