@@ -50,17 +50,42 @@ export function placePod<S extends PoolShape>(pod: PodScheduling, pools: readonl
   // A pool counts by its nodes now, and by its file too: an autoscaler adds nodes with other label
   // values, and taints come and go (cluster-autoscaler's, Karpenter's disruption) on nodes of a pool.
   const reachable = pools.filter(
-    (p) =>
+    (p, i) =>
       p.nodes.some((n) => schedulable(pod, nodeFacts(n))) ||
-      schedulable(
+      (schedulable(
         pod,
         shapeFacts(
           p.shape,
           p.nodes.map((n) => n.platform),
         ),
-      ),
+      ) &&
+        !earlierPoolTakes(pod, pools.slice(0, i))),
   )
+
   return reachable.length > 0 ? { pools: reachable, how: 'scheduled' } : { pools: [...pools], how: 'anywhere' }
+}
+
+/**
+ * Whether every node the pod's selector asks for carries all the labels of an earlier pool, and so
+ * belongs to that pool, never to a later one (`pool: gpu` asked of a pool without labels that
+ * takes the nodes left). Only what the pod requires for sure counts: its nodeSelector, and in each
+ * required term the `In` expressions with one value.
+ */
+function earlierPoolTakes(pod: PodScheduling, earlier: readonly PoolNodes<PoolShape>[]): boolean {
+  const takes = (required: Readonly<Record<string, string>>): boolean =>
+    earlier.some(
+      (q) =>
+        Object.keys(q.shape.nodeLabels).length > 0 &&
+        Object.entries(q.shape.nodeLabels).every(([k, v]) => required[k] === v),
+    )
+  if (takes(pod.nodeSelector)) return true
+  if (pod.nodeSelectorTerms.length === 0) return false
+  return pod.nodeSelectorTerms.every((term) => {
+    const required: Record<string, string> = { ...pod.nodeSelector }
+    for (const e of term.matchExpressions)
+      if (e.operator === 'In' && e.values?.length === 1) required[e.key] = e.values[0]!
+    return takes(required)
+  })
 }
 
 /**

@@ -104,6 +104,32 @@ t.test('a pool counts by its file when its nodes now carry a passing taint or ot
   t.same(placePod({ nodeSelector: { zone: 'c' }, nodeSelectorTerms: [] }, pools).how, 'scheduled')
 })
 
+t.test('a pool that takes the nodes left cannot hold a node with an earlier pool’s labels', async (t) => {
+  const { pools } = assignNodes([gpu, rest], [node('g1', { pool: 'gpu' }), node('c1', { pool: 'general' })])
+  const tolerant = [{ key: 'nvidia.com/gpu', operator: 'Exists' }]
+  const names = (pod: Parameters<typeof placePod>[0]): string[] => placePod(pod, pools).pools.map((p) => p.shape.name)
+  t.same(names({ nodeSelector: { pool: 'gpu' }, nodeSelectorTerms: [], tolerations: tolerant }), ['gpu'])
+  t.same(
+    names({
+      nodeSelector: {},
+      nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['gpu'] }] }],
+      tolerations: tolerant,
+    }),
+    ['gpu'],
+    'an affinity term that requires the label',
+  )
+  t.same(
+    names({
+      nodeSelector: {},
+      nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['gpu', 'other'] }] }],
+      tolerations: tolerant,
+    }),
+    ['gpu', 'rest'],
+    'a term that allows other values: the pool of the nodes left may hold one',
+  )
+  t.same(names({ nodeSelector: { zone: 'a' }, nodeSelectorTerms: [], tolerations: tolerant }), ['gpu', 'rest'])
+})
+
 t.test('a pod bound to a node no pool holds now is judged on every pool, taints or not', async (t) => {
   const { pools } = assignNodes([gpu, general], [node('c1', { pool: 'general' })])
   const p = placePod({ nodeSelector: {}, nodeSelectorTerms: [], nodeName: 'gpu-new' }, pools)
