@@ -5,14 +5,48 @@
  * images would no longer pull). Bad input of any command exits 2 with one line; anything else
  * that goes wrong exits 1 with its stack.
  */
+import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
-import { AUDIT_USAGE, audit } from './audit/command.js'
-import { CHECK_USAGE, check } from './check/command.js'
+import { AUDIT_HELP, audit } from './audit/command.js'
+import { CHECK_HELP, check } from './check/command.js'
 import { ConfigError, isUsageError } from './commands/errors.js'
-import { DIAGNOSE_USAGE, diagnose } from './diagnose/command.js'
-import { SERVE_USAGE, serve } from './serve/command.js'
+import { nearest } from './commands/flag-table.js'
+import { DIAGNOSE_HELP, diagnose } from './diagnose/command.js'
+import { SERVE_HELP, serve } from './serve/command.js'
 
-const USAGE = [SERVE_USAGE, CHECK_USAGE, DIAGNOSE_USAGE, AUDIT_USAGE].join('\n')
+const COMMANDS = [SERVE_HELP, CHECK_HELP, DIAGNOSE_HELP, AUDIT_HELP]
+
+/** `pullguard --help`: each command with one line. */
+const HELP = [
+  "pullguard: stops ImagePullBackOff before it happens. It asks each image's registry what the nodes' kubelet will ask, with the pod's own credentials, and says what is wrong and how to fix it.",
+  '',
+  'Usage:',
+  '  pullguard COMMAND [flags]',
+  '',
+  'Commands:',
+  ...COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`),
+  '',
+  'Flags:',
+  "  -h, --help     show this help; `pullguard COMMAND --help` shows a command's flags",
+  '      --version  print the version',
+  '',
+].join('\n')
+
+/** The package's version: its package.json is beside dist/ (the image: dist/cli.js; a checkout: dist/src/cli.js). */
+function version(): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
+        name?: string
+        version?: string
+      }
+      if (pkg.name === 'pullguard' && pkg.version !== undefined) return pkg.version
+    } catch {
+      // not there: the other layout
+    }
+  }
+  return 'unknown'
+}
 
 /**
  * The one-shot commands run on a workstation or a CI runner, where V8 sizes its heap for the whole
@@ -45,11 +79,23 @@ async function main(argv: string[]): Promise<void> {
     case undefined:
     case '-h':
     case '--help':
-      process.stdout.write(USAGE + '\n')
+      process.stdout.write(HELP)
       if (command === undefined) process.exitCode = 2
       return
-    default:
-      throw new ConfigError(command, `unknown command (${USAGE.split('\n')[0]})`)
+    case '--version':
+    case 'version':
+      process.stdout.write(`pullguard ${version()}\n`)
+      return
+    default: {
+      const near = nearest(
+        command,
+        COMMANDS.map((c) => c.name),
+      )
+      throw new ConfigError(
+        command,
+        `unknown command${near === undefined ? '' : ` (did you mean ${near}?)`}; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`,
+      )
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import { passTotals, runPass } from '../auditor/pass.js'
 import { workloadLister, workloadPages } from '../auditor/workload-api.js'
 import { userCluster } from '../commands/cluster.js'
 import { TargetError } from '../commands/errors.js'
+import { renderHelp, type CommandHelp } from '../commands/flag-table.js'
 import { wantsHelp } from '../commands/flags.js'
 import { openNodePools } from '../commands/pools.js'
 import { createLogger } from '../log/logger.js'
@@ -17,18 +18,31 @@ import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
 import { NodePools } from '../policy/node-pools.js'
 import type { ImageChecker } from '../registry/cached-checker.js'
-import { parseAuditConfig } from './config.js'
+import { AUDIT_OPTIONS, parseAuditConfig } from './config.js'
 import { AuditReportWriter, type AuditReport } from './report.js'
 
-export const AUDIT_USAGE = `usage: pullguard audit [-n NS | -A/--all-namespaces] [--kubeconfig FILE] [--timeout 8s] [--audit-registry-qps 2]
-                       [--registry-ca FILE] [--insecure-registry HOST[:PORT]]... [--node-docker-config FILE]
-                       [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--platform OS/ARCH[/VARIANT]]... [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
-                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...] [--output table|json]`
+export const AUDIT_HELP: CommandHelp = {
+  name: 'audit',
+  summary: 'find workloads whose images would no longer pull',
+  usage: ['audit [-n NS | -A] [flags]'],
+  description: [
+    'Lists every workload (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, bare Pods, …) and judges each image as the webhook would judge a CREATE of it: a tag deleted since, a secret expired, a workload scaled to zero that would not come back. Each distinct question (image and credentials) is asked once, paced per registry.',
+  ],
+  exitCodes: [
+    [0, 'every image can be pulled'],
+    [1, 'some image cannot be pulled'],
+    [2, 'bad flags, or the workloads cannot be listed'],
+    [3, 'some image could not be verified'],
+  ],
+  examples: [
+    ['one namespace', 'pullguard audit -n team-a'],
+    ['the whole cluster, as JSON', 'pullguard audit -A -o json'],
+  ],
+}
 
 export async function audit(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(AUDIT_USAGE + '\n')
+    process.stdout.write(renderHelp(AUDIT_HELP, AUDIT_OPTIONS))
     return 0
   }
   const config = parseAuditConfig(argv)

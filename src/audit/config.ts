@@ -4,7 +4,8 @@
  */
 import { CLUSTER_CLI_OPTIONS, clusterCliSettings, type ClusterCliSettings } from '../commands/cluster-flags.js'
 import { ConfigError } from '../commands/errors.js'
-import { flagsOrEnv, parseFlags, type Env } from '../commands/flags.js'
+import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
+import { flagsOrEnv, type Env } from '../commands/flags.js'
 import { auditQps, parseNamespace, platformList } from '../commands/values.js'
 import type { Platform } from '../policy/platforms.js'
 
@@ -16,18 +17,29 @@ export interface AuditConfig extends ClusterCliSettings {
   progress: boolean
 }
 
-const OPTIONS = {
+export const AUDIT_OPTIONS = {
   ...CLUSTER_CLI_OPTIONS,
-  platform: { type: 'string', multiple: true },
-  'audit-registry-qps': { type: 'string' },
-} as const
+  platform: {
+    type: 'string',
+    multiple: true,
+    value: 'OS/ARCH[/VARIANT]',
+    default: 'read from the Node objects',
+    help: "the cluster's platforms",
+  },
+  'audit-registry-qps': {
+    type: 'string',
+    value: 'N',
+    default: '2',
+    help: 'requests a second per registry host, at most',
+  },
+} as const satisfies FlagTable
 
 export function parseAuditConfig(
   argv: readonly string[],
   env: Env = process.env,
   isTerminal = process.stderr.isTTY === true,
 ): AuditConfig {
-  const { values, positionals } = parseFlags('audit', argv, OPTIONS, true)
+  const { values, positionals } = parseFlagTable('audit', argv, AUDIT_OPTIONS, true)
   if (positionals.length > 0)
     throw new ConfigError('audit', `unexpected argument "${positionals[0]}" (use -n NS or -A)`)
   const all = values['all-namespaces'] === true

@@ -6,25 +6,41 @@
 import { readFileSync } from 'node:fs'
 import { userCluster } from '../commands/cluster.js'
 import { helpersNote, readDockerCredentials, type DockerCredentials } from '../commands/docker-credentials.js'
+import { renderHelp, type CommandHelp } from '../commands/flag-table.js'
 import { wantsHelp } from '../commands/flags.js'
 import { createLogger } from '../log/logger.js'
 import { progressLine } from '../log/progress.js'
-import { parseCheckConfig, type CheckConfig } from './config.js'
+import { CHECK_OPTIONS, parseCheckConfig, type CheckConfig } from './config.js'
 import { readDocuments } from './manifests.js'
 import { manifestObjects, type CheckObject } from './objects.js'
 import { buildReport, renderJson, renderTable } from './report.js'
 import { runCheck, type CheckedObject, type ClusterSources } from './run.js'
 
-export const CHECK_USAGE = `usage: pullguard check -f FILE|DIR|- [-f …] [--docker-config FILE] [--from-cluster [--kubeconfig FILE]]
-                       [--namespace NS] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
-                       [--platform OS/ARCH[/VARIANT]]... [--exempt-image GLOB]... [--on-registry-error allow|deny]
-                       [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR] [--output table|json]
-                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
-                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...]`
+export const CHECK_HELP: CommandHelp = {
+  name: 'check',
+  summary: 'check the images of manifests before they are applied',
+  usage: ['check -f FILE|DIR|- [-f …] [flags]'],
+  description: [
+    "Reads Kubernetes manifests (YAML or JSON, several documents, List kinds) and asks each image's registry what the webhook would ask, with the credentials of --docker-config standing for the nodes' (or, with --from-cluster, the pods' own pull secrets). Prints a table, or JSON with -o json.",
+  ],
+  exitCodes: [
+    [0, 'every image can be pulled'],
+    [1, 'some image cannot be pulled'],
+    [2, 'bad flags or unreadable manifests'],
+    [3, 'some image could not be verified, with --on-registry-error deny'],
+  ],
+  examples: [
+    ['a directory of manifests', 'pullguard check -f k8s/'],
+    [
+      'a chart as rendered, with the cluster’s pull secrets',
+      'helm template my-release ./chart | pullguard check -f - --from-cluster -n team-a',
+    ],
+  ],
+}
 
 export async function check(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(CHECK_USAGE + '\n')
+    process.stdout.write(renderHelp(CHECK_HELP, CHECK_OPTIONS))
     return 0
   }
   const config = parseCheckConfig(argv)

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../commands/errors.js'
-import { flagsOrEnv, oneOf, parseFlags, type Env, type Picked } from '../commands/flags.js'
+import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
+import { flagsOrEnv, oneOf, type Env, type Picked } from '../commands/flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
 import { parseNamespace, perImageTimeout, platformList } from '../commands/values.js'
 import type { OnRegistryError } from '../policy/decide.js'
@@ -35,26 +36,56 @@ export interface CheckConfig extends PullSettings {
   progress: boolean
 }
 
-const CHECK_OPTIONS = {
-  filename: { type: 'string', short: 'f', multiple: true },
-  'docker-config': { type: 'string' },
-  'from-cluster': { type: 'boolean' },
-  kubeconfig: { type: 'string' },
-  namespace: { type: 'string', short: 'n' },
-  timeout: { type: 'string' },
-  platform: { type: 'string', multiple: true },
-  'exempt-image': { type: 'string', multiple: true },
-  'on-registry-error': { type: 'string' },
-  output: { type: 'string', short: 'o' },
+export const CHECK_OPTIONS = {
+  filename: {
+    type: 'string',
+    short: 'f',
+    multiple: true,
+    value: 'FILE|DIR|-',
+    help: 'manifests to check: a YAML or JSON file, a directory (recursively), or - for stdin',
+  },
+  'docker-config': {
+    type: 'string',
+    value: 'FILE',
+    default: '$DOCKER_CONFIG/config.json, else ~/.docker/config.json',
+    help: "credentials standing for the nodes' (docker login's config.json)",
+  },
+  'from-cluster': {
+    type: 'boolean',
+    help: 'read pull secrets, service accounts and Nodes from the cluster (KUBECONFIG), as the webhook would',
+  },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'the kubeconfig for --from-cluster' },
+  namespace: {
+    type: 'string',
+    short: 'n',
+    value: 'NS',
+    default: 'default',
+    help: 'for objects without metadata.namespace',
+  },
+  timeout: { type: 'string', value: 'DURATION', default: '8s', help: "each image's budget" },
+  platform: {
+    type: 'string',
+    multiple: true,
+    value: 'OS/ARCH[/VARIANT]',
+    help: "the cluster's platforms (with --from-cluster, read from the Nodes)",
+  },
+  'exempt-image': { type: 'string', multiple: true, value: 'GLOB', help: 'images not checked' },
+  'on-registry-error': {
+    type: 'string',
+    value: 'allow|deny',
+    default: 'allow',
+    help: 'deny: an image whose registry gives no answer fails the run (exit 3)',
+  },
+  output: { type: 'string', short: 'o', value: 'table|json', default: 'table', help: 'the report format' },
   ...PULL_OPTIONS,
-} as const
+} as const satisfies FlagTable
 
 export function parseCheckConfig(
   argv: readonly string[],
   env: Env = process.env,
   stderrIsTTY = process.stderr.isTTY === true,
 ): CheckConfig {
-  const { values } = parseFlags('check', argv, CHECK_OPTIONS, false)
+  const { values } = parseFlagTable('check', argv, CHECK_OPTIONS, false)
   const inputs = values.filename ?? []
   if (inputs.length === 0)
     throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')

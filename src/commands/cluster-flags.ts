@@ -2,19 +2,35 @@
  * The flags `diagnose` and `audit` share: which cluster, how long per image, the nodes' own docker
  * config, the output, and the pull flags every command takes.
  */
+import type { FlagTable } from './flag-table.js'
 import { flagsOrEnv, oneOf, type Env } from './flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from './pull-flags.js'
 import { perImageTimeout } from './values.js'
 
 export const CLUSTER_CLI_OPTIONS = {
-  namespace: { type: 'string', short: 'n' },
-  'all-namespaces': { type: 'boolean', short: 'A' },
-  kubeconfig: { type: 'string' },
-  timeout: { type: 'string' },
-  'node-docker-config': { type: 'string' },
-  output: { type: 'string', short: 'o' },
+  namespace: {
+    type: 'string',
+    short: 'n',
+    value: 'NS',
+    default: "the kubeconfig context's namespace, else default",
+    help: 'the namespace',
+  },
+  'all-namespaces': { type: 'boolean', short: 'A', help: 'every namespace' },
+  kubeconfig: {
+    type: 'string',
+    value: 'FILE',
+    default: 'KUBECONFIG, else ~/.kube/config, else in-cluster',
+    help: 'the kubeconfig',
+  },
+  timeout: { type: 'string', value: 'DURATION', default: '8s', help: "each image's budget" },
+  'node-docker-config': {
+    type: 'string',
+    value: 'FILE',
+    help: "a docker config.json standing for the nodes' own credentials (the kubelet's config.json)",
+  },
+  output: { type: 'string', short: 'o', value: 'table|json', default: 'table', help: 'the report format' },
   ...PULL_OPTIONS,
-} as const
+} as const satisfies FlagTable
 
 export interface ClusterCliSettings extends PullSettings {
   kubeconfigPath: string | undefined

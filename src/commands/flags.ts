@@ -2,7 +2,6 @@
  * Flags and their environment variables, for every command: this is the only module that maps
  * flags to `PULLGUARD_*` variables, and commands hand it `process.env` once, at start-up.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError } from './errors.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -86,20 +85,13 @@ export function flagsOrEnv(
   }
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>
-
-/** node:util's parseArgs, strict, with its complaint turned into a ConfigError naming the command. */
-export function parseFlags<O extends Options, P extends boolean>(
-  command: string,
-  argv: readonly string[],
-  options: O,
-  allowPositionals: P,
-) {
-  try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals })
-  } catch (err) {
-    throw new ConfigError(command, (err as Error).message)
-  }
+/** A boolean flag (`--flag`, `--flag=false`), else its variable (`true` or `false`), else false. */
+export function pickBoolean(values: FlagValues, env: Env, flag: EnvFlag): boolean {
+  const fromFlag = values[flag]
+  if (typeof fromFlag === 'boolean') return fromFlag
+  const fromEnv = env[FLAG_ENV[flag]]
+  if (fromEnv === undefined || fromEnv === '') return false
+  return oneOf(fromEnv, ['true', 'false'] as const, FLAG_ENV[flag]) === 'true'
 }
 
 /** `-h` or `--help` anywhere: print the usage instead of running. */

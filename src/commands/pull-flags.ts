@@ -8,6 +8,7 @@ import type { CrioImageSettings } from '../mirrors/crio-conf.js'
 import type { MirrorSource } from '../mirrors/routes.js'
 import type { Platform } from '../registry/index.js'
 import type { SignaturePolicySource } from '../signatures/signature-policies.js'
+import type { FlagTable } from './flag-table.js'
 import { flagsOrEnv, type Env } from './flags.js'
 import type { CredentialProviderFlags } from './providers.js'
 import { kubeletPullSettings } from './kubelet-flags.js'
@@ -17,25 +18,82 @@ import type { RegistryFlags } from './registry.js'
 import { insecureRegistries, nodeExtraCaCerts, registryCa, registryConcurrency } from './values.js'
 
 export const PULL_OPTIONS = {
-  'registry-ca': { type: 'string' },
-  'insecure-registry': { type: 'string', multiple: true },
-  'registry-concurrency': { type: 'string' },
-  'image-credential-provider-config': { type: 'string' },
-  'image-credential-provider-bin-dir': { type: 'string' },
-  'containerd-hosts-dir': { type: 'string' },
-  'registries-conf': { type: 'string' },
-  'registries-conf-dir': { type: 'string' },
-  'short-name-aliases': { type: 'string' },
-  'short-name-mode': { type: 'string' },
-  'crio-config': { type: 'string' },
-  'crio-config-dir': { type: 'string' },
-  'signature-policy': { type: 'string' },
-  'signature-policy-dir': { type: 'string' },
-  'registries-d': { type: 'string' },
-  'node-pools': { type: 'string' },
-  'image-pull-credentials-verification-policy': { type: 'string' },
-  'preloaded-images-verification-allowlist': { type: 'string', multiple: true },
-} as const
+  'registry-ca': {
+    type: 'string',
+    value: 'FILE',
+    help: 'PEM CA bundle trusted for registries, on top of the system store and NODE_EXTRA_CA_CERTS',
+  },
+  'insecure-registry': {
+    type: 'string',
+    multiple: true,
+    value: 'HOST[:PORT]',
+    help: 'a registry asked without certificate checks, then over plain HTTP (as the nodes are set up for it)',
+  },
+  'registry-concurrency': {
+    type: 'string',
+    value: 'N',
+    default: '8',
+    help: 'requests in flight per registry host, at most',
+  },
+  'image-credential-provider-config': {
+    type: 'string',
+    value: 'FILE|DIR',
+    help: "the nodes' kubelet credential provider config (CredentialProviderConfig), run as the kubelet runs it",
+  },
+  'image-credential-provider-bin-dir': {
+    type: 'string',
+    value: 'DIR',
+    help: 'where the credential provider plugins are (with --image-credential-provider-config)',
+  },
+  'containerd-hosts-dir': {
+    type: 'string',
+    value: 'DIR',
+    help: "the nodes' containerd hosts directory (config_path: mirrors, CAs, client certificates)",
+  },
+  'registries-conf': {
+    type: 'string',
+    value: 'FILE',
+    help: "the nodes' CRI-O registries.conf (mirrors, blocked registries, short names)",
+  },
+  'registries-conf-dir': {
+    type: 'string',
+    value: 'DIR',
+    default: 'registries.conf.d beside --registries-conf',
+    help: "registries.conf's drop-ins",
+  },
+  'short-name-aliases': { type: 'string', value: 'FILE', help: "CRI-O's short-name aliases cache" },
+  'short-name-mode': {
+    type: 'string',
+    value: 'enforcing|disabled',
+    help: "CRI-O's short_name_mode, over what --crio-config says",
+  },
+  'crio-config': { type: 'string', value: 'FILE', help: "the nodes' crio.conf (short_name_mode, signature policy)" },
+  'crio-config-dir': { type: 'string', value: 'DIR', help: "the nodes' crio.conf.d" },
+  'signature-policy': { type: 'string', value: 'FILE', help: "the nodes' signature policy.json (CRI-O)" },
+  'signature-policy-dir': {
+    type: 'string',
+    value: 'DIR',
+    help: "CRI-O's per-namespace signature policies (<dir>/<namespace>.json)",
+  },
+  'registries-d': { type: 'string', value: 'DIR', help: "the nodes' registries.d (where sigstore signatures are)" },
+  'node-pools': {
+    type: 'string',
+    value: 'FILE',
+    help: "the cluster's kinds of node, each with its own files, runtime and kubelet settings (README: Node pools)",
+  },
+  'image-pull-credentials-verification-policy': {
+    type: 'string',
+    value: 'POLICY',
+    default: 'NeverVerifyPreloadedImages',
+    help: "the nodes' kubelet imagePullCredentialsVerificationPolicy: NeverVerify, NeverVerifyPreloadedImages, NeverVerifyAllowlistedImages, AlwaysVerify",
+  },
+  'preloaded-images-verification-allowlist': {
+    type: 'string',
+    multiple: true,
+    value: 'NAME',
+    help: "the kubelet's preloadedImagesVerificationAllowlist entry (a name without tag, or registry/path/*)",
+  },
+} as const satisfies FlagTable
 
 export interface PullSettings extends RegistryFlags {
   /** The nodes' credential provider plugins, run as the kubelet runs them. */

@@ -6,25 +6,40 @@
  */
 import { userCluster } from '../commands/cluster.js'
 import { TargetError } from '../commands/errors.js'
+import { renderHelp, type CommandHelp } from '../commands/flag-table.js'
 import { wantsHelp } from '../commands/flags.js'
 import { openNodePools, type OpenedPools } from '../commands/pools.js'
 import { createLogger } from '../log/logger.js'
 import type { ServiceAccountAccess } from '../providers/service-account-tokens.js'
 import { NodePools } from '../policy/node-pools.js'
 import type { Lookup, PodObject } from '../kube/sources.js'
+import { CLUSTER_CLI_OPTIONS } from '../commands/cluster-flags.js'
 import { parseDiagnoseConfig, type DiagnoseConfig } from './config.js'
 import { buildDiagnoseReport, renderDiagnoseJson, renderDiagnoseText, type DiagnoseReport } from './report.js'
 import { Diagnoser, isStuck, type DiagnoseApi } from './run.js'
 
-export const DIAGNOSE_USAGE = `usage: pullguard diagnose pod NAME [-n NS] | namespace [NS | -A/--all-namespaces]
-                       [--kubeconfig FILE] [--timeout 8s] [--registry-ca FILE] [--insecure-registry HOST[:PORT]]...
-                       [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
-                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...] [--output table|json]`
+export const DIAGNOSE_HELP: CommandHelp = {
+  name: 'diagnose',
+  summary: 'explain pods stuck on an image pull, and how to fix each',
+  usage: ['diagnose pod NAME [-n NS] [flags]', 'diagnose namespace [NS | -A] [flags]'],
+  description: [
+    "For each container waiting with ErrImagePull, ImagePullBackOff, ErrImageNeverPull or InvalidImageName: the kubelet's own error, what its registry says now with the pod's credentials, and the exact command that fixes it (the tag that exists, the secret to create, the annotation to add).",
+  ],
+  exitCodes: [
+    [0, 'no pod stuck, or every stuck image pulls now'],
+    [1, 'some image still cannot be pulled'],
+    [2, 'bad flags, or the pod or namespace cannot be read'],
+    [3, 'some image could not be verified'],
+  ],
+  examples: [
+    ['one pod', 'pullguard diagnose pod web-7c9f8d6b5-x2x9q -n team-a'],
+    ['every stuck pod of the cluster, as JSON', 'pullguard diagnose namespace -A -o json'],
+  ],
+}
 
 export async function diagnose(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(DIAGNOSE_USAGE + '\n')
+    process.stdout.write(renderHelp(DIAGNOSE_HELP, CLUSTER_CLI_OPTIONS))
     return 0
   }
   const config = parseDiagnoseConfig(argv)

@@ -4,7 +4,8 @@
  */
 import { CLUSTER_CLI_OPTIONS, clusterCliSettings, type ClusterCliSettings } from '../commands/cluster-flags.js'
 import { ConfigError } from '../commands/errors.js'
-import { parseFlags, type Env } from '../commands/flags.js'
+import { parseFlagTable } from '../commands/flag-table.js'
+import type { Env } from '../commands/flags.js'
 import { parseNamespace } from '../commands/values.js'
 
 export type DiagnoseTarget =
@@ -20,7 +21,7 @@ export interface DiagnoseConfig extends ClusterCliSettings {
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 export function parseDiagnoseConfig(argv: readonly string[], env: Env = process.env): DiagnoseConfig {
-  const { values, positionals } = parseFlags('diagnose', argv, CLUSTER_CLI_OPTIONS, true)
+  const { values, positionals } = parseFlagTable('diagnose', argv, CLUSTER_CLI_OPTIONS, true)
   return {
     target: parseTarget(positionals, values.namespace, values['all-namespaces'] === true),
     ...clusterCliSettings(values, env),

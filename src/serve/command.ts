@@ -3,23 +3,38 @@
  * invalid configuration, one line naming the flag), assembles the webhook, listens, and on SIGTERM
  * stops accepting, answers the reviews in flight and exits 0.
  */
+import { renderHelp, type CommandHelp } from '../commands/flag-table.js'
 import { wantsHelp } from '../commands/flags.js'
 import { createLogger } from '../log/logger.js'
-import { parseServeConfig } from './config.js'
+import { parseServeConfig, SERVE_OPTIONS } from './config.js'
 
-export const SERVE_USAGE = `usage: pullguard serve [--port N] [--host ADDR] [--tls-cert FILE --tls-key FILE] [--mode enforce|warn]
-                       [--on-registry-error allow|deny] [--timeout 8s] [--registry-ca FILE]
-                       [--insecure-registry HOST[:PORT]]... [--exempt-namespace NS]... [--exempt-image GLOB]...
-                       [--node-docker-config FILE] [--image-credential-provider-config FILE|DIR --image-credential-provider-bin-dir DIR]
-                       [--platform OS/ARCH[/VARIANT]]... [--log-level LEVEL]
-                       [--audit-interval 0] [--audit-registry-qps 2] [--audit-events true|false]
-                       [--containerd-hosts-dir DIR | --registries-conf FILE [--registries-conf-dir DIR] [--short-name-aliases FILE] [--short-name-mode enforcing|disabled] [--crio-config FILE] [--crio-config-dir DIR] [--signature-policy FILE] [--signature-policy-dir DIR] [--registries-d DIR]] [--registry-concurrency 8]
-                       [--node-pools FILE] [--image-pull-credentials-verification-policy POLICY [--preloaded-images-verification-allowlist NAME]...]`
+export const SERVE_HELP: CommandHelp = {
+  name: 'serve',
+  summary: 'run the validating admission webhook',
+  usage: ['serve [flags]'],
+  description: [
+    "Answers AdmissionReviews on POST /validate over HTTPS: a pod (or a workload's pod template) whose images its nodes could not pull is denied, or allowed with warnings in warn mode, with what is wrong and how to fix it. Every flag can also be set with its PULLGUARD_* variable; a flag wins over its variable.",
+  ],
+  exitCodes: [
+    [0, 'stopped by SIGTERM or SIGINT, in-flight reviews answered'],
+    [2, 'a flag or variable that cannot be used (one line naming it)'],
+  ],
+  examples: [
+    [
+      'serve with a certificate, enforcing, unverified images allowed',
+      'pullguard serve --tls-cert tls.crt --tls-key tls.key',
+    ],
+    [
+      'as the nodes pull: their mirrors and credentials',
+      'pullguard serve --tls-cert tls.crt --tls-key tls.key --containerd-hosts-dir /etc/containerd/certs.d --node-docker-config /var/lib/kubelet/config.json',
+    ],
+  ],
+}
 
 /** Runs until a signal; the process exits from the signal handler. */
 export async function serve(argv: string[]): Promise<void> {
   if (wantsHelp(argv)) {
-    process.stdout.write(SERVE_USAGE + '\n')
+    process.stdout.write(renderHelp(SERVE_HELP, SERVE_OPTIONS))
     return
   }
   const config = parseServeConfig(argv)

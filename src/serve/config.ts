@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { createSecureContext } from 'node:tls'
 import { ConfigError } from '../commands/errors.js'
-import { flagsOrEnv, oneOf, parseFlags, type Env, type Picked } from '../commands/flags.js'
+import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
+import { flagsOrEnv, oneOf, pickBoolean, type Env, type Picked } from '../commands/flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
 import { auditQps, parseDuration, parseNamespace, platformList, readPem } from '../commands/values.js'
 import { LOG_LEVELS, type LogLevel } from '../log/logger.js'
@@ -59,23 +60,77 @@ export interface AuditSettings {
 }
 
 export const SERVE_OPTIONS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  mode: { type: 'string' },
-  'on-registry-error': { type: 'string' },
-  timeout: { type: 'string' },
-  'exempt-namespace': { type: 'string', multiple: true },
-  'exempt-image': { type: 'string', multiple: true },
-  'node-docker-config': { type: 'string' },
-  platform: { type: 'string', multiple: true },
-  'log-level': { type: 'string' },
-  'audit-interval': { type: 'string' },
-  'audit-registry-qps': { type: 'string' },
-  'audit-events': { type: 'string' },
+  port: { type: 'string', value: 'N', default: '8443', help: 'the HTTPS port' },
+  host: { type: 'string', value: 'ADDR', default: '0.0.0.0', help: 'the address to listen on' },
+  'tls-cert': {
+    type: 'string',
+    value: 'FILE',
+    help: 'serving certificate (PEM), reloaded when it changes; without it a self-signed one (development only)',
+  },
+  'tls-key': { type: 'string', value: 'FILE', help: "the serving certificate's key (PEM)" },
+  mode: {
+    type: 'string',
+    value: 'enforce|warn',
+    default: 'enforce',
+    help: 'for namespaces without a pullguard.io/mode label: deny, or allow with warnings',
+  },
+  'on-registry-error': {
+    type: 'string',
+    value: 'allow|deny',
+    default: 'allow',
+    help: 'what an image gets when its registry gives no answer (unreachable, rate limited, out of time)',
+  },
+  timeout: {
+    type: 'string',
+    value: 'DURATION',
+    default: '8s',
+    help: "one review's budget, all images included (100ms..29s; below the webhook's timeoutSeconds)",
+  },
+  'exempt-namespace': {
+    type: 'string',
+    multiple: true,
+    value: 'NS',
+    default: "pullguard's own namespace",
+    help: 'a namespace never judged',
+  },
+  'exempt-image': { type: 'string', multiple: true, value: 'GLOB', help: 'images never checked (registry/path/*)' },
+  'node-docker-config': {
+    type: 'string',
+    value: 'FILE',
+    help: "a docker config.json standing for the nodes' own credentials, reloaded when it changes",
+  },
+  platform: {
+    type: 'string',
+    multiple: true,
+    value: 'OS/ARCH[/VARIANT]',
+    default: 'read from the Node objects',
+    help: "the cluster's platforms",
+  },
+  'log-level': {
+    type: 'string',
+    value: 'LEVEL',
+    default: 'info',
+    help: 'fatal, error, warn, info, debug, trace or silent',
+  },
+  'audit-interval': {
+    type: 'string',
+    value: 'DURATION',
+    default: '0 (off)',
+    help: 'how often the background audit re-judges every workload (leader-elected)',
+  },
+  'audit-registry-qps': {
+    type: 'string',
+    value: 'N',
+    default: '2',
+    help: "the audit's requests a second per registry host, at most",
+  },
+  'audit-events': {
+    type: 'boolean',
+    default: 'false',
+    help: 'write Warning Events on workloads whose images would no longer pull (events overlay RBAC)',
+  },
   ...PULL_OPTIONS,
-} as const
+} as const satisfies FlagTable
 
 /** The API server waits at most 30 s for a webhook; a budget beyond 29 s could never be honoured. */
 export const MAX_TIMEOUT_MS = 29_000
@@ -83,7 +138,7 @@ export const MAX_TIMEOUT_MS = 29_000
 export const MIN_TIMEOUT_MS = 100
 
 export function parseServeConfig(argv: readonly string[], env: Env = process.env): ServeConfig {
-  const { values } = parseFlags('serve', argv, SERVE_OPTIONS, false)
+  const { values } = parseFlagTable('serve', argv, SERVE_OPTIONS, false)
   const { pick, pickList } = flagsOrEnv(values, env)
   const timeout = pick('timeout')
   const exemptNs = pickList('exempt-namespace')
@@ -114,7 +169,12 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
     nodeDockerConfigPath,
     platforms,
     logLevel: oneOf(level.value ?? 'info', LOG_LEVELS, level.source),
-    audit: auditSettings(pick('audit-interval'), pick('audit-registry-qps'), pick('audit-events'), env),
+    audit: auditSettings(
+      pick('audit-interval'),
+      pick('audit-registry-qps'),
+      pickBoolean(values, env, 'audit-events'),
+      env,
+    ),
     ...pullSettings(values, env, { nodeDockerConfigPath, platforms }),
   }
 }
@@ -122,11 +182,10 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
 /** Shorter intervals would re-ask every registry more often than its answers are cached. */
 const MIN_AUDIT_INTERVAL_MS = 1000
 
-function auditSettings(interval: Picked, qps: Picked, events: Picked, env: Env): AuditSettings | undefined {
+function auditSettings(interval: Picked, qps: Picked, withEvents: boolean, env: Env): AuditSettings | undefined {
   const intervalMs =
     interval.value === undefined || interval.value === '0' ? 0 : parseDuration(interval.value, interval.source)
   const rate = auditQps(qps)
-  const withEvents = oneOf(events.value ?? 'false', ['true', 'false'] as const, events.source) === 'true'
   if (intervalMs === 0) return undefined
   if (intervalMs < MIN_AUDIT_INTERVAL_MS)
     throw new ConfigError(interval.source, `${interval.value} is shorter than 1s (0 turns the audit off)`)

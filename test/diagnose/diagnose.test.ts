@@ -218,7 +218,7 @@ t.test('parseDiagnoseConfig: targets and flags', async (t) => {
     [['deployment', 'x'], /unknown target "deployment"/],
     [['pod', 'a', '--timeout', '2m'], /--timeout: 2m is outside/],
     [['pod', 'a', '-o', 'yaml'], /--output/],
-    [['pod', 'a', '--bogus'], /Unknown option '--bogus'/],
+    [['pod', 'a', '--bogus'], /unknown flag --bogus/],
   ]
   for (const [argv, message] of bad)
     t.throws(() => parseDiagnoseConfig(argv, {}), { name: 'ConfigError', message }, argv.join(' '))

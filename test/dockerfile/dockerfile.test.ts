@@ -332,7 +332,13 @@ t.test('the image layout starts: `node dist/cli.js serve --help` exits 0', async
     env: { ...process.env, NODE_ENV: 'production' },
   })
   t.equal(r.status, 0, r.stderr)
-  t.match(r.stdout, /^usage: pullguard serve/)
+  t.match(r.stdout, /^pullguard serve: run the validating admission webhook\n/)
+  const v = spawnSync(process.execPath, [args.find((a) => a.endsWith('cli.js'))!, '--version'], {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 30_000,
+  })
+  t.match(v.stdout, /^pullguard \d+\.\d+\.\d+\n$/, "the version, from the image's package.json")
   t.same(
     (await readdir(app)).sort(),
     ['dist', 'node_modules', 'package.json'],

@@ -143,8 +143,26 @@ const configErrors: Array<[string, string[], Record<string, string>, RegExp]> = 
     {},
     /^pullguard: --tls-key: is required when --tls-cert is set$/,
   ],
-  ['an unknown flag', ['serve', '--frobnicate'], {}, /^pullguard: serve: Unknown option '--frobnicate'/],
-  ['an unknown command', ['judge'], {}, /^pullguard: judge: unknown command/],
+  ['an unknown flag', ['serve', '--frobnicate'], {}, /^pullguard: serve: unknown flag --frobnicate$/],
+  [
+    'a mistyped flag',
+    ['serve', '--tmeout', '3s'],
+    {},
+    /^pullguard: serve: unknown flag --tmeout \(did you mean --timeout\?\)$/,
+  ],
+  [
+    'an unknown command',
+    ['judge'],
+    {},
+    /^pullguard: judge: unknown command; the commands are serve, check, diagnose, audit$/,
+  ],
+  ['a mistyped command', ['serv'], {}, /^pullguard: serv: unknown command \(did you mean serve\?\)/],
+  [
+    'a boolean flag given a word other than true or false',
+    ['serve', '--audit-events=yes'],
+    {},
+    /^pullguard: --audit-events: takes true or false, not "yes"$/,
+  ],
 ]
 for (const [name, args, env, line] of configErrors) {
   t.test(`exits 2 with one line naming the flag for ${name}`, async (t) => {
