@@ -50,9 +50,10 @@ export function startAuth(
   registryHost: string,
   repository: string,
   credential: Credential | null,
-  endpoint: { tls?: EndpointTls | undefined; plainHttp?: boolean } = {},
+  endpoint: { tls?: EndpointTls | undefined; plainHttp?: boolean; scope?: string } = {},
 ): AuthState {
-  const scope = `repository:${repository}:pull`
+  // The registry's catalog asks `registry:catalog:*`; everything else pulls one repository.
+  const scope = endpoint.scope ?? `repository:${repository}:pull`
   const hint = ctx.authHints.get(registryHost)
   const where = {
     registryHost,

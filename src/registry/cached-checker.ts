@@ -74,6 +74,16 @@ export interface ImageChecker {
     namespace: string,
     signal?: AbortSignal,
   ): Promise<readonly string[] | undefined>
+  /**
+   * The repositories of the image's registry (a suggestion after RepositoryNotFound), or whether
+   * the registry refused to list them. Optional: checkers that cannot list say nothing.
+   */
+  catalog?(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<{ repositories: readonly string[] } | { refused: boolean }>
   /** The sigstore attachments of a manifest found by check (signature policies), or why they could not be read. */
   sigstoreAttachments(
     ref: ImageReference,
@@ -111,6 +121,8 @@ export class CachedChecker implements ImageChecker {
   /** Tag lists are made lazily: most checkers never see a missing tag. */
   #tagCache: TtlCache<string, readonly string[] | null> | undefined
   #tagFlight: SingleFlight<string, readonly string[] | undefined> | undefined
+  #catalogCache: TtlCache<string, { repositories: readonly string[] } | { refused: boolean }> | undefined
+  #catalogFlight: SingleFlight<string, { repositories: readonly string[] } | { refused: boolean }> | undefined
   /** Signature lists likewise: only images under a signature policy need them. */
   #attachmentCache: TtlCache<string, AttachmentsRead> | undefined
   #attachmentFlight: SingleFlight<string, AttachmentsRead> | undefined
@@ -145,6 +157,32 @@ export class CachedChecker implements ImageChecker {
    */
   expiresAt(result: CheckResult): number | undefined {
     return (result as Cached)[EXPIRES]
+  }
+
+  /**
+   * The registry's catalog, kept a minute per registry and credential set (as tag lists are): a
+   * broken Deployment asks for it in every review. Shared by whoever holds the same credential
+   * values; a refusal is kept the same way.
+   */
+  async catalog(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    signal?: AbortSignal,
+  ): Promise<{ repositories: readonly string[] } | { refused: boolean }> {
+    const { values } = this.#ids(credentials, namespace)
+    const key = `${ref.registryHost}\n${values}`
+    this.#catalogCache ??= new TtlCache({ maxEntries: MAX_TAG_LISTS, clock: this.#clock })
+    this.#catalogFlight ??= new SingleFlight()
+    const cache = this.#catalogCache
+    const hit = cache.get(key)
+    if (hit !== undefined) return hit
+    const shared = this.#catalogFlight.run(key, async () => {
+      const read = await this.#client.listCatalog(ref, credentials)
+      if ('repositories' in read || read.refused) cache.set(key, read, this.#clock.now() + TAGS_TTL_MS)
+      return read
+    })
+    return within(shared, signal, () => ({ refused: false }))
   }
 
   /** Results held now (bounded by maxEntries). */

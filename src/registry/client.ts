@@ -2,6 +2,7 @@ import { TtlCache, systemClock, type Clock } from '../cache/ttl-cache.js'
 import type { ImageReference } from '../reference/index.js'
 import { ANONYMOUS, type Credential } from './credential.js'
 import { directEndpoint, type Endpoint, type Router } from './endpoint.js'
+import { listCatalog } from './catalog.js'
 import { attemptManifest, type AttemptContext } from './manifest.js'
 import { RegistryPauses } from './pauses.js'
 import { readSigstoreAttachments, type AttachmentsRead } from './sigstore-attachments.js'
@@ -206,6 +207,30 @@ export class RegistryClient {
       }
     }
     return undefined
+  }
+
+  /**
+   * The repositories of the image's own registry (its catalog), for a suggestion after
+   * RepositoryNotFound: what the user would write instead is a name on that registry, whatever
+   * mirror the nodes ask. Credentials are tried in the kubelet's order, the first catalog read
+   * wins; `refused` when every one was refused. Its own budget, as the tag list's. Never throws.
+   */
+  async listCatalog(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    options: { signal?: AbortSignal; budgetMs?: number } = {},
+  ): Promise<{ repositories: string[] } | { refused: boolean }> {
+    const budget = AbortSignal.timeout(options.budgetMs ?? DEFAULT_TAG_LIST_BUDGET_MS)
+    const signal = options.signal === undefined ? budget : AbortSignal.any([options.signal, budget])
+    const ep = directEndpoint(ref)
+    let refused = true
+    for (const candidate of credentials.length === 0 ? [null] : credentials) {
+      if (signal.aborted) return { refused: false }
+      const read = await listCatalog(this.#ctx, ep, candidate, signal)
+      if (read.ok) return { repositories: read.repositories }
+      refused &&= read.refused
+    }
+    return { refused }
   }
 
   /**

@@ -125,7 +125,7 @@ async function fetchPage(
  * is not followed. A hostile or compromised registry must not be able to harvest a namespace's
  * credentials by naming a "next page" on a server it controls.
  */
-function refuseForeignNextLink(target: string, base: URL, registryOrigin: string): URL | undefined {
+export function refuseForeignNextLink(target: string, base: URL, registryOrigin: string): URL | undefined {
   let next: URL
   try {
     next = new URL(target, base)
