@@ -71,6 +71,7 @@ export class PassAnswers implements ImageChecker {
   readonly #inner: ImageChecker
   readonly #options: PassAnswersOptions
   readonly #entries = new Map<string, Entry>()
+  readonly #catalogs = new Map<string, Promise<{ repositories: readonly string[] } | { refused: boolean }>>()
   readonly #tags = new Map<string, Promise<readonly string[] | undefined>>()
   readonly #attachments = new Map<string, Promise<AttachmentsRead>>()
   readonly #instances = new Map<string, Promise<IndexInstances>>()
@@ -142,6 +143,20 @@ export class PassAnswers implements ImageChecker {
       this.#tags.set(key, listed)
     }
     return listed
+  }
+
+  /** A registry's catalog (a missing repository's suggestion), read once a pass per registry and credentials. */
+  catalog(
+    ref: ImageReference,
+    credentials: readonly Credential[],
+    namespace: string,
+    _signal?: AbortSignal,
+  ): Promise<{ repositories: readonly string[] } | { refused: boolean }> {
+    const inner = this.#inner.catalog
+    if (inner === undefined) return Promise.resolve({ refused: false })
+    return this.#once(this.#catalogs, keyOf(ref.registryHost, credentials), ref, () =>
+      inner.call(this.#inner, ref, credentials, namespace, this.#deadline()),
+    )
   }
 
   /** A manifest's signatures (signature policies), read once a pass for everyone with the same credentials. */

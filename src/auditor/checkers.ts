@@ -13,6 +13,7 @@ export function auditChecker(checker: CachedChecker): ImageChecker {
   return {
     check: (ref, credentials, namespace, signal) => checker.fresh(ref, credentials, namespace, signal),
     tags: (ref, credentials, namespace, signal) => checker.tags(ref, credentials, namespace, signal),
+    catalog: (ref, credentials, namespace, signal) => checker.catalog(ref, credentials, namespace, signal),
     sigstoreAttachments: (ref, credentials, namespace, found, signal) =>
       checker.sigstoreAttachments(ref, credentials, namespace, found, signal),
     indexInstances: (ref, credentials, namespace, found, signal) =>
@@ -30,6 +31,8 @@ export function directChecker(client: RegistryClient): ImageChecker {
     check: (ref, credentials, _namespace, signal) => client.checkManifest(ref, credentials, { signal }),
     tags: (ref, credentials, _namespace, signal) =>
       client.listTags(ref, credentials, { signal }).catch(() => undefined),
+    catalog: (ref, credentials, _namespace, signal) =>
+      client.listCatalog(ref, credentials, signal === undefined ? {} : { signal }),
     sigstoreAttachments: (ref, credentials, _namespace, found, signal) =>
       client.sigstoreAttachments(ref, credentials, found, { signal }),
     indexInstances: (ref, credentials, _namespace, found, signal) =>

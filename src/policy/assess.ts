@@ -24,6 +24,7 @@ import type { PolicyMatch } from '../signatures/signature-policies.js'
 import { formatPlatform, judgePlatforms, podPlatforms } from './platforms.js'
 import { pullSecretNames, type PullSecretNames } from './pull-secret-names.js'
 import type { ImageUse, PodSubject } from './subject.js'
+import { suggestRepositories } from './repository-suggestions.js'
 import { suggestTags } from './tag-suggestions.js'
 
 export interface AssessOptions {
@@ -265,6 +266,11 @@ export async function completeAssessment(
       outcome.platform = judgePlatforms(result.platforms, candidates)
       if (outcome.platform.verdict === 'none')
         outcome.platform.elsewhere = elsewhere(result.platforms, cluster, candidates)
+    }
+    if (result.code === 'RepositoryNotFound' && options.checker.catalog !== undefined) {
+      const listed = await options.checker.catalog(ref, credentials, subject.namespace, signal)
+      if ('repositories' in listed) outcome.repositorySuggestions = suggestRepositories(ref.path, listed.repositories)
+      else if (listed.refused) outcome.catalogRefused = true
     }
     if (result.code === 'TagNotFound' && ref.tag !== undefined) {
       const tags = await options.checker.tags(ref, credentials, subject.namespace, signal)

@@ -185,12 +185,7 @@ export function fixFor(o: ImageOutcome, t: FixTarget): Fix | undefined {
         'use a digest that exists',
       )
     case 'RepositoryNotFound':
-      return imageFix(
-        o,
-        t,
-        `check the image name for typos: ${o.ref.registryHost} has no repository ${o.ref.path}`,
-        'check the image name',
-      )
+      return repositoryFix(o, t)
     case 'Exists':
       return platformFix(o, t)
     case 'AccessDenied':
@@ -331,6 +326,54 @@ function tagFix(o: Checked, t: FixTarget): Fix {
   }
 }
 
+/**
+ * A repository that does not exist: the nearest the registry's catalog lists, written into the
+ * image with its tag or digest kept, and the command or field that changes it; where the catalog
+ * cannot be read, what to check.
+ */
+function repositoryFix(o: Checked, t: FixTarget): Fix {
+  const s = o.repositorySuggestions ?? []
+  const host = o.ref.registryHost
+  if (s.length === 0) {
+    const why =
+      o.catalogRefused === true
+        ? `${host} does not list its repositories to these credentials`
+        : o.repositorySuggestions === undefined
+          ? `pullguard could not read ${host}'s catalog`
+          : `no repository of ${host} is near "${o.ref.path}"`
+    const text = `check the image name for typos: ${host} has no repository ${o.ref.path} (${why})`
+    if (t.voice === 'admission')
+      return {
+        steps: [{ text: `${text}${before(o)}` }],
+        alternatives: [],
+        short: 'check the image name',
+      }
+    return {
+      steps: [{ text }, setImageStep(o, t, 'IMAGE', 'set the image that exists')],
+      alternatives: [],
+      short: 'check the image name',
+    }
+  }
+  const images = s.map((path) => withRepository(o, path))
+  const nearest = `repositories of ${host} nearest to "${o.ref.path}": ${s.join(', ')}`
+  if (t.voice === 'admission')
+    return {
+      steps: [{ text: `${nearest}: use ${images[0]}${before(o)}` }],
+      alternatives: [],
+      short: `try ${images[0]}`,
+    }
+  return { steps: [{ text: nearest }, setImageStep(o, t, images[0]!)], alternatives: [], short: `try ${images[0]}` }
+}
+
+/** The image as written, in another repository of its registry, its tag or digest kept. */
+function withRepository(o: Checked, path: string): string {
+  const at = o.ref.digest === undefined ? (o.ref.tag === undefined ? '' : `:${o.ref.tag}`) : `@${o.ref.digest}`
+  const written = o.use.image
+  // Keep the user's spelling of the registry (`nginx` has none; `registry.example.com:5000/…` has one).
+  const prefix = written.startsWith(`${o.ref.registryHost}/`) || written.startsWith(`${o.ref.domain}/`)
+  return prefix ? `${written.slice(0, written.indexOf('/'))}/${path}${at}` : `${o.ref.domain}/${path}${at}`
+}
+
 function previousTag(o: Checked): string | undefined {
   const previous = o.use.previous
   if (previous === undefined) return undefined
@@ -353,10 +396,10 @@ const SET_IMAGE: ReadonlySet<string> = new Set([
   'cronjob',
 ])
 
-function setImageStep(o: ImageOutcome, t: FixTarget, image: string): FixStep {
+function setImageStep(o: ImageOutcome, t: FixTarget, image: string, text = 'use the nearest one'): FixStep {
   if (SET_IMAGE.has(t.resource))
     return {
-      text: `use the nearest one`,
+      text,
       command: `kubectl set image ${object(t)} -n ${shellQuote(t.namespace)} ${shellQuote(`${o.use.container}=${image}`)}`,
     }
   return { text: `change container "${o.use.container}" to ${image} in ${where(t)}` }

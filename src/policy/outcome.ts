@@ -67,6 +67,10 @@ export type ImageOutcome =
       platform?: PlatformFit
       /** For TagNotFound: existing tags nearest to the one asked for. */
       suggestions?: string[]
+      /** For RepositoryNotFound: the registry's repositories nearest to the one asked for (its catalog). */
+      repositorySuggestions?: string[]
+      /** For RepositoryNotFound: the registry does not list its repositories to these credentials. */
+      catalogRefused?: boolean
       /** For TagNotFound on UPDATE: whether the tag the container had before is still in the repository. */
       previousTagExists?: boolean
       /** Credential provider plugins whose matchImages cover the image. */

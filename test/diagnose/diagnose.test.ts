@@ -357,7 +357,8 @@ t.test(
       `push tag "1.0" to ${HOST}/team/app, or use a tag that exists (pullguard could not list its tags)`,
     ])
     t.same(findingFor(checked({ code: 'RepositoryNotFound' }), ctx(), 'not-found').fixes, [
-      `check the image name for typos: ${HOST} has no repository team/app, then change container "app" in deployment/app`,
+      `check the image name for typos: ${HOST} has no repository team/app (pullguard could not read ${HOST}'s catalog)`,
+      'set the image that exists: kubectl set image deployment/app -n team app=IMAGE',
     ])
 
     const unreachable = findingFor(

@@ -47,7 +47,7 @@ t.test('a CronJob whose repository does not exist is refused; one that can pull 
   t.match(bad.stderr, `${REFUSED} cronjob shop/nightly: 1 of 1 image cannot be pulled.`)
   t.match(
     bad.stderr,
-    `- container "c0" (spec.jobTemplate.spec.template.spec.containers[0]) image "${open.host}/team/nothing:1": repository ${open.host}/team/nothing does not exist. Fix: check the image name for typos: ${open.host} has no repository team/nothing.`,
+    `- container "c0" (spec.jobTemplate.spec.template.spec.containers[0]) image "${open.host}/team/nothing:1": repository ${open.host}/team/nothing does not exist. Fix: check the image name for typos: ${open.host} has no repository team/nothing (no repository of ${open.host} is near "team/nothing").`,
   )
   t.notOk(await exists('cronjob', 'shop', 'nightly'))
   const ok = await world.apply(cronJobManifest('shop', 'nightly', [worker]))

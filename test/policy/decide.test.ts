@@ -221,7 +221,7 @@ t.test('the same cause and fix in several containers is one entry, and one warni
   const v = decide(same, 'enforce', 'allow', ctx)
   t.equal(
     v.message,
-    `pullguard refused pod team-a/web: 3 of 3 images cannot be pulled.\n- container "c0" (spec.containers[0]) image "${image}", container "c1" (spec.containers[1]) image "${image}" and container "c2" (spec.containers[2]) image "${image}": repository reg.example:5000/shop/api does not exist. Fix: check the image name for typos: reg.example:5000 has no repository shop/api.`,
+    `pullguard refused pod team-a/web: 3 of 3 images cannot be pulled.\n- container "c0" (spec.containers[0]) image "${image}", container "c1" (spec.containers[1]) image "${image}" and container "c2" (spec.containers[2]) image "${image}": repository reg.example:5000/shop/api does not exist. Fix: check the image name for typos: reg.example:5000 has no repository shop/api (pullguard could not read reg.example:5000's catalog).`,
   )
   const w = decide(same, 'warn', 'allow', ctx)
   t.same(w.warnings, [

@@ -62,6 +62,13 @@ function checked(code: CheckResult['code'], image = `${HOST}/shop/api:1.3`, x: E
   return o
 }
 
+function withRepositories(o: ImageOutcome, names: string[]): ImageOutcome {
+  return { ...o, repositorySuggestions: names } as ImageOutcome
+}
+function refusedCatalog(o: ImageOutcome): ImageOutcome {
+  return { ...o, catalogRefused: true } as ImageOutcome
+}
+
 const REGCRED = `secret shop/regcred (key "${HOST}")`
 const found = (name: string, registries = [HOST]): SecretState => ({ name, state: 'found', registries })
 
@@ -156,14 +163,38 @@ const cases: Array<[string, ImageOutcome, FixTarget, string[] | undefined]> = [
     'RepositoryNotFound',
     checked('RepositoryNotFound'),
     target(),
-    [`check the image name for typos: ${HOST} has no repository shop/api`],
+    [`check the image name for typos: ${HOST} has no repository shop/api (pullguard could not read ${HOST}'s catalog)`],
+  ],
+  [
+    'RepositoryNotFound: the nearest repositories of the catalog, into the field',
+    withRepositories(checked('RepositoryNotFound'), ['shop/app', 'shop/apis']),
+    target(),
+    [`repositories of ${HOST} nearest to "shop/api": shop/app, shop/apis: use ${HOST}/shop/app:1.3`],
+  ],
+  [
+    'RepositoryNotFound (diagnose): the nearest repository, set on the live workload',
+    withRepositories(checked('RepositoryNotFound'), ['shop/app']),
+    diagnose(),
+    [
+      `repositories of ${HOST} nearest to "shop/api": shop/app`,
+      `use the nearest one: kubectl set image deployment/api -n shop api=${HOST}/shop/app:1.3`,
+    ],
+  ],
+  [
+    'RepositoryNotFound (diagnose), a catalog refused: what to check, and the command with the image to set',
+    refusedCatalog(checked('RepositoryNotFound')),
+    diagnose(),
+    [
+      `check the image name for typos: ${HOST} has no repository shop/api (${HOST} does not list its repositories to these credentials)`,
+      `set the image that exists: kubectl set image deployment/api -n shop api=IMAGE`,
+    ],
   ],
   [
     'RepositoryNotFound on UPDATE',
     checked('RepositoryNotFound', undefined, { previous: `${HOST}/shop/app:1.3` }),
     target(),
     [
-      `check the image name for typos: ${HOST} has no repository shop/api; before this change it was ${HOST}/shop/app:1.3`,
+      `check the image name for typos: ${HOST} has no repository shop/api (pullguard could not read ${HOST}'s catalog); before this change it was ${HOST}/shop/app:1.3`,
     ],
   ],
   [
@@ -672,6 +703,6 @@ t.test('a denial entry names at most a few containers in full', async (t) => {
   const entry = explainGroup(groupOutcomes(same, target())[0]!)
   t.equal(
     entry,
-    `container "c0" (spec.template.spec.containers[0]) image "${image}", container "c1" (spec.template.spec.containers[1]) image "${image}", container "c2" (spec.template.spec.containers[2]) image "${image}" and 27 more ("c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", …): repository ${HOST}/shop/api does not exist. Fix: check the image name for typos: ${HOST} has no repository shop/api.`,
+    `container "c0" (spec.template.spec.containers[0]) image "${image}", container "c1" (spec.template.spec.containers[1]) image "${image}", container "c2" (spec.template.spec.containers[2]) image "${image}" and 27 more ("c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", …): repository ${HOST}/shop/api does not exist. Fix: check the image name for typos: ${HOST} has no repository shop/api (pullguard could not read ${HOST}'s catalog).`,
   )
 })
