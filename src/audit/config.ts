@@ -2,7 +2,12 @@
  * `pullguard audit` options, validated once (a ConfigError names the flag; the CLI exits 2). The
  * credential and registry flags mean what they mean for `diagnose`.
  */
-import { CLUSTER_CLI_OPTIONS, clusterCliSettings, type ClusterCliSettings } from '../commands/cluster-flags.js'
+import {
+  CLUSTER_CLI_OPTIONS,
+  clusterCliSettings,
+  PLATFORM_FLAG,
+  type ClusterCliSettings,
+} from '../commands/cluster-flags.js'
 import { ConfigError } from '../commands/errors.js'
 import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
 import { flagsOrEnv, type Env } from '../commands/flags.js'
@@ -19,13 +24,7 @@ export interface AuditConfig extends ClusterCliSettings {
 
 export const AUDIT_OPTIONS = {
   ...CLUSTER_CLI_OPTIONS,
-  platform: {
-    type: 'string',
-    multiple: true,
-    value: 'OS/ARCH[/VARIANT]',
-    default: 'read from the Node objects',
-    help: "the cluster's platforms",
-  },
+  platform: PLATFORM_FLAG,
   'audit-registry-qps': {
     type: 'string',
     value: 'N',

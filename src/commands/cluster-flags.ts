@@ -7,6 +7,15 @@ import { flagsOrEnv, oneOf, type Env } from './flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from './pull-flags.js'
 import { perImageTimeout } from './values.js'
 
+/** --platform of the commands that otherwise read the platforms from the Node objects (serve, audit). */
+export const PLATFORM_FLAG = {
+  type: 'string',
+  multiple: true,
+  value: 'OS/ARCH[/VARIANT]',
+  default: 'read from the Node objects',
+  help: "the cluster's platforms",
+} as const
+
 export const CLUSTER_CLI_OPTIONS = {
   namespace: {
     type: 'string',

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { createSecureContext } from 'node:tls'
 import { ConfigError } from '../commands/errors.js'
+import { PLATFORM_FLAG } from '../commands/cluster-flags.js'
 import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
 import { flagsOrEnv, oneOf, pickBoolean, type Env, type Picked } from '../commands/flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
@@ -99,13 +100,7 @@ export const SERVE_OPTIONS = {
     value: 'FILE',
     help: "a docker config.json standing for the nodes' own credentials, reloaded when it changes",
   },
-  platform: {
-    type: 'string',
-    multiple: true,
-    value: 'OS/ARCH[/VARIANT]',
-    default: 'read from the Node objects',
-    help: "the cluster's platforms",
-  },
+  platform: PLATFORM_FLAG,
   'log-level': {
     type: 'string',
     value: 'LEVEL',
