@@ -50,7 +50,7 @@ export async function audit(argv: string[]): Promise<number> {
     kubeConfig: kc,
     api,
     namespace: contextNamespace,
-  } = await userCluster(config.kubeconfigPath, 'audit', config.timeoutMs)
+  } = await userCluster(config.kubeconfigPath, 'audit', config.timeoutMs, config.context)
   const namespace = config.scope.kind === 'all-namespaces' ? undefined : (config.scope.namespace ?? contextNamespace)
   const scope: AuditReport['scope'] =
     namespace === undefined ? { kind: 'all-namespaces' } : { kind: 'namespace', namespace }

@@ -92,5 +92,5 @@ function notes(config: CheckConfig, docker: DockerCredentials, objects: readonly
 
 /** KUBECONFIG (or --kubeconfig), read only with --from-cluster. */
 async function clusterSources(config: CheckConfig): Promise<ClusterSources> {
-  return (await userCluster(config.kubeconfigPath, '--from-cluster', config.timeoutMs)).api
+  return (await userCluster(config.kubeconfigPath, '--from-cluster', config.timeoutMs, config.context)).api
 }

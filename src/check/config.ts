@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../commands/errors.js'
+import { CONTEXT_FLAG } from '../commands/cluster-flags.js'
 import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
 import { flagsOrEnv, oneOf, type Env, type Picked } from '../commands/flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
@@ -24,6 +25,8 @@ export interface CheckConfig extends PullSettings {
   fromCluster: boolean
   /** KUBECONFIG for --from-cluster (undefined: the client's defaults). */
   kubeconfigPath: string | undefined
+  /** --context for --from-cluster: undefined for the kubeconfig's current one. */
+  context: string | undefined
   /** For objects without metadata.namespace. */
   namespace: string
   /** Per image. */
@@ -55,6 +58,7 @@ export const CHECK_OPTIONS = {
     help: 'read pull secrets, service accounts and Nodes from the cluster (KUBECONFIG), as the webhook would',
   },
   kubeconfig: { type: 'string', value: 'FILE', help: 'the kubeconfig for --from-cluster' },
+  context: CONTEXT_FLAG,
   namespace: {
     type: 'string',
     short: 'n',
@@ -104,6 +108,7 @@ export function parseCheckConfig(
     dockerConfigExplicit: values['docker-config'] !== undefined,
     fromCluster: values['from-cluster'] === true,
     kubeconfigPath: values.kubeconfig,
+    context: values.context,
     namespace,
     timeoutMs,
     platforms,

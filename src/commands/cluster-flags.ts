@@ -7,6 +7,14 @@ import { flagsOrEnv, oneOf, type Env } from './flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from './pull-flags.js'
 import { perImageTimeout } from './values.js'
 
+/** kubectl's --context, for every command that reads the cluster. */
+export const CONTEXT_FLAG = {
+  type: 'string',
+  value: 'NAME',
+  default: "the kubeconfig's current context",
+  help: 'the kubeconfig context to use, as kubectl --context',
+} as const
+
 /** --platform of the commands that otherwise read the platforms from the Node objects (serve, audit). */
 export const PLATFORM_FLAG = {
   type: 'string',
@@ -31,6 +39,7 @@ export const CLUSTER_CLI_OPTIONS = {
     default: 'KUBECONFIG, else ~/.kube/config, else in-cluster',
     help: 'the kubeconfig',
   },
+  context: CONTEXT_FLAG,
   timeout: { type: 'string', value: 'DURATION', default: '8s', help: "each image's budget" },
   'node-docker-config': {
     type: 'string',
@@ -43,6 +52,8 @@ export const CLUSTER_CLI_OPTIONS = {
 
 export interface ClusterCliSettings extends PullSettings {
   kubeconfigPath: string | undefined
+  /** --context: undefined for the kubeconfig's current one. */
+  context: string | undefined
   /** Per image. */
   timeoutMs: number
   nodeDockerConfigPath: string | undefined
@@ -51,7 +62,7 @@ export interface ClusterCliSettings extends PullSettings {
 
 /** Those flags' values (flag, else environment), checked. */
 export function clusterCliSettings(
-  values: { kubeconfig?: string | undefined; output?: string | undefined } & Readonly<
+  values: { kubeconfig?: string | undefined; context?: string | undefined; output?: string | undefined } & Readonly<
     Record<string, string | string[] | boolean | undefined>
   >,
   env: Env,
@@ -61,6 +72,7 @@ export function clusterCliSettings(
   const nodeDockerConfigPath = pick('node-docker-config').value
   return {
     kubeconfigPath: values.kubeconfig,
+    context: values.context,
     timeoutMs,
     nodeDockerConfigPath,
     output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),

@@ -30,8 +30,19 @@ export async function userCluster(
   path: string | undefined,
   flag: string,
   requestTimeoutMs: number,
+  /** --context: a context of the kubeconfig other than its current one (as kubectl's --context). */
+  context?: string,
 ): Promise<UserCluster> {
   const kubeConfig = await kubeConfigFor(path, flag)
+  if (context !== undefined) {
+    const names = kubeConfig.getContexts().map((c) => c.name)
+    if (!names.includes(context))
+      throw new ConfigError(
+        '--context',
+        `the kubeconfig has no context ${JSON.stringify(context)}${names.length === 0 ? '' : ` (it has ${names.join(', ')})`}`,
+      )
+    kubeConfig.setCurrentContext(context)
+  }
   const { KubeApi } = await import('../kube/kube-api.js')
   try {
     const namespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace

@@ -43,7 +43,7 @@ export async function diagnose(argv: string[]): Promise<number> {
     return 0
   }
   const config = parseDiagnoseConfig(argv)
-  const { api, namespace } = await userCluster(config.kubeconfigPath, 'diagnose', config.timeoutMs)
+  const { api, namespace } = await userCluster(config.kubeconfigPath, 'diagnose', config.timeoutMs, config.context)
   // Each pool's files (one pool without --node-pools), read and checked before any pod is.
   const opened = openNodePools(config.nodePools, config, config.timeoutMs, {
     logger: createLogger('silent'),

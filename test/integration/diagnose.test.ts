@@ -1,11 +1,12 @@
 // `pullguard diagnose` end to end: the real CLI as a child process, its kubeconfig pointing at the
 // API stand-in (serving the fixture pod and its EventList with hosts rewritten to the test
 // registries), checking images against the real registries (open and htpasswd/Basic).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { runCli, type CliRun } from '../helpers/cli.js'
+import { closedPort } from '../helpers/fake-server.js'
 import { loadFixture, makeDockerConfigSecret, startFakeKubeApi } from '../helpers/fake-kube-api.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
@@ -544,3 +545,50 @@ t.test('a pod on a node of a pool: judged with that pool’s runtime, and the po
   const without = await diagnose(['pod', 'old-0', '-n', 'team-p'])
   t.equal(without.code, 0, 'without the pools file the runtime is unknown: it pulls, as far as pullguard can tell')
 })
+
+t.test(
+  '--context picks a context of the kubeconfig, as kubectl does; an unknown one names those there are',
+  async (t) => {
+    // The current context points at nothing; the one asked for is the API stand-in.
+    const dir = await mkdtemp(join(tmpdir(), 'pullguard-contexts-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const text = await readFile(kube.kubeconfigPath, 'utf8')
+    const file = join(dir, 'kubeconfig')
+    await writeFile(
+      file,
+      text
+        .replace('contexts:\n', 'contexts:\n- name: elsewhere\n  context:\n    cluster: nowhere\n    user: pullguard\n')
+        .replace(
+          'clusters:\n',
+          `clusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:${await closedPort()}\n`,
+        )
+        .replace('current-context: fake', 'current-context: elsewhere'),
+    )
+    const run = (args: string[]): Promise<CliRun> =>
+      runCli(
+        [
+          'diagnose',
+          'namespace',
+          'team-b',
+          '--kubeconfig',
+          file,
+          '--registry-ca',
+          ca.caPath,
+          '--timeout',
+          '3s',
+          ...args,
+        ],
+        {
+          env: { HOME: '/nonexistent' },
+        },
+      )
+    const current = await run([])
+    t.equal(current.code, 2, 'the current context reaches nothing')
+    const chosen = await run(['--context', 'fake'])
+    t.not(chosen.code, 2, chosen.stderr)
+    t.match(chosen.stdout, `pod team-b/${fixturePod.metadata.name}`)
+    const unknown = await run(['--context', 'prod'])
+    t.equal(unknown.code, 2)
+    t.match(unknown.stderr, 'pullguard: --context: the kubeconfig has no context "prod" (it has elsewhere, fake)')
+  },
+)
