@@ -11,6 +11,7 @@ import { AUDIT_HELP, audit } from './audit/command.js'
 import { CHECK_HELP, check } from './check/command.js'
 import { ConfigError, isUsageError } from './commands/errors.js'
 import { nearest } from './commands/flag-table.js'
+import { PROGRAM } from './commands/program.js'
 import { DIAGNOSE_HELP, diagnose } from './diagnose/command.js'
 import { SERVE_HELP, serve } from './serve/command.js'
 
@@ -21,13 +22,13 @@ const HELP = [
   "pullguard: stops ImagePullBackOff before it happens. It asks each image's registry what the nodes' kubelet will ask, with the pod's own credentials, and says what is wrong and how to fix it.",
   '',
   'Usage:',
-  '  pullguard COMMAND [flags]',
+  `  ${PROGRAM} COMMAND [flags]`,
   '',
   'Commands:',
   ...COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`),
   '',
   'Flags:',
-  "  -h, --help     show this help; `pullguard COMMAND --help` shows a command's flags",
+  `  -h, --help     show this help; \`${PROGRAM} COMMAND --help\` shows a command's flags`,
   '      --version  print the version',
   '',
 ].join('\n')
@@ -84,7 +85,7 @@ async function main(argv: string[]): Promise<void> {
       return
     case '--version':
     case 'version':
-      process.stdout.write(`pullguard ${version()}\n`)
+      process.stdout.write(`${PROGRAM} ${version()}\n`)
       return
     default: {
       const near = nearest(
@@ -101,9 +102,9 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (isUsageError(err)) {
-    process.stderr.write(`pullguard: ${err.message}\n`)
+    process.stderr.write(`${PROGRAM}: ${err.message}\n`)
     process.exit(2)
   }
-  process.stderr.write(`pullguard: ${(err as Error)?.stack ?? String(err)}\n`)
+  process.stderr.write(`${PROGRAM}: ${(err as Error)?.stack ?? String(err)}\n`)
   process.exit(1)
 })

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from './errors.js'
 import { FLAG_ENV } from './flags.js'
+import { PROGRAM } from './program.js'
 
 export interface FlagSpec {
   readonly type: 'string' | 'boolean'
@@ -149,10 +150,10 @@ export function renderHelp(help: CommandHelp, table: FlagTable): string {
     l.length > width ? `  ${l}\n  ${' '.repeat(width)}  ${r}` : `  ${l.padEnd(width)}  ${r}`,
   )
   return [
-    `pullguard ${help.name}: ${help.summary}`,
+    `${PROGRAM} ${help.name}: ${help.summary}`,
     '',
     'Usage:',
-    ...help.usage.map((u) => `  pullguard ${u}`),
+    ...help.usage.map((u) => `  ${PROGRAM} ${u}`),
     '',
     ...help.description.flatMap((p) => [p, '']),
     'Flags:',
@@ -162,7 +163,10 @@ export function renderHelp(help: CommandHelp, table: FlagTable): string {
     ...help.exitCodes.map(([code, meaning]) => `  ${code}  ${meaning}`),
     '',
     'Examples:',
-    ...help.examples.flatMap(([comment, command]) => [`  # ${comment}`, `  ${command}`]),
+    ...help.examples.flatMap(([comment, command]) => [
+      `  # ${comment}`,
+      `  ${command.replace(/^pullguard /, `${PROGRAM} `)}`,
+    ]),
     '',
   ].join('\n')
 }

@@ -5,6 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { fileURLToPath } from 'node:url'
+import { runKubectl } from '../cluster/control-plane.js'
 import { podManifest, PULLER, startWorld } from '../cluster/e2e.js'
 import { runCli } from '../helpers/cli.js'
 
@@ -103,6 +105,41 @@ t.test("diagnose pod: the kubelet's own text, the cause now, and the fix with th
     { scope: { kind: 'all-namespaces' }, pods: [{ namespace: 'shop', name: 'api' }], summary: { exitCode: 1 } },
     'the same pod found through a cluster-wide list',
   )
+})
+
+t.test('kubectl pullguard: the plugin through the real kubectl, with its --context and -n', async (t) => {
+  // What `npm install -g` links onto PATH: an executable named kubectl-pullguard.
+  const bin = await mkdtemp(join(tmpdir(), 'pullguard-plugin-'))
+  t.teardown(() => rm(bin, { recursive: true, force: true }))
+  const plugin = fileURLToPath(new URL('../../src/kubectl-pullguard.js', import.meta.url))
+  await writeFile(join(bin, 'kubectl-pullguard'), `#!/bin/sh\nexec '${process.execPath}' '${plugin}' "$@"\n`, {
+    mode: 0o755,
+  })
+  const kubectl = (args: string[]) =>
+    runKubectl(cp.binaries.kubectl, args, { kubeconfig: cp.adminKubeconfig, pathPrefix: bin })
+  const listed = await kubectl(['plugin', 'list'])
+  t.match(listed.stdout, join(bin, 'kubectl-pullguard'), 'kubectl finds the plugin on PATH')
+  const context = (await cp.kubectlOk(['config', 'current-context'])).trim()
+  const run = await kubectl([
+    'pullguard',
+    'diagnose',
+    'pod',
+    'api',
+    '-n',
+    'shop',
+    '--context',
+    context,
+    '--registry-ca',
+    world.registryCa.caPath,
+  ])
+  t.equal(run.code, 1, run.stderr)
+  t.match(run.stdout, /^pod shop\/api \(pod\/api, service account default\)\n/)
+  t.match(run.stdout, `use the nearest one: kubectl set image pod/api -n shop c0=${open.host}/team/api:2.4.1`)
+  const other = await kubectl(['pullguard', 'diagnose', 'pod', 'api', '-n', 'shop', '--context', 'staging'])
+  t.equal(other.code, 2)
+  t.match(other.stderr, `kubectl pullguard: --context: the kubeconfig has no context "staging" (it has ${context})`)
+  const help = await kubectl(['pullguard', 'audit', '--help'])
+  t.match(help.stdout, /^kubectl pullguard audit: find workloads whose images would no longer pull\n/)
 })
 
 t.test("check --from-cluster reads the namespace's secrets from the API server", async (t) => {
