@@ -174,7 +174,7 @@ t.test('client: every shape containerd accepts, paths relative to the host direc
       'client = ["both.pem", ["c.cert", "/keys/c.key"]]',
       [{ certFile: `${DIR}/both.pem` }, { certFile: `${DIR}/c.cert`, keyFile: '/keys/c.key' }],
     ],
-    ['client = "../shared/client.pem"', [{ certFile: '/etc/containerd/certs.d/shared/client.pem' }]],
+    ['client = "../common/client.pem"', [{ certFile: '/etc/containerd/certs.d/common/client.pem' }]],
     ['client = []', []],
   ]
   for (const [line, pairs] of table) {
