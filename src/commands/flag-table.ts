@@ -5,6 +5,7 @@
  * flags. A flag the table does not have is refused with the nearest one it has.
  */
 import { ConfigError } from './errors.js'
+import { osaDistance } from '../policy/tag-suggestions.js'
 import { FLAG_ENV } from './flags.js'
 import { PROGRAM } from './program.js'
 
@@ -99,24 +100,15 @@ function unknownFlag(command: string, written: string, table: FlagTable): Config
 
 /** The candidate nearest to `word` by edit distance, if near enough to be a typo. */
 export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  // A third of the word's letters, at least two: `--tmeout` finds `--timeout`, `--x` finds nothing.
+  const limit = Math.max(2, Math.floor(word.length / 3))
   let best: { name: string; d: number } | undefined
   for (const c of candidates) {
-    const d = editDistance(word, c)
-    if (best === undefined || d < best.d) best = { name: c, d }
+    // The distance tag suggestions use (a transposition is one typo), cut off past the limit.
+    const d = osaDistance(word, c, limit)
+    if (d <= limit && (best === undefined || d < best.d)) best = { name: c, d }
   }
-  // A third of the word's letters, at least two: `--tmeout` finds `--timeout`, `--x` finds nothing.
-  return best !== undefined && best.d <= Math.max(2, Math.floor(word.length / 3)) ? best.name : undefined
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    prev = row
-  }
-  return prev[b.length]!
+  return best?.name
 }
 
 /** What `COMMAND --help` says beside the flags. */
