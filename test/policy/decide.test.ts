@@ -1,24 +1,13 @@
 // The decision as a pure function of the per-image outcomes, the mode and --on-registry-error.
 import t from 'tap'
+import { POD_CONTEXT } from '../helpers/pod-target.js'
 import { decide, decideUnchecked, MAX_MESSAGE_ENTRIES } from '../../src/policy/decide.js'
-import type { FixTarget } from '../../src/policy/fixes.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { pullability } from '../../src/policy/outcome.js'
 import { parseReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 
-const target: FixTarget = {
-  voice: 'admission',
-  namespace: 'team-a',
-  resource: 'pod',
-  name: 'web',
-  specField: 'spec',
-  patchPath: ['spec'],
-  secrets: [],
-  fromServiceAccount: 'yes',
-  serviceAccount: { name: 'default', imagePullSecrets: [] },
-}
-const ctx = { object: 'pod team-a/web', target }
+const ctx = POD_CONTEXT
 let n = 0
 function checked(code: CheckResult['code'], extra: { tried?: string[]; incomplete?: boolean } = {}): ImageOutcome {
   const image = `reg.example:5000/app${n++}:v1`

@@ -2,25 +2,14 @@
 // allowed with a warning naming the pools where it would not start when it fails on some; pools
 // with the same outcomes are one entry; --on-registry-error decides where nothing is certain.
 import t from 'tap'
+import { POD_CONTEXT } from '../helpers/pod-target.js'
 import type { PoolOutcomes } from '../../src/policy/across-pools.js'
-import type { FixTarget } from '../../src/policy/fixes.js'
 import type { ImageOutcome } from '../../src/policy/outcome.js'
 import { decideAcrossPools, poolStatus } from '../../src/policy/pool-verdict.js'
 import { parseReference } from '../../src/reference/index.js'
 import type { CheckResult } from '../../src/registry/index.js'
 
-const target: FixTarget = {
-  voice: 'admission',
-  namespace: 'team-a',
-  resource: 'pod',
-  name: 'web',
-  specField: 'spec',
-  patchPath: ['spec'],
-  secrets: [],
-  fromServiceAccount: 'yes',
-  serviceAccount: { name: 'default', imagePullSecrets: [] },
-}
-const ctx = { object: 'pod team-a/web', target }
+const ctx = POD_CONTEXT
 const IMAGE = 'reg.example/team/app:v1'
 
 function outcome(
