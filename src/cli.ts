@@ -5,13 +5,12 @@
  * images would no longer pull). Bad input of any command exits 2 with one line; anything else
  * that goes wrong exits 1 with its stack.
  */
-import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { AUDIT_HELP, audit } from './audit/command.js'
 import { CHECK_HELP, check } from './check/command.js'
 import { ConfigError, isUsageError } from './commands/errors.js'
 import { nearest } from './commands/flag-table.js'
-import { PROGRAM } from './commands/program.js'
+import { PROGRAM, programVersion } from './commands/program.js'
 import { DIAGNOSE_HELP, diagnose } from './diagnose/command.js'
 import { SERVE_HELP, serve } from './serve/command.js'
 
@@ -32,22 +31,6 @@ const HELP = [
   '      --version  print the version',
   '',
 ].join('\n')
-
-/** The package's version: its package.json is beside dist/ (the image: dist/cli.js; a checkout: dist/src/cli.js). */
-function version(): string {
-  for (const path of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
-        name?: string
-        version?: string
-      }
-      if (pkg.name === 'pullguard' && pkg.version !== undefined) return pkg.version
-    } catch {
-      // not there: the other layout
-    }
-  }
-  return 'unknown'
-}
 
 /**
  * The one-shot commands run on a workstation or a CI runner, where V8 sizes its heap for the whole
@@ -85,7 +68,7 @@ async function main(argv: string[]): Promise<void> {
       return
     case '--version':
     case 'version':
-      process.stdout.write(`${PROGRAM} ${version()}\n`)
+      process.stdout.write(`${PROGRAM} ${programVersion()}\n`)
       return
     default: {
       const near = nearest(
