@@ -805,14 +805,20 @@ function patchJson(path: readonly string[], podSpec: Record<string, unknown>): s
   return JSON.stringify(body)
 }
 
-/** A fix as lines: each step, then each alternative with "or". Commands end their line. */
-export function fixLines(fix: Fix): string[] {
-  const line = (s: FixStep): string => (s.command === undefined ? s.text : `${s.text}: ${s.command}`)
+/** A fix as one list of steps: each step, then each alternative worded with "or". */
+export function fixSteps(fix: Fix): FixStep[] {
   // An alternative's own follow-up ("then …") reads on from it.
   return [
-    ...fix.steps.map(line),
-    ...fix.alternatives.map((s) => (s.text.startsWith('or') || s.text.startsWith('then ') ? line(s) : `or ${line(s)}`)),
+    ...fix.steps,
+    ...fix.alternatives.map((s) =>
+      s.text.startsWith('or') || s.text.startsWith('then ') ? s : { ...s, text: `or ${s.text}` },
+    ),
   ]
+}
+
+/** A fix as lines: each step, then each alternative with "or". Commands end their line. */
+export function fixLines(fix: Fix): string[] {
+  return fixSteps(fix).map((s) => (s.command === undefined ? s.text : `${s.text}: ${s.command}`))
 }
 
 /** A fix inside a denial: inline when it is one line without a command, else one line each, indented. */

@@ -7,7 +7,7 @@ import type { ShortNameResolution } from '../mirrors/short-names.js'
 import type { RefusedFinding, SignatureFinding } from './signature-check.js'
 import type { ProviderFailure, ProviderSkip } from '../providers/providers.js'
 import type { ImageReference } from '../reference/index.js'
-import type { CheckResult, Platform } from '../registry/index.js'
+import type { CheckResult, Platform, ReasonCode } from '../registry/index.js'
 import type { VerificationPolicy } from '../pools/pool.js'
 import type { NeverPullVerdict } from '../pools/verification.js'
 import type { ImageUse } from './subject.js'
@@ -136,7 +136,25 @@ export function pullability(o: ImageOutcome): Pullability {
 }
 
 /** The stable reason code for logs and metrics. */
-export function reasonCode(o: ImageOutcome): string {
+/** Every reason an image's outcome can have: the registry's answers and the policy's own. */
+export type OutcomeReason =
+  | ReasonCode
+  | 'Exempt'
+  | 'InvalidReference'
+  | 'MetadataHost'
+  | 'RegistryBlocked'
+  | 'PullSecretUnparseable'
+  | 'ShortNameAmbiguous'
+  | 'ShortNameUnresolvable'
+  | 'SignatureRejected'
+  | 'NeverPullRefused'
+  | 'Schema1Unsupported'
+  | 'Schema1Unverified'
+  | 'SignatureValidationFailed'
+  | 'SignatureUnverified'
+  | 'PlatformMismatch'
+
+export function reasonCode(o: ImageOutcome): OutcomeReason {
   if (o.kind === 'exempt') return 'Exempt'
   if (o.kind === 'invalid') return 'InvalidReference'
   if (o.kind === 'metadata-host') return 'MetadataHost'
