@@ -3,38 +3,45 @@
  * a report and sets the exit status (see report.ts). Usage and input problems throw ConfigError or
  * InputError; the CLI prints them on one line and exits 2.
  */
-import { readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { userCluster } from '../commands/cluster.js'
 import { helpersNote, readDockerCredentials, type DockerCredentials } from '../commands/docker-credentials.js'
 import { renderHelp, type CommandHelp } from '../commands/flag-table.js'
 import { wantsHelp } from '../commands/flags.js'
 import { createLogger } from '../log/logger.js'
 import { progressLine } from '../log/progress.js'
-import { CHECK_OPTIONS, parseCheckConfig, type CheckConfig } from './config.js'
+import { CHECK_OPTIONS, parseCheckConfig } from './config.js'
 import { readDocuments } from './manifests.js'
 import { manifestObjects, type CheckObject } from './objects.js'
-import { buildReport, renderJson, renderTable } from './report.js'
+import { programVersion } from '../commands/program.js'
+import type { CheckConfig } from './config.js'
+import { renderJobSummary } from './job-summary.js'
+import { renderJunit } from './junit.js'
+import { buildReport, renderJson, renderTable, type CheckReport } from './report.js'
+import { renderSarif } from './sarif.js'
+import { renderWorkflowCommands } from './workflow-commands.js'
 import { runCheck, type CheckedObject, type ClusterSources } from './run.js'
 
 export const CHECK_HELP: CommandHelp = {
   name: 'check',
   summary: 'check the images of manifests before they are applied',
-  usage: ['check -f FILE|DIR|- [-f …] [flags]'],
+  usage: ['check [-f] FILE|DIR|- … [flags]'],
   description: [
-    "Reads Kubernetes manifests (YAML or JSON, several documents, List kinds) and asks each image's registry what the webhook would ask, with the credentials of --docker-config standing for the nodes' (or, with --from-cluster, the pods' own pull secrets). Prints a table, or JSON with -o json.",
+    "Reads Kubernetes manifests (YAML or JSON, several documents, List kinds) and asks each image's registry what the webhook would ask, with the credentials of --docker-config standing for the nodes' (or, with --from-cluster, the pods' own pull secrets). Prints a table, or JSON, SARIF, JUnit XML or GitHub annotations (-o), each finding at the line of its image: field.",
   ],
   exitCodes: [
-    [0, 'every image can be pulled'],
+    [0, 'every image can be pulled (or --mode warn)'],
     [1, 'some image cannot be pulled'],
     [2, 'bad flags or unreadable manifests'],
     [3, 'some image could not be verified, with --on-registry-error deny'],
   ],
   examples: [
-    ['a directory of manifests', 'pullguard check -f k8s/'],
+    ['a directory of manifests', 'pullguard check k8s/'],
     [
       'a chart as rendered, with the cluster’s pull secrets',
       'helm template my-release ./chart | pullguard check -f - --from-cluster -n team-a',
     ],
+    ['for GitHub code scanning', 'pullguard check k8s/ -o sarif > pullguard.sarif'],
   ],
 }
 
@@ -61,9 +68,34 @@ export async function check(argv: string[]): Promise<number> {
   } finally {
     progress.done()
   }
-  const report = buildReport(checked, notes(config, docker, objects), skipped, config.onRegistryError)
-  process.stdout.write(config.output === 'json' ? renderJson(report) : renderTable(report))
+  const report = buildReport(checked, {
+    notes: notes(config, docker, objects),
+    skippedObjects: skipped,
+    onRegistryError: config.onRegistryError,
+    mode: config.mode,
+    stdinName: config.stdinName,
+    cwd: process.cwd(),
+  })
+  process.stdout.write(render(report, config))
+  if (config.output === 'github' && config.stepSummaryPath !== undefined)
+    appendFileSync(config.stepSummaryPath, renderJobSummary(report))
   return report.summary.exitCode
+}
+
+function render(report: CheckReport, config: CheckConfig): string {
+  switch (config.output) {
+    case 'json':
+      return renderJson(report)
+    case 'sarif':
+      return renderSarif(report, { version: programVersion(), cwd: process.cwd() })
+    case 'junit':
+      return renderJunit(report)
+    case 'github':
+      // The annotations, then the table for whoever reads the log.
+      return renderWorkflowCommands(report) + renderTable(report)
+    case 'table':
+      return renderTable(report)
+  }
 }
 
 function notes(config: CheckConfig, docker: DockerCredentials, objects: readonly CheckObject[]): string[] {

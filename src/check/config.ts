@@ -14,10 +14,16 @@ import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-
 import { parseNamespace, perImageTimeout, platformList } from '../commands/values.js'
 import type { OnRegistryError } from '../policy/decide.js'
 import type { Platform } from '../registry/index.js'
+import type { CheckMode } from './report.js'
+
+export const CHECK_OUTPUTS = ['table', 'json', 'sarif', 'junit', 'github'] as const
+export type CheckOutput = (typeof CHECK_OUTPUTS)[number]
 
 export interface CheckConfig extends PullSettings {
-  /** Files, directories, or `-` for stdin, in the order given. */
+  /** Files, directories, or `-` for stdin, in the order given (-f first, then arguments). */
   inputs: string[]
+  /** The name findings from stdin are reported under (SARIF, annotations), e.g. where the stream was rendered from. */
+  stdinName: string | undefined
   /** Where the docker config is read from; undefined when none was given and the default is absent. */
   dockerConfigPath: string | undefined
   /** True when --docker-config was given: a missing file is then an error, not "no credentials". */
@@ -34,7 +40,10 @@ export interface CheckConfig extends PullSettings {
   platforms: Platform[]
   exemptImages: string[]
   onRegistryError: OnRegistryError
-  output: 'table' | 'json'
+  output: CheckOutput
+  mode: CheckMode
+  /** Where `--output github` appends the job summary (GITHUB_STEP_SUMMARY). */
+  stepSummaryPath: string | undefined
   /** Whether stderr is a terminal (progress line). */
   progress: boolean
 }
@@ -45,7 +54,12 @@ export const CHECK_OPTIONS = {
     short: 'f',
     multiple: true,
     value: 'FILE|DIR|-',
-    help: 'manifests to check: a YAML or JSON file, a directory (recursively), or - for stdin',
+    help: 'manifests to check: a YAML or JSON file, a directory (recursively), or - for stdin; files may also be given as arguments',
+  },
+  'stdin-name': {
+    type: 'string',
+    value: 'PATH',
+    help: 'the file name findings read from stdin are reported under (SARIF, annotations, JUnit)',
   },
   'docker-config': {
     type: 'string',
@@ -80,7 +94,19 @@ export const CHECK_OPTIONS = {
     default: 'allow',
     help: 'deny: an image whose registry gives no answer fails the run (exit 3)',
   },
-  output: { type: 'string', short: 'o', value: 'table|json', default: 'table', help: 'the report format' },
+  output: {
+    type: 'string',
+    short: 'o',
+    value: CHECK_OUTPUTS.join('|'),
+    default: 'table; github when GITHUB_ACTIONS=true',
+    help: "the report: sarif (SARIF 2.1.0, for code scanning), junit (JUnit XML), github (workflow annotations on each image's line, and the job summary)",
+  },
+  mode: {
+    type: 'string',
+    value: 'enforce|warn',
+    default: 'enforce',
+    help: 'warn: report every finding as a warning and exit 0, as the webhook allows with warnings',
+  },
   ...PULL_OPTIONS,
 } as const satisfies FlagTable
 
@@ -89,8 +115,9 @@ export function parseCheckConfig(
   env: Env = process.env,
   stderrIsTTY = process.stderr.isTTY === true,
 ): CheckConfig {
-  const { values } = parseFlagTable('check', argv, CHECK_OPTIONS, false)
-  const inputs = values.filename ?? []
+  const { values, positionals } = parseFlagTable('check', argv, CHECK_OPTIONS, true)
+  // Arguments are files too: pre-commit and xargs append the file names.
+  const inputs = [...(values.filename ?? []), ...positionals]
   if (inputs.length === 0)
     throw new ConfigError('-f/--filename', 'at least one file, directory or - (stdin) is required')
   if (inputs.filter((i) => i === '-').length > 1)
@@ -114,7 +141,11 @@ export function parseCheckConfig(
     platforms,
     exemptImages: pickList('exempt-image').list,
     onRegistryError: onRegistryError(pick('on-registry-error')),
-    output: oneOf(values.output ?? 'table', ['table', 'json'] as const, '--output'),
+    stdinName: values['stdin-name'],
+    output: oneOf(values.output ?? (env.GITHUB_ACTIONS === 'true' ? 'github' : 'table'), CHECK_OUTPUTS, '--output'),
+    mode: oneOf(values.mode ?? 'enforce', ['enforce', 'warn'] as const, '--mode'),
+    stepSummaryPath:
+      env.GITHUB_STEP_SUMMARY === undefined || env.GITHUB_STEP_SUMMARY === '' ? undefined : env.GITHUB_STEP_SUMMARY,
     progress: stderrIsTTY,
     // check's --docker-config is the person's or the CI job's, read apart from the nodes' files.
     ...pullSettings(values, env, { nodeDockerConfigPath: undefined, platforms }),

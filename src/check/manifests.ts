@@ -1,12 +1,14 @@
 /**
  * Reads the manifests given with -f: files, directories (walked for *.yaml, *.yml, *.json, in name
  * order so the report is stable), or `-` for stdin. Every YAML stream may hold many documents. A
- * document that does not parse is an InputError naming the file and line: the CLI exits 2.
+ * document that does not parse is an InputError naming the file and line: the CLI exits 2. Each
+ * document keeps its syntax tree, so a finding can name the line of its `image:` field.
  */
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
-import yaml from 'js-yaml'
+import { LineCounter, parseAllDocuments } from 'yaml'
 import { InputError } from '../commands/errors.js'
+import { helmSource, positionIn, type FieldPath, type Position } from './positions.js'
 
 /** A manifest file larger than this is not a manifest (the API server refuses objects over ~1.5 MiB). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -20,6 +22,10 @@ export interface Document {
   /** 1-based position in its file. */
   index: number
   value: unknown
+  /** Where a field of this document sits in its file; undefined where the path leads nowhere. */
+  positionOf(path: FieldPath): Position | undefined
+  /** The chart template a `helm template` document was rendered from (its `# Source:` line). */
+  renderedFrom?: string
 }
 
 export function readDocuments(inputs: readonly string[], readStdin: () => string): Document[] {
@@ -70,20 +76,48 @@ function readText(file: string): string {
   }
 }
 
-/** JSON is YAML, so one parser reads both; empty documents (`---` twice) are skipped. */
+/**
+ * JSON is YAML, so one parser reads both; empty documents (`---` twice) are skipped. YAML 1.2's
+ * core schema with merge keys (`<<`), as before; a key written twice is an error, as kubectl's is.
+ */
 export function parse(source: string, text: string): Document[] {
   if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES)
     throw new InputError(`${source}: larger than ${MAX_MANIFEST_BYTES} bytes`)
-  let values: unknown[]
-  try {
-    values = yaml.loadAll(text, undefined, { filename: source })
-  } catch (err) {
-    if (err instanceof yaml.YAMLException) {
-      // mark.line is 0-based; editors count from 1.
-      const line = err.mark === undefined ? '' : `:${err.mark.line + 1}`
-      throw new InputError(`${source === '-' ? '(stdin)' : source}${line}: invalid YAML: ${err.reason}`)
+  const lines = new LineCounter()
+  const docs = parseAllDocuments(text, { lineCounter: lines, merge: true, prettyErrors: false })
+  const name = source === '-' ? '(stdin)' : source
+  const out: Document[] = []
+  let previousEnd = 0
+  for (const [i, doc] of (Array.isArray(docs) ? docs : []).entries()) {
+    const error = doc.errors[0]
+    if (error !== undefined) {
+      const line = lines.linePos(error.pos[0]).line
+      throw new InputError(`${name}:${line}: invalid YAML: ${firstLine(error.message)}`)
     }
-    throw err
+    const before = text.slice(previousEnd, doc.contents?.range[0] ?? previousEnd)
+    previousEnd = doc.range[2]
+    let value: unknown
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 })
+    } catch (err) {
+      // An alias bomb ("excessive alias count") or a reference to an unknown anchor.
+      throw new InputError(`${name}: document ${i + 1}: invalid YAML: ${(err as Error).message}`)
+    }
+    if (value === null || value === undefined) continue
+    const root = doc.contents
+    const renderedFrom = helmSource(before)
+    out.push({
+      source,
+      index: i + 1,
+      value,
+      positionOf: (path) => positionIn(root, path, lines),
+      ...(renderedFrom === undefined ? {} : { renderedFrom }),
+    })
   }
-  return values.flatMap((value, i) => (value === null || value === undefined ? [] : [{ source, index: i + 1, value }]))
+  return out
+}
+
+/** The parser's messages end with a picture of the line; the report says file:line instead. */
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
 }

@@ -9,11 +9,23 @@ import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { PodSubject } from '../policy/subject.js'
 import { InputError } from '../commands/errors.js'
 import type { Document } from './manifests.js'
+import { fieldPath, type FieldPath, type Position } from './positions.js'
+import type { ImageUse } from '../policy/subject.js'
 
 export interface CheckObject {
   /** The file it came from (`-` for stdin). */
   source: string
   subject: PodSubject
+  /** The document it was read from, and the object's own path in it (`items.3` inside a List). */
+  document: Document
+  at: FieldPath
+}
+
+/** The line of an image's `image:` field (`reference:` of an image volume) in its file. */
+export function imagePosition(object: CheckObject, use: ImageUse): Position | undefined {
+  // A volume's field already names its `image` (`spec.volumes[0].image`).
+  const leaf = use.kind === 'volume' ? ['reference'] : ['image']
+  return object.document.positionOf([...object.at, ...fieldPath(use.field), ...leaf])
 }
 
 export interface ManifestObjects {
@@ -27,18 +39,20 @@ const MAX_LIST_DEPTH = 8
 
 export function manifestObjects(documents: readonly Document[], defaultNamespace: string): ManifestObjects {
   const result: ManifestObjects = { objects: [], skipped: 0 }
-  for (const doc of documents) collect(doc.source, doc.value, `document ${doc.index}`, defaultNamespace, result, 0)
+  for (const doc of documents) collect(doc, doc.value, [], `document ${doc.index}`, defaultNamespace, result, 0)
   return result
 }
 
 function collect(
-  source: string,
+  document: Document,
   value: unknown,
+  at: FieldPath,
   where: string,
   defaultNamespace: string,
   into: ManifestObjects,
   depth: number,
 ): void {
+  const source = document.source
   const name = source === '-' ? '(stdin)' : source
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InputError(`${name}: ${where} is not a Kubernetes object`)
@@ -54,7 +68,7 @@ function collect(
     if (depth >= MAX_LIST_DEPTH) throw new InputError(`${name}: ${where}: Lists nested deeper than ${MAX_LIST_DEPTH}`)
     const items = Array.isArray(object.items) ? object.items : []
     for (const [i, item] of items.entries())
-      collect(source, item, `${where} items[${i}]`, defaultNamespace, into, depth + 1)
+      collect(document, item, [...at, 'items', i], `${where} items[${i}]`, defaultNamespace, into, depth + 1)
     return
   }
   const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
@@ -84,6 +98,8 @@ function collect(
   }
   into.objects.push({
     source,
+    document,
+    at,
     subject: createSubject({ namespace, kind, name: objectName }, location, spec),
   })
 }

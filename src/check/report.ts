@@ -4,13 +4,40 @@
  * And the exit status: 0 every image pullable; 1 one definitely not; 3 only undetermined ones
  * under --on-registry-error deny. (2, usage and input errors, never reaches a report.)
  */
-import { fixLines } from '../policy/fixes.js'
+import { isAbsolute, relative, resolve } from 'node:path'
+import { fixLines, fixSteps, type FixStep } from '../policy/fixes.js'
 import { explainGroup, groupOutcomes, secretProblemsWarning } from '../policy/messages.js'
 import type { OnRegistryError } from '../policy/decide.js'
 import { acrossPoolsView, poolStatus } from '../policy/pool-verdict.js'
 import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
 import type { CheckedObject } from './run.js'
+import { imagePosition } from './objects.js'
 import { OFFLINE_SECRET_DETAIL } from './offline-cluster.js'
+
+/** `warn`: findings are reported as warnings and never fail the run (the webhook's warn mode). */
+export type CheckMode = 'enforce' | 'warn'
+
+/**
+ * What a finding is in CI (SARIF level, annotation command, JUnit element): decided here once.
+ * `error` fails the run; `warning` is shown and does not; `none` is a pullable image.
+ */
+export type Severity = 'error' | 'warning' | 'none'
+
+export interface ReportPolicy {
+  onRegistryError: OnRegistryError
+  mode: CheckMode
+}
+
+export interface ReportOptions extends ReportPolicy {
+  /** Said once for the whole run. */
+  notes: string[]
+  /** Kubernetes objects that carry no pod spec. */
+  skippedObjects: number
+  /** --stdin-name: the file findings from stdin are reported at. */
+  stdinName: string | undefined
+  /** Files are reported relative to this folder (the repository's root in CI). */
+  cwd: string
+}
 
 export interface ImageReport {
   container: string
@@ -22,6 +49,12 @@ export interface ImageReport {
   message: string
   /** The fix, one step per line (empty when there is nothing to fix). */
   fix: string[]
+  /** The same steps with their commands apart, for formats that set commands as code. */
+  fixSteps: FixStep[]
+  severity: Severity
+  /** The line and column of its `image:` field in `source`, when the file has one there. */
+  line?: number
+  column?: number
 }
 
 export interface ObjectReport {
@@ -29,6 +62,13 @@ export interface ObjectReport {
   namespace: string
   name: string
   source: string
+  /**
+   * Where CI formats report it: `source` relative to the working folder, with `/`; --stdin-name
+   * for stdin; absent for stdin without a name.
+   */
+  file?: string
+  /** `helm template` output: the chart template the object was rendered from. */
+  renderedFrom?: string
   images: ImageReport[]
   warnings: string[]
   /** The images that are not pullable, those with the same cause and fix together, as the webhook words them. */
@@ -55,12 +95,8 @@ export interface CheckReport {
   }
 }
 
-export function buildReport(
-  checked: readonly CheckedObject[],
-  notes: string[],
-  skippedObjects: number,
-  onRegistryError: OnRegistryError,
-): CheckReport {
+export function buildReport(checked: readonly CheckedObject[], options: ReportOptions): CheckReport {
+  const { notes, skippedObjects } = options
   const objects = checked.map((c): ObjectReport => {
     const { object, serviceAccountWarning, secretProblems, target } = c
     // Across pools: the outcomes the verdict rests on, and a warning for each other pool's cause.
@@ -77,8 +113,11 @@ export function buildReport(
       namespace: s.namespace,
       name: s.name,
       source: object.source,
+      ...withFile(reportedFile(object.source, options)),
+      ...(object.document.renderedFrom === undefined ? {} : { renderedFrom: object.document.renderedFrom }),
       images: outcomes.map((o) => {
         const own = groupOutcomes([o], target)[0]!
+        const position = imagePosition(object, o.use)
         return {
           container: o.use.container,
           field: o.use.field,
@@ -87,6 +126,9 @@ export function buildReport(
           reason: reasonCode(o),
           message: explainGroup(own),
           fix: own.fix === undefined ? [] : fixLines(own.fix),
+          fixSteps: own.fix === undefined ? [] : fixSteps(own.fix),
+          severity: severity(pullability(o), options),
+          ...(position === undefined ? {} : { line: position.line, column: position.column }),
         }
       }),
       warnings,
@@ -113,7 +155,8 @@ export function buildReport(
   const count = (v: Pullability): number => all.filter((i) => i.verdict === v).length
   const notPullable = count('not-pullable')
   const unknown = count('unknown')
-  const exitCode = notPullable > 0 ? 1 : unknown > 0 && onRegistryError === 'deny' ? 3 : 0
+  const exitCode =
+    options.mode === 'warn' ? 0 : notPullable > 0 ? 1 : unknown > 0 && options.onRegistryError === 'deny' ? 3 : 0
   return {
     objects,
     notes,
@@ -127,6 +170,28 @@ export function buildReport(
       exitCode,
     },
   }
+}
+
+/** A file inside `cwd` by its relative path (what code scanning and annotations resolve), else absolute. */
+export function reportedFile(source: string, options: Pick<ReportOptions, 'stdinName' | 'cwd'>): string | undefined {
+  if (source === '-') return options.stdinName === undefined ? undefined : options.stdinName.replaceAll('\\', '/')
+  const path = relative(options.cwd, resolve(options.cwd, source))
+  const inside = path !== '' && !path.startsWith('..') && !isAbsolute(path)
+  return (inside ? path : resolve(options.cwd, source)).replaceAll('\\', '/')
+}
+
+function withFile(file: string | undefined): { file?: string } {
+  return file === undefined ? {} : { file }
+}
+
+/**
+ * An image that will not pull fails the run, one that could not be verified fails it only under
+ * --on-registry-error deny; in warn mode neither does.
+ */
+export function severity(verdict: Pullability, policy: ReportPolicy): Severity {
+  if (verdict === 'pullable') return 'none'
+  if (policy.mode === 'warn') return 'warning'
+  return verdict === 'not-pullable' || policy.onRegistryError === 'deny' ? 'error' : 'warning'
 }
 
 export function renderJson(report: CheckReport): string {

@@ -2,6 +2,12 @@ import t from 'tap'
 import { InputError } from '../../src/commands/errors.js'
 import { parse } from '../../src/check/manifests.js'
 import { manifestObjects } from '../../src/check/objects.js'
+import type { Document } from '../../src/check/manifests.js'
+
+/** A parsed document of f.yaml, without positions. */
+function doc(index: number, value: unknown): Document {
+  return { source: 'f.yaml', index, value, positionOf: () => undefined }
+}
 
 t.test('parse skips empty documents and numbers the rest by position', async (t) => {
   const docs = parse('a.yaml', '---\n---\nkind: A\n---\n\n---\n[1]\n')
@@ -16,7 +22,7 @@ t.test('parse skips empty documents and numbers the rest by position', async (t)
 
 const BAD_YAML: Array<[string, string, string]> = [
   ['an unclosed flow sequence', 'a: [\n', 'x.yaml:2: invalid YAML: '],
-  ['bad indentation', 'a:\n  b: 1\n   c: 2\n', 'x.yaml:3: invalid YAML: '],
+  ['bad indentation (named where the broken mapping starts)', 'a:\n  b: 1\n   c: 2\n', 'x.yaml:2: invalid YAML: '],
   ['a tab indent', 'a:\n\tb: 1\n', 'x.yaml:2: invalid YAML: '],
 ]
 for (const [what, text, message] of BAD_YAML) {
@@ -90,7 +96,7 @@ const OBJECTS: Array<[string, unknown, Array<[string, string, string, boolean, s
 ]
 for (const [what, value, expected, skipped] of OBJECTS) {
   t.test(`manifestObjects: ${what}`, async (t) => {
-    const got = manifestObjects([{ source: 'f.yaml', index: 1, value }], 'ci')
+    const got = manifestObjects([doc(1, value)], 'ci')
     t.same(
       got.objects.map((o) => [
         o.subject.kind,
@@ -107,20 +113,11 @@ for (const [what, value, expected, skipped] of OBJECTS) {
 }
 
 t.test('a document that is not an object, or a pod spec of the wrong shape, is an input error', async (t) => {
-  t.throws(
-    () => manifestObjects([{ source: 'f.yaml', index: 2, value: [1] }], 'ci'),
-    new InputError('f.yaml: document 2 is not a Kubernetes object'),
-  )
+  t.throws(() => manifestObjects([doc(2, [1])], 'ci'), new InputError('f.yaml: document 2 is not a Kubernetes object'))
   t.throws(
     () =>
       manifestObjects(
-        [
-          {
-            source: 'f.yaml',
-            index: 1,
-            value: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: {} } },
-          },
-        ],
+        [doc(1, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: {} } })],
         'ci',
       ),
     { message: 'f.yaml: Pod p: spec.containers must be an array' },

@@ -129,7 +129,7 @@ t.test('exit 2 for usage errors and bad YAML, naming the file and line', async (
   t.match(none.stderr, 'pullguard: -f/--filename: at least one file')
   const flag = await check(['-f', 'x.yaml', '--output', 'xml'])
   t.equal(flag.code, 2)
-  t.match(flag.stderr, '--output: "xml" is not one of table, json')
+  t.match(flag.stderr, '--output: "xml" is not one of table, json, sarif, junit, github')
   const absent = await check(['-f', join(work, 'nope.yaml')])
   t.equal(absent.code, 2)
   t.match(absent.stderr, `${join(work, 'nope.yaml')}: cannot read (ENOENT)`)
@@ -139,7 +139,8 @@ t.test('exit 2 for usage errors and bad YAML, naming the file and line', async (
   )
   const r = await check(['-f', bad])
   t.equal(r.code, 2)
-  t.match(r.stderr, new RegExp(`^pullguard: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:14: invalid YAML: `))
+  // The line where the broken mapping starts (`name: broken`), as the parser reports it.
+  t.match(r.stderr, new RegExp(`^pullguard: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:13: invalid YAML: `))
   t.equal(r.stdout, '', 'nothing is checked when the input is broken')
   const stdinBad = await check(['-f', '-'], { stdin: 'a: [\n' })
   t.equal(stdinBad.code, 2)
@@ -269,6 +270,7 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
       namespace: 'default',
       name: 'web',
       source: join(work, 'json.yaml'),
+      file: 'json.yaml',
       images: [
         {
           container: 'ok',
@@ -278,6 +280,10 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
           reason: 'Exists',
           message: report.objects[0].images[0].message,
           fix: [],
+          fixSteps: [],
+          severity: 'none',
+          line: 8,
+          column: 5,
         },
         {
           container: 'web',
@@ -287,6 +293,10 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
           reason: 'TagNotFound',
           message: report.objects[0].images[1].message,
           fix: report.objects[0].images[1].fix,
+          fixSteps: report.objects[0].images[1].fixSteps,
+          severity: 'error',
+          line: 10,
+          column: 5,
         },
       ],
       warnings: [],
