@@ -143,13 +143,18 @@ export function parseCheckConfig(
     onRegistryError: onRegistryError(pick('on-registry-error')),
     stdinName: values['stdin-name'],
     output: oneOf(values.output ?? (env.GITHUB_ACTIONS === 'true' ? 'github' : 'table'), CHECK_OUTPUTS, '--output'),
-    mode: oneOf(values.mode ?? 'enforce', ['enforce', 'warn'] as const, '--mode'),
+    mode: checkMode(pick('mode')),
     stepSummaryPath:
       env.GITHUB_STEP_SUMMARY === undefined || env.GITHUB_STEP_SUMMARY === '' ? undefined : env.GITHUB_STEP_SUMMARY,
     progress: stderrIsTTY,
     // check's --docker-config is the person's or the CI job's, read apart from the nodes' files.
     ...pullSettings(values, env, { nodeDockerConfigPath: undefined, platforms }),
   }
+}
+
+/** The webhook's own modes and variable: PULLGUARD_MODE=warn makes a CI job report without failing. */
+function checkMode(picked: Picked): CheckMode {
+  return oneOf(picked.value ?? 'enforce', ['enforce', 'warn'] as const, picked.source)
 }
 
 function onRegistryError(picked: Picked): OnRegistryError {
