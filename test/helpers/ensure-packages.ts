@@ -1,6 +1,6 @@
 // Programs some test tiers need from Debian packages (test/tiers/tiers.ts names them per tier): the
-// real registry (docker-registry), promtool (prometheus, for the alert rules) and runc (the node's
-// container runtime, under containerd). As root with apt
+// real registry (docker-registry), promtool (prometheus, for the alert rules), runc (the node's
+// container runtime, under containerd) and python3-venv (pip installs pre-commit for its hook test). As root with apt
 // (CI containers) we install what is missing; anywhere else we say exactly what to install and stop,
 // rather than letting the tests fail one by one with spawn errors.
 //
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { findRegistryBinary, REGISTRY_PACKAGE_HINT } from './registry-binary.js'
 import { findPromtool, PROMTOOL_PACKAGE_HINT } from './promtool.js'
 import { findRunc, RUNC_PACKAGE_HINT } from './runc.js'
+import { findPythonVenv, PYTHON_VENV_PACKAGE_HINT } from './python.js'
 
 interface Needed {
   find(): string | null
@@ -25,6 +26,7 @@ export const PACKAGES = {
   },
   prometheus: { find: findPromtool, hint: `the alert rule tests need promtool: ${PROMTOOL_PACKAGE_HINT}` },
   runc: { find: findRunc, hint: `the node tests run containers with runc: ${RUNC_PACKAGE_HINT}` },
+  'python3-venv': { find: findPythonVenv, hint: PYTHON_VENV_PACKAGE_HINT },
 } as const satisfies Record<string, Needed>
 export type PackageName = keyof typeof PACKAGES
 

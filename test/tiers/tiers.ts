@@ -38,12 +38,13 @@ export const TIERS: readonly Tier[] = [
     toolsets: [],
     sharedControlPlanes: false,
   },
-  // A real etcd and kube-apiserver, kubectl and helm (Go builds), the real registry, promtool, and
-  // containers-image-ref (a Go build) to compare pullguard's CRI-O answers with containers-image's.
+  // A real etcd and kube-apiserver, kubectl and helm (Go builds), the real registry, promtool,
+  // containers-image-ref (a Go build) to compare pullguard's CRI-O answers with containers-image's,
+  // and python3's venv for the real pre-commit.
   {
     name: 'e2e',
     folder: 'e2e',
-    packages: ['docker-registry', 'prometheus'],
+    packages: ['docker-registry', 'prometheus', 'python3-venv'],
     toolsets: ['cluster', 'helm', 'containersImage'],
     sharedControlPlanes: true,
   },
