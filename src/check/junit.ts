@@ -44,7 +44,7 @@ function testCase(suite: string, o: ObjectReport, i: ImageReport): string[] {
   const open = `    <testcase name="${xml(`${i.container} ${i.image}`)}" classname="${xml(classname)}"${where}`
   const kind = outcome(i)
   if (kind === 'passed') return [`${open}/>`]
-  const body = [i.message, ...(i.fix.length > 0 ? ['Fix:', ...i.fix.map((f) => `  ${f}`)] : [])]
+  const body = [i.problem, ...(i.fix.length > 0 ? ['Fix:', ...i.fix.map((f) => `  ${f}`)] : [])]
   if (o.renderedFrom !== undefined) body.push(`Rendered from ${o.renderedFrom}.`)
   const at = `${o.file ?? suite}${i.line === undefined ? '' : `:${i.line}`}`
   const message = `${i.reason}: ${i.image} (${at})`

@@ -6,7 +6,7 @@ import type { FixStep } from '../policy/fixes.js'
 import type { ImageReport } from './report.js'
 
 export function findingMarkdown(image: ImageReport): string {
-  const lines = [text(image.message)]
+  const lines = [text(image.problem)]
   if (image.fixSteps.length > 0) {
     lines.push('', '**Fix:**', '')
     for (const step of image.fixSteps) lines.push(...stepMarkdown(step))

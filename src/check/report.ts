@@ -6,7 +6,7 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path'
 import { fixLines, fixSteps, type FixStep } from '../policy/fixes.js'
-import { explainGroup, groupOutcomes, secretProblemsWarning } from '../policy/messages.js'
+import { explainGroup, explainProblem, groupOutcomes, secretProblemsWarning } from '../policy/messages.js'
 import type { OnRegistryError } from '../policy/decide.js'
 import { acrossPoolsView, poolStatus } from '../policy/pool-verdict.js'
 import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
@@ -47,6 +47,8 @@ export interface ImageReport {
   reason: string
   /** The webhook's denial entry for this image: what is wrong and the fix. */
   message: string
+  /** What is wrong, without the fix: the formats that set the fix apart start with it. */
+  problem: string
   /** The fix, one step per line (empty when there is nothing to fix). */
   fix: string[]
   /** The same steps with their commands apart, for formats that set commands as code. */
@@ -125,6 +127,7 @@ export function buildReport(checked: readonly CheckedObject[], options: ReportOp
           verdict: pullability(o),
           reason: reasonCode(o),
           message: explainGroup(own),
+          problem: explainProblem(own),
           fix: own.fix === undefined ? [] : fixLines(own.fix),
           fixSteps: own.fix === undefined ? [] : fixSteps(own.fix),
           severity: severity(pullability(o), options),

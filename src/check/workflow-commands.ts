@@ -24,7 +24,7 @@ function annotation(o: ObjectReport, i: ImageReport): string {
   properties.push(
     `title=${property(`pullguard ${i.reason}: ${o.kind.toLowerCase()} ${o.namespace}/${o.name}, container ${i.container}`)}`,
   )
-  const body = [i.message, ...(i.fix.length > 0 ? ['Fix:', ...i.fix.map((f) => `  ${f}`)] : [])]
+  const body = [i.problem, ...(i.fix.length > 0 ? ['Fix:', ...i.fix.map((f) => `  ${f}`)] : [])]
   if (o.renderedFrom !== undefined) body.push(`Rendered from ${o.renderedFrom}.`)
   return `::${i.severity} ${properties.join(',')}::${data(body.join('\n'))}`
 }

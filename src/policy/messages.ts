@@ -266,7 +266,12 @@ function who(g: OutcomeGroup): string {
 
 /** One denial entry: who, what is wrong, and the fix. */
 export function explainGroup(g: OutcomeGroup): string {
-  return `${who(g)}: ${g.problem}.${g.fix === undefined ? '' : renderFix(g.fix)}`
+  return `${explainProblem(g)}${g.fix === undefined ? '' : renderFix(g.fix)}`
+}
+
+/** What is wrong without the fix, for reports that set the fix apart. */
+export function explainProblem(g: OutcomeGroup): string {
+  return `${who(g)}: ${g.problem}.`
 }
 
 /** The short clause for a warning. */

@@ -324,7 +324,7 @@ t.test('GitHub: annotations chosen by GITHUB_ACTIONS, exact workflow commands, a
   const [c, d] = json.objects[0].images
   const escapeData = (s: string): string => s.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A')
   const body = (i: any): string =>
-    escapeData([i.message, ...(i.fix.length > 0 ? ['Fix:', ...i.fix.map((f: string) => `  ${f}`)] : [])].join('\n'))
+    escapeData([i.problem, ...(i.fix.length > 0 ? ['Fix:', ...i.fix.map((f: string) => `  ${f}`)] : [])].join('\n'))
   t.ok(c.fix.length > 0, 'the missing tag has a fix')
   t.equal(
     first,

@@ -279,6 +279,7 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
           verdict: 'pullable',
           reason: 'Exists',
           message: report.objects[0].images[0].message,
+          problem: report.objects[0].images[0].problem,
           fix: [],
           fixSteps: [],
           severity: 'none',
@@ -292,6 +293,7 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
           verdict: 'not-pullable',
           reason: 'TagNotFound',
           message: report.objects[0].images[1].message,
+          problem: report.objects[0].images[1].problem,
           fix: report.objects[0].images[1].fix,
           fixSteps: report.objects[0].images[1].fixSteps,
           severity: 'error',
@@ -307,6 +309,16 @@ t.test('--output json has stable field names and the webhook reason codes', asyn
     report.objects[0].images[1].fix,
     [/^(existing tags nearest to "0\.1"|no existing tag of .* is near "0\.1")/],
     'the fix, one step per line',
+  )
+  const bad = report.objects[0].images[1]
+  t.ok(bad.message.startsWith(bad.problem.slice(0, -1)), 'the problem is the message without its fix')
+  t.notMatch(bad.problem, /Fix:/)
+  t.same(
+    bad.fixSteps.map((s: { text: string; command?: string }) =>
+      s.command === undefined ? s.text : `${s.text}: ${s.command}`,
+    ),
+    bad.fix,
+    'the fix steps are the fix lines with their commands apart',
   )
   t.match(report.objects[0].images[0].message, /pullable \(sha256:[0-9a-f]{64}\)/)
   t.match(report.objects[0].images[1].message, 'tag "0.1" does not exist')
