@@ -115,10 +115,7 @@ t.test('uses: pullguard — the action installs itself from a fresh checkout and
   const out = outputs.at(-1) ?? ''
   t.match(
     out,
-    new RegExp(
-      `^::error file=deploy/app\\.yaml,line=7,col=7,title=pullguard TagNotFound%3A pod default/app%2C container app::`,
-      'm',
-    ),
+    /^::error file=deploy\/app\.yaml,line=7,col=7,title=pullguard TagNotFound%3A pod default\/app%2C container app::/m,
   )
   t.match(readFileSync(summary, 'utf8'), /^### pullguard: 1 of 1 images will not pull\n/)
 })

@@ -118,7 +118,8 @@ t.test(
       'each input under the variable name the runner gives a JavaScript action',
     )
     const install = action.runs.steps[0]
-    t.equal(install['working-directory'], '${{ github.action_path }}')
+    // A GitHub expression, not a template string.
+    t.equal(install['working-directory'], ['$', '{{ github.action_path }}'].join(''))
     t.match(install.run, /npm ci .*\nnpm run build/)
     t.equal(
       fileURLToPath(new URL('../../src/github-action.js', import.meta.url)),
