@@ -121,6 +121,17 @@ const CONTAINERS_IMAGE: Toolset = {
   // 25 s on 2 cores with an empty Go build cache (the modules already downloaded).
   coldMinutes: 1,
 }
+const KREW_VERSION = 'v0.4.3'
+const KREW: Toolset = {
+  dir: 'krew',
+  files: ['go.mod', 'go.sum'],
+  // The plugin manager and the validator krew-index runs on every manifest submitted to it.
+  packages: ['sigs.k8s.io/krew/cmd/krew', 'sigs.k8s.io/krew/cmd/validate-krew-manifest'],
+  binaries: ['krew', 'validate-krew-manifest'],
+  what: `krew and validate-krew-manifest (sigs.k8s.io/krew ${KREW_VERSION})`,
+  // 10 s with the modules downloaded.
+  coldMinutes: 1,
+}
 /** The Go builds a test tier can ask for (test/tiers/tiers.ts), by name. */
 export const TOOLSETS = {
   cluster: CLUSTER,
@@ -128,6 +139,7 @@ export const TOOLSETS = {
   kubelet: KUBELET,
   containerd: CONTAINERD,
   containersImage: CONTAINERS_IMAGE,
+  krew: KREW,
 } as const satisfies Record<string, Toolset>
 export type ToolsetName = keyof typeof TOOLSETS
 

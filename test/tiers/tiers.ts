@@ -40,12 +40,12 @@ export const TIERS: readonly Tier[] = [
   },
   // A real etcd and kube-apiserver, kubectl and helm (Go builds), the real registry, promtool,
   // containers-image-ref (a Go build) to compare pullguard's CRI-O answers with containers-image's,
-  // and python3's venv for the real pre-commit.
+  // krew (a Go build) to validate and install the plugin, and python3's venv for the real pre-commit.
   {
     name: 'e2e',
     folder: 'e2e',
     packages: ['docker-registry', 'prometheus', 'python3-venv'],
-    toolsets: ['cluster', 'helm', 'containersImage'],
+    toolsets: ['cluster', 'helm', 'containersImage', 'krew'],
     sharedControlPlanes: true,
   },
   // A real node beside its own control plane: the kubelet and containerd (Go builds) with Debian's
