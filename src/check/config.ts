@@ -14,7 +14,9 @@ import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-
 import { parseNamespace, perImageTimeout, platformList } from '../commands/values.js'
 import type { OnRegistryError } from '../policy/decide.js'
 import type { Platform } from '../registry/index.js'
-import type { CheckMode } from './report.js'
+
+/** `warn`: findings are reported as warnings and never fail the run (the webhook's warn mode). */
+export type CheckMode = 'enforce' | 'warn'
 
 export const CHECK_OUTPUTS = ['table', 'json', 'sarif', 'junit', 'github'] as const
 export type CheckOutput = (typeof CHECK_OUTPUTS)[number]

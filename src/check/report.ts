@@ -10,12 +10,10 @@ import { explainGroup, explainProblem, groupOutcomes, secretProblemsWarning } fr
 import type { OnRegistryError } from '../policy/decide.js'
 import { acrossPoolsView, poolStatus } from '../policy/pool-verdict.js'
 import { pullability, reasonCode, type Pullability } from '../policy/outcome.js'
+import type { CheckMode } from './config.js'
 import type { CheckedObject } from './run.js'
 import { imagePosition } from './objects.js'
 import { OFFLINE_SECRET_DETAIL } from './offline-cluster.js'
-
-/** `warn`: findings are reported as warnings and never fail the run (the webhook's warn mode). */
-export type CheckMode = 'enforce' | 'warn'
 
 /**
  * What a finding is in CI (SARIF level, annotation command, JUnit element): decided here once.
