@@ -3,7 +3,6 @@
 // pipefail`), in its working-directory, with ${{ inputs.* }} and ${{ github.action_path }} put in
 // and GITHUB_ACTION_PATH set. The install step builds pullguard from the checkout with npm; the
 // check step then annotates the workspace's manifests and writes the job summary.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +11,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
+import { runLogged } from '../helpers/program.js'
 import { seedOciManifest } from '../helpers/seed.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -24,21 +24,7 @@ interface Step {
   env?: Record<string, string>
 }
 
-function run(
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')))
-    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, out }))
-  })
-}
+const run = runLogged
 
 /** The expressions a composite action's steps may use here; any other is a test failure, not a guess. */
 function expand(text: string, inputs: Record<string, string>, actionPath: string): string {

@@ -1,7 +1,6 @@
 // The krew plugin: manifests/krew/pullguard.yaml, the archive `.ci/krew-archive` builds for it,
 // krew's own validator (the one krew-index runs on every submission), and the real krew installing
 // it from the local archive, after which the real kubectl finds and runs `kubectl pullguard`.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
@@ -11,26 +10,15 @@ import { parse } from 'yaml'
 import { ensureToolsets } from '../cluster/binaries.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
+import { runProgram, type ProgramRun } from '../helpers/program.js'
 import { seedOciManifest } from '../helpers/seed.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const MANIFEST = join(ROOT, 'manifests', 'krew', 'pullguard.yaml')
 const VERSION = `v${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}`
 
-function run(
-  command: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<ProgramRun> {
+  return runProgram(command, args, { env })
 }
 
 const { krew, cluster } = await ensureToolsets(['krew', 'cluster'])

@@ -2,7 +2,6 @@
 // in: pullguard packed and installed with npm (`npm pack`, `npm install -g`) onto PATH, then
 // `pre-commit try-repo` of this repository in a temporary repository with manifests staged: a bad
 // tag fails the commit with the finding, a chart template is left out, the fixed file passes.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -11,25 +10,12 @@ import t from 'tap'
 import { createTestCA } from '../helpers/pki.js'
 import { ensurePreCommit } from '../helpers/pre-commit.js'
 import { startRegistry } from '../helpers/registry.js'
+import { runLogged } from '../helpers/program.js'
 import { seedOciManifest } from '../helpers/seed.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
-interface Run {
-  code: number | null
-  out: string
-}
-
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')))
-    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, out }))
-  })
-}
+const run = runLogged
 
 const ca = await createTestCA()
 t.teardown(() => ca.close())
@@ -73,7 +59,7 @@ const env: NodeJS.ProcessEnv = {
   GIT_COMMITTER_NAME: 'ci',
   GIT_COMMITTER_EMAIL: 'ci@example.com',
 }
-const git = (...args: string[]): Promise<Run> => run('git', args, repo, env)
+const git = (...args: string[]): Promise<{ code: number | null; out: string }> => run('git', args, repo, env)
 
 function manifest(tag: string): string {
   return [
