@@ -85,7 +85,9 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (isUsageError(err)) {
-    process.stderr.write(`${PROGRAM}: ${err.message}\n`)
+    // One line, whatever a file or an object's name held: a line break in it would start a line
+    // of its own, which a CI runner could read as one of its commands (`::error …`).
+    process.stderr.write(`${PROGRAM}: ${err.message.replace(/\r?\n|\r/g, '\\n')}\n`)
     process.exit(2)
   }
   process.stderr.write(`${PROGRAM}: ${(err as Error)?.stack ?? String(err)}\n`)

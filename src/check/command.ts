@@ -19,7 +19,7 @@ import { renderJobSummary } from './job-summary.js'
 import { renderJunit } from './junit.js'
 import { buildReport, renderJson, renderTable, type CheckReport } from './report.js'
 import { renderSarif } from './sarif.js'
-import { renderWorkflowCommands } from './workflow-commands.js'
+import { renderWorkflowCommands, withoutCommands } from './workflow-commands.js'
 import { runCheck, type CheckedObject, type ClusterSources } from './run.js'
 
 export const CHECK_HELP: CommandHelp = {
@@ -91,8 +91,9 @@ function render(report: CheckReport, config: CheckConfig): string {
     case 'junit':
       return renderJunit(report)
     case 'github':
-      // The annotations, then the table for whoever reads the log.
-      return renderWorkflowCommands(report) + renderTable(report)
+      // The annotations, then the table for whoever reads the log, which the runner reads as text
+      // only: it holds the manifests' own names, which must not pass for workflow commands.
+      return renderWorkflowCommands(report) + withoutCommands(renderTable(report))
     case 'table':
       return renderTable(report)
   }

@@ -4,6 +4,7 @@
  * the run, `::warning` for one reported as a warning. GitHub shows at most 10 of each kind per
  * step, so the table follows for the log, and job-summary.ts writes the whole report.
  */
+import { randomBytes } from 'node:crypto'
 import type { CheckReport, ImageReport, ObjectReport } from './report.js'
 
 export function renderWorkflowCommands(report: CheckReport): string {
@@ -37,4 +38,12 @@ export function data(s: string): string {
 /** escapeProperty: also `:` and `,`, which end a property. */
 export function property(s: string): string {
   return data(s).replace(/:/g, '%3A').replace(/,/g, '%2C')
+}
+
+/**
+ * Text the runner must not read as commands (`::stop-commands::TOKEN` … `::TOKEN::`), with a
+ * token nobody can guess, so no line of it can end the pause early.
+ */
+export function withoutCommands(text: string, token = randomBytes(16).toString('hex')): string {
+  return `::stop-commands::${token}\n${text}${text.endsWith('\n') ? '' : '\n'}::${token}::\n`
 }
