@@ -175,10 +175,13 @@ export function buildReport(checked: readonly CheckedObject[], options: ReportOp
 
 /** A file inside `cwd` by its relative path (what code scanning and annotations resolve), else absolute. */
 export function reportedFile(source: string, options: Pick<ReportOptions, 'stdinName' | 'cwd'>): string | undefined {
-  if (source === '-') return options.stdinName === undefined ? undefined : options.stdinName.replaceAll('\\', '/')
-  const path = relative(options.cwd, resolve(options.cwd, source))
+  // --stdin-name is a path like any other: `./x.yaml`, or absolute inside the folder, is `x.yaml`.
+  const named = source === '-' ? options.stdinName : source
+  if (named === undefined) return undefined
+  const absolute = resolve(options.cwd, named)
+  const path = relative(options.cwd, absolute)
   const inside = path !== '' && !path.startsWith('..') && !isAbsolute(path)
-  return (inside ? path : resolve(options.cwd, source)).replaceAll('\\', '/')
+  return (inside ? path : absolute).replaceAll('\\', '/')
 }
 
 function withFile(file: string | undefined): { file?: string } {

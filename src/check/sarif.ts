@@ -12,6 +12,9 @@ import type { CheckReport, ImageReport, ObjectReport } from './report.js'
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json'
 
+/** Where findings read from stdin are reported without --stdin-name. */
+const STDIN = 'stdin'
+
 export interface SarifTool {
   version: string
   /** The folder relative file names are under: %SRCROOT%. */
@@ -39,6 +42,8 @@ export function renderSarif(report: CheckReport, tool: SarifTool): string {
             })),
           },
         },
+        // Columns as the YAML parser counts them: UTF-16 code units.
+        columnKind: 'utf16CodeUnits',
         originalUriBaseIds: {
           '%SRCROOT%': { uri: pathToFileURL(tool.cwd.endsWith('/') ? tool.cwd : `${tool.cwd}/`).href },
         },
@@ -46,7 +51,16 @@ export function renderSarif(report: CheckReport, tool: SarifTool): string {
           {
             executionSuccessful: true,
             exitCode: report.summary.exitCode,
-            toolExecutionNotifications: report.notes.map((n) => ({ level: 'note', message: { text: n } })),
+            // The run's notes, and each object's warnings (a pull secret not read, a pool where it fails).
+            toolExecutionNotifications: [
+              ...report.notes.map((n) => ({ level: 'note', message: { text: n } })),
+              ...report.objects.flatMap((o) =>
+                o.warnings.map((w) => ({
+                  level: 'warning',
+                  message: { text: `${o.kind} ${o.namespace}/${o.name}: ${w}` },
+                })),
+              ),
+            ],
           },
         ],
         results: findings.map(({ o, i }) => result(o, i, ruleIds.indexOf(i.reason))),
@@ -63,15 +77,14 @@ function meaning(id: string): string {
 function result(o: ObjectReport, i: ImageReport, ruleIndex: number): Record<string, unknown> {
   const object = `${o.kind} ${o.namespace}/${o.name}`
   const rendered = o.renderedFrom === undefined ? '' : ` (rendered from ${o.renderedFrom})`
-  const physical =
-    o.file === undefined
-      ? undefined
-      : {
-          artifactLocation: relativeUri(o.file),
-          ...(i.line === undefined
-            ? {}
-            : { region: { startLine: i.line, ...(i.column === undefined ? {} : { startColumn: i.column }) } }),
-        }
+  // Code scanning refuses a result without a file: stdin without --stdin-name is reported at
+  // `stdin`, its lines counted in the stream.
+  const physical = {
+    artifactLocation: relativeUri(o.file ?? STDIN),
+    ...(i.line === undefined
+      ? {}
+      : { region: { startLine: i.line, ...(i.column === undefined ? {} : { startColumn: i.column }) } }),
+  }
   return {
     ruleId: i.reason,
     ruleIndex,
@@ -82,14 +95,14 @@ function result(o: ObjectReport, i: ImageReport, ruleIndex: number): Record<stri
     },
     locations: [
       {
-        ...(physical === undefined ? {} : { physicalLocation: physical }),
+        physicalLocation: physical,
         logicalLocations: [{ fullyQualifiedName: `${object}/${i.field}`, kind: 'resource' }],
       },
     ],
-    // Stable while lines move: the object, the field and the image, not the position.
+    // Stable while lines move: the file, the object, the field and the image, not the position.
     partialFingerprints: {
       'pullguard/v1': createHash('sha256')
-        .update([o.kind, o.namespace, o.name, i.field, i.image, i.reason].join('\u0000'))
+        .update([o.file ?? STDIN, o.kind, o.namespace, o.name, i.field, i.image, i.reason].join('\u0000'))
         .digest('hex')
         .slice(0, 32),
     },
@@ -103,6 +116,6 @@ function result(o: ObjectReport, i: ImageReport, ruleIndex: number): Record<stri
 
 /** A relative file under %SRCROOT% (each segment percent-encoded); an absolute one as a file: URI. */
 function relativeUri(file: string): { uri: string; uriBaseId?: string } {
-  if (file.startsWith('/')) return { uri: pathToFileURL(file).href }
+  if (file.startsWith('/') || /^[A-Za-z]:\//.test(file)) return { uri: pathToFileURL(file).href }
   return { uri: file.split('/').map(encodeURIComponent).join('/'), uriBaseId: '%SRCROOT%' }
 }
