@@ -1,10 +1,10 @@
 /**
  * The GitHub job summary (`$GITHUB_STEP_SUMMARY`, Markdown) that `--output github` appends to: a
  * line with the counts, a table of every image that will not pull or was not verified with
- * the file and line, and under it each finding's message and fix. Annotations are capped per step;
- * this is the whole report.
+ * the file and line, under it each finding's message and fix, then the objects' warnings and the
+ * run's notes. Annotations are capped per step; this is the whole report.
  */
-import { cell, code, findingMarkdown, html, text } from './markdown.js'
+import { cell, codeCell, findingMarkdown, html, text } from './markdown.js'
 import type { CheckReport } from './report.js'
 
 export function renderJobSummary(report: CheckReport): string {
@@ -26,7 +26,7 @@ export function renderJobSummary(report: CheckReport): string {
     for (const { o, i } of failing) {
       const where = o.file === undefined ? 'stdin' : `${o.file}${i.line === undefined ? '' : `:${i.line}`}`
       lines.push(
-        `| ${i.severity === 'error' ? '❌' : '⚠️'} | ${cell(`${o.kind.toLowerCase()} ${o.namespace}/${o.name}`)} | ${cell(i.container)} | ${code(i.image)} | ${code(i.reason)} | ${cell(where)} |`,
+        `| ${i.severity === 'error' ? '❌' : '⚠️'} | ${cell(`${o.kind.toLowerCase()} ${o.namespace}/${o.name}`)} | ${cell(i.container)} | ${codeCell(i.image)} | ${codeCell(i.reason)} | ${cell(where)} |`,
       )
     }
     for (const { o, i } of failing) {
@@ -40,6 +40,12 @@ export function renderJobSummary(report: CheckReport): string {
       )
     }
   }
+  const warnings = report.objects.flatMap((o) =>
+    o.warnings.map(
+      (w) => `- ${text(`${o.kind.toLowerCase()} ${o.namespace}/${o.name}: ${w}`).replace(/\r?\n|\r/g, ' ')}`,
+    ),
+  )
+  if (warnings.length > 0) lines.push('', '**Warnings**', '', ...warnings)
   const notes = report.notes.map((n) => `> ${text(n)}`)
   if (notes.length > 0) lines.push('', ...notes)
   return lines.join('\n') + '\n'

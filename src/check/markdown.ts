@@ -47,7 +47,20 @@ export function code(s: string): string {
   return `${ticks}${pad}${s.replace(/\r?\n/g, ' ')}${pad}${ticks}`
 }
 
-/** Text inside an HTML element (a `<summary>`), where Markdown escapes do not apply. */
+/**
+ * Text inside an HTML element (a `<summary>`), where Markdown escapes do not apply; on one line,
+ * since a blank line would end the HTML block and let the rest be read as Markdown.
+ */
 export function html(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/\r?\n|\r/g, ' ')
+}
+
+/** Inline code in a table cell: GitHub splits cells at a pipe even inside code. */
+export function codeCell(s: string): string {
+  return code(s).replaceAll('|', '\\|')
 }
