@@ -54,8 +54,15 @@ function collect(
 ): void {
   const source = document.source
   const name = source === '-' ? '(stdin)' : source
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    // A file of another kind (an Ansible play, a list of hooks) has nothing to check; an item of a
+    // List must be an object.
+    if (depth === 0) {
+      into.skipped++
+      return
+    }
     throw new InputError(`${name}: ${where} is not a Kubernetes object`)
+  }
   const object = value as Record<string, unknown>
   const kind = typeof object.kind === 'string' ? object.kind : undefined
   const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : undefined

@@ -112,8 +112,20 @@ for (const [what, value, expected, skipped] of OBJECTS) {
   })
 }
 
-t.test('a document that is not an object, or a pod spec of the wrong shape, is an input error', async (t) => {
-  t.throws(() => manifestObjects([doc(2, [1])], 'ci'), new InputError('f.yaml: document 2 is not a Kubernetes object'))
+t.test('a List item that is not an object, or a pod spec of the wrong shape, is an input error', async (t) => {
+  t.throws(
+    () =>
+      manifestObjects(
+        [doc(2, { apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Pod' }, 7] })],
+        'ci',
+      ),
+    new InputError('f.yaml: document 2 items[1] is not a Kubernetes object'),
+  )
+  t.same(
+    manifestObjects([doc(1, [{ hosts: 'all' }]), doc(2, 'text')], 'ci'),
+    { objects: [], skipped: 2 },
+    'a document that is no object at all (an Ansible play, a list of hooks) is skipped, as a values file is',
+  )
   t.throws(
     () =>
       manifestObjects(

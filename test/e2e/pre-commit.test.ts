@@ -79,7 +79,14 @@ function manifest(tag: string): string {
 t.test('pre-commit try-repo: a staged manifest with a tag that was never pushed fails the hook', async (t) => {
   t.equal((await git('init', '-q')).code, 0)
   writeFileSync(join(repo, 'api.yaml'), manifest('1.1'))
+  // Files a repository holds beside its manifests, which must not block a commit: a values file,
+  // an Ansible play (a list), JSON with comments.
   writeFileSync(join(repo, 'values.yaml'), 'replicas: 3\n')
+  writeFileSync(join(repo, 'playbook.yml'), '- hosts: all\n  tasks: []\n')
+  writeFileSync(
+    join(repo, 'tsconfig.json'),
+    '{\n  // comments, as tsc --init writes them\n  "compilerOptions": {}\n}\n',
+  )
   // Not YAML until helm renders it: the hook leaves templates/ out.
   writeFileSync(join(repo, 'chart', 'templates', 'deployment.yaml'), 'image: {{ .Values.image }}\n')
   writeFileSync(join(repo, 'README.md'), '# shop\n')
@@ -97,7 +104,8 @@ t.test('pre-commit try-repo: a staged manifest with a tag that was never pushed 
   )
   t.match(failed.out, /existing tags nearest to "1\.1": 1\.0/, 'the fix names the tag that exists')
   t.notMatch(failed.out, /templates\/deployment\.yaml/, 'the chart template was not handed to pullguard')
-  t.notMatch(failed.out, /invalid YAML/)
+  t.notMatch(failed.out, /invalid YAML/, 'JSON files are left out')
+  t.match(failed.out, /1 images in 1 objects: 0 pullable, 1 not pullable, 0 unknown/)
 })
 
 t.test('the fixed manifest passes; warn mode reports without failing', async (t) => {
