@@ -69,7 +69,7 @@ interface ActionRun {
 }
 
 /** The entry as the runner starts it: `with:` as INPUT_* variables. */
-function runAction(inputs: Record<string, string>): Promise<ActionRun> {
+function runAction(inputs: Record<string, string>, more: Record<string, string> = {}): Promise<ActionRun> {
   const summary = join(work, `summary-${Math.random().toString(36).slice(2)}.md`)
   writeFileSync(summary, '')
   const runnerTemp = mkdtempSync(join(work, 'runner-temp-'))
@@ -81,6 +81,7 @@ function runAction(inputs: Record<string, string>): Promise<ActionRun> {
     GITHUB_WORKSPACE: workspace,
     RUNNER_TEMP: runnerTemp,
     PULLGUARD_REGISTRY_CA: ca.caPath,
+    ...more,
   }
   // The runner sets every declared input, with its default when the workflow gives none.
   for (const name of ACTION_INPUTS) env[`INPUT_${name.toUpperCase()}`] = inputs[name] ?? DEFAULTS[name] ?? ''
@@ -133,7 +134,7 @@ t.test(
   async (t) => {
     const r = await runAction({ paths: 'k8s/api.yaml\nk8s/jobs', 'docker-config-json': dockerConfigJson })
     t.equal(r.code, 1, r.stderr)
-    const commands = r.stdout.split('\n').filter((l) => l.startsWith('::'))
+    const commands = r.stdout.split('\n').filter((l) => /^::(error|warning) /.test(l))
     t.equal(commands.length, 2, r.stdout)
     t.match(
       commands[0],
@@ -164,10 +165,14 @@ t.test('mode warn passes with warnings; fail-on-unverified fails on the registry
   t.same(
     warn.stdout
       .split('\n')
-      .filter((l) => l.startsWith('::'))
+      .filter((l) => /^::(error|warning) /.test(l))
       .map((l) => l.slice(0, l.indexOf(' '))),
     ['::warning', '::warning'],
   )
+  // No mode input: the workflow's PULLGUARD_MODE, as for every pullguard command.
+  const fromEnv = await runAction({ paths: 'k8s', 'docker-config-json': dockerConfigJson }, { PULLGUARD_MODE: 'warn' })
+  t.equal(fromEnv.code, 0, fromEnv.stderr)
+  t.notMatch(fromEnv.stdout, /^::error/m)
   const strict = await runAction({ paths: 'k8s/jobs', 'fail-on-unverified': 'true' })
   t.equal(strict.code, 3, strict.stderr)
   t.match(strict.stdout, /^::error file=k8s\/jobs\/report\.yaml,line=8,/)
@@ -187,7 +192,7 @@ t.test('a docker config file by path, and extra flags through args', async (t) =
   t.match(r.stdout, /api:1\.0 +pullable/)
 })
 
-t.test('bad inputs: one workflow error each, exit 2, no value echoed', async (t) => {
+t.test('bad inputs: one workflow error each, exit 2, a secret never echoed', async (t) => {
   const none = await runAction({ paths: ' \n ' })
   t.equal(none.code, 2)
   t.equal(none.stdout, '::error title=pullguard::input paths: give at least one file or directory\n')
