@@ -66,8 +66,16 @@ t.test('.ci/krew-archive: a reproducible archive, and the manifest with its sha2
   t.match(listed.stdout, /\.\/node_modules\/fastify\/package\.json$/m, 'the production dependencies')
   t.notMatch(listed.stdout, /node_modules\/(typescript|tap)\//, 'no development dependency')
   t.notMatch(listed.stdout, /^l/m, 'no symbolic link, which krew cannot unpack')
-  const again = await run(join(ROOT, '.ci', 'krew-archive'), [join(work, 'again')])
-  t.equal(again.stdout.trim().split('\n').at(-1)!.split(' ')[1], sha, 'built twice, the same bytes')
+  // Again, from another folder, with a relative OUT_DIR and another umask.
+  const again = await runProgram('bash', ['-c', `umask 0002 && exec '${join(ROOT, '.ci', 'krew-archive')}' again`], {
+    cwd: work,
+  })
+  t.equal(again.code, 0, again.stderr)
+  t.equal(
+    again.stdout.trim().split('\n').at(-1),
+    `${join(work, 'again', `kubectl-pullguard-${VERSION}.tar.gz`)} ${sha}`,
+    'built twice, the same bytes',
+  )
 })
 
 t.test("krew's validator accepts the written manifest and refuses the template", async (t) => {
