@@ -230,7 +230,15 @@ t.test('Helm output on stdin: lines within the stream, the template named, under
 
   const unnamed = sarifOf(t, await check(['-f', '-', '-o', 'sarif'], { stdin: HELM.join('\n') + '\n' }))
   const loc = unnamed.runs[0].results[0].locations[0]
-  t.equal(loc.physicalLocation, undefined, 'stdin without a name has no file to point at')
+  // Code scanning refuses a result without a file.
+  t.same(
+    loc.physicalLocation,
+    {
+      artifactLocation: { uri: 'stdin', uriBaseId: '%SRCROOT%' },
+      region: { startLine: lineOf(HELM, 'image:'), startColumn: 11 },
+    },
+    'stdin without a name is reported at stdin',
+  )
   t.same(loc.logicalLocations, [
     { fullyQualifiedName: 'Deployment default/shop/spec.template.spec.containers[0]', kind: 'resource' },
   ])
@@ -364,7 +372,99 @@ t.test('a clean run: no results, an empty annotation list, a passing suite', asy
   t.equal(sarif.code, 0)
   t.same(sarifOf(t, sarif).runs[0].results, [])
   const gh = await check([path, '-o', 'github'])
-  t.match(gh.stdout, /^OBJECT/, 'no workflow command when nothing is wrong')
+  t.match(
+    gh.stdout,
+    /^::stop-commands::[0-9a-f]{32}\nOBJECT/,
+    'no annotation when nothing is wrong: the table, set apart',
+  )
   const junit = parser.parse((await check([path, '-o', 'junit'])).stdout)
   t.match(junit.testsuites, { tests: '1', failures: '0', errors: '0', skipped: '0' })
+})
+
+t.test(
+  'names that hold line breaks cannot pass for workflow commands, in the table, the summary or an error',
+  async (t) => {
+    const summary = join(work, 'hostile-summary.md')
+    writeFileSync(summary, '')
+    const hostile = [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata:',
+      '  name: "p\\n::error file=README.md,line=1,title=spoofed::all good\\n::stop-commands::x"',
+      'spec:',
+      '  containers:',
+      `    - name: "c\\n\\n<img src=x>[link](https://example.com)"`,
+      `      image: ${missingTag}`,
+    ]
+    file('hostile.yaml', hostile)
+    const r = await check(['hostile.yaml', '-o', 'github'], { env: { GITHUB_STEP_SUMMARY: summary } })
+    t.equal(r.code, 1, r.stderr)
+    const lines = r.stdout.split('\n')
+    const stop = lines.findIndex((l) => l.startsWith('::stop-commands::'))
+    t.ok(stop > 0, 'the table is set apart')
+    const token = lines[stop]!.slice('::stop-commands::'.length)
+    t.match(token, /^[0-9a-f]{32}$/, 'with a token nobody can guess')
+    const resume = lines.indexOf(`::${token}::`)
+    t.ok(resume > stop, 'and commands resume after it')
+    const commands = lines.filter((l, i) => l.startsWith('::') && (i < stop || i > resume))
+    t.equal(commands.length, 1, 'outside the table, only the one annotation')
+    t.match(
+      commands[0],
+      /^::error file=hostile\.yaml,line=8,col=7,title=pullguard TagNotFound%3A pod default\/p%0A%3A%3Aerror/,
+    )
+    t.match(
+      lines.slice(stop + 1, resume).join('\n'),
+      '\n::error file=README.md',
+      'the spoofed line is only in the paused table',
+    )
+
+    const md = readFileSync(summary, 'utf8')
+    const details = md.split('\n').filter((l) => l.startsWith('<details>'))
+    t.equal(details.length, 1)
+    t.notMatch(details[0], /<img/, 'HTML in a name is text')
+    // Outside the one-line HTML of <details> (where Markdown is not read), every bracket is escaped.
+    const markdown = md
+      .split('\n')
+      .filter((l) => !l.startsWith('<details>'))
+      .join('\n')
+    t.notMatch(markdown, /(?<!\\)\[link|(?<!\\)<img/, 'no image or link made of a name')
+
+    // An input error names the object on one line, whatever its name holds.
+    file('hostile-bad.yaml', [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata:',
+      '  name: "x\\n::error::spoofed"',
+      'spec:',
+      '  containers: {}',
+    ])
+    const bad = await check(['hostile-bad.yaml', '-o', 'github'])
+    t.equal(bad.code, 2)
+    t.equal(bad.stderr.split('\n').length, 2, `one line: ${bad.stderr}`)
+    t.notMatch(bad.stderr, /^::/m)
+  },
+)
+
+t.test("the run's notes reach the job summary and SARIF", async (t) => {
+  const summary = join(work, 'warn-summary.md')
+  writeFileSync(summary, '')
+  file('secrets.yaml', [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata: {name: s, namespace: a}',
+    'spec:',
+    '  imagePullSecrets: [{name: regcred}]',
+    '  containers:',
+    `    - {name: c, image: "${missingTag}"}`,
+  ])
+  const r = await check(['secrets.yaml', '-o', 'github'], { env: { GITHUB_STEP_SUMMARY: summary } })
+  t.equal(r.code, 1, r.stderr)
+  const md = readFileSync(summary, 'utf8')
+  t.match(md, /\n> pull secrets are not read without --from-cluster/, 'the notes')
+  const sarif = sarifOf(t, await check(['secrets.yaml', '-o', 'sarif']))
+  const notes = sarif.runs[0].invocations[0].toolExecutionNotifications
+  t.ok(
+    notes.some((n: any) => n.level === 'note' && /pull secrets are not read/.test(n.message.text)),
+    JSON.stringify(notes),
+  )
 })

@@ -4,7 +4,7 @@
 // password, tag suggestions, token auth, unreachable, warn mode, service accounts, UPDATE, malformed
 // reviews — then every log line (debug), every response body, /metrics and every CLI output is
 // searched for the values, their base64 and base64url forms, and `user:value` in base64.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -282,14 +282,25 @@ t.test('the CLI: check with a docker config full of credentials', async (t) => {
     manifest,
     `apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ${NS}}\nspec:\n  containers:\n  - {name: a, image: "${basic.host}/team/api:1.2"}\n  - {name: b, image: "${tokened.host}/team/worker:2.0"}\n`,
   )
-  for (const format of [[], ['--output', 'json']]) {
-    const run = await runCli(
-      ['check', '--registry-ca', ca.caPath, '--timeout', '3s', '--log-level', 'debug', ...format, manifest],
-      { env: { HOME: home, DOCKER_CONFIG: dockerDir } },
-    )
-    t.not(run.code, null)
+  const summary = join(work, 'step-summary.md')
+  writeFileSync(summary, '')
+  for (const format of [
+    [],
+    ['--output', 'json'],
+    ['--output', 'sarif'],
+    ['--output', 'junit'],
+    ['--output', 'github'],
+  ]) {
+    const run = await runCli(['check', '--registry-ca', ca.caPath, '--timeout', '3s', ...format, manifest], {
+      env: { HOME: home, DOCKER_CONFIG: dockerDir, GITHUB_STEP_SUMMARY: summary },
+    })
+    // The check ran (a usage error, exit 2, would have printed nothing worth searching).
+    t.equal(run.code, 1, `${format.join(' ')}: ${run.stderr}`)
     outputs.push(run.stdout, run.stderr)
   }
+  // The job summary that --output github wrote.
+  outputs.push(readFileSync(summary, 'utf8'))
+  t.match(outputs.at(-1), /^### pullguard: /)
 })
 
 t.test('no secret value, in any form, in any output', async (t) => {
