@@ -1,0 +1,71 @@
+/**
+ * The JSONPatch (RFC 6902) that pins a Pod's images: for each pin a `test` of the image the review
+ * held, then its `replace` (a mutation that races another writer fails whole instead of pinning
+ * something else), and the annotation `pullguard.io/pinned-from` that keeps each original
+ * reference, a JSON map of the image's field path to it. A pod pinned before (an earlier
+ * invocation, before another webhook rewrote an image) keeps its entries; a field pinned again
+ * records the reference it was pinned from this time.
+ */
+import type { Pin } from '../policy/pins.js'
+
+export const PINNED_FROM = 'pullguard.io/pinned-from'
+
+export type PatchOp = { op: 'test' | 'replace' | 'add'; path: string; value: unknown }
+
+/** `spec.containers[0]` → `/spec/containers/0/image`; a volume's `spec.volumes[1].image` → `…/image/reference`. */
+export function imagePointer(pin: Pin): string {
+  const steps = pin.use.field.split('.').flatMap((part) => {
+    const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part)
+    if (m === null) throw new Error(`unexpected field ${pin.use.field}`)
+    return [m[1]!, ...[...m[2]!.matchAll(/\[(\d+)\]/g)].map((i) => i[1]!)]
+  })
+  steps.push(pin.use.kind === 'volume' ? 'reference' : 'image')
+  return `/${steps.map(escapePointer).join('/')}`
+}
+
+/** The annotation's key for a pin: the image's own field path (`spec.containers[0].image`). */
+export function pinnedFromKey(pin: Pin): string {
+  return pin.use.kind === 'volume' ? `${pin.use.field}.reference` : `${pin.use.field}.image`
+}
+
+export function pinPatch(pod: Record<string, unknown>, pins: readonly Pin[]): PatchOp[] {
+  if (pins.length === 0) return []
+  const ops: PatchOp[] = []
+  for (const pin of pins) {
+    const path = imagePointer(pin)
+    ops.push({ op: 'test', path, value: pin.from }, { op: 'replace', path, value: pin.to })
+  }
+  const metadata = (typeof pod.metadata === 'object' && pod.metadata !== null ? pod.metadata : {}) as Record<
+    string,
+    unknown
+  >
+  const annotations =
+    typeof metadata.annotations === 'object' && metadata.annotations !== null
+      ? (metadata.annotations as Record<string, unknown>)
+      : undefined
+  const before = parseMap(annotations?.[PINNED_FROM])
+  for (const pin of pins) before[pinnedFromKey(pin)] = pin.from
+  const value = JSON.stringify(before)
+  if (annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: { [PINNED_FROM]: value } })
+  else ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(PINNED_FROM)}`, value })
+  return ops
+}
+
+/** An earlier invocation's map; anything else (edited by hand into no map) starts a new one. */
+function parseMap(raw: unknown): Record<string, string> {
+  if (typeof raw !== 'string') return {}
+  try {
+    const parsed = JSON.parse(raw) as unknown
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {}
+    return Object.fromEntries(
+      Object.entries(parsed as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    )
+  } catch {
+    return {}
+  }
+}
+
+/** RFC 6901: `~` → `~0`, `/` → `~1`. */
+export function escapePointer(step: string): string {
+  return step.replaceAll('~', '~0').replaceAll('/', '~1')
+}
