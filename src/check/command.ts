@@ -11,8 +11,9 @@ import { wantsHelp } from '../commands/flags.js'
 import { createLogger } from '../log/logger.js'
 import { progressLine } from '../log/progress.js'
 import { CHECK_OPTIONS, parseCheckConfig } from './config.js'
-import { readDocuments } from './manifests.js'
-import { manifestObjects, type CheckObject } from './objects.js'
+import { pinsFor } from '../policy/pins.js'
+import { readDocuments, toStream } from './manifests.js'
+import { manifestObjects, pinInDocument, type CheckObject } from './objects.js'
 import { programVersion } from '../commands/program.js'
 import type { CheckConfig } from './config.js'
 import { renderJobSummary } from './job-summary.js'
@@ -76,7 +77,15 @@ export async function check(argv: string[]): Promise<number> {
     stdinName: config.stdinName,
     cwd: process.cwd(),
   })
-  process.stdout.write(render(report, config))
+  if (config.pinDigests) {
+    // The manifests pinned where every pool verified the image; the report beside them, on stderr.
+    for (const c of checked) {
+      const perPool = c.pools === undefined ? [c.outcomes] : c.pools.map((p) => p.outcomes)
+      for (const pin of pinsFor(c.object.subject.images, perPool).pins) pinInDocument(c.object, pin)
+    }
+    process.stdout.write(toStream(documents))
+    process.stderr.write(render(report, config))
+  } else process.stdout.write(render(report, config))
   if (config.output === 'github' && config.stepSummaryPath !== undefined)
     appendFileSync(config.stepSummaryPath, renderJobSummary(report))
   return report.summary.exitCode

@@ -44,6 +44,8 @@ export interface CheckConfig extends PullSettings {
   onRegistryError: OnRegistryError
   output: CheckOutput
   mode: CheckMode
+  /** --pin-digests: stdout gets the manifests pinned, stderr the report. */
+  pinDigests: boolean
   /** Where `--output github` appends the job summary (GITHUB_STEP_SUMMARY). */
   stepSummaryPath: string | undefined
   /** Whether stderr is a terminal (progress line). */
@@ -103,6 +105,10 @@ export const CHECK_OPTIONS = {
     default: 'table; github when GITHUB_ACTIONS=true',
     help: "the report: sarif (SARIF 2.1.0, for code scanning), junit (JUnit XML), github (workflow annotations on each image's line, and the job summary)",
   },
+  'pin-digests': {
+    type: 'boolean',
+    help: 'print the manifests with each verified image pinned to its digest (name@sha256:…), the report going to stderr',
+  },
   mode: {
     type: 'string',
     value: 'enforce|warn',
@@ -146,6 +152,7 @@ export function parseCheckConfig(
     stdinName: values['stdin-name'],
     output: oneOf(values.output ?? (env.GITHUB_ACTIONS === 'true' ? 'github' : 'table'), CHECK_OUTPUTS, '--output'),
     mode: checkMode(pick('mode')),
+    pinDigests: values['pin-digests'] === true,
     stepSummaryPath:
       env.GITHUB_STEP_SUMMARY === undefined || env.GITHUB_STEP_SUMMARY === '' ? undefined : env.GITHUB_STEP_SUMMARY,
     progress: stderrIsTTY,

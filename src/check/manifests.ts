@@ -24,6 +24,10 @@ export interface Document {
   value: unknown
   /** Where a field of this document sits in its file; undefined where the path leads nowhere. */
   positionOf(path: FieldPath): Position | undefined
+  /** Sets a string already in the document (an image), keeping its comments and layout; false where there is none. */
+  replaceString(path: FieldPath, value: string): boolean
+  /** The document as YAML again, with what was replaced (`check --pin-digests`). */
+  toYaml(): string
   /** The chart template a `helm template` document was rendered from (its `# Source:` line). */
   renderedFrom?: string
 }
@@ -111,6 +115,12 @@ export function parse(source: string, text: string): Document[] {
       index: i + 1,
       value,
       positionOf: (path) => positionIn(root, path, lines),
+      replaceString: (path, replacement) => {
+        if (typeof doc.getIn(path) !== 'string') return false
+        doc.setIn(path, replacement)
+        return true
+      },
+      toYaml: () => doc.toString({ lineWidth: 0, flowCollectionPadding: false }),
       ...(renderedFrom === undefined ? {} : { renderedFrom }),
     })
   }
@@ -120,4 +130,14 @@ export function parse(source: string, text: string): Document[] {
 /** The parser's messages end with a picture of the line; the report says file:line instead. */
 function firstLine(message: string): string {
   return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+}
+
+/** Documents as one YAML stream again, each after a `---` unless it writes its own. */
+export function toStream(documents: readonly Document[]): string {
+  return documents
+    .map((d, i) => {
+      const text = d.toYaml()
+      return i === 0 || text.startsWith('---') ? text : `---\n${text}`
+    })
+    .join('')
 }

@@ -11,6 +11,7 @@ import { InputError } from '../commands/errors.js'
 import type { Document } from './manifests.js'
 import { fieldPath, type FieldPath, type Position } from './positions.js'
 import type { ImageUse } from '../policy/subject.js'
+import type { Pin } from '../policy/pins.js'
 
 export interface CheckObject {
   /** The file it came from (`-` for stdin). */
@@ -21,11 +22,20 @@ export interface CheckObject {
   at: FieldPath
 }
 
+/** Where an image's string sits in its document: `image` of a container, `reference` of a volume. */
+function imagePath(object: CheckObject, use: ImageUse): FieldPath {
+  // A volume's field already names its `image` (`spec.volumes[0].image`).
+  return [...object.at, ...fieldPath(use.field), use.kind === 'volume' ? 'reference' : 'image']
+}
+
 /** The line of an image's `image:` field (`reference:` of an image volume) in its file. */
 export function imagePosition(object: CheckObject, use: ImageUse): Position | undefined {
-  // A volume's field already names its `image` (`spec.volumes[0].image`).
-  const leaf = use.kind === 'volume' ? ['reference'] : ['image']
-  return object.document.positionOf([...object.at, ...fieldPath(use.field), ...leaf])
+  return object.document.positionOf(imagePath(object, use))
+}
+
+/** Writes the pinned image into the object's document (`check --pin-digests`). */
+export function pinInDocument(object: CheckObject, pin: Pin): boolean {
+  return object.document.replaceString(imagePath(object, pin.use), pin.to)
 }
 
 export interface ManifestObjects {

@@ -6,7 +6,14 @@ import type { Document } from '../../src/check/manifests.js'
 
 /** A parsed document of f.yaml, without positions. */
 function doc(index: number, value: unknown): Document {
-  return { source: 'f.yaml', index, value, positionOf: () => undefined }
+  return {
+    source: 'f.yaml',
+    index,
+    value,
+    positionOf: () => undefined,
+    replaceString: () => false,
+    toYaml: () => '',
+  }
 }
 
 t.test('parse skips empty documents and numbers the rest by position', async (t) => {
