@@ -41,6 +41,11 @@ export interface CachedCheckerOptions {
   clock?: Clock
   /** Told about every lookup (`hit`/`miss`) and about checks starting (+1) and ending (-1). */
   observer?: CheckObserver
+  /**
+   * Keep a tag's "Exists" for its digest too, so a pod pinned to that digest (the mutating webhook)
+   * is judged without a request. Off by default: each such answer takes a second entry.
+   */
+  keepDigestAnswers?: boolean
 }
 
 export interface CheckObserver {
@@ -115,6 +120,7 @@ export class CachedChecker implements ImageChecker {
   readonly #clock: Clock
   readonly #existsTtl: number
   readonly #negativeTtl: number
+  readonly #keepDigestAnswers: boolean
   readonly #budget: number
   readonly #sets = new CredentialSets()
   readonly #shapes = new Interner()
@@ -142,6 +148,7 @@ export class CachedChecker implements ImageChecker {
     })
     this.#existsTtl = options.existsTtlMs ?? DEFAULT_EXISTS_TTL_MS
     this.#negativeTtl = options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS
+    this.#keepDigestAnswers = options.keepDigestAnswers === true
     this.#budget = options.checkBudgetMs
   }
 
@@ -223,14 +230,15 @@ export class CachedChecker implements ImageChecker {
    * is kept and what a check in flight is shared by (also the namespace and the secrets' labels,
    * which its text names). The same key for anonymous checks.
    */
-  #keys(
-    ref: ImageReference,
-    credentials: readonly Credential[],
-    namespace: string,
-  ): { shared: string; scoped: string } {
+  #keys(ref: ImageReference, credentials: readonly Credential[], namespace: string): Keys {
     const { route, values, scope } = this.#ids(credentials, namespace)
     const shared = flat([route, values, ref.canonical])
-    return { shared, scoped: scope === values ? shared : flat([route, `${values}.${scope}`, ref.canonical]) }
+    return {
+      shared,
+      scoped: scope === values ? shared : flat([route, `${values}.${scope}`, ref.canonical]),
+      // `canonical` of name@digest: a tag beside a digest is dropped.
+      atDigest: (digest) => flat([route, values, `${ref.name}@${digest}`]),
+    }
   }
 
   /** 0 for the anonymous set; `scope` equals `values` then. */
@@ -252,7 +260,7 @@ export class CachedChecker implements ImageChecker {
   }
 
   async #ask(
-    keys: { shared: string; scoped: string },
+    keys: Keys,
     ref: ImageReference,
     credentials: readonly Credential[],
     signal: AbortSignal | undefined,
@@ -277,6 +285,9 @@ export class CachedChecker implements ImageChecker {
         this.#entries.set(keys.shared, cached)
         // A negative answer kept for this scope is now stale.
         if (keys.scoped !== keys.shared) this.#entries.delete(keys.scoped)
+        // The tag's manifest is, by its digest, the same answer: a pod pinned to that digest (the
+        // mutating webhook) is judged from here, without another request.
+        if (this.#keepDigestAnswers && ref.digest === undefined) this.#entries.set(keys.atDigest(result.digest), cached)
       } else {
         this.#entries.set(keys.scoped, cached)
         // And an "Exists" kept for these values no longer holds for them either.
@@ -410,6 +421,13 @@ export class CachedChecker implements ImageChecker {
 const MAX_ATTACHMENT_LISTS = 4096
 
 const NO_ATTEMPTS: CheckResult['attempts'] = Object.freeze([]) as unknown as CheckResult['attempts']
+
+interface Keys {
+  shared: string
+  scoped: string
+  /** Where the same answer is kept for the repository at a digest (shared, like an "Exists"). */
+  atDigest(digest: string): string
+}
 
 /**
  * A key of these parts, as one flat string. Built by concatenation, a string is a tree of its

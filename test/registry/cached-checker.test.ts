@@ -67,6 +67,32 @@ t.test('a cached answer makes no registry request', async (t) => {
   t.equal(s.seen.length, 1)
 })
 
+t.test("a tag's answer also answers its digest: a pod pinned to it is judged without a request", async (t) => {
+  const { s, checker } = await setup(registry({ basic: true }), { keepDigestAnswers: true })
+  const tag = parseReference(`${s.host}/app:v1`)
+  t.match(await checker.check(tag, [secretA], 'team-a'), { code: 'Exists', digest: DIGEST })
+  t.equal(checker.size, 2, 'the answer kept for the tag and for its digest')
+  const seen = s.seen.length
+  t.match(await checker.check(parseReference(`${s.host}/app@${DIGEST}`), [secretA], 'team-a'), {
+    code: 'Exists',
+    digest: DIGEST,
+    decidedBy: secretA.label,
+  })
+  t.match(
+    await checker.check(parseReference(`${s.host}/app:other@${DIGEST}`), [secretB], 'team-b'),
+    { code: 'Exists', decidedBy: secretB.label },
+    'with a tag beside it, and the same credential value from another namespace',
+  )
+  t.equal(s.seen.length, seen, 'no request')
+  // Other credentials are a question of their own, as for the tag.
+  await checker.check(parseReference(`${s.host}/app@${DIGEST}`), [], 'team-a')
+  t.equal(s.seen.length, seen + 1)
+  // Without the option (no pinning), a tag's answer takes one entry.
+  const plain = await setup(registry())
+  await plain.checker.check(parseReference(`${plain.s.host}/app:v1`), [], 'team-a')
+  t.equal(plain.checker.size, 1)
+})
+
 t.test('50 concurrent checks of one new image make one registry request', async (t) => {
   const { s, checker } = await setup(registry({ delayMs: 100 }))
   const ref = parseReference(`${s.host}/app:v1`)
