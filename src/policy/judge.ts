@@ -71,6 +71,37 @@ export function createJudge(options: JudgeOptions): Judge {
   }
 }
 
+/**
+ * The pod's assessment: the memo's while nothing it depends on changed, else a new one under the
+ * decision budget (kept for the next review of the same spec). The judge and the pinner share it,
+ * so a pod pinned and then judged is assessed once.
+ */
+export async function assessOnce(
+  options: Pick<JudgeOptions, 'memo' | 'timeoutMs'> & PooledOptions,
+  subject: PodSubject,
+): Promise<PooledAssessment> {
+  const stamp = options.memo?.stamp(subject)
+  let found = stamp === undefined ? undefined : options.memo!.get(stamp)
+  if (found === undefined) {
+    // A controller and a timer cleared at the end cost a fraction of AbortSignal.timeout, whose
+    // timer lives until it fires; on the warm path nothing ever waits on it.
+    const deadline = new AbortController()
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException('the decision budget ran out', 'TimeoutError')),
+      decisionBudgetMs(options.timeoutMs),
+    )
+    // Every waiter (images, tokens, API reads) listens on this one signal.
+    setMaxListeners(0, deadline.signal)
+    try {
+      found = await assessAcrossPools(options, subject, deadline.signal)
+    } finally {
+      clearTimeout(timer)
+    }
+    if (stamp !== undefined) options.memo!.keep(stamp, found)
+  }
+  return found
+}
+
 function judgeWith(options: JudgeOptions): Judge {
   const clock = options.clock ?? systemClock
   return async (subject, request) => {
@@ -92,25 +123,7 @@ function judgeWith(options: JudgeOptions): Judge {
       options.onDecision?.({ verdict: verdictLabel(verdict), mode, reason, seconds: (clock.now() - started) / 1000 })
       return verdict
     }
-    const stamp = options.memo?.stamp(subject)
-    let found = stamp === undefined ? undefined : options.memo!.get(stamp)
-    if (found === undefined) {
-      // A controller and a timer cleared at the end cost a fraction of AbortSignal.timeout, whose
-      // timer lives until it fires; on the warm path nothing ever waits on it.
-      const deadline = new AbortController()
-      const timer = setTimeout(
-        () => deadline.abort(new DOMException('the decision budget ran out', 'TimeoutError')),
-        decisionBudgetMs(options.timeoutMs),
-      )
-      // Every waiter (images, tokens, API reads) listens on this one signal.
-      setMaxListeners(0, deadline.signal)
-      try {
-        found = await assessAcrossPools(options, subject, deadline.signal)
-      } finally {
-        clearTimeout(timer)
-      }
-      if (stamp !== undefined) options.memo!.keep(stamp, found)
-    }
+    const found = await assessOnce(options, subject)
     if (found.mode === 'exempt') {
       log.info(
         {
