@@ -4,10 +4,19 @@
  * the policy's Judge, and encodes its verdict. Knows nothing of registries.
  */
 import type { ImageUse, Judge, PodSubject } from '../policy/subject.js'
-export type { Judge }
+import type { Pinner } from '../policy/pinner.js'
+import { pinPatch } from './pin-patch.js'
+export type { Judge, Pinner }
 import { readPodSpec, newImages } from './pod-spec.js'
 import { dig, podSpecLocation } from './workloads.js'
-import { allowed, denied, malformedReview, type AdmissionReviewOut, type MalformedReviewOut } from './response.js'
+import {
+  allowed,
+  denied,
+  malformedReview,
+  patched,
+  type AdmissionReviewOut,
+  type MalformedReviewOut,
+} from './response.js'
 import { ReviewDecodeError, decodeReview, type AdmissionRequest } from './review.js'
 
 export type HandlerResult =
@@ -40,6 +49,28 @@ export async function handleReview(body: unknown, judge: Judge): Promise<Handler
       ? allowed(req.uid, verdict.warnings)
       : denied(req.uid, verdict.message ?? 'pullguard denied the request', verdict.warnings),
   }
+}
+
+/**
+ * POST /mutate (opt-in): a Pod's CREATE, or the ephemeral containers `kubectl debug` adds, with each
+ * image the pinner verified rewritten to its digest. Templates (Deployments and the like) are
+ * never changed: GitOps tools would see drift; the pods they make are pinned as they are created.
+ */
+export async function handleMutation(body: unknown, pinner: Pinner): Promise<HandlerResult> {
+  let req: AdmissionRequest | undefined
+  let subject: PodSubject | undefined
+  try {
+    req = decodeReview(body)
+    subject = req.kind.group === '' && req.kind.kind === 'Pod' ? podSubject(req) : undefined
+  } catch (err) {
+    if (err instanceof ReviewDecodeError)
+      return { status: 400, body: malformedReview(err.reason), uid: err.uid ?? req?.uid }
+    throw err
+  }
+  if (subject === undefined || subject.images.length === 0 || req.object === null)
+    return { status: 200, body: allowed(req.uid) }
+  const pins = await pinner(subject, { uid: req.uid, operation: req.operation, dryRun: req.dryRun })
+  return { status: 200, body: patched(req.uid, pinPatch(req.object, pins, req.subResource === undefined)) }
 }
 
 /** The pod (or pod template) this request makes the kubelet pull, or undefined when there is none. */

@@ -28,13 +28,18 @@ export function pinnedFromKey(pin: Pin): string {
   return pin.use.kind === 'volume' ? `${pin.use.field}.reference` : `${pin.use.field}.image`
 }
 
-export function pinPatch(pod: Record<string, unknown>, pins: readonly Pin[]): PatchOp[] {
+/**
+ * `annotate: false` for `pods/ephemeralcontainers`, whose update keeps only the ephemeral
+ * containers of what it is given (the API server drops any other change, metadata included).
+ */
+export function pinPatch(pod: Record<string, unknown>, pins: readonly Pin[], annotate = true): PatchOp[] {
   if (pins.length === 0) return []
   const ops: PatchOp[] = []
   for (const pin of pins) {
     const path = imagePointer(pin)
     ops.push({ op: 'test', path, value: pin.from }, { op: 'replace', path, value: pin.to })
   }
+  if (!annotate) return ops
   const metadata = (typeof pod.metadata === 'object' && pod.metadata !== null ? pod.metadata : {}) as Record<
     string,
     unknown

@@ -9,6 +9,9 @@ export interface AdmissionResponse {
   allowed: boolean
   status?: { code: number; reason: string; message: string }
   warnings?: string[]
+  /** A mutating webhook's change: RFC 6902 operations, JSON, base64 (the only type v1 knows). */
+  patchType?: 'JSONPatch'
+  patch?: string
 }
 
 export interface AdmissionReviewOut {
@@ -38,6 +41,17 @@ export function allowed(uid: string, warnings: readonly string[] = []): Admissio
   return review(
     warnings.length > 0 ? { uid, allowed: true, warnings: cleanWarnings(warnings) } : { uid, allowed: true },
   )
+}
+
+/** Allowed, with the object changed by `patch` (empty: allowed as it came). */
+export function patched(uid: string, patch: readonly unknown[]): AdmissionReviewOut {
+  if (patch.length === 0) return allowed(uid)
+  return review({
+    uid,
+    allowed: true,
+    patchType: 'JSONPatch',
+    patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+  })
 }
 
 export function denied(uid: string, message: string, warnings: readonly string[] = []): AdmissionReviewOut {
