@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { ConfigError } from '../commands/errors.js'
 import { CONTEXT_FLAG } from '../commands/cluster-flags.js'
 import { parseFlagTable, type FlagTable } from '../commands/flag-table.js'
-import { flagsOrEnv, oneOf, type Env, type Picked } from '../commands/flags.js'
+import { flagsOrEnv, oneOf, pickBoolean, type Env, type Picked } from '../commands/flags.js'
 import { PULL_OPTIONS, pullSettings, type PullSettings } from '../commands/pull-flags.js'
 import { parseNamespace, perImageTimeout, platformList } from '../commands/values.js'
 import type { OnRegistryError } from '../policy/decide.js'
@@ -152,7 +152,7 @@ export function parseCheckConfig(
     stdinName: values['stdin-name'],
     output: oneOf(values.output ?? (env.GITHUB_ACTIONS === 'true' ? 'github' : 'table'), CHECK_OUTPUTS, '--output'),
     mode: checkMode(pick('mode')),
-    pinDigests: values['pin-digests'] === true,
+    pinDigests: pickBoolean(values, env, 'pin-digests'),
     stepSummaryPath:
       env.GITHUB_STEP_SUMMARY === undefined || env.GITHUB_STEP_SUMMARY === '' ? undefined : env.GITHUB_STEP_SUMMARY,
     progress: stderrIsTTY,

@@ -31,6 +31,7 @@ export const FLAG_ENV = {
   'audit-interval': 'PULLGUARD_AUDIT_INTERVAL',
   'audit-registry-qps': 'PULLGUARD_AUDIT_REGISTRY_QPS',
   'audit-events': 'PULLGUARD_AUDIT_EVENTS',
+  'pin-digests': 'PULLGUARD_PIN_DIGESTS',
   'containerd-hosts-dir': 'PULLGUARD_CONTAINERD_HOSTS_DIR',
   'registries-conf': 'PULLGUARD_REGISTRIES_CONF',
   'registries-conf-dir': 'PULLGUARD_REGISTRIES_CONF_DIR',

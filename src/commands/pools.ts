@@ -44,6 +44,7 @@ export function openNodePools(
   const registryExtras: RegistryExtras = {
     ...(extras.onRequest === undefined ? {} : { onRequest: extras.onRequest }),
     ...(extras.observer === undefined ? {} : { observer: extras.observer }),
+    ...(extras.keepDigestAnswers === true ? { keepDigestAnswers: true } : {}),
   }
   const own = openRegistries(flags, budgetMs, registryExtras)
   const registries: Registries[] = [own]

@@ -24,6 +24,8 @@ export interface RegistryExtras {
   routes?: MirrorRoutes | undefined
   onRequest?: RegistryClientOptions['onRequest']
   observer?: CheckObserver
+  /** serve --pin-digests: a tag's answer kept for its digest too (cached-checker.ts). */
+  keepDigestAnswers?: boolean
 }
 
 /**
@@ -43,6 +45,7 @@ export function openRegistries(flags: RegistryFlags, budgetMs: number, extras: R
   const checker = new CachedChecker(client, {
     checkBudgetMs: budgetMs,
     ...(extras.observer === undefined ? {} : { observer: extras.observer }),
+    ...(extras.keepDigestAnswers === true ? { keepDigestAnswers: true } : {}),
   })
   return { client, checker }
 }

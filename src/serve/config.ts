@@ -46,6 +46,8 @@ export interface ServeConfig extends PullSettings {
   logLevel: LogLevel
   /** The background audit; undefined: off (--audit-interval 0, the default). */
   audit: AuditSettings | undefined
+  /** POST /mutate pins pods' images to their verified digests. */
+  pinDigests: boolean
 }
 
 export interface AuditSettings {
@@ -124,6 +126,11 @@ export const SERVE_OPTIONS = {
     default: 'false',
     help: 'write Warning Events on workloads whose images would no longer pull (events overlay RBAC)',
   },
+  'pin-digests': {
+    type: 'boolean',
+    default: 'false',
+    help: "serve POST /mutate: pin each image of a Pod to the digest verified for its tag (the pin-digests overlay's MutatingWebhookConfiguration)",
+  },
   ...PULL_OPTIONS,
 } as const satisfies FlagTable
 
@@ -170,6 +177,7 @@ export function parseServeConfig(argv: readonly string[], env: Env = process.env
       pickBoolean(values, env, 'audit-events'),
       env,
     ),
+    pinDigests: pickBoolean(values, env, 'pin-digests'),
     ...pullSettings(values, env, { nodeDockerConfigPath, platforms }),
   }
 }

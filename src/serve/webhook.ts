@@ -13,6 +13,7 @@ import { KubeApi } from '../kube/kube-api.js'
 import { AssessmentMemo } from '../policy/assessment-memo.js'
 import { ImageExemptions } from '../policy/exemptions.js'
 import { createJudge, decisionBudgetMs } from '../policy/judge.js'
+import { createPinner } from '../policy/pinner.js'
 import { NamespaceModes } from '../policy/namespace-mode.js'
 import { NodePlatforms } from '../policy/node-platforms.js'
 import { NodePools } from '../policy/node-pools.js'
@@ -58,6 +59,8 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     watch: true,
     onRequest: metrics.registryRequest,
     observer: metrics.checks,
+    // Pinned pods are judged at the digest their tag answered: from the same cache entry.
+    keepDigestAnswers: config.pinDigests,
     onExec: metrics.pluginExec,
     serviceAccounts: {
       getServiceAccount: (ns, name, signal) => cluster.getServiceAccount(ns, name, signal),
@@ -99,15 +102,17 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     checker,
     clusterPlatforms: new NodePlatforms(kube, config.platforms, logger),
   }
-  const judge = createJudge({
+  const judgeOptions = {
     ...assessOptions,
     pools: nodePools,
     onRegistryError: config.onRegistryError,
     timeoutMs: config.timeoutMs,
     memo,
-    onDecision: metrics.decision,
     logger,
-  })
+  }
+  const judge = createJudge({ ...judgeOptions, onDecision: metrics.decision })
+  // The same assessments and answers as the judge's: a pod pinned, then judged, is asked about once.
+  const pinner = config.pinDigests ? createPinner(judgeOptions) : undefined
   const audit =
     config.audit === undefined
       ? undefined
@@ -120,6 +125,7 @@ export async function createServe(config: ServeConfig, logger: Logger, kubeConfi
     keyPem: tls.keyPem,
     logger,
     judge,
+    ...(pinner === undefined ? {} : { pinner }),
     metrics,
     ready,
     closeGraceMs: config.timeoutMs + 2_000,

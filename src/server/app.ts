@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import type { Server as HttpsServer } from 'node:https'
 import type { Logger } from 'pino'
 import type { Metrics } from './metrics.js'
-import { handleReview, unreadableReview, type Judge } from '../admission/handler.js'
+import { handleMutation, handleReview, unreadableReview, type Judge, type Pinner } from '../admission/handler.js'
 import { MalformedBody, useJsonBodyParser } from './json-body.js'
 import { closeWithin } from './lifecycle.js'
 
@@ -14,6 +14,8 @@ export interface ServerOptions {
   keyPem: string
   logger: Logger
   judge: Judge
+  /** With --pin-digests: POST /mutate, the mutating webhook that pins pods to verified digests. */
+  pinner?: Pinner
   /** /readyz: true once pullguard can serve reviews (the Kubernetes API answered at least once). */
   ready?: () => Promise<boolean>
   metrics?: Metrics
@@ -76,6 +78,18 @@ export function buildServer(options: ServerOptions): App {
       request.log.warn({ uid: result.uid, reason: result.body.reason }, 'malformed AdmissionReview')
     return reply.code(result.status).send(result.body)
   })
+  const pinner = options.pinner
+  if (pinner !== undefined) {
+    app.post('/mutate', async (request, reply) => {
+      const result =
+        request.body instanceof MalformedBody
+          ? unreadableReview(request.body.reason)
+          : await handleMutation(request.body, pinner)
+      if (result.status === 400)
+        request.log.warn({ uid: result.uid, reason: result.body.reason }, 'malformed AdmissionReview')
+      return reply.code(result.status).send(result.body)
+    })
+  }
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_request, reply) => {
     const ready = options.ready === undefined ? true : await options.ready()
