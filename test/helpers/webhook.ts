@@ -14,8 +14,12 @@ export interface RunningWebhook {
   origin: string
   /** Every log line written so far (JSON text). */
   logs: string[]
-  /** POSTs a body (an object is sent as JSON, a string or Buffer as is) to /validate. */
-  post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string }>
+  /** POSTs a body (an object is sent as JSON, a string or Buffer as is) to /validate, or to `path`. */
+  post(
+    body: unknown,
+    headers?: Record<string, string>,
+    path?: string,
+  ): Promise<{ status: number; body: any; text: string }>
   get(path: string): Promise<{ status: number; body: any; text: string }>
   close(): Promise<void>
 }
@@ -74,9 +78,9 @@ export async function startWebhook(opts: {
   return {
     origin,
     logs,
-    async post(body, headers = {}) {
+    async post(body, headers = {}, path = '/validate') {
       const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body)
-      const res = await request(`${origin}/validate`, {
+      const res = await request(`${origin}${path}`, {
         method: 'POST',
         dispatcher: agent,
         headers: { 'content-type': 'application/json', ...headers },
