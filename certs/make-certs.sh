@@ -272,3 +272,11 @@ if ((${#count} > 1)); then
 fi
 "$kubectl_cmd" patch validatingwebhookconfiguration "$WEBHOOK_CONFIG" --type=json \
   --patch-file "$out/webhook-cabundle-patch.json" || die "kubectl patch of the caBundle failed"
+# The pin-digests overlay adds a MutatingWebhookConfiguration of the same name, calling the same
+# Service: it needs the same caBundle. Without that overlay there is none, and nothing to patch.
+if mutating=$("$kubectl_cmd" get mutatingwebhookconfiguration "$WEBHOOK_CONFIG" \
+  -o 'jsonpath={range .webhooks[*]}x{end}' 2>/dev/null) && ((${#mutating} > 0)); then
+  write_patch "${#mutating}" "$out/ca.crt" "$out/mutating-webhook-cabundle-patch.json"
+  "$kubectl_cmd" patch mutatingwebhookconfiguration "$WEBHOOK_CONFIG" --type=json \
+    --patch-file "$out/mutating-webhook-cabundle-patch.json" || die "kubectl patch of the mutating webhook's caBundle failed"
+fi

@@ -353,6 +353,9 @@ esac
     `apply -f ${out}/secret.yaml`,
     'get validatingwebhookconfiguration pullguard -o jsonpath={range .webhooks[*]}x{end}',
     `patch validatingwebhookconfiguration pullguard --type=json --patch-file ${out}/webhook-cabundle-patch.json`,
+    // The pin-digests overlay's mutating webhook, found here too, gets the same caBundle.
+    'get mutatingwebhookconfiguration pullguard -o jsonpath={range .webhooks[*]}x{end}',
+    `patch mutatingwebhookconfiguration pullguard --type=json --patch-file ${out}/mutating-webhook-cabundle-patch.json`,
   ])
   const caBundle = Buffer.from(await read(out, 'ca.crt')).toString('base64')
   t.same(
