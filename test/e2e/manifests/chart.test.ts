@@ -95,6 +95,7 @@ const SAME_AS: ReadonlyArray<{ dir: string; values: Record<string, unknown> }> =
   { dir: 'manifests/overlays/audit-events', values: { ...AS_BASE, audit: { events: true } } },
   { dir: 'manifests/overlays/containerd-mirrors', values: { ...AS_BASE, registryMirrors: { source: 'containerd' } } },
   { dir: 'manifests/overlays/crio-mirrors', values: { ...AS_BASE, registryMirrors: { source: 'crio' } } },
+  { dir: 'manifests/overlays/pin-digests', values: { ...AS_BASE, pinDigests: { enabled: true } } },
 ]
 
 t.test('for the same settings the chart renders the objects kustomize renders', async (t) => {

@@ -16,6 +16,7 @@ import {
   type V1Namespace,
   type V1PodDisruptionBudget,
   type V1Service,
+  type V1MutatingWebhookConfiguration,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node'
 import { parseDuration } from '../../../src/commands/values.js'
@@ -42,7 +43,8 @@ const EVENTS = 'manifests/overlays/audit-events'
 const CLOUDS = ['manifests/overlays/eks', 'manifests/overlays/gke', 'manifests/overlays/aks']
 const MIRRORS = ['manifests/overlays/containerd-mirrors', 'manifests/overlays/crio-mirrors']
 const NODE_POOLS = 'manifests/overlays/node-pools'
-const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS, ...MIRRORS, NODE_POOLS]
+const PIN = 'manifests/overlays/pin-digests'
+const ALL = [BASE, CERT_MANAGER, WARN, TOKENS, EVENTS, ...CLOUDS, ...MIRRORS, NODE_POOLS, PIN]
 
 const IMAGE = 'ghcr.io/pullguard/pullguard:v0.1.0'
 const TLS_DIR = '/etc/pullguard/tls'
@@ -657,6 +659,55 @@ check('audit-events overlay: the base plus --audit-events and create/patch on ev
   t.strictSame(m(EVENTS), expected)
   t.match(parseServeConfig(argsWithoutPodFiles(m(EVENTS)), {}).audit, { intervalMs: 3_600_000, events: true, qps: 2 })
 })
+
+check(
+  'pin-digests overlay: the base plus --pin-digests=true and a mutating webhook for Pods only, opt-in by label, never a gate, called again after later webhooks',
+  (t, m) => {
+    const objects = m(PIN)
+    const expected = structuredClone(m(BASE))
+    deployment(expected).spec?.template.spec?.containers[0]?.args?.push('--pin-digests=true')
+    t.strictSame(
+      objects.filter((o) => o.kind !== 'MutatingWebhookConfiguration'),
+      expected,
+    )
+    t.equal(parseServeConfig(argsWithoutPodFiles(objects), {}).pinDigests, true)
+    const configs = ofKind<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration')
+    t.same(
+      configs.map((c) => c.metadata.name),
+      ['pullguard'],
+      'named like the validating one, which certs/make-certs.sh patches too',
+    )
+    const hooks = configs[0]?.webhooks ?? []
+    t.equal(hooks.length, 1)
+    const hook = hooks[0]!
+    const validating = webhook(expected)
+    t.match(hook, {
+      name: 'pin.pullguard.io',
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy: 'Ignore',
+      reinvocationPolicy: 'IfNeeded',
+      matchPolicy: 'Equivalent',
+      timeoutSeconds: validating.timeoutSeconds,
+      clientConfig: { service: { namespace: 'pullguard', name: 'pullguard', path: '/mutate', port: 443 } },
+    })
+    t.same(hook.namespaceSelector?.matchExpressions, [
+      { key: 'pullguard.io/pin', operator: 'In', values: ['digest'] },
+      { key: 'pullguard.io/mode', operator: 'NotIn', values: ['off'] },
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['pullguard'] },
+    ])
+    t.same(hook.rules, [
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['UPDATE'],
+        resources: ['pods/ephemeralcontainers'],
+        scope: 'Namespaced',
+      },
+    ])
+  },
+)
 
 check('warn overlay: the base with --mode=warn, nothing else', (t, m) => {
   const expected = structuredClone(m(BASE))
