@@ -1,5 +1,5 @@
 // pullguard installed into a real control plane as a user installs it, and run beside it:
-// 1. `kubectl kustomize manifests/base` (or an overlay) renders the manifests; only the webhook's
+// 1. `kubectl kustomize manifests/base` (or an overlay) renders the manifests; only the webhooks'
 //    clientConfig is changed (a `url` on 127.0.0.1 and the test CA as `caBundle`, since no Service
 //    can route here); everything is applied with `kubectl apply`.
 // 2. A token of the manifests' own service account (TokenRequest, `kubectl create token`) goes into
@@ -63,6 +63,14 @@ export async function installPullguard(
   hook.clientConfig = {
     url: `https://127.0.0.1:${port}/validate`,
     caBundle: Buffer.from(cp.ca.caPem).toString('base64'),
+  }
+  // The pin-digests overlay's mutating webhook calls the same pullguard.
+  for (const mutating of objects.filter((o) => o.kind === 'MutatingWebhookConfiguration')) {
+    for (const h of mutating.webhooks ?? [])
+      h.clientConfig = {
+        url: `https://127.0.0.1:${port}/mutate`,
+        caBundle: Buffer.from(cp.ca.caPem).toString('base64'),
+      }
   }
   await cp.kubectlOk(['apply', '-f', '-'], {
     input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
