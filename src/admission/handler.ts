@@ -5,7 +5,7 @@
  */
 import type { ImageUse, Judge, PodSubject } from '../policy/subject.js'
 import type { Pinner } from '../policy/pinner.js'
-import { pinPatch } from './pin-patch.js'
+import { pinPatch, readPinnedFrom } from './pin-patch.js'
 export type { Judge, Pinner }
 import { readPodSpec, newImages } from './pod-spec.js'
 import { dig, podSpecLocation } from './workloads.js'
@@ -117,7 +117,20 @@ function podSubject(req: AdmissionRequest): PodSubject | undefined {
     pullSecrets: spec.imagePullSecrets,
     serviceAccountName: spec.serviceAccountName,
     scheduling: spec.scheduling,
+    ...pinnedFrom(req),
   }
+}
+
+/** A Pod the mutating webhook pinned: which tag each digest came from, for the decision line. */
+function pinnedFrom(req: AdmissionRequest): { pinnedFrom?: Record<string, string> } {
+  if (req.kind.kind !== 'Pod' || req.object === null) return {}
+  const metadata = req.object.metadata as { annotations?: unknown } | undefined
+  const annotations =
+    typeof metadata?.annotations === 'object' && metadata.annotations !== null
+      ? (metadata.annotations as Record<string, unknown>)
+      : undefined
+  const map = readPinnedFrom(annotations)
+  return Object.keys(map).length === 0 ? {} : { pinnedFrom: map }
 }
 
 /** Each image with what the same container (or volume) had before, when that differs: the fix names it. */

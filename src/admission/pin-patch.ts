@@ -48,7 +48,7 @@ export function pinPatch(pod: Record<string, unknown>, pins: readonly Pin[], ann
     typeof metadata.annotations === 'object' && metadata.annotations !== null
       ? (metadata.annotations as Record<string, unknown>)
       : undefined
-  const before = parseMap(annotations?.[PINNED_FROM])
+  const before = { ...readPinnedFrom(annotations) }
   for (const pin of pins) before[pinnedFromKey(pin)] = pin.from
   const value = JSON.stringify(before)
   if (annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: { [PINNED_FROM]: value } })
@@ -56,8 +56,12 @@ export function pinPatch(pod: Record<string, unknown>, pins: readonly Pin[], ann
   return ops
 }
 
-/** An earlier invocation's map; anything else (edited by hand into no map) starts a new one. */
-function parseMap(raw: unknown): Record<string, string> {
+/**
+ * A pod's `pullguard.io/pinned-from` map (an earlier invocation's); anything else (no annotation,
+ * one edited by hand into no map) is an empty one.
+ */
+export function readPinnedFrom(annotations: Record<string, unknown> | undefined): Record<string, string> {
+  const raw = annotations?.[PINNED_FROM]
   if (typeof raw !== 'string') return {}
   try {
     const parsed = JSON.parse(raw) as unknown

@@ -190,6 +190,8 @@ function judgeWith(options: JudgeOptions): Judge {
           image: o.use.image,
           container: o.use.container,
           reason: reasonCode(o),
+          // A pinned pod (a rollout whose tag moved runs what each pod was admitted with): its tag.
+          ...pinnedField(subject, o),
           ...(o.kind === 'exempt' ? { exempt: o.pattern } : {}),
           ...(o.kind === 'checked' && o.result.code === 'Exists' ? { decidedBy: o.result.decidedBy } : {}),
           // With mirrors: which host answered, and which were asked (in the runtime's order).
@@ -270,6 +272,12 @@ function objectName(subject: PodSubject): string {
 
 /** At most this long (and never past the decision budget) for a service account read after the assessment: from the watched copy it takes no time. */
 const FIX_READ_MS = 1000
+
+function pinnedField(subject: PodSubject, o: ImageOutcome): { pinnedFrom?: string } {
+  const key = `${o.use.field}.${o.use.kind === 'volume' ? 'reference' : 'image'}`
+  const from = subject.pinnedFrom?.[key]
+  return from === undefined ? {} : { pinnedFrom: from }
+}
 
 /** The fix of an image that will not pull, for the decision log (which has every image, the denial at most ten entries). */
 function fixField(o: ImageOutcome, target: FixTarget | undefined): { fix?: string[] } {

@@ -41,6 +41,11 @@ export interface PodSubject {
   /** spec.serviceAccountName (or the deprecated serviceAccount), undefined when unset. */
   serviceAccountName: string | undefined
   scheduling: SchedulingConstraints
+  /**
+   * A pod pinned by the mutating webhook: each pinned image's field path (`spec.containers[0].image`)
+   * → the reference it was pinned from (its `pullguard.io/pinned-from` annotation).
+   */
+  pinnedFrom?: Readonly<Record<string, string>>
 }
 
 export interface Verdict {

@@ -80,6 +80,14 @@ t.test('kubectl run of a tag: the stored pod pulls the digest, the tag kept in t
   )
   t.same(pinnedFrom(pod), { 'spec.containers[0].image': `${host}/shop/app:1.0` })
   t.equal(pod.spec.containers[0].imagePullPolicy, 'IfNotPresent', 'the policy the API server defaulted for the tag')
+  // The validating webhook, called after every mutation, judged the digest and says where it came from.
+  const decision = (await pullguard.settledLogs()).find(
+    (l) => l['msg'] === 'decision' && l['name'] === 'web' && l['namespace'] === 'shop',
+  )
+  t.match(decision, {
+    verdict: 'allowed',
+    images: [{ image: `${host}/shop/app@${app.digest}`, reason: 'Exists', pinnedFrom: `${host}/shop/app:1.0` }],
+  })
 })
 
 t.test('a namespace without the label is left as written', async (t) => {
