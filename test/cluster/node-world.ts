@@ -87,6 +87,11 @@ export interface NodeWorldOptions {
    * their registry's credentials, as `crictl pull --creds` pulls: the kubelet has no record of them.
    */
   preload?: readonly string[]
+  /**
+   * pullguard installed from manifests/overlays/pin-digests (its mutating webhook, --pin-digests),
+   * and the open registry's access log kept, to see what the node asks for.
+   */
+  pinDigests?: boolean
 }
 
 const AMD64: Platform = { os: 'linux', architecture: 'amd64' }
@@ -128,6 +133,7 @@ export async function startNodeWorld(t: Test, options: NodeWorldOptions = {}): P
       ca,
       auth: auth === undefined ? { kind: 'none' } : { kind: 'htpasswd', users: { [auth.username]: auth.password } },
       schema1: name === 'legacy',
+      accessLog: name === 'open' && options.pinDigests === true,
     })
     t.teardown(() => reg.close())
     registries[name] = reg
@@ -230,13 +236,17 @@ export async function startNodeWorld(t: Test, options: NodeWorldOptions = {}): P
     preload,
   })
   t.teardown(() => node.stop())
-  const installed = await installPullguard(cp)
+  const installed = await installPullguard(
+    cp,
+    options.pinDigests === true ? { dir: 'manifests/overlays/pin-digests' } : {},
+  )
   const startOurs = (verification: ImageVerification | undefined): Promise<PullguardProcess> =>
     startPullguard(cp, {
       ...installed,
       args: [
         '--log-level',
         'info',
+        ...(options.pinDigests === true ? ['--pin-digests'] : []),
         '--containerd-hosts-dir',
         hostsDir,
         '--node-docker-config',
