@@ -2,11 +2,13 @@
  * What the audit looks at: every object that makes pods, read as the webhook reads a CREATE of it
  * (the same pod-spec reader, the same subject), and the pods that nothing else makes. An object a
  * controller of these kinds owns (a Deployment's ReplicaSets, their pods) is left to its owner, so
- * each image is judged once, where its fix goes.
+ * each image is judged once, where its fix goes; except a pod pinned to digests, which pulls what
+ * its owner's template no longer says.
  */
 import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
+import { readPinnedFrom } from '../admission/pin-patch.js'
 import type { PodSubject } from '../policy/subject.js'
 
 export const WORKLOAD_KINDS = [
@@ -55,7 +57,7 @@ export interface AuditWorkload {
 }
 
 type Raw = {
-  metadata?: { name?: unknown; namespace?: unknown; uid?: unknown; ownerReferences?: unknown }
+  metadata?: { name?: unknown; namespace?: unknown; uid?: unknown; ownerReferences?: unknown; annotations?: unknown }
   spec?: { replicas?: unknown; suspend?: unknown }
   status?: { phase?: unknown; completionTime?: unknown; conditions?: unknown }
 }
@@ -66,7 +68,14 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
   const raw = object as Raw & Record<string, unknown>
   const m = raw.metadata
   if (typeof m?.name !== 'string' || typeof m.namespace !== 'string' || typeof m.uid !== 'string') return undefined
-  if ((kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && ownedByAudited(m.ownerReferences, kind))
+  // A pod pinned to digests (the mutating webhook) pulls those, not its owner's tags: it is audited
+  // at them too, as what the node pulls when it restarts or moves.
+  const pinnedFrom =
+    kind === 'Pod' && typeof m.annotations === 'object' && m.annotations !== null
+      ? readPinnedFrom(m.annotations as Record<string, unknown>)
+      : {}
+  const pinned = Object.keys(pinnedFrom).length > 0
+  if ((kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && !pinned && ownedByAudited(m.ownerReferences, kind))
     return undefined
   if (kind === 'Job' && finished(raw.status)) return undefined
   // A pod that ended pulls nothing again; a running one the kubelet may restart or re-pull.
@@ -89,7 +98,10 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     uid: m.uid,
     scaledToZero: replicas === 0 || ((kind === 'CronJob' || kind === 'Job') && raw.spec?.suspend === true),
     // join: one flat string (kept for the workload's life; a template literal keeps its pieces).
-    subject: createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec),
+    subject: {
+      ...createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec),
+      ...(pinned ? { pinnedFrom } : {}),
+    },
   }
 }
 

@@ -66,6 +66,28 @@ const cases: Array<[string, WorkloadKind, Record<string, unknown>, 'kept' | 'ski
     'spec.containers[0]',
   ],
   ['a Pod of a ReplicaSet', 'Pod', { metadata: owner('ReplicaSet'), spec: container }, 'skipped'],
+  [
+    'a pinned Pod of a ReplicaSet: audited at its digest, which its owner no longer names',
+    'Pod',
+    {
+      metadata: {
+        ...owner('ReplicaSet'),
+        annotations: {
+          'pullguard.io/pinned-from': JSON.stringify({ 'spec.containers[0].image': 'reg.example/app:1' }),
+        },
+      },
+      spec: { containers: [{ name: 'c0', image: `reg.example/app@sha256:${'a'.repeat(64)}` }] },
+      status: { phase: 'Running' },
+    },
+    'kept',
+    'spec.containers[0]',
+  ],
+  [
+    'a Pod of a ReplicaSet whose pinned-from annotation is no map',
+    'Pod',
+    { metadata: { ...owner('ReplicaSet'), annotations: { 'pullguard.io/pinned-from': 'x' } }, spec: container },
+    'skipped',
+  ],
   ['a Pod of a Job', 'Pod', { metadata: owner('Job'), spec: container }, 'skipped'],
   ["a Pod of an operator's own kind", 'Pod', { metadata: owner('Workflow'), spec: container }, 'kept'],
   ['a Pod with a non-controller owner', 'Pod', { metadata: owner('ReplicaSet', false), spec: container }, 'kept'],
@@ -109,4 +131,14 @@ t.test('where a fix patches the live object', async (t) => {
   t.same(patchPath('CronJob'), ['spec', 'jobTemplate', 'spec', 'template', 'spec'])
   t.equal(patchPath('Job'), undefined, "a Job's template is immutable")
   t.equal(patchPath('Pod'), undefined, "a pod's imagePullSecrets cannot change")
+})
+
+t.test('a pinned pod keeps where each digest came from', async (t) => {
+  const from = { 'spec.containers[0].image': 'reg.example/app:1' }
+  const w = auditWorkload('Pod', {
+    metadata: { ...owner('ReplicaSet'), annotations: { 'pullguard.io/pinned-from': JSON.stringify(from) } },
+    spec: { containers: [{ name: 'c0', image: `reg.example/app@sha256:${'a'.repeat(64)}` }] },
+  })
+  t.same(w?.subject.pinnedFrom, from)
+  t.equal(auditWorkload('Pod', { metadata: meta(), spec: container })?.subject.pinnedFrom, undefined)
 })
