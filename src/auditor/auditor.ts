@@ -13,7 +13,7 @@ import type { ImageChecker } from '../registry/cached-checker.js'
 import type { QuestionResult } from './answers.js'
 import type { AuditEvents } from './events.js'
 import type { AuditFinding, AuditResult } from './finding.js'
-import { passTotals, realClock, runPass, type PassClock } from './pass.js'
+import { passTotals, realClock, runPass, type PassClock, type TagMoved } from './pass.js'
 import type { AuditWorkload } from './workloads.js'
 
 export interface NotPullableSeries {
@@ -33,6 +33,8 @@ export interface AuditObserver {
   /** A request the audit made to a registry host (a manifest check, a tag listing). */
   registryRequest(host: string): void
   passCompleted(finishedAtMs: number, seconds: number): void
+  /** Per namespace, the pinned pods' containers whose tag names another manifest now (the last pass). */
+  tagMoved(counts: ReadonlyMap<string, number>): void
   /** This replica no longer audits: every audit series goes. */
   reset(): void
 }
@@ -61,6 +63,8 @@ export class Auditor {
   readonly #o: AuditorOptions
   readonly #clock: PassClock
   readonly #state = new Map<string, AuditFinding>()
+  /** Each pinned container whose tag moved, as of the last pass: the digest its tag names (logged when new). */
+  #tagMoved = new Map<string, string>()
   readonly #counts: Record<AuditResult, number> = { pullable: 0, 'not-pullable': 0, unverified: 0 }
   /** Per registry host, the earliest next request (spacing and 429 pauses), kept across passes. */
   readonly #pauses = new Map<string, number>()
@@ -131,6 +135,7 @@ export class Auditor {
     for (const [host, until] of this.#pauses) if (until < started) this.#pauses.delete(host)
     const seen = new Set<string>()
     const findings: AuditFinding[] = []
+    const moved: TagMoved[] = []
     const summary = await runPass(workloads, {
       assess: this.#o.assess,
       ...(this.#o.pools === undefined ? {} : { pools: this.#o.pools }),
@@ -148,8 +153,30 @@ export class Auditor {
         this.#record(f)
       },
       ...(this.#o.observer === undefined ? {} : { onRequest: this.#o.observer.registryRequest }),
+      onTagMoved: (m) => {
+        moved.push(m)
+        const key = `${m.workload.uid}/${m.field}`
+        if (this.#tagMoved.get(key) !== m.now)
+          this.#o.logger.info(
+            {
+              namespace: m.workload.namespace,
+              kind: m.workload.kind,
+              name: m.workload.name,
+              container: m.container,
+              pinned: m.pinned,
+              tag: m.tag,
+              now: m.now,
+            },
+            "a pinned pod's tag names another manifest now; the pod pulls its digest",
+          )
+        this.#tagMoved.set(key, m.now)
+      },
     })
     if (signal.aborted) return
+    this.#tagMoved = new Map(moved.map((m) => [`${m.workload.uid}/${m.field}`, m.now]))
+    const byNamespace = new Map<string, number>()
+    for (const m of moved) byNamespace.set(m.workload.namespace, (byNamespace.get(m.workload.namespace) ?? 0) + 1)
+    this.#o.observer?.tagMoved(byNamespace)
     for (const key of [...this.#state.keys()]) if (!seen.has(key)) this.#drop(key)
     this.#o.observer?.images({ ...this.#counts })
     this.#o.observer?.questions(summary.questions)

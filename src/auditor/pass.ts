@@ -75,6 +75,11 @@ export interface PassOptions {
   clock?: PassClock
   /** Told of each container as it is judged. */
   onFinding?: (f: AuditFinding) => void
+  /**
+   * Told of each container of a pinned pod whose tag now names another manifest than the digest it
+   * was pinned to (information: the pod pulls its digest, a new one would pull the tag's).
+   */
+  onTagMoved?: (moved: TagMoved) => void
   /** Told of each workload of a batch once the batch is judged, in the batch's order, with its findings. */
   onWorkload?: (w: AuditWorkload, findings: AuditFinding[]) => void
   /** Told of each request the pass makes to a registry host. */
@@ -115,9 +120,23 @@ export function passTotals(summary: PassSummary): { questions: number; registryR
   return { questions: q.pullable + q['not-pullable'] + q.unverified, registryRequests }
 }
 
+export interface TagMoved {
+  workload: Pick<AuditWorkload, 'kind' | 'namespace' | 'name' | 'uid'>
+  container: string
+  field: string
+  /** The image as pinned (`name@sha256:…`). */
+  pinned: string
+  /** The tag it was pinned from. */
+  tag: string
+  /** The digest the tag names now. */
+  now: string
+}
+
 interface Task {
   workload: AuditWorkload
   use: ImageUse
+  /** A pinned pod's tag, asked to tell whether it moved: no finding is made of it. */
+  tag?: true
   group: Group
   join: Join
   /**
@@ -217,21 +236,35 @@ export async function runPass(
       const its = await groups.of(workload, signal)
       const prepared = await Promise.all(its.map((g) => prepareAssessment(g.options, workload.subject, signal)))
       if (prepared[0]!.mode === 'exempt' || prepared[0]!.mode === 'off') return
-      for (const use of workload.subject.images) {
-        const join = new Join(its.length)
-        for (const [i, group] of its.entries()) {
-          const p = prepared[i]!
-          if (p.mode === 'exempt' || p.mode === 'off') throw new Error('pools: one mode per namespace')
-          const plan = p.plans.get(use.image)
-          const task: Task = { workload, use, group, join, prepared: options.current === undefined ? p : undefined }
-          if (plan?.kind !== 'ask') {
-            uses.push({ task, key: undefined, raw: '', host: '' })
-            continue
+      const add = (images: readonly ImageUse[], preparedFor: readonly PreparedAssessment[], tag: boolean): void => {
+        for (const use of images) {
+          const join = new Join(its.length)
+          for (const [i, group] of its.entries()) {
+            const p = preparedFor[i]!
+            if (p.mode === 'exempt' || p.mode === 'off') throw new Error('pools: one mode per namespace')
+            const plan = p.plans.get(use.image)
+            const task: Task = {
+              workload,
+              use,
+              group,
+              join,
+              prepared: options.current === undefined ? p : undefined,
+              ...(tag ? { tag: true as const } : {}),
+            }
+            if (plan?.kind !== 'ask') {
+              uses.push({ task, key: undefined, raw: '', host: '' })
+              continue
+            }
+            const raw = questionKey(plan.ref, plan.credentials)
+            uses.push({ task, key: group.prefix + raw, raw, host: plan.ref.registryHost })
           }
-          const raw = questionKey(plan.ref, plan.credentials)
-          uses.push({ task, key: group.prefix + raw, raw, host: plan.ref.registryHost })
         }
       }
+      add(workload.subject.images, prepared, false)
+      // A pinned pod's tags: the same questions as its owner's template asks, so mostly no new one.
+      const tags = workload.pinnedTags
+      if (tags !== undefined && options.onTagMoved !== undefined)
+        add(tags.images, await Promise.all(its.map((g) => prepareAssessment(g.options, tags, signal))), true)
     })
     return { batch, uses }
   }
@@ -287,6 +320,11 @@ export async function runPass(
     const settle = async (task: Task): Promise<void> => {
       const whole = task.join.record(task.group, await judged(task, options))
       if (whole === undefined) return
+      if (task.tag === true) {
+        const moved = tagMoved(whole.workload, whole.found)
+        if (moved !== undefined) options.onTagMoved?.(moved)
+        return
+      }
       found(
         await findingFor(whole.workload, whole.subject, whole.found, options.assess, deadline(options), whole.pools),
         task,
@@ -375,11 +413,11 @@ async function askOf(
 ): Promise<{ ref: ImageReference; credentials: readonly Credential[]; namespace: string } | undefined> {
   for (const task of tasks) {
     const workload = options.current === undefined ? task.workload : options.current(task.workload)
-    const use = workload?.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
-    if (workload === undefined || use === undefined) continue
+    const whole = workload === undefined ? undefined : subjectOf(workload, task)
+    const use = whole?.images.find((u) => u.field === task.use.field && u.image === task.use.image)
+    if (workload === undefined || whole === undefined || use === undefined) continue
     const prepared =
-      task.prepared ??
-      (await prepareAssessment(task.group.options, { ...workload.subject, images: [use] }, deadline(options)))
+      task.prepared ?? (await prepareAssessment(task.group.options, { ...whole, images: [use] }, deadline(options)))
     if (prepared.mode === 'exempt' || prepared.mode === 'off') continue
     const plan = prepared.plans.get(use.image)
     if (plan?.kind === 'ask') return { ref: plan.ref, credentials: plan.credentials, namespace: workload.namespace }
@@ -398,16 +436,39 @@ async function judged(
 ): Promise<{ workload: AuditWorkload; subject: PodSubject; found: Assessment } | undefined> {
   const workload = options.current === undefined ? task.workload : options.current(task.workload)
   if (workload === undefined) return undefined
-  const use = workload.subject.images.find((u) => u.field === task.use.field && u.image === task.use.image)
-  if (use === undefined) return undefined
+  const whole = subjectOf(workload, task)
+  const use = whole?.images.find((u) => u.field === task.use.field && u.image === task.use.image)
+  if (whole === undefined || use === undefined) return undefined
   const signal = deadline(options)
-  const subject = { ...workload.subject, images: [use] }
+  const subject = { ...whole, images: [use] }
   const prepared = task.prepared ?? (await prepareAssessment(task.group.options, subject, signal))
   const checker: ImageChecker = task.group.answers
   return {
     workload,
     subject,
     found: await completeAssessment({ ...task.group.options, checker }, prepared, subject, signal),
+  }
+}
+
+/** What a task judges: the workload's pod spec, or for a pinned pod's tag, the same pod at its tags. */
+function subjectOf(workload: AuditWorkload, task: Task): PodSubject | undefined {
+  return task.tag === true ? workload.pinnedTags : workload.subject
+}
+
+/** The tag's answer against the digest the pod was pinned to: moved when it names another manifest. */
+function tagMoved(workload: AuditWorkload, found: Assessment): TagMoved | undefined {
+  if (found.mode === 'exempt' || found.mode === 'off') return undefined
+  const o = found.outcomes[0]
+  if (o === undefined || o.kind !== 'checked' || o.result.code !== 'Exists') return undefined
+  const pinned = workload.subject.images.find((u) => u.field === o.use.field)
+  if (pinned === undefined || pinned.image.endsWith(`@${o.result.digest}`)) return undefined
+  return {
+    workload: { kind: workload.kind, namespace: workload.namespace, name: workload.name, uid: workload.uid },
+    container: o.use.container,
+    field: o.use.field,
+    pinned: pinned.image,
+    tag: o.use.image,
+    now: o.result.digest,
   }
 }
 

@@ -54,6 +54,11 @@ export interface AuditWorkload {
   scaledToZero: boolean
   /** Exactly what the webhook would judge for a CREATE of it. */
   subject: PodSubject
+  /**
+   * A pinned pod: the same pod with each pinned image at the tag it was pinned from, asked in the
+   * same pass to tell whether the tag still names the pinned manifest (information, not a finding).
+   */
+  pinnedTags?: PodSubject
 }
 
 type Raw = {
@@ -91,6 +96,11 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     throw err
   }
   const replicas = raw.spec?.replicas
+  const subject = createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec)
+  const tagged = subject.images.flatMap((use) => {
+    const tag = pinnedFrom[`${use.field}.${use.kind === 'volume' ? 'reference' : 'image'}`]
+    return tag === undefined || !use.image.includes('@') ? [] : [{ ...use, image: tag }]
+  })
   return {
     kind,
     namespace: m.namespace,
@@ -98,10 +108,8 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     uid: m.uid,
     scaledToZero: replicas === 0 || ((kind === 'CronJob' || kind === 'Job') && raw.spec?.suspend === true),
     // join: one flat string (kept for the workload's life; a template literal keeps its pieces).
-    subject: {
-      ...createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec),
-      ...(pinned ? { pinnedFrom } : {}),
-    },
+    subject: pinned ? { ...subject, pinnedFrom } : subject,
+    ...(tagged.length === 0 ? {} : { pinnedTags: { ...subject, images: tagged } }),
   }
 }
 

@@ -115,6 +115,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   })
+  readonly #auditTagMoved = new Gauge({
+    name: 'pullguard_audit_tag_moved',
+    help: "Containers of pinned pods (pullguard.io/pinned-from) whose tag names another manifest than the digest they were pinned to, by namespace, at the audit's last pass: information, the pods pull their digest.",
+    labelNames: ['workload_namespace'] as const,
+    registers: [this.registry],
+  })
   readonly #auditQuestions = new Gauge({
     name: 'pullguard_audit_questions',
     help: "Distinct registry questions (image and credentials by value) of the audit's last completed pass, by the registry's answer.",
@@ -221,6 +227,10 @@ export class Metrics {
       for (const [result, n] of Object.entries(counts)) this.#auditQuestions.set({ result }, n)
     },
     registryRequest: (host) => this.#auditRequests.inc({ registry: this.#known(host) }),
+    tagMoved: (counts) => {
+      this.#auditTagMoved.reset()
+      for (const [namespace, n] of counts) this.#auditTagMoved.set({ workload_namespace: namespace }, n)
+    },
     passCompleted: (at, seconds) => {
       this.#auditLastPass.put(at / 1000)
       this.#auditPassSeconds.put(seconds)
@@ -230,6 +240,7 @@ export class Metrics {
       this.#notPullable.reset()
       this.#auditImages.reset()
       this.#auditQuestions.reset()
+      this.#auditTagMoved.reset()
       this.#auditLastPass.clear()
       this.#auditPassSeconds.clear()
     },

@@ -34,6 +34,7 @@ function observer(): AuditObserver & {
   passes: number
   passQuestions: Array<Record<string, number>>
   requests: string[]
+  moved: Array<Map<string, number>>
 } {
   const o = {
     series: new Map<string, NotPullableSeries>(),
@@ -41,6 +42,8 @@ function observer(): AuditObserver & {
     passes: 0,
     passQuestions: [] as Array<Record<string, number>>,
     requests: [] as string[],
+    moved: [] as Array<Map<string, number>>,
+    tagMoved: (counts: ReadonlyMap<string, number>) => o.moved.push(new Map(counts)),
     notPullable: (s: NotPullableSeries, present: boolean) =>
       present ? o.series.set(JSON.stringify(s), s) : o.series.delete(JSON.stringify(s)),
     images: () => undefined,
@@ -132,6 +135,38 @@ t.test('a replica that stops leading drops every series; started again, it audit
   await stopping
   await w.passes(1)
   t.equal(w.obs.series.size, 1, 'audits after a stop and start in quick succession')
+  await w.auditor.stop()
+})
+
+t.test("a pinned pod is audited at its digest, and its tag's move is told, not found", async (t) => {
+  const d1 = `sha256:${'1'.repeat(64)}`
+  const d2 = `sha256:${'2'.repeat(64)}`
+  let tagNow = d1
+  const w = world((ref) => {
+    if (ref.digest === d1) return { ...exists, digest: d1 }
+    if (ref.tag === '1') return { ...exists, digest: tagNow }
+    return missing
+  })
+  const pod = auditWorkload('Pod', {
+    metadata: {
+      name: 'web-5d8f-x',
+      namespace: 'ns',
+      uid: 'pod-1',
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', uid: 'rs', controller: true }],
+      annotations: { 'pullguard.io/pinned-from': JSON.stringify({ 'spec.containers[0].image': 'reg.example/web:1' }) },
+    },
+    spec: { containers: [{ name: 'c0', image: `reg.example/web@${d1}` }] },
+    status: { phase: 'Running' },
+  })!
+  w.set([pod, deployment('web', 'reg.example/web:1')])
+  w.auditor.start()
+  await w.passes(1)
+  t.same(names(w.obs), [], 'the pinned digest and the tag both pull')
+  t.same(w.obs.moved.at(-1), new Map(), 'the tag still names the pinned manifest')
+  tagNow = d2
+  await w.passes(2)
+  t.same(w.obs.moved.at(-1), new Map([['ns', 1]]), 'the tag moved: told per namespace')
+  t.same(names(w.obs), [], 'not a finding: the pod pulls its digest')
   await w.auditor.stop()
 })
 
