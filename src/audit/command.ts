@@ -97,6 +97,7 @@ export async function audit(argv: string[]): Promise<number> {
       signal: new AbortController().signal,
       onFinding: () => progress.update(++done, listed),
       onWorkload: (w, findings) => report.workload(w, findings),
+      onTagMoved: (m) => report.tagMoved(m),
     })
     progress.done()
     return report.end(passTotals(pass)).exitCode

@@ -4,6 +4,7 @@
  * names. Exit status: 0 everything pulls, 1 something would not, 3 only unverified images.
  */
 import type { AuditFinding } from '../auditor/finding.js'
+import type { TagMoved } from '../auditor/pass.js'
 import type { AuditWorkload } from '../auditor/workloads.js'
 
 export interface AuditReport {
@@ -14,6 +15,20 @@ export interface AuditReport {
     name: string
     scaledToZero: boolean
     images: Array<Omit<AuditFinding, 'workload'>>
+  }>
+  /**
+   * Information, present when there are some: containers of pinned pods whose tag now names
+   * another manifest (the pods pull their pinned digest; a pod made now would get the new one).
+   */
+  tagsMoved?: Array<{
+    kind: string
+    namespace: string
+    name: string
+    container: string
+    field: string
+    pinned: string
+    tag: string
+    now: string
   }>
   summary: {
     workloads: number
@@ -42,6 +57,7 @@ export class AuditReportWriter {
   readonly #json: boolean
   readonly #write: (text: string) => void
   readonly #counts = { workloads: 0, images: 0, pullable: 0, notPullable: 0, unverified: 0 }
+  readonly #moved: NonNullable<AuditReport['tagsMoved']> = []
   #written = 0
 
   constructor(scope: AuditReport['scope'], output: 'table' | 'json', write: (text: string) => void) {
@@ -83,6 +99,21 @@ export class AuditReportWriter {
     this.#written++
   }
 
+  /** A pinned pod's tag that moved: said after the workloads, as information. */
+  tagMoved(m: TagMoved): void {
+    const { kind, namespace, name } = m.workload
+    this.#moved.push({
+      kind,
+      namespace,
+      name,
+      container: m.container,
+      field: m.field,
+      pinned: m.pinned,
+      tag: m.tag,
+      now: m.now,
+    })
+  }
+
   /** Writes the summary (and closes the JSON document); returns it with the exit status. */
   end(asked: { questions: number; registryRequests: number }): AuditReport['summary'] {
     const c = this.#counts
@@ -94,8 +125,10 @@ export class AuditReportWriter {
     }
     if (this.#json) {
       const head = this.#written === 0 ? `{\n  "scope": ${nested(this.#scope, 2)},\n  "workloads": [],\n` : '\n  ],\n'
-      this.#write(`${head}  "summary": ${nested(summary, 2)}\n}\n`)
+      const moved = this.#moved.length === 0 ? '' : `  "tagsMoved": ${nested(this.#moved, 2)},\n`
+      this.#write(`${head}${moved}  "summary": ${nested(summary, 2)}\n}\n`)
     } else {
+      if (this.#moved.length > 0) this.#write(textMoved(this.#moved))
       this.#write(textSummary(this.#scope, summary) + '\n')
     }
     return summary
@@ -134,6 +167,17 @@ function poolsLine(p: NonNullable<AuditFinding['pools']>): string {
   ]
     .filter((x) => x !== '')
     .join('; ')
+}
+
+function textMoved(moved: NonNullable<AuditReport['tagsMoved']>): string {
+  const lines = [
+    'tags moved since their pods were pinned (information: these pods pull the digest they were pinned to):',
+  ]
+  for (const m of moved)
+    lines.push(
+      `  ${m.kind.toLowerCase()} ${m.namespace}/${m.name} container "${m.container}" (${m.field}): ${m.tag} now names ${m.now}; pinned ${m.pinned}`,
+    )
+  return lines.join('\n') + '\n\n'
 }
 
 function textSummary(scope: AuditReport['scope'], s: AuditReport['summary']): string {

@@ -5,12 +5,14 @@
 // the annotation; a Deployment's template untouched and the pod made from it pinned; kubectl debug's
 // ephemeral container pinned; a namespace without the label untouched; an image another mutating
 // webhook rewrites after pullguard verified and pinned on reinvocation; pullguard down, the pod
-// created as written.
+// created as written; and `pullguard audit` telling, as information, which pinned tags moved.
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
+import { tmpdir } from 'node:os'
 import t from 'tap'
 import { createNamespace, startControlPlane } from '../cluster/control-plane.js'
 import { installPullguard, podManifest, startPullguardAsPod, waitForWebhook } from '../cluster/pullguard.js'
+import { runCli } from '../helpers/cli.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { seedOciIndex, seedOciManifest } from '../helpers/seed.js'
@@ -223,4 +225,36 @@ t.test('pullguard down: the pod is created as written', async (t) => {
   const pod = await stored('shop', 'late')
   t.equal(pod.spec.containers[0].image, `${host}/shop/app:1.0`)
   t.equal(pinnedFrom(pod), undefined)
+})
+
+t.test('the audit checks pinned pods at their digests and tells which tags moved since', async (t) => {
+  const cliEnv = { KUBECONFIG: cp.adminKubeconfig, PULLGUARD_REGISTRY_CA: ca.caPath, HOME: tmpdir() }
+  const before = await runCli(['audit', '-n', 'shop', '-o', 'json'], { env: cliEnv })
+  t.equal(before.code, 0, before.stderr)
+  t.equal(JSON.parse(before.stdout).tagsMoved, undefined, 'no tag moved yet')
+  // The tag moves: shop/app:1.0 is pushed again, now a single manifest instead of an index.
+  const moved = await seedOciManifest(registry, 'shop/app', '1.0')
+  t.not(moved.digest, app.digest)
+  const after = await runCli(['audit', '-n', 'shop', '-o', 'json'], { env: cliEnv })
+  t.equal(after.code, 0, `information only: every pinned digest still pulls: ${after.stderr}`)
+  const report = JSON.parse(after.stdout)
+  t.same(report.workloads, [], 'no finding: the pinned digests are still there')
+  const web = report.tagsMoved.find((m: any) => m.name === 'web')
+  t.same(web, {
+    kind: 'Pod',
+    namespace: 'shop',
+    name: 'web',
+    container: 'web',
+    field: 'spec.containers[0]',
+    pinned: `${host}/shop/app@${app.digest}`,
+    tag: `${host}/shop/app:1.0`,
+    now: moved.digest,
+  })
+  t.ok(
+    report.tagsMoved.every((m: any) => m.tag === `${host}/shop/app:1.0`),
+    'only the moved tag: shop/side:1.0 still names its pinned manifest',
+  )
+  const table = await runCli(['audit', '-n', 'shop'], { env: cliEnv })
+  t.match(table.stdout, /tags moved since their pods were pinned \(information/)
+  t.match(table.stdout, `pod shop/web container "web" (spec.containers[0]): ${host}/shop/app:1.0 now names ${moved.digest}`)
 })
