@@ -20,7 +20,7 @@ import { fixFor, fixLines, type FixTarget } from './fixes.js'
 import { secretProblemsWarning } from './messages.js'
 import type { OnRegistryError } from './decide.js'
 import { pullability, reasonCode, type ImageOutcome } from './outcome.js'
-import type { Judge, PodSubject, Verdict } from './subject.js'
+import type { Judge, PodSubject, RequestFields, Verdict } from './subject.js'
 import type { SignatureFinding } from './signature-check.js'
 
 export interface JudgeOptions extends PooledOptions {
@@ -107,14 +107,7 @@ function judgeWith(options: JudgeOptions): Judge {
   return async (subject, request) => {
     const started = clock.now()
     // The review's fields go into each line's object: a child logger per review costs more than the one line it writes.
-    const about = {
-      uid: request?.uid,
-      namespace: subject.namespace,
-      kind: subject.kind,
-      name: subject.name,
-      operation: request?.operation,
-      dryRun: request?.dryRun,
-    }
+    const about = reviewFields(subject, request)
     const log = {
       info: (fields: object, msg: string) => options.logger.info({ ...about, ...fields }, msg),
       warn: (fields: object, msg: string) => options.logger.warn({ ...about, ...fields }, msg),
@@ -266,6 +259,18 @@ function judgeWith(options: JudgeOptions): Judge {
 }
 
 /** `pod team-a/web-x2x9q`, `deployment team-b/api`: the object as messages name it. */
+/** What every log line about a review starts with: who asked about which object. */
+export function reviewFields(subject: PodSubject, request: RequestFields | undefined): Record<string, unknown> {
+  return {
+    uid: request?.uid,
+    namespace: subject.namespace,
+    kind: subject.kind,
+    name: subject.name,
+    operation: request?.operation,
+    dryRun: request?.dryRun,
+  }
+}
+
 function objectName(subject: PodSubject): string {
   return `${subject.kind.toLowerCase()} ${subject.namespace}/${subject.name}`
 }

@@ -5,7 +5,7 @@
  * pinner never refuses anything and never fails a request: whatever goes wrong leaves the pod as
  * written, and the validating webhook judges it as ever.
  */
-import { assessOnce, type JudgeOptions } from './judge.js'
+import { assessOnce, reviewFields, type JudgeOptions } from './judge.js'
 import { pinsFor, type Pin } from './pins.js'
 import type { PodSubject, RequestFields } from './subject.js'
 
@@ -13,14 +13,7 @@ export type Pinner = (subject: PodSubject, request?: RequestFields) => Promise<P
 
 export function createPinner(options: Omit<JudgeOptions, 'onDecision'>): Pinner {
   return async (subject, request) => {
-    const about = {
-      uid: request?.uid,
-      namespace: subject.namespace,
-      kind: subject.kind,
-      name: subject.name,
-      operation: request?.operation,
-      dryRun: request?.dryRun,
-    }
+    const about = reviewFields(subject, request)
     try {
       const found = await assessOnce(options, subject)
       // Exempt and off namespaces are not checked, so nothing there is verified.
