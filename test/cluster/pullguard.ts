@@ -246,3 +246,22 @@ export function podManifest(
     spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })), restartPolicy: 'Never', ...spec },
   }
 }
+
+/**
+ * What certs/make-certs.sh (or cert-manager) makes beside the manifests: the Secret pullguard-tls
+ * the Deployment mounts, here with a certificate of the control plane's CA for the webhook's 127.0.0.1.
+ */
+export async function createServingSecret(cp: ControlPlane): Promise<void> {
+  const serving = await cp.ca.issue('pullguard webhook', { dns: ['pullguard.pullguard.svc'], ips: ['127.0.0.1'] })
+  await cp.kubectlOk([
+    'create',
+    'secret',
+    'generic',
+    'pullguard-tls',
+    '-n',
+    'pullguard',
+    `--from-file=tls.crt=${serving.certPath}`,
+    `--from-file=tls.key=${serving.keyPath}`,
+    `--from-file=ca.crt=${cp.ca.caPath}`,
+  ])
+}

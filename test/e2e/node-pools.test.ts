@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createNamespace, startControlPlane } from '../cluster/control-plane.js'
 import {
+  createServingSecret,
   installPullguard,
   podManifest,
   startPullguardAsPod,
@@ -150,18 +151,7 @@ await cp.kubectlOk([
   `--from-file=hosts.toml=${hostsToml}`,
   `--from-file=ca.crt=${ca.caPath}`,
 ])
-const serving = await cp.ca.issue('pullguard webhook', { dns: ['pullguard.pullguard.svc'], ips: ['127.0.0.1'] })
-await cp.kubectlOk([
-  'create',
-  'secret',
-  'generic',
-  'pullguard-tls',
-  '-n',
-  'pullguard',
-  `--from-file=tls.crt=${serving.certPath}`,
-  `--from-file=tls.key=${serving.keyPath}`,
-  `--from-file=ca.crt=${cp.ca.caPath}`,
-])
+await createServingSecret(cp)
 const { pod, pullguard } = await startPullguardAsPod(cp, {
   namespace: 'pullguard',
   port: installed.port,

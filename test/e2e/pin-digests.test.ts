@@ -11,7 +11,13 @@ import { createServer, type Server } from 'node:https'
 import { tmpdir } from 'node:os'
 import t from 'tap'
 import { createNamespace, startControlPlane } from '../cluster/control-plane.js'
-import { installPullguard, podManifest, startPullguardAsPod, waitForWebhook } from '../cluster/pullguard.js'
+import {
+  createServingSecret,
+  installPullguard,
+  podManifest,
+  startPullguardAsPod,
+  waitForWebhook,
+} from '../cluster/pullguard.js'
 import { runCli } from '../helpers/cli.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
@@ -32,18 +38,7 @@ const busybox = await seedOciManifest(registry, 'library/busybox', '1.36')
 const cp = await startControlPlane()
 t.teardown(() => cp.close())
 const installed = await installPullguard(cp, { dir: 'manifests/overlays/pin-digests' })
-const serving = await cp.ca.issue('pullguard webhook', { dns: ['pullguard.pullguard.svc'], ips: ['127.0.0.1'] })
-await cp.kubectlOk([
-  'create',
-  'secret',
-  'generic',
-  'pullguard-tls',
-  '-n',
-  'pullguard',
-  `--from-file=tls.crt=${serving.certPath}`,
-  `--from-file=tls.key=${serving.keyPath}`,
-  `--from-file=ca.crt=${cp.ca.caPath}`,
-])
+await createServingSecret(cp)
 const { pod: files, pullguard } = await startPullguardAsPod(cp, {
   namespace: 'pullguard',
   port: installed.port,
@@ -256,5 +251,8 @@ t.test('the audit checks pinned pods at their digests and tells which tags moved
   )
   const table = await runCli(['audit', '-n', 'shop'], { env: cliEnv })
   t.match(table.stdout, /tags moved since their pods were pinned \(information/)
-  t.match(table.stdout, `pod shop/web container "web" (spec.containers[0]): ${host}/shop/app:1.0 now names ${moved.digest}`)
+  t.match(
+    table.stdout,
+    `pod shop/web container "web" (spec.containers[0]): ${host}/shop/app:1.0 now names ${moved.digest}`,
+  )
 })
