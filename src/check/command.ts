@@ -79,12 +79,20 @@ export async function check(argv: string[]): Promise<number> {
   })
   if (config.pinDigests) {
     // The manifests pinned where every pool verified the image; the report beside them, on stderr.
+    const unwritten: string[] = []
     for (const c of checked) {
       const perPool = c.pools === undefined ? [c.outcomes] : c.pools.map((p) => p.outcomes)
-      for (const pin of pinsFor(c.object.subject.images, perPool).pins) pinInDocument(c.object, pin)
+      for (const pin of pinsFor(c.object.subject.images, perPool).pins) {
+        if (!pinInDocument(c.object, pin)) {
+          const s = c.object.subject
+          unwritten.push(
+            `note: ${s.kind.toLowerCase()} ${s.namespace}/${s.name} ${pin.use.field}: ${pin.from} is written through an alias, a merge key or an anchor; left as written (${pin.to})`,
+          )
+        }
+      }
     }
     process.stdout.write(toStream(documents))
-    process.stderr.write(render(report, config))
+    process.stderr.write(render(report, config) + unwritten.map((l) => `${l}\n`).join(''))
   } else process.stdout.write(render(report, config))
   if (config.output === 'github' && config.stepSummaryPath !== undefined)
     appendFileSync(config.stepSummaryPath, renderJobSummary(report))

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { LineCounter, parseAllDocuments } from 'yaml'
 import { InputError } from '../commands/errors.js'
-import { helmSource, positionIn, type FieldPath, type Position } from './positions.js'
+import { helmSource, positionIn, scalarAt, scalarText, type FieldPath, type Position } from './positions.js'
 
 /** A manifest file larger than this is not a manifest (the API server refuses objects over ~1.5 MiB). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -24,12 +24,22 @@ export interface Document {
   value: unknown
   /** Where a field of this document sits in its file; undefined where the path leads nowhere. */
   positionOf(path: FieldPath): Position | undefined
-  /** Sets a string already in the document (an image), keeping its comments and layout; false where there is none. */
+  /**
+   * Replaces a string in the document's text (an image), every other byte of the file as it was;
+   * false where it cannot be done in the text alone (an alias, a merge key, an anchored value).
+   */
   replaceString(path: FieldPath, value: string): boolean
-  /** The document as YAML again, with what was replaced (`check --pin-digests`). */
-  toYaml(): string
+  /** The text the document came from, with its edits: `check --pin-digests` prints these. */
+  origin: SourceText
   /** The chart template a `helm template` document was rendered from (its `# Source:` line). */
   renderedFrom?: string
+}
+
+/** A file's (or stdin's) text and the replacements made in it. */
+export interface SourceText {
+  source: string
+  text: string
+  edits: Array<{ start: number; end: number; value: string }>
 }
 
 export function readDocuments(inputs: readonly string[], readStdin: () => string): Document[] {
@@ -89,6 +99,7 @@ export function parse(source: string, text: string): Document[] {
     throw new InputError(`${source}: larger than ${MAX_MANIFEST_BYTES} bytes`)
   const lines = new LineCounter()
   const docs = parseAllDocuments(text, { lineCounter: lines, merge: true, prettyErrors: false })
+  const origin: SourceText = { source, text, edits: [] }
   const name = source === '-' ? '(stdin)' : source
   const out: Document[] = []
   let previousEnd = 0
@@ -116,11 +127,13 @@ export function parse(source: string, text: string): Document[] {
       value,
       positionOf: (path) => positionIn(root, path, lines),
       replaceString: (path, replacement) => {
-        if (typeof doc.getIn(path) !== 'string') return false
-        doc.setIn(path, replacement)
+        const scalar = scalarAt(root, path)
+        const written = scalar === undefined ? undefined : scalarText(scalar, replacement)
+        if (scalar === undefined || written === undefined || typeof scalar.value !== 'string') return false
+        origin.edits.push({ start: scalar.range![0], end: scalar.range![1], value: written })
         return true
       },
-      toYaml: () => doc.toString({ lineWidth: 0, flowCollectionPadding: false }),
+      origin,
       ...(renderedFrom === undefined ? {} : { renderedFrom }),
     })
   }
@@ -132,12 +145,19 @@ function firstLine(message: string): string {
   return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
 }
 
-/** Documents as one YAML stream again, each after a `---` unless it writes its own. */
+/**
+ * The texts the documents came from, in order, each with its replacements and nothing else
+ * changed; one stream, a `---` between two texts where the next does not start with one.
+ */
 export function toStream(documents: readonly Document[]): string {
-  return documents
-    .map((d, i) => {
-      const text = d.toYaml()
-      return i === 0 || text.startsWith('---') ? text : `---\n${text}`
+  const origins = [...new Set(documents.map((d) => d.origin))]
+  return origins
+    .map((o, i) => {
+      let text = o.text
+      for (const e of [...o.edits].sort((a, b) => b.start - a.start))
+        text = text.slice(0, e.start) + e.value + text.slice(e.end)
+      if (!text.endsWith('\n')) text += '\n'
+      return i === 0 || /^---(\s|$)/.test(text) ? text : `---\n${text}`
     })
     .join('')
 }

@@ -3,7 +3,7 @@
  * YAML syntax tree that parsed it (the `yaml` package keeps every node's offsets). SARIF results,
  * workflow annotations and JUnit reports point at the `image:` line this gives.
  */
-import { isMap, isScalar, isSeq, type LineCounter, type Node } from 'yaml'
+import { isAlias, isMap, isScalar, isSeq, type LineCounter, type Node, type Scalar } from 'yaml'
 
 /** 1-based, as editors and GitHub count. */
 export interface Position {
@@ -65,4 +65,40 @@ export function fieldPath(field: string): Array<string | number> {
     for (const index of m[2]!.matchAll(/\[(\d+)\]/g)) out.push(Number(index[1]))
   }
   return out
+}
+
+/**
+ * The scalar a path leads to, where it can be edited in the text alone: undefined through an alias
+ * or a merge key, and for an anchored scalar (its aliases elsewhere would change with it).
+ */
+export function scalarAt(root: Node | null, path: FieldPath): Scalar | undefined {
+  let node: unknown = root
+  for (const step of path) {
+    if (typeof step === 'number') {
+      if (!isSeq(node)) return undefined
+      node = node.items[step]
+    } else {
+      if (!isMap(node)) return undefined
+      const pair = node.items.findLast((p) => (isScalar(p.key) ? String(p.key.value) : p.key) === step)
+      if (pair === undefined) return undefined
+      node = pair.value
+    }
+    if (isAlias(node)) return undefined
+  }
+  if (!isScalar(node) || node.anchor !== undefined || node.range === undefined || node.range === null) return undefined
+  return node
+}
+
+/** A string written as the scalar was (plain, single or double quoted); undefined for a block scalar. */
+export function scalarText(scalar: Scalar, value: string): string | undefined {
+  switch (scalar.type) {
+    case 'PLAIN':
+      return value
+    case 'QUOTE_DOUBLE':
+      return JSON.stringify(value)
+    case 'QUOTE_SINGLE':
+      return `'${value.replaceAll("'", "''")}'`
+    default:
+      return undefined
+  }
 }

@@ -12,7 +12,7 @@ function doc(index: number, value: unknown): Document {
     value,
     positionOf: () => undefined,
     replaceString: () => false,
-    toYaml: () => '',
+    origin: { source: 'f.yaml', text: '', edits: [] },
   }
 }
 

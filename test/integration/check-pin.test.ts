@@ -60,6 +60,8 @@ const MANIFEST = [
   '        - name: data',
   '          image:',
   `            reference: ${host}/shop/data:3.0`,
+  '        - name: config',
+  '          secret: {secretName: shop, defaultMode: 0644}',
   '---',
   'apiVersion: v1',
   'kind: ConfigMap',
@@ -90,8 +92,12 @@ t.test('verified images pinned to their digests, everything else as written', as
   t.equal(spec.volumes[0].image.reference, `${host}/shop/data@${data.digest}`, 'an image volume')
   t.same(configMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { a: '1' } })
   t.equal(list.items[0].spec.containers[0].image, `${host}/shop/tools@${tools.digest}`, 'no tag: latest, pinned')
-  t.match(r.stdout, /^# The shop, as the team keeps it in Git\.\n/, 'comments kept')
-  t.match(r.stdout, /- name: init # runs first\n {10}image: "[^"]+@sha256:/, 'quotes and comments where they were')
+  // Every other byte as it was: comments, quotes, flow style, indentation, 0644 (octal to Kubernetes).
+  const expected = MANIFEST.replace(`"${host}/shop/init:2.0"`, `"${host}/shop/init@${init.digest}"`)
+    .replace(`image: ${host}/shop/app:1.0}`, `image: ${host}/shop/app@${app.digest}}`)
+    .replace(`reference: ${host}/shop/data:3.0`, `reference: ${host}/shop/data@${data.digest}`)
+    .replace(`image: ${host}/shop/tools}`, `image: ${host}/shop/tools@${tools.digest}}`)
+  t.equal(r.stdout, expected)
 
   // The pinned manifests, checked again: every pin pulls, by digest.
   writeFileSync(join(work, 'pinned.yaml'), r.stdout)
@@ -111,7 +117,29 @@ t.test('stdin in, the pinned stream out', async (t) => {
   t.equal(r.code, 0, r.stderr)
   t.equal(
     r.stdout,
-    `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: c, image: "${host}/shop/app@${app.digest}"}\n`,
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: "${host}/shop/app@${app.digest}"}\n`,
   )
   t.equal(JSON.parse(r.stderr).summary.pullable, 1, 'the report in the format asked, on stderr')
+})
+
+t.test('an image written through an anchor or a merge key is left as written, and said so', async (t) => {
+  const text = [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata: {name: anchored}',
+    'spec:',
+    '  containers:',
+    `    - &app {name: a, image: &img "${host}/shop/app:1.0"}`,
+    '    - {name: b, image: *img}',
+    '    - <<: *app',
+    '      name: c',
+    '',
+  ].join('\n')
+  const r = await check(['-f', '-', '--pin-digests'], text)
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout, text, 'nothing rewritten: each of them shares the anchored value')
+  t.match(
+    r.stderr,
+    /note: pod default\/anchored spec\.containers\[0\]: \S+ is written through an alias, a merge key or an anchor; left as written/,
+  )
 })
