@@ -3,8 +3,9 @@
  * and `check --pin-digests`). An image is pinned only when every node pool the pod can land on
  * found the same manifest for its tag: the digest the registry returned for it (an index's own for
  * a multi-platform image), which is what the runtime resolves the tag to. It is left as written
- * when it already names a digest, is never pulled (`imagePullPolicy: Never`), is exempt, or was not
- * verified everywhere.
+ * when it already names a digest, is never pulled (`imagePullPolicy: Never`), is exempt, was not
+ * verified everywhere, is under a signature policy (whose identity rules read the name as written),
+ * or was answered by a mirror (which may serve the tag but not the digest).
  *
  * The pinned form is the name as written with the tag replaced by the digest (`repo@sha256:…`):
  * containerd (distribution's ParseDockerRef) and CRI-O (RegistryImageReferenceFromRaw) both drop
@@ -24,7 +25,14 @@ export interface Pin {
   digest: string
 }
 
-export type PinSkip = 'digest' | 'never-pulled' | 'exempt' | 'unverified' | 'pools-differ'
+export type PinSkip =
+  | 'digest'
+  | 'never-pulled'
+  | 'exempt'
+  | 'unverified'
+  | 'pools-differ'
+  | 'signature-policy'
+  | 'mirror'
 
 export interface Pins {
   pins: Pin[]
@@ -56,12 +64,23 @@ function skipFor(use: ImageUse, outcomes: ReadonlyArray<readonly ImageOutcome[]>
   for (const o of mine) {
     if (o === undefined || o.kind !== 'checked' || o.result.code !== 'Exists' || pullability(o) !== 'pullable')
       return 'unverified'
+    // A signature policy judges the name as written: under signedIdentity matchExact a signature for
+    // the tag does not match the digest, so the pinned pod would be refused where the tag pulls.
+    if (o.signature !== undefined) return 'signature-policy'
+    // Answered by a mirror: the nodes may reach it for tags only (CRI-O's pull-from-mirror =
+    // "tag-only", containerd's resolve-only hosts), so the digest could be pulled elsewhere.
+    if (!answeredByItself(o.result.answeredBy, o.ref.registryHost, o.ref.path)) return 'mirror'
     digests.add(o.result.digest)
   }
   if (ref === undefined || digests.size === 0) return 'unverified'
   if (digests.size > 1) return 'pools-differ'
   const [digest] = [...digests] as [string]
   return { use, from: use.image, to: pinnedImage(use.image, ref.tag, digest), digest }
+}
+
+/** No mirror involved: no route at all, or the registry itself (containerd's `host`, CRI-O's `host/path`). */
+function answeredByItself(label: string | undefined, host: string, path: string): boolean {
+  return label === undefined || label === host || label === `${host}/${path}`
 }
 
 /** `name:tag` → `name@digest`, the name as written (`nginx`, `host:5000/team/app`). */

@@ -74,7 +74,32 @@ const CASES: Array<[string, ImageUse, ImageOutcome[][], string]> = [
   ['a tag and a digest', use(`reg.example/team/app:v1@${D1}`), [[exists(a)]], 'digest'],
   ['imagePullPolicy Never', use('reg.example/team/app:v1', { neverPulled: true }), [[exists(a)]], 'never-pulled'],
   ['exempt', a, [[{ kind: 'exempt', use: a, pattern: 'reg.example/*' } as ImageOutcome]], 'exempt'],
+  ['answered by a mirror', a, [[answeredBy(exists(a), 'mirror.example')]], 'mirror'],
+  [
+    'answered by the registry through its own hosts.toml',
+    a,
+    [[answeredBy(exists(a), 'reg.example')]],
+    `pin reg.example/team/app@${D1}`,
+  ],
+  [
+    "answered by the registry's own CRI-O location",
+    a,
+    [[answeredBy(exists(a), 'reg.example/team/app')]],
+    `pin reg.example/team/app@${D1}`,
+  ],
+  ['a location rewritten to another repository', a, [[answeredBy(exists(a), 'reg.example/mirror/app')]], 'mirror'],
+  [
+    'under a signature policy (matchExact reads the name as written)',
+    a,
+    [[{ ...exists(a), signature: { verdict: 'accepted' } } as ImageOutcome]],
+    'signature-policy',
+  ],
 ]
+
+function answeredBy(o: ImageOutcome, label: string): ImageOutcome {
+  if (o.kind !== 'checked' || o.result.code !== 'Exists') throw new Error('not an answer')
+  return { ...o, result: { ...o.result, answeredBy: label } }
+}
 for (const [what, u, outcomes, want] of CASES) {
   t.test(`pinsFor: ${what}`, async (t) => {
     const got = pinsFor([u], outcomes)
