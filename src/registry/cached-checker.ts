@@ -43,7 +43,9 @@ export interface CachedCheckerOptions {
   observer?: CheckObserver
   /**
    * Keep a tag's "Exists" for its digest too, so a pod pinned to that digest (the mutating webhook)
-   * is judged without a request. Off by default: each such answer takes a second entry.
+   * is judged without a request, and a registry that did not answer in time for UNANSWERED_TTL_MS,
+   * so the validating review after the mutating one does not wait for it again. Off by default:
+   * each such answer takes a second entry.
    */
   keepDigestAnswers?: boolean
 }
@@ -56,6 +58,8 @@ export interface CheckObserver {
 export const DEFAULT_EXISTS_TTL_MS = 5 * 60_000
 export const DEFAULT_NEGATIVE_TTL_MS = 15_000
 export const DEFAULT_MAX_ENTRIES = 100_000
+/** With keepDigestAnswers: how long a registry that did not answer in time is not asked again. */
+export const UNANSWERED_TTL_MS = 10_000
 
 /** A tag list feeds one suggestion; a minute is fresh enough and spares the registry. */
 export const TAGS_TTL_MS = 60_000
@@ -275,9 +279,13 @@ export class CachedChecker implements ImageChecker {
       const ttl =
         result.code === 'Exists'
           ? this.#existsTtl
-          : result.code === 'RateLimited' || result.code === 'RegistryUnreachable'
-            ? 0
-            : this.#negativeTtl
+          : result.code === 'RegistryUnreachable' && result.cause === 'timeout' && this.#keepDigestAnswers
+            ? // Pinning asks first and the validating review right after: a registry that hangs is
+              // waited for once per pod, not twice. Other registry errors are never kept.
+              UNANSWERED_TTL_MS
+            : result.code === 'RateLimited' || result.code === 'RegistryUnreachable'
+              ? 0
+              : this.#negativeTtl
       if (ttl <= 0) return result
       // Everyone, the first caller included, gets the object the cache holds, so expiresAt knows it.
       const cached = this.#forCache(result, credentials, this.#clock.now() + ttl)
@@ -286,8 +294,17 @@ export class CachedChecker implements ImageChecker {
         // A negative answer kept for this scope is now stale.
         if (keys.scoped !== keys.shared) this.#entries.delete(keys.scoped)
         // The tag's manifest is, by its digest, the same answer: a pod pinned to that digest (the
-        // mutating webhook) is judged from here, without another request.
-        if (this.#keepDigestAnswers && ref.digest === undefined) this.#entries.set(keys.atDigest(result.digest), cached)
+        // mutating webhook) is judged from here, without another request; only an answer of the
+        // registry itself, since a mirror may serve the tag and not the digest.
+        const own =
+          result.answeredBy === undefined ||
+          result.answeredBy === ref.registryHost ||
+          result.answeredBy === `${ref.registryHost}/${ref.path}`
+        if (this.#keepDigestAnswers && ref.digest === undefined && own)
+          this.#entries.set(keys.atDigest(result.digest), cached)
+      } else if (result.code === 'RegistryUnreachable') {
+        // No answer says nothing of the image: an "Exists" held for it stays, and wins.
+        if (this.#entries.get(keys.shared) === undefined) this.#entries.set(keys.scoped, cached)
       } else {
         this.#entries.set(keys.scoped, cached)
         // And an "Exists" kept for these values no longer holds for them either.

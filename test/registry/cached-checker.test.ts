@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { parseReference } from '../../src/reference/index.js'
-import { CachedChecker } from '../../src/registry/cached-checker.js'
+import { CachedChecker, UNANSWERED_TTL_MS } from '../../src/registry/cached-checker.js'
 import { RegistryClient, type Credential } from '../../src/registry/index.js'
 import { startFakeServer, type FakeServer, type Handler } from '../helpers/fake-server.js'
 import { createTestCA } from '../helpers/pki.js'
@@ -91,6 +91,27 @@ t.test("a tag's answer also answers its digest: a pod pinned to it is judged wit
   const plain = await setup(registry())
   await plain.checker.check(parseReference(`${plain.s.host}/app:v1`), [], 'team-a')
   t.equal(plain.checker.size, 1)
+})
+
+t.test('with keepDigestAnswers, a registry that did not answer in time is not asked again for a while', async (t) => {
+  const clock = { now: (): number => now }
+  let now = 1_000_000
+  const hanging: Handler = () => undefined
+  const { s, checker } = await setup(hanging, { keepDigestAnswers: true, checkBudgetMs: 300, clock })
+  const ref = parseReference(`${s.host}/app:v1`)
+  t.match(await checker.check(ref, [], 'team-a'), { code: 'RegistryUnreachable', cause: 'timeout' })
+  const seen = s.seen.length
+  t.match(await checker.check(ref, [], 'team-a'), { code: 'RegistryUnreachable' }, 'the validating review right after')
+  t.equal(s.seen.length, seen, 'not waited for again')
+  now += UNANSWERED_TTL_MS + 1
+  await checker.check(ref, [], 'team-a')
+  t.ok(s.seen.length > seen, 'asked again once the while is over')
+  const plain = await setup(hanging, { checkBudgetMs: 300 })
+  const other = parseReference(`${plain.s.host}/app:v1`)
+  await plain.checker.check(other, [], 'team-a')
+  const once = plain.s.seen.length
+  await plain.checker.check(other, [], 'team-a')
+  t.ok(plain.s.seen.length > once, 'without it, a registry error is never kept')
 })
 
 t.test('50 concurrent checks of one new image make one registry request', async (t) => {
