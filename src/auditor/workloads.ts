@@ -9,6 +9,7 @@ import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { ReviewDecodeError } from '../admission/review.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import { readPinnedFrom } from '../admission/pin-patch.js'
+import { tryParseReference } from '../reference/index.js'
 import type { PodSubject } from '../policy/subject.js'
 
 export const WORKLOAD_KINDS = [
@@ -80,8 +81,8 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
       ? readPinnedFrom(m.annotations as Record<string, unknown>)
       : {}
   const pinned = Object.keys(pinnedFrom).length > 0
-  if ((kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && !pinned && ownedByAudited(m.ownerReferences, kind))
-    return undefined
+  const owned = (kind === 'ReplicaSet' || kind === 'Pod' || kind === 'Job') && ownedByAudited(m.ownerReferences, kind)
+  if (owned && !pinned) return undefined
   if (kind === 'Job' && finished(raw.status)) return undefined
   // A pod that ended pulls nothing again; a running one the kubelet may restart or re-pull.
   if (kind === 'Pod' && (raw.status?.phase === 'Succeeded' || raw.status?.phase === 'Failed')) return undefined
@@ -96,11 +97,16 @@ export function auditWorkload(kind: WorkloadKind, object: unknown): AuditWorkloa
     throw err
   }
   const replicas = raw.spec?.replicas
-  const subject = createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec)
-  const tagged = subject.images.flatMap((use) => {
+  const whole = createSubject({ namespace: m.namespace, kind, name: m.name }, location, spec)
+  // Each pinned image with the tag it came from: only where the annotation's entry is this image's
+  // own (a webhook that inserted a container after pinning shifts the indices it names).
+  const pins = whole.images.flatMap((use) => {
     const tag = pinnedFrom[`${use.field}.${use.kind === 'volume' ? 'reference' : 'image'}`]
-    return tag === undefined || !use.image.includes('@') ? [] : [{ ...use, image: tag }]
+    return tag !== undefined && sameRepository(tag, use.image) ? [{ use, tag }] : []
   })
+  // A controller's pod: only what was pinned is its own to audit; the rest is its owner's template's.
+  const subject = owned ? { ...whole, images: pins.map((p) => p.use) } : whole
+  const tagged = pins.map((p) => ({ ...p.use, image: p.tag }))
   return {
     kind,
     namespace: m.namespace,
@@ -128,6 +134,13 @@ function ownedByAudited(refs: unknown, kind: WorkloadKind): boolean {
     if (kind === 'Job') return false
     return AUDITED_OWNERS.has(ref.kind)
   })
+}
+
+/** A tag and a digest of one repository (`reg/app:1` and `reg/app@sha256:…`). */
+function sameRepository(tag: string, pinned: string): boolean {
+  const a = tryParseReference(tag)
+  const b = tryParseReference(pinned)
+  return a.ok && b.ok && b.ref.digest !== undefined && a.ref.digest === undefined && a.ref.name === b.ref.name
 }
 
 /** A Job that completed or failed makes no more pods. */

@@ -142,3 +142,38 @@ t.test('a pinned pod keeps where each digest came from', async (t) => {
   t.same(w?.subject.pinnedFrom, from)
   t.equal(auditWorkload('Pod', { metadata: meta(), spec: container })?.subject.pinnedFrom, undefined)
 })
+
+t.test(
+  "a controller's pinned pod is audited for its pinned images only; an entry of another repository is no pin",
+  async (t) => {
+    const digest = `sha256:${'b'.repeat(64)}`
+    const w = auditWorkload('Pod', {
+      metadata: {
+        ...owner('ReplicaSet'),
+        annotations: {
+          'pullguard.io/pinned-from': JSON.stringify({
+            'spec.containers[0].image': 'reg.example/sidecar:2',
+            'spec.containers[1].image': 'reg.example/app:1',
+          }),
+        },
+      },
+      spec: {
+        containers: [
+          // A sidecar inserted at index 0 after pinning: the entry for index 0 named another image.
+          { name: 'vault', image: `reg.example/vault@${digest}` },
+          { name: 'app', image: `reg.example/app@${digest}` },
+          { name: 'log', image: 'reg.example/log:3' },
+        ],
+      },
+    })
+    t.same(
+      w?.subject.images.map((u) => u.image),
+      [`reg.example/app@${digest}`],
+      'the unpinned images are its owner template’s to audit, once',
+    )
+    t.same(
+      w?.pinnedTags?.images.map((u) => [u.field, u.image]),
+      [['spec.containers[1]', 'reg.example/app:1']],
+    )
+  },
+)
