@@ -249,7 +249,7 @@ pullguard TLS material in $out
   CA          ca.crt ($ca_state, expires $(not_after "$out/ca.crt")); keep ca.key private and for renewals
   serving     tls.crt for $dns1, $dns2 (expires $(not_after "$out/tls.crt"))
   Secret      secret.yaml: $SECRET_NAME in namespace $namespace (contains the private key)
-  caBundle    webhook-cabundle-patch.json for ValidatingWebhookConfiguration $WEBHOOK_CONFIG
+  caBundle    webhook-cabundle-patch.json for ValidatingWebhookConfiguration $WEBHOOK_CONFIG (and its MutatingWebhookConfiguration with pin-digests)
 EOF
 
 if ! $apply; then
@@ -257,6 +257,10 @@ if ! $apply; then
   printf 'to install:\n'
   printf '  kubectl apply -f %q\n' "$out/secret.yaml"
   printf '  kubectl patch validatingwebhookconfiguration %s --type=json --patch-file %q\n' \
+    "$WEBHOOK_CONFIG" "$out/webhook-cabundle-patch.json"
+  # The pin-digests overlay's mutating webhook calls the same Service: the same patch sets its caBundle.
+  printf 'with manifests/overlays/pin-digests, also:\n'
+  printf '  kubectl patch mutatingwebhookconfiguration %s --type=json --patch-file %q\n' \
     "$WEBHOOK_CONFIG" "$out/webhook-cabundle-patch.json"
   exit 0
 fi

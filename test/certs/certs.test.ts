@@ -135,6 +135,11 @@ t.test('no key material is printed', async (t) => {
   }
   t.match(first.stdout, `pullguard TLS material in ${shared}`)
   t.match(first.stdout, /kubectl apply -f .*secret\.yaml/)
+  t.match(
+    first.stdout,
+    /with manifests\/overlays\/pin-digests, also:\n {2}kubectl patch mutatingwebhookconfiguration pullguard --type=json --patch-file .*webhook-cabundle-patch\.json/,
+    'the mutating webhook of the pin-digests overlay gets the same caBundle',
+  )
 })
 
 t.test('secret.yaml is a kubernetes.io/tls Secret whose data are the files', async (t) => {

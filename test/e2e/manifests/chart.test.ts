@@ -791,3 +791,38 @@ t.test('NOTES.txt says how to check that it works, in the mode installed', async
     'a hostPath preset says how to let its pods in',
   )
 })
+
+t.test(
+  "pinDigests: the mutating webhook gets the chart's caBundle, the release's names and the validating webhook's selectors",
+  async (t) => {
+    const objects = await render(
+      {
+        pinDigests: { enabled: true },
+        webhook: {
+          namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['shop'] }] },
+          objectSelector: { matchLabels: { 'pullguard.io/skip': 'false' } },
+        },
+      },
+      { release: 'guard', namespace: 'security' },
+    )
+    const mutating = objects.find((o) => o.kind === 'MutatingWebhookConfiguration') as unknown as {
+      metadata: { name: string }
+      webhooks: Array<Record<string, any>>
+    }
+    t.equal(mutating.metadata.name, 'guard-pullguard')
+    const hook = mutating.webhooks[0]!
+    t.same(hook.clientConfig.service, { namespace: 'security', name: 'guard-pullguard', path: '/mutate', port: 443 })
+    const validating = the<V1ValidatingWebhookConfiguration>(
+      objects,
+      'ValidatingWebhookConfiguration',
+      'guard-pullguard',
+    )
+    t.equal(hook.clientConfig.caBundle, validating.webhooks?.[0]?.clientConfig.caBundle, 'the same CA')
+    t.ok(hook.clientConfig.caBundle.length > 0)
+    t.same(hook.namespaceSelector.matchExpressions.at(-1), { key: 'team', operator: 'In', values: ['shop'] })
+    t.same(hook.namespaceSelector.matchExpressions[0], { key: 'pullguard.io/pin', operator: 'In', values: ['digest'] })
+    t.same(hook.objectSelector, { matchLabels: { 'pullguard.io/skip': 'false' } }, 'what is not checked is not pinned')
+    t.equal(objects.filter((o) => o.kind === 'MutatingWebhookConfiguration').length, 1)
+    t.equal((await render({})).filter((o) => o.kind === 'MutatingWebhookConfiguration').length, 0, 'off by default')
+  },
+)
