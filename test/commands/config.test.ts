@@ -25,7 +25,10 @@ t.test('defaults match the documented table', async (t) => {
     logLevel: 'info',
     registryConcurrency: 8,
     nodePools: [defaultPool()],
+    pinDigests: false,
   })
+  t.equal(parseServeConfig(['--pin-digests'], {}).pinDigests, true)
+  t.equal(parseServeConfig([], { PULLGUARD_PIN_DIGESTS: 'true' }).pinDigests, true)
 })
 
 t.test('pullguard exempts its own namespace by default, from POD_NAMESPACE when set', async (t) => {
