@@ -7,6 +7,7 @@
  * records the reference it was pinned from this time.
  */
 import type { Pin } from '../policy/pins.js'
+import { fieldSteps } from './pod-spec.js'
 
 export const PINNED_FROM = 'pullguard.io/pinned-from'
 
@@ -14,13 +15,8 @@ export type PatchOp = { op: 'test' | 'replace' | 'add'; path: string; value: unk
 
 /** `spec.containers[0]` → `/spec/containers/0/image`; a volume's `spec.volumes[1].image` → `…/image/reference`. */
 export function imagePointer(pin: Pin): string {
-  const steps = pin.use.field.split('.').flatMap((part) => {
-    const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part)
-    if (m === null) throw new Error(`unexpected field ${pin.use.field}`)
-    return [m[1]!, ...[...m[2]!.matchAll(/\[(\d+)\]/g)].map((i) => i[1]!)]
-  })
-  steps.push(pin.use.kind === 'volume' ? 'reference' : 'image')
-  return `/${steps.map(escapePointer).join('/')}`
+  const steps = [...fieldSteps(pin.use.field), pin.use.kind === 'volume' ? 'reference' : 'image']
+  return `/${steps.map((step) => escapePointer(String(step))).join('/')}`
 }
 
 /** The annotation's key for a pin: the image's own field path (`spec.containers[0].image`). */

@@ -81,6 +81,21 @@ export function readPodSpec(spec: unknown, prefix: string): PodSpecView {
 const fields = new Map<string, Map<string, string[]>>()
 const MAX_FIELD_PREFIXES = 16
 const MAX_FIELD_INDEX = 64
+/**
+ * A field as itemField writes it (`spec.template.spec.containers[0]`, `spec.volumes[1].image`) →
+ * its path steps, names and indices: where a report points in a file, where a patch writes.
+ */
+export function fieldSteps(field: string): Array<string | number> {
+  const out: Array<string | number> = []
+  for (const part of field.split('.')) {
+    const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part)
+    if (m === null) throw new Error(`unexpected field ${field}`)
+    out.push(m[1]!)
+    for (const index of m[2]!.matchAll(/\[(\d+)\]/g)) out.push(Number(index[1]))
+  }
+  return out
+}
+
 function itemField(prefix: string, list: string, i: number): string {
   const make = (): string => [prefix, '.', list, '[', i, list === 'volumes' ? '].image' : ']'].join('')
   let byList = fields.get(prefix)

@@ -4,12 +4,12 @@
  * readPodSpec, so a manifest yields exactly the images a CREATE of it would have the kubelet pull.
  */
 import { ReviewDecodeError } from '../admission/review.js'
-import { readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
+import { fieldSteps, readPodSpec, type PodSpecView } from '../admission/pod-spec.js'
 import { createSubject, dig, podSpecLocation } from '../admission/workloads.js'
 import type { PodSubject } from '../policy/subject.js'
 import { InputError } from '../commands/errors.js'
 import type { Document } from './manifests.js'
-import { fieldPath, type FieldPath, type Position } from './positions.js'
+import type { FieldPath, Position } from './positions.js'
 import type { ImageUse } from '../policy/subject.js'
 import type { Pin } from '../policy/pins.js'
 
@@ -25,7 +25,7 @@ export interface CheckObject {
 /** Where an image's string sits in its document: `image` of a container, `reference` of a volume. */
 function imagePath(object: CheckObject, use: ImageUse): FieldPath {
   // A volume's field already names its `image` (`spec.volumes[0].image`).
-  return [...object.at, ...fieldPath(use.field), use.kind === 'volume' ? 'reference' : 'image']
+  return [...object.at, ...fieldSteps(use.field), use.kind === 'volume' ? 'reference' : 'image']
 }
 
 /** The line of an image's `image:` field (`reference:` of an image volume) in its file. */

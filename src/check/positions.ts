@@ -53,21 +53,6 @@ export function helmSource(before: string): string | undefined {
 }
 
 /**
- * A container or volume field as the pod-spec reader names it (`spec.template.spec.containers[0]`)
- * → path steps.
- */
-export function fieldPath(field: string): Array<string | number> {
-  const out: Array<string | number> = []
-  for (const part of field.split('.')) {
-    const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part)
-    if (m === null) throw new Error(`unexpected field ${field}`)
-    out.push(m[1]!)
-    for (const index of m[2]!.matchAll(/\[(\d+)\]/g)) out.push(Number(index[1]))
-  }
-  return out
-}
-
-/**
  * The scalar a path leads to, where it can be edited in the text alone: undefined through an alias
  * or a merge key, and for an anchored scalar (its aliases elsewhere would change with it).
  */

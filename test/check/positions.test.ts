@@ -1,6 +1,7 @@
 import t from 'tap'
 import { LineCounter, parseDocument } from 'yaml'
-import { fieldPath, helmSource, positionIn, type FieldPath } from '../../src/check/positions.js'
+import { fieldSteps } from '../../src/admission/pod-spec.js'
+import { helmSource, positionIn, type FieldPath } from '../../src/check/positions.js'
 import { data, property } from '../../src/check/workflow-commands.js'
 import { cell, code, html, text } from '../../src/check/markdown.js'
 
@@ -13,7 +14,7 @@ const FIELDS: Array<[string, Array<string | number>]> = [
   ],
   ['spec.volumes[2].image', ['spec', 'volumes', 2, 'image']],
 ]
-for (const [field, path] of FIELDS) t.test(`fieldPath ${field}`, async (t) => t.same(fieldPath(field), path))
+for (const [field, path] of FIELDS) t.test(`fieldSteps ${field}`, async (t) => t.same(fieldSteps(field), path))
 
 const YAML = [
   'a:', //                       1
