@@ -21,17 +21,14 @@ import {
 import { runCli } from '../helpers/cli.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
-import { seedOciIndex, seedOciManifest } from '../helpers/seed.js'
+import { AMD64_AND_ARM64, seedOciIndex, seedOciManifest } from '../helpers/seed.js'
 
 const ca = await createTestCA('pullguard pin e2e registry CA')
 t.teardown(() => ca.close())
 const registry = await startRegistry({ ca, auth: { kind: 'none' } })
 t.teardown(() => registry.close())
 const host = registry.host
-const app = await seedOciIndex(registry, 'shop/app', '1.0', [
-  { os: 'linux', architecture: 'amd64' },
-  { os: 'linux', architecture: 'arm64' },
-])
+const app = await seedOciIndex(registry, 'shop/app', '1.0', AMD64_AND_ARM64)
 const side = await seedOciManifest(registry, 'shop/side', '1.0')
 const busybox = await seedOciManifest(registry, 'library/busybox', '1.36')
 

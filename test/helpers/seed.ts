@@ -235,6 +235,12 @@ function seedIndex(kind: 'oci' | 'docker') {
 }
 
 export const seedOciIndex = seedIndex('oci')
+
+/** A multi-platform image's usual pair, for tests that need an index and not its platforms. */
+export const AMD64_AND_ARM64: Platform[] = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64' },
+]
 /** Not in the original brief: a Docker manifest list, the other index type runtimes accept. */
 export const seedDockerManifestList = seedIndex('docker')
 

@@ -10,17 +10,14 @@ import { parseAllDocuments } from 'yaml'
 import { runCli, type CliRun } from '../helpers/cli.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
-import { seedOciIndex, seedOciManifest } from '../helpers/seed.js'
+import { AMD64_AND_ARM64, seedOciIndex, seedOciManifest } from '../helpers/seed.js'
 
 const ca = await createTestCA()
 t.teardown(() => ca.close())
 const registry = await startRegistry({ ca, auth: { kind: 'none' } })
 t.teardown(() => registry.close())
 const host = registry.host
-const app = await seedOciIndex(registry, 'shop/app', '1.0', [
-  { os: 'linux', architecture: 'amd64' },
-  { os: 'linux', architecture: 'arm64' },
-])
+const app = await seedOciIndex(registry, 'shop/app', '1.0', AMD64_AND_ARM64)
 const init = await seedOciManifest(registry, 'shop/init', '2.0')
 const data = await seedOciManifest(registry, 'shop/data', '3.0')
 const tools = await seedOciManifest(registry, 'shop/tools', 'latest')

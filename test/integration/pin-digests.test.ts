@@ -9,7 +9,7 @@ import { loadFixture } from '../helpers/fixtures.js'
 import { createTestCA } from '../helpers/pki.js'
 import { startRegistry } from '../helpers/registry.js'
 import { countRequests } from '../helpers/request-counter.js'
-import { seedOciIndex, seedOciManifest } from '../helpers/seed.js'
+import { AMD64_AND_ARM64, seedOciIndex, seedOciManifest } from '../helpers/seed.js'
 import { startWebhook, type RunningWebhook } from '../helpers/webhook.js'
 
 const ca = await createTestCA()
@@ -17,10 +17,7 @@ t.teardown(() => ca.close())
 const registry = await startRegistry({ ca, auth: { kind: 'none' } })
 t.teardown(() => registry.close())
 const host = registry.host
-const app = await seedOciIndex(registry, 'shop/app', '1.0', [
-  { os: 'linux', architecture: 'amd64' },
-  { os: 'linux', architecture: 'arm64' },
-])
+const app = await seedOciIndex(registry, 'shop/app', '1.0', AMD64_AND_ARM64)
 const side = await seedOciManifest(registry, 'shop/side', '2.0')
 const busybox = await seedOciManifest(registry, 'library/busybox', '1.36')
 const fresh = await seedOciManifest(registry, 'shop/fresh', '1')
